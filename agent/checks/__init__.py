@@ -1,0 +1,1 @@
+"""Host and network checks. ``registry.CHECKS`` lists them all."""
