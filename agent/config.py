@@ -73,13 +73,6 @@ class SpoolConfig(_Model):
     flush_interval: Duration = Field(default=10.0, gt=0)
 
 
-class MetricsEndpointConfig(_Model):
-    """Optional local ``/metrics`` for sites that already run Prometheus (off by default)."""
-
-    enabled: bool = False
-    listen: str = "127.0.0.1:9427"
-
-
 class AgentConfig(_Model):
     collector: CollectorConfig | None = None
     site: str = Field(default="default", min_length=1, max_length=100)
@@ -88,7 +81,6 @@ class AgentConfig(_Model):
     tags: list[str] = Field(default_factory=list)
     state_dir: Path = Field(default_factory=default_state_dir)
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
-    metrics: MetricsEndpointConfig = Field(default_factory=MetricsEndpointConfig)
     log_level: str = Field(default="info", pattern=r"^(?i)(debug|info|warning|error)$")
     #: name → options; validated per check against the check's own Config in ``load_config``.
     checks: dict[str, dict[str, Any] | None] | None = None

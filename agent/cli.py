@@ -1,0 +1,112 @@
+"""``upkeep-agent``: the agent's command line (argparse: the agent stays light).
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from agent import __version__
+from agent.yamlsource import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def _load(path: str | None):
+    from agent.config import load_config
+
+    return load_config(path)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    print(f"{cfg.source}: ok ({len(cfg.checks)} checks: {', '.join(cfg.checks) or 'none'})")
+    return 0
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    """Collect every configured check once and print one JSON object per sample."""
+    from agent.host import Host
+    from agent.runner import CheckRunner, build_checks
+
+    cfg = _load(args.config)
+    host = Host(cfg.agent.asset_name)
+    checks = build_checks(cfg, host)
+    for name, check in list(checks.items()):
+        reason = check.unsupported()
+        if reason:
+            print(f"check {name} skipped: {reason}", file=sys.stderr)
+            del checks[name]
+    runner = CheckRunner(checks)
+    try:
+        # Rates and CPU percentages need two readings: prime, wait, then collect.
+        for name in checks:
+            runner.run(name)
+        time.sleep(args.wait)
+        out = sys.stdout
+        for name in checks:
+            result = runner.run(name)
+            if result.unsupported:
+                print(f"check {name} skipped: {result.unsupported}", file=sys.stderr)
+                continue
+            for sample in result.samples:
+                out.write(json.dumps(sample.to_wire(), separators=(",", ":")) + "\n")
+            for event in result.events:
+                print(f"event {event.type}: {event.message}", file=sys.stderr)
+    finally:
+        runner.shutdown()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.config import require_collector
+    from agent.runner import AgentService
+
+    cfg = _load(args.config)
+    require_collector(cfg)
+    logging.getLogger().setLevel(cfg.agent.log_level.upper())
+    AgentService(cfg).run_forever()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="upkeep-agent", description="Upkeep monitoring agent")
+    parser.add_argument("--version", action="version", version=f"upkeep-agent {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="service mode: collect on schedule and push to the collector")
+    run.add_argument("--config", "-c", required=True, help="agent config YAML")
+    run.set_defaults(func=cmd_run)
+
+    once = sub.add_parser("once", help="collect every check once; --print writes samples as JSON lines")
+    once.add_argument("--config", "-c", help="agent config YAML (default: the default checks for this OS)")
+    once.add_argument("--print", action="store_true", required=True, help="print samples to stdout, send nothing")
+    once.add_argument("--wait", type=float, default=1.0, help="seconds between the priming and the real reading")
+    once.set_defaults(func=cmd_once)
+
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("--config", "-c", required=True)
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The agent's service mode: schedule checks, spool what they return, ship the spool.
+
+Each check runs on its own APScheduler interval with jitter. The job hands the check to a
+worker pool and waits at most its timeout: a check that raises or hangs becomes a
+``check_error`` event plus ``upkeep_check_up 0`` and the others go on. A check that
+cannot run here is reported once and never scheduled again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import random
+import signal
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+from agent import __version__
+from agent.checks import registry
+from agent.checks.base import Check, CheckResult, Event
+from agent.config import LoadedConfig
+from agent.host import Host
+from agent.selfcheck import AgentSelfCheck
+from agent.shipper import Shipper
+from agent.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+def build_checks(cfg: LoadedConfig, host: Host) -> dict[str, Check]:
+    """One instance per enabled check in the config (or the OS defaults)."""
+    return {name: registry.check_class(name)(options, host) for name, options in cfg.checks.items()}
+
+
+def agent_id(state_dir: Path) -> str:
+    """This installation's identity: generated once, kept in the state directory."""
+    path = state_dir / "agent_id"
+    try:
+        return str(uuid.UUID(path.read_text().strip()))
+    except (OSError, ValueError):
+        state_dir.mkdir(parents=True, exist_ok=True)
+        value = str(uuid.uuid4())
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(value + "\n")
+        os.replace(tmp, path)
+        return value
+
+
+def host_asset(host: Host, cfg: LoadedConfig) -> dict:
+    """The wire description of the machine the agent runs on."""
+    return {"name": host.asset_name, "kind": "host", "tags": list(cfg.agent.tags),
+            "description": platform.platform(),
+            "attributes": {"os": platform.system().lower(), "os_release": platform.release(),
+                           "arch": platform.machine(), "agent_version": __version__}}
+
+
+class CheckRunner:
+    """Runs checks with a timeout in a worker pool; shared by ``run`` and ``once``."""
+
+    def __init__(self, checks: dict[str, Check]) -> None:
+        self.checks = checks
+        self._pool = ThreadPoolExecutor(max_workers=max(2, len(checks) + 1), thread_name_prefix="check")
+        self._hung: dict[str, Future] = {}
+
+    def run(self, name: str, now: float | None = None) -> CheckResult:
+        check = self.checks[name]
+        now = time.time() if now is None else now
+        previous = self._hung.get(name)
+        if previous is not None and not previous.done():
+            return check.failed("still running from an earlier cycle (hung)", now)
+        self._hung.pop(name, None)
+        timeout = check.config.effective_timeout()
+        future = self._pool.submit(check.run, now)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            # A thread cannot be killed; remember it so the next cycle does not pile up.
+            self._hung[name] = future
+            log.warning("check %s timed out after %.1fs", name, timeout)
+            return check.failed(f"timed out after {timeout:g}s", now)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class AgentService:
+    """``upkeep-agent run``: collect on schedule, spool, ship; stop cleanly on SIGTERM."""
+
+    def __init__(self, cfg: LoadedConfig, *, host: Host | None = None,
+                 checks: dict[str, Check] | None = None, token: str | None = None) -> None:
+        self.cfg = cfg
+        agent = cfg.agent
+        self.host = host or Host(agent.asset_name)
+        self.checks = checks if checks is not None else build_checks(cfg, self.host)
+        self.spool = Spool(agent.spool_path, max_bytes=int(agent.spool.max_mb * 2**20), max_age=agent.spool.max_age)
+        self.agent_info = {"id": agent_id(agent.state_dir), "version": __version__,
+                           "hostname": self.host.asset_name, "site": agent.site, "os": platform.system().lower()}
+        self.spool.set_assets([host_asset(self.host, cfg)])
+        self.stop_event = threading.Event()
+        self.shipper: Shipper | None = None
+        if agent.collector is not None:
+            self.shipper = Shipper(
+                self.spool, agent.collector.url, token or agent.collector.read_token() or "", self.agent_info,
+                ca_bundle=str(agent.collector.ca_bundle) if agent.collector.ca_bundle else None,
+                timeout=agent.collector.timeout, batch_max_samples=agent.spool.batch_max_samples,
+                flush_interval=agent.spool.flush_interval)
+        self.self_check = AgentSelfCheck(self.spool, self.shipper, self.host)
+        self.runner = CheckRunner({**self.checks, self.self_check.name: self.self_check})
+        self._scheduler = None
+        self._threads: list[threading.Thread] = []
+
+    # -- scheduling --------------------------------------------------------------------
+    def run_check(self, name: str) -> None:
+        result = self.runner.run(name)
+        if result.unsupported:
+            self._skip(name, result.unsupported)
+            return
+        self.spool.add(result.samples, result.events)
+
+    def _skip(self, name: str, reason: str) -> None:
+        """Say once that a check cannot run here, and stop scheduling it."""
+        log.info("check %s skipped: %s", name, reason)
+        self.spool.add([], [Event("check_unsupported", f"{name}: {reason}", {"check": name},
+                                  self.host.asset_name, time.time())])
+        if self._scheduler is not None and self._scheduler.get_job(name):
+            self._scheduler.remove_job(name)
+
+    def start(self) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor as JobPool
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._scheduler = BackgroundScheduler(
+            timezone="UTC", executors={"default": JobPool(max_workers=max(4, len(self.runner.checks)))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+        now = time.time()
+        for name, check in self.runner.checks.items():
+            reason = check.unsupported()
+            if reason:
+                self._skip(name, reason)
+                continue
+            interval = check.config.interval
+            # Spread first runs so a fleet restarted together does not collect in lockstep.
+            first = now + random.uniform(0, min(interval, 2.0))
+            self._scheduler.add_job(
+                self.run_check, "interval", args=[name], id=name, seconds=interval,
+                jitter=min(interval * 0.1, 5.0), next_run_time=_utc(first))
+        self._scheduler.start()
+        if self.shipper is not None:
+            thread = threading.Thread(target=self.shipper.run, args=(self.stop_event,), name="shipper", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("agent %s started: %d checks, spool %s, collector %s", self.agent_info["id"],
+                 len(self.checks), self.spool.path,
+                 self.cfg.agent.collector.url if self.cfg.agent.collector else "(none)")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.shipper is not None:
+            self.shipper.wake()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        for thread in self._threads:
+            thread.join(timeout=20)
+        self.runner.shutdown()
+        self.spool.close()
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT."""
+        def _stop(signum, frame):
+            log.info("signal %d: stopping", signum)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        self.start()
+        try:
+            while not self.stop_event.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+
+def _utc(ts: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC)
