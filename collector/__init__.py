@@ -1,0 +1,1 @@
+"""The Upkeep collector: ingest API, store, admin CLI (``pip install upkeep[collector]``)."""

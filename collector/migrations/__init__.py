@@ -1,0 +1,1 @@
+"""Alembic migrations of the collector's store, run programmatically by ``collector.store``."""

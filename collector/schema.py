@@ -1,0 +1,162 @@
+"""The store's tables, as SQLAlchemy Core metadata.
+
+Migrations in ``collector/migrations`` create them; a test checks that the migrated database
+and this metadata agree. Every time is stored as UTC epoch seconds (a float): samples and
+rollups are the hot path, and one representation everywhere keeps comparisons and
+retention simple on SQLite and PostgreSQL alike. ``collector.timeutil`` converts at the
+edges.
+
+Tenancy: a client owns its sites, assets, agents and agent tokens; asset names are unique
+per client only, so every lookup by name goes through ``client_id``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+})
+
+Epoch = sa.Float(precision=53)  # DOUBLE PRECISION on PostgreSQL; REAL on SQLite
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite aliases rowid only for INTEGER
+
+clients = sa.Table(
+    "clients", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", Epoch, nullable=False),
+)
+
+sites = sa.Table(
+    "sites", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.UniqueConstraint("client_id", "name"),
+)
+
+assets = sa.Table(
+    "assets", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("site_id", sa.Integer, sa.ForeignKey("sites.id"), nullable=True),
+    sa.Column("name", sa.String(253), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("vendor", sa.String(200)),
+    sa.Column("model", sa.String(200)),
+    sa.Column("serial", sa.String(200)),
+    sa.Column("address", sa.String(200)),
+    sa.Column("description", sa.Text),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("attributes", sa.JSON, nullable=False),
+    sa.Column("first_seen", Epoch, nullable=False),
+    sa.Column("last_seen", Epoch, nullable=False),
+    sa.UniqueConstraint("client_id", "name"),
+)
+
+agents = sa.Table(
+    "agents", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # the agent's UUID, canonical text form
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("site_id", sa.Integer, sa.ForeignKey("sites.id"), nullable=False),
+    sa.Column("hostname", sa.String(253), nullable=False),
+    sa.Column("version", sa.String(200), nullable=False),
+    sa.Column("os", sa.String(200), nullable=False, server_default=""),
+    sa.Column("first_seen", Epoch, nullable=False),
+    sa.Column("last_seen", Epoch, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),  # "agent" (bound to a client) or "admin"
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=True),
+    sa.Column("name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("prefix", sa.String(16), nullable=False),  # shown in listings; not enough to use
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 hex
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("revoked_at", Epoch, nullable=True),
+    sa.Column("last_used_at", Epoch, nullable=True),
+    sa.CheckConstraint("kind IN ('agent', 'admin')", name="kind"),
+    sa.CheckConstraint("(kind = 'agent') = (client_id IS NOT NULL)", name="client_for_agent"),
+)
+
+series = sa.Table(
+    "series", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("asset_id", sa.Integer, sa.ForeignKey("assets.id"), nullable=False),
+    sa.Column("metric", sa.String(200), nullable=False),
+    sa.Column("labels", sa.Text, nullable=False),  # canonical JSON: sorted keys, no spaces
+    # Labels may be long (32 × 1 KiB); a hash keeps the unique index within PostgreSQL's limit.
+    sa.Column("labels_hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("asset_id", "metric", "labels_hash"),
+)
+
+# Raw samples: the hot table. Clustered on (series_id, ts) (WITHOUT ROWID on SQLite) so
+# inserts, rule windows and per-series retention deletes all walk one index. No foreign
+# key: ingest takes every series_id from the series table, and the check would cost an
+# extra index probe per sample.
+samples = sa.Table(
+    "samples", metadata,
+    sa.Column("series_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("ts", Epoch, primary_key=True),
+    sa.Column("value", sa.Float(precision=53), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+latest = sa.Table(
+    "latest", metadata,
+    sa.Column("series_id", sa.BigInteger, sa.ForeignKey("series.id"), primary_key=True,
+              autoincrement=False),
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("value", sa.Float(precision=53), nullable=False),
+)
+
+# avg = sum / count; "last" is the value with the largest ts seen in the hour.
+rollups_hourly = sa.Table(
+    "rollups_hourly", metadata,
+    sa.Column("series_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hour", sa.BigInteger, primary_key=True, autoincrement=False),  # epoch of hour start
+    sa.Column("min", sa.Float(precision=53), nullable=False),
+    sa.Column("max", sa.Float(precision=53), nullable=False),
+    sa.Column("sum", sa.Float(precision=53), nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("last", sa.Float(precision=53), nullable=False),
+    sa.Column("last_ts", Epoch, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+batches = sa.Table(
+    "batches", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("batch_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("samples", sa.Integer, nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("assets", sa.Integer, nullable=False),
+    sa.Column("received_at", Epoch, nullable=False, index=True),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("asset_id", sa.Integer, sa.ForeignKey("assets.id"), nullable=False),
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=True),
+    sa.Column("type", sa.String(60), nullable=False),
+    sa.Column("ts", Epoch, nullable=False, index=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("received_at", Epoch, nullable=False),
+    sa.Index(None, "asset_id", "ts"),
+)

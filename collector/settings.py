@@ -1,0 +1,140 @@
+"""The collector's settings: defaults here, then the YAML file, then the environment.
+
+Every ``upkeep`` command loads settings the same way, so ``UPKEEP_DATABASE_URL=… upkeep
+client add acme`` works on the store a running collector uses. Precedence, lowest first:
+defaults, the YAML file (``--config F`` or ``UPKEEP_CONFIG``), ``UPKEEP_<KEY>`` environment
+variables (``UPKEEP_<KEY>_FILE`` for secrets: the file's content, stripped), command-line
+flags. A bad value is reported with where it came from (``f.yaml:3: port: …`` or
+``UPKEEP_PORT: port: …``) and nothing starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from sqlalchemy.engine import make_url
+
+from agent import wire
+from agent.durations import Duration
+from agent.yamlsource import ConfigError, YamlDocument, dotted
+
+ENV_PREFIX = "UPKEEP_"
+#: Keys whose value may also come from ``UPKEEP_<KEY>_FILE`` (Docker/systemd credentials).
+SECRET_KEYS = ("database_url",)
+DEFAULT_PORT = 8427
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$UPKEEP_DATA_DIR``, else ``$XDG_DATA_HOME/upkeep``, else ``~/.local/share/upkeep``.
+
+    The systemd unit sets ``UPKEEP_DATA_DIR=/var/lib/upkeep``.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("UPKEEP_DATA_DIR"):
+        return Path(env["UPKEEP_DATA_DIR"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "upkeep"
+
+
+class Settings(BaseModel):
+    """Validated collector settings. Build with :func:`load_settings` or :meth:`for_data_dir`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; default: sqlite file upkeep.db in data_dir")
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_PORT
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    #: Raw samples feed rule windows only; hourly rollups keep the history.
+    raw_retention: Duration = Field(default=48 * 3600.0, gt=0)
+    rollup_retention: Duration = Field(default=400 * 86400.0, gt=0)
+    event_retention: Duration = Field(default=400 * 86400.0, gt=0)
+    #: Must exceed the agent's longest spool age (7 d), or a late retry would be stored twice.
+    batch_retention: Duration = Field(default=14 * 86400.0, gt=0)
+    retention_interval: Duration = Field(default=600.0, gt=0)
+    max_body_bytes: Annotated[int, Field(gt=0, le=wire.MAX_BODY_BYTES)] = wire.MAX_BODY_BYTES
+    max_decompressed_bytes: Annotated[int, Field(gt=0, le=wire.MAX_DECOMPRESSED_BYTES)] = (
+        wire.MAX_DECOMPRESSED_BYTES)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: str | Path, **values: Any) -> Settings:
+        """Settings with defaults for everything but ``data_dir`` (demo, tests)."""
+        return cls(data_dir=Path(data_dir), **values)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL to connect to (contains the password: never log it)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'upkeep.db'}"
+
+    @property
+    def database_display(self) -> str:
+        """The database URL without its password, for logs and ``upkeep`` output."""
+        return make_url(self.sqlalchemy_url).render_as_string(hide_password=True)
+
+
+def _env_key(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the YAML file, the environment and ``overrides`` (CLI flags); raise ConfigError."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    doc: YamlDocument | None = None
+    config_file = config_file or env.get("UPKEEP_CONFIG") or None
+    if config_file:
+        doc = YamlDocument.from_file(config_file)
+        if doc.data is not None and not isinstance(doc.data, dict):
+            raise ConfigError([f"{doc.where([])}: the settings file must be a mapping of key: value"])
+        data.update(doc.data or {})
+
+    for key in Settings.model_fields:
+        name = _env_key(key)
+        if key in SECRET_KEYS and env.get(name + "_FILE"):
+            path = env[name + "_FILE"]
+            try:
+                data[key] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError([f"{name}_FILE: cannot read {path}: {exc.strerror or exc}"]) from None
+            origin[key] = name + "_FILE"
+        elif env.get(name):
+            data[key] = env[name]
+            origin[key] = name
+    if "data_dir" not in data:
+        data["data_dir"] = default_data_dir(env)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+            origin[key] = f"--{key.replace('_', '-')}"
+
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = list(err["loc"])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            msg = msg.removeprefix("Value error, ")
+            top = str(loc[0]) if loc else ""
+            if top in origin:
+                where = origin[top]
+            elif doc is not None:
+                where = doc.where(loc)
+            else:
+                where = "<settings>"
+            problems.append(f"{where}: {dotted(loc)}: {msg}")
+        raise ConfigError(problems) from None

@@ -1,0 +1,136 @@
+"""The database: engine setup, transactions, migrations.
+
+SQLite (WAL) is the embedded default and PostgreSQL the scale-out store; the code above
+this module sees one :class:`Store` either way. On SQLite every write transaction takes
+the in-process write lock and ``BEGIN IMMEDIATE``: one writer at a time is all SQLite
+allows, and queuing in Python is cheaper than retrying on ``SQLITE_BUSY``. Readers never
+wait for writers (WAL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from collector.errors import StoreUnavailable
+from collector.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Take transaction control from the sqlite3 module so we can say BEGIN IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes; WAL keeps it consistent
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: series/latest/rollup indexes stay hot
+    cur.execute("PRAGMA temp_store = MEMORY")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get("upkeep_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with the SQLite pragmas / PostgreSQL pool settings Upkeep needs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = sa.create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 8)
+    return sa.create_engine(url, **kwargs)
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """Alembic Config pointing at the migrations packaged in ``collector.migrations``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", "collector:migrations")
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+class Store:
+    """One database: the engine, the SQLite write lock, migrations and health."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.is_sqlite = self.dialect == "sqlite"
+        # PostgreSQL serializes conflicting writers with row locks; no process-wide lock.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **engine_kwargs: Any) -> Store:
+        return cls(make_engine(settings.sqlalchemy_url, **engine_kwargs))
+
+    @classmethod
+    def from_url(cls, url: str, **engine_kwargs: Any) -> Store:
+        return cls(make_engine(url, **engine_kwargs))
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on exit, rolled back on any exception."""
+        lock = self._write_lock or contextlib.nullcontext()
+        with lock, self.engine.connect() as conn:
+            conn = conn.execution_options(upkeep_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot; never blocks on writers in WAL)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def upgrade(self) -> None:
+        """Apply pending migrations (no-op at head)."""
+        with self.engine.connect() as conn:
+            command.upgrade(alembic_config(conn), "head")
+            conn.commit()
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str | None:
+        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+    def check(self) -> None:
+        """Raise StoreUnavailable unless the database answers and is migrated to head."""
+        try:
+            revision = self.current_revision()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreUnavailable(f"database not reachable: {type(exc.orig or exc).__name__}") from None
+        if revision != self.head_revision():
+            raise StoreUnavailable(f"database schema at {revision}, expected {self.head_revision()}")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
