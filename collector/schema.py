@@ -114,8 +114,8 @@ samples = sa.Table(
 
 latest = sa.Table(
     "latest", metadata,
-    sa.Column("series_id", sa.BigInteger, sa.ForeignKey("series.id"), primary_key=True,
-              autoincrement=False),
+    # INTEGER on SQLite makes series_id the rowid: one B-tree instead of table + index.
+    sa.Column("series_id", BigId, sa.ForeignKey("series.id"), primary_key=True, autoincrement=False),
     sa.Column("ts", Epoch, nullable=False),
     sa.Column("value", sa.Float(precision=53), nullable=False),
 )

@@ -30,6 +30,7 @@ from collector.settings import Settings
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -68,7 +69,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
     """Alembic Config pointing at the migrations packaged in ``collector.migrations``."""
     cfg = Config()
-    cfg.set_main_option("script_location", "collector:migrations")
+    # A path next to this module, not "collector:migrations": works from a wheel, an
+    # editable install and a source checkout alike, whatever the working directory.
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:

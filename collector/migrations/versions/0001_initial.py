@@ -183,7 +183,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "latest",
-        sa.Column("series_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "series_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("ts", sa.Float(precision=53), nullable=False),
         sa.Column("value", sa.Float(precision=53), nullable=False),
         sa.ForeignKeyConstraint(

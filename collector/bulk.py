@@ -1,0 +1,126 @@
+"""Set-at-a-time writes of samples, latest values and hourly rollups, one class per dialect.
+
+This is the ingest hot path, so it speaks the driver's own SQL: ``executemany`` of one
+prepared statement on SQLite (each row costs one VDBE run, no Python per row beyond the
+tuple), and a single ``INSERT … SELECT FROM unnest(arrays)`` statement on PostgreSQL (one
+round trip for thousands of rows). Both merge rollups in the database, so two collectors,
+or two batches for the same hour, combine correctly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy.engine import Connection
+
+#: (series_id, ts, value)
+SampleRow = tuple[int, float, float]
+#: (series_id, hour, min, max, sum, count, last, last_ts)
+RollupRow = tuple[int, int, float, float, float, int, float, float]
+
+
+class BulkWriter(Protocol):
+    """Writes the three per-sample tables of one batch inside the caller's transaction."""
+
+    def insert_samples(self, conn: Connection, rows: Sequence[SampleRow]) -> int:
+        """Insert raw samples, skipping (series_id, ts) already stored; return rows inserted."""
+
+    def upsert_latest(self, conn: Connection, rows: Sequence[SampleRow]) -> None:
+        """One row per series: replaces the stored latest value only if not older."""
+
+    def upsert_rollups(self, conn: Connection, rows: Sequence[RollupRow]) -> None:
+        """One row per (series, hour): merged with what is stored (min/max/sum/count/last)."""
+
+
+_ROLLUP_SET = """
+    min = {least}(rollups_hourly.min, excluded.min),
+    max = {greatest}(rollups_hourly.max, excluded.max),
+    sum = rollups_hourly.sum + excluded.sum,
+    count = rollups_hourly.count + excluded.count,
+    last = CASE WHEN excluded.last_ts >= rollups_hourly.last_ts
+                THEN excluded.last ELSE rollups_hourly.last END,
+    last_ts = {greatest}(rollups_hourly.last_ts, excluded.last_ts)
+"""
+
+
+class SqliteBulkWriter:
+    """SQLite: prepared statements run with ``executemany`` (the statement is cached)."""
+
+    _SAMPLES = "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+    _LATEST = (
+        "INSERT INTO latest (series_id, ts, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
+        "WHERE excluded.ts >= latest.ts"
+    )
+    # SQLite's scalar MIN()/MAX() take several arguments; there is no LEAST/GREATEST.
+    _ROLLUPS = (
+        "INSERT INTO rollups_hourly (series_id, hour, min, max, sum, count, last, last_ts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, hour) DO UPDATE SET "
+        + _ROLLUP_SET.format(least="MIN", greatest="MAX")
+    )
+
+    def insert_samples(self, conn: Connection, rows: Sequence[SampleRow]) -> int:
+        if not rows:
+            return 0
+        return conn.exec_driver_sql(self._SAMPLES, list(rows)).rowcount
+
+    def upsert_latest(self, conn: Connection, rows: Sequence[SampleRow]) -> None:
+        if rows:
+            conn.exec_driver_sql(self._LATEST, list(rows))
+
+    def upsert_rollups(self, conn: Connection, rows: Sequence[RollupRow]) -> None:
+        if rows:
+            conn.exec_driver_sql(self._ROLLUPS, list(rows))
+
+
+class PostgresBulkWriter:
+    """PostgreSQL: one statement per table, rows passed as arrays and expanded by unnest()."""
+
+    _SAMPLES = (
+        "INSERT INTO samples (series_id, ts, value) "
+        "SELECT * FROM unnest(%(s)s::bigint[], %(t)s::float8[], %(v)s::float8[]) "
+        "ON CONFLICT DO NOTHING"
+    )
+    _LATEST = (
+        "INSERT INTO latest (series_id, ts, value) "
+        "SELECT * FROM unnest(%(s)s::bigint[], %(t)s::float8[], %(v)s::float8[]) "
+        "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
+        "WHERE excluded.ts >= latest.ts"
+    )
+    _ROLLUPS = (
+        "INSERT INTO rollups_hourly (series_id, hour, min, max, sum, count, last, last_ts) "
+        "SELECT * FROM unnest(%(s)s::bigint[], %(h)s::bigint[], %(mn)s::float8[], "
+        "%(mx)s::float8[], %(sm)s::float8[], %(n)s::bigint[], %(l)s::float8[], %(lt)s::float8[]) "
+        "ON CONFLICT (series_id, hour) DO UPDATE SET "
+        + _ROLLUP_SET.format(least="LEAST", greatest="GREATEST")
+    )
+
+    @staticmethod
+    def _columns(rows: Sequence[SampleRow]) -> dict[str, list]:
+        s, t, v = zip(*rows, strict=True)
+        return {"s": list(s), "t": list(t), "v": list(v)}
+
+    def insert_samples(self, conn: Connection, rows: Sequence[SampleRow]) -> int:
+        if not rows:
+            return 0
+        return conn.exec_driver_sql(self._SAMPLES, self._columns(rows)).rowcount
+
+    def upsert_latest(self, conn: Connection, rows: Sequence[SampleRow]) -> None:
+        if rows:
+            conn.exec_driver_sql(self._LATEST, self._columns(rows))
+
+    def upsert_rollups(self, conn: Connection, rows: Sequence[RollupRow]) -> None:
+        if not rows:
+            return
+        cols = [list(c) for c in zip(*rows, strict=True)]
+        conn.exec_driver_sql(self._ROLLUPS, dict(zip(("s", "h", "mn", "mx", "sm", "n", "l", "lt"), cols,
+                                                     strict=True)))
+
+
+def writer_for(dialect: str) -> BulkWriter:
+    if dialect == "sqlite":
+        return SqliteBulkWriter()
+    if dialect == "postgresql":
+        return PostgresBulkWriter()
+    raise ValueError(f"unsupported database dialect {dialect!r} (use sqlite or postgresql)")

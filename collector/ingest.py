@@ -1,0 +1,394 @@
+"""Store one agent batch: all or nothing, idempotent by ``batch_id``, independent of HTTP.
+
+:meth:`Ingestor.ingest` takes a validated :class:`agent.wire.Batch` and the authenticated
+:class:`~collector.admin.Principal` and, in one write transaction:
+
+1. answers ``duplicate`` if the batch_id is already stored (nothing is written);
+2. registers or updates the agent (403 if its id belongs to another client) and its site;
+3. upserts the batch's assets and checks every sample/event names an asset the client has
+   (422 naming ``samples[i].asset`` otherwise);
+4. resolves series ids (in-process cache; new series are created in bulk);
+5. writes raw samples, the latest value per series (only if not older) and hourly rollups
+   aggregated in Python per (series, hour), then merged in SQL;
+6. stores events and the batch row that makes a retry a no-op.
+
+The result lists every stored sample as ``(SeriesRef, value, ts)``: the hook for the rule
+engine, which evaluates on arrival. Listeners passed to the Ingestor are called with the
+result after the commit, so a slow listener never holds the write transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from agent.wire import Batch, BatchAccepted
+from collector import timeutil
+from collector.admin import Principal
+from collector.bulk import RollupRow, SampleRow, writer_for
+from collector.errors import Forbidden, InvalidBatch
+from collector.schema import agents, assets, batches, events, series, sites, tokens
+from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+#: (asset name, metric, sorted label items): identifies a series within one client.
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
+
+#: Refresh a token's last_used_at at most this often (it costs a write).
+_TOKEN_TOUCH_INTERVAL = 60.0
+_HOUR = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRef:
+    """One series as the rule engine sees it. Shared, never copied per sample."""
+
+    id: int
+    client_id: int
+    asset_id: int
+    asset: str
+    metric: str
+    labels: dict[str, str]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """The answer for the agent, and what was stored (nothing for a duplicate).
+
+    ``rows`` are the stored ``(series_id, ts, value)``; ``series`` maps their ids to
+    :class:`SeriesRef`. :attr:`stored` pairs them up for the rule engine on demand, so
+    ingest pays nothing for it while no listener asks.
+    """
+
+    accepted: BatchAccepted
+    rows: list[SampleRow] = field(default_factory=list)
+    series: dict[int, SeriesRef] = field(default_factory=dict)
+
+    @property
+    def stored(self) -> list[tuple[SeriesRef, float, float]]:
+        """Every sample stored by this batch as ``(series, value, ts)``."""
+        series = self.series
+        return [(series[sid], v, ts) for sid, ts, v in self.rows]
+
+
+Listener = Callable[[IngestResult], None]
+
+
+class _SamplesAlreadyStored(Exception):
+    """Some (series, ts) were stored by an earlier batch: redo the transaction filtering them."""
+
+
+def canonical_labels(labels: dict[str, str] | Iterable[tuple[str, str]]) -> str:
+    items = sorted(labels.items()) if isinstance(labels, dict) else list(labels)
+    return json.dumps(dict(items), separators=(",", ":"), ensure_ascii=False)
+
+
+def labels_hash(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _insert(dialect: str):
+    return sqlite.insert if dialect == "sqlite" else postgresql.insert
+
+
+class Ingestor:
+    """Stores batches for one Store. Thread-safe; caches hold only committed ids.
+
+    The caches map names to ids per client (assets, series) so a steady stream of batches
+    costs no lookups. Rows are never deleted while the collector runs (retention deletes
+    samples, not series or assets); a future command that does must call :meth:`clear_caches`.
+    """
+
+    def __init__(self, store: Store, listeners: Sequence[Listener] = ()) -> None:
+        self.store = store
+        self.writer = writer_for(store.dialect)
+        self.listeners = list(listeners)
+        self._insert = _insert(store.dialect)
+        self._assets: dict[int, dict[str, int]] = {}
+        self._series: dict[int, dict[SeriesKey, SeriesRef]] = {}
+        self._sites: dict[tuple[int, str], int] = {}
+
+    def clear_caches(self) -> None:
+        self._assets, self._series, self._sites = {}, {}, {}
+
+    # ------------------------------------------------------------------ entry point
+
+    def ingest(self, principal: Principal, batch: Batch, *, received_at: float | None = None) -> IngestResult:
+        """Store ``batch`` for ``principal`` (an agent token); raise a domain error on refusal."""
+        if principal.kind != "agent" or principal.client_id is None:
+            raise Forbidden("only agent tokens may send batches")
+        now = received_at if received_at is not None else timeutil.now()
+        keys = self._keys(batch)
+        careful = False
+        for attempt in range(3):
+            new_assets: dict[str, int] = {}
+            new_series: dict[SeriesKey, SeriesRef] = {}
+            new_sites: dict[tuple[int, str], int] = {}
+            try:
+                with self.store.write() as conn:
+                    result = self._store(conn, principal, batch, keys, now, careful,
+                                         new_assets, new_series, new_sites)
+            except _SamplesAlreadyStored:
+                careful = True
+                continue
+            except sa.exc.IntegrityError:
+                # A concurrent writer (PostgreSQL) created the same batch, asset or series
+                # first; the retry sees its committed rows.
+                if attempt == 2:
+                    raise
+                log.debug("ingest conflict on attempt %d, retrying", attempt + 1)
+                continue
+            self._assets.setdefault(principal.client_id, {}).update(new_assets)
+            self._series.setdefault(principal.client_id, {}).update(new_series)
+            self._sites.update(new_sites)
+            for listener in self.listeners:
+                try:
+                    listener(result)
+                except Exception:  # a listener must never turn a stored batch into an error
+                    log.exception("ingest listener %r failed", listener)
+            return result
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ pure preparation
+
+    @staticmethod
+    def _keys(batch: Batch) -> list[SeriesKey]:
+        """The series key of each sample, in batch order."""
+        return [(s.asset, s.metric, tuple(sorted(s.labels.items())) if s.labels else ())
+                for s in batch.samples]
+
+    # ------------------------------------------------------------------ the transaction
+
+    def _store(self, conn: Connection, principal: Principal, batch: Batch,
+               keys: list[SeriesKey], now: float, careful: bool,
+               new_assets: dict[str, int], new_series: dict[SeriesKey, SeriesRef],
+               new_sites: dict[tuple[int, str], int]) -> IngestResult:
+        client_id = principal.client_id
+        assert client_id is not None
+        batch_id = str(batch.batch_id)
+        done = conn.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).first()
+        if done is not None:
+            if done.client_id != client_id:
+                raise Forbidden(f"batch_id {batch_id} was sent by another client")
+            return IngestResult(BatchAccepted(batch_id=batch.batch_id, seq=done.seq, duplicate=True,
+                                              samples=done.samples, events=done.events, assets=done.assets))
+
+        site_id = self._site(conn, client_id, batch.agent.site, new_sites)
+        agent_id = self._agent(conn, client_id, site_id, batch, now)
+        asset_ids = self._assets_of(conn, client_id, site_id, batch, now, new_assets)
+        refs = self._series_of(conn, client_id, keys, asset_ids, new_series)
+
+        sample_rows = [(refs[k].id, s.ts, s.value) for k, s in zip(keys, batch.samples, strict=True)]
+        if careful:
+            sample_rows = self._without_stored(conn, sample_rows)
+        sample_rows, latest_rows, rollup_rows = _aggregate(sample_rows)
+        inserted = self.writer.insert_samples(conn, sample_rows)
+        if inserted != len(sample_rows):
+            raise _SamplesAlreadyStored()
+        self.writer.upsert_latest(conn, latest_rows)
+        self.writer.upsert_rollups(conn, rollup_rows)
+
+        if batch.events:
+            conn.execute(events.insert(), [
+                {"client_id": client_id, "asset_id": asset_ids[e.asset], "agent_id": agent_id,
+                 "type": e.type, "ts": e.ts, "message": e.message, "data": e.data, "received_at": now}
+                for e in batch.events])
+        conn.execute(batches.insert().values(
+            batch_id=batch_id, agent_id=agent_id, client_id=client_id, seq=batch.seq,
+            samples=inserted, events=len(batch.events), assets=len(batch.assets), received_at=now))
+        if principal.last_used_at is None or now - principal.last_used_at > _TOKEN_TOUCH_INTERVAL:
+            conn.execute(tokens.update().where(tokens.c.id == principal.token_id).values(last_used_at=now))
+        accepted = BatchAccepted(batch_id=batch.batch_id, seq=batch.seq, samples=inserted,
+                                 events=len(batch.events), assets=len(batch.assets))
+        return IngestResult(accepted, sample_rows, {ref.id: ref for ref in refs.values()})
+
+    def _site(self, conn: Connection, client_id: int, name: str, new_sites: dict) -> int:
+        site_id = self._sites.get((client_id, name))
+        if site_id is not None:
+            return site_id
+        query = sa.select(sites.c.id).where(sites.c.client_id == client_id, sites.c.name == name)
+        site_id = conn.execute(query).scalar()
+        if site_id is None:
+            site_id = conn.execute(sites.insert().values(
+                client_id=client_id, name=name, created_at=timeutil.now())).inserted_primary_key[0]
+        new_sites[(client_id, name)] = site_id
+        return site_id
+
+    def _agent(self, conn: Connection, client_id: int, site_id: int, batch: Batch, now: float) -> str:
+        info = batch.agent
+        agent_id = str(info.id)
+        row = conn.execute(sa.select(agents.c.client_id, agents.c.last_seq)
+                           .where(agents.c.id == agent_id)).first()
+        values = {"site_id": site_id, "hostname": info.hostname, "version": info.version,
+                  "os": info.os, "last_seen": now}
+        if row is None:
+            conn.execute(agents.insert().values(id=agent_id, client_id=client_id, first_seen=now,
+                                                last_seq=batch.seq, **values))
+        elif row.client_id != client_id:
+            raise Forbidden(f"agent {agent_id} is registered to another client")
+        else:
+            conn.execute(agents.update().where(agents.c.id == agent_id)
+                         .values(last_seq=max(row.last_seq, batch.seq), **values))
+        return agent_id
+
+    def _assets_of(self, conn: Connection, client_id: int, site_id: int, batch: Batch,
+                   now: float, new_assets: dict[str, int]) -> dict[str, int]:
+        """Upsert the batch's assets; return name → id for every asset the batch mentions."""
+        listed = {a.name for a in batch.assets}
+        if batch.assets:
+            stmt = self._insert(assets)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[assets.c.client_id, assets.c.name],
+                set_={
+                    "site_id": stmt.excluded.site_id, "kind": stmt.excluded.kind,
+                    # An agent that no longer knows a field (device did not answer) keeps the old value.
+                    **{c: sa.func.coalesce(getattr(stmt.excluded, c), getattr(assets.c, c))
+                       for c in ("vendor", "model", "serial", "address", "description")},
+                    "tags": stmt.excluded.tags, "attributes": stmt.excluded.attributes,
+                    "last_seen": stmt.excluded.last_seen,
+                })
+            conn.execute(stmt, [
+                {"client_id": client_id, "site_id": site_id, "name": a.name, "kind": a.kind,
+                 "vendor": a.vendor, "model": a.model, "serial": a.serial, "address": a.address,
+                 "description": a.description, "tags": list(a.tags), "attributes": dict(a.attributes),
+                 "first_seen": now, "last_seen": now}
+                for a in batch.assets])
+
+        mentioned = {s.asset for s in batch.samples} | {e.asset for e in batch.events}
+        cached = self._assets.get(client_id, {})
+        ids = {name: cached[name] for name in mentioned if name in cached and name not in listed}
+        wanted = (mentioned | listed) - ids.keys()
+        for chunk in _chunks(sorted(wanted), 500):
+            rows = conn.execute(sa.select(assets.c.id, assets.c.name).where(
+                assets.c.client_id == client_id, assets.c.name.in_(chunk)))
+            for asset_id, name in rows:
+                ids[name] = asset_id
+                new_assets[name] = asset_id
+        unknown = mentioned - ids.keys()
+        if unknown:
+            detail, fields = _unknown_asset_error(batch, unknown)
+            raise InvalidBatch(detail, fields=fields)
+        seen = sorted(ids[name] for name in mentioned - listed)
+        for chunk in _chunks(seen, 500):
+            conn.execute(assets.update().where(assets.c.id.in_(chunk)).values(last_seen=now))
+        return ids
+
+    def _series_of(self, conn: Connection, client_id: int, keys: list[SeriesKey],
+                   asset_ids: dict[str, int], new_series: dict[SeriesKey, SeriesRef]) -> dict[SeriesKey, SeriesRef]:
+        """SeriesRef of every distinct key, creating missing series in bulk."""
+        cached = self._series.get(client_id, {})
+        refs: dict[SeriesKey, SeriesRef] = {}
+        missing: list[SeriesKey] = []
+        for key in dict.fromkeys(keys):
+            ref = cached.get(key)
+            if ref is None:
+                missing.append(key)
+            else:
+                refs[key] = ref
+        if not missing:
+            return refs
+
+        wanted: dict[tuple[int, str, str], SeriesKey] = {}
+        rows = []
+        for key in missing:
+            canonical = canonical_labels(key[2])
+            digest = labels_hash(canonical)
+            wanted[(asset_ids[key[0]], key[1], digest)] = key
+            rows.append({"asset_id": asset_ids[key[0]], "metric": key[1], "labels": canonical,
+                         "labels_hash": digest})
+        conn.execute(self._insert(series).on_conflict_do_nothing(
+            index_elements=[series.c.asset_id, series.c.metric, series.c.labels_hash]), rows)
+        asset_names = {asset_id: name for name, asset_id in asset_ids.items()}
+        wanted_keys = set(missing)
+        for chunk in _chunks(sorted({r["asset_id"] for r in rows}), 500):
+            # All series of these assets: warms the cache for the agent's next batch too.
+            found = conn.execute(sa.select(series.c.id, series.c.asset_id, series.c.metric,
+                                           series.c.labels, series.c.labels_hash)
+                                 .where(series.c.asset_id.in_(chunk)))
+            for sid, asset_id, metric, labels, digest in found:
+                key = wanted.get((asset_id, metric, digest))
+                if key is None:
+                    labels_dict = json.loads(labels)
+                    key = (asset_names[asset_id], metric, tuple(sorted(labels_dict.items())))
+                ref = SeriesRef(sid, client_id, asset_id, key[0], metric, dict(key[2]))
+                new_series[key] = ref
+                if key in wanted_keys:
+                    refs[key] = ref
+        return refs
+
+    @staticmethod
+    def _without_stored(conn: Connection, rows: list[SampleRow]) -> list[SampleRow]:
+        """Drop samples whose (series, ts) is already stored: a re-sent sample is not new data."""
+        stored: set[tuple[int, float]] = set()
+        by_id: dict[int, list[float]] = {}
+        for sid, ts, _ in rows:
+            by_id.setdefault(sid, []).append(ts)
+        query = sa.text("SELECT series_id, ts FROM samples WHERE series_id IN :ids "
+                        "AND ts BETWEEN :lo AND :hi").bindparams(sa.bindparam("ids", expanding=True))
+        for chunk in _chunks(sorted(by_id), 500):
+            lo = min(min(by_id[sid]) for sid in chunk)
+            hi = max(max(by_id[sid]) for sid in chunk)
+            stored.update(conn.execute(query, {"ids": chunk, "lo": lo, "hi": hi}).tuples())
+        return [row for row in rows if (row[0], row[1]) not in stored]
+
+
+def _aggregate(rows: list[SampleRow]) -> tuple[list[SampleRow], list[SampleRow], list[RollupRow]]:
+    """Raw rows (deduplicated), the latest row per series, and rollup rows per (series, hour)."""
+    if len({row[0] for row in rows}) == len(rows):
+        # The common case, one sample per series: no grouping, three list passes in C.
+        rollups = [(sid, int(ts // _HOUR) * _HOUR, v, v, v, 1, v, ts) for sid, ts, v in rows]
+        return rows, rows, rollups
+    # Several samples of one series (an agent catching up). The same (series, ts) twice in
+    # one batch: the one sent last wins.
+    unique = sorted({(sid, ts): v for sid, ts, v in rows}.items())
+    rows = [(sid, ts, v) for (sid, ts), v in unique]
+    latest: dict[int, SampleRow] = {}
+    hours: dict[tuple[int, int], list[Any]] = {}
+    for row in rows:  # sorted by (series, ts): the last row seen is the newest
+        sid, ts, v = row
+        latest[sid] = row
+        key = (sid, int(ts // _HOUR) * _HOUR)
+        agg = hours.get(key)
+        if agg is None:
+            hours[key] = [v, v, v, 1, v, ts]
+        else:
+            agg[0] = min(agg[0], v)
+            agg[1] = max(agg[1], v)
+            agg[2] += v
+            agg[3] += 1
+            agg[4], agg[5] = v, ts
+    return rows, list(latest.values()), [(sid, hour, *agg) for (sid, hour), agg in hours.items()]
+
+
+def _unknown_asset_error(batch: Batch, unknown: set[str]) -> tuple[str, list[dict[str, Any]]]:
+    fields = []
+    for i, s in enumerate(batch.samples):
+        if s.asset in unknown:
+            fields.append({"loc": f"samples[{i}].asset", "msg": f"unknown asset {s.asset!r}",
+                           "type": "unknown_asset"})
+            unknown = unknown - {s.asset}
+    for i, e in enumerate(batch.events):
+        if e.asset in unknown:
+            fields.append({"loc": f"events[{i}].asset", "msg": f"unknown asset {e.asset!r}",
+                           "type": "unknown_asset"})
+            unknown = unknown - {e.asset}
+    first = fields[0]
+    detail = (f"{first['loc']}: unknown asset {first['msg'].split(' ', 2)[2]}: it is neither in "
+              f"this batch's assets nor already known for this client")
+    if len(fields) > 1:
+        detail += f" (and {len(fields) - 1} more unknown asset(s))"
+    return detail, fields
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

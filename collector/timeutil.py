@@ -1,0 +1,16 @@
+"""UTC epoch seconds in the store, aware datetimes at the edges."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+def now() -> float:
+    """Current UTC time as epoch seconds (what the store keeps)."""
+    return time.time()
+
+
+def to_datetime(epoch: float | None) -> datetime | None:
+    """Epoch seconds → timezone-aware UTC datetime (None stays None)."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
