@@ -14,13 +14,29 @@ if TYPE_CHECKING:
     from agent.checks.base import Check
 
 CHECKS: dict[str, str] = {
+    "cpu": "agent.checks.cpu:CpuCheck",
+    "load": "agent.checks.load:LoadCheck",
+    "memory": "agent.checks.memory:MemoryCheck",
+    "disk": "agent.checks.disk:DiskCheck",
+    "diskio": "agent.checks.diskio:DiskIoCheck",
+    "netio": "agent.checks.netio:NetIoCheck",
+    "uptime": "agent.checks.uptime:UptimeCheck",
+    "temperature": "agent.checks.temperature:TemperatureCheck",
+    "process": "agent.checks.process:ProcessCheck",
+    "service": "agent.checks.service:ServiceCheck",
+    "file_age": "agent.checks.file_age:FileAgeCheck",
+    "updates": "agent.checks.updates:UpdatesCheck",
+    "smart": "agent.checks.smart:SmartCheck",
 }
 
 #: Checks run when the config has no ``checks:`` section, per ``sys.platform`` prefix.
+#: Only cheap checks (well under 3 ms CPU per cycle together); process, service,
+#: file_age, updates and smart need configuration or cost more, so they are opt-in.
 DEFAULTS: dict[str, tuple[str, ...]] = {
-    "linux": (),
-    "win32": (),
-    "darwin": (),
+    "linux": ("cpu", "load", "memory", "disk", "diskio", "netio", "uptime", "temperature"),
+    "win32": ("cpu", "memory", "disk", "diskio", "netio", "uptime"),
+    # psutil has no temperature sensors on macOS.
+    "darwin": ("cpu", "load", "memory", "disk", "diskio", "netio", "uptime"),
 }
 
 
