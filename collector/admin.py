@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import timeutil
-from collector.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
+from collector.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound, Unauthenticated
 from collector.schema import clients, tokens
 from collector.store import Store
 
@@ -80,7 +80,7 @@ def create_client(store: Store, name: str) -> Client:
     """Create client ``name``; AlreadyExists if taken."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise ValueError("a client name must be 1 to 100 characters")
+        raise InvalidArgument("a client name must be 1 to 100 characters")
     with store.write() as conn:
         if conn.execute(sa.select(clients.c.id).where(clients.c.name == name)).first():
             raise AlreadyExists(f"client {name!r} already exists")
@@ -118,7 +118,7 @@ def create_token(
     Returns the listing entry and the plaintext token, which exists nowhere else.
     """
     if admin == (client is not None):
-        raise ValueError("give either a client (agent token) or admin=True, not both")
+        raise InvalidArgument("give either a client (agent token) or admin=True, not both")
     token = generate_token()
     now = timeutil.now()
     kind: TokenKind = "admin" if admin else "agent"

@@ -21,6 +21,12 @@ class UpkeepError(Exception):
         self.fields = fields or []
 
 
+class InvalidArgument(UpkeepError):
+    """An admin gave a value that cannot be used (an empty client name, …)."""
+
+    code = "invalid_argument"
+
+
 class NotFound(UpkeepError):
     """A named client, token or asset does not exist."""
 

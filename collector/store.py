@@ -10,6 +10,7 @@ wait for writers (WAL).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -79,6 +80,11 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return cfg
 
 
+@functools.cache
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 class Store:
     """One database: the engine, the SQLite write lock, migrations and health."""
 
@@ -124,7 +130,7 @@ class Store:
 
     @staticmethod
     def head_revision() -> str | None:
-        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+        return _head_revision()
 
     def check(self) -> None:
         """Raise StoreUnavailable unless the database answers and is migrated to head."""

@@ -1,0 +1,394 @@
+"""The collector's HTTP API (FastAPI): ingest, admin reads, health and metrics.
+
+``create_app(settings)`` builds the app; ``collector.server`` runs it under uvicorn. Domain
+errors (``collector.errors``) become HTTP answers in one place, :data:`HTTP_STATUS`, and
+every 4xx body is an :class:`agent.wire.WireError`.
+
+The batch body is read by hand (size limits before anything is parsed; gzip inflated with
+a cap) and parsed with ``Batch.model_validate_json``; its schema is added to the OpenAPI
+document explicitly, since FastAPI cannot see a body it does not parse. That document is
+the contract the fuzz test checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
+from agent.yamlsource import dotted
+from collector import admin, retention, timeutil
+from collector.admin import Principal
+from collector.errors import (
+    AlreadyExists,
+    BodyTooLarge,
+    Forbidden,
+    InvalidArgument,
+    InvalidBatch,
+    MalformedBody,
+    NotFound,
+    StoreUnavailable,
+    Unauthenticated,
+    UnsupportedEncoding,
+    UpkeepError,
+)
+from collector.ingest import Ingestor
+from collector.metrics import CONTENT_TYPE_LATEST, IngestMetrics
+from collector.schema import assets, clients, latest, series, sites
+from collector.settings import Settings
+from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+#: The one place domain errors become HTTP status codes (most specific class first).
+HTTP_STATUS: dict[type[UpkeepError], int] = {
+    MalformedBody: 400,
+    InvalidArgument: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    AlreadyExists: 409,
+    BodyTooLarge: 413,
+    UnsupportedEncoding: 415,
+    InvalidBatch: 422,
+    StoreUnavailable: 503,
+}
+
+_MAX_DETAIL_PROBLEMS = 5
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": WireError, "description": text} for code, text in {
+        400: "Malformed JSON or gzip", 401: "Missing, unknown or revoked token",
+        403: "Token may not do this", 413: "Body too large (as sent or decompressed)",
+        415: "Unsupported Content-Encoding", 422: "Body breaks the wire contract",
+    }.items()
+}
+
+
+def status_for(exc: UpkeepError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500
+
+
+def _error_response(status: int, code: str, detail: str, fields: list | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = WireError(error=code, detail=detail, fields=fields or [])
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+# ---------------------------------------------------------------------- response models
+
+class ClientOut(BaseModel):
+    """A client as the read API lists it."""
+
+    id: int
+    name: str
+    enabled: bool
+    created_at: datetime
+
+
+class AssetOut(BaseModel):
+    """An asset and its inventory fields; ``client`` and ``site`` are names."""
+
+    id: int
+    client: str
+    site: str | None
+    name: str
+    kind: str
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    address: str | None = None
+    description: str | None = None
+    tags: list[str] = []
+    attributes: dict[str, Any] = {}
+    first_seen: datetime
+    last_seen: datetime
+
+
+class LatestValue(BaseModel):
+    """The newest sample of one series of an asset."""
+
+    series_id: int
+    metric: str
+    labels: dict[str, str]
+    value: float
+    ts: datetime
+
+
+class Health(BaseModel):
+    status: str
+
+
+# ---------------------------------------------------------------------- body decoding
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) as soon as it passes ``limit`` bytes."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(f"request body is {length} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def inflate(body: bytes, limit: int) -> bytes:
+    """Gunzip ``body`` without ever producing more than ``limit`` + 1 bytes (gzip bombs)."""
+    out = bytearray()
+    data = body
+    while True:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(data, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise MalformedBody(f"body is not valid gzip: {exc}") from None
+        if len(out) > limit:
+            raise BodyTooLarge(f"decompressed body is over the limit of {limit} bytes")
+        if not inflater.eof:
+            raise MalformedBody("body is not valid gzip: truncated stream")
+        data = inflater.unused_data
+        if not data.strip(b"\0"):  # concatenated gzip members are valid; padding is not data
+            return bytes(out)
+
+
+def parse_batch(raw: bytes) -> Batch:
+    """Validate a JSON body against the wire contract (400 not JSON, 422 contract broken)."""
+    try:
+        return Batch.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(err["type"] == "json_invalid" for err in errors):
+            raise MalformedBody(f"body is not valid JSON: {errors[0]['msg']}") from None
+        fields = [{"loc": dotted(err["loc"]), "msg": err["msg"].removeprefix("Value error, "),
+                   "type": err["type"]} for err in errors]
+        detail = "; ".join(f"{f['loc']}: {f['msg']}" for f in fields[:_MAX_DETAIL_PROBLEMS])
+        if len(fields) > _MAX_DETAIL_PROBLEMS:
+            detail += f"; and {len(fields) - _MAX_DETAIL_PROBLEMS} more problem(s)"
+        raise InvalidBatch(detail, fields=fields) from None
+
+
+# ---------------------------------------------------------------------- authentication
+
+_bearer = HTTPBearer(auto_error=False, description="An agent token (ingest) or an admin token (reads)")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthenticated("missing or malformed Authorization header; use 'Bearer <token>'")
+    return credentials.credentials
+
+
+def authenticate(store: Store, token: str, need: admin.TokenKind) -> Principal:
+    try:
+        with store.read() as conn:
+            return admin.authenticate(conn, token, need=need)
+    except sa.exc.OperationalError:
+        raise StoreUnavailable("database not reachable") from None
+
+
+def require_admin(request: Request, credentials: Credentials) -> Principal:
+    """Dependency of the read API: an admin token (agent tokens get 403)."""
+    return authenticate(request.app.state.store, bearer_token(credentials), "admin")
+
+
+Admin = Annotated[Principal, Depends(require_admin)]
+
+
+# ---------------------------------------------------------------------- the app
+
+def create_app(settings: Settings, *, store: Store | None = None, migrate: bool = True,
+               run_retention: bool = True) -> FastAPI:
+    """The collector app. Migrates the store on startup unless ``migrate=False``.
+
+    ``store`` defaults to one built from ``settings`` (and disposed on shutdown).
+    ``run_retention`` starts the periodic retention task.
+    """
+    own_store = store is None
+    store = store or Store.from_settings(settings)
+    ingestor = Ingestor(store)
+    metrics = IngestMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await run_in_threadpool(store.upgrade)
+        task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if own_store:
+                store.dispose()
+
+    app = FastAPI(title="Upkeep collector", version="1", lifespan=lifespan,
+                  description="Ingest API for Upkeep agents and read API for admins.")
+    app.state.settings = settings
+    app.state.store = store
+    app.state.ingestor = ingestor
+    app.state.metrics = metrics
+
+    @app.exception_handler(UpkeepError)
+    async def _domain_error(request: Request, exc: UpkeepError) -> JSONResponse:
+        return _error_response(status_for(exc), exc.code, exc.detail, exc.fields)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [{"loc": dotted(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in exc.errors()]
+        detail = "; ".join(f"{f['loc']}: {f['msg']}" for f in fields[:_MAX_DETAIL_PROBLEMS])
+        return _error_response(422, "invalid_request", detail, fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error_response(exc.status_code, code, str(exc.detail))
+
+    # ------------------------------------------------------------------ ingest
+
+    def _ingest(principal: Principal, body: bytes, encoding: str) -> BatchAccepted:
+        started = time.perf_counter()
+        if encoding in ("gzip", "x-gzip"):
+            body = inflate(body, settings.max_decompressed_bytes)
+        elif len(body) > settings.max_decompressed_bytes:
+            raise BodyTooLarge(f"request body is over the limit of {settings.max_decompressed_bytes} bytes")
+        batch = parse_batch(body)
+        result = ingestor.ingest(principal, batch)
+        accepted = result.accepted
+        if accepted.duplicate:
+            metrics.duplicates.inc()
+        else:
+            metrics.batches.inc()
+            metrics.samples.inc(accepted.samples)
+            metrics.events.inc(accepted.events)
+        metrics.seconds.observe(time.perf_counter() - started)
+        return accepted
+
+    batch_schema_ref = {"$ref": "#/components/schemas/Batch"}
+
+    @app.post(
+        BATCH_PATH, response_model=BatchAccepted, tags=["ingest"], responses=_ERROR_RESPONSES,
+        summary="Store a batch of samples, assets and events from an agent",
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": batch_schema_ref}}}},
+    )
+    async def post_batch(request: Request, credentials: Credentials) -> BatchAccepted:
+        """Idempotent by ``batch_id``: a retry answers 200 with ``duplicate: true``.
+
+        ``Content-Encoding: gzip`` is accepted. Limits: the body as sent and decompressed.
+        """
+        try:
+            token = bearer_token(credentials)
+            principal = await run_in_threadpool(authenticate, store, token, "agent")
+            body = await read_body(request, settings.max_body_bytes)
+            metrics.request_bytes.observe(len(body))
+            encoding = request.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("identity", "gzip", "x-gzip", ""):
+                raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; use gzip")
+            return await run_in_threadpool(_ingest, principal, body, encoding)
+        except UpkeepError as exc:
+            metrics.rejected.labels(exc.code).inc()
+            raise
+
+    # ------------------------------------------------------------------ reads (admin)
+
+    @app.get("/api/v1/clients", response_model=list[ClientOut], tags=["read"],
+             responses={k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    def get_clients(principal: Admin) -> list[ClientOut]:
+        return [ClientOut(id=c.id, name=c.name, enabled=c.enabled, created_at=c.created_at)
+                for c in admin.list_clients(store)]
+
+    @app.get("/api/v1/assets", response_model=list[AssetOut], tags=["read"],
+             responses={k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    def get_assets(principal: Admin,
+                   client: Annotated[str | None, Query(description="only this client's assets")] = None,
+                   ) -> list[AssetOut]:
+        query = (sa.select(assets, clients.c.name.label("client_name"), sites.c.name.label("site_name"))
+                 .join(clients, assets.c.client_id == clients.c.id)
+                 .outerjoin(sites, assets.c.site_id == sites.c.id)
+                 .order_by(clients.c.name, assets.c.name))
+        with store.read() as conn:
+            if client is not None:
+                query = query.where(assets.c.client_id == admin.get_client(conn, client).id)
+            rows = conn.execute(query).all()
+        return [AssetOut(id=r.id, client=r.client_name, site=r.site_name, name=r.name, kind=r.kind,
+                         vendor=r.vendor, model=r.model, serial=r.serial, address=r.address,
+                         description=r.description, tags=r.tags, attributes=r.attributes,
+                         first_seen=timeutil.to_datetime(r.first_seen),
+                         last_seen=timeutil.to_datetime(r.last_seen)) for r in rows]
+
+    @app.get("/api/v1/assets/{asset_id}/latest", response_model=list[LatestValue], tags=["read"],
+             responses={k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    def get_asset_latest(asset_id: int, principal: Admin) -> list[LatestValue]:
+        query = (sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
+                 .join(latest, latest.c.series_id == series.c.id)
+                 .where(series.c.asset_id == asset_id)
+                 .order_by(series.c.metric, series.c.labels))
+        with store.read() as conn:
+            if conn.execute(sa.select(assets.c.id).where(assets.c.id == asset_id)).first() is None:
+                raise NotFound(f"no asset with id {asset_id}")
+            rows = conn.execute(query).all()
+        return [LatestValue(series_id=r.id, metric=r.metric, labels=json.loads(r.labels), value=r.value,
+                            ts=timeutil.to_datetime(r.ts)) for r in rows]
+
+    # ------------------------------------------------------------------ operations
+
+    @app.get("/healthz", response_model=Health, tags=["operations"],
+             responses={503: {"model": WireError, "description": "Database not usable"}})
+    def healthz() -> Health:
+        """200 when the database answers and is migrated. No authentication."""
+        store.check()
+        return Health(status="ok")
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    def get_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(batch.pop("$defs", {}))
+            components["Batch"] = batch
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _retention_loop(store: Store, settings: Settings) -> None:
+    """Purge at start and then every ``retention_interval``; a failure waits for the next turn."""
+    while True:
+        try:
+            await run_in_threadpool(retention.purge, store, settings)
+        except Exception:
+            log.exception("retention run failed; retrying in %ss", settings.retention_interval)
+        await asyncio.sleep(settings.retention_interval)

