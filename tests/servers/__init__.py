@@ -1,0 +1,1 @@
+"""Helpers that run real servers for tests (see ``tests/servers/collector.py``)."""
