@@ -101,7 +101,9 @@ class DiskCheck(Check):
             by_mountpoint[part.mountpoint] = part  # a later mount hides an earlier one
         by_device: dict[str, Any] = {}
         for part in sorted(by_mountpoint.values(), key=lambda p: (len(p.mountpoint), p.mountpoint)):
-            by_device.setdefault(part.device or part.mountpoint, part)
+            # Only block devices identify a filesystem; "tmpfs" or "none" name many.
+            key = part.device if part.device.startswith("/dev/") else part.mountpoint
+            by_device.setdefault(key, part)
         return sorted(by_device.values(), key=lambda p: p.mountpoint)
 
     def _inodes_used_percent(self, mountpoint: str) -> float | None:
