@@ -337,7 +337,7 @@ class Ingestor:
         for chunk in _chunks(sorted(by_id), 500):
             lo = min(min(by_id[sid]) for sid in chunk)
             hi = max(max(by_id[sid]) for sid in chunk)
-            stored.update(conn.execute(query, {"ids": chunk, "lo": lo, "hi": hi}).tuples())
+            stored.update((sid, ts) for sid, ts in conn.execute(query, {"ids": chunk, "lo": lo, "hi": hi}))
         return [row for row in rows if (row[0], row[1]) not in stored]
 
 
