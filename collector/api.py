@@ -144,7 +144,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing (413) as soon as it passes ``limit`` bytes."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(f"request body is {length} bytes; the limit is {limit}")
+        raise BodyTooLarge(f"request body is {length} bytes, over the limit of {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
