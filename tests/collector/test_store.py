@@ -1,0 +1,70 @@
+"""Migrations and engine setup, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from collector.schema import metadata
+from collector.store import Store
+
+
+def test_migrations_upgrade_an_empty_database_to_head(db_url):
+    store = Store.from_url(db_url)
+    try:
+        assert store.current_revision() is None
+        store.upgrade()
+        assert store.current_revision() == store.head_revision() is not None
+        store.upgrade()  # at head: a no-op
+        store.check()
+        with store.engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+        assert {"clients", "sites", "assets", "agents", "tokens", "series", "samples", "latest",
+                "rollups_hourly", "batches", "events"} <= tables
+    finally:
+        store.dispose()
+
+
+def test_migrated_database_matches_the_metadata(store):
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+
+
+def test_check_fails_on_an_unmigrated_database(db_url):
+    import pytest
+
+    from collector.errors import StoreUnavailable
+
+    store = Store.from_url(db_url)
+    try:
+        with pytest.raises(StoreUnavailable, match="schema at None"):
+            store.check()
+    finally:
+        store.dispose()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(tmp_path):
+    store = Store.from_url(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")  # creates the directory
+    try:
+        with store.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    finally:
+        store.dispose()
+
+
+def test_write_transaction_rolls_back_on_error(store):
+    from collector.schema import clients
+
+    try:
+        with store.write() as conn:
+            conn.execute(clients.insert().values(name="x", enabled=True, created_at=1.0))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(clients)).scalar() == 0
