@@ -61,7 +61,7 @@ class DiskCheck(Check):
         MetricSpec("disk_free_bytes", "gauge", "bytes", _LABELS,
                    "Space free for unprivileged users (excludes blocks reserved for root)"),
         MetricSpec("disk_used_percent", "gauge", "percent", _LABELS,
-                   "used / (used + free) — the figure df shows"),
+                   "Used / (used + free): the figure df shows"),
         MetricSpec("disk_inodes_used_percent", "gauge", "percent", _LABELS,
                    "Share of inodes in use (only filesystems with a fixed inode table)"),
     )

@@ -122,14 +122,14 @@ class RecordedHost:
 
     def disk_usage(self, path: str) -> Any:
         usage = self._get("disk_usage")
-        if path not in usage:
-            raise FileNotFoundError(path)
+        if path not in usage:  # strict: a mount the check should have skipped fails the case
+            raise NotRecorded(f"cycle {self.cycle} has no disk_usage for {path}")
         return as_tuple(_maybe_raise(usage[path]))
 
     def statvfs(self, path: str) -> Any:
         stats = self._get("statvfs")
         if path not in stats:
-            raise OSError(f"no statvfs recorded for {path}")
+            raise NotRecorded(f"cycle {self.cycle} has no statvfs for {path}")
         return as_tuple(_maybe_raise(stats[path]))
 
     def disk_io_counters(self) -> dict[str, Any]:
@@ -236,6 +236,7 @@ class Replay:
 
     unsupported: str | None
     results: list[CheckResult]
+    host: RecordedHost
 
     @property
     def last(self) -> CheckResult:
@@ -251,15 +252,15 @@ def replay(case: Case) -> Replay:
     check, host = case.make()
     reason = check.unsupported()
     if reason is not None:
-        return Replay(reason, [])
+        return Replay(reason, [], host)
     results = []
     for index in range(len(host.cycles)):
         host.cycle = index
         now = host.cycles[index].get("time", 1_800_000_000.0)
         results.append(check.run(now=float(now)))
         if results[-1].unsupported:
-            return Replay(results[-1].unsupported, results)
-    return Replay(None, results)
+            return Replay(results[-1].unsupported, results, host)
+    return Replay(None, results, host)
 
 
 def series(samples: list[Sample]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
