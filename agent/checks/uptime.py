@@ -33,15 +33,17 @@ class UptimeConfig(CheckConfig):
     state_file: Path | None = Field(
         default=None,
         description="where to remember the last boot across agent restarts (JSON); "
-                    "default: in memory only, so a reboot is seen only while the agent runs")
+                    "default: in memory only, which cannot see a reboot, since the agent "
+                    "restarts with the machine")
 
 
 class UptimeCheck(Check):
     """Seconds since boot, the boot time, and a ``reboot`` event when it changed.
 
-    The last boot seen is remembered in memory and, with ``state_file``, on disk — so a
-    reboot is reported even though the agent itself was restarted by it. The first run
-    ever (no state) only remembers.
+    The last boot seen is remembered in memory and, with ``state_file``, on disk. Only the
+    file lets a reboot be reported, because the reboot restarts the agent too; the
+    runner may pass a path in the agent's state directory. The first run ever (no state)
+    only remembers.
     """
 
     name: ClassVar[str] = "uptime"
