@@ -120,7 +120,10 @@ class CollectorProcess:
             time.sleep(0.05)
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit code."""
+        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit code.
+
+        A graceful shutdown returns -15: uvicorn re-raises SIGTERM once it has finished.
+        """
         code = None
         if self.process is not None:
             if self.process.poll() is None:
