@@ -163,7 +163,9 @@ class AgentService:
         if self.shipper is not None:
             self.shipper.wake()
         if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            # Wait for running jobs (bounded by their timeouts) so their samples reach the
+            # spool before it closes: a clean stop loses nothing.
+            self._scheduler.shutdown(wait=True)
         for thread in self._threads:
             thread.join(timeout=20)
         self.runner.shutdown()
