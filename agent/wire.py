@@ -110,7 +110,7 @@ class Batch(_Strict):
     """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches."""
 
     batch_id: UUID
-    seq: Annotated[int, Field(ge=0)]
+    seq: Annotated[int, Field(ge=0, le=2**63 - 1)]  # stored as a signed 64-bit integer
     sent_at: datetime  # RFC 3339 string or epoch seconds
     agent: AgentInfo
     assets: list[Asset] = Field(default_factory=list, max_length=MAX_ASSETS_PER_BATCH)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -173,8 +175,16 @@ def inflate(body: bytes, limit: int) -> bytes:
             return bytes(out)
 
 
+# A \u0000 escape not itself escaped (preceded by an even number of backslashes).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def parse_batch(raw: bytes) -> Batch:
     """Validate a JSON body against the wire contract (400 not JSON, 422 contract broken)."""
+    if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
+        # PostgreSQL cannot store NUL in text; refuse it on every store alike.
+        raise InvalidBatch("strings must not contain NUL characters (\\u0000)",
+                           fields=[{"loc": "(body)", "msg": "NUL character in a string", "type": "nul_character"}])
     try:
         return Batch.model_validate_json(raw)
     except ValidationError as exc:
@@ -325,7 +335,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     @app.get("/api/v1/assets", response_model=list[AssetOut], tags=["read"],
              responses={k: _ERROR_RESPONSES[k] for k in (401, 403)})
     def get_assets(principal: Admin,
-                   client: Annotated[str | None, Query(description="only this client's assets")] = None,
+                   client: Annotated[str | None, Query(description="only this client's assets", max_length=100,
+                                                       pattern=r"^[^\x00]*$")] = None,
                    ) -> list[AssetOut]:
         query = (sa.select(assets, clients.c.name.label("client_name"), sites.c.name.label("site_name"))
                  .join(clients, assets.c.client_id == clients.c.id)
@@ -343,7 +354,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
 
     @app.get("/api/v1/assets/{asset_id}/latest", response_model=list[LatestValue], tags=["read"],
              responses={k: _ERROR_RESPONSES[k] for k in (401, 403)})
-    def get_asset_latest(asset_id: int, principal: Admin) -> list[LatestValue]:
+    def get_asset_latest(asset_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+                         principal: Admin) -> list[LatestValue]:
         query = (sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
                  .join(latest, latest.c.series_id == series.c.id)
                  .where(series.c.asset_id == asset_id)

@@ -208,3 +208,19 @@ def test_openapi_documents_the_batch_body_and_errors(api):
     assert {"Batch", "Sample", "Asset", "AgentInfo", "Event", "BatchAccepted", "WireError"} <= components.keys()
     assert components["Batch"]["properties"]["samples"]["items"] == {"$ref": "#/components/schemas/Sample"}
     assert {"400", "401", "403", "413", "422"} <= op["responses"].keys()
+
+
+def test_values_the_store_cannot_hold_are_422_not_500(api, acme, admin_token, kit, stored_state):
+    batch = kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0 + 3)])
+    batch["assets"][0]["description"] = "nul \u0000 inside"
+    _error(_post(api, acme.token, batch), 422, "invalid_batch", "NUL")
+    batch = kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0 + 3)], seq=2**64)
+    _error(_post(api, acme.token, batch), 422, "invalid_batch", "seq: ")
+    _error(api.get(f"/api/v1/assets/{2**63}/latest", headers=_auth(admin_token)), 422, "invalid_request", "asset_id")
+    _error(api.get("/api/v1/assets", params={"client": "a\x00b"}, headers=_auth(admin_token)), 422,
+           "invalid_request", "client")
+    assert stored_state()
+    # An escaped backslash before "u0000" is just text, and is stored.
+    batch = kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0 + 3)])
+    batch["assets"][0]["description"] = "C:\\u0000dir"
+    assert _post(api, acme.token, batch).status_code == 200
