@@ -94,7 +94,9 @@ def main() -> int:
     parser.add_argument("--series", type=int, default=100, help="series per asset (default 100)")
     parser.add_argument("--batches", type=int, default=40, help="timed batches per agent (default 40)")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--py-spy", metavar="SVG", help="record a py-spy flame graph of the server")
+    parser.add_argument("--py-spy", metavar="FILE", help="record a py-spy profile of the server")
+    parser.add_argument("--py-spy-format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"],
+                        help="raw = collapsed stacks, for summarize_profile()")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args()
 
@@ -152,7 +154,8 @@ def main() -> int:
         spy = None
         if args.py_spy:
             spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                                    "record", "-p", str(server.pid), "-o", args.py_spy, "--threads", "-r", "200"],
+                                    "record", "-p", str(server.pid), "-o", args.py_spy, "-f", args.py_spy_format,
+                                    "-r", "100"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu_server0, cpu_me0 = server.cpu_times(), me.cpu_times()
