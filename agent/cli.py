@@ -63,10 +63,29 @@ def cmd_once(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limit_malloc_arenas() -> None:
+    """Use one glibc malloc arena for all threads (like MALLOC_ARENA_MAX=1).
+
+    By default every thread that allocates gets its own arena and keeps freed memory in
+    it; for an agent with a handful of mostly idle threads that is megabytes of resident
+    memory for nothing. Must run before threads start. No-op off glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 1)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.config import require_collector
     from agent.runner import AgentService
 
+    _limit_malloc_arenas()
     cfg = _load(args.config)
     require_collector(cfg)
     logging.getLogger().setLevel(cfg.agent.log_level.upper())

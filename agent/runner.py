@@ -59,8 +59,27 @@ def host_asset(host: Host, cfg: LoadedConfig) -> dict:
                            "arch": platform.machine(), "agent_version": __version__}}
 
 
+class _Progress:
+    """How far a worker got through a group: written by the worker, read by the waiter."""
+
+    __slots__ = ("abandoned", "current", "results", "started")
+
+    def __init__(self) -> None:
+        self.current: str | None = None
+        self.started = 0.0
+        self.results: dict[str, CheckResult] = {}
+        self.abandoned = False
+
+
 class CheckRunner:
-    """Runs checks with a timeout in a worker pool; shared by ``run`` and ``once``."""
+    """Runs checks in a worker pool with a per-check timeout; shared by ``run`` and ``once``.
+
+    A group of checks (those sharing an interval) runs in one worker, one after the other:
+    one thread hand-off per group, not per check, which is most of an idle agent's CPU.
+    The waiting side wakes only if the group is slow; when the check in progress has
+    exceeded its timeout it is reported hung, its thread abandoned (threads cannot be
+    killed), and the rest of the group continues in a fresh worker.
+    """
 
     def __init__(self, checks: dict[str, Check]) -> None:
         self.checks = checks
@@ -68,21 +87,54 @@ class CheckRunner:
         self._hung: dict[str, Future] = {}
 
     def run(self, name: str, now: float | None = None) -> CheckResult:
-        check = self.checks[name]
+        return self.run_group([name], now)[name]
+
+    def run_group(self, names: list[str], now: float | None = None) -> dict[str, CheckResult]:
         now = time.time() if now is None else now
-        previous = self._hung.get(name)
-        if previous is not None and not previous.done():
-            return check.failed("still running from an earlier cycle (hung)", now)
-        self._hung.pop(name, None)
-        timeout = check.config.effective_timeout()
-        future = self._pool.submit(check.run, now)
-        try:
-            return future.result(timeout=timeout)
-        except FutureTimeout:
-            # A thread cannot be killed; remember it so the next cycle does not pile up.
-            self._hung[name] = future
-            log.warning("check %s timed out after %.1fs", name, timeout)
-            return check.failed(f"timed out after {timeout:g}s", now)
+        results: dict[str, CheckResult] = {}
+        pending = []
+        for name in names:
+            previous = self._hung.get(name)
+            if previous is not None and not previous.done():
+                results[name] = self.checks[name].failed("still running from an earlier cycle (hung)", now)
+            else:
+                self._hung.pop(name, None)
+                pending.append(name)
+        while pending:
+            progress = _Progress()
+            future = self._pool.submit(self._run_sequence, pending, now, progress)
+            poll = min(1.0, *(self.checks[n].config.effective_timeout() for n in pending))
+            while True:
+                try:
+                    future.result(timeout=poll)
+                except FutureTimeout:
+                    name = progress.current
+                    if name is None:
+                        continue
+                    timeout = self.checks[name].config.effective_timeout()
+                    if time.monotonic() - progress.started <= timeout:
+                        continue
+                    progress.abandoned = True
+                    self._hung[name] = future
+                    log.warning("check %s timed out after %.1fs", name, timeout)
+                    results.update(progress.results)
+                    results[name] = self.checks[name].failed(f"timed out after {timeout:g}s", now)
+                    pending = pending[pending.index(name) + 1:]
+                    break
+                results.update(progress.results)
+                pending = []
+                break
+        return results
+
+    def _run_sequence(self, names: list[str], now: float, progress: _Progress) -> None:
+        for name in names:
+            progress.started = time.monotonic()
+            progress.current = name
+            result = self.checks[name].run(now)
+            if progress.abandoned:
+                return  # the waiter gave up on us while we were stuck: drop the late result
+            progress.results[name] = result
+        progress.current = None
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -115,20 +167,24 @@ class AgentService:
         self._threads: list[threading.Thread] = []
 
     # -- scheduling --------------------------------------------------------------------
-    def run_check(self, name: str) -> None:
-        result = self.runner.run(name)
-        if result.unsupported:
-            self._skip(name, result.unsupported)
-            return
-        self.spool.add(result.samples, result.events)
+    def run_group(self, names: list[str]) -> None:
+        """One scheduler job: every check sharing an interval, spooled in one transaction."""
+        results = self.runner.run_group(list(names))
+        samples, events = [], []
+        for name, result in results.items():
+            if result.unsupported:
+                self._skip(name, result.unsupported)
+                names.remove(name)
+                continue
+            samples.extend(result.samples)
+            events.extend(result.events)
+        self.spool.add(samples, events)
 
     def _skip(self, name: str, reason: str) -> None:
         """Say once that a check cannot run here, and stop scheduling it."""
         log.info("check %s skipped: %s", name, reason)
         self.spool.add([], [Event("check_unsupported", f"{name}: {reason}", {"check": name},
                                   self.host.asset_name, time.time())])
-        if self._scheduler is not None and self._scheduler.get_job(name):
-            self._scheduler.remove_job(name)
 
     def start(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor as JobPool
@@ -137,17 +193,19 @@ class AgentService:
         self._scheduler = BackgroundScheduler(
             timezone="UTC", executors={"default": JobPool(max_workers=max(4, len(self.runner.checks)))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-        now = time.time()
+        groups: dict[float, list[str]] = {}
         for name, check in self.runner.checks.items():
             reason = check.unsupported()
             if reason:
                 self._skip(name, reason)
                 continue
-            interval = check.config.interval
+            groups.setdefault(check.config.interval, []).append(name)
+        now = time.time()
+        for interval, names in sorted(groups.items()):
             # Spread first runs so a fleet restarted together does not collect in lockstep.
             first = now + random.uniform(0, min(interval, 2.0))
             self._scheduler.add_job(
-                self.run_check, "interval", args=[name], id=name, seconds=interval,
+                self.run_group, "interval", args=[names], id=f"every-{interval:g}s", seconds=interval,
                 jitter=min(interval * 0.1, 5.0), next_run_time=_utc(first))
         self._scheduler.start()
         if self.shipper is not None:

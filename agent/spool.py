@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from agent.checks.base import Event, Sample
@@ -54,6 +55,22 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 );
 """
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    return _dumps(text)
+
+
+def _encode_sample(s: Sample) -> str:
+    """A sample's wire JSON. Hand-assembled: it runs for every sample the agent collects,
+    and assembling from cached quoted names is about twice as fast as ``json.dumps``."""
+    labels = _dumps(s.labels) if s.labels else "{}"
+    return (f'{{"asset":{_quoted(s.asset)},"metric":{_quoted(s.metric)},"labels":{labels},'
+            f'"value":{float(s.value)!r},"ts":{float(s.ts)!r}}}')
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +116,9 @@ class Spool:
         # NORMAL in WAL mode: a power cut may lose the last transaction, never corrupt the file.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # The spool is written sequentially and read oldest-first: a small page cache does
+        # (SQLite's default 2 MiB would be a tenth of the agent's memory budget).
+        self._db.execute("PRAGMA cache_size=-256")
         self._db.executescript(_SCHEMA)
         self._page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
 
@@ -109,7 +129,7 @@ class Spool:
     # -- writing -----------------------------------------------------------------------
     def add(self, samples: Sequence[Sample], events: Sequence[Event] = ()) -> None:
         """Store collected samples and events; they are durable when this returns."""
-        rows = [("s", s.asset, s.ts, json.dumps(s.to_wire(), separators=(",", ":"))) for s in samples]
+        rows = [("s", s.asset, s.ts, _encode_sample(s)) for s in samples]
         rows += [("e", e.asset, e.ts, json.dumps(e.to_wire(), separators=(",", ":"))) for e in events]
         if not rows:
             return

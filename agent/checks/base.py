@@ -8,6 +8,7 @@ values, the collector decides what is wrong.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -141,6 +142,11 @@ class Check:
             events.append(Event("check_error", f"{self.name}: {type(exc).__name__}: {exc}",
                                 {"check": self.name, "error": type(exc).__name__}))
         duration = time.perf_counter() - start
+        if any(not math.isfinite(s.value) for s in samples):
+            # NaN/inf is not a value the wire accepts; one bad sample must not sink a batch.
+            dropped = [s.metric for s in samples if not math.isfinite(s.value)]
+            log.debug("check %s: dropped non-finite values of %s", self.name, dropped)
+            samples = [s for s in samples if math.isfinite(s.value)]
         if unsupported is None:
             samples.append(Sample("upkeep_check_up", 1.0 if ok else 0.0, {"check": self.name}))
             samples.append(Sample("upkeep_check_duration_seconds", duration, {"check": self.name}))

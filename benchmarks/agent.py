@@ -1,0 +1,123 @@
+"""Agent footprint: resident memory (RSS, PSS) of `upkeep-agent run` and CPU per cycle.
+
+    .venv/bin/python benchmarks/agent.py [--seconds 60] [--interval 1]
+
+1. Starts a real collector (uvicorn, SQLite, temp dir) and a real `upkeep-agent run`
+   process with the default host checks for this OS, every check on ``--interval``.
+2. After a warm-up, reads the agent's RSS/PSS/USS (psutil memory_full_info, i.e.
+   /proc/PID/smaps_rollup) and its CPU time over ``--seconds``; CPU per cycle = CPU time
+   / cycles (a cycle = every default check once, plus spooling and shipping their samples).
+3. In-process: CPU time (time.process_time) of one cycle of the default checks + spool
+   write, median over 300 cycles, without scheduler and HTTP.
+Also asserts that pysnmp was not imported by a host-only agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def in_process_cycle(state_dir: Path, cycles: int = 300) -> dict:
+    from agent.checks.base import Check
+    from agent.config import load_config
+    from agent.host import Host
+    from agent.runner import build_checks
+    from agent.spool import Spool
+
+    cfg = load_config(None)
+    host = Host()
+    checks: dict[str, Check] = build_checks(cfg, host)
+    checks = {n: c for n, c in checks.items() if not c.unsupported()}
+    spool = Spool(state_dir / "bench-spool.db")
+    for c in checks.values():  # prime rate/percent checks
+        c.run()
+    times, counts = [], []
+    for _ in range(cycles):
+        t0 = time.process_time()
+        n = 0
+        for c in checks.values():
+            r = c.run()
+            spool.add(r.samples, r.events)
+            n += len(r.samples)
+        times.append(time.process_time() - t0)
+        counts.append(n)
+        time.sleep(0.01)
+    spool.close()
+    return {"checks": sorted(checks), "samples_per_cycle": statistics.median(counts),
+            "cpu_ms_per_cycle_median": round(statistics.median(times) * 1000, 3),
+            "cpu_ms_per_cycle_p90": round(sorted(times)[int(len(times) * 0.9)] * 1000, 3)}
+
+
+def service_footprint(tmp: Path, seconds: float, interval: float) -> dict:
+    from agent.checks import registry
+    from tests.servers.collector import CollectorProcess, provision
+
+    with CollectorProcess(tmp / "collector") as collector:
+        token = provision(collector, "bench").agent_token
+        names = registry.default_checks()
+        cfg = tmp / "agent.yaml"
+        # interval 0 = each check's own default (30 s for most, 60 s temperature)
+        checks = {n: ({"interval": f"{interval}s"} if interval else {}) for n in names}
+        cfg.write_text(json.dumps({
+            "collector": {"url": collector.url, "token": token},
+            "state_dir": str(tmp / "agent-state"),
+            "spool": {"flush_interval": "5s"},
+            "checks": checks,
+        }))
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg)],
+                                stderr=subprocess.DEVNULL)
+        try:
+            p = psutil.Process(proc.pid)
+            time.sleep(max(10.0, interval * 5 if interval else 35.0))  # warm-up: imports, first batches
+            cpu0 = sum(p.cpu_times()[:2])
+            t0 = time.monotonic()
+            peak = None
+            while time.monotonic() - t0 < seconds:
+                time.sleep(1)
+                mem = p.memory_full_info()
+                if peak is None or mem.pss > peak.pss:
+                    peak = mem
+            cpu = sum(p.cpu_times()[:2]) - cpu0
+            elapsed = time.monotonic() - t0
+            modules = subprocess.run(
+                ["cat", f"/proc/{proc.pid}/maps"], capture_output=True, text=True).stdout
+            snmp_loaded = "pysnmp" in modules
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    cycles = elapsed / (interval or 30.0)
+    return {"rss_mib": round(peak.rss / 2**20, 1), "pss_mib": round(peak.pss / 2**20, 1),
+            "uss_mib": round(peak.uss / 2**20, 1), "cpu_s": round(cpu, 3), "seconds": round(elapsed, 1),
+            "cycles": round(cycles), "cpu_ms_per_cycle": round(cpu / cycles * 1000, 2),
+            "pysnmp_mapped": snmp_loaded}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between runs of every check; 0 = the checks' own defaults (30 s)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if args.interval:
+            print("in-process cycle:", json.dumps(in_process_cycle(tmp)))
+        print("service (upkeep-agent run):", json.dumps(service_footprint(tmp, args.seconds, args.interval)))
+    print(f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.1f} GiB, Python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()
