@@ -32,9 +32,19 @@ from agent.spool import Spool
 log = logging.getLogger(__name__)
 
 
-def build_checks(cfg: LoadedConfig, host: Host) -> dict[str, Check]:
-    """One instance per enabled check in the config (or the OS defaults)."""
-    return {name: registry.check_class(name)(options, host) for name, options in cfg.checks.items()}
+def build_checks(cfg: LoadedConfig, host: Host, *, persistent: bool = False) -> dict[str, Check]:
+    """One instance per enabled check in the config (or the OS defaults).
+
+    ``persistent`` (service mode): checks that remember state across agent restarts get a
+    file in the state directory unless the config names one — the uptime check needs it
+    to see a reboot, because a reboot restarts the agent too.
+    """
+    checks = {}
+    for name, options in cfg.checks.items():
+        if persistent and "state_file" in type(options).model_fields and options.state_file is None:
+            options = options.model_copy(update={"state_file": cfg.agent.state_dir / f"{name}.state.json"})
+        checks[name] = registry.check_class(name)(options, host)
+    return checks
 
 
 def agent_id(state_dir: Path) -> str:
@@ -148,7 +158,7 @@ class AgentService:
         self.cfg = cfg
         agent = cfg.agent
         self.host = host or Host(agent.asset_name)
-        self.checks = checks if checks is not None else build_checks(cfg, self.host)
+        self.checks = checks if checks is not None else build_checks(cfg, self.host, persistent=True)
         self.spool = Spool(agent.spool_path, max_bytes=int(agent.spool.max_mb * 2**20), max_age=agent.spool.max_age)
         self.agent_info = {"id": agent_id(agent.state_dir), "version": __version__,
                            "hostname": self.host.asset_name, "site": agent.site, "os": platform.system().lower()}

@@ -134,3 +134,15 @@ def test_check_config_rejects_bad_interval(bad):
     with pytest.raises(ConfigError) as exc:
         validate(CheckConfig, {"interval": bad}, None, ("checks", "cpu"))
     assert "checks.cpu.interval" in str(exc.value)
+
+
+def test_service_gives_uptime_a_state_file_so_reboots_are_seen(tmp_path):
+    from agent.config import load_config
+
+    path = tmp_path / "agent.yaml"
+    path.write_text(f"state_dir: {tmp_path}\nchecks:\n  uptime: {{}}\n")
+    svc = AgentService(load_config(path), host=Host("srv1"))
+    try:
+        assert svc.checks["uptime"].config.state_file == tmp_path / "uptime.state.json"
+    finally:
+        svc.spool.close()
