@@ -100,3 +100,14 @@ def test_run_refuses_to_start_on_bad_config(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "agent", "run", "--config", str(path)],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "spool.max_mb" in proc.stderr
+
+
+def test_shipped_sample_and_example_configs_validate():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("agent/sample-config.yaml", "deploy/agent.example.yaml"):
+        cfg = load_config(root / name)
+        assert cfg.agent.collector is not None, name
+    sample = load_config(root / "agent/sample-config.yaml")
+    assert {"file_age", "process", "service", "updates", "smart"} <= set(sample.checks)
