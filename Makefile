@@ -29,7 +29,7 @@ lint: $(VENV)/.deps-dev
 	$(BIN)/ruff check .
 
 bench-agent: $(VENV)/.deps-dev
-	$(BIN)/python benchmarks/agent.py
+	$(BIN)/python benchmarks/agent_footprint.py
 
 bench-ingest: $(VENV)/.deps-dev
 	$(BIN)/python benchmarks/ingest.py

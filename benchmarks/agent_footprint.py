@@ -1,6 +1,6 @@
 """Agent footprint: resident memory (RSS, PSS) of `upkeep-agent run` and CPU per cycle.
 
-    .venv/bin/python benchmarks/agent.py [--seconds 60] [--interval 1]
+    .venv/bin/python benchmarks/agent_footprint.py [--seconds 60] [--interval 1]
 
 1. Starts a real collector (uvicorn, SQLite, temp dir) and a real `upkeep-agent run`
    process with the default host checks for this OS, every check on ``--interval``.
