@@ -245,10 +245,12 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await run_in_threadpool(store.upgrade)
+        store.start_checkpointer()
         task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
         try:
             yield
         finally:
+            store.stop_checkpointer()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -48,7 +48,7 @@ _TOKEN_TOUCH_INTERVAL = 60.0
 _HOUR = 3600
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity equality: one instance per series, cheap
 class SeriesRef:
     """One series as the rule engine sees it. Shared, never copied per sample."""
 
@@ -187,7 +187,7 @@ class Ingestor:
         asset_ids = self._assets_of(conn, client_id, site_id, batch, now, new_assets)
         refs = self._series_of(conn, client_id, keys, asset_ids, new_series)
 
-        sample_rows = [(refs[k].id, s.ts, s.value) for k, s in zip(keys, batch.samples, strict=True)]
+        sample_rows = [(ref.id, s.ts, s.value) for ref, s in zip(refs, batch.samples, strict=True)]
         if careful:
             sample_rows = self._without_stored(conn, sample_rows)
         sample_rows, latest_rows, rollup_rows = _aggregate(sample_rows)
@@ -209,7 +209,7 @@ class Ingestor:
             conn.execute(tokens.update().where(tokens.c.id == principal.token_id).values(last_used_at=now))
         accepted = BatchAccepted(batch_id=batch.batch_id, seq=batch.seq, samples=inserted,
                                  events=len(batch.events), assets=len(batch.assets))
-        return IngestResult(accepted, sample_rows, {ref.id: ref for ref in refs.values()})
+        return IngestResult(accepted, sample_rows, {ref.id: ref for ref in refs})
 
     def _site(self, conn: Connection, client_id: int, name: str, new_sites: dict) -> int:
         site_id = self._sites.get((client_id, name))
@@ -283,19 +283,13 @@ class Ingestor:
         return ids
 
     def _series_of(self, conn: Connection, client_id: int, keys: list[SeriesKey],
-                   asset_ids: dict[str, int], new_series: dict[SeriesKey, SeriesRef]) -> dict[SeriesKey, SeriesRef]:
-        """SeriesRef of every distinct key, creating missing series in bulk."""
+                   asset_ids: dict[str, int], new_series: dict[SeriesKey, SeriesRef]) -> list[SeriesRef]:
+        """The SeriesRef of each sample (aligned with ``keys``), creating missing series in bulk."""
         cached = self._series.get(client_id, {})
-        refs: dict[SeriesKey, SeriesRef] = {}
-        missing: list[SeriesKey] = []
-        for key in dict.fromkeys(keys):
-            ref = cached.get(key)
-            if ref is None:
-                missing.append(key)
-            else:
-                refs[key] = ref
-        if not missing:
-            return refs
+        refs = [cached.get(key) for key in keys]  # the steady state: one dict probe per sample
+        if None not in refs:
+            return refs  # type: ignore[return-value]
+        missing = list(dict.fromkeys(key for key, ref in zip(keys, refs, strict=True) if ref is None))
 
         wanted: dict[tuple[int, str, str], SeriesKey] = {}
         rows = []
@@ -308,7 +302,6 @@ class Ingestor:
         conn.execute(self._insert(series).on_conflict_do_nothing(
             index_elements=[series.c.asset_id, series.c.metric, series.c.labels_hash]), rows)
         asset_names = {asset_id: name for name, asset_id in asset_ids.items()}
-        wanted_keys = set(missing)
         for chunk in _chunks(sorted({r["asset_id"] for r in rows}), 500):
             # All series of these assets: warms the cache for the agent's next batch too.
             found = conn.execute(sa.select(series.c.id, series.c.asset_id, series.c.metric,
@@ -317,13 +310,9 @@ class Ingestor:
             for sid, asset_id, metric, labels, digest in found:
                 key = wanted.get((asset_id, metric, digest))
                 if key is None:
-                    labels_dict = json.loads(labels)
-                    key = (asset_names[asset_id], metric, tuple(sorted(labels_dict.items())))
-                ref = SeriesRef(sid, client_id, asset_id, key[0], metric, dict(key[2]))
-                new_series[key] = ref
-                if key in wanted_keys:
-                    refs[key] = ref
-        return refs
+                    key = (asset_names[asset_id], metric, tuple(sorted(json.loads(labels).items())))
+                new_series[key] = SeriesRef(sid, client_id, asset_id, key[0], metric, dict(key[2]))
+        return [ref if ref is not None else new_series[key] for key, ref in zip(keys, refs, strict=True)]
 
     @staticmethod
     def _without_stored(conn: Connection, rows: list[SampleRow]) -> list[SampleRow]:

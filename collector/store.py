@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,9 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys = ON")
     cur.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: series/latest/rollup indexes stay hot
     cur.execute("PRAGMA temp_store = MEMORY")
+    # Checkpoints normally run in the background (Store.start_checkpointer), off the ingest
+    # path; this only bounds the WAL (~40 MiB) when nothing else checkpoints.
+    cur.execute("PRAGMA wal_autocheckpoint = 10000")
     cur.close()
 
 
@@ -94,6 +98,8 @@ class Store:
         self.is_sqlite = self.dialect == "sqlite"
         # PostgreSQL serializes conflicting writers with row locks; no process-wide lock.
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._checkpointer: threading.Thread | None = None
+        self._checkpointer_stop = threading.Event()
 
     @classmethod
     def from_settings(cls, settings: Settings, **engine_kwargs: Any) -> Store:
@@ -141,5 +147,39 @@ class Store:
         if revision != self.head_revision():
             raise StoreUnavailable(f"database schema at {revision}, expected {self.head_revision()}")
 
+    def start_checkpointer(self, interval: float = 1.0) -> None:
+        """SQLite: copy the WAL into the database from a background thread every ``interval`` s.
+
+        A PASSIVE checkpoint neither waits for nor blocks the writer, and the thread spends
+        its time in SQLite's C code without the GIL, so ingest no longer pays for
+        checkpoints at commit (about a tenth of its time). No-op on PostgreSQL or :memory:.
+        """
+        database = self.engine.url.database
+        if not self.is_sqlite or not database or database == ":memory:" or self._checkpointer:
+            return
+        self._checkpointer_stop.clear()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(database, interval),
+                                              name="sqlite-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, database: str, interval: float) -> None:
+        conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            while not self._checkpointer_stop.wait(interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # the next turn retries; autocheckpoint bounds the WAL
+                    log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            conn.close()
+
+    def stop_checkpointer(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer_stop.set()
+            self._checkpointer.join(10)
+            self._checkpointer = None
+
     def dispose(self) -> None:
+        self.stop_checkpointer()
         self.engine.dispose()

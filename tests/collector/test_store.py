@@ -68,3 +68,22 @@ def test_write_transaction_rolls_back_on_error(store):
         pass
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(clients)).scalar() == 0
+
+
+def test_background_checkpointer_starts_and_stops(tmp_path):
+    store = Store.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    store.upgrade()
+    store.start_checkpointer(interval=0.05)
+    store.start_checkpointer()  # idempotent
+    thread = store._checkpointer
+    assert thread is not None and thread.is_alive()
+    from collector import admin
+
+    for i in range(20):
+        admin.create_client(store, f"c{i}")
+    import time
+
+    time.sleep(0.3)
+    store.dispose()
+    assert not thread.is_alive()
+    assert len(admin.list_clients(Store.from_url(f"sqlite:///{tmp_path / 'x.db'}"))) == 20
