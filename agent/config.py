@@ -70,7 +70,8 @@ class SpoolConfig(_Model):
     max_mb: float = Field(default=200.0, gt=0)
     max_age: Duration = Field(default=7 * 86400.0, gt=0)
     batch_max_samples: int = Field(default=5000, ge=1, le=20_000)
-    flush_interval: Duration = Field(default=10.0, gt=0)
+    #: Sends follow collections at once, but at most one batch per flush_interval.
+    flush_interval: Duration = Field(default=5.0, gt=0)
 
 
 class AgentConfig(_Model):

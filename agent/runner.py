@@ -189,6 +189,8 @@ class AgentService:
             samples.extend(result.samples)
             events.extend(result.events)
         self.spool.add(samples, events)
+        if self.shipper is not None:
+            self.shipper.wake()
 
     def _skip(self, name: str, reason: str) -> None:
         """Say once that a check cannot run here, and stop scheduling it."""

@@ -30,6 +30,8 @@ from agent.wire import BATCH_PATH
 log = logging.getLogger(__name__)
 
 _REJECTED = {400, 413, 422}
+#: An idle shipper looks at the spool this often even if nobody woke it (belt and braces).
+_IDLE_RECHECK = 300.0
 
 
 class Outcome(Enum):
@@ -136,13 +138,23 @@ class Shipper:
         return outcome
 
     def run(self, stop: threading.Event) -> None:
-        """Until ``stop``: drain, then wait for the flush interval (or a wake), or back off."""
+        """Until ``stop``: send when woken (new data), at most once per ``flush_interval``.
+
+        Sending right after a collection keeps the sample-to-collector latency low; the
+        minimum gap batches up checks that run every few seconds; an idle agent does not
+        wake up at all between collections.
+        """
+        last_send = 0.0
         while not stop.is_set():
+            gap = last_send + self.flush_interval - time.monotonic()
+            if gap > 0 and stop.wait(gap):
+                break
+            last_send = time.monotonic()
             if self.drain(stop) is Outcome.KEPT:
                 stop.wait(self.backoff.next_delay())  # a wake must not cut a backoff short
-            else:
-                self._wake.wait(self.flush_interval)
-                self._wake.clear()
+                continue
+            self._wake.wait(_IDLE_RECHECK)
+            self._wake.clear()
         self._http.clear()
 
 
