@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from agent.wire import Batch, BatchAccepted
+from agent.wire import Asset, Batch, BatchAccepted
 from collector import timeutil
 from collector.admin import Principal
 from collector.bulk import RollupRow, SampleRow, writer_for
@@ -83,6 +83,16 @@ class IngestResult:
 Listener = Callable[[IngestResult], None]
 
 
+@dataclass(slots=True)
+class _Pending:
+    """Cache entries learned inside a transaction; applied only after it commits."""
+
+    assets: dict[str, int] = field(default_factory=dict)
+    inventory: dict[str, tuple[int, Asset]] = field(default_factory=dict)
+    series: dict[SeriesKey, SeriesRef] = field(default_factory=dict)
+    sites: dict[tuple[int, str], int] = field(default_factory=dict)
+
+
 class _SamplesAlreadyStored(Exception):
     """Some (series, ts) were stored by an earlier batch: redo the transaction filtering them."""
 
@@ -104,7 +114,10 @@ class Ingestor:
     """Stores batches for one Store. Thread-safe; caches hold only committed ids.
 
     The caches map names to ids per client (assets, series) so a steady stream of batches
-    costs no lookups. Rows are never deleted while the collector runs (retention deletes
+    costs no lookups, and remember each asset's inventory as last written so an agent that
+    re-sends unchanged assets with every batch costs one ``last_seen`` update. (With several
+    collectors on one PostgreSQL, a collector rewrites an asset only when *its* agents
+    report a change.) Rows are never deleted while the collector runs (retention deletes
     samples, not series or assets); a future command that does must call :meth:`clear_caches`.
     """
 
@@ -113,12 +126,25 @@ class Ingestor:
         self.writer = writer_for(store.dialect)
         self.listeners = list(listeners)
         self._insert = _insert(store.dialect)
+        upsert = self._insert(assets)
+        self._asset_upsert = upsert.on_conflict_do_update(
+            index_elements=[assets.c.client_id, assets.c.name],
+            set_={
+                "site_id": upsert.excluded.site_id, "kind": upsert.excluded.kind,
+                # An agent that no longer knows a field (device did not answer) keeps the old value.
+                **{c: sa.func.coalesce(getattr(upsert.excluded, c), getattr(assets.c, c))
+                   for c in ("vendor", "model", "serial", "address", "description")},
+                "tags": upsert.excluded.tags, "attributes": upsert.excluded.attributes,
+                "last_seen": upsert.excluded.last_seen,
+            })
         self._assets: dict[int, dict[str, int]] = {}
+        # The inventory last written per asset: an unchanged asset only needs last_seen.
+        self._inventory: dict[int, dict[str, tuple[int, Asset]]] = {}
         self._series: dict[int, dict[SeriesKey, SeriesRef]] = {}
         self._sites: dict[tuple[int, str], int] = {}
 
     def clear_caches(self) -> None:
-        self._assets, self._series, self._sites = {}, {}, {}
+        self._assets, self._inventory, self._series, self._sites = {}, {}, {}, {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -130,13 +156,10 @@ class Ingestor:
         keys = self._keys(batch)
         careful = False
         for attempt in range(3):
-            new_assets: dict[str, int] = {}
-            new_series: dict[SeriesKey, SeriesRef] = {}
-            new_sites: dict[tuple[int, str], int] = {}
+            pending = _Pending()
             try:
                 with self.store.write() as conn:
-                    result = self._store(conn, principal, batch, keys, now, careful,
-                                         new_assets, new_series, new_sites)
+                    result = self._store(conn, principal, batch, keys, now, careful, pending)
             except _SamplesAlreadyStored:
                 careful = True
                 continue
@@ -147,9 +170,10 @@ class Ingestor:
                     raise
                 log.debug("ingest conflict on attempt %d, retrying", attempt + 1)
                 continue
-            self._assets.setdefault(principal.client_id, {}).update(new_assets)
-            self._series.setdefault(principal.client_id, {}).update(new_series)
-            self._sites.update(new_sites)
+            self._assets.setdefault(principal.client_id, {}).update(pending.assets)
+            self._inventory.setdefault(principal.client_id, {}).update(pending.inventory)
+            self._series.setdefault(principal.client_id, {}).update(pending.series)
+            self._sites.update(pending.sites)
             for listener in self.listeners:
                 try:
                     listener(result)
@@ -169,9 +193,7 @@ class Ingestor:
     # ------------------------------------------------------------------ the transaction
 
     def _store(self, conn: Connection, principal: Principal, batch: Batch,
-               keys: list[SeriesKey], now: float, careful: bool,
-               new_assets: dict[str, int], new_series: dict[SeriesKey, SeriesRef],
-               new_sites: dict[tuple[int, str], int]) -> IngestResult:
+               keys: list[SeriesKey], now: float, careful: bool, pending: _Pending) -> IngestResult:
         client_id = principal.client_id
         assert client_id is not None
         batch_id = str(batch.batch_id)
@@ -182,10 +204,10 @@ class Ingestor:
             return IngestResult(BatchAccepted(batch_id=batch.batch_id, seq=done.seq, duplicate=True,
                                               samples=done.samples, events=done.events, assets=done.assets))
 
-        site_id = self._site(conn, client_id, batch.agent.site, new_sites)
+        site_id = self._site(conn, client_id, batch.agent.site, pending.sites)
         agent_id = self._agent(conn, client_id, site_id, batch, now)
-        asset_ids = self._assets_of(conn, client_id, site_id, batch, now, new_assets)
-        refs = self._series_of(conn, client_id, keys, asset_ids, new_series)
+        asset_ids = self._assets_of(conn, client_id, site_id, batch, now, pending)
+        refs = self._series_of(conn, client_id, keys, asset_ids, pending.series)
 
         sample_rows = [(ref.id, s.ts, s.value) for ref, s in zip(refs, batch.samples, strict=True)]
         if careful:
@@ -241,44 +263,35 @@ class Ingestor:
         return agent_id
 
     def _assets_of(self, conn: Connection, client_id: int, site_id: int, batch: Batch,
-                   now: float, new_assets: dict[str, int]) -> dict[str, int]:
-        """Upsert the batch's assets; return name → id for every asset the batch mentions."""
-        listed = {a.name for a in batch.assets}
-        if batch.assets:
-            stmt = self._insert(assets)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[assets.c.client_id, assets.c.name],
-                set_={
-                    "site_id": stmt.excluded.site_id, "kind": stmt.excluded.kind,
-                    # An agent that no longer knows a field (device did not answer) keeps the old value.
-                    **{c: sa.func.coalesce(getattr(stmt.excluded, c), getattr(assets.c, c))
-                       for c in ("vendor", "model", "serial", "address", "description")},
-                    "tags": stmt.excluded.tags, "attributes": stmt.excluded.attributes,
-                    "last_seen": stmt.excluded.last_seen,
-                })
-            conn.execute(stmt, [
+                   now: float, pending: _Pending) -> dict[str, int]:
+        """Upsert the batch's new or changed assets; return name → id of every asset it mentions."""
+        inventory = self._inventory.get(client_id, {})
+        changed = [a for a in batch.assets if inventory.get(a.name) != (site_id, a)]
+        if changed:
+            conn.execute(self._asset_upsert, [
                 {"client_id": client_id, "site_id": site_id, "name": a.name, "kind": a.kind,
                  "vendor": a.vendor, "model": a.model, "serial": a.serial, "address": a.address,
                  "description": a.description, "tags": list(a.tags), "attributes": dict(a.attributes),
                  "first_seen": now, "last_seen": now}
-                for a in batch.assets])
+                for a in changed])
+            pending.inventory.update((a.name, (site_id, a)) for a in changed)
+        written = {a.name for a in changed}
 
         mentioned = {s.asset for s in batch.samples} | {e.asset for e in batch.events}
+        named = mentioned | {a.name for a in batch.assets}
         cached = self._assets.get(client_id, {})
-        ids = {name: cached[name] for name in mentioned if name in cached and name not in listed}
-        wanted = (mentioned | listed) - ids.keys()
-        for chunk in _chunks(sorted(wanted), 500):
+        ids = {name: cached[name] for name in named if name in cached and name not in written}
+        for chunk in _chunks(sorted(named - ids.keys()), 500):
             rows = conn.execute(sa.select(assets.c.id, assets.c.name).where(
                 assets.c.client_id == client_id, assets.c.name.in_(chunk)))
             for asset_id, name in rows:
                 ids[name] = asset_id
-                new_assets[name] = asset_id
+                pending.assets[name] = asset_id
         unknown = mentioned - ids.keys()
         if unknown:
             detail, fields = _unknown_asset_error(batch, unknown)
             raise InvalidBatch(detail, fields=fields)
-        seen = sorted(ids[name] for name in mentioned - listed)
-        for chunk in _chunks(seen, 500):
+        for chunk in _chunks(sorted(ids[name] for name in named - written), 500):
             conn.execute(assets.update().where(assets.c.id.in_(chunk)).values(last_seen=now))
         return ids
 

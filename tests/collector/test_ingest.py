@@ -207,3 +207,22 @@ def test_large_batch_with_many_series_and_hours(store, acme, kit):
         assert conn.execute(sa.select(sa.func.count()).select_from(series)).scalar() == 1000
         assert conn.execute(sa.select(sa.func.count()).select_from(rollups_hourly)).scalar() == 2000
         assert set(conn.execute(sa.select(latest.c.value)).scalars()) == {2.0}
+
+
+def test_unchanged_assets_are_not_rewritten_but_seen(store, acme, kit):
+    ing = Ingestor(store)
+    agent = str(uuid.uuid4())
+    inventory = [{"name": "sw1", "kind": "switch", "vendor": "Cisco", "tags": ["core"]}]
+    _ingest(ing, acme, kit.make_batch([kit.sample("sw1", "up", 1, kit.HOUR0)], assets=inventory, agent_id=agent))
+    with store.write() as conn:  # someone edits the row; an unchanged report must not undo it
+        conn.execute(assets.update().values(description="edited", last_seen=0))
+    _ingest(ing, acme, kit.make_batch([kit.sample("sw1", "up", 1, kit.HOUR0 + 60)], assets=inventory,
+                                      agent_id=agent, seq=2))
+    with store.read() as conn:
+        row = conn.execute(sa.select(assets).where(assets.c.name == "sw1")).one()
+    assert row.description == "edited" and row.last_seen > 0
+    inventory[0]["model"] = "C9300"
+    _ingest(ing, acme, kit.make_batch([], assets=inventory, agent_id=agent, seq=3))
+    with store.read() as conn:
+        row = conn.execute(sa.select(assets).where(assets.c.name == "sw1")).one()
+    assert (row.model, row.vendor, row.description) == ("C9300", "Cisco", "edited")
