@@ -23,6 +23,7 @@ demo: $(VENV)/.deps-collector
 	$(BIN)/upkeep demo
 
 test: $(VENV)/.deps-dev
+	scripts/test-system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps-dev
