@@ -44,6 +44,10 @@ def build_checks(cfg: LoadedConfig, host: Host, *, persistent: bool = False) -> 
         if persistent and "state_file" in type(options).model_fields and options.state_file is None:
             options = options.model_copy(update={"state_file": cfg.agent.state_dir / f"{name}.state.json"})
         checks[name] = registry.check_class(name)(options, host)
+    if cfg.agent.snmp is not None and cfg.agent.snmp.targets:
+        from agent.snmp.check import snmp_checks  # pysnmp is loaded only when devices are configured
+
+        checks.update(snmp_checks(cfg.agent.snmp, host))
     return checks
 
 
@@ -163,6 +167,9 @@ class AgentService:
         self.agent_info = {"id": agent_id(agent.state_dir), "version": __version__,
                            "hostname": self.host.asset_name, "site": agent.site, "os": platform.system().lower()}
         self.spool.set_assets([host_asset(self.host, cfg)])
+        for check in self.checks.values():
+            if hasattr(check, "bind_assets"):  # the SNMP poller: devices are assets of their own
+                check.bind_assets(self.spool.set_assets)
         self.stop_event = threading.Event()
         self.shipper: Shipper | None = None
         if agent.collector is not None:
@@ -173,6 +180,11 @@ class AgentService:
                 flush_interval=agent.spool.flush_interval)
         self.self_check = AgentSelfCheck(self.spool, self.shipper, self.host)
         self.runner = CheckRunner({**self.checks, self.self_check.name: self.self_check})
+        self.metrics_endpoint = None
+        if agent.metrics.enabled:  # imports prometheus-client: only when asked for
+            from agent.metrics_endpoint import MetricsEndpoint
+
+            self.metrics_endpoint = MetricsEndpoint(agent.metrics.host, agent.metrics.port, agent.site)
         self._scheduler = None
         self._threads: list[threading.Thread] = []
 
@@ -191,6 +203,9 @@ class AgentService:
         self.spool.add(samples, events)
         if self.shipper is not None:
             self.shipper.wake()
+        if self.metrics_endpoint is not None and names:
+            interval = self.runner.checks[names[0]].config.interval
+            self.metrics_endpoint.latest.update(samples, interval, self.host.asset_name)
 
     def _skip(self, name: str, reason: str) -> None:
         """Say once that a check cannot run here, and stop scheduling it."""
@@ -220,6 +235,8 @@ class AgentService:
                 self.run_group, "interval", args=[names], id=f"every-{interval:g}s", seconds=interval,
                 jitter=min(interval * 0.1, 5.0), next_run_time=_utc(first))
         self._scheduler.start()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.start()
         if self.shipper is not None:
             thread = threading.Thread(target=self.shipper.run, args=(self.stop_event,), name="shipper", daemon=True)
             thread.start()
@@ -239,6 +256,8 @@ class AgentService:
         for thread in self._threads:
             thread.join(timeout=20)
         self.runner.shutdown()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.stop()
         self.spool.close()
 
     def run_forever(self) -> None:
@@ -251,8 +270,9 @@ class AgentService:
         signal.signal(signal.SIGINT, _stop)
         self.start()
         try:
-            while not self.stop_event.wait(1.0):
-                pass
+            # No timeout: the wait is interrupted by the signal, and an idle agent should
+            # not wake up once a second for nothing.
+            self.stop_event.wait()
         finally:
             self.stop()
 
