@@ -54,7 +54,7 @@ from collector.errors import (
     UpkeepError,
 )
 from collector.ingest import Ingestor
-from collector.metrics import CONTENT_TYPE_LATEST, IngestMetrics
+from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
 from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
 from collector.store import Store
@@ -241,7 +241,7 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     own_store = store is None
     store = store or Store.from_settings(settings)
     ingestor = Ingestor(store)
-    metrics = IngestMetrics()
+    metrics = CollectorMetrics(store, settings)
     # Decoding and storing a batch is CPU work under the GIL. On SQLite, where writes are
     # serialized anyway, running several at once only makes threads queue for the GIL
     # (each sqlite3 step releases and re-takes it): one at a time is ~20% faster. On
@@ -296,15 +296,9 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         elif len(body) > settings.max_decompressed_bytes:
             raise BodyTooLarge(f"request body is over the limit of {settings.max_decompressed_bytes} bytes")
         batch = parse_batch(body)
-        result = ingestor.ingest(principal, batch)
-        accepted = result.accepted
-        if accepted.duplicate:
-            metrics.duplicates.inc()
-        else:
-            metrics.batches.inc()
-            metrics.samples.inc(accepted.samples)
-            metrics.events.inc(accepted.events)
-        metrics.seconds.observe(time.perf_counter() - started)
+        accepted = ingestor.ingest(principal, batch).accepted
+        metrics.observe_batch(accepted.samples, accepted.events, accepted.duplicate,
+                              time.perf_counter() - started)
         return accepted
 
     batch_schema_ref = {"$ref": "#/components/schemas/Batch"}
@@ -386,8 +380,10 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         return Health(status="ok")
 
     @app.get("/metrics", tags=["operations"], response_class=Response,
-             responses={200: {"content": {"text/plain": {}}}})
-    def get_metrics() -> Response:
+             responses={200: {"content": {"text/plain": {}}}, 401: _ERROR_RESPONSES[401]})
+    def get_metrics(credentials: Credentials) -> Response:
+        """Prometheus exposition; needs a bearer token only when ``metrics_token_file`` is set."""
+        metrics.authorize(credentials.credentials if credentials is not None else None)
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     def openapi() -> dict[str, Any]:

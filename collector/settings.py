@@ -61,6 +61,14 @@ class Settings(BaseModel):
     max_body_bytes: Annotated[int, Field(gt=0, le=wire.MAX_BODY_BYTES)] = wire.MAX_BODY_BYTES
     max_decompressed_bytes: Annotated[int, Field(gt=0, le=wire.MAX_DECOMPRESSED_BYTES)] = (
         wire.MAX_DECOMPRESSED_BYTES)
+    #: /metrics: open when unset (bind to loopback or firewall it); else needs this bearer token.
+    metrics_token_file: Path | None = None
+    #: /metrics shows a series while its asset was seen this recently and its own newest
+    #: sample is at most metrics_series_max_age old (longer than the slowest check interval).
+    metrics_stale_after: Duration = Field(default=600.0, gt=0)
+    metrics_series_max_age: Duration = Field(default=25 * 3600.0, gt=0)
+    #: Cardinality guard: series per asset exposed on /metrics; the rest are counted as dropped.
+    metrics_max_series_per_asset: int = Field(default=2000, ge=1)
 
     @classmethod
     def for_data_dir(cls, data_dir: str | Path, **values: Any) -> Settings:
