@@ -74,6 +74,30 @@ class SpoolConfig(_Model):
     flush_interval: Duration = Field(default=5.0, gt=0)
 
 
+class MetricsConfig(_Model):
+    """The optional local Prometheus endpoint (``agent/metrics_endpoint.py``)."""
+
+    enabled: bool = False
+    #: HOST:PORT; loopback by default. ``[::1]:9427``; ``0.0.0.0:9427`` for every interface.
+    listen: str = "127.0.0.1:9427"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"must be HOST:PORT (e.g. 127.0.0.1:9427), got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class AgentConfig(_Model):
     collector: CollectorConfig | None = None
     site: str = Field(default="default", min_length=1, max_length=100)
@@ -82,6 +106,7 @@ class AgentConfig(_Model):
     tags: list[str] = Field(default_factory=list)
     state_dir: Path = Field(default_factory=default_state_dir)
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log_level: str = Field(default="info", pattern=r"^(?i)(debug|info|warning|error)$")
     #: name → options; validated per check against the check's own Config in ``load_config``.
     checks: dict[str, dict[str, Any] | None] | None = None

@@ -1,0 +1,53 @@
+"""The agent stays light: it never imports the collector's stack, and a host-only agent
+never imports pysnmp, requests or prometheus_client (memory budget: 30 MiB PSS)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+FORBIDDEN = {"collector", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "jinja2", "typer",
+             "rich", "pysnmp", "requests", "prometheus_client"}
+
+BLOCKER = f"""
+import sys
+class Forbidden:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {sorted(FORBIDDEN)!r}:
+            raise ImportError("the agent imported " + name)
+sys.meta_path.insert(0, Forbidden())
+"""
+
+
+def run_python(code: str, tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+
+
+def test_once_print_imports_nothing_heavy(tmp_path):
+    proc = run_python("""
+        from agent.cli import main
+        sys.exit(main(["once", "--print", "--wait", "0.2"]))
+    """, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    samples = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {"cpu_usage_percent", "memory_total_bytes", "upkeep_check_up"} <= {s["metric"] for s in samples}
+
+
+def test_service_loop_imports_nothing_heavy(tmp_path):
+    proc = run_python(f"""
+        import time
+        from pathlib import Path
+        from agent.config import load_config
+        from agent.runner import AgentService
+        Path("agent.yaml").write_text("collector: {{url: 'http://127.0.0.1:9', token: t}}\\nstate_dir: {tmp_path}\\n")
+        svc = AgentService(load_config("agent.yaml"))
+        svc.start()
+        time.sleep(2.5)
+        svc.stop()
+        print(sorted(m for m in sys.modules if m.split(".")[0] in {sorted(FORBIDDEN)!r}))
+    """, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
