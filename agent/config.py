@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from agent.checks import registry
 from agent.checks.base import CheckConfig
 from agent.durations import Duration
+from agent.snmp.config import SnmpConfig
 from agent.yamlsource import ConfigError, YamlDocument, describe_errors, validate
 
 
@@ -110,7 +111,7 @@ class AgentConfig(_Model):
     log_level: str = Field(default="info", pattern=r"^(?i)(debug|info|warning|error)$")
     #: name → options; validated per check against the check's own Config in ``load_config``.
     checks: dict[str, dict[str, Any] | None] | None = None
-    snmp: dict[str, Any] | None = None
+    snmp: SnmpConfig | None = None
 
     @field_validator("checks")
     @classmethod
@@ -166,7 +167,30 @@ def load_config(path: str | Path | None) -> LoadedConfig:
     if doc.data is not None and not isinstance(doc.data, dict):
         raise ConfigError([f"{doc.where(())}: the config must be a mapping of keys (collector, site, checks, …)"])
     agent = validate(AgentConfig, doc.data, doc)
+    if agent.snmp is not None:
+        check_snmp(agent.snmp, doc)
     return LoadedConfig(agent, check_configs(agent.checks, doc), str(path))
+
+
+def check_snmp(snmp: SnmpConfig, doc: YamlDocument | None) -> None:
+    """Profiles load (shipped and custom) and every target names one; secret files are readable."""
+    from agent.snmp.config import SecretError
+    from agent.snmp.profiles import load_profiles
+
+    profiles = load_profiles(snmp.profiles_dir)
+    problems = []
+    for i, target in enumerate(snmp.targets):
+        loc = ("snmp", "targets", i)
+        if target.profile not in profiles:
+            where = doc.where((*loc, "profile")) if doc else "<input>"
+            problems.append(f"{where}: snmp.targets[{i}].profile: no profile {target.profile!r} "
+                            f"(known: {', '.join(sorted(profiles))})")
+        try:
+            target.credentials()
+        except SecretError as exc:
+            problems.append(f"{doc.where(loc) if doc else '<input>'}: snmp.targets[{i}].{exc}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def require_collector(cfg: LoadedConfig) -> None:

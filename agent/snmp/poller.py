@@ -1,0 +1,236 @@
+"""Poll SNMP devices: read what each device's profile names, turn it into samples, events
+and the device's asset description.
+
+All devices are polled concurrently (bounded by ``snmp.concurrency``) on the one
+:class:`~agent.snmp.engine.SnmpLoop`. A device that does not answer, answers garbage or
+trips a profile hook gives ``snmp_up 0`` (or an event) for that device only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.checks.base import Event, Sample
+from agent.snmp.config import SnmpConfig, SnmpTarget
+from agent.snmp.profiles import Profile
+from agent.snmp.reading import DeviceReading, text
+from agent.snmp.vendors import vendor_of
+
+log = logging.getLogger(__name__)
+
+#: Varbinds asked for per GETBULK request when tables are grouped (keeps answers small).
+VARBIND_BUDGET = 64
+ATTRIBUTES = {"sys_object_id": "sysObjectID", "sys_name": "sysName", "sys_location": "sysLocation",
+              "sys_contact": "sysContact"}
+
+
+@dataclass
+class Walk:
+    """One multi-column walk: the tables it covers and the GETBULK max-repetitions."""
+
+    tables: list[str]
+    repetitions: int
+
+
+def plan_walks(profile: Profile, known_rows: dict[str, int], max_repetitions: int) -> list[Walk]:
+    """Group tables into as few walks as possible without asking for many rows nobody needs.
+
+    A table never seen is walked alone with ``max_repetitions`` (its row count is learned);
+    known tables with similar row counts share a walk whose repetitions cover the largest
+    one plus one (so one request also sees the end of every column).
+    """
+    walks = [Walk([name], max_repetitions) for name in profile.tables if name not in known_rows]
+    buckets: dict[int, list[str]] = {}
+    for name in profile.tables:
+        if name in known_rows:
+            needed = min(known_rows[name] + 1, max_repetitions)
+            bucket = 1 << (needed - 1).bit_length()  # 1, 2, 4, 8, …
+            buckets.setdefault(min(bucket, max_repetitions), []).append(name)
+    for reps, names in sorted(buckets.items()):
+        current: list[str] = []
+        width = 0
+        for name in names:
+            columns = len(profile.tables[name].columns)
+            if current and (width + columns) * reps > VARBIND_BUDGET:
+                walks.append(Walk(current, reps))
+                current, width = [], 0
+            current.append(name)
+            width += columns
+        if current:
+            walks.append(Walk(current, reps))
+    return walks
+
+
+@dataclass
+class Device:
+    """One target, its profile, and what the poller remembers about it between polls."""
+
+    target: SnmpTarget
+    profile: Profile
+    timeout: float
+    retries: int
+    max_repetitions: int
+    session: Any = None
+    memory: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    up: bool | None = None
+    asset: dict[str, Any] | None = None
+
+    def base_asset(self) -> dict[str, Any]:
+        return {"name": self.target.name, "kind": self.profile.kind, "address": self.target.address,
+                "tags": list(self.target.tags),
+                "attributes": {"profile": self.profile.name, "snmp_version": self.target.version}}
+
+
+@dataclass
+class PollResult:
+    samples: list[Sample] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    #: Assets whose description changed in this poll (to be handed to the spool).
+    assets: list[dict[str, Any]] = field(default_factory=list)
+
+
+def describe(device: Device, reading: DeviceReading) -> dict[str, Any]:
+    """The device's asset for the wire: kind, vendor, model, serial, sysDescr, sys* attributes."""
+    asset = device.base_asset()
+    found = device.profile.describe(reading)
+    vendor = found.get("vendor") or vendor_of(reading.scalars.get("sys_object_id"))
+    for key, value in (("vendor", vendor), ("model", found.get("model")), ("serial", found.get("serial"))):
+        if value:
+            asset[key] = value[:200]
+    if descr := text(reading.scalars.get("sys_descr")):
+        asset["description"] = descr[:2000]
+    for key, name in ATTRIBUTES.items():
+        value = reading.scalars.get(key)
+        if value is not None and (value := text(value)):
+            asset["attributes"][name] = value[:1000]
+    return asset
+
+
+class SnmpPoller:
+    """Every configured device, polled on one shared SNMP loop and engine."""
+
+    def __init__(self, config: SnmpConfig, profiles: dict[str, Profile], snmp: Any = None) -> None:
+        self.config = config
+        self.devices: dict[str, Device] = {}
+        for target in config.targets:
+            if not target.enabled:
+                continue
+            self.devices[target.name] = Device(
+                target, profiles[target.profile],
+                target.timeout if target.timeout is not None else config.timeout,
+                target.retries if target.retries is not None else config.retries,
+                target.max_repetitions or config.max_repetitions)
+        self._snmp = snmp
+        self._credentials = {t.name: t.credentials() for t in config.targets if t.enabled}
+
+    @property
+    def snmp(self) -> Any:
+        if self._snmp is None:
+            from agent.snmp.engine import SnmpLoop
+
+            self._snmp = SnmpLoop()
+        return self._snmp
+
+    def close(self) -> None:
+        """Stop the SNMP loop's thread (the agent's stays up for the life of the process)."""
+        if self._snmp is not None:
+            self._snmp.close()
+            self._snmp = None
+
+    def assets(self, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """What is known about the devices (before the first poll: name, kind, address)."""
+        return [d.asset or d.base_asset() for n, d in self.devices.items() if names is None or n in names]
+
+    def poll(self, names: list[str], deadline: float) -> PollResult:
+        """Poll the named devices concurrently; returns within ``deadline`` seconds."""
+        devices = [self.devices[n] for n in names if n in self.devices]
+        snmp = self.snmp
+        return snmp.call(self._poll_all(devices, deadline), timeout=deadline + 5)
+
+    async def _poll_all(self, devices: list[Device], deadline: float) -> PollResult:
+        limit = asyncio.Semaphore(self.config.concurrency)
+        result = PollResult()
+        started = time.monotonic()
+
+        async def one(device: Device) -> None:
+            async with limit:
+                remaining = deadline - (time.monotonic() - started)
+                await self._poll_device(device, result, max(0.1, remaining))
+
+        await asyncio.gather(*(one(d) for d in devices))
+        return result
+
+    async def _poll_device(self, device: Device, result: PollResult, deadline: float) -> None:
+        from agent.snmp.engine import DeviceSession, SnmpError
+
+        name = device.target.name
+        now = time.time()
+        start = time.monotonic()
+        if device.session is None:
+            device.session = DeviceSession(self.snmp, device.target.address, device.target.port,
+                                           self._credentials[name], device.timeout, device.retries)
+        try:
+            reading = await asyncio.wait_for(self._read(device), deadline)
+        except (SnmpError, TimeoutError, OSError) as exc:
+            reason = "no answer (timed out)" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            result.samples.append(Sample("snmp_up", 0.0, asset=name))
+            if device.up is not False:
+                result.events.append(Event("snmp_device_down", f"{name} ({device.target.address}): {reason}",
+                                           {"address": device.target.address, "error": reason[:200]}, asset=name))
+            device.up = False
+            return
+        if device.up is False:
+            result.events.append(Event("snmp_device_up", f"{name} answers again", {}, asset=name))
+        device.up = True
+        try:
+            for item in device.profile.evaluate(reading, device.memory, now):
+                item.asset = name
+                (result.samples if isinstance(item, Sample) else result.events).append(item)
+        except Exception as exc:  # a profile hook must not sink the poll of other devices
+            log.warning("snmp %s: profile %s failed: %s", name, device.profile.name, exc)
+            result.events.append(Event("snmp_profile_error", f"{name}: profile {device.profile.name}: "
+                                       f"{type(exc).__name__}: {exc}", {"profile": device.profile.name}, asset=name))
+        result.samples.append(Sample("snmp_up", 1.0, asset=name))
+        result.samples.append(Sample("snmp_poll_duration_seconds", time.monotonic() - start, asset=name))
+        asset = describe(device, reading)
+        if asset != device.asset:
+            device.asset = asset
+            result.assets.append(asset)
+
+    async def _read(self, device: Device) -> DeviceReading:
+        from agent.snmp.engine import oid_text, parse_oid
+
+        session = device.session
+        profile = device.profile
+        scalar_oids = {parse_oid(oid): name for name, oid in profile.scalars.items()}
+        reading = DeviceReading()
+        walks = plan_walks(profile, device.rows, device.max_repetitions) or [Walk([], 1)]
+        scalars = list(scalar_oids)
+        for walk in walks:
+            columns: dict[tuple[int, ...], tuple[str, str]] = {}
+            limits: dict[tuple[int, ...], int] = {}
+            for table in walk.tables:
+                spec = profile.tables[table]
+                for column, oid in spec.columns.items():
+                    columns[parse_oid(oid)] = (table, column)
+                    limits[parse_oid(oid)] = spec.max_rows
+            values, scalar_values = await session.walk(list(columns), walk.repetitions, limits, scalars)
+            for oid, value in scalar_values.items():
+                reading.scalars[scalar_oids[oid]] = value
+            if scalars and not scalar_values and not any(values.values()):
+                # Not one object answered: the device does not speak what the profile needs.
+                log.debug("snmp %s: nothing under %s", device.target.name, oid_text(scalars[0]))
+            scalars = []
+            for oid, rows in values.items():
+                table, column = columns[oid]
+                bucket = reading.tables.setdefault(table, {})
+                for index, value in rows.items():
+                    bucket.setdefault(index, {})[column] = value
+            for table in walk.tables:
+                device.rows[table] = len(reading.tables.get(table, {}))
+        return reading
