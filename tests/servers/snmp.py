@@ -55,6 +55,13 @@ class _Process:
     proc: subprocess.Popen | None = None
 
     def _wait(self, community: str, log: Path, timeout: float = 20.0) -> None:
+        try:
+            self._wait_answer(community, log, timeout)
+        except BaseException:
+            self.stop()  # a server that never answered is not left behind
+            raise
+
+    def _wait_answer(self, community: str, log: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
