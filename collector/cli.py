@@ -31,6 +31,7 @@ from collector.errors import (
     Unauthenticated,
     UpkeepError,
 )
+from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
 from collector.store import Store
 
@@ -55,6 +56,7 @@ token_app = typer.Typer(help="Agent tokens (per client) and admin API tokens.", 
 app.add_typer(db_app, name="db")
 app.add_typer(client_app, name="client")
 app.add_typer(token_app, name="token")
+app.add_typer(rules_app, name="rules")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

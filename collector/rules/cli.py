@@ -1,0 +1,54 @@
+"""``upkeep rules check PATH...`` and ``upkeep rules test FILE...``.
+
+``check`` prints every problem as ``file:line:col: message`` (warnings marked) and exits 0
+when there is no error, 1 otherwise; ``test`` runs rule unit tests and exits 1 on any
+failure. Neither needs a database or settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from collector.rules.loader import TEST_SUFFIXES, load
+from collector.rules.testing import format_result, run_file
+
+rules_app = typer.Typer(help="Threshold rules: validate rule files and run their unit tests.",
+                        no_args_is_help=True)
+
+
+@rules_app.command("check")
+def rules_check(paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")]) -> None:
+    """Validate rule files (folders: every *.yaml but tests). Exit 0 clean, 1 on errors."""
+    result = load(paths)
+    for problem in result.problems:
+        typer.echo(str(problem), err=problem.level == "error")
+    rules = len(result.ruleset.rules)
+    if result.errors:
+        typer.echo(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"OK: {rules} rule(s) in {len(result.ruleset.files)} file(s)"
+               + (f", {len(result.warnings)} warning(s)" if result.warnings else ""))
+
+
+@rules_app.command("test")
+def rules_test(files: Annotated[list[Path], typer.Argument(help="Rule test files (*.test.yaml) or folders.")]) -> None:
+    """Run rule unit tests (format like promtool test rules). Exit 1 on any failure."""
+    paths: list[Path] = []
+    for path in files:
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.iterdir() if p.name.endswith(TEST_SUFFIXES)))
+        else:
+            paths.append(path)
+    failed = False
+    for path in paths:
+        result = run_file(path)
+        typer.echo(f"Unit testing: {path}")
+        typer.echo(format_result(result))
+        failed |= not result.ok
+    if not paths:
+        typer.echo("no test files given", err=True)
+        failed = True
+    raise typer.Exit(1 if failed else 0)

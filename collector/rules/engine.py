@@ -1,0 +1,842 @@
+"""The rule engine: pure state machines over samples and time, no I/O.
+
+One :class:`Alert` per rule and series (per rule and asset for ``metric: any``). Its
+state moves inactive → pending → firing → resolved (back to inactive):
+
+* **pending** as soon as the condition holds (at the sample's timestamp);
+* **firing** once it has held for ``for`` — checked on every sample and by the sweep — but
+  only on *fresh* data: a sample older than ``stale_after`` when it arrives (an agent
+  replaying its spool) moves the clocks, never fires by itself;
+* **resolved** once ``clear`` (default: the condition no longer holds) has held for
+  ``keep_firing_for``; between the condition and ``clear`` (hysteresis band) it stays firing;
+* severity (warning/critical) changes while firing; critical must hold for ``for`` too;
+* **flapping**: more than ``flapping.max_changes`` fire/resolve changes within
+  ``flapping.window`` keep the alert firing until it has been stable for the window.
+
+Samples are evaluated by their timestamp. A sample older than the newest one already seen
+for a series (out of order) but within ``reorder_window`` re-runs the alert's history from
+a checkpoint, so the order of arrival does not change the outcome; an older one only feeds
+windows. Output: :class:`Transition` objects; :meth:`RuleEngine.take_dirty` says which
+alerts' persistent state changed (the service writes them to the store).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import string
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Protocol
+
+from collector.rules.model import ANY_METRIC, Rule
+from collector.rules.ruleset import CompiledRule, Matcher, RuleSet, format_value
+
+INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
+
+
+class SeriesLike(Protocol):
+    """What the engine needs of a series (``collector.ingest.SeriesRef`` fits)."""
+
+    id: int
+    client_id: int
+    asset_id: int
+    asset: str
+    metric: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetInfo:
+    """An asset's context for overrides and templates."""
+
+    id: int
+    client_id: int
+    client: str
+    site: str | None
+    name: str
+    tags: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class Core:
+    """The persistent part of an alert's state (what a restart must keep)."""
+
+    status: str = INACTIVE           # outward: inactive | pending | firing
+    raw: str = INACTIVE              # the condition's own state, under the flapping layer
+    severity: str | None = None
+    pending_since: float | None = None
+    critical_since: float | None = None
+    firing_since: float | None = None
+    clear_since: float | None = None
+    flapping: bool = False
+    changes: list[float] = field(default_factory=list)  # raw fire/resolve times within the flap window
+    last_ts: float = -math.inf
+    last_value: float | None = None
+    eta: float | None = None
+
+    def snapshot(self) -> tuple:
+        return (self.status, self.raw, self.severity, self.pending_since, self.critical_since,
+                self.firing_since, self.clear_since, self.flapping, len(self.changes))
+
+    def copy(self) -> Core:
+        return replace(self, changes=list(self.changes))
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if out["last_ts"] == -math.inf:
+            out["last_ts"] = None
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Core:
+        names = {f.name for f in fields(cls)}
+        core = cls(**{k: v for k, v in data.items() if k in names})
+        if core.last_ts is None:
+            core.last_ts = -math.inf
+        core.changes = list(core.changes or [])
+        return core
+
+
+@dataclass(slots=True)
+class Alert:
+    """One rule applied to one series (or one asset): identity, state, and recent history."""
+
+    rule_id: str
+    fingerprint: str
+    client_id: int
+    asset_id: int
+    series_id: int | None
+    labels: dict[str, str]               # the series' identifying labels
+    core: Core = field(default_factory=Core)
+    # Out-of-order handling: the state before `history`, and (ts, level, clear_ok, fresh, value).
+    checkpoint: Core | None = None
+    history: list[tuple[float, str | None, bool, bool, float]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.core.status
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """An alert changed: the engine's output, consumed by the incident lifecycle."""
+
+    rule_id: str
+    fingerprint: str
+    event: str          # pending | inactive | firing | resolved | escalated | deescalated | flapping | stable
+    status: str         # the alert's status after the change
+    previous_status: str
+    severity: str | None
+    previous_severity: str | None
+    ts: float           # sample time (or sweep time) the change happened at
+    value: float | None
+    client_id: int
+    client: str
+    site: str | None
+    asset_id: int
+    asset: str
+    labels: dict[str, str]   # identifying: the series' labels plus the rule's `labels`
+    priority: str
+    kind: str
+    summary: str
+    description: str
+    runbook: str | None
+    flapping: bool
+    reason: str = ""
+
+
+def fingerprint(rule_id: str, client_id: int, asset_id: int, labels: dict[str, str]) -> str:
+    """Stable identity of an alert: rule + asset + the series' identifying labels."""
+    text = "\x1f".join([rule_id, str(client_id), str(asset_id),
+                        *(f"{k}={v}" for k, v in sorted(labels.items()))])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+# ---------------------------------------------------------------------- templates
+
+class _TemplateFormatter(string.Formatter):
+    def get_value(self, key: Any, args: Sequence[Any], kwargs: Any) -> Any:
+        if isinstance(key, int):
+            return ""
+        return kwargs.get(key, "")
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        try:
+            return super().format_field(value, format_spec)
+        except (ValueError, TypeError):
+            return str(value if value is not None else "")
+
+
+_FORMATTER = _TemplateFormatter()
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    """``template`` with ``{label}``, ``{value:.0f}``, …; an unknown field renders empty."""
+    if not template:
+        return ""
+    try:
+        return _FORMATTER.vformat(template, (), context)
+    except (ValueError, IndexError, KeyError, AttributeError):
+        return template
+
+
+def humanize(seconds: float | None) -> str:
+    """``3 days``, ``5 hours``, ``40 minutes`` (for forecasts' ``{eta}``)."""
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size * (1 if unit == "minute" else 2 if unit == "hour" else 2):
+            count = round(seconds / size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return "less than a minute"
+
+
+# ---------------------------------------------------------------------- windows and forecasts
+
+def aggregate(points: Sequence[tuple[float, float]], func: str, window: float, ts: float) -> float | None:
+    """``func`` over the points in ``(ts - window, ts]`` (points sorted by ts)."""
+    lo = bisect.bisect_right(points, (ts - window, math.inf))
+    hi = bisect.bisect_right(points, (ts, math.inf))
+    values = [v for _, v in points[lo:hi]]
+    if not values:
+        return None
+    if func == "avg":
+        return sum(values) / len(values)
+    if func == "min":
+        return min(values)
+    if func == "max":
+        return max(values)
+    if func == "sum":
+        return sum(values)
+    if func == "count":
+        return float(len(values))
+    if func == "delta":
+        return values[-1] - values[0]
+    if func == "rate":  # a counter: increases per second, a drop is a reset (counts from 0)
+        if len(values) < 2:
+            return None
+        span = points[hi - 1][0] - points[lo][0]
+        if span <= 0:
+            return None
+        increase = 0.0
+        for prev, cur in zip(values, values[1:], strict=False):
+            increase += cur - prev if cur >= prev else cur
+        return increase / span
+    return values[-1]
+
+
+@dataclass(slots=True)
+class ForecastTrack:
+    """Bucketed means of one series for a linear fit; a step change restarts the fit."""
+
+    width: float
+    using: float
+    points: list[tuple[float, float]] = field(default_factory=list)
+    bucket: int | None = None
+    sum_t: float = 0.0
+    sum_v: float = 0.0
+    n: int = 0
+
+    def add(self, ts: float, value: float) -> bool:
+        """Add a sample; True when a bucket closed (the fit changed)."""
+        bucket = int(ts // self.width)
+        closed = False
+        if self.bucket is not None and bucket < self.bucket:
+            return False  # late: the fit only moves forward
+        if self.bucket is not None and bucket != self.bucket and self.n:
+            self._close()
+            closed = True
+        if self.bucket != bucket:
+            self.bucket, self.sum_t, self.sum_v, self.n = bucket, 0.0, 0.0, 0
+        self.sum_t += ts
+        self.sum_v += value
+        self.n += 1
+        return closed
+
+    def _close(self) -> None:
+        point = (self.sum_t / self.n, self.sum_v / self.n)
+        pts = self.points
+        if len(pts) >= 3 and self._is_step(point):
+            pts.clear()
+        pts.append(point)
+        horizon = point[0] - self.using
+        while pts and pts[0][0] < horizon:
+            pts.pop(0)
+
+    def _is_step(self, point: tuple[float, float]) -> bool:
+        """A jump far outside the usual point-to-point movement (a refill, a clean-up, a restore)."""
+        diffs = sorted(abs(b[1] - a[1]) for a, b in zip(self.points, self.points[1:], strict=False))
+        typical = diffs[len(diffs) // 2]
+        spread = max(v for _, v in self.points) - min(v for _, v in self.points)
+        jump = abs(point[1] - self.points[-1][1])
+        return jump > max(6 * typical, 0.5 * spread, 1e-9) and jump > 3 * (typical + 1e-9)
+
+    def eta(self, reach: float, min_points: int) -> tuple[float | None, float | None]:
+        """(seconds until the fit reaches ``reach`` from the newest point, fitted value now)."""
+        pts = self.points
+        if len(pts) < min_points:
+            return None, None
+        n = len(pts)
+        mt = sum(t for t, _ in pts) / n
+        mv = sum(v for _, v in pts) / n
+        sxx = sum((t - mt) ** 2 for t, _ in pts)
+        if sxx <= 0:
+            return None, None
+        slope = sum((t - mt) * (v - mv) for t, v in pts) / sxx
+        now_t = pts[-1][0]
+        fitted = mv + slope * (now_t - mt)
+        gap = reach - fitted
+        if gap == 0 or (gap > 0) != (slope > 0) and (gap < 0) != (slope < 0):
+            return (0.0, fitted) if gap == 0 else (None, fitted)
+        if slope == 0:
+            return None, fitted
+        eta = gap / slope
+        return (eta, fitted) if eta >= 0 else (None, fitted)
+
+
+@dataclass(slots=True)
+class _SeriesTrack:
+    points: list[tuple[float, float]] = field(default_factory=list)
+    window: float = 0.0
+    rules: list[tuple[CompiledRule, tuple[Matcher, ...]]] = field(default_factory=list)
+    forecasts: dict[str, ForecastTrack] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------- the engine
+
+AssetResolver = Callable[[int], AssetInfo]
+
+
+class RuleEngine:
+    """Evaluates a :class:`RuleSet` over samples (:meth:`observe`) and time (:meth:`sweep`).
+
+    Not thread-safe: the service serializes calls. ``asset_info`` resolves an asset id to
+    its client/site/name/tags (for overrides and templates); it must not fail.
+    """
+
+    def __init__(self, ruleset: RuleSet, asset_info: AssetResolver, *, started_at: float,
+                 stale_after: float = 600.0, reorder_window: float = 900.0,
+                 series_gone_after: float = 86400.0) -> None:
+        self.ruleset = ruleset
+        self.asset_info = asset_info
+        self.started_at = started_at
+        self.stale_after = stale_after
+        self.reorder_window = reorder_window
+        self.series_gone_after = series_gone_after
+        self.alerts: dict[str, Alert] = {}
+        self._by_pair: dict[tuple[str, int], Alert] = {}      # (rule id, series id) → alert
+        self._by_asset: dict[tuple[str, int], Alert] = {}     # (rule id, asset id) → alert (metric: any)
+        self._series: dict[int, _SeriesTrack] = {}
+        self._siblings: dict[tuple[int, str, tuple], float] = {}
+        self._effective: dict[tuple[str, int], Rule] = {}
+        self._asset_seen: dict[int, tuple[int, float]] = {}   # asset id → (client id, newest ts)
+        self._restored: dict[str, Core] = {}
+        self._dirty: set[str] = set()
+        self._gone: set[str] = set()
+        self._now = started_at
+
+    # ------------------------------------------------------------------ state in and out
+
+    def restore(self, states: Iterable[tuple[str, Core]]) -> None:
+        """Persisted states by fingerprint; each is picked up when its series shows up again."""
+        for fp, core in states:
+            self._restored[fp] = core
+
+    def restore_alert(self, alert: Alert) -> None:
+        """A persisted alert with its identity (asset alerts and firing alerts are live at once)."""
+        self.alerts[alert.fingerprint] = alert
+        alert.checkpoint = alert.core.copy()
+        if alert.series_id is None:
+            self._by_asset[(alert.rule_id, alert.asset_id)] = alert
+        else:
+            self._by_pair[(alert.rule_id, alert.series_id)] = alert
+
+    def take_dirty(self) -> tuple[list[Alert], list[str]]:
+        """Alerts whose persistent state changed since the last call, and fingerprints dropped."""
+        dirty = [self.alerts[fp] for fp in self._dirty if fp in self.alerts]
+        gone = list(self._gone)
+        self._dirty.clear()
+        self._gone.clear()
+        return dirty, gone
+
+    def active(self) -> list[Alert]:
+        return [a for a in self.alerts.values() if a.core.status != INACTIVE]
+
+    def seen(self, asset_id: int, client_id: int, ts: float) -> None:
+        """Tell absent rules an asset last sent data at ``ts`` (seeded from the store at start)."""
+        prev = self._asset_seen.get(asset_id)
+        if prev is None or ts > prev[1]:
+            self._asset_seen[asset_id] = (client_id, ts)
+
+    def windows_needed(self, refs: Iterable[SeriesLike]) -> list[tuple[SeriesLike, float]]:
+        """New series that need history for a window (the service preloads them from the store)."""
+        out = []
+        for ref in refs:
+            if ref.id in self._series:
+                continue
+            track = self._track(ref)
+            if track.window > 0:
+                out.append((ref, track.window))
+        return out
+
+    def preload(self, ref: SeriesLike, points: Iterable[tuple[float, float]]) -> None:
+        track = self._track(ref)
+        merged = sorted(set(track.points) | set(points))
+        track.points[:] = merged
+
+    # ------------------------------------------------------------------ reload
+
+    def reload(self, ruleset: RuleSet, now: float) -> list[Transition]:
+        """Swap the rules. Unchanged rules keep everything; changed rules keep their alerts'
+        state (re-evaluated from the next sample); removed rules resolve their alerts."""
+        old = self.ruleset
+        self.ruleset = ruleset
+        self._effective.clear()
+        self._series.clear()  # rule lists per series are rebuilt on the next sample
+        out: list[Transition] = []
+        for fp, alert in list(self.alerts.items()):
+            compiled = ruleset.rules.get(alert.rule_id)
+            if compiled is None:
+                if alert.core.status == FIRING:
+                    before = (alert.core.status, alert.core.severity, alert.core.flapping)
+                    alert.core = Core(last_ts=alert.core.last_ts, last_value=alert.core.last_value)
+                    self._emit(out, alert, old.rules[alert.rule_id].rule, before, now, "rule removed")
+                del self.alerts[fp]
+                self._gone.add(fp)
+                continue
+            previous = old.rules.get(alert.rule_id)
+            if previous is None or previous.digest != compiled.digest:
+                alert.checkpoint, alert.history = alert.core.copy(), []
+        self._by_pair = {k: v for k, v in self._by_pair.items() if v.fingerprint in self.alerts}
+        self._by_asset = {k: v for k, v in self._by_asset.items() if v.fingerprint in self.alerts}
+        return out
+
+    # ------------------------------------------------------------------ samples
+
+    def observe(self, samples: Iterable[tuple[SeriesLike, float, float]], now: float) -> list[Transition]:
+        """Evaluate samples ``(series, value, ts)`` that arrived at ``now``."""
+        self._now = now
+        out: list[Transition] = []
+        by_metric = self.ruleset.by_metric
+        siblings = self.ruleset.sibling_metrics
+        any_rules = self.ruleset.any_rules
+        seen = self._asset_seen
+        matched: list[tuple[float, SeriesLike, float]] = []
+        for ref, value, ts in samples:
+            if any_rules:
+                prev = seen.get(ref.asset_id)
+                if prev is None or ts > prev[1]:
+                    seen[ref.asset_id] = (ref.client_id, ts)
+            metric = ref.metric
+            if metric in siblings:
+                self._siblings[(ref.asset_id, metric, tuple(sorted(ref.labels.items())))] = value
+            if metric in by_metric:
+                matched.append((ts, ref, value))
+        if any_rules:
+            self._observe_assets(out)
+        if matched:
+            matched.sort(key=lambda item: item[0])
+            for ts, ref, value in matched:
+                self._observe_series(ref, value, ts, out)
+        return out
+
+    def _track(self, ref: SeriesLike) -> _SeriesTrack:
+        track = self._series.get(ref.id)
+        if track is not None:
+            return track
+        track = _SeriesTrack()
+        for compiled in self.ruleset.by_metric.get(ref.metric, ()):
+            ok, left = compiled.match_labels(ref.labels, self.ruleset.sibling_metrics)
+            if not ok:
+                continue
+            track.rules.append((compiled, left))
+            rule = compiled.rule
+            if rule.aggregate.func != "last":
+                track.window = max(track.window, rule.aggregate.window)
+            if rule.forecast is not None:
+                spec = rule.forecast
+                track.forecasts[rule.id] = ForecastTrack(width=spec.using / 48, using=spec.using)
+        self._series[ref.id] = track
+        return track
+
+    def _rule_for(self, compiled: CompiledRule, asset_id: int) -> Rule:
+        key = (compiled.id, asset_id)
+        rule = self._effective.get(key)
+        if rule is None:
+            info = self.asset_info(asset_id)
+            rule = self.ruleset.effective(compiled.id, info.client, info.site, info.name, info.tags)
+            self._effective[key] = rule
+        return rule
+
+    def _alert(self, compiled: CompiledRule, ref: SeriesLike) -> Alert:
+        key = (compiled.id, ref.id)
+        alert = self._by_pair.get(key)
+        if alert is None:
+            fp = fingerprint(compiled.id, ref.client_id, ref.asset_id, ref.labels)
+            alert = self.alerts.get(fp)
+            if alert is None:
+                core = self._restored.pop(fp, None) or Core()
+                alert = Alert(compiled.id, fp, ref.client_id, ref.asset_id, ref.id, dict(ref.labels), core,
+                              checkpoint=core.copy())
+                self.alerts[fp] = alert
+            alert.series_id = ref.id
+            self._by_pair[key] = alert
+        return alert
+
+    def _siblings_match(self, ref: SeriesLike, left: tuple[Matcher, ...]) -> bool:
+        if not left:
+            return True
+        labels = tuple(sorted(ref.labels.items()))
+        for m in left:
+            value = self._siblings.get((ref.asset_id, m.key, labels))
+            if not m.matches("" if value is None else format_value(value)):
+                return False
+        return True
+
+    def _observe_series(self, ref: SeriesLike, value: float, ts: float, out: list[Transition]) -> None:
+        track = self._track(ref)
+        if not track.rules:
+            return
+        fresh = self._now - ts <= self.stale_after
+        points = track.points
+        if track.window > 0:
+            if not points or ts > points[-1][0]:
+                points.append((ts, value))
+            else:
+                i = bisect.bisect_left(points, (ts, -math.inf))
+                if i < len(points) and points[i][0] == ts:
+                    points[i] = (ts, value)
+                else:
+                    points.insert(i, (ts, value))
+            keep = max(track.window, self.reorder_window)
+            if points[0][0] < points[-1][0] - keep - 60:
+                cut = bisect.bisect_left(points, (points[-1][0] - keep, -math.inf))
+                del points[:cut]
+        for compiled, left in track.rules:
+            rule = self._rule_for(compiled, ref.asset_id)
+            if not rule.enabled:
+                continue
+            alert = self._alert(compiled, ref)
+            if rule.absent is not None:
+                self._absent_seen(alert, rule, ts, value, out)
+                continue
+            if not self._siblings_match(ref, left):
+                if alert.core.status != INACTIVE:
+                    self._apply(alert, rule, ts, value, None, True, fresh, out)
+                continue
+            if rule.forecast is not None:
+                forecast = track.forecasts[compiled.id]
+                if not forecast.add(ts, value) and alert.core.last_ts != -math.inf:
+                    if ts > alert.core.last_ts:  # keeps the alert alive between fits
+                        alert.core.last_ts, alert.core.last_value = ts, value
+                    continue
+                eta, _ = forecast.eta(rule.forecast.reach, rule.forecast.min_points)
+                holds = eta is not None and eta <= rule.forecast.within
+                alert.core.eta = eta
+                level = rule.severity if holds else None
+                self._apply(alert, rule, ts, value, level, not holds, fresh, out)
+                continue
+            v = value if rule.aggregate.func == "last" else aggregate(
+                points, rule.aggregate.func, rule.aggregate.window, ts)
+            if v is None:
+                continue
+            level, clear_ok = self._levels(rule, v, ref.labels)
+            self._apply(alert, rule, ts, v, level, clear_ok, fresh, out)
+
+    @staticmethod
+    def _levels(rule: Rule, v: float, labels: dict[str, str]) -> tuple[str | None, bool]:
+        if rule.state is not None:
+            holds = rule.state.holds(v, labels)
+            return (rule.severity if holds else None), not holds
+        level = None
+        if rule.critical is not None and rule.critical.holds(v):
+            level = "critical"
+        elif rule.warning is not None and rule.warning.holds(v):
+            level = "warning"
+        clear_ok = rule.clear.holds(v) if rule.clear is not None else level is None
+        return level, clear_ok
+
+    # ------------------------------------------------------------------ the state machine
+
+    def _apply(self, alert: Alert, rule: Rule, ts: float, value: float, level: str | None,
+               clear_ok: bool, fresh: bool, out: list[Transition]) -> None:
+        core = alert.core
+        before = (core.status, core.severity, core.flapping)
+        snap = core.snapshot()
+        if ts > core.last_ts:
+            _step(core, rule, ts, value, level, clear_ok, fresh, self.stale_after)
+            alert.history.append((ts, level, clear_ok, fresh, value))
+            self._trim(alert, rule)
+        elif ts == core.last_ts:
+            return
+        else:
+            checkpoint = alert.checkpoint
+            if checkpoint is None or ts <= checkpoint.last_ts:
+                return  # too late to change the past: it only fed the window
+            bisect.insort(alert.history, (ts, level, clear_ok, fresh, value), key=lambda h: h[0])
+            core = checkpoint.copy()
+            for entry in alert.history:
+                _replay(core, rule, entry, self.stale_after)
+            alert.core = core
+            ts = max(self._now, core.last_ts)
+        if core.snapshot() != snap:
+            self._dirty.add(alert.fingerprint)
+        self._emit(out, alert, rule, before, ts)
+
+    def _trim(self, alert: Alert, rule: Rule) -> None:
+        history = alert.history
+        horizon = alert.core.last_ts - self.reorder_window
+        if len(history) < 2 or history[0][0] >= horizon:
+            return
+        checkpoint = alert.checkpoint if alert.checkpoint is not None else Core()
+        cut = 0
+        while cut < len(history) - 1 and history[cut][0] < horizon:
+            _replay(checkpoint, rule, history[cut], self.stale_after)
+            cut += 1
+        alert.checkpoint = checkpoint
+        del history[:cut]
+
+    def _emit(self, out: list[Transition], alert: Alert, rule: Rule, before: tuple, ts: float,
+              reason: str = "") -> None:
+        core = alert.core
+        after = (core.status, core.severity, core.flapping)
+        if after == before:
+            return
+        status0, severity0, flapping0 = before
+        status, severity, flapping = after
+        if status != status0:
+            if status == FIRING:
+                event = "firing"
+            elif status0 == FIRING:
+                event = "resolved"
+            else:
+                event = status  # pending | inactive
+        elif severity != severity0 and status == FIRING:
+            event = "escalated" if severity == "critical" else "deescalated"
+        elif flapping != flapping0:
+            event = "flapping" if flapping else "stable"
+        else:
+            return
+        self._dirty.add(alert.fingerprint)
+        out.append(self._transition(alert, rule, event, status0, severity0, ts, reason))
+
+    def _transition(self, alert: Alert, rule: Rule, event: str, status0: str, severity0: str | None,
+                    ts: float, reason: str) -> Transition:
+        info = self.asset_info(alert.asset_id)
+        core = alert.core
+        severity = core.severity or severity0
+        value = core.last_value
+        labels = {**alert.labels, **rule.labels}
+        context: dict[str, Any] = {**alert.labels, "value": value, "asset": info.name, "client": info.client,
+                                   "site": info.site or "", "eta": humanize(core.eta), "rule": rule.id,
+                                   "severity": severity or ""}
+        return Transition(
+            rule_id=rule.id, fingerprint=alert.fingerprint, event=event, status=core.status,
+            previous_status=status0, severity=severity, previous_severity=severity0, ts=ts, value=value,
+            client_id=alert.client_id, client=info.client, site=info.site, asset_id=alert.asset_id,
+            asset=info.name, labels=labels, priority=rule.priority_for(severity or rule.levels()[0]),
+            kind=rule.kind, summary=render(rule.summary, context), description=render(rule.description, context),
+            runbook=rule.runbook, flapping=core.flapping, reason=reason)
+
+    # ------------------------------------------------------------------ absent
+
+    def _absent_seen(self, alert: Alert, rule: Rule, ts: float, value: float, out: list[Transition]) -> None:
+        core = alert.core
+        if ts <= core.last_ts:
+            return
+        before = (core.status, core.severity, core.flapping)
+        snap = core.snapshot()
+        core.last_ts, core.last_value = ts, value
+        if core.raw != INACTIVE:
+            _step(core, rule, ts, value, None, True, True, self.stale_after)
+        if core.snapshot() != snap:
+            self._dirty.add(alert.fingerprint)
+        self._emit(out, alert, rule, before, max(ts, self._now))
+
+    def _observe_assets(self, out: list[Transition]) -> None:
+        """Resolve `metric: any` alerts of assets that sent something newer."""
+        for compiled in self.ruleset.any_rules:
+            for (rule_id, asset_id), alert in list(self._by_asset.items()):
+                if rule_id != compiled.id or alert.core.status == INACTIVE:
+                    continue
+                seen = self._asset_seen.get(asset_id)
+                if seen is not None and seen[1] > alert.core.last_ts:
+                    rule = self._rule_for(compiled, asset_id)
+                    self._absent_seen(alert, rule, seen[1], 0.0, out)
+
+    def _asset_alert(self, compiled: CompiledRule, asset_id: int, client_id: int) -> Alert:
+        key = (compiled.id, asset_id)
+        alert = self._by_asset.get(key)
+        if alert is None:
+            fp = fingerprint(compiled.id, client_id, asset_id, {})
+            alert = self.alerts.get(fp)
+            if alert is None:
+                core = self._restored.pop(fp, None) or Core()
+                alert = Alert(compiled.id, fp, client_id, asset_id, None, {}, core, checkpoint=None)
+                self.alerts[fp] = alert
+            self._by_asset[key] = alert
+        return alert
+
+    # ------------------------------------------------------------------ sweep
+
+    def sweep(self, now: float) -> list[Transition]:
+        """Time-based changes: absent, `for` expiry, keep_firing_for, flapping ends, series gone."""
+        self._now = now
+        out: list[Transition] = []
+        rules = self.ruleset.rules
+        for compiled in self.ruleset.any_rules:
+            for asset_id, (client_id, last) in self._asset_seen.items():
+                rule = self._rule_for(compiled, asset_id)
+                if not rule.enabled or rule.absent is None:
+                    continue
+                silent = now - max(last, self.started_at) >= rule.absent.for_
+                alert = self._by_asset.get((compiled.id, asset_id))
+                if not silent and (alert is None or alert.core.status == INACTIVE):
+                    continue
+                alert = alert or self._asset_alert(compiled, asset_id, client_id)
+                self._absent_tick(alert, rule, now, last, silent, out)
+        for alert in list(self.alerts.values()):
+            compiled = rules.get(alert.rule_id)
+            if compiled is None or alert.series_id is None:
+                continue
+            rule = self._rule_for(compiled, alert.asset_id)
+            core = alert.core
+            if rule.absent is not None:
+                if core.last_ts == -math.inf:
+                    continue
+                silent = now - max(core.last_ts, self.started_at) >= rule.absent.for_
+                self._absent_tick(alert, rule, now, core.last_ts, silent, out)
+                continue
+            if core.status == INACTIVE and core.raw == INACTIVE:
+                continue
+            before = (core.status, core.severity, core.flapping)
+            snap = core.snapshot()
+            reason = ""
+            if not rule.enabled:
+                alert.core = Core(last_ts=core.last_ts, last_value=core.last_value)
+                reason = "rule disabled"
+            elif now - core.last_ts > self.series_gone_after:
+                alert.core = Core(last_ts=core.last_ts, last_value=core.last_value)
+                reason = "no data"
+            else:
+                fresh = now - core.last_ts <= self.stale_after
+                _advance(core, rule, now, fresh)
+                if core.snapshot() != snap:
+                    # Remember what time did, so a late sample replays it in order.
+                    bisect.insort(alert.history, (now, TICK, False, fresh, math.nan), key=lambda h: h[0])
+            if alert.core is not core:
+                alert.checkpoint, alert.history = alert.core.copy(), []
+            if alert.core.snapshot() != snap:
+                self._dirty.add(alert.fingerprint)
+            self._emit(out, alert, rule, before, now, reason)
+        return out
+
+    def _absent_tick(self, alert: Alert, rule: Rule, now: float, last: float, silent: bool,
+                     out: list[Transition]) -> None:
+        core = alert.core
+        before = (core.status, core.severity, core.flapping)
+        snap = core.snapshot()
+        if silent and core.raw == INACTIVE:
+            core.last_ts = max(core.last_ts, last)
+            _step(core, rule.model_copy(update={"for_": 0.0}), now, math.nan,
+                  rule.severity, False, True, self.stale_after, force_ts=True)
+        elif not silent and core.raw != INACTIVE:
+            _step(core, rule, now, math.nan, None, True, True, self.stale_after, force_ts=True)
+        else:
+            _advance(core, rule, now, True)
+        if core.snapshot() != snap:
+            self._dirty.add(alert.fingerprint)
+        self._emit(out, alert, rule, before, now)
+
+
+# ---------------------------------------------------------------------- pure steps
+
+TICK = "tick"  # a history entry for a sweep that changed the state (no sample)
+
+
+def _replay(core: Core, rule: Rule, entry: tuple, stale_after: float) -> None:
+    ts, level, clear_ok, fresh, value = entry
+    if level == TICK:
+        _advance(core, rule, ts, fresh)
+    else:
+        _step(core, rule, ts, value, level, clear_ok, fresh, stale_after)
+
+def _step(core: Core, rule: Rule, ts: float, value: float, level: str | None, clear_ok: bool,
+          fresh: bool, stale_after: float, *, force_ts: bool = False) -> None:
+    """Apply one evaluation at ``ts`` to ``core`` (then the time-based checks at ``ts``)."""
+    if not force_ts:
+        core.last_ts = ts
+        core.last_value = value
+    core.critical_since = (core.critical_since if core.critical_since is not None else ts) \
+        if level == "critical" else None
+    if core.raw == INACTIVE:
+        if level is not None:
+            core.raw, core.pending_since = PENDING, ts
+    elif core.raw == PENDING:
+        if level is None:
+            core.raw, core.pending_since = INACTIVE, None
+    else:  # firing
+        if level is not None:
+            core.clear_since = None
+            if level == "warning" and core.severity == "critical" and rule.warning is not None:
+                core.severity = "warning"
+        elif clear_ok:
+            if core.clear_since is None:
+                core.clear_since = ts
+        else:
+            core.clear_since = None  # the hysteresis band: neither firing nor clear
+    _advance(core, rule, ts, fresh)
+
+
+def _advance(core: Core, rule: Rule, now: float, fresh: bool) -> None:
+    """Time-based changes at ``now``: fire after `for`, resolve after keep_firing_for,
+    escalate after critical held for `for`, end flapping after a stable window."""
+    hold = rule.for_
+    flap = rule.flapping
+    if core.raw == PENDING and core.pending_since is not None and now - core.pending_since >= hold and fresh:
+        core.raw = FIRING
+        core.firing_since = now
+        core.clear_since = None
+        critical_ok = core.critical_since is not None and now - core.critical_since >= hold
+        levels = rule.levels()
+        core.severity = "critical" if critical_ok or levels == ["critical"] else levels[0]
+        if "warning" not in levels:
+            core.severity = levels[0]
+        _changed(core, flap, now)
+    elif core.raw == FIRING:
+        if (core.severity != "critical" and core.critical_since is not None
+                and now - core.critical_since >= hold and "critical" in rule.levels()):
+            core.severity = "critical"
+        if core.clear_since is not None and now - core.clear_since >= rule.keep_firing_for:
+            core.raw = INACTIVE
+            core.pending_since = core.critical_since = core.clear_since = None
+            _changed(core, flap, now)
+    if core.flapping and (not core.changes or now - core.changes[-1] >= flap.window):
+        core.flapping = False
+        core.changes.clear()
+    if core.flapping:
+        core.status = FIRING
+    else:
+        core.status = core.raw
+        if core.raw != FIRING:
+            core.firing_since = None if core.raw == INACTIVE else core.firing_since
+            if core.raw == INACTIVE:
+                core.severity = None
+
+
+def _changed(core: Core, flap: Any, now: float) -> None:
+    if not flap.enabled:
+        return
+    core.changes.append(now)
+    horizon = now - flap.window
+    while core.changes and core.changes[0] < horizon:
+        core.changes.pop(0)
+    if len(core.changes) > flap.max_changes:
+        core.flapping = True
+
+
+__all__ = ["ANY_METRIC", "Alert", "AssetInfo", "Core", "RuleEngine", "Transition", "aggregate",
+           "fingerprint", "humanize", "render"]
