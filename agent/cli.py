@@ -98,6 +98,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_service(args: argparse.Namespace) -> int:
+    """Validate the config, then write and enable the service (systemd or Windows)."""
+    from pathlib import Path
+
+    from agent import service
+
+    cfg = _load(args.config)
+    if sys.platform == "win32":  # pragma: no cover - Windows
+        service.install_windows(service.windows_plan(cfg, Path(args.config).absolute()))
+        return 0
+    installer = service.SystemdInstaller(root=Path(args.root), enable=not args.no_enable)
+    installer.install(cfg, Path(args.config))
+    return 0
+
+
+def cmd_uninstall_service(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent import service
+
+    if sys.platform == "win32":  # pragma: no cover - Windows
+        service.uninstall_windows()
+        return 0
+    service.SystemdInstaller(root=Path(args.root), enable=not args.no_enable).uninstall()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent import service
+
+    if sys.platform == "win32":  # pragma: no cover - Windows
+        return service.status_windows()
+    return service.SystemdInstaller(root=Path(args.root), enable=not args.no_enable).status()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="upkeep-agent", description="Upkeep monitoring agent")
     parser.add_argument("--version", action="version", version=f"upkeep-agent {__version__}")
@@ -117,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", "-c", required=True)
     check.set_defaults(func=cmd_check_config)
+
+    for name, func, text in (
+            ("install-service", cmd_install_service, "install and start the agent as a service (systemd / Windows)"),
+            ("uninstall-service", cmd_uninstall_service, "stop and remove the service (keeps the spool)"),
+            ("status", cmd_status, "is the service installed and running (exit 0 running, 3 stopped, 4 absent)")):
+        cmd = sub.add_parser(name, help=text)
+        if name == "install-service":
+            cmd.add_argument("--config", "-c", default="/etc/upkeep/agent.yaml",
+                             help="agent config YAML the service runs with (default: %(default)s)")
+        cmd.add_argument("--root", default="/", help="write below this directory instead of / (image builds, tests)")
+        cmd.add_argument("--no-enable", action="store_true",
+                         help="only write files; print the systemctl/sysusers commands instead of running them")
+        cmd.set_defaults(func=func)
     return parser
 
 
@@ -132,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

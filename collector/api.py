@@ -55,6 +55,8 @@ from collector.errors import (
 )
 from collector.ingest import Ingestor
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
+from collector.rules.api import rules_router, run_background
+from collector.rules.service import RuleService
 from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
 from collector.store import Store
@@ -240,7 +242,9 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     """
     own_store = store is None
     store = store or Store.from_settings(settings)
-    ingestor = Ingestor(store)
+    # Rules evaluate each stored batch right after its commit, within the same request.
+    rule_service = RuleService(store, settings)
+    ingestor = Ingestor(store, listeners=[rule_service.on_ingest])
     metrics = CollectorMetrics(store, settings)
     # Decoding and storing a batch is CPU work under the GIL. On SQLite, where writes are
     # serialized anyway, running several at once only makes threads queue for the GIL
@@ -255,7 +259,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         store.start_checkpointer()
         task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
         try:
-            yield
+            async with run_background(rule_service):
+                yield
         finally:
             store.stop_checkpointer()
             if task is not None:
@@ -271,6 +276,7 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.state.store = store
     app.state.ingestor = ingestor
     app.state.metrics = metrics
+    app.state.rules = rule_service
 
     @app.exception_handler(UpkeepError)
     async def _domain_error(request: Request, exc: UpkeepError) -> JSONResponse:
@@ -384,7 +390,9 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     def get_metrics(credentials: Credentials) -> Response:
         """Prometheus exposition; needs a bearer token only when ``metrics_token_file`` is set."""
         metrics.authorize(credentials.credentials if credentials is not None else None)
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition() + rule_service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(rules_router(rule_service, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -152,6 +152,23 @@ def db_current(config: ConfigOption = None) -> None:
         store.dispose()
 
 
+@db_app.command("backup")
+@_reported
+def db_backup(
+    dest: Annotated[Path, typer.Argument(help="Backup file, or a directory for upkeep-<UTC time>.db files.")],
+    keep: Annotated[int | None, typer.Option(help="With a directory: keep only the newest N backups.",
+                                             min=1, show_default=False)] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy the SQLite store while the collector runs (SQLite's online backup API)."""
+    from collector.backup import backup_sqlite
+
+    result = backup_sqlite(_settings(config), dest, keep=keep)
+    for old in result.removed:
+        out.print(f"removed {old}")
+    out.print(f"{result.path}: {result.bytes} bytes in {result.seconds:.1f}s")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def demo(ctx: typer.Context) -> None:
     """Run a self-contained demo (collector + agent + sample data); arguments pass through."""

@@ -160,3 +160,51 @@ events = sa.Table(
     sa.Column("received_at", Epoch, nullable=False),
     sa.Index(None, "asset_id", "ts"),
 )
+
+# ---------------------------------------------------------------------- rule engine
+# The state of every alert that is not idle (pending, firing, clocks running, flapping),
+# so a restart keeps `for` and `keep_firing_for` clocks. `state` is the engine's
+# collector.rules.engine.Core as JSON; the other columns are for listing and filtering.
+rule_alerts = sa.Table(
+    "rule_alerts", metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),  # rule + asset + identifying labels
+    sa.Column("rule_id", sa.String(100), nullable=False),
+    sa.Column("client_id", sa.Integer, nullable=False),
+    sa.Column("asset_id", sa.Integer, nullable=False),
+    sa.Column("series_id", sa.BigInteger, nullable=True),  # NULL: a per-asset rule (metric: any)
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=True),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+    sa.Index(None, "status"),
+)
+
+# Append-only: every alert transition the engine produced (the incident lifecycle reads it).
+alert_transitions = sa.Table(
+    "alert_transitions", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("rule_id", sa.String(100), nullable=False),
+    sa.Column("client_id", sa.Integer, nullable=False),
+    sa.Column("asset_id", sa.Integer, nullable=False),
+    sa.Column("event", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("previous_status", sa.String(10), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=True),
+    sa.Column("previous_severity", sa.String(10), nullable=True),
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("value", sa.Float(precision=53), nullable=True),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("priority", sa.String(20), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("runbook", sa.Text, nullable=True),
+    sa.Column("flapping", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("recorded_at", Epoch, nullable=False),
+    sa.Index(None, "fingerprint", "id"),
+    sa.Index(None, "recorded_at"),
+)

@@ -29,6 +29,8 @@ def build_server(settings: Settings, *, host: str | None = None, port: int | Non
         # One line per batch is noise at 100 agents; debug shows them.
         access_log=settings.log_level == "debug",
         proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+        ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
+        ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,
     )
     return uvicorn.Server(config)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from sqlalchemy.engine import make_url
 
 from agent import wire
@@ -69,6 +69,15 @@ class Settings(BaseModel):
     metrics_series_max_age: Duration = Field(default=25 * 3600.0, gt=0)
     #: Cardinality guard: series per asset exposed on /metrics; the rest are counted as dropped.
     metrics_max_series_per_asset: int = Field(default=2000, ge=1)
+    #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        return self
 
     @classmethod
     def for_data_dir(cls, data_dir: str | Path, **values: Any) -> Settings:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+import urllib.error
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 from servers.collector import CollectorProcess, provision
 from servers.prometheus import PrometheusServer, ScrapeJob, prometheus_binary
 
+from tests.deploy.test_deploy_files import dashboard_expressions
 from tests.promtool import check_metrics
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules" / "upkeep.rules.yml"
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(prometheus_binary() is None,
@@ -46,7 +51,7 @@ def test_prometheus_scrapes_the_collector_with_client_site_asset_labels(tmp_path
         check_metrics(exposition.text)
 
         job = ScrapeJob("upkeep-collector", [f"127.0.0.1:{collector.port}"], bearer_token_file=token_file)
-        with PrometheusServer(tmp_path / "prometheus", [job]) as prom:
+        with PrometheusServer(tmp_path / "prometheus", [job], rule_files=[RULES]) as prom:
             (disk,) = prom.wait_for("upkeep_disk_used_percent")
             assert disk["metric"] == {
                 "__name__": "upkeep_disk_used_percent", "job": "upkeep-collector",
@@ -61,3 +66,21 @@ def test_prometheus_scrapes_the_collector_with_client_site_asset_labels(tmp_path
             assert up["value"][1] == "1"
             (ingested,) = prom.wait_for("upkeep_ingest_samples_total")
             assert float(ingested["value"][1]) == 2.0
+            # the shipped alerting rules load and evaluate against real data
+            deadline = time.monotonic() + 10
+            while True:
+                groups = prom.api("rules")["groups"]
+                rules = [r for g in groups for r in g["rules"]]
+                if rules and all(r.get("lastEvaluation", "").startswith("20") for r in rules):
+                    break
+                assert time.monotonic() < deadline, groups
+                time.sleep(0.25)
+            assert {r["health"] for r in rules} == {"ok"}, [(r["name"], r.get("lastError")) for r in rules]
+            (count,) = prom.wait_for("upkeep:agents:count")
+            assert count["metric"]["client"] == "acme" and count["value"][1] == "1"
+            # every Grafana dashboard query is valid PromQL for this Prometheus
+            for expr in dashboard_expressions():
+                try:
+                    prom.query(expr)
+                except urllib.error.HTTPError as exc:
+                    raise AssertionError(f"dashboard query {expr!r}: {exc.read().decode()}") from None
