@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -27,6 +28,21 @@ class FileInfo(NamedTuple):
     path: str
     mtime: float
     size: int
+
+
+class HttpResponse(NamedTuple):
+    """What the ``http`` check needs of one HTTP answer."""
+
+    status: int
+    seconds: float
+    body: str
+
+
+class Resolution(NamedTuple):
+    """The addresses a name resolved to, and how long the resolver took."""
+
+    addresses: list[str]
+    seconds: float
 
 
 class Host:
@@ -158,3 +174,75 @@ class Host:
         full_env = {**os.environ, **env} if env else None
         return subprocess.run(argv, capture_output=True, text=True, errors="replace",
                               timeout=timeout, check=False, env=full_env)
+
+    # -- network (the checks ping, tcp, http, tls, dns) ---------------------------------
+    def ping(self, address: str, timeout: float, seq: int = 0) -> float | None:
+        """One ICMP echo: the round trip in seconds, or None without a reply.
+
+        Raises PermissionError when this process may open neither a raw ICMP socket
+        (CAP_NET_RAW) nor an unprivileged one (``net.ipv4.ping_group_range``). ping3 is
+        imported here, so only an agent with a ``ping`` check loads it.
+        """
+        import ping3
+
+        rtt = ping3.ping(address, timeout=timeout, unit="s", seq=seq)
+        return None if rtt is None or rtt is False else float(rtt)
+
+    def tcp_connect(self, address: str, port: int, timeout: float) -> float:
+        """Seconds to open a TCP connection (name resolution included), then close it.
+
+        Raises OSError: refused, timed out, unreachable, unknown name.
+        """
+        start = time.perf_counter()
+        with socket.create_connection((address, port), timeout=timeout):
+            return time.perf_counter() - start
+
+    def http_request(self, url: str, method: str, timeout: float, verify: bool | str,
+                     follow_redirects: bool, max_body: int) -> HttpResponse:
+        """One HTTP request; ``body`` is at most ``max_body`` bytes, decoded leniently.
+
+        ``verify``: True (system CAs), False, or a CA bundle path. Raises OSError
+        (requests' exceptions are OSErrors) when no answer came.
+        """
+        import requests
+
+        if verify is False:  # the admin chose it: no warning per request in the agent's log
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        start = time.perf_counter()
+        with requests.request(method, url, timeout=timeout, verify=verify, stream=True,
+                              allow_redirects=follow_redirects,
+                              headers={"User-Agent": "upkeep-agent"}) as response:
+            raw = b""
+            if max_body > 0:
+                for chunk in response.iter_content(chunk_size=min(max_body, 65536)):
+                    raw += chunk
+                    if len(raw) >= max_body:
+                        break
+            seconds = time.perf_counter() - start
+            body = raw[:max_body].decode(response.encoding or "utf-8", errors="replace")
+            return HttpResponse(response.status_code, seconds, body)
+
+    def tls_certificate(self, address: str, port: int, server_name: str, timeout: float) -> bytes:
+        """The DER certificate the server presents, read without verifying it: an expired
+        or self-signed certificate is exactly what must still be read. Raises OSError."""
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with socket.create_connection((address, port), timeout=timeout) as sock, \
+                context.wrap_socket(sock, server_hostname=server_name) as tls:
+            der = tls.getpeercert(binary_form=True)
+        if not der:
+            raise ssl.SSLError(f"{address}:{port} presented no certificate")
+        return der
+
+    def resolve(self, name: str, family: int) -> Resolution:
+        """The system resolver's addresses for ``name`` (``socket.AF_*``; 0 = any).
+
+        Raises OSError (``socket.gaierror``) when the name does not resolve.
+        """
+        start = time.perf_counter()
+        infos = socket.getaddrinfo(name, None, family, socket.SOCK_STREAM)
+        seconds = time.perf_counter() - start
+        return Resolution(list(dict.fromkeys(str(info[4][0]) for info in infos)), seconds)

@@ -27,6 +27,12 @@ CHECKS: dict[str, str] = {
     "file_age": "agent.checks.file_age:FileAgeCheck",
     "updates": "agent.checks.updates:UpdatesCheck",
     "smart": "agent.checks.smart:SmartCheck",
+    # Network checks: they need targets, so none is in DEFAULTS.
+    "ping": "agent.checks.ping:PingCheck",
+    "tcp": "agent.checks.tcp:TcpCheck",
+    "http": "agent.checks.http:HttpCheck",
+    "tls": "agent.checks.tls:TlsCheck",
+    "dns": "agent.checks.dns:DnsCheck",
 }
 
 #: Checks run when the config has no ``checks:`` section, per ``sys.platform`` prefix.

@@ -23,6 +23,8 @@ fails the test, so a case also pins down which host calls a check makes.
 from __future__ import annotations
 
 import math
+import socket
+import ssl
 import subprocess
 from collections import namedtuple
 from collections.abc import Iterator
@@ -36,7 +38,7 @@ import yaml
 from agent.checks import registry
 from agent.checks.base import BASE_CATALOG, Check, CheckResult, Event, Sample
 from agent.config import check_configs
-from agent.host import FileInfo
+from agent.host import FileInfo, HttpResponse, Resolution
 
 CASES_DIR = Path(__file__).parent / "cases"
 BASE_METRICS = {spec.name for spec in BASE_CATALOG}
@@ -59,12 +61,15 @@ def as_tuple(mapping: dict[str, Any]) -> Any:
 _ERRORS: dict[str, type[Exception]] = {
     "OSError": OSError, "FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError,
     "TimeoutError": TimeoutError, "RuntimeError": RuntimeError,
+    "ConnectionRefusedError": ConnectionRefusedError, "gaierror": socket.gaierror, "SSLError": ssl.SSLError,
 }
 
 
 def _maybe_raise(value: Any) -> Any:
     """``{raise: PermissionError, message: …}`` in a recording raises instead of returning."""
-    if isinstance(value, dict) and set(value) <= {"raise", "message"} and "raise" in value:
+    if isinstance(value, dict) and set(value) <= {"raise", "message", "errno"} and "raise" in value:
+        if "errno" in value:  # e.g. PermissionError(13, …) as the socket module raises it
+            raise _ERRORS[value["raise"]](value["errno"], value.get("message", "recorded error"))
         raise _ERRORS[value["raise"]](value.get("message", "recorded error"))
     return value
 
@@ -194,6 +199,33 @@ class RecordedHost:
                 return subprocess.CompletedProcess(argv, recorded.get("returncode", 0),
                                                    recorded.get("stdout", ""), recorded.get("stderr", ""))
         raise NotRecorded(f"cycle {self.cycle} has no recording for run({argv!r})")
+
+    # -- network: recorded per address (ping: one entry per probe, by seq)
+    def _network(self, method: str, key: str) -> Any:
+        recorded = self._get(method)
+        if key not in recorded:
+            raise NotRecorded(f"cycle {self.cycle} has no {method} recording for {key}")
+        return _maybe_raise(recorded[key])
+
+    def ping(self, address: str, timeout: float, seq: int = 0) -> float | None:
+        probes = self._network("ping", address)
+        rtt = _maybe_raise(probes[seq])
+        return None if rtt is None else float(rtt)
+
+    def tcp_connect(self, address: str, port: int, timeout: float) -> float:
+        return float(self._network("tcp_connect", f"{address}:{port}"))
+
+    def http_request(self, url: str, method: str, timeout: float, verify: bool | str,
+                     follow_redirects: bool, max_body: int) -> HttpResponse:
+        answer = self._network("http_request", url)
+        return HttpResponse(int(answer["status"]), float(answer["seconds"]), answer.get("body", "")[:max_body])
+
+    def tls_certificate(self, address: str, port: int, server_name: str, timeout: float) -> bytes:
+        return ssl.PEM_cert_to_DER_cert(self._network("tls_certificate", f"{address}:{port}"))
+
+    def resolve(self, name: str, family: int) -> Resolution:
+        answer = self._network("resolve", name)
+        return Resolution(list(answer["addresses"]), float(answer["seconds"]))
 
 
 # -- cases -----------------------------------------------------------------------------
