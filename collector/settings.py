@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 
 from agent import wire
@@ -26,6 +34,13 @@ ENV_PREFIX = "UPKEEP_"
 #: Keys whose value may also come from ``UPKEEP_<KEY>_FILE`` (Docker/systemd credentials).
 SECRET_KEYS = ("database_url",)
 DEFAULT_PORT = 8427
+
+
+def _path_list(value: Any) -> Any:
+    # From the environment: UPKEEP_RULES_PATHS=/etc/upkeep/rules:/srv/more-rules
+    if isinstance(value, str):
+        return [p for p in value.replace(",", os.pathsep).split(os.pathsep) if p.strip()]
+    return value
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -58,6 +73,17 @@ class Settings(BaseModel):
     #: Must exceed the agent's longest spool age (7 d), or a late retry would be stored twice.
     batch_retention: Duration = Field(default=14 * 86400.0, gt=0)
     retention_interval: Duration = Field(default=600.0, gt=0)
+    #: Rule files and folders (docs/rules.md); empty: the packs shipped in rules/.
+    rules_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
+    rules_sweep_interval: Duration = Field(default=15.0, gt=0)
+    #: How often rule files are checked for changes (0: only SIGHUP and the reload API).
+    rules_watch_interval: Duration = Field(default=2.0, ge=0)
+    #: A sample older than this when it arrives (a spool replay) moves clocks but never fires.
+    rules_stale_after: Duration = Field(default=600.0, gt=0)
+    #: Out-of-order samples up to this much older than the newest are re-evaluated in order.
+    rules_reorder_window: Duration = Field(default=900.0, ge=0)
+    #: A firing alert whose series sent nothing for this long resolves ("no data").
+    rules_series_gone_after: Duration = Field(default=86400.0, gt=0)
     max_body_bytes: Annotated[int, Field(gt=0, le=wire.MAX_BODY_BYTES)] = wire.MAX_BODY_BYTES
     max_decompressed_bytes: Annotated[int, Field(gt=0, le=wire.MAX_DECOMPRESSED_BYTES)] = (
         wire.MAX_DECOMPRESSED_BYTES)
