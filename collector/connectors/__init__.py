@@ -80,7 +80,7 @@ def build_connector(name: str, config: ConnectorConfig) -> Connector:
 class ConnectorsConfig(BaseModel):
     """Named connector instances and which clients use them (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
     #: Connectors for clients not listed in ``clients``; default: every connector.
@@ -104,7 +104,7 @@ class ConnectorsConfig(BaseModel):
                 first = exc.errors(include_input=False)[0]
                 loc = ".".join(str(p) for p in first["loc"])
                 where = f"connectors.{name}{'.' + loc if loc else ''}"
-                raise ValueError(f"{where}: {first['msg']}") from None
+                raise ValueError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
             except ValueError as exc:
                 raise ValueError(f"connectors.{name}.{exc}") from None
         return {**data, "connectors": typed}

@@ -220,7 +220,7 @@ class ConnectorConfig(BaseModel):
     secret ``x`` the config accepts ``x`` (inline), ``x_file`` (a file's content) or ``x_env``
     (an environment variable); the value is a :class:`~pydantic.SecretStr`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     SECRETS: ClassVar[tuple[str, ...]] = ()
     #: Secrets that must be given (the others are optional).
