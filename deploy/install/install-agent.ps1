@@ -11,10 +11,11 @@ function Install-UpkeepAgent {
         [string]$ConfigDir = "$env:ProgramData\Upkeep"
     )
     $ErrorActionPreference = "Stop"
-    $python = (Get-Command py -ErrorAction SilentlyContinue) ? "py" : "python"
-    & $python -3 -c "import sys; sys.exit(sys.version_info < (3, 11))"
+    # The py launcher (python.org installer); works in Windows PowerShell 5.1 and PowerShell 7.
+    if (-not (Get-Command py -ErrorAction SilentlyContinue)) { throw "Python >= 3.11 (python.org, with the py launcher) is required" }
+    & py -3 -c "import sys; sys.exit(sys.version_info < (3, 11))"
     if ($LASTEXITCODE -ne 0) { throw "Python >= 3.11 is required" }
-    & $python -3 -m venv $Prefix
+    & py -3 -m venv $Prefix
     & "$Prefix\Scripts\python.exe" -m pip install --quiet --upgrade pip $Package
     # pywin32's service host needs its DLLs registered once per venv.
     & "$Prefix\Scripts\python.exe" "$Prefix\Scripts\pywin32_postinstall.py" -install
