@@ -1,0 +1,136 @@
+"""What the incident lifecycle receives, and the stages a signal passes on its way there.
+
+Every source of alerts turns what it has into one :class:`AlertSignal`: the rule engine
+(a :class:`~collector.rules.engine.Transition`, origin ``proactive``), the Alertmanager
+receiver (origin ``external``) and a person (origin ``user_reported``). The signal then
+runs through :data:`STAGES` in order, each with ONE signature (Alertmanager's notify
+``Stage``)::
+
+    def stage(conn: Connection, signal: AlertSignal, now: float) -> Decision
+
+- ``conn`` is the open write transaction the incident change and its outbox rows will be
+  written in (a stage may read, and may write its own bookkeeping, e.g. "suppressed while in
+  maintenance window W"; it must not commit or call the network);
+- ``now`` is UTC epoch seconds;
+- the answer is :data:`PASS` (go on to the next stage), :func:`suppress` (drop the signal;
+  ``reason`` is recorded, ``parent`` names the incident key it is folded into, e.g. the site
+  incident of a dependency) or :func:`defer` (hold it until ``until``; the owner of the stage
+  re-emits it through :func:`run` when the time comes, e.g. at a maintenance window's end).
+
+The first non-pass decision wins; the remaining stages are not called. A stage that raises
+fails the whole transaction (ingest keeps the samples; the rule state is rolled back with
+it), so stages must be cheap and total.
+
+Register a stage by adding it to :data:`STAGES` in :mod:`collector.incidents.stages` (one
+registry table, imported lazily, CONVENTIONS 1 and 6). The order is the order of that tuple:
+maintenance → dependency → re-notification → (the lifecycle itself dedupes by fingerprint).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+SignalStatus = Literal["firing", "resolved"]
+SignalOrigin = Literal["proactive", "external", "user_reported"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSignal:
+    """One alert event on its way to the incident lifecycle.
+
+    ``fingerprint`` identifies the alert (rule + asset + identifying labels); the lifecycle
+    keeps one open incident per fingerprint. ``severity`` is ``warning|critical`` (or None);
+    ``priority`` is the incident priority the rule assigns to this severity
+    (``critical|major|minor|technical``). ``value`` and ``ts`` (UTC epoch seconds) are the
+    sample that caused the event. ``escalated``: the severity rose while firing.
+    """
+
+    fingerprint: str
+    name: str                        # rule id or Alertmanager alertname
+    client_id: int
+    client: str
+    status: SignalStatus
+    ts: float
+    origin: SignalOrigin = "proactive"
+    site: str | None = None
+    asset_id: int | None = None
+    asset: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    severity: str | None = None
+    priority: str = "minor"
+    kind: str = "problem"
+    summary: str = ""
+    description: str = ""
+    value: float | None = None
+    flapping: bool = False
+    escalated: bool = False
+    #: Tags of the asset (maintenance / dependency scopes match on them).
+    tags: frozenset[str] = frozenset()
+    #: The source event's own name (e.g. the rule engine's ``firing``/``escalated``/``flapping``).
+    event: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A stage's answer. Build with :data:`PASS`, :func:`suppress` or :func:`defer`."""
+
+    action: Literal["pass", "suppress", "defer"]
+    reason: str = ""
+    parent: str | None = None        # incident key the suppressed signal is folded into
+    until: float | None = None       # defer: UTC epoch seconds
+
+    @property
+    def passes(self) -> bool:
+        return self.action == "pass"
+
+
+PASS = Decision("pass")
+
+
+def suppress(reason: str, parent: str | None = None) -> Decision:
+    return Decision("suppress", reason=reason, parent=parent)
+
+
+def defer(until: float, reason: str = "") -> Decision:
+    return Decision("defer", reason=reason, until=until)
+
+
+Stage = Callable[["Connection", AlertSignal, float], Decision]
+
+
+@cache
+def stages() -> tuple[Stage, ...]:
+    """The registered stages, in order (imported once from :mod:`collector.incidents.stages`)."""
+    from collector.incidents.stages import STAGES
+
+    out: list[Stage] = []
+    for entry in STAGES:
+        if isinstance(entry, str):
+            module_name, _, attr = entry.partition(":")
+            out.append(getattr(importlib.import_module(module_name), attr))
+        else:
+            out.append(entry)
+    return tuple(out)
+
+
+def run(conn: Connection, signal: AlertSignal, now: float,
+        pipeline: Sequence[Stage] | None = None) -> Decision:
+    """Run ``signal`` through the stages; the first non-pass decision wins."""
+    for stage in stages() if pipeline is None else pipeline:
+        decision = stage(conn, signal, now)
+        if not decision.passes:
+            return decision
+    return PASS
+
+
+def describe(decision: Decision) -> dict[str, Any]:
+    """The decision as event data (recorded when a signal is suppressed or deferred)."""
+    return {"action": decision.action, "reason": decision.reason, "parent": decision.parent,
+            "until": decision.until}
