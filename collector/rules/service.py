@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from collector import timeutil
 from collector.rules.engine import Alert, AssetInfo, Core, RuleEngine, Transition
@@ -47,6 +48,10 @@ from collector.settings import Settings
 from collector.store import Store
 
 log = logging.getLogger(__name__)
+
+#: Called with each evaluation's transitions inside the transaction that stores them
+#: (the incident lifecycle writes incidents and outbox rows atomically with the alert state).
+TransitionListener = Callable[[Connection, list[Transition], float], None]
 
 _ASSET_TTL = 300.0  # asset context (site, tags) is re-read at most this often
 
@@ -112,6 +117,8 @@ class RuleService:
         self._assets: dict[int, tuple[float, AssetInfo]] = {}
         self._signature: tuple = ()
         self._insert = sqlite.insert if store.is_sqlite else postgresql.insert
+        #: Run inside ``_persist``'s write transaction; an exception rolls the whole change back.
+        self.transition_listeners: list[TransitionListener] = []
         self.engine = RuleEngine(RuleSet(), self.asset_info, started_at=timeutil.now(),
                                  stale_after=settings.rules_stale_after,
                                  reorder_window=settings.rules_reorder_window,
@@ -234,6 +241,8 @@ class RuleService:
                      "labels": t.labels, "priority": t.priority, "kind": t.kind, "summary": t.summary,
                      "description": t.description, "runbook": t.runbook, "flapping": t.flapping,
                      "reason": t.reason, "recorded_at": now} for t in transitions])
+                for listener in self.transition_listeners:
+                    listener(conn, transitions, now)
         for t in transitions:
             self.metrics.transitions.labels(t.event).inc()
             if t.event in ("firing", "resolved", "escalated"):
