@@ -135,6 +135,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     return service.SystemdInstaller(root=Path(args.root), enable=not args.no_enable).status()
 
 
+def cmd_discover(args: argparse.Namespace) -> int:
+    """Probe an address range for SNMP devices; print an ``snmp:`` config snippet."""
+    from agent.snmp.discover import RangeError, addresses, config_snippet, discover
+    from agent.snmp.engine import SnmpLoop
+
+    try:
+        hosts = addresses(args.cidr, force=args.force)
+    except RangeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    communities = args.community or ["public"]
+    print(f"probing {len(hosts)} address(es) on UDP port {args.port} ...", file=sys.stderr)
+    snmp = SnmpLoop()
+    try:
+        found = snmp.call(discover(snmp, hosts, args.port, communities, args.snmp_version, args.timeout, args.retries))
+    finally:
+        snmp.close()
+    print(f"{len(found)} SNMP device(s) found", file=sys.stderr)
+    if args.community_file:
+        print(f"# put the community in {args.community_file} (mode 0600, readable by the agent)")
+    sys.stdout.write(config_snippet(found, args.port, args.snmp_version, args.community_file))
+    return 0
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="upkeep-agent", description="Upkeep monitoring agent")
     parser.add_argument("--version", action="version", version=f"upkeep-agent {__version__}")
@@ -154,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", "-c", required=True)
     check.set_defaults(func=cmd_check_config)
+
+    disc = sub.add_parser("discover", help="find SNMP devices in an address range; print an snmp: config snippet")
+    disc.add_argument("cidr", help="address range, e.g. 192.168.1.0/24 (larger than /22 needs --force)")
+    disc.add_argument("--community", action="append", help="SNMP community to try (repeatable; default: public)")
+    disc.add_argument("--community-file", help="write community_file: PATH in the snippet instead of the community")
+    disc.add_argument("--snmp-version", choices=["1", "2c"], default="2c", help="default: %(default)s")
+    disc.add_argument("--port", type=int, default=161, help="UDP port (default: %(default)s)")
+    disc.add_argument("--timeout", type=float, default=1.0, help="seconds per request (default: %(default)s)")
+    disc.add_argument("--retries", type=int, default=1, help="default: %(default)s")
+    disc.add_argument("--force", action="store_true", help="allow ranges larger than /22")
+    disc.set_defaults(func=cmd_discover)
 
     for name, func, text in (
             ("install-service", cmd_install_service, "install and start the agent as a service (systemd / Windows)"),
