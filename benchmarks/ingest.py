@@ -39,8 +39,33 @@ sys.path.insert(0, str(ROOT))
 
 from tests.servers.collector import CollectorProcess, create_agent_token, create_client  # noqa: E402
 
+#: With --rule-metrics, the first series of each asset carry the names the default rule packs
+#: match (about a quarter of a 100-series asset), so rules evaluate a realistic share.
+RULE_SHAPES = (
+    [("cpu_usage_percent", {}), ("memory_used_percent", {}), ("swap_used_percent", {}), ("uptime_seconds", {})]
+    + [("disk_used_percent", {"mountpoint": f"/m{i}", "device": f"sd{i}", "fstype": "ext4"}) for i in range(3)]
+    + [("load_average_per_core", {"period": p}) for p in ("1m", "5m", "15m")]
+    + [("temperature_celsius", {"chip": "coretemp", "sensor": f"core{i}"}) for i in range(2)]
+    + [("service_up", {"service": f"svc{i}"}) for i in range(3)]
+    + [("process_up", {"process": f"proc{i}"}) for i in range(2)]
+    + [("file_age_seconds", {"path": "/srv/backup"})]
+    + [("upkeep_check_up", {"check": c}) for c in ("cpu", "load", "memory", "disk", "diskio", "netio")]
+)
 
-def build_bodies(agent_id: str, hostname: str, assets: int, series: int, batches: int, t0: float) -> list[bytes]:
+
+def value(metric: str, k: int) -> float:
+    """A healthy value: services and checks up, up for days, load under 1, levels at 0..33."""
+    if metric.endswith("_up"):
+        return 1.0
+    if metric == "uptime_seconds":
+        return 864000.0 + k
+    if metric == "load_average_per_core":
+        return float(k % 100) / 100
+    return float(k % 100) / 3
+
+
+def build_bodies(agent_id: str, hostname: str, assets: int, series: int, batches: int, t0: float,
+                 rule_metrics: bool = False) -> list[bytes]:
     """gzip JSON batches of one agent: its host plus SNMP-like devices, ``series`` metrics each."""
     names = [hostname] + [f"{hostname}-dev{i:02d}" for i in range(assets - 1)]
     asset_list = [{"name": names[0], "kind": "host", "description": "benchmark host"}] + [
@@ -55,10 +80,13 @@ def build_bodies(agent_id: str, hostname: str, assets: int, series: int, batches
             shapes.append((f"metric_{m}_percent", {"device": f"d{m % 7}"}))
         else:
             shapes.append((f"metric_{m}_bytes", {"mount": f"/m{m % 5}", "fstype": "ext4"}))
+    if rule_metrics:
+        shapes[:len(RULE_SHAPES)] = RULE_SHAPES
     bodies = []
     for b in range(batches):
         ts = t0 + b * 10.0
-        samples = [{"asset": n, "metric": metric, "labels": labels, "value": float((b * 7 + m) % 1000) / 3,
+        # Values stay in 0..33: below every default threshold (rules evaluate, nothing fires).
+        samples = [{"asset": n, "metric": metric, "labels": labels, "value": value(metric, b * 7 + m),
                     "ts": ts} for n in names for m, (metric, labels) in enumerate(shapes)]
         batch = {"batch_id": str(uuid.uuid4()), "seq": b, "sent_at": ts + 1,
                  "agent": {"id": agent_id, "version": "bench", "hostname": hostname, "site": "hq"},
@@ -98,23 +126,33 @@ def main() -> int:
     parser.add_argument("--py-spy-format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"],
                         help="raw = collapsed stacks, for summarize_profile()")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--rules", default="default",
+                        help="rule paths for the collector: 'default' (the shipped packs), 'none', or a path")
+    parser.add_argument("--rule-metrics", action="store_true",
+                        help="name ~25 series per asset like the default packs' metrics")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="upkeep-bench-"))
     database_url, drop_schema = args.database_url, None
     if database_url and database_url.startswith("postgresql"):
         database_url, drop_schema = fresh_schema(database_url)
-    collector = CollectorProcess(work / "collector", database_url=database_url, log_level="warning")
+    env = {}
+    if args.rules != "default":
+        rules_dir = work / "no-rules" if args.rules == "none" else Path(args.rules)
+        rules_dir.mkdir(parents=True, exist_ok=True)
+        env["UPKEEP_RULES_PATHS"] = str(rules_dir)
+    collector = CollectorProcess(work / "collector", database_url=database_url, log_level="warning", env=env)
     try:
         collector.start()
         create_client(collector, "bench")
         tokens = [create_agent_token(collector, "bench", f"agent{i}") for i in range(args.agents)]
         t0 = time.time() - 3600
         per_agent = [build_bodies(str(uuid.uuid4()), f"host{i:03d}", args.assets, args.series,
-                                  args.batches + 1, t0) for i in range(args.agents)]
+                                  args.batches + 1, t0, args.rule_metrics) for i in range(args.agents)]
         samples_per_batch = args.assets * args.series
         raw = len(gzip.decompress(per_agent[0][1]))
-        print(f"store: {args.database_url or 'sqlite (default)'}")
+        print(f"store: {args.database_url or 'sqlite (default)'}; rules: {args.rules}"
+              f"{', rule metrics' if args.rule_metrics else ''}")
         print(f"batch: {samples_per_batch} samples, {len(per_agent[0][1]) / 1024:.0f} KiB gzip "
               f"({raw / 1024:.0f} KiB JSON); agents {args.agents}, concurrency {args.concurrency}")
 
