@@ -36,7 +36,8 @@ class Walk:
     repetitions: int
 
 
-def plan_walks(profile: Profile, known_rows: dict[str, int], max_repetitions: int) -> list[Walk]:
+def plan_walks(profile: Profile, known_rows: dict[str, int], max_repetitions: int,
+               skipped: dict[str, set[str]] | None = None) -> list[Walk]:
     """Group tables into as few walks as possible without asking for many rows nobody needs.
 
     A table never seen is walked alone with ``max_repetitions`` (its row count is learned);
@@ -54,7 +55,7 @@ def plan_walks(profile: Profile, known_rows: dict[str, int], max_repetitions: in
         current: list[str] = []
         width = 0
         for name in names:
-            columns = len(profile.tables[name].columns)
+            columns = len(profile.tables[name].columns) - len((skipped or {}).get(name, ()))
             if current and (width + columns) * reps > VARBIND_BUDGET:
                 walks.append(Walk(current, reps))
                 current, width = [], 0
@@ -77,6 +78,8 @@ class Device:
     session: Any = None
     memory: dict[str, Any] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    #: table → stand-in columns not read because every row had the preferred column.
+    skipped: dict[str, set[str]] = field(default_factory=dict)
     up: bool | None = None
     asset: dict[str, Any] | None = None
 
@@ -209,14 +212,17 @@ class SnmpPoller:
         profile = device.profile
         scalar_oids = {parse_oid(oid): name for name, oid in profile.scalars.items()}
         reading = DeviceReading()
-        walks = plan_walks(profile, device.rows, device.max_repetitions) or [Walk([], 1)]
+        walks = plan_walks(profile, device.rows, device.max_repetitions, device.skipped) or [Walk([], 1)]
         scalars = list(scalar_oids)
         for walk in walks:
             columns: dict[tuple[int, ...], tuple[str, str]] = {}
             limits: dict[tuple[int, ...], int] = {}
             for table in walk.tables:
                 spec = profile.tables[table]
+                skipped = device.skipped.get(table, ())
                 for column, oid in spec.columns.items():
+                    if column in skipped:
+                        continue
                     columns[parse_oid(oid)] = (table, column)
                     limits[parse_oid(oid)] = spec.max_rows
             values, scalar_values = await session.walk(list(columns), walk.repetitions, limits, scalars)
@@ -232,5 +238,10 @@ class SnmpPoller:
                 for index, value in rows.items():
                     bucket.setdefault(index, {})[column] = value
             for table in walk.tables:
-                device.rows[table] = len(reading.tables.get(table, {}))
+                rows = reading.tables.get(table, {})
+                device.rows[table] = len(rows)
+                fallbacks = profile.tables[table].fallback_for
+                if fallbacks:
+                    device.skipped[table] = {column for column, preferred in fallbacks.items()
+                                             if rows and all(preferred in row for row in rows.values())}
         return reading

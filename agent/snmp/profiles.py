@@ -55,11 +55,21 @@ class TableSpec(_Model):
 
     columns: dict[str, str] = Field(min_length=1)
     max_rows: int = Field(default=2000, ge=1, le=100_000)
+    #: column → the column it stands in for (``in_octets: hc_in_octets``): once every row
+    #: had the preferred column, the stand-in is no longer read (fewer var-binds per poll).
+    fallback_for: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("columns")
     @classmethod
     def _oids(cls, value: dict[str, str]) -> dict[str, str]:
         return {name: _oid(oid) for name, oid in value.items()}
+
+    @model_validator(mode="after")
+    def _fallbacks_are_columns(self) -> TableSpec:
+        for column, preferred in self.fallback_for.items():
+            if column not in self.columns or preferred not in self.columns:
+                raise ValueError(f"fallback_for: {column} → {preferred}: both must be columns of the table")
+        return self
 
 
 class MetricDef(_Model):
