@@ -208,3 +208,30 @@ alert_transitions = sa.Table(
     sa.Index(None, "fingerprint", "id"),
     sa.Index(None, "recorded_at"),
 )
+
+# ---------------------------------------------------------------------- noise control
+# Maintenance windows defined through the API (the YAML file's windows live in the file).
+# `definition` is a collector.incidents.maintenance.MaintenanceWindow as JSON.
+maintenance_windows = sa.Table(
+    "maintenance_windows", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("name", sa.String(253), nullable=False),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.UniqueConstraint("client_id", "name"),
+)
+
+# Signals a noise stage held back (inside a maintenance window; while a site's other agents
+# may still be going silent): the newest signal per fingerprint, re-evaluated at `until`.
+deferred_signals = sa.Table(
+    "deferred_signals", metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("stage", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(300), nullable=False),
+    sa.Column("until", Epoch, nullable=False, index=True),
+    sa.Column("status", sa.String(10), nullable=False),  # of the newest signal: firing | resolved
+    sa.Column("signal", sa.JSON, nullable=False),
+    sa.Column("deferred_at", Epoch, nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+)

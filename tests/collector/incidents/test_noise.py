@@ -1,0 +1,189 @@
+"""Noise control's stages against a real store (SQLite and PostgreSQL): maintenance windows
+hold signals back and release only what still fires; dependencies fold a site into one incident."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+
+from agent.yamlsource import ConfigError
+from collector import timeutil
+from collector.incidents import noise
+from collector.incidents.dependencies import SITE_UNREACHABLE, site_fingerprint
+from collector.incidents.pipeline import AlertSignal
+from collector.schema import (
+    assets,
+    clients,
+    deferred_signals,
+    maintenance_windows,
+    rule_alerts,
+    sites,
+)
+
+T0 = 1_780_000_000.0
+
+
+@pytest.fixture
+def control(tmp_path):
+    path = tmp_path / "maintenance.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        timezones: {{acme: Europe/Berlin}}
+        windows:
+          - name: patch-night
+            client: acme
+            start: {timeutil.to_datetime(T0).isoformat()}
+            end: {timeutil.to_datetime(T0 + 3600).isoformat()}
+            sites: [hq]
+        dependencies:
+          uplinks: {{acme: {{branch: [router1]}}}}
+          site_unreachable: {{grace: 30s}}
+        """))
+    previous = noise.control()
+    ctl = noise.configure(noise.NoiseControl(path))
+    emitted: list[AlertSignal] = []
+    ctl.emit = lambda conn, signal, now: emitted.append(signal)
+    ctl.incident_key = lambda conn, fp: "UPK-acme-1" if any(s.fingerprint == fp for s in emitted) else None
+    ctl.emitted = emitted  # type: ignore[attr-defined]
+    yield ctl
+    noise.configure(previous)
+
+
+def seed(store, n_assets=10):
+    """acme with site hq (n assets) and site branch (router1 + 2 servers)."""
+    with store.write() as conn:
+        client_id = conn.execute(clients.insert().values(name="acme", enabled=True, created_at=T0)).inserted_primary_key[0]
+        ids = {}
+        for site, names in (("hq", [f"srv{i}" for i in range(n_assets)]), ("branch", ["router1", "b1", "b2"])):
+            site_id = conn.execute(sites.insert().values(client_id=client_id, name=site, created_at=T0)).inserted_primary_key[0]
+            for name in names:
+                ids[name] = conn.execute(assets.insert().values(
+                    client_id=client_id, site_id=site_id, name=name, kind="host", tags=[], attributes={},
+                    first_seen=T0, last_seen=T0)).inserted_primary_key[0]
+    return client_id, ids
+
+
+def fire(store, ids, asset, rule="agent-silent", status="firing"):
+    fp = f"{rule}:{asset}"
+    with store.write() as conn:
+        conn.execute(rule_alerts.delete().where(rule_alerts.c.fingerprint == fp))
+        conn.execute(rule_alerts.insert().values(fingerprint=fp, rule_id=rule, client_id=1, asset_id=ids[asset],
+                                                 labels={}, status=status, severity="critical", state={},
+                                                 summary="", updated_at=T0))
+    return fp
+
+
+def sig(asset, site="hq", rule="disk-space", status="firing", ts=T0 + 60, client_id=1):
+    return AlertSignal(fingerprint=f"{rule}:{asset}", name=rule, client_id=client_id, client="acme",
+                       status=status, ts=ts, site=site, asset=asset)
+
+
+
+def stage(store, fn, signal, now):
+    with store.write() as conn:
+        return fn(conn, signal, now)
+
+
+def release(store, now):
+    with store.write() as conn:
+        return noise.release_due(conn, now)
+
+
+def test_maintenance_window_scenario(store, control):
+    _, ids = seed(store)
+    fire(store, ids, "srv1", "disk-space")
+    fire(store, ids, "srv2", "disk-space")
+    # Inside the window: both held back until its end.
+    for asset in ("srv1", "srv2"):
+        decision = stage(store, noise.maintenance_stage, sig(asset), T0 + 60)
+        assert (decision.action, decision.until) == ("defer", T0 + 3600)
+        assert "patch-night" in decision.reason
+    # Outside the window's site: passes.
+    assert stage(store, noise.maintenance_stage, sig("b1", site="branch"), T0 + 60).passes
+    # srv2 resolves inside the window: folded into its held signal, nothing goes out.
+    assert stage(store, noise.maintenance_stage, sig("srv2", status="resolved"), T0 + 120).action == "suppress"
+    fire(store, ids, "srv2", "disk-space", status="inactive")
+    assert release(store, T0 + 3599) == []
+    released = release(store, T0 + 3600)
+    assert [s.asset for s in released] == ["srv1"] == [s.asset for s in control.emitted]
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(deferred_signals)).scalar() == 0
+    # After the window: nothing held.
+    assert stage(store, noise.maintenance_stage, sig("srv3"), T0 + 3600).passes
+
+
+def test_a_held_alert_that_stopped_firing_opens_nothing(store, control):
+    _, ids = seed(store)
+    fire(store, ids, "srv1", "disk-space")
+    assert stage(store, noise.maintenance_stage, sig("srv1"), T0 + 60).action == "defer"
+    fire(store, ids, "srv1", "disk-space", status="pending")
+    assert release(store, T0 + 4000) == []
+
+
+def test_resolve_without_a_held_signal_passes(store, control):
+    seed(store)
+    assert stage(store, noise.maintenance_stage, sig("srv1", status="resolved"), T0 + 60).passes
+
+
+def test_windows_from_the_table_apply(store, control):
+    client_id, ids = seed(store)
+    window = noise.MaintenanceWindow(name="api", client="acme", cron="0 * * * *", duration=3599, rules=["cpu"])
+    with store.write() as conn:
+        conn.execute(maintenance_windows.insert().values(client_id=client_id, name="api", created_at=T0,
+                                                         definition=window.model_dump(mode="json")))
+    decision = stage(store, noise.maintenance_stage, sig("b1", site="branch", rule="cpu"), T0 + 7200 + 10)
+    assert decision.action == "defer"
+    assert stage(store, noise.maintenance_stage, sig("b1", site="branch", rule="mem"), T0 + 7200 + 10).passes
+
+
+def test_uplink_down_suppresses_the_site(store, control):
+    _, ids = seed(store)
+    fire(store, ids, "router1", "snmp-unreachable")
+    decision = stage(store, noise.dependency_stage, sig("b1", site="branch"), T0)
+    assert decision.action == "suppress" and "router1" in decision.reason
+    assert stage(store, noise.dependency_stage, sig("router1", site="branch", rule="snmp-unreachable"), T0).passes
+    assert stage(store, noise.dependency_stage, sig("srv1"), T0).passes  # another site
+
+
+def test_ten_silent_agents_are_one_site_incident(store, control):
+    _, ids = seed(store)
+    decisions = []
+    for i in range(10):  # they go silent one sweep after another
+        fire(store, ids, f"srv{i}")
+        decisions.append(stage(store, noise.dependency_stage, sig(f"srv{i}", rule="agent-silent", ts=T0), T0 + i))
+    assert [d.action for d in decisions[:9]] == ["defer"] * 9
+    assert decisions[9].action == "suppress" and decisions[9].parent == "UPK-acme-1"
+    # The held ones come back after the grace: all suppressed into the same site incident.
+    with store.write() as conn:
+        held = [noise.signal_from_json(r.signal) for r in conn.execute(sa.select(deferred_signals))]
+    assert len(held) == 9
+    for s in held:
+        decision = stage(store, noise.dependency_stage, s, T0 + 31)
+        assert decision.action == "suppress" and decision.parent == "UPK-acme-1"
+    site_signals = {(s.fingerprint, s.name) for s in control.emitted}
+    assert site_signals == {(site_fingerprint(1, "hq"), SITE_UNREACHABLE)}
+    # The first agent back resolves the site incident.
+    fire(store, ids, "srv0", status="inactive")
+    assert stage(store, noise.dependency_stage, sig("srv0", rule="agent-silent", status="resolved"), T0 + 99).passes
+    assert control.emitted[-1].status == "resolved" and control.emitted[-1].name == SITE_UNREACHABLE
+
+
+def test_one_silent_agent_opens_its_own_incident_after_the_grace(store, control):
+    _, ids = seed(store)
+    fire(store, ids, "srv3")
+    assert stage(store, noise.dependency_stage, sig("srv3", rule="agent-silent", ts=T0), T0).action == "defer"
+    # The released signal goes through the pipeline again: now past the grace, it passes.
+    released = release(store, T0 + 30)
+    assert [s.asset for s in released] == ["srv3"]
+    assert stage(store, noise.dependency_stage, released[0], T0 + 30).passes
+
+
+def test_broken_file_is_refused_with_its_line(tmp_path, control):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("windows:\n  - name: x\n    client: acme\n    cron: '0 22 * * *'\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:2: windows\[0\]: .*needs a duration"):
+        noise.load_config(bad)
+    ctl = noise.NoiseControl(None)
+    ctl.path = bad
+    assert ctl.reload() is False and ctl.errors and ctl.config.windows == []
