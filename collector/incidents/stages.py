@@ -7,4 +7,7 @@ unreachable, re-notification back-off. Dedupe by fingerprint is the lifecycle's 
 
 from __future__ import annotations
 
-STAGES: tuple[str, ...] = ()
+STAGES: tuple[str, ...] = (
+    "collector.incidents.noise:maintenance_stage",   # inside a maintenance window: hold until its end
+    "collector.incidents.noise:dependency_stage",    # uplink down / site unreachable: fold into one
+)

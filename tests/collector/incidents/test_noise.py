@@ -187,3 +187,9 @@ def test_broken_file_is_refused_with_its_line(tmp_path, control):
     ctl = noise.NoiseControl(None)
     ctl.path = bad
     assert ctl.reload() is False and ctl.errors and ctl.config.windows == []
+
+
+def test_noise_stages_are_registered_in_order():
+    from collector.incidents import pipeline
+
+    assert pipeline.stages()[:2] == (noise.maintenance_stage, noise.dependency_stage)
