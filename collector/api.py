@@ -53,6 +53,8 @@ from collector.errors import (
     UnsupportedEncoding,
     UpkeepError,
 )
+from collector.incidents.api import incidents_router
+from collector.incidents.runtime import Incidents
 from collector.ingest import Ingestor
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
 from collector.rules.api import rules_router, run_background
@@ -246,6 +248,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     rule_service = RuleService(store, settings)
     ingestor = Ingestor(store, listeners=[rule_service.on_ingest])
     metrics = CollectorMetrics(store, settings)
+    # Rule transitions open/update incidents in the same transaction; workers deliver tickets.
+    incident_runtime = Incidents(store, settings, rule_service, metrics)
     # Decoding and storing a batch is CPU work under the GIL. On SQLite, where writes are
     # serialized anyway, running several at once only makes threads queue for the GIL
     # (each sqlite3 step releases and re-takes it): one at a time is ~20% faster. On
@@ -258,10 +262,12 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
             await run_in_threadpool(store.upgrade)
         store.start_checkpointer()
         task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
+        incident_runtime.start()
         try:
             async with run_background(rule_service):
                 yield
         finally:
+            await run_in_threadpool(incident_runtime.stop)
             store.stop_checkpointer()
             if task is not None:
                 task.cancel()
@@ -277,6 +283,7 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.state.ingestor = ingestor
     app.state.metrics = metrics
     app.state.rules = rule_service
+    app.state.incidents = incident_runtime
 
     @app.exception_handler(UpkeepError)
     async def _domain_error(request: Request, exc: UpkeepError) -> JSONResponse:
@@ -393,6 +400,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         return Response(metrics.exposition() + rule_service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(rules_router(rule_service, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
+    app.include_router(incidents_router(incident_runtime.service, require_admin,
+                                        {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

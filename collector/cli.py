@@ -31,6 +31,7 @@ from collector.errors import (
     Unauthenticated,
     UpkeepError,
 )
+from collector.incidents.cli import incident_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
 from collector.store import Store
@@ -57,6 +58,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(client_app, name="client")
 app.add_typer(token_app, name="token")
 app.add_typer(rules_app, name="rules")
+app.add_typer(incident_app, name="incident")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

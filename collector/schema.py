@@ -235,3 +235,116 @@ deferred_signals = sa.Table(
     sa.Column("deferred_at", Epoch, nullable=False),
     sa.Column("updated_at", Epoch, nullable=False),
 )
+
+# ---------------------------------------------------------------------- incidents
+# One row per incident; `key` (UPK-<client>-<number>) is stable and carried by every ticket.
+# `number` counts per client (incident_counters). At most one incident per fingerprint is
+# open or acknowledged at a time (collector.incidents.lifecycle).
+incidents = sa.Table(
+    "incidents", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(140), nullable=False, unique=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=True),  # NULL: reported by a person
+    sa.Column("site", sa.String(100), nullable=True),
+    sa.Column("asset_id", sa.Integer, nullable=True),
+    sa.Column("asset", sa.String(253), nullable=True),
+    sa.Column("rule", sa.String(200), nullable=True),  # rule id or Alertmanager alertname
+    sa.Column("origin", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(30), nullable=False),
+    sa.Column("priority", sa.String(20), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("first_value", sa.Float(precision=53), nullable=True),
+    sa.Column("last_value", sa.Float(precision=53), nullable=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("flapping", sa.Boolean, nullable=False),
+    sa.Column("assignee", sa.String(100), nullable=True),
+    sa.Column("cause", sa.String(20), nullable=True),
+    sa.Column("resolution_note", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),  # +1 per event; with the action, one delivery
+    sa.Column("opened_at", Epoch, nullable=False),
+    sa.Column("acknowledged_at", Epoch, nullable=True),
+    sa.Column("resolved_at", Epoch, nullable=True),
+    sa.Column("closed_at", Epoch, nullable=True),
+    sa.Column("updated_at", Epoch, nullable=False),
+    sa.UniqueConstraint("client_id", "number"),
+    sa.Index(None, "fingerprint", "state"),
+    sa.Index(None, "state", "opened_at"),
+)
+
+incident_counters = sa.Table(
+    "incident_counters", metadata,
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("last_number", sa.Integer, nullable=False),
+)
+
+# Append-only: who did what to an incident, when (the lifecycle and technicians).
+incident_events = sa.Table(
+    "incident_events", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),  # "upkeep" for automatic changes
+    sa.Column("type", sa.String(30), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index(None, "incident_id", "id"),
+)
+
+incident_comments = sa.Table(
+    "incident_comments", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+)
+
+time_entries = sa.Table(
+    "time_entries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("minutes", sa.Integer, nullable=False),
+    sa.Column("work_type", sa.String(40), nullable=True),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+)
+
+# Where each incident lives in each ticket system (the connector's TicketRef).
+tickets = sa.Table(
+    "tickets", metadata,
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), primary_key=True),
+    sa.Column("connector", sa.String(100), primary_key=True),
+    sa.Column("external_id", sa.String(200), nullable=False),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("closed_remotely_at", Epoch, nullable=True),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+)
+
+# Transactional outbox: written with the incident change, delivered by the workers
+# (collector.incidents.outbox). `payload` is the TicketSubject snapshot at that version.
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("connector", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),  # pending | in_flight | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Epoch, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("claimed_until", Epoch, nullable=True),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("delivered_at", Epoch, nullable=True),
+    sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "incident_id", "connector", "id"),
+)

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from agent import wire
 from agent.durations import Duration
 from agent.yamlsource import ConfigError, YamlDocument, dotted
+from collector.connectors import ConnectorsConfig
 
 ENV_PREFIX = "UPKEEP_"
 #: Keys whose value may also come from ``UPKEEP_<KEY>_FILE`` (Docker/systemd credentials).
@@ -95,6 +96,21 @@ class Settings(BaseModel):
     metrics_series_max_age: Duration = Field(default=25 * 3600.0, gt=0)
     #: Cardinality guard: series per asset exposed on /metrics; the rest are counted as dropped.
     metrics_max_series_per_asset: int = Field(default=2000, ge=1)
+    #: Ticket connectors (docs/connectors.md): inline, or a YAML file of the same shape.
+    connectors: ConnectorsConfig | None = None
+    connectors_file: Path | None = None
+    #: A re-fire this soon after an incident resolved reopens it instead of opening a new one.
+    incidents_reopen_window: Duration = Field(default=24 * 3600.0, ge=0)
+    #: Delivery threads; each claims one outbox row at a time.
+    outbox_workers: int = Field(default=2, ge=0, le=32)
+    #: Retries of a failing delivery: exponential from base (with jitter) up to max, this many.
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    outbox_retry_base: Duration = Field(default=2.0, gt=0)
+    outbox_retry_max: Duration = Field(default=600.0, gt=0)
+    #: A claimed row whose worker died is claimed again after this long.
+    outbox_claim_timeout: Duration = Field(default=120.0, gt=0)
+    #: How often ticket systems are asked which tickets were closed there (0: never).
+    outbox_poll_closed_interval: Duration = Field(default=300.0, ge=0)
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
@@ -104,6 +120,26 @@ class Settings(BaseModel):
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("tls_certfile and tls_keyfile go together")
         return self
+
+    @model_validator(mode="after")
+    def _one_connectors_source(self) -> Settings:
+        if self.connectors is not None and self.connectors_file is not None:
+            raise ValueError("give connectors or connectors_file, not both")
+        return self
+
+    def connectors_config(self) -> ConnectorsConfig:
+        """The connectors configuration (empty when none is set). Raises ConfigError."""
+        if self.connectors is not None:
+            return self.connectors
+        if self.connectors_file is None:
+            return ConnectorsConfig()
+        doc = YamlDocument.from_file(self.connectors_file)
+        try:
+            return ConnectorsConfig.model_validate(doc.data or {})
+        except ValidationError as exc:
+            err = exc.errors(include_input=False, include_url=False)[0]
+            raise ConfigError([f"{self.connectors_file}: {dotted(list(err['loc']))}: "
+                               f"{err['msg'].removeprefix('Value error, ')}"]) from None
 
     @classmethod
     def for_data_dir(cls, data_dir: str | Path, **values: Any) -> Settings:

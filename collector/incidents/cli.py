@@ -1,0 +1,131 @@
+"""``upkeep incident list|show|ack|assign|comment|log-time|cause|resolve|close|reopen``.
+
+The commands work on the store like the other admin commands; the running collector's
+outbox workers deliver what they write (within a few seconds).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+incident_app = typer.Typer(help="Incidents: list, show, and work them as a technician.", no_args_is_help=True)
+
+Config = Annotated[Path | None, typer.Option("--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).",
+                                             show_default=False)]
+By = Annotated[str, typer.Option("--by", help="Who does it (recorded in the event).")]
+
+
+def _service(config: Path | None) -> Any:
+    from collector import cli
+    from collector.incidents.service import IncidentService
+
+    settings = cli._settings(config)
+    return IncidentService(cli._store(config), settings.connectors_config(),
+                           reopen_window=settings.incidents_reopen_window)
+
+
+def _run(config: Path | None, key: str, action: str, by: str, **args: Any) -> None:
+    from collector import cli
+
+    @cli._reported
+    def go() -> None:
+        event = _service(config).act(key, action, by, **args)
+        cli.out.print(f"{key}: {event}")
+
+    go()
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@incident_app.command("list")
+def incident_list(config: Config = None,
+                  client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
+                  state: Annotated[str | None, typer.Option(help="open, acknowledged, resolved, closed, …")] = None,
+                  priority: Annotated[str | None, typer.Option()] = None,
+                  origin: Annotated[str | None, typer.Option(help="proactive, external, user_reported")] = None,
+                  as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False) -> None:
+    """List incidents, newest first."""
+    from collector import cli
+
+    @cli._reported
+    def go() -> None:
+        rows = _service(config).list(client=client, state=state, priority=priority, origin=origin)
+        for r in rows:
+            if as_json:
+                cli.out.print(json.dumps(r, default=str), soft_wrap=True)
+            else:
+                cli.out.print(f"{r['key']:<24} {r['state']:<13} {r['priority']:<9} {r['origin']:<13} "
+                              f"{_when(r['opened_at'])}  {r['asset'] or '-'}  {r['title']}", soft_wrap=True)
+
+    go()
+
+
+@incident_app.command("show")
+def incident_show(key: str, config: Config = None) -> None:
+    """One incident with its events, tickets and outbox rows (JSON)."""
+    from collector import cli
+
+    @cli._reported
+    def go() -> None:
+        cli.out.print(json.dumps(_service(config).get(key), default=str, indent=2), soft_wrap=True)
+
+    go()
+
+
+@incident_app.command("ack")
+def incident_ack(key: str, by: By, config: Config = None) -> None:
+    """Acknowledge an open incident."""
+    _run(config, key, "acknowledge", by)
+
+
+@incident_app.command("assign")
+def incident_assign(key: str, assignee: str, by: By, config: Config = None) -> None:
+    """Assign the incident to a technician."""
+    _run(config, key, "assign", by, assignee=assignee)
+
+
+@incident_app.command("comment")
+def incident_comment(key: str, body: str, by: By, config: Config = None) -> None:
+    """Add a comment (mirrored once to the ticket systems)."""
+    _run(config, key, "comment", by, body=body)
+
+
+@incident_app.command("log-time")
+def incident_log_time(key: str, minutes: int, by: By, config: Config = None,
+                      work_type: Annotated[str | None, typer.Option(help="e.g. remote, onsite.")] = None,
+                      note: Annotated[str, typer.Option()] = "") -> None:
+    """Add a time entry (minutes, work type, note)."""
+    _run(config, key, "time_entry", by, minutes=minutes, work_type=work_type, note=note)
+
+
+@incident_app.command("cause")
+def incident_cause(key: str, cause: str, by: By, config: Config = None) -> None:
+    """Set the cause: wear, hardware, software, client_error, third_party, provider, unknown."""
+    _run(config, key, "cause", by, cause=cause)
+
+
+@incident_app.command("resolve")
+def incident_resolve(key: str, by: By, config: Config = None,
+                     note: Annotated[str | None, typer.Option(help="Resolution note.")] = None) -> None:
+    """Resolve the incident with a resolution note."""
+    _run(config, key, "resolve", by, note=note)
+
+
+@incident_app.command("close")
+def incident_close(key: str, by: By, config: Config = None,
+                   note: Annotated[str | None, typer.Option()] = None) -> None:
+    """Close the incident (resolving it first if needed)."""
+    _run(config, key, "close", by, note=note)
+
+
+@incident_app.command("reopen")
+def incident_reopen(key: str, by: By, config: Config = None) -> None:
+    """Reopen a resolved or closed incident."""
+    _run(config, key, "reopen", by)

@@ -1,0 +1,183 @@
+"""The incident lifecycle as pure decisions: plain values in, a :class:`Change` out. No I/O.
+
+:func:`on_signal` decides what an alert signal does to the incident of its fingerprint;
+:func:`on_action` what a technician's action does. :mod:`collector.incidents.service`
+applies the change (incident row, append-only event, outbox rows) in one transaction.
+
+- one incident per fingerprint is *active* (open or acknowledged) at a time; a repeat
+  updates it (last value, count), a higher priority escalates it;
+- the alert resolving resolves it with an automatic note (what value, when);
+- a re-fire within the reopen window after it resolved (or was closed) reopens it;
+- flapping keeps the one incident, marked flapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from collector.connectors import Action
+from collector.incidents.pipeline import AlertSignal
+
+ACTIVE = ("open", "acknowledged", "waiting_for_client", "waiting_for_third_party")
+STATES = (*ACTIVE, "resolved", "closed")
+CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provider", "unknown")
+PRIORITIES = ("technical", "minor", "major", "critical")  # lowest first
+ORIGINS = ("proactive", "external", "user_reported")
+TECHNICIAN_ACTIONS = ("acknowledge", "assign", "comment", "time_entry", "cause", "resolve", "close",
+                      "reopen")
+
+
+class InvalidTransition(ValueError):
+    """The action does not apply to the incident in its current state."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFacts:
+    """What the lifecycle needs to know about an existing incident."""
+
+    key: str
+    state: str
+    priority: str
+    severity: str | None = None
+    count: int = 1
+    flapping: bool = False
+    resolved_at: float | None = None
+    closed_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What to do: set ``fields`` on the incident (or create one when ``new``), append an event
+    of type ``event`` with ``data``, and mirror ``action`` to the client's connectors."""
+
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    action: Action | None = None
+    new: bool = False
+
+
+def priority_rank(priority: str) -> int:
+    return PRIORITIES.index(priority) if priority in PRIORITIES else 1
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _value(value: float | None) -> str:
+    if value is None:
+        return "no value"
+    return f"{value:g}"
+
+
+def resolved_note(signal: AlertSignal) -> str:
+    """The automatic resolution note: what value, when."""
+    return f"Alert {signal.name} resolved at {_when(signal.ts)} (value {_value(signal.value)})."
+
+
+def on_signal(signal: AlertSignal, active: IncidentFacts | None, recent: IncidentFacts | None,
+              now: float, reopen_window: float) -> Change | None:
+    """What ``signal`` does. ``active``: the fingerprint's open/acknowledged incident; ``recent``:
+    its newest resolved or closed one. None: nothing to do (e.g. a resolve with nothing open)."""
+    if signal.status == "resolved":
+        if active is None:
+            return None
+        note = resolved_note(signal)
+        return Change("resolved", {"state": "resolved", "resolved_at": now, "resolution_note": note,
+                                   "last_value": signal.value},
+                      {"value": signal.value, "at": signal.ts, "note": note}, Action.RESOLVE)
+
+    if active is not None:
+        fields: dict[str, Any] = {"count": active.count + 1, "last_value": signal.value}
+        data: dict[str, Any] = {"value": signal.value, "count": active.count + 1}
+        if signal.flapping and not active.flapping:
+            fields["flapping"] = True
+        if signal.severity is not None:
+            fields["severity"] = signal.severity
+        if priority_rank(signal.priority) > priority_rank(active.priority):
+            fields["priority"] = signal.priority
+            data.update(priority=signal.priority, previous_priority=active.priority,
+                        severity=signal.severity)
+            return Change("escalated", fields, data, Action.ESCALATE)
+        if fields.get("flapping"):
+            return Change("flapping", fields, data, Action.UPDATE)
+        return Change("repeated", fields, data)
+
+    if recent is not None:
+        ended = recent.closed_at if recent.resolved_at is None else recent.resolved_at
+        if ended is not None and now - ended <= reopen_window:
+            fields = {"state": "open", "resolved_at": None, "closed_at": None, "resolution_note": None,
+                      "count": recent.count + 1, "last_value": signal.value,
+                      "flapping": recent.flapping or signal.flapping}
+            if signal.severity is not None:
+                fields["severity"] = signal.severity
+            if priority_rank(signal.priority) > priority_rank(recent.priority):
+                fields["priority"] = signal.priority
+            return Change("reopened", fields, {"value": signal.value, "after": now - ended,
+                                               "reason": "re-fired within the reopen window"},
+                          Action.REOPEN)
+
+    fields = {"state": "open", "priority": signal.priority, "severity": signal.severity,
+              "kind": signal.kind, "title": signal.summary or signal.name,
+              "description": signal.description, "first_value": signal.value,
+              "last_value": signal.value, "count": 1, "flapping": signal.flapping,
+              "opened_at": now, "origin": signal.origin}
+    return Change("opened", fields, {"value": signal.value, "at": signal.ts, "origin": signal.origin},
+                  Action.OPEN, new=True)
+
+
+def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> Change:
+    """What a technician's ``action`` does (raises :class:`InvalidTransition`).
+
+    ``args``: ``assignee`` (assign), ``body`` (comment), ``minutes``/``work_type``/``note``
+    (time_entry), ``cause`` (cause), ``note`` (resolve, close, reopen).
+    """
+    state = incident.state
+    if action == "acknowledge":
+        if state not in ("open",):
+            raise InvalidTransition(f"{incident.key} is {state}; only an open incident can be acknowledged")
+        return Change("acknowledged", {"state": "acknowledged", "acknowledged_at": now}, {}, Action.UPDATE)
+    if action == "assign":
+        if state == "closed":
+            raise InvalidTransition(f"{incident.key} is closed")
+        assignee = args.get("assignee") or None
+        return Change("assigned", {"assignee": assignee}, {"assignee": assignee}, Action.UPDATE)
+    if action == "comment":
+        body = str(args.get("body") or "").strip()
+        if not body:
+            raise InvalidTransition("a comment needs a body")
+        return Change("commented", {}, {"body": body}, Action.COMMENT)
+    if action == "time_entry":
+        minutes = args.get("minutes")
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0:
+            raise InvalidTransition("a time entry needs a positive whole number of minutes")
+        return Change("time_logged", {}, {"minutes": minutes, "work_type": args.get("work_type"),
+                                          "note": args.get("note") or ""}, Action.TIME_ENTRY)
+    if action == "cause":
+        cause = args.get("cause")
+        if cause not in CAUSES:
+            raise InvalidTransition(f"cause must be one of {', '.join(CAUSES)}")
+        return Change("cause_set", {"cause": cause}, {"cause": cause})
+    if action == "resolve":
+        if state not in ACTIVE:
+            raise InvalidTransition(f"{incident.key} is {state} already")
+        note = args.get("note") or None
+        return Change("resolved", {"state": "resolved", "resolved_at": now, "resolution_note": note},
+                      {"note": note}, Action.RESOLVE)
+    if action == "close":
+        if state == "closed":
+            raise InvalidTransition(f"{incident.key} is closed already")
+        fields: dict[str, Any] = {"state": "closed", "closed_at": now}
+        if state in ACTIVE:  # closing an unresolved incident resolves it too
+            fields.update(resolved_at=now, resolution_note=args.get("note") or None)
+            return Change("closed", fields, {"note": args.get("note")}, Action.RESOLVE)
+        return Change("closed", fields, {"note": args.get("note")})
+    if action == "reopen":
+        if state in ACTIVE:
+            raise InvalidTransition(f"{incident.key} is {state}, not resolved")
+        return Change("reopened", {"state": "open", "resolved_at": None, "closed_at": None,
+                                   "resolution_note": None}, {"note": args.get("note")}, Action.REOPEN)
+    raise InvalidTransition(f"unknown action {action!r}; one of {', '.join(TECHNICIAN_ACTIONS)}")

@@ -1,0 +1,424 @@
+"""The transactional outbox: rows written with the incident change, delivered by workers.
+
+:func:`enqueue` runs inside the transaction that changes the incident (one row per connector
+the client uses), so a transition and its deliveries are committed together or not at all.
+:class:`OutboxWorkers` are background threads that
+
+1. claim one due row with a conditional UPDATE (``pending`` and due, or ``in_flight`` whose
+   claim expired: a crashed worker's row) and check the row count; on PostgreSQL the row is
+   picked with ``SELECT … FOR UPDATE SKIP LOCKED`` first so workers do not collide;
+2. skip rows that have an earlier undelivered row for the same incident and connector, so a
+   resolve is never sent before its open;
+3. call :meth:`Connector.deliver` (synchronous HTTP/SMTP, in the worker thread) with the
+   stored snapshot and the stored :class:`TicketRef`, then store the returned ref;
+4. on ``ConnectorError(permanent=False)`` (or any unexpected error) retry with exponential
+   backoff and jitter up to ``outbox_max_attempts``; permanent or exhausted: ``failed``,
+   shown by the API and counted by ``upkeep_outbox_failed_total``.
+
+Ingestion never waits for a connector: it only writes rows and wakes the workers.
+Workers also poll :meth:`Connector.poll_closed` so a ticket closed there closes the
+incident here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy.engine import Connection
+
+from collector.connectors import (
+    Action,
+    Comment,
+    Connector,
+    ConnectorError,
+    TicketRef,
+    TicketSubject,
+    TimeEntry,
+)
+from collector.schema import outbox, tickets
+from collector.settings import Settings
+from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
+
+
+# --------------------------------------------------------------------------- snapshots
+
+def _iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
+
+
+def payload_of(subject: TicketSubject) -> dict[str, Any]:
+    """The snapshot stored in an outbox row (JSON)."""
+    return subject.as_json()
+
+
+def subject_of(payload: Mapping[str, Any]) -> TicketSubject:
+    """The :class:`TicketSubject` back from a stored snapshot."""
+    comment = payload.get("comment")
+    entry = payload.get("time_entry")
+    return TicketSubject(
+        key=payload["key"], client=payload["client"], title=payload["title"],
+        priority=payload["priority"], state=payload["state"], origin=payload["origin"],
+        opened_at=_dt(payload["opened_at"]), site=payload.get("site"), asset=payload.get("asset"),
+        rule=payload.get("rule"), description=payload.get("description") or "",
+        resolved_at=_dt(payload.get("resolved_at")), labels=payload.get("labels") or {},
+        resolution_note=payload.get("resolution_note"), version=payload.get("version", 1),
+        url=payload.get("url"),
+        comment=None if not comment else Comment(comment["id"], comment["body"], comment.get("author"),
+                                                 _dt(comment.get("created_at"))),
+        time_entry=None if not entry else TimeEntry(
+            entry["id"], entry["minutes"], entry.get("note") or "", entry.get("work_type"),
+            entry.get("author"), date.fromisoformat(entry["spent_on"]) if entry.get("spent_on") else None),
+    )
+
+
+def enqueue(conn: Connection, incident_id: int, subject: TicketSubject, action: Action,
+            connectors: list[str], now: float) -> int:
+    """Write one pending row per connector (inside the caller's transaction)."""
+    if not connectors:
+        return 0
+    payload = payload_of(subject)
+    conn.execute(outbox.insert(), [
+        {"incident_id": incident_id, "connector": name, "action": str(action), "version": subject.version,
+         "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": now,
+         "created_at": now} for name in connectors])
+    _after_commit(conn)
+    return len(connectors)
+
+
+# Commit hooks: the workers wake the moment the rows are visible, not at their next poll.
+_wakers: list[Callable[[], None]] = []
+
+
+def _after_commit(conn: Connection) -> None:
+    if _wakers and not conn.info.get("upkeep_outbox_wake"):
+        conn.info["upkeep_outbox_wake"] = True
+
+        def wake(_conn: Connection) -> None:
+            conn.info.pop("upkeep_outbox_wake", None)
+            for waker in list(_wakers):
+                waker()
+
+        sa.event.listen(conn, "commit", wake, once=True)
+
+
+def backoff(attempts: int, base: float, ceiling: float, rng: random.Random | None = None) -> float:
+    """Seconds before attempt ``attempts + 1``: exponential from ``base`` with full jitter in
+    the upper half (so retries of many rows spread out), capped at ``ceiling``."""
+    delay = min(ceiling, base * (2 ** max(0, attempts - 1)))
+    return delay / 2 + (rng or random).random() * delay / 2
+
+
+# --------------------------------------------------------------------------- claiming
+
+def _due(now: float) -> Any:
+    return sa.or_(sa.and_(outbox.c.state == PENDING, outbox.c.next_attempt_at <= now),
+                  sa.and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until < now))
+
+
+def claim(store: Store, worker: str, now: float, lease: float) -> Any | None:
+    """Claim the oldest due row whose predecessors (same incident and connector) are delivered.
+
+    The conditional UPDATE's row count says whether this worker won the row; another worker
+    that read the same row first gets 0 and tries the next.
+    """
+    earlier = outbox.alias("earlier")
+    blocked = (sa.select(earlier.c.id)
+               .where(earlier.c.incident_id == outbox.c.incident_id,
+                      earlier.c.connector == outbox.c.connector,
+                      earlier.c.id < outbox.c.id,
+                      earlier.c.state.in_((PENDING, IN_FLIGHT)))
+               .exists())
+    query = sa.select(outbox.c.id).where(_due(now), ~blocked).order_by(outbox.c.id).limit(8)
+    with store.write() as conn:
+        if not store.is_sqlite:
+            query = query.with_for_update(skip_locked=True, of=outbox)
+        for (row_id,) in conn.execute(query).all():
+            won = conn.execute(
+                outbox.update().where(outbox.c.id == row_id, _due(now))
+                .values(state=IN_FLIGHT, claimed_by=worker, claimed_until=now + lease,
+                        attempts=outbox.c.attempts + 1)).rowcount
+            if won == 1:
+                return conn.execute(sa.select(outbox).where(outbox.c.id == row_id)).one()
+    return None
+
+
+def stored_ref(conn: Connection, incident_id: int, connector: str) -> TicketRef | None:
+    row = conn.execute(sa.select(tickets).where(tickets.c.incident_id == incident_id,
+                                                tickets.c.connector == connector)).first()
+    return None if row is None else TicketRef(connector, row.external_id, row.url)
+
+
+def store_ref(conn: Connection, incident_id: int, ref: TicketRef, now: float) -> None:
+    updated = conn.execute(tickets.update().where(tickets.c.incident_id == incident_id,
+                                                  tickets.c.connector == ref.system)
+                           .values(external_id=ref.external_id, url=ref.url, updated_at=now)).rowcount
+    if not updated:
+        conn.execute(tickets.insert().values(incident_id=incident_id, connector=ref.system,
+                                             external_id=ref.external_id, url=ref.url,
+                                             created_at=now, updated_at=now))
+
+
+# --------------------------------------------------------------------------- metrics
+
+class OutboxMetrics:
+    """``upkeep_outbox_*`` and ``upkeep_breach_to_ticket_seconds`` (registered on the app's registry)."""
+
+    def __init__(self, registry: Any = None) -> None:
+        kw = {"registry": registry}
+        self.delivered = Counter("upkeep_outbox_delivered", "Outbox deliveries that succeeded.",
+                                 ["connector", "action"], **kw)
+        self.failed = Counter("upkeep_outbox_failed", "Outbox rows that failed for good "
+                              "(permanent error or attempts exhausted).", ["connector"], **kw)
+        self.retried = Counter("upkeep_outbox_retries", "Deliveries that failed and will be retried.",
+                               ["connector"], **kw)
+        self.latency = Histogram(
+            "upkeep_breach_to_ticket_seconds",
+            "From the breaching sample's arrival (the incident opening) to the ticket system "
+            "accepting the open.", ["connector"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300), **kw)
+
+
+class BacklogCollector:
+    """``upkeep_outbox_backlog{state}``: rows not yet delivered, read at scrape time."""
+
+    def __init__(self, store: Store, settings: Settings, **_: Any) -> None:
+        self.store = store
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily("upkeep_outbox_backlog", "Outbox rows by state (not done).", labels=["state"])]
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("upkeep_outbox_backlog", "Outbox rows by state (not done).",
+                                   labels=["state"])
+        with self.store.read() as conn:
+            counts = dict(conn.execute(sa.select(outbox.c.state, sa.func.count())
+                                       .where(outbox.c.state != DONE).group_by(outbox.c.state)).all())
+        for state in (PENDING, IN_FLIGHT, FAILED):
+            family.add_metric([state], counts.get(state, 0))
+        yield family
+
+
+# --------------------------------------------------------------------------- workers
+
+ClosedHandler = Callable[[int, str, float], None]
+
+
+class OutboxWorkers:
+    """Delivery threads over one store. :meth:`start` / :meth:`stop`; :meth:`wake` after a commit."""
+
+    def __init__(self, store: Store, settings: Settings, connectors: Mapping[str, Connector],
+                 metrics: OutboxMetrics | None = None, on_closed: ClosedHandler | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.connectors = dict(connectors)
+        self.metrics = metrics or OutboxMetrics(registry=None)
+        self.on_closed = on_closed
+        self._wake = threading.Condition()
+        self._signalled = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._id = f"{socket.gethostname()}:{os.getpid()}"
+
+    # -- control
+
+    def start(self) -> None:
+        if self._threads or not self.connectors:
+            return
+        self._stop.clear()
+        _wakers.append(self.wake)
+        for n in range(self.settings.outbox_workers):
+            thread = threading.Thread(target=self._loop, args=(f"{self._id}:{n}",), name=f"outbox-{n}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.settings.outbox_poll_closed_interval > 0 and any(c.supports_poll for c in self.connectors.values()):
+            thread = threading.Thread(target=self._poll_loop, name="outbox-poll-closed", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self.wake in _wakers:
+            _wakers.remove(self.wake)
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        for connector in self.connectors.values():
+            try:
+                connector.close()
+            except Exception:  # closing is best effort
+                log.debug("closing connector %s failed", connector.name, exc_info=True)
+
+    def wake(self) -> None:
+        with self._wake:
+            self._signalled += 1
+            self._wake.notify_all()
+
+    # -- delivery
+
+    def _loop(self, worker: str) -> None:
+        seen = 0
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once(worker)
+            except Exception:
+                log.exception("outbox worker %s failed; continuing", worker)
+                worked = False
+            if worked:
+                continue
+            with self._wake:
+                if self._signalled == seen:
+                    self._wake.wait(self._idle_wait())
+                seen = self._signalled
+
+    def _idle_wait(self) -> float:
+        # Sleep until the next retry is due (bounded), or a commit wakes us.
+        with self.store.read() as conn:
+            due = conn.execute(sa.select(sa.func.min(outbox.c.next_attempt_at))
+                               .where(outbox.c.state == PENDING)).scalar()
+            lease = conn.execute(sa.select(sa.func.min(outbox.c.claimed_until))
+                                 .where(outbox.c.state == IN_FLIGHT)).scalar()
+        now = time.time()
+        nearest = min([t for t in (due, lease) if t is not None], default=now + 5.0)
+        return max(0.01, min(5.0, nearest - now + 0.005))
+
+    def run_once(self, worker: str = "inline") -> bool:
+        """Claim and deliver one row; False when nothing is due."""
+        now = time.time()
+        row = claim(self.store, worker, now, self.settings.outbox_claim_timeout)
+        if row is None:
+            return False
+        self.deliver(row, worker)
+        return True
+
+    def deliver(self, row: Any, worker: str) -> None:
+        connector = self.connectors.get(row.connector)
+        if connector is None:
+            self._finish(row, worker, FAILED, f"connector {row.connector!r} is not configured")
+            self.metrics.failed.labels(row.connector).inc()
+            return
+        with self.store.read() as conn:
+            ref = stored_ref(conn, row.incident_id, row.connector)
+        try:
+            subject = subject_of(row.payload)
+            result = connector.deliver(Action(row.action), subject, ref)
+        except ConnectorError as exc:
+            self._failed(row, worker, exc.message, exc.permanent)
+            return
+        except Exception as exc:  # a bug or an unexpected library error: retry, bounded
+            log.exception("outbox %s: %s %s via %s failed unexpectedly", row.id, row.action,
+                          row.payload.get("key"), row.connector)
+            self._failed(row, worker, f"{type(exc).__name__}: {exc}", False)
+            return
+        now = time.time()
+        with self.store.write() as conn:
+            if result is not None:
+                store_ref(conn, row.incident_id, result, now)
+            won = self._finish_in(conn, row, worker, DONE, None, now)
+        if won:
+            self.metrics.delivered.labels(row.connector, row.action).inc()
+            if row.action == str(Action.OPEN):
+                self.metrics.latency.labels(row.connector).observe(max(0.0, now - row.created_at))
+
+    def _failed(self, row: Any, worker: str, message: str, permanent: bool) -> None:
+        exhausted = row.attempts >= self.settings.outbox_max_attempts
+        if permanent or exhausted:
+            why = "permanent error" if permanent else f"gave up after {row.attempts} attempts"
+            log.error("outbox %s: %s %s via %s failed (%s): %s", row.id, row.action,
+                      row.payload.get("key"), row.connector, why, message)
+            if self._finish(row, worker, FAILED, f"{why}: {message}"):
+                self.metrics.failed.labels(row.connector).inc()
+            return
+        delay = backoff(row.attempts, self.settings.outbox_retry_base, self.settings.outbox_retry_max)
+        log.warning("outbox %s: %s %s via %s failed (attempt %d, retry in %.1fs): %s", row.id, row.action,
+                    row.payload.get("key"), row.connector, row.attempts, delay, message)
+        with self.store.write() as conn:
+            won = conn.execute(outbox.update().where(outbox.c.id == row.id, outbox.c.state == IN_FLIGHT,
+                                                     outbox.c.claimed_by == worker)
+                               .values(state=PENDING, next_attempt_at=time.time() + delay,
+                                       last_error=message[:2000], claimed_by=None,
+                                       claimed_until=None)).rowcount
+        if won:
+            self.metrics.retried.labels(row.connector).inc()
+
+    def _finish(self, row: Any, worker: str, state: str, error: str | None) -> bool:
+        with self.store.write() as conn:
+            return self._finish_in(conn, row, worker, state, error, time.time())
+
+    @staticmethod
+    def _finish_in(conn: Connection, row: Any, worker: str, state: str, error: str | None,
+                   now: float) -> bool:
+        # Only the claim holder finishes its row (a row re-claimed after a lease expiry is
+        # finished by its new holder; both deliveries were idempotent).
+        values: dict[str, Any] = {"state": state, "claimed_until": None,
+                                  "last_error": None if error is None else error[:2000]}
+        if state == DONE:
+            values["delivered_at"] = now
+        return conn.execute(outbox.update().where(outbox.c.id == row.id, outbox.c.state == IN_FLIGHT,
+                                                  outbox.c.claimed_by == worker)
+                            .values(**values)).rowcount == 1
+
+    # -- two-way close
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self.settings.outbox_poll_closed_interval):
+            try:
+                self.poll_closed()
+            except Exception:
+                log.exception("polling closed tickets failed; retrying next turn")
+
+    def poll_closed(self) -> int:
+        """Ask each polling connector which of our open tickets were closed; close those incidents."""
+        from collector.schema import incidents
+
+        closed = 0
+        for name, connector in self.connectors.items():
+            if not connector.supports_poll:
+                continue
+            with self.store.read() as conn:
+                rows = conn.execute(
+                    sa.select(tickets.c.incident_id, tickets.c.external_id, tickets.c.url)
+                    .join(incidents, incidents.c.id == tickets.c.incident_id)
+                    .where(tickets.c.connector == name, tickets.c.closed_remotely_at.is_(None),
+                           incidents.c.state.not_in(("closed",)))).all()
+            if not rows:
+                continue
+            by_ref = {r.external_id: r.incident_id for r in rows}
+            try:
+                done = connector.poll_closed([TicketRef(name, r.external_id, r.url) for r in rows])
+            except ConnectorError as exc:
+                log.warning("polling %s for closed tickets failed: %s", name, exc.message)
+                continue
+            for ref in done:
+                incident_id = by_ref.get(ref.external_id)
+                if incident_id is None:
+                    continue
+                now = time.time()
+                with self.store.write() as conn:
+                    conn.execute(tickets.update().where(tickets.c.incident_id == incident_id,
+                                                        tickets.c.connector == name)
+                                 .values(closed_remotely_at=now))
+                if self.on_closed is not None:
+                    self.on_closed(incident_id, name, now)
+                closed += 1
+        return closed

@@ -1,0 +1,39 @@
+"""Wiring incidents into a running collector: the service, the rule hook, the workers, metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from collector.connectors import ConnectorsConfig
+from collector.incidents.outbox import BacklogCollector, OutboxMetrics, OutboxWorkers
+from collector.incidents.service import IncidentService
+from collector.metrics import CollectorMetrics
+from collector.rules.service import RuleService
+from collector.settings import Settings
+from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Incidents:
+    """One collector's incident machinery. :meth:`start` after migrations, :meth:`stop` at shutdown."""
+
+    def __init__(self, store: Store, settings: Settings, rules: RuleService,
+                 metrics: CollectorMetrics | None = None, connectors: ConnectorsConfig | None = None) -> None:
+        self.config = connectors if connectors is not None else settings.connectors_config()
+        self.service = IncidentService(store, self.config, reopen_window=settings.incidents_reopen_window)
+        rules.transition_listeners.append(self.service.on_transitions)
+        self.outbox_metrics = OutboxMetrics(registry=metrics.registry if metrics is not None else None)
+        if metrics is not None:
+            metrics.register(BacklogCollector(store, settings))
+        self.workers = OutboxWorkers(store, settings, self.config.build(), self.outbox_metrics,
+                                     on_closed=self.service.close_from_ticket)
+
+    def start(self) -> None:
+        self.workers.start()
+        if self.config.connectors:
+            log.info("outbox: %d worker(s) for connector(s) %s", self.workers.settings.outbox_workers,
+                     ", ".join(self.config.connectors))
+
+    def stop(self) -> None:
+        self.workers.stop()

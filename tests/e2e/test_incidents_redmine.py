@@ -1,0 +1,73 @@
+"""End to end with a real Redmine: breach → issue in the client's project; escalate → updated;
+resolve → closed; and the same with Redmine away for a while: delivered once, no duplicates."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from servers.collector import CollectorProcess, provision
+
+from tests.e2e.incident_kit import Agent, api, wait_for, write_settings
+from tests.servers.redmine import RedmineServer
+
+pytestmark = pytest.mark.slow
+
+
+def settings_for(tmp_path, redmine: RedmineServer, client: str):
+    return write_settings(tmp_path / "conf", {"connectors": {"redmine-main": {
+        "type": "redmine", "url": redmine.url, "api_key": redmine.api_key, "default_project": "support",
+        "project_by_client": {client: "acme-support"}, "key_custom_field_id": redmine.custom_field_id,
+        "time_entry_activity": "Maintenance", "timeout": 15}}})
+
+
+def issues_with_key(redmine: RedmineServer, key: str) -> list[dict]:
+    answer = redmine.api("GET", f"issues.json?status_id=*&subject=~{key}")
+    return [i for i in answer["issues"] if i["subject"].startswith(f"[{key}]")]
+
+
+def outbox_states(collector: CollectorProcess, token: str, key: str) -> list[tuple[str, str]]:
+    detail = api(collector, token, "GET", f"/api/v1/incidents/{key}")
+    return [(o["action"], o["state"]) for o in detail["outbox"]]
+
+
+def test_open_escalate_resolve_in_redmine(tmp_path, redmine: RedmineServer) -> None:
+    client = f"e2e{uuid.uuid4().hex[:8]}"
+    with CollectorProcess(tmp_path / "c", config=settings_for(tmp_path, redmine, client)) as collector:
+        creds = provision(collector, client)
+        key = f"UPK-{client}-1"
+        agent = Agent(collector, creds.agent_token)
+        agent.disk(90.0)
+        created = wait_for(lambda: issues_with_key(redmine, key), 30, "the Redmine issue")
+        assert len(created) == 1 and created[0]["project"]["name"] == "acme-support"
+        assert created[0]["priority"]["name"] == "Normal"
+        agent.disk(97.0)
+        wait_for(lambda: issues_with_key(redmine, key)[0]["priority"]["name"] == "Immediate", 30, "escalation")
+        agent.disk(50.0)
+        wait_for(lambda: outbox_states(collector, creds.admin_token, key)[-1] == ("resolve", "done"), 30, "resolve")
+        issue = redmine.api("GET", f"issues/{created[0]['id']}.json")["issue"]
+        assert issue["status"].get("is_closed", issue["status"]["name"] in ("Closed", "Resolved"))
+        assert len(issues_with_key(redmine, key)) == 1
+
+
+def test_redmine_away_then_back_delivers_everything_once(tmp_path, redmine: RedmineServer) -> None:
+    client = f"e2e{uuid.uuid4().hex[:8]}"
+    with CollectorProcess(tmp_path / "c", config=settings_for(tmp_path, redmine, client)) as collector:
+        creds = provision(collector, client)
+        key = f"UPK-{client}-1"
+        redmine.stop()
+        try:
+            agent = Agent(collector, creds.agent_token)
+            agent.disk(91.0)
+            agent.disk(98.0)
+            agent.disk(40.0)
+            wait_for(lambda: api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["outbox"][0]
+                     ["attempts"] >= 2, 20, "failed attempts while Redmine is away")
+        finally:
+            redmine.start()
+        wait_for(lambda: outbox_states(collector, creds.admin_token, key) == [
+            ("open", "done"), ("escalate", "done"), ("resolve", "done")], 60, "everything delivered")
+        issues = issues_with_key(redmine, key)
+        assert len(issues) == 1 and issues[0]["priority"]["name"] == "Immediate"
+        issue = redmine.api("GET", f"issues/{issues[0]['id']}.json")["issue"]
+        assert issue["status"].get("is_closed", issue["status"]["name"] in ("Closed", "Resolved"))
