@@ -23,6 +23,10 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+# Session fixtures for real servers, defined once here so that every test folder shares one
+# instance per session (a real Redmine takes ~20 s to start).
+from tests.servers.redmine import redmine  # noqa: E402, F401
+
 POSTGRES_URL = os.environ.get("UPKEEP_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -1,3 +1,1 @@
-"""Fixtures for the end-to-end tests."""
-
-from tests.servers.redmine import redmine  # noqa: F401 - session fixture (real Redmine)
+"""Fixtures for the end-to-end tests (real servers come from tests/conftest.py)."""

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from collector.connectors import TicketSubject
-from tests.servers.redmine import redmine  # noqa: F401 - session fixture
 
 _seq = itertools.count(1)
 
