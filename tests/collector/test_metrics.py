@@ -177,3 +177,21 @@ def test_latest_table_is_read_at_scrape_time(api, store, acme, kit):
     with store.write() as conn:
         conn.execute(latest.update().values(value=2.5))
     assert [v for _, v in _samples(api.get("/metrics").text, "upkeep_load_average")] == [2.5]
+
+
+def test_open_incidents_by_client_priority_origin(api, acme, admin_token):
+    auth = _auth(admin_token)
+    for title, priority in (("printer jams", "minor"), ("no e-mail", "major"), ("no VPN", "major")):
+        resp = api.post("/api/v1/incidents", json={"client": "acme", "title": title, "priority": priority},
+                        headers=auth)
+        assert resp.status_code == 201, resp.text
+    key = resp.json()["key"]
+    text = api.get("/metrics").text
+    check_metrics(text)
+    open_ = {(s["priority"], s["state"]): v for s, v in _samples(text, "upkeep_incidents_open")
+             if s["client"] == "acme" and s["origin"] == "user_reported"}
+    assert open_ == {("minor", "open"): 1, ("major", "open"): 2}
+    assert api.post(f"/api/v1/incidents/{key}/resolve", json={"note": "VPN certificate renewed"},
+                    headers=auth).status_code == 200
+    open_ = {(s["priority"], s["state"]): v for s, v in _samples(api.get("/metrics").text, "upkeep_incidents_open")}
+    assert open_ == {("minor", "open"): 1, ("major", "open"): 1}
