@@ -59,8 +59,8 @@ def test_latest_values_with_client_site_asset_labels_pass_promtool(api, acme, ki
     assert _samples(text, "upkeep_check_up") == [({**ident, "check": "cpu"}, 1.0)]
     assert _samples(text, "upkeep_file_age_seconds") == [
         ({**ident, "exported_asset": "backup-job", "path": "/srv/b"}, 30.0)]
-    assert _samples(text, "upkeep_metrics_scrape_collector_success") == [
-        ({"collector": "agents"}, 1.0), ({"collector": "series"}, 1.0)]
+    assert sorted(_samples(text, "upkeep_metrics_scrape_collector_success"), key=lambda s: s[0]["collector"]) == [
+        ({"collector": "agents"}, 1.0), ({"collector": "incidents"}, 1.0), ({"collector": "series"}, 1.0)]
     # the agents table: last seen and version
     (labels, seen), = _samples(text, "upkeep_agent_last_seen_timestamp_seconds")
     assert labels["client"] == "acme" and labels["site"] == "office-a" and labels["hostname"] == "srv1"
@@ -132,8 +132,9 @@ def test_a_failing_store_collector_costs_only_its_own_families(api, acme, kit, m
     monkeypatch.setattr(AgentCollector, "collect", broken)
     resp = api.get("/metrics")
     assert resp.status_code == 200
-    assert _samples(resp.text, "upkeep_metrics_scrape_collector_success") == [
-        ({"collector": "agents"}, 0.0), ({"collector": "series"}, 1.0)]
+    success = {s["collector"]: v for s, v in _samples(resp.text, "upkeep_metrics_scrape_collector_success")}
+    assert success["agents"] == 0.0
+    assert success["series"] == 1.0 and set(success.values()) == {0.0, 1.0}
     assert len(_samples(resp.text, "upkeep_cpu_usage_percent")) == 1
 
 
