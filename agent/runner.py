@@ -45,7 +45,9 @@ def build_checks(cfg: LoadedConfig, host: Host, *, persistent: bool = False) -> 
             options = options.model_copy(update={"state_file": cfg.agent.state_dir / f"{name}.state.json"})
         checks[name] = registry.check_class(name)(options, host)
     if cfg.agent.snmp is not None and cfg.agent.snmp.targets:
-        from agent.snmp.check import snmp_checks  # pysnmp is loaded only when devices are configured
+        from agent.snmp.check import (
+            snmp_checks,  # pysnmp is loaded only when devices are configured
+        )
 
         checks.update(snmp_checks(cfg.agent.snmp, host))
     return checks

@@ -7,7 +7,14 @@ import yaml
 
 from agent.cli import main
 from agent.snmp.config import SnmpConfig
-from agent.snmp.discover import FoundDevice, RangeError, addresses, classify, config_snippet, target_name
+from agent.snmp.discover import (
+    FoundDevice,
+    RangeError,
+    addresses,
+    classify,
+    config_snippet,
+    target_name,
+)
 
 
 def test_ranges() -> None:
