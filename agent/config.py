@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from agent.checks import registry
 from agent.checks.base import CheckConfig
 from agent.durations import Duration
-from agent.snmp.config import SnmpConfig
 from agent.yamlsource import ConfigError, YamlDocument, describe_errors, validate
+
+if TYPE_CHECKING:
+    from agent.snmp.config import SnmpConfig
 
 
 def default_state_dir() -> Path:
@@ -111,7 +113,10 @@ class AgentConfig(_Model):
     log_level: str = Field(default="info", pattern=r"^(?i)(debug|info|warning|error)$")
     #: name → options; validated per check against the check's own Config in ``load_config``.
     checks: dict[str, dict[str, Any] | None] | None = None
-    snmp: SnmpConfig | None = None
+    #: The ``snmp:`` section as written; ``load_config`` replaces it with a validated
+    #: ``agent.snmp.config.SnmpConfig``. Kept untyped here so a host-only agent never
+    #: builds the SNMP models (the agent's memory budget is 30 MiB).
+    snmp: dict[str, Any] | None = None
 
     @field_validator("checks")
     @classmethod
@@ -168,7 +173,11 @@ def load_config(path: str | Path | None) -> LoadedConfig:
         raise ConfigError([f"{doc.where(())}: the config must be a mapping of keys (collector, site, checks, …)"])
     agent = validate(AgentConfig, doc.data, doc)
     if agent.snmp is not None:
-        check_snmp(agent.snmp, doc)
+        from agent.snmp.config import SnmpConfig
+
+        snmp = validate(SnmpConfig, agent.snmp, doc, ("snmp",))
+        check_snmp(snmp, doc)
+        agent = agent.model_copy(update={"snmp": snmp})
     return LoadedConfig(agent, check_configs(agent.checks, doc), str(path))
 
 
