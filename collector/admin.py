@@ -25,7 +25,8 @@ from collector.store import Store
 TOKEN_PREFIX = "upk_"
 _DISPLAY_PREFIX_LEN = 10  # "upk_" + 6 characters: enough to tell tokens apart in a list
 
-TokenKind = Literal["agent", "admin"]
+#: ``alertmanager``: may only post to the Alertmanager receiver.
+TokenKind = Literal["agent", "admin", "alertmanager"]
 
 
 def hash_token(token: str) -> str:
@@ -111,17 +112,19 @@ def set_client_enabled(store: Store, name: str, enabled: bool) -> Client:
 
 
 def create_token(
-    store: Store, *, client: str | None = None, admin: bool = False, name: str = ""
+    store: Store, *, client: str | None = None, admin: bool = False, alertmanager: bool = False,
+    name: str = ""
 ) -> tuple[TokenInfo, str]:
-    """Create an agent token for ``client`` or (``admin=True``) an admin API token.
+    """Create an agent token for ``client``, an admin API token (``admin=True``) or an
+    Alertmanager receiver token (``alertmanager=True``).
 
     Returns the listing entry and the plaintext token, which exists nowhere else.
     """
-    if admin == (client is not None):
-        raise InvalidArgument("give either a client (agent token) or admin=True, not both")
+    if [client is not None, admin, alertmanager].count(True) != 1:
+        raise InvalidArgument("give exactly one of a client (agent token), admin=True or alertmanager=True")
     token = generate_token()
     now = timeutil.now()
-    kind: TokenKind = "admin" if admin else "agent"
+    kind: TokenKind = "admin" if admin else "alertmanager" if alertmanager else "agent"
     with store.write() as conn:
         client_id = get_client(conn, client).id if client is not None else None
         token_id = conn.execute(tokens.insert().values(
@@ -163,8 +166,8 @@ _AUTH_QUERY = (
 )
 
 
-def authenticate(conn: Connection, token: str, *, need: TokenKind) -> Principal:
-    """The principal for ``token`` if it may act as ``need``.
+def authenticate(conn: Connection, token: str, *, need: TokenKind | tuple[TokenKind, ...]) -> Principal:
+    """The principal for ``token`` if it may act as ``need`` (or as one of several kinds).
 
     Unauthenticated (401): unknown or revoked. Forbidden (403): the wrong kind of token, or
     an agent token of a disabled client.
@@ -172,8 +175,9 @@ def authenticate(conn: Connection, token: str, *, need: TokenKind) -> Principal:
     row = conn.execute(_AUTH_QUERY, {"token_hash": hash_token(token)}).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("unknown or revoked token")
-    if row.kind != need:
-        raise Forbidden(f"an {row.kind} token cannot do this; it needs an {need} token")
+    needs = (need,) if isinstance(need, str) else need
+    if row.kind not in needs:
+        raise Forbidden(f"an {row.kind} token cannot do this; it needs an {' or '.join(needs)} token")
     if row.kind == "agent" and not row.enabled:
         raise Forbidden(f"client {row.name!r} is disabled")
     return Principal(row.id, row.kind, row.client_id, row.name, row.last_used_at)

@@ -53,7 +53,10 @@ from collector.errors import (
     UnsupportedEncoding,
     UpkeepError,
 )
+from collector.incidents import noise
+from collector.incidents.alertmanager import RECEIVER_KINDS, alertmanager_router
 from collector.incidents.api import incidents_router
+from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import Ingestor
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
@@ -217,7 +220,7 @@ def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-def authenticate(store: Store, token: str, need: admin.TokenKind) -> Principal:
+def authenticate(store: Store, token: str, need: admin.TokenKind | tuple[admin.TokenKind, ...]) -> Principal:
     try:
         with store.read() as conn:
             return admin.authenticate(conn, token, need=need)
@@ -231,6 +234,11 @@ def require_admin(request: Request, credentials: Credentials) -> Principal:
 
 
 Admin = Annotated[Principal, Depends(require_admin)]
+
+
+def require_receiver(request: Request, credentials: Credentials) -> Principal:
+    """Dependency of the Alertmanager receiver: an alertmanager or an admin token."""
+    return authenticate(request.app.state.store, bearer_token(credentials), RECEIVER_KINDS)
 
 
 # ---------------------------------------------------------------------- the app
@@ -250,6 +258,9 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     metrics = CollectorMetrics(store, settings)
     # Rule transitions open/update incidents in the same transaction; workers deliver tickets.
     incident_runtime = Incidents(store, settings, rule_service, metrics)
+    # Noise control: the maintenance file, and the lifecycle as the target of released signals.
+    noise_control = noise.configure(noise.NoiseControl(settings.maintenance_file))
+    noise.set_emitter(incident_runtime.service.apply_signal, noise.active_incident_key)
     # Decoding and storing a batch is CPU work under the GIL. On SQLite, where writes are
     # serialized anyway, running several at once only makes threads queue for the GIL
     # (each sqlite3 step releases and re-takes it): one at a time is ~20% faster. On
@@ -264,7 +275,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
         incident_runtime.start()
         try:
-            async with run_background(rule_service):
+            async with (run_background(rule_service, on_hup=[noise_control.reload]),
+                        noise.run_release(store, settings.noise_release_interval)):
                 yield
         finally:
             await run_in_threadpool(incident_runtime.stop)
@@ -402,6 +414,10 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.include_router(rules_router(rule_service, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
     app.include_router(incidents_router(incident_runtime.service, require_admin,
                                         {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
+    app.include_router(maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
+    app.include_router(alertmanager_router(store, settings, incident_runtime.service.apply_signal, read_body,
+                                           require_receiver,
+                                           {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 413, 422)}))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -32,6 +32,7 @@ from collector.errors import (
     UpkeepError,
 )
 from collector.incidents.cli import incident_app
+from collector.incidents.maintenance_cli import maintenance_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
 from collector.store import Store
@@ -59,6 +60,7 @@ app.add_typer(client_app, name="client")
 app.add_typer(token_app, name="token")
 app.add_typer(rules_app, name="rules")
 app.add_typer(incident_app, name="incident")
+app.add_typer(maintenance_app, name="maintenance")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -224,14 +226,17 @@ def client_enable(name: str, config: ConfigOption = None) -> None:
 def token_create(
     client: Annotated[str | None, typer.Option(help="Create an agent token for this client.")] = None,
     admin_token: Annotated[bool, typer.Option("--admin", help="Create an admin API token.")] = False,
+    alertmanager: Annotated[bool, typer.Option(
+        "--alertmanager", help="Create a token for Alertmanager's webhook (POST /api/v1/alertmanager only).")] = False,
     name: Annotated[str, typer.Option(help="A label, e.g. the host the token is for.")] = "",
     config: ConfigOption = None,
 ) -> None:
     """Create a token. It is printed once, as the last line of stdout, and stored hashed."""
-    if admin_token == (client is not None):
-        raise InvalidArgument("give either --client NAME (agent token) or --admin")
-    info, token = admin.create_token(_store(config), client=client, admin=admin_token, name=name)
-    owner = f"for client {info.client!r}" if info.client else "(admin)"
+    if [client is not None, admin_token, alertmanager].count(True) != 1:
+        raise InvalidArgument("give either --client NAME (agent token), --admin or --alertmanager")
+    info, token = admin.create_token(_store(config), client=client, admin=admin_token,
+                                     alertmanager=alertmanager, name=name)
+    owner = f"for client {info.client!r}" if info.client else f"({info.kind})"
     out.print(f"Created {info.kind} token {info.id} {owner}. It is shown once, below; store it now.")
     sys.stdout.flush()
     print(token, flush=True)  # plain print: no wrapping or markup, always the last line

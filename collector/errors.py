@@ -79,3 +79,9 @@ class StoreUnavailable(UpkeepError):
     """The database cannot be reached or is not migrated."""
 
     code = "store_unavailable"
+
+
+class UnknownClient(InvalidBatch):
+    """An alert (Alertmanager receiver) names a client Upkeep does not know, or none at all."""
+
+    code = "unknown_client"

@@ -77,7 +77,7 @@ agents = sa.Table(
 tokens = sa.Table(
     "tokens", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("kind", sa.String(10), nullable=False),  # "agent" (bound to a client) or "admin"
+    sa.Column("kind", sa.String(20), nullable=False),  # "agent" (bound to a client), "admin", "alertmanager"
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=True),
     sa.Column("name", sa.String(100), nullable=False, server_default=""),
     sa.Column("prefix", sa.String(16), nullable=False),  # shown in listings; not enough to use
@@ -85,7 +85,7 @@ tokens = sa.Table(
     sa.Column("created_at", Epoch, nullable=False),
     sa.Column("revoked_at", Epoch, nullable=True),
     sa.Column("last_used_at", Epoch, nullable=True),
-    sa.CheckConstraint("kind IN ('agent', 'admin')", name="kind"),
+    sa.CheckConstraint("kind IN ('agent', 'admin', 'alertmanager')", name="kind"),
     sa.CheckConstraint("(kind = 'agent') = (client_id IS NOT NULL)", name="client_for_agent"),
 )
 

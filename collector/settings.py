@@ -30,6 +30,7 @@ from agent import wire
 from agent.durations import Duration
 from agent.yamlsource import ConfigError, YamlDocument, dotted
 from collector.connectors import ConnectorsConfig
+from collector.incidents.renotify import RenotifyPolicy
 
 ENV_PREFIX = "UPKEEP_"
 #: Keys whose value may also come from ``UPKEEP_<KEY>_FILE`` (Docker/systemd credentials).
@@ -41,6 +42,13 @@ def _path_list(value: Any) -> Any:
     # From the environment: UPKEEP_RULES_PATHS=/etc/upkeep/rules:/srv/more-rules
     if isinstance(value, str):
         return [p for p in value.replace(",", os.pathsep).split(os.pathsep) if p.strip()]
+    return value
+
+
+def _name_list(value: Any) -> Any:
+    # From the environment: UPKEEP_ALERTMANAGER_ASSET_LABELS=asset,instance
+    if isinstance(value, str):
+        return [n.strip() for n in value.split(",") if n.strip()]
     return value
 
 
@@ -85,6 +93,20 @@ class Settings(BaseModel):
     rules_reorder_window: Duration = Field(default=900.0, ge=0)
     #: A firing alert whose series sent nothing for this long resolves ("no data").
     rules_series_gone_after: Duration = Field(default=86400.0, gt=0)
+    #: Noise control (docs/noise.md): client time zones, maintenance windows, dependencies (YAML).
+    maintenance_file: Path | None = None
+    #: How often signals held back (maintenance window, site grace) are checked for release.
+    noise_release_interval: Duration = Field(default=5.0, gt=0)
+    #: Reminders for an unchanged open incident: after interval, then x factor up to max (0: off).
+    renotify_interval: Duration = Field(default=4 * 3600.0, ge=0)
+    renotify_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    renotify_max_interval: Duration = Field(default=24 * 3600.0, gt=0)
+    #: Alertmanager receiver: the alert labels naming the client, the asset (first present), the site.
+    alertmanager_client_label: str = Field(default="client", min_length=1, max_length=100)
+    alertmanager_asset_labels: Annotated[list[str], BeforeValidator(_name_list)] = Field(
+        default_factory=lambda: ["asset", "instance"], min_length=1)
+    alertmanager_site_label: str = Field(default="site", min_length=1, max_length=100)
+    alertmanager_max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
     max_body_bytes: Annotated[int, Field(gt=0, le=wire.MAX_BODY_BYTES)] = wire.MAX_BODY_BYTES
     max_decompressed_bytes: Annotated[int, Field(gt=0, le=wire.MAX_DECOMPRESSED_BYTES)] = (
         wire.MAX_DECOMPRESSED_BYTES)
@@ -145,6 +167,11 @@ class Settings(BaseModel):
     def for_data_dir(cls, data_dir: str | Path, **values: Any) -> Settings:
         """Settings with defaults for everything but ``data_dir`` (demo, tests)."""
         return cls(data_dir=Path(data_dir), **values)
+
+    def renotify_policy(self) -> RenotifyPolicy:
+        """The re-notification back-off of ``renotify_*``."""
+        return RenotifyPolicy(interval=self.renotify_interval, factor=self.renotify_factor,
+                              max_interval=self.renotify_max_interval)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -19,30 +19,45 @@ re-reads the file (a broken file is refused whole; the previous one keeps runnin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
 
 from agent.yamlsource import ConfigError, YamlDocument, validate
+from collector import timeutil
+from collector.errors import AlreadyExists, NotFound
 from collector.incidents import dependencies as deps
-from collector.incidents.maintenance import MaintenanceWindow, Scope, open_until, zone
+from collector.incidents.maintenance import (
+    MaintenanceWindow,
+    Scope,
+    next_occurrence,
+    occurrence,
+    open_until,
+    window_zone,
+    zone,
+)
 from collector.incidents.pipeline import PASS, AlertSignal, Decision, defer, suppress
 from collector.schema import (
     assets,
     clients,
     deferred_signals,
+    incidents,
     maintenance_windows,
     rule_alerts,
     sites,
 )
+from collector.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +148,45 @@ def set_emitter(emit: Emitter, incident_key: KeyLookup | None = None) -> None:
     _control.incident_key = incident_key
 
 
+def active_incident_key(conn: Connection, fingerprint: str) -> str | None:
+    """The key of the open (or acknowledged, waiting) incident of ``fingerprint``, if any."""
+    return conn.execute(sa.select(incidents.c.key).where(
+        incidents.c.fingerprint == fingerprint, incidents.c.state.notin_(("resolved", "closed")))
+        .order_by(incidents.c.id.desc()).limit(1)).scalar()
+
+
+@contextlib.asynccontextmanager
+async def run_release(store: Store, interval: float) -> AsyncIterator[None]:
+    """Release due deferred signals every ``interval`` seconds while the app runs."""
+
+    def release() -> None:
+        now = timeutil.now()
+        with store.read() as conn:  # the common case, nothing due, takes no write lock
+            if conn.execute(sa.select(deferred_signals.c.fingerprint)
+                            .where(deferred_signals.c.until <= now).limit(1)).first() is None:
+                return
+        with store.write() as conn:
+            released = release_due(conn, now)
+        if released:
+            log.info("released %d held-back signal(s)", len(released))
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await run_in_threadpool(release)
+            except Exception:
+                log.exception("releasing deferred signals failed; retrying in %ss", interval)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 # ---------------------------------------------------------------------- maintenance table
 
 def stored_windows(conn: Connection, client: str | None = None) -> list[tuple[int, MaintenanceWindow]]:
@@ -144,6 +198,52 @@ def stored_windows(conn: Connection, client: str | None = None) -> list[tuple[in
         data = row.definition if isinstance(row.definition, dict) else json.loads(row.definition)
         out.append((row.id, MaintenanceWindow.model_validate(data)))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ListedWindow:
+    """A window as the API and CLI list it: where it is defined, and its current/next occurrence."""
+
+    id: int | None                   # None: from the maintenance file (edit the file to change it)
+    source: str                      # "api" | "file"
+    window: MaintenanceWindow
+    current: tuple[float, float] | None
+    next: tuple[float, float] | None
+
+
+def list_windows(conn: Connection, now: float, client: str | None = None) -> list[ListedWindow]:
+    """The file's windows and the table's, with the occurrence open at ``now`` and the next one."""
+    from_file = [(None, "file", w) for w in _control.config.windows if client is None or w.client == client]
+    from_table = [(i, "api", w) for i, w in stored_windows(conn, client)]
+    out = []
+    for window_id, source, window in from_file + from_table:
+        tz = window_zone(window, _control.config.timezones)
+        out.append(ListedWindow(window_id, source, window, occurrence(window, tz, now),
+                                next_occurrence(window, tz, now)))
+    return out
+
+
+def add_window(conn: Connection, window: MaintenanceWindow, now: float) -> int:
+    """Store ``window`` (NotFound: unknown client; AlreadyExists: the client has one of that name)."""
+    client_id = conn.execute(sa.select(clients.c.id).where(clients.c.name == window.client)).scalar()
+    if client_id is None:
+        raise NotFound(f"no client named {window.client!r}")
+    taken = any(w.client == window.client and w.name == window.name for w in _control.config.windows) or \
+        conn.execute(sa.select(maintenance_windows.c.id).where(maintenance_windows.c.client_id == client_id,
+                                                               maintenance_windows.c.name == window.name)).first()
+    if taken:
+        raise AlreadyExists(f"client {window.client!r} already has a maintenance window named {window.name!r}")
+    return conn.execute(maintenance_windows.insert().values(
+        client_id=client_id, name=window.name, definition=window.model_dump(mode="json", exclude_defaults=True),
+        created_at=now)).inserted_primary_key[0]
+
+
+def delete_window(conn: Connection, window_id: int) -> None:
+    """Delete a window defined through the API (NotFound otherwise). Held signals are released
+    at their recorded time; an alert still firing then opens its incident."""
+    if conn.execute(maintenance_windows.delete().where(maintenance_windows.c.id == window_id)).rowcount == 0:
+        raise NotFound(f"no maintenance window with id {window_id} (windows from the maintenance file "
+                       f"are changed in the file)")
 
 
 def windows_for(conn: Connection, client: str) -> list[MaintenanceWindow]:

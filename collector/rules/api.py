@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -159,8 +159,10 @@ def rules_router(service: RuleService, require_admin: Callable[..., Any],
 
 
 @contextlib.asynccontextmanager
-async def run_background(service: RuleService) -> AsyncIterator[None]:
-    """Start the rules (in a thread), then sweep and watch until the app stops; SIGHUP reloads."""
+async def run_background(service: RuleService,
+                         on_hup: Sequence[Callable[[], object]] = ()) -> AsyncIterator[None]:
+    """Start the rules (in a thread), then sweep and watch until the app stops; SIGHUP reloads
+    the rules and calls ``on_hup`` (other reloadable files, e.g. the maintenance file)."""
     await run_in_threadpool(service.start)
     settings = service.settings
     loop = asyncio.get_running_loop()
@@ -170,6 +172,11 @@ async def run_background(service: RuleService) -> AsyncIterator[None]:
             await run_in_threadpool(service.reload)
         except Exception:
             log.exception("rule reload failed")
+        for reload in on_hup:
+            try:
+                await run_in_threadpool(reload)
+            except Exception:
+                log.exception("reload on SIGHUP failed")
 
     async def sweep_loop() -> None:
         while True:

@@ -1,0 +1,262 @@
+"""The Alertmanager receiver: ``POST /api/v1/alertmanager`` takes Alertmanager's webhook
+payload (version 4) and hands each alert to the incident lifecycle as an
+:class:`~collector.incidents.pipeline.AlertSignal` of origin ``external``.
+
+A firing alert opens or updates the incident of its fingerprint, a resolved one resolves
+it, through the same stages as a rule transition (maintenance, dependencies, …). Labels map
+to Upkeep's names by configurable label names (settings ``alertmanager_*``): the client
+(default ``client``), the asset (first present of ``asset``, ``instance``) and the site.
+A payload naming a client Upkeep does not know is refused whole (422, naming it): an
+unknown client is a configuration error to fix, never an alert to drop silently.
+
+Mapping a payload is pure (:func:`signals_of`); the endpoint only reads the body within its
+limit, authenticates (an admin token or a dedicated ``alertmanager`` token) and writes all
+alerts of one payload in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
+
+from agent.yamlsource import dotted
+from collector import admin, timeutil
+from collector.errors import InvalidBatch, MalformedBody, UnknownClient
+from collector.incidents.pipeline import AlertSignal
+from collector.schema import assets, clients, sites
+from collector.settings import Settings
+from collector.store import Store
+
+PATH = "/api/v1/alertmanager"
+#: Token kinds the receiver accepts.
+RECEIVER_KINDS: tuple[admin.TokenKind, ...] = ("alertmanager", "admin")
+#: Priority when the alert has no valid ``priority`` label, by its (normalized) severity.
+PRIORITY_BY_SEVERITY = {"critical": "major", "warning": "minor", None: "minor"}
+_PRIORITIES = ("critical", "major", "minor", "technical")
+_SEVERITY = {"critical": "critical", "page": "critical", "error": "critical", "emergency": "critical",
+             "alert": "critical", "high": "critical", "warning": "warning", "warn": "warning",
+             "medium": "warning"}
+
+
+# ---------------------------------------------------------------------- the payload
+
+class AmAlert(BaseModel):
+    """One alert of a webhook notification (Alertmanager ``template.Alert``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: datetime | None = None  # noqa: N815 - Alertmanager's field names
+    endsAt: datetime | None = None  # noqa: N815
+    generatorURL: str = ""  # noqa: N815
+    fingerprint: str = ""
+
+
+class AmWebhook(BaseModel):
+    """Alertmanager's webhook body, version 4 (unknown fields are ignored, as AM may add some)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal["4"]
+    receiver: str = ""
+    status: Literal["firing", "resolved"]
+    alerts: list[AmAlert] = Field(max_length=10000)
+    groupLabels: dict[str, str] = {}  # noqa: N815
+    commonLabels: dict[str, str] = {}  # noqa: N815
+    commonAnnotations: dict[str, str] = {}  # noqa: N815
+    externalURL: str = ""  # noqa: N815
+    groupKey: str = ""  # noqa: N815
+    truncatedAlerts: int = 0  # noqa: N815
+
+
+class AlertResult(BaseModel):
+    """What became of one alert: the incident it touched and how, or why nothing happened."""
+
+    fingerprint: str
+    name: str
+    client: str
+    status: str
+    incident: str | None
+    event: str | None
+    decision: str
+    reason: str = ""
+
+
+class WebhookAccepted(BaseModel):
+    receiver: str
+    alerts: list[AlertResult]
+
+
+def parse_webhook(raw: bytes) -> AmWebhook:
+    """Validate a webhook body (MalformedBody: not JSON; InvalidBatch: not a v4 payload)."""
+    try:
+        return AmWebhook.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(err["type"] == "json_invalid" for err in errors):
+            raise MalformedBody(f"body is not valid JSON: {errors[0]['msg']}") from None
+        fields = [{"loc": dotted(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in errors]
+        raise InvalidBatch("; ".join(f"{f['loc']}: {f['msg']}" for f in fields[:5]), fields=fields) from None
+
+
+# ---------------------------------------------------------------------- mapping (pure)
+
+@dataclass(frozen=True, slots=True)
+class LabelNames:
+    """Which alert labels name Upkeep's client, asset (first present wins) and site."""
+
+    client: str = "client"
+    asset: tuple[str, ...] = ("asset", "instance")
+    site: str = "site"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LabelNames:
+        return cls(settings.alertmanager_client_label, tuple(settings.alertmanager_asset_labels),
+                   settings.alertmanager_site_label)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownAsset:
+    """An asset Upkeep knows under the alert's client (gives the signal its id, site, tags)."""
+
+    id: int
+    site: str | None
+    tags: frozenset[str]
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """The alert's identity: its label set (as Alertmanager's), hashed; stable across AM restarts."""
+    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"), ensure_ascii=False)
+    return "am:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def severity_of(labels: Mapping[str, str]) -> str | None:
+    return _SEVERITY.get(labels.get("severity", "").strip().lower())
+
+
+def priority_of(labels: Mapping[str, str], severity: str | None) -> str:
+    given = labels.get("priority", "").strip().lower()
+    return given if given in _PRIORITIES else PRIORITY_BY_SEVERITY[severity]
+
+
+def client_of(alert: AmAlert, names: LabelNames) -> str | None:
+    return alert.labels.get(names.client) or None
+
+
+def asset_of(alert: AmAlert, names: LabelNames) -> str | None:
+    return next((alert.labels[n] for n in names.asset if alert.labels.get(n)), None)
+
+
+def signal_of(alert: AmAlert, client_id: int, client: str, names: LabelNames, now: float,
+              known: KnownAsset | None = None) -> AlertSignal:
+    """The signal one Alertmanager alert sends to the lifecycle."""
+    labels = alert.labels
+    severity = severity_of(labels)
+    when = alert.endsAt if alert.status == "resolved" else alert.startsAt
+    ts = when.timestamp() if when is not None and when.year > 1 else now
+    summary = alert.annotations.get("summary") or alert.annotations.get("title") or ""
+    name = labels.get("alertname") or "alertmanager"
+    return AlertSignal(
+        fingerprint=fingerprint(labels), name=name[:200], client_id=client_id, client=client,
+        status=alert.status, ts=ts, origin="external",
+        site=labels.get(names.site) or (known.site if known else None),
+        asset_id=known.id if known else None, asset=asset_of(alert, names), labels=dict(labels),
+        severity=severity, priority=priority_of(labels, severity), summary=summary,
+        description=alert.annotations.get("description", ""),
+        tags=known.tags if known else frozenset(), event=alert.status)
+
+
+def unknown_clients(alerts: Iterable[AmAlert], names: LabelNames, known: Iterable[str]) -> list[str]:
+    """Clients named by ``alerts`` that are not in ``known`` (``''``: the label is missing)."""
+    have = set(known)
+    return sorted({client_of(a, names) or "" for a in alerts} - have)
+
+
+# ---------------------------------------------------------------------- applying
+
+Apply = Callable[[Connection, AlertSignal, float], Any]
+
+
+def apply_webhook(conn: Connection, payload: AmWebhook, names: LabelNames, apply: Apply,
+                  now: float) -> list[AlertResult]:
+    """Map and apply every alert of ``payload`` inside ``conn``'s transaction (all or nothing)."""
+    wanted = {client_of(a, names) for a in payload.alerts} - {None}
+    rows = conn.execute(sa.select(clients.c.id, clients.c.name).where(clients.c.name.in_(wanted))).all() \
+        if wanted else []
+    ids = {r.name: r.id for r in rows}
+    missing = unknown_clients(payload.alerts, names, ids)
+    if missing:
+        problems = [f"alert label {names.client!r} is missing" if not c else f"unknown client {c!r}"
+                    for c in missing]
+        raise UnknownClient(
+            f"{'; '.join(problems)}: create the client (upkeep client add NAME) or fix the label "
+            f"in Alertmanager's configuration; nothing in this notification was applied",
+            fields=[{"loc": f"alerts.labels.{names.client}", "msg": p, "type": "unknown_client"}
+                    for p in problems])
+    results = []
+    for alert in payload.alerts:
+        client = client_of(alert, names) or ""
+        known = _known_asset(conn, ids[client], asset_of(alert, names))
+        signal = signal_of(alert, ids[client], client, names, now, known)
+        applied = apply(conn, signal, now)
+        decision = getattr(applied, "decision", None)
+        results.append(AlertResult(
+            fingerprint=signal.fingerprint, name=signal.name, client=client, status=signal.status,
+            incident=getattr(applied, "key", None), event=getattr(applied, "event", None),
+            decision=decision.action if decision is not None else "pass",
+            reason=decision.reason if decision is not None else ""))
+    return results
+
+
+def _known_asset(conn: Connection, client_id: int, name: str | None) -> KnownAsset | None:
+    if name is None:
+        return None
+    row = conn.execute(sa.select(assets.c.id, assets.c.tags, sites.c.name.label("site"))
+                       .outerjoin(sites, sites.c.id == assets.c.site_id)
+                       .where(assets.c.client_id == client_id, assets.c.name == name)).first()
+    if row is None:
+        return None
+    return KnownAsset(row.id, row.site, frozenset(row.tags or ()))
+
+
+# ---------------------------------------------------------------------- HTTP
+
+def alertmanager_router(store: Store, settings: Settings, apply: Apply,
+                        read_body: Callable[[Request, int], Awaitable[bytes]],
+                        authenticate: Callable[[Request], admin.Principal],
+                        responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+    """``POST /api/v1/alertmanager``. ``authenticate(request)`` checks the bearer token."""
+    router = APIRouter(tags=["alertmanager"], responses=responses)
+    names = LabelNames.from_settings(settings)
+    receiver_token = Depends(authenticate)
+
+    def receive(payload: AmWebhook) -> list[AlertResult]:
+        now = timeutil.now()
+        with store.write() as conn:
+            return apply_webhook(conn, payload, names, apply, now)
+
+    @router.post(PATH, response_model=WebhookAccepted, summary="Alertmanager webhook receiver (version 4)",
+                 openapi_extra={"requestBody": {"required": True, "content": {
+                     "application/json": {"schema": AmWebhook.model_json_schema()}}}})
+    async def post_alertmanager(request: Request, principal: Any = receiver_token) -> WebhookAccepted:
+        """Firing alerts open or update incidents (origin ``external``), resolved ones resolve them.
+
+        422 when an alert's client is unknown (nothing of the notification is applied).
+        """
+        payload = parse_webhook(await read_body(request, settings.alertmanager_max_body_bytes))
+        results = await run_in_threadpool(receive, payload)
+        return WebhookAccepted(receiver=payload.receiver, alerts=results)
+
+    return router
