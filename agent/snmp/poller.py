@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 
 #: Varbinds asked for per GETBULK request when tables are grouped (keeps answers small).
 VARBIND_BUDGET = 64
+#: What one more request costs in CPU, in answer var-binds: pysnmp's per-message work
+#: (building, encoding, the engine's dispatch, decoding the envelope) is ~1.7 ms, one
+#: more var-bind in an answer ~0.11 ms (benchmarks/snmp.py, v2c).
+REQUEST_COST = 15
+#: Columns a profile marks ``static`` (names, types, colours, serials) are read on the
+#: first poll, then again every this many polls, or at once when a table's rows change.
+STATIC_REFRESH_POLLS = 12
 ATTRIBUTES = {"sys_object_id": "sysObjectID", "sys_name": "sysName", "sys_location": "sysLocation",
               "sys_contact": "sysContact"}
 
@@ -37,32 +44,50 @@ class Walk:
 
 
 def plan_walks(profile: Profile, known_rows: dict[str, int], max_repetitions: int,
-               skipped: dict[str, set[str]] | None = None) -> list[Walk]:
-    """Group tables into as few walks as possible without asking for many rows nobody needs.
+               skipped: dict[str, set[str]] | None = None, scalars: int = 0) -> list[Walk]:
+    """Group tables into the walks that cost the least CPU: few requests, few var-binds.
 
-    A table never seen is walked alone with ``max_repetitions`` (its row count is learned);
-    known tables with similar row counts share a walk whose repetitions cover the largest
-    one plus one (so one request also sees the end of every column).
+    A table never seen is walked alone with ``max_repetitions`` (its row count is learned).
+    A known table of N rows needs N + 1 repetitions: its rows and, per column, the first
+    OID past the column, so one request also sees the end of every column. Known tables,
+    in order of the repetitions they need, are split into consecutive groups, each one
+    GETBULK with the repetitions of its largest table, at most :data:`VARBIND_BUDGET`
+    var-binds (``scalars`` non-repeaters included) per request; the split minimises
+    ``REQUEST_COST × requests + var-binds answered``.
     """
     walks = [Walk([name], max_repetitions) for name in profile.tables if name not in known_rows]
-    buckets: dict[int, list[str]] = {}
+    known: list[tuple[int, int, str]] = []  # (repetitions needed, columns read, table)
     for name in profile.tables:
         if name in known_rows:
             needed = min(known_rows[name] + 1, max_repetitions)
-            bucket = 1 << (needed - 1).bit_length()  # 1, 2, 4, 8, …
-            buckets.setdefault(min(bucket, max_repetitions), []).append(name)
-    for reps, names in sorted(buckets.items()):
-        current: list[str] = []
-        width = 0
-        for name in names:
             columns = len(profile.tables[name].columns) - len((skipped or {}).get(name, ()))
-            if current and (width + columns) * reps > VARBIND_BUDGET:
-                walks.append(Walk(current, reps))
-                current, width = [], 0
-            current.append(name)
-            width += columns
-        if current:
-            walks.append(Walk(current, reps))
+            if columns > 0:  # (a table of only cached static columns is not walked)
+                known.append((needed, columns, name))
+    if not known:
+        return walks
+    known.sort(key=lambda item: item[0])  # stable: profile order among equals
+    budget = max(1, VARBIND_BUDGET - scalars)
+    # best[i]: cheapest plan for known[:i]; cut[i]: where its last walk starts.
+    best = [0] + [0] * len(known)
+    cut = [0] * (len(known) + 1)
+    for end in range(1, len(known) + 1):
+        reps = known[end - 1][0]
+        best[end], cut[end], width = -1, end - 1, 0
+        for start in range(end - 1, -1, -1):
+            width += known[start][1]
+            size = reps * width
+            if size > budget and start < end - 1:
+                break  # (a single table larger than the budget still gets its own walk)
+            cost = best[start] + REQUEST_COST + size
+            if best[end] < 0 or cost < best[end]:
+                best[end], cut[end] = cost, start
+    groups: list[Walk] = []
+    end = len(known)
+    while end:
+        start = cut[end]
+        groups.append(Walk([name for _, _, name in known[start:end]], known[end - 1][0]))
+        end = start
+    walks.extend(reversed(groups))
     return walks
 
 
@@ -80,6 +105,12 @@ class Device:
     rows: dict[str, int] = field(default_factory=dict)
     #: table → stand-in columns not read because every row had the preferred column.
     skipped: dict[str, set[str]] = field(default_factory=dict)
+    #: table → row index → static column → value, as last read; None: read them this poll.
+    static: dict[str, dict[str, dict[str, Any]]] | None = None
+    #: table → the rows that had a non-static column when the static columns were read.
+    static_rows: dict[str, set[str]] = field(default_factory=dict)
+    #: Polls answered from the static cache since the static columns were last read.
+    static_age: int = 0
     up: bool | None = None
     asset: dict[str, Any] | None = None
 
@@ -212,16 +243,20 @@ class SnmpPoller:
         profile = device.profile
         scalar_oids = {parse_oid(oid): name for name, oid in profile.scalars.items()}
         reading = DeviceReading()
-        walks = plan_walks(profile, device.rows, device.max_repetitions, device.skipped) or [Walk([], 1)]
+        cached = device.static if device.static_age < STATIC_REFRESH_POLLS else None
+        hidden = {table: set(device.skipped.get(table, ())) | (set(spec.static) if cached is not None else set())
+                  for table, spec in profile.tables.items()}
+        walks = plan_walks(profile, device.rows, device.max_repetitions, hidden,
+                           len(scalar_oids)) or [Walk([], 1)]
         scalars = list(scalar_oids)
+        walked: list[str] = []
         for walk in walks:
             columns: dict[tuple[int, ...], tuple[str, str]] = {}
             limits: dict[tuple[int, ...], int] = {}
             for table in walk.tables:
                 spec = profile.tables[table]
-                skipped = device.skipped.get(table, ())
                 for column, oid in spec.columns.items():
-                    if column in skipped:
+                    if column in hidden[table]:
                         continue
                     columns[parse_oid(oid)] = (table, column)
                     limits[parse_oid(oid)] = spec.max_rows
@@ -237,11 +272,58 @@ class SnmpPoller:
                 bucket = reading.tables.setdefault(table, {})
                 for index, value in rows.items():
                     bucket.setdefault(index, {})[column] = value
-            for table in walk.tables:
-                rows = reading.tables.get(table, {})
-                device.rows[table] = len(rows)
-                fallbacks = profile.tables[table].fallback_for
-                if fallbacks:
-                    device.skipped[table] = {column for column, preferred in fallbacks.items()
-                                             if rows and all(preferred in row for row in rows.values())}
+            walked.extend(walk.tables)
+        if cached is not None:
+            if not self._add_static(device, reading, cached):
+                # A table's rows changed (a supply replaced, a tray added): read everything.
+                device.static = None
+                return await self._read(device)
+            device.static_age += 1
+        else:
+            device.static = self._static_of(device, reading)
+            device.static_age = 0
+        for table in walked:
+            rows = reading.tables.get(table, {})
+            device.rows[table] = len(rows)
+            fallbacks = profile.tables[table].fallback_for
+            if fallbacks:
+                device.skipped[table] = {column for column, preferred in fallbacks.items()
+                                         if rows and all(preferred in row for row in rows.values())}
         return reading
+
+    @staticmethod
+    def _static_of(device: Device, reading: DeviceReading) -> dict[str, dict[str, dict[str, Any]]]:
+        """The static columns of a full reading, and which rows had the other columns."""
+        static: dict[str, dict[str, dict[str, Any]]] = {}
+        device.static_rows = {}
+        for table, spec in device.profile.tables.items():
+            if not spec.static:
+                continue
+            keep = set(spec.static)
+            rows = reading.tables.get(table, {})
+            static[table] = {index: {c: v for c, v in row.items() if c in keep} for index, row in rows.items()}
+            device.static_rows[table] = {index for index, row in rows.items() if any(c not in keep for c in row)}
+        return static
+
+    @staticmethod
+    def _add_static(device: Device, reading: DeviceReading, cached: dict[str, dict[str, dict[str, Any]]]) -> bool:
+        """Put the cached static columns into a reading of the others; False if rows changed."""
+        for table, spec in device.profile.tables.items():
+            if not spec.static:
+                continue
+            static = cached.get(table, {})
+            if len(spec.static) == len(spec.columns):  # nothing read: the cached rows as they were
+                if static:
+                    reading.tables[table] = {index: dict(row) for index, row in static.items()}
+                continue
+            live = reading.tables.get(table, {})
+            if set(live) != device.static_rows.get(table, set()):
+                return False
+            rows: dict[str, dict[str, Any]] = {}
+            for index, row in static.items():  # the order of a full reading
+                rows[index] = {**live.get(index, {}), **row}
+            for index, row in live.items():
+                rows.setdefault(index, row)
+            if rows:
+                reading.tables[table] = rows
+        return True

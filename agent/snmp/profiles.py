@@ -58,6 +58,9 @@ class TableSpec(_Model):
     #: column → the column it stands in for (``in_octets: hc_in_octets``): once every row
     #: had the preferred column, the stand-in is no longer read (fewer var-binds per poll).
     fallback_for: dict[str, str] = Field(default_factory=dict)
+    #: Columns that do not change while the table's rows stay the same (names, types,
+    #: colours, serials): read on the first poll, then every 12th poll or when the rows change.
+    static: list[str] = Field(default_factory=list)
 
     @field_validator("columns")
     @classmethod
@@ -69,6 +72,9 @@ class TableSpec(_Model):
         for column, preferred in self.fallback_for.items():
             if column not in self.columns or preferred not in self.columns:
                 raise ValueError(f"fallback_for: {column} → {preferred}: both must be columns of the table")
+        for column in self.static:
+            if column not in self.columns:
+                raise ValueError(f"static: {column} is not a column of the table")
         return self
 
 
