@@ -167,6 +167,8 @@ def memory(port: int) -> dict:
 import json, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 import psutil
+from agent.cli import _tune_malloc
+_tune_malloc()  # as `upkeep-agent run` does before any thread starts
 from agent.config import check_configs
 from agent.host import Host
 from agent.runner import CheckRunner
