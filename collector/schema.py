@@ -267,6 +267,10 @@ incidents = sa.Table(
     sa.Column("cause", sa.String(20), nullable=True),
     sa.Column("resolution_note", sa.Text, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),  # +1 per event; with the action, one delivery
+    # Re-notification back-off (collector.incidents.renotify): when the ticket systems last
+    # heard of it, and how many reminders went out since the last real change.
+    sa.Column("last_notified_at", Epoch, nullable=True),
+    sa.Column("reminders_sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("opened_at", Epoch, nullable=False),
     sa.Column("acknowledged_at", Epoch, nullable=True),
     sa.Column("resolved_at", Epoch, nullable=True),

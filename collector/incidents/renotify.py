@@ -10,9 +10,13 @@ only decides the repeats. ``interval: 0`` turns reminders off.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.durations import Duration
+from collector.connectors import Action
+from collector.incidents.lifecycle import Change
 
 
 class RenotifyPolicy(BaseModel):
@@ -47,3 +51,16 @@ def next_reminder_at(policy: RenotifyPolicy, last_notified_at: float, reminders_
     if policy.interval <= 0:
         return None
     return last_notified_at + backoff(policy, reminders_sent)
+
+
+def remind(change: Change, last_notified_at: float, reminders_sent: int, policy: RenotifyPolicy,
+           now: float) -> Change:
+    """A repeat (``change.event == "repeated"``, nothing to deliver) becomes a reminder — an
+    ``update`` to the ticket systems — once the back-off has passed; any other change as is."""
+    if change.event != "repeated" or change.action is not None:
+        return change
+    if not reminder_due(policy, last_notified_at, reminders_sent, now):
+        return change
+    data = {**change.data, "reminder": reminders_sent + 1, "since_last": now - last_notified_at}
+    return replace(change, event="reminded", data=data, action=Action.UPDATE,
+                   fields={**change.fields, "reminders_sent": reminders_sent + 1})

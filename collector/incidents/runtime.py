@@ -21,7 +21,8 @@ class Incidents:
     def __init__(self, store: Store, settings: Settings, rules: RuleService,
                  metrics: CollectorMetrics | None = None, connectors: ConnectorsConfig | None = None) -> None:
         self.config = connectors if connectors is not None else settings.connectors_config()
-        self.service = IncidentService(store, self.config, reopen_window=settings.incidents_reopen_window)
+        self.service = IncidentService(store, self.config, reopen_window=settings.incidents_reopen_window,
+                                       renotify_policy=settings.renotify_policy())
         rules.transition_listeners.append(self.service.on_transitions)
         self.outbox_metrics = OutboxMetrics(registry=metrics.registry if metrics is not None else None)
         if metrics is not None:

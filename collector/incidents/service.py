@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from collector import admin, timeutil
 from collector.connectors import Action, Comment, ConnectorsConfig, TicketSubject, TimeEntry
 from collector.errors import InvalidArgument, NotFound
-from collector.incidents import lifecycle, pipeline
+from collector.incidents import lifecycle, pipeline, renotify
 from collector.incidents.lifecycle import Change, IncidentFacts, InvalidTransition
 from collector.incidents.outbox import enqueue
 from collector.incidents.pipeline import AlertSignal, Decision
@@ -41,6 +41,8 @@ from collector.store import Store
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "upkeep"
+#: Events after which reminders start over at the shortest interval.
+_NEWS = ("opened", "reopened", "escalated")
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 #: Rule-engine events that concern incidents, and the signal status they become.
@@ -78,10 +80,12 @@ class IncidentService:
     """Incidents over one store, with the client → connectors routing of ``connectors``."""
 
     def __init__(self, store: Store, connectors: ConnectorsConfig | None = None, *,
-                 reopen_window: float = 24 * 3600.0, stages: list[pipeline.Stage] | None = None) -> None:
+                 reopen_window: float = 24 * 3600.0, stages: list[pipeline.Stage] | None = None,
+                 renotify_policy: renotify.RenotifyPolicy | None = None) -> None:
         self.store = store
         self.connectors = connectors or ConnectorsConfig()
         self.reopen_window = reopen_window
+        self.renotify = renotify_policy or renotify.RenotifyPolicy()
         self.stages = stages  # None: the registered stages
 
     # ------------------------------------------------------------------ signals
@@ -105,6 +109,9 @@ class IncidentService:
         change = lifecycle.on_signal(signal, _facts(active), _facts(recent), now, self.reopen_window)
         if change is None:
             return Applied(None, None)
+        if active is not None:  # a repeat earns a reminder only once the back-off has passed
+            change = renotify.remind(change, active.last_notified_at or active.opened_at, active.reminders_sent,
+                                     self.renotify, now)
         row = active if active is not None else recent
         key = self._write(conn, row, change, now, SYSTEM_ACTOR, signal=signal)
         return Applied(key, change.event)
@@ -163,13 +170,19 @@ class IncidentService:
             values = {**change.fields, "key": key, "client_id": signal.client_id, "number": number,
                       "fingerprint": signal.fingerprint or None, "site": signal.site,
                       "asset_id": signal.asset_id, "asset": signal.asset, "rule": signal.name or None,
-                      "labels": dict(signal.labels), "version": 1, "updated_at": now}
+                      "labels": dict(signal.labels), "version": 1, "updated_at": now,
+                      "last_notified_at": now, "reminders_sent": 0}
             incident_id = conn.execute(incidents.insert().values(**values)).inserted_primary_key[0]
             version = 1
         else:
             incident_id, key, version = row.id, row.key, row.version + 1
+            notified = {}
+            if change.action is not None:  # the ticket systems hear of it: the reminder clock restarts
+                notified = {"last_notified_at": now}
+                if change.event in _NEWS:
+                    notified["reminders_sent"] = 0
             conn.execute(incidents.update().where(incidents.c.id == incident_id)
-                         .values(**change.fields, version=version, updated_at=now))
+                         .values(**change.fields, **notified, version=version, updated_at=now))
         data = dict(change.data)
         comment = entry = None
         if change.event == "commented":
