@@ -55,6 +55,8 @@ CONNECTORS: dict[str, str] = {
     "jira": "collector.connectors.jira:JiraConnector",
     "webhook": "collector.connectors.webhook:WebhookConnector",
     "email": "collector.connectors.email:EmailConnector",
+    "zammad": "collector.connectors.zammad:ZammadConnector",
+    "glpi": "collector.connectors.glpi:GlpiConnector",
 }
 
 
