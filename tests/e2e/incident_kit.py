@@ -31,6 +31,9 @@ def write_settings(folder: Path, connectors: dict[str, Any], **extra: Any) -> Pa
     (folder / "rules" / "e2e.yaml").write_text(RULES)
     settings = {"rules_paths": [str(folder / "rules")], "connectors": connectors,
                 "outbox_retry_base": 0.2, "outbox_retry_max": 1.0, "outbox_max_attempts": 200,
+                # A SIGKILL can land while a row is claimed; the restarted collector takes it
+                # over only when the claim expires (default 2 min), so keep claims short here.
+                "outbox_claim_timeout": 3.0,
                 "rules_watch_interval": 0, **extra}
     path = folder / "settings.yaml"
     path.write_text(yaml.safe_dump(settings))
