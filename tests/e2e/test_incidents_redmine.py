@@ -71,3 +71,24 @@ def test_redmine_away_then_back_delivers_everything_once(tmp_path, redmine: Redm
         assert len(issues) == 1 and issues[0]["priority"]["name"] == "Immediate"
         issue = redmine.api("GET", f"issues/{issues[0]['id']}.json")["issue"]
         assert issue["status"].get("is_closed", issue["status"]["name"] in ("Closed", "Resolved"))
+
+
+def test_issue_closed_in_redmine_closes_the_incident(tmp_path, redmine: RedmineServer) -> None:
+    """Two-way: a technician who lives in Redmine closes the issue there; Upkeep follows."""
+    client = f"e2e{uuid.uuid4().hex[:8]}"
+    settings = write_settings(tmp_path / "conf", {"connectors": {"redmine-main": {
+        "type": "redmine", "url": redmine.url, "api_key": redmine.api_key, "default_project": "support",
+        "project_by_client": {client: "acme-support"}, "key_custom_field_id": redmine.custom_field_id,
+        "time_entry_activity": "Maintenance", "timeout": 15}}}, outbox_poll_closed_interval=1.0)
+    with CollectorProcess(tmp_path / "c", config=settings) as collector:
+        creds = provision(collector, client)
+        key = f"UPK-{client}-1"
+        Agent(collector, creds.agent_token).disk(90.0)
+        (issue,) = wait_for(lambda: issues_with_key(redmine, key), 30, "the Redmine issue")
+        assert api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["state"] == "open"
+        closed = next(s for s in redmine.api("GET", "issue_statuses.json")["issue_statuses"] if s.get("is_closed"))
+        redmine.api("PUT", f"issues/{issue['id']}.json", {"issue": {"status_id": closed["id"], "notes": "fixed on site"}})
+        wait_for(lambda: api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["state"]
+                 in ("resolved", "closed"), 30, "the incident to follow the closed issue")
+        detail = api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")
+        assert any("redmine" in str(e).lower() for e in detail["events"][-2:]), detail["events"][-2:]
