@@ -101,6 +101,8 @@ class IncidentService:
         """Run ``signal`` through the stages and the lifecycle (inside ``conn``'s transaction)."""
         decision = pipeline.run(conn, signal, now, self.stages)
         if not decision.passes:
+            if decision.action == "suppress" and decision.parent:
+                self._list_on_parent(conn, decision.parent, signal, decision.reason, now)
             return Applied(None, None, decision)
         active = self._by_fingerprint(conn, signal.fingerprint, lifecycle.ACTIVE)
         recent = None
@@ -115,6 +117,22 @@ class IncidentService:
         row = active if active is not None else recent
         key = self._write(conn, row, change, now, SYSTEM_ACTOR, signal=signal)
         return Applied(key, change.event)
+
+    def _list_on_parent(self, conn: Connection, parent: str, signal: AlertSignal, reason: str,
+                        now: float) -> None:
+        """A suppressed alert is listed on the incident it was folded into (e.g. the site's):
+        an append-only ``suppressed`` event, once per alert and status change."""
+        row = conn.execute(sa.select(incidents.c.id).where(incidents.c.key == parent)).first()
+        if row is None:
+            return
+        data = {"fingerprint": signal.fingerprint, "alert": signal.name, "asset": signal.asset,
+                "status": signal.status, "summary": signal.summary, "reason": reason}
+        seen = conn.execute(sa.select(incident_events.c.data).where(
+            incident_events.c.incident_id == row.id, incident_events.c.type == "suppressed")).scalars()
+        if any(d.get("fingerprint") == signal.fingerprint and d.get("status") == signal.status for d in seen):
+            return  # a repeat of the same suppressed alert adds nothing
+        conn.execute(incident_events.insert().values(incident_id=row.id, ts=now, actor=SYSTEM_ACTOR,
+                                                     type="suppressed", data=data))
 
     def _by_fingerprint(self, conn: Connection, fingerprint: str, states: Iterable[str]) -> Any | None:
         return conn.execute(sa.select(incidents).where(incidents.c.fingerprint == fingerprint,

@@ -131,6 +131,12 @@ def test_site_with_ten_silent_agents_is_one_incident(tmp_path):
         time.sleep(6.0)  # past the grace: no asset incident shows up afterwards either
         rows = incidents(collector, creds.admin_token)
         assert [(r["rule"], r["state"]) for r in rows] == [("site-unreachable", "open")], rows
+        # the assets behind it are listed on the site incident, each once
+        detail = httpx.get(f"{collector.url}/api/v1/incidents/{rows[0]['key']}",
+                           headers={"Authorization": f"Bearer {creds.admin_token}"}).json()
+        listed = [e["data"]["asset"] for e in detail["events"] if e["type"] == "suppressed"]
+        assert len(listed) == len(set(listed)) and set(listed) <= set(assets), listed
+        assert len(listed) >= 8, listed  # those folded in after the site incident opened
     finally:
         collector.stop()
 
