@@ -23,7 +23,9 @@ it), so stages must be cheap and total.
 
 Register a stage by adding it to :data:`STAGES` in :mod:`collector.incidents.stages` (one
 registry table, imported lazily, CONVENTIONS 1 and 6). The order is the order of that tuple:
-maintenance → dependency → re-notification → (the lifecycle itself dedupes by fingerprint).
+maintenance → dependency → (the lifecycle itself dedupes by fingerprint; re-notification
+back-off is applied by the incident service, because a stage cannot turn a repeat into an
+update — see :mod:`collector.incidents.renotify`).
 """
 
 from __future__ import annotations
