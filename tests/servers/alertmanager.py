@@ -18,25 +18,24 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
-from tests.servers.collector import free_port
+from tests.servers.process import ServerProcess
 
 
 def alertmanager_binary() -> str | None:
     return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(ServerProcess):
     """An Alertmanager process on ``http://127.0.0.1:<port>``; see the module docstring."""
+
+    name = "alertmanager"
 
     def __init__(self, workdir: str | Path, webhook_url: str, bearer_token: str, *,
                  group_wait: str = "0s", group_interval: str = "1s", repeat_interval: str = "4h",
@@ -44,13 +43,9 @@ class AlertmanagerServer:
         binary = alertmanager_binary()
         if binary is None:
             raise RuntimeError("alertmanager not installed (Debian package 'prometheus-alertmanager')")
+        super().__init__(workdir, startup_timeout=startup_timeout)
         self.binary = binary
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
         self.config_path = self.workdir / "alertmanager.yml"
-        self.log_path = self.workdir / "alertmanager.log"
-        self.startup_timeout = startup_timeout
         token_file = self.workdir / "receiver-token"
         token_file.write_text(bearer_token)
         token_file.chmod(0o600)
@@ -63,54 +58,11 @@ class AlertmanagerServer:
             }]}],
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> AlertmanagerServer:
-        args = [self.binary, f"--config.file={self.config_path}", f"--storage.path={self.workdir / 'data'}",
+    def args(self) -> list[str]:
+        return [self.binary, f"--config.file={self.config_path}", f"--storage.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
                 "--log.level=debug"]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd=self.workdir)
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"alertmanager exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"alertmanager not ready after {self.startup_timeout}s:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(15)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
-            self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """``POST /api/v2/alerts`` (``startsAt``/``endsAt`` as RFC 3339 strings, when given)."""
@@ -120,8 +72,3 @@ class AlertmanagerServer:
             if resp.status != 200:
                 raise RuntimeError(f"alertmanager refused alerts: {resp.status}")
 
-    def __enter__(self) -> AlertmanagerServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

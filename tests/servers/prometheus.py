@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
-from tests.servers.collector import free_port
+from tests.servers.process import ServerProcess
 
 
 def prometheus_binary() -> str | None:
@@ -55,8 +53,10 @@ class ScrapeJob:
         return job
 
 
-class PrometheusServer:
+class PrometheusServer(ServerProcess):
     """A Prometheus process on ``http://127.0.0.1:<port>``; see the module docstring."""
+
+    name = "prometheus"
 
     def __init__(self, workdir: str | Path, jobs: list[ScrapeJob], *, scrape_interval: str = "1s",
                  rule_files: list[Path] = (), evaluation_interval: str = "1s",
@@ -64,67 +64,20 @@ class PrometheusServer:
         binary = prometheus_binary()
         if binary is None:
             raise RuntimeError("prometheus not installed (Debian package 'prometheus')")
+        super().__init__(workdir, startup_timeout=startup_timeout)
         self.binary = binary
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
         self.config_path = self.workdir / "prometheus.yml"
-        self.log_path = self.workdir / "prometheus.log"
-        self.startup_timeout = startup_timeout
         config = {"global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
                              "evaluation_interval": evaluation_interval},
                   "rule_files": [str(p) for p in rule_files],
                   "scrape_configs": [job.to_config() for job in jobs]}
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> PrometheusServer:
-        args = [self.binary, f"--config.file={self.config_path}",
+    def args(self) -> list[str]:
+        return [self.binary, f"--config.file={self.config_path}",
                 f"--storage.tsdb.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--storage.tsdb.retention.time=1h", "--log.level=warn"]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd=self.workdir)
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"prometheus not ready after {self.startup_timeout}s:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(15)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
-            self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def api(self, path: str, **params: str) -> Any:
         """GET ``/api/v1/<path>``; returns ``data`` (raises on an error answer)."""
@@ -154,8 +107,3 @@ class PrometheusServer:
                                      f"{[(t['scrapeUrl'], t['health'], t['lastError']) for t in targets]}")
             time.sleep(0.25)
 
-    def __enter__(self) -> PrometheusServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
