@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError
 
 from agent.durations import format_duration
 from agent.yamlsource import ConfigError, YamlDocument
+from collector.ingest import SeriesRef
 from collector.rules.engine import FIRING, PENDING, AssetInfo, RuleEngine
 from collector.rules.loader import Problem, _validation_problems, load, position
 from collector.rules.model import DurationStr, LabelValue, Severity, Strict
@@ -103,16 +104,6 @@ def expand_values(text: str) -> list[float | None]:
 
 
 @dataclass(slots=True)
-class _Series:
-    id: int
-    client_id: int
-    asset_id: int
-    asset: str
-    metric: str
-    labels: dict[str, str]
-
-
-@dataclass(slots=True)
 class Failure:
     test: str
     at: float
@@ -172,7 +163,7 @@ def run_file(path: str | Path) -> FileResult:
 def _run_test(spec: RuleTestFile, test: RuleTest, ruleset: Any) -> list[Failure]:
     clients: dict[str, int] = {}
     assets: dict[tuple[str, str], AssetInfo] = {}
-    samples: list[tuple[float, _Series, float]] = []
+    samples: list[tuple[float, SeriesRef, float]] = []
     for n, series in enumerate(test.series):
         labels = dict(series.labels)
         client = labels.pop("client", "default")
@@ -184,7 +175,7 @@ def _run_test(spec: RuleTestFile, test: RuleTest, ruleset: Any) -> list[Failure]
             extra = spec.assets.get(asset, AssetSpec())
             info = AssetInfo(len(assets) + 1, client_id, client, site or extra.site, asset, frozenset(extra.tags))
             assets[(client, asset)] = info
-        ref = _Series(n + 1, client_id, info.id, asset, series.metric, labels)
+        ref = SeriesRef(n + 1, client_id, info.id, asset, series.metric, labels)
         for i, value in enumerate(expand_values(series.values)):
             if value is not None:
                 samples.append((EPOCH + i * test.interval, ref, value))
