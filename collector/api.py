@@ -37,7 +37,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from agent.yamlsource import dotted
 from collector import admin, retention, timeutil
 from collector.admin import Principal
 from collector.errors import (
@@ -52,6 +51,8 @@ from collector.errors import (
     Unauthenticated,
     UnsupportedEncoding,
     UpkeepError,
+    from_validation,
+    problem_fields,
 )
 from collector.incidents import noise
 from collector.incidents.alertmanager import RECEIVER_KINDS, alertmanager_router
@@ -82,7 +83,6 @@ HTTP_STATUS: dict[type[UpkeepError], int] = {
     StoreUnavailable: 503,
 }
 
-_MAX_DETAIL_PROBLEMS = 5
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": WireError, "description": text} for code, text in {
         400: "Malformed JSON or gzip", 401: "Missing, unknown or revoked token",
@@ -197,15 +197,7 @@ def parse_batch(raw: bytes) -> Batch:
     try:
         return Batch.model_validate_json(raw)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        if any(err["type"] == "json_invalid" for err in errors):
-            raise MalformedBody(f"body is not valid JSON: {errors[0]['msg']}") from None
-        fields = [{"loc": dotted(err["loc"]), "msg": err["msg"].removeprefix("Value error, "),
-                   "type": err["type"]} for err in errors]
-        detail = "; ".join(f"{f['loc']}: {f['msg']}" for f in fields[:_MAX_DETAIL_PROBLEMS])
-        if len(fields) > _MAX_DETAIL_PROBLEMS:
-            detail += f"; and {len(fields) - _MAX_DETAIL_PROBLEMS} more problem(s)"
-        raise InvalidBatch(detail, fields=fields) from None
+        raise from_validation(exc) from None
 
 
 # ---------------------------------------------------------------------- authentication
@@ -303,8 +295,7 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"loc": dotted(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in exc.errors()]
-        detail = "; ".join(f"{f['loc']}: {f['msg']}" for f in fields[:_MAX_DETAIL_PROBLEMS])
+        detail, fields = problem_fields(exc.errors())
         return _error_response(422, "invalid_request", detail, fields)
 
     @app.exception_handler(StarletteHTTPException)

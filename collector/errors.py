@@ -7,7 +7,15 @@ table, so a new error needs one line in each place and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from pydantic import ValidationError
+
+from agent.yamlsource import dotted
+
+#: How many problems the one-line ``detail`` names; ``fields`` always carries all of them.
+MAX_DETAIL_PROBLEMS = 5
 
 
 class UpkeepError(Exception):
@@ -85,3 +93,22 @@ class UnknownClient(InvalidBatch):
     """An alert (Alertmanager receiver) names a client Upkeep does not know, or none at all."""
 
     code = "unknown_client"
+
+
+def problem_fields(errors: Iterable[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """pydantic errors → a one-line ``detail`` naming the first few fields, and all of them."""
+    fields = [{"loc": dotted(err["loc"]), "msg": str(err["msg"]).removeprefix("Value error, "),
+               "type": err["type"]} for err in errors]
+    detail = "; ".join(f"{f['loc']}: {f['msg']}" for f in fields[:MAX_DETAIL_PROBLEMS])
+    if len(fields) > MAX_DETAIL_PROBLEMS:
+        detail += f"; and {len(fields) - MAX_DETAIL_PROBLEMS} more problem(s)"
+    return detail, fields
+
+
+def from_validation(exc: ValidationError) -> MalformedBody | InvalidBatch:
+    """A request body that failed ``model_validate_json``: 400 if not JSON, else 422 naming the fields."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if any(err["type"] == "json_invalid" for err in errors):
+        return MalformedBody(f"body is not valid JSON: {errors[0]['msg']}")
+    detail, fields = problem_fields(errors)
+    return InvalidBatch(detail, fields=fields)

@@ -29,9 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
-from agent.yamlsource import dotted
 from collector import admin, timeutil
-from collector.errors import InvalidBatch, MalformedBody, UnknownClient
+from collector.errors import UnknownClient, from_validation
 from collector.incidents.pipeline import AlertSignal
 from collector.schema import assets, clients, sites
 from collector.settings import Settings
@@ -104,11 +103,7 @@ def parse_webhook(raw: bytes) -> AmWebhook:
     try:
         return AmWebhook.model_validate_json(raw)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        if any(err["type"] == "json_invalid" for err in errors):
-            raise MalformedBody(f"body is not valid JSON: {errors[0]['msg']}") from None
-        fields = [{"loc": dotted(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in errors]
-        raise InvalidBatch("; ".join(f"{f['loc']}: {f['msg']}" for f in fields[:5]), fields=fields) from None
+        raise from_validation(exc) from None
 
 
 # ---------------------------------------------------------------------- mapping (pure)
