@@ -308,15 +308,24 @@ incident_comments = sa.Table(
     sa.Column("created_at", Epoch, nullable=False),
 )
 
+# Work logged on an incident or on a service request (exactly one of the two). ``source``
+# is "upkeep" for entries made here, or the connector whose ticket system they were mirrored
+# from (``external_id`` is then that system's id, so a re-read never adds one twice).
 time_entries = sa.Table(
     "time_entries", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True, index=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("service_requests.id"), nullable=True, index=True),
     sa.Column("actor", sa.String(100), nullable=False),
     sa.Column("minutes", sa.Integer, nullable=False),
     sa.Column("work_type", sa.String(40), nullable=True),
     sa.Column("note", sa.Text, nullable=False),
+    sa.Column("source", sa.String(100), nullable=False, server_default="upkeep"),
+    sa.Column("external_id", sa.String(200), nullable=True),
+    sa.Column("spent_at", Epoch, nullable=True),  # when the work was done (default: created_at)
     sa.Column("created_at", Epoch, nullable=False),
+    sa.UniqueConstraint("source", "external_id"),
+    sa.CheckConstraint("(incident_id IS NULL) <> (request_id IS NULL)", name="one_subject"),
 )
 
 # Where each incident lives in each ticket system (the connector's TicketRef).
@@ -351,4 +360,231 @@ outbox = sa.Table(
     sa.Column("delivered_at", Epoch, nullable=True),
     sa.Index(None, "state", "next_attempt_at"),
     sa.Index(None, "incident_id", "connector", "id"),
+)
+
+
+# ---------------------------------------------------------------------- contracts (issue 6)
+# One contract per client. ``definition`` is a collector.contracts.model.Contract as JSON
+# (validated before it is stored); ``source`` is the YAML file it was loaded from, or "api".
+contracts = sa.Table(
+    "contracts", metadata,
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+)
+
+# The SLA clock of each incident, recomputed from its history on every change and by the
+# sweep (collector.sla). Targets are those of the incident's current priority; due times
+# are absolute (the contract's calendar and the pauses so far applied); elapsed times are
+# business or calendar seconds as the target says.
+incident_sla = sa.Table(
+    "incident_sla", metadata,
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("priority", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),  # running | paused | stopped
+    sa.Column("response_target", Epoch, nullable=True),  # seconds; NULL: no target for this priority
+    sa.Column("response_due_at", Epoch, nullable=True),
+    sa.Column("responded_at", Epoch, nullable=True),
+    sa.Column("response_elapsed", Epoch, nullable=False),
+    sa.Column("response_breached", sa.Boolean, nullable=False),
+    sa.Column("resolution_target", Epoch, nullable=True),
+    sa.Column("resolution_due_at", Epoch, nullable=True),
+    sa.Column("resolved_at", Epoch, nullable=True),
+    sa.Column("resolution_elapsed", Epoch, nullable=False),
+    sa.Column("resolution_breached", sa.Boolean, nullable=False),
+    sa.Column("paused_seconds", Epoch, nullable=False),
+    # Which notices went out already (e.g. ["response:warning", "resolution:breach"]).
+    sa.Column("notified", sa.JSON, nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+    sa.Index(None, "client_id", "state"),
+    sa.Index(None, "state", "resolution_due_at"),
+)
+
+# Pause history: one row per stay in a waiting state (kept across priority changes).
+sla_pauses = sa.Table(
+    "sla_pauses", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("reason", sa.String(30), nullable=False),  # waiting_for_client | waiting_for_third_party
+    sa.Column("started_at", Epoch, nullable=False),
+    sa.Column("ended_at", Epoch, nullable=True),
+    sa.Column("actor", sa.String(100), nullable=False),
+)
+
+# Service requests (non-standard work the client asks for): estimated in points, approved or
+# rejected by the client, charged on completion (collector.ledger.requests).
+service_requests = sa.Table(
+    "service_requests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(140), nullable=False, unique=True),  # REQ-<client>-<n>
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("standard", sa.Boolean, nullable=False),  # a standard request costs nothing
+    sa.Column("work_type", sa.String(40), nullable=True),
+    # new | awaiting_approval | approved | rejected | in_progress | done | cancelled
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("estimate_minutes", sa.Integer, nullable=True),
+    sa.Column("estimate_centipoints", sa.BigInteger, nullable=True),
+    sa.Column("approved_centipoints", sa.BigInteger, nullable=True),  # the cap the client agreed to
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Column("decided_via", sa.String(20), nullable=True),  # api | email | phone | portal
+    sa.Column("decided_at", Epoch, nullable=True),
+    sa.Column("decision_note", sa.Text, nullable=True),
+    sa.Column("started_at", Epoch, nullable=True),
+    sa.Column("completed_at", Epoch, nullable=True),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+    sa.UniqueConstraint("client_id", "number"),
+    sa.Index(None, "client_id", "state"),
+)
+
+request_counters = sa.Table(
+    "request_counters", metadata,
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("last_number", sa.Integer, nullable=False),
+)
+
+# Append-only: what happened to a service request (estimated, approved, rejected, …).
+request_events = sa.Table(
+    "request_events", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("service_requests.id"), nullable=False),
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(30), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index(None, "request_id", "id"),
+)
+
+# The points ledger: append-only; the balance is the sum of ``centipoints`` (hundredths of a
+# point, so sums are exact). ``dedupe_key`` makes a retried or concurrent write of the same
+# entry (a period's allotment, an incident's charge) a no-op instead of a second entry.
+ledger_entries = sa.Table(
+    "ledger_entries", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("period", sa.String(10), nullable=False),  # the contract period, e.g. "2026-10"
+    # allotment | rollover | charge | topup | adjustment | expiry
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("centipoints", sa.BigInteger, nullable=False),  # + credit, - debit
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("service_requests.id"), nullable=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("dedupe_key", sa.String(200), nullable=True, unique=True),
+    sa.CheckConstraint("kind IN ('allotment', 'rollover', 'charge', 'topup', 'adjustment', 'expiry')",
+                       name="kind"),
+    sa.Index(None, "client_id", "period"),
+    sa.Index(None, "client_id", "ts"),
+)
+
+# Low-balance notices sent: once per threshold per client and period.
+ledger_notices = sa.Table(
+    "ledger_notices", metadata,
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("period", sa.String(10), primary_key=True),
+    sa.Column("threshold", sa.String(20), primary_key=True),  # e.g. "25%", "10%", "zero"
+    sa.Column("balance_centipoints", sa.BigInteger, nullable=False),
+    sa.Column("sent_at", Epoch, nullable=False),
+)
+
+# Preventive work: incidents caught proactively and resolved before anyone reported the
+# problem, and scheduled maintenance tasks done; each with its evidence (the metric before
+# and after, a supply replaced, …) as JSON.
+preventive_work = sa.Table(
+    "preventive_work", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # incident | task
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True, unique=True),
+    sa.Column("task_id", sa.String(100), nullable=True),  # the contract's maintenance task id
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("asset", sa.String(253), nullable=True),
+    sa.Column("done_at", Epoch, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("minutes", sa.Integer, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Index(None, "client_id", "done_at"),
+    sa.Index(None, "client_id", "task_id", "done_at"),
+)
+
+# Client-facing notifications (low balance, approval requests, SLA notices to contacts,
+# monthly reports): a second transactional outbox, delivered by e-mail / webhook workers
+# (collector.notify). ``dedupe_key`` keeps a notice from being queued twice.
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("dedupe_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("recipients", sa.JSON, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=True),
+    sa.Column("attachments", sa.JSON, nullable=False),  # [{name, content_type, path}]
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),  # pending | in_flight | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Epoch, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("claimed_until", Epoch, nullable=True),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("sent_at", Epoch, nullable=True),
+    sa.Index(None, "state", "next_attempt_at"),
+)
+
+# ---------------------------------------------------------------------- web UI, reports (issue 7)
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(100), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),  # argon2id
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=True),
+    sa.Column("display_name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("email", sa.String(300), nullable=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("last_login_at", Epoch, nullable=True),
+    sa.CheckConstraint("role IN ('admin', 'technician', 'client_viewer')", name="role"),
+    sa.CheckConstraint("(role = 'client_viewer') = (client_id IS NOT NULL)", name="client_for_viewer"),
+)
+
+# Server-side sessions: the cookie carries a random id; only its SHA-256 is stored.
+web_sessions = sa.Table(
+    "web_sessions", metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("last_seen_at", Epoch, nullable=False),
+    sa.Column("expires_at", Epoch, nullable=False, index=True),
+)
+
+# Generated client reports, archived with their content hash (collector.reports).
+reports = sa.Table(
+    "reports", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("period", sa.String(10), nullable=False),
+    sa.Column("format", sa.String(10), nullable=False),  # html | pdf | json | csv
+    sa.Column("language", sa.String(10), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),  # under <data_dir>/reports
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("generated_by", sa.String(100), nullable=False),
+    sa.Column("generated_at", Epoch, nullable=False),
+    sa.Column("emailed_at", Epoch, nullable=True),
+    sa.Index(None, "client_id", "period"),
 )
