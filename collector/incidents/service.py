@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,23 @@ def signal_of(t: Transition) -> AlertSignal | None:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentChanged:
+    """What a listener hears after every incident event (inside the same transaction)."""
+
+    incident_id: int
+    key: str
+    client_id: int
+    event: str              # opened, acknowledged, resolved, priority_changed, waiting, …
+    data: dict[str, Any]
+    actor: str
+    ts: float
+
+
+#: A listener: (conn, change) → None. SLA clocks, the ledger and the preventive-work record.
+IncidentListener = Callable[[Connection, IncidentChanged], None]
+
+
+@dataclass(frozen=True, slots=True)
 class Applied:
     """What happened to a signal: the incident key and the lifecycle event, or the stage decision."""
 
@@ -87,6 +104,9 @@ class IncidentService:
         self.reopen_window = reopen_window
         self.renotify = renotify_policy or renotify.RenotifyPolicy()
         self.stages = stages  # None: the registered stages
+        #: Called after every incident event, in its transaction, each inside a savepoint: a
+        #: failing listener is logged and undone, never the incident change itself.
+        self.listeners: list[IncidentListener] = []
 
     # ------------------------------------------------------------------ signals
 
@@ -217,6 +237,8 @@ class IncidentService:
                               timeutil.to_datetime(now).date())
         conn.execute(incident_events.insert().values(incident_id=incident_id, ts=now, actor=actor,
                                                      type=change.event, data=data))
+        client_id = signal.client_id if row is None and signal is not None else row.client_id
+        self._notify(conn, IncidentChanged(incident_id, key, client_id, change.event, data, actor, now))
         if change.action is not None:
             current = conn.execute(sa.select(incidents, clients.c.name.label("client"))
                                    .join(clients, clients.c.id == incidents.c.client_id)
@@ -224,6 +246,15 @@ class IncidentService:
             subject = subject_of_row(current, comment=comment, time_entry=entry)
             enqueue(conn, incident_id, subject, change.action, self.connectors.for_client(current.client), now)
         return key
+
+    def _notify(self, conn: Connection, changed: IncidentChanged) -> None:
+        for listener in self.listeners:
+            try:
+                with conn.begin_nested():
+                    listener(conn, changed)
+            except Exception:
+                log.exception("incident listener %s failed on %s %s", getattr(listener, "__qualname__", listener),
+                              changed.key, changed.event)
 
     def _next_number(self, conn: Connection, client_id: int) -> int:
         # The UPDATE takes the row lock on PostgreSQL: concurrent openers get distinct numbers.
@@ -331,4 +362,4 @@ def subject_of_row(row: Any, *, comment: Comment | None = None, time_entry: Time
         time_entry=time_entry, version=row.version)
 
 
-__all__ = ["Action", "Applied", "IncidentService", "incident_key", "signal_of", "subject_of_row"]
+__all__ = ["Action", "Applied", "IncidentChanged", "IncidentListener", "IncidentService", "incident_key", "signal_of", "subject_of_row"]
