@@ -65,6 +65,7 @@ from collector.rules.api import rules_router, run_background
 from collector.rules.service import RuleService
 from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
+from collector.sla.api import sla_router
 from collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -405,6 +406,7 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.include_router(rules_router(rule_service, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
     app.include_router(incidents_router(incident_runtime.service, require_admin,
                                         {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
+    app.include_router(sla_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
     app.include_router(maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
     app.include_router(alertmanager_router(store, settings, incident_runtime.service.apply_signal, read_body,
                                            require_receiver,

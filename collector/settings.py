@@ -123,6 +123,8 @@ class Settings(BaseModel):
     connectors_file: Path | None = None
     #: A re-fire this soon after an incident resolved reopens it instead of opening a new one.
     incidents_reopen_window: Duration = Field(default=24 * 3600.0, ge=0)
+    #: How often running SLA clocks are recomputed (warnings and breaches go out then; docs/sla.md).
+    sla_sweep_interval: Duration = Field(default=30.0, gt=0)
     #: Delivery threads; each claims one outbox row at a time.
     outbox_workers: int = Field(default=2, ge=0, le=32)
     #: Retries of a failing delivery: exponential from base (with jitter) up to max, this many.

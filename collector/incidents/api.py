@@ -2,8 +2,8 @@
 
 ``POST /api/v1/incidents`` (a person reports a problem: origin ``user_reported``),
 ``GET /api/v1/incidents`` (filters), ``GET /api/v1/incidents/{key}`` (with events, tickets,
-outbox status), ``POST /api/v1/incidents/{key}/{action}`` for acknowledge, assign, comment,
-time-entries, cause, resolve, close, reopen. Domain errors map to HTTP in ``collector.api``.
+outbox status and SLA clocks), ``POST /api/v1/incidents/{key}/{action}`` for acknowledge,
+assign, comment, time-entries, cause, resolve, close, reopen, wait, resume and priority. Domain errors map to HTTP in ``collector.api``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ class IncidentDetail(IncidentSummary):
     outbox: list[dict[str, Any]]
     comments: list[dict[str, Any]]
     time_entries: list[dict[str, Any]]
+    #: SLA clocks (docs/sla.md): due times, elapsed, breached, pauses; null when no target applies.
+    sla: dict[str, Any] | None = None
 
 
 class Actor(BaseModel):
@@ -103,6 +105,16 @@ class TimeEntryIn(Actor):
 
 class CauseIn(Actor):
     cause: Cause
+
+
+class WaitIn(NoteIn):
+    """What the incident waits for; its SLA clocks pause until it resumes."""
+
+    reason: Literal["waiting_for_client", "waiting_for_third_party"]
+
+
+class PriorityIn(NoteIn):
+    priority: PriorityName
 
 
 class ActionDone(BaseModel):
@@ -164,6 +176,22 @@ def incidents_router(service: IncidentService, require_admin: Callable[..., Any]
     @router.post("/api/v1/incidents/{key}/cause", response_model=ActionDone)
     def cause(key: KeyParam, body: CauseIn, principal: Any = admin) -> ActionDone:
         return act(key, "cause", body, principal, cause=body.cause)
+
+    @router.post("/api/v1/incidents/{key}/wait", response_model=ActionDone)
+    def wait(key: KeyParam, body: WaitIn, principal: Any = admin) -> ActionDone:
+        """Wait for the client or a third party: the SLA clocks pause (acknowledges an open incident)."""
+        return act(key, "wait", body, principal, reason=body.reason, note=body.note)
+
+    @router.post("/api/v1/incidents/{key}/resume", response_model=ActionDone)
+    def resume(key: KeyParam, body: NoteIn | None = None, principal: Any = admin) -> ActionDone:
+        """End the wait: back to acknowledged, the SLA clocks run on."""
+        body = body or NoteIn()
+        return act(key, "resume", body, principal, note=body.note)
+
+    @router.post("/api/v1/incidents/{key}/priority", response_model=ActionDone)
+    def change_priority(key: KeyParam, body: PriorityIn, principal: Any = admin) -> ActionDone:
+        """Change the priority by hand; SLA targets are recomputed from detection, pauses kept."""
+        return act(key, "priority", body, principal, priority=body.priority, note=body.note)
 
     for name in ("resolve", "close", "reopen"):
         def make(action: str) -> Callable[..., ActionDone]:

@@ -1,4 +1,4 @@
-"""``upkeep incident list|show|ack|assign|comment|log-time|cause|resolve|close|reopen``.
+"""``upkeep incident list|show|ack|assign|comment|log-time|cause|resolve|close|reopen|wait|resume|priority``.
 
 The commands work on the store like the other admin commands; the running collector's
 outbox workers deliver what they write (within a few seconds).
@@ -22,11 +22,14 @@ By = Annotated[str, typer.Option("--by", help="Who does it (recorded in the even
 
 def _service(config: Path | None) -> Any:
     from collector import cli
+    from collector.incidents.runtime import attach_listeners
     from collector.incidents.service import IncidentService
 
     settings = cli._settings(config)
-    return IncidentService(cli._store(config), settings.connectors_config(),
-                           reopen_window=settings.incidents_reopen_window)
+    service = IncidentService(cli._store(config), settings.connectors_config(),
+                              reopen_window=settings.incidents_reopen_window)
+    attach_listeners(service)
+    return service
 
 
 def _run(config: Path | None, key: str, action: str, by: str, **args: Any) -> None:
@@ -129,3 +132,29 @@ def incident_close(key: str, by: By, config: Config = None,
 def incident_reopen(key: str, by: By, config: Config = None) -> None:
     """Reopen a resolved or closed incident."""
     _run(config, key, "reopen", by)
+
+
+_WAIT_REASONS = {"client": "waiting_for_client", "third_party": "waiting_for_third_party",
+                 "third-party": "waiting_for_third_party"}
+
+
+@incident_app.command("wait")
+def incident_wait(key: str, by: By, config: Config = None,
+                  reason: Annotated[str, typer.Option(help="client or third_party (what it waits for).")] = "client",
+                  note: Annotated[str | None, typer.Option()] = None) -> None:
+    """Put the incident in a waiting state: its SLA clocks pause until resume."""
+    _run(config, key, "wait", by, reason=_WAIT_REASONS.get(reason, reason), note=note)
+
+
+@incident_app.command("resume")
+def incident_resume(key: str, by: By, config: Config = None,
+                    note: Annotated[str | None, typer.Option()] = None) -> None:
+    """End the wait: the incident is acknowledged again and its SLA clocks run on."""
+    _run(config, key, "resume", by, note=note)
+
+
+@incident_app.command("priority")
+def incident_priority(key: str, priority: str, by: By, config: Config = None,
+                      note: Annotated[str | None, typer.Option(help="Why.")] = None) -> None:
+    """Change the priority (critical, major, minor, technical); SLA targets follow, pauses kept."""
+    _run(config, key, "priority", by, priority=priority, note=note)

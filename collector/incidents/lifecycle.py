@@ -20,13 +20,14 @@ from typing import Any
 from collector.connectors import Action
 from collector.incidents.pipeline import AlertSignal
 
-ACTIVE = ("open", "acknowledged", "waiting_for_client", "waiting_for_third_party")
+WAITING = ("waiting_for_client", "waiting_for_third_party")  # SLA clocks pause (collector.sla)
+ACTIVE = ("open", "acknowledged", *WAITING)
 STATES = (*ACTIVE, "resolved", "closed")
 CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provider", "unknown")
 PRIORITIES = ("technical", "minor", "major", "critical")  # lowest first
 ORIGINS = ("proactive", "external", "user_reported")
 TECHNICIAN_ACTIONS = ("acknowledge", "assign", "comment", "time_entry", "cause", "resolve", "close",
-                      "reopen")
+                      "reopen", "wait", "resume", "priority")
 
 
 class InvalidTransition(ValueError):
@@ -133,7 +134,12 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
     """What a technician's ``action`` does (raises :class:`InvalidTransition`).
 
     ``args``: ``assignee`` (assign), ``body`` (comment), ``minutes``/``work_type``/``note``
-    (time_entry), ``cause`` (cause), ``note`` (resolve, close, reopen).
+    (time_entry), ``cause`` (cause), ``note`` (resolve, close, reopen, wait, resume),
+    ``reason`` (wait: a waiting state), ``priority`` and ``note`` (priority).
+
+    Waiting (``wait``) pauses the SLA clocks until ``resume``; waiting on an open incident is a
+    technician's first response, so it acknowledges it too. ``priority`` changes the priority
+    by hand (the rule engine's automatic raise is ``escalated``).
     """
     state = incident.state
     if action == "acknowledge":
@@ -180,4 +186,35 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
             raise InvalidTransition(f"{incident.key} is {state}, not resolved")
         return Change("reopened", {"state": "open", "resolved_at": None, "closed_at": None,
                                    "resolution_note": None}, {"note": args.get("note")}, Action.REOPEN)
+    if action == "wait":
+        reason = args.get("reason")
+        if reason not in WAITING:
+            raise InvalidTransition(f"reason must be one of {', '.join(WAITING)}")
+        if state not in ACTIVE:
+            raise InvalidTransition(f"{incident.key} is {state}; only an unresolved incident can wait")
+        if state == reason:
+            raise InvalidTransition(f"{incident.key} is {state} already")
+        fields = {"state": reason}
+        if state == "open":
+            fields["acknowledged_at"] = now
+        return Change("waiting", fields, {"reason": reason, "previous_state": state,
+                                          "note": args.get("note") or None}, Action.UPDATE)
+    if action == "resume":
+        if state not in WAITING:
+            raise InvalidTransition(f"{incident.key} is {state}, not waiting")
+        return Change("resumed", {"state": "acknowledged"}, {"previous_state": state,
+                                                             "note": args.get("note") or None}, Action.UPDATE)
+    if action == "priority":
+        priority = args.get("priority")
+        if priority not in PRIORITIES:
+            raise InvalidTransition(f"priority must be one of {', '.join(PRIORITIES)}")
+        if state == "closed":
+            raise InvalidTransition(f"{incident.key} is closed")
+        if priority == incident.priority:
+            raise InvalidTransition(f"{incident.key} is {priority} already")
+        raised = priority_rank(priority) > priority_rank(incident.priority)
+        return Change("priority_changed", {"priority": priority},
+                      {"previous_priority": incident.priority, "priority": priority,
+                       "note": args.get("note") or None},
+                      Action.ESCALATE if raised else Action.UPDATE)
     raise InvalidTransition(f"unknown action {action!r}; one of {', '.join(TECHNICIAN_ACTIONS)}")

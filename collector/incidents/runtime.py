@@ -10,9 +10,17 @@ from collector.incidents.service import IncidentService
 from collector.metrics import CollectorMetrics
 from collector.rules.service import RuleService
 from collector.settings import Settings
+from collector.sla.service import SlaClocks, SlaSweeper
 from collector.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def attach_listeners(service: IncidentService) -> SlaClocks:
+    """The incident listeners every writer needs (the server and the CLI alike): SLA clocks."""
+    clocks = SlaClocks(service)
+    service.listeners.append(clocks.on_incident)
+    return clocks
 
 
 class Incidents:
@@ -24,6 +32,8 @@ class Incidents:
         self.service = IncidentService(store, self.config, reopen_window=settings.incidents_reopen_window,
                                        renotify_policy=settings.renotify_policy())
         rules.transition_listeners.append(self.service.on_transitions)
+        self.sla = attach_listeners(self.service)
+        self.sla_sweeper = SlaSweeper(self.sla, store, settings.sla_sweep_interval)
         self.outbox_metrics = OutboxMetrics(registry=metrics.registry if metrics is not None else None)
         if metrics is not None:
             metrics.register(BacklogCollector(store, settings))
@@ -32,9 +42,11 @@ class Incidents:
 
     def start(self) -> None:
         self.workers.start()
+        self.sla_sweeper.start()
         if self.config.connectors:
             log.info("outbox: %d worker(s) for connector(s) %s", self.workers.settings.outbox_workers,
                      ", ".join(self.config.connectors))
 
     def stop(self) -> None:
+        self.sla_sweeper.stop()
         self.workers.stop()

@@ -197,10 +197,21 @@ class IncidentService:
             change = lifecycle.on_action(_facts(row), "close", now, note=f"closed in {connector}")
             self._write(conn, row, change, now, f"{connector}", extra={})
 
+    def annotate(self, conn: Connection, incident_id: int, event: str, data: dict[str, Any], *, body: str,
+                 note_id: str, now: float, actor: str = SYSTEM_ACTOR) -> str:
+        """A system event on an incident (e.g. ``sla_warning``), mirrored once to the client's
+        ticket connectors as a comment with the stable id ``<key>-<note_id>`` (inside ``conn``'s
+        transaction, like every incident change). Returns the incident key."""
+        row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).one()
+        note = Comment(f"{row.key}-{note_id}", body, actor, timeutil.to_datetime(now))
+        return self._write(conn, row, Change(event, {}, {**data, "body": body}, Action.COMMENT), now, actor,
+                           note=note)
+
     # ------------------------------------------------------------------ writing
 
     def _write(self, conn: Connection, row: Any | None, change: Change, now: float, actor: str, *,
-               signal: AlertSignal | None = None, extra: dict[str, Any] | None = None) -> str:
+               signal: AlertSignal | None = None, extra: dict[str, Any] | None = None,
+               note: Comment | None = None) -> str:
         if row is None:
             assert signal is not None and change.new
             number = self._next_number(conn, signal.client_id)
@@ -222,7 +233,7 @@ class IncidentService:
             conn.execute(incidents.update().where(incidents.c.id == incident_id)
                          .values(**change.fields, **notified, version=version, updated_at=now))
         data = dict(change.data)
-        comment = entry = None
+        comment, entry = note, None
         if change.event == "commented":
             cid = conn.execute(incident_comments.insert().values(
                 incident_id=incident_id, actor=actor, body=data["body"], created_at=now)).inserted_primary_key[0]
@@ -308,6 +319,9 @@ class IncidentService:
                                     .order_by(incident_comments.c.id)).all()
             entries = conn.execute(sa.select(time_entries).where(time_entries.c.incident_id == row.id)
                                    .order_by(time_entries.c.id)).all()
+            from collector.sla.service import sla_section  # SLA reads build on incidents, not back
+
+            sla = sla_section(conn, row.id, timeutil.now())
         detail = summary_of(row)
         detail.update(
             fingerprint=row.fingerprint, site=row.site, severity=row.severity, kind=row.kind,
@@ -329,6 +343,7 @@ class IncidentService:
                        "created_at": timeutil.to_datetime(c.created_at)} for c in comments],
             time_entries=[{"id": t.id, "actor": t.actor, "minutes": t.minutes, "work_type": t.work_type,
                            "note": t.note, "created_at": timeutil.to_datetime(t.created_at)} for t in entries],
+            sla=sla,
         )
         return detail
 

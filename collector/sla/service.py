@@ -1,0 +1,289 @@
+"""SLA clocks in the store: ``incident_sla`` (the clocks as of the last look) and
+``sla_pauses`` (the pause history), kept up to date by an incident listener and a sweep.
+
+:meth:`SlaClocks.on_incident` runs after every incident event, inside its transaction:
+it records pauses (a stay in a waiting state; the time between a resolution and a reopen)
+for every incident, and — when the client's contract has targets for the incident's
+priority — recomputes the clocks from detection (:func:`collector.sla.clock.compute`).
+:meth:`SlaClocks.sweep` recomputes the clocks that still run (or are paused) every
+``sla_sweep_interval``. Whenever a clock is looked at, the warnings and breaches that are
+due and not yet sent go out once each per target (``incident_sla.notified``): an incident
+event (``sla_warning`` / ``sla_breached``), a comment to the client's ticket connectors
+through the outbox, and a notification to the contract's contacts who receive ``sla``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from collector import notify, timeutil
+from collector.contracts.model import Contract
+from collector.contracts.store import get_contract
+from collector.incidents.lifecycle import WAITING
+from collector.incidents.maintenance import zone
+from collector.schema import incident_events, incident_sla, incidents, sla_pauses
+from collector.sla.calendar import BusinessCalendar
+from collector.sla.clock import Pause, SlaStatus, TargetStatus, compute, notices_due
+
+if TYPE_CHECKING:
+    from collector.incidents.service import IncidentChanged, IncidentService
+    from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "upkeep"
+RESOLVED_GAP = "resolved"  # the pause reason for the time between a resolution and a reopen
+_EVENT = {"warning": "sla_warning", "breach": "sla_breached"}
+
+
+# ---------------------------------------------------------------------- reads of the facts
+
+def pauses_of(conn: Connection, incident_id: int) -> list[Any]:
+    return conn.execute(sa.select(sla_pauses).where(sla_pauses.c.incident_id == incident_id)
+                        .order_by(sla_pauses.c.started_at, sla_pauses.c.id)).all()
+
+
+def _stops(conn: Connection, incident_id: int) -> list[tuple[str, float]]:
+    return [(r.type, r.ts) for r in conn.execute(
+        sa.select(incident_events.c.type, incident_events.c.ts)
+        .where(incident_events.c.incident_id == incident_id,
+               incident_events.c.type.in_(("resolved", "closed", "reopened")))
+        .order_by(incident_events.c.id))]
+
+
+def responded_at(conn: Connection, row: Any) -> float | None:
+    """The first acknowledgement, else the first resolution (a fix is a response too)."""
+    if row.acknowledged_at is not None:
+        return row.acknowledged_at
+    return next((ts for kind, ts in _stops(conn, row.id) if kind != "reopened"), None)
+
+
+def _last_resolved_gap(conn: Connection, incident_id: int) -> tuple[float, float] | None:
+    since = gap = None
+    for kind, ts in _stops(conn, incident_id):
+        if kind == "reopened":
+            if since is not None:
+                gap = (since, ts)
+            since = None
+        elif since is None:
+            since = ts
+    return gap
+
+
+def status_of(conn: Connection, row: Any, contract: Contract | None, now: float,
+              calendar: BusinessCalendar | None = None) -> SlaStatus | None:
+    """The incident's SLA status at ``now``; None when its contract has no target for its priority."""
+    targets = contract.sla.for_priority(row.priority) if contract is not None else None
+    if targets is None or (targets.response is None and targets.resolution is None):
+        return None
+    pauses = [Pause(p.started_at, p.ended_at, p.reason) for p in pauses_of(conn, row.id)]
+    resolved = row.resolved_at if row.state in ("resolved", "closed") else None
+    return compute(priority=row.priority, targets=targets, calendar=calendar or contract.calendar,
+                   opened_at=row.opened_at, responded_at=responded_at(conn, row), resolved_at=resolved,
+                   pauses=pauses, now=now)
+
+
+# ---------------------------------------------------------------------- presentation
+
+def _dt(ts: float | None) -> datetime | None:
+    return timeutil.to_datetime(ts)
+
+
+def target_view(t: TargetStatus | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {"within_seconds": t.within, "clock": t.clock, "due_at": _dt(t.due_at), "warn_at": _dt(t.warn_due_at),
+            "stopped_at": _dt(t.stopped_at), "elapsed_seconds": round(t.elapsed, 3),
+            "percent": round(t.percent, 1), "breached": t.breached, "state": t.state}
+
+
+def sla_section(conn: Connection, incident_id: int, now: float) -> dict[str, Any] | None:
+    """The ``sla`` part of an incident's detail, computed at ``now`` (None: no SLA applies)."""
+    row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).first()
+    if row is None:
+        return None
+    status = status_of(conn, row, get_contract(conn, row.client_id), now)
+    if status is None:
+        return None
+    stored = conn.execute(sa.select(incident_sla.c.notified)
+                          .where(incident_sla.c.incident_id == incident_id)).scalar()
+    return {
+        "priority": status.priority, "state": status.state,
+        "paused_seconds": round(status.paused_seconds, 3),
+        "response": target_view(status.response), "resolution": target_view(status.resolution),
+        "pauses": [{"reason": p.reason, "started_at": _dt(p.started_at), "ended_at": _dt(p.ended_at),
+                    "seconds": round((p.ended_at if p.ended_at is not None else now) - p.started_at, 3),
+                    "actor": p.actor} for p in pauses_of(conn, incident_id)],
+        "notified": sorted(stored or []),
+    }
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{seconds:g}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def notice_text(key: str, t: TargetStatus, kind: str, priority: str, tz: str) -> tuple[str, str]:
+    """(subject, body) of an SLA warning or breach notice."""
+    due = "never" if t.due_at is None else timeutil.to_datetime(t.due_at).astimezone(
+        zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
+    allowed = f"{_duration(t.within)} ({t.clock} time)"
+    if kind == "warning":
+        subject = f"SLA warning: {key} {t.target} due {due}"
+        body = (f"SLA warning for {key} ({priority}): {t.percent:.0f}% of the {t.target} time "
+                f"{allowed} is used; it is due {due}.")
+    else:
+        subject = f"SLA breached: {key} {t.target}"
+        body = (f"SLA breached for {key} ({priority}): the {t.target} target of {allowed} "
+                f"was due {due}; {_duration(t.elapsed)} counted.")
+    return subject, body
+
+
+# ---------------------------------------------------------------------- the clocks
+
+class SlaClocks:
+    """The SLA listener and sweep over one incident service (which routes the notices)."""
+
+    def __init__(self, incidents: IncidentService | None = None) -> None:
+        self.incidents = incidents
+
+    # ------------------------------------------------------------------ listener
+
+    def on_incident(self, conn: Connection, changed: IncidentChanged) -> None:
+        """Incident listener: pauses, then the clocks (inside the incident's transaction)."""
+        if changed.event in _EVENT.values():
+            return  # our own notices
+        row = conn.execute(sa.select(incidents).where(incidents.c.id == changed.incident_id)).one()
+        self._track_pauses(conn, row, changed)
+        self.refresh(conn, row, changed.ts)
+
+    def _track_pauses(self, conn: Connection, row: Any, changed: IncidentChanged) -> None:
+        current = conn.execute(sa.select(sla_pauses).where(sla_pauses.c.incident_id == row.id,
+                                                           sla_pauses.c.ended_at.is_(None))).first()
+        if current is not None and current.reason != row.state:
+            conn.execute(sla_pauses.update().where(sla_pauses.c.id == current.id).values(ended_at=changed.ts))
+        if row.state in WAITING and (current is None or current.reason != row.state):
+            conn.execute(sla_pauses.insert().values(incident_id=row.id, reason=row.state, started_at=changed.ts,
+                                                    ended_at=None, actor=changed.actor[:100]))
+        if changed.event == "reopened":
+            gap = _last_resolved_gap(conn, row.id)
+            if gap is not None and gap[1] > gap[0]:
+                conn.execute(sla_pauses.insert().values(incident_id=row.id, reason=RESOLVED_GAP, started_at=gap[0],
+                                                        ended_at=gap[1], actor=changed.actor[:100]))
+
+    # ------------------------------------------------------------------ recompute
+
+    def refresh(self, conn: Connection, row: Any, now: float) -> SlaStatus | None:
+        """Recompute the incident's clocks at ``now``, store them, send the notices due."""
+        contract = get_contract(conn, row.client_id)
+        status = status_of(conn, row, contract, now)
+        query = sa.select(incident_sla).where(incident_sla.c.incident_id == row.id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()  # one sweeper (or listener) per incident at a time
+        existing = conn.execute(query).first()
+        if status is None:
+            if existing is not None:
+                conn.execute(incident_sla.delete().where(incident_sla.c.incident_id == row.id))
+            return None
+        notified = set(existing.notified or []) if existing is not None else set()
+        for target, kind in notices_due(status, notified):
+            self._notice(conn, row, contract, status, target, kind, now)
+            notified.add(f"{target}:{kind}")
+        values = _row_values(row, status, now, sorted(notified))
+        if existing is None:
+            conn.execute(incident_sla.insert().values(incident_id=row.id, **values))
+        else:
+            conn.execute(incident_sla.update().where(incident_sla.c.incident_id == row.id).values(**values))
+        return status
+
+    def _notice(self, conn: Connection, row: Any, contract: Contract, status: SlaStatus, target: str, kind: str,
+                now: float) -> None:
+        t = getattr(status, target)
+        subject, body = notice_text(row.key, t, kind, status.priority, contract.calendar.timezone)
+        data = {"target": target, "priority": status.priority, "within": t.within, "clock": t.clock,
+                "due_at": t.due_at, "elapsed": round(t.elapsed, 3)}
+        if self.incidents is not None:
+            self.incidents.annotate(conn, row.id, _EVENT[kind], data, body=body, note_id=f"sla-{target}-{kind}",
+                                    now=now)
+        else:
+            conn.execute(incident_events.insert().values(incident_id=row.id, ts=now, actor=SYSTEM_ACTOR,
+                                                         type=_EVENT[kind], data={**data, "body": body}))
+        recipients = contract.contacts_for("sla")
+        if recipients:
+            notify.queue(conn, kind=_EVENT[kind], recipients=recipients, subject=subject, body_text=body, now=now,
+                         client_id=row.client_id, data={**data, "incident": row.key, "kind": kind},
+                         dedupe_key=f"sla:{row.key}:{target}:{kind}")
+        log.info("%s: %s %s", row.key, _EVENT[kind], target)
+
+    # ------------------------------------------------------------------ sweep
+
+    def sweep(self, store: Store, now: float | None = None) -> int:
+        """Recompute every running or paused clock; returns how many were looked at."""
+        now = timeutil.now() if now is None else now
+        with store.read() as conn:
+            ids = conn.execute(sa.select(incident_sla.c.incident_id)
+                               .where(incident_sla.c.state.in_(("running", "paused")))
+                               .order_by(incident_sla.c.incident_id)).scalars().all()
+        done = 0
+        for incident_id in ids:
+            try:
+                with store.write() as conn:
+                    row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).first()
+                    if row is not None:
+                        self.refresh(conn, row, now)
+                        done += 1
+            except Exception:  # one bad incident never stops the others' clocks
+                log.exception("SLA sweep failed on incident %s", incident_id)
+        return done
+
+
+def _row_values(row: Any, status: SlaStatus, now: float, notified: list[str]) -> dict[str, Any]:
+    r, s = status.response, status.resolution
+    return {
+        "client_id": row.client_id, "priority": status.priority, "state": status.state,
+        "response_target": r.within if r else None, "response_due_at": r.due_at if r else None,
+        "responded_at": r.stopped_at if r else None, "response_elapsed": r.elapsed if r else 0.0,
+        "response_breached": bool(r and r.breached),
+        "resolution_target": s.within if s else None, "resolution_due_at": s.due_at if s else None,
+        "resolved_at": s.stopped_at if s else None, "resolution_elapsed": s.elapsed if s else 0.0,
+        "resolution_breached": bool(s and s.breached),
+        "paused_seconds": status.paused_seconds, "notified": notified, "updated_at": now,
+    }
+
+
+class SlaSweeper:
+    """A background thread that runs :meth:`SlaClocks.sweep` every ``interval`` seconds."""
+
+    def __init__(self, clocks: SlaClocks, store: Store, interval: float) -> None:
+        self.clocks, self.store, self.interval = clocks, store, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="upkeep-sla-sweep", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.clocks.sweep(self.store)
+            except Exception:  # the store may be down for a moment: try again next time
+                log.exception("SLA sweep failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
