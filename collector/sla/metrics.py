@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from collector import timeutil
 from collector.schema import clients, incident_sla
 from collector.settings import Settings
 from collector.sla.summary import outcome
@@ -31,7 +31,7 @@ class SlaCollector:
         return [GaugeMetricFamily(name, text, labels=labels) for name, text, labels in (_CLOCKS, _BREACHED)]
 
     def collect(self) -> Iterator[Metric]:
-        now = time.time()
+        now = timeutil.now()
         clocks = GaugeMetricFamily(*_CLOCKS[:2], labels=_CLOCKS[2])
         breached = GaugeMetricFamily(*_BREACHED[:2], labels=_BREACHED[2])
         query = (sa.select(incident_sla, clients.c.name.label("client"))
