@@ -53,7 +53,7 @@ class TargetStatus:
 
     @property
     def warning_due(self) -> bool:
-        return self.state != "stopped" and not self.breached and self.elapsed >= self.within * self.warn_at
+        return self.state == "running" and not self.breached and self.elapsed >= self.within * self.warn_at
 
     @property
     def percent(self) -> float:

@@ -237,7 +237,11 @@ class SlaClocks:
         for incident_id in ids:
             try:
                 with store.write() as conn:
-                    row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).first()
+                    query = sa.select(incidents).where(incidents.c.id == incident_id)
+                    if not store.is_sqlite:
+                        # Incident row first, then its clock: the order an incident change takes.
+                        query = query.with_for_update()
+                    row = conn.execute(query).first()
                     if row is not None:
                         self.refresh(conn, row, now)
                         done += 1

@@ -299,3 +299,31 @@ def test_a_removed_target_drops_the_clock(store, service, clock, acme):
     assert sla_row(store, key) is None
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(incident_sla)).scalar() == 0
+
+
+def test_concurrent_sweeps_send_each_notice_once(store, service, clock):
+    import threading
+
+    keys = [service.report(client="acme", title=f"Outage {i}", actor="alice", priority="critical") for i in range(5)]
+    clock.at(601)
+    barrier = threading.Barrier(3)
+    errors = []
+
+    def sweep() -> None:
+        try:
+            barrier.wait()
+            service.sla.sweep(store, T0 + 601)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(e["target"] for e in events(store, "sla_breached")) == ["response"] * len(keys)
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(notifications)).scalar() == len(keys)
+        assert conn.execute(sa.select(sa.func.count()).select_from(outbox)
+                            .where(outbox.c.action == "comment")).scalar() == len(keys)
