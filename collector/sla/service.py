@@ -227,27 +227,60 @@ class SlaClocks:
     # ------------------------------------------------------------------ sweep
 
     def sweep(self, store: Store, now: float | None = None) -> int:
-        """Recompute every running or paused clock; returns how many were looked at."""
+        """Recompute every running or paused clock; returns how many needed a write.
+
+        Each clock is first looked at in a read; only one whose notices are due or whose
+        state, due times or breach flags changed is written (one transaction per incident,
+        so one bad incident never holds up the others).
+        """
         now = timeutil.now() if now is None else now
+        calendars: dict[int, tuple[Contract | None, BusinessCalendar | None]] = {}
         with store.read() as conn:
-            ids = conn.execute(sa.select(incident_sla.c.incident_id)
-                               .where(incident_sla.c.state.in_(("running", "paused")))
-                               .order_by(incident_sla.c.incident_id)).scalars().all()
-        done = 0
-        for incident_id in ids:
+            rows = conn.execute(sa.select(incident_sla, incidents.c.client_id.label("owner"))
+                                .join(incidents, incidents.c.id == incident_sla.c.incident_id)
+                                .where(incident_sla.c.state.in_(("running", "paused")))
+                                .order_by(incident_sla.c.incident_id)).all()
+        written = 0
+        for stored in rows:
             try:
+                if not self._changed(store, stored, now, calendars):
+                    continue
                 with store.write() as conn:
-                    query = sa.select(incidents).where(incidents.c.id == incident_id)
+                    query = sa.select(incidents).where(incidents.c.id == stored.incident_id)
                     if not store.is_sqlite:
                         # Incident row first, then its clock: the order an incident change takes.
                         query = query.with_for_update()
                     row = conn.execute(query).first()
                     if row is not None:
                         self.refresh(conn, row, now)
-                        done += 1
+                        written += 1
             except Exception:  # one bad incident never stops the others' clocks
-                log.exception("SLA sweep failed on incident %s", incident_id)
-        return done
+                log.exception("SLA sweep failed on incident %s", stored.incident_id)
+        return written
+
+    def _changed(self, store: Store, stored: Any, now: float,
+                 calendars: dict[int, tuple[Contract | None, BusinessCalendar | None]]) -> bool:
+        with store.read() as conn:
+            if stored.owner not in calendars:
+                contract = get_contract(conn, stored.owner)
+                calendars[stored.owner] = (contract, BusinessCalendar(contract.calendar) if contract else None)
+            contract, calendar = calendars[stored.owner]
+            row = conn.execute(sa.select(incidents).where(incidents.c.id == stored.incident_id)).first()
+            if row is None:
+                return False
+            status = status_of(conn, row, contract, now, calendar)
+        if status is None or notices_due(status, stored.notified or []):
+            return True
+        fresh = _row_values(row, status, now, sorted(stored.notified or []))
+        watched = _WATCHED
+        if status.state == stored.state == "paused":  # a paused clock's due time moves with now
+            watched = tuple(k for k in _WATCHED if not k.endswith("_due_at"))
+        return any(fresh[k] != getattr(stored, k) for k in watched)
+
+
+#: Stored fields a sweep keeps current (elapsed times are brought up to date with these).
+_WATCHED = ("priority", "state", "response_target", "response_due_at", "response_breached",
+            "resolution_target", "resolution_due_at", "resolution_breached")
 
 
 def _row_values(row: Any, status: SlaStatus, now: float, notified: list[str]) -> dict[str, Any]:
