@@ -132,20 +132,38 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
-def notice_text(key: str, t: TargetStatus, kind: str, priority: str, tz: str) -> tuple[str, str]:
-    """(subject, body) of an SLA warning or breach notice."""
-    due = "never" if t.due_at is None else timeutil.to_datetime(t.due_at).astimezone(
+_RU_TARGET = {"response": "реакцию", "resolution": "решение"}
+_RU_TARGET_TITLE = {"response": "время реакции", "resolution": "время решения"}
+_RU_CLOCK = {"business": "рабочее время", "calendar": "календарное время"}
+
+
+def notice_text(key: str, t: TargetStatus, kind: str, priority: str, tz: str,
+                language: str = "en") -> tuple[str, str]:
+    """(subject, body) of an SLA warning or breach notice, in ``language`` (en, ru).
+
+    Ticket comments are written in English (for the technicians); the client's contacts
+    get their contract's language.
+    """
+    due = "-" if t.due_at is None else timeutil.to_datetime(t.due_at).astimezone(
         zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
+    if language == "ru":
+        allowed = f"{_duration(t.within)} ({_RU_CLOCK[t.clock]})"
+        target = _RU_TARGET[t.target]
+        if kind == "warning":
+            return (f"Предупреждение SLA: {key}, {_RU_TARGET_TITLE[t.target]} до {due}",
+                    f"Предупреждение SLA по {key} ({priority}): использовано {t.percent:.0f}% времени "
+                    f"на {target} {allowed}; срок — {due}.")
+        return (f"Нарушение SLA: {key}, {_RU_TARGET_TITLE[t.target]}",
+                f"Нарушение SLA по {key} ({priority}): срок на {target} {allowed} истёк {due}; "
+                f"учтено {_duration(t.elapsed)}.")
     allowed = f"{_duration(t.within)} ({t.clock} time)"
     if kind == "warning":
-        subject = f"SLA warning: {key} {t.target} due {due}"
-        body = (f"SLA warning for {key} ({priority}): {t.percent:.0f}% of the {t.target} time "
+        return (f"SLA warning: {key} {t.target} due {due}",
+                f"SLA warning for {key} ({priority}): {t.percent:.0f}% of the {t.target} time "
                 f"{allowed} is used; it is due {due}.")
-    else:
-        subject = f"SLA breached: {key} {t.target}"
-        body = (f"SLA breached for {key} ({priority}): the {t.target} target of {allowed} "
-                f"was due {due}; {_duration(t.elapsed)} counted.")
-    return subject, body
+    return (f"SLA breached: {key} {t.target}",
+            f"SLA breached for {key} ({priority}): the {t.target} target of {allowed} "
+            f"was due {due}; {_duration(t.elapsed)} counted.")
 
 
 # ---------------------------------------------------------------------- the clocks
@@ -208,7 +226,8 @@ class SlaClocks:
     def _notice(self, conn: Connection, row: Any, contract: Contract, status: SlaStatus, target: str, kind: str,
                 now: float) -> None:
         t = getattr(status, target)
-        subject, body = notice_text(row.key, t, kind, status.priority, contract.calendar.timezone)
+        tz = contract.calendar.timezone
+        _, body = notice_text(row.key, t, kind, status.priority, tz)
         data = {"target": target, "priority": status.priority, "within": t.within, "clock": t.clock,
                 "due_at": t.due_at, "elapsed": round(t.elapsed, 3)}
         if self.incidents is not None:
@@ -219,7 +238,8 @@ class SlaClocks:
                                                          type=_EVENT[kind], data={**data, "body": body}))
         recipients = contract.contacts_for("sla")
         if recipients:
-            notify.queue(conn, kind=_EVENT[kind], recipients=recipients, subject=subject, body_text=body, now=now,
+            subject, text = notice_text(row.key, t, kind, status.priority, tz, contract.language)
+            notify.queue(conn, kind=_EVENT[kind], recipients=recipients, subject=subject, body_text=text, now=now,
                          client_id=row.client_id, data={**data, "incident": row.key, "kind": kind},
                          dedupe_key=f"sla:{row.key}:{target}:{kind}")
         log.info("%s: %s %s", row.key, _EVENT[kind], target)

@@ -167,3 +167,21 @@ def test_a_late_stop_is_a_breach_but_never_a_warning():
     assert notices_due(late, []) == [("response", "breach")]
     early = clocks("major", "2026-03-02 09:00", "2026-03-02 12:00", responded="2026-03-02 10:50")
     assert notices_due(early, []) == []  # stopped in time (after 75 %): nothing to say any more
+
+
+@pytest.mark.parametrize(("kind", "language", "subject", "body"), [
+    ("warning", "en", "SLA warning: UPK-acme-7 response due 2026-03-02 11:00 CET",
+     "SLA warning for UPK-acme-7 (major): 75% of the response time 2h00m (business time) is used; "
+     "it is due 2026-03-02 11:00 CET."),
+    ("breach", "en", "SLA breached: UPK-acme-7 response",
+     "SLA breached for UPK-acme-7 (major): the response target of 2h00m (business time) was due "
+     "2026-03-02 11:00 CET; 1h30m counted."),
+    ("breach", "ru", "Нарушение SLA: UPK-acme-7, время реакции",
+     "Нарушение SLA по UPK-acme-7 (major): срок на реакцию 2h00m (рабочее время) истёк 2026-03-02 11:00 CET; "
+     "учтено 1h30m."),
+])
+def test_notice_text(kind, language, subject, body):
+    from collector.sla.service import notice_text
+
+    status = clocks("major", "2026-03-02 09:00", "2026-03-02 10:30")
+    assert notice_text("UPK-acme-7", status.response, kind, "major", "Europe/Berlin", language) == (subject, body)
