@@ -15,6 +15,14 @@ from collector.store import Store
 log = logging.getLogger(__name__)
 
 
+def rule_metric(rules: RuleService, rule_id: str) -> str | None:
+    """The metric a loaded rule watches (None: unknown rule, or a per-asset ``metric: any`` rule)."""
+    compiled = rules.engine.ruleset.rules.get(rule_id)
+    if compiled is None or compiled.rule.metric == "any":
+        return None
+    return compiled.rule.metric
+
+
 class Incidents:
     """One collector's incident machinery. :meth:`start` after migrations, :meth:`stop` at shutdown."""
 
@@ -24,6 +32,13 @@ class Incidents:
         self.service = IncidentService(store, self.config, reopen_window=settings.incidents_reopen_window,
                                        renotify_policy=settings.renotify_policy())
         rules.transition_listeners.append(self.service.on_transitions)
+        # Contract scope tags out-of-scope incidents (before their ticket is written); the
+        # preventive-work record hears resolutions.
+        from collector.contracts import scope
+        from collector.preventive import PreventiveRecorder
+
+        self.service.listeners.append(scope.on_incident)
+        self.service.listeners.append(PreventiveRecorder(lambda rule_id: rule_metric(rules, rule_id)))
         self.outbox_metrics = OutboxMetrics(registry=metrics.registry if metrics is not None else None)
         if metrics is not None:
             metrics.register(BacklogCollector(store, settings))
