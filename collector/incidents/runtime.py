@@ -43,7 +43,8 @@ class Incidents:
         if metrics is not None:
             metrics.register(BacklogCollector(store, settings))
         self.workers = OutboxWorkers(store, settings, self.config.build(), self.outbox_metrics,
-                                     on_closed=self.service.close_from_ticket)
+                                     on_closed=self.service.close_from_ticket,
+                                     incident_listeners=self.service.listeners)
 
     def start(self) -> None:
         self.workers.start()

@@ -88,7 +88,7 @@ class PreventiveRecorder:
         self.metric_of = metric_of or (lambda rule: None)
 
     def __call__(self, conn: Connection, changed: Any) -> None:
-        if changed.event == "time_logged":
+        if changed.event in ("time_logged", "time_mirrored"):
             self._update_minutes(conn, changed.incident_id)
         elif changed.event in ("resolved", "closed"):
             self.on_resolved(conn, changed.incident_id, changed.actor, changed.ts)
