@@ -10,7 +10,7 @@ For something out of scope the contract's ``out_of_scope`` policy decides:
   description (what the client reads);
 - ``billable``: the same with ``scope_policy=billable``; the points ledger charges the
   incident's time like client-caused work;
-- ``ignore``: :func:`scope_stage` (a pipeline stage, first in ``collector.incidents.stages``)
+- ``ignore``: :func:`scope_stage` (a pipeline stage, after noise control in ``collector.incidents.stages``)
   suppresses the signal, so no incident opens. People are never ignored: a user-reported
   incident on something out of scope is tagged instead.
 

@@ -128,8 +128,9 @@ def test_ignore_opens_no_incident_but_people_are_never_ignored(store) -> None:
     assert count == 2
 
 
-def test_scope_stage_is_registered_first() -> None:
-    assert pipeline.stages()[0] is scope.scope_stage
+def test_scope_stage_is_registered_after_noise_control() -> None:
+    names = [stage.__name__ for stage in pipeline.stages()]
+    assert names.index("scope_stage") > names.index("dependency_stage")
 
 
 def test_an_incident_open_before_the_policy_changed_runs_its_course(store) -> None:
