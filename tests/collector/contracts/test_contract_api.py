@@ -136,3 +136,18 @@ def test_preventive_endpoints(http, admin_token) -> None:
     assert unknown.status_code == 404 and "no maintenance task 'nope'" in unknown.json()["detail"]
     no_contract = http.post("/api/v1/clients/globex/preventive", headers=h, json={"task_id": "x", "minutes": 1})
     assert no_contract.status_code == 404 and "has no contract" in no_contract.json()["detail"]
+
+
+def test_the_app_wires_scope_and_preventive_work_into_incidents(http) -> None:
+    from collector.contracts import scope
+    from collector.incidents.runtime import rule_metric
+    from collector.preventive import PreventiveRecorder
+
+    runtime = http.app.state.incidents
+    listeners = runtime.service.listeners
+    assert scope.on_incident in listeners
+    recorder = next(x for x in listeners if isinstance(x, PreventiveRecorder))
+    assert recorder.metric_of("disk-space") == "disk_used_percent"     # from the shipped rules
+    assert recorder.metric_of("no-such-rule") is None
+    assert rule_metric(http.app.state.rules, "toner-low") == "printer_supply_level_percent"
+    assert runtime.workers.incident_listeners is listeners
