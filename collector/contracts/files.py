@@ -50,15 +50,6 @@ class ParsedFile:
     problems: list[str] = field(default_factory=list)
     doc: YamlDocument | None = None
 
-    @property
-    def client(self) -> str | None:
-        """The client the file names (even when the rest of it does not validate)."""
-        if self.contract is not None:
-            return self.contract.client
-        data = self.doc.data if self.doc is not None else None
-        value = data.get("client") if isinstance(data, dict) else None
-        return value if isinstance(value, str) else None
-
 
 def contract_files(paths: Iterable[str | Path]) -> list[Path]:
     """Files in ``paths``: a folder contributes its ``*.yaml``/``*.yml`` files, sorted."""
@@ -272,7 +263,12 @@ class ContractFiles:
                     if item.contract is None:
                         result.errors.extend(item.problems)
                         continue
-                    result.loaded.append(self._store(conn, names[item.contract.client], item, now))
+                    try:
+                        with conn.begin_nested():  # one file's failure never undoes the others
+                            result.loaded.append(self._store(conn, names[item.contract.client], item, now))
+                    except sa.exc.IntegrityError:  # another collector stored it at the same moment
+                        result.errors.append(f"{item.path}: stored concurrently by another collector; "
+                                             f"reload again")
             result.ok = not result.errors
             for problem in result.errors:
                 log.error("contract file refused (the stored contract stays): %s", problem)
