@@ -39,6 +39,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
 from collector import admin, retention, timeutil
 from collector.admin import Principal
+from collector.contracts.api import contracts_router
+from collector.contracts.files import ContractFiles
 from collector.errors import (
     AlreadyExists,
     BodyTooLarge,
@@ -61,6 +63,7 @@ from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import Ingestor
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
+from collector.preventive.api import preventive_router
 from collector.rules.api import rules_router, run_background
 from collector.rules.service import RuleService
 from collector.schema import assets, clients, latest, series, sites
@@ -254,6 +257,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     # Noise control: the maintenance file, and the lifecycle as the target of released signals.
     noise_control = noise.configure(noise.NoiseControl(settings.maintenance_file))
     noise.set_emitter(incident_runtime.service.apply_signal, noise.active_incident_key)
+    # Contract files: loaded at start (after migrations), on SIGHUP and on the reload API.
+    contract_files = ContractFiles(store, settings.contracts_paths)
     # Decoding and storing a batch is CPU work under the GIL. On SQLite, where writes are
     # serialized anyway, running several at once only makes threads queue for the GIL
     # (each sqlite3 step releases and re-takes it): one at a time is ~20% faster. On
@@ -265,10 +270,14 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         if migrate:
             await run_in_threadpool(store.upgrade)
         store.start_checkpointer()
+        try:
+            await run_in_threadpool(contract_files.reload)
+        except Exception:  # a broken contract store must not keep the collector from serving
+            log.exception("loading the contract files failed")
         task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
         incident_runtime.start()
         try:
-            async with (run_background(rule_service, on_hup=[noise_control.reload]),
+            async with (run_background(rule_service, on_hup=[noise_control.reload, contract_files.reload]),
                         noise.run_release(store, settings.noise_release_interval)):
                 yield
         finally:
@@ -289,6 +298,7 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.state.metrics = metrics
     app.state.rules = rule_service
     app.state.incidents = incident_runtime
+    app.state.contract_files = contract_files
 
     @app.exception_handler(UpkeepError)
     async def _domain_error(request: Request, exc: UpkeepError) -> JSONResponse:
@@ -407,6 +417,9 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.include_router(incidents_router(incident_runtime.service, require_admin,
                                         {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
     app.include_router(sla_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
+    app.include_router(contracts_router(contract_files, require_admin,
+                                        {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
+    app.include_router(preventive_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
     app.include_router(maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
     app.include_router(alertmanager_router(store, settings, incident_runtime.service.apply_signal, read_body,
                                            require_receiver,

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from agent.yamlsource import ConfigError
 from collector import admin
+from collector.contracts.cli import contract_app
 from collector.errors import (
     AlreadyExists,
     Forbidden,
@@ -33,6 +34,7 @@ from collector.errors import (
 )
 from collector.incidents.cli import incident_app
 from collector.incidents.maintenance_cli import maintenance_app
+from collector.preventive.cli import preventive_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
 from collector.sla.cli import sla_app
@@ -63,6 +65,8 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(sla_app, name="sla")
+app.add_typer(contract_app, name="contract")
+app.add_typer(preventive_app, name="preventive")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

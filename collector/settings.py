@@ -93,6 +93,9 @@ class Settings(BaseModel):
     rules_reorder_window: Duration = Field(default=900.0, ge=0)
     #: A firing alert whose series sent nothing for this long resolves ("no data").
     rules_series_gone_after: Duration = Field(default=86400.0, gt=0)
+    #: Contract files and folders (docs/contracts.md): one YAML contract per client, loaded at
+    #: start, on SIGHUP and on POST /api/v1/contracts/reload. Empty: contracts only via the API/CLI.
+    contracts_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
     #: Noise control (docs/noise.md): client time zones, maintenance windows, dependencies (YAML).
     maintenance_file: Path | None = None
     #: How often signals held back (maintenance window, site grace) are checked for release.

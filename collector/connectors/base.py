@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -93,6 +94,22 @@ class TimeEntry:
     def __post_init__(self) -> None:
         if self.minutes <= 0:
             raise ValueError("a time entry needs a positive number of minutes")
+
+
+@dataclass(frozen=True)
+class RemoteTimeEntry:
+    """Time a technician logged in the ticket system on an incident's ticket (read back by
+    :meth:`Connector.read_time_entries`). ``external_id`` is the ticket system's id of the
+    entry; ``upkeep_id`` is set when Upkeep itself wrote it (its :func:`marker`), and such an
+    entry is never mirrored back."""
+
+    external_id: str
+    minutes: int
+    note: str = ""
+    author: str | None = None
+    spent_on: date | None = None
+    work_type: str | None = None
+    upkeep_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +211,15 @@ def marker(item_id: str) -> str:
     return f"[upkeep:{item_id}]"
 
 
+_MARKER = re.compile(r"\[upkeep:([^\]\s]+)\]")
+
+
+def marked_id(text: str | None) -> str | None:
+    """The item id of the :func:`marker` in ``text``, if Upkeep wrote it."""
+    found = _MARKER.search(text or "")
+    return found.group(1) if found else None
+
+
 # --------------------------------------------------------------------------- configuration
 
 
@@ -264,6 +290,8 @@ class Connector(abc.ABC):
 
     config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     supports_poll: ClassVar[bool] = False
+    #: The connector can read time entries logged on a ticket (:meth:`read_time_entries`).
+    supports_time_entries: ClassVar[bool] = False
 
     def __init__(self, name: str, config: ConnectorConfig) -> None:
         self.name = name
@@ -281,6 +309,10 @@ class Connector(abc.ABC):
     def poll_closed(self, refs: Sequence[TicketRef]) -> list[TicketRef]:
         """Those of ``refs`` whose ticket was closed (or resolved) in the ticket system."""
         raise NotImplementedError(f"{type(self).__name__} cannot report closed tickets")
+
+    def read_time_entries(self, ref: TicketRef) -> list[RemoteTimeEntry]:
+        """Every time entry logged on the ticket ``ref`` (those Upkeep wrote carry ``upkeep_id``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read time entries")
 
     def close(self) -> None:
         """Release connections. The connector is not used afterwards."""

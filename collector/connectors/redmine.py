@@ -5,12 +5,15 @@ The incident key is in the subject (``[UPK-acme-1234] title``) and, when
 filter"); a lookup uses the custom field when there is one, else ``subject=~KEY``, always
 over all projects and statuses, and keeps only exact matches. Comments are journal notes,
 time entries ``/time_entries.json``; both carry ``[upkeep:<id>]`` and are looked for first.
+Time entries technicians log in Redmine are read back (:meth:`RedmineConnector.read_time_entries`,
+``GET /time_entries.json?issue_id=``) and mirrored into Upkeep by the outbox poll loop.
 Resolve sets ``closed_status``; reopen sets ``reopen_status``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from functools import cached_property
 from typing import Any, ClassVar, Literal
 
@@ -22,11 +25,13 @@ from collector.connectors.base import (
     ConnectorConfig,
     ConnectorError,
     Priority,
+    RemoteTimeEntry,
     TicketConnector,
     TicketRef,
     TicketSubject,
     TimeEntry,
     description_text,
+    marked_id,
     marker,
     resolution_text,
     routed,
@@ -70,6 +75,7 @@ class RedmineConnector(TicketConnector):
 
     config_model: ClassVar[type[ConnectorConfig]] = RedmineConfig
     config: RedmineConfig
+    supports_time_entries = True
 
     def __init__(self, name: str, config: RedmineConfig) -> None:
         super().__init__(name, config)
@@ -225,3 +231,23 @@ class RedmineConnector(TicketConnector):
                                                          "limit": 100})
             closed += [by_id[str(issue["id"])] for issue in answer["issues"] if str(issue["id"]) in by_id]
         return closed
+
+    def read_time_entries(self, ref: TicketRef) -> list[RemoteTimeEntry]:
+        out: list[RemoteTimeEntry] = []
+        offset = 0
+        while True:
+            answer = self.api.get("time_entries.json", params={"issue_id": int(ref.external_id), "limit": 100,
+                                                               "offset": offset})
+            page = answer.get("time_entries", [])
+            for e in page:
+                minutes = round(float(e.get("hours") or 0) * 60)
+                if minutes <= 0:
+                    continue
+                spent = e.get("spent_on")
+                out.append(RemoteTimeEntry(
+                    external_id=str(e["id"]), minutes=minutes, note=e.get("comments") or "",
+                    author=(e.get("user") or {}).get("name"), spent_on=date.fromisoformat(spent) if spent else None,
+                    work_type=(e.get("activity") or {}).get("name"), upkeep_id=marked_id(e.get("comments"))))
+            offset += len(page)
+            if not page or offset >= int(answer.get("total_count", 0)):
+                return out

@@ -226,12 +226,15 @@ class OutboxWorkers:
     """Delivery threads over one store. :meth:`start` / :meth:`stop`; :meth:`wake` after a commit."""
 
     def __init__(self, store: Store, settings: Settings, connectors: Mapping[str, Connector],
-                 metrics: OutboxMetrics | None = None, on_closed: ClosedHandler | None = None) -> None:
+                 metrics: OutboxMetrics | None = None, on_closed: ClosedHandler | None = None,
+                 incident_listeners: list[Any] | None = None) -> None:
         self.store = store
         self.settings = settings
         self.connectors = dict(connectors)
         self.metrics = metrics or OutboxMetrics(registry=None)
         self.on_closed = on_closed
+        #: Told about time entries mirrored from ticket systems (the incident service's listeners).
+        self.incident_listeners = incident_listeners if incident_listeners is not None else []
         self._wake = threading.Condition()
         self._signalled = 0
         self._stop = threading.Event()
@@ -386,6 +389,10 @@ class OutboxWorkers:
                 self.poll_closed()
             except Exception:
                 log.exception("polling closed tickets failed; retrying next turn")
+            try:
+                self.poll_time_entries()
+            except Exception:
+                log.exception("reading time entries from ticket systems failed; retrying next turn")
 
     def poll_closed(self) -> int:
         """Ask each polling connector which of our open tickets were closed; close those incidents."""
@@ -422,3 +429,41 @@ class OutboxWorkers:
                     self.on_closed(incident_id, name, now)
                 closed += 1
         return closed
+
+    def poll_time_entries(self, now: float | None = None) -> int:
+        """Mirror time entries logged in the ticket systems (connectors that can read them) on
+        tickets of incidents not closed, or closed within ``TIME_ENTRY_WINDOW``. Returns how many
+        entries were added."""
+        from collector.incidents import time_mirror
+        from collector.schema import incidents
+
+        now = time.time() if now is None else now
+        added = 0
+        for name, connector in self.connectors.items():
+            if not connector.supports_time_entries:
+                continue
+            with self.store.read() as conn:
+                rows = conn.execute(
+                    sa.select(tickets.c.incident_id, tickets.c.external_id, tickets.c.url)
+                    .join(incidents, incidents.c.id == tickets.c.incident_id)
+                    .where(tickets.c.connector == name,
+                           sa.or_(incidents.c.closed_at.is_(None),
+                                  incidents.c.closed_at >= now - TIME_ENTRY_WINDOW))).all()
+            for r in rows:
+                try:
+                    entries = connector.read_time_entries(TicketRef(name, r.external_id, r.url))
+                except ConnectorError as exc:
+                    log.warning("reading time entries of %s ticket %s failed: %s", name, r.external_id, exc.message)
+                    if not exc.permanent:
+                        break  # the system is away: try again next turn
+                    continue
+                if not any(e.upkeep_id is None for e in entries):
+                    continue
+                with self.store.write() as conn:
+                    added += len(time_mirror.mirror(conn, r.incident_id, name, entries, now,
+                                                    self.incident_listeners))
+        return added
+
+
+#: Time entries are read back for tickets whose incident closed at most this long ago.
+TIME_ENTRY_WINDOW = 7 * 86400.0

@@ -16,6 +16,14 @@ from collector.store import Store
 log = logging.getLogger(__name__)
 
 
+def rule_metric(rules: RuleService, rule_id: str) -> str | None:
+    """The metric a loaded rule watches (None: unknown rule, or a per-asset ``metric: any`` rule)."""
+    compiled = rules.engine.ruleset.rules.get(rule_id)
+    if compiled is None or compiled.rule.metric == "any":
+        return None
+    return compiled.rule.metric
+
+
 def attach_listeners(service: IncidentService) -> SlaClocks:
     """The incident listeners every writer needs (the server and the CLI alike): SLA clocks."""
     clocks = SlaClocks(service)
@@ -32,13 +40,21 @@ class Incidents:
         self.service = IncidentService(store, self.config, reopen_window=settings.incidents_reopen_window,
                                        renotify_policy=settings.renotify_policy())
         rules.transition_listeners.append(self.service.on_transitions)
+        # Contract scope tags out-of-scope incidents (before their ticket is written); the
+        # preventive-work record hears resolutions.
+        from collector.contracts import scope
+        from collector.preventive import PreventiveRecorder
+
+        self.service.listeners.append(scope.on_incident)
         self.sla = attach_listeners(self.service)
         self.sla_sweeper = SlaSweeper(self.sla, store, settings.sla_sweep_interval)
+        self.service.listeners.append(PreventiveRecorder(lambda rule_id: rule_metric(rules, rule_id)))
         self.outbox_metrics = OutboxMetrics(registry=metrics.registry if metrics is not None else None)
         if metrics is not None:
             metrics.register(BacklogCollector(store, settings))
         self.workers = OutboxWorkers(store, settings, self.config.build(), self.outbox_metrics,
-                                     on_closed=self.service.close_from_ticket)
+                                     on_closed=self.service.close_from_ticket,
+                                     incident_listeners=self.service.listeners)
 
     def start(self) -> None:
         self.workers.start()

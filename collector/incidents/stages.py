@@ -10,4 +10,5 @@ from __future__ import annotations
 STAGES: tuple[str, ...] = (
     "collector.incidents.noise:maintenance_stage",   # inside a maintenance window: hold until its end
     "collector.incidents.noise:dependency_stage",    # uplink down / site unreachable: fold into one
+    "collector.contracts.scope:scope_stage",         # out of the contract's scope, policy ignore: drop
 )
