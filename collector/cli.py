@@ -33,6 +33,7 @@ from collector.errors import (
 )
 from collector.incidents.cli import incident_app
 from collector.incidents.maintenance_cli import maintenance_app
+from collector.ledger.cli import ledger_app, request_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
 from collector.store import Store
@@ -61,6 +62,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(rules_app, name="rules")
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(request_app, name="request")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

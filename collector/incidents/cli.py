@@ -1,4 +1,4 @@
-"""``upkeep incident list|show|ack|assign|comment|log-time|cause|resolve|close|reopen``.
+"""``upkeep incident list|show|ack|assign|comment|log-time|cause|resolve|close|reopen|charge``.
 
 The commands work on the store like the other admin commands; the running collector's
 outbox workers deliver what they write (within a few seconds).
@@ -23,10 +23,13 @@ By = Annotated[str, typer.Option("--by", help="Who does it (recorded in the even
 def _service(config: Path | None) -> Any:
     from collector import cli
     from collector.incidents.service import IncidentService
+    from collector.ledger.runtime import Ledger
 
     settings = cli._settings(config)
-    return IncidentService(cli._store(config), settings.connectors_config(),
-                           reopen_window=settings.incidents_reopen_window)
+    store = cli._store(config)
+    service = IncidentService(store, settings.connectors_config(), reopen_window=settings.incidents_reopen_window)
+    service.listeners.append(Ledger(store, settings).on_incident_changed)  # charges on resolve
+    return service
 
 
 def _run(config: Path | None, key: str, action: str, by: str, **args: Any) -> None:
@@ -129,3 +132,31 @@ def incident_close(key: str, by: By, config: Config = None,
 def incident_reopen(key: str, by: By, config: Config = None) -> None:
     """Reopen a resolved or closed incident."""
     _run(config, key, "reopen", by)
+
+
+@incident_app.command("charge")
+def incident_charge(key: str, by: By, reason: Annotated[str, typer.Option(help="Why (shown on the statement).")],
+                    config: Config = None,
+                    free: Annotated[bool, typer.Option("--free", help="Charge nothing.")] = False,
+                    charged: Annotated[bool, typer.Option("--charged", help="Charge time × rate.")] = False,
+                    points: Annotated[str | None, typer.Option(help="Charge exactly this many points.")] = None) -> None:
+    """Override the incident's points charge (free, charged, or --points N), with a reason."""
+    from collector import cli
+    from collector.contracts.model import to_centipoints
+    from collector.errors import InvalidArgument
+
+    @cli._reported
+    def go() -> None:
+        if [free, charged, points is not None].count(True) != 1:
+            raise InvalidArgument("give one of --free, --charged, --points N")
+        amount = None
+        if points is not None:
+            try:
+                amount = to_centipoints(points)
+            except ValueError as exc:
+                raise InvalidArgument(f"--points: {exc}") from None
+        mode = "free" if free else "charged" if charged else "amount"
+        event = _service(config).act(key, "charge", by, mode=mode, centipoints=amount, reason=reason)
+        cli.out.print(f"{key}: {event}")
+
+    go()
