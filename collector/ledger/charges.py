@@ -2,9 +2,9 @@
 
 - :func:`price` turns time entries into a charge: each entry's time is rounded **up** to a
   multiple of the policy's ``rounding``, charged at its work type's rate (centipoints per
-  hour; a fraction of a centipoint rounds half up), and the charge as a whole is at least
-  ``minimum_charge`` of time (the shortfall is charged at the first entry's rate). A charge
-  with no time entries costs nothing (no work, no minimum).
+  hour), and the charge as a whole is at least ``minimum_charge`` of time (the shortfall is
+  charged at the first entry's rate). The exact total rounds half up to a centipoint once.
+  A charge with no time entries costs nothing (no work, no minimum).
 - :func:`close_period` says what happens to a period's remaining balance: how much rolls
   over and how much expires (an overdraft — a negative balance — carries over untouched).
 - :func:`thresholds_crossed` names the low-balance thresholds at or below which a balance is.
@@ -91,25 +91,35 @@ def rounded_seconds(minutes: int, rounding: float) -> int:
 
 
 def price(items: Iterable[WorkItem], policy: PointsPolicy) -> Priced:
-    """What ``items`` cost under ``policy`` (see the module docstring)."""
-    lines: list[ChargeLine] = []
+    """What ``items`` cost under ``policy`` (see the module docstring).
+
+    The total is the exact sum rounded once; each line gets the difference of the rounded
+    running sums, so the lines add up to the total exactly (30 minutes cost the same as
+    one line or as two lines of 15).
+    """
+    raw: list[tuple[WorkItem | None, str | None, int, int]] = []  # item, work type, billed seconds, rate
     for item in items:
-        if item.minutes <= 0:
-            continue
-        rate = policy.rate_for(item.work_type)
-        billed = rounded_seconds(item.minutes, policy.rounding)
-        lines.append(ChargeLine(item.id, item.work_type, item.minutes, billed, rate, cost(billed, rate),
-                                item.actor, item.note))
-    if not lines:
+        if item.minutes > 0:
+            raw.append((item, item.work_type, rounded_seconds(item.minutes, policy.rounding),
+                        policy.rate_for(item.work_type)))
+    if not raw:
         return Priced()
-    billed = sum(line.billed_seconds for line in lines)
-    shortfall = int(math.ceil(policy.minimum_charge)) - billed
+    shortfall = int(math.ceil(policy.minimum_charge)) - sum(seconds for _, _, seconds, _ in raw)
     if shortfall > 0:
-        rate = lines[0].rate
-        lines.append(ChargeLine(None, lines[0].work_type, 0, shortfall, rate, cost(shortfall, rate),
-                                note="minimum charge"))
-    return Priced(tuple(lines), sum(line.centipoints for line in lines),
-                  sum(line.minutes for line in lines), sum(line.billed_seconds for line in lines))
+        raw.append((None, raw[0][1], shortfall, raw[0][3]))
+    lines: list[ChargeLine] = []
+    exact, charged = Fraction(0), 0
+    for item, work_type, seconds, rate in raw:
+        exact += Fraction(rate) * seconds / 3600
+        centipoints = _half_up(exact) - charged
+        charged += centipoints
+        if item is None:
+            lines.append(ChargeLine(None, work_type, 0, seconds, rate, centipoints, note="minimum charge"))
+        else:
+            lines.append(ChargeLine(item.id, work_type, item.minutes, seconds, rate, centipoints, item.actor,
+                                    item.note))
+    return Priced(tuple(lines), charged, sum(line.minutes for line in lines),
+                  sum(line.billed_seconds for line in lines))
 
 
 def estimate(minutes: int, work_type: str | None, policy: PointsPolicy) -> int:
