@@ -355,8 +355,10 @@ def settle_incident(conn: Connection, incident_id: int, now: float, actor: str, 
     delta = -target - int(charged)
     if delta == 0:
         return None
+    # The time entries are shown with a charge only when they are what it is made of.
+    priced_from_time = target > 0 and target == priced.total
     data = {"basis": why, "cost": target, "previously_charged": -int(charged),
-            "time_entries": [line.as_json() for line in priced.lines]}
+            "time_entries": [line.as_json() for line in priced.lines] if priced_from_time else []}
     if delta < 0 and policy.at_zero == "require_approval":
         ensure_periods(conn, row.client_id, now)
         if balance(conn, row.client_id) + delta < 0:
