@@ -23,6 +23,7 @@ Every change appends a ``request_events`` row; the request row holds the current
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -42,6 +43,8 @@ from collector.schema import (
     service_requests,
     time_entries,
 )
+
+log = logging.getLogger(__name__)
 
 STATES = ("new", "awaiting_approval", "approved", "rejected", "in_progress", "done", "cancelled")
 VIA = ("api", "email", "phone", "portal")
@@ -147,8 +150,11 @@ def _ask_for_approval(conn: Connection, row: Any, now: float, links: Any | None,
     lines.append(f"Estimate: {format_points(row.estimate_centipoints or 0)} points. "
                  "You are charged the actual time, at most the approved estimate.")
     if links is not None:
-        lines += ["", f"Approve: {links.url(row.key, 'approve', now)}",
-                  f"Reject:  {links.url(row.key, 'reject', now)}"]
+        try:
+            lines += ["", f"Approve: {links.url(row.key, 'approve', now)}",
+                      f"Reject:  {links.url(row.key, 'reject', now)}"]
+        except Exception:  # no secret (unwritable data_dir): still ask, by reply or phone
+            log.exception("approval links for %s could not be made; the mail goes without them", row.key)
     lines += ["", f"Reference: {row.key}"]
     subject = (f"[{row.client}] Approval needed: {row.key} {row.title} — "
                f"{format_points(row.estimate_centipoints or 0)} points")

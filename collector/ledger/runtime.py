@@ -43,7 +43,7 @@ class Ledger:
         """Incident listener: (re)settle the incident's charge when it is resolved, closed or
         its charge is overridden (inside the incident's transaction)."""
         if changed.event in service.SETTLING_EVENTS:
-            service.settle_incident(conn, changed.incident_id, changed.ts, changed.actor, links=self.links)
+            service.settle_incident(conn, changed.incident_id, changed.ts, changed.actor, links=_LazyLinks(self))
 
     # ------------------------------------------------------------------ ledger
 
@@ -128,3 +128,13 @@ class Ledger:
     def complete(self, key: str, *, by: str) -> dict[str, Any]:
         with self.store.write() as conn:
             return requests.complete(conn, key, actor=by, now=timeutil.now())
+
+
+class _LazyLinks:
+    """The ledger's links, loaded (secret file made) only when a mail needs one."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def url(self, key: str, action: str, now: float) -> str:
+        return self._ledger.links.url(key, action, now)
