@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from collector.schema import notifications
@@ -83,11 +84,16 @@ def smtp_mailer(settings: Any) -> Mailer | None:
         return None
     from collector.connectors.email import EmailConfig, EmailConnector
 
-    email_config = EmailConfig(
-        host=config.host, port=config.port, security=config.security, username=config.username,
-        password_file=str(config.password_file) if config.password_file else None,
-        ca_file=str(config.ca_file) if config.ca_file else None, from_address=config.from_address,
-        timeout=config.timeout)
+    try:
+        email_config = EmailConfig(
+            host=config.host, port=config.port, security=config.security, username=config.username,
+            password_file=str(config.password_file) if config.password_file else None,
+            ca_file=str(config.ca_file) if config.ca_file else None, from_address=config.from_address,
+            timeout=config.timeout)
+    except ValidationError as exc:  # e.g. an unreadable password file: the collector still runs
+        log.error("notify_email unusable, client notifications stay pending: %s",
+                  "; ".join(e["msg"] for e in exc.errors(include_input=False, include_url=False)))
+        return None
     return EmailConnector("notify", email_config).send
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -73,6 +74,8 @@ class NotifyEmail(BaseModel):
     def _login_needs_password(self) -> NotifyEmail:
         if self.username and self.password_file is None:
             raise ValueError("username needs password_file")
+        if "@" not in parseaddr(self.from_address)[1]:
+            raise ValueError(f"from_address: {self.from_address!r} is not an e-mail address")
         return self
 
 

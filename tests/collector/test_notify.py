@@ -136,3 +136,22 @@ def test_the_running_collector_mails_a_low_balance_notice(store, db_url, tmp_pat
                 time.sleep(0.05)
     [mail] = smtp.messages
     assert mail.rcpt_tos == ["jane@acme.example"] and "4.00 left" in mail.message["Subject"]
+
+
+def test_notify_email_settings_are_checked(tmp_path, caplog) -> None:
+    from agent.yamlsource import ConfigError
+    from collector.settings import load_settings
+
+    config = tmp_path / "upkeep.yaml"
+    config.write_text("notify_email:\n  host: smtp.example.com\n  from_address: nobody\n")
+    with pytest.raises(ConfigError, match=r"upkeep.yaml:\d+: notify_email: .*not an e-mail address"):
+        load_settings(config, environ={})
+    config.write_text("notify_email:\n  host: smtp.example.com\n  from_address: a@b.example\n  username: u\n")
+    with pytest.raises(ConfigError, match="username needs password_file"):
+        load_settings(config, environ={})
+    # A password file that cannot be read does not stop the collector: nothing is sent, it says why.
+    settings = Settings.for_data_dir(tmp_path, notify_email={
+        "host": "127.0.0.1", "from_address": "a@b.example", "username": "u",
+        "password_file": str(tmp_path / "missing")})
+    assert notify.smtp_mailer(settings) is None
+    assert "notify_email unusable" in caplog.text and "cannot read" in caplog.text

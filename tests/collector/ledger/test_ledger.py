@@ -455,3 +455,17 @@ def test_requests_number_per_client(books) -> None:
     assert (first["key"], second["key"]) == ("REQ-acme-1", "REQ-acme-2")
     with books.store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(service_requests)).scalar() == 2
+
+
+def test_clients_ledgers_are_separate(books) -> None:
+    admin.create_client(books.store, "globex")
+    give_contract(books.store, "globex", {"allotment": 5})
+    work_incident(books, "acme staff error", "client_error", [(60, None)])
+    books.ledger.topup("globex", 100, by="bob", reason="bought")
+    acme, globex = books.ledger.statement("acme"), books.ledger.statement("globex")
+    assert (acme["closing_balance"], globex["closing_balance"]) == (1900, 600)
+    assert [e["kind"] for e in globex["entries"]] == ["allotment", "topup"]
+    globex_request = books.ledger.create_request(client="globex", title="x", requested_by="G", standard=True,
+                                                 actor="d")
+    assert globex_request["key"] == "REQ-globex-1"
+    assert [r["key"] for r in books.ledger.list_requests(client="acme")] == []
