@@ -266,3 +266,35 @@ def backlog(conn: Connection) -> dict[str, int]:
     """Notifications by state (pending, in_flight, failed, done)."""
     return {state: int(count) for state, count in
             conn.execute(sa.select(notifications.c.state, sa.func.count()).group_by(notifications.c.state)).all()}
+
+
+def list_notifications(conn: Connection, *, state: str | None = None, client_id: int | None = None,
+                       limit: int = 200) -> list[dict[str, Any]]:
+    """Notifications newest first (what was sent, what waits, what failed and why)."""
+    query = sa.select(notifications).order_by(notifications.c.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(notifications.c.state == state)
+    if client_id is not None:
+        query = query.where(notifications.c.client_id == client_id)
+    return [{"id": r.id, "client_id": r.client_id, "kind": r.kind, "recipients": list(r.recipients),
+             "subject": r.subject, "state": r.state, "attempts": r.attempts, "last_error": r.last_error,
+             "created_at": r.created_at, "next_attempt_at": r.next_attempt_at, "sent_at": r.sent_at}
+            for r in conn.execute(query).all()]
+
+
+class NotificationBacklog:
+    """``upkeep_notifications{state}``: client notifications not yet sent, and failed, at scrape time."""
+
+    def __init__(self, store: Any, settings: Any, **_: Any) -> None:
+        self.store = store
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        family = GaugeMetricFamily("upkeep_notifications", "Client notifications by state (not sent yet, or failed).",
+                                   labels=["state"])
+        with self.store.read() as conn:
+            counts = backlog(conn)
+        for state in (PENDING, IN_FLIGHT, FAILED):
+            family.add_metric([state], counts.get(state, 0))
+        yield family

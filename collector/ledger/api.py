@@ -1,10 +1,11 @@
-"""HTTP endpoints of the points ledger and service requests (admin token), and the client's
+"""HTTP endpoints of the points ledger, service requests and notifications (admin token), and the client's
 approve/reject link pages (no token: the signed link is the authority).
 
 - ``GET  /api/v1/clients/{client}/ledger?period=YYYY-MM`` — the statement;
 - ``POST /api/v1/clients/{client}/ledger/topups`` and ``…/adjustments`` — ``{points, by, reason}``;
 - ``POST /api/v1/requests``, ``GET /api/v1/requests``, ``GET /api/v1/requests/{key}``,
   ``POST /api/v1/requests/{key}/approve|reject|start|complete|time-entries``;
+- ``GET  /api/v1/notifications?state=failed&client=acme`` — client notifications and their delivery;
 - ``GET /approve?token=…`` / ``GET /reject?token=…`` — a confirmation page;
   ``POST`` to the same address decides (``via="email"``).
 """
@@ -112,6 +113,22 @@ class RequestDetail(RequestSummary):
     time_entries: list[dict[str, Any]]
 
 
+class NotificationOut(BaseModel):
+    """A client notification and its delivery state (``failed`` ones say why)."""
+
+    id: int
+    client_id: int | None
+    kind: str
+    recipients: list[str]
+    subject: str
+    state: str
+    attempts: int
+    last_error: str | None
+    created_at: float
+    next_attempt_at: float
+    sent_at: float | None
+
+
 class DecisionIn(BaseModel):
     """The client's decision as recorded by the API (``via``: api, phone, portal)."""
 
@@ -206,6 +223,14 @@ def ledger_router(ledger: Ledger, require_admin: Callable[..., Any],
     def complete(key: KeyParam, body: ByIn, principal: Any = admin) -> RequestDetail:
         """Done: charges the actual time, capped at the approved amount."""
         return RequestDetail(**ledger.complete(key, by=body.by))
+
+    @router.get("/api/v1/notifications", response_model=list[NotificationOut], tags=["notifications"])
+    def notifications(principal: Any = admin,
+                      state: Literal["pending", "in_flight", "done", "failed"] | None = None,
+                      client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
+                      limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[NotificationOut]:
+        """Client notifications (low balance, approval requests, …), newest first."""
+        return [NotificationOut(**n) for n in ledger.notifications(state=state, client=client, limit=limit)]
 
     # ------------------------------------------------------------------ the client's links
 

@@ -69,6 +69,14 @@ class Ledger:
             return service.adjust(conn, self._client_id(conn, client), centipoints, actor=by, reason=reason,
                                   now=timeutil.now())
 
+    def notifications(self, *, state: str | None = None, client: str | None = None,
+                      limit: int = 200) -> list[dict[str, Any]]:
+        from collector import notify
+
+        with self.store.read() as conn:
+            client_id = self._client_id(conn, client) if client is not None else None
+            return notify.list_notifications(conn, state=state, client_id=client_id, limit=limit)
+
     # ------------------------------------------------------------------ requests
 
     def create_request(self, *, client: str, title: str, requested_by: str, standard: bool, actor: str,

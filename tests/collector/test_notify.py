@@ -93,6 +93,10 @@ def test_failures_are_bounded_and_visible(store, db_url, tmp_path) -> None:
     assert row(store, missing).state == "failed" and "cannot read" in row(store, missing).last_error
     with store.read() as conn:
         assert notify.backlog(conn) == {"failed": 3}
+        listed = notify.list_notifications(conn, state="failed")
+    assert [n["id"] for n in listed] == [missing, refused, nid] and listed[0]["attempts"] == 1
+    [family] = notify.NotificationBacklog(store, None).collect()
+    assert {s.labels["state"]: s.value for s in family.samples} == {"pending": 0, "in_flight": 0, "failed": 3}
 
 
 def test_a_claimed_row_is_finished_only_by_its_holder(store, db_url, tmp_path) -> None:

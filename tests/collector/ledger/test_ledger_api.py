@@ -133,3 +133,11 @@ def test_balance_metric(acme_api) -> None:
     acme_api.post("/api/v1/clients/acme/ledger/adjustments", json={"points": -2.5, "by": "a", "reason": "r"})
     text = acme_api.get("/metrics").text
     assert 'upkeep_points_balance{client="acme"} 17.5' in text
+
+
+def test_notifications_are_listed_with_their_state(acme_api) -> None:
+    acme_api.post("/api/v1/clients/acme/ledger/adjustments", json={"points": -16, "by": "a", "reason": "r"})
+    [notice] = acme_api.get("/api/v1/notifications", params={"client": "acme", "state": "pending"}).json()
+    assert notice["kind"] == "low_balance" and notice["recipients"] == ["jane@acme.example"]
+    assert acme_api.get("/api/v1/notifications", params={"state": "failed"}).json() == []
+    assert acme_api.get("/api/v1/notifications", params={"client": "nobody"}).status_code == 404
