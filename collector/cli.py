@@ -34,6 +34,7 @@ from collector.errors import (
 )
 from collector.incidents.cli import incident_app
 from collector.incidents.maintenance_cli import maintenance_app
+from collector.ledger.cli import ledger_app, request_app
 from collector.preventive.cli import preventive_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
@@ -67,6 +68,8 @@ app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(sla_app, name="sla")
 app.add_typer(contract_app, name="contract")
 app.add_typer(preventive_app, name="preventive")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(request_app, name="request")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

@@ -63,6 +63,8 @@ STORE_COLLECTORS: dict[str, str] = {
     "series": "collector.metrics:SeriesCollector",
     "incidents": "collector.incidents.metrics:IncidentCollector",
     "sla": "collector.sla.metrics:SlaCollector",
+    "ledger": "collector.ledger.metrics:BalanceCollector",
+    "notifications": "collector.notify:NotificationBacklog",
 }
 
 _SIZE_BUCKETS = (1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 8388608, 33554432)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -50,6 +51,32 @@ def _name_list(value: Any) -> Any:
     if isinstance(value, str):
         return [n.strip() for n in value.split(",") if n.strip()]
     return value
+
+
+class NotifyEmail(BaseModel):
+    """SMTP for client notifications (low balance, approval requests, reports): docs/ledger.md.
+    The password only from a file (``password_file``), never inline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1)
+    #: Default: 587 (starttls), 465 (tls), 25 (none).
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_file: Path | None = None
+    #: A CA bundle to verify the server's certificate with (default: the system's).
+    ca_file: Path | None = None
+    from_address: str = Field(min_length=3)
+    timeout: Duration = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _login_needs_password(self) -> NotifyEmail:
+        if self.username and self.password_file is None:
+            raise ValueError("username needs password_file")
+        if "@" not in parseaddr(self.from_address)[1]:
+            raise ValueError(f"from_address: {self.from_address!r} is not an e-mail address")
+        return self
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -138,6 +165,20 @@ class Settings(BaseModel):
     outbox_claim_timeout: Duration = Field(default=120.0, gt=0)
     #: How often ticket systems are asked which tickets were closed there (0: never).
     outbox_poll_closed_interval: Duration = Field(default=300.0, ge=0)
+    #: Client notifications (collector.notify): SMTP, delivery threads and bounded retries.
+    notify_email: NotifyEmail | None = None
+    notify_workers: int = Field(default=1, ge=0, le=8)
+    notify_max_attempts: int = Field(default=10, ge=1)
+    notify_retry_base: Duration = Field(default=30.0, gt=0)
+    notify_retry_max: Duration = Field(default=3600.0, gt=0)
+    notify_claim_timeout: Duration = Field(default=300.0, gt=0)
+    #: The collector's address as clients reach it (links in approval mails); default http://host:port.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    #: HMAC secret of approval links; default: ``approval-secret`` in data_dir, made on first use.
+    approval_secret_file: Path | None = None
+    approval_link_max_age: Duration = Field(default=14 * 86400.0, gt=0)
+    #: How often the ledger writes new periods' allotments, rollovers and expiries (0: only lazily).
+    ledger_period_interval: Duration = Field(default=3600.0, ge=0)
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None

@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from collector.contracts.model import Points
+from collector.errors import InvalidArgument
 from collector.incidents.service import IncidentService
 
 State = Literal["open", "acknowledged", "waiting_for_client", "waiting_for_third_party", "resolved", "closed"]
@@ -115,6 +117,13 @@ class WaitIn(NoteIn):
 
 class PriorityIn(NoteIn):
     priority: PriorityName
+class ChargeIn(Actor):
+    """A technician's override of the incident's points charge (an event; needs a reason).
+    ``points`` given: charge exactly that; else ``mode`` free or charged (time × rate)."""
+
+    mode: Literal["free", "charged"] | None = None
+    points: Points | None = None
+    reason: str = Field(min_length=1, max_length=2000, pattern=_TEXT)
 
 
 class ActionDone(BaseModel):
@@ -192,6 +201,13 @@ def incidents_router(service: IncidentService, require_admin: Callable[..., Any]
     def change_priority(key: KeyParam, body: PriorityIn, principal: Any = admin) -> ActionDone:
         """Change the priority by hand; SLA targets are recomputed from detection, pauses kept."""
         return act(key, "priority", body, principal, priority=body.priority, note=body.note)
+    @router.post("/api/v1/incidents/{key}/charge", response_model=ActionDone)
+    def charge(key: KeyParam, body: ChargeIn, principal: Any = admin) -> ActionDone:
+        """Override the points charge: free, charged, or ``points`` (applied when resolved)."""
+        if (body.mode is None) == (body.points is None):
+            raise InvalidArgument("give mode (free or charged) or points, not both")
+        mode = "amount" if body.points is not None else body.mode
+        return act(key, "charge", body, principal, mode=mode, centipoints=body.points, reason=body.reason)
 
     for name in ("resolve", "close", "reopen"):
         def make(action: str) -> Callable[..., ActionDone]:

@@ -1,4 +1,4 @@
-"""``upkeep incident list|show|ack|assign|comment|log-time|cause|resolve|close|reopen|wait|resume|priority``.
+"""``upkeep incident list|show|ack|assign|comment|log-time|cause|resolve|close|reopen|wait|resume|priority|charge``.
 
 The commands work on the store like the other admin commands; the running collector's
 outbox workers deliver what they write (within a few seconds).
@@ -24,11 +24,13 @@ def _service(config: Path | None) -> Any:
     from collector import cli
     from collector.incidents.runtime import attach_listeners
     from collector.incidents.service import IncidentService
+    from collector.ledger.runtime import Ledger
 
     settings = cli._settings(config)
     service = IncidentService(cli._store(config), settings.connectors_config(),
                               reopen_window=settings.incidents_reopen_window)
     attach_listeners(service)
+    service.listeners.append(Ledger(service.store, settings).on_incident_changed)  # charges on resolve
     return service
 
 
@@ -158,3 +160,31 @@ def incident_priority(key: str, priority: str, by: By, config: Config = None,
                       note: Annotated[str | None, typer.Option(help="Why.")] = None) -> None:
     """Change the priority (critical, major, minor, technical); SLA targets follow, pauses kept."""
     _run(config, key, "priority", by, priority=priority, note=note)
+
+
+@incident_app.command("charge")
+def incident_charge(key: str, by: By, reason: Annotated[str, typer.Option(help="Why (shown on the statement).")],
+                    config: Config = None,
+                    free: Annotated[bool, typer.Option("--free", help="Charge nothing.")] = False,
+                    charged: Annotated[bool, typer.Option("--charged", help="Charge time × rate.")] = False,
+                    points: Annotated[str | None, typer.Option(help="Charge exactly this many points.")] = None) -> None:
+    """Override the incident's points charge (free, charged, or --points N), with a reason."""
+    from collector import cli
+    from collector.contracts.model import to_centipoints
+    from collector.errors import InvalidArgument
+
+    @cli._reported
+    def go() -> None:
+        if [free, charged, points is not None].count(True) != 1:
+            raise InvalidArgument("give one of --free, --charged, --points N")
+        amount = None
+        if points is not None:
+            try:
+                amount = to_centipoints(points)
+            except ValueError as exc:
+                raise InvalidArgument(f"--points: {exc}") from None
+        mode = "free" if free else "charged" if charged else "amount"
+        event = _service(config).act(key, "charge", by, mode=mode, centipoints=amount, reason=reason)
+        cli.out.print(f"{key}: {event}")
+
+    go()

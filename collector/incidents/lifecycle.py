@@ -27,7 +27,9 @@ CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provid
 PRIORITIES = ("technical", "minor", "major", "critical")  # lowest first
 ORIGINS = ("proactive", "external", "user_reported")
 TECHNICIAN_ACTIONS = ("acknowledge", "assign", "comment", "time_entry", "cause", "resolve", "close",
-                      "reopen", "wait", "resume", "priority")
+                      "reopen", "wait", "resume", "priority", "charge")
+#: A technician's charge override: free, charged (time × rate whatever the cause), or an amount.
+CHARGE_MODES = ("free", "charged", "amount")
 
 
 class InvalidTransition(ValueError):
@@ -140,6 +142,8 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
     Waiting (``wait``) pauses the SLA clocks until ``resume``; waiting on an open incident is a
     technician's first response, so it acknowledges it too. ``priority`` changes the priority
     by hand (the rule engine's automatic raise is ``escalated``).
+    ``mode``/``reason``/
+    ``centipoints`` (charge: the technician's override of the points charge).
     """
     state = incident.state
     if action == "acknowledge":
@@ -217,4 +221,20 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
                       {"previous_priority": incident.priority, "priority": priority,
                        "note": args.get("note") or None},
                       Action.ESCALATE if raised else Action.UPDATE)
+    if action == "charge":
+        mode = args.get("mode")
+        if mode not in CHARGE_MODES:
+            raise InvalidTransition(f"charge mode must be one of {', '.join(CHARGE_MODES)}")
+        reason = str(args.get("reason") or "").strip()
+        if not reason:
+            raise InvalidTransition("a charge override needs a reason")
+        amount = args.get("centipoints")
+        if mode == "amount":
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+                raise InvalidTransition("a charge of an amount needs points (0 or more)")
+        else:
+            amount = None
+        # The ledger (an incident listener) applies it at once if the incident is resolved,
+        # else when it is.
+        return Change("charge_set", {}, {"mode": mode, "centipoints": amount, "reason": reason})
     raise InvalidTransition(f"unknown action {action!r}; one of {', '.join(TECHNICIAN_ACTIONS)}")

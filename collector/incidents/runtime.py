@@ -7,7 +7,9 @@ import logging
 from collector.connectors import ConnectorsConfig
 from collector.incidents.outbox import BacklogCollector, OutboxMetrics, OutboxWorkers
 from collector.incidents.service import IncidentService
+from collector.ledger.runtime import Ledger
 from collector.metrics import CollectorMetrics
+from collector.notify import NotifyWorkers
 from collector.rules.service import RuleService
 from collector.settings import Settings
 from collector.sla.service import SlaClocks, SlaSweeper
@@ -55,10 +57,17 @@ class Incidents:
         self.workers = OutboxWorkers(store, settings, self.config.build(), self.outbox_metrics,
                                      on_closed=self.service.close_from_ticket,
                                      incident_listeners=self.service.listeners)
+        # The points ledger charges resolved incidents (listener); client notices are mailed
+        # by their own workers.
+        self.ledger = Ledger(store, settings)
+        self.service.listeners.append(self.ledger.on_incident_changed)
+        self.notify_workers = NotifyWorkers(store, settings)
 
     def start(self) -> None:
         self.workers.start()
         self.sla_sweeper.start()
+        self.notify_workers.start()
+        self.ledger.start()
         if self.config.connectors:
             log.info("outbox: %d worker(s) for connector(s) %s", self.workers.settings.outbox_workers,
                      ", ".join(self.config.connectors))
@@ -66,3 +75,5 @@ class Incidents:
     def stop(self) -> None:
         self.sla_sweeper.stop()
         self.workers.stop()
+        self.notify_workers.stop()
+        self.ledger.stop()

@@ -60,8 +60,8 @@ def test_latest_values_with_client_site_asset_labels_pass_promtool(api, acme, ki
     assert _samples(text, "upkeep_file_age_seconds") == [
         ({**ident, "exported_asset": "backup-job", "path": "/srv/b"}, 30.0)]
     assert sorted(_samples(text, "upkeep_metrics_scrape_collector_success"), key=lambda s: s[0]["collector"]) == [
-        ({"collector": "agents"}, 1.0), ({"collector": "incidents"}, 1.0), ({"collector": "series"}, 1.0),
-        ({"collector": "sla"}, 1.0)]
+        ({"collector": "agents"}, 1.0), ({"collector": "incidents"}, 1.0), ({"collector": "ledger"}, 1.0),
+        ({"collector": "notifications"}, 1.0), ({"collector": "series"}, 1.0), ({"collector": "sla"}, 1.0)]
     # the agents table: last seen and version
     (labels, seen), = _samples(text, "upkeep_agent_last_seen_timestamp_seconds")
     assert labels["client"] == "acme" and labels["site"] == "office-a" and labels["hostname"] == "srv1"
