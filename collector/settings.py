@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -133,6 +134,10 @@ class Settings(BaseModel):
     outbox_claim_timeout: Duration = Field(default=120.0, gt=0)
     #: How often ticket systems are asked which tickets were closed there (0: never).
     outbox_poll_closed_interval: Duration = Field(default=300.0, ge=0)
+    #: Management views: what one hour of a technician's work costs the company (time vs fee;
+    #: in each client's contract currency).
+    management_hourly_cost: Decimal = Field(default=Decimal(60), ge=0, le=1_000_000, max_digits=12,
+                                            decimal_places=2)
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
