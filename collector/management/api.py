@@ -46,13 +46,13 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
 
 def management_router(store: Store, settings: Settings, require_admin: Callable[..., Any],
                       responses: dict[int | str, dict[str, Any]], *,
-                      clock: Callable[[], float] = timeutil.now) -> APIRouter:
-    """The management API over ``store``; ``clock`` gives "now" (tests pin it)."""
+                      clock: Callable[[], float] | None = None) -> APIRouter:
+    """The management API over ``store``; ``clock`` gives "now" (default: ``timeutil.now``)."""
     router = APIRouter(prefix="/api/v1/management", tags=["management"], responses=responses,
                        dependencies=[Depends(require_admin)])
 
     def run(name: str, since: datetime | None, until: datetime | None, **params: Any) -> BaseModel:
-        now = clock()
+        now = clock() if clock is not None else timeutil.now()
         query = ViewQuery(span=resolve_range(since, until, now), **params)
         with store.read() as conn:
             return compute(name, conn, query, now)
