@@ -47,6 +47,8 @@ class Chart:
     labels: list[Label]
     max_value: float
     legend: list[tuple[str, str]] = field(default_factory=list)  # (series name, colour)
+    #: The axis the bars stand on: (x1, y1, x2, y2).
+    axis: tuple[float, float, float, float] | None = None
 
     @property
     def empty(self) -> bool:
@@ -93,7 +95,8 @@ def columns(title: str, categories: Sequence[str], series: Sequence[tuple[str, S
               for i, text in enumerate(categories) if i % every == 0]
     labels += [Label(left - 4, top + 4, _fmt(top_value), "end"), Label(left - 4, top + plot_h, "0", "end")]
     return Chart(title, width, height, bars, labels, top_value,
-                 [(name, PALETTE[s % len(PALETTE)]) for s, (name, _) in enumerate(series)])
+                 [(name, PALETTE[s % len(PALETTE)]) for s, (name, _) in enumerate(series)],
+                 (left, top + plot_h, left + plot_w, top + plot_h))
 
 
 def rows(title: str, items: Sequence[tuple[str, float]], *, width: int = 640, bar_height: int = 16,
@@ -109,4 +112,4 @@ def rows(title: str, items: Sequence[tuple[str, float]], *, width: int = 640, ba
         bars.append(Bar(label_width, y, round(w, 2), bar_height, value, label, 0, PALETTE[0]))
         labels.append(Label(label_width - 6, y + bar_height - 4, label, "end"))
         labels.append(Label(round(label_width + w + 4, 2), y + bar_height - 4, _fmt(value), "start"))
-    return Chart(title, width, height, bars, labels, top_value)
+    return Chart(title, width, height, bars, labels, top_value, axis=(label_width, 0, label_width, height))

@@ -24,7 +24,7 @@ def test_columns_scale_and_place_two_series_side_by_side():
     assert [b.value for b in resolved] == [1, 3, 0]
     for bar in chart.bars:  # every bar stands on the baseline, inside the drawing
         assert bar.y + bar.height == pytest.approx(10 + plot_h)
-        assert 0 <= bar.x and bar.x + bar.width <= chart.width
+        assert bar.x >= 0 and bar.x + bar.width <= chart.width
     assert created[0].x < resolved[0].x < created[1].x  # grouped per category
     assert chart.legend == [("created", chart.bars[0].colour), ("resolved", resolved[0].colour)]
     assert not chart.empty
