@@ -189,6 +189,7 @@ def ensure_loader(env: jinja2.Environment) -> None:
 
 def management_pages_router(templates: Any, require_staff: Callable[..., Any], *, prefix: str = "/ui/management",
                             page_context: Callable[[Request, Any], Mapping[str, Any]] | None = None,
+                            render: Callable[..., Response] | None = None,
                             clock: Callable[[], float] | None = None) -> APIRouter:
     """The management pages under ``prefix``.
 
@@ -198,8 +199,10 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
     with ``role``); it should refuse anonymous users and client viewers itself, and a user whose
     role is not admin or technician is refused here as well (403). ``page_context(request,
     user)``: the base template's context (``user``, ``csrf_token``, …); default ``{"user": user,
-    "csrf_token": request.state.csrf_token if set}``. The store and settings come from
-    ``request.app.state`` (set by ``collector.api.create_app``).
+    "csrf_token": request.state.csrf_token if set}``. ``render(request, name, context,
+    status_code=…)``: the web UI's own page renderer (fills ``user``, ``csrf_token``, its
+    navigation and security headers); when given, ``page_context`` is not used. The store and
+    settings come from ``request.app.state`` (set by ``collector.api.create_app``).
     """
     env: jinja2.Environment = templates if isinstance(templates, jinja2.Environment) else templates.env
     ensure_loader(env)
@@ -221,8 +224,11 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
 
     is_staff = Depends(staff)
 
-    def render(request: Request, user: Any, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        full = {**base_context(request, user), **context, "request": request, "views": VIEWS, "prefix": prefix}
+    def page_response(request: Request, user: Any, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        context = {**context, "views": VIEWS, "prefix": prefix}
+        if render is not None:
+            return render(request, name, context, status_code=status)
+        full = {**base_context(request, user), **context, "request": request}
         if hasattr(templates, "TemplateResponse"):
             return templates.TemplateResponse(request, name, full, status_code=status)
         return HTMLResponse(env.get_template(name).render(full), status_code=status)
@@ -242,6 +248,7 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
             results = {name: compute(name, conn, query, now()) for name in names}
         return results, form, None, Formatter(query.timezone)
 
+    @router.get("", response_class=HTMLResponse)
     @router.get("/", response_class=HTMLResponse)
     def index(request: Request, user: Any = is_staff) -> Response:
         results, form, error, fmt = run(request, ["open-incidents", "sla", "time-vs-fee", "points", "connectors"])
@@ -260,7 +267,7 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
                 "failed": sum(q.failed for q in health.connectors + health.notifications),
                 "backlog": sum(q.pending + q.in_flight for q in health.connectors + health.notifications),
             }
-        return render(request, user, "management/index.html",
+        return page_response(request, user, "management/index.html",
                       {"headline": headline, "form": form, "error": error, "fmt": fmt,
                        "current": None}, 400 if error else 200)
 
@@ -268,7 +275,7 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
         def endpoint(request: Request, user: Any = is_staff) -> Response:
             results, form, error, fmt = run(request, [name])
             view = results.get(name)
-            return render(request, user, f"management/{name}.html",
+            return page_response(request, user, f"management/{name}.html",
                           {"view": view, "meta": VIEWS[name], "form": form, "error": error, "fmt": fmt,
                            "current": name, "charts": view_charts(name, view, fmt) if view is not None else []},
                           400 if error else 200)

@@ -259,3 +259,33 @@ def test_admin_token_is_not_a_page_login(ui, store):
     token = admin.create_token(store, admin=True)[1]
     anonymous = TestClient(ui.app)
     assert anonymous.get("/ui/management/sla", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_overview_answers_without_the_trailing_slash(ui):
+    response = ui.get("/ui/management", follow_redirects=False)
+    assert response.status_code == 200 and 'id="open-total"' in response.text
+
+
+def test_a_renderer_of_the_web_ui_replaces_the_default(store, scenario, tmp_path):
+    """``render=``: the web UI's renderer gets the template name, the context and the status."""
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    seen: list[tuple[str, int]] = []
+    env = templates().env
+
+    def render(request, name, context, *, status_code=200):
+        seen.append((name, status_code))
+        html = env.get_template(name).render({**context, "user": {"username": "web"}, "csrf_token": "web-csrf"})
+        return HTMLResponse(html, status_code=status_code)
+
+    app = FastAPI()
+    app.state.store = store
+    app.state.settings = Settings.for_data_dir(tmp_path)
+    app.include_router(management_pages_router(templates(), require_staff, render=render, clock=lambda: NOW))
+    with TestClient(app) as client:
+        page = client.get("/ui/management/points", params=OCTOBER, headers={"x-test-role": "technician"})
+        bad = client.get("/ui/management/points", params={"since": "soon"}, headers={"x-test-role": "admin"})
+    assert page.status_code == 200 and 'value="web-csrf"' in page.text and "Overdrawn: acme." in page.text
+    assert bad.status_code == 400
+    assert seen == [("management/points.html", 200), ("management/points.html", 400)]
