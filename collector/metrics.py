@@ -62,6 +62,7 @@ STORE_COLLECTORS: dict[str, str] = {
     "agents": "collector.metrics:AgentCollector",
     "series": "collector.metrics:SeriesCollector",
     "incidents": "collector.incidents.metrics:IncidentCollector",
+    "deliveries": "collector.management.metrics:DeliveryCollector",
 }
 
 _SIZE_BUCKETS = (1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 8388608, 33554432)
