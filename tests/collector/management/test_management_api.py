@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -113,3 +114,15 @@ def test_openapi_documents_every_view_with_its_response_model(http):
         assert get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].startswith(
             "#/components/schemas/")
         assert "401" in get["responses"] and "403" in get["responses"]
+
+
+def test_hourly_cost_setting_comes_from_the_environment_and_is_validated():
+    from agent.yamlsource import ConfigError
+    from collector.settings import load_settings
+
+    env = {"UPKEEP_DATA_DIR": "/nonexistent/upkeep"}
+    assert load_settings(environ=env).management_hourly_cost == Decimal(60)
+    assert load_settings(environ={**env, "UPKEEP_MANAGEMENT_HOURLY_COST": "72.50"}).management_hourly_cost == Decimal(
+        "72.50")
+    with pytest.raises(ConfigError, match="UPKEEP_MANAGEMENT_HOURLY_COST: management_hourly_cost"):
+        load_settings(environ={**env, "UPKEEP_MANAGEMENT_HOURLY_COST": "-1"})
