@@ -60,7 +60,7 @@ def compute(name: str, conn: Connection, query: ViewQuery, now: float) -> BaseMo
         "created-resolved": lambda: views.created_vs_resolved(conn, query.span, time_zone(query.timezone),
                                                               query.bucket),
         "open-incidents": lambda: views.open_by_age(conn, now),
-        "sla": lambda: views.sla_compliance(conn, query.span),
+        "sla": lambda: views.sla_compliance(conn, query.span, now),
         "technicians": lambda: views.technician_workload(conn, query.span),
         "top-problems": lambda: views.top_problems(conn, query.span, query.limit),
         "time-vs-fee": lambda: views.time_vs_fee(conn, query.span, time_zone(query.timezone), query.hourly_cost),

@@ -132,11 +132,15 @@ def open_by_age(conn: Connection, now: float) -> m.OpenByAge:
 
 # ---------------------------------------------------------------------- SLA compliance
 
-def _sla_sums(kind: str) -> list[Any]:
+def _sla_sums(kind: str, now: float) -> list[Any]:
     target = incident_sla.c[f"{kind}_target"]
-    breached = incident_sla.c[f"{kind}_breached"] == sa.true()
+    due = incident_sla.c[f"{kind}_due_at"]
     done = incident_sla.c["responded_at" if kind == "response" else "resolved_at"].is_not(None)
     tracked = target.is_not(None)
+    # As collector.sla.compliance judges it: a running clock already past its due time is a
+    # breach even before the sweep sets the flag.
+    overdue = sa.and_(sa.not_(done), incident_sla.c.state == "running", due.is_not(None), due < now)
+    breached = sa.or_(incident_sla.c[f"{kind}_breached"] == sa.true(), overdue)
 
     def count_if(*conditions: Any) -> Any:
         return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
@@ -162,11 +166,12 @@ def _sla_row(client: str, priority: str, counts: Iterable[dict[str, int]]) -> m.
     return m.SlaRow(client=client, priority=priority, incidents=total.get("incidents", 0), **figures)
 
 
-def sla_compliance(conn: Connection, span: TimeRange) -> m.SlaCompliance:
+def sla_compliance(conn: Connection, span: TimeRange, now: float) -> m.SlaCompliance:
     """Response and resolution targets met vs breached, for the incidents opened in the range,
-    per client and (SLA) priority, with a total per client and overall."""
+    per client and (SLA) priority, with a total per client and overall. A running clock past
+    its due time at ``now`` counts as breached (as in ``collector.sla.compliance``)."""
     query = (sa.select(clients.c.name.label("client"), incident_sla.c.priority, sa.func.count().label("incidents"),
-                       *_sla_sums("response"), *_sla_sums("resolution"))
+                       *_sla_sums("response", now), *_sla_sums("resolution", now))
              .select_from(incident_sla.join(incidents, incidents.c.id == incident_sla.c.incident_id)
                           .join(clients, clients.c.id == incident_sla.c.client_id))
              .where(incidents.c.opened_at >= span.since, incidents.c.opened_at < span.until)

@@ -65,11 +65,12 @@ def _incident(conn: Any, sc: Scenario, name: str, client: str, number: int, asse
 
 
 def _sla(conn: Any, sc: Scenario, name: str, client: str, priority: str, response: str, resolution: str) -> None:
-    """``response`` / ``resolution``: met | breached | pending | none (no target)."""
+    """``response`` / ``resolution``: met | breached | pending | overdue (running, past due, flag
+    not set yet: a breach) | none (no target)."""
     def target(kind: str, outcome: str) -> dict[str, Any]:
         done = "responded_at" if kind == "response" else "resolved_at"
         return {f"{kind}_target": None if outcome == "none" else 3600.0,
-                f"{kind}_due_at": None,
+                f"{kind}_due_at": {"overdue": NOW - 60, "pending": NOW + 3600}.get(outcome),
                 done: NOW - 100 if outcome == "met" or (outcome == "breached" and kind == "resolution") else None,
                 f"{kind}_elapsed": 10.0,
                 f"{kind}_breached": outcome == "breached"}
@@ -151,7 +152,7 @@ def build(store: Store) -> Scenario:
                 ("A1", "acme", "critical", "met", "met"), ("A2", "acme", "major", "breached", "met"),
                 ("A3", "acme", "minor", "pending", "pending"), ("A4", "acme", "minor", "met", "breached"),
                 ("A5", "acme", "technical", "breached", "breached"),
-                ("G1", "globex", "major", "met", "breached"), ("G2", "globex", "critical", "breached", "pending"),
+                ("G1", "globex", "major", "met", "breached"), ("G2", "globex", "critical", "breached", "overdue"),
                 ("G3", "globex", "major", "none", "none")):
             _sla(conn, sc, name, client, priority, response, resolution)
 

@@ -82,7 +82,7 @@ def test_open_incidents_sql_buckets_agree_with_the_pure_function(read, store):
 
 
 def test_sla_compliance_per_client_and_priority(read, october):
-    view = read(views.sla_compliance, october)
+    view = read(views.sla_compliance, october, NOW)
 
     def figures(row):
         return (row.incidents, row.response.met, row.response.breached, row.response.pending,
@@ -93,16 +93,20 @@ def test_sla_compliance_per_client_and_priority(read, october):
         ("acme", "critical"): (1, 1, 0, 0, 0, 100.0, 1, 0, 0, 0, 100.0),
         ("acme", "major"): (1, 0, 1, 0, 0, 0.0, 1, 0, 0, 0, 100.0),
         ("acme", "minor"): (2, 1, 0, 1, 0, 100.0, 0, 1, 1, 0, 0.0),
-        ("globex", "critical"): (1, 0, 1, 0, 0, 0.0, 0, 0, 1, 0, None),
+        ("globex", "critical"): (1, 0, 1, 0, 0, 0.0, 0, 1, 0, 0, 0.0),  # running past due: breached
         ("globex", "major"): (2, 1, 0, 0, 1, 100.0, 0, 1, 0, 1, 0.0),
     }
     assert [(r.client, r.priority) for r in view.rows][:3] == [("acme", "critical"), ("acme", "major"),
                                                               ("acme", "minor")]
     assert {r.client: figures(r) for r in view.clients} == {
         "acme": (4, 2, 1, 1, 0, 66.7, 2, 1, 1, 0, 66.7),
-        "globex": (3, 1, 1, 0, 1, 50.0, 0, 1, 1, 1, 0.0),
+        "globex": (3, 1, 1, 0, 1, 50.0, 0, 2, 0, 1, 0.0),
     }
-    assert figures(view.overall) == (7, 3, 2, 1, 1, 60.0, 2, 2, 2, 1, 50.0)
+    assert figures(view.overall) == (7, 3, 2, 1, 1, 60.0, 2, 3, 1, 1, 40.0)
+    # An hour earlier, G2's resolution clock was not due yet: still running, not judged.
+    earlier = read(views.sla_compliance, october, NOW - 3600)
+    g2 = next(r for r in earlier.rows if (r.client, r.priority) == ("globex", "critical"))
+    assert (g2.resolution.breached, g2.resolution.pending, g2.resolution.percent) == (0, 1, None)
 
 
 def test_technician_workload(read, october):
@@ -194,7 +198,7 @@ def test_connector_health(read, october):
 def test_views_of_an_empty_range_are_empty(read):
     empty = TimeRange(UNTIL + 10 * 86400, UNTIL + 11 * 86400)
     assert read(views.created_vs_resolved, empty, UTC, "day").created == 0
-    assert read(views.sla_compliance, empty).rows == [] and read(views.sla_compliance, empty).overall.incidents == 0
+    assert read(views.sla_compliance, empty, NOW).rows == [] and read(views.sla_compliance, empty, NOW).overall.incidents == 0
     assert read(views.technician_workload, empty).rows == []
     assert read(views.top_problems, empty).assets_by_incidents == []
     assert read(views.points_consumption, empty).charged == 0
