@@ -63,6 +63,7 @@ from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import Ingestor
 from collector.ledger.api import ledger_router
+from collector.management.api import management_router
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
 from collector.preventive.api import preventive_router
 from collector.rules.api import rules_router, run_background
@@ -424,6 +425,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.include_router(ledger_router(incident_runtime.ledger, require_admin,
                                      {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
     app.include_router(maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
+    app.include_router(management_router(store, settings, require_admin,
+                                         {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
     app.include_router(alertmanager_router(store, settings, incident_runtime.service.apply_signal, read_body,
                                            require_receiver,
                                            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 413, 422)}))

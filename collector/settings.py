@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -179,6 +180,10 @@ class Settings(BaseModel):
     approval_link_max_age: Duration = Field(default=14 * 86400.0, gt=0)
     #: How often the ledger writes new periods' allotments, rollovers and expiries (0: only lazily).
     ledger_period_interval: Duration = Field(default=3600.0, ge=0)
+    #: Management views: what one hour of a technician's work costs the company (time vs fee;
+    #: in each client's contract currency).
+    management_hourly_cost: Decimal = Field(default=Decimal(60), ge=0, le=1_000_000, max_digits=12,
+                                            decimal_places=2)
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
