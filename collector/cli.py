@@ -36,6 +36,7 @@ from collector.incidents.maintenance_cli import maintenance_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
 from collector.store import Store
+from collector.web.cli import user_app
 
 #: The one place errors become exit codes (2 is also typer's usage error).
 EXIT_CODES: dict[type[Exception], int] = {
@@ -61,6 +62,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(rules_app, name="rules")
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(user_app, name="user")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

@@ -1,0 +1,47 @@
+"""The web UI's bridge to the client reports (``collector.reports``), in one place.
+
+The reports module is built alongside the web UI; until it is importable, the reports page
+lists archived reports and says that generating is not available. :func:`generate` is the
+only call into it: the lead wires the final signature here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from collector.errors import InvalidArgument, NotFound
+from collector.settings import Settings
+from collector.store import Store
+
+FORMATS = ("html", "pdf", "json", "csv")
+
+
+def available() -> bool:
+    """Whether ``collector.reports`` offers ``generate``."""
+    try:
+        if importlib.util.find_spec("collector.reports") is None:
+            return False
+        return callable(getattr(importlib.import_module("collector.reports"), "generate", None))
+    except Exception:  # a half-built module must not take the page down
+        return False
+
+
+def generate(store: Store, settings: Settings, *, client: str, period: str, fmt: str, actor: str) -> Any:
+    """Generate (and archive) one report; whatever ``collector.reports.generate`` returns."""
+    if fmt not in FORMATS:
+        raise InvalidArgument(f"format must be one of {', '.join(FORMATS)}")
+    reports = importlib.import_module("collector.reports")
+    return reports.generate(store, settings, client=client, period=period, fmt=fmt, actor=actor)
+
+
+def archived_file(settings: Settings, stored_path: str) -> Path:
+    """The file of an archived report; NotFound if it is missing or outside ``<data_dir>/reports``."""
+    root = (settings.data_dir / "reports").resolve()
+    path = Path(stored_path)
+    path = (path if path.is_absolute() else root / path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFound("the report's file is not in the archive")
+    return path
