@@ -8,7 +8,7 @@ only call into it: the lead wires the final signature here.
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,23 @@ from collector.errors import InvalidArgument, NotFound
 from collector.settings import Settings
 from collector.store import Store
 
+log = logging.getLogger(__name__)
+
 FORMATS = ("html", "pdf", "json", "csv")
 
 
 def available() -> bool:
-    """Whether ``collector.reports`` offers ``generate``."""
+    """Whether ``collector.reports`` imports and offers ``generate``."""
     try:
-        if importlib.util.find_spec("collector.reports") is None:
-            return False
-        return callable(getattr(importlib.import_module("collector.reports"), "generate", None))
-    except Exception:  # a half-built module must not take the page down
+        module = importlib.import_module("collector.reports")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("collector.reports", "collector"):
+            log.warning("reports not available: collector.reports needs %s", exc.name)
         return False
+    except Exception:  # a half-built module must not take the page down
+        log.exception("reports not available: importing collector.reports failed")
+        return False
+    return callable(getattr(module, "generate", None))
 
 
 def generate(store: Store, settings: Settings, *, client: str, period: str, fmt: str, actor: str) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from collector.store import Store
-from tests.web.kit import Browser, World, make_world
+from tests.web.kit import PASSWORD, Browser, World, make_world
 
 
 @pytest.fixture
@@ -18,11 +18,11 @@ def world(store: Store, tmp_path: Path) -> World:
 
 
 @pytest.fixture
-def browser(world: World) -> Callable[[str], Browser]:
+def browser(world: World) -> Callable[..., Browser]:
     """``browser("tech")``: a client logged in as that user (asserts the login worked)."""
-    def make(username: str) -> Browser:
+    def make(username: str, password: str = PASSWORD) -> Browser:
         b = Browser(world.app)
-        response = b.login(username)
+        response = b.login(username, password)
         assert response.status_code == 303, response.text
         return b
     return make
