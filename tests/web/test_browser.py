@@ -34,6 +34,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install -e .[dev])")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +93,35 @@ def wait_for_state(db_url: str, key: str, state: str, timeout: float = 10.0) -> 
         time.sleep(0.1)
 
 
+def shown_state(driver: Any, expected: str) -> None:
+    """Wait until the incident page shows ``expected`` (a click's page load may still be running)."""
+    def state(d: Any) -> bool:
+        found = d.find_elements(By.ID, "incident-state")
+        return bool(found) and found[0].text == expected
+    try:
+        WebDriverWait(driver, 15).until(state)
+    except Exception:
+        raise AssertionError(f"the page does not show state {expected!r}:\n{driver.page_source[:3000]}") from None
+
+
+def wait_url(driver: Any, url: str) -> None:
+    try:
+        WebDriverWait(driver, 15).until(lambda d: d.current_url == url)
+    except Exception:
+        raise AssertionError(f"at {driver.current_url}, expected {url}:\n{driver.page_source[:3000]}") from None
+
+
 def log_in(driver: Any, url: str, username: str) -> None:
     driver.get(f"{url}/ui/login")
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form[action='/ui/login'] button[type=submit]").click()
+    wait_url(driver, f"{url}/ui/")
 
 
-def log_out(driver: Any) -> None:
+def log_out(driver: Any, url: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
-    assert driver.current_url.endswith("/ui/login")
+    wait_url(driver, f"{url}/ui/login")
 
 
 def test_an_admin_works_an_incident(collector: dict[str, Any], chrome: Any, tmp_path: Path) -> None:
@@ -112,16 +132,16 @@ def test_an_admin_works_an_incident(collector: dict[str, Any], chrome: Any, tmp_
     assert chrome.current_url == f"{url}/ui/"
     assert "Dashboard" in chrome.find_element(By.TAG_NAME, "h1").text
     chrome.find_element(By.LINK_TEXT, key).click()
-    assert chrome.current_url.endswith(f"/ui/incidents/{key}")
-    assert chrome.find_element(By.ID, "incident-state").text == "open"
+    wait_url(chrome, f"{url}/ui/incidents/{key}")
+    shown_state(chrome, "open")
 
     chrome.find_element(By.ID, "acknowledge").click()
-    assert chrome.find_element(By.ID, "incident-state").text == "acknowledged"
+    shown_state(chrome, "acknowledged")
     wait_for_state(db, key, "acknowledged")
 
     chrome.find_element(By.ID, "resolve-note").send_keys("restarted the print spooler")
     chrome.find_element(By.ID, "resolve").click()
-    assert chrome.find_element(By.ID, "incident-state").text == "resolved"
+    shown_state(chrome, "resolved")
     wait_for_state(db, key, "resolved")
     assert "restarted the print spooler" in chrome.page_source
     chrome.save_screenshot(str(tmp_path / "incident.png"))  # for a person to look at when it fails
@@ -136,7 +156,7 @@ def test_an_admin_generates_a_report(collector: dict[str, Any], chrome: Any) -> 
     chrome.find_element(By.NAME, "period").clear()
     chrome.find_element(By.NAME, "period").send_keys("2026-10")
     chrome.find_element(By.ID, "generate").click()
-    assert chrome.current_url.endswith("/ui/reports")
+    wait_url(chrome, f"{url}/ui/reports")
     links = chrome.find_elements(By.LINK_TEXT, "Download")
     assert links, "the generated report is not listed in the archive"
 
@@ -144,7 +164,7 @@ def test_an_admin_generates_a_report(collector: dict[str, Any], chrome: Any) -> 
 def test_an_admin_logs_out(collector: dict[str, Any], chrome: Any) -> None:
     url = collector["server"].url
     chrome.get(f"{url}/ui/")
-    log_out(chrome)
+    log_out(chrome, url)
     chrome.get(f"{url}/ui/incidents")
     assert "/ui/login" in chrome.current_url  # the session is gone
 
@@ -159,6 +179,6 @@ def test_a_client_viewer_cannot_reach_another_clients_incident(collector: dict[s
     assert chrome.find_element(By.TAG_NAME, "h1").text == "Not found"
     assert "globex printer offline" not in chrome.page_source
     chrome.get(f"{url}/ui/incidents/{keys['acme']}")
-    assert chrome.find_element(By.ID, "incident-state").text == "resolved"
+    shown_state(chrome, "resolved")
     assert not chrome.find_elements(By.ID, "acknowledge")  # a viewer reads, does not act
-    log_out(chrome)
+    log_out(chrome, url)

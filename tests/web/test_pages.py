@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 
-from collector.schema import incident_comments, incidents, outbox, request_events, service_requests, time_entries
+from collector.schema import (
+    incident_comments,
+    incidents,
+    outbox,
+    request_events,
+    service_requests,
+    time_entries,
+)
 from collector.web import management_router
 from collector.web.routes import render
 from tests.web.kit import World
