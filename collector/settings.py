@@ -140,8 +140,8 @@ class Settings(BaseModel):
     #: this long after login.
     web_session_idle: Duration = Field(default=2 * 3600.0, gt=0)
     web_session_max_age: Duration = Field(default=12 * 3600.0, gt=0)
-    #: Mark the session cookie Secure even over plain HTTP (behind a TLS proxy that does not send
-    #: X-Forwarded-Proto); over HTTPS it is always Secure.
+    #: Mark the session cookie Secure although the collector speaks plain HTTP (behind a
+    #: TLS-terminating proxy); when it serves HTTPS itself the cookie is always Secure.
     web_cookie_secure: bool = False
     #: Login throttling: this many failures for a user name or an address within the window lock
     #: further attempts for the rest of the window.

@@ -2,7 +2,9 @@
 
 The reports module is built alongside the web UI; until it is importable, the reports page
 lists archived reports and says that generating is not available. :func:`generate` is the
-only call into it: the lead wires the final signature here.
+only call into it: ``collector.reports.archive(store, data_dir, client, period, fmt,
+actor=…)`` generates the report, writes it under ``<data_dir>/reports`` and records it in
+the ``reports`` table, where the archive list and the download find it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ FORMATS = ("html", "pdf", "json", "csv")
 
 
 def available() -> bool:
-    """Whether ``collector.reports`` imports and offers ``generate``."""
+    """Whether ``collector.reports`` imports and offers ``archive``."""
     try:
         module = importlib.import_module("collector.reports")
     except ModuleNotFoundError as exc:
@@ -32,22 +34,25 @@ def available() -> bool:
     except Exception:  # a half-built module must not take the page down
         log.exception("reports not available: importing collector.reports failed")
         return False
-    return callable(getattr(module, "generate", None))
+    return callable(getattr(module, "archive", None))
 
 
 def generate(store: Store, settings: Settings, *, client: str, period: str, fmt: str, actor: str) -> Any:
-    """Generate (and archive) one report; whatever ``collector.reports.generate`` returns."""
+    """Generate and archive one report; returns what ``collector.reports.archive`` returns."""
     if fmt not in FORMATS:
         raise InvalidArgument(f"format must be one of {', '.join(FORMATS)}")
     reports = importlib.import_module("collector.reports")
-    return reports.generate(store, settings, client=client, period=period, fmt=fmt, actor=actor)
+    return reports.archive(store, settings.data_dir, client, period, fmt, actor=actor)
 
 
 def archived_file(settings: Settings, stored_path: str) -> Path:
     """The file of an archived report; NotFound if it is missing or outside ``<data_dir>/reports``."""
     root = (settings.data_dir / "reports").resolve()
-    path = Path(stored_path)
-    path = (path if path.is_absolute() else root / path).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise NotFound("the report's file is not in the archive")
-    return path
+    stored = Path(stored_path)
+    # Absolute, relative to the archive, or relative to where a relative data_dir was resolved.
+    candidates = [stored] if stored.is_absolute() else [root / stored, stored]
+    for candidate in candidates:
+        path = candidate.resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    raise NotFound("the report's file is not in the archive")

@@ -251,6 +251,8 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
             if old:  # a new id at every login: a planted cookie never becomes a session
                 auth.delete_session(conn, old)
             session_id, _ = auth.create_session(conn, user.id, now=now, max_age=settings.web_session_max_age)
+            # Sessions nobody came back to: cleared here, the one moment sessions are written anyway.
+            auth.purge_sessions(conn, now=now, idle=settings.web_session_idle)
         response = redirect(_safe_next(next))
         response.set_cookie(SESSION_COOKIE, session_id, max_age=int(settings.web_session_max_age), path=PREFIX,
                             httponly=True, samesite="lax", secure=_secure(request))

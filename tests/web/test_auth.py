@@ -163,6 +163,15 @@ def test_idle_and_absolute_expiry(world: World, browser: Any) -> None:
     assert _session_rows(world) == []
 
 
+def test_a_login_clears_sessions_nobody_came_back_to(world: World, browser: Any) -> None:
+    browser("viewer-a")
+    with world.store.write() as conn:
+        conn.execute(web_sessions.update().values(last_seen_at=NOW - world.settings.web_session_idle - 5))
+    browser("tech")
+    rows = _session_rows(world)
+    assert len(rows) == 1 and rows[0].last_seen_at > NOW - 5
+
+
 def test_disabling_or_a_new_password_ends_sessions(world: World, browser: Any) -> None:
     b = browser("tech")
     with world.store.write() as conn:

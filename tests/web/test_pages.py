@@ -156,13 +156,18 @@ def test_reports_download_and_generation(world: World, browser: Any, monkeypatch
             assert refused.status_code == 404 and "reports are not available" in refused.text
     # With a generator present, the form calls it once with what was chosen.
     fake = types.ModuleType("collector.reports")
-    fake.generate = lambda store, settings, **kw: calls.append(kw) or 1  # type: ignore[attr-defined]
+    def archive(store: Any, data_dir: Any, client: str, period: str, fmt: str, **kw: Any) -> int:
+        calls.append({"data_dir": data_dir, "client": client, "period": period, "fmt": fmt, **kw})
+        return 1
+
+    fake.archive = archive  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "collector.reports", fake)
     page = tech.get("/ui/reports").text
     assert 'id="generate"' in page
     response = tech.post("/ui/reports/generate", {"client": "acme", "period": "2026-10", "format": "pdf"})
     assert response.status_code == 303
-    assert calls == [{"client": "acme", "period": "2026-10", "fmt": "pdf", "actor": "tech"}]
+    assert calls == [{"data_dir": world.settings.data_dir, "client": "acme", "period": "2026-10", "fmt": "pdf",
+                      "actor": "tech"}]
     assert tech.post("/ui/reports/generate", {"client": "acme", "period": "2026-10", "format": "docx"}).status_code == 400
     assert tech.post("/ui/reports/generate", {"client": "acme", "period": "Oct"}).status_code == 400
 
@@ -180,12 +185,29 @@ def test_a_client_viewer_approves_or_rejects_their_estimates(world: World, brows
         "approved", "viewer-a", "portal", 150_00, "go ahead")
     assert events == [("viewer-a", "approved")]
     again = viewer.post(f"/ui/requests/{world.a.request}/reject")
-    assert again.status_code == 400 and "not awaiting approval" in again.text
+    assert again.status_code == 400 and "awaiting approval" in again.text
     other = browser("viewer-b")
     assert other.post(f"/ui/requests/{world.b.request}/reject").status_code == 303
     with world.store.read() as conn:
         assert conn.execute(sa.select(service_requests.c.state)
                             .where(service_requests.c.key == world.b.request)).scalar_one() == "rejected"
+
+
+def test_decisions_go_through_the_ledger_when_it_is_installed(world: World, browser: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+    ledger = types.ModuleType("collector.ledger.requests")
+    ledger.approve = lambda conn, key, **kw: calls.append(("approve", key, kw)) or {"state": "approved"}  # type: ignore[attr-defined]
+    ledger.reject = lambda conn, key, **kw: calls.append(("reject", key, kw)) or {"state": "rejected"}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "collector.ledger.requests", ledger)
+    viewer = browser("viewer-a")
+    assert viewer.post(f"/ui/requests/{world.a.request}/reject", {"note": "too dear"}).status_code == 303
+    assert len(calls) == 1 and calls[0][:2] == ("reject", world.a.request)
+    assert {k: v for k, v in calls[0][2].items() if k != "now"} == {"actor": "viewer-a", "via": "portal",
+                                                                  "note": "too dear"}
+    # The scope is checked before the ledger is asked.
+    assert viewer.post(f"/ui/requests/{world.b.request}/approve").status_code == 404
+    assert len(calls) == 1
 
 
 def test_admins_manage_users_in_the_ui(world: World, browser: Any) -> None:
