@@ -268,6 +268,12 @@ def alerts(conn: Connection, scope: Scope, *, asset_id: int | None = None, limit
                                        rule_alerts.c.rule_id).limit(limit)).all()
 
 
+def alert_count(conn: Connection, scope: Scope) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(rule_alerts)
+                        .where(scope.where(rule_alerts.c.client_id),
+                               rule_alerts.c.status.in_(("firing", "pending")))).scalar_one()
+
+
 def asset_page(conn: Connection, scope: Scope, asset_id: int, *, now: float) -> dict[str, Any]:
     row = conn.execute(sa.select(assets, clients.c.name.label("client"), sites.c.name.label("site"))
                        .join(clients, clients.c.id == assets.c.client_id)

@@ -281,7 +281,7 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
                 "awaiting": approvals.awaiting(conn, scope),
                 "balance": (queries.points(queries.balances(conn, scope).get(user.client_id))
                             if user.client_id is not None else None),
-                "firing": len(queries.alerts(conn, scope)) if user.is_staff else None,
+                "firing": queries.alert_count(conn, scope) if user.is_staff else None,
             }
         return render(request, "dashboard.html", context)
 

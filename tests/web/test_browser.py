@@ -32,6 +32,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
                 "scripts/test-system-deps installs them", allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install -e .[dev])")
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -99,7 +100,9 @@ def shown_state(driver: Any, expected: str) -> None:
         found = d.find_elements(By.ID, "incident-state")
         return bool(found) and found[0].text == expected
     try:
-        WebDriverWait(driver, 15).until(state)
+        # The old page's element goes stale while the new page loads: keep polling.
+        WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,
+                                                      NoSuchElementException)).until(state)
     except Exception:
         raise AssertionError(f"the page does not show state {expected!r}:\n{driver.page_source[:3000]}") from None
 
