@@ -2,9 +2,11 @@
 
 The reports module is built alongside the web UI; until it is importable, the reports page
 lists archived reports and says that generating is not available. :func:`generate` is the
-only call into it: ``collector.reports.archive(store, data_dir, client, period, fmt,
+only call into it: ``collector.reports.archive.archive(store, data_dir, client, period, fmt,
 actor=…)`` generates the report, writes it under ``<data_dir>/reports`` and records it in
-the ``reports`` table, where the archive list and the download find it.
+the ``reports`` table, where the archive list and the download find it. (The function is
+taken from the submodule: importing ``collector.reports.archive`` rebinds the package's
+attribute of the same name to the submodule.)
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from collector.settings import Settings
 from collector.store import Store
 
 log = logging.getLogger(__name__)
+ARCHIVE_MODULE = "collector.reports.archive"
 
 FORMATS = ("html", "pdf", "json", "csv")
 
 
 def available() -> bool:
-    """Whether ``collector.reports`` imports and offers ``archive``."""
+    """Whether ``collector.reports.archive`` imports and offers ``archive``."""
     try:
-        module = importlib.import_module("collector.reports")
+        module = importlib.import_module(ARCHIVE_MODULE)
     except ModuleNotFoundError as exc:
-        if exc.name not in ("collector.reports", "collector"):
+        if exc.name not in (ARCHIVE_MODULE, "collector.reports", "collector"):
             log.warning("reports not available: collector.reports needs %s", exc.name)
         return False
     except Exception:  # a half-built module must not take the page down
@@ -38,11 +41,11 @@ def available() -> bool:
 
 
 def generate(store: Store, settings: Settings, *, client: str, period: str, fmt: str, actor: str) -> Any:
-    """Generate and archive one report; returns what ``collector.reports.archive`` returns."""
+    """Generate and archive one report; returns what ``archive`` returns (the archived row)."""
     if fmt not in FORMATS:
         raise InvalidArgument(f"format must be one of {', '.join(FORMATS)}")
-    reports = importlib.import_module("collector.reports")
-    return reports.archive(store, settings.data_dir, client, period, fmt, actor=actor)
+    return importlib.import_module(ARCHIVE_MODULE).archive(store, settings.data_dir, client, period, fmt,
+                                                           actor=actor)
 
 
 def archived_file(settings: Settings, stored_path: str) -> Path:

@@ -146,22 +146,22 @@ def test_reports_download_and_generation(world: World, browser: Any, monkeypatch
     assert tech.get(f"/ui/reports/{world.a.report_id}/download").status_code == 404
 
     calls: list[dict[str, Any]] = []
-    if "collector.reports" not in sys.modules:
+    if "collector.reports.archive" not in sys.modules:
         try:
-            import collector.reports  # noqa: F401 - the real module, once it exists
+            import collector.reports.archive  # noqa: F401 - the real module, once it exists
         except ImportError:
             page = tech.get("/ui/reports").text
             assert "Reports not available" in page
             refused = tech.post("/ui/reports/generate", {"client": "acme", "period": "2026-10"})
             assert refused.status_code == 404 and "reports are not available" in refused.text
     # With a generator present, the form calls it once with what was chosen.
-    fake = types.ModuleType("collector.reports")
+    fake = types.ModuleType("collector.reports.archive")
     def archive(store: Any, data_dir: Any, client: str, period: str, fmt: str, **kw: Any) -> int:
         calls.append({"data_dir": data_dir, "client": client, "period": period, "fmt": fmt, **kw})
         return 1
 
     fake.archive = archive  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "collector.reports", fake)
+    monkeypatch.setitem(sys.modules, "collector.reports.archive", fake)
     page = tech.get("/ui/reports").text
     assert 'id="generate"' in page
     response = tech.post("/ui/reports/generate", {"client": "acme", "period": "2026-10", "format": "pdf"})
