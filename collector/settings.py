@@ -143,8 +143,8 @@ class Settings(BaseModel):
     #: Mark the session cookie Secure although the collector speaks plain HTTP (behind a
     #: TLS-terminating proxy); when it serves HTTPS itself the cookie is always Secure.
     web_cookie_secure: bool = False
-    #: Login throttling: this many failures for a user name or an address within the window lock
-    #: further attempts for the rest of the window.
+    #: Login throttling: this many failures for a user name (5x as many from one address) within
+    #: the window lock further attempts until the oldest failure leaves the window.
     web_login_max_failures: int = Field(default=5, ge=1)
     web_login_window: Duration = Field(default=900.0, gt=0)
     #: Dashboard: SLA clocks due within this are "at risk"; agents silent for this long are listed.

@@ -27,6 +27,8 @@ from collector.web.auth import LoginThrottle
 
 log = logging.getLogger(__name__)
 
+#: Failed logins allowed per address: this many times the per-user limit.
+ADDRESS_FACTOR = 5
 #: Where the management views' router may live (first found wins), and the names it may have.
 MANAGEMENT_MODULES = ("collector.management.web", "collector.management.routes", "collector.management")
 MANAGEMENT_NAMES = ("router", "web_router", "management_router")
@@ -65,6 +67,10 @@ def install(app: FastAPI, settings: Settings, incidents: IncidentService, rules:
     from collector.web import routes
 
     app.state.web_throttle = LoginThrottle(settings.web_login_max_failures, settings.web_login_window)
+    # Per address a larger budget: behind a proxy every user shares its address, and one
+    # guesser must not lock everyone out; it still stops spraying many user names.
+    app.state.web_address_throttle = LoginThrottle(settings.web_login_max_failures * ADDRESS_FACTOR,
+                                                   settings.web_login_window)
     app.include_router(routes.web_router(incidents, rules))
     extra = management_router()
     app.state.web_management = extra is not None

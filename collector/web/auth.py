@@ -6,8 +6,8 @@ keeps only its SHA-256, the user, a per-session CSRF token and its idle and abso
 so a stolen database holds nothing that logs anyone in. Logout deletes the row.
 
 :class:`LoginThrottle` is pure (time is passed in): after ``max_failures`` failed logins for a
-user name, or from one address, within ``window`` seconds, further attempts are refused until
-the oldest failure leaves the window. It lives in the process, so each collector replica
+key (a user name; the web UI keeps a second, larger budget per address) within ``window``
+seconds, further attempts are refused until the oldest failure leaves the window. It lives in the process, so each collector replica
 counts on its own (documented in docs/web-ui.md).
 """
 

@@ -229,11 +229,12 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         if not auth.tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
             raise Forbidden("the login form expired; reload it and try again")
         settings = request.app.state.settings
-        throttle: auth.LoginThrottle = request.app.state.web_throttle
+        by_user: auth.LoginThrottle = request.app.state.web_throttle
+        by_address: auth.LoginThrottle = request.app.state.web_address_throttle
         now = timeutil.now()
-        keys = [f"user:{username.lower()}", f"addr:{_client_ip(request)}"]
+        user_key, address_key = [f"user:{username.lower()}"], [f"addr:{_client_ip(request)}"]
         context = {"login_csrf": csrf_token, "next": _safe_next(next), "username": username}
-        wait = throttle.retry_after(keys, now)
+        wait = max(by_user.retry_after(user_key, now), by_address.retry_after(address_key, now))
         if wait > 0:
             response = render(request, "login.html", {**context, "error": (
                 f"Too many failed logins. Try again in {_span(wait)}.")}, status_code=429)
@@ -241,10 +242,11 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
             return response
         user = auth.check_login(request.app.state.store, username, password, now)
         if user is None:
-            throttle.failed(keys, now)
+            by_user.failed(user_key, now)
+            by_address.failed(address_key, now)
             return render(request, "login.html", {**context, "error": "Wrong user name or password."},
                           status_code=401)
-        throttle.succeeded(keys[:1])
+        by_user.succeeded(user_key)
         store = request.app.state.store
         with store.write() as conn:
             old = request.cookies.get(SESSION_COOKIE)

@@ -196,6 +196,16 @@ def test_wrong_password_and_throttling(world: World) -> None:
     assert _session_rows(world) == []
 
 
+def test_an_address_spraying_user_names_is_throttled_too(world: World) -> None:
+    from collector.web import ADDRESS_FACTOR
+
+    b = Browser(world.app)
+    limit = world.settings.web_login_max_failures * ADDRESS_FACTOR
+    for i in range(limit):
+        assert b.login(f"guess{i}", "wrong password!").status_code == 401
+    assert b.login("tech", PASSWORD).status_code == 429  # a fresh user name, the same address
+
+
 def test_login_form_needs_its_token_and_redirects_only_inside_the_ui(world: World) -> None:
     http = TestClient(world.app, follow_redirects=False)
     refused = http.post("/ui/login", data={"username": "tech", "password": PASSWORD, "csrf_token": "made-up"})
