@@ -31,6 +31,7 @@ from markupsafe import Markup
 
 from collector import timeutil
 from collector.errors import Forbidden, InvalidArgument, NotFound, Unauthenticated, UpkeepError
+from collector.incidents import lifecycle
 from collector.incidents.service import IncidentService
 from collector.rules.service import RuleService
 from collector.web import approvals, auth, queries, reporting
@@ -329,16 +330,20 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         detail = incident_service.get(key)
         return render(request, "incident.html", {
             "incident": row, "detail": detail, "sla": sla, "sync": sync, "causes": queries.CAUSES,
-            "active": row.state in queries.OPEN_STATES})
+            "active": row.state in queries.OPEN_STATES, "actions": lifecycle.TECHNICIAN_ACTIONS,
+            "priorities": queries.PRIORITIES})
 
     @router.post("/incidents/{key}/{action}")
     def incident_action(request: Request, key: KeyParam,
-                        action: Literal["acknowledge", "comment", "time", "cause", "resolve", "reopen", "close"],
+                        action: Literal["acknowledge", "comment", "time", "cause", "resolve", "reopen", "close",
+                                        "wait", "resume", "priority"],
                         user: CsrfUser, scope: ClientScope,
                         body: ShortText = "", note: ShortText = "",
                         minutes: Annotated[str, Form(max_length=10)] = "",
                         work_type: Annotated[str, Form(max_length=40, pattern=_TEXT)] = "",
-                        cause: Annotated[str, Form(max_length=20)] = "") -> Response:
+                        cause: Annotated[str, Form(max_length=20)] = "",
+                        reason: Annotated[str, Form(max_length=30)] = "",
+                        priority: Annotated[str, Form(max_length=20)] = "") -> Response:
         require_staff(user)
         with request.app.state.store.read() as conn:
             queries.incident_row(conn, scope, key)  # staff see all; kept so the check never goes missing
@@ -351,8 +356,12 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
             args = {"minutes": int(minutes), "work_type": work_type or None, "note": note}
         elif action == "cause":
             args = {"cause": cause}
-        elif action in ("resolve", "reopen", "close"):
+        elif action in ("resolve", "reopen", "close", "resume"):
             args = {"note": note or None}
+        elif action == "wait":  # the SLA clocks pause (waiting_for_client / waiting_for_third_party)
+            args = {"reason": reason, "note": note or None}
+        elif action == "priority":
+            args = {"priority": priority, "note": note or None}
         else:
             args = {}
         incident_service.act(key, "time_entry" if action == "time" else action, user.username, **args)

@@ -70,6 +70,24 @@ def test_working_an_incident_goes_through_the_lifecycle_and_the_outbox(world: Wo
     assert len(_outbox(world, row.id)) == 5
 
 
+def test_waiting_and_priority_when_the_lifecycle_offers_them(world: World, browser: Any) -> None:
+    from collector.incidents import lifecycle
+
+    if "wait" not in lifecycle.TECHNICIAN_ACTIONS:
+        pytest.skip("this lifecycle has no wait/resume/priority actions yet (they come with the SLA clocks)")
+    tech = browser("tech")
+    key = world.a.incident
+    assert 'id="wait"' in tech.get(f"/ui/incidents/{key}").text
+    assert tech.post(f"/ui/incidents/{key}/wait", {"reason": "waiting_for_client", "note": "asked"}).status_code == 303
+    assert _incident(world, key).state == "waiting_for_client"
+    assert 'id="resume"' in tech.get(f"/ui/incidents/{key}").text
+    assert tech.post(f"/ui/incidents/{key}/resume").status_code == 303
+    assert _incident(world, key).state == "acknowledged"
+    assert tech.post(f"/ui/incidents/{key}/priority", {"priority": "critical"}).status_code == 303
+    assert _incident(world, key).priority == "critical"
+    assert tech.post(f"/ui/incidents/{key}/wait", {"reason": "nap"}).status_code == 400
+
+
 def test_incident_list_filters(world: World, browser: Any) -> None:
     tech = browser("tech")
     tech.post(f"/ui/incidents/{world.b.incident}/resolve", {"note": "done"})
