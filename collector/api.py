@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from collector import admin, retention, timeutil
+from collector import admin, retention, timeutil, web
 from collector.admin import Principal
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
@@ -430,6 +430,8 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.include_router(alertmanager_router(store, settings, incident_runtime.service.apply_signal, read_body,
                                            require_receiver,
                                            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 413, 422)}))
+    # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
+    web.install(app, settings, incident_runtime.service, rule_service)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

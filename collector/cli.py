@@ -40,6 +40,7 @@ from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
 from collector.sla.cli import sla_app
 from collector.store import Store
+from collector.web.cli import user_app
 
 #: The one place errors become exit codes (2 is also typer's usage error).
 EXIT_CODES: dict[type[Exception], int] = {
@@ -70,6 +71,7 @@ app.add_typer(contract_app, name="contract")
 app.add_typer(preventive_app, name="preventive")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(request_app, name="request")
+app.add_typer(user_app, name="user")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

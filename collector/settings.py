@@ -187,6 +187,20 @@ class Settings(BaseModel):
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
+    #: Web UI (docs/web-ui.md): a session ends after this long without a request, and at the latest
+    #: this long after login.
+    web_session_idle: Duration = Field(default=2 * 3600.0, gt=0)
+    web_session_max_age: Duration = Field(default=12 * 3600.0, gt=0)
+    #: Mark the session cookie Secure although the collector speaks plain HTTP (behind a
+    #: TLS-terminating proxy); when it serves HTTPS itself the cookie is always Secure.
+    web_cookie_secure: bool = False
+    #: Login throttling: this many failures for a user name (5x as many from one address) within
+    #: the window lock further attempts until the oldest failure leaves the window.
+    web_login_max_failures: int = Field(default=5, ge=1)
+    web_login_window: Duration = Field(default=900.0, gt=0)
+    #: Dashboard: SLA clocks due within this are "at risk"; agents silent for this long are listed.
+    web_sla_risk_window: Duration = Field(default=3600.0, ge=0)
+    web_agent_silent_after: Duration = Field(default=900.0, gt=0)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
