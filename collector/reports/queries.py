@@ -1,0 +1,134 @@
+"""The SQL the sections share: aggregates over the hourly rollups of a client's series.
+
+Everything is aggregated in the database (one row per series, never one per hour and series),
+which is what keeps a 200-asset month under the 2 s target (benchmarks/README.md, "Reports").
+The statements are SQLAlchemy Core and run unchanged on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from collector.reports.context import ReportContext
+from collector.schema import assets, rollups_hourly, series
+
+R = rollups_hourly
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRef:
+    """A series of one of the client's assets."""
+
+    id: int
+    asset_id: int
+    metric: str
+    labels: dict[str, str]
+
+
+def _series_select(ctx: ReportContext, metrics: Iterable[str], *columns: Any) -> sa.Select:
+    return (sa.select(series.c.id, series.c.asset_id, series.c.metric, series.c.labels, *columns)
+            .select_from(series.join(assets, assets.c.id == series.c.asset_id))
+            .where(assets.c.client_id == ctx.client_id, series.c.metric.in_(list(metrics))))
+
+
+def _ref(row: Any) -> SeriesRef:
+    return SeriesRef(row.id, row.asset_id, row.metric, json.loads(row.labels))
+
+
+def hour_stats(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> list[tuple[SeriesRef, Any]]:
+    """Per series with rollups in [h0, h1): hours with data, the sum of hourly averages,
+    min of mins, max of maxes."""
+    avg = R.c.sum / R.c.count
+    query = (_series_select(ctx, metrics, sa.func.count().label("hours"), sa.func.sum(avg).label("avg_sum"),
+                            sa.func.min(R.c.min).label("min"), sa.func.max(R.c.max).label("max"))
+             .join(R, R.c.series_id == series.c.id)
+             .where(R.c.hour >= h0, R.c.hour < h1)
+             .group_by(series.c.id, series.c.asset_id, series.c.metric, series.c.labels))
+    return [(_ref(r), r) for r in ctx.conn.execute(query)]
+
+
+def hours_below(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int,
+                below: float = 1.0) -> list[tuple[int, int, float]]:
+    """(series id, hour, hourly average) of every hour whose min was under ``below`` (down hours)."""
+    query = (sa.select(R.c.series_id, R.c.hour, (R.c.sum / R.c.count).label("avg"))
+             .select_from(series.join(assets, assets.c.id == series.c.asset_id)
+                          .join(R, R.c.series_id == series.c.id))
+             .where(assets.c.client_id == ctx.client_id, series.c.metric.in_(list(metrics)),
+                    R.c.hour >= h0, R.c.hour < h1, R.c.min < below)
+             .order_by(R.c.series_id, R.c.hour))
+    return [(r.series_id, int(r.hour), float(r.avg)) for r in ctx.conn.execute(query)]
+
+
+def last_values(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> list[tuple[SeriesRef, float, int]]:
+    """The last value of each series in [h0, h1), with the hour it came from."""
+    metrics = list(metrics)
+    newest = (sa.select(R.c.series_id, sa.func.max(R.c.hour).label("hour"))
+              .select_from(series.join(assets, assets.c.id == series.c.asset_id)
+                           .join(R, R.c.series_id == series.c.id))
+              .where(assets.c.client_id == ctx.client_id, series.c.metric.in_(metrics),
+                     R.c.hour >= h0, R.c.hour < h1)
+              .group_by(R.c.series_id).subquery())
+    query = (sa.select(series.c.id, series.c.asset_id, series.c.metric, series.c.labels, R.c.last, R.c.hour)
+             .select_from(newest.join(R, sa.and_(R.c.series_id == newest.c.series_id, R.c.hour == newest.c.hour))
+                          .join(series, series.c.id == R.c.series_id)))
+    return [(_ref(r), float(r.last), int(r.hour)) for r in ctx.conn.execute(query)]
+
+
+def first_values(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> dict[int, float]:
+    """The first value (the last of its first hour) of each series in [h0, h1), by series id."""
+    metrics = list(metrics)
+    oldest = (sa.select(R.c.series_id, sa.func.min(R.c.hour).label("hour"))
+              .select_from(series.join(assets, assets.c.id == series.c.asset_id)
+                           .join(R, R.c.series_id == series.c.id))
+              .where(assets.c.client_id == ctx.client_id, series.c.metric.in_(metrics),
+                     R.c.hour >= h0, R.c.hour < h1)
+              .group_by(R.c.series_id).subquery())
+    query = (sa.select(R.c.series_id, R.c.last)
+             .select_from(oldest.join(R, sa.and_(R.c.series_id == oldest.c.series_id, R.c.hour == oldest.c.hour))))
+    return {int(r.series_id): float(r.last) for r in ctx.conn.execute(query)}
+
+
+def linear_fits(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> list[tuple[SeriesRef, Any]]:
+    """Least-squares sums of hourly averages against time (in days since ``h0``), per series:
+    n, Σx, Σy, Σxy, Σx² — enough for :func:`collector.reports.analysis.fit`."""
+    x = (R.c.hour - h0) / 86400.0
+    y = R.c.sum / R.c.count
+    query = (_series_select(ctx, metrics, sa.func.count().label("n"), sa.func.sum(x).label("sx"),
+                            sa.func.sum(y).label("sy"), sa.func.sum(x * y).label("sxy"),
+                            sa.func.sum(x * x).label("sxx"))
+             .join(R, R.c.series_id == series.c.id)
+             .where(R.c.hour >= h0, R.c.hour < h1)
+             .group_by(series.c.id, series.c.asset_id, series.c.metric, series.c.labels))
+    return [(_ref(r), r) for r in ctx.conn.execute(query)]
+
+
+def decreases(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> dict[int, float]:
+    """Per series: the sum of drops between consecutive hourly last values (e.g. updates applied)."""
+    inner = (sa.select(R.c.series_id, R.c.last,
+                       sa.func.lag(R.c.last).over(partition_by=R.c.series_id, order_by=R.c.hour).label("prev"))
+             .select_from(series.join(assets, assets.c.id == series.c.asset_id)
+                          .join(R, R.c.series_id == series.c.id))
+             .where(assets.c.client_id == ctx.client_id, series.c.metric.in_(list(metrics)),
+                    R.c.hour >= h0, R.c.hour < h1).subquery())
+    drop = sa.case((inner.c.prev > inner.c.last, inner.c.prev - inner.c.last), else_=0.0)
+    query = sa.select(inner.c.series_id, sa.func.sum(drop).label("dropped")).group_by(inner.c.series_id)
+    return {int(r.series_id): float(r.dropped or 0) for r in ctx.conn.execute(query)}
+
+
+def daily_averages(ctx: ReportContext, series_ids: list[int], h0: int, h1: int) -> dict[int, list[tuple[int, float]]]:
+    """Per series: (day start epoch, average of hourly averages) for the days in [h0, h1)."""
+    if not series_ids:
+        return {}
+    day = (R.c.hour - h0) // 86400
+    query = (sa.select(R.c.series_id, day.label("day"), sa.func.avg(R.c.sum / R.c.count).label("avg"))
+             .where(R.c.series_id.in_(series_ids), R.c.hour >= h0, R.c.hour < h1)
+             .group_by(R.c.series_id, day).order_by(R.c.series_id, day))
+    out: dict[int, list[tuple[int, float]]] = {}
+    for r in ctx.conn.execute(query):
+        out.setdefault(int(r.series_id), []).append((h0 + int(r.day) * 86400, float(r.avg)))
+    return out
