@@ -127,8 +127,8 @@ def email_text(model: dict[str, Any]) -> tuple[str, str]:
         f.gettext("Availability: %(pct)s", pct=f.percent(s["availability"])),
         f.gettext("Problems caught before anyone noticed: %(p)s of %(n)s", p=f.number(s["proactive"]),
                   n=f.number(s["incidents"])),
-        f.gettext("Preventive work: %(hours)s hours", hours=f.number(s["preventive_hours"], 1)),
-        f.gettext("SLA met") if s["sla_met"] else f.gettext("SLA missed %(n)s times", n=s["sla_breaches"]),
+        f.gettext("Preventive work: %(hours)s hours", hours=f.number(s["preventive_hours"], 2)),
+        f.gettext("SLA met") if s["sla_met"] else f.gettext("SLA targets missed: %(n)s", n=s["sla_breaches"]),
     ]
     if s["points_enabled"]:
         lines.append(f.gettext("Points left: %(points)s", points=f.points(s["points_left"])))

@@ -79,7 +79,7 @@ def points_balance(entries: list[dict[str, Any]], opening: int, start: float, en
         return None
     xs = [datetime.fromtimestamp(start, UTC)] + [datetime.fromtimestamp(e["ts"], UTC) for e in entries]
     ys = [opening / 100] + [e["balance"] / 100 for e in entries]
-    xs.append(datetime.fromtimestamp(min(end, max(e["ts"] for e in entries) + 1), UTC))
+    xs.append(datetime.fromtimestamp(max(end, max(e["ts"] for e in entries)), UTC))
     ys.append(ys[-1])
     fig = Figure(figsize=(WIDTH, 2.2))
     ax = fig.subplots()
