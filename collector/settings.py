@@ -133,6 +133,11 @@ class Settings(BaseModel):
     outbox_claim_timeout: Duration = Field(default=120.0, gt=0)
     #: How often ticket systems are asked which tickets were closed there (0: never).
     outbox_poll_closed_interval: Duration = Field(default=300.0, ge=0)
+    #: Monthly reports (docs/reports.md): how often due reports are looked for (0: never), how
+    #: long after a period's end they are generated, and in which format they are archived/e-mailed.
+    report_schedule_interval: Duration = Field(default=3600.0, ge=0)
+    report_schedule_delay: Duration = Field(default=3600.0, ge=0)
+    report_schedule_format: Literal["html", "pdf"] = "pdf"
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None

@@ -23,12 +23,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
+from babel.dates import format_date, format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.numbers import format_currency, format_decimal, format_percent
-from babel.dates import format_date, format_datetime
 from babel.support import Translations
 
 DOMAIN = "upkeep_reports"
