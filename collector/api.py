@@ -236,12 +236,12 @@ def require_receiver(request: Request, credentials: Credentials) -> Principal:
 # ---------------------------------------------------------------------- the app
 
 def create_app(settings: Settings, *, store: Store | None = None, migrate: bool = True,
-               run_retention: bool = True, run_reports: bool = True) -> FastAPI:
+               run_retention: bool = True, run_reports: bool | None = None) -> FastAPI:
     """The collector app. Migrates the store on startup unless ``migrate=False``.
 
     ``store`` defaults to one built from ``settings`` (and disposed on shutdown).
-    ``run_retention`` starts the periodic retention task; ``run_reports`` the report schedule
-    (when ``report_schedule_interval`` is not 0).
+    ``run_retention`` starts the periodic retention task; ``run_reports`` (default: as
+    ``run_retention``) the report schedule, when ``report_schedule_interval`` is not 0.
     """
     own_store = store is None
     store = store or Store.from_settings(settings)
@@ -267,7 +267,7 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         store.start_checkpointer()
         task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
         report_task = None
-        if run_reports and settings.report_schedule_interval > 0:
+        if (run_retention if run_reports is None else run_reports) and settings.report_schedule_interval > 0:
             from collector.reports.schedule import run_schedule
 
             report_task = asyncio.create_task(run_schedule(store, settings))
