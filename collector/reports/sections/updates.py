@@ -32,6 +32,7 @@ class UpdatesAndDisks(Section):
     def compute(self, ctx: ReportContext, done: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         h0, h1 = ctx.period.hours
         hosts: dict[int, dict[str, Any]] = {}
+        pending_series: dict[int, int] = {}
         for ref, value, _hour in queries.last_values(ctx, (PENDING, SECURITY, REBOOT), h0, h1):
             asset = ctx.asset_by_id.get(ref.asset_id)
             if asset is None:
@@ -40,14 +41,12 @@ class UpdatesAndDisks(Section):
                                                   "security": 0, "reboot_required": False, "applied": 0})
             if ref.metric == PENDING:
                 row["pending"] = int(value)
+                pending_series[ref.id] = ref.asset_id
             elif ref.metric == SECURITY:
                 row["security"] = int(value)
             else:
                 row["reboot_required"] = value >= 1
         applied = queries.decreases(ctx, [PENDING], h0, h1)
-        pending_series = {}
-        for ref, _value, _hour in queries.last_values(ctx, [PENDING], h0, h1):
-            pending_series[ref.id] = ref.asset_id
         for series_id, dropped in applied.items():
             asset_id = pending_series.get(series_id)
             if asset_id in hosts:
