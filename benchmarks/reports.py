@@ -189,12 +189,9 @@ def main() -> None:
     args = parser.parse_args()
 
     cleanup = None
-    if args.database_url:
-        from tests.conftest import POSTGRES_URL, _postgres_schema_url  # noqa: F401
-
-        import os
-        os.environ["UPKEEP_TEST_POSTGRES_URL"] = args.database_url
+    if args.database_url:  # a fresh schema, dropped at the end (as the tests do)
         import tests.conftest as conftest
+
         conftest.POSTGRES_URL = args.database_url
         cleanup = conftest._postgres_schema_url()
         url = next(cleanup)
