@@ -135,3 +135,23 @@ def test_api_errors(api, built):
     _, agent_token = admin.create_token(built, client="acme")
     forbidden = api.get("/api/v1/reports", headers={"Authorization": f"Bearer {agent_token}"})
     assert forbidden.status_code == 403
+
+
+def test_the_collector_runs_the_schedule(built, settings):
+    """The app's lifespan starts the task; its first turn archives the last ended period."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from collector.api import create_app
+    from collector.reports.period import last_completed
+
+    label = last_completed(None, time.time() - settings.report_schedule_delay)  # acme's contract is UTC months
+    app = create_app(settings, store=built, migrate=False, run_retention=False, run_reports=True)
+    with TestClient(app):
+        deadline = time.monotonic() + 60
+        while not _rows(built, reports) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    [row] = _rows(built, reports)
+    assert (row.period, row.format, row.generated_by) == (label, "html", "schedule")
+    assert len(_rows(built, notifications)) == 1
