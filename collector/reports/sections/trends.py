@@ -19,13 +19,12 @@ class Trends(Section):
         periods = [*ctx.previous(PREVIOUS), ctx.period]
         rows: dict[str, list[Any]] = {k: [] for k in ("incidents", "proactive", "user_reported", "availability",
                                                       "preventive_hours", "points_charged", "sla_breaches")}
+        rows["availability"] = availability.overall_by_period(ctx, [p.hours for p in periods[:-1]])
         for period in periods[:-1]:
             counts = incidents.counts(ctx, period.start, period.end)
             rows["incidents"].append(counts["proactive"] + counts["user_reported"])
             rows["proactive"].append(counts["proactive"])
             rows["user_reported"].append(counts["user_reported"])
-            h0, h1 = period.hours
-            rows["availability"].append(availability.measure(ctx, h0, h1, detail=False)["overall"])
             rows["preventive_hours"].append(round(preventive.minutes(ctx, period.start, period.end) / 60, 2))
             rows["points_charged"].append(points.charged(ctx, period.label))
             rows["sla_breaches"].append(sla.breaches(ctx, period.start, period.end))

@@ -181,3 +181,21 @@ def test_bad_input(scenario_store):
         reports.build(store, "acme", "2026-10", language="de")
     with pytest.raises(InvalidArgument, match="format"):
         reports.generate(store, "acme", "2026-10", "docx")
+
+
+def test_trend_availability_matches_the_report(scenario_store):
+    from collector.contracts.store import get_contract
+    from collector.reports.context import ReportContext
+    from collector.reports.period import resolve
+    from collector.reports.sections import availability
+
+    with scenario_store.read() as conn:
+        contract = get_contract(conn, 1)
+        ctx = ReportContext(conn=conn, client_id=1, client="acme", contract=contract,
+                            period=resolve("2026-11", contract), now=scenario.NOW + 40 * 86400)
+        bounds = [resolve(label, contract).hours for label in ("2026-09", "2026-10")]
+        assert availability.overall_by_period(ctx, bounds) == [None, 99.709]
+        assert availability.overall_by_period(ctx, bounds[1:]) == [99.709]
+        # Up to the 5th of October only: the hours that had ended by then.
+        ctx.now = at(5)
+        assert availability.overall_by_period(ctx, bounds[1:]) == [100.0]
