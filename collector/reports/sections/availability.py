@@ -46,18 +46,12 @@ def agent_hours(ctx: ReportContext, h0: int, h1: int) -> dict[int, int]:
     A lower bound of the hours its agent delivered anything, and the exact number whenever
     one check ran every hour (the usual case); :func:`measure` lists the hours of the other
     hosts. Counting rows per series walks the primary key; COUNT(DISTINCT hour) per asset
-    would need a temporary B-tree and is twice as slow.
+    would need a temporary B-tree and is several times slower.
     """
-    R = rollups_hourly
-    per_series = (sa.select(series.c.asset_id, sa.func.count().label("hours"))
-                  .select_from(series.join(assets, assets.c.id == series.c.asset_id)
-                               .join(R, R.c.series_id == series.c.id))
-                  .where(assets.c.client_id == ctx.client_id, series.c.metric == AGENT_UP,
-                         R.c.hour >= h0, R.c.hour < h1)
-                  .group_by(series.c.id, series.c.asset_id).subquery())
-    query = sa.select(per_series.c.asset_id, sa.func.max(per_series.c.hours).label("hours")).group_by(
-        per_series.c.asset_id)
-    return {int(r.asset_id): int(r.hours) for r in ctx.conn.execute(query)}
+    out: dict[int, int] = {}
+    for ref, hours in queries.hour_counts(ctx, [AGENT_UP], h0, h1):
+        out[ref.asset_id] = max(out.get(ref.asset_id, 0), hours)
+    return out
 
 
 def agent_hour_list(ctx: ReportContext, asset_ids: list[int], h0: int, h1: int) -> dict[int, list[int]]:
@@ -130,7 +124,7 @@ def measure(ctx: ReportContext, h0: int, h1: int, *, detail: bool = True) -> dic
 
     services: list[dict[str, Any]] = []
     service_series: dict[int, dict[str, Any]] = {}
-    for ref, stats in queries.hour_stats(ctx, SERVICE_METRICS, h0, h1):
+    for ref, stats in (queries.hour_stats(ctx, SERVICE_METRICS, h0, h1) if detail else ()):
         asset = ctx.asset_by_id.get(ref.asset_id)
         if asset is None:
             continue
@@ -166,51 +160,9 @@ def measure(ctx: ReportContext, h0: int, h1: int, *, detail: bool = True) -> dic
 
 
 def overall_by_period(ctx: ReportContext, bounds: list[tuple[int, int]]) -> list[float | None]:
-    """Overall availability of each of several consecutive hour ranges, in one pass per kind
-    of signal (for trends). Same rules as :func:`measure`, over all the client's assets; a
-    host's hours are those of its busiest check series (exact unless its checks ran in
-    different hours)."""
-    if not bounds:
-        return []
-    R = rollups_hourly
-    ends = [min(b[1], int(ctx.now // HOUR) * HOUR) for b in bounds]
-    first, last = bounds[0][0], max(ends)
-    index: Any = (sa.case(*((R.c.hour < end, i) for i, end in enumerate(ends[:-1])), else_=len(ends) - 1)
-                  if len(ends) > 1 else sa.literal(0))
-    base = (series.join(assets, assets.c.id == series.c.asset_id).join(R, R.c.series_id == series.c.id))
-    where = (assets.c.client_id == ctx.client_id, R.c.hour >= first, R.c.hour < last)
-    up = [0.0] * len(bounds)
-    measured = [0.0] * len(bounds)
-    snmp = (sa.select(index.label("p"), sa.func.count().label("hours"), sa.func.sum(R.c.sum / R.c.count).label("up"))
-            .select_from(base).where(*where, series.c.metric == SNMP_UP).group_by(index))
-    snmp_assets: set[int] = set()
-    for r in ctx.conn.execute(snmp):
-        up[r.p] += float(r.up) * HOUR
-        measured[r.p] += int(r.hours) * HOUR
-    for r in ctx.conn.execute(sa.select(series.c.asset_id).distinct().select_from(
-            series.join(assets, assets.c.id == series.c.asset_id))
-            .where(assets.c.client_id == ctx.client_id, series.c.metric == SNMP_UP)):
-        snmp_assets.add(int(r.asset_id))
-    per_series = (sa.select(series.c.asset_id, index.label("p"), sa.func.count().label("hours"))
-                  .select_from(base).where(*where, series.c.metric == AGENT_UP)
-                  .group_by(series.c.id, series.c.asset_id, index).subquery())
-    hosts = sa.select(per_series.c.asset_id, per_series.c.p, sa.func.max(per_series.c.hours).label("hours")).group_by(
-        per_series.c.asset_id, per_series.c.p)
-    first_seen = {a.id: a.first_seen for a in ctx.assets}
-    for r in ctx.conn.execute(hosts):
-        asset_id = int(r.asset_id)
-        if asset_id in snmp_assets:
-            continue
-        if asset_id not in first_seen:
-            first_seen[asset_id] = ctx.conn.execute(
-                sa.select(assets.c.first_seen).where(assets.c.id == asset_id)).scalar_one()
-        start, end = expected_hours(first_seen[asset_id], bounds[r.p][0], ends[r.p])
-        expected = (end - start) // HOUR
-        have = min(int(r.hours), expected)
-        if have:
-            up[r.p] += have * HOUR
-            measured[r.p] += expected * HOUR
-    return [percent(u, m) for u, m in zip(up, measured, strict=True)]
+    """Overall availability of each hour range (for trends): :func:`measure` without the
+    per-asset rows, services and downtime windows."""
+    return [measure(ctx, h0, h1, detail=False)["overall"] for h0, h1 in bounds]
 
 
 def _windows(hours: list[tuple[int, float]]) -> list[dict[str, Any]]:
