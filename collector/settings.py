@@ -138,6 +138,9 @@ class Settings(BaseModel):
     report_schedule_interval: Duration = Field(default=3600.0, ge=0)
     report_schedule_delay: Duration = Field(default=3600.0, ge=0)
     report_schedule_format: Literal["html", "pdf"] = "pdf"
+    #: A period that ended longer ago than this is not generated automatically (no back-fill of
+    #: old months on a first start or after a long outage; `upkeep report` still makes it).
+    report_schedule_catch_up: Duration = Field(default=7 * 86400.0, gt=0)
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None

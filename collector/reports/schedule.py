@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from collector.contracts.store import get_contract
 from collector.reports.archive import ArchivedReport, archive, find
-from collector.reports.period import last_completed
+from collector.reports.period import last_completed, resolve
 from collector.schema import clients, contracts
 from collector.settings import Settings
 from collector.store import Store
@@ -33,8 +33,9 @@ class Due:
     period: str
 
 
-def due(store: Store, now: float, *, delay: float, fmt: str) -> list[Due]:
-    """Clients with a contract whose last ended period has no archived report in ``fmt`` yet."""
+def due(store: Store, now: float, *, delay: float, fmt: str, catch_up: float = 7 * 86400.0) -> list[Due]:
+    """Clients with a contract whose last period ended between ``delay`` and ``catch_up`` ago
+    and has no archived report in ``fmt`` yet."""
     out: list[Due] = []
     with store.read() as conn:
         rows = conn.execute(sa.select(clients.c.id, clients.c.name)
@@ -47,6 +48,8 @@ def due(store: Store, now: float, *, delay: float, fmt: str) -> list[Due]:
                 log.exception("contract of %s cannot be read; no scheduled report for it", row.name)
                 continue
             label = last_completed(contract, now - delay)
+            if resolve(label, contract).end < now - catch_up:
+                continue  # too old to send now; `upkeep report` makes it on request
             if find(conn, row.id, label, fmt) is None:
                 out.append(Due(row.name, label))
     return out
@@ -57,7 +60,8 @@ def run_once(store: Store, settings: Settings, now: float | None = None) -> list
     now = time.time() if now is None else now
     fmt = settings.report_schedule_format
     made = []
-    for item in due(store, now, delay=settings.report_schedule_delay, fmt=fmt):
+    for item in due(store, now, delay=settings.report_schedule_delay, fmt=fmt,
+                    catch_up=settings.report_schedule_catch_up):
         try:
             result = archive(store, settings.data_dir, item.client, item.period, fmt, actor=ACTOR, now=now,
                              email=True, replace=False)

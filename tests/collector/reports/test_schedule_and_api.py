@@ -36,10 +36,14 @@ def _rows(store, table):
 def test_due_waits_for_the_period_end_plus_the_delay(built, settings):
     just_after = datetime(2026, 11, 1, 0, 30, tzinfo=UTC).timestamp()
     later = datetime(2026, 11, 1, 1, 0, tzinfo=UTC).timestamp()
-    # Only clients with a contract are scheduled; half an hour after the end, October is not due yet.
-    assert [(d.client, d.period) for d in schedule.due(built, just_after, delay=3600, fmt="html")] == [
-        ("acme", "2026-09")]
+    # Only clients with a contract are scheduled; half an hour after the end, October is not due
+    # yet, and September ended too long ago to be sent now (no back-fill).
+    assert schedule.due(built, just_after, delay=3600, fmt="html") == []
+    assert [(d.client, d.period) for d in schedule.due(built, just_after, delay=3600, fmt="html",
+                                                       catch_up=40 * 86400)] == [("acme", "2026-09")]
     assert [(d.client, d.period) for d in schedule.due(built, later, delay=3600, fmt="html")] == [("acme", "2026-10")]
+    eight_days_later = datetime(2026, 11, 8, 1, 0, tzinfo=UTC).timestamp()
+    assert schedule.due(built, eight_days_later, delay=3600, fmt="html") == []
 
 
 def test_scheduled_report_is_archived_and_emailed_once(built, settings):
@@ -147,6 +151,7 @@ def test_the_collector_runs_the_schedule(built, settings):
     from collector.reports.period import last_completed
 
     label = last_completed(None, time.time() - settings.report_schedule_delay)  # acme's contract is UTC months
+    settings = settings.model_copy(update={"report_schedule_catch_up": 3 * 366 * 86400.0})
     app = create_app(settings, store=built, migrate=False, run_retention=False, run_reports=True)
     with TestClient(app):
         deadline = time.monotonic() + 60
