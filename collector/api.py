@@ -242,11 +242,12 @@ def require_receiver(request: Request, credentials: Credentials) -> Principal:
 # ---------------------------------------------------------------------- the app
 
 def create_app(settings: Settings, *, store: Store | None = None, migrate: bool = True,
-               run_retention: bool = True) -> FastAPI:
+               run_retention: bool = True, run_reports: bool | None = None) -> FastAPI:
     """The collector app. Migrates the store on startup unless ``migrate=False``.
 
     ``store`` defaults to one built from ``settings`` (and disposed on shutdown).
-    ``run_retention`` starts the periodic retention task.
+    ``run_retention`` starts the periodic retention task; ``run_reports`` (default: as
+    ``run_retention``) the report schedule, when ``report_schedule_interval`` is not 0.
     """
     own_store = store is None
     store = store or Store.from_settings(settings)
@@ -277,6 +278,11 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         except Exception:  # a broken contract store must not keep the collector from serving
             log.exception("loading the contract files failed")
         task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
+        report_task = None
+        if (run_retention if run_reports is None else run_reports) and settings.report_schedule_interval > 0:
+            from collector.reports.schedule import run_schedule
+
+            report_task = asyncio.create_task(run_schedule(store, settings))
         incident_runtime.start()
         try:
             async with (run_background(rule_service, on_hup=[noise_control.reload, contract_files.reload]),
@@ -285,10 +291,11 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         finally:
             await run_in_threadpool(incident_runtime.stop)
             store.stop_checkpointer()
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for background in (task, report_task):
+                if background is not None:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
             if own_store:
                 store.dispose()
 
@@ -424,6 +431,9 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
     app.include_router(preventive_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
     app.include_router(ledger_router(incident_runtime.ledger, require_admin,
                                      {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
+    from collector.reports.api import reports_router
+
+    app.include_router(reports_router(store, settings, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
     app.include_router(maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
     app.include_router(management_router(store, settings, require_admin,
                                          {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))

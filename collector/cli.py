@@ -276,6 +276,32 @@ def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Tok
     out.print(f"Revoked token {token_id}.")
 
 
+# ---------------------------------------------------------------------- reports
+
+@app.command("report")
+@_reported
+def report(
+    client: Annotated[str | None, typer.Option(help="This client only (default: every enabled client).",
+                                               show_default=False)] = None,
+    period: Annotated[str | None, typer.Option(help="YYYY-MM (default: each client's last completed period).",
+                                               show_default=False)] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, pdf, json or csv.")] = "html",
+    output: Annotated[Path | None, typer.Option("--out", help="File (one client; '-' for stdout) or directory.",
+                                                show_default=False)] = None,
+    language: Annotated[str | None, typer.Option(help="en or ru (default: the contract's).",
+                                                 show_default=False)] = None,
+    keep: Annotated[bool, typer.Option("--archive", help="Also archive it in <data_dir>/reports.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Generate the monthly client report (docs/reports.md)."""
+    from collector.reports.cli import run  # matplotlib, WeasyPrint: only for this command
+
+    settings = _settings(config)
+    to_stdout = output is not None and str(output) == "-"
+    run(_store(config), settings, client=client, period=period, fmt=fmt, out=output, language=language, keep=keep,
+        console=err if to_stdout else out)
+
+
 def main() -> None:
     """Console entry point ``upkeep``."""
     app()

@@ -184,6 +184,14 @@ class Settings(BaseModel):
     #: in each client's contract currency).
     management_hourly_cost: Decimal = Field(default=Decimal(60), ge=0, le=1_000_000, max_digits=12,
                                             decimal_places=2)
+    #: Monthly reports (docs/reports.md): how often due reports are looked for (0: never), how
+    #: long after a period's end they are generated, and in which format they are archived/e-mailed.
+    report_schedule_interval: Duration = Field(default=3600.0, ge=0)
+    report_schedule_delay: Duration = Field(default=3600.0, ge=0)
+    report_schedule_format: Literal["html", "pdf"] = "pdf"
+    #: A period that ended longer ago than this is not generated automatically (no back-fill of
+    #: old months on a first start or after a long outage; `upkeep report` still makes it).
+    report_schedule_catch_up: Duration = Field(default=7 * 86400.0, gt=0)
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None

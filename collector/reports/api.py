@@ -1,0 +1,89 @@
+"""Report API: list the archive, generate (and archive) a report, download an archived one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from collector import timeutil
+from collector.errors import NotFound
+from collector.reports.archive import ArchivedReport, archive, get_report, list_reports, reports_dir
+from collector.reports.render import CONTENT_TYPES
+from collector.settings import Settings
+from collector.store import Store
+
+
+class ReportRequest(BaseModel):
+    """Generate one report now and archive it."""
+
+    client: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+    format: Literal["html", "pdf", "json", "csv"] = "pdf"
+    language: Literal["en", "ru"] | None = None
+    email: bool = Field(default=False, description="also queue it to the contract's report contacts")
+
+
+class ReportOut(BaseModel):
+    """An archived report."""
+
+    id: int
+    client: str
+    period: str
+    format: str
+    language: str
+    sha256: str
+    bytes: int
+    generated_by: str
+    generated_at: datetime
+    emailed_at: datetime | None
+
+
+def _out(report: ArchivedReport) -> ReportOut:
+    return ReportOut(id=report.id, client=report.client, period=report.period, format=report.format,
+                     language=report.language, sha256=report.sha256, bytes=report.bytes,
+                     generated_by=report.generated_by, generated_at=timeutil.to_datetime(report.generated_at),
+                     emailed_at=timeutil.to_datetime(report.emailed_at))
+
+
+def reports_router(store: Store, settings: Settings, require_admin: Callable[..., Any],
+                   responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=responses)
+    admin = Depends(require_admin)
+
+    @router.get("", response_model=list[ReportOut])
+    def get_reports(client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
+                    principal: Any = admin) -> list[ReportOut]:
+        """Archived reports, newest first (optionally of one client)."""
+        with store.read() as conn:
+            return [_out(r) for r in list_reports(conn, client)]
+
+    @router.post("", response_model=ReportOut, status_code=201)
+    async def post_report(body: ReportRequest, principal: Any = admin) -> ReportOut:
+        """Generate the report now, archive it (a new version each time) and return its record."""
+        actor = f"token:{getattr(principal, 'token_id', '?')}"
+        result = await run_in_threadpool(lambda: archive(store, settings.data_dir, body.client, body.period,
+                                                         body.format, body.language, actor=actor, email=body.email))
+        return _out(result)
+
+    @router.get("/{report_id}/download", response_class=FileResponse,
+                responses={200: {"content": {t.split(";")[0]: {} for t in CONTENT_TYPES.values()}}})
+    def download(report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin) -> FileResponse:
+        """The archived file, as generated (its SHA-256 is in the listing)."""
+        with store.read() as conn:
+            report = get_report(conn, report_id)
+        path = Path(report.path)
+        root = reports_dir(settings.data_dir).resolve()
+        if not path.resolve().is_relative_to(root) or not path.is_file():
+            raise NotFound(f"the file of report {report_id} is no longer in the archive")
+        return FileResponse(path, media_type=CONTENT_TYPES[report.format],
+                            filename=f"{report.client}-{report.period}.{report.format}")
+
+    return router
