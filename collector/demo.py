@@ -62,6 +62,32 @@ def provision(store: Store) -> tuple[str, str]:
     return agent_token, admin_token
 
 
+def provision_ui_and_contract(store: Store, data_dir: Path) -> str:
+    """A web UI admin ``admin`` with a fresh random password (written to ``ui-password``), and
+    the sample contract for client ``demo`` (SLA clocks, points, reports have something to use)."""
+    import secrets
+
+    import yaml
+
+    from collector import timeutil
+    from collector.contracts.model import Contract
+    from collector.contracts.store import put_contract
+    from collector.web import auth
+
+    password = secrets.token_urlsafe(12)
+    sample = Path(__file__).resolve().parent / "contracts" / "sample-contract.yaml"
+    contract = Contract.model_validate({**yaml.safe_load(sample.read_text(encoding="utf-8")), "client": CLIENT})
+    with store.write() as conn:
+        if any(u.username == "admin" for u in auth.list_users(conn)):
+            auth.set_password(conn, "admin", password)
+        else:
+            auth.create_user(conn, "admin", password, role="admin", now=timeutil.now())
+        client_id = admin.get_client(conn, CLIENT).id
+        put_contract(conn, client_id, contract, source="demo", actor="demo", now=timeutil.now())
+    _write_secret(data_dir / "ui-password", password)
+    return password
+
+
 def agent_config(data_dir: Path, url: str, token_file: Path, interval: str) -> Path:
     """An agent config with this OS's default checks, all on ``interval``."""
     from agent.checks import registry
@@ -87,6 +113,7 @@ def _announce(url: str, admin_token_file: Path, data_dir: Path, server, stop: th
     print(f"""
 Upkeep demo is running. Data: {data_dir}/ (SQLite store, agent spool, tokens)
 
+  web UI        {url}/ui/              (user admin, password in {data_dir}/ui-password)
   collector     {url}/healthz
   API docs      {url}/docs            (the OpenAPI contract, interactive)
   metrics       {url}/metrics         (Prometheus exposition)
@@ -128,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     store = Store.from_settings(settings)
     store.upgrade()
     agent_token, admin_token = provision(store)
+    provision_ui_and_contract(store, data_dir)
     _write_secret(data_dir / "agent.token", agent_token)
     admin_token_file = data_dir / "admin.token"
     _write_secret(admin_token_file, admin_token)
