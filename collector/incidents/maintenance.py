@@ -47,7 +47,7 @@ def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``; ValueError naming it if unknown."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise ValueError(f"unknown time zone {name!r} (use an IANA name like 'Europe/Berlin')") from None
 
 

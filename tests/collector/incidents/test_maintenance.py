@@ -145,3 +145,12 @@ def test_next_occurrence():
 def test_invalid_windows_name_the_problem(values, message):
     with pytest.raises(ValidationError, match=message):
         window(**values)
+
+
+def test_a_zone_folder_name_is_an_unknown_time_zone():
+    import pytest
+
+    from collector.incidents.maintenance import zone
+
+    with pytest.raises(ValueError, match="unknown time zone 'Europe'"):
+        zone("Europe")
