@@ -53,9 +53,15 @@ def ui(store: Store, scenario, tmp_path) -> Iterator[TestClient]:
     settings = Settings.for_data_dir(tmp_path / "data",
                                      database_url=store.engine.url.render_as_string(hide_password=False))
     app = create_app(settings, store=store, migrate=False, run_retention=False)
+    before = len(app.router.routes)
     app.include_router(management_pages_router(
         templates(), require_staff, clock=lambda: NOW,
         page_context=lambda request, user: {"user": user, "csrf_token": "tok-123"}))
+    # The app mounts the web UI's own management pages (real sessions) at the same paths: the
+    # stub-authenticated copy goes first so these tests reach it.
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
     with TestClient(app) as client:
         client.headers["x-test-role"] = "admin"
         yield client
