@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
+from collector.delivery import CommitWakers, WorkerWakeup, idle_wait
 from collector.schema import notifications
 
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
@@ -46,7 +47,7 @@ def queue(conn: Connection, *, kind: str, recipients: Sequence[str], subject: st
         body_text=body_text, body_html=body_html, attachments=[dict(a) for a in attachments],
         data=dict(data or {}), state=PENDING, attempts=0, next_attempt_at=now, created_at=now,
     )).inserted_primary_key[0]
-    _after_commit(conn)
+    _wakers.after_commit(conn)
     return new_id
 
 
@@ -62,19 +63,7 @@ log = logging.getLogger(__name__)
 #: Sends one message; raises ConnectorError (permanent or not).
 Mailer = Callable[[EmailMessage], None]
 
-_wakers: list[Callable[[], None]] = []
-
-
-def _after_commit(conn: Connection) -> None:
-    if _wakers and not conn.info.get("upkeep_notify_wake"):
-        conn.info["upkeep_notify_wake"] = True
-
-        def wake(_conn: Connection) -> None:
-            conn.info.pop("upkeep_notify_wake", None)
-            for waker in list(_wakers):
-                waker()
-
-        sa.event.listen(conn, "commit", wake, once=True)
+_wakers = CommitWakers("upkeep_notify_wake")
 
 
 def smtp_mailer(settings: Any) -> Mailer | None:
@@ -160,8 +149,7 @@ class NotifyWorkers:
         configured = settings.notify_email.from_address if settings.notify_email is not None else None
         self.from_address = from_address or configured or "upkeep@localhost"
         self._stop = threading.Event()
-        self._wake = threading.Condition()
-        self._signalled = 0
+        self._wakeup = WorkerWakeup()
         self._threads: list[threading.Thread] = []
         self._id = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -169,7 +157,7 @@ class NotifyWorkers:
         if self._threads or self.mailer is None:
             return
         self._stop.clear()
-        _wakers.append(self.wake)
+        _wakers.add(self.wake)
         for n in range(self.settings.notify_workers):
             thread = threading.Thread(target=self._loop, name=f"notify-{n}", daemon=True)
             thread.start()
@@ -177,42 +165,18 @@ class NotifyWorkers:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        if self.wake in _wakers:
-            _wakers.remove(self.wake)
+        _wakers.remove(self.wake)
         self.wake()
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
 
     def wake(self) -> None:
-        with self._wake:
-            self._signalled += 1
-            self._wake.notify_all()
+        self._wakeup.wake()
 
     def _loop(self) -> None:
-        seen = 0
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # never let a bug end delivery
-                log.exception("notification worker failed; continuing")
-                worked = False
-            if worked:
-                continue
-            with self._wake:
-                if self._signalled == seen:
-                    self._wake.wait(self._idle_wait())
-                seen = self._signalled
-
-    def _idle_wait(self) -> float:
-        with self.store.read() as conn:
-            due = conn.execute(sa.select(sa.func.min(notifications.c.next_attempt_at))
-                               .where(notifications.c.state == PENDING)).scalar()
-            lease = conn.execute(sa.select(sa.func.min(notifications.c.claimed_until))
-                                 .where(notifications.c.state == IN_FLIGHT)).scalar()
-        now = time.time()
-        nearest = min([t for t in (due, lease) if t is not None], default=now + 5.0)
-        return max(0.01, min(5.0, nearest - now + 0.005))
+        self._wakeup.run(self._stop, self.run_once, lambda: idle_wait(self.store, notifications),
+                         "notification worker")
 
     def run_once(self) -> bool:
         """Claim and send one due notification; False when nothing is due (or no mailer)."""

@@ -46,6 +46,7 @@ from collector.connectors import (
     TicketSubject,
     TimeEntry,
 )
+from collector.delivery import CommitWakers, WorkerWakeup, idle_wait
 from collector.schema import outbox, tickets
 from collector.settings import Settings
 from collector.store import Store
@@ -100,24 +101,12 @@ def enqueue(conn: Connection, incident_id: int, subject: TicketSubject, action: 
         {"incident_id": incident_id, "connector": name, "action": str(action), "version": subject.version,
          "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": now,
          "created_at": now} for name in connectors])
-    _after_commit(conn)
+    _wakers.after_commit(conn)
     return len(connectors)
 
 
 # Commit hooks: the workers wake the moment the rows are visible, not at their next poll.
-_wakers: list[Callable[[], None]] = []
-
-
-def _after_commit(conn: Connection) -> None:
-    if _wakers and not conn.info.get("upkeep_outbox_wake"):
-        conn.info["upkeep_outbox_wake"] = True
-
-        def wake(_conn: Connection) -> None:
-            conn.info.pop("upkeep_outbox_wake", None)
-            for waker in list(_wakers):
-                waker()
-
-        sa.event.listen(conn, "commit", wake, once=True)
+_wakers = CommitWakers("upkeep_outbox_wake")
 
 
 def backoff(attempts: int, base: float, ceiling: float, rng: random.Random | None = None) -> float:
@@ -235,8 +224,7 @@ class OutboxWorkers:
         self.on_closed = on_closed
         #: Told about time entries mirrored from ticket systems (the incident service's listeners).
         self.incident_listeners = incident_listeners if incident_listeners is not None else []
-        self._wake = threading.Condition()
-        self._signalled = 0
+        self._wakeup = WorkerWakeup()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._id = f"{socket.gethostname()}:{os.getpid()}"
@@ -247,7 +235,7 @@ class OutboxWorkers:
         if self._threads or not self.connectors:
             return
         self._stop.clear()
-        _wakers.append(self.wake)
+        _wakers.add(self.wake)
         for n in range(self.settings.outbox_workers):
             thread = threading.Thread(target=self._loop, args=(f"{self._id}:{n}",), name=f"outbox-{n}",
                                       daemon=True)
@@ -260,8 +248,7 @@ class OutboxWorkers:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        if self.wake in _wakers:
-            _wakers.remove(self.wake)
+        _wakers.remove(self.wake)
         self.wake()
         for thread in self._threads:
             thread.join(timeout)
@@ -273,37 +260,14 @@ class OutboxWorkers:
                 log.debug("closing connector %s failed", connector.name, exc_info=True)
 
     def wake(self) -> None:
-        with self._wake:
-            self._signalled += 1
-            self._wake.notify_all()
+        self._wakeup.wake()
 
     # -- delivery
 
     def _loop(self, worker: str) -> None:
-        seen = 0
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once(worker)
-            except Exception:
-                log.exception("outbox worker %s failed; continuing", worker)
-                worked = False
-            if worked:
-                continue
-            with self._wake:
-                if self._signalled == seen:
-                    self._wake.wait(self._idle_wait())
-                seen = self._signalled
-
-    def _idle_wait(self) -> float:
         # Sleep until the next retry is due (bounded), or a commit wakes us.
-        with self.store.read() as conn:
-            due = conn.execute(sa.select(sa.func.min(outbox.c.next_attempt_at))
-                               .where(outbox.c.state == PENDING)).scalar()
-            lease = conn.execute(sa.select(sa.func.min(outbox.c.claimed_until))
-                                 .where(outbox.c.state == IN_FLIGHT)).scalar()
-        now = time.time()
-        nearest = min([t for t in (due, lease) if t is not None], default=now + 5.0)
-        return max(0.01, min(5.0, nearest - now + 0.005))
+        self._wakeup.run(self._stop, lambda: self.run_once(worker), lambda: idle_wait(self.store, outbox),
+                         f"outbox worker {worker}")
 
     def run_once(self, worker: str = "inline") -> bool:
         """Claim and deliver one row; False when nothing is due."""
