@@ -22,15 +22,13 @@ By = Annotated[str, typer.Option("--by", help="Who does it (recorded in the even
 
 def _service(config: Path | None) -> Any:
     from collector import cli
-    from collector.incidents.runtime import attach_listeners
+    from collector.incidents.runtime import attach_contract_listeners
     from collector.incidents.service import IncidentService
-    from collector.ledger.runtime import Ledger
 
     settings = cli._settings(config)
     service = IncidentService(cli._store(config), settings.connectors_config(),
                               reopen_window=settings.incidents_reopen_window)
-    attach_listeners(service)
-    service.listeners.append(Ledger(service.store, settings).on_incident_changed)  # charges on resolve
+    attach_contract_listeners(service, settings)  # the same listeners as the server (no rule metrics)
     return service
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from collector.connectors import ConnectorsConfig
 from collector.incidents.outbox import BacklogCollector, OutboxMetrics, OutboxWorkers
@@ -27,10 +28,27 @@ def rule_metric(rules: RuleService, rule_id: str) -> str | None:
 
 
 def attach_listeners(service: IncidentService) -> SlaClocks:
-    """The incident listeners every writer needs (the server and the CLI alike): SLA clocks."""
+    """The SLA clocks as an incident listener (see :func:`attach_contract_listeners` for all)."""
     clocks = SlaClocks(service)
     service.listeners.append(clocks.on_incident)
     return clocks
+
+
+def attach_contract_listeners(service: IncidentService, settings: Settings,
+                              metric_of: Callable[[str], str | None] | None = None) -> tuple[SlaClocks, Ledger]:
+    """Every listener an incident writer needs, the server and the CLI alike, in order: contract
+    scope (tags out-of-scope incidents before their ticket is written), SLA clocks, the
+    preventive-work record (``metric_of``: a rule id's metric, for its evidence) and the points
+    ledger (charges resolved incidents)."""
+    from collector.contracts import scope
+    from collector.preventive import PreventiveRecorder
+
+    service.listeners.append(scope.on_incident)
+    clocks = attach_listeners(service)
+    service.listeners.append(PreventiveRecorder(metric_of))
+    ledger = Ledger(service.store, settings)
+    service.listeners.append(ledger.on_incident_changed)
+    return clocks, ledger
 
 
 class Incidents:
@@ -42,25 +60,16 @@ class Incidents:
         self.service = IncidentService(store, self.config, reopen_window=settings.incidents_reopen_window,
                                        renotify_policy=settings.renotify_policy())
         rules.transition_listeners.append(self.service.on_transitions)
-        # Contract scope tags out-of-scope incidents (before their ticket is written); the
-        # preventive-work record hears resolutions.
-        from collector.contracts import scope
-        from collector.preventive import PreventiveRecorder
-
-        self.service.listeners.append(scope.on_incident)
-        self.sla = attach_listeners(self.service)
+        self.sla, self.ledger = attach_contract_listeners(self.service, settings,
+                                                          lambda rule_id: rule_metric(rules, rule_id))
         self.sla_sweeper = SlaSweeper(self.sla, store, settings.sla_sweep_interval)
-        self.service.listeners.append(PreventiveRecorder(lambda rule_id: rule_metric(rules, rule_id)))
         self.outbox_metrics = OutboxMetrics(registry=metrics.registry if metrics is not None else None)
         if metrics is not None:
             metrics.register(BacklogCollector(store, settings))
         self.workers = OutboxWorkers(store, settings, self.config.build(), self.outbox_metrics,
                                      on_closed=self.service.close_from_ticket,
                                      incident_listeners=self.service.listeners)
-        # The points ledger charges resolved incidents (listener); client notices are mailed
-        # by their own workers.
-        self.ledger = Ledger(store, settings)
-        self.service.listeners.append(self.ledger.on_incident_changed)
+        # Client notices (low balance, approvals, SLA, reports) are mailed by their own workers.
         self.notify_workers = NotifyWorkers(store, settings)
 
     def start(self) -> None:
