@@ -149,7 +149,11 @@ def cmd_discover(args: argparse.Namespace) -> int:
     print(f"probing {len(hosts)} address(es) on UDP port {args.port} ...", file=sys.stderr)
     snmp = SnmpLoop()
     try:
-        found = snmp.call(discover(snmp, hosts, args.port, communities, args.snmp_version, args.timeout, args.retries))
+        found = snmp.call(
+            discover(
+                snmp, hosts, args.port, communities, args.snmp_version, args.timeout, args.retries
+            )
+        )
     finally:
         snmp.close()
     print(f"{len(found)} SNMP device(s) found", file=sys.stderr)
@@ -157,6 +161,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         print(f"# put the community in {args.community_file} (mode 0600, readable by the agent)")
     sys.stdout.write(config_snippet(found, args.port, args.snmp_version, args.community_file))
     return 0
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="upkeep-agent", description="Upkeep monitoring agent")
@@ -168,46 +173,94 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", required=True, help="agent config YAML")
     run.set_defaults(func=cmd_run)
 
-    once = sub.add_parser("once", help="collect every check once; --print writes samples as JSON lines")
-    once.add_argument("--config", "-c", help="agent config YAML (default: the default checks for this OS)")
-    once.add_argument("--print", action="store_true", required=True, help="print samples to stdout, send nothing")
-    once.add_argument("--wait", type=float, default=1.0, help="seconds between the priming and the real reading")
+    once = sub.add_parser(
+        "once", help="collect every check once; --print writes samples as JSON lines"
+    )
+    once.add_argument(
+        "--config", "-c", help="agent config YAML (default: the default checks for this OS)"
+    )
+    once.add_argument(
+        "--print", action="store_true", required=True, help="print samples to stdout, send nothing"
+    )
+    once.add_argument(
+        "--wait", type=float, default=1.0, help="seconds between the priming and the real reading"
+    )
     once.set_defaults(func=cmd_once)
 
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", "-c", required=True)
     check.set_defaults(func=cmd_check_config)
 
-    disc = sub.add_parser("discover", help="find SNMP devices in an address range; print an snmp: config snippet")
-    disc.add_argument("cidr", help="address range, e.g. 192.168.1.0/24 (larger than /22 needs --force)")
-    disc.add_argument("--community", action="append", help="SNMP community to try (repeatable; default: public)")
-    disc.add_argument("--community-file", help="write community_file: PATH in the snippet instead of the community")
-    disc.add_argument("--snmp-version", choices=["1", "2c"], default="2c", help="default: %(default)s")
+    disc = sub.add_parser(
+        "discover", help="find SNMP devices in an address range; print an snmp: config snippet"
+    )
+    disc.add_argument(
+        "cidr", help="address range, e.g. 192.168.1.0/24 (larger than /22 needs --force)"
+    )
+    disc.add_argument(
+        "--community", action="append", help="SNMP community to try (repeatable; default: public)"
+    )
+    disc.add_argument(
+        "--community-file",
+        help="write community_file: PATH in the snippet instead of the community",
+    )
+    disc.add_argument(
+        "--snmp-version", choices=["1", "2c"], default="2c", help="default: %(default)s"
+    )
     disc.add_argument("--port", type=int, default=161, help="UDP port (default: %(default)s)")
-    disc.add_argument("--timeout", type=float, default=1.0, help="seconds per request (default: %(default)s)")
+    disc.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds per request (default: %(default)s)"
+    )
     disc.add_argument("--retries", type=int, default=1, help="default: %(default)s")
     disc.add_argument("--force", action="store_true", help="allow ranges larger than /22")
     disc.set_defaults(func=cmd_discover)
 
     for name, func, text in (
-            ("install-service", cmd_install_service, "install and start the agent as a service (systemd / Windows)"),
-            ("uninstall-service", cmd_uninstall_service, "stop and remove the service (keeps the spool)"),
-            ("status", cmd_status, "is the service installed and running (exit 0 running, 3 stopped, 4 absent)")):
+        (
+            "install-service",
+            cmd_install_service,
+            "install and start the agent as a service (systemd / Windows)",
+        ),
+        (
+            "uninstall-service",
+            cmd_uninstall_service,
+            "stop and remove the service (keeps the spool)",
+        ),
+        (
+            "status",
+            cmd_status,
+            "is the service installed and running (exit 0 running, 3 stopped, 4 absent)",
+        ),
+    ):
         cmd = sub.add_parser(name, help=text)
         if name == "install-service":
-            cmd.add_argument("--config", "-c", default="/etc/upkeep/agent.yaml",
-                             help="agent config YAML the service runs with (default: %(default)s)")
-        cmd.add_argument("--root", default="/", help="write below this directory instead of / (image builds, tests)")
-        cmd.add_argument("--no-enable", action="store_true",
-                         help="only write files; print the systemctl/sysusers commands instead of running them")
+            cmd.add_argument(
+                "--config",
+                "-c",
+                default="/etc/upkeep/agent.yaml",
+                help="agent config YAML the service runs with (default: %(default)s)",
+            )
+        cmd.add_argument(
+            "--root",
+            default="/",
+            help="write below this directory instead of / (image builds, tests)",
+        )
+        cmd.add_argument(
+            "--no-enable",
+            action="store_true",
+            help="only write files; print the systemctl/sysusers commands instead of running them",
+        )
         cmd.set_defaults(func=func)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     # One line per job run is noise; our own runner logs what matters (failures, skips).
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:

@@ -41,7 +41,9 @@ class _Model(BaseModel):
 class CollectorConfig(_Model):
     """Where to push, and how to prove who we are."""
 
-    url: str = Field(pattern=r"^https?://[^\s/]+(/.*)?$", description="e.g. https://collector.example.net:8427")
+    url: str = Field(
+        pattern=r"^https?://[^\s/]+(/.*)?$", description="e.g. https://collector.example.net:8427"
+    )
     token: SecretStr | None = None
     token_file: Path | None = None
     ca_bundle: Path | None = None
@@ -62,7 +64,9 @@ class CollectorConfig(_Model):
             try:
                 return Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError([f"collector.token_file: cannot read {path}: {exc.strerror or exc}"]) from None
+                raise ConfigError(
+                    [f"collector.token_file: cannot read {path}: {exc.strerror or exc}"]
+                ) from None
         return os.environ.get("UPKEEP_AGENT_TOKEN") or None
 
 
@@ -104,8 +108,12 @@ class MetricsConfig(_Model):
 class AgentConfig(_Model):
     collector: CollectorConfig | None = None
     site: str = Field(default="default", min_length=1, max_length=100)
-    asset_name: str | None = Field(default=None, min_length=1, max_length=253,
-                                   description="name of this host's asset; default: the hostname")
+    asset_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="name of this host's asset; default: the hostname",
+    )
     tags: list[str] = Field(default_factory=list)
     state_dir: Path = Field(default_factory=default_state_dir)
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
@@ -141,7 +149,9 @@ class LoadedConfig:
         self.source = source
 
 
-def check_configs(raw: dict[str, dict | None] | None, doc: YamlDocument | None) -> dict[str, CheckConfig]:
+def check_configs(
+    raw: dict[str, dict | None] | None, doc: YamlDocument | None
+) -> dict[str, CheckConfig]:
     """Validate each check's options against its class; omitted section = OS defaults."""
     names = list(raw) if raw is not None else list(registry.default_checks())
     problems: list[str] = []
@@ -170,7 +180,9 @@ def load_config(path: str | Path | None) -> LoadedConfig:
         return LoadedConfig(agent, check_configs(None, None), "<defaults>")
     doc = YamlDocument.from_file(path)
     if doc.data is not None and not isinstance(doc.data, dict):
-        raise ConfigError([f"{doc.where(())}: the config must be a mapping of keys (collector, site, checks, …)"])
+        raise ConfigError(
+            [f"{doc.where(())}: the config must be a mapping of keys (collector, site, checks, …)"]
+        )
     agent = validate(AgentConfig, doc.data, doc)
     if agent.snmp is not None:
         from agent.snmp.config import SnmpConfig
@@ -192,8 +204,10 @@ def check_snmp(snmp: SnmpConfig, doc: YamlDocument | None) -> None:
         loc = ("snmp", "targets", i)
         if target.profile not in profiles:
             where = doc.where((*loc, "profile")) if doc else "<input>"
-            problems.append(f"{where}: snmp.targets[{i}].profile: no profile {target.profile!r} "
-                            f"(known: {', '.join(sorted(profiles))})")
+            problems.append(
+                f"{where}: snmp.targets[{i}].profile: no profile {target.profile!r} "
+                f"(known: {', '.join(sorted(profiles))})"
+            )
         try:
             target.credentials()
         except SecretError as exc:
@@ -205,9 +219,22 @@ def check_snmp(snmp: SnmpConfig, doc: YamlDocument | None) -> None:
 def require_collector(cfg: LoadedConfig) -> None:
     """``run`` needs somewhere to send to and a token; ``once --print`` does not."""
     if cfg.agent.collector is None:
-        raise ConfigError([f"{cfg.source}: collector: required to run (url and token or token_file)"])
+        raise ConfigError(
+            [f"{cfg.source}: collector: required to run (url and token or token_file)"]
+        )
     if not cfg.agent.collector.read_token():
-        raise ConfigError([f"{cfg.source}: collector.token: no agent token (token, token_file, or UPKEEP_AGENT_TOKEN[_FILE])"])
+        raise ConfigError(
+            [
+                f"{cfg.source}: collector.token: no agent token (token, token_file, or UPKEEP_AGENT_TOKEN[_FILE])"
+            ]
+        )
 
 
-__all__ = ["AgentConfig", "ConfigError", "LoadedConfig", "describe_errors", "load_config", "require_collector"]
+__all__ = [
+    "AgentConfig",
+    "ConfigError",
+    "LoadedConfig",
+    "describe_errors",
+    "load_config",
+    "require_collector",
+]

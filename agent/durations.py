@@ -14,7 +14,9 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 def parse_duration(value: object) -> float:
     """Seconds in ``value``: a number (seconds) or a string like ``1h30m``. Raises ValueError."""
     if isinstance(value, bool):
-        raise ValueError("a duration must be a number of seconds or a string like '30s', '5m', '7d'")
+        raise ValueError(
+            "a duration must be a number of seconds or a string like '30s', '5m', '7d'"
+        )
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
@@ -28,7 +30,9 @@ def parse_duration(value: object) -> float:
         if pos != len(text) or not text:
             raise ValueError(f"{value!r} is not a duration (use e.g. '30s', '5m', '26h', '7d')")
     else:
-        raise ValueError("a duration must be a number of seconds or a string like '30s', '5m', '7d'")
+        raise ValueError(
+            "a duration must be a number of seconds or a string like '30s', '5m', '7d'"
+        )
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
@@ -48,4 +52,6 @@ def format_duration(seconds: float) -> str:
 
 
 #: A pydantic field type: accepts ``"5m"`` or ``300`` and holds seconds as a float.
-Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]

@@ -164,16 +164,24 @@ class Host:
     def which(self, tool: str) -> str | None:
         return shutil.which(tool)
 
-    def run(self, argv: list[str], timeout: float = 60.0,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: list[str], timeout: float = 60.0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         """Run a tool and return its output; never through a shell.
 
         ``env`` is added to the agent's environment (e.g. ``LC_ALL=C`` so output parsers
         do not meet translated text).
         """
         full_env = {**os.environ, **env} if env else None
-        return subprocess.run(argv, capture_output=True, text=True, errors="replace",
-                              timeout=timeout, check=False, env=full_env)
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+            env=full_env,
+        )
 
     # -- network (the checks ping, tcp, http, tls, dns) ---------------------------------
     def ping(self, address: str, timeout: float, seq: int = 0) -> float | None:
@@ -197,8 +205,15 @@ class Host:
         with socket.create_connection((address, port), timeout=timeout):
             return time.perf_counter() - start
 
-    def http_request(self, url: str, method: str, timeout: float, verify: bool | str,
-                     follow_redirects: bool, max_body: int) -> HttpResponse:
+    def http_request(
+        self,
+        url: str,
+        method: str,
+        timeout: float,
+        verify: bool | str,
+        follow_redirects: bool,
+        max_body: int,
+    ) -> HttpResponse:
         """One HTTP request; ``body`` is at most ``max_body`` bytes, decoded leniently.
 
         ``verify``: True (system CAs), False, or a CA bundle path. Raises OSError
@@ -211,9 +226,15 @@ class Host:
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         start = time.perf_counter()
-        with requests.request(method, url, timeout=timeout, verify=verify, stream=True,
-                              allow_redirects=follow_redirects,
-                              headers={"User-Agent": "upkeep-agent"}) as response:
+        with requests.request(
+            method,
+            url,
+            timeout=timeout,
+            verify=verify,
+            stream=True,
+            allow_redirects=follow_redirects,
+            headers={"User-Agent": "upkeep-agent"},
+        ) as response:
             raw = b""
             if max_body > 0:
                 for chunk in response.iter_content(chunk_size=min(max_body, 65536)):
@@ -230,8 +251,10 @@ class Host:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        with socket.create_connection((address, port), timeout=timeout) as sock, \
-                context.wrap_socket(sock, server_hostname=server_name) as tls:
+        with (
+            socket.create_connection((address, port), timeout=timeout) as sock,
+            context.wrap_socket(sock, server_hostname=server_name) as tls,
+        ):
             der = tls.getpeercert(binary_form=True)
         if not der:
             raise ssl.SSLError(f"{address}:{port} presented no certificate")

@@ -36,8 +36,13 @@ class LatestSamples:
         self._lock = threading.Lock()
         self._values: dict[_SeriesKey, tuple[float, float]] = {}  # key → (value, expires_at)
 
-    def update(self, samples: Iterable[Sample], interval: float, default_asset: str,
-               now: float | None = None) -> None:
+    def update(
+        self,
+        samples: Iterable[Sample],
+        interval: float,
+        default_asset: str,
+        now: float | None = None,
+    ) -> None:
         now = time.time() if now is None else now
         expires = now + 2 * interval + 60
         with self._lock:
@@ -72,18 +77,25 @@ class AgentSeriesCollector:
             base = name.removesuffix("_total") if kind == "counter" else name
             family = families.get(base)
             if family is None:
-                family = families[base] = (CounterMetricFamily(name, family_help(metric)) if kind == "counter"
-                                           else GaugeMetricFamily(name, family_help(metric)))
+                family = families[base] = (
+                    CounterMetricFamily(name, family_help(metric))
+                    if kind == "counter"
+                    else GaugeMetricFamily(name, family_help(metric))
+                )
             elif family.type != kind:
                 continue
-            family.add_sample(name, exposed_labels({"site": self.site, "asset": asset}, dict(labels)), value)
+            family.add_sample(
+                name, exposed_labels({"site": self.site, "asset": asset}, dict(labels)), value
+            )
         yield from families.values()
 
 
 class MetricsEndpoint:
     """The HTTP server (prometheus-client's, in a daemon thread)."""
 
-    def __init__(self, host: str, port: int, site: str, latest: LatestSamples | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, site: str, latest: LatestSamples | None = None
+    ) -> None:
         self.host, self.port = host, port
         self.latest = latest or LatestSamples()
         self.registry = CollectorRegistry(auto_describe=True)
@@ -92,7 +104,9 @@ class MetricsEndpoint:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.registry)
+        self._server, self._thread = start_http_server(
+            self.port, addr=self.host, registry=self.registry
+        )
         self.port = self._server.server_address[1]  # when started on port 0 (tests)
         log.info("metrics endpoint on http://%s:%d/metrics", self.host, self.port)
 

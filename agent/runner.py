@@ -42,7 +42,9 @@ def build_checks(cfg: LoadedConfig, host: Host, *, persistent: bool = False) -> 
     checks = {}
     for name, options in cfg.checks.items():
         if persistent and "state_file" in type(options).model_fields and options.state_file is None:
-            options = options.model_copy(update={"state_file": cfg.agent.state_dir / f"{name}.state.json"})
+            options = options.model_copy(
+                update={"state_file": cfg.agent.state_dir / f"{name}.state.json"}
+            )
         checks[name] = registry.check_class(name)(options, host)
     if cfg.agent.snmp is not None and cfg.agent.snmp.targets:
         from agent.snmp.check import (
@@ -69,10 +71,18 @@ def agent_id(state_dir: Path) -> str:
 
 def host_asset(host: Host, cfg: LoadedConfig) -> dict:
     """The wire description of the machine the agent runs on."""
-    return {"name": host.asset_name, "kind": "host", "tags": list(cfg.agent.tags),
-            "description": platform.platform(),
-            "attributes": {"os": platform.system().lower(), "os_release": platform.release(),
-                           "arch": platform.machine(), "agent_version": __version__}}
+    return {
+        "name": host.asset_name,
+        "kind": "host",
+        "tags": list(cfg.agent.tags),
+        "description": platform.platform(),
+        "attributes": {
+            "os": platform.system().lower(),
+            "os_release": platform.release(),
+            "arch": platform.machine(),
+            "agent_version": __version__,
+        },
+    }
 
 
 class _Progress:
@@ -99,7 +109,9 @@ class CheckRunner:
 
     def __init__(self, checks: dict[str, Check]) -> None:
         self.checks = checks
-        self._pool = ThreadPoolExecutor(max_workers=max(2, len(checks) + 1), thread_name_prefix="check")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(2, len(checks) + 1), thread_name_prefix="check"
+        )
         self._hung: dict[str, Future] = {}
 
     def run(self, name: str, now: float | None = None) -> CheckResult:
@@ -112,7 +124,9 @@ class CheckRunner:
         for name in names:
             previous = self._hung.get(name)
             if previous is not None and not previous.done():
-                results[name] = self.checks[name].failed("still running from an earlier cycle (hung)", now)
+                results[name] = self.checks[name].failed(
+                    "still running from an earlier cycle (hung)", now
+                )
             else:
                 self._hung.pop(name, None)
                 pending.append(name)
@@ -135,7 +149,7 @@ class CheckRunner:
                     log.warning("check %s timed out after %.1fs", name, timeout)
                     results.update(progress.results)
                     results[name] = self.checks[name].failed(f"timed out after {timeout:g}s", now)
-                    pending = pending[pending.index(name) + 1:]
+                    pending = pending[pending.index(name) + 1 :]
                     break
                 results.update(progress.results)
                 pending = []
@@ -159,15 +173,30 @@ class CheckRunner:
 class AgentService:
     """``upkeep-agent run``: collect on schedule, spool, ship; stop cleanly on SIGTERM."""
 
-    def __init__(self, cfg: LoadedConfig, *, host: Host | None = None,
-                 checks: dict[str, Check] | None = None, token: str | None = None) -> None:
+    def __init__(
+        self,
+        cfg: LoadedConfig,
+        *,
+        host: Host | None = None,
+        checks: dict[str, Check] | None = None,
+        token: str | None = None,
+    ) -> None:
         self.cfg = cfg
         agent = cfg.agent
         self.host = host or Host(agent.asset_name)
-        self.checks = checks if checks is not None else build_checks(cfg, self.host, persistent=True)
-        self.spool = Spool(agent.spool_path, max_bytes=int(agent.spool.max_mb * 2**20), max_age=agent.spool.max_age)
-        self.agent_info = {"id": agent_id(agent.state_dir), "version": __version__,
-                           "hostname": self.host.asset_name, "site": agent.site, "os": platform.system().lower()}
+        self.checks = (
+            checks if checks is not None else build_checks(cfg, self.host, persistent=True)
+        )
+        self.spool = Spool(
+            agent.spool_path, max_bytes=int(agent.spool.max_mb * 2**20), max_age=agent.spool.max_age
+        )
+        self.agent_info = {
+            "id": agent_id(agent.state_dir),
+            "version": __version__,
+            "hostname": self.host.asset_name,
+            "site": agent.site,
+            "os": platform.system().lower(),
+        }
         self.spool.set_assets([host_asset(self.host, cfg)])
         for check in self.checks.values():
             if hasattr(check, "bind_assets"):  # the SNMP poller: devices are assets of their own
@@ -176,17 +205,24 @@ class AgentService:
         self.shipper: Shipper | None = None
         if agent.collector is not None:
             self.shipper = Shipper(
-                self.spool, agent.collector.url, token or agent.collector.read_token() or "", self.agent_info,
+                self.spool,
+                agent.collector.url,
+                token or agent.collector.read_token() or "",
+                self.agent_info,
                 ca_bundle=str(agent.collector.ca_bundle) if agent.collector.ca_bundle else None,
-                timeout=agent.collector.timeout, batch_max_samples=agent.spool.batch_max_samples,
-                flush_interval=agent.spool.flush_interval)
+                timeout=agent.collector.timeout,
+                batch_max_samples=agent.spool.batch_max_samples,
+                flush_interval=agent.spool.flush_interval,
+            )
         self.self_check = AgentSelfCheck(self.spool, self.shipper, self.host)
         self.runner = CheckRunner({**self.checks, self.self_check.name: self.self_check})
         self.metrics_endpoint = None
         if agent.metrics.enabled:  # imports prometheus-client: only when asked for
             from agent.metrics_endpoint import MetricsEndpoint
 
-            self.metrics_endpoint = MetricsEndpoint(agent.metrics.host, agent.metrics.port, agent.site)
+            self.metrics_endpoint = MetricsEndpoint(
+                agent.metrics.host, agent.metrics.port, agent.site
+            )
         self._scheduler = None
         self._threads: list[threading.Thread] = []
 
@@ -212,16 +248,28 @@ class AgentService:
     def _skip(self, name: str, reason: str) -> None:
         """Say once that a check cannot run here, and stop scheduling it."""
         log.info("check %s skipped: %s", name, reason)
-        self.spool.add([], [Event("check_unsupported", f"{name}: {reason}", {"check": name},
-                                  self.host.asset_name, time.time())])
+        self.spool.add(
+            [],
+            [
+                Event(
+                    "check_unsupported",
+                    f"{name}: {reason}",
+                    {"check": name},
+                    self.host.asset_name,
+                    time.time(),
+                )
+            ],
+        )
 
     def start(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor as JobPool
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self._scheduler = BackgroundScheduler(
-            timezone="UTC", executors={"default": JobPool(max_workers=max(4, len(self.runner.checks)))},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+            timezone="UTC",
+            executors={"default": JobPool(max_workers=max(4, len(self.runner.checks)))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        )
         groups: dict[float, list[str]] = {}
         for name, check in self.runner.checks.items():
             reason = check.unsupported()
@@ -234,18 +282,30 @@ class AgentService:
             # Spread first runs so a fleet restarted together does not collect in lockstep.
             first = now + random.uniform(0, min(interval, 2.0))
             self._scheduler.add_job(
-                self.run_group, "interval", args=[names], id=f"every-{interval:g}s", seconds=interval,
-                jitter=min(interval * 0.1, 5.0), next_run_time=_utc(first))
+                self.run_group,
+                "interval",
+                args=[names],
+                id=f"every-{interval:g}s",
+                seconds=interval,
+                jitter=min(interval * 0.1, 5.0),
+                next_run_time=_utc(first),
+            )
         self._scheduler.start()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.start()
         if self.shipper is not None:
-            thread = threading.Thread(target=self.shipper.run, args=(self.stop_event,), name="shipper", daemon=True)
+            thread = threading.Thread(
+                target=self.shipper.run, args=(self.stop_event,), name="shipper", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
-        log.info("agent %s started: %d checks, spool %s, collector %s", self.agent_info["id"],
-                 len(self.checks), self.spool.path,
-                 self.cfg.agent.collector.url if self.cfg.agent.collector else "(none)")
+        log.info(
+            "agent %s started: %d checks, spool %s, collector %s",
+            self.agent_info["id"],
+            len(self.checks),
+            self.spool.path,
+            self.cfg.agent.collector.url if self.cfg.agent.collector else "(none)",
+        )
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -264,6 +324,7 @@ class AgentService:
 
     def run_forever(self) -> None:
         """Run until SIGTERM or SIGINT."""
+
         def _stop(signum, frame):
             log.info("signal %d: stopping", signum)
             self.stop_event.set()

@@ -27,13 +27,51 @@ class AgentSelfCheck(Check):
 
     name: ClassVar[str] = "agent"
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("upkeep_agent_spool_samples", "gauge", "", (), "Samples waiting in the spool (not yet acknowledged)"),
-        MetricSpec("upkeep_agent_spool_bytes", "gauge", "bytes", (), "Bytes the spool uses on disk"),
-        MetricSpec("upkeep_agent_spool_dropped_samples_total", "counter", "", (), "Samples dropped because the spool hit its size or age bound"),
-        MetricSpec("upkeep_agent_rejected_samples_total", "counter", "", (), "Samples in batches the collector rejected as invalid"),
-        MetricSpec("upkeep_agent_sent_samples_total", "counter", "", (), "Samples the collector acknowledged since the agent started"),
-        MetricSpec("upkeep_agent_resident_memory_bytes", "gauge", "bytes", (), "The agent's resident memory"),
-        MetricSpec("upkeep_agent_cpu_seconds_total", "counter", "seconds", (), "CPU time the agent used since it started"),
+        MetricSpec(
+            "upkeep_agent_spool_samples",
+            "gauge",
+            "",
+            (),
+            "Samples waiting in the spool (not yet acknowledged)",
+        ),
+        MetricSpec(
+            "upkeep_agent_spool_bytes", "gauge", "bytes", (), "Bytes the spool uses on disk"
+        ),
+        MetricSpec(
+            "upkeep_agent_spool_dropped_samples_total",
+            "counter",
+            "",
+            (),
+            "Samples dropped because the spool hit its size or age bound",
+        ),
+        MetricSpec(
+            "upkeep_agent_rejected_samples_total",
+            "counter",
+            "",
+            (),
+            "Samples in batches the collector rejected as invalid",
+        ),
+        MetricSpec(
+            "upkeep_agent_sent_samples_total",
+            "counter",
+            "",
+            (),
+            "Samples the collector acknowledged since the agent started",
+        ),
+        MetricSpec(
+            "upkeep_agent_resident_memory_bytes",
+            "gauge",
+            "bytes",
+            (),
+            "The agent's resident memory",
+        ),
+        MetricSpec(
+            "upkeep_agent_cpu_seconds_total",
+            "counter",
+            "seconds",
+            (),
+            "CPU time the agent used since it started",
+        ),
     )
 
     def __init__(self, spool: Spool, shipper: Shipper | None, host: Host) -> None:
@@ -43,16 +81,23 @@ class AgentSelfCheck(Check):
         self._process = psutil.Process(os.getpid())
 
     def collect(self) -> Iterator[Sample | Event]:
-        dropped = self.spool.enforce_limits(time.time(), self.shipper.in_flight if self.shipper else None)
+        dropped = self.spool.enforce_limits(
+            time.time(), self.shipper.in_flight if self.shipper else None
+        )
         if dropped:
-            yield Event("spool_dropped", f"spool over its bounds: dropped the {dropped} oldest samples",
-                        {"samples": dropped})
+            yield Event(
+                "spool_dropped",
+                f"spool over its bounds: dropped the {dropped} oldest samples",
+                {"samples": dropped},
+            )
         stats = self.spool.stats()
         yield Sample("upkeep_agent_spool_samples", stats.pending_samples + stats.outgoing_samples)
         yield Sample("upkeep_agent_spool_bytes", stats.used_bytes)
         yield Sample("upkeep_agent_spool_dropped_samples_total", stats.dropped_samples)
         yield Sample("upkeep_agent_rejected_samples_total", stats.rejected_samples)
-        yield Sample("upkeep_agent_sent_samples_total", self.shipper.sent_samples if self.shipper else 0)
+        yield Sample(
+            "upkeep_agent_sent_samples_total", self.shipper.sent_samples if self.shipper else 0
+        )
         yield Sample("upkeep_agent_resident_memory_bytes", self._process.memory_info().rss)
         cpu = self._process.cpu_times()
         yield Sample("upkeep_agent_cpu_seconds_total", cpu.user + cpu.system)

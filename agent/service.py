@@ -55,7 +55,9 @@ class ServiceError(OSError):
 def agent_command(config_path: Path, python: str | None = None) -> list[str]:
     """The service's command line: the venv's ``upkeep-agent`` script, else ``python -m agent``."""
     python = python or sys.executable
-    script = Path(python).parent / ("upkeep-agent.exe" if sys.platform == "win32" else "upkeep-agent")
+    script = Path(python).parent / (
+        "upkeep-agent.exe" if sys.platform == "win32" else "upkeep-agent"
+    )
     if script.exists():
         return [str(script), "run", "--config", str(config_path)]
     return [python, "-m", "agent", "run", "--config", str(config_path)]
@@ -71,13 +73,16 @@ def configured_checks(cfg: LoadedConfig) -> set[str]:
 
 # ---------------------------------------------------------------------- systemd
 
+
 def render_unit(cfg: LoadedConfig, config_path: Path, command: Sequence[str]) -> str:
     """The systemd unit for this config (``systemd-analyze verify`` clean)."""
     checks = configured_checks(cfg)
     caps = sorted({cap for check in checks for cap in CHECK_CAPABILITIES.get(check, ())})
     read_write = []
     for name, path in (("state_dir", cfg.agent.state_dir), ("spool", cfg.agent.spool_path.parent)):
-        explicit = name in cfg.agent.model_fields_set or (name == "spool" and cfg.agent.spool.path is not None)
+        explicit = name in cfg.agent.model_fields_set or (
+            name == "spool" and cfg.agent.spool.path is not None
+        )
         if explicit and not str(path).startswith(STATE_DIR):
             read_write.append(str(path))
     lines = [
@@ -130,9 +135,11 @@ def render_unit(cfg: LoadedConfig, config_path: Path, command: Sequence[str]) ->
         "SystemCallErrorNumber=EPERM",
     ]
     if caps:
-        lines += [f"# For the checks {', '.join(sorted(c for c in checks if c in CHECK_CAPABILITIES))}:",
-                  f"AmbientCapabilities={' '.join(caps)}",
-                  f"CapabilityBoundingSet={' '.join(caps)}"]
+        lines += [
+            f"# For the checks {', '.join(sorted(c for c in checks if c in CHECK_CAPABILITIES))}:",
+            f"AmbientCapabilities={' '.join(caps)}",
+            f"CapabilityBoundingSet={' '.join(caps)}",
+        ]
     else:
         lines.append("CapabilityBoundingSet=")
     if "smart" in checks:
@@ -146,8 +153,10 @@ def render_unit(cfg: LoadedConfig, config_path: Path, command: Sequence[str]) ->
 
 
 def render_sysusers() -> str:
-    return (f"# The Upkeep agent's unprivileged system user (systemd-sysusers).\n"
-            f"u {SERVICE_USER} - \"Upkeep monitoring agent\" {STATE_DIR} /usr/sbin/nologin\n")
+    return (
+        f"# The Upkeep agent's unprivileged system user (systemd-sysusers).\n"
+        f'u {SERVICE_USER} - "Upkeep monitoring agent" {STATE_DIR} /usr/sbin/nologin\n'
+    )
 
 
 @dataclass
@@ -186,10 +195,14 @@ class SystemdInstaller:
         self.written.append(path)
         self.out(f"wrote {path}")
 
-    def install(self, cfg: LoadedConfig, config_path: Path, command: Sequence[str] | None = None) -> None:
+    def install(
+        self, cfg: LoadedConfig, config_path: Path, command: Sequence[str] | None = None
+    ) -> None:
         config_path = config_path.absolute()
         self._write(self.sysusers_path, render_sysusers())
-        self._write(self.unit_path, render_unit(cfg, config_path, command or agent_command(config_path)))
+        self._write(
+            self.unit_path, render_unit(cfg, config_path, command or agent_command(config_path))
+        )
         root_args = [] if self.root == Path("/") else [f"--root={self.root}"]
         self._run(["systemd-sysusers", *root_args, str(self.sysusers_path)])
         if self.root == Path("/"):
@@ -197,27 +210,36 @@ class SystemdInstaller:
             readable = [config_path]
             collector = cfg.agent.collector
             if collector is not None:
-                readable += [p for p in (collector.token_file, collector.ca_bundle) if p is not None]
+                readable += [
+                    p for p in (collector.token_file, collector.ca_bundle) if p is not None
+                ]
             self._run(["chgrp", SERVICE_USER, *map(str, readable)])
             self._run(["chmod", "g+r,o-rwx", *map(str, readable)])
             self._run(["systemctl", "daemon-reload"])
             self._run(["systemctl", "enable", "--now", f"{SERVICE_NAME}.service"])
         else:
             self._run(["systemctl", f"--root={self.root}", "enable", f"{SERVICE_NAME}.service"])
-            self.out(f"under --root, make the config and token readable by group {SERVICE_USER} yourself")
+            self.out(
+                f"under --root, make the config and token readable by group {SERVICE_USER} yourself"
+            )
 
     def uninstall(self) -> None:
         if self.root == Path("/"):
             self._run(["systemctl", "disable", "--now", f"{SERVICE_NAME}.service"], check=False)
         else:
-            self._run(["systemctl", f"--root={self.root}", "disable", f"{SERVICE_NAME}.service"], check=False)
+            self._run(
+                ["systemctl", f"--root={self.root}", "disable", f"{SERVICE_NAME}.service"],
+                check=False,
+            )
         for path in (self.unit_path, self.sysusers_path):
             if path.exists():
                 path.unlink()
                 self.out(f"removed {path}")
         if self.root == Path("/"):
             self._run(["systemctl", "daemon-reload"])
-        self.out(f"kept {STATE_DIR} (spool, identity) and the user {SERVICE_USER}; remove them by hand if wanted")
+        self.out(
+            f"kept {STATE_DIR} (spool, identity) and the user {SERVICE_USER}; remove them by hand if wanted"
+        )
 
     def status(self) -> int:
         """0 running, 3 installed but not running, 4 not installed (LSB status codes)."""
@@ -227,7 +249,11 @@ class SystemdInstaller:
         self.out(f"{SERVICE_NAME}: unit {self.unit_path}")
         if not self.enable:
             return 3
-        return 0 if self.run(["systemctl", "--no-pager", "status", f"{SERVICE_NAME}.service"]) == 0 else 3
+        return (
+            0
+            if self.run(["systemctl", "--no-pager", "status", f"{SERVICE_NAME}.service"]) == 0
+            else 3
+        )
 
 
 # ---------------------------------------------------------------------- Windows
@@ -249,32 +275,54 @@ class WindowsServicePlan:
     start_type: str = "auto"  # delayed auto start: after the network is up
     delayed_start: bool = True
     #: sc.exe failure actions: restart after 5 s, 30 s, 60 s; reset the count after a day.
-    failure_actions: tuple[tuple[str, int], ...] = (("restart", 5000), ("restart", 30000), ("restart", 60000))
+    failure_actions: tuple[tuple[str, int], ...] = (
+        ("restart", 5000),
+        ("restart", 30000),
+        ("restart", 60000),
+    )
     failure_reset_seconds: int = 86400
 
     def sc_failure_command(self) -> list[str]:
         actions = "/".join(f"{kind}/{delay}" for kind, delay in self.failure_actions)
-        return ["sc.exe", "failure", self.name, "reset=", str(self.failure_reset_seconds), "actions=", actions]
+        return [
+            "sc.exe",
+            "failure",
+            self.name,
+            "reset=",
+            str(self.failure_reset_seconds),
+            "actions=",
+            actions,
+        ]
 
 
 def windows_plan(cfg: LoadedConfig, config_path: Path | str) -> WindowsServicePlan:
     privileged = configured_checks(cfg) & {"ping", "smart", "updates"}
     return WindowsServicePlan(
-        name=WINDOWS_SERVICE_NAME, display_name="Upkeep monitoring agent",
+        name=WINDOWS_SERVICE_NAME,
+        display_name="Upkeep monitoring agent",
         description="Collects health data and sends it to the Upkeep collector.",
-        python_class=WINDOWS_CLASS, config_path=str(config_path),
-        account="LocalSystem" if privileged else r"NT AUTHORITY\LocalService")
+        python_class=WINDOWS_CLASS,
+        config_path=str(config_path),
+        account="LocalSystem" if privileged else r"NT AUTHORITY\LocalService",
+    )
 
 
-def install_windows(plan: WindowsServicePlan, run: Runner = run_command) -> None:  # pragma: no cover - Windows
+def install_windows(
+    plan: WindowsServicePlan, run: Runner = run_command
+) -> None:  # pragma: no cover - Windows
     import win32service
     import win32serviceutil
 
     win32serviceutil.InstallService(
-        plan.python_class, plan.name, plan.display_name, description=plan.description,
+        plan.python_class,
+        plan.name,
+        plan.display_name,
+        description=plan.description,
         startType=win32service.SERVICE_AUTO_START,
-        userName=None if plan.account == "LocalSystem" else plan.account, password=None,
-        delayedstart=plan.delayed_start)
+        userName=None if plan.account == "LocalSystem" else plan.account,
+        password=None,
+        delayedstart=plan.delayed_start,
+    )
     win32serviceutil.SetServiceCustomOption(plan.name, "config", plan.config_path)
     run(plan.sc_failure_command())
     win32serviceutil.StartService(plan.name)

@@ -51,7 +51,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         self.failures += 1
-        return random.uniform(self.base, min(self.cap, self.base * 2 ** self.failures))
+        return random.uniform(self.base, min(self.cap, self.base * 2**self.failures))
 
     def reset(self) -> None:
         self.failures = 0
@@ -60,9 +60,18 @@ class Backoff:
 class Shipper:
     """Moves batches from the spool to ``POST /api/v1/batches``."""
 
-    def __init__(self, spool: Spool, url: str, token: str, agent_info: dict, *,
-                 ca_bundle: str | None = None, timeout: float = 15.0,
-                 batch_max_samples: int = 5000, flush_interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        url: str,
+        token: str,
+        agent_info: dict,
+        *,
+        ca_bundle: str | None = None,
+        timeout: float = 15.0,
+        batch_max_samples: int = 5000,
+        flush_interval: float = 10.0,
+    ) -> None:
         self.spool = spool
         self.endpoint = url.rstrip("/") + BATCH_PATH
         self.agent_info = agent_info
@@ -73,11 +82,20 @@ class Shipper:
         self.last_error: str | None = None
         self.sent_batches = 0
         self.sent_samples = 0
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                         "Content-Encoding": "gzip", "User-Agent": f"upkeep-agent/{agent_info.get('version', '?')}"}
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "User-Agent": f"upkeep-agent/{agent_info.get('version', '?')}",
+        }
         self._http = urllib3.PoolManager(
-            num_pools=2, maxsize=1, timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
-            retries=False, cert_reqs="CERT_REQUIRED", ca_certs=ca_bundle)
+            num_pools=2,
+            maxsize=1,
+            timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_bundle,
+        )
         self._wake = threading.Event()
 
     def wake(self) -> None:
@@ -113,8 +131,13 @@ class Shipper:
             return Outcome.ACCEPTED
         detail = _error_detail(resp.data)
         if resp.status in _REJECTED:
-            log.error("collector rejected batch seq=%d (%d samples) with %d: %s — dropped",
-                      batch.seq, batch.n_samples, resp.status, detail)
+            log.error(
+                "collector rejected batch seq=%d (%d samples) with %d: %s — dropped",
+                batch.seq,
+                batch.n_samples,
+                resp.status,
+                detail,
+            )
             self.spool.reject(batch)
             self.last_error = None
             return Outcome.REJECTED

@@ -69,8 +69,10 @@ def _encode_sample(s: Sample) -> str:
     """A sample's wire JSON. Hand-assembled: it runs for every sample the agent collects,
     and assembling from cached quoted names is about twice as fast as ``json.dumps``."""
     labels = _dumps(s.labels) if s.labels else "{}"
-    return (f'{{"asset":{_quoted(s.asset)},"metric":{_quoted(s.metric)},"labels":{labels},'
-            f'"value":{float(s.value)!r},"ts":{float(s.ts)!r}}}')
+    return (
+        f'{{"asset":{_quoted(s.asset)},"metric":{_quoted(s.metric)},"labels":{labels},'
+        f'"value":{float(s.value)!r},"ts":{float(s.ts)!r}}}'
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +87,10 @@ class OutgoingBatch:
 
     def body(self, agent: dict, sent_at: float) -> bytes:
         """The full request body; only ``sent_at`` differs between attempts."""
-        head = json.dumps({"batch_id": self.batch_id, "seq": self.seq, "sent_at": sent_at, "agent": agent},
-                          separators=(",", ":"))
+        head = json.dumps(
+            {"batch_id": self.batch_id, "seq": self.seq, "sent_at": sent_at, "agent": agent},
+            separators=(",", ":"),
+        )
         return (head[:-1] + "," + self.content + "}").encode()
 
 
@@ -105,7 +109,9 @@ class SpoolStats:
 class Spool:
     """A bounded, crash-safe queue of samples in SQLite. Thread-safe (one connection, one lock)."""
 
-    def __init__(self, path: str | Path, max_bytes: int = 200 * 2**20, max_age: float = 7 * 86400.0) -> None:
+    def __init__(
+        self, path: str | Path, max_bytes: int = 200 * 2**20, max_age: float = 7 * 86400.0
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes = int(max_bytes)
@@ -130,13 +136,17 @@ class Spool:
     def add(self, samples: Sequence[Sample], events: Sequence[Event] = ()) -> None:
         """Store collected samples and events; they are durable when this returns."""
         rows = [("s", s.asset, s.ts, _encode_sample(s)) for s in samples]
-        rows += [("e", e.asset, e.ts, json.dumps(e.to_wire(), separators=(",", ":"))) for e in events]
+        rows += [
+            ("e", e.asset, e.ts, json.dumps(e.to_wire(), separators=(",", ":"))) for e in events
+        ]
         if not rows:
             return
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT INTO items (kind, asset, ts, body) VALUES (?, ?, ?, ?)", rows)
+                self._db.executemany(
+                    "INSERT INTO items (kind, asset, ts, body) VALUES (?, ?, ?, ?)", rows
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -153,7 +163,8 @@ class Spool:
         """The oldest batch to send: an unacknowledged one, else a new one cut from items."""
         with self._lock:
             row = self._db.execute(
-                "SELECT seq, batch_id, n_samples, n_events, content FROM outgoing ORDER BY seq LIMIT 1").fetchone()
+                "SELECT seq, batch_id, n_samples, n_events, content FROM outgoing ORDER BY seq LIMIT 1"
+            ).fetchone()
             if row:
                 return OutgoingBatch(*row)
             return self._cut_batch(max_samples)
@@ -162,22 +173,36 @@ class Spool:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             rows = self._db.execute(
-                "SELECT id, kind, asset, ts, body FROM items ORDER BY id LIMIT ?", (max_samples,)).fetchall()
+                "SELECT id, kind, asset, ts, body FROM items ORDER BY id LIMIT ?", (max_samples,)
+            ).fetchall()
             if not rows:
                 self._db.execute("ROLLBACK")
                 return None
             samples = [r[4] for r in rows if r[1] == "s"]
             events = [r[4] for r in rows if r[1] == "e"]
             names = sorted({r[2] for r in rows})
-            assets = [body for (body,) in self._db.execute(
-                f"SELECT body FROM assets WHERE name IN ({','.join('?' * len(names))})", names)]
+            assets = [
+                body
+                for (body,) in self._db.execute(
+                    f"SELECT body FROM assets WHERE name IN ({','.join('?' * len(names))})", names
+                )
+            ]
             content = f'"assets":[{",".join(assets)}],"samples":[{",".join(samples)}],"events":[{",".join(events)}]'
             seq = self._meta("next_seq", 1)
             batch = OutgoingBatch(seq, str(uuid.uuid4()), len(samples), len(events), content)
             self._db.execute(
                 "INSERT INTO outgoing (seq, batch_id, created, last_ts, n_samples, n_events, content)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (seq, batch.batch_id, time.time(), max(r[3] for r in rows), batch.n_samples, batch.n_events, content))
+                (
+                    seq,
+                    batch.batch_id,
+                    time.time(),
+                    max(r[3] for r in rows),
+                    batch.n_samples,
+                    batch.n_events,
+                    content,
+                ),
+            )
             self._db.execute("DELETE FROM items WHERE id <= ?", (rows[-1][0],))
             self._set_meta("next_seq", seq + 1)
             self._db.execute("COMMIT")
@@ -215,7 +240,8 @@ class Spool:
                 cutoff = now - self.max_age
                 dropped += self._drop_outgoing("last_ts < ?", (cutoff,), in_flight)
                 dropped += self._db.execute(
-                    "SELECT count(*) FROM items WHERE ts < ? AND kind = 's'", (cutoff,)).fetchone()[0]
+                    "SELECT count(*) FROM items WHERE ts < ? AND kind = 's'", (cutoff,)
+                ).fetchone()[0]
                 self._db.execute("DELETE FROM items WHERE ts < ?", (cutoff,))
                 # Size: drop oldest until under 90 % of the bound, so we do not trim every cycle.
                 while self._used_bytes() > self.max_bytes:
@@ -237,7 +263,9 @@ class Spool:
         if in_flight is not None:
             where += " AND seq != ?"
             params = (*params, in_flight)
-        n = self._db.execute(f"SELECT coalesce(sum(n_samples), 0) FROM outgoing WHERE {where}", params).fetchone()[0]
+        n = self._db.execute(
+            f"SELECT coalesce(sum(n_samples), 0) FROM outgoing WHERE {where}", params
+        ).fetchone()[0]
         self._db.execute(f"DELETE FROM outgoing WHERE {where}", params)
         return n
 
@@ -245,19 +273,26 @@ class Spool:
         target = int(self.max_bytes * 0.9)
         excess = self._used_bytes() - target
         row = self._db.execute(
-            "SELECT seq FROM outgoing WHERE seq != ? ORDER BY seq LIMIT 1", (in_flight or -1,)).fetchone()
+            "SELECT seq FROM outgoing WHERE seq != ? ORDER BY seq LIMIT 1", (in_flight or -1,)
+        ).fetchone()
         if row:
             n = self._drop_outgoing("seq = ?", (row[0],), None)
             self._checkpoint()
             return n
-        count, size = self._db.execute("SELECT count(*), coalesce(sum(length(body)), 0) FROM items").fetchone()
+        count, size = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(body)), 0) FROM items"
+        ).fetchone()
         if not count:
             return None
         per_row = max(size / count * 1.3, 1)  # row overhead and index beside the body
         limit = max(int(excess / per_row), min(count, 100))
-        ids = self._db.execute("SELECT id FROM items ORDER BY id LIMIT 1 OFFSET ?", (limit - 1,)).fetchone()
+        ids = self._db.execute(
+            "SELECT id FROM items ORDER BY id LIMIT 1 OFFSET ?", (limit - 1,)
+        ).fetchone()
         last_id = ids[0] if ids else self._db.execute("SELECT max(id) FROM items").fetchone()[0]
-        n = self._db.execute("SELECT count(*) FROM items WHERE id <= ? AND kind = 's'", (last_id,)).fetchone()[0]
+        n = self._db.execute(
+            "SELECT count(*) FROM items WHERE id <= ? AND kind = 's'", (last_id,)
+        ).fetchone()[0]
         self._db.execute("DELETE FROM items WHERE id <= ?", (last_id,))
         self._checkpoint()
         return n
@@ -286,19 +321,30 @@ class Spool:
 
     def stats(self) -> SpoolStats:
         with self._lock:
-            items = dict(self._db.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
+            items = dict(
+                self._db.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall()
+            )
             out_batches, out_samples = self._db.execute(
-                "SELECT count(*), coalesce(sum(n_samples), 0) FROM outgoing").fetchone()
+                "SELECT count(*), coalesce(sum(n_samples), 0) FROM outgoing"
+            ).fetchone()
             return SpoolStats(
-                pending_samples=items.get("s", 0), pending_events=items.get("e", 0),
-                outgoing_batches=out_batches, outgoing_samples=out_samples,
-                used_bytes=self._used_bytes(), dropped_samples=self._meta("dropped_samples"),
-                rejected_samples=self._meta("rejected_samples"), next_seq=self._meta("next_seq", 1))
+                pending_samples=items.get("s", 0),
+                pending_events=items.get("e", 0),
+                outgoing_batches=out_batches,
+                outgoing_samples=out_samples,
+                used_bytes=self._used_bytes(),
+                dropped_samples=self._meta("dropped_samples"),
+                rejected_samples=self._meta("rejected_samples"),
+                next_seq=self._meta("next_seq", 1),
+            )
 
     def has_data(self) -> bool:
         with self._lock:
-            return bool(self._db.execute(
-                "SELECT EXISTS(SELECT 1 FROM outgoing) OR EXISTS(SELECT 1 FROM items)").fetchone()[0])
+            return bool(
+                self._db.execute(
+                    "SELECT EXISTS(SELECT 1 FROM outgoing) OR EXISTS(SELECT 1 FROM items)"
+                ).fetchone()[0]
+            )
 
     def oldest_item_age(self, now: float | None = None) -> float | None:
         now = time.time() if now is None else now

@@ -33,7 +33,9 @@ MAX_LABELS = 32
 METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
-MetricName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=METRIC_NAME_RE.pattern)]
+MetricName = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=METRIC_NAME_RE.pattern)
+]
 AssetName = Annotated[str, StringConstraints(min_length=1, max_length=253, strip_whitespace=False)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 #: Seconds since the epoch (UTC). Year 2001 .. 2286: rules out milliseconds sent by mistake.
@@ -78,7 +80,9 @@ class Asset(_Strict):
     """A thing that samples are about: the host itself or a device the agent polls."""
 
     name: AssetName
-    kind: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+    kind: Annotated[
+        str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    ]
     vendor: ShortText | None = None
     model: ShortText | None = None
     serial: ShortText | None = None
@@ -100,7 +104,9 @@ class Event(_Strict):
     """Something that happened once: a reboot, a check error, samples dropped from the spool."""
 
     asset: AssetName
-    type: Annotated[str, StringConstraints(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")]
+    type: Annotated[
+        str, StringConstraints(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")
+    ]
     ts: EpochSeconds
     message: Annotated[str, StringConstraints(max_length=4000)] = ""
     data: dict[str, Any] = Field(default_factory=dict, max_length=50)

@@ -57,7 +57,11 @@ class YamlDocument:
                         break
                 else:
                     return line
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(part, int)
+                and part < len(node.value)
+            ):
                 node = node.value[part]
                 line = node.start_mark.line + 1
             else:
@@ -76,22 +80,29 @@ def dotted(loc: Sequence[str | int]) -> str:
     return out or "(top level)"
 
 
-def describe_errors(exc: ValidationError, doc: YamlDocument | None, prefix: Sequence[str | int] = ()) -> list[str]:
+def describe_errors(
+    exc: ValidationError, doc: YamlDocument | None, prefix: Sequence[str | int] = ()
+) -> list[str]:
     """Turn pydantic errors into ``file:line: a.b[2].c: message`` lines."""
     problems = []
     for err in exc.errors(include_url=False):
-        loc = [*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))]
+        loc = [
+            *prefix,
+            *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))),
+        ]
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         where = doc.where(loc) if doc else "<input>"
         problems.append(f"{where}: {dotted(loc)}: {msg}")
     return problems
 
 
-def validate(model: Any, data: Any, doc: YamlDocument | None = None, prefix: Sequence[str | int] = ()):
+def validate(
+    model: Any, data: Any, doc: YamlDocument | None = None, prefix: Sequence[str | int] = ()
+):
     """Validate ``data`` against a pydantic model class; raise ConfigError with locations."""
     try:
         return model.model_validate(data if data is not None else {})

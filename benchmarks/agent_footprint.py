@@ -56,9 +56,12 @@ def in_process_cycle(state_dir: Path, cycles: int = 300) -> dict:
         time.sleep(0.05)  # let caches cool a little, as between real cycles
     runner.shutdown()
     spool.close()
-    return {"checks": sorted(names), "samples_per_cycle": statistics.median(counts),
-            "cpu_ms_per_cycle_median": round(statistics.median(times) * 1000, 3),
-            "cpu_ms_per_cycle_p90": round(sorted(times)[int(len(times) * 0.9)] * 1000, 3)}
+    return {
+        "checks": sorted(names),
+        "samples_per_cycle": statistics.median(counts),
+        "cpu_ms_per_cycle_median": round(statistics.median(times) * 1000, 3),
+        "cpu_ms_per_cycle_p90": round(sorted(times)[int(len(times) * 0.9)] * 1000, 3),
+    }
 
 
 def service_footprint(tmp: Path, seconds: float, interval: float) -> dict:
@@ -71,17 +74,24 @@ def service_footprint(tmp: Path, seconds: float, interval: float) -> dict:
         cfg = tmp / "agent.yaml"
         # interval 0 = each check's own default (30 s for most, 60 s temperature)
         checks = {n: ({"interval": f"{interval}s"} if interval else {}) for n in names}
-        cfg.write_text(json.dumps({
-            "collector": {"url": collector.url, "token": token},
-            "state_dir": str(tmp / "agent-state"),
-            "spool": {"flush_interval": "5s"},
-            "checks": checks,
-        }))
-        proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg)],
-                                stderr=subprocess.DEVNULL)
+        cfg.write_text(
+            json.dumps(
+                {
+                    "collector": {"url": collector.url, "token": token},
+                    "state_dir": str(tmp / "agent-state"),
+                    "spool": {"flush_interval": "5s"},
+                    "checks": checks,
+                }
+            )
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "--config", str(cfg)], stderr=subprocess.DEVNULL
+        )
         try:
             p = psutil.Process(proc.pid)
-            time.sleep(max(10.0, interval * 5 if interval else 35.0))  # warm-up: imports, first batches
+            time.sleep(
+                max(10.0, interval * 5 if interval else 35.0)
+            )  # warm-up: imports, first batches
             cpu0 = sum(p.cpu_times()[:2])
             t0 = time.monotonic()
             peak = None
@@ -95,31 +105,47 @@ def service_footprint(tmp: Path, seconds: float, interval: float) -> dict:
             cpu = sum(p.cpu_times()[:2]) - cpu0
             elapsed = time.monotonic() - t0
             modules = subprocess.run(
-                ["cat", f"/proc/{proc.pid}/maps"], capture_output=True, text=True).stdout
+                ["cat", f"/proc/{proc.pid}/maps"], capture_output=True, text=True
+            ).stdout
             snmp_loaded = "pysnmp" in modules
         finally:
             proc.terminate()
             proc.wait(20)
     cycles = elapsed / (interval or 30.0)
-    return {"rss_mib": round(peak.rss / 2**20, 1), "pss_mib": round(peak.pss / 2**20, 1),
-            "pss_median_mib": round(statistics.median(readings) / 2**20, 1),
-            "uss_mib": round(peak.uss / 2**20, 1), "cpu_s": round(cpu, 3), "seconds": round(elapsed, 1),
-            "cycles": round(cycles), "cpu_ms_per_cycle": round(cpu / cycles * 1000, 2),
-            "pysnmp_mapped": snmp_loaded}
+    return {
+        "rss_mib": round(peak.rss / 2**20, 1),
+        "pss_mib": round(peak.pss / 2**20, 1),
+        "pss_median_mib": round(statistics.median(readings) / 2**20, 1),
+        "uss_mib": round(peak.uss / 2**20, 1),
+        "cpu_s": round(cpu, 3),
+        "seconds": round(elapsed, 1),
+        "cycles": round(cycles),
+        "cpu_ms_per_cycle": round(cpu / cycles * 1000, 2),
+        "pysnmp_mapped": snmp_loaded,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--interval", type=float, default=1.0,
-                        help="seconds between runs of every check; 0 = the checks' own defaults (30 s)")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="seconds between runs of every check; 0 = the checks' own defaults (30 s)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.interval:
             print("in-process cycle:", json.dumps(in_process_cycle(tmp)))
-        print("service (upkeep-agent run):", json.dumps(service_footprint(tmp, args.seconds, args.interval)))
-    print(f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.1f} GiB, Python {sys.version.split()[0]}")
+        print(
+            "service (upkeep-agent run):",
+            json.dumps(service_footprint(tmp, args.seconds, args.interval)),
+        )
+    print(
+        f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.1f} GiB, Python {sys.version.split()[0]}"
+    )
 
 
 if __name__ == "__main__":

@@ -78,17 +78,31 @@ def main() -> None:
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     workdir = Path(tempfile.mkdtemp(prefix="upkeep-bench-incidents-"))
-    settings = write_settings(workdir / "conf", {"connectors": {"bench": {
-        "type": "webhook", "url": f"http://127.0.0.1:{receiver.server_address[1]}/", "secret": "bench"}}},
-        log_level="warning")
-    collector = CollectorProcess(workdir / "collector", config=settings, database_url=args.database_url,
-                                 log_level="warning").start()
+    settings = write_settings(
+        workdir / "conf",
+        {
+            "connectors": {
+                "bench": {
+                    "type": "webhook",
+                    "url": f"http://127.0.0.1:{receiver.server_address[1]}/",
+                    "secret": "bench",
+                }
+            }
+        },
+        log_level="warning",
+    )
+    collector = CollectorProcess(
+        workdir / "collector", config=settings, database_url=args.database_url, log_level="warning"
+    ).start()
     sent: dict[str, float] = {}
     try:
         creds = provision(collector, "bench")
         agent_id = str(uuid.uuid4())
-        client = httpx.Client(base_url=collector.url, timeout=30,
-                              headers={"Authorization": f"Bearer {creds.agent_token}"})
+        client = httpx.Client(
+            base_url=collector.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {creds.agent_token}"},
+        )
         seq_lock = threading.Lock()
         seq = [0]
 
@@ -98,15 +112,28 @@ def main() -> None:
                 seq[0] += 1
                 number = seq[0]
             now = time.time()
-            batch = {"batch_id": str(uuid.uuid4()), "seq": number, "sent_at": now,
-                     "agent": {"id": agent_id, "version": "0.1.0", "hostname": "bench", "site": "hq"},
-                     "assets": [{"name": asset, "kind": "host"}],
-                     "samples": [{"asset": asset, "metric": "disk_used_percent", "labels": {"mountpoint": "/"},
-                                  "value": 90.0, "ts": now}], "events": []}
+            batch = {
+                "batch_id": str(uuid.uuid4()),
+                "seq": number,
+                "sent_at": now,
+                "agent": {"id": agent_id, "version": "0.1.0", "hostname": "bench", "site": "hq"},
+                "assets": [{"name": asset, "kind": "host"}],
+                "samples": [
+                    {
+                        "asset": asset,
+                        "metric": "disk_used_percent",
+                        "labels": {"mountpoint": "/"},
+                        "value": 90.0,
+                        "ts": now,
+                    }
+                ],
+                "events": [],
+            }
             body = json.dumps(batch).encode()
             sent[asset] = time.perf_counter()
-            client.post("/api/v1/batches", content=body, headers={"Content-Type": "application/json"}
-                        ).raise_for_status()
+            client.post(
+                "/api/v1/batches", content=body, headers={"Content-Type": "application/json"}
+            ).raise_for_status()
 
         breach(99999)  # warm-up (first asset, first rule windows); not counted
         with ThreadPoolExecutor(args.concurrency) as pool:
@@ -120,16 +147,23 @@ def main() -> None:
     finally:
         collector.stop()
         receiver.shutdown()
-    latencies = sorted(receiver.arrivals[a] - sent[a] for a in sent if a in receiver.arrivals
-                       and a != "host99999")
+    latencies = sorted(
+        receiver.arrivals[a] - sent[a] for a in sent if a in receiver.arrivals and a != "host99999"
+    )
     missing = args.incidents - len(latencies)
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    print(f"incidents: {len(latencies)} (missing {missing}), interval {args.interval}s, "
-          f"concurrency {args.concurrency}, store {'PostgreSQL' if args.database_url else 'SQLite'}")
-    print(f"breach → ticket: p50 {q[49] * 1000:.1f} ms, p90 {q[89] * 1000:.1f} ms, "
-          f"p99 {q[98] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+    print(
+        f"incidents: {len(latencies)} (missing {missing}), interval {args.interval}s, "
+        f"concurrency {args.concurrency}, store {'PostgreSQL' if args.database_url else 'SQLite'}"
+    )
+    print(
+        f"breach → ticket: p50 {q[49] * 1000:.1f} ms, p90 {q[89] * 1000:.1f} ms, "
+        f"p99 {q[98] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
+    )
     for line in metrics.splitlines():
-        if line.startswith(("upkeep_breach_to_ticket_seconds_sum", "upkeep_breach_to_ticket_seconds_count")):
+        if line.startswith(
+            ("upkeep_breach_to_ticket_seconds_sum", "upkeep_breach_to_ticket_seconds_count")
+        ):
             print("collector:", line)
     shutil.rmtree(workdir, ignore_errors=True)
 

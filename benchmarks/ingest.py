@@ -42,14 +42,25 @@ from tests.servers.collector import CollectorProcess, create_agent_token, create
 #: With --rule-metrics, the first series of each asset carry the names the default rule packs
 #: match (about a quarter of a 100-series asset), so rules evaluate a realistic share.
 RULE_SHAPES = (
-    [("cpu_usage_percent", {}), ("memory_used_percent", {}), ("swap_used_percent", {}), ("uptime_seconds", {})]
-    + [("disk_used_percent", {"mountpoint": f"/m{i}", "device": f"sd{i}", "fstype": "ext4"}) for i in range(3)]
+    [
+        ("cpu_usage_percent", {}),
+        ("memory_used_percent", {}),
+        ("swap_used_percent", {}),
+        ("uptime_seconds", {}),
+    ]
+    + [
+        ("disk_used_percent", {"mountpoint": f"/m{i}", "device": f"sd{i}", "fstype": "ext4"})
+        for i in range(3)
+    ]
     + [("load_average_per_core", {"period": p}) for p in ("1m", "5m", "15m")]
     + [("temperature_celsius", {"chip": "coretemp", "sensor": f"core{i}"}) for i in range(2)]
     + [("service_up", {"service": f"svc{i}"}) for i in range(3)]
     + [("process_up", {"process": f"proc{i}"}) for i in range(2)]
     + [("file_age_seconds", {"path": "/srv/backup"})]
-    + [("upkeep_check_up", {"check": c}) for c in ("cpu", "load", "memory", "disk", "diskio", "netio")]
+    + [
+        ("upkeep_check_up", {"check": c})
+        for c in ("cpu", "load", "memory", "disk", "diskio", "netio")
+    ]
 )
 
 
@@ -64,13 +75,28 @@ def value(metric: str, k: int) -> float:
     return float(k % 100) / 3
 
 
-def build_bodies(agent_id: str, hostname: str, assets: int, series: int, batches: int, t0: float,
-                 rule_metrics: bool = False) -> list[bytes]:
+def build_bodies(
+    agent_id: str,
+    hostname: str,
+    assets: int,
+    series: int,
+    batches: int,
+    t0: float,
+    rule_metrics: bool = False,
+) -> list[bytes]:
     """gzip JSON batches of one agent: its host plus SNMP-like devices, ``series`` metrics each."""
     names = [hostname] + [f"{hostname}-dev{i:02d}" for i in range(assets - 1)]
     asset_list = [{"name": names[0], "kind": "host", "description": "benchmark host"}] + [
-        {"name": n, "kind": "printer", "vendor": "ACME", "model": "P-100", "serial": f"SN{i:06d}",
-         "address": f"10.0.0.{i + 2}"} for i, n in enumerate(names[1:])]
+        {
+            "name": n,
+            "kind": "printer",
+            "vendor": "ACME",
+            "model": "P-100",
+            "serial": f"SN{i:06d}",
+            "address": f"10.0.0.{i + 2}",
+        }
+        for i, n in enumerate(names[1:])
+    ]
     # A realistic mix: plain series, one-label and two-label series.
     shapes = []
     for m in range(series):
@@ -81,16 +107,31 @@ def build_bodies(agent_id: str, hostname: str, assets: int, series: int, batches
         else:
             shapes.append((f"metric_{m}_bytes", {"mount": f"/m{m % 5}", "fstype": "ext4"}))
     if rule_metrics:
-        shapes[:len(RULE_SHAPES)] = RULE_SHAPES
+        shapes[: len(RULE_SHAPES)] = RULE_SHAPES
     bodies = []
     for b in range(batches):
         ts = t0 + b * 10.0
         # Values stay in 0..33: below every default threshold (rules evaluate, nothing fires).
-        samples = [{"asset": n, "metric": metric, "labels": labels, "value": value(metric, b * 7 + m),
-                    "ts": ts} for n in names for m, (metric, labels) in enumerate(shapes)]
-        batch = {"batch_id": str(uuid.uuid4()), "seq": b, "sent_at": ts + 1,
-                 "agent": {"id": agent_id, "version": "bench", "hostname": hostname, "site": "hq"},
-                 "assets": asset_list, "samples": samples, "events": []}
+        samples = [
+            {
+                "asset": n,
+                "metric": metric,
+                "labels": labels,
+                "value": value(metric, b * 7 + m),
+                "ts": ts,
+            }
+            for n in names
+            for m, (metric, labels) in enumerate(shapes)
+        ]
+        batch = {
+            "batch_id": str(uuid.uuid4()),
+            "seq": b,
+            "sent_at": ts + 1,
+            "agent": {"id": agent_id, "version": "bench", "hostname": hostname, "site": "hq"},
+            "assets": asset_list,
+            "samples": samples,
+            "events": [],
+        }
         bodies.append(gzip.compress(json.dumps(batch).encode(), compresslevel=6))
     return bodies
 
@@ -102,8 +143,14 @@ def fresh_schema(url: str):
 
     parsed = make_url(url)
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    params = {"host": parsed.host, "port": parsed.port or 5432, "user": parsed.username,
-              "password": parsed.password, "dbname": parsed.database, "autocommit": True}
+    params = {
+        "host": parsed.host,
+        "port": parsed.port or 5432,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+        "autocommit": True,
+    }
     with psycopg.connect(**params) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
 
@@ -111,25 +158,41 @@ def fresh_schema(url: str):
         with psycopg.connect(**params) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
-    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False), drop
+    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        False
+    ), drop
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", help="store (default: SQLite in a temp dir)")
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--assets", type=int, default=50, help="assets per agent (default 50)")
     parser.add_argument("--series", type=int, default=100, help="series per asset (default 100)")
-    parser.add_argument("--batches", type=int, default=40, help="timed batches per agent (default 40)")
+    parser.add_argument(
+        "--batches", type=int, default=40, help="timed batches per agent (default 40)"
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--py-spy", metavar="FILE", help="record a py-spy profile of the server")
-    parser.add_argument("--py-spy-format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"],
-                        help="raw = collapsed stacks, for summarize_profile()")
+    parser.add_argument(
+        "--py-spy-format",
+        default="flamegraph",
+        choices=["flamegraph", "raw", "speedscope"],
+        help="raw = collapsed stacks, for summarize_profile()",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
-    parser.add_argument("--rules", default="default",
-                        help="rule paths for the collector: 'default' (the shipped packs), 'none', or a path")
-    parser.add_argument("--rule-metrics", action="store_true",
-                        help="name ~25 series per asset like the default packs' metrics")
+    parser.add_argument(
+        "--rules",
+        default="default",
+        help="rule paths for the collector: 'default' (the shipped packs), 'none', or a path",
+    )
+    parser.add_argument(
+        "--rule-metrics",
+        action="store_true",
+        help="name ~25 series per asset like the default packs' metrics",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="upkeep-bench-"))
@@ -141,24 +204,49 @@ def main() -> int:
         rules_dir = work / "no-rules" if args.rules == "none" else Path(args.rules)
         rules_dir.mkdir(parents=True, exist_ok=True)
         env["UPKEEP_RULES_PATHS"] = str(rules_dir)
-    collector = CollectorProcess(work / "collector", database_url=database_url, log_level="warning", env=env)
+    collector = CollectorProcess(
+        work / "collector", database_url=database_url, log_level="warning", env=env
+    )
     try:
         collector.start()
         create_client(collector, "bench")
         tokens = [create_agent_token(collector, "bench", f"agent{i}") for i in range(args.agents)]
         t0 = time.time() - 3600
-        per_agent = [build_bodies(str(uuid.uuid4()), f"host{i:03d}", args.assets, args.series,
-                                  args.batches + 1, t0, args.rule_metrics) for i in range(args.agents)]
+        per_agent = [
+            build_bodies(
+                str(uuid.uuid4()),
+                f"host{i:03d}",
+                args.assets,
+                args.series,
+                args.batches + 1,
+                t0,
+                args.rule_metrics,
+            )
+            for i in range(args.agents)
+        ]
         samples_per_batch = args.assets * args.series
         raw = len(gzip.decompress(per_agent[0][1]))
-        print(f"store: {args.database_url or 'sqlite (default)'}; rules: {args.rules}"
-              f"{', rule metrics' if args.rule_metrics else ''}")
-        print(f"batch: {samples_per_batch} samples, {len(per_agent[0][1]) / 1024:.0f} KiB gzip "
-              f"({raw / 1024:.0f} KiB JSON); agents {args.agents}, concurrency {args.concurrency}")
+        print(
+            f"store: {args.database_url or 'sqlite (default)'}; rules: {args.rules}"
+            f"{', rule metrics' if args.rule_metrics else ''}"
+        )
+        print(
+            f"batch: {samples_per_batch} samples, {len(per_agent[0][1]) / 1024:.0f} KiB gzip "
+            f"({raw / 1024:.0f} KiB JSON); agents {args.agents}, concurrency {args.concurrency}"
+        )
 
-        clients = [httpx.Client(base_url=collector.url, timeout=120,
-                                headers={"Authorization": f"Bearer {tok}", "Content-Encoding": "gzip",
-                                         "Content-Type": "application/json"}) for tok in tokens]
+        clients = [
+            httpx.Client(
+                base_url=collector.url,
+                timeout=120,
+                headers={
+                    "Authorization": f"Bearer {tok}",
+                    "Content-Encoding": "gzip",
+                    "Content-Type": "application/json",
+                },
+            )
+            for tok in tokens
+        ]
 
         def post(agent: int, body: bytes) -> float:
             start = time.perf_counter()
@@ -170,10 +258,16 @@ def main() -> int:
         warm = time.perf_counter()
         for agent in range(args.agents):
             post(agent, per_agent[agent][0])
-        print(f"warm-up (series creation): {args.agents * samples_per_batch / (time.perf_counter() - warm):,.0f} samples/s")
+        print(
+            f"warm-up (series creation): {args.agents * samples_per_batch / (time.perf_counter() - warm):,.0f} samples/s"
+        )
 
         # Work queue: batches in agent round-robin, each agent's in seq order.
-        queue = [(agent, per_agent[agent][b]) for b in range(1, args.batches + 1) for agent in range(args.agents)]
+        queue = [
+            (agent, per_agent[agent][b])
+            for b in range(1, args.batches + 1)
+            for agent in range(args.agents)
+        ]
         latencies: list[float] = []
         lock = threading.Lock()
 
@@ -191,10 +285,22 @@ def main() -> int:
         me = psutil.Process()
         spy = None
         if args.py_spy:
-            spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                                    "record", "-p", str(server.pid), "-o", args.py_spy, "-f", args.py_spy_format,
-                                    "-r", "100"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [
+                    shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(server.pid),
+                    "-o",
+                    args.py_spy,
+                    "-f",
+                    args.py_spy_format,
+                    "-r",
+                    "100",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(1)
         cpu_server0, cpu_me0 = server.cpu_times(), me.cpu_times()
         start = time.perf_counter()
@@ -212,12 +318,20 @@ def main() -> int:
         total = len(latencies) * samples_per_batch
         lat = sorted(latencies)
         print(f"timed: {len(latencies)} batches, {total:,} samples in {elapsed:.2f} s")
-        print(f"  => {total / elapsed:,.0f} samples/s stored end to end ({len(latencies) / elapsed:.1f} batches/s)")
-        print(f"  latency p50 {statistics.median(lat) * 1000:.0f} ms, p95 {lat[int(len(lat) * 0.95) - 1] * 1000:.0f} ms")
-        server_cpu = (cpu_server1.user + cpu_server1.system) - (cpu_server0.user + cpu_server0.system)
+        print(
+            f"  => {total / elapsed:,.0f} samples/s stored end to end ({len(latencies) / elapsed:.1f} batches/s)"
+        )
+        print(
+            f"  latency p50 {statistics.median(lat) * 1000:.0f} ms, p95 {lat[int(len(lat) * 0.95) - 1] * 1000:.0f} ms"
+        )
+        server_cpu = (cpu_server1.user + cpu_server1.system) - (
+            cpu_server0.user + cpu_server0.system
+        )
         me_cpu = (cpu_me1.user + cpu_me1.system) - (cpu_me0.user + cpu_me0.system)
-        print(f"  CPU: server {server_cpu / elapsed * 100:.0f}% of a core, client {me_cpu / elapsed * 100:.0f}%"
-              f" ({os.cpu_count()} cores)")
+        print(
+            f"  CPU: server {server_cpu / elapsed * 100:.0f}% of a core, client {me_cpu / elapsed * 100:.0f}%"
+            f" ({os.cpu_count()} cores)"
+        )
         for c in clients:
             c.close()
     finally:

@@ -57,15 +57,30 @@ COLUMNS = ("series_id", "hour", "min", "max", "sum", "count", "last", "last_ts")
 
 
 def host_series(i: int) -> list[tuple[str, dict[str, str], str]]:
-    out = [(m, {"check": c}, "up") for m, c in (("upkeep_check_up", "cpu"), ("upkeep_check_up", "memory"),
-                                                 ("upkeep_check_up", "disk"), ("upkeep_check_up", "updates"))]
-    out += [("cpu_usage_percent", {}, "noise"), ("memory_used_percent", {}, "noise"),
-            ("disk_used_percent", {"mountpoint": "/", "device": "/dev/sda1", "fstype": "ext4"}, "grow"),
-            ("disk_used_percent", {"mountpoint": "/var", "device": "/dev/sda2", "fstype": "ext4"}, "grow"),
-            ("os_updates_pending", {}, "updates"), ("os_security_updates_pending", {}, "updates"),
-            ("os_reboot_required", {}, "zero"),
-            ("smart_healthy", {"device": "/dev/sda", "model": "M", "serial": f"S{i}"}, "up"),
-            ("smart_reallocated_sectors", {"device": "/dev/sda"}, "zero")]
+    out = [
+        (m, {"check": c}, "up")
+        for m, c in (
+            ("upkeep_check_up", "cpu"),
+            ("upkeep_check_up", "memory"),
+            ("upkeep_check_up", "disk"),
+            ("upkeep_check_up", "updates"),
+        )
+    ]
+    out += [
+        ("cpu_usage_percent", {}, "noise"),
+        ("memory_used_percent", {}, "noise"),
+        ("disk_used_percent", {"mountpoint": "/", "device": "/dev/sda1", "fstype": "ext4"}, "grow"),
+        (
+            "disk_used_percent",
+            {"mountpoint": "/var", "device": "/dev/sda2", "fstype": "ext4"},
+            "grow",
+        ),
+        ("os_updates_pending", {}, "updates"),
+        ("os_security_updates_pending", {}, "updates"),
+        ("os_reboot_required", {}, "zero"),
+        ("smart_healthy", {"device": "/dev/sda", "model": "M", "serial": f"S{i}"}, "up"),
+        ("smart_reallocated_sectors", {"device": "/dev/sda"}, "zero"),
+    ]
     if i % 8 == 0:
         out.append(("http_up", {"target": f"https://site{i}.example"}, "up"))
         out.append(("tls_cert_expiry_seconds", {"target": f"site{i}.example:443"}, "cert"))
@@ -75,7 +90,8 @@ def host_series(i: int) -> list[tuple[str, dict[str, str], str]]:
 def printer_series() -> list[tuple[str, dict[str, str], str]]:
     return [("snmp_up", {}, "up"), ("printer_page_count_total", {"marker": "1"}, "counter")] + [
         ("printer_supply_level_percent", {"supply": s, "supply_type": "toner", "color": s}, "fall")
-        for s in ("black", "cyan", "magenta", "yellow")]
+        for s in ("black", "cyan", "magenta", "yellow")
+    ]
 
 
 def value(kind: str, h: int, rnd: random.Random, i: int) -> float:
@@ -101,27 +117,76 @@ def build(store: Store, history: int) -> None:
     admin.create_client(store, "acme")
     with store.write() as conn:
         cid = admin.get_client(conn, "acme").id
-        put_contract(conn, cid, Contract.model_validate({
-            "client": "acme", "plan": {"name": "Care", "monthly_fee": "4000"},
-            "sla": {"critical": {"response": "15m", "resolution": "4h"}, "major": {"response": "1h", "resolution": "8h"},
-                    "minor": {"response": "4h", "resolution": "2d"}},
-            "points": {"allotment": 100}}), source="bench", actor="bench", now=START)
-        site_ids = [conn.execute(sites.insert().values(client_id=cid, name=f"site{s}", created_at=START - 86400 * 400)
-                                 ).inserted_primary_key[0] for s in range(4)]
-        plan = [("host", host_series)] * 150 + [("printer", lambda i: printer_series())] * 30 + \
-               [("switch", lambda i: [("snmp_up", {}, "up"), ("if_oper_status", {"interface": "1"}, "zero")])] * 10 + \
-               [("ups", lambda i: [("snmp_up", {}, "up"), ("ups_battery_status", {}, "zero")])] * 10
+        put_contract(
+            conn,
+            cid,
+            Contract.model_validate(
+                {
+                    "client": "acme",
+                    "plan": {"name": "Care", "monthly_fee": "4000"},
+                    "sla": {
+                        "critical": {"response": "15m", "resolution": "4h"},
+                        "major": {"response": "1h", "resolution": "8h"},
+                        "minor": {"response": "4h", "resolution": "2d"},
+                    },
+                    "points": {"allotment": 100},
+                }
+            ),
+            source="bench",
+            actor="bench",
+            now=START,
+        )
+        site_ids = [
+            conn.execute(
+                sites.insert().values(
+                    client_id=cid, name=f"site{s}", created_at=START - 86400 * 400
+                )
+            ).inserted_primary_key[0]
+            for s in range(4)
+        ]
+        plan = (
+            [("host", host_series)] * 150
+            + [("printer", lambda i: printer_series())] * 30
+            + [
+                (
+                    "switch",
+                    lambda i: [
+                        ("snmp_up", {}, "up"),
+                        ("if_oper_status", {"interface": "1"}, "zero"),
+                    ],
+                )
+            ]
+            * 10
+            + [("ups", lambda i: [("snmp_up", {}, "up"), ("ups_battery_status", {}, "zero")])] * 10
+        )
         specs = []
         for i, (kind, make) in enumerate(plan):
-            aid = conn.execute(assets.insert().values(
-                client_id=cid, site_id=site_ids[i % 4], name=f"{kind}-{i:03d}", kind=kind, tags=[], attributes={},
-                first_seen=START - 86400 * 400, last_seen=NOW)).inserted_primary_key[0]
+            aid = conn.execute(
+                assets.insert().values(
+                    client_id=cid,
+                    site_id=site_ids[i % 4],
+                    name=f"{kind}-{i:03d}",
+                    kind=kind,
+                    tags=[],
+                    attributes={},
+                    first_seen=START - 86400 * 400,
+                    last_seen=NOW,
+                )
+            ).inserted_primary_key[0]
             for metric, labels, behaviour in make(i):
                 canonical = canonical_labels(labels)
-                sid = conn.execute(series.insert().values(asset_id=aid, metric=metric, labels=canonical,
-                                                          labels_hash=labels_hash(canonical))).inserted_primary_key[0]
+                sid = conn.execute(
+                    series.insert().values(
+                        asset_id=aid,
+                        metric=metric,
+                        labels=canonical,
+                        labels_hash=labels_hash(canonical),
+                    )
+                ).inserted_primary_key[0]
                 specs.append((sid, behaviour, i))
-        months = [(START - (k * 31 * 86400), HOURS) for k in range(history, 0, -1)] + [(START, HOURS)]
+        months = [(START - (k * 31 * 86400), HOURS) for k in range(history, 0, -1)] + [
+            (START, HOURS)
+        ]
 
         def rows():
             for first, hours in months:
@@ -132,11 +197,15 @@ def build(store: Store, history: int) -> None:
                         yield (sid, hour, v, v, v * 12, 12, v, hour + 3300)
 
         if store.is_sqlite:
-            conn.exec_driver_sql(f"INSERT INTO rollups_hourly ({', '.join(COLUMNS)}) VALUES (?,?,?,?,?,?,?,?)",
-                                 list(rows()))
+            conn.exec_driver_sql(
+                f"INSERT INTO rollups_hourly ({', '.join(COLUMNS)}) VALUES (?,?,?,?,?,?,?,?)",
+                list(rows()),
+            )
         else:
-            with conn.connection.cursor() as cur, cur.copy(
-                    f"COPY rollups_hourly ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            with (
+                conn.connection.cursor() as cur,
+                cur.copy(f"COPY rollups_hourly ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+            ):
                 for row in rows():
                     copy.write_row(row)
         print(f"{len(specs)} series, {len(specs) * HOURS * len(months):,} rollup rows", flush=True)
@@ -146,38 +215,124 @@ def build(store: Store, history: int) -> None:
             opened = START + rnd.uniform(0, HOURS * 3600 - 86400)
             priority = rnd.choice(["critical", "major", "minor", "minor", "technical"])
             asset_no = rnd.randrange(200)
-            iid = conn.execute(incidents.insert().values(
-                key=f"UPK-acme-{n}", client_id=cid, number=n, origin=rnd.choice(origins), state="resolved",
-                priority=priority, kind="fault", title=f"problem {n}", description="", labels={}, count=1,
-                flapping=False, version=1, asset=plan[asset_no][0] + f"-{asset_no:03d}", rule="disk-space",
-                cause=rnd.choice(["wear", "hardware", "client_error", None]), resolution_note="fixed",
-                opened_at=opened, resolved_at=opened + rnd.uniform(600, 20000), updated_at=NOW)
+            iid = conn.execute(
+                incidents.insert().values(
+                    key=f"UPK-acme-{n}",
+                    client_id=cid,
+                    number=n,
+                    origin=rnd.choice(origins),
+                    state="resolved",
+                    priority=priority,
+                    kind="fault",
+                    title=f"problem {n}",
+                    description="",
+                    labels={},
+                    count=1,
+                    flapping=False,
+                    version=1,
+                    asset=plan[asset_no][0] + f"-{asset_no:03d}",
+                    rule="disk-space",
+                    cause=rnd.choice(["wear", "hardware", "client_error", None]),
+                    resolution_note="fixed",
+                    opened_at=opened,
+                    resolved_at=opened + rnd.uniform(600, 20000),
+                    updated_at=NOW,
+                )
             ).inserted_primary_key[0]
-            conn.execute(time_entries.insert().values(incident_id=iid, actor="tech", minutes=rnd.randint(5, 120),
-                                                      note="", created_at=opened + 600))
-            conn.execute(incident_sla.insert().values(
-                incident_id=iid, client_id=cid, priority=priority, state="stopped", response_target=3600,
-                responded_at=opened + 900, response_elapsed=rnd.uniform(60, 5000),
-                response_breached=rnd.random() < 0.1, resolution_target=28800, resolved_at=opened + 9000,
-                resolution_elapsed=rnd.uniform(600, 40000), resolution_breached=rnd.random() < 0.1,
-                paused_seconds=0, notified=[], updated_at=NOW))
+            conn.execute(
+                time_entries.insert().values(
+                    incident_id=iid,
+                    actor="tech",
+                    minutes=rnd.randint(5, 120),
+                    note="",
+                    created_at=opened + 600,
+                )
+            )
+            conn.execute(
+                incident_sla.insert().values(
+                    incident_id=iid,
+                    client_id=cid,
+                    priority=priority,
+                    state="stopped",
+                    response_target=3600,
+                    responded_at=opened + 900,
+                    response_elapsed=rnd.uniform(60, 5000),
+                    response_breached=rnd.random() < 0.1,
+                    resolution_target=28800,
+                    resolved_at=opened + 9000,
+                    resolution_elapsed=rnd.uniform(600, 40000),
+                    resolution_breached=rnd.random() < 0.1,
+                    paused_seconds=0,
+                    notified=[],
+                    updated_at=NOW,
+                )
+            )
             if rnd.random() < 0.3:
-                conn.execute(ledger_entries.insert().values(
-                    client_id=cid, period="2026-10", kind="charge", centipoints=-rnd.randint(100, 3000),
-                    ts=opened + 9000, incident_id=iid, actor="upkeep", reason="charge", data={},
-                    dedupe_key=str(uuid.uuid4())))
-        conn.execute(ledger_entries.insert().values(client_id=cid, period="2026-10", kind="allotment",
-                                                    centipoints=10000, ts=START, actor="upkeep", reason="", data={}))
-        conn.execute(preventive_work.insert(), [
-            {"client_id": cid, "kind": "task", "incident_id": None, "task_id": "t", "title": f"task {k}",
-             "asset": None, "done_at": START + k * 8000, "actor": "tech", "minutes": 30, "note": "",
-             "evidence": {"before": 90, "after": 40}, "created_at": START} for k in range(80)])
-        printer_ids = [r.id for r in conn.execute(sa.select(assets.c.id).where(assets.c.kind == "printer"))]
-        conn.execute(events.insert(), [
-            {"client_id": cid, "asset_id": printer_ids[k % 30], "agent_id": None, "type": "supply_replaced",
-             "ts": START + k * 100000, "message": "black", "data": {"supply": "black", "before_percent": 2,
-                                                                    "after_percent": 100}, "received_at": START}
-            for k in range(20)])
+                conn.execute(
+                    ledger_entries.insert().values(
+                        client_id=cid,
+                        period="2026-10",
+                        kind="charge",
+                        centipoints=-rnd.randint(100, 3000),
+                        ts=opened + 9000,
+                        incident_id=iid,
+                        actor="upkeep",
+                        reason="charge",
+                        data={},
+                        dedupe_key=str(uuid.uuid4()),
+                    )
+                )
+        conn.execute(
+            ledger_entries.insert().values(
+                client_id=cid,
+                period="2026-10",
+                kind="allotment",
+                centipoints=10000,
+                ts=START,
+                actor="upkeep",
+                reason="",
+                data={},
+            )
+        )
+        conn.execute(
+            preventive_work.insert(),
+            [
+                {
+                    "client_id": cid,
+                    "kind": "task",
+                    "incident_id": None,
+                    "task_id": "t",
+                    "title": f"task {k}",
+                    "asset": None,
+                    "done_at": START + k * 8000,
+                    "actor": "tech",
+                    "minutes": 30,
+                    "note": "",
+                    "evidence": {"before": 90, "after": 40},
+                    "created_at": START,
+                }
+                for k in range(80)
+            ],
+        )
+        printer_ids = [
+            r.id for r in conn.execute(sa.select(assets.c.id).where(assets.c.kind == "printer"))
+        ]
+        conn.execute(
+            events.insert(),
+            [
+                {
+                    "client_id": cid,
+                    "asset_id": printer_ids[k % 30],
+                    "agent_id": None,
+                    "type": "supply_replaced",
+                    "ts": START + k * 100000,
+                    "message": "black",
+                    "data": {"supply": "black", "before_percent": 2, "after_percent": 100},
+                    "received_at": START,
+                }
+                for k in range(20)
+            ],
+        )
 
 
 def main() -> None:
@@ -217,15 +372,23 @@ def main() -> None:
         t = time.perf_counter()
         page = reports.generate(store, "acme", "2026-10", "html", now=NOW)
         timings.append(time.perf_counter() - t)
-    print(f"HTML report: {len(page):,} bytes; first run {timings[0]:.2f}s (imports, catalog), "
-          f"then median {statistics.median(timings[1:] or timings):.2f}s, max {max(timings[1:] or timings):.2f}s")
+    print(
+        f"HTML report: {len(page):,} bytes; first run {timings[0]:.2f}s (imports, catalog), "
+        f"then median {statistics.median(timings[1:] or timings):.2f}s, max {max(timings[1:] or timings):.2f}s"
+    )
 
     with store.read() as conn:
         from collector.contracts.store import get_contract
 
         contract = get_contract(conn, 1)
-        ctx = ReportContext(conn=conn, client_id=1, client="acme", contract=contract,
-                            period=resolve("2026-10", contract), now=NOW)
+        ctx = ReportContext(
+            conn=conn,
+            client_id=1,
+            client="acme",
+            contract=contract,
+            period=resolve("2026-10", contract),
+            now=NOW,
+        )
         done: dict = {}
         parts = []
         for name in registry.compute_order(list(registry.SECTIONS)):

@@ -30,12 +30,17 @@ from collector.incidents.runtime import attach_listeners  # noqa: E402
 from collector.incidents.service import IncidentService  # noqa: E402
 from collector.store import Store  # noqa: E402
 
-CONTRACT = {"client": "acme", "plan": {"name": "Basic"},
-            "calendar": {"timezone": "Europe/Berlin",
-                         "business_hours": {d: "08:00-17:00" for d in ("mon", "tue", "wed", "thu", "fri")},
-                         "holidays": {"country": "DE", "subdivision": "BY"}},
-            "sla": {"major": {"response": "2h", "resolution": "16h"}},
-            "contacts": [{"name": "Ops", "email": "ops@acme.example", "receives": ["sla"]}]}
+CONTRACT = {
+    "client": "acme",
+    "plan": {"name": "Basic"},
+    "calendar": {
+        "timezone": "Europe/Berlin",
+        "business_hours": {d: "08:00-17:00" for d in ("mon", "tue", "wed", "thu", "fri")},
+        "holidays": {"country": "DE", "subdivision": "BY"},
+    },
+    "sla": {"major": {"response": "2h", "resolution": "16h"}},
+    "contacts": [{"name": "Ops", "email": "ops@acme.example", "receives": ["sla"]}],
+}
 
 
 @contextlib.contextmanager
@@ -48,13 +53,20 @@ def _own_schema(url: str | None) -> Iterator[str | None]:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    params = {"host": parsed.host, "port": parsed.port or 5432, "user": parsed.username,
-              "password": parsed.password, "dbname": parsed.database}
+    params = {
+        "host": parsed.host,
+        "port": parsed.port or 5432,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+    }
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(**params, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        yield parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
     finally:
         with psycopg.connect(**params, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -70,13 +82,23 @@ def main() -> None:
         store.upgrade()
         client = admin.create_client(store, f"acme-{int(time.time())}")
         with store.write() as conn:
-            put_contract(conn, client.id, Contract.model_validate({**CONTRACT, "client": client.name}),
-                         source="bench", actor="bench", now=0)
+            put_contract(
+                conn,
+                client.id,
+                Contract.model_validate({**CONTRACT, "client": client.name}),
+                source="bench",
+                actor="bench",
+                now=0,
+            )
         service = IncidentService(store)
         clocks = attach_listeners(service)
         started = time.perf_counter()
-        keys = [service.report(client=client.name, title=f"incident {i}", actor="bench", priority="major")
-                for i in range(args.incidents)]
+        keys = [
+            service.report(
+                client=client.name, title=f"incident {i}", actor="bench", priority="major"
+            )
+            for i in range(args.incidents)
+        ]
         for key in keys:
             service.act(key, "wait", "bench", reason="waiting_for_client")
             service.act(key, "resume", "bench")
@@ -90,10 +112,12 @@ def main() -> None:
         t = time.perf_counter()
         clocks.sweep(store, now + 7 * 86400)
         noisy = time.perf_counter() - t
-        print(f"{store.engine.dialect.name}: "
-              f"{args.incidents} incidents (setup {setup:.1f}s, {3 * args.incidents / setup:.0f} events/s); "
-              f"steady sweep {min(runs) * 1000:.0f} ms ({min(runs) / args.incidents * 1e6:.0f} µs/clock); "
-              f"sweep sending 2 notices per clock {noisy * 1000:.0f} ms")
+        print(
+            f"{store.engine.dialect.name}: "
+            f"{args.incidents} incidents (setup {setup:.1f}s, {3 * args.incidents / setup:.0f} events/s); "
+            f"steady sweep {min(runs) * 1000:.0f} ms ({min(runs) / args.incidents * 1e6:.0f} µs/clock); "
+            f"sweep sending 2 notices per clock {noisy * 1000:.0f} ms"
+        )
         store.dispose()
 
 

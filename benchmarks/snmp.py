@@ -41,10 +41,18 @@ from tests.servers.snmp import SnmpsimProcess, free_udp_port  # noqa: E402
 from tests.servers.snmp_recordings import write_recordings  # noqa: E402
 
 #: The subtrees the printer profile reads (system, hrDevice, hrPrinter, Printer-MIB tables).
-PRINTER_SUBTREES = ["1.3.6.1.2.1.1", "1.3.6.1.2.1.25.3.2.1", "1.3.6.1.2.1.25.3.5.1",
-                    "1.3.6.1.2.1.43.5.1.1", "1.3.6.1.2.1.43.6.1.1", "1.3.6.1.2.1.43.8.2.1",
-                    "1.3.6.1.2.1.43.10.2.1", "1.3.6.1.2.1.43.11.1.1", "1.3.6.1.2.1.43.12.1.1",
-                    "1.3.6.1.2.1.43.18.1.1"]
+PRINTER_SUBTREES = [
+    "1.3.6.1.2.1.1",
+    "1.3.6.1.2.1.25.3.2.1",
+    "1.3.6.1.2.1.25.3.5.1",
+    "1.3.6.1.2.1.43.5.1.1",
+    "1.3.6.1.2.1.43.6.1.1",
+    "1.3.6.1.2.1.43.8.2.1",
+    "1.3.6.1.2.1.43.10.2.1",
+    "1.3.6.1.2.1.43.11.1.1",
+    "1.3.6.1.2.1.43.12.1.1",
+    "1.3.6.1.2.1.43.18.1.1",
+]
 
 
 def make_poller(targets: list[dict], **options):
@@ -57,8 +65,17 @@ def make_poller(targets: list[dict], **options):
 
 
 def cpu_per_poll(port: int, community: str, profile: str, polls: int) -> dict:
-    poller = make_poller([{"name": "d", "address": "127.0.0.1", "port": port, "profile": profile,
-                           "community": community}])
+    poller = make_poller(
+        [
+            {
+                "name": "d",
+                "address": "127.0.0.1",
+                "port": port,
+                "profile": profile,
+                "community": community,
+            }
+        ]
+    )
     try:
         for _ in range(3):
             poller.poll(["d"], 10)
@@ -67,12 +84,17 @@ def cpu_per_poll(port: int, community: str, profile: str, polls: int) -> dict:
             start = time.process_time()
             result = poller.poll(["d"], 10)
             times.append(time.process_time() - start)
-        assert any(s.metric == "snmp_up" and s.value == 1 for s in result.samples), "device did not answer"
+        assert any(s.metric == "snmp_up" and s.value == 1 for s in result.samples), (
+            "device did not answer"
+        )
         times.sort()
-        return {"device": community, "median_ms": round(statistics.median(times) * 1000, 2),
-                "p90_ms": round(times[int(len(times) * 0.9)] * 1000, 2),
-                "samples": len(result.samples),
-                "requests_per_poll": round(poller.devices["d"].session.requests / (polls + 3), 1)}
+        return {
+            "device": community,
+            "median_ms": round(statistics.median(times) * 1000, 2),
+            "p90_ms": round(times[int(len(times) * 0.9)] * 1000, 2),
+            "samples": len(result.samples),
+            "requests_per_poll": round(poller.devices["d"].session.requests / (polls + 3), 1),
+        }
     finally:
         poller.close()
 
@@ -109,8 +131,11 @@ loop.run_forever()
 def devices_per_minute(port: int, devices: int, delay_ms: float) -> dict:
     """Poll ``devices`` printer targets through a delaying proxy, in a child pinned to one core."""
     proxy_port = free_udp_port()
-    proxy = subprocess.Popen([sys.executable, "-c", PROXY, str(proxy_port), str(port), str(delay_ms / 1000)],
-                             stdout=subprocess.PIPE, text=True)
+    proxy = subprocess.Popen(
+        [sys.executable, "-c", PROXY, str(proxy_port), str(port), str(delay_ms / 1000)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proxy.stdout is not None and proxy.stdout.readline().strip() == "ready"
         code = f"""
@@ -130,7 +155,9 @@ up = sum(1 for s in result.samples if s.metric == "snmp_up" and s.value == 1)
 print(json.dumps({{"devices": {devices}, "answered": up, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}}))
 poller.close()
 """
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1200, cwd=ROOT)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=1200, cwd=ROOT
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         out = json.loads(done.stdout.strip().splitlines()[-1])
         out["delay_ms"] = delay_ms
@@ -153,13 +180,34 @@ def net_snmp(port: int, ours_ms: float, polls: int) -> dict | None:
     for _ in range(polls):
         varbinds = 0
         for subtree in PRINTER_SUBTREES:
-            done = subprocess.run([binary, "-v2c", "-c", "printer-mono", "-Cr25", "-On", "-Oq", "-t", "2",
-                                   f"127.0.0.1:{port}", subtree], capture_output=True, text=True, env=env, check=True)
+            done = subprocess.run(
+                [
+                    binary,
+                    "-v2c",
+                    "-c",
+                    "printer-mono",
+                    "-Cr25",
+                    "-On",
+                    "-Oq",
+                    "-t",
+                    "2",
+                    f"127.0.0.1:{port}",
+                    subtree,
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
             varbinds += len(done.stdout.splitlines())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / polls
-    return {"processes_per_poll": len(PRINTER_SUBTREES), "varbinds_per_poll": varbinds,
-            "cpu_ms_per_poll": round(cpu * 1000, 2), "ratio_ours_to_net_snmp": round(ours_ms / (cpu * 1000), 2)}
+    return {
+        "processes_per_poll": len(PRINTER_SUBTREES),
+        "varbinds_per_poll": varbinds,
+        "cpu_ms_per_poll": round(cpu * 1000, 2),
+        "ratio_ours_to_net_snmp": round(ours_ms / (cpu * 1000), 2),
+    }
 
 
 def memory(port: int) -> dict:
@@ -191,7 +239,9 @@ print(json.dumps({{"rss_mib": round(info.rss / 2**20, 1), "pss_mib": round(info.
                   "uss_mib": round(info.uss / 2**20, 1), "snmp_devices": 100}}))
 runner.shutdown()
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -208,9 +258,15 @@ def main() -> int:
     report: dict = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
     with SnmpsimProcess(data, root / "work").start("printer-mono") as sim:
         report["printer_poll"] = cpu_per_poll(sim.port, "printer-mono", "printer", args.polls)
-        report["color_printer_poll"] = cpu_per_poll(sim.port, "printer-color", "printer", args.polls)
-        report["switch_48_poll"] = cpu_per_poll(sim.port, "switch-48", "switch", max(30, args.polls // 5))
-        report["net_snmp"] = net_snmp(sim.port, report["printer_poll"]["median_ms"], args.walk_polls)
+        report["color_printer_poll"] = cpu_per_poll(
+            sim.port, "printer-color", "printer", args.polls
+        )
+        report["switch_48_poll"] = cpu_per_poll(
+            sim.port, "switch-48", "switch", max(30, args.polls // 5)
+        )
+        report["net_snmp"] = net_snmp(
+            sim.port, report["printer_poll"]["median_ms"], args.walk_polls
+        )
         report["memory"] = memory(sim.port)
         report["throughput"] = devices_per_minute(sim.port, args.devices, args.delay_ms)
     shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import sys
 
 #: What the ``[collector]`` extra brings; a plain (agent-only) install lacks them.
-_COLLECTOR_DEPENDENCIES = {"fastapi", "uvicorn", "sqlalchemy", "alembic", "jinja2", "typer", "rich", "starlette"}
+_COLLECTOR_DEPENDENCIES = {
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "jinja2",
+    "typer",
+    "rich",
+    "starlette",
+}
 
 
 def main() -> None:
@@ -15,8 +24,10 @@ def main() -> None:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in _COLLECTOR_DEPENDENCIES:
             raise
-        print(f"upkeep: the collector is not installed here ({exc.name} is missing).\n"
-              "This is an agent-only install; for the collector: pip install 'upkeep[collector]'",
-              file=sys.stderr)
+        print(
+            f"upkeep: the collector is not installed here ({exc.name} is missing).\n"
+            "This is an agent-only install; for the collector: pip install 'upkeep[collector]'",
+            file=sys.stderr,
+        )
         sys.exit(3)
     cli_main()

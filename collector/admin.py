@@ -87,7 +87,8 @@ def create_client(store: Store, name: str) -> Client:
             raise AlreadyExists(f"client {name!r} already exists")
         now = timeutil.now()
         client_id = conn.execute(
-            clients.insert().values(name=name, enabled=True, created_at=now)).inserted_primary_key[0]
+            clients.insert().values(name=name, enabled=True, created_at=now)
+        ).inserted_primary_key[0]
     return Client(client_id, name, True, timeutil.to_datetime(now))
 
 
@@ -112,8 +113,12 @@ def set_client_enabled(store: Store, name: str, enabled: bool) -> Client:
 
 
 def create_token(
-    store: Store, *, client: str | None = None, admin: bool = False, alertmanager: bool = False,
-    name: str = ""
+    store: Store,
+    *,
+    client: str | None = None,
+    admin: bool = False,
+    alertmanager: bool = False,
+    name: str = "",
 ) -> tuple[TokenInfo, str]:
     """Create an agent token for ``client``, an admin API token (``admin=True``) or an
     Alertmanager receiver token (``alertmanager=True``).
@@ -121,31 +126,60 @@ def create_token(
     Returns the listing entry and the plaintext token, which exists nowhere else.
     """
     if [client is not None, admin, alertmanager].count(True) != 1:
-        raise InvalidArgument("give exactly one of a client (agent token), admin=True or alertmanager=True")
+        raise InvalidArgument(
+            "give exactly one of a client (agent token), admin=True or alertmanager=True"
+        )
     token = generate_token()
     now = timeutil.now()
     kind: TokenKind = "admin" if admin else "alertmanager" if alertmanager else "agent"
     with store.write() as conn:
         client_id = get_client(conn, client).id if client is not None else None
-        token_id = conn.execute(tokens.insert().values(
-            kind=kind, client_id=client_id, name=name[:100], prefix=token[:_DISPLAY_PREFIX_LEN],
-            token_hash=hash_token(token), created_at=now)).inserted_primary_key[0]
-    info = TokenInfo(token_id, kind, client, name[:100], token[:_DISPLAY_PREFIX_LEN],
-                     timeutil.to_datetime(now), None, None)
+        token_id = conn.execute(
+            tokens.insert().values(
+                kind=kind,
+                client_id=client_id,
+                name=name[:100],
+                prefix=token[:_DISPLAY_PREFIX_LEN],
+                token_hash=hash_token(token),
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+    info = TokenInfo(
+        token_id,
+        kind,
+        client,
+        name[:100],
+        token[:_DISPLAY_PREFIX_LEN],
+        timeutil.to_datetime(now),
+        None,
+        None,
+    )
     return info, token
 
 
 def list_tokens(store: Store, client: str | None = None) -> list[TokenInfo]:
-    query = (sa.select(tokens, clients.c.name.label("client_name"))
-             .select_from(tokens.outerjoin(clients, tokens.c.client_id == clients.c.id))
-             .order_by(tokens.c.id))
+    query = (
+        sa.select(tokens, clients.c.name.label("client_name"))
+        .select_from(tokens.outerjoin(clients, tokens.c.client_id == clients.c.id))
+        .order_by(tokens.c.id)
+    )
     with store.read() as conn:
         if client is not None:
             query = query.where(tokens.c.client_id == get_client(conn, client).id)
         rows = conn.execute(query).all()
-    return [TokenInfo(r.id, r.kind, r.client_name, r.name, r.prefix,
-                      timeutil.to_datetime(r.created_at), timeutil.to_datetime(r.revoked_at),
-                      timeutil.to_datetime(r.last_used_at)) for r in rows]
+    return [
+        TokenInfo(
+            r.id,
+            r.kind,
+            r.client_name,
+            r.name,
+            r.prefix,
+            timeutil.to_datetime(r.created_at),
+            timeutil.to_datetime(r.revoked_at),
+            timeutil.to_datetime(r.last_used_at),
+        )
+        for r in rows
+    ]
 
 
 def revoke_token(store: Store, token_id: int) -> None:
@@ -153,20 +187,31 @@ def revoke_token(store: Store, token_id: int) -> None:
     with store.write() as conn:
         if conn.execute(sa.select(tokens.c.id).where(tokens.c.id == token_id)).first() is None:
             raise NotFound(f"no token with id {token_id}")
-        conn.execute(tokens.update()
-                     .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
-                     .values(revoked_at=timeutil.now()))
+        conn.execute(
+            tokens.update()
+            .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=timeutil.now())
+        )
 
 
 _AUTH_QUERY = (
-    sa.select(tokens.c.id, tokens.c.kind, tokens.c.revoked_at, tokens.c.last_used_at,
-              tokens.c.client_id, clients.c.name, clients.c.enabled)
+    sa.select(
+        tokens.c.id,
+        tokens.c.kind,
+        tokens.c.revoked_at,
+        tokens.c.last_used_at,
+        tokens.c.client_id,
+        clients.c.name,
+        clients.c.enabled,
+    )
     .select_from(tokens.outerjoin(clients, tokens.c.client_id == clients.c.id))
     .where(tokens.c.token_hash == sa.bindparam("token_hash"))
 )
 
 
-def authenticate(conn: Connection, token: str, *, need: TokenKind | tuple[TokenKind, ...]) -> Principal:
+def authenticate(
+    conn: Connection, token: str, *, need: TokenKind | tuple[TokenKind, ...]
+) -> Principal:
     """The principal for ``token`` if it may act as ``need`` (or as one of several kinds).
 
     Unauthenticated (401): unknown or revoked. Forbidden (403): the wrong kind of token, or
@@ -177,7 +222,9 @@ def authenticate(conn: Connection, token: str, *, need: TokenKind | tuple[TokenK
         raise Unauthenticated("unknown or revoked token")
     needs = (need,) if isinstance(need, str) else need
     if row.kind not in needs:
-        raise Forbidden(f"an {row.kind} token cannot do this; it needs an {' or '.join(needs)} token")
+        raise Forbidden(
+            f"an {row.kind} token cannot do this; it needs an {' or '.join(needs)} token"
+        )
     if row.kind == "agent" and not row.enabled:
         raise Forbidden(f"client {row.name!r} is disabled")
     return Principal(row.id, row.kind, row.client_id, row.name, row.last_used_at)

@@ -90,10 +90,14 @@ HTTP_STATUS: dict[type[UpkeepError], int] = {
 }
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": WireError, "description": text} for code, text in {
-        400: "Malformed JSON or gzip", 401: "Missing, unknown or revoked token",
-        403: "Token may not do this", 413: "Body too large (as sent or decompressed)",
-        415: "Unsupported Content-Encoding", 422: "Body breaks the wire contract",
+    code: {"model": WireError, "description": text}
+    for code, text in {
+        400: "Malformed JSON or gzip",
+        401: "Missing, unknown or revoked token",
+        403: "Token may not do this",
+        413: "Body too large (as sent or decompressed)",
+        415: "Unsupported Content-Encoding",
+        422: "Body breaks the wire contract",
     }.items()
 }
 
@@ -105,13 +109,16 @@ def status_for(exc: UpkeepError) -> int:
     return 500
 
 
-def _error_response(status: int, code: str, detail: str, fields: list | None = None) -> JSONResponse:
+def _error_response(
+    status: int, code: str, detail: str, fields: list | None = None
+) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     body = WireError(error=code, detail=detail, fields=fields or [])
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 # ---------------------------------------------------------------------- response models
+
 
 class ClientOut(BaseModel):
     """A client as the read API lists it."""
@@ -157,6 +164,7 @@ class Health(BaseModel):
 
 # ---------------------------------------------------------------------- body decoding
 
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing (413) as soon as it passes ``limit`` bytes."""
     length = request.headers.get("content-length", "")
@@ -198,8 +206,10 @@ def parse_batch(raw: bytes) -> Batch:
     """Validate a JSON body against the wire contract (400 not JSON, 422 contract broken)."""
     if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
         # PostgreSQL cannot store NUL in text; refuse it on every store alike.
-        raise InvalidBatch("strings must not contain NUL characters (\\u0000)",
-                           fields=[{"loc": "(body)", "msg": "NUL character in a string", "type": "nul_character"}])
+        raise InvalidBatch(
+            "strings must not contain NUL characters (\\u0000)",
+            fields=[{"loc": "(body)", "msg": "NUL character in a string", "type": "nul_character"}],
+        )
     try:
         return Batch.model_validate_json(raw)
     except ValidationError as exc:
@@ -208,7 +218,9 @@ def parse_batch(raw: bytes) -> Batch:
 
 # ---------------------------------------------------------------------- authentication
 
-_bearer = HTTPBearer(auto_error=False, description="An agent token (ingest) or an admin token (reads)")
+_bearer = HTTPBearer(
+    auto_error=False, description="An agent token (ingest) or an admin token (reads)"
+)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -218,7 +230,9 @@ def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-def authenticate(store: Store, token: str, need: admin.TokenKind | tuple[admin.TokenKind, ...]) -> Principal:
+def authenticate(
+    store: Store, token: str, need: admin.TokenKind | tuple[admin.TokenKind, ...]
+) -> Principal:
     try:
         with store.read() as conn:
             return admin.authenticate(conn, token, need=need)
@@ -241,8 +255,15 @@ def require_receiver(request: Request, credentials: Credentials) -> Principal:
 
 # ---------------------------------------------------------------------- the app
 
-def create_app(settings: Settings, *, store: Store | None = None, migrate: bool = True,
-               run_retention: bool = True, run_reports: bool | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    migrate: bool = True,
+    run_retention: bool = True,
+    run_reports: bool | None = None,
+) -> FastAPI:
     """The collector app. Migrates the store on startup unless ``migrate=False``.
 
     ``store`` defaults to one built from ``settings`` (and disposed on shutdown).
@@ -279,14 +300,18 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
             log.exception("loading the contract files failed")
         task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
         report_task = None
-        if (run_retention if run_reports is None else run_reports) and settings.report_schedule_interval > 0:
+        if (
+            run_retention if run_reports is None else run_reports
+        ) and settings.report_schedule_interval > 0:
             from collector.reports.schedule import run_schedule
 
             report_task = asyncio.create_task(run_schedule(store, settings))
         incident_runtime.start()
         try:
-            async with (run_background(rule_service, on_hup=[noise_control.reload, contract_files.reload]),
-                        noise.run_release(store, settings.noise_release_interval)):
+            async with (
+                run_background(rule_service, on_hup=[noise_control.reload, contract_files.reload]),
+                noise.run_release(store, settings.noise_release_interval),
+            ):
                 yield
         finally:
             await run_in_threadpool(incident_runtime.stop)
@@ -299,8 +324,12 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
             if own_store:
                 store.dispose()
 
-    app = FastAPI(title="Upkeep collector", version="1", lifespan=lifespan,
-                  description="Ingest API for Upkeep agents and read API for admins.")
+    app = FastAPI(
+        title="Upkeep collector",
+        version="1",
+        lifespan=lifespan,
+        description="Ingest API for Upkeep agents and read API for admins.",
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.ingestor = ingestor
@@ -330,20 +359,30 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
         if encoding in ("gzip", "x-gzip"):
             body = inflate(body, settings.max_decompressed_bytes)
         elif len(body) > settings.max_decompressed_bytes:
-            raise BodyTooLarge(f"request body is over the limit of {settings.max_decompressed_bytes} bytes")
+            raise BodyTooLarge(
+                f"request body is over the limit of {settings.max_decompressed_bytes} bytes"
+            )
         batch = parse_batch(body)
         accepted = ingestor.ingest(principal, batch).accepted
-        metrics.observe_batch(accepted.samples, accepted.events, accepted.duplicate,
-                              time.perf_counter() - started)
+        metrics.observe_batch(
+            accepted.samples, accepted.events, accepted.duplicate, time.perf_counter() - started
+        )
         return accepted
 
     batch_schema_ref = {"$ref": "#/components/schemas/Batch"}
 
     @app.post(
-        BATCH_PATH, response_model=BatchAccepted, tags=["ingest"], responses=_ERROR_RESPONSES,
+        BATCH_PATH,
+        response_model=BatchAccepted,
+        tags=["ingest"],
+        responses=_ERROR_RESPONSES,
         summary="Store a batch of samples, assets and events from an agent",
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "application/json": {"schema": batch_schema_ref}}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": batch_schema_ref}},
+            }
+        },
     )
     async def post_batch(request: Request, credentials: Credentials) -> BatchAccepted:
         """Idempotent by ``batch_id``: a retry answers 200 with ``duplicate: true``.
@@ -357,96 +396,190 @@ def create_app(settings: Settings, *, store: Store | None = None, migrate: bool 
             metrics.request_bytes.observe(len(body))
             encoding = request.headers.get("content-encoding", "identity").strip().lower()
             if encoding not in ("identity", "gzip", "x-gzip", ""):
-                raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; use gzip")
-            return await anyio.to_thread.run_sync(_ingest, principal, body, encoding, limiter=ingest_limiter)
+                raise UnsupportedEncoding(
+                    f"Content-Encoding {encoding!r} is not supported; use gzip"
+                )
+            return await anyio.to_thread.run_sync(
+                _ingest, principal, body, encoding, limiter=ingest_limiter
+            )
         except UpkeepError as exc:
             metrics.rejected.labels(exc.code).inc()
             raise
 
     # ------------------------------------------------------------------ reads (admin)
 
-    @app.get("/api/v1/clients", response_model=list[ClientOut], tags=["read"],
-             responses={k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    @app.get(
+        "/api/v1/clients",
+        response_model=list[ClientOut],
+        tags=["read"],
+        responses={k: _ERROR_RESPONSES[k] for k in (401, 403)},
+    )
     def get_clients(principal: Admin) -> list[ClientOut]:
-        return [ClientOut(id=c.id, name=c.name, enabled=c.enabled, created_at=c.created_at)
-                for c in admin.list_clients(store)]
+        return [
+            ClientOut(id=c.id, name=c.name, enabled=c.enabled, created_at=c.created_at)
+            for c in admin.list_clients(store)
+        ]
 
-    @app.get("/api/v1/assets", response_model=list[AssetOut], tags=["read"],
-             responses={k: _ERROR_RESPONSES[k] for k in (401, 403)})
-    def get_assets(principal: Admin,
-                   client: Annotated[str | None, Query(description="only this client's assets", max_length=100,
-                                                       pattern=r"^[^\x00]*$")] = None,
-                   ) -> list[AssetOut]:
-        query = (sa.select(assets, clients.c.name.label("client_name"), sites.c.name.label("site_name"))
-                 .join(clients, assets.c.client_id == clients.c.id)
-                 .outerjoin(sites, assets.c.site_id == sites.c.id)
-                 .order_by(clients.c.name, assets.c.name))
+    @app.get(
+        "/api/v1/assets",
+        response_model=list[AssetOut],
+        tags=["read"],
+        responses={k: _ERROR_RESPONSES[k] for k in (401, 403)},
+    )
+    def get_assets(
+        principal: Admin,
+        client: Annotated[
+            str | None,
+            Query(description="only this client's assets", max_length=100, pattern=r"^[^\x00]*$"),
+        ] = None,
+    ) -> list[AssetOut]:
+        query = (
+            sa.select(assets, clients.c.name.label("client_name"), sites.c.name.label("site_name"))
+            .join(clients, assets.c.client_id == clients.c.id)
+            .outerjoin(sites, assets.c.site_id == sites.c.id)
+            .order_by(clients.c.name, assets.c.name)
+        )
         with store.read() as conn:
             if client is not None:
                 query = query.where(assets.c.client_id == admin.get_client(conn, client).id)
             rows = conn.execute(query).all()
-        return [AssetOut(id=r.id, client=r.client_name, site=r.site_name, name=r.name, kind=r.kind,
-                         vendor=r.vendor, model=r.model, serial=r.serial, address=r.address,
-                         description=r.description, tags=r.tags, attributes=r.attributes,
-                         first_seen=timeutil.to_datetime(r.first_seen),
-                         last_seen=timeutil.to_datetime(r.last_seen)) for r in rows]
+        return [
+            AssetOut(
+                id=r.id,
+                client=r.client_name,
+                site=r.site_name,
+                name=r.name,
+                kind=r.kind,
+                vendor=r.vendor,
+                model=r.model,
+                serial=r.serial,
+                address=r.address,
+                description=r.description,
+                tags=r.tags,
+                attributes=r.attributes,
+                first_seen=timeutil.to_datetime(r.first_seen),
+                last_seen=timeutil.to_datetime(r.last_seen),
+            )
+            for r in rows
+        ]
 
-    @app.get("/api/v1/assets/{asset_id}/latest", response_model=list[LatestValue], tags=["read"],
-             responses={k: _ERROR_RESPONSES[k] for k in (401, 403)})
-    def get_asset_latest(asset_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
-                         principal: Admin) -> list[LatestValue]:
-        query = (sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
-                 .join(latest, latest.c.series_id == series.c.id)
-                 .where(series.c.asset_id == asset_id)
-                 .order_by(series.c.metric, series.c.labels))
+    @app.get(
+        "/api/v1/assets/{asset_id}/latest",
+        response_model=list[LatestValue],
+        tags=["read"],
+        responses={k: _ERROR_RESPONSES[k] for k in (401, 403)},
+    )
+    def get_asset_latest(
+        asset_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Admin
+    ) -> list[LatestValue]:
+        query = (
+            sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
+            .join(latest, latest.c.series_id == series.c.id)
+            .where(series.c.asset_id == asset_id)
+            .order_by(series.c.metric, series.c.labels)
+        )
         with store.read() as conn:
             if conn.execute(sa.select(assets.c.id).where(assets.c.id == asset_id)).first() is None:
                 raise NotFound(f"no asset with id {asset_id}")
             rows = conn.execute(query).all()
-        return [LatestValue(series_id=r.id, metric=r.metric, labels=json.loads(r.labels), value=r.value,
-                            ts=timeutil.to_datetime(r.ts)) for r in rows]
+        return [
+            LatestValue(
+                series_id=r.id,
+                metric=r.metric,
+                labels=json.loads(r.labels),
+                value=r.value,
+                ts=timeutil.to_datetime(r.ts),
+            )
+            for r in rows
+        ]
 
     # ------------------------------------------------------------------ operations
 
-    @app.get("/healthz", response_model=Health, tags=["operations"],
-             responses={503: {"model": WireError, "description": "Database not usable"}})
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["operations"],
+        responses={503: {"model": WireError, "description": "Database not usable"}},
+    )
     def healthz() -> Health:
         """200 when the database answers and is migrated. No authentication."""
         store.check()
         return Health(status="ok")
 
-    @app.get("/metrics", tags=["operations"], response_class=Response,
-             responses={200: {"content": {"text/plain": {}}}, 401: _ERROR_RESPONSES[401]})
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}, 401: _ERROR_RESPONSES[401]},
+    )
     def get_metrics(credentials: Credentials) -> Response:
         """Prometheus exposition; needs a bearer token only when ``metrics_token_file`` is set."""
         metrics.authorize(credentials.credentials if credentials is not None else None)
-        return Response(metrics.exposition() + rule_service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            metrics.exposition() + rule_service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST
+        )
 
-    app.include_router(rules_router(rule_service, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
-    app.include_router(incidents_router(incident_runtime.service, require_admin,
-                                        {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
-    app.include_router(sla_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
-    app.include_router(contracts_router(contract_files, require_admin,
-                                        {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
-    app.include_router(preventive_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
-    app.include_router(ledger_router(incident_runtime.ledger, require_admin,
-                                     {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
+    app.include_router(
+        rules_router(rule_service, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    )
+    app.include_router(
+        incidents_router(
+            incident_runtime.service,
+            require_admin,
+            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
+        )
+    )
+    app.include_router(
+        sla_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)})
+    )
+    app.include_router(
+        contracts_router(
+            contract_files, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}
+        )
+    )
+    app.include_router(
+        preventive_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)})
+    )
+    app.include_router(
+        ledger_router(
+            incident_runtime.ledger,
+            require_admin,
+            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
+        )
+    )
     from collector.reports.api import reports_router
 
-    app.include_router(reports_router(store, settings, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
-    app.include_router(maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}))
-    app.include_router(management_router(store, settings, require_admin,
-                                         {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}))
-    app.include_router(alertmanager_router(store, settings, incident_runtime.service.apply_signal, read_body,
-                                           require_receiver,
-                                           {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 413, 422)}))
+    app.include_router(
+        reports_router(
+            store, settings, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}
+        )
+    )
+    app.include_router(
+        maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    )
+    app.include_router(
+        management_router(
+            store, settings, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}
+        )
+    )
+    app.include_router(
+        alertmanager_router(
+            store,
+            settings,
+            incident_runtime.service.apply_signal,
+            read_body,
+            require_receiver,
+            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 413, 422)},
+        )
+    )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
     web.install(app, settings, incident_runtime.service, rule_service)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(batch.pop("$defs", {}))

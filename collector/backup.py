@@ -40,15 +40,18 @@ class BackupResult:
 def sqlite_path(settings: Settings) -> Path:
     url = make_url(settings.sqlalchemy_url)
     if url.get_backend_name() != "sqlite":
-        raise InvalidArgument(f"db backup copies SQLite stores; {url.get_backend_name()} is backed up with "
-                              "its own tools (pg_dump -Fc …; see docs/deployment.md)")
+        raise InvalidArgument(
+            f"db backup copies SQLite stores; {url.get_backend_name()} is backed up with "
+            "its own tools (pg_dump -Fc …; see docs/deployment.md)"
+        )
     if not url.database or url.database == ":memory:":
         raise InvalidArgument("the store is an in-memory database")
     return Path(url.database)
 
 
-def backup_sqlite(settings: Settings, dest: Path, *, keep: int | None = None,
-                  now: datetime | None = None) -> BackupResult:
+def backup_sqlite(
+    settings: Settings, dest: Path, *, keep: int | None = None, now: datetime | None = None
+) -> BackupResult:
     """Copy the store to ``dest`` (a file, or a directory for a timestamped file).
 
     ``keep``: with a directory, then delete all but the newest ``keep`` backups there.

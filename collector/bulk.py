@@ -114,8 +114,10 @@ class PostgresBulkWriter:
         if not rows:
             return
         cols = [list(c) for c in zip(*rows, strict=True)]
-        conn.exec_driver_sql(self._ROLLUPS, dict(zip(("s", "h", "mn", "mx", "sm", "n", "l", "lt"), cols,
-                                                     strict=True)))
+        conn.exec_driver_sql(
+            self._ROLLUPS,
+            dict(zip(("s", "h", "mn", "mx", "sm", "n", "l", "lt"), cols, strict=True)),
+        )
 
 
 def writer_for(dialect: str) -> BulkWriter:

@@ -55,11 +55,18 @@ EXIT_CODES: dict[type[Exception], int] = {
     UpkeepError: 1,
 }
 
-app = typer.Typer(name="upkeep", help="Upkeep collector: serve the API and administer clients and tokens.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="upkeep",
+    help="Upkeep collector: serve the API and administer clients and tokens.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="The collector's database.", no_args_is_help=True)
 client_app = typer.Typer(help="Clients (the service company's customers).", no_args_is_help=True)
-token_app = typer.Typer(help="Agent tokens (per client) and admin API tokens.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Agent tokens (per client) and admin API tokens.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(client_app, name="client")
 app.add_typer(token_app, name="token")
@@ -76,8 +83,12 @@ app.add_typer(user_app, name="user")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False)]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False
+    ),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,6 +102,7 @@ def exit_code_for(exc: BaseException) -> int | None:
 
 def _reported(func: F) -> F:
     """Turn domain errors into a message on stderr and their exit code."""
+
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -101,11 +113,16 @@ def _reported(func: F) -> F:
                     err.print(f"[red]error:[/] {problem}", markup=True, soft_wrap=True)
             elif isinstance(exc, sa.exc.OperationalError):
                 # The driver's message may contain the URL; show only the kind of failure.
-                err.print(f"[red]error:[/] database not usable: {type(exc.orig).__name__}: "
-                          f"{str(exc.orig).splitlines()[0] if exc.orig else ''}", markup=True, soft_wrap=True)
+                err.print(
+                    f"[red]error:[/] database not usable: {type(exc.orig).__name__}: "
+                    f"{str(exc.orig).splitlines()[0] if exc.orig else ''}",
+                    markup=True,
+                    soft_wrap=True,
+                )
             else:
                 err.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
             raise typer.Exit(exit_code_for(exc) or 1) from None
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -126,12 +143,17 @@ def _when(value: datetime | None) -> str:
 
 # ---------------------------------------------------------------------- serve, db, demo
 
+
 @app.command()
 @_reported
 def serve(
     config: ConfigOption = None,
-    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).", show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (default 8427).", show_default=False)] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (default 127.0.0.1).", show_default=False)
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Listen port (default 8427).", show_default=False)
+    ] = None,
 ) -> None:
     """Run the collector: migrate the store, then serve the API until SIGTERM."""
     from collector.server import serve as run  # uvicorn only when serving
@@ -170,9 +192,15 @@ def db_current(config: ConfigOption = None) -> None:
 @db_app.command("backup")
 @_reported
 def db_backup(
-    dest: Annotated[Path, typer.Argument(help="Backup file, or a directory for upkeep-<UTC time>.db files.")],
-    keep: Annotated[int | None, typer.Option(help="With a directory: keep only the newest N backups.",
-                                             min=1, show_default=False)] = None,
+    dest: Annotated[
+        Path, typer.Argument(help="Backup file, or a directory for upkeep-<UTC time>.db files.")
+    ],
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            help="With a directory: keep only the newest N backups.", min=1, show_default=False
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Copy the SQLite store while the collector runs (SQLite's online backup API)."""
@@ -195,10 +223,12 @@ def demo(ctx: typer.Context) -> None:
 
 # ---------------------------------------------------------------------- clients
 
+
 @client_app.command("add")
 @_reported
-def client_add(name: Annotated[str, typer.Argument(help="Unique client name.")],
-               config: ConfigOption = None) -> None:
+def client_add(
+    name: Annotated[str, typer.Argument(help="Unique client name.")], config: ConfigOption = None
+) -> None:
     """Create a client."""
     client = admin.create_client(_store(config), name)
     out.print(f"Created client {client.name!r} (id {client.id}).")
@@ -232,23 +262,36 @@ def client_enable(name: str, config: ConfigOption = None) -> None:
 
 # ---------------------------------------------------------------------- tokens
 
+
 @token_app.command("create")
 @_reported
 def token_create(
-    client: Annotated[str | None, typer.Option(help="Create an agent token for this client.")] = None,
-    admin_token: Annotated[bool, typer.Option("--admin", help="Create an admin API token.")] = False,
-    alertmanager: Annotated[bool, typer.Option(
-        "--alertmanager", help="Create a token for Alertmanager's webhook (POST /api/v1/alertmanager only).")] = False,
+    client: Annotated[
+        str | None, typer.Option(help="Create an agent token for this client.")
+    ] = None,
+    admin_token: Annotated[
+        bool, typer.Option("--admin", help="Create an admin API token.")
+    ] = False,
+    alertmanager: Annotated[
+        bool,
+        typer.Option(
+            "--alertmanager",
+            help="Create a token for Alertmanager's webhook (POST /api/v1/alertmanager only).",
+        ),
+    ] = False,
     name: Annotated[str, typer.Option(help="A label, e.g. the host the token is for.")] = "",
     config: ConfigOption = None,
 ) -> None:
     """Create a token. It is printed once, as the last line of stdout, and stored hashed."""
     if [client is not None, admin_token, alertmanager].count(True) != 1:
         raise InvalidArgument("give either --client NAME (agent token), --admin or --alertmanager")
-    info, token = admin.create_token(_store(config), client=client, admin=admin_token,
-                                     alertmanager=alertmanager, name=name)
+    info, token = admin.create_token(
+        _store(config), client=client, admin=admin_token, alertmanager=alertmanager, name=name
+    )
     owner = f"for client {info.client!r}" if info.client else f"({info.kind})"
-    out.print(f"Created {info.kind} token {info.id} {owner}. It is shown once, below; store it now.")
+    out.print(
+        f"Created {info.kind} token {info.id} {owner}. It is shown once, below; store it now."
+    )
     sys.stdout.flush()
     print(token, flush=True)  # plain print: no wrapping or markup, always the last line
 
@@ -262,15 +305,25 @@ def token_list(
     """List tokens (prefixes only; tokens themselves are not stored)."""
     table = Table("id", "kind", "client", "name", "prefix", "created", "last used", "revoked")
     for t in admin.list_tokens(_store(config), client):
-        table.add_row(str(t.id), t.kind, t.client or "-", t.name or "-", t.prefix + "…",
-                      _when(t.created_at), _when(t.last_used_at), _when(t.revoked_at))
+        table.add_row(
+            str(t.id),
+            t.kind,
+            t.client or "-",
+            t.name or "-",
+            t.prefix + "…",
+            _when(t.created_at),
+            _when(t.last_used_at),
+            _when(t.revoked_at),
+        )
     out.print(table)
 
 
 @token_app.command("revoke")
 @_reported
-def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id from 'token list'.")],
-                 config: ConfigOption = None) -> None:
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id from 'token list'.")],
+    config: ConfigOption = None,
+) -> None:
     """Revoke a token at once."""
     admin.revoke_token(_store(config), token_id)
     out.print(f"Revoked token {token_id}.")
@@ -278,19 +331,33 @@ def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Tok
 
 # ---------------------------------------------------------------------- reports
 
+
 @app.command("report")
 @_reported
 def report(
-    client: Annotated[str | None, typer.Option(help="This client only (default: every enabled client).",
-                                               show_default=False)] = None,
-    period: Annotated[str | None, typer.Option(help="YYYY-MM (default: each client's last completed period).",
-                                               show_default=False)] = None,
+    client: Annotated[
+        str | None,
+        typer.Option(help="This client only (default: every enabled client).", show_default=False),
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            help="YYYY-MM (default: each client's last completed period).", show_default=False
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="html, pdf, json or csv.")] = "html",
-    output: Annotated[Path | None, typer.Option("--out", help="File (one client; '-' for stdout) or directory.",
-                                                show_default=False)] = None,
-    language: Annotated[str | None, typer.Option(help="en or ru (default: the contract's).",
-                                                 show_default=False)] = None,
-    keep: Annotated[bool, typer.Option("--archive", help="Also archive it in <data_dir>/reports.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="File (one client; '-' for stdout) or directory.", show_default=False
+        ),
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option(help="en or ru (default: the contract's).", show_default=False)
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--archive", help="Also archive it in <data_dir>/reports.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Generate the monthly client report (docs/reports.md)."""
@@ -298,8 +365,17 @@ def report(
 
     settings = _settings(config)
     to_stdout = output is not None and str(output) == "-"
-    run(_store(config), settings, client=client, period=period, fmt=fmt, out=output, language=language, keep=keep,
-        console=err if to_stdout else out)
+    run(
+        _store(config),
+        settings,
+        client=client,
+        period=period,
+        fmt=fmt,
+        out=output,
+        language=language,
+        keep=keep,
+        console=err if to_stdout else out,
+    )
 
 
 def main() -> None:

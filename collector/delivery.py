@@ -65,8 +65,9 @@ class WorkerWakeup:
             self._signalled += 1
             self._condition.notify_all()
 
-    def run(self, stop: threading.Event, work: Callable[[], bool], idle: Callable[[], float],
-            what: str) -> None:
+    def run(
+        self, stop: threading.Event, work: Callable[[], bool], idle: Callable[[], float], what: str
+    ) -> None:
         """Call ``work`` until it finds nothing to do, then sleep ``idle()`` seconds or until woken;
         until ``stop``. An exception in ``work`` is logged and the loop goes on."""
         seen = 0
@@ -84,13 +85,17 @@ class WorkerWakeup:
                 seen = self._signalled
 
 
-def idle_wait(store: Store, table: sa.Table, pending: str = "pending", in_flight: str = "in_flight") -> float:
+def idle_wait(
+    store: Store, table: sa.Table, pending: str = "pending", in_flight: str = "in_flight"
+) -> float:
     """Seconds until the next row of ``table`` is due (a retry, or an expired claim), bounded."""
     with store.read() as conn:
-        due = conn.execute(sa.select(sa.func.min(table.c.next_attempt_at))
-                           .where(table.c.state == pending)).scalar()
-        lease = conn.execute(sa.select(sa.func.min(table.c.claimed_until))
-                             .where(table.c.state == in_flight)).scalar()
+        due = conn.execute(
+            sa.select(sa.func.min(table.c.next_attempt_at)).where(table.c.state == pending)
+        ).scalar()
+        lease = conn.execute(
+            sa.select(sa.func.min(table.c.claimed_until)).where(table.c.state == in_flight)
+        ).scalar()
     now = time.time()
     nearest = min([t for t in (due, lease) if t is not None], default=now + MAX_IDLE)
     return max(0.01, min(MAX_IDLE, nearest - now + 0.005))

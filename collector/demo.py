@@ -76,7 +76,9 @@ def provision_ui_and_contract(store: Store, data_dir: Path) -> str:
 
     password = secrets.token_urlsafe(12)
     sample = Path(__file__).resolve().parent / "contracts" / "sample-contract.yaml"
-    contract = Contract.model_validate({**yaml.safe_load(sample.read_text(encoding="utf-8")), "client": CLIENT})
+    contract = Contract.model_validate(
+        {**yaml.safe_load(sample.read_text(encoding="utf-8")), "client": CLIENT}
+    )
     with store.write() as conn:
         if any(u.username == "admin" for u in auth.list_users(conn)):
             auth.set_password(conn, "admin", password)
@@ -104,13 +106,16 @@ def agent_config(data_dir: Path, url: str, token_file: Path, interval: str) -> P
     return path
 
 
-def _announce(url: str, admin_token_file: Path, data_dir: Path, server, stop: threading.Event) -> None:
+def _announce(
+    url: str, admin_token_file: Path, data_dir: Path, server, stop: threading.Event
+) -> None:
     """Print where to look once the collector answers, then when the agent's data arrives."""
     while not server.started and not stop.wait(0.1):
         pass
     token = admin_token_file.read_text().strip()
     auth = f'-H "Authorization: Bearer $(cat {admin_token_file})"'
-    print(f"""
+    print(
+        f"""
 Upkeep demo is running. Data: {data_dir}/ (SQLite store, agent spool, tokens)
 
   web UI        {url}/ui/              (user admin, password in {data_dir}/ui-password)
@@ -121,8 +126,12 @@ Upkeep demo is running. Data: {data_dir}/ (SQLite store, agent spool, tokens)
   agent config  {data_dir}/agent.yaml  (upkeep-agent run --config …)
 
 Press Ctrl-C to stop the collector and the agent.
-""", flush=True)
-    request = urllib.request.Request(f"{url}/api/v1/assets", headers={"Authorization": f"Bearer {token}"})
+""",
+        flush=True,
+    )
+    request = urllib.request.Request(
+        f"{url}/api/v1/assets", headers={"Authorization": f"Bearer {token}"}
+    )
     while not stop.wait(1.0):
         try:
             with urllib.request.urlopen(request, timeout=5) as resp:
@@ -133,16 +142,23 @@ Press Ctrl-C to stop the collector and the agent.
             assets = assets.get("assets", [])
         if assets:
             first = assets[0]
-            print(f"first samples arrived from {first['name']} ({first['kind']}): "
-                  f"{url}/api/v1/assets/{first['id']}/latest", flush=True)
+            print(
+                f"first samples arrived from {first['name']} ({first['kind']}): "
+                f"{url}/api/v1/assets/{first['id']}/latest",
+                flush=True,
+            )
             return
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="upkeep demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=".upkeep-demo", help="where the demo keeps everything")
+    parser.add_argument(
+        "--data-dir", default=".upkeep-demo", help="where the demo keeps everything"
+    )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="a free port is used if this one is taken")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="a free port is used if this one is taken"
+    )
     parser.add_argument("--interval", default="10s", help="how often the agent's checks run")
     args = parser.parse_args(argv)
 
@@ -164,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     server = build_server(settings, store=store, migrate=False)
     agent = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)])
     stop = threading.Event()
-    threading.Thread(target=_announce, args=(url, admin_token_file, data_dir, server, stop), daemon=True).start()
+    threading.Thread(
+        target=_announce, args=(url, admin_token_file, data_dir, server, stop), daemon=True
+    ).start()
     tune_gc()
     try:
         server.run()  # until Ctrl-C / SIGTERM

@@ -97,8 +97,14 @@ class UnknownClient(InvalidBatch):
 
 def problem_fields(errors: Iterable[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     """pydantic errors → a one-line ``detail`` naming the first few fields, and all of them."""
-    fields = [{"loc": dotted(err["loc"]), "msg": str(err["msg"]).removeprefix("Value error, "),
-               "type": err["type"]} for err in errors]
+    fields = [
+        {
+            "loc": dotted(err["loc"]),
+            "msg": str(err["msg"]).removeprefix("Value error, "),
+            "type": err["type"],
+        }
+        for err in errors
+    ]
     detail = "; ".join(f"{f['loc']}: {f['msg']}" for f in fields[:MAX_DETAIL_PROBLEMS])
     if len(fields) > MAX_DETAIL_PROBLEMS:
         detail += f"; and {len(fields) - MAX_DETAIL_PROBLEMS} more problem(s)"

@@ -130,13 +130,18 @@ class Ingestor:
         self._asset_upsert = upsert.on_conflict_do_update(
             index_elements=[assets.c.client_id, assets.c.name],
             set_={
-                "site_id": upsert.excluded.site_id, "kind": upsert.excluded.kind,
+                "site_id": upsert.excluded.site_id,
+                "kind": upsert.excluded.kind,
                 # An agent that no longer knows a field (device did not answer) keeps the old value.
-                **{c: sa.func.coalesce(getattr(upsert.excluded, c), getattr(assets.c, c))
-                   for c in ("vendor", "model", "serial", "address", "description")},
-                "tags": upsert.excluded.tags, "attributes": upsert.excluded.attributes,
+                **{
+                    c: sa.func.coalesce(getattr(upsert.excluded, c), getattr(assets.c, c))
+                    for c in ("vendor", "model", "serial", "address", "description")
+                },
+                "tags": upsert.excluded.tags,
+                "attributes": upsert.excluded.attributes,
                 "last_seen": upsert.excluded.last_seen,
-            })
+            },
+        )
         self._assets: dict[int, dict[str, int]] = {}
         # The inventory last written per asset: an unchanged asset only needs last_seen.
         self._inventory: dict[int, dict[str, tuple[int, Asset]]] = {}
@@ -148,7 +153,9 @@ class Ingestor:
 
     # ------------------------------------------------------------------ entry point
 
-    def ingest(self, principal: Principal, batch: Batch, *, received_at: float | None = None) -> IngestResult:
+    def ingest(
+        self, principal: Principal, batch: Batch, *, received_at: float | None = None
+    ) -> IngestResult:
         """Store ``batch`` for ``principal`` (an agent token); raise a domain error on refusal."""
         if principal.kind != "agent" or principal.client_id is None:
             raise Forbidden("only agent tokens may send batches")
@@ -187,13 +194,23 @@ class Ingestor:
     @staticmethod
     def _keys(batch: Batch) -> list[SeriesKey]:
         """The series key of each sample, in batch order."""
-        return [(s.asset, s.metric, tuple(sorted(s.labels.items())) if s.labels else ())
-                for s in batch.samples]
+        return [
+            (s.asset, s.metric, tuple(sorted(s.labels.items())) if s.labels else ())
+            for s in batch.samples
+        ]
 
     # ------------------------------------------------------------------ the transaction
 
-    def _store(self, conn: Connection, principal: Principal, batch: Batch,
-               keys: list[SeriesKey], now: float, careful: bool, pending: _Pending) -> IngestResult:
+    def _store(
+        self,
+        conn: Connection,
+        principal: Principal,
+        batch: Batch,
+        keys: list[SeriesKey],
+        now: float,
+        careful: bool,
+        pending: _Pending,
+    ) -> IngestResult:
         client_id = principal.client_id
         assert client_id is not None
         batch_id = str(batch.batch_id)
@@ -201,8 +218,16 @@ class Ingestor:
         if done is not None:
             if done.client_id != client_id:
                 raise Forbidden(f"batch_id {batch_id} was sent by another client")
-            return IngestResult(BatchAccepted(batch_id=batch.batch_id, seq=done.seq, duplicate=True,
-                                              samples=done.samples, events=done.events, assets=done.assets))
+            return IngestResult(
+                BatchAccepted(
+                    batch_id=batch.batch_id,
+                    seq=done.seq,
+                    duplicate=True,
+                    samples=done.samples,
+                    events=done.events,
+                    assets=done.assets,
+                )
+            )
 
         site_id = self._site(conn, client_id, batch.agent.site, pending.sites)
         agent_id = self._agent(conn, client_id, site_id, batch, now)
@@ -220,17 +245,45 @@ class Ingestor:
         self.writer.upsert_rollups(conn, rollup_rows)
 
         if batch.events:
-            conn.execute(events.insert(), [
-                {"client_id": client_id, "asset_id": asset_ids[e.asset], "agent_id": agent_id,
-                 "type": e.type, "ts": e.ts, "message": e.message, "data": e.data, "received_at": now}
-                for e in batch.events])
-        conn.execute(batches.insert().values(
-            batch_id=batch_id, agent_id=agent_id, client_id=client_id, seq=batch.seq,
-            samples=inserted, events=len(batch.events), assets=len(batch.assets), received_at=now))
+            conn.execute(
+                events.insert(),
+                [
+                    {
+                        "client_id": client_id,
+                        "asset_id": asset_ids[e.asset],
+                        "agent_id": agent_id,
+                        "type": e.type,
+                        "ts": e.ts,
+                        "message": e.message,
+                        "data": e.data,
+                        "received_at": now,
+                    }
+                    for e in batch.events
+                ],
+            )
+        conn.execute(
+            batches.insert().values(
+                batch_id=batch_id,
+                agent_id=agent_id,
+                client_id=client_id,
+                seq=batch.seq,
+                samples=inserted,
+                events=len(batch.events),
+                assets=len(batch.assets),
+                received_at=now,
+            )
+        )
         if principal.last_used_at is None or now - principal.last_used_at > _TOKEN_TOUCH_INTERVAL:
-            conn.execute(tokens.update().where(tokens.c.id == principal.token_id).values(last_used_at=now))
-        accepted = BatchAccepted(batch_id=batch.batch_id, seq=batch.seq, samples=inserted,
-                                 events=len(batch.events), assets=len(batch.assets))
+            conn.execute(
+                tokens.update().where(tokens.c.id == principal.token_id).values(last_used_at=now)
+            )
+        accepted = BatchAccepted(
+            batch_id=batch.batch_id,
+            seq=batch.seq,
+            samples=inserted,
+            events=len(batch.events),
+            assets=len(batch.assets),
+        )
         return IngestResult(accepted, sample_rows, {ref.id: ref for ref in refs})
 
     def _site(self, conn: Connection, client_id: int, name: str, new_sites: dict) -> int:
@@ -240,40 +293,77 @@ class Ingestor:
         query = sa.select(sites.c.id).where(sites.c.client_id == client_id, sites.c.name == name)
         site_id = conn.execute(query).scalar()
         if site_id is None:
-            site_id = conn.execute(sites.insert().values(
-                client_id=client_id, name=name, created_at=timeutil.now())).inserted_primary_key[0]
+            site_id = conn.execute(
+                sites.insert().values(client_id=client_id, name=name, created_at=timeutil.now())
+            ).inserted_primary_key[0]
         new_sites[(client_id, name)] = site_id
         return site_id
 
-    def _agent(self, conn: Connection, client_id: int, site_id: int, batch: Batch, now: float) -> str:
+    def _agent(
+        self, conn: Connection, client_id: int, site_id: int, batch: Batch, now: float
+    ) -> str:
         info = batch.agent
         agent_id = str(info.id)
-        row = conn.execute(sa.select(agents.c.client_id, agents.c.last_seq)
-                           .where(agents.c.id == agent_id)).first()
-        values = {"site_id": site_id, "hostname": info.hostname, "version": info.version,
-                  "os": info.os, "last_seen": now}
+        row = conn.execute(
+            sa.select(agents.c.client_id, agents.c.last_seq).where(agents.c.id == agent_id)
+        ).first()
+        values = {
+            "site_id": site_id,
+            "hostname": info.hostname,
+            "version": info.version,
+            "os": info.os,
+            "last_seen": now,
+        }
         if row is None:
-            conn.execute(agents.insert().values(id=agent_id, client_id=client_id, first_seen=now,
-                                                last_seq=batch.seq, **values))
+            conn.execute(
+                agents.insert().values(
+                    id=agent_id, client_id=client_id, first_seen=now, last_seq=batch.seq, **values
+                )
+            )
         elif row.client_id != client_id:
             raise Forbidden(f"agent {agent_id} is registered to another client")
         else:
-            conn.execute(agents.update().where(agents.c.id == agent_id)
-                         .values(last_seq=max(row.last_seq, batch.seq), **values))
+            conn.execute(
+                agents.update()
+                .where(agents.c.id == agent_id)
+                .values(last_seq=max(row.last_seq, batch.seq), **values)
+            )
         return agent_id
 
-    def _assets_of(self, conn: Connection, client_id: int, site_id: int, batch: Batch,
-                   now: float, pending: _Pending) -> dict[str, int]:
+    def _assets_of(
+        self,
+        conn: Connection,
+        client_id: int,
+        site_id: int,
+        batch: Batch,
+        now: float,
+        pending: _Pending,
+    ) -> dict[str, int]:
         """Upsert the batch's new or changed assets; return name → id of every asset it mentions."""
         inventory = self._inventory.get(client_id, {})
         changed = [a for a in batch.assets if inventory.get(a.name) != (site_id, a)]
         if changed:
-            conn.execute(self._asset_upsert, [
-                {"client_id": client_id, "site_id": site_id, "name": a.name, "kind": a.kind,
-                 "vendor": a.vendor, "model": a.model, "serial": a.serial, "address": a.address,
-                 "description": a.description, "tags": list(a.tags), "attributes": dict(a.attributes),
-                 "first_seen": now, "last_seen": now}
-                for a in changed])
+            conn.execute(
+                self._asset_upsert,
+                [
+                    {
+                        "client_id": client_id,
+                        "site_id": site_id,
+                        "name": a.name,
+                        "kind": a.kind,
+                        "vendor": a.vendor,
+                        "model": a.model,
+                        "serial": a.serial,
+                        "address": a.address,
+                        "description": a.description,
+                        "tags": list(a.tags),
+                        "attributes": dict(a.attributes),
+                        "first_seen": now,
+                        "last_seen": now,
+                    }
+                    for a in changed
+                ],
+            )
             pending.inventory.update((a.name, (site_id, a)) for a in changed)
         written = {a.name for a in changed}
 
@@ -282,8 +372,11 @@ class Ingestor:
         cached = self._assets.get(client_id, {})
         ids = {name: cached[name] for name in named if name in cached and name not in written}
         for chunk in _chunks(sorted(named - ids.keys()), 500):
-            rows = conn.execute(sa.select(assets.c.id, assets.c.name).where(
-                assets.c.client_id == client_id, assets.c.name.in_(chunk)))
+            rows = conn.execute(
+                sa.select(assets.c.id, assets.c.name).where(
+                    assets.c.client_id == client_id, assets.c.name.in_(chunk)
+                )
+            )
             for asset_id, name in rows:
                 ids[name] = asset_id
                 pending.assets[name] = asset_id
@@ -295,14 +388,22 @@ class Ingestor:
             conn.execute(assets.update().where(assets.c.id.in_(chunk)).values(last_seen=now))
         return ids
 
-    def _series_of(self, conn: Connection, client_id: int, keys: list[SeriesKey],
-                   asset_ids: dict[str, int], new_series: dict[SeriesKey, SeriesRef]) -> list[SeriesRef]:
+    def _series_of(
+        self,
+        conn: Connection,
+        client_id: int,
+        keys: list[SeriesKey],
+        asset_ids: dict[str, int],
+        new_series: dict[SeriesKey, SeriesRef],
+    ) -> list[SeriesRef]:
         """The SeriesRef of each sample (aligned with ``keys``), creating missing series in bulk."""
         cached = self._series.get(client_id, {})
         refs = [cached.get(key) for key in keys]  # the steady state: one dict probe per sample
         if None not in refs:
             return refs  # type: ignore[return-value]
-        missing = list(dict.fromkeys(key for key, ref in zip(keys, refs, strict=True) if ref is None))
+        missing = list(
+            dict.fromkeys(key for key, ref in zip(keys, refs, strict=True) if ref is None)
+        )
 
         wanted: dict[tuple[int, str, str], SeriesKey] = {}
         rows = []
@@ -310,22 +411,40 @@ class Ingestor:
             canonical = canonical_labels(key[2])
             digest = labels_hash(canonical)
             wanted[(asset_ids[key[0]], key[1], digest)] = key
-            rows.append({"asset_id": asset_ids[key[0]], "metric": key[1], "labels": canonical,
-                         "labels_hash": digest})
-        conn.execute(self._insert(series).on_conflict_do_nothing(
-            index_elements=[series.c.asset_id, series.c.metric, series.c.labels_hash]), rows)
+            rows.append(
+                {
+                    "asset_id": asset_ids[key[0]],
+                    "metric": key[1],
+                    "labels": canonical,
+                    "labels_hash": digest,
+                }
+            )
+        conn.execute(
+            self._insert(series).on_conflict_do_nothing(
+                index_elements=[series.c.asset_id, series.c.metric, series.c.labels_hash]
+            ),
+            rows,
+        )
         asset_names = {asset_id: name for name, asset_id in asset_ids.items()}
         for chunk in _chunks(sorted({r["asset_id"] for r in rows}), 500):
             # All series of these assets: warms the cache for the agent's next batch too.
-            found = conn.execute(sa.select(series.c.id, series.c.asset_id, series.c.metric,
-                                           series.c.labels, series.c.labels_hash)
-                                 .where(series.c.asset_id.in_(chunk)))
+            found = conn.execute(
+                sa.select(
+                    series.c.id,
+                    series.c.asset_id,
+                    series.c.metric,
+                    series.c.labels,
+                    series.c.labels_hash,
+                ).where(series.c.asset_id.in_(chunk))
+            )
             for sid, asset_id, metric, labels, digest in found:
                 key = wanted.get((asset_id, metric, digest))
                 if key is None:
                     key = (asset_names[asset_id], metric, tuple(sorted(json.loads(labels).items())))
                 new_series[key] = SeriesRef(sid, client_id, asset_id, key[0], metric, dict(key[2]))
-        return [ref if ref is not None else new_series[key] for key, ref in zip(keys, refs, strict=True)]
+        return [
+            ref if ref is not None else new_series[key] for key, ref in zip(keys, refs, strict=True)
+        ]
 
     @staticmethod
     def _without_stored(conn: Connection, rows: list[SampleRow]) -> list[SampleRow]:
@@ -334,12 +453,15 @@ class Ingestor:
         by_id: dict[int, list[float]] = {}
         for sid, ts, _ in rows:
             by_id.setdefault(sid, []).append(ts)
-        query = sa.text("SELECT series_id, ts FROM samples WHERE series_id IN :ids "
-                        "AND ts BETWEEN :lo AND :hi").bindparams(sa.bindparam("ids", expanding=True))
+        query = sa.text(
+            "SELECT series_id, ts FROM samples WHERE series_id IN :ids AND ts BETWEEN :lo AND :hi"
+        ).bindparams(sa.bindparam("ids", expanding=True))
         for chunk in _chunks(sorted(by_id), 500):
             lo = min(min(by_id[sid]) for sid in chunk)
             hi = max(max(by_id[sid]) for sid in chunk)
-            stored.update((sid, ts) for sid, ts in conn.execute(query, {"ids": chunk, "lo": lo, "hi": hi}))
+            stored.update(
+                (sid, ts) for sid, ts in conn.execute(query, {"ids": chunk, "lo": lo, "hi": hi})
+            )
         return [row for row in rows if (row[0], row[1]) not in stored]
 
 
@@ -375,17 +497,29 @@ def _unknown_asset_error(batch: Batch, unknown: set[str]) -> tuple[str, list[dic
     fields = []
     for i, s in enumerate(batch.samples):
         if s.asset in unknown:
-            fields.append({"loc": f"samples[{i}].asset", "msg": f"unknown asset {s.asset!r}",
-                           "type": "unknown_asset"})
+            fields.append(
+                {
+                    "loc": f"samples[{i}].asset",
+                    "msg": f"unknown asset {s.asset!r}",
+                    "type": "unknown_asset",
+                }
+            )
             unknown = unknown - {s.asset}
     for i, e in enumerate(batch.events):
         if e.asset in unknown:
-            fields.append({"loc": f"events[{i}].asset", "msg": f"unknown asset {e.asset!r}",
-                           "type": "unknown_asset"})
+            fields.append(
+                {
+                    "loc": f"events[{i}].asset",
+                    "msg": f"unknown asset {e.asset!r}",
+                    "type": "unknown_asset",
+                }
+            )
             unknown = unknown - {e.asset}
     first = fields[0]
-    detail = (f"{first['loc']}: unknown asset {first['msg'].split(' ', 2)[2]}: it is neither in "
-              f"this batch's assets nor already known for this client")
+    detail = (
+        f"{first['loc']}: unknown asset {first['msg'].split(' ', 2)[2]}: it is neither in "
+        f"this batch's assets nor already known for this client"
+    )
     if len(fields) > 1:
         detail += f" (and {len(fields) - 1} more unknown asset(s))"
     return detail, fields
@@ -393,4 +527,4 @@ def _unknown_asset_error(batch: Batch, unknown: set[str]) -> tuple[str, list[dic
 
 def _chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]

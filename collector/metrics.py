@@ -84,27 +84,53 @@ class CollectorMetrics:
     def __init__(self, store: Store | None = None, settings: Settings | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.batches = Counter("upkeep_ingest_batches", "Batches stored (not counting duplicates).", registry=r)
+        self.batches = Counter(
+            "upkeep_ingest_batches", "Batches stored (not counting duplicates).", registry=r
+        )
         self.samples = Counter("upkeep_ingest_samples", "Samples stored.", registry=r)
         self.events = Counter("upkeep_ingest_events", "Events stored.", registry=r)
-        self.duplicates = Counter("upkeep_ingest_duplicate_batches",
-                                  "Batches answered as duplicates (already stored).", registry=r)
-        self.rejected = Counter("upkeep_ingest_rejected_batches", "Batches refused, by error code.",
-                                ["reason"], registry=r)
-        self.request_bytes = Histogram("upkeep_ingest_request_bytes", "Batch request body size as sent.",
-                                       buckets=_SIZE_BUCKETS, registry=r)
-        self.batch_samples = Histogram("upkeep_ingest_batch_samples", "Samples per stored batch.",
-                                       buckets=_COUNT_BUCKETS, registry=r)
-        self.seconds = Histogram("upkeep_ingest_seconds", "Time to decode, validate and store a batch.",
-                                 registry=r)
-        Info("upkeep_collector", "The collector's version.", registry=r).info({"version": AGENT_VERSION})
+        self.duplicates = Counter(
+            "upkeep_ingest_duplicate_batches",
+            "Batches answered as duplicates (already stored).",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "upkeep_ingest_rejected_batches",
+            "Batches refused, by error code.",
+            ["reason"],
+            registry=r,
+        )
+        self.request_bytes = Histogram(
+            "upkeep_ingest_request_bytes",
+            "Batch request body size as sent.",
+            buckets=_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.batch_samples = Histogram(
+            "upkeep_ingest_batch_samples",
+            "Samples per stored batch.",
+            buckets=_COUNT_BUCKETS,
+            registry=r,
+        )
+        self.seconds = Histogram(
+            "upkeep_ingest_seconds", "Time to decode, validate and store a batch.", registry=r
+        )
+        Info("upkeep_collector", "The collector's version.", registry=r).info(
+            {"version": AGENT_VERSION}
+        )
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
         GCCollector(registry=r)
         self._token = _read_token(settings)
         if store is not None and settings is not None:
-            self.register(_StoreCollectors({name: _load(target)(store, settings, metrics=self)
-                                            for name, target in STORE_COLLECTORS.items()}))
+            self.register(
+                _StoreCollectors(
+                    {
+                        name: _load(target)(store, settings, metrics=self)
+                        for name, target in STORE_COLLECTORS.items()
+                    }
+                )
+            )
 
     def register(self, source: MetricSource) -> None:
         """Add a collector (the registration point for other components' metrics)."""
@@ -131,7 +157,9 @@ class CollectorMetrics:
         if self._token is None:
             return
         if token is None or not hmac.compare_digest(token.encode(), self._token.encode()):
-            raise Unauthenticated("/metrics needs 'Authorization: Bearer <metrics token>' (metrics_token_file)")
+            raise Unauthenticated(
+                "/metrics needs 'Authorization: Bearer <metrics token>' (metrics_token_file)"
+            )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -144,7 +172,9 @@ def _read_token(settings: Settings | None) -> str | None:
     try:
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError([f"metrics_token_file: cannot read {path}: {exc.strerror or exc}"]) from None
+        raise ConfigError(
+            [f"metrics_token_file: cannot read {path}: {exc.strerror or exc}"]
+        ) from None
     if not token:
         raise ConfigError([f"metrics_token_file: {path} is empty"])
     return token
@@ -164,18 +194,26 @@ class _StoreCollectors:
     def describe(self) -> list[Metric]:
         # Fixed names only (registration must not query the store). They are then
         # reserved, so no agent series can shadow them.
-        out: list[Metric] = [GaugeMetricFamily("upkeep_metrics_scrape_collector_success", ""),
-                             GaugeMetricFamily("upkeep_metrics_scrape_collector_duration_seconds", "")]
+        out: list[Metric] = [
+            GaugeMetricFamily("upkeep_metrics_scrape_collector_success", ""),
+            GaugeMetricFamily("upkeep_metrics_scrape_collector_duration_seconds", ""),
+        ]
         for source in self.sources.values():
             describe = getattr(source, "describe", None)
             out.extend(describe() if describe is not None else [])
         return out
 
     def collect(self) -> Iterator[Metric]:
-        success = GaugeMetricFamily("upkeep_metrics_scrape_collector_success",
-                                    "1 if the store collector answered this scrape.", labels=["collector"])
-        duration = GaugeMetricFamily("upkeep_metrics_scrape_collector_duration_seconds",
-                                     "Time the store collector took this scrape.", labels=["collector"])
+        success = GaugeMetricFamily(
+            "upkeep_metrics_scrape_collector_success",
+            "1 if the store collector answered this scrape.",
+            labels=["collector"],
+        )
+        duration = GaugeMetricFamily(
+            "upkeep_metrics_scrape_collector_duration_seconds",
+            "Time the store collector took this scrape.",
+            labels=["collector"],
+        )
         for name, source in self.sources.items():
             started = time.perf_counter()
             try:
@@ -194,26 +232,44 @@ class _StoreCollectors:
 class AgentCollector:
     """Agents' last contact and version, from the ``agents`` table."""
 
-    def __init__(self, store: Store, settings: Settings, *, metrics: CollectorMetrics | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, metrics: CollectorMetrics | None = None
+    ) -> None:
         self.store = store
 
     def describe(self) -> list[Metric]:
-        return [GaugeMetricFamily("upkeep_agent_last_seen_timestamp_seconds", ""),
-                GaugeMetricFamily("upkeep_agent_info", "")]
+        return [
+            GaugeMetricFamily("upkeep_agent_last_seen_timestamp_seconds", ""),
+            GaugeMetricFamily("upkeep_agent_info", ""),
+        ]
 
     def collect(self) -> Iterator[Metric]:
-        query = (sa.select(agents.c.id, agents.c.hostname, agents.c.version, agents.c.os, agents.c.last_seen,
-                           clients.c.name.label("client"), sites.c.name.label("site"))
-                 .join(clients, agents.c.client_id == clients.c.id)
-                 .join(sites, agents.c.site_id == sites.c.id)
-                 .order_by(agents.c.id))
+        query = (
+            sa.select(
+                agents.c.id,
+                agents.c.hostname,
+                agents.c.version,
+                agents.c.os,
+                agents.c.last_seen,
+                clients.c.name.label("client"),
+                sites.c.name.label("site"),
+            )
+            .join(clients, agents.c.client_id == clients.c.id)
+            .join(sites, agents.c.site_id == sites.c.id)
+            .order_by(agents.c.id)
+        )
         with self.store.read() as conn:
             rows = conn.execute(query).all()
-        seen = GaugeMetricFamily("upkeep_agent_last_seen_timestamp_seconds",
-                                 "When the collector last stored a batch from the agent (Unix time).",
-                                 labels=["client", "site", "agent", "hostname"])
-        info = GaugeMetricFamily("upkeep_agent_info", "The agent's version and OS (value 1).",
-                                 labels=["client", "site", "agent", "hostname", "version", "os"])
+        seen = GaugeMetricFamily(
+            "upkeep_agent_last_seen_timestamp_seconds",
+            "When the collector last stored a batch from the agent (Unix time).",
+            labels=["client", "site", "agent", "hostname"],
+        )
+        info = GaugeMetricFamily(
+            "upkeep_agent_info",
+            "The agent's version and OS (value 1).",
+            labels=["client", "site", "agent", "hostname", "version", "os"],
+        )
         for row in rows:
             seen.add_metric([row.client, row.site, row.id, row.hostname], row.last_seen)
             info.add_metric([row.client, row.site, row.id, row.hostname, row.version, row.os], 1.0)
@@ -233,28 +289,42 @@ class SeriesCollector:
     and, per asset, in ``upkeep_metrics_asset_series_dropped``.
     """
 
-    def __init__(self, store: Store, settings: Settings, *, metrics: CollectorMetrics | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, metrics: CollectorMetrics | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.metrics = metrics
         self.dropped_total = 0
 
     def describe(self) -> list[Metric]:
-        return [GaugeMetricFamily("upkeep_metrics_asset_series_dropped", ""),
-                CounterMetricFamily("upkeep_metrics_series_dropped", "")]
+        return [
+            GaugeMetricFamily("upkeep_metrics_asset_series_dropped", ""),
+            CounterMetricFamily("upkeep_metrics_series_dropped", ""),
+        ]
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
-        query = (sa.select(series.c.asset_id, series.c.metric, series.c.labels, latest.c.value,
-                           clients.c.name.label("client"), sites.c.name.label("site"),
-                           assets.c.name.label("asset"))
-                 .join(latest, latest.c.series_id == series.c.id)
-                 .join(assets, series.c.asset_id == assets.c.id)
-                 .join(clients, assets.c.client_id == clients.c.id)
-                 .outerjoin(sites, assets.c.site_id == sites.c.id)
-                 .where(assets.c.last_seen >= now - self.settings.metrics_stale_after,
-                        latest.c.ts >= now - self.settings.metrics_series_max_age)
-                 .order_by(series.c.asset_id, series.c.id))
+        query = (
+            sa.select(
+                series.c.asset_id,
+                series.c.metric,
+                series.c.labels,
+                latest.c.value,
+                clients.c.name.label("client"),
+                sites.c.name.label("site"),
+                assets.c.name.label("asset"),
+            )
+            .join(latest, latest.c.series_id == series.c.id)
+            .join(assets, series.c.asset_id == assets.c.id)
+            .join(clients, assets.c.client_id == clients.c.id)
+            .outerjoin(sites, assets.c.site_id == sites.c.id)
+            .where(
+                assets.c.last_seen >= now - self.settings.metrics_stale_after,
+                latest.c.ts >= now - self.settings.metrics_series_max_age,
+            )
+            .order_by(series.c.asset_id, series.c.id)
+        )
         reserved = self.metrics.reserved_names() if self.metrics is not None else set()
         limit = self.settings.metrics_max_series_per_asset
         families: dict[str, Metric] = {}
@@ -283,16 +353,20 @@ class SeriesCollector:
                 labels = exposed_labels(identity, json.loads(row.labels))
                 family.add_sample(name, labels, row.value)
         yield from families.values()
-        over = GaugeMetricFamily("upkeep_metrics_asset_series_dropped",
-                                 "Series of the asset left out of this scrape by metrics_max_series_per_asset.",
-                                 labels=["client", "site", "asset"])
+        over = GaugeMetricFamily(
+            "upkeep_metrics_asset_series_dropped",
+            "Series of the asset left out of this scrape by metrics_max_series_per_asset.",
+            labels=["client", "site", "asset"],
+        )
         for key, n in sorted(dropped.items()):
             over.add_metric(list(key), n)
         yield over
         self.dropped_total += sum(dropped.values())
-        yield CounterMetricFamily("upkeep_metrics_series_dropped",
-                                  "Series left out of /metrics by metrics_max_series_per_asset, "
-                                  "counted at every scrape.", value=self.dropped_total)
+        yield CounterMetricFamily(
+            "upkeep_metrics_series_dropped",
+            "Series left out of /metrics by metrics_max_series_per_asset, counted at every scrape.",
+            value=self.dropped_total,
+        )
 
 
 def _family(metric: str, name: str) -> Metric:

@@ -31,22 +31,48 @@ from collector.schema import notifications
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
 
 
-def queue(conn: Connection, *, kind: str, recipients: Sequence[str], subject: str, body_text: str,
-          now: float, client_id: int | None = None, body_html: str | None = None,
-          attachments: Sequence[Mapping[str, Any]] = (), data: Mapping[str, Any] | None = None,
-          dedupe_key: str | None = None) -> int | None:
+def queue(
+    conn: Connection,
+    *,
+    kind: str,
+    recipients: Sequence[str],
+    subject: str,
+    body_text: str,
+    now: float,
+    client_id: int | None = None,
+    body_html: str | None = None,
+    attachments: Sequence[Mapping[str, Any]] = (),
+    data: Mapping[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> int | None:
     """Queue one notification; returns its id, or None when ``dedupe_key`` was queued before.
 
     ``attachments``: ``{"name", "content_type", "path"}`` of files that exist when it is sent.
     """
-    if dedupe_key is not None and conn.execute(
-            sa.select(notifications.c.id).where(notifications.c.dedupe_key == dedupe_key)).first():
+    if (
+        dedupe_key is not None
+        and conn.execute(
+            sa.select(notifications.c.id).where(notifications.c.dedupe_key == dedupe_key)
+        ).first()
+    ):
         return None
-    new_id = conn.execute(notifications.insert().values(
-        client_id=client_id, kind=kind, dedupe_key=dedupe_key, recipients=list(recipients), subject=subject,
-        body_text=body_text, body_html=body_html, attachments=[dict(a) for a in attachments],
-        data=dict(data or {}), state=PENDING, attempts=0, next_attempt_at=now, created_at=now,
-    )).inserted_primary_key[0]
+    new_id = conn.execute(
+        notifications.insert().values(
+            client_id=client_id,
+            kind=kind,
+            dedupe_key=dedupe_key,
+            recipients=list(recipients),
+            subject=subject,
+            body_text=body_text,
+            body_html=body_html,
+            attachments=[dict(a) for a in attachments],
+            data=dict(data or {}),
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
     _wakers.after_commit(conn)
     return new_id
 
@@ -75,13 +101,20 @@ def smtp_mailer(settings: Any) -> Mailer | None:
 
     try:
         email_config = EmailConfig(
-            host=config.host, port=config.port, security=config.security, username=config.username,
+            host=config.host,
+            port=config.port,
+            security=config.security,
+            username=config.username,
             password_file=str(config.password_file) if config.password_file else None,
-            ca_file=str(config.ca_file) if config.ca_file else None, from_address=config.from_address,
-            timeout=config.timeout)
+            ca_file=str(config.ca_file) if config.ca_file else None,
+            from_address=config.from_address,
+            timeout=config.timeout,
+        )
     except ValidationError as exc:  # e.g. an unreadable password file: the collector still runs
-        log.error("notify_email unusable, client notifications stay pending: %s",
-                  "; ".join(e["msg"] for e in exc.errors(include_input=False, include_url=False)))
+        log.error(
+            "notify_email unusable, client notifications stay pending: %s",
+            "; ".join(e["msg"] for e in exc.errors(include_input=False, include_url=False)),
+        )
         return None
     return EmailConnector("notify", email_config).send
 
@@ -96,7 +129,9 @@ def message_of(row: Any, from_address: str) -> EmailMessage:
     msg["To"] = ", ".join(row.recipients)
     msg["Date"] = format_datetime(datetime.now(UTC))
     domain = parseaddr(from_address)[1].rpartition("@")[2] or "upkeep.invalid"
-    msg["Message-ID"] = f"<upkeep-notification-{row.id}@{domain}>"  # a retry is recognisably the same mail
+    msg["Message-ID"] = (
+        f"<upkeep-notification-{row.id}@{domain}>"  # a retry is recognisably the same mail
+    )
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Upkeep-Notification"] = row.kind
     msg.set_content(row.body_text)
@@ -107,18 +142,31 @@ def message_of(row: Any, from_address: str) -> EmailMessage:
         try:
             content = path.read_bytes()
         except OSError as exc:
-            raise ConnectorError(f"attachment {attachment.get('name') or path.name}: cannot read {path}: "
-                                 f"{exc.strerror or exc}", permanent=True) from None
-        ctype = attachment.get("content_type") or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            raise ConnectorError(
+                f"attachment {attachment.get('name') or path.name}: cannot read {path}: "
+                f"{exc.strerror or exc}",
+                permanent=True,
+            ) from None
+        ctype = (
+            attachment.get("content_type")
+            or mimetypes.guess_type(path.name)[0]
+            or "application/octet-stream"
+        )
         maintype, _, subtype = ctype.partition("/")
-        msg.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream",
-                           filename=attachment.get("name") or path.name)
+        msg.add_attachment(
+            content,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.get("name") or path.name,
+        )
     return msg
 
 
 def _due(now: float) -> Any:
-    return sa.or_(sa.and_(notifications.c.state == PENDING, notifications.c.next_attempt_at <= now),
-                  sa.and_(notifications.c.state == IN_FLIGHT, notifications.c.claimed_until < now))
+    return sa.or_(
+        sa.and_(notifications.c.state == PENDING, notifications.c.next_attempt_at <= now),
+        sa.and_(notifications.c.state == IN_FLIGHT, notifications.c.claimed_until < now),
+    )
 
 
 def claim(store: Any, now: float, lease: float) -> Any | None:
@@ -128,11 +176,19 @@ def claim(store: Any, now: float, lease: float) -> Any | None:
         if not store.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         for (row_id,) in conn.execute(query).all():
-            won = conn.execute(notifications.update().where(notifications.c.id == row_id, _due(now))
-                               .values(state=IN_FLIGHT, claimed_until=now + lease,
-                                       attempts=notifications.c.attempts + 1)).rowcount
+            won = conn.execute(
+                notifications.update()
+                .where(notifications.c.id == row_id, _due(now))
+                .values(
+                    state=IN_FLIGHT,
+                    claimed_until=now + lease,
+                    attempts=notifications.c.attempts + 1,
+                )
+            ).rowcount
             if won == 1:
-                return conn.execute(sa.select(notifications).where(notifications.c.id == row_id)).one()
+                return conn.execute(
+                    sa.select(notifications).where(notifications.c.id == row_id)
+                ).one()
     return None
 
 
@@ -141,12 +197,19 @@ class NotifyWorkers:
     delivers one (tests, and the CLI). Without ``notify_email`` nothing is sent: rows stay
     pending, visible, until it is configured."""
 
-    def __init__(self, store: Any, settings: Any, mailer: Mailer | None = None,
-                 from_address: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        settings: Any,
+        mailer: Mailer | None = None,
+        from_address: str | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.mailer = mailer if mailer is not None else smtp_mailer(settings)
-        configured = settings.notify_email.from_address if settings.notify_email is not None else None
+        configured = (
+            settings.notify_email.from_address if settings.notify_email is not None else None
+        )
         self.from_address = from_address or configured or "upkeep@localhost"
         self._stop = threading.Event()
         self._wakeup = WorkerWakeup()
@@ -175,8 +238,12 @@ class NotifyWorkers:
         self._wakeup.wake()
 
     def _loop(self) -> None:
-        self._wakeup.run(self._stop, self.run_once, lambda: idle_wait(self.store, notifications),
-                         "notification worker")
+        self._wakeup.run(
+            self._stop,
+            self.run_once,
+            lambda: idle_wait(self.store, notifications),
+            "notification worker",
+        )
 
     def run_once(self) -> bool:
         """Claim and send one due notification; False when nothing is due (or no mailer)."""
@@ -207,43 +274,85 @@ class NotifyWorkers:
             return
         if permanent or row.attempts >= self.settings.notify_max_attempts:
             why = "permanent error" if permanent else f"gave up after {row.attempts} attempts"
-            log.error("notification %s (%s) to %s failed (%s): %s", row.id, row.kind,
-                      ", ".join(row.recipients), why, message)
+            log.error(
+                "notification %s (%s) to %s failed (%s): %s",
+                row.id,
+                row.kind,
+                ", ".join(row.recipients),
+                why,
+                message,
+            )
             self._finish(row, FAILED, f"{why}: {message}")
             return
-        delay = backoff(row.attempts, self.settings.notify_retry_base, self.settings.notify_retry_max)
-        log.warning("notification %s (%s) failed (attempt %d, retry in %.1fs): %s", row.id, row.kind,
-                    row.attempts, delay, message)
+        delay = backoff(
+            row.attempts, self.settings.notify_retry_base, self.settings.notify_retry_max
+        )
+        log.warning(
+            "notification %s (%s) failed (attempt %d, retry in %.1fs): %s",
+            row.id,
+            row.kind,
+            row.attempts,
+            delay,
+            message,
+        )
         self._finish(row, PENDING, message, next_attempt_at=time.time() + delay)
 
     def _finish(self, row: Any, state: str, error: str | None, **values: Any) -> bool:
         with self.store.write() as conn:
-            return conn.execute(
-                notifications.update()
-                .where(notifications.c.id == row.id, notifications.c.state == IN_FLIGHT,
-                       notifications.c.attempts == row.attempts)
-                .values(state=state, claimed_until=None, last_error=None if error is None else error[:2000],
-                        **values)).rowcount == 1
+            return (
+                conn.execute(
+                    notifications.update()
+                    .where(
+                        notifications.c.id == row.id,
+                        notifications.c.state == IN_FLIGHT,
+                        notifications.c.attempts == row.attempts,
+                    )
+                    .values(
+                        state=state,
+                        claimed_until=None,
+                        last_error=None if error is None else error[:2000],
+                        **values,
+                    )
+                ).rowcount
+                == 1
+            )
 
 
 def backlog(conn: Connection) -> dict[str, int]:
     """Notifications by state (pending, in_flight, failed, done)."""
-    return {state: int(count) for state, count in
-            conn.execute(sa.select(notifications.c.state, sa.func.count()).group_by(notifications.c.state)).all()}
+    return {
+        state: int(count)
+        for state, count in conn.execute(
+            sa.select(notifications.c.state, sa.func.count()).group_by(notifications.c.state)
+        ).all()
+    }
 
 
-def list_notifications(conn: Connection, *, state: str | None = None, client_id: int | None = None,
-                       limit: int = 200) -> list[dict[str, Any]]:
+def list_notifications(
+    conn: Connection, *, state: str | None = None, client_id: int | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
     """Notifications newest first (what was sent, what waits, what failed and why)."""
     query = sa.select(notifications).order_by(notifications.c.id.desc()).limit(limit)
     if state is not None:
         query = query.where(notifications.c.state == state)
     if client_id is not None:
         query = query.where(notifications.c.client_id == client_id)
-    return [{"id": r.id, "client_id": r.client_id, "kind": r.kind, "recipients": list(r.recipients),
-             "subject": r.subject, "state": r.state, "attempts": r.attempts, "last_error": r.last_error,
-             "created_at": r.created_at, "next_attempt_at": r.next_attempt_at, "sent_at": r.sent_at}
-            for r in conn.execute(query).all()]
+    return [
+        {
+            "id": r.id,
+            "client_id": r.client_id,
+            "kind": r.kind,
+            "recipients": list(r.recipients),
+            "subject": r.subject,
+            "state": r.state,
+            "attempts": r.attempts,
+            "last_error": r.last_error,
+            "created_at": r.created_at,
+            "next_attempt_at": r.next_attempt_at,
+            "sent_at": r.sent_at,
+        }
+        for r in conn.execute(query).all()
+    ]
 
 
 class NotificationBacklog:
@@ -255,8 +364,11 @@ class NotificationBacklog:
     def collect(self) -> Any:
         from prometheus_client.core import GaugeMetricFamily
 
-        family = GaugeMetricFamily("upkeep_notifications", "Client notifications by state (not sent yet, or failed).",
-                                   labels=["state"])
+        family = GaugeMetricFamily(
+            "upkeep_notifications",
+            "Client notifications by state (not sent yet, or failed).",
+            labels=["state"],
+        )
         with self.store.read() as conn:
             counts = backlog(conn)
         for state in (PENDING, IN_FLIGHT, FAILED):

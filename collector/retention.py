@@ -42,18 +42,31 @@ def purge(store: Store, settings: Settings, now: float | None = None) -> Purged:
     raw_cutoff = now - settings.raw_retention
     hour_cutoff = now - settings.rollup_retention
     for i in range(0, len(series_ids), SERIES_PER_TRANSACTION):
-        chunk = series_ids[i:i + SERIES_PER_TRANSACTION]
+        chunk = series_ids[i : i + SERIES_PER_TRANSACTION]
         with store.write() as conn:
-            out.samples += conn.execute(samples.delete().where(
-                samples.c.series_id.in_(chunk), samples.c.ts < raw_cutoff)).rowcount
+            out.samples += conn.execute(
+                samples.delete().where(samples.c.series_id.in_(chunk), samples.c.ts < raw_cutoff)
+            ).rowcount
             # An hour is dropped once all of it is past the retention.
-            out.rollups += conn.execute(rollups_hourly.delete().where(
-                rollups_hourly.c.series_id.in_(chunk), rollups_hourly.c.hour + 3600 <= hour_cutoff)).rowcount
+            out.rollups += conn.execute(
+                rollups_hourly.delete().where(
+                    rollups_hourly.c.series_id.in_(chunk),
+                    rollups_hourly.c.hour + 3600 <= hour_cutoff,
+                )
+            ).rowcount
     with store.write() as conn:
-        out.events = conn.execute(events.delete().where(events.c.ts < now - settings.event_retention)).rowcount
-        out.batches = conn.execute(batches.delete().where(
-            batches.c.received_at < now - settings.batch_retention)).rowcount
+        out.events = conn.execute(
+            events.delete().where(events.c.ts < now - settings.event_retention)
+        ).rowcount
+        out.batches = conn.execute(
+            batches.delete().where(batches.c.received_at < now - settings.batch_retention)
+        ).rowcount
     if out.samples or out.rollups or out.events or out.batches:
-        log.info("retention: deleted %d samples, %d rollups, %d events, %d batch records",
-                 out.samples, out.rollups, out.events, out.batches)
+        log.info(
+            "retention: deleted %d samples, %d rollups, %d events, %d batch records",
+            out.samples,
+            out.rollups,
+            out.events,
+            out.batches,
+        )
     return out

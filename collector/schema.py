@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-})
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
 
 Epoch = sa.Float(precision=53)  # DOUBLE PRECISION on PostgreSQL; REAL on SQLite
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite aliases rowid only for INTEGER
+BigId = sa.BigInteger().with_variant(
+    sa.Integer(), "sqlite"
+)  # SQLite aliases rowid only for INTEGER
 
 clients = sa.Table(
-    "clients", metadata,
+    "clients",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
@@ -34,7 +39,8 @@ clients = sa.Table(
 )
 
 sites = sa.Table(
-    "sites", metadata,
+    "sites",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
@@ -43,7 +49,8 @@ sites = sa.Table(
 )
 
 assets = sa.Table(
-    "assets", metadata,
+    "assets",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("site_id", sa.Integer, sa.ForeignKey("sites.id"), nullable=True),
@@ -62,7 +69,8 @@ assets = sa.Table(
 )
 
 agents = sa.Table(
-    "agents", metadata,
+    "agents",
+    metadata,
     sa.Column("id", sa.String(36), primary_key=True),  # the agent's UUID, canonical text form
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("site_id", sa.Integer, sa.ForeignKey("sites.id"), nullable=False),
@@ -75,9 +83,12 @@ agents = sa.Table(
 )
 
 tokens = sa.Table(
-    "tokens", metadata,
+    "tokens",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("kind", sa.String(20), nullable=False),  # "agent" (bound to a client), "admin", "alertmanager"
+    sa.Column(
+        "kind", sa.String(20), nullable=False
+    ),  # "agent" (bound to a client), "admin", "alertmanager"
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=True),
     sa.Column("name", sa.String(100), nullable=False, server_default=""),
     sa.Column("prefix", sa.String(16), nullable=False),  # shown in listings; not enough to use
@@ -90,7 +101,8 @@ tokens = sa.Table(
 )
 
 series = sa.Table(
-    "series", metadata,
+    "series",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("asset_id", sa.Integer, sa.ForeignKey("assets.id"), nullable=False),
     sa.Column("metric", sa.String(200), nullable=False),
@@ -105,7 +117,8 @@ series = sa.Table(
 # key: ingest takes every series_id from the series table, and the check would cost an
 # extra index probe per sample.
 samples = sa.Table(
-    "samples", metadata,
+    "samples",
+    metadata,
     sa.Column("series_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("ts", Epoch, primary_key=True),
     sa.Column("value", sa.Float(precision=53), nullable=False),
@@ -113,16 +126,20 @@ samples = sa.Table(
 )
 
 latest = sa.Table(
-    "latest", metadata,
+    "latest",
+    metadata,
     # INTEGER on SQLite makes series_id the rowid: one B-tree instead of table + index.
-    sa.Column("series_id", BigId, sa.ForeignKey("series.id"), primary_key=True, autoincrement=False),
+    sa.Column(
+        "series_id", BigId, sa.ForeignKey("series.id"), primary_key=True, autoincrement=False
+    ),
     sa.Column("ts", Epoch, nullable=False),
     sa.Column("value", sa.Float(precision=53), nullable=False),
 )
 
 # avg = sum / count; "last" is the value with the largest ts seen in the hour.
 rollups_hourly = sa.Table(
-    "rollups_hourly", metadata,
+    "rollups_hourly",
+    metadata,
     sa.Column("series_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("hour", sa.BigInteger, primary_key=True, autoincrement=False),  # epoch of hour start
     sa.Column("min", sa.Float(precision=53), nullable=False),
@@ -135,7 +152,8 @@ rollups_hourly = sa.Table(
 )
 
 batches = sa.Table(
-    "batches", metadata,
+    "batches",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("batch_id", sa.String(36), nullable=False, unique=True),
     sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=False),
@@ -148,7 +166,8 @@ batches = sa.Table(
 )
 
 events = sa.Table(
-    "events", metadata,
+    "events",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("asset_id", sa.Integer, sa.ForeignKey("assets.id"), nullable=False),
@@ -166,7 +185,8 @@ events = sa.Table(
 # so a restart keeps `for` and `keep_firing_for` clocks. `state` is the engine's
 # collector.rules.engine.Core as JSON; the other columns are for listing and filtering.
 rule_alerts = sa.Table(
-    "rule_alerts", metadata,
+    "rule_alerts",
+    metadata,
     sa.Column("fingerprint", sa.String(64), primary_key=True),  # rule + asset + identifying labels
     sa.Column("rule_id", sa.String(100), nullable=False),
     sa.Column("client_id", sa.Integer, nullable=False),
@@ -183,7 +203,8 @@ rule_alerts = sa.Table(
 
 # Append-only: every alert transition the engine produced (the incident lifecycle reads it).
 alert_transitions = sa.Table(
-    "alert_transitions", metadata,
+    "alert_transitions",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("rule_id", sa.String(100), nullable=False),
@@ -213,7 +234,8 @@ alert_transitions = sa.Table(
 # Maintenance windows defined through the API (the YAML file's windows live in the file).
 # `definition` is a collector.incidents.maintenance.MaintenanceWindow as JSON.
 maintenance_windows = sa.Table(
-    "maintenance_windows", metadata,
+    "maintenance_windows",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("name", sa.String(253), nullable=False),
@@ -225,7 +247,8 @@ maintenance_windows = sa.Table(
 # Signals a noise stage held back (inside a maintenance window; while a site's other agents
 # may still be going silent): the newest signal per fingerprint, re-evaluated at `until`.
 deferred_signals = sa.Table(
-    "deferred_signals", metadata,
+    "deferred_signals",
+    metadata,
     sa.Column("fingerprint", sa.String(64), primary_key=True),
     sa.Column("stage", sa.String(20), nullable=False),
     sa.Column("reason", sa.String(300), nullable=False),
@@ -241,7 +264,8 @@ deferred_signals = sa.Table(
 # `number` counts per client (incident_counters). At most one incident per fingerprint is
 # open or acknowledged at a time (collector.incidents.lifecycle).
 incidents = sa.Table(
-    "incidents", metadata,
+    "incidents",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("key", sa.String(140), nullable=False, unique=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
@@ -282,14 +306,16 @@ incidents = sa.Table(
 )
 
 incident_counters = sa.Table(
-    "incident_counters", metadata,
+    "incident_counters",
+    metadata,
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), primary_key=True),
     sa.Column("last_number", sa.Integer, nullable=False),
 )
 
 # Append-only: who did what to an incident, when (the lifecycle and technicians).
 incident_events = sa.Table(
-    "incident_events", metadata,
+    "incident_events",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
     sa.Column("ts", Epoch, nullable=False),
@@ -300,7 +326,8 @@ incident_events = sa.Table(
 )
 
 incident_comments = sa.Table(
-    "incident_comments", metadata,
+    "incident_comments",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
     sa.Column("actor", sa.String(100), nullable=False),
@@ -312,10 +339,13 @@ incident_comments = sa.Table(
 # is "upkeep" for entries made here, or the connector whose ticket system they were mirrored
 # from (``external_id`` is then that system's id, so a re-read never adds one twice).
 time_entries = sa.Table(
-    "time_entries", metadata,
+    "time_entries",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True, index=True),
-    sa.Column("request_id", sa.Integer, sa.ForeignKey("service_requests.id"), nullable=True, index=True),
+    sa.Column(
+        "request_id", sa.Integer, sa.ForeignKey("service_requests.id"), nullable=True, index=True
+    ),
     sa.Column("actor", sa.String(100), nullable=False),
     sa.Column("minutes", sa.Integer, nullable=False),
     sa.Column("work_type", sa.String(40), nullable=True),
@@ -330,7 +360,8 @@ time_entries = sa.Table(
 
 # Where each incident lives in each ticket system (the connector's TicketRef).
 tickets = sa.Table(
-    "tickets", metadata,
+    "tickets",
+    metadata,
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), primary_key=True),
     sa.Column("connector", sa.String(100), primary_key=True),
     sa.Column("external_id", sa.String(200), nullable=False),
@@ -343,7 +374,8 @@ tickets = sa.Table(
 # Transactional outbox: written with the incident change, delivered by the workers
 # (collector.incidents.outbox). `payload` is the TicketSubject snapshot at that version.
 outbox = sa.Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
     sa.Column("connector", sa.String(100), nullable=False),
@@ -367,7 +399,8 @@ outbox = sa.Table(
 # One contract per client. ``definition`` is a collector.contracts.model.Contract as JSON
 # (validated before it is stored); ``source`` is the YAML file it was loaded from, or "api".
 contracts = sa.Table(
-    "contracts", metadata,
+    "contracts",
+    metadata,
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), primary_key=True),
     sa.Column("definition", sa.JSON, nullable=False),
     sa.Column("source", sa.String(500), nullable=False),
@@ -381,12 +414,15 @@ contracts = sa.Table(
 # are absolute (the contract's calendar and the pauses so far applied); elapsed times are
 # business or calendar seconds as the target says.
 incident_sla = sa.Table(
-    "incident_sla", metadata,
+    "incident_sla",
+    metadata,
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("priority", sa.String(20), nullable=False),
     sa.Column("state", sa.String(12), nullable=False),  # running | paused | stopped
-    sa.Column("response_target", Epoch, nullable=True),  # seconds; NULL: no target for this priority
+    sa.Column(
+        "response_target", Epoch, nullable=True
+    ),  # seconds; NULL: no target for this priority
     sa.Column("response_due_at", Epoch, nullable=True),
     sa.Column("responded_at", Epoch, nullable=True),
     sa.Column("response_elapsed", Epoch, nullable=False),
@@ -406,10 +442,13 @@ incident_sla = sa.Table(
 
 # Pause history: one row per stay in a waiting state (kept across priority changes).
 sla_pauses = sa.Table(
-    "sla_pauses", metadata,
+    "sla_pauses",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
-    sa.Column("reason", sa.String(30), nullable=False),  # waiting_for_client | waiting_for_third_party
+    sa.Column(
+        "reason", sa.String(30), nullable=False
+    ),  # waiting_for_client | waiting_for_third_party
     sa.Column("started_at", Epoch, nullable=False),
     sa.Column("ended_at", Epoch, nullable=True),
     sa.Column("actor", sa.String(100), nullable=False),
@@ -418,7 +457,8 @@ sla_pauses = sa.Table(
 # Service requests (non-standard work the client asks for): estimated in points, approved or
 # rejected by the client, charged on completion (collector.ledger.requests).
 service_requests = sa.Table(
-    "service_requests", metadata,
+    "service_requests",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("key", sa.String(140), nullable=False, unique=True),  # REQ-<client>-<n>
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
@@ -446,14 +486,16 @@ service_requests = sa.Table(
 )
 
 request_counters = sa.Table(
-    "request_counters", metadata,
+    "request_counters",
+    metadata,
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), primary_key=True),
     sa.Column("last_number", sa.Integer, nullable=False),
 )
 
 # Append-only: what happened to a service request (estimated, approved, rejected, …).
 request_events = sa.Table(
-    "request_events", metadata,
+    "request_events",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("request_id", sa.Integer, sa.ForeignKey("service_requests.id"), nullable=False),
     sa.Column("ts", Epoch, nullable=False),
@@ -467,7 +509,8 @@ request_events = sa.Table(
 # point, so sums are exact). ``dedupe_key`` makes a retried or concurrent write of the same
 # entry (a period's allotment, an incident's charge) a no-op instead of a second entry.
 ledger_entries = sa.Table(
-    "ledger_entries", metadata,
+    "ledger_entries",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("period", sa.String(10), nullable=False),  # the contract period, e.g. "2026-10"
@@ -481,15 +524,17 @@ ledger_entries = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("dedupe_key", sa.String(200), nullable=True, unique=True),
-    sa.CheckConstraint("kind IN ('allotment', 'rollover', 'charge', 'topup', 'adjustment', 'expiry')",
-                       name="kind"),
+    sa.CheckConstraint(
+        "kind IN ('allotment', 'rollover', 'charge', 'topup', 'adjustment', 'expiry')", name="kind"
+    ),
     sa.Index(None, "client_id", "period"),
     sa.Index(None, "client_id", "ts"),
 )
 
 # Low-balance notices sent: once per threshold per client and period.
 ledger_notices = sa.Table(
-    "ledger_notices", metadata,
+    "ledger_notices",
+    metadata,
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), primary_key=True),
     sa.Column("period", sa.String(10), primary_key=True),
     sa.Column("threshold", sa.String(20), primary_key=True),  # e.g. "25%", "10%", "zero"
@@ -501,7 +546,8 @@ ledger_notices = sa.Table(
 # problem, and scheduled maintenance tasks done; each with its evidence (the metric before
 # and after, a supply replaced, …) as JSON.
 preventive_work = sa.Table(
-    "preventive_work", metadata,
+    "preventive_work",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),  # incident | task
@@ -523,7 +569,8 @@ preventive_work = sa.Table(
 # monthly reports): a second transactional outbox, delivered by e-mail / webhook workers
 # (collector.notify). ``dedupe_key`` keeps a notice from being queued twice.
 notifications = sa.Table(
-    "notifications", metadata,
+    "notifications",
+    metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=True),
     sa.Column("kind", sa.String(40), nullable=False),
@@ -546,7 +593,8 @@ notifications = sa.Table(
 
 # ---------------------------------------------------------------------- web UI, reports (issue 7)
 users = sa.Table(
-    "users", metadata,
+    "users",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("username", sa.String(100), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(300), nullable=False),  # argon2id
@@ -558,12 +606,15 @@ users = sa.Table(
     sa.Column("created_at", Epoch, nullable=False),
     sa.Column("last_login_at", Epoch, nullable=True),
     sa.CheckConstraint("role IN ('admin', 'technician', 'client_viewer')", name="role"),
-    sa.CheckConstraint("(role = 'client_viewer') = (client_id IS NOT NULL)", name="client_for_viewer"),
+    sa.CheckConstraint(
+        "(role = 'client_viewer') = (client_id IS NOT NULL)", name="client_for_viewer"
+    ),
 )
 
 # Server-side sessions: the cookie carries a random id; only its SHA-256 is stored.
 web_sessions = sa.Table(
-    "web_sessions", metadata,
+    "web_sessions",
+    metadata,
     sa.Column("id_hash", sa.String(64), primary_key=True),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("csrf_token", sa.String(64), nullable=False),
@@ -574,7 +625,8 @@ web_sessions = sa.Table(
 
 # Generated client reports, archived with their content hash (collector.reports).
 reports = sa.Table(
-    "reports", metadata,
+    "reports",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
     sa.Column("period", sa.String(10), nullable=False),

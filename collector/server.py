@@ -19,16 +19,26 @@ from collector.store import Store
 log = logging.getLogger(__name__)
 
 
-def build_server(settings: Settings, *, host: str | None = None, port: int | None = None,
-                 store: Store | None = None, migrate: bool = True) -> uvicorn.Server:
+def build_server(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    store: Store | None = None,
+    migrate: bool = True,
+) -> uvicorn.Server:
     """A uvicorn server for the collector app (not started). ``host``/``port`` override settings."""
     app = create_app(settings, store=store, migrate=migrate)
     config = uvicorn.Config(
-        app, host=host or settings.host, port=settings.port if port is None else port,
+        app,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
         log_level=settings.log_level,
         # One line per batch is noise at 100 agents; debug shows them.
         access_log=settings.log_level == "debug",
-        proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
         ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
         ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,
     )
@@ -51,7 +61,9 @@ def tune_gc() -> None:
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Migrate the store, then serve until SIGINT/SIGTERM (blocking)."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if settings.log_level != "debug":
         logging.getLogger("alembic").setLevel(logging.WARNING)
     store = Store.from_settings(settings)

@@ -99,7 +99,8 @@ class Settings(BaseModel):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: SecretStr | None = Field(
-        default=None, description="SQLAlchemy URL; default: sqlite file upkeep.db in data_dir")
+        default=None, description="SQLAlchemy URL; default: sqlite file upkeep.db in data_dir"
+    )
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_PORT
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
@@ -123,7 +124,9 @@ class Settings(BaseModel):
     rules_series_gone_after: Duration = Field(default=86400.0, gt=0)
     #: Contract files and folders (docs/contracts.md): one YAML contract per client, loaded at
     #: start, on SIGHUP and on POST /api/v1/contracts/reload. Empty: contracts only via the API/CLI.
-    contracts_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
+    contracts_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(
+        default_factory=list
+    )
     #: Noise control (docs/noise.md): client time zones, maintenance windows, dependencies (YAML).
     maintenance_file: Path | None = None
     #: How often signals held back (maintenance window, site grace) are checked for release.
@@ -135,12 +138,14 @@ class Settings(BaseModel):
     #: Alertmanager receiver: the alert labels naming the client, the asset (first present), the site.
     alertmanager_client_label: str = Field(default="client", min_length=1, max_length=100)
     alertmanager_asset_labels: Annotated[list[str], BeforeValidator(_name_list)] = Field(
-        default_factory=lambda: ["asset", "instance"], min_length=1)
+        default_factory=lambda: ["asset", "instance"], min_length=1
+    )
     alertmanager_site_label: str = Field(default="site", min_length=1, max_length=100)
     alertmanager_max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
     max_body_bytes: Annotated[int, Field(gt=0, le=wire.MAX_BODY_BYTES)] = wire.MAX_BODY_BYTES
     max_decompressed_bytes: Annotated[int, Field(gt=0, le=wire.MAX_DECOMPRESSED_BYTES)] = (
-        wire.MAX_DECOMPRESSED_BYTES)
+        wire.MAX_DECOMPRESSED_BYTES
+    )
     #: /metrics: open when unset (bind to loopback or firewall it); else needs this bearer token.
     metrics_token_file: Path | None = None
     #: /metrics shows a series while its asset was seen this recently and its own newest
@@ -182,8 +187,9 @@ class Settings(BaseModel):
     ledger_period_interval: Duration = Field(default=3600.0, ge=0)
     #: Management views: what one hour of a technician's work costs the company (time vs fee;
     #: in each client's contract currency).
-    management_hourly_cost: Decimal = Field(default=Decimal(60), ge=0, le=1_000_000, max_digits=12,
-                                            decimal_places=2)
+    management_hourly_cost: Decimal = Field(
+        default=Decimal(60), ge=0, le=1_000_000, max_digits=12, decimal_places=2
+    )
     #: Monthly reports (docs/reports.md): how often due reports are looked for (0: never), how
     #: long after a period's end they are generated, and in which format they are archived/e-mailed.
     report_schedule_interval: Duration = Field(default=3600.0, ge=0)
@@ -233,8 +239,12 @@ class Settings(BaseModel):
             return ConnectorsConfig.model_validate(doc.data or {})
         except ValidationError as exc:
             err = exc.errors(include_input=False, include_url=False)[0]
-            raise ConfigError([f"{self.connectors_file}: {dotted(list(err['loc']))}: "
-                               f"{err['msg'].removeprefix('Value error, ')}"]) from None
+            raise ConfigError(
+                [
+                    f"{self.connectors_file}: {dotted(list(err['loc']))}: "
+                    f"{err['msg'].removeprefix('Value error, ')}"
+                ]
+            ) from None
 
     @classmethod
     def for_data_dir(cls, data_dir: str | Path, **values: Any) -> Settings:
@@ -243,8 +253,11 @@ class Settings(BaseModel):
 
     def renotify_policy(self) -> RenotifyPolicy:
         """The re-notification back-off of ``renotify_*``."""
-        return RenotifyPolicy(interval=self.renotify_interval, factor=self.renotify_factor,
-                              max_interval=self.renotify_max_interval)
+        return RenotifyPolicy(
+            interval=self.renotify_interval,
+            factor=self.renotify_factor,
+            max_interval=self.renotify_max_interval,
+        )
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -278,7 +291,9 @@ def load_settings(
     if config_file:
         doc = YamlDocument.from_file(config_file)
         if doc.data is not None and not isinstance(doc.data, dict):
-            raise ConfigError([f"{doc.where([])}: the settings file must be a mapping of key: value"])
+            raise ConfigError(
+                [f"{doc.where([])}: the settings file must be a mapping of key: value"]
+            )
         data.update(doc.data or {})
 
     for key in Settings.model_fields:
@@ -288,7 +303,9 @@ def load_settings(
             try:
                 data[key] = Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError([f"{name}_FILE: cannot read {path}: {exc.strerror or exc}"]) from None
+                raise ConfigError(
+                    [f"{name}_FILE: cannot read {path}: {exc.strerror or exc}"]
+                ) from None
             origin[key] = name + "_FILE"
         elif env.get(name):
             data[key] = env[name]

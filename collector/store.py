@@ -41,9 +41,13 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA journal_mode = WAL")
-    cur.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes; WAL keeps it consistent
+    cur.execute(
+        "PRAGMA synchronous = NORMAL"
+    )  # durable across app crashes; WAL keeps it consistent
     cur.execute("PRAGMA foreign_keys = ON")
-    cur.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: series/latest/rollup indexes stay hot
+    cur.execute(
+        "PRAGMA cache_size = -65536"
+    )  # 64 MiB page cache: series/latest/rollup indexes stay hot
     cur.execute("PRAGMA temp_store = MEMORY")
     # Checkpoints normally run in the background (Store.start_checkpointer), off the ingest
     # path; this only bounds the WAL (~40 MiB) when nothing else checkpoints.
@@ -143,9 +147,13 @@ class Store:
         try:
             revision = self.current_revision()
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreUnavailable(f"database not reachable: {type(exc.orig or exc).__name__}") from None
+            raise StoreUnavailable(
+                f"database not reachable: {type(exc.orig or exc).__name__}"
+            ) from None
         if revision != self.head_revision():
-            raise StoreUnavailable(f"database schema at {revision}, expected {self.head_revision()}")
+            raise StoreUnavailable(
+                f"database schema at {revision}, expected {self.head_revision()}"
+            )
 
     def start_checkpointer(self, interval: float = 1.0) -> None:
         """SQLite: copy the WAL into the database from a background thread every ``interval`` s.
@@ -158,8 +166,12 @@ class Store:
         if not self.is_sqlite or not database or database == ":memory:" or self._checkpointer:
             return
         self._checkpointer_stop.clear()
-        self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(database, interval),
-                                              name="sqlite-checkpoint", daemon=True)
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop,
+            args=(database, interval),
+            name="sqlite-checkpoint",
+            daemon=True,
+        )
         self._checkpointer.start()
 
     def _checkpoint_loop(self, database: str, interval: float) -> None:

@@ -27,8 +27,9 @@ if _ROOT not in sys.path:
 # instance per session (a real Redmine takes ~20 s to start).
 from tests.servers.redmine import redmine  # noqa: E402, F401
 
-POSTGRES_URL = os.environ.get("UPKEEP_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "UPKEEP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @functools.cache
@@ -41,8 +42,14 @@ def postgres_unavailable() -> str | None:
         return f"PostgreSQL driver not installed: {exc}"
     url = make_url(POSTGRES_URL)
     try:
-        with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                             password=url.password, dbname=url.database, connect_timeout=3):
+        with psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            connect_timeout=3,
+        ):
             return None
     except Exception as exc:  # any failure means: cannot test here
         return f"PostgreSQL at {url.render_as_string(hide_password=True)} does not answer: {exc}"
@@ -54,12 +61,19 @@ def _postgres_schema_url() -> Iterator[str]:
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     url = make_url(POSTGRES_URL)
-    params = {"host": url.host, "port": url.port or 5432, "user": url.username, "password": url.password,
-              "dbname": url.database}
+    params = {
+        "host": url.host,
+        "port": url.port or 5432,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
     with psycopg.connect(**params, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
     finally:
         with psycopg.connect(**params, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -35,8 +35,13 @@ class Sample:
     ts: float | None = None
 
     def to_wire(self) -> dict:
-        return {"asset": self.asset, "metric": self.metric, "labels": self.labels,
-                "value": float(self.value), "ts": self.ts}
+        return {
+            "asset": self.asset,
+            "metric": self.metric,
+            "labels": self.labels,
+            "value": float(self.value),
+            "ts": self.ts,
+        }
 
 
 @dataclass(slots=True)
@@ -50,8 +55,13 @@ class Event:
     ts: float | None = None
 
     def to_wire(self) -> dict:
-        return {"asset": self.asset, "type": self.type, "ts": self.ts,
-                "message": self.message, "data": self.data}
+        return {
+            "asset": self.asset,
+            "type": self.type,
+            "ts": self.ts,
+            "message": self.message,
+            "data": self.data,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +89,9 @@ class CheckConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     interval: Duration = Field(default=30.0, gt=0)
-    timeout: Duration | None = Field(default=None, gt=0, description="default: the interval, at most 60s")
+    timeout: Duration | None = Field(
+        default=None, gt=0, description="default: the interval, at most 60s"
+    )
     enabled: bool = True
 
     def effective_timeout(self) -> float:
@@ -97,8 +109,20 @@ class CheckResult:
 
 #: The two samples the base class adds to every run.
 BASE_CATALOG = (
-    MetricSpec("upkeep_check_up", "gauge", "", ("check",), "1 if the check's last run succeeded, 0 if it failed or timed out"),
-    MetricSpec("upkeep_check_duration_seconds", "gauge", "seconds", ("check",), "How long the check's last run took"),
+    MetricSpec(
+        "upkeep_check_up",
+        "gauge",
+        "",
+        ("check",),
+        "1 if the check's last run succeeded, 0 if it failed or timed out",
+    ),
+    MetricSpec(
+        "upkeep_check_duration_seconds",
+        "gauge",
+        "seconds",
+        ("check",),
+        "How long the check's last run took",
+    ),
 )
 
 
@@ -137,10 +161,17 @@ class Check:
             unsupported = str(exc) or "not supported on this machine"
             samples, events, ok = [], [], False
         except Exception as exc:  # a failing check must never stop the agent
-            log.warning("check %s failed: %s", self.name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            log.warning(
+                "check %s failed: %s", self.name, exc, exc_info=log.isEnabledFor(logging.DEBUG)
+            )
             samples, ok = [], False
-            events.append(Event("check_error", f"{self.name}: {type(exc).__name__}: {exc}",
-                                {"check": self.name, "error": type(exc).__name__}))
+            events.append(
+                Event(
+                    "check_error",
+                    f"{self.name}: {type(exc).__name__}: {exc}",
+                    {"check": self.name, "error": type(exc).__name__},
+                )
+            )
         duration = time.perf_counter() - start
         if any(not math.isfinite(s.value) for s in samples):
             # NaN/inf is not a value the wire accepts; one bad sample must not sink a batch.
@@ -169,5 +200,15 @@ class Check:
         asset = self.host.asset_name
         return CheckResult(
             [Sample("upkeep_check_up", 0.0, {"check": self.name}, asset, now)],
-            [Event("check_error", f"{self.name}: {reason}", {"check": self.name, "error": reason}, asset, now)],
-            False, 0.0)
+            [
+                Event(
+                    "check_error",
+                    f"{self.name}: {reason}",
+                    {"check": self.name, "error": reason},
+                    asset,
+                    now,
+                )
+            ],
+            False,
+            0.0,
+        )

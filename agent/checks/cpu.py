@@ -34,12 +34,27 @@ class CpuCheck(Check):
     name: ClassVar[str] = "cpu"
     Config: ClassVar[type[CheckConfig]] = CpuConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("cpu_usage_percent", "gauge", "percent", (),
-                   "Share of CPU time spent working (not idle or iowait) since the previous run, all CPUs"),
-        MetricSpec("cpu_mode_percent", "gauge", "percent", ("mode",),
-                   "Share of CPU time spent in each mode (user, system, iowait, steal, idle, …) since the previous run"),
-        MetricSpec("cpu_core_usage_percent", "gauge", "percent", ("cpu",),
-                   "Busy percent of one logical CPU since the previous run (option per_cpu)"),
+        MetricSpec(
+            "cpu_usage_percent",
+            "gauge",
+            "percent",
+            (),
+            "Share of CPU time spent working (not idle or iowait) since the previous run, all CPUs",
+        ),
+        MetricSpec(
+            "cpu_mode_percent",
+            "gauge",
+            "percent",
+            ("mode",),
+            "Share of CPU time spent in each mode (user, system, iowait, steal, idle, …) since the previous run",
+        ),
+        MetricSpec(
+            "cpu_core_usage_percent",
+            "gauge",
+            "percent",
+            ("cpu",),
+            "Busy percent of one logical CPU since the previous run (option per_cpu)",
+        ),
         MetricSpec("cpu_logical_count", "gauge", "", (), "Number of logical CPUs"),
     )
 
@@ -65,9 +80,13 @@ class CpuCheck(Check):
             previous_per_cpu, self._last_per_cpu = self._last_per_cpu, per_cpu
             # A CPU going offline changes the list length; skip that one run.
             if previous_per_cpu is not None and len(previous_per_cpu) == len(per_cpu):
-                for index, (before, after) in enumerate(zip(previous_per_cpu, per_cpu, strict=True)):
+                for index, (before, after) in enumerate(
+                    zip(previous_per_cpu, per_cpu, strict=True)
+                ):
                     if (shares := mode_shares(before, after)) is not None:
-                        yield Sample("cpu_core_usage_percent", busy_percent(shares), {"cpu": str(index)})
+                        yield Sample(
+                            "cpu_core_usage_percent", busy_percent(shares), {"cpu": str(index)}
+                        )
 
 
 def mode_shares(before: Any, after: Any) -> dict[str, float] | None:
@@ -75,8 +94,9 @@ def mode_shares(before: Any, after: Any) -> dict[str, float] | None:
 
     None when no CPU time passed (two readings within one clock tick).
     """
-    deltas = {mode: max(0.0, value - getattr(before, mode))
-              for mode, value in after._asdict().items()}
+    deltas = {
+        mode: max(0.0, value - getattr(before, mode)) for mode, value in after._asdict().items()
+    }
     elapsed = sum(v for mode, v in deltas.items() if mode not in _DOUBLE_COUNTED)
     if elapsed <= 0:
         return None

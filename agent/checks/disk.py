@@ -20,18 +20,54 @@ log = logging.getLogger(__name__)
 #: are always full by design (CD/DVD images, snap packages): reporting them only
 #: produces "disk full" noise.
 DEFAULT_EXCLUDE_FSTYPES = (
-    "autofs", "aufs", "binfmt_misc", "bpf", "cgroup*", "configfs", "debugfs", "devfs",
-    "devpts", "devtmpfs", "efivarfs", "fusectl", "fuse.gvfsd-fuse", "fuse.lxcfs",
-    "fuse.portal", "fuse.snapfuse", "hugetlbfs", "iso9660", "mqueue", "nsfs", "nullfs",
-    "overlay", "proc", "pstore", "ramfs", "rpc_pipefs", "securityfs", "selinuxfs",
-    "squashfs", "sysfs", "tmpfs", "tracefs", "udf", "CDFS", "UDF",
+    "autofs",
+    "aufs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup*",
+    "configfs",
+    "debugfs",
+    "devfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "fuse.gvfsd-fuse",
+    "fuse.lxcfs",
+    "fuse.portal",
+    "fuse.snapfuse",
+    "hugetlbfs",
+    "iso9660",
+    "mqueue",
+    "nsfs",
+    "nullfs",
+    "overlay",
+    "proc",
+    "pstore",
+    "ramfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tmpfs",
+    "tracefs",
+    "udf",
+    "CDFS",
+    "UDF",
 )
 #: Mount points below kernel/runtime trees and container runtimes' private mounts.
 #: On macOS the system volumes share one APFS container with the Data volume, which is
 #: the one that fills up.
 DEFAULT_EXCLUDE_MOUNTPOINTS = (
-    "/proc/*", "/sys/*", "/dev/*", "/run/*", "/snap/*",
-    "/var/lib/docker/*", "/var/lib/containers/*", "/var/lib/kubelet/*",
+    "/proc/*",
+    "/sys/*",
+    "/dev/*",
+    "/run/*",
+    "/snap/*",
+    "/var/lib/docker/*",
+    "/var/lib/containers/*",
+    "/var/lib/kubelet/*",
     r"re:/System/Volumes/(?!Data$).*",
 )
 
@@ -39,8 +75,12 @@ DEFAULT_EXCLUDE_MOUNTPOINTS = (
 class DiskConfig(CheckConfig):
     """Options of the ``disk`` check. Patterns are globs, or regexes after ``re:``."""
 
-    exclude_fstypes: list[NamePattern] = Field(default_factory=lambda: list(DEFAULT_EXCLUDE_FSTYPES))
-    exclude_mountpoints: list[NamePattern] = Field(default_factory=lambda: list(DEFAULT_EXCLUDE_MOUNTPOINTS))
+    exclude_fstypes: list[NamePattern] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDE_FSTYPES)
+    )
+    exclude_mountpoints: list[NamePattern] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDE_MOUNTPOINTS)
+    )
     #: When given, only mount points matching one of these are reported.
     include_mountpoints: list[NamePattern] = Field(default_factory=list)
 
@@ -58,12 +98,27 @@ class DiskCheck(Check):
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("disk_total_bytes", "gauge", "bytes", _LABELS, "Size of the filesystem"),
         MetricSpec("disk_used_bytes", "gauge", "bytes", _LABELS, "Space in use"),
-        MetricSpec("disk_free_bytes", "gauge", "bytes", _LABELS,
-                   "Space free for unprivileged users (excludes blocks reserved for root)"),
-        MetricSpec("disk_used_percent", "gauge", "percent", _LABELS,
-                   "Used / (used + free): the figure df shows"),
-        MetricSpec("disk_inodes_used_percent", "gauge", "percent", _LABELS,
-                   "Share of inodes in use (only filesystems with a fixed inode table)"),
+        MetricSpec(
+            "disk_free_bytes",
+            "gauge",
+            "bytes",
+            _LABELS,
+            "Space free for unprivileged users (excludes blocks reserved for root)",
+        ),
+        MetricSpec(
+            "disk_used_percent",
+            "gauge",
+            "percent",
+            _LABELS,
+            "Used / (used + free): the figure df shows",
+        ),
+        MetricSpec(
+            "disk_inodes_used_percent",
+            "gauge",
+            "percent",
+            _LABELS,
+            "Share of inodes in use (only filesystems with a fixed inode table)",
+        ),
     )
 
     config: DiskConfig
@@ -71,7 +126,9 @@ class DiskCheck(Check):
     def __init__(self, config: CheckConfig, host: Host) -> None:
         super().__init__(config, host)
         self._fstypes = NameFilter(exclude=self.config.exclude_fstypes)
-        self._mountpoints = NameFilter(self.config.include_mountpoints, self.config.exclude_mountpoints)
+        self._mountpoints = NameFilter(
+            self.config.include_mountpoints, self.config.exclude_mountpoints
+        )
 
     def collect(self) -> Iterator[Sample]:
         with_inodes = self.host.platform != "win32"
@@ -83,8 +140,12 @@ class DiskCheck(Check):
                 log.debug("disk: skipping %s: %s", part.mountpoint, exc)
                 continue
             labels = {"mountpoint": part.mountpoint, "device": part.device, "fstype": part.fstype}
-            values = {"disk_total_bytes": usage.total, "disk_used_bytes": usage.used,
-                      "disk_free_bytes": usage.free, "disk_used_percent": usage.percent}
+            values = {
+                "disk_total_bytes": usage.total,
+                "disk_used_bytes": usage.used,
+                "disk_free_bytes": usage.free,
+                "disk_used_percent": usage.percent,
+            }
             if with_inodes and (percent := self._inodes_used_percent(part.mountpoint)) is not None:
                 values["disk_inodes_used_percent"] = percent
             for metric, value in values.items():

@@ -17,10 +17,14 @@ if TYPE_CHECKING:
 #: Partitions double-count their disk; loop, RAM, zram, optical and floppy devices
 #: say nothing about the machine's storage.
 DEFAULT_EXCLUDE_DEVICES = (
-    "loop*", "ram*", "zram*", "sr*", "fd*",
-    r"re:(sd|hd|vd|xvd)[a-z]+\d+",   # Linux SCSI/SATA/virtio/Xen partitions: sda1, vdb2
+    "loop*",
+    "ram*",
+    "zram*",
+    "sr*",
+    "fd*",
+    r"re:(sd|hd|vd|xvd)[a-z]+\d+",  # Linux SCSI/SATA/virtio/Xen partitions: sda1, vdb2
     r"re:(nvme\d+n\d+|mmcblk\d+|md\d+)p\d+",  # nvme0n1p1, mmcblk0p2, md0p1
-    r"re:disk\d+s\d+",               # macOS partitions: disk0s2
+    r"re:disk\d+s\d+",  # macOS partitions: disk0s2
 )
 
 #: psutil counter field → (metric, divisor turning its per-second rate into the unit).
@@ -37,7 +41,9 @@ _RATES = {
 class DiskIoConfig(CheckConfig):
     """Options of the ``diskio`` check. Patterns are globs, or regexes after ``re:``."""
 
-    exclude_devices: list[NamePattern] = Field(default_factory=lambda: list(DEFAULT_EXCLUDE_DEVICES))
+    exclude_devices: list[NamePattern] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDE_DEVICES)
+    )
     #: When given, only devices matching one of these are reported.
     include_devices: list[NamePattern] = Field(default_factory=list)
 
@@ -52,16 +58,41 @@ class DiskIoCheck(Check):
     name: ClassVar[str] = "diskio"
     Config: ClassVar[type[CheckConfig]] = DiskIoConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("diskio_read_bytes_per_second", "gauge", "bytes_per_second", ("device",),
-                   "Bytes read per second since the previous run"),
-        MetricSpec("diskio_write_bytes_per_second", "gauge", "bytes_per_second", ("device",),
-                   "Bytes written per second since the previous run"),
-        MetricSpec("diskio_reads_per_second", "gauge", "per_second", ("device",),
-                   "Read operations per second since the previous run"),
-        MetricSpec("diskio_writes_per_second", "gauge", "per_second", ("device",),
-                   "Write operations per second since the previous run"),
-        MetricSpec("diskio_busy_percent", "gauge", "percent", ("device",),
-                   "Share of time the disk had I/O in flight (Linux, FreeBSD)"),
+        MetricSpec(
+            "diskio_read_bytes_per_second",
+            "gauge",
+            "bytes_per_second",
+            ("device",),
+            "Bytes read per second since the previous run",
+        ),
+        MetricSpec(
+            "diskio_write_bytes_per_second",
+            "gauge",
+            "bytes_per_second",
+            ("device",),
+            "Bytes written per second since the previous run",
+        ),
+        MetricSpec(
+            "diskio_reads_per_second",
+            "gauge",
+            "per_second",
+            ("device",),
+            "Read operations per second since the previous run",
+        ),
+        MetricSpec(
+            "diskio_writes_per_second",
+            "gauge",
+            "per_second",
+            ("device",),
+            "Write operations per second since the previous run",
+        ),
+        MetricSpec(
+            "diskio_busy_percent",
+            "gauge",
+            "percent",
+            ("device",),
+            "Share of time the disk had I/O in flight (Linux, FreeBSD)",
+        ),
     )
 
     config: DiskIoConfig
@@ -73,10 +104,13 @@ class DiskIoCheck(Check):
 
     def collect(self) -> Iterator[Sample]:
         now = self.host.monotonic()
-        readings = {device: {field: getattr(counters, field) for field in _RATES
-                             if hasattr(counters, field)}
-                    for device, counters in self.host.disk_io_counters().items()
-                    if self._devices.allows(device)}
+        readings = {
+            device: {
+                field: getattr(counters, field) for field in _RATES if hasattr(counters, field)
+            }
+            for device, counters in self.host.disk_io_counters().items()
+            if self._devices.allows(device)
+        }
         for device, rates in sorted(self._rates.update(now, readings).items()):
             for field, rate in rates.items():
                 metric, divisor = _RATES[field]

@@ -51,10 +51,19 @@ class DnsCheck(Check):
     Config: ClassVar[type[CheckConfig]] = DnsConfig
     default_interval: ClassVar[float | None] = 60.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("dns_up", "gauge", "", ("target",), "1 if the name resolved to at least one address"),
-        MetricSpec("dns_resolve_seconds", "gauge", "seconds", ("target",),
-                   "Time the resolver took (only when the name resolved)"),
-        MetricSpec("dns_addresses", "gauge", "", ("target",), "Number of distinct addresses returned"),
+        MetricSpec(
+            "dns_up", "gauge", "", ("target",), "1 if the name resolved to at least one address"
+        ),
+        MetricSpec(
+            "dns_resolve_seconds",
+            "gauge",
+            "seconds",
+            ("target",),
+            "Time the resolver took (only when the name resolved)",
+        ),
+        MetricSpec(
+            "dns_addresses", "gauge", "", ("target",), "Number of distinct addresses returned"
+        ),
     )
 
     config: DnsConfig
@@ -66,7 +75,9 @@ class DnsCheck(Check):
             return None
 
     def collect(self) -> Iterator[Sample]:
-        for target, answer in zip(self.config.targets, probe_all(self._probe, self.config.targets), strict=True):
+        for target, answer in zip(
+            self.config.targets, probe_all(self._probe, self.config.targets), strict=True
+        ):
             labels = {"target": target.name}
             up = answer is not None and bool(answer.addresses)
             yield Sample("dns_up", 1.0 if up else 0.0, labels)

@@ -22,8 +22,11 @@ class WatchedPath(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field(min_length=1, description="folder or file; the label value path=<path>")
-    pattern: str = Field(default="*", min_length=1,
-                         description="glob on file names, e.g. *.tar.gz (case-insensitive on Windows)")
+    pattern: str = Field(
+        default="*",
+        min_length=1,
+        description="glob on file names, e.g. *.tar.gz (case-insensitive on Windows)",
+    )
     recursive: bool = Field(default=False, description="also look in subfolders")
 
 
@@ -63,9 +66,20 @@ class FileAgeCheck(Check):
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("file_path_exists", "gauge", "", ("path",), "1 if the path exists, 0 if not"),
         MetricSpec("file_count", "gauge", "", ("path",), "Number of files matching the pattern"),
-        MetricSpec("file_age_seconds", "gauge", "seconds", ("path",),
-                   "Time since the newest matching file was modified (absent when no file matches)"),
-        MetricSpec("file_newest_size_bytes", "gauge", "bytes", ("path",), "Size of the newest matching file"),
+        MetricSpec(
+            "file_age_seconds",
+            "gauge",
+            "seconds",
+            ("path",),
+            "Time since the newest matching file was modified (absent when no file matches)",
+        ),
+        MetricSpec(
+            "file_newest_size_bytes",
+            "gauge",
+            "bytes",
+            ("path",),
+            "Size of the newest matching file",
+        ),
     )
 
     config: FileAgeConfig
@@ -73,7 +87,9 @@ class FileAgeCheck(Check):
     def __init__(self, config: CheckConfig, host: Host) -> None:
         super().__init__(config, host)
         flags = re.IGNORECASE if host.platform == "win32" else 0
-        self._patterns = {w.path: re.compile(fnmatch.translate(w.pattern), flags) for w in self.config.paths}
+        self._patterns = {
+            w.path: re.compile(fnmatch.translate(w.pattern), flags) for w in self.config.paths
+        }
 
     def collect(self) -> Iterator[Sample]:
         now = self.host.time()

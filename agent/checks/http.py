@@ -28,10 +28,15 @@ class HttpTarget(Target):
     url: str = Field(pattern=r"^https?://", max_length=2000)
     method: Literal["GET", "HEAD"] = "GET"
     expected_status: list[int] = Field(
-        default_factory=list, description="status codes that count as up; default: 200–399")
-    body_regex: str | None = Field(default=None, min_length=1, description="searched in the first 1 MiB of the body")
+        default_factory=list, description="status codes that count as up; default: 200–399"
+    )
+    body_regex: str | None = Field(
+        default=None, min_length=1, description="searched in the first 1 MiB of the body"
+    )
     verify_tls: bool = True
-    ca_file: Path | None = Field(default=None, description="CA bundle (PEM) to verify the server with")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) to verify the server with"
+    )
     follow_redirects: bool = True
 
     @model_validator(mode="before")
@@ -91,37 +96,70 @@ class HttpCheck(Check):
     Config: ClassVar[type[CheckConfig]] = HttpConfig
     default_interval: ClassVar[float | None] = 60.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("http_up", "gauge", "", ("target",),
-                   "1 if the server answered with an expected status (and the body matched, if asked)"),
-        MetricSpec("http_status_code", "gauge", "", ("target",), "HTTP status of the answer (after redirects)"),
-        MetricSpec("http_response_seconds", "gauge", "seconds", ("target",),
-                   "Time from sending the request to the end of the body read"),
-        MetricSpec("http_content_match", "gauge", "", ("target",),
-                   "1 if body_regex was found in the body (targets with body_regex only)"),
+        MetricSpec(
+            "http_up",
+            "gauge",
+            "",
+            ("target",),
+            "1 if the server answered with an expected status (and the body matched, if asked)",
+        ),
+        MetricSpec(
+            "http_status_code",
+            "gauge",
+            "",
+            ("target",),
+            "HTTP status of the answer (after redirects)",
+        ),
+        MetricSpec(
+            "http_response_seconds",
+            "gauge",
+            "seconds",
+            ("target",),
+            "Time from sending the request to the end of the body read",
+        ),
+        MetricSpec(
+            "http_content_match",
+            "gauge",
+            "",
+            ("target",),
+            "1 if body_regex was found in the body (targets with body_regex only)",
+        ),
     )
 
     config: HttpConfig
 
     def __init__(self, config: CheckConfig, host: Any) -> None:
         super().__init__(config, host)
-        self._patterns = {t.name: re.compile(t.body_regex) for t in self.config.targets if t.body_regex}
+        self._patterns = {
+            t.name: re.compile(t.body_regex) for t in self.config.targets if t.body_regex
+        }
 
     def _probe(self, target: HttpTarget) -> HttpResponse | None:
         try:
-            return self.host.http_request(target.url, target.method, target.timeout, target.verify(),
-                                          target.follow_redirects,
-                                          MAX_BODY if target.name in self._patterns else 0)
+            return self.host.http_request(
+                target.url,
+                target.method,
+                target.timeout,
+                target.verify(),
+                target.follow_redirects,
+                MAX_BODY if target.name in self._patterns else 0,
+            )
         except OSError:
             return None
 
     def collect(self) -> Iterator[Sample]:
-        for target, answer in zip(self.config.targets, probe_all(self._probe, self.config.targets), strict=True):
+        for target, answer in zip(
+            self.config.targets, probe_all(self._probe, self.config.targets), strict=True
+        ):
             labels = {"target": target.name}
             if answer is None:
                 yield Sample("http_up", 0.0, labels)
                 continue
-            expected = (answer.status in target.expected_status if target.expected_status
-                        else 200 <= answer.status < 400)
+            expected = (
+                answer.status in target.expected_status
+                if target.expected_status
+                else 200 <= answer.status < 400
+            )
             up = expected
             pattern = self._patterns.get(target.name)
             if pattern is not None:

@@ -20,10 +20,20 @@ class LoadCheck(Check):
     name: ClassVar[str] = "load"
     Config: ClassVar[type[CheckConfig]] = LoadConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("load_average", "gauge", "", ("period",),
-                   "Load average (runnable + uninterruptible tasks) over period 1m, 5m or 15m"),
-        MetricSpec("load_average_per_core", "gauge", "", ("period",),
-                   "Load average divided by the number of logical CPUs"),
+        MetricSpec(
+            "load_average",
+            "gauge",
+            "",
+            ("period",),
+            "Load average (runnable + uninterruptible tasks) over period 1m, 5m or 15m",
+        ),
+        MetricSpec(
+            "load_average_per_core",
+            "gauge",
+            "",
+            ("period",),
+            "Load average divided by the number of logical CPUs",
+        ),
     )
 
     def unsupported(self) -> str | None:

@@ -19,15 +19,29 @@ class MemoryCheck(Check):
     Config: ClassVar[type[CheckConfig]] = MemoryConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("memory_total_bytes", "gauge", "bytes", (), "Physical memory installed"),
-        MetricSpec("memory_available_bytes", "gauge", "bytes", (),
-                   "Memory that can be given to programs without swapping (includes reclaimable cache)"),
+        MetricSpec(
+            "memory_available_bytes",
+            "gauge",
+            "bytes",
+            (),
+            "Memory that can be given to programs without swapping (includes reclaimable cache)",
+        ),
         MetricSpec("memory_used_bytes", "gauge", "bytes", (), "Memory in use as the OS counts it"),
-        MetricSpec("memory_used_percent", "gauge", "percent", (),
-                   "Share of memory not available: (total - available) / total"),
-        MetricSpec("swap_total_bytes", "gauge", "bytes", (), "Swap space configured (0 without swap)"),
+        MetricSpec(
+            "memory_used_percent",
+            "gauge",
+            "percent",
+            (),
+            "Share of memory not available: (total - available) / total",
+        ),
+        MetricSpec(
+            "swap_total_bytes", "gauge", "bytes", (), "Swap space configured (0 without swap)"
+        ),
         MetricSpec("swap_used_bytes", "gauge", "bytes", (), "Swap space in use"),
         MetricSpec("swap_free_bytes", "gauge", "bytes", (), "Swap space free"),
-        MetricSpec("swap_used_percent", "gauge", "percent", (), "Share of swap in use (0 without swap)"),
+        MetricSpec(
+            "swap_used_percent", "gauge", "percent", (), "Share of swap in use (0 without swap)"
+        ),
     )
 
     def collect(self) -> Iterator[Sample]:

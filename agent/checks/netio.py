@@ -38,7 +38,9 @@ _COUNTERS = {
 class NetIoConfig(CheckConfig):
     """Options of the ``netio`` check. Patterns are globs, or regexes after ``re:``."""
 
-    exclude_interfaces: list[NamePattern] = Field(default_factory=lambda: list(DEFAULT_EXCLUDE_INTERFACES))
+    exclude_interfaces: list[NamePattern] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDE_INTERFACES)
+    )
     #: When given, only interfaces matching one of these are reported.
     include_interfaces: list[NamePattern] = Field(default_factory=list)
 
@@ -52,41 +54,92 @@ class NetIoCheck(Check):
     name: ClassVar[str] = "netio"
     Config: ClassVar[type[CheckConfig]] = NetIoConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("netio_receive_bytes_per_second", "gauge", "bytes_per_second", ("interface",),
-                   "Bytes received per second since the previous run"),
-        MetricSpec("netio_transmit_bytes_per_second", "gauge", "bytes_per_second", ("interface",),
-                   "Bytes sent per second since the previous run"),
-        MetricSpec("netio_receive_packets_per_second", "gauge", "per_second", ("interface",),
-                   "Packets received per second since the previous run"),
-        MetricSpec("netio_transmit_packets_per_second", "gauge", "per_second", ("interface",),
-                   "Packets sent per second since the previous run"),
-        MetricSpec("netio_receive_errors_total", "counter", "", ("interface",),
-                   "Receive errors since boot"),
-        MetricSpec("netio_transmit_errors_total", "counter", "", ("interface",),
-                   "Transmit errors since boot"),
-        MetricSpec("netio_receive_drops_total", "counter", "", ("interface",),
-                   "Received packets dropped since boot"),
-        MetricSpec("netio_transmit_drops_total", "counter", "", ("interface",),
-                   "Outgoing packets dropped since boot"),
-        MetricSpec("netio_link_up", "gauge", "", ("interface",),
-                   "1 if the interface is up, 0 if it is down"),
-        MetricSpec("netio_link_speed_bytes_per_second", "gauge", "bytes_per_second", ("interface",),
-                   "Negotiated link speed, where the driver reports one"),
+        MetricSpec(
+            "netio_receive_bytes_per_second",
+            "gauge",
+            "bytes_per_second",
+            ("interface",),
+            "Bytes received per second since the previous run",
+        ),
+        MetricSpec(
+            "netio_transmit_bytes_per_second",
+            "gauge",
+            "bytes_per_second",
+            ("interface",),
+            "Bytes sent per second since the previous run",
+        ),
+        MetricSpec(
+            "netio_receive_packets_per_second",
+            "gauge",
+            "per_second",
+            ("interface",),
+            "Packets received per second since the previous run",
+        ),
+        MetricSpec(
+            "netio_transmit_packets_per_second",
+            "gauge",
+            "per_second",
+            ("interface",),
+            "Packets sent per second since the previous run",
+        ),
+        MetricSpec(
+            "netio_receive_errors_total", "counter", "", ("interface",), "Receive errors since boot"
+        ),
+        MetricSpec(
+            "netio_transmit_errors_total",
+            "counter",
+            "",
+            ("interface",),
+            "Transmit errors since boot",
+        ),
+        MetricSpec(
+            "netio_receive_drops_total",
+            "counter",
+            "",
+            ("interface",),
+            "Received packets dropped since boot",
+        ),
+        MetricSpec(
+            "netio_transmit_drops_total",
+            "counter",
+            "",
+            ("interface",),
+            "Outgoing packets dropped since boot",
+        ),
+        MetricSpec(
+            "netio_link_up",
+            "gauge",
+            "",
+            ("interface",),
+            "1 if the interface is up, 0 if it is down",
+        ),
+        MetricSpec(
+            "netio_link_speed_bytes_per_second",
+            "gauge",
+            "bytes_per_second",
+            ("interface",),
+            "Negotiated link speed, where the driver reports one",
+        ),
     )
 
     config: NetIoConfig
 
     def __init__(self, config: CheckConfig, host: Host) -> None:
         super().__init__(config, host)
-        self._interfaces = NameFilter(self.config.include_interfaces, self.config.exclude_interfaces)
+        self._interfaces = NameFilter(
+            self.config.include_interfaces, self.config.exclude_interfaces
+        )
         self._rates = CounterRates()
 
     def collect(self) -> Iterator[Sample]:
         now = self.host.monotonic()
-        counters = {nic: c for nic, c in self.host.net_io_counters().items()
-                    if self._interfaces.allows(nic)}
-        rates = self._rates.update(now, {nic: {field: getattr(c, field) for field in _RATES}
-                                         for nic, c in counters.items()})
+        counters = {
+            nic: c for nic, c in self.host.net_io_counters().items() if self._interfaces.allows(nic)
+        }
+        rates = self._rates.update(
+            now,
+            {nic: {field: getattr(c, field) for field in _RATES} for nic, c in counters.items()},
+        )
         stats = self.host.net_if_stats()
         for nic in sorted(counters):
             labels = {"interface": nic}
@@ -97,4 +150,8 @@ class NetIoCheck(Check):
             if (stat := stats.get(nic)) is not None:
                 yield Sample("netio_link_up", 1.0 if stat.isup else 0.0, dict(labels))
                 if stat.speed > 0:  # psutil gives Mbit/s, 0 when unknown (virtual NICs)
-                    yield Sample("netio_link_speed_bytes_per_second", stat.speed * 1_000_000 / 8, dict(labels))
+                    yield Sample(
+                        "netio_link_speed_bytes_per_second",
+                        stat.speed * 1_000_000 / 8,
+                        dict(labels),
+                    )

@@ -19,7 +19,7 @@ REGEX_PREFIX = "re:"
 
 def _to_regex(pattern: str) -> str:
     if pattern.startswith(REGEX_PREFIX):
-        return pattern[len(REGEX_PREFIX):]
+        return pattern[len(REGEX_PREFIX) :]
     return fnmatch.translate(pattern)
 
 
@@ -40,8 +40,9 @@ class NameFilter:
     must not match ``exclude``. All patterns are folded into one regex each, because
     the filter runs for every mount/disk/interface on every cycle."""
 
-    def __init__(self, include: list[str] | tuple[str, ...] = (),
-                 exclude: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, include: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = ()
+    ) -> None:
         self._include = _combine(include)
         self._exclude = _combine(exclude)
 

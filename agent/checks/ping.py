@@ -27,8 +27,11 @@ class PingTarget(Target):
     address: str = Field(min_length=1, max_length=253)
     timeout: Duration = Field(default=1.0, gt=0, le=60, description="per probe")
     fallback_tcp_port: int | None = Field(
-        default=None, ge=1, le=65535,
-        description="if ICMP is not permitted, time a TCP connect to this port instead")
+        default=None,
+        ge=1,
+        le=65535,
+        description="if ICMP is not permitted, time a TCP connect to this port instead",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -57,10 +60,12 @@ def permission_fix(platform: str) -> str:
         return "run the agent with the rights to open ICMP sockets, or give targets a fallback_tcp_port"
     python = sys.executable or "python3"
     gid = os.getgid() if hasattr(os, "getgid") else 0
-    return ("allow one of: `setcap cap_net_raw+ep $(readlink -f " + python + ")`; "
-            f"`sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"` (group {gid} must be in the range; "
-            "persist it in /etc/sysctl.d/); or AmbientCapabilities=CAP_NET_RAW in the agent's systemd unit "
-            "— then restart the agent")
+    return (
+        "allow one of: `setcap cap_net_raw+ep $(readlink -f " + python + ")`; "
+        f'`sysctl -w net.ipv4.ping_group_range="0 2147483647"` (group {gid} must be in the range; '
+        "persist it in /etc/sysctl.d/); or AmbientCapabilities=CAP_NET_RAW in the agent's systemd unit "
+        "— then restart the agent"
+    )
 
 
 @dataclass(slots=True)
@@ -80,11 +85,23 @@ class PingCheck(Check):
     Config: ClassVar[type[CheckConfig]] = PingConfig
     default_interval: ClassVar[float | None] = 60.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("ping_up", "gauge", "", ("target", "method"), "1 if at least one probe was answered"),
-        MetricSpec("ping_loss_ratio", "gauge", "", ("target", "method"),
-                   "Share of probes without an answer (0 to 1)"),
-        MetricSpec("ping_rtt_seconds", "gauge", "seconds", ("target", "method", "stat"),
-                   "Round-trip time of the answered probes: stat min, avg or max"),
+        MetricSpec(
+            "ping_up", "gauge", "", ("target", "method"), "1 if at least one probe was answered"
+        ),
+        MetricSpec(
+            "ping_loss_ratio",
+            "gauge",
+            "",
+            ("target", "method"),
+            "Share of probes without an answer (0 to 1)",
+        ),
+        MetricSpec(
+            "ping_rtt_seconds",
+            "gauge",
+            "seconds",
+            ("target", "method", "stat"),
+            "Round-trip time of the answered probes: stat min, avg or max",
+        ),
     )
 
     config: PingConfig
@@ -94,14 +111,23 @@ class PingCheck(Check):
         self._icmp_denied = False
 
     def _icmp(self, target: PingTarget) -> Probes:
-        return Probes("icmp", [self.host.ping(target.address, target.timeout, seq)
-                               for seq in range(self.config.count)])
+        return Probes(
+            "icmp",
+            [
+                self.host.ping(target.address, target.timeout, seq)
+                for seq in range(self.config.count)
+            ],
+        )
 
     def _tcp(self, target: PingTarget) -> Probes:
         rtts: list[float | None] = []
         for _ in range(self.config.count):
             try:
-                rtts.append(self.host.tcp_connect(target.address, target.fallback_tcp_port or 0, target.timeout))
+                rtts.append(
+                    self.host.tcp_connect(
+                        target.address, target.fallback_tcp_port or 0, target.timeout
+                    )
+                )
             except OSError:
                 rtts.append(None)
         return Probes("tcp", rtts)
@@ -123,10 +149,13 @@ class PingCheck(Check):
             if not fallback:
                 raise Unsupported(f"ICMP is not permitted for the agent: {fix}")
             skipped = [t.name for t in self.config.targets if not t.fallback_tcp_port]
-            yield Event("ping_not_permitted",
-                        f"ICMP is not permitted for the agent; TCP connect instead for {', '.join(fallback)}"
-                        + (f"; not probed: {', '.join(skipped)}" if skipped else "") + f". To fix: {fix}",
-                        {"fallback": fallback, "skipped": skipped})
+            yield Event(
+                "ping_not_permitted",
+                f"ICMP is not permitted for the agent; TCP connect instead for {', '.join(fallback)}"
+                + (f"; not probed: {', '.join(skipped)}" if skipped else "")
+                + f". To fix: {fix}",
+                {"fallback": fallback, "skipped": skipped},
+            )
         for target, probes in zip(self.config.targets, results, strict=True):
             if probes is None:
                 continue
@@ -135,6 +164,9 @@ class PingCheck(Check):
             yield Sample("ping_up", 1.0 if answered else 0.0, labels)
             yield Sample("ping_loss_ratio", 1 - len(answered) / len(probes.rtts), dict(labels))
             if answered:
-                for stat, value in (("min", min(answered)), ("avg", sum(answered) / len(answered)),
-                                    ("max", max(answered))):
+                for stat, value in (
+                    ("min", min(answered)),
+                    ("avg", sum(answered) / len(answered)),
+                    ("max", max(answered)),
+                ):
                     yield Sample("ping_rtt_seconds", value, {**labels, "stat": stat})

@@ -22,11 +22,15 @@ class ProcessSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=200, description="label value: process=<name>")
     process_name: str | None = Field(
-        default=None, min_length=1,
-        description="exact process name (e.g. sqlservr.exe); default: name")
+        default=None,
+        min_length=1,
+        description="exact process name (e.g. sqlservr.exe); default: name",
+    )
     cmdline: str | None = Field(
-        default=None, min_length=1,
-        description="regex searched in the command line (arguments joined by spaces)")
+        default=None,
+        min_length=1,
+        description="regex searched in the command line (arguments joined by spaces)",
+    )
 
     @field_validator("cmdline")
     @classmethod
@@ -70,8 +74,12 @@ class ProcessCheck(Check):
     name: ClassVar[str] = "process"
     Config: ClassVar[type[CheckConfig]] = ProcessConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("process_count", "gauge", "", ("process",), "Number of running processes that match"),
-        MetricSpec("process_up", "gauge", "", ("process",), "1 if at least one matching process runs"),
+        MetricSpec(
+            "process_count", "gauge", "", ("process",), "Number of running processes that match"
+        ),
+        MetricSpec(
+            "process_up", "gauge", "", ("process",), "1 if at least one matching process runs"
+        ),
     )
 
     config: ProcessConfig

@@ -17,7 +17,9 @@ class CounterRates:
         self._last_time: float | None = None
         self._last: dict[str, Mapping[str, float]] = {}
 
-    def update(self, now: float, readings: dict[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    def update(
+        self, now: float, readings: dict[str, Mapping[str, float]]
+    ) -> dict[str, dict[str, float]]:
         """Rates per key and counter since the previous call; remembers ``readings``.
 
         ``now`` is a monotonic clock, so a wall-clock step cannot produce a huge rate.
@@ -32,9 +34,11 @@ class CounterRates:
                 previous = self._last.get(key)
                 if previous is None:
                     continue
-                rates[key] = {name: (value - previous[name]) / elapsed
-                              for name, value in counters.items()
-                              if name in previous and value >= previous[name]}
+                rates[key] = {
+                    name: (value - previous[name]) / elapsed
+                    for name, value in counters.items()
+                    if name in previous and value >= previous[name]
+                }
         self._last_time = now
         self._last = readings
         return rates

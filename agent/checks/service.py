@@ -12,10 +12,25 @@ from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 #: Every state is sent each run, the current one as 1 and the others as 0: the collector
 #: keeps the latest value per series, so sending only the current state would leave
 #: an old "failed" series at 1 after the service recovered.
-SYSTEMD_STATES = ("active", "reloading", "inactive", "failed", "activating", "deactivating",
-                  "maintenance", "refreshing")
-WINDOWS_STATES = ("running", "stopped", "start_pending", "stop_pending", "paused",
-                  "pause_pending", "continue_pending")
+SYSTEMD_STATES = (
+    "active",
+    "reloading",
+    "inactive",
+    "failed",
+    "activating",
+    "deactivating",
+    "maintenance",
+    "refreshing",
+)
+WINDOWS_STATES = (
+    "running",
+    "stopped",
+    "start_pending",
+    "stop_pending",
+    "paused",
+    "pause_pending",
+    "continue_pending",
+)
 #: Not a state of a service but the most common misconfiguration: a typo in the name.
 NOT_FOUND = "not-found"
 #: Exists only when systemd is PID 1 (what sd_booted() tests); systemctl is installed
@@ -45,12 +60,27 @@ class ServiceCheck(Check):
     Config: ClassVar[type[CheckConfig]] = ServiceConfig
     default_interval: ClassVar[float | None] = 60.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("service_up", "gauge", "", ("service",),
-                   "1 if the service runs (systemd: active or reloading; Windows: running)"),
-        MetricSpec("service_state", "gauge", "", ("service", "state"),
-                   "1 for the service's current state, 0 for every other state"),
-        MetricSpec("service_enabled", "gauge", "", ("service",),
-                   "1 if the service starts at boot (systemd: enabled; Windows: automatic)"),
+        MetricSpec(
+            "service_up",
+            "gauge",
+            "",
+            ("service",),
+            "1 if the service runs (systemd: active or reloading; Windows: running)",
+        ),
+        MetricSpec(
+            "service_state",
+            "gauge",
+            "",
+            ("service", "state"),
+            "1 for the service's current state, 0 for every other state",
+        ),
+        MetricSpec(
+            "service_enabled",
+            "gauge",
+            "",
+            ("service",),
+            "1 if the service starts at boot (systemd: enabled; Windows: automatic)",
+        ),
     )
 
     config: ServiceConfig
@@ -77,26 +107,39 @@ class ServiceCheck(Check):
             yield Sample("service_enabled", 1.0 if enabled else 0.0, {"service": service})
             # A state newer than this list is still reported rather than lost.
             for candidate in known if state in known else (*known, state):
-                yield Sample("service_state", 1.0 if candidate == state else 0.0,
-                             {"service": service, "state": candidate})
+                yield Sample(
+                    "service_state",
+                    1.0 if candidate == state else 0.0,
+                    {"service": service, "state": candidate},
+                )
 
     def _systemd(self) -> dict[str, tuple[str, bool, bool]]:
         names = self.config.services
-        result = self.host.run(["systemctl", "show", f"--property={_SYSTEMD_PROPERTIES}", "--", *names],
-                               timeout=self.config.effective_timeout(), env={"LC_ALL": "C"})
+        result = self.host.run(
+            ["systemctl", "show", f"--property={_SYSTEMD_PROPERTIES}", "--", *names],
+            timeout=self.config.effective_timeout(),
+            env={"LC_ALL": "C"},
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"systemctl show failed ({result.returncode}): {result.stderr.strip()[-300:]}")
+            raise RuntimeError(
+                f"systemctl show failed ({result.returncode}): {result.stderr.strip()[-300:]}"
+            )
         blocks = parse_systemctl_show(result.stdout)
         if len(blocks) != len(names):
-            raise RuntimeError(f"systemctl show returned {len(blocks)} units for {len(names)} names")
+            raise RuntimeError(
+                f"systemctl show returned {len(blocks)} units for {len(names)} names"
+            )
         units = {}
         for name, props in zip(names, blocks, strict=True):
             if props.get("LoadState") == "not-found":
                 units[name] = (NOT_FOUND, False, False)
                 continue
             state = props.get("ActiveState", "")
-            units[name] = (state, state in ("active", "reloading"),
-                           props.get("UnitFileState", "") in ("enabled", "enabled-runtime"))
+            units[name] = (
+                state,
+                state in ("active", "reloading"),
+                props.get("UnitFileState", "") in ("enabled", "enabled-runtime"),
+            )
         return units
 
     def _windows(self) -> dict[str, tuple[str, bool, bool]]:
@@ -106,7 +149,11 @@ class ServiceCheck(Check):
             if info is None:
                 units[name] = (NOT_FOUND, False, False)
             else:
-                units[name] = (info["status"], info["status"] == "running", info["start_type"] == "automatic")
+                units[name] = (
+                    info["status"],
+                    info["status"] == "running",
+                    info["start_type"] == "automatic",
+                )
         return units
 
 

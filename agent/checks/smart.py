@@ -30,18 +30,21 @@ class SmartDevice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="e.g. /dev/sda, /dev/nvme0")
-    type: str | None = Field(default=None, min_length=1,
-                             description="smartctl -d TYPE, e.g. sat, nvme, megaraid,0")
+    type: str | None = Field(
+        default=None, min_length=1, description="smartctl -d TYPE, e.g. sat, nvme, megaraid,0"
+    )
 
 
 class SmartConfig(CheckConfig):
     """Options of the ``smart`` check."""
 
     devices: list[SmartDevice] = Field(
-        default_factory=list, description="default: every device smartctl --scan-open finds")
+        default_factory=list, description="default: every device smartctl --scan-open finds"
+    )
     use_sudo: bool = Field(
         default=False,
-        description="run smartctl through 'sudo -n' (reading SMART needs root; the agent does not run as root)")
+        description="run smartctl through 'sudo -n' (reading SMART needs root; the agent does not run as root)",
+    )
 
     @field_validator("devices", mode="before")
     @classmethod
@@ -62,20 +65,58 @@ class SmartCheck(Check):
     Config: ClassVar[type[CheckConfig]] = SmartConfig
     default_interval: ClassVar[float | None] = 3600.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("smart_healthy", "gauge", "", ("device", "model", "serial"),
-                   "1 if the disk's own SMART health assessment passes, 0 if it predicts failure"),
-        MetricSpec("smart_temperature_celsius", "gauge", "celsius", _DEVICE, "Current disk temperature"),
-        MetricSpec("smart_power_on_seconds", "gauge", "seconds", _DEVICE, "Time the disk has been powered on"),
-        MetricSpec("smart_reallocated_sectors", "gauge", "", _DEVICE,
-                   "Sectors remapped to spares (ATA attribute 5; SCSI grown defect list)"),
-        MetricSpec("smart_pending_sectors", "gauge", "", _DEVICE,
-                   "Unstable sectors waiting to be remapped (ATA attribute 197)"),
-        MetricSpec("smart_media_errors_total", "counter", "", _DEVICE,
-                   "Unrecovered data integrity errors (NVMe)"),
-        MetricSpec("smart_endurance_used_percent", "gauge", "percent", _DEVICE,
-                   "Share of rated write endurance used; may exceed 100 (NVMe percentage_used)"),
-        MetricSpec("smart_available_spare_percent", "gauge", "percent", _DEVICE,
-                   "Spare capacity left (NVMe)"),
+        MetricSpec(
+            "smart_healthy",
+            "gauge",
+            "",
+            ("device", "model", "serial"),
+            "1 if the disk's own SMART health assessment passes, 0 if it predicts failure",
+        ),
+        MetricSpec(
+            "smart_temperature_celsius", "gauge", "celsius", _DEVICE, "Current disk temperature"
+        ),
+        MetricSpec(
+            "smart_power_on_seconds",
+            "gauge",
+            "seconds",
+            _DEVICE,
+            "Time the disk has been powered on",
+        ),
+        MetricSpec(
+            "smart_reallocated_sectors",
+            "gauge",
+            "",
+            _DEVICE,
+            "Sectors remapped to spares (ATA attribute 5; SCSI grown defect list)",
+        ),
+        MetricSpec(
+            "smart_pending_sectors",
+            "gauge",
+            "",
+            _DEVICE,
+            "Unstable sectors waiting to be remapped (ATA attribute 197)",
+        ),
+        MetricSpec(
+            "smart_media_errors_total",
+            "counter",
+            "",
+            _DEVICE,
+            "Unrecovered data integrity errors (NVMe)",
+        ),
+        MetricSpec(
+            "smart_endurance_used_percent",
+            "gauge",
+            "percent",
+            _DEVICE,
+            "Share of rated write endurance used; may exceed 100 (NVMe percentage_used)",
+        ),
+        MetricSpec(
+            "smart_available_spare_percent",
+            "gauge",
+            "percent",
+            _DEVICE,
+            "Spare capacity left (NVMe)",
+        ),
     )
 
     config: SmartConfig
@@ -107,7 +148,9 @@ class SmartCheck(Check):
             data = self._json(argv + [device.name])
             status = data.get("smartctl", {}).get("exit_status", 0)
             if status & _NO_DATA_BITS:
-                text = "; ".join(m.get("string", "") for m in data.get("smartctl", {}).get("messages", []))
+                text = "; ".join(
+                    m.get("string", "") for m in data.get("smartctl", {}).get("messages", [])
+                )
                 if "standby" in text.lower():
                     log.debug("smart: %s is in standby, not woken up", device.name)
                     answered += 1
@@ -130,13 +173,17 @@ class SmartCheck(Check):
             elif entry.get("name"):
                 devices.append(SmartDevice(name=entry["name"], type=entry.get("type")))
         if not devices and errors:
-            raise RuntimeError("smartctl cannot open any device: " + "; ".join(errors) + self._root_hint())
+            raise RuntimeError(
+                "smartctl cannot open any device: " + "; ".join(errors) + self._root_hint()
+            )
         if not devices:
             raise Unsupported("smartctl finds no disks with SMART (virtual machine?)")
         return devices
 
     def _root_hint(self) -> str:
-        return "" if self.config.use_sudo else " (reading SMART needs root: see the use_sudo option)"
+        return (
+            "" if self.config.use_sudo else " (reading SMART needs root: see the use_sudo option)"
+        )
 
     def _json(self, argv: list[str]) -> dict[str, Any]:
         result = self.host.run(argv, timeout=self.config.effective_timeout(), env={"LC_ALL": "C"})
@@ -144,7 +191,9 @@ class SmartCheck(Check):
             data = json.loads(result.stdout)
         except ValueError:
             detail = (result.stderr or result.stdout).strip()[-300:]
-            raise RuntimeError(f"{' '.join(argv)} exited with {result.returncode}: {detail}") from None
+            raise RuntimeError(
+                f"{' '.join(argv)} exited with {result.returncode}: {detail}"
+            ) from None
         if not isinstance(data, dict):
             raise RuntimeError(f"{' '.join(argv)}: unexpected JSON")
         return data
@@ -163,13 +212,18 @@ def device_samples(device: str, data: dict[str, Any]) -> Iterator[Sample]:
         return  # USB bridges and some controllers hide SMART; no verdict, no samples
     labels = {"device": device}
     model = data.get("model_name") or data.get("scsi_model_name") or ""
-    yield Sample("smart_healthy", 1.0 if passed else 0.0,
-                 {"device": device, "model": model, "serial": data.get("serial_number", "")})
+    yield Sample(
+        "smart_healthy",
+        1.0 if passed else 0.0,
+        {"device": device, "model": model, "serial": data.get("serial_number", "")},
+    )
     values: dict[str, float] = {}
     if (temperature := data.get("temperature", {}).get("current")) is not None:
         values["smart_temperature_celsius"] = temperature
     if (hours := data.get("power_on_time", {}).get("hours")) is not None:
-        values["smart_power_on_seconds"] = hours * 3600 + data["power_on_time"].get("minutes", 0) * 60
+        values["smart_power_on_seconds"] = (
+            hours * 3600 + data["power_on_time"].get("minutes", 0) * 60
+        )
     for attribute in data.get("ata_smart_attributes", {}).get("table", []):
         if attribute.get("id") == _ATA_REALLOCATED:
             values["smart_reallocated_sectors"] = attribute["raw"]["value"]
@@ -178,9 +232,11 @@ def device_samples(device: str, data: dict[str, Any]) -> Iterator[Sample]:
     if (defects := data.get("scsi_grown_defect_list")) is not None:
         values["smart_reallocated_sectors"] = defects
     nvme = data.get("nvme_smart_health_information_log", {})
-    for field, metric in (("media_errors", "smart_media_errors_total"),
-                          ("percentage_used", "smart_endurance_used_percent"),
-                          ("available_spare", "smart_available_spare_percent")):
+    for field, metric in (
+        ("media_errors", "smart_media_errors_total"),
+        ("percentage_used", "smart_endurance_used_percent"),
+        ("available_spare", "smart_available_spare_percent"),
+    ):
         if nvme.get(field) is not None:
             values[metric] = nvme[field]
     for metric, value in values.items():

@@ -43,6 +43,7 @@ def probe_all(probe: Callable[[T], R], targets: Sequence[T]) -> list[R]:
     """``probe`` applied to every target, in parallel; results in the targets' order."""
     if len(targets) <= 1:
         return [probe(t) for t in targets]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets)),
-                            thread_name_prefix="probe") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(MAX_PARALLEL, len(targets)), thread_name_prefix="probe"
+    ) as pool:
         return list(pool.map(probe, targets))

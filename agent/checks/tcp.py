@@ -57,8 +57,13 @@ class TcpCheck(Check):
     default_interval: ClassVar[float | None] = 60.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("tcp_up", "gauge", "", ("target",), "1 if a TCP connection could be opened"),
-        MetricSpec("tcp_connect_seconds", "gauge", "seconds", ("target",),
-                   "Time to open the connection, name resolution included (only when up)"),
+        MetricSpec(
+            "tcp_connect_seconds",
+            "gauge",
+            "seconds",
+            ("target",),
+            "Time to open the connection, name resolution included (only when up)",
+        ),
     )
 
     config: TcpConfig
@@ -70,7 +75,9 @@ class TcpCheck(Check):
             return None
 
     def collect(self) -> Iterator[Sample]:
-        for target, seconds in zip(self.config.targets, probe_all(self._probe, self.config.targets), strict=True):
+        for target, seconds in zip(
+            self.config.targets, probe_all(self._probe, self.config.targets), strict=True
+        ):
             labels = {"target": target.name}
             yield Sample("tcp_up", 0.0 if seconds is None else 1.0, labels)
             if seconds is not None:

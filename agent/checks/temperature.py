@@ -28,11 +28,23 @@ class TemperatureCheck(Check):
     #: expensive of the default checks.
     default_interval: ClassVar[float | None] = 60.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("temperature_celsius", "gauge", "celsius", _LABELS, "Current temperature of a sensor"),
-        MetricSpec("temperature_high_celsius", "gauge", "celsius", _LABELS,
-                   "The chip's own 'high' mark for the sensor, where it has one"),
-        MetricSpec("temperature_critical_celsius", "gauge", "celsius", _LABELS,
-                   "The chip's own 'critical' mark for the sensor, where it has one"),
+        MetricSpec(
+            "temperature_celsius", "gauge", "celsius", _LABELS, "Current temperature of a sensor"
+        ),
+        MetricSpec(
+            "temperature_high_celsius",
+            "gauge",
+            "celsius",
+            _LABELS,
+            "The chip's own 'high' mark for the sensor, where it has one",
+        ),
+        MetricSpec(
+            "temperature_critical_celsius",
+            "gauge",
+            "celsius",
+            _LABELS,
+            "The chip's own 'critical' mark for the sensor, where it has one",
+        ),
     )
 
     def unsupported(self) -> str | None:

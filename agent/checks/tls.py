@@ -22,8 +22,12 @@ class TlsTarget(Target):
 
     address: str = Field(min_length=1, max_length=253)
     port: int = Field(default=443, ge=1, le=65535)
-    server_name: str | None = Field(default=None, min_length=1, max_length=253,
-                                    description="SNI name to ask for; default: address")
+    server_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="SNI name to ask for; default: address",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -63,20 +67,43 @@ class TlsCheck(Check):
     Config: ClassVar[type[CheckConfig]] = TlsConfig
     default_interval: ClassVar[float | None] = 3600.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("tls_up", "gauge", "", ("target",), "1 if the TLS handshake succeeded and a certificate was read"),
-        MetricSpec("tls_cert_expiry_seconds", "gauge", "seconds", ("target",),
-                   "Time left until the certificate expires; 0 once it has expired"),
-        MetricSpec("tls_cert_expired", "gauge", "", ("target",), "1 if the certificate's notAfter has passed"),
-        MetricSpec("tls_cert_not_after_seconds", "gauge", "seconds", ("target", "subject", "issuer"),
-                   "The certificate's notAfter as Unix time; subject and issuer are common names"),
+        MetricSpec(
+            "tls_up",
+            "gauge",
+            "",
+            ("target",),
+            "1 if the TLS handshake succeeded and a certificate was read",
+        ),
+        MetricSpec(
+            "tls_cert_expiry_seconds",
+            "gauge",
+            "seconds",
+            ("target",),
+            "Time left until the certificate expires; 0 once it has expired",
+        ),
+        MetricSpec(
+            "tls_cert_expired",
+            "gauge",
+            "",
+            ("target",),
+            "1 if the certificate's notAfter has passed",
+        ),
+        MetricSpec(
+            "tls_cert_not_after_seconds",
+            "gauge",
+            "seconds",
+            ("target", "subject", "issuer"),
+            "The certificate's notAfter as Unix time; subject and issuer are common names",
+        ),
     )
 
     config: TlsConfig
 
     def _probe(self, target: TlsTarget) -> bytes | None:
         try:
-            return self.host.tls_certificate(target.address, target.port, target.server_name or target.address,
-                                             target.timeout)
+            return self.host.tls_certificate(
+                target.address, target.port, target.server_name or target.address, target.timeout
+            )
         except OSError:
             return None
 
@@ -84,7 +111,9 @@ class TlsCheck(Check):
         from cryptography import x509
 
         now = self.host.time()
-        for target, der in zip(self.config.targets, probe_all(self._probe, self.config.targets), strict=True):
+        for target, der in zip(
+            self.config.targets, probe_all(self._probe, self.config.targets), strict=True
+        ):
             labels = {"target": target.name}
             if der is None:
                 yield Sample("tls_up", 0.0, labels)
@@ -94,5 +123,12 @@ class TlsCheck(Check):
             yield Sample("tls_up", 1.0, labels)
             yield Sample("tls_cert_expiry_seconds", max(0.0, not_after - now), dict(labels))
             yield Sample("tls_cert_expired", 1.0 if not_after <= now else 0.0, dict(labels))
-            yield Sample("tls_cert_not_after_seconds", not_after,
-                         {**labels, "subject": common_name(cert.subject), "issuer": common_name(cert.issuer)})
+            yield Sample(
+                "tls_cert_not_after_seconds",
+                not_after,
+                {
+                    **labels,
+                    "subject": common_name(cert.subject),
+                    "issuer": common_name(cert.issuer),
+                },
+            )

@@ -59,11 +59,23 @@ class UpdatesCheck(Check):
     #: Counting updates costs seconds of CPU; the package lists change daily at most.
     default_interval: ClassVar[float | None] = 6 * 3600.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("os_updates_pending", "gauge", "", (), "OS package updates available but not installed"),
-        MetricSpec("os_security_updates_pending", "gauge", "", (),
-                   "Pending updates that fix security issues"),
-        MetricSpec("os_reboot_required", "gauge", "", (),
-                   "1 if installed updates wait for a reboot (where the OS tells)"),
+        MetricSpec(
+            "os_updates_pending", "gauge", "", (), "OS package updates available but not installed"
+        ),
+        MetricSpec(
+            "os_security_updates_pending",
+            "gauge",
+            "",
+            (),
+            "Pending updates that fix security issues",
+        ),
+        MetricSpec(
+            "os_reboot_required",
+            "gauge",
+            "",
+            (),
+            "1 if installed updates wait for a reboot (where the OS tells)",
+        ),
     )
 
     config: UpdatesConfig
@@ -81,7 +93,9 @@ class UpdatesCheck(Check):
 
     def unsupported(self) -> str | None:
         if self._manager() is None:
-            return f"no supported package manager (apt, dnf, Windows Update) on {self.host.platform}"
+            return (
+                f"no supported package manager (apt, dnf, Windows Update) on {self.host.platform}"
+            )
         return None
 
     def collect(self) -> Iterator[Sample]:
@@ -118,7 +132,9 @@ class UpdatesCheck(Check):
         packages = parse_dnf_check_update(out) if status == _DNF_UPDATES_AVAILABLE else set()
         security: set[str] = set()
         if packages:
-            _, out = self._run(["dnf", "-q", "-C", "updateinfo", "list", "--security", "--available"])
+            _, out = self._run(
+                ["dnf", "-q", "-C", "updateinfo", "list", "--security", "--available"]
+            )
             security = parse_dnf_updateinfo(out) & packages
         reboot = None
         if self.host.which("needs-restarting"):
@@ -128,8 +144,17 @@ class UpdatesCheck(Check):
         return len(packages), len(security), reboot
 
     def _windows(self) -> tuple[int, int, bool]:
-        _, out = self._run(["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
-                            "-Command", WINDOWS_UPDATE_SCRIPT])
+        _, out = self._run(
+            [
+                "powershell.exe",
+                "-NoProfile",
+                "-NonInteractive",
+                "-ExecutionPolicy",
+                "Bypass",
+                "-Command",
+                WINDOWS_UPDATE_SCRIPT,
+            ]
+        )
         return parse_windows_update(out)
 
 
@@ -198,4 +223,6 @@ def parse_windows_update(text: str) -> tuple[int, int, bool]:
     try:
         return int(values["pending"]), int(values["security"]), values["reboot_required"] == "1"
     except (KeyError, ValueError):
-        raise ValueError(f"unexpected output from the Windows Update query: {text.strip()[:300]!r}") from None
+        raise ValueError(
+            f"unexpected output from the Windows Update query: {text.strip()[:300]!r}"
+        ) from None

@@ -33,8 +33,9 @@ class UptimeConfig(CheckConfig):
     state_file: Path | None = Field(
         default=None,
         description="where to remember the last boot across agent restarts (JSON); "
-                    "default: in memory only, which cannot see a reboot, since the agent "
-                    "restarts with the machine")
+        "default: in memory only, which cannot see a reboot, since the agent "
+        "restarts with the machine",
+    )
 
 
 class UptimeCheck(Check):
@@ -50,7 +51,9 @@ class UptimeCheck(Check):
     Config: ClassVar[type[CheckConfig]] = UptimeConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("uptime_seconds", "gauge", "seconds", (), "Time since the machine booted"),
-        MetricSpec("boot_time_seconds", "gauge", "seconds", (), "When the machine booted (Unix time)"),
+        MetricSpec(
+            "boot_time_seconds", "gauge", "seconds", (), "When the machine booted (Unix time)"
+        ),
     )
 
     config: UptimeConfig
@@ -78,8 +81,11 @@ class UptimeCheck(Check):
             self._save(current)
         if new_boot:
             booted = datetime.fromtimestamp(boot_time, UTC).isoformat(timespec="seconds")
-            yield Event("reboot", f"the machine was restarted (booted at {booted})",
-                        {"boot_time": boot_time, "previous_boot_time": previous["boot_time"]})
+            yield Event(
+                "reboot",
+                f"the machine was restarted (booted at {booted})",
+                {"boot_time": boot_time, "previous_boot_time": previous["boot_time"]},
+            )
 
     def _boot_id(self) -> str | None:
         if self.host.platform != "linux":
@@ -100,7 +106,11 @@ class UptimeCheck(Check):
         except (OSError, ValueError) as exc:
             log.warning("uptime: ignoring unreadable state file %s: %s", path, exc)
             return None
-        return state if isinstance(state, dict) and isinstance(state.get("boot_time"), int | float) else None
+        return (
+            state
+            if isinstance(state, dict) and isinstance(state.get("boot_time"), int | float)
+            else None
+        )
 
     def _save(self, state: dict) -> None:
         path = self.config.state_file

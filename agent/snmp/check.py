@@ -35,8 +35,14 @@ class SnmpPollCheck(Check):
     Config = SnmpGroupConfig
     catalog = CORE_CATALOG
 
-    def __init__(self, config: CheckConfig, host: Host, poller: SnmpPoller, targets: list[str],
-                 name: str = "snmp") -> None:
+    def __init__(
+        self,
+        config: CheckConfig,
+        host: Host,
+        poller: SnmpPoller,
+        targets: list[str],
+        name: str = "snmp",
+    ) -> None:
         super().__init__(config, host)
         self.name = name  # type: ignore[misc]  # one instance per interval group
         self.poller = poller
@@ -58,7 +64,9 @@ class SnmpPollCheck(Check):
         yield from result.events
 
 
-def snmp_checks(config: SnmpConfig, host: Host, poller: SnmpPoller | None = None) -> dict[str, Check]:
+def snmp_checks(
+    config: SnmpConfig, host: Host, poller: SnmpPoller | None = None
+) -> dict[str, Check]:
     """One check per interval among the enabled targets (``snmp``, or ``snmp_300s`` … if several)."""
     targets = [t for t in config.targets if t.enabled]
     if not targets:
@@ -71,5 +79,7 @@ def snmp_checks(config: SnmpConfig, host: Host, poller: SnmpPoller | None = None
     for interval, names in sorted(groups.items()):
         name = "snmp" if len(groups) == 1 else f"snmp_{interval:g}s"
         timeout = min(interval, max(60.0, config.timeout * (config.retries + 1) * 8))
-        checks[name] = SnmpPollCheck(SnmpGroupConfig(interval=interval, timeout=timeout), host, poller, names, name)
+        checks[name] = SnmpPollCheck(
+            SnmpGroupConfig(interval=interval, timeout=timeout), host, poller, names, name
+        )
     return checks

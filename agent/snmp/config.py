@@ -76,7 +76,9 @@ class SnmpTarget(_Model):
     priv_key_file: Path | None = None
     context: str = ""
     interval: Duration | None = Field(default=None, gt=0, description="default: snmp.interval")
-    timeout: Duration | None = Field(default=None, gt=0, description="per request; default: snmp.timeout")
+    timeout: Duration | None = Field(
+        default=None, gt=0, description="per request; default: snmp.timeout"
+    )
     retries: int | None = Field(default=None, ge=0, le=10)
     max_repetitions: int | None = Field(default=None, ge=1, le=100)
     tags: list[str] = Field(default_factory=list)
@@ -103,8 +105,11 @@ class SnmpTarget(_Model):
 
     @model_validator(mode="after")
     def _credentials_fit_version(self) -> SnmpTarget:
-        pairs = (("community", self.community, self.community_file), ("auth_key", self.auth_key, self.auth_key_file),
-                 ("priv_key", self.priv_key, self.priv_key_file))
+        pairs = (
+            ("community", self.community, self.community_file),
+            ("auth_key", self.auth_key, self.auth_key_file),
+            ("priv_key", self.priv_key, self.priv_key_file),
+        )
         for key, value, path in pairs:
             if value is not None and path is not None:
                 raise ValueError(f"give either {key} or {key}_file, not both")
@@ -114,8 +119,16 @@ class SnmpTarget(_Model):
         if self.version in ("1", "2c"):
             if not has_community:
                 raise ValueError(f"version {self.version} needs community or community_file")
-            if self.user or has_auth_key or has_priv_key or self.auth_protocol or self.priv_protocol:
-                raise ValueError(f"user, auth_* and priv_* are SNMPv3 options; version is {self.version}")
+            if (
+                self.user
+                or has_auth_key
+                or has_priv_key
+                or self.auth_protocol
+                or self.priv_protocol
+            ):
+                raise ValueError(
+                    f"user, auth_* and priv_* are SNMPv3 options; version is {self.version}"
+                )
             return self
         if has_community:
             raise ValueError("community is not used with version 3 (give user, auth_* and priv_*)")
@@ -138,22 +151,32 @@ class SnmpTarget(_Model):
             community = _read_secret(self.community, self.community_file, "community")
             return Credentials(self.version, community=community)
         return Credentials(
-            "3", user=self.user, auth_protocol=self.auth_protocol,
+            "3",
+            user=self.user,
+            auth_protocol=self.auth_protocol,
             auth_key=_read_secret(self.auth_key, self.auth_key_file, "auth_key"),
             priv_protocol=self.priv_protocol,
-            priv_key=_read_secret(self.priv_key, self.priv_key_file, "priv_key"), context=self.context)
+            priv_key=_read_secret(self.priv_key, self.priv_key_file, "priv_key"),
+            context=self.context,
+        )
 
 
 class SnmpConfig(_Model):
     """Poller-wide settings and the list of devices."""
 
     targets: list[SnmpTarget] = Field(default_factory=list)
-    profiles_dir: Path | None = Field(default=None, description="folder of custom profile YAML files")
+    profiles_dir: Path | None = Field(
+        default=None, description="folder of custom profile YAML files"
+    )
     interval: Duration = Field(default=300.0, gt=0, description="default poll interval per target")
     timeout: Duration = Field(default=2.0, gt=0, le=60, description="per request, before a retry")
     retries: int = Field(default=1, ge=0, le=10)
-    max_repetitions: int = Field(default=25, ge=1, le=100, description="GETBULK rows per request (first poll)")
-    concurrency: int = Field(default=64, ge=1, le=1024, description="devices polled at the same time")
+    max_repetitions: int = Field(
+        default=25, ge=1, le=100, description="GETBULK rows per request (first poll)"
+    )
+    concurrency: int = Field(
+        default=64, ge=1, le=1024, description="devices polled at the same time"
+    )
 
     @field_validator("targets")
     @classmethod
@@ -161,7 +184,9 @@ class SnmpConfig(_Model):
         seen: set[str] = set()
         for target in value:
             if target.name in seen:
-                raise ValueError(f"two targets are named {target.name!r}: names are asset names and must be unique")
+                raise ValueError(
+                    f"two targets are named {target.name!r}: names are asset names and must be unique"
+                )
             seen.add(target.name)
         return value
 

@@ -26,15 +26,15 @@ SCALARS = {
     "sys_descr": (1, 3, 6, 1, 2, 1, 1, 1, 0),
     "sys_object_id": (1, 3, 6, 1, 2, 1, 1, 2, 0),
     "sys_name": (1, 3, 6, 1, 2, 1, 1, 5, 0),
-    "if_number": (1, 3, 6, 1, 2, 1, 2, 1, 0),                  # IF-MIB ifNumber
-    "bridge_ports": (1, 3, 6, 1, 2, 1, 17, 1, 2, 0),           # BRIDGE-MIB dot1dBaseNumPorts
-    "ups_model": (1, 3, 6, 1, 2, 1, 33, 1, 1, 2, 0),           # UPS-MIB upsIdentModel
+    "if_number": (1, 3, 6, 1, 2, 1, 2, 1, 0),  # IF-MIB ifNumber
+    "bridge_ports": (1, 3, 6, 1, 2, 1, 17, 1, 2, 0),  # BRIDGE-MIB dot1dBaseNumPorts
+    "ups_model": (1, 3, 6, 1, 2, 1, 33, 1, 1, 2, 0),  # UPS-MIB upsIdentModel
 }
 COLUMNS = {
-    "hr_device_type": (1, 3, 6, 1, 2, 1, 25, 3, 2, 1, 2),      # HOST-RESOURCES-MIB hrDeviceType
-    "hr_printer_status": (1, 3, 6, 1, 2, 1, 25, 3, 5, 1, 1),   # hrPrinterStatus
-    "printer_name": (1, 3, 6, 1, 2, 1, 43, 5, 1, 1, 16),       # Printer-MIB prtGeneralPrinterName
-    "if_index": (1, 3, 6, 1, 2, 1, 2, 2, 1, 1),                # ifIndex, where ifNumber is missing
+    "hr_device_type": (1, 3, 6, 1, 2, 1, 25, 3, 2, 1, 2),  # HOST-RESOURCES-MIB hrDeviceType
+    "hr_printer_status": (1, 3, 6, 1, 2, 1, 25, 3, 5, 1, 1),  # hrPrinterStatus
+    "printer_name": (1, 3, 6, 1, 2, 1, 43, 5, 1, 1, 16),  # Printer-MIB prtGeneralPrinterName
+    "if_index": (1, 3, 6, 1, 2, 1, 2, 2, 1, 1),  # ifIndex, where ifNumber is missing
 }
 #: Rows read per column: one says the table exists; hrDeviceType needs a few (a print
 #: server lists processors and network cards before the printer).
@@ -52,10 +52,14 @@ def addresses(cidr: str, force: bool = False) -> list[str]:
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError as exc:
-        raise RangeError(f"{cidr!r} is not an address range (write e.g. 192.168.1.0/24): {exc}") from None
+        raise RangeError(
+            f"{cidr!r} is not an address range (write e.g. 192.168.1.0/24): {exc}"
+        ) from None
     if network.num_addresses > MAX_ADDRESSES and not force:
-        raise RangeError(f"{cidr} has {network.num_addresses} addresses; ranges above {MAX_ADDRESSES} "
-                         "(/22 for IPv4) need --force")
+        raise RangeError(
+            f"{cidr} has {network.num_addresses} addresses; ranges above {MAX_ADDRESSES} "
+            "(/22 for IPv4) need --force"
+        )
     if network.num_addresses <= 2:  # /32, /31 (and IPv6 /128, /127): every address is a host
         return [str(a) for a in network]
     return [str(a) for a in network.hosts()]
@@ -76,27 +80,45 @@ class FoundDevice:
 def classify(scalars: dict[str, Any], columns: dict[str, dict[str, Any]]) -> str:
     """printer | ups | switch | generic, from what the identifying objects said."""
     device_types = {str(v) for v in columns.get("hr_device_type", {}).values()}
-    if (HR_DEVICE_PRINTER in device_types or columns.get("printer_name") or columns.get("hr_printer_status")):
+    if (
+        HR_DEVICE_PRINTER in device_types
+        or columns.get("printer_name")
+        or columns.get("hr_printer_status")
+    ):
         return "printer"
     if scalars.get("ups_model") is not None:
         return "ups"
     has_interfaces = scalars.get("if_number") is not None or bool(columns.get("if_index"))
-    if has_interfaces and isinstance(scalars.get("bridge_ports"), int) and scalars["bridge_ports"] > 0:
+    if (
+        has_interfaces
+        and isinstance(scalars.get("bridge_ports"), int)
+        and scalars["bridge_ports"] > 0
+    ):
         return "switch"
     return "generic"
 
 
-async def probe(snmp: Any, address: str, port: int, communities: list[str], version: str,
-                timeout: float, retries: int) -> FoundDevice | None:
+async def probe(
+    snmp: Any,
+    address: str,
+    port: int,
+    communities: list[str],
+    version: str,
+    timeout: float,
+    retries: int,
+) -> FoundDevice | None:
     """Ask one address with each community in turn; None if none answers."""
     from agent.snmp.engine import DeviceSession, SnmpError
 
     for community in communities:
-        session = DeviceSession(snmp, address, port, Credentials(version, community=community), timeout, retries)
+        session = DeviceSession(
+            snmp, address, port, Credentials(version, community=community), timeout, retries
+        )
         limits = {COLUMNS[name]: rows for name, rows in ROWS.items()}
         try:
-            values, scalar_values = await session.walk(list(COLUMNS.values()), max(ROWS.values()), limits,
-                                                       list(SCALARS.values()))
+            values, scalar_values = await session.walk(
+                list(COLUMNS.values()), max(ROWS.values()), limits, list(SCALARS.values())
+            )
         except (SnmpError, OSError):
             continue
         by_oid = {oid: name for name, oid in SCALARS.items()}
@@ -104,8 +126,13 @@ async def probe(snmp: Any, address: str, port: int, communities: list[str], vers
         if not scalars and not any(values.values()):
             continue  # answered, but not one object: wrong view or an empty agent
         columns = {name: values.get(oid, {}) for name, oid in COLUMNS.items()}
-        found = FoundDevice(address, community, classify(scalars, columns),
-                            text(scalars.get("sys_name")) or "", text(scalars.get("sys_descr")) or "")
+        found = FoundDevice(
+            address,
+            community,
+            classify(scalars, columns),
+            text(scalars.get("sys_name")) or "",
+            text(scalars.get("sys_descr")) or "",
+        )
         if model := text(scalars.get("ups_model")):
             found.details["model"] = model
         if printer := next(iter(columns["printer_name"].values()), None):
@@ -114,8 +141,16 @@ async def probe(snmp: Any, address: str, port: int, communities: list[str], vers
     return None
 
 
-async def discover(snmp: Any, hosts: list[str], port: int, communities: list[str], version: str,
-                   timeout: float, retries: int, concurrency: int = 64) -> list[FoundDevice]:
+async def discover(
+    snmp: Any,
+    hosts: list[str],
+    port: int,
+    communities: list[str],
+    version: str,
+    timeout: float,
+    retries: int,
+    concurrency: int = 64,
+) -> list[FoundDevice]:
     limit = asyncio.Semaphore(concurrency)
 
     async def one(address: str) -> FoundDevice | None:
@@ -137,7 +172,9 @@ def target_name(found: FoundDevice, taken: set[str]) -> str:
     return name
 
 
-def config_snippet(devices: list[FoundDevice], port: int, version: str, community_file: str | None) -> str:
+def config_snippet(
+    devices: list[FoundDevice], port: int, version: str, community_file: str | None
+) -> str:
     """The ``snmp:`` section for the devices found, as YAML with a comment per device."""
     lines = ["snmp:", "  targets:"]
     taken: set[str] = set()
@@ -152,11 +189,19 @@ def config_snippet(devices: list[FoundDevice], port: int, version: str, communit
             target["community_file"] = community_file
         else:
             target["community"] = found.community
-        about = " — ".join(x for x in (found.details.get("model"), found.sys_descr.splitlines()[0][:100]
-                                         if found.sys_descr else "") if x)
+        about = " — ".join(
+            x
+            for x in (
+                found.details.get("model"),
+                found.sys_descr.splitlines()[0][:100] if found.sys_descr else "",
+            )
+            if x
+        )
         if about:
             lines.append(f"    # {about}")
-        body = yaml.safe_dump([target], sort_keys=False, allow_unicode=True, default_flow_style=False)
+        body = yaml.safe_dump(
+            [target], sort_keys=False, allow_unicode=True, default_flow_style=False
+        )
         lines += ["    " + line for line in body.rstrip("\n").splitlines()]
     if not devices:
         lines[-1] = "  targets: []"

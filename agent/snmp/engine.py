@@ -28,13 +28,20 @@ from agent.snmp.config import Credentials
 Oid = tuple[int, ...]
 
 AUTH_PROTOCOLS = {
-    "md5": hl.usmHMACMD5AuthProtocol, "sha": hl.usmHMACSHAAuthProtocol,
-    "sha224": hl.usmHMAC128SHA224AuthProtocol, "sha256": hl.usmHMAC192SHA256AuthProtocol,
-    "sha384": hl.usmHMAC256SHA384AuthProtocol, "sha512": hl.usmHMAC384SHA512AuthProtocol,
+    "md5": hl.usmHMACMD5AuthProtocol,
+    "sha": hl.usmHMACSHAAuthProtocol,
+    "sha224": hl.usmHMAC128SHA224AuthProtocol,
+    "sha256": hl.usmHMAC192SHA256AuthProtocol,
+    "sha384": hl.usmHMAC256SHA384AuthProtocol,
+    "sha512": hl.usmHMAC384SHA512AuthProtocol,
 }
 PRIV_PROTOCOLS = {
-    "des": hl.usmDESPrivProtocol, "3des": hl.usm3DESEDEPrivProtocol, "aes": hl.usmAesCfb128Protocol,
-    "aes128": hl.usmAesCfb128Protocol, "aes192": hl.usmAesCfb192Protocol, "aes256": hl.usmAesCfb256Protocol,
+    "des": hl.usmDESPrivProtocol,
+    "3des": hl.usm3DESEDEPrivProtocol,
+    "aes": hl.usmAesCfb128Protocol,
+    "aes128": hl.usmAesCfb128Protocol,
+    "aes192": hl.usmAesCfb192Protocol,
+    "aes256": hl.usmAesCfb256Protocol,
 }
 
 
@@ -157,8 +164,14 @@ class SnmpLoop:
         """The shared engine, or for a clashing SNMPv3 key set, the one that holds it."""
         if credentials.version != "3":
             return self.engines[0]
-        fingerprint = hash((credentials.auth_protocol, credentials.auth_key, credentials.priv_protocol,
-                            credentials.priv_key))
+        fingerprint = hash(
+            (
+                credentials.auth_protocol,
+                credentials.auth_key,
+                credentials.priv_protocol,
+                credentials.priv_key,
+            )
+        )
         known = self._v3_keys.setdefault(credentials.user or "", [])
         if fingerprint not in known:
             known.append(fingerprint)
@@ -192,12 +205,20 @@ class SnmpLoop:
 
 def auth_data(credentials: Credentials) -> Any:
     if credentials.version in ("1", "2c"):
-        return hl.CommunityData(credentials.community or "", mpModel=0 if credentials.version == "1" else 1)
+        return hl.CommunityData(
+            credentials.community or "", mpModel=0 if credentials.version == "1" else 1
+        )
     return hl.UsmUserData(
         credentials.user or "",
-        authKey=credentials.auth_key, privKey=credentials.priv_key,
-        authProtocol=AUTH_PROTOCOLS[credentials.auth_protocol] if credentials.auth_protocol else hl.usmNoAuthProtocol,
-        privProtocol=PRIV_PROTOCOLS[credentials.priv_protocol] if credentials.priv_protocol else hl.usmNoPrivProtocol)
+        authKey=credentials.auth_key,
+        privKey=credentials.priv_key,
+        authProtocol=AUTH_PROTOCOLS[credentials.auth_protocol]
+        if credentials.auth_protocol
+        else hl.usmNoAuthProtocol,
+        privProtocol=PRIV_PROTOCOLS[credentials.priv_protocol]
+        if credentials.priv_protocol
+        else hl.usmNoPrivProtocol,
+    )
 
 
 class DeviceSession:
@@ -206,8 +227,15 @@ class DeviceSession:
     Lives on the :class:`SnmpLoop`; its coroutines run there.
     """
 
-    def __init__(self, snmp: SnmpLoop, address: str, port: int, credentials: Credentials,
-                 timeout: float, retries: int) -> None:
+    def __init__(
+        self,
+        snmp: SnmpLoop,
+        address: str,
+        port: int,
+        credentials: Credentials,
+        timeout: float,
+        retries: int,
+    ) -> None:
         self.snmp = snmp
         self.address = (address, port)
         self.v1 = credentials.version == "1"
@@ -226,39 +254,59 @@ class DeviceSession:
         if self._transport is None:
             try:
                 self._transport = await hl.UdpTransportTarget.create(
-                    self.address, timeout=self._timeout, retries=self._retries)
+                    self.address, timeout=self._timeout, retries=self._retries
+                )
             except Exception as exc:  # name resolution
                 raise SnmpError(f"cannot resolve {self.address[0]}: {exc}") from None
         return self._transport
 
-    async def _send(self, kind: str, varbinds: Sequence[Any], non_repeaters: int = 0,
-                    repetitions: int = 0) -> tuple[Any, Any, Any, Any]:
+    async def _send(
+        self, kind: str, varbinds: Sequence[Any], non_repeaters: int = 0, repetitions: int = 0
+    ) -> tuple[Any, Any, Any, Any]:
         """One request with prepared var-binds, on pysnmp's single-run generators: no
         MIB resolution, no hlapi wrapping; answers are (ObjectName, value) pairs."""
         self.requests += 1
         transport = await self._target()
-        addr_name, _ = _LCD.configure(self._engine, self._auth, transport, self._context.contextName)
+        addr_name, _ = _LCD.configure(
+            self._engine, self._auth, transport, self._context.contextName
+        )
         future = asyncio.get_running_loop().create_future()
 
-        def done(engine: Any, handle: Any, indication: Any, status: Any, index: Any, answer: Any, ctx: Any) -> None:
+        def done(
+            engine: Any,
+            handle: Any,
+            indication: Any,
+            status: Any,
+            index: Any,
+            answer: Any,
+            ctx: Any,
+        ) -> None:
             if not future.cancelled():
                 future.set_result((indication, status, index, answer))
 
-        context = (self._engine, addr_name, self._context.contextEngineId, self._context.contextName)
+        context = (
+            self._engine,
+            addr_name,
+            self._context.contextEngineId,
+            self._context.contextName,
+        )
         if kind == "get":
             cmdgen.GetCommandGenerator().send_varbinds(*context, varbinds, done)
         elif kind == "next":
             cmdgen.NextCommandGeneratorSingleRun().send_varbinds(*context, varbinds, done)
         else:
-            cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(*context, non_repeaters, repetitions,
-                                                                varbinds, done)
+            cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(
+                *context, non_repeaters, repetitions, varbinds, done
+            )
         return await future
 
     def _check(self, indication: Any, status: Any, index: Any) -> int:
         """Raise for a transport/engine error; return the PDU error status (0 = none)."""
         if indication:
             text = str(indication)
-            raise SnmpError(text, timeout="timeout" in text.lower() or "no snmp response" in text.lower())
+            raise SnmpError(
+                text, timeout="timeout" in text.lower() or "no snmp response" in text.lower()
+            )
         return int(status) if status else 0
 
     async def get(self, oids: Sequence[Oid]) -> dict[Oid, Any]:
@@ -269,7 +317,8 @@ class DeviceSession:
             chunk, pending = pending[:30], pending[30:]
             while chunk:
                 indication, status, index, varbinds = await self._send(
-                    "get", [request_varbind(oid) for oid in chunk])
+                    "get", [request_varbind(oid) for oid in chunk]
+                )
                 status = self._check(indication, status, index)
                 if status == 2 and self.v1 and index:  # v1 noSuchName: drop that one and ask again
                     chunk.pop(int(index) - 1)
@@ -283,8 +332,13 @@ class DeviceSession:
                 break
         return out
 
-    async def walk(self, columns: Iterable[Oid], repetitions: int, max_rows: dict[Oid, int],
-                   scalars: Sequence[Oid] = ()) -> tuple[dict[Oid, dict[str, Any]], dict[Oid, Any]]:
+    async def walk(
+        self,
+        columns: Iterable[Oid],
+        repetitions: int,
+        max_rows: dict[Oid, int],
+        scalars: Sequence[Oid] = (),
+    ) -> tuple[dict[Oid, dict[str, Any]], dict[Oid, Any]]:
         """Walk several table columns at once; ``scalars`` ride along as non-repeaters.
 
         Returns column → {row index: value} and scalar → value. Each column stops at the
@@ -301,28 +355,32 @@ class DeviceSession:
         while active or nonrep:
             if self.v1:
                 indication, status, index, varbinds = await self._next_v1(
-                    [request_varbind(o) for o in nonrep] + [cursor[c] for c in active])
+                    [request_varbind(o) for o in nonrep] + [cursor[c] for c in active]
+                )
                 if varbinds is None:  # noSuchName: that column (or scalar) is done
                     bad = int(index) - 1
                     if bad < len(nonrep):
                         nonrep.pop(bad)
-                        scalars = [*scalars[:bad], *scalars[bad + 1:]]
+                        scalars = [*scalars[:bad], *scalars[bad + 1 :]]
                     else:
                         active.pop(bad - len(nonrep))
                     continue
                 reps = 1
             else:
                 indication, status, index, varbinds = await self._send(
-                    "bulk", [*(request_varbind(o) for o in nonrep), *(cursor[c] for c in active)],
-                    len(nonrep), repetitions)
+                    "bulk",
+                    [*(request_varbind(o) for o in nonrep), *(cursor[c] for c in active)],
+                    len(nonrep),
+                    repetitions,
+                )
                 if self._check(indication, status, index):
                     raise SnmpError(f"GETBULK error status {int(status)}")
                 reps = repetitions
-            for scalar, (name, value) in zip(scalars, varbinds[:len(nonrep)], strict=False):
+            for scalar, (name, value) in zip(scalars, varbinds[: len(nonrep)], strict=False):
                 converted = plain(value)
                 if name.asTuple() == scalar and converted is not None and converted is not _END:
                     scalar_values[scalar] = converted
-            rows = varbinds[len(nonrep):]
+            rows = varbinds[len(nonrep) :]
             nonrep, scalars = [], []
             width = len(active)
             done: set[Oid] = set()
@@ -344,7 +402,7 @@ class DeviceSession:
                     done.add(column)
             if not rows or len(rows) < width:
                 # A device that returns nothing (or less than a row) for a column is done with it.
-                done.update(active[len(rows):] if rows else active)
+                done.update(active[len(rows) :] if rows else active)
             del reps
             active = [c for c in active if c not in done]
         return results, scalar_values

@@ -18,10 +18,15 @@ def rebooted(before_ticks: int, after_ticks: int, elapsed: float) -> bool:
         return False
     expected = before_ticks + elapsed * 100
     # Near the top of the range and the new value matches the wrap: not a reboot.
-    return not (expected >= TICKS_WRAP and abs((expected - TICKS_WRAP) - after_ticks) < max(elapsed * 100, 6000))
+    return not (
+        expected >= TICKS_WRAP
+        and abs((expected - TICKS_WRAP) - after_ticks) < max(elapsed * 100, 6000)
+    )
 
 
-def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iterator[Sample | Event]:
+def evaluate(
+    reading: DeviceReading, memory: dict[str, Any], now: float
+) -> Iterator[Sample | Event]:
     """The generic profile's hook: ``snmp_uptime_seconds`` and ``reboot`` events."""
     ticks = integer(reading.scalars.get("sys_uptime"))
     if ticks is None or ticks < 0:
@@ -29,6 +34,9 @@ def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iter
     yield Sample("snmp_uptime_seconds", ticks / 100.0)
     before = memory.get("uptime")
     if before is not None and rebooted(before[0], ticks, now - before[1]):
-        yield Event("reboot", f"the device restarted (uptime {before[0] / 100:.0f}s → {ticks / 100:.0f}s)",
-                    {"uptime_before_seconds": before[0] / 100, "uptime_seconds": ticks / 100})
+        yield Event(
+            "reboot",
+            f"the device restarted (uptime {before[0] / 100:.0f}s → {ticks / 100:.0f}s)",
+            {"uptime_before_seconds": before[0] / 100, "uptime_seconds": ticks / 100},
+        )
     memory["uptime"] = (ticks, now)

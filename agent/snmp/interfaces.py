@@ -64,13 +64,19 @@ def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iter
     previous: dict[str, dict[str, Any]] = memory.get("interfaces", {})
     current: dict[str, dict[str, Any]] = {}
     names: set[str] = set()
-    for index, row in sorted(reading.table("interfaces").items(), key=lambda item: int(item[0]) if item[0].isdigit() else 0):
+    for index, row in sorted(
+        reading.table("interfaces").items(),
+        key=lambda item: int(item[0]) if item[0].isdigit() else 0,
+    ):
         name = interface_name(index, row)
         if name in names:
             name = f"{name} ({index})"
         names.add(name)
         labels = {"interface": name, "alias": text(row.get("alias"))}
-        for metric, column in (("if_oper_status", "oper_status"), ("if_admin_status", "admin_status")):
+        for metric, column in (
+            ("if_oper_status", "oper_status"),
+            ("if_admin_status", "admin_status"),
+        ):
             value = integer(row.get(column))
             if value is not None:
                 yield Sample(metric, float(value), labels)

@@ -31,8 +31,12 @@ REQUEST_COST = 15
 #: Columns a profile marks ``static`` (names, types, colours, serials) are read on the
 #: first poll, then again every this many polls, or at once when a table's rows change.
 STATIC_REFRESH_POLLS = 12
-ATTRIBUTES = {"sys_object_id": "sysObjectID", "sys_name": "sysName", "sys_location": "sysLocation",
-              "sys_contact": "sysContact"}
+ATTRIBUTES = {
+    "sys_object_id": "sysObjectID",
+    "sys_name": "sysName",
+    "sys_location": "sysLocation",
+    "sys_contact": "sysContact",
+}
 
 
 @dataclass
@@ -43,8 +47,13 @@ class Walk:
     repetitions: int
 
 
-def plan_walks(profile: Profile, known_rows: dict[str, int], max_repetitions: int,
-               skipped: dict[str, set[str]] | None = None, scalars: int = 0) -> list[Walk]:
+def plan_walks(
+    profile: Profile,
+    known_rows: dict[str, int],
+    max_repetitions: int,
+    skipped: dict[str, set[str]] | None = None,
+    scalars: int = 0,
+) -> list[Walk]:
     """Group tables into the walks that cost the least CPU: few requests, few var-binds.
 
     A table never seen is walked alone with ``max_repetitions`` (its row count is learned).
@@ -115,9 +124,13 @@ class Device:
     asset: dict[str, Any] | None = None
 
     def base_asset(self) -> dict[str, Any]:
-        return {"name": self.target.name, "kind": self.profile.kind, "address": self.target.address,
-                "tags": list(self.target.tags),
-                "attributes": {"profile": self.profile.name, "snmp_version": self.target.version}}
+        return {
+            "name": self.target.name,
+            "kind": self.profile.kind,
+            "address": self.target.address,
+            "tags": list(self.target.tags),
+            "attributes": {"profile": self.profile.name, "snmp_version": self.target.version},
+        }
 
 
 @dataclass
@@ -133,7 +146,11 @@ def describe(device: Device, reading: DeviceReading) -> dict[str, Any]:
     asset = device.base_asset()
     found = device.profile.describe(reading)
     vendor = found.get("vendor") or vendor_of(reading.scalars.get("sys_object_id"))
-    for key, value in (("vendor", vendor), ("model", found.get("model")), ("serial", found.get("serial"))):
+    for key, value in (
+        ("vendor", vendor),
+        ("model", found.get("model")),
+        ("serial", found.get("serial")),
+    ):
         if value:
             asset[key] = value[:200]
     if descr := text(reading.scalars.get("sys_descr")):
@@ -155,10 +172,12 @@ class SnmpPoller:
             if not target.enabled:
                 continue
             self.devices[target.name] = Device(
-                target, profiles[target.profile],
+                target,
+                profiles[target.profile],
                 target.timeout if target.timeout is not None else config.timeout,
                 target.retries if target.retries is not None else config.retries,
-                target.max_repetitions or config.max_repetitions)
+                target.max_repetitions or config.max_repetitions,
+            )
         self._snmp = snmp
         self._credentials = {t.name: t.credentials() for t in config.targets if t.enabled}
 
@@ -178,7 +197,11 @@ class SnmpPoller:
 
     def assets(self, names: list[str] | None = None) -> list[dict[str, Any]]:
         """What is known about the devices (before the first poll: name, kind, address)."""
-        return [d.asset or d.base_asset() for n, d in self.devices.items() if names is None or n in names]
+        return [
+            d.asset or d.base_asset()
+            for n, d in self.devices.items()
+            if names is None or n in names
+        ]
 
     def poll(self, names: list[str], deadline: float) -> PollResult:
         """Poll the named devices concurrently; returns within ``deadline`` seconds."""
@@ -206,16 +229,32 @@ class SnmpPoller:
         now = time.time()
         start = time.monotonic()
         if device.session is None:
-            device.session = DeviceSession(self.snmp, device.target.address, device.target.port,
-                                           self._credentials[name], device.timeout, device.retries)
+            device.session = DeviceSession(
+                self.snmp,
+                device.target.address,
+                device.target.port,
+                self._credentials[name],
+                device.timeout,
+                device.retries,
+            )
         try:
             reading = await asyncio.wait_for(self._read(device), deadline)
         except (SnmpError, TimeoutError, OSError) as exc:
-            reason = "no answer (timed out)" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            reason = (
+                "no answer (timed out)"
+                if isinstance(exc, TimeoutError)
+                else str(exc) or type(exc).__name__
+            )
             result.samples.append(Sample("snmp_up", 0.0, asset=name))
             if device.up is not False:
-                result.events.append(Event("snmp_device_down", f"{name} ({device.target.address}): {reason}",
-                                           {"address": device.target.address, "error": reason[:200]}, asset=name))
+                result.events.append(
+                    Event(
+                        "snmp_device_down",
+                        f"{name} ({device.target.address}): {reason}",
+                        {"address": device.target.address, "error": reason[:200]},
+                        asset=name,
+                    )
+                )
             device.up = False
             return
         if device.up is False:
@@ -227,10 +266,18 @@ class SnmpPoller:
                 (result.samples if isinstance(item, Sample) else result.events).append(item)
         except Exception as exc:  # a profile hook must not sink the poll of other devices
             log.warning("snmp %s: profile %s failed: %s", name, device.profile.name, exc)
-            result.events.append(Event("snmp_profile_error", f"{name}: profile {device.profile.name}: "
-                                       f"{type(exc).__name__}: {exc}", {"profile": device.profile.name}, asset=name))
+            result.events.append(
+                Event(
+                    "snmp_profile_error",
+                    f"{name}: profile {device.profile.name}: {type(exc).__name__}: {exc}",
+                    {"profile": device.profile.name},
+                    asset=name,
+                )
+            )
         result.samples.append(Sample("snmp_up", 1.0, asset=name))
-        result.samples.append(Sample("snmp_poll_duration_seconds", time.monotonic() - start, asset=name))
+        result.samples.append(
+            Sample("snmp_poll_duration_seconds", time.monotonic() - start, asset=name)
+        )
         asset = describe(device, reading)
         if asset != device.asset:
             device.asset = asset
@@ -244,10 +291,14 @@ class SnmpPoller:
         scalar_oids = {parse_oid(oid): name for name, oid in profile.scalars.items()}
         reading = DeviceReading()
         cached = device.static if device.static_age < STATIC_REFRESH_POLLS else None
-        hidden = {table: set(device.skipped.get(table, ())) | (set(spec.static) if cached is not None else set())
-                  for table, spec in profile.tables.items()}
-        walks = plan_walks(profile, device.rows, device.max_repetitions, hidden,
-                           len(scalar_oids)) or [Walk([], 1)]
+        hidden = {
+            table: set(device.skipped.get(table, ()))
+            | (set(spec.static) if cached is not None else set())
+            for table, spec in profile.tables.items()
+        }
+        walks = plan_walks(
+            profile, device.rows, device.max_repetitions, hidden, len(scalar_oids)
+        ) or [Walk([], 1)]
         scalars = list(scalar_oids)
         walked: list[str] = []
         for walk in walks:
@@ -260,7 +311,9 @@ class SnmpPoller:
                         continue
                     columns[parse_oid(oid)] = (table, column)
                     limits[parse_oid(oid)] = spec.max_rows
-            values, scalar_values = await session.walk(list(columns), walk.repetitions, limits, scalars)
+            values, scalar_values = await session.walk(
+                list(columns), walk.repetitions, limits, scalars
+            )
             for oid, value in scalar_values.items():
                 reading.scalars[scalar_oids[oid]] = value
             if scalars and not scalar_values and not any(values.values()):
@@ -287,8 +340,11 @@ class SnmpPoller:
             device.rows[table] = len(rows)
             fallbacks = profile.tables[table].fallback_for
             if fallbacks:
-                device.skipped[table] = {column for column, preferred in fallbacks.items()
-                                         if rows and all(preferred in row for row in rows.values())}
+                device.skipped[table] = {
+                    column
+                    for column, preferred in fallbacks.items()
+                    if rows and all(preferred in row for row in rows.values())
+                }
         return reading
 
     @staticmethod
@@ -301,12 +357,18 @@ class SnmpPoller:
                 continue
             keep = set(spec.static)
             rows = reading.tables.get(table, {})
-            static[table] = {index: {c: v for c, v in row.items() if c in keep} for index, row in rows.items()}
-            device.static_rows[table] = {index for index, row in rows.items() if any(c not in keep for c in row)}
+            static[table] = {
+                index: {c: v for c, v in row.items() if c in keep} for index, row in rows.items()
+            }
+            device.static_rows[table] = {
+                index for index, row in rows.items() if any(c not in keep for c in row)
+            }
         return static
 
     @staticmethod
-    def _add_static(device: Device, reading: DeviceReading, cached: dict[str, dict[str, dict[str, Any]]]) -> bool:
+    def _add_static(
+        device: Device, reading: DeviceReading, cached: dict[str, dict[str, dict[str, Any]]]
+    ) -> bool:
         """Put the cached static columns into a reading of the others; False if rows changed."""
         for table, spec in device.profile.tables.items():
             if not spec.static:

@@ -16,23 +16,63 @@ from agent.snmp.reading import DeviceReading, integer, text
 
 #: hrPrinterDetectedErrorState bits in order: bit 0 is the most significant bit of byte 0.
 ERROR_FLAGS = (
-    "lowPaper", "noPaper", "lowToner", "noToner", "doorOpen", "jammed", "offline",
-    "serviceRequested", "inputTrayMissing", "outputTrayMissing", "markerSupplyMissing",
-    "outputNearFull", "outputFull", "inputTrayEmpty", "overduePreventMaint",
+    "lowPaper",
+    "noPaper",
+    "lowToner",
+    "noToner",
+    "doorOpen",
+    "jammed",
+    "offline",
+    "serviceRequested",
+    "inputTrayMissing",
+    "outputTrayMissing",
+    "markerSupplyMissing",
+    "outputNearFull",
+    "outputFull",
+    "inputTrayEmpty",
+    "overduePreventMaint",
 )
 
 SUPPLY_STATES = ("ok", "some_remaining", "unknown", "empty")
 
 #: prtMarkerSuppliesTypeTC
 SUPPLY_TYPES = {
-    1: "other", 2: "unknown", 3: "toner", 4: "waste_toner", 5: "ink", 6: "ink_cartridge",
-    7: "ink_ribbon", 8: "waste_ink", 9: "opc", 10: "developer", 11: "fuser_oil", 12: "solid_wax",
-    13: "ribbon_wax", 14: "waste_wax", 15: "fuser", 16: "corona_wire", 17: "fuser_oil_wick",
-    18: "cleaner_unit", 19: "fuser_cleaning_pad", 20: "transfer_unit", 21: "toner_cartridge",
-    22: "fuser_oiler", 23: "water", 24: "waste_water", 25: "glue_water_additive",
-    26: "waste_paper", 27: "binding_supply", 28: "banding_supply", 29: "stitching_wire",
-    30: "shrink_wrap", 31: "paper_wrap", 32: "staples", 33: "inserts", 34: "covers",
-    35: "matte_toner", 36: "matte_ink",
+    1: "other",
+    2: "unknown",
+    3: "toner",
+    4: "waste_toner",
+    5: "ink",
+    6: "ink_cartridge",
+    7: "ink_ribbon",
+    8: "waste_ink",
+    9: "opc",
+    10: "developer",
+    11: "fuser_oil",
+    12: "solid_wax",
+    13: "ribbon_wax",
+    14: "waste_wax",
+    15: "fuser",
+    16: "corona_wire",
+    17: "fuser_oil_wick",
+    18: "cleaner_unit",
+    19: "fuser_cleaning_pad",
+    20: "transfer_unit",
+    21: "toner_cartridge",
+    22: "fuser_oiler",
+    23: "water",
+    24: "waste_water",
+    25: "glue_water_additive",
+    26: "waste_paper",
+    27: "binding_supply",
+    28: "banding_supply",
+    29: "stitching_wire",
+    30: "shrink_wrap",
+    31: "paper_wrap",
+    32: "staples",
+    33: "inserts",
+    34: "covers",
+    35: "matte_toner",
+    36: "matte_ink",
 }
 
 #: prtAlertSeverityLevelTC
@@ -40,15 +80,37 @@ ALERT_SEVERITIES = {1: "other", 3: "critical", 4: "warning", 5: "warning_binary_
 
 #: The prtAlertCodeTC values technicians meet most; others are reported as ``code_<n>``.
 ALERT_CODES = {
-    1: "other", 2: "unknown", 3: "coverOpen", 4: "coverClosed", 5: "interlockOpen",
-    6: "interlockClosed", 7: "configurationChange", 8: "jam", 9: "subunitMissing",
-    10: "subunitLifeAlmostOver", 11: "subunitLifeOver", 12: "subunitAlmostEmpty",
-    13: "subunitEmpty", 14: "subunitAlmostFull", 15: "subunitFull", 501: "doorOpen",
-    502: "doorClosed", 503: "poweredUp", 504: "poweredDown", 801: "markerTonerEmpty",
-    802: "markerInkEmpty", 804: "markerTonerAlmostEmpty", 805: "markerInkAlmostEmpty",
-    807: "markerWasteTonerReceptacleAlmostFull", 809: "markerWasteTonerReceptacleFull",
-    1101: "inputMediaTrayMissing", 1102: "inputMediaSupplyLow", 1103: "inputMediaSupplyEmpty",
-    1201: "outputMediaTrayMissing", 1202: "outputMediaTrayAlmostFull", 1203: "outputMediaTrayFull",
+    1: "other",
+    2: "unknown",
+    3: "coverOpen",
+    4: "coverClosed",
+    5: "interlockOpen",
+    6: "interlockClosed",
+    7: "configurationChange",
+    8: "jam",
+    9: "subunitMissing",
+    10: "subunitLifeAlmostOver",
+    11: "subunitLifeOver",
+    12: "subunitAlmostEmpty",
+    13: "subunitEmpty",
+    14: "subunitAlmostFull",
+    15: "subunitFull",
+    501: "doorOpen",
+    502: "doorClosed",
+    503: "poweredUp",
+    504: "poweredDown",
+    801: "markerTonerEmpty",
+    802: "markerInkEmpty",
+    804: "markerTonerAlmostEmpty",
+    805: "markerInkAlmostEmpty",
+    807: "markerWasteTonerReceptacleAlmostFull",
+    809: "markerWasteTonerReceptacleFull",
+    1101: "inputMediaTrayMissing",
+    1102: "inputMediaSupplyLow",
+    1103: "inputMediaSupplyEmpty",
+    1201: "outputMediaTrayMissing",
+    1202: "outputMediaTrayAlmostFull",
+    1203: "outputMediaTrayFull",
 }
 
 #: prtCoverStatus values that mean "open".
@@ -116,17 +178,28 @@ def supplies(reading: DeviceReading) -> list[PrinterSupply]:
     colorants = reading.table("colorants")
     out: list[PrinterSupply] = []
     names: set[str] = set()
-    for index, row in sorted(reading.table("supplies").items(), key=lambda item: _index_key(item[0])):
+    for index, row in sorted(
+        reading.table("supplies").items(), key=lambda item: _index_key(item[0])
+    ):
         device = index.split(".", 1)[0]
         colorant = integer(row.get("colorant_index"))
-        color = text(colorants.get(f"{device}.{colorant}", {}).get("value")).lower() if colorant else ""
+        color = (
+            text(colorants.get(f"{device}.{colorant}", {}).get("value")).lower() if colorant else ""
+        )
         kind = integer(row.get("type"))
         name = text(row.get("description")) or f"supply {index}"
         if name in names:  # two supplies with one description: keep the series apart
             name = f"{name} #{index}"
         names.add(name)
-        out.append(PrinterSupply(index, name, SUPPLY_TYPES.get(kind or 0, "other"), color or "none",
-                                 supply_level(row.get("level"), row.get("max_capacity"))))
+        out.append(
+            PrinterSupply(
+                index,
+                name,
+                SUPPLY_TYPES.get(kind or 0, "other"),
+                color or "none",
+                supply_level(row.get("level"), row.get("max_capacity")),
+            )
+        )
     return out
 
 
@@ -134,7 +207,9 @@ def _index_key(index: str) -> tuple[int, ...]:
     return tuple(int(part) for part in index.split(".") if part.isdigit())
 
 
-def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iterator[Sample | Event]:
+def evaluate(
+    reading: DeviceReading, memory: dict[str, Any], now: float
+) -> Iterator[Sample | Event]:
     """The printer profile's hook: supplies, errors, status, covers, trays, alerts."""
     previous: dict[str, float] = memory.get("supply_percent", {})
     current: dict[str, float] = {}
@@ -145,13 +220,21 @@ def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iter
             current[supply.name] = supply.level.percent
             before = previous.get(supply.name)
             if before is not None and supply.level.percent - before >= REPLACED_MIN_RISE:
-                yield Event("supply_replaced",
-                            f"{supply.name}: {before:.0f}% → {supply.level.percent:.0f}%",
-                            {**labels, "before_percent": round(before, 1),
-                             "after_percent": round(supply.level.percent, 1)})
+                yield Event(
+                    "supply_replaced",
+                    f"{supply.name}: {before:.0f}% → {supply.level.percent:.0f}%",
+                    {
+                        **labels,
+                        "before_percent": round(before, 1),
+                        "after_percent": round(supply.level.percent, 1),
+                    },
+                )
         for state in SUPPLY_STATES:
-            yield Sample("printer_supply_state", 1.0 if supply.level.state == state else 0.0,
-                         {**labels, "state": state})
+            yield Sample(
+                "printer_supply_state",
+                1.0 if supply.level.state == state else 0.0,
+                {**labels, "state": state},
+            )
     # A supply that reads unknown this time keeps its last known level for the comparison.
     memory["supply_percent"] = {**previous, **current}
 
@@ -180,16 +263,23 @@ def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iter
         status = integer(row.get("status"))
         if status is not None and status not in (1, 2):
             name = text(row.get("description")) or f"cover {index}"
-            yield Sample("printer_cover_open", 1.0 if status in COVER_OPEN else 0.0, {"cover": name})
+            yield Sample(
+                "printer_cover_open", 1.0 if status in COVER_OPEN else 0.0, {"cover": name}
+            )
 
     for index, row in sorted(reading.table("inputs").items()):
-        tray = text(row.get("name")) or text(row.get("description")) or f"tray {index.split('.')[-1]}"
+        tray = (
+            text(row.get("name")) or text(row.get("description")) or f"tray {index.split('.')[-1]}"
+        )
         level = supply_level(row.get("level"), row.get("max_capacity"))
         if level.percent is not None:
             yield Sample("printer_input_level_percent", level.percent, {"tray": tray})
         for state in SUPPLY_STATES:
-            yield Sample("printer_input_state", 1.0 if level.state == state else 0.0,
-                         {"tray": tray, "state": state})
+            yield Sample(
+                "printer_input_state",
+                1.0 if level.state == state else 0.0,
+                {"tray": tray, "state": state},
+            )
 
     yield from _alerts(reading, memory)
 
@@ -208,9 +298,17 @@ def _alerts(reading: DeviceReading, memory: dict[str, Any]) -> Iterator[Sample |
         key = f"{index}|{code_number}|{row.get('time')}"
         current.add(key)
         if key not in seen:
-            yield Event("printer_alert", f"{severity}: {description or code}",
-                        {"severity": severity, "code": code, "description": description,
-                         "group": integer(row.get("group")), "index": index})
+            yield Event(
+                "printer_alert",
+                f"{severity}: {description or code}",
+                {
+                    "severity": severity,
+                    "code": code,
+                    "description": description,
+                    "group": integer(row.get("group")),
+                    "index": index,
+                },
+            )
     memory["alerts"] = current
     for severity, count in counts.items():
         yield Sample("printer_alerts", float(count), {"severity": severity})

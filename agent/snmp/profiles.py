@@ -34,8 +34,16 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 #: What the poller itself adds for every device, whatever the profile.
 CORE_CATALOG = (
-    MetricSpec("snmp_up", "gauge", "", (), "1 if the device answered the last poll, 0 if it did not"),
-    MetricSpec("snmp_poll_duration_seconds", "gauge", "seconds", (), "Wall time of the last poll of the device"),
+    MetricSpec(
+        "snmp_up", "gauge", "", (), "1 if the device answered the last poll, 0 if it did not"
+    ),
+    MetricSpec(
+        "snmp_poll_duration_seconds",
+        "gauge",
+        "seconds",
+        (),
+        "Wall time of the last poll of the device",
+    ),
 )
 
 
@@ -71,7 +79,9 @@ class TableSpec(_Model):
     def _fallbacks_are_columns(self) -> TableSpec:
         for column, preferred in self.fallback_for.items():
             if column not in self.columns or preferred not in self.columns:
-                raise ValueError(f"fallback_for: {column} → {preferred}: both must be columns of the table")
+                raise ValueError(
+                    f"fallback_for: {column} → {preferred}: both must be columns of the table"
+                )
         for column in self.static:
             if column not in self.columns:
                 raise ValueError(f"static: {column} is not a column of the table")
@@ -101,7 +111,11 @@ class MetricDef(_Model):
             raise ValueError("give scalar or table, not both")
         if self.table and not self.value:
             raise ValueError("a table metric needs value: (the column)")
-        if self.scalar and isinstance(self.labels, dict) and any("{" in t for t in self.labels.values()):
+        if (
+            self.scalar
+            and isinstance(self.labels, dict)
+            and any("{" in t for t in self.labels.values())
+        ):
             raise ValueError("label templates are for table metrics")
         return self
 
@@ -158,7 +172,9 @@ class Profile:
     def catalog(self) -> tuple[MetricSpec, ...]:
         return (*CORE_CATALOG, *(m.spec() for m in self.metrics))
 
-    def evaluate(self, reading: DeviceReading, memory: dict[str, Any], now: float) -> Iterator[Sample | Event]:
+    def evaluate(
+        self, reading: DeviceReading, memory: dict[str, Any], now: float
+    ) -> Iterator[Sample | Event]:
         """Mapped metrics, then each hook's samples and events (no I/O)."""
         for metric in self.metrics:
             if metric.mapped:
@@ -170,7 +186,10 @@ class Profile:
         """vendor/model/serial from the inventory sources, then the hooks' ``inventory``."""
         out: dict[str, str | None] = {}
         for key in ("vendor", "model", "serial"):
-            out[key] = next((v for v in (_lookup(reading, src) for src in getattr(self.inventory, key)) if v), None)
+            out[key] = next(
+                (v for v in (_lookup(reading, src) for src in getattr(self.inventory, key)) if v),
+                None,
+            )
         for hook in self.hooks:
             if hasattr(hook, "inventory"):
                 out.update({k: v for k, v in hook.inventory(reading).items() if v})
@@ -199,8 +218,11 @@ def _mapped(metric: MetricDef, reading: DeviceReading) -> Iterator[Sample]:
         if value is None or value in metric.ignore:
             continue
         context = _RowText(index, row)
-        yield Sample(metric.name, value * metric.scale,
-                     {name: template.format_map(context) for name, template in templates.items()})
+        yield Sample(
+            metric.name,
+            value * metric.scale,
+            {name: template.format_map(context) for name, template in templates.items()},
+        )
 
 
 class _RowText(dict):
@@ -251,13 +273,19 @@ def load_profiles(custom_dir: Path | None = None) -> dict[str, Profile]:
     return out
 
 
-def _resolve(name: str, raw: dict[str, tuple[ProfileFile, YamlDocument]], chain: tuple[str, ...]) -> Profile:
+def _resolve(
+    name: str, raw: dict[str, tuple[ProfileFile, YamlDocument]], chain: tuple[str, ...]
+) -> Profile:
     spec, doc = raw[name]
     if name in chain:
-        raise ConfigError([f"{doc.where(('extends',))}: extends: loop {' → '.join((*chain, name))}"])
+        raise ConfigError(
+            [f"{doc.where(('extends',))}: extends: loop {' → '.join((*chain, name))}"]
+        )
     if spec.extends is not None:
         if spec.extends not in raw:
-            raise ConfigError([f"{doc.where(('extends',))}: extends: no profile named {spec.extends!r}"])
+            raise ConfigError(
+                [f"{doc.where(('extends',))}: extends: no profile named {spec.extends!r}"]
+            )
         base = _resolve(spec.extends, raw, (*chain, name))
     else:
         base = Profile(name, "snmp", {}, {}, [], InventoryDef())
@@ -266,23 +294,41 @@ def _resolve(name: str, raw: dict[str, tuple[ProfileFile, YamlDocument]], chain:
         try:
             hook = importlib.import_module(spec.hook)
         except ImportError as exc:
-            raise ConfigError([f"{doc.where(('hook',))}: hook: cannot import {spec.hook}: {exc}"]) from None
+            raise ConfigError(
+                [f"{doc.where(('hook',))}: hook: cannot import {spec.hook}: {exc}"]
+            ) from None
         if not callable(getattr(hook, "evaluate", None)):
-            raise ConfigError([f"{doc.where(('hook',))}: hook: {spec.hook} has no evaluate(reading, memory, now)"])
+            raise ConfigError(
+                [f"{doc.where(('hook',))}: hook: {spec.hook} has no evaluate(reading, memory, now)"]
+            )
         hooks.append(hook)
-    metrics = [m for m in base.metrics if m.name not in {n.name for n in spec.metrics}] + spec.metrics
+    metrics = [
+        m for m in base.metrics if m.name not in {n.name for n in spec.metrics}
+    ] + spec.metrics
     problems = []
     tables = {**base.tables, **spec.tables}
     scalars = {**base.scalars, **spec.scalars}
     for i, metric in enumerate(spec.metrics):
         if metric.scalar and metric.scalar not in scalars:
-            problems.append(f"{doc.where(('metrics', i, 'scalar'))}: metrics[{i}].scalar: no scalar named {metric.scalar!r}")
+            problems.append(
+                f"{doc.where(('metrics', i, 'scalar'))}: metrics[{i}].scalar: no scalar named {metric.scalar!r}"
+            )
         if metric.table and metric.table not in tables:
-            problems.append(f"{doc.where(('metrics', i, 'table'))}: metrics[{i}].table: no table named {metric.table!r}")
+            problems.append(
+                f"{doc.where(('metrics', i, 'table'))}: metrics[{i}].table: no table named {metric.table!r}"
+            )
         elif metric.table and metric.value not in tables[metric.table].columns:
-            problems.append(f"{doc.where(('metrics', i, 'value'))}: metrics[{i}].value: table {metric.table} has no column {metric.value!r}")
+            problems.append(
+                f"{doc.where(('metrics', i, 'value'))}: metrics[{i}].value: table {metric.table} has no column {metric.value!r}"
+            )
     if problems:
         raise ConfigError(problems)
-    inventory = InventoryDef(**{key: getattr(spec.inventory, key) or getattr(base.inventory, key)
-                                for key in ("vendor", "model", "serial")})
-    return Profile(name, spec.kind or base.kind, scalars, tables, metrics, inventory, hooks, doc.source)
+    inventory = InventoryDef(
+        **{
+            key: getattr(spec.inventory, key) or getattr(base.inventory, key)
+            for key in ("vendor", "model", "serial")
+        }
+    )
+    return Profile(
+        name, spec.kind or base.kind, scalars, tables, metrics, inventory, hooks, doc.source
+    )

@@ -45,9 +45,22 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
-    "CONNECTORS", "Action", "Comment", "Connector", "ConnectorConfig", "ConnectorError",
-    "ConnectorsConfig", "IncidentState", "Origin", "Priority", "TicketRef", "TicketSubject",
-    "TimeEntry", "build_connector", "connector_class", "parse_connector_config",
+    "CONNECTORS",
+    "Action",
+    "Comment",
+    "Connector",
+    "ConnectorConfig",
+    "ConnectorError",
+    "ConnectorsConfig",
+    "IncidentState",
+    "Origin",
+    "Priority",
+    "TicketRef",
+    "TicketSubject",
+    "TimeEntry",
+    "build_connector",
+    "connector_class",
+    "parse_connector_config",
 ]
 
 CONNECTORS: dict[str, str] = {
@@ -71,7 +84,9 @@ def parse_connector_config(raw: Mapping[str, Any]) -> ConnectorConfig:
     """Validate one connector's options with its type's model (raises ValueError naming the key)."""
     type_name = raw.get("type") if isinstance(raw, dict) else None
     if type_name not in CONNECTORS:
-        raise ValueError(f"type: must be one of {', '.join(sorted(CONNECTORS))} (got {type_name!r})")
+        raise ValueError(
+            f"type: must be one of {', '.join(sorted(CONNECTORS))} (got {type_name!r})"
+        )
     return connector_class(type_name).config_model.model_validate(raw)
 
 
@@ -113,8 +128,10 @@ class ConnectorsConfig(BaseModel):
 
     @model_validator(mode="after")
     def _known_names(self) -> ConnectorsConfig:
-        for where, names in [("default", self.default or []),
-                             *((f"clients.{c}", n) for c, n in self.clients.items())]:
+        for where, names in [
+            ("default", self.default or []),
+            *((f"clients.{c}", n) for c, n in self.clients.items()),
+        ]:
             unknown = [n for n in names if n not in self.connectors]
             if unknown:
                 raise ValueError(f"{where}: unknown connector {', '.join(unknown)}")

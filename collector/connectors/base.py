@@ -37,9 +37,9 @@ class Action(StrEnum):
     """What happened to the incident; what the connector is asked to mirror."""
 
     OPEN = "open"
-    UPDATE = "update"          # repeat: last value, count, description
-    ESCALATE = "escalate"      # priority raised
-    COMMENT = "comment"        # mirror ``subject.comment`` once
+    UPDATE = "update"  # repeat: last value, count, description
+    ESCALATE = "escalate"  # priority raised
+    COMMENT = "comment"  # mirror ``subject.comment`` once
     TIME_ENTRY = "time_entry"  # mirror ``subject.time_entry`` once
     RESOLVE = "resolve"
     REOPEN = "reopen"
@@ -160,24 +160,47 @@ class TicketSubject:
 
     def as_json(self) -> dict[str, Any]:
         """The snapshot as plain JSON values (webhook body, templates)."""
+
         def iso(value: datetime | date | None) -> str | None:
             return value.isoformat() if value is not None else None
 
         comment = self.comment
         entry = self.time_entry
         return {
-            "key": self.key, "client": self.client, "site": self.site, "asset": self.asset,
-            "rule": self.rule, "title": self.title, "description": self.description,
-            "priority": str(self.priority), "state": str(self.state), "origin": str(self.origin),
-            "opened_at": iso(self.opened_at), "resolved_at": iso(self.resolved_at),
-            "labels": dict(self.labels), "resolution_note": self.resolution_note,
-            "version": self.version, "url": self.url,
-            "comment": None if comment is None else {
-                "id": comment.id, "body": comment.body, "author": comment.author,
-                "created_at": iso(comment.created_at)},
-            "time_entry": None if entry is None else {
-                "id": entry.id, "minutes": entry.minutes, "note": entry.note,
-                "work_type": entry.work_type, "author": entry.author, "spent_on": iso(entry.spent_on)},
+            "key": self.key,
+            "client": self.client,
+            "site": self.site,
+            "asset": self.asset,
+            "rule": self.rule,
+            "title": self.title,
+            "description": self.description,
+            "priority": str(self.priority),
+            "state": str(self.state),
+            "origin": str(self.origin),
+            "opened_at": iso(self.opened_at),
+            "resolved_at": iso(self.resolved_at),
+            "labels": dict(self.labels),
+            "resolution_note": self.resolution_note,
+            "version": self.version,
+            "url": self.url,
+            "comment": None
+            if comment is None
+            else {
+                "id": comment.id,
+                "body": comment.body,
+                "author": comment.author,
+                "created_at": iso(comment.created_at),
+            },
+            "time_entry": None
+            if entry is None
+            else {
+                "id": entry.id,
+                "minutes": entry.minutes,
+                "note": entry.note,
+                "work_type": entry.work_type,
+                "author": entry.author,
+                "spent_on": iso(entry.spent_on),
+            },
         }
 
 
@@ -298,7 +321,9 @@ class Connector(abc.ABC):
         self.config = config
 
     @abc.abstractmethod
-    def deliver(self, action: Action, subject: TicketSubject, ref: TicketRef | None) -> TicketRef | None:
+    def deliver(
+        self, action: Action, subject: TicketSubject, ref: TicketRef | None
+    ) -> TicketRef | None:
         """Mirror ``action`` on ``subject`` into the ticket system; return the ticket's reference.
 
         ``ref`` is the reference stored locally (None when there is none yet). ``None`` is
@@ -335,7 +360,9 @@ class TicketConnector(Connector):
 
     supports_poll = True
 
-    def deliver(self, action: Action, subject: TicketSubject, ref: TicketRef | None) -> TicketRef | None:
+    def deliver(
+        self, action: Action, subject: TicketSubject, ref: TicketRef | None
+    ) -> TicketRef | None:
         action = Action(action)
         ticket = self.fetch(ref) if ref is not None else None
         if ticket is None:
@@ -371,7 +398,9 @@ class TicketConnector(Connector):
 
     def _time_entry(self, ticket: Any, subject: TicketSubject) -> None:
         if subject.time_entry is None:
-            raise ConnectorError(f"{subject.key}: time_entry action without a time entry", permanent=True)
+            raise ConnectorError(
+                f"{subject.key}: time_entry action without a time entry", permanent=True
+            )
         self.add_time_entry(ticket, subject, subject.time_entry)
 
     # Primitives. ``ticket`` is whatever the subclass's fetch/find/create return.
@@ -421,10 +450,16 @@ def resolution_text(subject: TicketSubject) -> str:
 def description_text(subject: TicketSubject) -> str:
     """The ticket body every ticket system gets: the description and where it happened."""
     lines = [subject.description.strip()] if subject.description.strip() else []
-    facts = [("Client", subject.client), ("Site", subject.site), ("Asset", subject.asset),
-             ("Rule", subject.rule), ("Origin", str(subject.origin)),
-             ("Opened", subject.opened_at.strftime("%Y-%m-%d %H:%M UTC")), ("Upkeep key", subject.key),
-             ("Link", subject.url)]
+    facts = [
+        ("Client", subject.client),
+        ("Site", subject.site),
+        ("Asset", subject.asset),
+        ("Rule", subject.rule),
+        ("Origin", str(subject.origin)),
+        ("Opened", subject.opened_at.strftime("%Y-%m-%d %H:%M UTC")),
+        ("Upkeep key", subject.key),
+        ("Link", subject.url),
+    ]
     if lines:
         lines.append("")
     lines += [f"{name}: {value}" for name, value in facts if value]

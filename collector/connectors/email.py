@@ -41,8 +41,12 @@ from collector.connectors.base import (
 
 TEMPLATES = Path(__file__).with_name("templates")
 HEADLINES = {
-    Action.OPEN: "New incident", Action.UPDATE: "Updated", Action.ESCALATE: "Escalated",
-    Action.COMMENT: "Comment", Action.TIME_ENTRY: "Time logged", Action.RESOLVE: "Resolved",
+    Action.OPEN: "New incident",
+    Action.UPDATE: "Updated",
+    Action.ESCALATE: "Escalated",
+    Action.COMMENT: "Comment",
+    Action.TIME_ENTRY: "Time logged",
+    Action.RESOLVE: "Resolved",
     Action.REOPEN: "Reopened",
 }
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -70,8 +74,15 @@ class EmailConfig(ConnectorConfig):
     to_by_client: dict[str, list[str]] = Field(default_factory=dict)
     #: Also write to the client's contacts (``TicketSubject.contacts``).
     send_to_contacts: bool = False
-    actions: list[Action] = Field(default_factory=lambda: [
-        Action.OPEN, Action.ESCALATE, Action.COMMENT, Action.RESOLVE, Action.REOPEN])
+    actions: list[Action] = Field(
+        default_factory=lambda: [
+            Action.OPEN,
+            Action.ESCALATE,
+            Action.COMMENT,
+            Action.RESOLVE,
+            Action.REOPEN,
+        ]
+    )
     #: Right-hand side of Message-IDs; default: the domain of ``from_address``.
     message_id_domain: str | None = None
     #: A directory with ``email.txt.j2`` / ``email.html.j2`` replacing the packaged templates.
@@ -94,13 +105,24 @@ class EmailConnector(Connector):
 
     @cached_property
     def _templates(self) -> jinja2.Environment:
-        paths = [self.config.template_dir, str(TEMPLATES)] if self.config.template_dir else [str(TEMPLATES)]
-        return jinja2.Environment(loader=jinja2.FileSystemLoader(paths), undefined=jinja2.StrictUndefined,
-                                  autoescape=jinja2.select_autoescape(["html.j2"]), keep_trailing_newline=True)
+        paths = (
+            [self.config.template_dir, str(TEMPLATES)]
+            if self.config.template_dir
+            else [str(TEMPLATES)]
+        )
+        return jinja2.Environment(
+            loader=jinja2.FileSystemLoader(paths),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(["html.j2"]),
+            keep_trailing_newline=True,
+        )
 
     @property
     def domain(self) -> str:
-        return self.config.message_id_domain or parseaddr(self.config.from_address)[1].rpartition("@")[2]
+        return (
+            self.config.message_id_domain
+            or parseaddr(self.config.from_address)[1].rpartition("@")[2]
+        )
 
     def thread_id(self, subject: TicketSubject) -> str:
         return f"<{subject.key}@{self.domain}>"
@@ -116,8 +138,13 @@ class EmailConnector(Connector):
         headline = HEADLINES[action]
         if action is Action.ESCALATE:
             headline = f"Escalated to {subject.priority}"
-        context = {"subject": subject, "action": str(action), "headline": f"{headline} · {subject.client}",
-                   "description": description_text(subject), "resolution": resolution_text(subject)}
+        context = {
+            "subject": subject,
+            "action": str(action),
+            "headline": f"{headline} · {subject.client}",
+            "description": description_text(subject),
+            "resolution": resolution_text(subject),
+        }
         msg = EmailMessage()
         label = "" if action is Action.OPEN else f"{headline}: "
         msg["Subject"] = f"[{subject.key}] {label}{subject.title}"
@@ -134,10 +161,14 @@ class EmailConnector(Connector):
         msg["X-Upkeep-Key"] = subject.key
         msg["Auto-Submitted"] = "auto-generated"
         msg.set_content(self._templates.get_template("email.txt.j2").render(context))
-        msg.add_alternative(self._templates.get_template("email.html.j2").render(context), subtype="html")
+        msg.add_alternative(
+            self._templates.get_template("email.html.j2").render(context), subtype="html"
+        )
         return msg
 
-    def deliver(self, action: Action, subject: TicketSubject, ref: TicketRef | None) -> TicketRef | None:
+    def deliver(
+        self, action: Action, subject: TicketSubject, ref: TicketRef | None
+    ) -> TicketRef | None:
         action = Action(action)
         if action is Action.RESOLVE and ref is None and Action.OPEN in self.config.actions:
             return None
@@ -145,7 +176,9 @@ class EmailConnector(Connector):
         if action not in self.config.actions:
             return thread
         if not self.recipients(subject):
-            raise ConnectorError(f"email {self.name}: no recipients for client {subject.client}", permanent=True)
+            raise ConnectorError(
+                f"email {self.name}: no recipients for client {subject.client}", permanent=True
+            )
         self.send(self.message(action, subject))
         return thread
 
@@ -158,8 +191,9 @@ class EmailConnector(Connector):
         where = f"email {self.name}: {config.host}:{port}"
         try:
             if config.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, port, timeout=config.timeout,
-                                                      context=self._tls_context())
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    config.host, port, timeout=config.timeout, context=self._tls_context()
+                )
             else:
                 smtp = smtplib.SMTP(config.host, port, timeout=config.timeout)
             with smtp:
@@ -169,19 +203,29 @@ class EmailConnector(Connector):
                     smtp.login(config.username, secret(config.password))
                 smtp.send_message(msg)
         except smtplib.SMTPAuthenticationError as exc:
-            raise ConnectorError(f"{where}: login refused ({exc.smtp_code})", permanent=True) from None
+            raise ConnectorError(
+                f"{where}: login refused ({exc.smtp_code})", permanent=True
+            ) from None
         except smtplib.SMTPNotSupportedError as exc:
             raise ConnectorError(f"{where}: {exc}", permanent=True) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({code for code, _ in exc.recipients.values()})
             permanent = all(code >= 500 for code in codes)
-            raise ConnectorError(f"{where}: recipients refused ({', '.join(map(str, codes))})",
-                                 permanent=permanent) from None
+            raise ConnectorError(
+                f"{where}: recipients refused ({', '.join(map(str, codes))})", permanent=permanent
+            ) from None
         except smtplib.SMTPResponseException as exc:
-            text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-            raise ConnectorError(f"{where}: {exc.smtp_code} {text}", permanent=exc.smtp_code >= 500) from None
+            text = (
+                exc.smtp_error.decode(errors="replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
+            raise ConnectorError(
+                f"{where}: {exc.smtp_code} {text}", permanent=exc.smtp_code >= 500
+            ) from None
         except ssl.SSLCertVerificationError as exc:
-            raise ConnectorError(f"{where}: certificate not trusted: {exc.verify_message}", permanent=True) from None
+            raise ConnectorError(
+                f"{where}: certificate not trusted: {exc.verify_message}", permanent=True
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise ConnectorError(f"{where}: {type(exc).__name__}: {exc}", permanent=False) from None
-

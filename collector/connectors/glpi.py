@@ -66,8 +66,14 @@ class GlpiConfig(ConnectorConfig):
     #: Ticket type: 1 incident, 2 request.
     ticket_type: Literal[1, 2] = 1
     #: Upkeep priority → GLPI priority (1 very low … 5 very high, 6 major).
-    priorities: dict[Priority, int] = Field(default_factory=lambda: {
-        Priority.CRITICAL: 5, Priority.MAJOR: 4, Priority.MINOR: 3, Priority.TECHNICAL: 2})
+    priorities: dict[Priority, int] = Field(
+        default_factory=lambda: {
+            Priority.CRITICAL: 5,
+            Priority.MAJOR: 4,
+            Priority.MINOR: 3,
+            Priority.TECHNICAL: 2,
+        }
+    )
     #: Status a resolve sets after the solution: 5 (solved) or 6 (closed).
     resolve_status: Literal[5, 6] = SOLVED
     #: Status a reopen sets (1 new, 2 processing (assigned), 4 pending).
@@ -88,29 +94,43 @@ class GlpiConnector(TicketConnector):
         headers = {"Accept": "application/json"}
         if config.app_token is not None:
             headers["App-Token"] = secret(config.app_token)
-        self.api = JsonApi(f"glpi {name}", config.url, timeout=config.timeout, verify=config.verify_tls,
-                           headers=headers)
+        self.api = JsonApi(
+            f"glpi {name}",
+            config.url,
+            timeout=config.timeout,
+            verify=config.verify_tls,
+            headers=headers,
+        )
         self._session: str | None = None
 
     # ---------------------------------------------------------------- session
 
     def _init_session(self) -> str:
-        answer = self.api.get("initSession",
-                              headers={"Authorization": f"user_token {secret(self.config.user_token)}"})
+        answer = self.api.get(
+            "initSession", headers={"Authorization": f"user_token {secret(self.config.user_token)}"}
+        )
         token = answer.get("session_token") if isinstance(answer, dict) else None
         if not token:
-            raise ConnectorError(f"glpi {self.name}: initSession answered without a session_token",
-                                 permanent=False)
+            raise ConnectorError(
+                f"glpi {self.name}: initSession answered without a session_token", permanent=False
+            )
         self._session = str(token)
         return self._session
 
-    def _call(self, method: str, path: str, json: Any = None,
-              params: Mapping[str, Any] | None = None) -> Any:
+    def _call(
+        self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
         """A request in the session (opened on first use, re-opened once when it expired)."""
         session = self._session or self._init_session()
         for attempt in (1, 2):
-            response = self.api.send(method, path, json=json, params=params,
-                                     headers={"Session-Token": session}, ok=(401,))
+            response = self.api.send(
+                method,
+                path,
+                json=json,
+                params=params,
+                headers={"Session-Token": session},
+                ok=(401,),
+            )
             if response.status_code != 401:
                 return self._decode(method, path, response)
             if attempt == 1 and SESSION_INVALID in response.text:
@@ -118,7 +138,9 @@ class GlpiConnector(TicketConnector):
                 session = self._init_session()
                 continue
             excerpt = " ".join(response.text[:300].split())
-            raise ConnectorError(f"glpi {self.name}: {method} /{path}: HTTP 401: {excerpt}", permanent=True)
+            raise ConnectorError(
+                f"glpi {self.name}: {method} /{path}: HTTP 401: {excerpt}", permanent=True
+            )
         raise AssertionError("unreachable")
 
     def _decode(self, method: str, path: str, response: httpx.Response) -> Any:
@@ -127,8 +149,11 @@ class GlpiConnector(TicketConnector):
         try:
             return response.json()
         except ValueError:
-            raise ConnectorError(f"glpi {self.name}: {method} /{path}: HTTP {response.status_code} "
-                                 "with a body that is not JSON", permanent=False) from None
+            raise ConnectorError(
+                f"glpi {self.name}: {method} /{path}: HTTP {response.status_code} "
+                "with a body that is not JSON",
+                permanent=False,
+            ) from None
 
     def close(self) -> None:
         if self._session is not None:
@@ -164,7 +189,9 @@ class GlpiConnector(TicketConnector):
     # ---------------------------------------------------------------- primitives
 
     def ref_of(self, ticket: dict[str, Any]) -> TicketRef:
-        return TicketRef(self.name, str(ticket["id"]), f"{self._web}/front/ticket.form.php?id={ticket['id']}")
+        return TicketRef(
+            self.name, str(ticket["id"]), f"{self._web}/front/ticket.form.php?id={ticket['id']}"
+        )
 
     def fetch(self, ref: TicketRef) -> dict[str, Any] | None:
         try:
@@ -174,7 +201,12 @@ class GlpiConnector(TicketConnector):
 
     def find(self, subject: TicketSubject) -> dict[str, Any] | None:
         try:
-            tickets = self._call("GET", "Ticket", params={"searchText[name]": subject.key, "range": "0-49"}) or []
+            tickets = (
+                self._call(
+                    "GET", "Ticket", params={"searchText[name]": subject.key, "range": "0-49"}
+                )
+                or []
+            )
         except NotFoundError:
             return None
         prefix = f"[{subject.key}]"
@@ -185,14 +217,21 @@ class GlpiConnector(TicketConnector):
         fields: dict[str, Any] = {
             "name": self._name(subject),
             "content": description_text(subject),
-            "entities_id": routed(subject.client, self.config.entity_by_client, self.config.default_entity),
+            "entities_id": routed(
+                subject.client, self.config.entity_by_client, self.config.default_entity
+            ),
             "type": self.config.ticket_type,
             "status": 1,
         }
         if subject.priority in self.config.priorities:
             fields["priority"] = self.config.priorities[subject.priority]
         created = self._call("POST", "Ticket", {"input": fields})
-        return {"id": created["id"], "name": fields["name"], "status": 1, "priority": fields.get("priority")}
+        return {
+            "id": created["id"],
+            "name": fields["name"],
+            "status": 1,
+            "priority": fields.get("priority"),
+        }
 
     def update(self, ticket: dict[str, Any], subject: TicketSubject, action: Action) -> None:
         changes: dict[str, Any] = {}
@@ -209,17 +248,32 @@ class GlpiConnector(TicketConnector):
         if self._has_marker(ticket, "ITILFollowup", tag):
             return
         by = f"{comment.author}: " if comment.author else ""
-        self._call("POST", "ITILFollowup", {"input": {
-            "itemtype": "Ticket", "items_id": ticket["id"], "content": f"{by}{comment.body}\n{tag}",
-            "is_private": int(self.config.private)}})
+        self._call(
+            "POST",
+            "ITILFollowup",
+            {
+                "input": {
+                    "itemtype": "Ticket",
+                    "items_id": ticket["id"],
+                    "content": f"{by}{comment.body}\n{tag}",
+                    "is_private": int(self.config.private),
+                }
+            },
+        )
 
-    def add_time_entry(self, ticket: dict[str, Any], subject: TicketSubject, entry: TimeEntry) -> None:
+    def add_time_entry(
+        self, ticket: dict[str, Any], subject: TicketSubject, entry: TimeEntry
+    ) -> None:
         tag = marker(entry.id)
         if self._has_marker(ticket, "TicketTask", tag):
             return
-        task: dict[str, Any] = {"tickets_id": ticket["id"], "content": f"{entry.note}\n{tag}".lstrip("\n"),
-                                "actiontime": entry.minutes * 60, "is_private": int(self.config.private),
-                                "state": 2}
+        task: dict[str, Any] = {
+            "tickets_id": ticket["id"],
+            "content": f"{entry.note}\n{tag}".lstrip("\n"),
+            "actiontime": entry.minutes * 60,
+            "is_private": int(self.config.private),
+            "state": 2,
+        }
         if entry.spent_on is not None:
             task["date"] = f"{entry.spent_on.isoformat()} 09:00:00"
         self._call("POST", "TicketTask", {"input": task})
@@ -231,8 +285,17 @@ class GlpiConnector(TicketConnector):
         if status < SOLVED:
             tag = marker(f"resolve-{subject.version}")
             if not self._has_marker(ticket, "ITILSolution", tag):
-                self._call("POST", "ITILSolution", {"input": {
-                    "itemtype": "Ticket", "items_id": ticket["id"], "content": f"{resolution_text(subject)}\n{tag}"}})
+                self._call(
+                    "POST",
+                    "ITILSolution",
+                    {
+                        "input": {
+                            "itemtype": "Ticket",
+                            "items_id": ticket["id"],
+                            "content": f"{resolution_text(subject)}\n{tag}",
+                        }
+                    },
+                )
         self._set(ticket, {"status": self.config.resolve_status})
 
     def reopen(self, ticket: dict[str, Any], subject: TicketSubject) -> None:

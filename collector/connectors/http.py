@@ -29,24 +29,51 @@ class NotFoundError(ConnectorError):
 class JsonApi:
     """A small JSON client for one ticket system (``system`` names it in error messages)."""
 
-    def __init__(self, system: str, base_url: str, *, headers: Mapping[str, str] | None = None,
-                 auth: httpx.Auth | tuple[str, str] | None = None, timeout: float = 10.0,
-                 verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        system: str,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        timeout: float = 10.0,
+        verify: bool | str = True,
+    ) -> None:
         self.system = system
-        self.client = httpx.Client(base_url=base_url.rstrip("/") + "/", headers=dict(headers or {}),
-                                   auth=auth, timeout=timeout, verify=verify, follow_redirects=False)
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            headers=dict(headers or {}),
+            auth=auth,
+            timeout=timeout,
+            verify=verify,
+            follow_redirects=False,
+        )
 
-    def send(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
-             params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
-             ok: Iterable[int] = ()) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        ok: Iterable[int] = (),
+    ) -> httpx.Response:
         """The answer if its status is below 400 (or in ``ok``). Raises ConnectorError.
 
         ``path`` is relative to the base URL, or an absolute URL (used as it is).
         """
         where = f"{self.system}: {method} {path if '://' in path else '/' + path.lstrip('/')}"
         try:
-            response = self.client.request(method, path if "://" in path else path.lstrip("/"), json=json, content=content,
-                                           params=params, headers=headers)
+            response = self.client.request(
+                method,
+                path if "://" in path else path.lstrip("/"),
+                json=json,
+                content=content,
+                params=params,
+                headers=headers,
+            )
         except httpx.TimeoutException:
             raise ConnectorError(f"{where}: timed out", permanent=False) from None
         except httpx.TransportError as exc:
@@ -57,7 +84,9 @@ class JsonApi:
             message = f"{where}: HTTP {status}{f': {excerpt}' if excerpt else ''}"
             if status == 404:
                 raise NotFoundError(message)
-            raise ConnectorError(message, permanent=not (status >= 500 or status in RETRYABLE_STATUS))
+            raise ConnectorError(
+                message, permanent=not (status >= 500 or status in RETRYABLE_STATUS)
+            )
         return response
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -68,8 +97,11 @@ class JsonApi:
         try:
             return response.json()
         except ValueError:
-            raise ConnectorError(f"{self.system}: {method} /{path.lstrip('/')}: HTTP {response.status_code} "
-                                 "with a body that is not JSON", permanent=False) from None
+            raise ConnectorError(
+                f"{self.system}: {method} /{path.lstrip('/')}: HTTP {response.status_code} "
+                "with a body that is not JSON",
+                permanent=False,
+            ) from None
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)

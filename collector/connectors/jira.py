@@ -41,8 +41,11 @@ FIELDS = ["summary", "priority", "status", "labels", "project"]
 
 def adf(text: str) -> dict[str, Any]:
     """Plain text as an Atlassian Document Format document: one paragraph per line."""
-    paragraphs = [{"type": "paragraph", "content": [{"type": "text", "text": line}]}
-                  for line in text.splitlines() if line.strip()]
+    paragraphs = [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}]}
+        for line in text.splitlines()
+        if line.strip()
+    ]
     return {"type": "doc", "version": 1, "content": paragraphs}
 
 
@@ -63,8 +66,14 @@ class JiraConfig(ConnectorConfig):
     project_by_client: dict[str, str] = Field(default_factory=dict)
     issue_type: str = "Task"
     #: Upkeep priority → Jira priority name.
-    priorities: dict[Priority, str] = Field(default_factory=lambda: {
-        Priority.CRITICAL: "Highest", Priority.MAJOR: "High", Priority.MINOR: "Medium", Priority.TECHNICAL: "Low"})
+    priorities: dict[Priority, str] = Field(
+        default_factory=lambda: {
+            Priority.CRITICAL: "Highest",
+            Priority.MAJOR: "High",
+            Priority.MINOR: "Medium",
+            Priority.TECHNICAL: "Low",
+        }
+    )
     #: Extra labels on every issue (the key and ``upkeep`` are always there).
     labels: list[str] = Field(default_factory=list)
     resolve_transition: str = "Done"
@@ -80,9 +89,14 @@ class JiraConnector(TicketConnector):
 
     def __init__(self, name: str, config: JiraConfig) -> None:
         super().__init__(name, config)
-        self.api = JsonApi(f"jira {name}", config.url, timeout=config.timeout, verify=config.verify_tls,
-                           auth=(config.email, secret(config.api_token)),
-                           headers={"Accept": "application/json"})
+        self.api = JsonApi(
+            f"jira {name}",
+            config.url,
+            timeout=config.timeout,
+            verify=config.verify_tls,
+            auth=(config.email, secret(config.api_token)),
+            headers={"Accept": "application/json"},
+        )
 
     def close(self) -> None:
         self.api.close()
@@ -92,7 +106,9 @@ class JiraConnector(TicketConnector):
         return self.config.url.rstrip("/")
 
     def _search(self, jql: str) -> list[dict[str, Any]]:
-        answer = self.api.post("rest/api/3/search/jql", {"jql": jql, "fields": FIELDS, "maxResults": 50})
+        answer = self.api.post(
+            "rest/api/3/search/jql", {"jql": jql, "fields": FIELDS, "maxResults": 50}
+        )
         return answer.get("issues", [])
 
     def _summary(self, subject: TicketSubject) -> str:
@@ -105,7 +121,9 @@ class JiraConnector(TicketConnector):
 
     def fetch(self, ref: TicketRef) -> dict[str, Any] | None:
         try:
-            return self.api.get(f"rest/api/3/issue/{ref.external_id}", params={"fields": ",".join(FIELDS)})
+            return self.api.get(
+                f"rest/api/3/issue/{ref.external_id}", params={"fields": ",".join(FIELDS)}
+            )
         except NotFoundError:
             return None
 
@@ -117,7 +135,11 @@ class JiraConnector(TicketConnector):
 
     def create(self, subject: TicketSubject) -> dict[str, Any]:
         fields: dict[str, Any] = {
-            "project": {"key": routed(subject.client, self.config.project_by_client, self.config.default_project)},
+            "project": {
+                "key": routed(
+                    subject.client, self.config.project_by_client, self.config.default_project
+                )
+            },
             "issuetype": {"name": self.config.issue_type},
             "summary": self._summary(subject),
             "description": adf(description_text(subject)),
@@ -141,7 +163,10 @@ class JiraConnector(TicketConnector):
 
     def _has_marker(self, path: str, root: str, tag: str) -> bool:
         answer = self.api.get(path, params={"maxResults": 5000})
-        return any(tag in json.dumps(item.get("body") or item.get("comment") or {}) for item in answer.get(root, []))
+        return any(
+            tag in json.dumps(item.get("body") or item.get("comment") or {})
+            for item in answer.get(root, [])
+        )
 
     def _comment_once(self, ticket: dict[str, Any], item_id: str, text: str) -> None:
         tag = marker(item_id)
@@ -153,15 +178,25 @@ class JiraConnector(TicketConnector):
         by = f"{comment.author}: " if comment.author else ""
         self._comment_once(ticket, comment.id, f"{by}{comment.body}")
 
-    def add_time_entry(self, ticket: dict[str, Any], subject: TicketSubject, entry: TimeEntry) -> None:
+    def add_time_entry(
+        self, ticket: dict[str, Any], subject: TicketSubject, entry: TimeEntry
+    ) -> None:
         tag = marker(entry.id)
         path = f"rest/api/3/issue/{ticket['key']}/worklog"
         if self._has_marker(path, "worklogs", tag):
             return
         day = entry.spent_on or datetime.now(UTC).date()
-        started = datetime.combine(day, time(9, 0), tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-        self.api.post(path, {"timeSpentSeconds": entry.minutes * 60, "started": started,
-                             "comment": adf(f"{entry.note}\n{tag}")})
+        started = datetime.combine(day, time(9, 0), tzinfo=UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S.000+0000"
+        )
+        self.api.post(
+            path,
+            {
+                "timeSpentSeconds": entry.minutes * 60,
+                "started": started,
+                "comment": adf(f"{entry.note}\n{tag}"),
+            },
+        )
 
     def _transition(self, ticket: dict[str, Any], name: str) -> None:
         path = f"rest/api/3/issue/{ticket['key']}/transitions"
@@ -169,8 +204,9 @@ class JiraConnector(TicketConnector):
             if transition.get("name", "").casefold() == name.casefold():
                 self.api.post(path, {"transition": {"id": transition["id"]}})
                 return
-        raise ConnectorError(f"jira {self.name}: {ticket['key']} has no transition named {name!r}",
-                             permanent=True)
+        raise ConnectorError(
+            f"jira {self.name}: {ticket['key']} has no transition named {name!r}", permanent=True
+        )
 
     @staticmethod
     def _is_done(ticket: dict[str, Any]) -> bool:
@@ -192,7 +228,7 @@ class JiraConnector(TicketConnector):
         closed: list[TicketRef] = []
         keys = list(by_key)
         for start in range(0, len(keys), 50):
-            chunk = ", ".join(keys[start:start + 50])
+            chunk = ", ".join(keys[start : start + 50])
             for issue in self._search(f"key in ({chunk}) AND statusCategory = Done"):
                 if issue["key"] in by_key:
                     closed.append(by_key[issue["key"]])

@@ -59,9 +59,14 @@ class RedmineConfig(ConnectorConfig):
     #: Id of an issue custom field (string) holding the incident key; also used to search.
     key_custom_field_id: int | None = None
     #: Upkeep priority → Redmine priority name or id.
-    priorities: dict[Priority, str | int] = Field(default_factory=lambda: {
-        Priority.CRITICAL: "Immediate", Priority.MAJOR: "High",
-        Priority.MINOR: "Normal", Priority.TECHNICAL: "Low"})
+    priorities: dict[Priority, str | int] = Field(
+        default_factory=lambda: {
+            Priority.CRITICAL: "Immediate",
+            Priority.MAJOR: "High",
+            Priority.MINOR: "Normal",
+            Priority.TECHNICAL: "Low",
+        }
+    )
     #: Status (name or id) a resolve sets; must be a closed status.
     closed_status: str | int = "Closed"
     reopen_status: str | int = "New"
@@ -79,8 +84,13 @@ class RedmineConnector(TicketConnector):
 
     def __init__(self, name: str, config: RedmineConfig) -> None:
         super().__init__(name, config)
-        self.api = JsonApi(f"redmine {name}", config.url, timeout=config.timeout, verify=config.verify_tls,
-                           headers={"X-Redmine-API-Key": secret(config.api_key)})
+        self.api = JsonApi(
+            f"redmine {name}",
+            config.url,
+            timeout=config.timeout,
+            verify=config.verify_tls,
+            headers={"X-Redmine-API-Key": secret(config.api_key)},
+        )
 
     def close(self) -> None:
         self.api.close()
@@ -97,19 +107,27 @@ class RedmineConnector(TicketConnector):
 
     @cached_property
     def _priority_ids(self) -> dict[Priority, int]:
-        return {p: self._enumeration("enumerations/issue_priorities.json", "issue_priorities", v, "priority")
-                for p, v in self.config.priorities.items()}
+        return {
+            p: self._enumeration(
+                "enumerations/issue_priorities.json", "issue_priorities", v, "priority"
+            )
+            for p, v in self.config.priorities.items()
+        }
 
     def _priority_id(self, priority: Priority) -> int | None:
         return self._priority_ids.get(priority)
 
     @cached_property
     def _closed_status_id(self) -> int:
-        return self._enumeration("issue_statuses.json", "issue_statuses", self.config.closed_status, "status")
+        return self._enumeration(
+            "issue_statuses.json", "issue_statuses", self.config.closed_status, "status"
+        )
 
     @cached_property
     def _reopen_status_id(self) -> int:
-        return self._enumeration("issue_statuses.json", "issue_statuses", self.config.reopen_status, "status")
+        return self._enumeration(
+            "issue_statuses.json", "issue_statuses", self.config.reopen_status, "status"
+        )
 
     @cached_property
     def _tracker_id(self) -> int | None:
@@ -121,8 +139,12 @@ class RedmineConnector(TicketConnector):
     def _activity_id(self) -> int | None:
         if self.config.time_entry_activity is None:
             return None
-        return self._enumeration("enumerations/time_entry_activities.json", "time_entry_activities",
-                                 self.config.time_entry_activity, "time entry activity")
+        return self._enumeration(
+            "enumerations/time_entry_activities.json",
+            "time_entry_activities",
+            self.config.time_entry_activity,
+            "time entry activity",
+        )
 
     def _subject_line(self, subject: TicketSubject) -> str:
         return f"[{subject.key}] {subject.title}"[:255]
@@ -131,13 +153,17 @@ class RedmineConnector(TicketConnector):
         if issue.get("subject", "").startswith(f"[{key}]"):
             return True
         field_id = self.config.key_custom_field_id
-        return any(cf.get("id") == field_id and cf.get("value") == key
-                   for cf in issue.get("custom_fields", []))
+        return any(
+            cf.get("id") == field_id and cf.get("value") == key
+            for cf in issue.get("custom_fields", [])
+        )
 
     # ---------------------------------------------------------------- primitives
 
     def ref_of(self, ticket: dict[str, Any]) -> TicketRef:
-        return TicketRef(self.name, str(ticket["id"]), f"{self.config.url.rstrip('/')}/issues/{ticket['id']}")
+        return TicketRef(
+            self.name, str(ticket["id"]), f"{self.config.url.rstrip('/')}/issues/{ticket['id']}"
+        )
 
     def fetch(self, ref: TicketRef) -> dict[str, Any] | None:
         try:
@@ -158,7 +184,9 @@ class RedmineConnector(TicketConnector):
 
     def create(self, subject: TicketSubject) -> dict[str, Any]:
         fields: dict[str, Any] = {
-            "project_id": routed(subject.client, self.config.project_by_client, self.config.default_project),
+            "project_id": routed(
+                subject.client, self.config.project_by_client, self.config.default_project
+            ),
             "subject": self._subject_line(subject),
             "description": description_text(subject),
         }
@@ -167,7 +195,9 @@ class RedmineConnector(TicketConnector):
         if self._tracker_id is not None:
             fields["tracker_id"] = self._tracker_id
         if self.config.key_custom_field_id is not None:
-            fields["custom_fields"] = [{"id": self.config.key_custom_field_id, "value": subject.key}]
+            fields["custom_fields"] = [
+                {"id": self.config.key_custom_field_id, "value": subject.key}
+            ]
         return self.api.post("issues.json", {"issue": fields})["issue"]
 
     def _put(self, ticket: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -198,13 +228,20 @@ class RedmineConnector(TicketConnector):
         by = f"{comment.author}: " if comment.author else ""
         self._put(ticket, {"notes": f"{by}{comment.body}\n\n{tag}"})
 
-    def add_time_entry(self, ticket: dict[str, Any], subject: TicketSubject, entry: TimeEntry) -> None:
+    def add_time_entry(
+        self, ticket: dict[str, Any], subject: TicketSubject, entry: TimeEntry
+    ) -> None:
         tag = marker(entry.id)
-        existing = self.api.get("time_entries.json", params={"issue_id": ticket["id"], "limit": 100})
+        existing = self.api.get(
+            "time_entries.json", params={"issue_id": ticket["id"], "limit": 100}
+        )
         if any(tag in (e.get("comments") or "") for e in existing["time_entries"]):
             return
-        fields: dict[str, Any] = {"issue_id": ticket["id"], "hours": round(entry.minutes / 60, 2),
-                                  "comments": f"{tag} {entry.note}".strip()[:1024]}
+        fields: dict[str, Any] = {
+            "issue_id": ticket["id"],
+            "hours": round(entry.minutes / 60, 2),
+            "comments": f"{tag} {entry.note}".strip()[:1024],
+        }
         if entry.spent_on is not None:
             fields["spent_on"] = entry.spent_on.isoformat()
         if self._activity_id is not None:
@@ -219,35 +256,54 @@ class RedmineConnector(TicketConnector):
     def reopen(self, ticket: dict[str, Any], subject: TicketSubject) -> None:
         if not ticket.get("status", {}).get("is_closed"):
             return
-        self._put(ticket, {"status_id": self._reopen_status_id, "notes": "Upkeep: the problem is back; reopened."})
+        self._put(
+            ticket,
+            {
+                "status_id": self._reopen_status_id,
+                "notes": "Upkeep: the problem is back; reopened.",
+            },
+        )
 
     def poll_closed(self, refs: Sequence[TicketRef]) -> list[TicketRef]:
         by_id = {r.external_id: r for r in refs if r.system == self.name}
         closed: list[TicketRef] = []
         ids = list(by_id)
         for start in range(0, len(ids), 100):
-            chunk = ids[start:start + 100]
-            answer = self.api.get("issues.json", params={"issue_id": ",".join(chunk), "status_id": "closed",
-                                                         "limit": 100})
-            closed += [by_id[str(issue["id"])] for issue in answer["issues"] if str(issue["id"]) in by_id]
+            chunk = ids[start : start + 100]
+            answer = self.api.get(
+                "issues.json",
+                params={"issue_id": ",".join(chunk), "status_id": "closed", "limit": 100},
+            )
+            closed += [
+                by_id[str(issue["id"])] for issue in answer["issues"] if str(issue["id"]) in by_id
+            ]
         return closed
 
     def read_time_entries(self, ref: TicketRef) -> list[RemoteTimeEntry]:
         out: list[RemoteTimeEntry] = []
         offset = 0
         while True:
-            answer = self.api.get("time_entries.json", params={"issue_id": int(ref.external_id), "limit": 100,
-                                                               "offset": offset})
+            answer = self.api.get(
+                "time_entries.json",
+                params={"issue_id": int(ref.external_id), "limit": 100, "offset": offset},
+            )
             page = answer.get("time_entries", [])
             for e in page:
                 minutes = round(float(e.get("hours") or 0) * 60)
                 if minutes <= 0:
                     continue
                 spent = e.get("spent_on")
-                out.append(RemoteTimeEntry(
-                    external_id=str(e["id"]), minutes=minutes, note=e.get("comments") or "",
-                    author=(e.get("user") or {}).get("name"), spent_on=date.fromisoformat(spent) if spent else None,
-                    work_type=(e.get("activity") or {}).get("name"), upkeep_id=marked_id(e.get("comments"))))
+                out.append(
+                    RemoteTimeEntry(
+                        external_id=str(e["id"]),
+                        minutes=minutes,
+                        note=e.get("comments") or "",
+                        author=(e.get("user") or {}).get("name"),
+                        spent_on=date.fromisoformat(spent) if spent else None,
+                        work_type=(e.get("activity") or {}).get("name"),
+                        upkeep_id=marked_id(e.get("comments")),
+                    )
+                )
             offset += len(page)
             if not page or offset >= int(answer.get("total_count", 0)):
                 return out

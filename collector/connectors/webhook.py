@@ -73,21 +73,31 @@ class WebhookConnector(Connector):
 
     def __init__(self, name: str, config: WebhookConfig) -> None:
         super().__init__(name, config)
-        self.api = JsonApi(f"webhook {name}", config.url, timeout=config.timeout, verify=config.verify_tls,
-                           headers={"User-Agent": "upkeep-collector", **config.headers})
+        self.api = JsonApi(
+            f"webhook {name}",
+            config.url,
+            timeout=config.timeout,
+            verify=config.verify_tls,
+            headers={"User-Agent": "upkeep-collector", **config.headers},
+        )
 
     def close(self) -> None:
         self.api.close()
 
     def body(self, action: Action, subject: TicketSubject, sent_at: datetime) -> bytes:
         document: dict[str, Any] = {
-            "schema": SCHEMA_VERSION, "action": str(action), "key": subject.key,
+            "schema": SCHEMA_VERSION,
+            "action": str(action),
+            "key": subject.key,
             "idempotency_key": idempotency_key(action, subject),
-            "sent_at": sent_at.isoformat(), "incident": subject.as_json(),
+            "sent_at": sent_at.isoformat(),
+            "incident": subject.as_json(),
         }
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
-    def deliver(self, action: Action, subject: TicketSubject, ref: TicketRef | None) -> TicketRef | None:
+    def deliver(
+        self, action: Action, subject: TicketSubject, ref: TicketRef | None
+    ) -> TicketRef | None:
         action = Action(action)
         fallback = ref or TicketRef(self.name, subject.key)
         if action not in self.config.actions:

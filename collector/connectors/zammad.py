@@ -53,9 +53,14 @@ class ZammadConfig(ConnectorConfig):
     default_customer: str
     customer_by_client: dict[str, str] = Field(default_factory=dict)
     #: Upkeep priority → Zammad priority name.
-    priorities: dict[Priority, str] = Field(default_factory=lambda: {
-        Priority.CRITICAL: "3 high", Priority.MAJOR: "3 high",
-        Priority.MINOR: "2 normal", Priority.TECHNICAL: "1 low"})
+    priorities: dict[Priority, str] = Field(
+        default_factory=lambda: {
+            Priority.CRITICAL: "3 high",
+            Priority.MAJOR: "3 high",
+            Priority.MINOR: "2 normal",
+            Priority.TECHNICAL: "1 low",
+        }
+    )
     #: Extra tags on every ticket (the key is always one).
     tags: list[str] = Field(default_factory=list)
     #: State a resolve sets; states that count as closed (besides ``closed_state``).
@@ -73,9 +78,16 @@ class ZammadConnector(TicketConnector):
 
     def __init__(self, name: str, config: ZammadConfig) -> None:
         super().__init__(name, config)
-        self.api = JsonApi(f"zammad {name}", config.url, timeout=config.timeout, verify=config.verify_tls,
-                           headers={"Authorization": f"Token token={secret(config.api_token)}",
-                                    "Accept": "application/json"})
+        self.api = JsonApi(
+            f"zammad {name}",
+            config.url,
+            timeout=config.timeout,
+            verify=config.verify_tls,
+            headers={
+                "Authorization": f"Token token={secret(config.api_token)}",
+                "Accept": "application/json",
+            },
+        )
 
     def close(self) -> None:
         self.api.close()
@@ -103,8 +115,13 @@ class ZammadConnector(TicketConnector):
             return None
 
     def find(self, subject: TicketSubject) -> dict[str, Any] | None:
-        answer = self.api.get("api/v1/tickets/search",
-                              params={"query": subject.key, "expand": "true", "limit": 50}) or []
+        answer = (
+            self.api.get(
+                "api/v1/tickets/search",
+                params={"query": subject.key, "expand": "true", "limit": 50},
+            )
+            or []
+        )
         tickets = answer if isinstance(answer, list) else []
         prefix = f"[{subject.key}]"
         hits = [t for t in tickets if str(t.get("title", "")).startswith(prefix)]
@@ -114,16 +131,30 @@ class ZammadConnector(TicketConnector):
         body: dict[str, Any] = {
             "title": self._title(subject),
             "group": routed(subject.client, self.config.group_by_client, self.config.default_group),
-            "customer": routed(subject.client, self.config.customer_by_client, self.config.default_customer),
-            "article": {"subject": self._title(subject), "body": description_text(subject),
-                        "type": "note", "internal": True, "content_type": "text/plain"},
+            "customer": routed(
+                subject.client, self.config.customer_by_client, self.config.default_customer
+            ),
+            "article": {
+                "subject": self._title(subject),
+                "body": description_text(subject),
+                "type": "note",
+                "internal": True,
+                "content_type": "text/plain",
+            },
         }
         if subject.priority in self.config.priorities:
             body["priority"] = self.config.priorities[subject.priority]
         created = self.api.post("api/v1/tickets", body)
-        ticket = {"id": created["id"], "title": body["title"], "state": "new", "priority": body.get("priority")}
+        ticket = {
+            "id": created["id"],
+            "title": body["title"],
+            "state": "new",
+            "priority": body.get("priority"),
+        }
         for tag in [subject.key, *self.config.tags]:
-            self.api.post("api/v1/tags/add", {"object": "Ticket", "o_id": ticket["id"], "item": tag})
+            self.api.post(
+                "api/v1/tags/add", {"object": "Ticket", "o_id": ticket["id"], "item": tag}
+            )
         return ticket
 
     def update(self, ticket: dict[str, Any], subject: TicketSubject, action: Action) -> None:
@@ -141,15 +172,25 @@ class ZammadConnector(TicketConnector):
         articles = self.api.get(f"api/v1/ticket_articles/by_ticket/{ticket['id']}") or []
         if any(tag in str(article.get("body") or "") for article in articles):
             return
-        self.api.post("api/v1/ticket_articles", {
-            "ticket_id": ticket["id"], "body": f"{text}\n{tag}", "type": "note", "internal": True,
-            "content_type": "text/plain", **extra})
+        self.api.post(
+            "api/v1/ticket_articles",
+            {
+                "ticket_id": ticket["id"],
+                "body": f"{text}\n{tag}",
+                "type": "note",
+                "internal": True,
+                "content_type": "text/plain",
+                **extra,
+            },
+        )
 
     def add_comment(self, ticket: dict[str, Any], subject: TicketSubject, comment: Comment) -> None:
         by = f"{comment.author}: " if comment.author else ""
         self._article_once(ticket, comment.id, f"{by}{comment.body}")
 
-    def add_time_entry(self, ticket: dict[str, Any], subject: TicketSubject, entry: TimeEntry) -> None:
+    def add_time_entry(
+        self, ticket: dict[str, Any], subject: TicketSubject, entry: TimeEntry
+    ) -> None:
         note = entry.note or f"Time spent: {entry.minutes} min"
         self._article_once(ticket, entry.id, note, time_unit=entry.minutes)
 

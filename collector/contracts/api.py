@@ -57,15 +57,23 @@ class ReloadOut(BaseModel):
 
 
 def _out(row: Any, client: str, managed: set[str], full: bool) -> Any:
-    summary = {"client": client, "plan": (row.definition.get("plan") or {}).get("name", ""),
-               "source": row.source, "managed_by_file": row.source if row.source in managed else None,
-               "version": row.version, "updated_by": row.updated_by,
-               "updated_at": timeutil.to_datetime(row.updated_at)}
+    summary = {
+        "client": client,
+        "plan": (row.definition.get("plan") or {}).get("name", ""),
+        "source": row.source,
+        "managed_by_file": row.source if row.source in managed else None,
+        "version": row.version,
+        "updated_by": row.updated_by,
+        "updated_at": timeutil.to_datetime(row.updated_at),
+    }
     return ContractOut(**summary, contract=row.definition) if full else ContractSummary(**summary)
 
 
-def contracts_router(files: ContractFiles, require_admin: Callable[..., Any],
-                     responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+def contracts_router(
+    files: ContractFiles,
+    require_admin: Callable[..., Any],
+    responses: dict[int | str, dict[str, Any]],
+) -> APIRouter:
     router = APIRouter(tags=["contracts"], responses=responses)
     admin_dep = Depends(require_admin)
     store = files.store
@@ -76,8 +84,11 @@ def contracts_router(files: ContractFiles, require_admin: Callable[..., Any],
         with store.read() as conn:
             return [_out(r, r.client, managed, False) for r in list_contracts(conn)]
 
-    @router.post("/api/v1/contracts/reload", response_model=ReloadOut,
-                 responses={422: {"model": ReloadOut, "description": "A contract file was refused"}})
+    @router.post(
+        "/api/v1/contracts/reload",
+        response_model=ReloadOut,
+        responses={422: {"model": ReloadOut, "description": "A contract file was refused"}},
+    )
     async def post_reload(principal: Any = admin_dep) -> Any:
         """Load the contract files again. A file with a problem is refused alone (422 lists it);
         its client keeps the contract stored before."""
@@ -98,8 +109,9 @@ def contracts_router(files: ContractFiles, require_admin: Callable[..., Any],
         return _out(row, found.name, files.managed(), True)
 
     @router.put("/api/v1/contracts/{client}", response_model=ContractOut)
-    def put_contract(client: ClientParam, body: Annotated[dict[str, Any], Body()],
-                     principal: Any = admin_dep) -> ContractOut:
+    def put_contract(
+        client: ClientParam, body: Annotated[dict[str, Any], Body()], principal: Any = admin_dep
+    ) -> ContractOut:
         """Store the client's contract (the YAML file's content as JSON). 422 names the field;
         409 when the contract is managed by a contract file."""
         if "\\u0000" in json.dumps(body):
@@ -107,8 +119,14 @@ def contracts_router(files: ContractFiles, require_admin: Callable[..., Any],
         contract = service.validate_body(body, client)
         managed = files.managed()
         with store.write() as conn:
-            service.apply(conn, contract, source=service.API_SOURCE, actor=f"admin-token-{principal.token_id}",
-                          now=timeutil.now(), managed=managed)
+            service.apply(
+                conn,
+                contract,
+                source=service.API_SOURCE,
+                actor=f"admin-token-{principal.token_id}",
+                now=timeutil.now(),
+                managed=managed,
+            )
             found = admin.get_client(conn, client)
             row = contract_row(conn, found.id)
         return _out(row, found.name, managed, True)

@@ -14,10 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-contract_app = typer.Typer(help="Client contracts: validate, apply and show them.", no_args_is_help=True)
+contract_app = typer.Typer(
+    help="Client contracts: validate, apply and show them.", no_args_is_help=True
+)
 
-Config = Annotated[Path | None, typer.Option("--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).",
-                                             show_default=False)]
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False
+    ),
+]
 
 
 def _known_clients(config: Path | None) -> tuple[list[str] | None, str]:
@@ -45,10 +51,13 @@ def _known_clients(config: Path | None) -> tuple[list[str] | None, str]:
 
 
 @contract_app.command("check")
-def contract_check(paths: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
-                   config: Config = None,
-                   no_store: Annotated[bool, typer.Option("--no-store", help="Do not check that clients exist.")]
-                   = False) -> None:
+def contract_check(
+    paths: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
+    config: Config = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not check that clients exist.")
+    ] = False,
+) -> None:
     """Validate contract files. Exit 0 when all are valid, 1 otherwise."""
     from collector.contracts.files import check
 
@@ -61,16 +70,20 @@ def contract_check(paths: Annotated[list[Path], typer.Argument(help="Contract fi
         typer.echo("no contract files found", err=True)
         raise typer.Exit(1)
     if problems:
-        typer.echo(f"{len(problems)} error(s) in {sum(1 for i in parsed if i.problems)} file(s)", err=True)
+        typer.echo(
+            f"{len(problems)} error(s) in {sum(1 for i in parsed if i.problems)} file(s)", err=True
+        )
         raise typer.Exit(1)
     note = "" if known is not None else f" (clients not checked: {why})"
     typer.echo(f"OK: {len(parsed)} contract file(s){note}")
 
 
 @contract_app.command("apply")
-def contract_apply(path: Annotated[Path, typer.Argument(help="One contract file.")],
-                   config: Config = None,
-                   by: Annotated[str, typer.Option("--by", help="Who applies it (recorded).")] = "cli") -> None:
+def contract_apply(
+    path: Annotated[Path, typer.Argument(help="One contract file.")],
+    config: Config = None,
+    by: Annotated[str, typer.Option("--by", help="Who applies it (recorded).")] = "cli",
+) -> None:
     """Validate one contract file and store it for its client (a running collector uses it at once)."""
     from collector import cli, timeutil
     from collector.contracts import service
@@ -83,16 +96,25 @@ def contract_apply(path: Annotated[Path, typer.Argument(help="One contract file.
         assert parsed.contract is not None
         settings = cli._settings(config)
         with cli._store(config).write() as conn:
-            version = service.apply(conn, parsed.contract, source=str(path.resolve()), actor=by,
-                                    now=timeutil.now(), managed=managed_files(settings.contracts_paths))
+            version = service.apply(
+                conn,
+                parsed.contract,
+                source=str(path.resolve()),
+                actor=by,
+                now=timeutil.now(),
+                managed=managed_files(settings.contracts_paths),
+            )
         cli.out.print(f"Applied the contract of {parsed.contract.client!r} (version {version}).")
 
     go()
 
 
 @contract_app.command("show")
-def contract_show(client: str, config: Config = None,
-                  as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False) -> None:
+def contract_show(
+    client: str,
+    config: Config = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
+) -> None:
     """Print a client's stored contract (YAML, or JSON with --json)."""
     import yaml
 
@@ -111,7 +133,9 @@ def contract_show(client: str, config: Config = None,
             print(json.dumps(row.definition, indent=2))
             return
         when = timeutil.to_datetime(row.updated_at)
-        print(f"# version {row.version}, from {row.source}, by {row.updated_by} at {when:%Y-%m-%d %H:%M} UTC")
+        print(
+            f"# version {row.version}, from {row.source}, by {row.updated_by} at {when:%Y-%m-%d %H:%M} UTC"
+        )
         print(yaml.safe_dump(row.definition, sort_keys=False, allow_unicode=True), end="")
 
     go()
@@ -134,8 +158,13 @@ def contract_list(config: Config = None) -> None:
         table = Table("client", "plan", "version", "source", "updated")
         for r in rows:
             source = f"file {r.source}" if r.source in managed else r.source
-            table.add_row(r.client, (r.definition.get("plan") or {}).get("name", ""), str(r.version), source,
-                          f"{timeutil.to_datetime(r.updated_at):%Y-%m-%d %H:%M} by {r.updated_by}")
+            table.add_row(
+                r.client,
+                (r.definition.get("plan") or {}).get("name", ""),
+                str(r.version),
+                source,
+                f"{timeutil.to_datetime(r.updated_at):%Y-%m-%d %H:%M} by {r.updated_by}",
+            )
         cli.out.print(table)
 
     go()

@@ -56,13 +56,18 @@ def contract_files(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(CONTRACT_SUFFIXES)))
+            out.extend(
+                sorted(
+                    p for p in path.iterdir() if p.is_file() and p.name.endswith(CONTRACT_SUFFIXES)
+                )
+            )
         else:
             out.append(path)
     return out
 
 
 # ---------------------------------------------------------------------- problems with places
+
 
 def _keys_of(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
@@ -124,12 +129,24 @@ def describe(exc: ValidationError, doc: YamlDocument | None) -> list[str]:
     data = doc.data if doc is not None else None
     out: list[str] = []
     for err in exc.errors(include_url=False):
-        loc: list[str | int] = [p for p in err["loc"] if not (isinstance(p, str) and (
-            p.startswith(("function-", "literal[")) or p in ("[key]", "str", "int", "float")))]
+        loc: list[str | int] = [
+            p
+            for p in err["loc"]
+            if not (
+                isinstance(p, str)
+                and (
+                    p.startswith(("function-", "literal[")) or p in ("[key]", "str", "int", "float")
+                )
+            )
+        ]
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             owner = _model_at(loc)
-            close = difflib.get_close_matches(str(loc[-1]), _keys_of(owner), n=1, cutoff=0.6) if owner else []
+            close = (
+                difflib.get_close_matches(str(loc[-1]), _keys_of(owner), n=1, cutoff=0.6)
+                if owner
+                else []
+            )
             msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
         elif err["type"] == "missing":
             msg = "missing (required)"
@@ -154,8 +171,10 @@ def _duplicate_tasks(doc: YamlDocument) -> list[str]:
             continue
         if task_id in first:
             line = doc.line_of(["maintenance_tasks", first[task_id], "id"])
-            out.append(f"{doc.where(['maintenance_tasks', i, 'id'])}: maintenance_tasks[{i}].id: "
-                       f"task id {task_id!r} is used twice (first at line {line})")
+            out.append(
+                f"{doc.where(['maintenance_tasks', i, 'id'])}: maintenance_tasks[{i}].id: "
+                f"task id {task_id!r} is used twice (first at line {line})"
+            )
         else:
             first[task_id] = i
     return out
@@ -164,7 +183,9 @@ def _duplicate_tasks(doc: YamlDocument) -> list[str]:
 def parse_document(doc: YamlDocument) -> tuple[Contract | None, list[str]]:
     """Validate one parsed contract file."""
     if not isinstance(doc.data, dict):
-        return None, [f"{doc.where([])}: (top level): a contract file is a mapping with client:, plan:, …"]
+        return None, [
+            f"{doc.where([])}: (top level): a contract file is a mapping with client:, plan:, …"
+        ]
     problems = _duplicate_tasks(doc)
     try:
         contract = Contract.model_validate(doc.data)
@@ -191,7 +212,9 @@ def parse_file(path: str | Path) -> ParsedFile:
     return ParsedFile(path, contract, problems, doc)
 
 
-def check(paths: Iterable[str | Path], known_clients: Iterable[str] | None = None) -> list[ParsedFile]:
+def check(
+    paths: Iterable[str | Path], known_clients: Iterable[str] | None = None
+) -> list[ParsedFile]:
     """Parse every contract file under ``paths``. Also refused: a second file for a client, and
     (when ``known_clients`` is given) a client Upkeep does not know."""
     known = set(known_clients) if known_clients is not None else None
@@ -203,10 +226,14 @@ def check(paths: Iterable[str | Path], known_clients: Iterable[str] | None = Non
         client = item.contract.client
         where = item.doc.where(["client"])
         if known is not None and client not in known:
-            item.problems.append(f"{where}: client: no client named {client!r} "
-                                 f"(create it first: upkeep client add {client})")
+            item.problems.append(
+                f"{where}: client: no client named {client!r} "
+                f"(create it first: upkeep client add {client})"
+            )
         elif client in owner:
-            item.problems.append(f"{where}: client: {client!r} already has a contract in {owner[client]}")
+            item.problems.append(
+                f"{where}: client: {client!r} already has a contract in {owner[client]}"
+            )
         else:
             owner[client] = item.path
         if item.problems:
@@ -216,19 +243,25 @@ def check(paths: Iterable[str | Path], known_clients: Iterable[str] | None = Non
 
 # ---------------------------------------------------------------------- the collector's shell
 
+
 @dataclass(slots=True)
 class ReloadResult:
     """What a load of the contract files did: per file, the client and stored version, or problems."""
 
     ok: bool = True
     paths: list[str] = field(default_factory=list)
-    loaded: list[dict[str, Any]] = field(default_factory=list)   # {client, file, version, changed}
+    loaded: list[dict[str, Any]] = field(default_factory=list)  # {client, file, version, changed}
     errors: list[str] = field(default_factory=list)
     at: float | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "paths": self.paths, "loaded": self.loaded, "errors": self.errors,
-                "at": timeutil.to_datetime(self.at).isoformat() if self.at is not None else None}
+        return {
+            "ok": self.ok,
+            "paths": self.paths,
+            "loaded": self.loaded,
+            "errors": self.errors,
+            "at": timeutil.to_datetime(self.at).isoformat() if self.at is not None else None,
+        }
 
 
 def managed_files(paths: Iterable[str | Path]) -> set[str]:
@@ -265,10 +298,13 @@ class ContractFiles:
                         continue
                     try:
                         with conn.begin_nested():  # one file's failure never undoes the others
-                            result.loaded.append(self._store(conn, names[item.contract.client], item, now))
+                            result.loaded.append(
+                                self._store(conn, names[item.contract.client], item, now)
+                            )
                     except sa.exc.IntegrityError:  # another collector stored it at the same moment
-                        result.errors.append(f"{item.path}: stored concurrently by another collector; "
-                                             f"reload again")
+                        result.errors.append(
+                            f"{item.path}: stored concurrently by another collector; reload again"
+                        )
             result.ok = not result.errors
             for problem in result.errors:
                 log.error("contract file refused (the stored contract stays): %s", problem)
@@ -278,16 +314,29 @@ class ContractFiles:
             self.last = result
             return result
 
-    def _store(self, conn: Connection, client_id: int, item: ParsedFile, now: float) -> dict[str, Any]:
+    def _store(
+        self, conn: Connection, client_id: int, item: ParsedFile, now: float
+    ) -> dict[str, Any]:
         assert item.contract is not None
         source = str(item.path.resolve())
         before = contract_row(conn, client_id)
         if before is not None and before.source != source:
-            log.warning("contract of %s came from %s; the file %s replaces it",
-                        item.contract.client, before.source, source)
-        version = put_contract(conn, client_id, item.contract, source=source, actor=FILE_ACTOR, now=now)
+            log.warning(
+                "contract of %s came from %s; the file %s replaces it",
+                item.contract.client,
+                before.source,
+                source,
+            )
+        version = put_contract(
+            conn, client_id, item.contract, source=source, actor=FILE_ACTOR, now=now
+        )
         changed = before is None or before.version != version or before.source != source
-        return {"client": item.contract.client, "file": str(item.path), "version": version, "changed": changed}
+        return {
+            "client": item.contract.client,
+            "file": str(item.path),
+            "version": version,
+            "changed": changed,
+        }
 
 
 def raise_problems(parsed: Sequence[ParsedFile]) -> None:

@@ -49,6 +49,7 @@ class _Strict(BaseModel):
 
 # ---------------------------------------------------------------------- points as decimals
 
+
 def to_centipoints(value: Any) -> int:
     """``1.25`` / ``"1.25"`` points → ``125``; more than two decimals is an error."""
     if isinstance(value, bool):
@@ -71,10 +72,13 @@ def format_points(centipoints: int) -> str:
 
 
 #: A points amount in YAML (a decimal), held as integer centipoints; dumped as ``"1.50"``.
-Points = Annotated[int, BeforeValidator(to_centipoints), PlainSerializer(format_points, return_type=str)]
+Points = Annotated[
+    int, BeforeValidator(to_centipoints), PlainSerializer(format_points, return_type=str)
+]
 
 
 # ---------------------------------------------------------------------- plan and period
+
 
 class Plan(_Strict):
     """What the client buys: shown in reports (and used for time-vs-fee views)."""
@@ -93,14 +97,15 @@ class Period(_Strict):
 
 # ---------------------------------------------------------------------- scope
 
+
 class Selector(_Strict):
     """Matches assets (and services): every field given must match. ``name`` is a glob."""
 
-    kind: str | None = None      # host, printer, switch, ups, …
-    tag: str | None = None       # an asset tag
+    kind: str | None = None  # host, printer, switch, ups, …
+    tag: str | None = None  # an asset tag
     site: str | None = None
-    name: str | None = None      # glob: "printer-*"
-    service: str | None = None   # a named service (rule kind / check target), e.g. "website"
+    name: str | None = None  # glob: "printer-*"
+    service: str | None = None  # a named service (rule kind / check target), e.g. "website"
 
     @model_validator(mode="after")
     def _not_empty(self) -> Selector:
@@ -108,8 +113,15 @@ class Selector(_Strict):
             raise ValueError("a selector needs at least one of kind, tag, site, name, service")
         return self
 
-    def matches(self, *, kind: str | None = None, tags: list[str] | tuple[str, ...] = (),
-                site: str | None = None, name: str | None = None, service: str | None = None) -> bool:
+    def matches(
+        self,
+        *,
+        kind: str | None = None,
+        tags: list[str] | tuple[str, ...] = (),
+        site: str | None = None,
+        name: str | None = None,
+        service: str | None = None,
+    ) -> bool:
         if self.kind is not None and self.kind != kind:
             return False
         if self.tag is not None and self.tag not in tags:
@@ -149,6 +161,7 @@ class Scope(_Strict):
 
 # ---------------------------------------------------------------------- coverage calendar
 
+
 def _parse_ranges(value: Any) -> Any:
     if value is None or value == "closed" or value is False:
         return []
@@ -158,7 +171,11 @@ def _parse_ranges(value: Any) -> Any:
         raise ValueError("business hours are 'HH:MM-HH:MM', a list of them, or 'closed'")
     out = []
     for item in value:
-        if isinstance(item, list | tuple) and len(item) == 2 and all(isinstance(i, int) for i in item):
+        if (
+            isinstance(item, list | tuple)
+            and len(item) == 2
+            and all(isinstance(i, int) for i in item)
+        ):
             out.append((item[0], item[1]))  # already parsed (a stored contract)
             continue
         match = _RANGE.match(str(item))
@@ -169,7 +186,9 @@ def _parse_ranges(value: Any) -> Any:
             raise ValueError(f"{item!r}: not a time of day")
         start, end = h1 * 60 + m1, h2 * 60 + m2
         if end <= start:
-            raise ValueError(f"{item!r}: the end must be after the start (overnight: split it at 24:00)")
+            raise ValueError(
+                f"{item!r}: the end must be after the start (overnight: split it at 24:00)"
+            )
         out.append((start, end))
     out.sort()
     for (_, e1), (s2, _) in zip(out, out[1:], strict=False):
@@ -183,8 +202,11 @@ def _format_ranges(value: list[tuple[int, int]]) -> list[str]:
 
 
 #: A day's business hours as minutes after midnight: [(480, 1020)] for 08:00–17:00.
-DayHours = Annotated[list[tuple[int, int]], BeforeValidator(_parse_ranges),
-                     PlainSerializer(_format_ranges, return_type=list[str])]
+DayHours = Annotated[
+    list[tuple[int, int]],
+    BeforeValidator(_parse_ranges),
+    PlainSerializer(_format_ranges, return_type=list[str]),
+]
 
 
 class Holidays(_Strict):
@@ -192,8 +214,8 @@ class Holidays(_Strict):
 
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
     subdivision: str | None = None  # e.g. "BY" (Bavaria); as the holidays library names it
-    extra: list[date] = Field(default_factory=list)      # also closed (company holidays)
-    working: list[date] = Field(default_factory=list)    # open although a public holiday
+    extra: list[date] = Field(default_factory=list)  # also closed (company holidays)
+    working: list[date] = Field(default_factory=list)  # open although a public holiday
 
     @model_validator(mode="after")
     def _known_country(self) -> Holidays:
@@ -207,8 +229,10 @@ class Holidays(_Strict):
         if self.country not in supported:
             raise ValueError(f"country {self.country!r} is not known to the holidays library")
         if self.subdivision is not None and self.subdivision not in supported[self.country]:
-            raise ValueError(f"subdivision {self.subdivision!r} is not one of {self.country}'s: "
-                             f"{', '.join(supported[self.country]) or 'none'}")
+            raise ValueError(
+                f"subdivision {self.subdivision!r} is not one of {self.country}'s: "
+                f"{', '.join(supported[self.country]) or 'none'}"
+            )
         return self
 
 
@@ -224,7 +248,9 @@ class Calendar(_Strict):
     timezone: str = "UTC"
     business_hours: dict[str, DayHours] = Field(default_factory=_default_hours)
     holidays: Holidays = Field(default_factory=Holidays)
-    always_on: list[Literal["critical", "major", "minor", "technical"]] = Field(default_factory=list)
+    always_on: list[Literal["critical", "major", "minor", "technical"]] = Field(
+        default_factory=list
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -243,15 +269,22 @@ class Calendar(_Strict):
 
 # ---------------------------------------------------------------------- SLA targets
 
+
 class Target(_Strict):
     """One SLA target: within this much time, counted on the business or the calendar clock."""
 
     within: Duration = Field(gt=0)
-    clock: Literal["business", "calendar"] | None = None  # None: calendar if the priority is always_on
+    clock: Literal["business", "calendar"] | None = (
+        None  # None: calendar if the priority is always_on
+    )
 
 
 def _target(value: Any) -> Any:
-    return {"within": value} if isinstance(value, str | int | float) and not isinstance(value, bool) else value
+    return (
+        {"within": value}
+        if isinstance(value, str | int | float) and not isinstance(value, bool)
+        else value
+    )
 
 
 class PriorityTargets(_Strict):
@@ -274,6 +307,7 @@ class Sla(_Strict):
 
 
 # ---------------------------------------------------------------------- points
+
 
 class Rollover(_Strict):
     """What is left of a period's points at its end: lost (none), kept up to ``max``, or all kept."""
@@ -310,7 +344,11 @@ class Threshold(_Strict):
 
     @property
     def label(self) -> str:
-        return f"{self.percent:g}%" if self.percent is not None else f"{format_points(self.points or 0)}pt"
+        return (
+            f"{self.percent:g}%"
+            if self.percent is not None
+            else f"{format_points(self.points or 0)}pt"
+        )
 
     def centipoints(self, allotment: int) -> int:
         if self.points is not None:
@@ -325,14 +363,17 @@ class PointsPolicy(_Strict):
     rollover: Rollover = Field(default_factory=Rollover)
     #: Points per hour, per work type; ``default`` for a work type not listed.
     rates: dict[str, Points] = Field(default_factory=lambda: {"default": 100})
-    minimum_charge: Duration = Field(default=0.0, ge=0)   # time charged at least, per charge
-    rounding: Duration = Field(default=0.0, ge=0)          # round time up to a multiple of this
+    minimum_charge: Duration = Field(default=0.0, ge=0)  # time charged at least, per charge
+    rounding: Duration = Field(default=0.0, ge=0)  # round time up to a multiple of this
     #: Causes whose incidents cost points (time entries × rate); the rest are the provider's.
-    billable_causes: list[Literal["wear", "hardware", "software", "client_error", "third_party",
-                                  "provider", "unknown"]] = Field(
-        default_factory=lambda: ["client_error", "third_party"])
+    billable_causes: list[
+        Literal[
+            "wear", "hardware", "software", "client_error", "third_party", "provider", "unknown"
+        ]
+    ] = Field(default_factory=lambda: ["client_error", "third_party"])
     low_balance: list[Annotated[Threshold, BeforeValidator(_threshold)]] = Field(
-        default_factory=lambda: [Threshold(percent=25), Threshold(percent=10)])
+        default_factory=lambda: [Threshold(percent=25), Threshold(percent=10)]
+    )
     #: At zero: go negative and flag the overdraft for invoicing, or hold new billable work
     #: until the client approves it.
     at_zero: Literal["allow_negative", "require_approval"] = "allow_negative"
@@ -353,12 +394,14 @@ class PointsPolicy(_Strict):
 
 # ---------------------------------------------------------------------- contacts and tasks
 
+
 class Contact(_Strict):
     name: Name
     email: str
     #: What this contact receives; default all of them.
     receives: list[Literal["reports", "low_balance", "approvals", "sla"]] = Field(
-        default_factory=lambda: list(NOTIFY_KINDS))
+        default_factory=lambda: list(NOTIFY_KINDS)
+    )
 
     @field_validator("email")
     @classmethod
@@ -393,6 +436,7 @@ class MaintenanceTask(_Strict):
 
 
 # ---------------------------------------------------------------------- the contract
+
 
 class Contract(_Strict):
     """One client's contract. ``client`` names the Upkeep client it belongs to."""

@@ -58,16 +58,21 @@ class Facts:
         return self.name is None and self.service is None
 
     def as_kwargs(self) -> dict[str, Any]:
-        return {"kind": self.kind, "tags": self.tags, "site": self.site, "name": self.name,
-                "service": self.service}
+        return {
+            "kind": self.kind,
+            "tags": self.tags,
+            "site": self.site,
+            "name": self.name,
+            "service": self.service,
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class OutOfScope:
     """Why something is out of scope, and what the contract says to do about it."""
 
-    reason: str          # the exclusion's description, or NOT_INCLUDED
-    policy: str          # tag | billable | ignore
+    reason: str  # the exclusion's description, or NOT_INCLUDED
+    policy: str  # tag | billable | ignore
 
 
 def service_of(labels: Mapping[str, str]) -> str | None:
@@ -88,11 +93,21 @@ def decide(contract: Contract, facts: Facts) -> OutOfScope | None:
     return OutOfScope(NOT_INCLUDED, scope.out_of_scope)
 
 
-def facts_of(conn: Connection, client_id: int, *, asset_id: int | None, asset: str | None,
-             site: str | None, labels: Mapping[str, str]) -> Facts:
+def facts_of(
+    conn: Connection,
+    client_id: int,
+    *,
+    asset_id: int | None,
+    asset: str | None,
+    site: str | None,
+    labels: Mapping[str, str],
+) -> Facts:
     """The asset's kind, tags, site and name from the store (by id, else by name), and the service."""
-    query = (sa.select(assets.c.name, assets.c.kind, assets.c.tags, sites.c.name.label("site"))
-             .outerjoin(sites, sites.c.id == assets.c.site_id).where(assets.c.client_id == client_id))
+    query = (
+        sa.select(assets.c.name, assets.c.kind, assets.c.tags, sites.c.name.label("site"))
+        .outerjoin(sites, sites.c.id == assets.c.site_id)
+        .where(assets.c.client_id == client_id)
+    )
     row = None
     if asset_id is not None:
         row = conn.execute(query.where(assets.c.id == asset_id)).first()
@@ -101,11 +116,17 @@ def facts_of(conn: Connection, client_id: int, *, asset_id: int | None, asset: s
     service = service_of(labels)
     if row is None:
         return Facts(site=site, name=asset or None, service=service)
-    return Facts(kind=row.kind, tags=tuple(row.tags or ()), site=row.site or site, name=row.name,
-                 service=service)
+    return Facts(
+        kind=row.kind,
+        tags=tuple(row.tags or ()),
+        site=row.site or site,
+        name=row.name,
+        service=service,
+    )
 
 
 # ---------------------------------------------------------------------- the pipeline stage
+
 
 def scope_stage(conn: Connection, signal: AlertSignal, now: float) -> Decision:
     """Suppress a firing signal about something out of scope when the policy is ``ignore``."""
@@ -114,18 +135,31 @@ def scope_stage(conn: Connection, signal: AlertSignal, now: float) -> Decision:
     contract = cached_contract(conn, signal.client_id)
     if contract is None or contract.scope.out_of_scope != "ignore":
         return PASS
-    facts = facts_of(conn, signal.client_id, asset_id=signal.asset_id, asset=signal.asset, site=signal.site,
-                     labels=signal.labels)
+    facts = facts_of(
+        conn,
+        signal.client_id,
+        asset_id=signal.asset_id,
+        asset=signal.asset,
+        site=signal.site,
+        labels=signal.labels,
+    )
     verdict = decide(contract, facts)
     if verdict is None:
         return PASS
-    if signal.fingerprint and conn.execute(sa.select(incidents.c.id).where(
-            incidents.c.fingerprint == signal.fingerprint, incidents.c.state.in_(_ACTIVE)).limit(1)).first():
+    if (
+        signal.fingerprint
+        and conn.execute(
+            sa.select(incidents.c.id)
+            .where(incidents.c.fingerprint == signal.fingerprint, incidents.c.state.in_(_ACTIVE))
+            .limit(1)
+        ).first()
+    ):
         return PASS  # opened before the policy changed: let it run its course
     return suppress(f"out of scope ({verdict.reason}); the contract ignores it")
 
 
 # ---------------------------------------------------------------------- the incident listener
+
 
 def on_incident(conn: Connection, changed: Any) -> None:
     """Listener: an opened incident about something out of scope gets its labels and event."""
@@ -138,17 +172,30 @@ def on_incident(conn: Connection, changed: Any) -> None:
     if contract is None:
         return
     labels = dict(row.labels or {})
-    facts = facts_of(conn, row.client_id, asset_id=row.asset_id, asset=row.asset, site=row.site, labels=labels)
+    facts = facts_of(
+        conn, row.client_id, asset_id=row.asset_id, asset=row.asset, site=row.site, labels=labels
+    )
     verdict = decide(contract, facts)
     if verdict is None:
         return
     policy = "billable" if verdict.policy == "billable" else "tag"
     labels.update({SCOPE_LABEL: OUT_OF_SCOPE, POLICY_LABEL: policy})
     conn.execute(incidents.update().where(incidents.c.id == row.id).values(labels=labels))
-    conn.execute(incident_events.insert().values(
-        incident_id=row.id, ts=changed.ts, actor="upkeep", type=EVENT,
-        data={"reason": verdict.reason, "policy": policy, "contract_policy": verdict.policy,
-              "asset": facts.name, "service": facts.service}))
+    conn.execute(
+        incident_events.insert().values(
+            incident_id=row.id,
+            ts=changed.ts,
+            actor="upkeep",
+            type=EVENT,
+            data={
+                "reason": verdict.reason,
+                "policy": policy,
+                "contract_policy": verdict.policy,
+                "asset": facts.name,
+                "service": facts.service,
+            },
+        )
+    )
     log.info("%s is out of scope (%s): %s", changed.key, policy, verdict.reason)
 
 

@@ -44,9 +44,16 @@ def validate_body(data: Any, client: str | None = None) -> Contract:
         if given is None:
             data = {**data, "client": client}
         elif given != client:
-            raise InvalidContract(f"client: the body names {given!r} but the URL names {client!r}",
-                                  fields=[{"loc": "client", "msg": f"must be {client!r} (the URL's client)",
-                                           "type": "value_error"}])
+            raise InvalidContract(
+                f"client: the body names {given!r} but the URL names {client!r}",
+                fields=[
+                    {
+                        "loc": "client",
+                        "msg": f"must be {client!r} (the URL's client)",
+                        "type": "value_error",
+                    }
+                ],
+            )
     try:
         return Contract.model_validate(data)
     except ValidationError as exc:
@@ -56,12 +63,21 @@ def validate_body(data: Any, client: str | None = None) -> Contract:
 
 def _refuse_if_managed(row: Any, client: str, managed: Collection[str], source: str) -> None:
     if row is not None and row.source in managed and row.source != source:
-        raise ManagedByFile(f"the contract of {client!r} is managed by the file {row.source}; edit that file "
-                            f"(or remove it from contracts_paths) and reload")
+        raise ManagedByFile(
+            f"the contract of {client!r} is managed by the file {row.source}; edit that file "
+            f"(or remove it from contracts_paths) and reload"
+        )
 
 
-def apply(conn: Connection, contract: Contract, *, source: str, actor: str, now: float,
-          managed: Collection[str]) -> int:
+def apply(
+    conn: Connection,
+    contract: Contract,
+    *,
+    source: str,
+    actor: str,
+    now: float,
+    managed: Collection[str],
+) -> int:
     """Store ``contract`` (NotFound: unknown client; ManagedByFile); returns its version."""
     client = admin.get_client(conn, contract.client)
     _refuse_if_managed(contract_row(conn, client.id), client.name, managed, source)

@@ -20,32 +20,57 @@ from collector.schema import clients, contracts
 
 def get_contract(conn: Connection, client_id: int) -> Contract | None:
     """The client's contract, or None when it has none."""
-    row = conn.execute(sa.select(contracts.c.definition).where(contracts.c.client_id == client_id)).first()
+    row = conn.execute(
+        sa.select(contracts.c.definition).where(contracts.c.client_id == client_id)
+    ).first()
     return None if row is None else Contract.model_validate(row.definition)
 
 
-def put_contract(conn: Connection, client_id: int, contract: Contract, *, source: str, actor: str,
-                 now: float) -> int:
+def put_contract(
+    conn: Connection, client_id: int, contract: Contract, *, source: str, actor: str, now: float
+) -> int:
     """Store ``contract`` for the client (insert or replace); returns its new version.
 
     The same definition again is a no-op (the version stays), except that a new ``source`` is
     recorded (a contract moved from the API to a file, or between files).
     """
     definition = contract.model_dump(mode="json")
-    current = conn.execute(sa.select(contracts.c.version, contracts.c.definition, contracts.c.source)
-                           .where(contracts.c.client_id == client_id)).first()
+    current = conn.execute(
+        sa.select(contracts.c.version, contracts.c.definition, contracts.c.source).where(
+            contracts.c.client_id == client_id
+        )
+    ).first()
     if current is None:
-        conn.execute(contracts.insert().values(client_id=client_id, definition=definition, source=source,
-                                               version=1, updated_by=actor, updated_at=now))
+        conn.execute(
+            contracts.insert().values(
+                client_id=client_id,
+                definition=definition,
+                source=source,
+                version=1,
+                updated_by=actor,
+                updated_at=now,
+            )
+        )
         return 1
     if current.definition == definition:
         if current.source != source:
-            conn.execute(contracts.update().where(contracts.c.client_id == client_id)
-                         .values(source=source, updated_by=actor, updated_at=now))
+            conn.execute(
+                contracts.update()
+                .where(contracts.c.client_id == client_id)
+                .values(source=source, updated_by=actor, updated_at=now)
+            )
         return current.version  # unchanged: a reload of the same file is a no-op
-    conn.execute(contracts.update().where(contracts.c.client_id == client_id)
-                 .values(definition=definition, source=source, version=current.version + 1,
-                         updated_by=actor, updated_at=now))
+    conn.execute(
+        contracts.update()
+        .where(contracts.c.client_id == client_id)
+        .values(
+            definition=definition,
+            source=source,
+            version=current.version + 1,
+            updated_by=actor,
+            updated_at=now,
+        )
+    )
     return current.version + 1
 
 
@@ -56,9 +81,11 @@ def contract_row(conn: Connection, client_id: int) -> Any | None:
 
 def list_contracts(conn: Connection) -> list[Any]:
     """Every stored contract row with its client's name (``client``), by client name."""
-    return conn.execute(sa.select(contracts, clients.c.name.label("client"))
-                        .join(clients, clients.c.id == contracts.c.client_id)
-                        .order_by(clients.c.name)).all()
+    return conn.execute(
+        sa.select(contracts, clients.c.name.label("client"))
+        .join(clients, clients.c.id == contracts.c.client_id)
+        .order_by(clients.c.name)
+    ).all()
 
 
 def delete_contract(conn: Connection, client_id: int) -> bool:
@@ -73,8 +100,11 @@ _cache_lock = threading.Lock()
 def cached_contract(conn: Connection, client_id: int) -> Contract | None:
     """:func:`get_contract` for hot paths: one primary-key read of the version; the parsed
     contract is reused while (version, updated_at) is unchanged."""
-    row = conn.execute(sa.select(contracts.c.version, contracts.c.updated_at)
-                       .where(contracts.c.client_id == client_id)).first()
+    row = conn.execute(
+        sa.select(contracts.c.version, contracts.c.updated_at).where(
+            contracts.c.client_id == client_id
+        )
+    ).first()
     if row is None:
         return None
     key = (str(conn.engine.url), client_id)  # one process may serve several stores (tests)

@@ -42,12 +42,21 @@ RECEIVER_KINDS: tuple[admin.TokenKind, ...] = ("alertmanager", "admin")
 #: Priority when the alert has no valid ``priority`` label, by its (normalized) severity.
 PRIORITY_BY_SEVERITY = {"critical": "major", "warning": "minor", None: "minor"}
 _PRIORITIES = ("critical", "major", "minor", "technical")
-_SEVERITY = {"critical": "critical", "page": "critical", "error": "critical", "emergency": "critical",
-             "alert": "critical", "high": "critical", "warning": "warning", "warn": "warning",
-             "medium": "warning"}
+_SEVERITY = {
+    "critical": "critical",
+    "page": "critical",
+    "error": "critical",
+    "emergency": "critical",
+    "alert": "critical",
+    "high": "critical",
+    "warning": "warning",
+    "warn": "warning",
+    "medium": "warning",
+}
 
 
 # ---------------------------------------------------------------------- the payload
+
 
 class AmAlert(BaseModel):
     """One alert of a webhook notification (Alertmanager ``template.Alert``)."""
@@ -108,6 +117,7 @@ def parse_webhook(raw: bytes) -> AmWebhook:
 
 # ---------------------------------------------------------------------- mapping (pure)
 
+
 @dataclass(frozen=True, slots=True)
 class LabelNames:
     """Which alert labels name Upkeep's client, asset (first present wins) and site."""
@@ -118,8 +128,11 @@ class LabelNames:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LabelNames:
-        return cls(settings.alertmanager_client_label, tuple(settings.alertmanager_asset_labels),
-                   settings.alertmanager_site_label)
+        return cls(
+            settings.alertmanager_client_label,
+            tuple(settings.alertmanager_asset_labels),
+            settings.alertmanager_site_label,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +167,14 @@ def asset_of(alert: AmAlert, names: LabelNames) -> str | None:
     return next((alert.labels[n] for n in names.asset if alert.labels.get(n)), None)
 
 
-def signal_of(alert: AmAlert, client_id: int, client: str, names: LabelNames, now: float,
-              known: KnownAsset | None = None) -> AlertSignal:
+def signal_of(
+    alert: AmAlert,
+    client_id: int,
+    client: str,
+    names: LabelNames,
+    now: float,
+    known: KnownAsset | None = None,
+) -> AlertSignal:
     """The signal one Alertmanager alert sends to the lifecycle."""
     labels = alert.labels
     severity = severity_of(labels)
@@ -164,16 +183,29 @@ def signal_of(alert: AmAlert, client_id: int, client: str, names: LabelNames, no
     summary = alert.annotations.get("summary") or alert.annotations.get("title") or ""
     name = labels.get("alertname") or "alertmanager"
     return AlertSignal(
-        fingerprint=fingerprint(labels), name=name[:200], client_id=client_id, client=client,
-        status=alert.status, ts=ts, origin="external",
+        fingerprint=fingerprint(labels),
+        name=name[:200],
+        client_id=client_id,
+        client=client,
+        status=alert.status,
+        ts=ts,
+        origin="external",
         site=labels.get(names.site) or (known.site if known else None),
-        asset_id=known.id if known else None, asset=asset_of(alert, names), labels=dict(labels),
-        severity=severity, priority=priority_of(labels, severity), summary=summary,
+        asset_id=known.id if known else None,
+        asset=asset_of(alert, names),
+        labels=dict(labels),
+        severity=severity,
+        priority=priority_of(labels, severity),
+        summary=summary,
         description=alert.annotations.get("description", ""),
-        tags=known.tags if known else frozenset(), event=alert.status)
+        tags=known.tags if known else frozenset(),
+        event=alert.status,
+    )
 
 
-def unknown_clients(alerts: Iterable[AmAlert], names: LabelNames, known: Iterable[str]) -> list[str]:
+def unknown_clients(
+    alerts: Iterable[AmAlert], names: LabelNames, known: Iterable[str]
+) -> list[str]:
     """Clients named by ``alerts`` that are not in ``known`` (``''``: the label is missing)."""
     have = set(known)
     return sorted({client_of(a, names) or "" for a in alerts} - have)
@@ -184,22 +216,33 @@ def unknown_clients(alerts: Iterable[AmAlert], names: LabelNames, known: Iterabl
 Apply = Callable[[Connection, AlertSignal, float], Any]
 
 
-def apply_webhook(conn: Connection, payload: AmWebhook, names: LabelNames, apply: Apply,
-                  now: float) -> list[AlertResult]:
+def apply_webhook(
+    conn: Connection, payload: AmWebhook, names: LabelNames, apply: Apply, now: float
+) -> list[AlertResult]:
     """Map and apply every alert of ``payload`` inside ``conn``'s transaction (all or nothing)."""
     wanted = {client_of(a, names) for a in payload.alerts} - {None}
-    rows = conn.execute(sa.select(clients.c.id, clients.c.name).where(clients.c.name.in_(wanted))).all() \
-        if wanted else []
+    rows = (
+        conn.execute(
+            sa.select(clients.c.id, clients.c.name).where(clients.c.name.in_(wanted))
+        ).all()
+        if wanted
+        else []
+    )
     ids = {r.name: r.id for r in rows}
     missing = unknown_clients(payload.alerts, names, ids)
     if missing:
-        problems = [f"alert label {names.client!r} is missing" if not c else f"unknown client {c!r}"
-                    for c in missing]
+        problems = [
+            f"alert label {names.client!r} is missing" if not c else f"unknown client {c!r}"
+            for c in missing
+        ]
         raise UnknownClient(
             f"{'; '.join(problems)}: create the client (upkeep client add NAME) or fix the label "
             f"in Alertmanager's configuration; nothing in this notification was applied",
-            fields=[{"loc": f"alerts.labels.{names.client}", "msg": p, "type": "unknown_client"}
-                    for p in problems])
+            fields=[
+                {"loc": f"alerts.labels.{names.client}", "msg": p, "type": "unknown_client"}
+                for p in problems
+            ],
+        )
     results = []
     for alert in payload.alerts:
         client = client_of(alert, names) or ""
@@ -207,20 +250,29 @@ def apply_webhook(conn: Connection, payload: AmWebhook, names: LabelNames, apply
         signal = signal_of(alert, ids[client], client, names, now, known)
         applied = apply(conn, signal, now)
         decision = getattr(applied, "decision", None)
-        results.append(AlertResult(
-            fingerprint=signal.fingerprint, name=signal.name, client=client, status=signal.status,
-            incident=getattr(applied, "key", None), event=getattr(applied, "event", None),
-            decision=decision.action if decision is not None else "pass",
-            reason=decision.reason if decision is not None else ""))
+        results.append(
+            AlertResult(
+                fingerprint=signal.fingerprint,
+                name=signal.name,
+                client=client,
+                status=signal.status,
+                incident=getattr(applied, "key", None),
+                event=getattr(applied, "event", None),
+                decision=decision.action if decision is not None else "pass",
+                reason=decision.reason if decision is not None else "",
+            )
+        )
     return results
 
 
 def _known_asset(conn: Connection, client_id: int, name: str | None) -> KnownAsset | None:
     if name is None:
         return None
-    row = conn.execute(sa.select(assets.c.id, assets.c.tags, sites.c.name.label("site"))
-                       .outerjoin(sites, sites.c.id == assets.c.site_id)
-                       .where(assets.c.client_id == client_id, assets.c.name == name)).first()
+    row = conn.execute(
+        sa.select(assets.c.id, assets.c.tags, sites.c.name.label("site"))
+        .outerjoin(sites, sites.c.id == assets.c.site_id)
+        .where(assets.c.client_id == client_id, assets.c.name == name)
+    ).first()
     if row is None:
         return None
     return KnownAsset(row.id, row.site, frozenset(row.tags or ()))
@@ -228,10 +280,15 @@ def _known_asset(conn: Connection, client_id: int, name: str | None) -> KnownAss
 
 # ---------------------------------------------------------------------- HTTP
 
-def alertmanager_router(store: Store, settings: Settings, apply: Apply,
-                        read_body: Callable[[Request, int], Awaitable[bytes]],
-                        authenticate: Callable[[Request], admin.Principal],
-                        responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+
+def alertmanager_router(
+    store: Store,
+    settings: Settings,
+    apply: Apply,
+    read_body: Callable[[Request, int], Awaitable[bytes]],
+    authenticate: Callable[[Request], admin.Principal],
+    responses: dict[int | str, dict[str, Any]],
+) -> APIRouter:
     """``POST /api/v1/alertmanager``. ``authenticate(request)`` checks the bearer token."""
     router = APIRouter(tags=["alertmanager"], responses=responses)
     names = LabelNames.from_settings(settings)
@@ -242,10 +299,20 @@ def alertmanager_router(store: Store, settings: Settings, apply: Apply,
         with store.write() as conn:
             return apply_webhook(conn, payload, names, apply, now)
 
-    @router.post(PATH, response_model=WebhookAccepted, summary="Alertmanager webhook receiver (version 4)",
-                 openapi_extra={"requestBody": {"required": True, "content": {
-                     "application/json": {"schema": AmWebhook.model_json_schema()}}}})
-    async def post_alertmanager(request: Request, principal: Any = receiver_token) -> WebhookAccepted:
+    @router.post(
+        PATH,
+        response_model=WebhookAccepted,
+        summary="Alertmanager webhook receiver (version 4)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": AmWebhook.model_json_schema()}},
+            }
+        },
+    )
+    async def post_alertmanager(
+        request: Request, principal: Any = receiver_token
+    ) -> WebhookAccepted:
         """Firing alerts open or update incidents (origin ``external``), resolved ones resolve them.
 
         422 when an alert's client is unknown (nothing of the notification is applied).

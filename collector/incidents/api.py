@@ -20,9 +20,13 @@ from collector.contracts.model import Points
 from collector.errors import InvalidArgument
 from collector.incidents.service import IncidentService
 
-State = Literal["open", "acknowledged", "waiting_for_client", "waiting_for_third_party", "resolved", "closed"]
+State = Literal[
+    "open", "acknowledged", "waiting_for_client", "waiting_for_third_party", "resolved", "closed"
+]
 PriorityName = Literal["critical", "major", "minor", "technical"]
-Cause = Literal["wear", "hardware", "software", "client_error", "third_party", "provider", "unknown"]
+Cause = Literal[
+    "wear", "hardware", "software", "client_error", "third_party", "provider", "unknown"
+]
 _TEXT = r"^[^\x00]*$"
 KeyParam = Annotated[str, PathParam(max_length=140, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -117,6 +121,8 @@ class WaitIn(NoteIn):
 
 class PriorityIn(NoteIn):
     priority: PriorityName
+
+
 class ChargeIn(Actor):
     """A technician's override of the incident's points charge (an event; needs a reason).
     ``points`` given: charge exactly that; else ``mode`` free or charged (time × rate)."""
@@ -131,8 +137,11 @@ class ActionDone(BaseModel):
     event: str
 
 
-def incidents_router(service: IncidentService, require_admin: Callable[..., Any],
-                     responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+def incidents_router(
+    service: IncidentService,
+    require_admin: Callable[..., Any],
+    responses: dict[int | str, dict[str, Any]],
+) -> APIRouter:
     router = APIRouter(tags=["incidents"], responses=responses)
     admin = Depends(require_admin)
 
@@ -142,20 +151,35 @@ def incidents_router(service: IncidentService, require_admin: Callable[..., Any]
     @router.post("/api/v1/incidents", response_model=IncidentDetail, status_code=201)
     def report(body: ReportIn, principal: Any = admin) -> IncidentDetail:
         """Open a ``user_reported`` incident (404 for an unknown client)."""
-        key = service.report(client=body.client, title=body.title, actor=who(body, principal),
-                             description=body.description, priority=body.priority, asset=body.asset,
-                             site=body.site)
+        key = service.report(
+            client=body.client,
+            title=body.title,
+            actor=who(body, principal),
+            description=body.description,
+            priority=body.priority,
+            asset=body.asset,
+            site=body.site,
+        )
         return IncidentDetail(**service.get(key))
 
     @router.get("/api/v1/incidents", response_model=list[IncidentSummary])
-    def list_incidents(principal: Any = admin,
-                       client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
-                       state: State | None = None, priority: PriorityName | None = None,
-                       origin: Literal["proactive", "external", "user_reported"] | None = None,
-                       since: Annotated[datetime | None, Query(description="changed at or after")] = None,
-                       limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[IncidentSummary]:
-        rows = service.list(client=client, state=state, priority=priority, origin=origin,
-                            since=since.timestamp() if since is not None else None, limit=limit)
+    def list_incidents(
+        principal: Any = admin,
+        client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
+        state: State | None = None,
+        priority: PriorityName | None = None,
+        origin: Literal["proactive", "external", "user_reported"] | None = None,
+        since: Annotated[datetime | None, Query(description="changed at or after")] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> list[IncidentSummary]:
+        rows = service.list(
+            client=client,
+            state=state,
+            priority=priority,
+            origin=origin,
+            since=since.timestamp() if since is not None else None,
+            limit=limit,
+        )
         return [IncidentSummary(**r) for r in rows]
 
     @router.get("/api/v1/incidents/{key}", response_model=IncidentDetail)
@@ -179,8 +203,15 @@ def incidents_router(service: IncidentService, require_admin: Callable[..., Any]
 
     @router.post("/api/v1/incidents/{key}/time-entries", response_model=ActionDone)
     def log_time(key: KeyParam, body: TimeEntryIn, principal: Any = admin) -> ActionDone:
-        return act(key, "time_entry", body, principal, minutes=body.minutes, work_type=body.work_type,
-                   note=body.note)
+        return act(
+            key,
+            "time_entry",
+            body,
+            principal,
+            minutes=body.minutes,
+            work_type=body.work_type,
+            note=body.note,
+        )
 
     @router.post("/api/v1/incidents/{key}/cause", response_model=ActionDone)
     def cause(key: KeyParam, body: CauseIn, principal: Any = admin) -> ActionDone:
@@ -201,23 +232,35 @@ def incidents_router(service: IncidentService, require_admin: Callable[..., Any]
     def change_priority(key: KeyParam, body: PriorityIn, principal: Any = admin) -> ActionDone:
         """Change the priority by hand; SLA targets are recomputed from detection, pauses kept."""
         return act(key, "priority", body, principal, priority=body.priority, note=body.note)
+
     @router.post("/api/v1/incidents/{key}/charge", response_model=ActionDone)
     def charge(key: KeyParam, body: ChargeIn, principal: Any = admin) -> ActionDone:
         """Override the points charge: free, charged, or ``points`` (applied when resolved)."""
         if (body.mode is None) == (body.points is None):
             raise InvalidArgument("give mode (free or charged) or points, not both")
         mode = "amount" if body.points is not None else body.mode
-        return act(key, "charge", body, principal, mode=mode, centipoints=body.points, reason=body.reason)
+        return act(
+            key, "charge", body, principal, mode=mode, centipoints=body.points, reason=body.reason
+        )
 
     for name in ("resolve", "close", "reopen"):
+
         def make(action: str) -> Callable[..., ActionDone]:
-            def endpoint(key: KeyParam, body: NoteIn | None = None, principal: Any = admin) -> ActionDone:
+            def endpoint(
+                key: KeyParam, body: NoteIn | None = None, principal: Any = admin
+            ) -> ActionDone:
                 body = body or NoteIn()
                 return act(key, action, body, principal, note=body.note)
+
             endpoint.__name__ = action
             endpoint.__doc__ = f"{action.capitalize()} the incident (optional note)."
             return endpoint
-        router.add_api_route(f"/api/v1/incidents/{{key}}/{name}", make(name), methods=["POST"],
-                             response_model=ActionDone)
+
+        router.add_api_route(
+            f"/api/v1/incidents/{{key}}/{name}",
+            make(name),
+            methods=["POST"],
+            response_model=ActionDone,
+        )
 
     return router

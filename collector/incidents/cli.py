@@ -13,10 +13,16 @@ from typing import Annotated, Any
 
 import typer
 
-incident_app = typer.Typer(help="Incidents: list, show, and work them as a technician.", no_args_is_help=True)
+incident_app = typer.Typer(
+    help="Incidents: list, show, and work them as a technician.", no_args_is_help=True
+)
 
-Config = Annotated[Path | None, typer.Option("--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).",
-                                             show_default=False)]
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False
+    ),
+]
 By = Annotated[str, typer.Option("--by", help="Who does it (recorded in the event).")]
 
 
@@ -26,9 +32,14 @@ def _service(config: Path | None) -> Any:
     from collector.incidents.service import IncidentService
 
     settings = cli._settings(config)
-    service = IncidentService(cli._store(config), settings.connectors_config(),
-                              reopen_window=settings.incidents_reopen_window)
-    attach_contract_listeners(service, settings)  # the same listeners as the server (no rule metrics)
+    service = IncidentService(
+        cli._store(config),
+        settings.connectors_config(),
+        reopen_window=settings.incidents_reopen_window,
+    )
+    attach_contract_listeners(
+        service, settings
+    )  # the same listeners as the server (no rule metrics)
     return service
 
 
@@ -48,12 +59,16 @@ def _when(value: datetime | None) -> str:
 
 
 @incident_app.command("list")
-def incident_list(config: Config = None,
-                  client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
-                  state: Annotated[str | None, typer.Option(help="open, acknowledged, resolved, closed, …")] = None,
-                  priority: Annotated[str | None, typer.Option()] = None,
-                  origin: Annotated[str | None, typer.Option(help="proactive, external, user_reported")] = None,
-                  as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False) -> None:
+def incident_list(
+    config: Config = None,
+    client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="open, acknowledged, resolved, closed, …")
+    ] = None,
+    priority: Annotated[str | None, typer.Option()] = None,
+    origin: Annotated[str | None, typer.Option(help="proactive, external, user_reported")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
+) -> None:
     """List incidents, newest first."""
     from collector import cli
 
@@ -64,8 +79,11 @@ def incident_list(config: Config = None,
             if as_json:
                 cli.out.print(json.dumps(r, default=str), soft_wrap=True)
             else:
-                cli.out.print(f"{r['key']:<24} {r['state']:<13} {r['priority']:<9} {r['origin']:<13} "
-                              f"{_when(r['opened_at'])}  {r['asset'] or '-'}  {r['title']}", soft_wrap=True)
+                cli.out.print(
+                    f"{r['key']:<24} {r['state']:<13} {r['priority']:<9} {r['origin']:<13} "
+                    f"{_when(r['opened_at'])}  {r['asset'] or '-'}  {r['title']}",
+                    soft_wrap=True,
+                )
 
     go()
 
@@ -101,9 +119,14 @@ def incident_comment(key: str, body: str, by: By, config: Config = None) -> None
 
 
 @incident_app.command("log-time")
-def incident_log_time(key: str, minutes: int, by: By, config: Config = None,
-                      work_type: Annotated[str | None, typer.Option(help="e.g. remote, onsite.")] = None,
-                      note: Annotated[str, typer.Option()] = "") -> None:
+def incident_log_time(
+    key: str,
+    minutes: int,
+    by: By,
+    config: Config = None,
+    work_type: Annotated[str | None, typer.Option(help="e.g. remote, onsite.")] = None,
+    note: Annotated[str, typer.Option()] = "",
+) -> None:
     """Add a time entry (minutes, work type, note)."""
     _run(config, key, "time_entry", by, minutes=minutes, work_type=work_type, note=note)
 
@@ -115,15 +138,20 @@ def incident_cause(key: str, cause: str, by: By, config: Config = None) -> None:
 
 
 @incident_app.command("resolve")
-def incident_resolve(key: str, by: By, config: Config = None,
-                     note: Annotated[str | None, typer.Option(help="Resolution note.")] = None) -> None:
+def incident_resolve(
+    key: str,
+    by: By,
+    config: Config = None,
+    note: Annotated[str | None, typer.Option(help="Resolution note.")] = None,
+) -> None:
     """Resolve the incident with a resolution note."""
     _run(config, key, "resolve", by, note=note)
 
 
 @incident_app.command("close")
-def incident_close(key: str, by: By, config: Config = None,
-                   note: Annotated[str | None, typer.Option()] = None) -> None:
+def incident_close(
+    key: str, by: By, config: Config = None, note: Annotated[str | None, typer.Option()] = None
+) -> None:
     """Close the incident (resolving it first if needed)."""
     _run(config, key, "close", by, note=note)
 
@@ -134,38 +162,57 @@ def incident_reopen(key: str, by: By, config: Config = None) -> None:
     _run(config, key, "reopen", by)
 
 
-_WAIT_REASONS = {"client": "waiting_for_client", "third_party": "waiting_for_third_party",
-                 "third-party": "waiting_for_third_party"}
+_WAIT_REASONS = {
+    "client": "waiting_for_client",
+    "third_party": "waiting_for_third_party",
+    "third-party": "waiting_for_third_party",
+}
 
 
 @incident_app.command("wait")
-def incident_wait(key: str, by: By, config: Config = None,
-                  reason: Annotated[str, typer.Option(help="client or third_party (what it waits for).")] = "client",
-                  note: Annotated[str | None, typer.Option()] = None) -> None:
+def incident_wait(
+    key: str,
+    by: By,
+    config: Config = None,
+    reason: Annotated[
+        str, typer.Option(help="client or third_party (what it waits for).")
+    ] = "client",
+    note: Annotated[str | None, typer.Option()] = None,
+) -> None:
     """Put the incident in a waiting state: its SLA clocks pause until resume."""
     _run(config, key, "wait", by, reason=_WAIT_REASONS.get(reason, reason), note=note)
 
 
 @incident_app.command("resume")
-def incident_resume(key: str, by: By, config: Config = None,
-                    note: Annotated[str | None, typer.Option()] = None) -> None:
+def incident_resume(
+    key: str, by: By, config: Config = None, note: Annotated[str | None, typer.Option()] = None
+) -> None:
     """End the wait: the incident is acknowledged again and its SLA clocks run on."""
     _run(config, key, "resume", by, note=note)
 
 
 @incident_app.command("priority")
-def incident_priority(key: str, priority: str, by: By, config: Config = None,
-                      note: Annotated[str | None, typer.Option(help="Why.")] = None) -> None:
+def incident_priority(
+    key: str,
+    priority: str,
+    by: By,
+    config: Config = None,
+    note: Annotated[str | None, typer.Option(help="Why.")] = None,
+) -> None:
     """Change the priority (critical, major, minor, technical); SLA targets follow, pauses kept."""
     _run(config, key, "priority", by, priority=priority, note=note)
 
 
 @incident_app.command("charge")
-def incident_charge(key: str, by: By, reason: Annotated[str, typer.Option(help="Why (shown on the statement).")],
-                    config: Config = None,
-                    free: Annotated[bool, typer.Option("--free", help="Charge nothing.")] = False,
-                    charged: Annotated[bool, typer.Option("--charged", help="Charge time × rate.")] = False,
-                    points: Annotated[str | None, typer.Option(help="Charge exactly this many points.")] = None) -> None:
+def incident_charge(
+    key: str,
+    by: By,
+    reason: Annotated[str, typer.Option(help="Why (shown on the statement).")],
+    config: Config = None,
+    free: Annotated[bool, typer.Option("--free", help="Charge nothing.")] = False,
+    charged: Annotated[bool, typer.Option("--charged", help="Charge time × rate.")] = False,
+    points: Annotated[str | None, typer.Option(help="Charge exactly this many points.")] = None,
+) -> None:
     """Override the incident's points charge (free, charged, or --points N), with a reason."""
     from collector import cli
     from collector.contracts.model import to_centipoints
@@ -182,7 +229,9 @@ def incident_charge(key: str, by: By, reason: Annotated[str, typer.Option(help="
             except ValueError as exc:
                 raise InvalidArgument(f"--points: {exc}") from None
         mode = "free" if free else "charged" if charged else "amount"
-        event = _service(config).act(key, "charge", by, mode=mode, centipoints=amount, reason=reason)
+        event = _service(config).act(
+            key, "charge", by, mode=mode, centipoints=amount, reason=reason
+        )
         cli.out.print(f"{key}: {event}")
 
     go()

@@ -52,18 +52,22 @@ class DependencyConfig(BaseModel):
     silent_rules: list[str] = ["agent-silent"]
     site_unreachable: SiteUnreachableConfig = SiteUnreachableConfig()
 
-    def is_uplink(self, client: str, site: str | None, asset: str | None, tags: frozenset[str]) -> bool:
+    def is_uplink(
+        self, client: str, site: str | None, asset: str | None, tags: frozenset[str]
+    ) -> bool:
         if asset is None or site is None:
             return False
-        return bool(tags.intersection(self.uplink_tags)) or asset in self.uplinks.get(client, {}).get(site, [])
+        return bool(tags.intersection(self.uplink_tags)) or asset in self.uplinks.get(
+            client, {}
+        ).get(site, [])
 
 
 @dataclass(frozen=True, slots=True)
 class SiteState:
     """What the stage knows about a site right now (read from the store)."""
 
-    assets: int                                   # assets of the site that report (denominator)
-    silent: frozenset[str] = frozenset()          # assets with a silence rule firing
+    assets: int  # assets of the site that report (denominator)
+    silent: frozenset[str] = frozenset()  # assets with a silence rule firing
     #: uplink asset → the fingerprint of its firing outage alert
     uplinks_down: dict[str, str] = field(default_factory=dict)
     #: the incident key of the site-unreachable incident, if one is open
@@ -90,14 +94,25 @@ def site_signal(signal: AlertSignal, state: SiteState, status: str, now: float) 
     site = signal.site or ""
     silent = ", ".join(sorted(state.silent)[:20]) + (" …" if len(state.silent) > 20 else "")
     return AlertSignal(
-        fingerprint=site_fingerprint(signal.client_id, site), name=SITE_UNREACHABLE,
-        client_id=signal.client_id, client=signal.client, status=status,  # type: ignore[arg-type]
-        ts=now, origin=signal.origin, site=site, labels={"site": site}, severity="critical",
-        priority="critical", kind="outage",
+        fingerprint=site_fingerprint(signal.client_id, site),
+        name=SITE_UNREACHABLE,
+        client_id=signal.client_id,
+        client=signal.client,
+        status=status,  # type: ignore[arg-type]
+        ts=now,
+        origin=signal.origin,
+        site=site,
+        labels={"site": site},
+        severity="critical",
+        priority="critical",
+        kind="outage",
         summary=f"site {site} of {signal.client} is unreachable",
-        description=(f"{len(state.silent)} of {state.assets} assets at site {site} stopped reporting "
-                     f"at once: {silent}. Their own alerts are listed here instead of opening incidents."),
-        event=status)
+        description=(
+            f"{len(state.silent)} of {state.assets} assets at site {site} stopped reporting "
+            f"at once: {silent}. Their own alerts are listed here instead of opening incidents."
+        ),
+        event=status,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +135,29 @@ def decide(signal: AlertSignal, state: SiteState, config: DependencyConfig, now:
             return Verdict(PASS, site_signal="resolved")
         return Verdict(PASS)
     if site_down:
-        reason = f"site {signal.site} unreachable ({len(state.silent)} of {state.assets} assets silent)"
-        return Verdict(suppress(reason, parent=state.site_incident),
-                       site_signal="firing" if silence else None)
+        reason = (
+            f"site {signal.site} unreachable ({len(state.silent)} of {state.assets} assets silent)"
+        )
+        return Verdict(
+            suppress(reason, parent=state.site_incident), site_signal="firing" if silence else None
+        )
     is_uplink = config.is_uplink(signal.client, signal.site, signal.asset, signal.tags)
     if not is_uplink:
         for uplink, fp in sorted(state.uplinks_down.items()):
             if uplink != signal.asset:
-                return Verdict(suppress(f"uplink {uplink} of site {signal.site} is down",
-                                        parent=state.uplink_incidents.get(fp)))
+                return Verdict(
+                    suppress(
+                        f"uplink {uplink} of site {signal.site} is down",
+                        parent=state.uplink_incidents.get(fp),
+                    )
+                )
     grace_end = signal.ts + config.site_unreachable.grace
     if silence and state.assets >= config.site_unreachable.min_assets and now < grace_end:
-        return Verdict(defer(grace_end, reason=f"waiting {config.site_unreachable.grace:g}s: "
-                                               f"is all of site {signal.site} going silent?"))
+        return Verdict(
+            defer(
+                grace_end,
+                reason=f"waiting {config.site_unreachable.grace:g}s: "
+                f"is all of site {signal.site} going silent?",
+            )
+        )
     return Verdict(PASS)

@@ -26,8 +26,20 @@ STATES = (*ACTIVE, "resolved", "closed")
 CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provider", "unknown")
 PRIORITIES = ("technical", "minor", "major", "critical")  # lowest first
 ORIGINS = ("proactive", "external", "user_reported")
-TECHNICIAN_ACTIONS = ("acknowledge", "assign", "comment", "time_entry", "cause", "resolve", "close",
-                      "reopen", "wait", "resume", "priority", "charge")
+TECHNICIAN_ACTIONS = (
+    "acknowledge",
+    "assign",
+    "comment",
+    "time_entry",
+    "cause",
+    "resolve",
+    "close",
+    "reopen",
+    "wait",
+    "resume",
+    "priority",
+    "charge",
+)
 #: A technician's charge override: free, charged (time × rate whatever the cause), or an amount.
 CHARGE_MODES = ("free", "charged", "amount")
 
@@ -81,17 +93,30 @@ def resolved_note(signal: AlertSignal) -> str:
     return f"Alert {signal.name} resolved at {_when(signal.ts)} (value {_value(signal.value)})."
 
 
-def on_signal(signal: AlertSignal, active: IncidentFacts | None, recent: IncidentFacts | None,
-              now: float, reopen_window: float) -> Change | None:
+def on_signal(
+    signal: AlertSignal,
+    active: IncidentFacts | None,
+    recent: IncidentFacts | None,
+    now: float,
+    reopen_window: float,
+) -> Change | None:
     """What ``signal`` does. ``active``: the fingerprint's open/acknowledged incident; ``recent``:
     its newest resolved or closed one. None: nothing to do (e.g. a resolve with nothing open)."""
     if signal.status == "resolved":
         if active is None:
             return None
         note = resolved_note(signal)
-        return Change("resolved", {"state": "resolved", "resolved_at": now, "resolution_note": note,
-                                   "last_value": signal.value},
-                      {"value": signal.value, "at": signal.ts, "note": note}, Action.RESOLVE)
+        return Change(
+            "resolved",
+            {
+                "state": "resolved",
+                "resolved_at": now,
+                "resolution_note": note,
+                "last_value": signal.value,
+            },
+            {"value": signal.value, "at": signal.ts, "note": note},
+            Action.RESOLVE,
+        )
 
     if active is not None:
         fields: dict[str, Any] = {"count": active.count + 1, "last_value": signal.value}
@@ -102,8 +127,11 @@ def on_signal(signal: AlertSignal, active: IncidentFacts | None, recent: Inciden
             fields["severity"] = signal.severity
         if priority_rank(signal.priority) > priority_rank(active.priority):
             fields["priority"] = signal.priority
-            data.update(priority=signal.priority, previous_priority=active.priority,
-                        severity=signal.severity)
+            data.update(
+                priority=signal.priority,
+                previous_priority=active.priority,
+                severity=signal.severity,
+            )
             return Change("escalated", fields, data, Action.ESCALATE)
         if fields.get("flapping"):
             return Change("flapping", fields, data, Action.UPDATE)
@@ -112,24 +140,51 @@ def on_signal(signal: AlertSignal, active: IncidentFacts | None, recent: Inciden
     if recent is not None:
         ended = recent.closed_at if recent.resolved_at is None else recent.resolved_at
         if ended is not None and now - ended <= reopen_window:
-            fields = {"state": "open", "resolved_at": None, "closed_at": None, "resolution_note": None,
-                      "count": recent.count + 1, "last_value": signal.value,
-                      "flapping": recent.flapping or signal.flapping}
+            fields = {
+                "state": "open",
+                "resolved_at": None,
+                "closed_at": None,
+                "resolution_note": None,
+                "count": recent.count + 1,
+                "last_value": signal.value,
+                "flapping": recent.flapping or signal.flapping,
+            }
             if signal.severity is not None:
                 fields["severity"] = signal.severity
             if priority_rank(signal.priority) > priority_rank(recent.priority):
                 fields["priority"] = signal.priority
-            return Change("reopened", fields, {"value": signal.value, "after": now - ended,
-                                               "reason": "re-fired within the reopen window"},
-                          Action.REOPEN)
+            return Change(
+                "reopened",
+                fields,
+                {
+                    "value": signal.value,
+                    "after": now - ended,
+                    "reason": "re-fired within the reopen window",
+                },
+                Action.REOPEN,
+            )
 
-    fields = {"state": "open", "priority": signal.priority, "severity": signal.severity,
-              "kind": signal.kind, "title": signal.summary or signal.name,
-              "description": signal.description, "first_value": signal.value,
-              "last_value": signal.value, "count": 1, "flapping": signal.flapping,
-              "opened_at": now, "origin": signal.origin}
-    return Change("opened", fields, {"value": signal.value, "at": signal.ts, "origin": signal.origin},
-                  Action.OPEN, new=True)
+    fields = {
+        "state": "open",
+        "priority": signal.priority,
+        "severity": signal.severity,
+        "kind": signal.kind,
+        "title": signal.summary or signal.name,
+        "description": signal.description,
+        "first_value": signal.value,
+        "last_value": signal.value,
+        "count": 1,
+        "flapping": signal.flapping,
+        "opened_at": now,
+        "origin": signal.origin,
+    }
+    return Change(
+        "opened",
+        fields,
+        {"value": signal.value, "at": signal.ts, "origin": signal.origin},
+        Action.OPEN,
+        new=True,
+    )
 
 
 def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> Change:
@@ -148,8 +203,12 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
     state = incident.state
     if action == "acknowledge":
         if state not in ("open",):
-            raise InvalidTransition(f"{incident.key} is {state}; only an open incident can be acknowledged")
-        return Change("acknowledged", {"state": "acknowledged", "acknowledged_at": now}, {}, Action.UPDATE)
+            raise InvalidTransition(
+                f"{incident.key} is {state}; only an open incident can be acknowledged"
+            )
+        return Change(
+            "acknowledged", {"state": "acknowledged", "acknowledged_at": now}, {}, Action.UPDATE
+        )
     if action == "assign":
         if state == "closed":
             raise InvalidTransition(f"{incident.key} is closed")
@@ -164,8 +223,16 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
         minutes = args.get("minutes")
         if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0:
             raise InvalidTransition("a time entry needs a positive whole number of minutes")
-        return Change("time_logged", {}, {"minutes": minutes, "work_type": args.get("work_type"),
-                                          "note": args.get("note") or ""}, Action.TIME_ENTRY)
+        return Change(
+            "time_logged",
+            {},
+            {
+                "minutes": minutes,
+                "work_type": args.get("work_type"),
+                "note": args.get("note") or "",
+            },
+            Action.TIME_ENTRY,
+        )
     if action == "cause":
         cause = args.get("cause")
         if cause not in CAUSES:
@@ -175,8 +242,12 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
         if state not in ACTIVE:
             raise InvalidTransition(f"{incident.key} is {state} already")
         note = args.get("note") or None
-        return Change("resolved", {"state": "resolved", "resolved_at": now, "resolution_note": note},
-                      {"note": note}, Action.RESOLVE)
+        return Change(
+            "resolved",
+            {"state": "resolved", "resolved_at": now, "resolution_note": note},
+            {"note": note},
+            Action.RESOLVE,
+        )
     if action == "close":
         if state == "closed":
             raise InvalidTransition(f"{incident.key} is closed already")
@@ -188,26 +259,40 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
     if action == "reopen":
         if state in ACTIVE:
             raise InvalidTransition(f"{incident.key} is {state}, not resolved")
-        return Change("reopened", {"state": "open", "resolved_at": None, "closed_at": None,
-                                   "resolution_note": None}, {"note": args.get("note")}, Action.REOPEN)
+        return Change(
+            "reopened",
+            {"state": "open", "resolved_at": None, "closed_at": None, "resolution_note": None},
+            {"note": args.get("note")},
+            Action.REOPEN,
+        )
     if action == "wait":
         reason = args.get("reason")
         if reason not in WAITING:
             raise InvalidTransition(f"reason must be one of {', '.join(WAITING)}")
         if state not in ACTIVE:
-            raise InvalidTransition(f"{incident.key} is {state}; only an unresolved incident can wait")
+            raise InvalidTransition(
+                f"{incident.key} is {state}; only an unresolved incident can wait"
+            )
         if state == reason:
             raise InvalidTransition(f"{incident.key} is {state} already")
         fields = {"state": reason}
         if state == "open":
             fields["acknowledged_at"] = now
-        return Change("waiting", fields, {"reason": reason, "previous_state": state,
-                                          "note": args.get("note") or None}, Action.UPDATE)
+        return Change(
+            "waiting",
+            fields,
+            {"reason": reason, "previous_state": state, "note": args.get("note") or None},
+            Action.UPDATE,
+        )
     if action == "resume":
         if state not in WAITING:
             raise InvalidTransition(f"{incident.key} is {state}, not waiting")
-        return Change("resumed", {"state": "acknowledged"}, {"previous_state": state,
-                                                             "note": args.get("note") or None}, Action.UPDATE)
+        return Change(
+            "resumed",
+            {"state": "acknowledged"},
+            {"previous_state": state, "note": args.get("note") or None},
+            Action.UPDATE,
+        )
     if action == "priority":
         priority = args.get("priority")
         if priority not in PRIORITIES:
@@ -217,10 +302,16 @@ def on_action(incident: IncidentFacts, action: str, now: float, **args: Any) -> 
         if priority == incident.priority:
             raise InvalidTransition(f"{incident.key} is {priority} already")
         raised = priority_rank(priority) > priority_rank(incident.priority)
-        return Change("priority_changed", {"priority": priority},
-                      {"previous_priority": incident.priority, "priority": priority,
-                       "note": args.get("note") or None},
-                      Action.ESCALATE if raised else Action.UPDATE)
+        return Change(
+            "priority_changed",
+            {"priority": priority},
+            {
+                "previous_priority": incident.priority,
+                "priority": priority,
+                "note": args.get("note") or None,
+            },
+            Action.ESCALATE if raised else Action.UPDATE,
+        )
     if action == "charge":
         mode = args.get("mode")
         if mode not in CHARGE_MODES:

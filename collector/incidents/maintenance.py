@@ -48,7 +48,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name like 'Europe/Berlin')") from None
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name like 'Europe/Berlin')"
+        ) from None
 
 
 class MaintenanceWindow(BaseModel):
@@ -60,10 +62,10 @@ class MaintenanceWindow(BaseModel):
     client: Name
     #: IANA zone; default: the client's (``timezones:`` in the maintenance file), else UTC.
     timezone: str | None = None
-    start: datetime | None = None          # one-off; a naive time is in the window's zone
+    start: datetime | None = None  # one-off; a naive time is in the window's zone
     end: datetime | None = None
-    cron: str | None = None                # recurring: 5-field cron in the window's zone
-    rrule: str | None = None               # recurring: RFC 5545 RRULE (with DTSTART for the time of day)
+    cron: str | None = None  # recurring: 5-field cron in the window's zone
+    rrule: str | None = None  # recurring: RFC 5545 RRULE (with DTSTART for the time of day)
     duration: Duration | None = Field(default=None, gt=0, le=MAX_DURATION)
     sites: list[Name] = []
     assets: list[Name] = []
@@ -82,7 +84,9 @@ class MaintenanceWindow(BaseModel):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a valid cron expression (5 fields: min hour day month weekday)")
+            raise ValueError(
+                f"{value!r} is not a valid cron expression (5 fields: min hour day month weekday)"
+            )
         return value
 
     @field_validator("rrule")
@@ -90,8 +94,10 @@ class MaintenanceWindow(BaseModel):
     def _valid_rrule(cls, value: str | None) -> str | None:
         if value is not None:
             if _ZONED_DTSTART.search(value):
-                raise ValueError("write the RRULE's DTSTART as local time without a zone; "
-                                 "the window's timezone applies")
+                raise ValueError(
+                    "write the RRULE's DTSTART as local time without a zone; "
+                    "the window's timezone applies"
+                )
             try:
                 _rrule(value)
             except (ValueError, TypeError) as exc:
@@ -103,7 +109,9 @@ class MaintenanceWindow(BaseModel):
         kinds = [k for k in ("cron", "rrule") if getattr(self, k) is not None]
         one_off = self.start is not None or self.end is not None
         if len(kinds) + one_off != 1:
-            raise ValueError("give exactly one schedule: start + end (one-off), cron + duration, or rrule + duration")
+            raise ValueError(
+                "give exactly one schedule: start + end (one-off), cron + duration, or rrule + duration"
+            )
         if one_off:
             if self.start is None or self.end is None:
                 raise ValueError("a one-off window needs both start and end")
@@ -200,8 +208,12 @@ def window_zone(window: MaintenanceWindow, client_zones: dict[str, str] | None =
     return zone(name)
 
 
-def open_until(windows: Iterable[MaintenanceWindow], scope: Scope, now: float,
-               client_zones: dict[str, str] | None = None) -> tuple[float, str] | None:
+def open_until(
+    windows: Iterable[MaintenanceWindow],
+    scope: Scope,
+    now: float,
+    client_zones: dict[str, str] | None = None,
+) -> tuple[float, str] | None:
     """If a window covering ``scope`` is open at ``now``: the latest end and that window's name."""
     best: tuple[float, str] | None = None
     for window in windows:
@@ -213,7 +225,9 @@ def open_until(windows: Iterable[MaintenanceWindow], scope: Scope, now: float,
     return best
 
 
-def next_occurrence(window: MaintenanceWindow, tz: ZoneInfo, now: float) -> tuple[float, float] | None:
+def next_occurrence(
+    window: MaintenanceWindow, tz: ZoneInfo, now: float
+) -> tuple[float, float] | None:
     """The open occurrence at ``now`` or else the next one (for listings); None if none is left."""
     current = occurrence(window, tz, now)
     if current is not None:

@@ -47,19 +47,27 @@ def _occurrence(span: tuple[float, float] | None) -> Occurrence | None:
 
 
 def window_out(listed: noise.ListedWindow) -> WindowOut:
-    return WindowOut(id=listed.id, source=listed.source, window=listed.window, open_now=listed.current is not None,
-                     current=_occurrence(listed.current), next=_occurrence(listed.next))
+    return WindowOut(
+        id=listed.id,
+        source=listed.source,
+        window=listed.window,
+        open_now=listed.current is not None,
+        current=_occurrence(listed.current),
+        next=_occurrence(listed.next),
+    )
 
 
-def maintenance_router(store: Store, require_admin: Callable[..., Any],
-                       responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+def maintenance_router(
+    store: Store, require_admin: Callable[..., Any], responses: dict[int | str, dict[str, Any]]
+) -> APIRouter:
     router = APIRouter(tags=["maintenance"], responses=responses)
     admin = Depends(require_admin)
 
     @router.get(PATH, response_model=list[WindowOut])
-    def list_windows(principal: Any = admin,
-                     client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
-                     ) -> list[WindowOut]:
+    def list_windows(
+        principal: Any = admin,
+        client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
+    ) -> list[WindowOut]:
         with store.read() as conn:
             return [window_out(w) for w in noise.list_windows(conn, timeutil.now(), client)]
 
@@ -69,10 +77,16 @@ def maintenance_router(store: Store, require_admin: Callable[..., Any],
         now = timeutil.now()
         with store.write() as conn:
             window_id = noise.add_window(conn, window, now)
-            return next(window_out(w) for w in noise.list_windows(conn, now, window.client) if w.id == window_id)
+            return next(
+                window_out(w)
+                for w in noise.list_windows(conn, now, window.client)
+                if w.id == window_id
+            )
 
     @router.delete(f"{PATH}/{{window_id}}", status_code=204, response_class=Response)
-    def delete_window(window_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin) -> Response:
+    def delete_window(
+        window_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin
+    ) -> Response:
         with store.write() as conn:
             noise.delete_window(conn, window_id)
         return Response(status_code=204)

@@ -23,16 +23,28 @@ class IncidentCollector:
         self.store = store
 
     def describe(self) -> list[Metric]:
-        return [GaugeMetricFamily("upkeep_incidents_open", _HELP,
-                                  labels=["client", "priority", "origin", "state"])]
+        return [
+            GaugeMetricFamily(
+                "upkeep_incidents_open", _HELP, labels=["client", "priority", "origin", "state"]
+            )
+        ]
 
     def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily("upkeep_incidents_open", _HELP, labels=["client", "priority", "origin", "state"])
-        query = (sa.select(clients.c.name, incidents.c.priority, incidents.c.origin, incidents.c.state,
-                           sa.func.count())
-                 .join(clients, clients.c.id == incidents.c.client_id)
-                 .where(incidents.c.state.in_(ACTIVE))
-                 .group_by(clients.c.name, incidents.c.priority, incidents.c.origin, incidents.c.state))
+        family = GaugeMetricFamily(
+            "upkeep_incidents_open", _HELP, labels=["client", "priority", "origin", "state"]
+        )
+        query = (
+            sa.select(
+                clients.c.name,
+                incidents.c.priority,
+                incidents.c.origin,
+                incidents.c.state,
+                sa.func.count(),
+            )
+            .join(clients, clients.c.id == incidents.c.client_id)
+            .where(incidents.c.state.in_(ACTIVE))
+            .group_by(clients.c.name, incidents.c.priority, incidents.c.origin, incidents.c.state)
+        )
         with self.store.read() as conn:
             for client, priority, origin, state, count in conn.execute(query):
                 family.add_metric([client, priority, origin, state], count)

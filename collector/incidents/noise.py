@@ -94,8 +94,12 @@ def load_config(path: str | Path | None) -> NoiseConfig:
     names = [(w.client, w.name) for w in config.windows]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError([f"{doc.where(['windows'])}: windows: duplicate name {n!r} for client {c!r}"
-                           for c, n in dupes])
+        raise ConfigError(
+            [
+                f"{doc.where(['windows'])}: windows: duplicate name {n!r} for client {c!r}"
+                for c, n in dupes
+            ]
+        )
     return config
 
 
@@ -150,9 +154,14 @@ def set_emitter(emit: Emitter, incident_key: KeyLookup | None = None) -> None:
 
 def active_incident_key(conn: Connection, fingerprint: str) -> str | None:
     """The key of the open (or acknowledged, waiting) incident of ``fingerprint``, if any."""
-    return conn.execute(sa.select(incidents.c.key).where(
-        incidents.c.fingerprint == fingerprint, incidents.c.state.notin_(("resolved", "closed")))
-        .order_by(incidents.c.id.desc()).limit(1)).scalar()
+    return conn.execute(
+        sa.select(incidents.c.key)
+        .where(
+            incidents.c.fingerprint == fingerprint, incidents.c.state.notin_(("resolved", "closed"))
+        )
+        .order_by(incidents.c.id.desc())
+        .limit(1)
+    ).scalar()
 
 
 @contextlib.asynccontextmanager
@@ -162,8 +171,14 @@ async def run_release(store: Store, interval: float) -> AsyncIterator[None]:
     def release() -> None:
         now = timeutil.now()
         with store.read() as conn:  # the common case, nothing due, takes no write lock
-            if conn.execute(sa.select(deferred_signals.c.fingerprint)
-                            .where(deferred_signals.c.until <= now).limit(1)).first() is None:
+            if (
+                conn.execute(
+                    sa.select(deferred_signals.c.fingerprint)
+                    .where(deferred_signals.c.until <= now)
+                    .limit(1)
+                ).first()
+                is None
+            ):
                 return
         with store.write() as conn:
             released = release_due(conn, now)
@@ -189,10 +204,17 @@ async def run_release(store: Store, interval: float) -> AsyncIterator[None]:
 
 # ---------------------------------------------------------------------- maintenance table
 
-def stored_windows(conn: Connection, client: str | None = None) -> list[tuple[int, MaintenanceWindow]]:
-    query = sa.select(maintenance_windows.c.id, maintenance_windows.c.definition).order_by(maintenance_windows.c.id)
+
+def stored_windows(
+    conn: Connection, client: str | None = None
+) -> list[tuple[int, MaintenanceWindow]]:
+    query = sa.select(maintenance_windows.c.id, maintenance_windows.c.definition).order_by(
+        maintenance_windows.c.id
+    )
     if client is not None:
-        query = query.join(clients, clients.c.id == maintenance_windows.c.client_id).where(clients.c.name == client)
+        query = query.join(clients, clients.c.id == maintenance_windows.c.client_id).where(
+            clients.c.name == client
+        )
     out = []
     for row in conn.execute(query):
         data = row.definition if isinstance(row.definition, dict) else json.loads(row.definition)
@@ -204,8 +226,8 @@ def stored_windows(conn: Connection, client: str | None = None) -> list[tuple[in
 class ListedWindow:
     """A window as the API and CLI list it: where it is defined, and its current/next occurrence."""
 
-    id: int | None                   # None: from the maintenance file (edit the file to change it)
-    source: str                      # "api" | "file"
+    id: int | None  # None: from the maintenance file (edit the file to change it)
+    source: str  # "api" | "file"
     window: MaintenanceWindow
     current: tuple[float, float] | None
     next: tuple[float, float] | None
@@ -213,37 +235,68 @@ class ListedWindow:
 
 def list_windows(conn: Connection, now: float, client: str | None = None) -> list[ListedWindow]:
     """The file's windows and the table's, with the occurrence open at ``now`` and the next one."""
-    from_file = [(None, "file", w) for w in _control.config.windows if client is None or w.client == client]
+    from_file = [
+        (None, "file", w) for w in _control.config.windows if client is None or w.client == client
+    ]
     from_table = [(i, "api", w) for i, w in stored_windows(conn, client)]
     out = []
     for window_id, source, window in from_file + from_table:
         tz = window_zone(window, _control.config.timezones)
-        out.append(ListedWindow(window_id, source, window, occurrence(window, tz, now),
-                                next_occurrence(window, tz, now)))
+        out.append(
+            ListedWindow(
+                window_id,
+                source,
+                window,
+                occurrence(window, tz, now),
+                next_occurrence(window, tz, now),
+            )
+        )
     return out
 
 
 def add_window(conn: Connection, window: MaintenanceWindow, now: float) -> int:
     """Store ``window`` (NotFound: unknown client; AlreadyExists: the client has one of that name)."""
-    client_id = conn.execute(sa.select(clients.c.id).where(clients.c.name == window.client)).scalar()
+    client_id = conn.execute(
+        sa.select(clients.c.id).where(clients.c.name == window.client)
+    ).scalar()
     if client_id is None:
         raise NotFound(f"no client named {window.client!r}")
-    taken = any(w.client == window.client and w.name == window.name for w in _control.config.windows) or \
-        conn.execute(sa.select(maintenance_windows.c.id).where(maintenance_windows.c.client_id == client_id,
-                                                               maintenance_windows.c.name == window.name)).first()
+    taken = (
+        any(w.client == window.client and w.name == window.name for w in _control.config.windows)
+        or conn.execute(
+            sa.select(maintenance_windows.c.id).where(
+                maintenance_windows.c.client_id == client_id,
+                maintenance_windows.c.name == window.name,
+            )
+        ).first()
+    )
     if taken:
-        raise AlreadyExists(f"client {window.client!r} already has a maintenance window named {window.name!r}")
-    return conn.execute(maintenance_windows.insert().values(
-        client_id=client_id, name=window.name, definition=window.model_dump(mode="json", exclude_defaults=True),
-        created_at=now)).inserted_primary_key[0]
+        raise AlreadyExists(
+            f"client {window.client!r} already has a maintenance window named {window.name!r}"
+        )
+    return conn.execute(
+        maintenance_windows.insert().values(
+            client_id=client_id,
+            name=window.name,
+            definition=window.model_dump(mode="json", exclude_defaults=True),
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
 
 
 def delete_window(conn: Connection, window_id: int) -> None:
     """Delete a window defined through the API (NotFound otherwise). Held signals are released
     at their recorded time; an alert still firing then opens its incident."""
-    if conn.execute(maintenance_windows.delete().where(maintenance_windows.c.id == window_id)).rowcount == 0:
-        raise NotFound(f"no maintenance window with id {window_id} (windows from the maintenance file "
-                       f"are changed in the file)")
+    if (
+        conn.execute(
+            maintenance_windows.delete().where(maintenance_windows.c.id == window_id)
+        ).rowcount
+        == 0
+    ):
+        raise NotFound(
+            f"no maintenance window with id {window_id} (windows from the maintenance file "
+            f"are changed in the file)"
+        )
 
 
 def windows_for(conn: Connection, client: str) -> list[MaintenanceWindow]:
@@ -254,6 +307,7 @@ def windows_for(conn: Connection, client: str) -> list[MaintenanceWindow]:
 
 # ---------------------------------------------------------------------- deferred signals
 
+
 def signal_to_json(signal: AlertSignal) -> dict[str, Any]:
     data = asdict(signal)
     data["labels"] = dict(signal.labels)
@@ -262,22 +316,44 @@ def signal_to_json(signal: AlertSignal) -> dict[str, Any]:
 
 
 def signal_from_json(data: dict[str, Any]) -> AlertSignal:
-    return AlertSignal(**{**data, "labels": dict(data.get("labels") or {}),
-                          "tags": frozenset(data.get("tags") or ())})
+    return AlertSignal(
+        **{
+            **data,
+            "labels": dict(data.get("labels") or {}),
+            "tags": frozenset(data.get("tags") or ()),
+        }
+    )
 
 
 def _deferred(conn: Connection, fingerprint: str) -> Any:
-    return conn.execute(sa.select(deferred_signals).where(deferred_signals.c.fingerprint == fingerprint)).first()
+    return conn.execute(
+        sa.select(deferred_signals).where(deferred_signals.c.fingerprint == fingerprint)
+    ).first()
 
 
-def hold(conn: Connection, signal: AlertSignal, stage: str, until: float, reason: str, now: float) -> Decision:
+def hold(
+    conn: Connection, signal: AlertSignal, stage: str, until: float, reason: str, now: float
+) -> Decision:
     """Keep ``signal`` (the newest per fingerprint) until ``until``; the answer is defer."""
-    values = {"stage": stage, "reason": reason[:300], "until": until, "status": signal.status,
-              "signal": signal_to_json(signal), "updated_at": now}
-    updated = conn.execute(deferred_signals.update()
-                           .where(deferred_signals.c.fingerprint == signal.fingerprint).values(**values))
+    values = {
+        "stage": stage,
+        "reason": reason[:300],
+        "until": until,
+        "status": signal.status,
+        "signal": signal_to_json(signal),
+        "updated_at": now,
+    }
+    updated = conn.execute(
+        deferred_signals.update()
+        .where(deferred_signals.c.fingerprint == signal.fingerprint)
+        .values(**values)
+    )
     if updated.rowcount == 0:
-        conn.execute(deferred_signals.insert().values(fingerprint=signal.fingerprint, deferred_at=now, **values))
+        conn.execute(
+            deferred_signals.insert().values(
+                fingerprint=signal.fingerprint, deferred_at=now, **values
+            )
+        )
     return defer(until, reason=reason)
 
 
@@ -290,24 +366,41 @@ def release_due(conn: Connection, now: float, emit: Emitter | None = None) -> li
     """
     emit = emit or _control.emit
     released = []
-    rows = conn.execute(sa.select(deferred_signals).where(deferred_signals.c.until <= now)
-                        .order_by(deferred_signals.c.until)).all()
+    rows = conn.execute(
+        sa.select(deferred_signals)
+        .where(deferred_signals.c.until <= now)
+        .order_by(deferred_signals.c.until)
+    ).all()
     for row in rows:
-        claimed = conn.execute(deferred_signals.delete().where(
-            deferred_signals.c.fingerprint == row.fingerprint, deferred_signals.c.until == row.until)).rowcount
+        claimed = conn.execute(
+            deferred_signals.delete().where(
+                deferred_signals.c.fingerprint == row.fingerprint,
+                deferred_signals.c.until == row.until,
+            )
+        ).rowcount
         if claimed != 1:
             continue
         data = row.signal if isinstance(row.signal, dict) else json.loads(row.signal)
         signal = signal_from_json(data)
         if row.status != "firing":
-            log.info("deferred %s %s resolved while held (%s): nothing to open",
-                     signal.name, signal.fingerprint, row.reason)
+            log.info(
+                "deferred %s %s resolved while held (%s): nothing to open",
+                signal.name,
+                signal.fingerprint,
+                row.reason,
+            )
             continue
         if signal.origin == "proactive" and not _still_firing(conn, signal):
-            log.info("deferred %s %s no longer fires: nothing to open", signal.name, signal.fingerprint)
+            log.info(
+                "deferred %s %s no longer fires: nothing to open", signal.name, signal.fingerprint
+            )
             continue
         if emit is None:
-            log.warning("deferred %s %s due but no incident lifecycle is installed", signal.name, signal.fingerprint)
+            log.warning(
+                "deferred %s %s due but no incident lifecycle is installed",
+                signal.name,
+                signal.fingerprint,
+            )
             continue
         emit(conn, signal, now)
         released.append(signal)
@@ -317,12 +410,14 @@ def release_due(conn: Connection, now: float, emit: Emitter | None = None) -> li
 def _still_firing(conn: Connection, signal: AlertSignal) -> bool:
     if signal.name == deps.SITE_UNREACHABLE:
         return True  # synthetic: a resolve while held has already marked the row resolved
-    status = conn.execute(sa.select(rule_alerts.c.status)
-                          .where(rule_alerts.c.fingerprint == signal.fingerprint)).scalar()
+    status = conn.execute(
+        sa.select(rule_alerts.c.status).where(rule_alerts.c.fingerprint == signal.fingerprint)
+    ).scalar()
     return status == "firing"
 
 
 # ---------------------------------------------------------------------- stages
+
 
 def maintenance_stage(conn: Connection, signal: AlertSignal, now: float) -> Decision:
     """Hold back a firing signal inside a window covering it; fold a resolve into its held signal."""
@@ -332,8 +427,11 @@ def maintenance_stage(conn: Connection, signal: AlertSignal, now: float) -> Deci
         row = _deferred(conn, signal.fingerprint)
         if row is None:
             return PASS
-        conn.execute(deferred_signals.update().where(deferred_signals.c.fingerprint == signal.fingerprint)
-                     .values(status="resolved", updated_at=now))
+        conn.execute(
+            deferred_signals.update()
+            .where(deferred_signals.c.fingerprint == signal.fingerprint)
+            .values(status="resolved", updated_at=now)
+        )
         return suppress(f"resolved while held back ({row.reason})")
     scope = Scope(signal.client, signal.site, signal.asset, frozenset(signal.tags), signal.name)
     hit = open_until(windows_for(conn, signal.client), scope, now, _control.config.timezones)
@@ -343,25 +441,46 @@ def maintenance_stage(conn: Connection, signal: AlertSignal, now: float) -> Deci
     return hold(conn, signal, "maintenance", until, f"maintenance window {name}", now)
 
 
-def _site_state(conn: Connection, signal: AlertSignal, config: deps.DependencyConfig, now: float) -> deps.SiteState:
-    site_id = conn.execute(sa.select(sites.c.id).where(sites.c.client_id == signal.client_id,
-                                                       sites.c.name == signal.site)).scalar()
+def _site_state(
+    conn: Connection, signal: AlertSignal, config: deps.DependencyConfig, now: float
+) -> deps.SiteState:
+    site_id = conn.execute(
+        sa.select(sites.c.id).where(
+            sites.c.client_id == signal.client_id, sites.c.name == signal.site
+        )
+    ).scalar()
     if site_id is None:
         return deps.SiteState(assets=0)
-    site_assets = conn.execute(sa.select(assets.c.id, assets.c.name, assets.c.tags)
-                               .where(assets.c.site_id == site_id)).all()
+    site_assets = conn.execute(
+        sa.select(assets.c.id, assets.c.name, assets.c.tags).where(assets.c.site_id == site_id)
+    ).all()
     names = {r.id: r.name for r in site_assets}
     declared = set(config.uplinks.get(signal.client, {}).get(signal.site or "", []))
-    uplink_ids = {r.id for r in site_assets if r.name in declared or set(r.tags or ()).intersection(config.uplink_tags)}
-    firing = conn.execute(sa.select(rule_alerts.c.fingerprint, rule_alerts.c.rule_id, rule_alerts.c.asset_id)
-                          .where(rule_alerts.c.asset_id.in_(names), rule_alerts.c.status == "firing")).all()
+    uplink_ids = {
+        r.id
+        for r in site_assets
+        if r.name in declared or set(r.tags or ()).intersection(config.uplink_tags)
+    }
+    firing = conn.execute(
+        sa.select(rule_alerts.c.fingerprint, rule_alerts.c.rule_id, rule_alerts.c.asset_id).where(
+            rule_alerts.c.asset_id.in_(names), rule_alerts.c.status == "firing"
+        )
+    ).all()
     silent = frozenset(names[r.asset_id] for r in firing if r.rule_id in config.silent_rules)
-    down = {names[r.asset_id]: r.fingerprint for r in firing
-            if r.asset_id in uplink_ids and r.rule_id in config.outage_rules}
+    down = {
+        names[r.asset_id]: r.fingerprint
+        for r in firing
+        if r.asset_id in uplink_ids and r.rule_id in config.outage_rules
+    }
     return deps.SiteState(
-        assets=len(names), silent=silent, uplinks_down=down,
-        site_incident=_control.key_of(conn, deps.site_fingerprint(signal.client_id, signal.site or "")),
-        uplink_incidents={fp: key for fp in down.values() if (key := _control.key_of(conn, fp))})
+        assets=len(names),
+        silent=silent,
+        uplinks_down=down,
+        site_incident=_control.key_of(
+            conn, deps.site_fingerprint(signal.client_id, signal.site or "")
+        ),
+        uplink_incidents={fp: key for fp in down.values() if (key := _control.key_of(conn, fp))},
+    )
 
 
 def dependency_stage(conn: Connection, signal: AlertSignal, now: float) -> Decision:
@@ -377,10 +496,15 @@ def dependency_stage(conn: Connection, signal: AlertSignal, now: float) -> Decis
             _control.emit(conn, site_signal, now)
             if verdict.decision.action == "suppress" and verdict.decision.parent is None:
                 key = _control.key_of(conn, site_signal.fingerprint)
-                verdict = deps.Verdict(suppress(verdict.decision.reason, parent=key), verdict.site_signal)
+                verdict = deps.Verdict(
+                    suppress(verdict.decision.reason, parent=key), verdict.site_signal
+                )
         else:
-            log.warning("site %s of %s: no incident lifecycle installed for the site signal",
-                        signal.site, signal.client)
+            log.warning(
+                "site %s of %s: no incident lifecycle installed for the site signal",
+                signal.site,
+                signal.client,
+            )
     decision = verdict.decision
     if decision.action == "defer" and decision.until is not None:
         return hold(conn, signal, "dependency", decision.until, decision.reason, now)

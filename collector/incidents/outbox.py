@@ -58,6 +58,7 @@ PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
 
 # --------------------------------------------------------------------------- snapshots
 
+
 def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -76,31 +77,69 @@ def subject_of(payload: Mapping[str, Any]) -> TicketSubject:
     comment = payload.get("comment")
     entry = payload.get("time_entry")
     return TicketSubject(
-        key=payload["key"], client=payload["client"], title=payload["title"],
-        priority=payload["priority"], state=payload["state"], origin=payload["origin"],
-        opened_at=_dt(payload["opened_at"]), site=payload.get("site"), asset=payload.get("asset"),
-        rule=payload.get("rule"), description=payload.get("description") or "",
-        resolved_at=_dt(payload.get("resolved_at")), labels=payload.get("labels") or {},
-        resolution_note=payload.get("resolution_note"), version=payload.get("version", 1),
+        key=payload["key"],
+        client=payload["client"],
+        title=payload["title"],
+        priority=payload["priority"],
+        state=payload["state"],
+        origin=payload["origin"],
+        opened_at=_dt(payload["opened_at"]),
+        site=payload.get("site"),
+        asset=payload.get("asset"),
+        rule=payload.get("rule"),
+        description=payload.get("description") or "",
+        resolved_at=_dt(payload.get("resolved_at")),
+        labels=payload.get("labels") or {},
+        resolution_note=payload.get("resolution_note"),
+        version=payload.get("version", 1),
         url=payload.get("url"),
-        comment=None if not comment else Comment(comment["id"], comment["body"], comment.get("author"),
-                                                 _dt(comment.get("created_at"))),
-        time_entry=None if not entry else TimeEntry(
-            entry["id"], entry["minutes"], entry.get("note") or "", entry.get("work_type"),
-            entry.get("author"), date.fromisoformat(entry["spent_on"]) if entry.get("spent_on") else None),
+        comment=None
+        if not comment
+        else Comment(
+            comment["id"], comment["body"], comment.get("author"), _dt(comment.get("created_at"))
+        ),
+        time_entry=None
+        if not entry
+        else TimeEntry(
+            entry["id"],
+            entry["minutes"],
+            entry.get("note") or "",
+            entry.get("work_type"),
+            entry.get("author"),
+            date.fromisoformat(entry["spent_on"]) if entry.get("spent_on") else None,
+        ),
     )
 
 
-def enqueue(conn: Connection, incident_id: int, subject: TicketSubject, action: Action,
-            connectors: list[str], now: float) -> int:
+def enqueue(
+    conn: Connection,
+    incident_id: int,
+    subject: TicketSubject,
+    action: Action,
+    connectors: list[str],
+    now: float,
+) -> int:
     """Write one pending row per connector (inside the caller's transaction)."""
     if not connectors:
         return 0
     payload = payload_of(subject)
-    conn.execute(outbox.insert(), [
-        {"incident_id": incident_id, "connector": name, "action": str(action), "version": subject.version,
-         "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": now,
-         "created_at": now} for name in connectors])
+    conn.execute(
+        outbox.insert(),
+        [
+            {
+                "incident_id": incident_id,
+                "connector": name,
+                "action": str(action),
+                "version": subject.version,
+                "payload": payload,
+                "state": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for name in connectors
+        ],
+    )
     _wakers.after_commit(conn)
     return len(connectors)
 
@@ -118,9 +157,12 @@ def backoff(attempts: int, base: float, ceiling: float, rng: random.Random | Non
 
 # --------------------------------------------------------------------------- claiming
 
+
 def _due(now: float) -> Any:
-    return sa.or_(sa.and_(outbox.c.state == PENDING, outbox.c.next_attempt_at <= now),
-                  sa.and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until < now))
+    return sa.or_(
+        sa.and_(outbox.c.state == PENDING, outbox.c.next_attempt_at <= now),
+        sa.and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until < now),
+    )
 
 
 def claim(store: Store, worker: str, now: float, lease: float) -> Any | None:
@@ -130,60 +172,98 @@ def claim(store: Store, worker: str, now: float, lease: float) -> Any | None:
     that read the same row first gets 0 and tries the next.
     """
     earlier = outbox.alias("earlier")
-    blocked = (sa.select(earlier.c.id)
-               .where(earlier.c.incident_id == outbox.c.incident_id,
-                      earlier.c.connector == outbox.c.connector,
-                      earlier.c.id < outbox.c.id,
-                      earlier.c.state.in_((PENDING, IN_FLIGHT)))
-               .exists())
+    blocked = (
+        sa.select(earlier.c.id)
+        .where(
+            earlier.c.incident_id == outbox.c.incident_id,
+            earlier.c.connector == outbox.c.connector,
+            earlier.c.id < outbox.c.id,
+            earlier.c.state.in_((PENDING, IN_FLIGHT)),
+        )
+        .exists()
+    )
     query = sa.select(outbox.c.id).where(_due(now), ~blocked).order_by(outbox.c.id).limit(8)
     with store.write() as conn:
         if not store.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=outbox)
         for (row_id,) in conn.execute(query).all():
             won = conn.execute(
-                outbox.update().where(outbox.c.id == row_id, _due(now))
-                .values(state=IN_FLIGHT, claimed_by=worker, claimed_until=now + lease,
-                        attempts=outbox.c.attempts + 1)).rowcount
+                outbox.update()
+                .where(outbox.c.id == row_id, _due(now))
+                .values(
+                    state=IN_FLIGHT,
+                    claimed_by=worker,
+                    claimed_until=now + lease,
+                    attempts=outbox.c.attempts + 1,
+                )
+            ).rowcount
             if won == 1:
                 return conn.execute(sa.select(outbox).where(outbox.c.id == row_id)).one()
     return None
 
 
 def stored_ref(conn: Connection, incident_id: int, connector: str) -> TicketRef | None:
-    row = conn.execute(sa.select(tickets).where(tickets.c.incident_id == incident_id,
-                                                tickets.c.connector == connector)).first()
+    row = conn.execute(
+        sa.select(tickets).where(
+            tickets.c.incident_id == incident_id, tickets.c.connector == connector
+        )
+    ).first()
     return None if row is None else TicketRef(connector, row.external_id, row.url)
 
 
 def store_ref(conn: Connection, incident_id: int, ref: TicketRef, now: float) -> None:
-    updated = conn.execute(tickets.update().where(tickets.c.incident_id == incident_id,
-                                                  tickets.c.connector == ref.system)
-                           .values(external_id=ref.external_id, url=ref.url, updated_at=now)).rowcount
+    updated = conn.execute(
+        tickets.update()
+        .where(tickets.c.incident_id == incident_id, tickets.c.connector == ref.system)
+        .values(external_id=ref.external_id, url=ref.url, updated_at=now)
+    ).rowcount
     if not updated:
-        conn.execute(tickets.insert().values(incident_id=incident_id, connector=ref.system,
-                                             external_id=ref.external_id, url=ref.url,
-                                             created_at=now, updated_at=now))
+        conn.execute(
+            tickets.insert().values(
+                incident_id=incident_id,
+                connector=ref.system,
+                external_id=ref.external_id,
+                url=ref.url,
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
 
 # --------------------------------------------------------------------------- metrics
+
 
 class OutboxMetrics:
     """``upkeep_outbox_*`` and ``upkeep_breach_to_ticket_seconds`` (registered on the app's registry)."""
 
     def __init__(self, registry: Any = None) -> None:
         kw = {"registry": registry}
-        self.delivered = Counter("upkeep_outbox_delivered", "Outbox deliveries that succeeded.",
-                                 ["connector", "action"], **kw)
-        self.failed = Counter("upkeep_outbox_failed", "Outbox rows that failed for good "
-                              "(permanent error or attempts exhausted).", ["connector"], **kw)
-        self.retried = Counter("upkeep_outbox_retries", "Deliveries that failed and will be retried.",
-                               ["connector"], **kw)
+        self.delivered = Counter(
+            "upkeep_outbox_delivered",
+            "Outbox deliveries that succeeded.",
+            ["connector", "action"],
+            **kw,
+        )
+        self.failed = Counter(
+            "upkeep_outbox_failed",
+            "Outbox rows that failed for good (permanent error or attempts exhausted).",
+            ["connector"],
+            **kw,
+        )
+        self.retried = Counter(
+            "upkeep_outbox_retries",
+            "Deliveries that failed and will be retried.",
+            ["connector"],
+            **kw,
+        )
         self.latency = Histogram(
             "upkeep_breach_to_ticket_seconds",
             "From the breaching sample's arrival (the incident opening) to the ticket system "
-            "accepting the open.", ["connector"],
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300), **kw)
+            "accepting the open.",
+            ["connector"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            **kw,
+        )
 
 
 class BacklogCollector:
@@ -193,14 +273,24 @@ class BacklogCollector:
         self.store = store
 
     def describe(self) -> list[Metric]:
-        return [GaugeMetricFamily("upkeep_outbox_backlog", "Outbox rows by state (not done).", labels=["state"])]
+        return [
+            GaugeMetricFamily(
+                "upkeep_outbox_backlog", "Outbox rows by state (not done).", labels=["state"]
+            )
+        ]
 
     def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily("upkeep_outbox_backlog", "Outbox rows by state (not done).",
-                                   labels=["state"])
+        family = GaugeMetricFamily(
+            "upkeep_outbox_backlog", "Outbox rows by state (not done).", labels=["state"]
+        )
         with self.store.read() as conn:
-            counts = dict(conn.execute(sa.select(outbox.c.state, sa.func.count())
-                                       .where(outbox.c.state != DONE).group_by(outbox.c.state)).all())
+            counts = dict(
+                conn.execute(
+                    sa.select(outbox.c.state, sa.func.count())
+                    .where(outbox.c.state != DONE)
+                    .group_by(outbox.c.state)
+                ).all()
+            )
         for state in (PENDING, IN_FLIGHT, FAILED):
             family.add_metric([state], counts.get(state, 0))
         yield family
@@ -214,9 +304,15 @@ ClosedHandler = Callable[[int, str, float], None]
 class OutboxWorkers:
     """Delivery threads over one store. :meth:`start` / :meth:`stop`; :meth:`wake` after a commit."""
 
-    def __init__(self, store: Store, settings: Settings, connectors: Mapping[str, Connector],
-                 metrics: OutboxMetrics | None = None, on_closed: ClosedHandler | None = None,
-                 incident_listeners: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        connectors: Mapping[str, Connector],
+        metrics: OutboxMetrics | None = None,
+        on_closed: ClosedHandler | None = None,
+        incident_listeners: list[Any] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.connectors = dict(connectors)
@@ -237,12 +333,17 @@ class OutboxWorkers:
         self._stop.clear()
         _wakers.add(self.wake)
         for n in range(self.settings.outbox_workers):
-            thread = threading.Thread(target=self._loop, args=(f"{self._id}:{n}",), name=f"outbox-{n}",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._loop, args=(f"{self._id}:{n}",), name=f"outbox-{n}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
-        if self.settings.outbox_poll_closed_interval > 0 and any(c.supports_poll for c in self.connectors.values()):
-            thread = threading.Thread(target=self._poll_loop, name="outbox-poll-closed", daemon=True)
+        if self.settings.outbox_poll_closed_interval > 0 and any(
+            c.supports_poll for c in self.connectors.values()
+        ):
+            thread = threading.Thread(
+                target=self._poll_loop, name="outbox-poll-closed", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -266,8 +367,12 @@ class OutboxWorkers:
 
     def _loop(self, worker: str) -> None:
         # Sleep until the next retry is due (bounded), or a commit wakes us.
-        self._wakeup.run(self._stop, lambda: self.run_once(worker), lambda: idle_wait(self.store, outbox),
-                         f"outbox worker {worker}")
+        self._wakeup.run(
+            self._stop,
+            lambda: self.run_once(worker),
+            lambda: idle_wait(self.store, outbox),
+            f"outbox worker {worker}",
+        )
 
     def run_once(self, worker: str = "inline") -> bool:
         """Claim and deliver one row; False when nothing is due."""
@@ -293,8 +398,13 @@ class OutboxWorkers:
             self._failed(row, worker, exc.message, exc.permanent)
             return
         except Exception as exc:  # a bug or an unexpected library error: retry, bounded
-            log.exception("outbox %s: %s %s via %s failed unexpectedly", row.id, row.action,
-                          row.payload.get("key"), row.connector)
+            log.exception(
+                "outbox %s: %s %s via %s failed unexpectedly",
+                row.id,
+                row.action,
+                row.payload.get("key"),
+                row.connector,
+            )
             self._failed(row, worker, f"{type(exc).__name__}: {exc}", False)
             return
         now = time.time()
@@ -311,20 +421,47 @@ class OutboxWorkers:
         exhausted = row.attempts >= self.settings.outbox_max_attempts
         if permanent or exhausted:
             why = "permanent error" if permanent else f"gave up after {row.attempts} attempts"
-            log.error("outbox %s: %s %s via %s failed (%s): %s", row.id, row.action,
-                      row.payload.get("key"), row.connector, why, message)
+            log.error(
+                "outbox %s: %s %s via %s failed (%s): %s",
+                row.id,
+                row.action,
+                row.payload.get("key"),
+                row.connector,
+                why,
+                message,
+            )
             if self._finish(row, worker, FAILED, f"{why}: {message}"):
                 self.metrics.failed.labels(row.connector).inc()
             return
-        delay = backoff(row.attempts, self.settings.outbox_retry_base, self.settings.outbox_retry_max)
-        log.warning("outbox %s: %s %s via %s failed (attempt %d, retry in %.1fs): %s", row.id, row.action,
-                    row.payload.get("key"), row.connector, row.attempts, delay, message)
+        delay = backoff(
+            row.attempts, self.settings.outbox_retry_base, self.settings.outbox_retry_max
+        )
+        log.warning(
+            "outbox %s: %s %s via %s failed (attempt %d, retry in %.1fs): %s",
+            row.id,
+            row.action,
+            row.payload.get("key"),
+            row.connector,
+            row.attempts,
+            delay,
+            message,
+        )
         with self.store.write() as conn:
-            won = conn.execute(outbox.update().where(outbox.c.id == row.id, outbox.c.state == IN_FLIGHT,
-                                                     outbox.c.claimed_by == worker)
-                               .values(state=PENDING, next_attempt_at=time.time() + delay,
-                                       last_error=message[:2000], claimed_by=None,
-                                       claimed_until=None)).rowcount
+            won = conn.execute(
+                outbox.update()
+                .where(
+                    outbox.c.id == row.id,
+                    outbox.c.state == IN_FLIGHT,
+                    outbox.c.claimed_by == worker,
+                )
+                .values(
+                    state=PENDING,
+                    next_attempt_at=time.time() + delay,
+                    last_error=message[:2000],
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+            ).rowcount
         if won:
             self.metrics.retried.labels(row.connector).inc()
 
@@ -333,17 +470,30 @@ class OutboxWorkers:
             return self._finish_in(conn, row, worker, state, error, time.time())
 
     @staticmethod
-    def _finish_in(conn: Connection, row: Any, worker: str, state: str, error: str | None,
-                   now: float) -> bool:
+    def _finish_in(
+        conn: Connection, row: Any, worker: str, state: str, error: str | None, now: float
+    ) -> bool:
         # Only the claim holder finishes its row (a row re-claimed after a lease expiry is
         # finished by its new holder; both deliveries were idempotent).
-        values: dict[str, Any] = {"state": state, "claimed_until": None,
-                                  "last_error": None if error is None else error[:2000]}
+        values: dict[str, Any] = {
+            "state": state,
+            "claimed_until": None,
+            "last_error": None if error is None else error[:2000],
+        }
         if state == DONE:
             values["delivered_at"] = now
-        return conn.execute(outbox.update().where(outbox.c.id == row.id, outbox.c.state == IN_FLIGHT,
-                                                  outbox.c.claimed_by == worker)
-                            .values(**values)).rowcount == 1
+        return (
+            conn.execute(
+                outbox.update()
+                .where(
+                    outbox.c.id == row.id,
+                    outbox.c.state == IN_FLIGHT,
+                    outbox.c.claimed_by == worker,
+                )
+                .values(**values)
+            ).rowcount
+            == 1
+        )
 
     # -- two-way close
 
@@ -370,8 +520,12 @@ class OutboxWorkers:
                 rows = conn.execute(
                     sa.select(tickets.c.incident_id, tickets.c.external_id, tickets.c.url)
                     .join(incidents, incidents.c.id == tickets.c.incident_id)
-                    .where(tickets.c.connector == name, tickets.c.closed_remotely_at.is_(None),
-                           incidents.c.state.not_in(("closed",)))).all()
+                    .where(
+                        tickets.c.connector == name,
+                        tickets.c.closed_remotely_at.is_(None),
+                        incidents.c.state.not_in(("closed",)),
+                    )
+                ).all()
             if not rows:
                 continue
             by_ref = {r.external_id: r.incident_id for r in rows}
@@ -386,9 +540,11 @@ class OutboxWorkers:
                     continue
                 now = time.time()
                 with self.store.write() as conn:
-                    conn.execute(tickets.update().where(tickets.c.incident_id == incident_id,
-                                                        tickets.c.connector == name)
-                                 .values(closed_remotely_at=now))
+                    conn.execute(
+                        tickets.update()
+                        .where(tickets.c.incident_id == incident_id, tickets.c.connector == name)
+                        .values(closed_remotely_at=now)
+                    )
                 if self.on_closed is not None:
                     self.on_closed(incident_id, name, now)
                 closed += 1
@@ -410,22 +566,35 @@ class OutboxWorkers:
                 rows = conn.execute(
                     sa.select(tickets.c.incident_id, tickets.c.external_id, tickets.c.url)
                     .join(incidents, incidents.c.id == tickets.c.incident_id)
-                    .where(tickets.c.connector == name,
-                           sa.or_(incidents.c.closed_at.is_(None),
-                                  incidents.c.closed_at >= now - TIME_ENTRY_WINDOW))).all()
+                    .where(
+                        tickets.c.connector == name,
+                        sa.or_(
+                            incidents.c.closed_at.is_(None),
+                            incidents.c.closed_at >= now - TIME_ENTRY_WINDOW,
+                        ),
+                    )
+                ).all()
             for r in rows:
                 try:
                     entries = connector.read_time_entries(TicketRef(name, r.external_id, r.url))
                 except ConnectorError as exc:
-                    log.warning("reading time entries of %s ticket %s failed: %s", name, r.external_id, exc.message)
+                    log.warning(
+                        "reading time entries of %s ticket %s failed: %s",
+                        name,
+                        r.external_id,
+                        exc.message,
+                    )
                     if not exc.permanent:
                         break  # the system is away: try again next turn
                     continue
                 if not any(e.upkeep_id is None for e in entries):
                     continue
                 with self.store.write() as conn:
-                    added += len(time_mirror.mirror(conn, r.incident_id, name, entries, now,
-                                                    self.incident_listeners))
+                    added += len(
+                        time_mirror.mirror(
+                            conn, r.incident_id, name, entries, now, self.incident_listeners
+                        )
+                    )
         return added
 
 

@@ -55,7 +55,7 @@ class AlertSignal:
     """
 
     fingerprint: str
-    name: str                        # rule id or Alertmanager alertname
+    name: str  # rule id or Alertmanager alertname
     client_id: int
     client: str
     status: SignalStatus
@@ -85,8 +85,8 @@ class Decision:
 
     action: Literal["pass", "suppress", "defer"]
     reason: str = ""
-    parent: str | None = None        # incident key the suppressed signal is folded into
-    until: float | None = None       # defer: UTC epoch seconds
+    parent: str | None = None  # incident key the suppressed signal is folded into
+    until: float | None = None  # defer: UTC epoch seconds
 
     @property
     def passes(self) -> bool:
@@ -122,8 +122,9 @@ def stages() -> tuple[Stage, ...]:
     return tuple(out)
 
 
-def run(conn: Connection, signal: AlertSignal, now: float,
-        pipeline: Sequence[Stage] | None = None) -> Decision:
+def run(
+    conn: Connection, signal: AlertSignal, now: float, pipeline: Sequence[Stage] | None = None
+) -> Decision:
     """Run ``signal`` through the stages; the first non-pass decision wins."""
     for stage in stages() if pipeline is None else pipeline:
         decision = stage(conn, signal, now)
@@ -134,5 +135,9 @@ def run(conn: Connection, signal: AlertSignal, now: float,
 
 def describe(decision: Decision) -> dict[str, Any]:
     """The decision as event data (recorded when a signal is suppressed or deferred)."""
-    return {"action": decision.action, "reason": decision.reason, "parent": decision.parent,
-            "until": decision.until}
+    return {
+        "action": decision.action,
+        "reason": decision.reason,
+        "parent": decision.parent,
+        "until": decision.until,
+    }

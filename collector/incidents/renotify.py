@@ -39,22 +39,27 @@ def backoff(policy: RenotifyPolicy, reminders_sent: int) -> float:
     return max(policy.interval, min(wait, policy.max_interval))
 
 
-def reminder_due(policy: RenotifyPolicy, last_notified_at: float, reminders_sent: int, now: float) -> bool:
+def reminder_due(
+    policy: RenotifyPolicy, last_notified_at: float, reminders_sent: int, now: float
+) -> bool:
     """Should this repeat produce a reminder? False while the back-off runs, or when disabled."""
     if policy.interval <= 0:
         return False
     return now - last_notified_at >= backoff(policy, reminders_sent)
 
 
-def next_reminder_at(policy: RenotifyPolicy, last_notified_at: float, reminders_sent: int) -> float | None:
+def next_reminder_at(
+    policy: RenotifyPolicy, last_notified_at: float, reminders_sent: int
+) -> float | None:
     """When the next reminder may go out (None: reminders are off)."""
     if policy.interval <= 0:
         return None
     return last_notified_at + backoff(policy, reminders_sent)
 
 
-def remind(change: Change, last_notified_at: float, reminders_sent: int, policy: RenotifyPolicy,
-           now: float) -> Change:
+def remind(
+    change: Change, last_notified_at: float, reminders_sent: int, policy: RenotifyPolicy, now: float
+) -> Change:
     """A repeat (``change.event == "repeated"``, nothing to deliver) becomes a reminder — an
     ``update`` to the ticket systems — once the back-off has passed; any other change as is."""
     if change.event != "repeated" or change.action is not None:
@@ -62,5 +67,10 @@ def remind(change: Change, last_notified_at: float, reminders_sent: int, policy:
     if not reminder_due(policy, last_notified_at, reminders_sent, now):
         return change
     data = {**change.data, "reminder": reminders_sent + 1, "since_last": now - last_notified_at}
-    return replace(change, event="reminded", data=data, action=Action.UPDATE,
-                   fields={**change.fields, "reminders_sent": reminders_sent + 1})
+    return replace(
+        change,
+        event="reminded",
+        data=data,
+        action=Action.UPDATE,
+        fields={**change.fields, "reminders_sent": reminders_sent + 1},
+    )

@@ -34,8 +34,11 @@ def attach_listeners(service: IncidentService) -> SlaClocks:
     return clocks
 
 
-def attach_contract_listeners(service: IncidentService, settings: Settings,
-                              metric_of: Callable[[str], str | None] | None = None) -> tuple[SlaClocks, Ledger]:
+def attach_contract_listeners(
+    service: IncidentService,
+    settings: Settings,
+    metric_of: Callable[[str], str | None] | None = None,
+) -> tuple[SlaClocks, Ledger]:
     """Every listener an incident writer needs, the server and the CLI alike, in order: contract
     scope (tags out-of-scope incidents before their ticket is written), SLA clocks, the
     preventive-work record (``metric_of``: a rule id's metric, for its evidence) and the points
@@ -54,21 +57,39 @@ def attach_contract_listeners(service: IncidentService, settings: Settings,
 class Incidents:
     """One collector's incident machinery. :meth:`start` after migrations, :meth:`stop` at shutdown."""
 
-    def __init__(self, store: Store, settings: Settings, rules: RuleService,
-                 metrics: CollectorMetrics | None = None, connectors: ConnectorsConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        rules: RuleService,
+        metrics: CollectorMetrics | None = None,
+        connectors: ConnectorsConfig | None = None,
+    ) -> None:
         self.config = connectors if connectors is not None else settings.connectors_config()
-        self.service = IncidentService(store, self.config, reopen_window=settings.incidents_reopen_window,
-                                       renotify_policy=settings.renotify_policy())
+        self.service = IncidentService(
+            store,
+            self.config,
+            reopen_window=settings.incidents_reopen_window,
+            renotify_policy=settings.renotify_policy(),
+        )
         rules.transition_listeners.append(self.service.on_transitions)
-        self.sla, self.ledger = attach_contract_listeners(self.service, settings,
-                                                          lambda rule_id: rule_metric(rules, rule_id))
+        self.sla, self.ledger = attach_contract_listeners(
+            self.service, settings, lambda rule_id: rule_metric(rules, rule_id)
+        )
         self.sla_sweeper = SlaSweeper(self.sla, store, settings.sla_sweep_interval)
-        self.outbox_metrics = OutboxMetrics(registry=metrics.registry if metrics is not None else None)
+        self.outbox_metrics = OutboxMetrics(
+            registry=metrics.registry if metrics is not None else None
+        )
         if metrics is not None:
             metrics.register(BacklogCollector(store, settings))
-        self.workers = OutboxWorkers(store, settings, self.config.build(), self.outbox_metrics,
-                                     on_closed=self.service.close_from_ticket,
-                                     incident_listeners=self.service.listeners)
+        self.workers = OutboxWorkers(
+            store,
+            settings,
+            self.config.build(),
+            self.outbox_metrics,
+            on_closed=self.service.close_from_ticket,
+            incident_listeners=self.service.listeners,
+        )
         # Client notices (low balance, approvals, SLA, reports) are mailed by their own workers.
         self.notify_workers = NotifyWorkers(store, settings)
 
@@ -78,8 +99,11 @@ class Incidents:
         self.notify_workers.start()
         self.ledger.start()
         if self.config.connectors:
-            log.info("outbox: %d worker(s) for connector(s) %s", self.workers.settings.outbox_workers,
-                     ", ".join(self.config.connectors))
+            log.info(
+                "outbox: %d worker(s) for connector(s) %s",
+                self.workers.settings.outbox_workers,
+                ", ".join(self.config.connectors),
+            )
 
     def stop(self) -> None:
         self.sla_sweeper.stop()

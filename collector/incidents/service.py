@@ -46,8 +46,13 @@ _NEWS = ("opened", "reopened", "escalated")
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 #: Rule-engine events that concern incidents, and the signal status they become.
-_EVENT_STATUS = {"firing": "firing", "escalated": "firing", "deescalated": "firing",
-                 "flapping": "firing", "resolved": "resolved"}
+_EVENT_STATUS = {
+    "firing": "firing",
+    "escalated": "firing",
+    "deescalated": "firing",
+    "flapping": "firing",
+    "resolved": "resolved",
+}
 
 
 def incident_key(client: str, number: int) -> str:
@@ -60,11 +65,27 @@ def signal_of(t: Transition) -> AlertSignal | None:
     if status is None or (t.event == "flapping" and t.status != "firing"):
         return None
     return AlertSignal(
-        fingerprint=t.fingerprint, name=t.rule_id, client_id=t.client_id, client=t.client,
-        status=status, ts=t.ts, origin="proactive", site=t.site, asset_id=t.asset_id, asset=t.asset,
-        labels=dict(t.labels), severity=t.severity, priority=t.priority, kind=t.kind,
-        summary=t.summary, description=t.description, value=t.value, flapping=t.flapping,
-        escalated=t.event == "escalated", event=t.event)
+        fingerprint=t.fingerprint,
+        name=t.rule_id,
+        client_id=t.client_id,
+        client=t.client,
+        status=status,
+        ts=t.ts,
+        origin="proactive",
+        site=t.site,
+        asset_id=t.asset_id,
+        asset=t.asset,
+        labels=dict(t.labels),
+        severity=t.severity,
+        priority=t.priority,
+        kind=t.kind,
+        summary=t.summary,
+        description=t.description,
+        value=t.value,
+        flapping=t.flapping,
+        escalated=t.event == "escalated",
+        event=t.event,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +95,7 @@ class IncidentChanged:
     incident_id: int
     key: str
     client_id: int
-    event: str              # opened, acknowledged, resolved, priority_changed, waiting, …
+    event: str  # opened, acknowledged, resolved, priority_changed, waiting, …
     data: dict[str, Any]
     actor: str
     ts: float
@@ -96,9 +117,15 @@ class Applied:
 class IncidentService:
     """Incidents over one store, with the client → connectors routing of ``connectors``."""
 
-    def __init__(self, store: Store, connectors: ConnectorsConfig | None = None, *,
-                 reopen_window: float = 24 * 3600.0, stages: list[pipeline.Stage] | None = None,
-                 renotify_policy: renotify.RenotifyPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        connectors: ConnectorsConfig | None = None,
+        *,
+        reopen_window: float = 24 * 3600.0,
+        stages: list[pipeline.Stage] | None = None,
+        renotify_policy: renotify.RenotifyPolicy | None = None,
+    ) -> None:
         self.store = store
         self.connectors = connectors or ConnectorsConfig()
         self.reopen_window = reopen_window
@@ -128,50 +155,100 @@ class IncidentService:
         recent = None
         if active is None and signal.status == "firing":
             recent = self._by_fingerprint(conn, signal.fingerprint, ("resolved", "closed"))
-        change = lifecycle.on_signal(signal, _facts(active), _facts(recent), now, self.reopen_window)
+        change = lifecycle.on_signal(
+            signal, _facts(active), _facts(recent), now, self.reopen_window
+        )
         if change is None:
             return Applied(None, None)
         if active is not None:  # a repeat earns a reminder only once the back-off has passed
-            change = renotify.remind(change, active.last_notified_at or active.opened_at, active.reminders_sent,
-                                     self.renotify, now)
+            change = renotify.remind(
+                change,
+                active.last_notified_at or active.opened_at,
+                active.reminders_sent,
+                self.renotify,
+                now,
+            )
         row = active if active is not None else recent
         key = self._write(conn, row, change, now, SYSTEM_ACTOR, signal=signal)
         return Applied(key, change.event)
 
-    def _list_on_parent(self, conn: Connection, parent: str, signal: AlertSignal, reason: str,
-                        now: float) -> None:
+    def _list_on_parent(
+        self, conn: Connection, parent: str, signal: AlertSignal, reason: str, now: float
+    ) -> None:
         """A suppressed alert is listed on the incident it was folded into (e.g. the site's):
         an append-only ``suppressed`` event, once per alert and status change."""
         row = conn.execute(sa.select(incidents.c.id).where(incidents.c.key == parent)).first()
         if row is None:
             return
-        data = {"fingerprint": signal.fingerprint, "alert": signal.name, "asset": signal.asset,
-                "status": signal.status, "summary": signal.summary, "reason": reason}
-        seen = conn.execute(sa.select(incident_events.c.data).where(
-            incident_events.c.incident_id == row.id, incident_events.c.type == "suppressed")).scalars()
-        if any(d.get("fingerprint") == signal.fingerprint and d.get("status") == signal.status for d in seen):
+        data = {
+            "fingerprint": signal.fingerprint,
+            "alert": signal.name,
+            "asset": signal.asset,
+            "status": signal.status,
+            "summary": signal.summary,
+            "reason": reason,
+        }
+        seen = conn.execute(
+            sa.select(incident_events.c.data).where(
+                incident_events.c.incident_id == row.id, incident_events.c.type == "suppressed"
+            )
+        ).scalars()
+        if any(
+            d.get("fingerprint") == signal.fingerprint and d.get("status") == signal.status
+            for d in seen
+        ):
             return  # a repeat of the same suppressed alert adds nothing
-        conn.execute(incident_events.insert().values(incident_id=row.id, ts=now, actor=SYSTEM_ACTOR,
-                                                     type="suppressed", data=data))
+        conn.execute(
+            incident_events.insert().values(
+                incident_id=row.id, ts=now, actor=SYSTEM_ACTOR, type="suppressed", data=data
+            )
+        )
 
-    def _by_fingerprint(self, conn: Connection, fingerprint: str, states: Iterable[str]) -> Any | None:
-        return conn.execute(sa.select(incidents).where(incidents.c.fingerprint == fingerprint,
-                                                       incidents.c.state.in_(tuple(states)))
-                            .order_by(incidents.c.id.desc()).limit(1)).first()
+    def _by_fingerprint(
+        self, conn: Connection, fingerprint: str, states: Iterable[str]
+    ) -> Any | None:
+        return conn.execute(
+            sa.select(incidents)
+            .where(incidents.c.fingerprint == fingerprint, incidents.c.state.in_(tuple(states)))
+            .order_by(incidents.c.id.desc())
+            .limit(1)
+        ).first()
 
     # ------------------------------------------------------------------ people
 
-    def report(self, *, client: str, title: str, actor: str, description: str = "", priority: str = "minor",
-               asset: str | None = None, site: str | None = None, kind: str = "problem") -> str:
+    def report(
+        self,
+        *,
+        client: str,
+        title: str,
+        actor: str,
+        description: str = "",
+        priority: str = "minor",
+        asset: str | None = None,
+        site: str | None = None,
+        kind: str = "problem",
+    ) -> str:
         """A person reports a problem (the client called): a user_reported incident. Returns its key."""
         if priority not in lifecycle.PRIORITIES:
             raise InvalidArgument(f"priority must be one of {', '.join(lifecycle.PRIORITIES)}")
         now = timeutil.now()
         with self.store.write() as conn:
             found = admin.get_client(conn, client)
-            signal = AlertSignal(fingerprint="", name="", client_id=found.id, client=found.name,
-                                 status="firing", ts=now, origin="user_reported", site=site, asset=asset,
-                                 priority=priority, kind=kind, summary=title, description=description)
+            signal = AlertSignal(
+                fingerprint="",
+                name="",
+                client_id=found.id,
+                client=found.name,
+                status="firing",
+                ts=now,
+                origin="user_reported",
+                site=site,
+                asset=asset,
+                priority=priority,
+                kind=kind,
+                summary=title,
+                description=description,
+            )
             change = lifecycle.on_signal(signal, None, None, now, self.reopen_window)
             assert change is not None
             return self._write(conn, None, change, now, actor, signal=signal)
@@ -197,65 +274,136 @@ class IncidentService:
             change = lifecycle.on_action(_facts(row), "close", now, note=f"closed in {connector}")
             self._write(conn, row, change, now, f"{connector}", extra={})
 
-    def annotate(self, conn: Connection, incident_id: int, event: str, data: dict[str, Any], *, body: str,
-                 note_id: str, now: float, actor: str = SYSTEM_ACTOR) -> str:
+    def annotate(
+        self,
+        conn: Connection,
+        incident_id: int,
+        event: str,
+        data: dict[str, Any],
+        *,
+        body: str,
+        note_id: str,
+        now: float,
+        actor: str = SYSTEM_ACTOR,
+    ) -> str:
         """A system event on an incident (e.g. ``sla_warning``), mirrored once to the client's
         ticket connectors as a comment with the stable id ``<key>-<note_id>`` (inside ``conn``'s
         transaction, like every incident change). Returns the incident key."""
         row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).one()
         note = Comment(f"{row.key}-{note_id}", body, actor, timeutil.to_datetime(now))
-        return self._write(conn, row, Change(event, {}, {**data, "body": body}, Action.COMMENT), now, actor,
-                           note=note)
+        return self._write(
+            conn,
+            row,
+            Change(event, {}, {**data, "body": body}, Action.COMMENT),
+            now,
+            actor,
+            note=note,
+        )
 
     # ------------------------------------------------------------------ writing
 
-    def _write(self, conn: Connection, row: Any | None, change: Change, now: float, actor: str, *,
-               signal: AlertSignal | None = None, extra: dict[str, Any] | None = None,
-               note: Comment | None = None) -> str:
+    def _write(
+        self,
+        conn: Connection,
+        row: Any | None,
+        change: Change,
+        now: float,
+        actor: str,
+        *,
+        signal: AlertSignal | None = None,
+        extra: dict[str, Any] | None = None,
+        note: Comment | None = None,
+    ) -> str:
         if row is None:
             assert signal is not None and change.new
             number = self._next_number(conn, signal.client_id)
             key = incident_key(signal.client, number)
-            values = {**change.fields, "key": key, "client_id": signal.client_id, "number": number,
-                      "fingerprint": signal.fingerprint or None, "site": signal.site,
-                      "asset_id": signal.asset_id, "asset": signal.asset, "rule": signal.name or None,
-                      "labels": dict(signal.labels), "version": 1, "updated_at": now,
-                      "last_notified_at": now, "reminders_sent": 0}
+            values = {
+                **change.fields,
+                "key": key,
+                "client_id": signal.client_id,
+                "number": number,
+                "fingerprint": signal.fingerprint or None,
+                "site": signal.site,
+                "asset_id": signal.asset_id,
+                "asset": signal.asset,
+                "rule": signal.name or None,
+                "labels": dict(signal.labels),
+                "version": 1,
+                "updated_at": now,
+                "last_notified_at": now,
+                "reminders_sent": 0,
+            }
             incident_id = conn.execute(incidents.insert().values(**values)).inserted_primary_key[0]
             version = 1
         else:
             incident_id, key, version = row.id, row.key, row.version + 1
             notified = {}
-            if change.action is not None:  # the ticket systems hear of it: the reminder clock restarts
+            if (
+                change.action is not None
+            ):  # the ticket systems hear of it: the reminder clock restarts
                 notified = {"last_notified_at": now}
                 if change.event in _NEWS:
                     notified["reminders_sent"] = 0
-            conn.execute(incidents.update().where(incidents.c.id == incident_id)
-                         .values(**change.fields, **notified, version=version, updated_at=now))
+            conn.execute(
+                incidents.update()
+                .where(incidents.c.id == incident_id)
+                .values(**change.fields, **notified, version=version, updated_at=now)
+            )
         data = dict(change.data)
         comment, entry = note, None
         if change.event == "commented":
-            cid = conn.execute(incident_comments.insert().values(
-                incident_id=incident_id, actor=actor, body=data["body"], created_at=now)).inserted_primary_key[0]
+            cid = conn.execute(
+                incident_comments.insert().values(
+                    incident_id=incident_id, actor=actor, body=data["body"], created_at=now
+                )
+            ).inserted_primary_key[0]
             data["comment_id"] = cid
             comment = Comment(f"{key}-c{cid}", data["body"], actor, timeutil.to_datetime(now))
         elif change.event == "time_logged":
-            tid = conn.execute(time_entries.insert().values(
-                incident_id=incident_id, actor=actor, minutes=data["minutes"], work_type=data["work_type"],
-                note=data["note"], created_at=now)).inserted_primary_key[0]
+            tid = conn.execute(
+                time_entries.insert().values(
+                    incident_id=incident_id,
+                    actor=actor,
+                    minutes=data["minutes"],
+                    work_type=data["work_type"],
+                    note=data["note"],
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
             data["time_entry_id"] = tid
-            entry = TimeEntry(f"{key}-t{tid}", data["minutes"], data["note"], data["work_type"], actor,
-                              timeutil.to_datetime(now).date())
-        conn.execute(incident_events.insert().values(incident_id=incident_id, ts=now, actor=actor,
-                                                     type=change.event, data=data))
+            entry = TimeEntry(
+                f"{key}-t{tid}",
+                data["minutes"],
+                data["note"],
+                data["work_type"],
+                actor,
+                timeutil.to_datetime(now).date(),
+            )
+        conn.execute(
+            incident_events.insert().values(
+                incident_id=incident_id, ts=now, actor=actor, type=change.event, data=data
+            )
+        )
         client_id = signal.client_id if row is None and signal is not None else row.client_id
-        self._notify(conn, IncidentChanged(incident_id, key, client_id, change.event, data, actor, now))
+        self._notify(
+            conn, IncidentChanged(incident_id, key, client_id, change.event, data, actor, now)
+        )
         if change.action is not None:
-            current = conn.execute(sa.select(incidents, clients.c.name.label("client"))
-                                   .join(clients, clients.c.id == incidents.c.client_id)
-                                   .where(incidents.c.id == incident_id)).one()
+            current = conn.execute(
+                sa.select(incidents, clients.c.name.label("client"))
+                .join(clients, clients.c.id == incidents.c.client_id)
+                .where(incidents.c.id == incident_id)
+            ).one()
             subject = subject_of_row(current, comment=comment, time_entry=entry)
-            enqueue(conn, incident_id, subject, change.action, self.connectors.for_client(current.client), now)
+            enqueue(
+                conn,
+                incident_id,
+                subject,
+                change.action,
+                self.connectors.for_client(current.client),
+                now,
+            )
         return key
 
     def _notify(self, conn: Connection, changed: IncidentChanged) -> None:
@@ -264,15 +412,25 @@ class IncidentService:
                 with conn.begin_nested():
                     listener(conn, changed)
             except Exception:
-                log.exception("incident listener %s failed on %s %s", getattr(listener, "__qualname__", listener),
-                              changed.key, changed.event)
+                log.exception(
+                    "incident listener %s failed on %s %s",
+                    getattr(listener, "__qualname__", listener),
+                    changed.key,
+                    changed.event,
+                )
 
     def _next_number(self, conn: Connection, client_id: int) -> int:
         # The UPDATE takes the row lock on PostgreSQL: concurrent openers get distinct numbers.
-        if conn.execute(incident_counters.update().where(incident_counters.c.client_id == client_id)
-                        .values(last_number=incident_counters.c.last_number + 1)).rowcount:
-            return conn.execute(sa.select(incident_counters.c.last_number)
-                                .where(incident_counters.c.client_id == client_id)).scalar_one()
+        if conn.execute(
+            incident_counters.update()
+            .where(incident_counters.c.client_id == client_id)
+            .values(last_number=incident_counters.c.last_number + 1)
+        ).rowcount:
+            return conn.execute(
+                sa.select(incident_counters.c.last_number).where(
+                    incident_counters.c.client_id == client_id
+                )
+            ).scalar_one()
         conn.execute(incident_counters.insert().values(client_id=client_id, last_number=1))
         return 1
 
@@ -284,11 +442,22 @@ class IncidentService:
             raise NotFound(f"no incident {key!r}")
         return row
 
-    def list(self, *, client: str | None = None, state: str | None = None, priority: str | None = None,
-             origin: str | None = None, since: float | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        query = (sa.select(incidents, clients.c.name.label("client"))
-                 .join(clients, clients.c.id == incidents.c.client_id)
-                 .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc()).limit(limit))
+    def list(
+        self,
+        *,
+        client: str | None = None,
+        state: str | None = None,
+        priority: str | None = None,
+        origin: str | None = None,
+        since: float | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        query = (
+            sa.select(incidents, clients.c.name.label("client"))
+            .join(clients, clients.c.id == incidents.c.client_id)
+            .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+            .limit(limit)
+        )
         if client is not None:
             query = query.where(clients.c.name == client)
         if state is not None:
@@ -304,45 +473,112 @@ class IncidentService:
 
     def get(self, key: str) -> dict[str, Any]:
         with self.store.read() as conn:
-            row = conn.execute(sa.select(incidents, clients.c.name.label("client"))
-                               .join(clients, clients.c.id == incidents.c.client_id)
-                               .where(incidents.c.key == key)).first()
+            row = conn.execute(
+                sa.select(incidents, clients.c.name.label("client"))
+                .join(clients, clients.c.id == incidents.c.client_id)
+                .where(incidents.c.key == key)
+            ).first()
             if row is None:
                 raise NotFound(f"no incident {key!r}")
-            events = conn.execute(sa.select(incident_events).where(incident_events.c.incident_id == row.id)
-                                  .order_by(incident_events.c.id)).all()
-            refs = conn.execute(sa.select(tickets).where(tickets.c.incident_id == row.id)
-                                .order_by(tickets.c.connector)).all()
-            rows = conn.execute(sa.select(outbox).where(outbox.c.incident_id == row.id)
-                                .order_by(outbox.c.id)).all()
-            comments = conn.execute(sa.select(incident_comments).where(incident_comments.c.incident_id == row.id)
-                                    .order_by(incident_comments.c.id)).all()
-            entries = conn.execute(sa.select(time_entries).where(time_entries.c.incident_id == row.id)
-                                   .order_by(time_entries.c.id)).all()
+            events = conn.execute(
+                sa.select(incident_events)
+                .where(incident_events.c.incident_id == row.id)
+                .order_by(incident_events.c.id)
+            ).all()
+            refs = conn.execute(
+                sa.select(tickets)
+                .where(tickets.c.incident_id == row.id)
+                .order_by(tickets.c.connector)
+            ).all()
+            rows = conn.execute(
+                sa.select(outbox).where(outbox.c.incident_id == row.id).order_by(outbox.c.id)
+            ).all()
+            comments = conn.execute(
+                sa.select(incident_comments)
+                .where(incident_comments.c.incident_id == row.id)
+                .order_by(incident_comments.c.id)
+            ).all()
+            entries = conn.execute(
+                sa.select(time_entries)
+                .where(time_entries.c.incident_id == row.id)
+                .order_by(time_entries.c.id)
+            ).all()
             from collector.sla.service import sla_section  # SLA reads build on incidents, not back
 
             sla = sla_section(conn, row.id, timeutil.now())
         detail = summary_of(row)
         detail.update(
-            fingerprint=row.fingerprint, site=row.site, severity=row.severity, kind=row.kind,
-            title=row.title, description=row.description, labels=dict(row.labels or {}),
-            first_value=row.first_value, last_value=row.last_value, count=row.count, flapping=row.flapping,
-            assignee=row.assignee, cause=row.cause, resolution_note=row.resolution_note, version=row.version,
+            fingerprint=row.fingerprint,
+            site=row.site,
+            severity=row.severity,
+            kind=row.kind,
+            title=row.title,
+            description=row.description,
+            labels=dict(row.labels or {}),
+            first_value=row.first_value,
+            last_value=row.last_value,
+            count=row.count,
+            flapping=row.flapping,
+            assignee=row.assignee,
+            cause=row.cause,
+            resolution_note=row.resolution_note,
+            version=row.version,
             acknowledged_at=timeutil.to_datetime(row.acknowledged_at),
             closed_at=timeutil.to_datetime(row.closed_at),
-            events=[{"id": e.id, "ts": timeutil.to_datetime(e.ts), "actor": e.actor, "type": e.type,
-                     "data": e.data} for e in events],
-            tickets=[{"connector": t.connector, "external_id": t.external_id, "url": t.url,
-                      "closed_remotely_at": timeutil.to_datetime(t.closed_remotely_at)} for t in refs],
-            outbox=[{"id": o.id, "connector": o.connector, "action": o.action, "version": o.version,
-                     "state": o.state, "attempts": o.attempts, "last_error": o.last_error,
-                     "next_attempt_at": timeutil.to_datetime(o.next_attempt_at),
-                     "created_at": timeutil.to_datetime(o.created_at),
-                     "delivered_at": timeutil.to_datetime(o.delivered_at)} for o in rows],
-            comments=[{"id": c.id, "actor": c.actor, "body": c.body,
-                       "created_at": timeutil.to_datetime(c.created_at)} for c in comments],
-            time_entries=[{"id": t.id, "actor": t.actor, "minutes": t.minutes, "work_type": t.work_type,
-                           "note": t.note, "created_at": timeutil.to_datetime(t.created_at)} for t in entries],
+            events=[
+                {
+                    "id": e.id,
+                    "ts": timeutil.to_datetime(e.ts),
+                    "actor": e.actor,
+                    "type": e.type,
+                    "data": e.data,
+                }
+                for e in events
+            ],
+            tickets=[
+                {
+                    "connector": t.connector,
+                    "external_id": t.external_id,
+                    "url": t.url,
+                    "closed_remotely_at": timeutil.to_datetime(t.closed_remotely_at),
+                }
+                for t in refs
+            ],
+            outbox=[
+                {
+                    "id": o.id,
+                    "connector": o.connector,
+                    "action": o.action,
+                    "version": o.version,
+                    "state": o.state,
+                    "attempts": o.attempts,
+                    "last_error": o.last_error,
+                    "next_attempt_at": timeutil.to_datetime(o.next_attempt_at),
+                    "created_at": timeutil.to_datetime(o.created_at),
+                    "delivered_at": timeutil.to_datetime(o.delivered_at),
+                }
+                for o in rows
+            ],
+            comments=[
+                {
+                    "id": c.id,
+                    "actor": c.actor,
+                    "body": c.body,
+                    "created_at": timeutil.to_datetime(c.created_at),
+                }
+                for c in comments
+            ],
+            time_entries=[
+                {
+                    "id": t.id,
+                    "actor": t.actor,
+                    "minutes": t.minutes,
+                    "work_type": t.work_type,
+                    "note": t.note,
+                    "created_at": timeutil.to_datetime(t.created_at),
+                }
+                for t in entries
+            ],
             sla=sla,
         )
         return detail
@@ -351,30 +587,69 @@ class IncidentService:
 def _facts(row: Any | None) -> IncidentFacts | None:
     if row is None:
         return None
-    return IncidentFacts(key=row.key, state=row.state, priority=row.priority, severity=row.severity,
-                         count=row.count, flapping=row.flapping, resolved_at=row.resolved_at,
-                         closed_at=row.closed_at)
+    return IncidentFacts(
+        key=row.key,
+        state=row.state,
+        priority=row.priority,
+        severity=row.severity,
+        count=row.count,
+        flapping=row.flapping,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+    )
 
 
 def summary_of(row: Any) -> dict[str, Any]:
-    return {"key": row.key, "client": row.client, "asset": row.asset, "rule": row.rule, "title": row.title,
-            "state": row.state, "priority": row.priority, "origin": row.origin,
-            "opened_at": timeutil.to_datetime(row.opened_at), "resolved_at": timeutil.to_datetime(row.resolved_at),
-            "updated_at": timeutil.to_datetime(row.updated_at)}
+    return {
+        "key": row.key,
+        "client": row.client,
+        "asset": row.asset,
+        "rule": row.rule,
+        "title": row.title,
+        "state": row.state,
+        "priority": row.priority,
+        "origin": row.origin,
+        "opened_at": timeutil.to_datetime(row.opened_at),
+        "resolved_at": timeutil.to_datetime(row.resolved_at),
+        "updated_at": timeutil.to_datetime(row.updated_at),
+    }
 
 
 _SUBJECT_STATE = {"waiting_for_client": "acknowledged", "waiting_for_third_party": "acknowledged"}
 
 
-def subject_of_row(row: Any, *, comment: Comment | None = None, time_entry: TimeEntry | None = None) -> TicketSubject:
+def subject_of_row(
+    row: Any, *, comment: Comment | None = None, time_entry: TimeEntry | None = None
+) -> TicketSubject:
     """The connectors' snapshot of an incident row (joined with its client's name)."""
     return TicketSubject(
-        key=row.key, client=row.client, title=row.title, priority=row.priority,
-        state=_SUBJECT_STATE.get(row.state, row.state), origin=row.origin,
-        opened_at=timeutil.to_datetime(row.opened_at), site=row.site, asset=row.asset, rule=row.rule,
-        description=row.description, resolved_at=timeutil.to_datetime(row.resolved_at),
-        labels=dict(row.labels or {}), resolution_note=row.resolution_note, comment=comment,
-        time_entry=time_entry, version=row.version)
+        key=row.key,
+        client=row.client,
+        title=row.title,
+        priority=row.priority,
+        state=_SUBJECT_STATE.get(row.state, row.state),
+        origin=row.origin,
+        opened_at=timeutil.to_datetime(row.opened_at),
+        site=row.site,
+        asset=row.asset,
+        rule=row.rule,
+        description=row.description,
+        resolved_at=timeutil.to_datetime(row.resolved_at),
+        labels=dict(row.labels or {}),
+        resolution_note=row.resolution_note,
+        comment=comment,
+        time_entry=time_entry,
+        version=row.version,
+    )
 
 
-__all__ = ["Action", "Applied", "IncidentChanged", "IncidentListener", "IncidentService", "incident_key", "signal_of", "subject_of_row"]
+__all__ = [
+    "Action",
+    "Applied",
+    "IncidentChanged",
+    "IncidentListener",
+    "IncidentService",
+    "incident_key",
+    "signal_of",
+    "subject_of_row",
+]

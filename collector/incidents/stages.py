@@ -8,7 +8,7 @@ unreachable, re-notification back-off. Dedupe by fingerprint is the lifecycle's 
 from __future__ import annotations
 
 STAGES: tuple[str, ...] = (
-    "collector.incidents.noise:maintenance_stage",   # inside a maintenance window: hold until its end
-    "collector.incidents.noise:dependency_stage",    # uplink down / site unreachable: fold into one
-    "collector.contracts.scope:scope_stage",         # out of the contract's scope, policy ignore: drop
+    "collector.incidents.noise:maintenance_stage",  # inside a maintenance window: hold until its end
+    "collector.incidents.noise:dependency_stage",  # uplink down / site unreachable: fold into one
+    "collector.contracts.scope:scope_stage",  # out of the contract's scope, policy ignore: drop
 )

@@ -31,18 +31,31 @@ EVENT = "time_mirrored"
 def _spent_at(entry: RemoteTimeEntry, now: float) -> float:
     if entry.spent_on is None:
         return now
-    return datetime.combine(entry.spent_on, time(12, 0), UTC).timestamp()  # a day's work: midday UTC
+    return datetime.combine(
+        entry.spent_on, time(12, 0), UTC
+    ).timestamp()  # a day's work: midday UTC
 
 
-def mirror(conn: Connection, incident_id: int, source: str, entries: Sequence[RemoteTimeEntry], now: float,
-           listeners: Sequence[Any] = ()) -> list[int]:
+def mirror(
+    conn: Connection,
+    incident_id: int,
+    source: str,
+    entries: Sequence[RemoteTimeEntry],
+    now: float,
+    listeners: Sequence[Any] = (),
+) -> list[int]:
     """Store the entries not seen before; returns the new ``time_entries`` ids."""
     fresh = [e for e in entries if e.upkeep_id is None and e.minutes > 0]
     if not fresh:
         return []
-    known = set(conn.execute(sa.select(time_entries.c.external_id).where(
-        time_entries.c.source == source,
-        time_entries.c.external_id.in_([e.external_id for e in fresh]))).scalars())
+    known = set(
+        conn.execute(
+            sa.select(time_entries.c.external_id).where(
+                time_entries.c.source == source,
+                time_entries.c.external_id.in_([e.external_id for e in fresh]),
+            )
+        ).scalars()
+    )
     added: list[int] = []
     minutes = 0
     for e in fresh:
@@ -50,10 +63,21 @@ def mirror(conn: Connection, incident_id: int, source: str, entries: Sequence[Re
             continue
         try:
             with conn.begin_nested():
-                added.append(conn.execute(time_entries.insert().values(
-                    incident_id=incident_id, actor=(e.author or source)[:100], minutes=e.minutes,
-                    work_type=(e.work_type or None) and e.work_type[:40], note=e.note, source=source,
-                    external_id=e.external_id, spent_at=_spent_at(e, now), created_at=now)).inserted_primary_key[0])
+                added.append(
+                    conn.execute(
+                        time_entries.insert().values(
+                            incident_id=incident_id,
+                            actor=(e.author or source)[:100],
+                            minutes=e.minutes,
+                            work_type=(e.work_type or None) and e.work_type[:40],
+                            note=e.note,
+                            source=source,
+                            external_id=e.external_id,
+                            spent_at=_spent_at(e, now),
+                            created_at=now,
+                        )
+                    ).inserted_primary_key[0]
+                )
         except sa.exc.IntegrityError:  # another collector mirrored it a moment ago
             continue
         minutes += e.minutes
@@ -62,13 +86,26 @@ def mirror(conn: Connection, incident_id: int, source: str, entries: Sequence[Re
     return added
 
 
-def _record(conn: Connection, incident_id: int, source: str, ids: list[int], minutes: int, now: float,
-            listeners: Sequence[Any]) -> None:
+def _record(
+    conn: Connection,
+    incident_id: int,
+    source: str,
+    ids: list[int],
+    minutes: int,
+    now: float,
+    listeners: Sequence[Any],
+) -> None:
     from collector.incidents.service import IncidentChanged
 
-    row = conn.execute(sa.select(incidents.c.key, incidents.c.client_id).where(incidents.c.id == incident_id)).one()
+    row = conn.execute(
+        sa.select(incidents.c.key, incidents.c.client_id).where(incidents.c.id == incident_id)
+    ).one()
     data = {"source": source, "time_entry_ids": ids, "minutes": minutes}
-    conn.execute(incident_events.insert().values(incident_id=incident_id, ts=now, actor=source, type=EVENT, data=data))
+    conn.execute(
+        incident_events.insert().values(
+            incident_id=incident_id, ts=now, actor=source, type=EVENT, data=data
+        )
+    )
     changed = IncidentChanged(incident_id, row.key, row.client_id, EVENT, data, source, now)
     for listener in listeners:
         try:

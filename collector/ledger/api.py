@@ -31,7 +31,9 @@ from collector.ledger.runtime import Ledger
 _TEXT = r"^[^\x00]*$"
 ClientParam = Annotated[str, PathParam(max_length=100, pattern=_TEXT)]
 KeyParam = Annotated[str, PathParam(max_length=140, pattern=r"^[A-Za-z0-9_.-]+$")]
-RequestState = Literal["new", "awaiting_approval", "approved", "rejected", "in_progress", "done", "cancelled"]
+RequestState = Literal[
+    "new", "awaiting_approval", "approved", "rejected", "in_progress", "done", "cancelled"
+]
 
 
 class Statement(BaseModel):
@@ -157,44 +159,67 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<meta name='viewport' content='width=device-width'></head>"
         f"<body style='font-family:sans-serif;max-width:40em;margin:2em auto'><h1>{html.escape(title)}</h1>"
-        f"{body}</body></html>", status_code=status,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        f"{body}</body></html>",
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
 
 
-def ledger_router(ledger: Ledger, require_admin: Callable[..., Any],
-                  responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+def ledger_router(
+    ledger: Ledger, require_admin: Callable[..., Any], responses: dict[int | str, dict[str, Any]]
+) -> APIRouter:
     router = APIRouter(tags=["ledger"], responses=responses)
     admin = Depends(require_admin)
 
     @router.get("/api/v1/clients/{client}/ledger", response_model=Statement)
-    def show(client: ClientParam, principal: Any = admin,
-             period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")] = None
-             ) -> Statement:
+    def show(
+        client: ClientParam,
+        principal: Any = admin,
+        period: Annotated[
+            str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
+        ] = None,
+    ) -> Statement:
         """The client's points statement for ``period`` (default: the current one)."""
         return Statement(**ledger.statement(client, period))
 
-    @router.post("/api/v1/clients/{client}/ledger/topups", response_model=EntryCreated, status_code=201)
+    @router.post(
+        "/api/v1/clients/{client}/ledger/topups", response_model=EntryCreated, status_code=201
+    )
     def topup(client: ClientParam, body: EntryIn, principal: Any = admin) -> EntryCreated:
         entry = ledger.topup(client, body.points, by=body.by, reason=body.reason)
         return EntryCreated(id=entry, closing_balance=ledger.statement(client)["closing_balance"])
 
-    @router.post("/api/v1/clients/{client}/ledger/adjustments", response_model=EntryCreated, status_code=201)
+    @router.post(
+        "/api/v1/clients/{client}/ledger/adjustments", response_model=EntryCreated, status_code=201
+    )
     def adjust(client: ClientParam, body: EntryIn, principal: Any = admin) -> EntryCreated:
         entry = ledger.adjust(client, body.points, by=body.by, reason=body.reason)
         return EntryCreated(id=entry, closing_balance=ledger.statement(client)["closing_balance"])
 
-    @router.post("/api/v1/requests", response_model=RequestDetail, status_code=201, tags=["requests"])
+    @router.post(
+        "/api/v1/requests", response_model=RequestDetail, status_code=201, tags=["requests"]
+    )
     def create(body: RequestIn, principal: Any = admin) -> RequestDetail:
         """A service request: ``REQ-<client>-<n>``; non-standard ones await the client's approval."""
-        return RequestDetail(**ledger.create_request(
-            client=body.client, title=body.title, description=body.description, requested_by=body.requested_by,
-            standard=body.standard, work_type=body.work_type, estimate_minutes=body.estimate_minutes,
-            actor=body.by or f"admin-token-{principal.token_id}"))
+        return RequestDetail(
+            **ledger.create_request(
+                client=body.client,
+                title=body.title,
+                description=body.description,
+                requested_by=body.requested_by,
+                standard=body.standard,
+                work_type=body.work_type,
+                estimate_minutes=body.estimate_minutes,
+                actor=body.by or f"admin-token-{principal.token_id}",
+            )
+        )
 
     @router.get("/api/v1/requests", response_model=list[RequestSummary], tags=["requests"])
-    def list_requests(principal: Any = admin,
-                      client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
-                      state: RequestState | None = None) -> list[RequestSummary]:
+    def list_requests(
+        principal: Any = admin,
+        client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
+        state: RequestState | None = None,
+    ) -> list[RequestSummary]:
         return [RequestSummary(**r) for r in ledger.list_requests(client=client, state=state)]
 
     @router.get("/api/v1/requests/{key}", response_model=RequestDetail, tags=["requests"])
@@ -203,7 +228,9 @@ def ledger_router(ledger: Ledger, require_admin: Callable[..., Any],
 
     @router.post("/api/v1/requests/{key}/approve", response_model=RequestDetail, tags=["requests"])
     def approve(key: KeyParam, body: ApproveIn, principal: Any = admin) -> RequestDetail:
-        return RequestDetail(**ledger.approve(key, by=body.by, via=body.via, cap=body.cap, note=body.note))
+        return RequestDetail(
+            **ledger.approve(key, by=body.by, via=body.via, cap=body.cap, note=body.note)
+        )
 
     @router.post("/api/v1/requests/{key}/reject", response_model=RequestDetail, tags=["requests"])
     def reject(key: KeyParam, body: DecisionIn, principal: Any = admin) -> RequestDetail:
@@ -213,28 +240,41 @@ def ledger_router(ledger: Ledger, require_admin: Callable[..., Any],
     def start(key: KeyParam, body: ByIn, principal: Any = admin) -> RequestDetail:
         return RequestDetail(**ledger.start_request(key, by=body.by))
 
-    @router.post("/api/v1/requests/{key}/time-entries", response_model=RequestDetail, tags=["requests"])
+    @router.post(
+        "/api/v1/requests/{key}/time-entries", response_model=RequestDetail, tags=["requests"]
+    )
     def log_time(key: KeyParam, body: RequestTimeIn, principal: Any = admin) -> RequestDetail:
         """A time entry (refused while the request awaits approval)."""
-        return RequestDetail(**ledger.log_time(key, by=body.by, minutes=body.minutes, work_type=body.work_type,
-                                               note=body.note))
+        return RequestDetail(
+            **ledger.log_time(
+                key, by=body.by, minutes=body.minutes, work_type=body.work_type, note=body.note
+            )
+        )
 
     @router.post("/api/v1/requests/{key}/complete", response_model=RequestDetail, tags=["requests"])
     def complete(key: KeyParam, body: ByIn, principal: Any = admin) -> RequestDetail:
         """Done: charges the actual time, capped at the approved amount."""
         return RequestDetail(**ledger.complete(key, by=body.by))
 
-    @router.get("/api/v1/notifications", response_model=list[NotificationOut], tags=["notifications"])
-    def notifications(principal: Any = admin,
-                      state: Literal["pending", "in_flight", "done", "failed"] | None = None,
-                      client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
-                      limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[NotificationOut]:
+    @router.get(
+        "/api/v1/notifications", response_model=list[NotificationOut], tags=["notifications"]
+    )
+    def notifications(
+        principal: Any = admin,
+        state: Literal["pending", "in_flight", "done", "failed"] | None = None,
+        client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+    ) -> list[NotificationOut]:
         """Client notifications (low balance, approval requests, …), newest first."""
-        return [NotificationOut(**n) for n in ledger.notifications(state=state, client=client, limit=limit)]
+        return [
+            NotificationOut(**n)
+            for n in ledger.notifications(state=state, client=client, limit=limit)
+        ]
 
     # ------------------------------------------------------------------ the client's links
 
     for action in ("approve", "reject"):
+
         def make(action: str) -> tuple[Callable[..., HTMLResponse], Callable[..., HTMLResponse]]:
             verb = "Approve" if action == "approve" else "Reject"
 
@@ -244,34 +284,53 @@ def ledger_router(ledger: Ledger, require_admin: Callable[..., Any],
                 except UpkeepError as exc:
                     return _page("Link not valid", f"<p>{html.escape(exc.detail)}</p>", 400)
                 if request["state"] != "awaiting_approval":
-                    return _page(f"{request['key']}: {request['state']}",
-                                 f"<p>This request is already {html.escape(request['state'])}.</p>")
+                    return _page(
+                        f"{request['key']}: {request['state']}",
+                        f"<p>This request is already {html.escape(request['state'])}.</p>",
+                    )
                 amount = format_points(request["estimate_centipoints"] or 0)
                 return _page(
                     f"{verb} {request['key']}?",
                     f"<p><b>{html.escape(request['title'])}</b></p><p>{html.escape(request['description'])}</p>"
                     f"<p>Estimate: {amount} points.</p>"
                     f"<form method='post'><input type='hidden' name='token' value='{html.escape(token)}'>"
-                    f"<button type='submit'>{verb}</button></form>")
+                    f"<button type='submit'>{verb}</button></form>",
+                )
 
             async def decide(request: Request) -> HTMLResponse:
                 # A plain urlencoded form (no multipart parser needed for one field).
                 body = await request.body()
-                token = (parse_qs(body[:8192].decode("latin-1")).get("token") or
-                         [request.query_params.get("token", "")])[0]
+                token = (
+                    parse_qs(body[:8192].decode("latin-1")).get("token")
+                    or [request.query_params.get("token", "")]
+                )[0]
                 try:
                     decided = await run_in_threadpool(ledger.decide_by_link, token, action)
                 except UpkeepError as exc:
                     return _page("Not done", f"<p>{html.escape(exc.detail)}</p>", 400)
-                return _page(f"{decided['key']}: {decided['state']}",
-                             f"<p>Thank you. {html.escape(decided['title'])} is {html.escape(decided['state'])}.</p>")
+                return _page(
+                    f"{decided['key']}: {decided['state']}",
+                    f"<p>Thank you. {html.escape(decided['title'])} is {html.escape(decided['state'])}.</p>",
+                )
 
             confirm.__name__, decide.__name__ = f"{action}_link_page", f"{action}_link_decide"
             return confirm, decide
 
         page, post = make(action)
-        router.add_api_route(f"/{action}", page, methods=["GET"], response_class=HTMLResponse,
-                             tags=["requests"], summary=f"Page of an e-mailed {action} link")
-        router.add_api_route(f"/{action}", post, methods=["POST"], response_class=HTMLResponse,
-                             tags=["requests"], summary=f"Confirm an e-mailed {action} link")
+        router.add_api_route(
+            f"/{action}",
+            page,
+            methods=["GET"],
+            response_class=HTMLResponse,
+            tags=["requests"],
+            summary=f"Page of an e-mailed {action} link",
+        )
+        router.add_api_route(
+            f"/{action}",
+            post,
+            methods=["POST"],
+            response_class=HTMLResponse,
+            tags=["requests"],
+            summary=f"Confirm an e-mailed {action} link",
+        )
     return router

@@ -47,9 +47,9 @@ class ChargeLine:
 
     entry_id: int | None
     work_type: str | None
-    minutes: int                # as logged
-    billed_seconds: int         # after rounding up (or the minimum shortfall)
-    rate: int                   # centipoints per hour
+    minutes: int  # as logged
+    billed_seconds: int  # after rounding up (or the minimum shortfall)
+    rate: int  # centipoints per hour
     centipoints: int
     actor: str = ""
     note: str = ""
@@ -97,11 +97,19 @@ def price(items: Iterable[WorkItem], policy: PointsPolicy) -> Priced:
     running sums, so the lines add up to the total exactly (30 minutes cost the same as
     one line or as two lines of 15).
     """
-    raw: list[tuple[WorkItem | None, str | None, int, int]] = []  # item, work type, billed seconds, rate
+    raw: list[
+        tuple[WorkItem | None, str | None, int, int]
+    ] = []  # item, work type, billed seconds, rate
     for item in items:
         if item.minutes > 0:
-            raw.append((item, item.work_type, rounded_seconds(item.minutes, policy.rounding),
-                        policy.rate_for(item.work_type)))
+            raw.append(
+                (
+                    item,
+                    item.work_type,
+                    rounded_seconds(item.minutes, policy.rounding),
+                    policy.rate_for(item.work_type),
+                )
+            )
     if not raw:
         return Priced()
     shortfall = int(math.ceil(policy.minimum_charge)) - sum(seconds for _, _, seconds, _ in raw)
@@ -114,12 +122,28 @@ def price(items: Iterable[WorkItem], policy: PointsPolicy) -> Priced:
         centipoints = _half_up(exact) - charged
         charged += centipoints
         if item is None:
-            lines.append(ChargeLine(None, work_type, 0, seconds, rate, centipoints, note="minimum charge"))
+            lines.append(
+                ChargeLine(None, work_type, 0, seconds, rate, centipoints, note="minimum charge")
+            )
         else:
-            lines.append(ChargeLine(item.id, work_type, item.minutes, seconds, rate, centipoints, item.actor,
-                                    item.note))
-    return Priced(tuple(lines), charged, sum(line.minutes for line in lines),
-                  sum(line.billed_seconds for line in lines))
+            lines.append(
+                ChargeLine(
+                    item.id,
+                    work_type,
+                    item.minutes,
+                    seconds,
+                    rate,
+                    centipoints,
+                    item.actor,
+                    item.note,
+                )
+            )
+    return Priced(
+        tuple(lines),
+        charged,
+        sum(line.minutes for line in lines),
+        sum(line.billed_seconds for line in lines),
+    )
 
 
 def estimate(minutes: int, work_type: str | None, policy: PointsPolicy) -> int:
@@ -128,6 +152,7 @@ def estimate(minutes: int, work_type: str | None, policy: PointsPolicy) -> int:
 
 
 # ---------------------------------------------------------------------- periods
+
 
 def next_period(label: str) -> str:
     year, month = parse_period(label)
@@ -168,6 +193,7 @@ def thresholds_crossed(balance: int, allotment: int, policy: PointsPolicy) -> li
 
 # ---------------------------------------------------------------------- statement
 
+
 @dataclass(frozen=True, slots=True)
 class EntryView:
     """A ledger entry as the statement shows it."""
@@ -178,8 +204,8 @@ class EntryView:
     ts: float
     actor: str
     reason: str
-    incident: str | None = None     # the incident's key
-    request: str | None = None      # the service request's key
+    incident: str | None = None  # the incident's key
+    request: str | None = None  # the service request's key
     data: Mapping[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -188,8 +214,15 @@ class EntryView:
         return out
 
 
-def build_statement(*, client: str, period: str, opening: int, entries: Sequence[EntryView],
-                    start: float | None = None, end: float | None = None) -> dict[str, Any]:
+def build_statement(
+    *,
+    client: str,
+    period: str,
+    opening: int,
+    entries: Sequence[EntryView],
+    start: float | None = None,
+    end: float | None = None,
+) -> dict[str, Any]:
     """The statement of ``period``: see docs/ledger.md for the shape. ``opening``: the sum
     of every entry before the period."""
     by_kind: dict[str, list[EntryView]] = {kind: [] for kind in KINDS}
@@ -197,8 +230,9 @@ def build_statement(*, client: str, period: str, opening: int, entries: Sequence
         by_kind[entry.kind].append(entry)
 
     def total(kind: str, sign: int = 0) -> int:
-        return sum(e.centipoints for e in by_kind[kind]
-                   if sign == 0 or (e.centipoints > 0) == (sign > 0))
+        return sum(
+            e.centipoints for e in by_kind[kind] if sign == 0 or (e.centipoints > 0) == (sign > 0)
+        )
 
     closing = opening + sum(e.centipoints for e in entries)
     return {

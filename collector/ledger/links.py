@@ -56,8 +56,11 @@ class ApprovalLinks:
     def token(self, key: str, action: str, now: float) -> str:
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}")
-        payload = _b64(json.dumps({"r": key, "a": action, "e": int(now + self.max_age)},
-                                  separators=(",", ":")).encode())
+        payload = _b64(
+            json.dumps(
+                {"r": key, "a": action, "e": int(now + self.max_age)}, separators=(",", ":")
+            ).encode()
+        )
         return f"{payload}.{self._sign(payload)}"
 
     def url(self, key: str, action: str, now: float) -> str:
@@ -93,7 +96,9 @@ def load_secret(path: Path) -> bytes:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
     if len(text) < 16:
-        raise InvalidArgument(f"approval_secret_file {path}: the secret is too short (16 characters at least)")
+        raise InvalidArgument(
+            f"approval_secret_file {path}: the secret is too short (16 characters at least)"
+        )
     return text.encode()
 
 

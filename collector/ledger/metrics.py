@@ -25,8 +25,11 @@ class BalanceCollector:
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("upkeep_points_balance", _HELP, labels=["client"])
-        query = (sa.select(clients.c.name, sa.func.sum(ledger_entries.c.centipoints))
-                 .join(clients, clients.c.id == ledger_entries.c.client_id).group_by(clients.c.name))
+        query = (
+            sa.select(clients.c.name, sa.func.sum(ledger_entries.c.centipoints))
+            .join(clients, clients.c.id == ledger_entries.c.client_id)
+            .group_by(clients.c.name)
+        )
         with self.store.read() as conn:
             for name, total in conn.execute(query):
                 family.add_metric([name], int(total or 0) / 100)

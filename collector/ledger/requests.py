@@ -57,24 +57,37 @@ def request_key(client: str, number: int) -> str:
     return f"REQ-{_KEY_UNSAFE.sub('-', client).strip('-') or 'client'}-{number}"
 
 
-def _event(conn: Connection, request_id: int, type_: str, actor: str, now: float, **data: Any) -> None:
-    conn.execute(request_events.insert().values(request_id=request_id, ts=now, actor=actor, type=type_,
-                                                data=data))
+def _event(
+    conn: Connection, request_id: int, type_: str, actor: str, now: float, **data: Any
+) -> None:
+    conn.execute(
+        request_events.insert().values(
+            request_id=request_id, ts=now, actor=actor, type=type_, data=data
+        )
+    )
 
 
 def _next_number(conn: Connection, client_id: int) -> int:
-    if conn.execute(request_counters.update().where(request_counters.c.client_id == client_id)
-                    .values(last_number=request_counters.c.last_number + 1)).rowcount:
-        return conn.execute(sa.select(request_counters.c.last_number)
-                            .where(request_counters.c.client_id == client_id)).scalar_one()
+    if conn.execute(
+        request_counters.update()
+        .where(request_counters.c.client_id == client_id)
+        .values(last_number=request_counters.c.last_number + 1)
+    ).rowcount:
+        return conn.execute(
+            sa.select(request_counters.c.last_number).where(
+                request_counters.c.client_id == client_id
+            )
+        ).scalar_one()
     conn.execute(request_counters.insert().values(client_id=client_id, last_number=1))
     return 1
 
 
 def _row(conn: Connection, key: str, *, lock: bool = False) -> Any:
-    query = (sa.select(service_requests, clients.c.name.label("client"))
-             .join(clients, clients.c.id == service_requests.c.client_id)
-             .where(service_requests.c.key == key))
+    query = (
+        sa.select(service_requests, clients.c.name.label("client"))
+        .join(clients, clients.c.id == service_requests.c.client_id)
+        .where(service_requests.c.key == key)
+    )
     if lock and conn.dialect.name != "sqlite":
         query = query.with_for_update(of=service_requests)
     row = conn.execute(query).first()
@@ -84,7 +97,11 @@ def _row(conn: Connection, key: str, *, lock: bool = False) -> Any:
 
 
 def _set(conn: Connection, row: Any, now: float, **values: Any) -> None:
-    conn.execute(service_requests.update().where(service_requests.c.id == row.id).values(**values, updated_at=now))
+    conn.execute(
+        service_requests.update()
+        .where(service_requests.c.id == row.id)
+        .values(**values, updated_at=now)
+    )
 
 
 def _text(name: str, value: str | None, limit: int, *, required: bool = True) -> str:
@@ -98,9 +115,21 @@ def _text(name: str, value: str | None, limit: int, *, required: bool = True) ->
 
 # ---------------------------------------------------------------------- creating
 
-def create(conn: Connection, *, client_id: int, title: str, description: str = "", requested_by: str,
-           standard: bool, work_type: str | None = None, estimate_minutes: int | None = None,
-           now: float, actor: str, links: Any | None = None) -> str:
+
+def create(
+    conn: Connection,
+    *,
+    client_id: int,
+    title: str,
+    description: str = "",
+    requested_by: str,
+    standard: bool,
+    work_type: str | None = None,
+    estimate_minutes: int | None = None,
+    now: float,
+    actor: str,
+    links: Any | None = None,
+) -> str:
     """A new request; returns its key (``REQ-<client>-<n>``)."""
     title = _text("title", title, 500)
     description = _text("description", description, 20000, required=False)
@@ -111,100 +140,215 @@ def create(conn: Connection, *, client_id: int, title: str, description: str = "
     estimate = None
     if not standard:
         if estimate_minutes is None or estimate_minutes <= 0:
-            raise InvalidArgument("estimate_minutes: a non-standard request needs an estimate (minutes > 0)")
+            raise InvalidArgument(
+                "estimate_minutes: a non-standard request needs an estimate (minutes > 0)"
+            )
         found = service.points_policy(conn, client_id)
         if found is None:
-            raise InvalidArgument(f"client {client!r} has no points in its contract; "
-                                  "a non-standard request cannot be estimated")
+            raise InvalidArgument(
+                f"client {client!r} has no points in its contract; "
+                "a non-standard request cannot be estimated"
+            )
         estimate = charges.estimate(estimate_minutes, work_type, found[1])
     number = _next_number(conn, client_id)
     key = request_key(client, number)
     state = "new" if standard else "awaiting_approval"
-    request_id = conn.execute(service_requests.insert().values(
-        key=key, client_id=client_id, number=number, title=title, description=description,
-        requested_by=requested_by, standard=standard, work_type=work_type, state=state,
-        estimate_minutes=estimate_minutes, estimate_centipoints=estimate, created_at=now,
-        updated_at=now)).inserted_primary_key[0]
-    _event(conn, request_id, "created", actor, now, standard=standard, requested_by=requested_by,
-           work_type=work_type, estimate_minutes=estimate_minutes, estimate_centipoints=estimate)
+    request_id = conn.execute(
+        service_requests.insert().values(
+            key=key,
+            client_id=client_id,
+            number=number,
+            title=title,
+            description=description,
+            requested_by=requested_by,
+            standard=standard,
+            work_type=work_type,
+            state=state,
+            estimate_minutes=estimate_minutes,
+            estimate_centipoints=estimate,
+            created_at=now,
+            updated_at=now,
+        )
+    ).inserted_primary_key[0]
+    _event(
+        conn,
+        request_id,
+        "created",
+        actor,
+        now,
+        standard=standard,
+        requested_by=requested_by,
+        work_type=work_type,
+        estimate_minutes=estimate_minutes,
+        estimate_centipoints=estimate,
+    )
     if not standard:
         _ask_for_approval(conn, _row(conn, key), now, links)
     return key
 
 
-def _ask_for_approval(conn: Connection, row: Any, now: float, links: Any | None,
-                      intro: str | None = None) -> int | None:
+def _ask_for_approval(
+    conn: Connection, row: Any, now: float, links: Any | None, intro: str | None = None
+) -> int | None:
     from collector.contracts.store import get_contract
 
     contract = get_contract(conn, row.client_id)
     recipients = contract.contacts_for("approvals") if contract is not None else []
     if not recipients:
-        _event(conn, row.id, "approval_not_sent", service.SYSTEM_ACTOR, now,
-               reason="no contact receives approvals; record the decision by phone or the API")
+        _event(
+            conn,
+            row.id,
+            "approval_not_sent",
+            service.SYSTEM_ACTOR,
+            now,
+            reason="no contact receives approvals; record the decision by phone or the API",
+        )
         return None
     lines = [intro or f"{row.requested_by} asked us for: {row.title}", ""]
     if row.description:
         lines += [row.description, ""]
     if row.estimate_minutes:
-        lines.append(f"Estimated work: {row.estimate_minutes} minutes ({row.work_type or 'default'}).")
-    lines.append(f"Estimate: {format_points(row.estimate_centipoints or 0)} points. "
-                 "You are charged the actual time, at most the approved estimate.")
+        lines.append(
+            f"Estimated work: {row.estimate_minutes} minutes ({row.work_type or 'default'})."
+        )
+    lines.append(
+        f"Estimate: {format_points(row.estimate_centipoints or 0)} points. "
+        "You are charged the actual time, at most the approved estimate."
+    )
     if links is not None:
         try:
-            lines += ["", f"Approve: {links.url(row.key, 'approve', now)}",
-                      f"Reject:  {links.url(row.key, 'reject', now)}"]
+            lines += [
+                "",
+                f"Approve: {links.url(row.key, 'approve', now)}",
+                f"Reject:  {links.url(row.key, 'reject', now)}",
+            ]
         except Exception:  # no secret (unwritable data_dir): still ask, by reply or phone
-            log.exception("approval links for %s could not be made; the mail goes without them", row.key)
+            log.exception(
+                "approval links for %s could not be made; the mail goes without them", row.key
+            )
     lines += ["", f"Reference: {row.key}"]
-    subject = (f"[{row.client}] Approval needed: {row.key} {row.title} — "
-               f"{format_points(row.estimate_centipoints or 0)} points")
-    queued = notify.queue(conn, kind="approval_request", recipients=recipients, subject=subject,
-                          body_text="\n".join(lines), now=now, client_id=row.client_id,
-                          data={"request": row.key}, dedupe_key=f"approval:{row.key}")
-    _event(conn, row.id, "approval_requested", service.SYSTEM_ACTOR, now, recipients=recipients,
-           notification_id=queued)
+    subject = (
+        f"[{row.client}] Approval needed: {row.key} {row.title} — "
+        f"{format_points(row.estimate_centipoints or 0)} points"
+    )
+    queued = notify.queue(
+        conn,
+        kind="approval_request",
+        recipients=recipients,
+        subject=subject,
+        body_text="\n".join(lines),
+        now=now,
+        client_id=row.client_id,
+        data={"request": row.key},
+        dedupe_key=f"approval:{row.key}",
+    )
+    _event(
+        conn,
+        row.id,
+        "approval_requested",
+        service.SYSTEM_ACTOR,
+        now,
+        recipients=recipients,
+        notification_id=queued,
+    )
     return queued
 
 
-def hold_charge(conn: Connection, incident: Any, amount: int, why: str, *, now: float, actor: str,
-                links: Any | None, data: dict[str, Any]) -> str | None:
+def hold_charge(
+    conn: Connection,
+    incident: Any,
+    amount: int,
+    why: str,
+    *,
+    now: float,
+    actor: str,
+    links: Any | None,
+    data: dict[str, Any],
+) -> str | None:
     """Hold an incident charge that would overdraw the balance: a request to approve it.
     Returns the new request's key (None: this very charge is already held or was decided)."""
     held = conn.execute(
-        sa.select(request_events.c.data).join(service_requests, service_requests.c.id == request_events.c.request_id)
-        .where(service_requests.c.client_id == incident.client_id, request_events.c.type == "created")).all()
+        sa.select(request_events.c.data)
+        .join(service_requests, service_requests.c.id == request_events.c.request_id)
+        .where(
+            service_requests.c.client_id == incident.client_id, request_events.c.type == "created"
+        )
+    ).all()
     for (event_data,) in held:
         hold = event_data.get("held_charge") or {}
         if hold.get("incident_id") == incident.id and hold.get("cost") == data.get("cost"):
             return None
-    client = conn.execute(sa.select(clients.c.name).where(clients.c.id == incident.client_id)).scalar_one()
+    client = conn.execute(
+        sa.select(clients.c.name).where(clients.c.id == incident.client_id)
+    ).scalar_one()
     number = _next_number(conn, incident.client_id)
     key = request_key(client, number)
     title = f"Charge for {incident.key}: {incident.title}"
-    description = (f"Charging {format_points(amount)} points for {incident.key} ({why}) would take the "
-                   "points balance below zero; it is charged once you approve it.")
-    request_id = conn.execute(service_requests.insert().values(
-        key=key, client_id=incident.client_id, number=number, title=title[:500], description=description,
-        requested_by=actor, standard=False, work_type=None, state="awaiting_approval",
-        estimate_minutes=None, estimate_centipoints=amount, created_at=now, updated_at=now)).inserted_primary_key[0]
-    _event(conn, request_id, "created", actor, now, standard=False, requested_by=actor,
-           estimate_centipoints=amount,
-           held_charge={"incident_id": incident.id, "incident_key": incident.key, "centipoints": amount,
-                        "cost": data.get("cost"), "basis": why, "data": data})
+    description = (
+        f"Charging {format_points(amount)} points for {incident.key} ({why}) would take the "
+        "points balance below zero; it is charged once you approve it."
+    )
+    request_id = conn.execute(
+        service_requests.insert().values(
+            key=key,
+            client_id=incident.client_id,
+            number=number,
+            title=title[:500],
+            description=description,
+            requested_by=actor,
+            standard=False,
+            work_type=None,
+            state="awaiting_approval",
+            estimate_minutes=None,
+            estimate_centipoints=amount,
+            created_at=now,
+            updated_at=now,
+        )
+    ).inserted_primary_key[0]
+    _event(
+        conn,
+        request_id,
+        "created",
+        actor,
+        now,
+        standard=False,
+        requested_by=actor,
+        estimate_centipoints=amount,
+        held_charge={
+            "incident_id": incident.id,
+            "incident_key": incident.key,
+            "centipoints": amount,
+            "cost": data.get("cost"),
+            "basis": why,
+            "data": data,
+        },
+    )
     _ask_for_approval(conn, _row(conn, key), now, links, intro=description)
     return key
 
 
 def _held(conn: Connection, request_id: int) -> dict[str, Any] | None:
-    created = conn.execute(sa.select(request_events.c.data).where(
-        request_events.c.request_id == request_id, request_events.c.type == "created")).scalar()
+    created = conn.execute(
+        sa.select(request_events.c.data).where(
+            request_events.c.request_id == request_id, request_events.c.type == "created"
+        )
+    ).scalar()
     return (created or {}).get("held_charge")
 
 
 # ---------------------------------------------------------------------- deciding
 
-def approve(conn: Connection, key: str, *, actor: str, via: str, now: float, cap: int | None = None,
-            note: str | None = None) -> dict[str, Any]:
+
+def approve(
+    conn: Connection,
+    key: str,
+    *,
+    actor: str,
+    via: str,
+    now: float,
+    cap: int | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
     """The client approves (``cap``: approve more than the estimate, in centipoints).
     Approving again while approved or in progress raises the cap."""
     if via not in VIA:
@@ -217,16 +361,38 @@ def approve(conn: Connection, key: str, *, actor: str, via: str, now: float, cap
         approved = row.estimate_centipoints if cap is None else cap
     elif row.state in ("approved", "in_progress") and cap is not None:
         if cap < (row.approved_centipoints or 0):
-            raise InvalidArgument(f"cap: {key} is approved up to {format_points(row.approved_centipoints or 0)}; "
-                                  "a new approval can only raise it")
+            raise InvalidArgument(
+                f"cap: {key} is approved up to {format_points(row.approved_centipoints or 0)}; "
+                "a new approval can only raise it"
+            )
         approved = cap
     else:
-        raise InvalidArgument(f"{key} is {row.state}; only a request awaiting approval can be approved"
-                              " (or an approved one given a higher cap)")
-    _set(conn, row, now, state="approved" if row.state == "awaiting_approval" else row.state,
-         approved_centipoints=approved, decided_by=actor, decided_via=via, decided_at=now, decision_note=note)
-    _event(conn, row.id, "approved", actor, now, via=via, approved_centipoints=approved, note=note,
-           previous_centipoints=row.approved_centipoints)
+        raise InvalidArgument(
+            f"{key} is {row.state}; only a request awaiting approval can be approved"
+            " (or an approved one given a higher cap)"
+        )
+    _set(
+        conn,
+        row,
+        now,
+        state="approved" if row.state == "awaiting_approval" else row.state,
+        approved_centipoints=approved,
+        decided_by=actor,
+        decided_via=via,
+        decided_at=now,
+        decision_note=note,
+    )
+    _event(
+        conn,
+        row.id,
+        "approved",
+        actor,
+        now,
+        via=via,
+        approved_centipoints=approved,
+        note=note,
+        previous_centipoints=row.approved_centipoints,
+    )
     hold = _held(conn, row.id)
     if hold is not None and row.state == "awaiting_approval":
         _charge_held(conn, _row(conn, key), hold, actor, now)
@@ -235,34 +401,62 @@ def approve(conn: Connection, key: str, *, actor: str, via: str, now: float, cap
 
 def _charge_held(conn: Connection, row: Any, hold: dict[str, Any], actor: str, now: float) -> None:
     amount = min(int(hold["centipoints"]), int(row.approved_centipoints or 0))
-    count = conn.execute(sa.select(sa.func.count()).where(
-        ledger_entries.c.incident_id == hold["incident_id"], ledger_entries.c.kind == "charge")).scalar_one()
+    count = conn.execute(
+        sa.select(sa.func.count()).where(
+            ledger_entries.c.incident_id == hold["incident_id"], ledger_entries.c.kind == "charge"
+        )
+    ).scalar_one()
     if amount:
-        service.post(conn, row.client_id, kind="charge", centipoints=-amount, now=now, actor=actor,
-                     reason=f"{hold['incident_key']}: {hold['basis']} (approved in {row.key})",
-                     incident_id=hold["incident_id"], request_id=row.id, data=hold.get("data") or {},
-                     dedupe_key=f"charge:incident:{hold['incident_id']}:{int(count) + 1}")
+        service.post(
+            conn,
+            row.client_id,
+            kind="charge",
+            centipoints=-amount,
+            now=now,
+            actor=actor,
+            reason=f"{hold['incident_key']}: {hold['basis']} (approved in {row.key})",
+            incident_id=hold["incident_id"],
+            request_id=row.id,
+            data=hold.get("data") or {},
+            dedupe_key=f"charge:incident:{hold['incident_id']}:{int(count) + 1}",
+        )
     _set(conn, row, now, state="done", completed_at=now)
     _event(conn, row.id, "completed", actor, now, charged_centipoints=amount)
 
 
-def reject(conn: Connection, key: str, *, actor: str, via: str, now: float, note: str | None = None) -> dict[str, Any]:
+def reject(
+    conn: Connection, key: str, *, actor: str, via: str, now: float, note: str | None = None
+) -> dict[str, Any]:
     if via not in VIA:
         raise InvalidArgument(f"via must be one of {', '.join(VIA)}")
     actor = _text("by", actor, 200)
     row = _row(conn, key, lock=True)
     if row.state != "awaiting_approval":
-        raise InvalidArgument(f"{key} is {row.state}; only a request awaiting approval can be rejected")
-    _set(conn, row, now, state="rejected", decided_by=actor, decided_via=via, decided_at=now, decision_note=note)
+        raise InvalidArgument(
+            f"{key} is {row.state}; only a request awaiting approval can be rejected"
+        )
+    _set(
+        conn,
+        row,
+        now,
+        state="rejected",
+        decided_by=actor,
+        decided_via=via,
+        decided_at=now,
+        decision_note=note,
+    )
     _event(conn, row.id, "rejected", actor, now, via=via, note=note)
     return get(conn, key)
 
 
 # ---------------------------------------------------------------------- working
 
+
 def _refuse_unless_workable(row: Any, what: str) -> None:
     if row.state == "awaiting_approval":
-        raise InvalidArgument(f"{row.key} is awaiting the client's approval; {what} only after approval")
+        raise InvalidArgument(
+            f"{row.key} is awaiting the client's approval; {what} only after approval"
+        )
     if row.state not in _WORKABLE:
         raise InvalidArgument(f"{row.key} is {row.state}; {what} is not possible")
 
@@ -276,8 +470,16 @@ def start(conn: Connection, key: str, *, actor: str, now: float) -> dict[str, An
     return get(conn, key)
 
 
-def log_time(conn: Connection, key: str, *, actor: str, minutes: int, now: float, work_type: str | None = None,
-             note: str = "") -> int:
+def log_time(
+    conn: Connection,
+    key: str,
+    *,
+    actor: str,
+    minutes: int,
+    now: float,
+    work_type: str | None = None,
+    note: str = "",
+) -> int:
     """A time entry on the request (starts it); returns the time entry id."""
     if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0:
         raise InvalidArgument("minutes: a positive whole number")
@@ -288,17 +490,37 @@ def log_time(conn: Connection, key: str, *, actor: str, minutes: int, now: float
         _set(conn, row, now, state="in_progress", started_at=now)
         _event(conn, row.id, "started", actor, now)
     work_type = work_type or row.work_type
-    entry = conn.execute(time_entries.insert().values(
-        request_id=row.id, actor=actor, minutes=minutes, work_type=work_type, note=note or "",
-        spent_at=now, created_at=now)).inserted_primary_key[0]
-    _event(conn, row.id, "time_logged", actor, now, time_entry_id=entry, minutes=minutes, work_type=work_type,
-           note=note or "")
+    entry = conn.execute(
+        time_entries.insert().values(
+            request_id=row.id,
+            actor=actor,
+            minutes=minutes,
+            work_type=work_type,
+            note=note or "",
+            spent_at=now,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
+    _event(
+        conn,
+        row.id,
+        "time_logged",
+        actor,
+        now,
+        time_entry_id=entry,
+        minutes=minutes,
+        work_type=work_type,
+        note=note or "",
+    )
     return entry
 
 
 def request_work(conn: Connection, request_id: int) -> list[WorkItem]:
-    rows = conn.execute(sa.select(time_entries).where(time_entries.c.request_id == request_id)
-                        .order_by(time_entries.c.id)).all()
+    rows = conn.execute(
+        sa.select(time_entries)
+        .where(time_entries.c.request_id == request_id)
+        .order_by(time_entries.c.id)
+    ).all()
     return [WorkItem(r.minutes, r.work_type, r.id, r.actor, r.note) for r in rows]
 
 
@@ -317,13 +539,28 @@ def complete(conn: Connection, key: str, *, actor: str, now: float) -> dict[str,
             capped = charged < priced.total
             reason = f"{row.key}: {row.title}"
             if capped:
-                reason += (f" ({format_points(priced.total)} of work, capped at the approved "
-                           f"{format_points(row.approved_centipoints or 0)})")
-            service.post(conn, row.client_id, kind="charge", centipoints=-charged, now=now, actor=actor,
-                         reason=reason, request_id=row.id,
-                         data={"basis": "service request", "cost": priced.total, "cap": row.approved_centipoints,
-                               "capped": capped, "time_entries": [line.as_json() for line in priced.lines]},
-                         dedupe_key=f"charge:request:{row.id}")
+                reason += (
+                    f" ({format_points(priced.total)} of work, capped at the approved "
+                    f"{format_points(row.approved_centipoints or 0)})"
+                )
+            service.post(
+                conn,
+                row.client_id,
+                kind="charge",
+                centipoints=-charged,
+                now=now,
+                actor=actor,
+                reason=reason,
+                request_id=row.id,
+                data={
+                    "basis": "service request",
+                    "cost": priced.total,
+                    "cap": row.approved_centipoints,
+                    "capped": capped,
+                    "time_entries": [line.as_json() for line in priced.lines],
+                },
+                dedupe_key=f"charge:request:{row.id}",
+            )
     _set(conn, row, now, state="done", completed_at=now)
     _event(conn, row.id, "completed", actor, now, charged_centipoints=charged)
     return get(conn, key)
@@ -331,41 +568,81 @@ def complete(conn: Connection, key: str, *, actor: str, now: float) -> dict[str,
 
 # ---------------------------------------------------------------------- reads
 
+
 def summary(row: Any) -> dict[str, Any]:
     dt = timeutil.to_datetime
-    return {"key": row.key, "client": row.client, "title": row.title, "state": row.state,
-            "standard": row.standard, "work_type": row.work_type, "requested_by": row.requested_by,
-            "estimate_minutes": row.estimate_minutes, "estimate_centipoints": row.estimate_centipoints,
-            "approved_centipoints": row.approved_centipoints, "created_at": dt(row.created_at),
-            "updated_at": dt(row.updated_at)}
+    return {
+        "key": row.key,
+        "client": row.client,
+        "title": row.title,
+        "state": row.state,
+        "standard": row.standard,
+        "work_type": row.work_type,
+        "requested_by": row.requested_by,
+        "estimate_minutes": row.estimate_minutes,
+        "estimate_centipoints": row.estimate_centipoints,
+        "approved_centipoints": row.approved_centipoints,
+        "created_at": dt(row.created_at),
+        "updated_at": dt(row.updated_at),
+    }
 
 
 def get(conn: Connection, key: str) -> dict[str, Any]:
     row = _row(conn, key)
     dt = timeutil.to_datetime
-    events = conn.execute(sa.select(request_events).where(request_events.c.request_id == row.id)
-                          .order_by(request_events.c.id)).all()
-    entries = conn.execute(sa.select(time_entries).where(time_entries.c.request_id == row.id)
-                           .order_by(time_entries.c.id)).all()
-    charged = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0))
-                           .where(ledger_entries.c.request_id == row.id)).scalar_one()
+    events = conn.execute(
+        sa.select(request_events)
+        .where(request_events.c.request_id == row.id)
+        .order_by(request_events.c.id)
+    ).all()
+    entries = conn.execute(
+        sa.select(time_entries)
+        .where(time_entries.c.request_id == row.id)
+        .order_by(time_entries.c.id)
+    ).all()
+    charged = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0)).where(
+            ledger_entries.c.request_id == row.id
+        )
+    ).scalar_one()
     detail = summary(row)
     detail.update(
-        description=row.description, decided_by=row.decided_by, decided_via=row.decided_via,
-        decided_at=dt(row.decided_at), decision_note=row.decision_note, started_at=dt(row.started_at),
-        completed_at=dt(row.completed_at), charged_centipoints=-int(charged),
-        events=[{"id": e.id, "ts": dt(e.ts), "actor": e.actor, "type": e.type, "data": e.data} for e in events],
-        time_entries=[{"id": t.id, "actor": t.actor, "minutes": t.minutes, "work_type": t.work_type,
-                       "note": t.note, "spent_at": dt(t.spent_at)} for t in entries],
+        description=row.description,
+        decided_by=row.decided_by,
+        decided_via=row.decided_via,
+        decided_at=dt(row.decided_at),
+        decision_note=row.decision_note,
+        started_at=dt(row.started_at),
+        completed_at=dt(row.completed_at),
+        charged_centipoints=-int(charged),
+        events=[
+            {"id": e.id, "ts": dt(e.ts), "actor": e.actor, "type": e.type, "data": e.data}
+            for e in events
+        ],
+        time_entries=[
+            {
+                "id": t.id,
+                "actor": t.actor,
+                "minutes": t.minutes,
+                "work_type": t.work_type,
+                "note": t.note,
+                "spent_at": dt(t.spent_at),
+            }
+            for t in entries
+        ],
     )
     return detail
 
 
-def list_requests(conn: Connection, *, client_id: int | None = None, state: str | None = None,
-                  limit: int = 500) -> list[dict[str, Any]]:
-    query = (sa.select(service_requests, clients.c.name.label("client"))
-             .join(clients, clients.c.id == service_requests.c.client_id)
-             .order_by(service_requests.c.created_at.desc(), service_requests.c.id.desc()).limit(limit))
+def list_requests(
+    conn: Connection, *, client_id: int | None = None, state: str | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    query = (
+        sa.select(service_requests, clients.c.name.label("client"))
+        .join(clients, clients.c.id == service_requests.c.client_id)
+        .order_by(service_requests.c.created_at.desc(), service_requests.c.id.desc())
+        .limit(limit)
+    )
     if client_id is not None:
         query = query.where(service_requests.c.client_id == client_id)
     if state is not None:

@@ -43,7 +43,9 @@ class Ledger:
         """Incident listener: (re)settle the incident's charge when it is resolved, closed or
         its charge is overridden (inside the incident's transaction)."""
         if changed.event in service.SETTLING_EVENTS:
-            service.settle_incident(conn, changed.incident_id, changed.ts, changed.actor, links=_LazyLinks(self))
+            service.settle_incident(
+                conn, changed.incident_id, changed.ts, changed.actor, links=_LazyLinks(self)
+            )
 
     # ------------------------------------------------------------------ ledger
 
@@ -52,7 +54,9 @@ class Ledger:
 
     def statement(self, client: str, period: str | None = None) -> dict[str, Any]:
         with self.store.write() as conn:
-            result = service.statement(conn, self._client_id(conn, client), period, now=timeutil.now())
+            result = service.statement(
+                conn, self._client_id(conn, client), period, now=timeutil.now()
+            )
         if result is None:
             from collector.errors import NotFound
 
@@ -61,16 +65,29 @@ class Ledger:
 
     def topup(self, client: str, centipoints: int, *, by: str, reason: str) -> int:
         with self.store.write() as conn:
-            return service.topup(conn, self._client_id(conn, client), centipoints, actor=by, reason=reason,
-                                 now=timeutil.now())
+            return service.topup(
+                conn,
+                self._client_id(conn, client),
+                centipoints,
+                actor=by,
+                reason=reason,
+                now=timeutil.now(),
+            )
 
     def adjust(self, client: str, centipoints: int, *, by: str, reason: str) -> int:
         with self.store.write() as conn:
-            return service.adjust(conn, self._client_id(conn, client), centipoints, actor=by, reason=reason,
-                                  now=timeutil.now())
+            return service.adjust(
+                conn,
+                self._client_id(conn, client),
+                centipoints,
+                actor=by,
+                reason=reason,
+                now=timeutil.now(),
+            )
 
-    def notifications(self, *, state: str | None = None, client: str | None = None,
-                      limit: int = 200) -> list[dict[str, Any]]:
+    def notifications(
+        self, *, state: str | None = None, client: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
         from collector import notify
 
         with self.store.read() as conn:
@@ -79,29 +96,53 @@ class Ledger:
 
     # ------------------------------------------------------------------ requests
 
-    def create_request(self, *, client: str, title: str, requested_by: str, standard: bool, actor: str,
-                       description: str = "", work_type: str | None = None,
-                       estimate_minutes: int | None = None) -> dict[str, Any]:
+    def create_request(
+        self,
+        *,
+        client: str,
+        title: str,
+        requested_by: str,
+        standard: bool,
+        actor: str,
+        description: str = "",
+        work_type: str | None = None,
+        estimate_minutes: int | None = None,
+    ) -> dict[str, Any]:
         links = None if standard else self.links
         with self.store.write() as conn:
-            key = requests.create(conn, client_id=self._client_id(conn, client), title=title,
-                                  description=description, requested_by=requested_by, standard=standard,
-                                  work_type=work_type, estimate_minutes=estimate_minutes, now=timeutil.now(),
-                                  actor=actor, links=links)
+            key = requests.create(
+                conn,
+                client_id=self._client_id(conn, client),
+                title=title,
+                description=description,
+                requested_by=requested_by,
+                standard=standard,
+                work_type=work_type,
+                estimate_minutes=estimate_minutes,
+                now=timeutil.now(),
+                actor=actor,
+                links=links,
+            )
             return requests.get(conn, key)
 
     def get_request(self, key: str) -> dict[str, Any]:
         with self.store.read() as conn:
             return requests.get(conn, key)
 
-    def list_requests(self, *, client: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+    def list_requests(
+        self, *, client: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
         with self.store.read() as conn:
             client_id = self._client_id(conn, client) if client is not None else None
             return requests.list_requests(conn, client_id=client_id, state=state)
 
-    def approve(self, key: str, *, by: str, via: str, cap: int | None = None, note: str | None = None) -> dict[str, Any]:
+    def approve(
+        self, key: str, *, by: str, via: str, cap: int | None = None, note: str | None = None
+    ) -> dict[str, Any]:
         with self.store.write() as conn:
-            return requests.approve(conn, key, actor=by, via=via, now=timeutil.now(), cap=cap, note=note)
+            return requests.approve(
+                conn, key, actor=by, via=via, now=timeutil.now(), cap=cap, note=note
+            )
 
     def reject(self, key: str, *, by: str, via: str, note: str | None = None) -> dict[str, Any]:
         with self.store.write() as conn:
@@ -127,10 +168,19 @@ class Ledger:
         with self.store.write() as conn:
             return requests.start(conn, key, actor=by, now=timeutil.now())
 
-    def log_time(self, key: str, *, by: str, minutes: int, work_type: str | None = None, note: str = "") -> dict[str, Any]:
+    def log_time(
+        self, key: str, *, by: str, minutes: int, work_type: str | None = None, note: str = ""
+    ) -> dict[str, Any]:
         with self.store.write() as conn:
-            requests.log_time(conn, key, actor=by, minutes=minutes, work_type=work_type, note=note,
-                              now=timeutil.now())
+            requests.log_time(
+                conn,
+                key,
+                actor=by,
+                minutes=minutes,
+                work_type=work_type,
+                note=note,
+                now=timeutil.now(),
+            )
             return requests.get(conn, key)
 
     def complete(self, key: str, *, by: str) -> dict[str, Any]:

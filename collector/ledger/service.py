@@ -53,6 +53,7 @@ SETTLING_EVENTS = ("resolved", "closed", "charge_set")
 
 # ---------------------------------------------------------------------- basics
 
+
 def _period_label(contract: Contract | None, now: float) -> str:
     when = datetime.fromtimestamp(now, UTC)
     return contract.period_of(when) if contract is not None else when.strftime("%Y-%m")
@@ -74,15 +75,37 @@ def lock_client(conn: Connection, client_id: int) -> None:
         raise NotFound(f"no client with id {client_id}")
 
 
-def insert_entry(conn: Connection, *, client_id: int, period: str, kind: str, centipoints: int, ts: float,
-                 actor: str, reason: str, incident_id: int | None = None, request_id: int | None = None,
-                 data: Mapping[str, Any] | None = None, dedupe_key: str | None = None) -> int | None:
+def insert_entry(
+    conn: Connection,
+    *,
+    client_id: int,
+    period: str,
+    kind: str,
+    centipoints: int,
+    ts: float,
+    actor: str,
+    reason: str,
+    incident_id: int | None = None,
+    request_id: int | None = None,
+    data: Mapping[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> int | None:
     """Append one entry; its id, or None when ``dedupe_key`` was written before (by anyone)."""
     if kind not in charges.KINDS:
         raise ValueError(f"unknown ledger entry kind {kind!r}")
-    values = dict(client_id=client_id, period=period, kind=kind, centipoints=int(centipoints), ts=ts,
-                  actor=actor, reason=reason, incident_id=incident_id, request_id=request_id,
-                  data=dict(data or {}), dedupe_key=dedupe_key)
+    values = dict(
+        client_id=client_id,
+        period=period,
+        kind=kind,
+        centipoints=int(centipoints),
+        ts=ts,
+        actor=actor,
+        reason=reason,
+        incident_id=incident_id,
+        request_id=request_id,
+        data=dict(data or {}),
+        dedupe_key=dedupe_key,
+    )
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -97,20 +120,27 @@ def insert_entry(conn: Connection, *, client_id: int, period: str, kind: str, ce
 def balance(conn: Connection, client_id: int, *, through_period: str | None = None) -> int:
     """The client's balance: the sum of its entries (up to and including ``through_period``)."""
     query = sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0)).where(
-        ledger_entries.c.client_id == client_id)
+        ledger_entries.c.client_id == client_id
+    )
     if through_period is not None:
         query = query.where(ledger_entries.c.period <= through_period)
     return int(conn.execute(query).scalar_one())
 
 
 def _allotment_of(conn: Connection, client_id: int, period: str) -> int:
-    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0))
-                            .where(ledger_entries.c.client_id == client_id,
-                                   ledger_entries.c.period == period,
-                                   ledger_entries.c.kind == "allotment")).scalar_one())
+    return int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0)).where(
+                ledger_entries.c.client_id == client_id,
+                ledger_entries.c.period == period,
+                ledger_entries.c.kind == "allotment",
+            )
+        ).scalar_one()
+    )
 
 
 # ---------------------------------------------------------------------- periods
+
 
 def ensure_periods(conn: Connection, client_id: int, now: float) -> str | None:
     """Write the current period's allotment and close the periods before it (rollover and
@@ -120,8 +150,11 @@ def ensure_periods(conn: Connection, client_id: int, now: float) -> str | None:
         return None
     contract, policy = found
     current = _period_label(contract, now)
-    last = conn.execute(sa.select(sa.func.max(ledger_entries.c.period)).where(
-        ledger_entries.c.client_id == client_id, ledger_entries.c.kind == "allotment")).scalar()
+    last = conn.execute(
+        sa.select(sa.func.max(ledger_entries.c.period)).where(
+            ledger_entries.c.client_id == client_id, ledger_entries.c.kind == "allotment"
+        )
+    ).scalar()
     if last is not None and last >= current:
         return current
     if last is None:  # the ledger starts with the period the contract is first seen in
@@ -137,32 +170,76 @@ def ensure_periods(conn: Connection, client_id: int, now: float) -> str | None:
     return current
 
 
-def _allot(conn: Connection, client_id: int, contract: Contract, policy: PointsPolicy, period: str) -> None:
+def _allot(
+    conn: Connection, client_id: int, contract: Contract, policy: PointsPolicy, period: str
+) -> None:
     start, _ = contract.period_bounds(period)
-    insert_entry(conn, client_id=client_id, period=period, kind="allotment", centipoints=policy.allotment,
-                 ts=start.timestamp(), actor=SYSTEM_ACTOR, reason=f"allotment for {period}",
-                 data={"plan": contract.plan.name}, dedupe_key=f"allotment:{client_id}:{period}")
+    insert_entry(
+        conn,
+        client_id=client_id,
+        period=period,
+        kind="allotment",
+        centipoints=policy.allotment,
+        ts=start.timestamp(),
+        actor=SYSTEM_ACTOR,
+        reason=f"allotment for {period}",
+        data={"plan": contract.plan.name},
+        dedupe_key=f"allotment:{client_id}:{period}",
+    )
 
 
-def _close(conn: Connection, client_id: int, contract: Contract, policy: PointsPolicy, period: str,
-           following: str) -> None:
+def _close(
+    conn: Connection,
+    client_id: int,
+    contract: Contract,
+    policy: PointsPolicy,
+    period: str,
+    following: str,
+) -> None:
     """Period ``period`` ended: move what rolls over into ``following``, expire the rest."""
     closing = balance(conn, client_id, through_period=period)
     kept, expired = charges.close_period(closing, policy)
     _, end = contract.period_bounds(period)
     at = end.timestamp()
     if expired:
-        insert_entry(conn, client_id=client_id, period=period, kind="expiry", centipoints=-expired, ts=at,
-                     actor=SYSTEM_ACTOR, reason=f"{format_points(expired)} points of {period} expired "
-                     f"(rollover policy {policy.rollover.policy})", data={"balance": closing},
-                     dedupe_key=f"expiry:{client_id}:{period}")
+        insert_entry(
+            conn,
+            client_id=client_id,
+            period=period,
+            kind="expiry",
+            centipoints=-expired,
+            ts=at,
+            actor=SYSTEM_ACTOR,
+            reason=f"{format_points(expired)} points of {period} expired "
+            f"(rollover policy {policy.rollover.policy})",
+            data={"balance": closing},
+            dedupe_key=f"expiry:{client_id}:{period}",
+        )
     if kept:
-        insert_entry(conn, client_id=client_id, period=period, kind="rollover", centipoints=-kept, ts=at,
-                     actor=SYSTEM_ACTOR, reason=f"carried over to {following}", data={"balance": closing},
-                     dedupe_key=f"rollover-out:{client_id}:{period}")
-        insert_entry(conn, client_id=client_id, period=following, kind="rollover", centipoints=kept, ts=at,
-                     actor=SYSTEM_ACTOR, reason=f"carried over from {period}", data={"balance": closing},
-                     dedupe_key=f"rollover:{client_id}:{following}")
+        insert_entry(
+            conn,
+            client_id=client_id,
+            period=period,
+            kind="rollover",
+            centipoints=-kept,
+            ts=at,
+            actor=SYSTEM_ACTOR,
+            reason=f"carried over to {following}",
+            data={"balance": closing},
+            dedupe_key=f"rollover-out:{client_id}:{period}",
+        )
+        insert_entry(
+            conn,
+            client_id=client_id,
+            period=following,
+            kind="rollover",
+            centipoints=kept,
+            ts=at,
+            actor=SYSTEM_ACTOR,
+            reason=f"carried over from {period}",
+            data={"balance": closing},
+            dedupe_key=f"rollover:{client_id}:{following}",
+        )
 
 
 def ensure_all_periods(store: Any, now: float | None = None) -> int:
@@ -184,9 +261,21 @@ def ensure_all_periods(store: Any, now: float | None = None) -> int:
 
 # ---------------------------------------------------------------------- posting
 
-def post(conn: Connection, client_id: int, *, kind: str, centipoints: int, now: float, actor: str,
-         reason: str, incident_id: int | None = None, request_id: int | None = None,
-         data: Mapping[str, Any] | None = None, dedupe_key: str | None = None) -> int | None:
+
+def post(
+    conn: Connection,
+    client_id: int,
+    *,
+    kind: str,
+    centipoints: int,
+    now: float,
+    actor: str,
+    reason: str,
+    incident_id: int | None = None,
+    request_id: int | None = None,
+    data: Mapping[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> int | None:
     """Append a charge, top-up or adjustment (after period handling), then check the
     low-balance thresholds if it took points away. None: the client has no points, or
     ``dedupe_key`` was written before."""
@@ -194,9 +283,20 @@ def post(conn: Connection, client_id: int, *, kind: str, centipoints: int, now: 
     period = ensure_periods(conn, client_id, now)
     if period is None:
         return None
-    entry = insert_entry(conn, client_id=client_id, period=period, kind=kind, centipoints=centipoints, ts=now,
-                         actor=actor, reason=reason, incident_id=incident_id, request_id=request_id,
-                         data=data, dedupe_key=dedupe_key)
+    entry = insert_entry(
+        conn,
+        client_id=client_id,
+        period=period,
+        kind=kind,
+        centipoints=centipoints,
+        ts=now,
+        actor=actor,
+        reason=reason,
+        incident_id=incident_id,
+        request_id=request_id,
+        data=data,
+        dedupe_key=dedupe_key,
+    )
     if entry is not None and centipoints < 0:
         check_low_balance(conn, client_id, now)
     return entry
@@ -209,30 +309,44 @@ def _require_reason(actor: str, reason: str) -> None:
         raise InvalidArgument("reason: say why")
 
 
-def topup(conn: Connection, client_id: int, centipoints: int, *, actor: str, reason: str, now: float) -> int:
+def topup(
+    conn: Connection, client_id: int, centipoints: int, *, actor: str, reason: str, now: float
+) -> int:
     """The client bought points. Returns the entry id."""
     if centipoints <= 0:
         raise InvalidArgument("points: a top-up is a positive number of points")
     _require_reason(actor, reason)
-    entry = post(conn, client_id, kind="topup", centipoints=centipoints, now=now, actor=actor, reason=reason)
+    entry = post(
+        conn, client_id, kind="topup", centipoints=centipoints, now=now, actor=actor, reason=reason
+    )
     if entry is None:
         raise InvalidArgument("the client's contract has no points")
     return entry
 
 
-def adjust(conn: Connection, client_id: int, centipoints: int, *, actor: str, reason: str, now: float) -> int:
+def adjust(
+    conn: Connection, client_id: int, centipoints: int, *, actor: str, reason: str, now: float
+) -> int:
     """A correction, positive or negative, with who and why. Returns the entry id."""
     if centipoints == 0:
         raise InvalidArgument("points: an adjustment is not zero")
     _require_reason(actor, reason)
-    entry = post(conn, client_id, kind="adjustment", centipoints=centipoints, now=now, actor=actor,
-                 reason=reason)
+    entry = post(
+        conn,
+        client_id,
+        kind="adjustment",
+        centipoints=centipoints,
+        now=now,
+        actor=actor,
+        reason=reason,
+    )
     if entry is None:
         raise InvalidArgument("the client's contract has no points")
     return entry
 
 
 # ---------------------------------------------------------------------- low balance
+
 
 def check_low_balance(conn: Connection, client_id: int, now: float) -> list[str]:
     """Record (and mail) each threshold the balance is at or below, once per period.
@@ -252,9 +366,17 @@ def check_low_balance(conn: Connection, client_id: int, now: float) -> list[str]
         from sqlalchemy.dialects.sqlite import insert
     new = []
     for label, _level in crossed:
-        stmt = (insert(ledger_notices).values(client_id=client_id, period=period, threshold=label,
-                                              balance_centipoints=current, sent_at=now)
-                .on_conflict_do_nothing(index_elements=["client_id", "period", "threshold"]))
+        stmt = (
+            insert(ledger_notices)
+            .values(
+                client_id=client_id,
+                period=period,
+                threshold=label,
+                balance_centipoints=current,
+                sent_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["client_id", "period", "threshold"])
+        )
         if conn.execute(stmt).rowcount:
             new.append(label)
     if not new:
@@ -263,49 +385,76 @@ def check_low_balance(conn: Connection, client_id: int, now: float) -> list[str]
     lowest = new[-1]
     recipients = contract.contacts_for("low_balance")
     if not recipients:
-        log.warning("ledger: %s's balance is at %s (%s) but no contact receives low_balance notices",
-                    contract.client, format_points(current), lowest)
+        log.warning(
+            "ledger: %s's balance is at %s (%s) but no contact receives low_balance notices",
+            contract.client,
+            format_points(current),
+            lowest,
+        )
         return new
     used_up = lowest == charges.ZERO
-    subject = (f"[{contract.client}] Support points used up" if used_up
-               else f"[{contract.client}] Support points low: {format_points(current)} left")
-    lines = [f"Your balance of support points for {period} is {format_points(current)} points.",
-             ""]
+    subject = (
+        f"[{contract.client}] Support points used up"
+        if used_up
+        else f"[{contract.client}] Support points low: {format_points(current)} left"
+    )
+    lines = [f"Your balance of support points for {period} is {format_points(current)} points.", ""]
     if used_up:
-        lines.append("New billable work "
-                     + ("will be invoiced as an overdraft." if policy.at_zero == "allow_negative"
-                        else "needs your approval before it is charged."))
+        lines.append(
+            "New billable work "
+            + (
+                "will be invoiced as an overdraft."
+                if policy.at_zero == "allow_negative"
+                else "needs your approval before it is charged."
+            )
+        )
     else:
-        lines.append(f"It has reached the {lowest} threshold of your {format_points(policy.allotment)} "
-                     "points per period.")
+        lines.append(
+            f"It has reached the {lowest} threshold of your {format_points(policy.allotment)} "
+            "points per period."
+        )
     lines += ["", "To buy more points, reply to this message or call us."]
-    notify.queue(conn, kind="low_balance", recipients=recipients, subject=subject, body_text="\n".join(lines),
-                 now=now, client_id=client_id,
-                 data={"period": period, "threshold": lowest, "balance": current},
-                 dedupe_key=f"low_balance:{client_id}:{period}:{lowest}")
+    notify.queue(
+        conn,
+        kind="low_balance",
+        recipients=recipients,
+        subject=subject,
+        body_text="\n".join(lines),
+        now=now,
+        client_id=client_id,
+        data={"period": period, "threshold": lowest, "balance": current},
+        dedupe_key=f"low_balance:{client_id}:{period}:{lowest}",
+    )
     return new
 
 
 # ---------------------------------------------------------------------- incident charges
 
+
 def _override(conn: Connection, incident_id: int) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(incident_events.c.data, incident_events.c.actor)
-                       .where(incident_events.c.incident_id == incident_id,
-                              incident_events.c.type == "charge_set")
-                       .order_by(incident_events.c.id.desc()).limit(1)).first()
+    row = conn.execute(
+        sa.select(incident_events.c.data, incident_events.c.actor)
+        .where(incident_events.c.incident_id == incident_id, incident_events.c.type == "charge_set")
+        .order_by(incident_events.c.id.desc())
+        .limit(1)
+    ).first()
     return None if row is None else {**row.data, "actor": row.actor}
 
 
 def incident_work(conn: Connection, incident_id: int) -> list[WorkItem]:
     from collector.schema import time_entries
 
-    rows = conn.execute(sa.select(time_entries).where(time_entries.c.incident_id == incident_id)
-                        .order_by(time_entries.c.id)).all()
+    rows = conn.execute(
+        sa.select(time_entries)
+        .where(time_entries.c.incident_id == incident_id)
+        .order_by(time_entries.c.id)
+    ).all()
     return [WorkItem(r.minutes, r.work_type, r.id, r.actor, r.note) for r in rows]
 
 
-def incident_charge(row: Any, policy: PointsPolicy, work: list[WorkItem],
-                    override: Mapping[str, Any] | None) -> tuple[int, str, charges.Priced]:
+def incident_charge(
+    row: Any, policy: PointsPolicy, work: list[WorkItem], override: Mapping[str, Any] | None
+) -> tuple[int, str, charges.Priced]:
     """What a resolved incident costs (positive centipoints), why, and the priced time.
 
     Pure: ``row`` needs ``cause`` and ``labels``. A technician's override wins; otherwise
@@ -329,8 +478,9 @@ def incident_charge(row: Any, policy: PointsPolicy, work: list[WorkItem],
     return 0, f"cause {cause} (covered)", priced
 
 
-def settle_incident(conn: Connection, incident_id: int, now: float, actor: str, *,
-                    links: Any | None = None) -> int | None:
+def settle_incident(
+    conn: Connection, incident_id: int, now: float, actor: str, *, links: Any | None = None
+) -> int | None:
     """Bring the incident's charges in line with what it costs now; the entry written, if any.
 
     Only a resolved or closed incident is charged. Its charges so far are summed; the
@@ -347,35 +497,60 @@ def settle_incident(conn: Connection, incident_id: int, now: float, actor: str, 
         return None
     _contract, policy = found
     lock_client(conn, row.client_id)
-    target, why, priced = incident_charge(row, policy, incident_work(conn, incident_id), _override(conn, incident_id))
+    target, why, priced = incident_charge(
+        row, policy, incident_work(conn, incident_id), _override(conn, incident_id)
+    )
     # One statement: the sum and the count of the same snapshot (the dedupe key depends on both).
     charged, count = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0), sa.func.count())
-        .where(ledger_entries.c.incident_id == incident_id, ledger_entries.c.kind == "charge")).one()
+        sa.select(
+            sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0), sa.func.count()
+        ).where(ledger_entries.c.incident_id == incident_id, ledger_entries.c.kind == "charge")
+    ).one()
     delta = -target - int(charged)
     if delta == 0:
         return None
     # The time entries are shown with a charge only when they are what it is made of.
     priced_from_time = target > 0 and target == priced.total
-    data = {"basis": why, "cost": target, "previously_charged": -int(charged),
-            "time_entries": [line.as_json() for line in priced.lines] if priced_from_time else []}
+    data = {
+        "basis": why,
+        "cost": target,
+        "previously_charged": -int(charged),
+        "time_entries": [line.as_json() for line in priced.lines] if priced_from_time else [],
+    }
     if delta < 0 and policy.at_zero == "require_approval":
         ensure_periods(conn, row.client_id, now)
         if balance(conn, row.client_id) + delta < 0:
             from collector.ledger import requests
 
-            requests.hold_charge(conn, row, -delta, why, now=now, actor=actor, links=links, data=data)
+            requests.hold_charge(
+                conn, row, -delta, why, now=now, actor=actor, links=links, data=data
+            )
             return None
-    reason = (f"{row.key}: {why}" if int(charged) == 0
-              else f"{row.key}: {why} (charged {format_points(-int(charged))} before)")
-    return post(conn, row.client_id, kind="charge", centipoints=delta, now=now, actor=actor, reason=reason,
-                incident_id=incident_id, data=data, dedupe_key=f"charge:incident:{incident_id}:{int(count) + 1}")
+    reason = (
+        f"{row.key}: {why}"
+        if int(charged) == 0
+        else f"{row.key}: {why} (charged {format_points(-int(charged))} before)"
+    )
+    return post(
+        conn,
+        row.client_id,
+        kind="charge",
+        centipoints=delta,
+        now=now,
+        actor=actor,
+        reason=reason,
+        incident_id=incident_id,
+        data=data,
+        dedupe_key=f"charge:incident:{incident_id}:{int(count) + 1}",
+    )
 
 
 # ---------------------------------------------------------------------- the statement
 
-def statement(conn: Connection, client_id: int, period: str | None = None, *,
-              now: float | None = None) -> dict[str, Any] | None:
+
+def statement(
+    conn: Connection, client_id: int, period: str | None = None, *, now: float | None = None
+) -> dict[str, Any] | None:
     """The statement of ``period`` (default: the current one) — see docs/ledger.md.
 
     In a write transaction (``store.write()``) the periods are brought up to date first; in
@@ -402,26 +577,49 @@ def statement(conn: Connection, client_id: int, period: str | None = None, *,
     if contract is not None:
         bounds = contract.period_bounds(period)
         start, end = bounds[0].timestamp(), bounds[1].timestamp()
-    opening = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0))
-                               .where(ledger_entries.c.client_id == client_id,
-                                      ledger_entries.c.period < period)).scalar_one())
+    opening = int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0)).where(
+                ledger_entries.c.client_id == client_id, ledger_entries.c.period < period
+            )
+        ).scalar_one()
+    )
     rows = conn.execute(
-        sa.select(ledger_entries, incidents.c.key.label("incident_key"), service_requests.c.key.label("request_key"))
+        sa.select(
+            ledger_entries,
+            incidents.c.key.label("incident_key"),
+            service_requests.c.key.label("request_key"),
+        )
         .outerjoin(incidents, incidents.c.id == ledger_entries.c.incident_id)
         .outerjoin(service_requests, service_requests.c.id == ledger_entries.c.request_id)
         .where(ledger_entries.c.client_id == client_id, ledger_entries.c.period == period)
-        .order_by(ledger_entries.c.ts, ledger_entries.c.id)).all()
+        .order_by(ledger_entries.c.ts, ledger_entries.c.id)
+    ).all()
     if found is None and not rows and opening == 0:
         return None
-    entries = [EntryView(r.id, r.kind, int(r.centipoints), r.ts, r.actor, r.reason, r.incident_key,
-                         r.request_key, dict(r.data or {})) for r in rows]
-    result = charges.build_statement(client=name, period=period, opening=opening, entries=entries,
-                                     start=start, end=end)
+    entries = [
+        EntryView(
+            r.id,
+            r.kind,
+            int(r.centipoints),
+            r.ts,
+            r.actor,
+            r.reason,
+            r.incident_key,
+            r.request_key,
+            dict(r.data or {}),
+        )
+        for r in rows
+    ]
+    result = charges.build_statement(
+        client=name, period=period, opening=opening, entries=entries, start=start, end=end
+    )
     result["at_zero"] = found[1].at_zero if found is not None else None
     return result
 
 
 # ---------------------------------------------------------------------- the periodic task
+
 
 class LedgerClock:
     """A thread running :func:`ensure_all_periods` every ``interval`` seconds (and at start)."""

@@ -27,29 +27,56 @@ from collector.store import Store
 #: What ``tz`` may look like (IANA names); anything else is refused before zoneinfo sees it.
 TZ_PATTERN = r"^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$"
 
-Since = Annotated[datetime | None, Query(description="start of the range (inclusive); default until − 30 days")]
+Since = Annotated[
+    datetime | None, Query(description="start of the range (inclusive); default until − 30 days")
+]
 Until = Annotated[datetime | None, Query(description="end of the range (exclusive); default now")]
-Tz = Annotated[str, Query(description="IANA time zone of day/week/month boundaries", max_length=64,
-                          pattern=TZ_PATTERN)]
+Tz = Annotated[
+    str,
+    Query(
+        description="IANA time zone of day/week/month boundaries", max_length=64, pattern=TZ_PATTERN
+    ),
+]
 Bucket = Annotated[Literal["day", "week"], Query(description="bucket size")]
 Limit = Annotated[int, Query(ge=1, le=100, description="rows per ranking")]
-HourlyCost = Annotated[Decimal | None, Query(ge=0, le=1_000_000, max_digits=12, decimal_places=2,
-                                             description="cost of one hour of work; default: the setting "
-                                                         "management_hourly_cost")]
+HourlyCost = Annotated[
+    Decimal | None,
+    Query(
+        ge=0,
+        le=1_000_000,
+        max_digits=12,
+        decimal_places=2,
+        description="cost of one hour of work; default: the setting management_hourly_cost",
+    ),
+]
 
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
-    "created-resolved": m.CreatedResolved, "open-incidents": m.OpenByAge, "sla": m.SlaCompliance,
-    "technicians": m.TechnicianWorkload, "top-problems": m.TopProblems, "time-vs-fee": m.TimeVsFee,
-    "points": m.PointsConsumption, "connectors": m.ConnectorHealth,
+    "created-resolved": m.CreatedResolved,
+    "open-incidents": m.OpenByAge,
+    "sla": m.SlaCompliance,
+    "technicians": m.TechnicianWorkload,
+    "top-problems": m.TopProblems,
+    "time-vs-fee": m.TimeVsFee,
+    "points": m.PointsConsumption,
+    "connectors": m.ConnectorHealth,
 }
 
 
-def management_router(store: Store, settings: Settings, require_admin: Callable[..., Any],
-                      responses: dict[int | str, dict[str, Any]], *,
-                      clock: Callable[[], float] | None = None) -> APIRouter:
+def management_router(
+    store: Store,
+    settings: Settings,
+    require_admin: Callable[..., Any],
+    responses: dict[int | str, dict[str, Any]],
+    *,
+    clock: Callable[[], float] | None = None,
+) -> APIRouter:
     """The management API over ``store``; ``clock`` gives "now" (default: ``timeutil.now``)."""
-    router = APIRouter(prefix="/api/v1/management", tags=["management"], responses=responses,
-                       dependencies=[Depends(require_admin)])
+    router = APIRouter(
+        prefix="/api/v1/management",
+        tags=["management"],
+        responses=responses,
+        dependencies=[Depends(require_admin)],
+    )
 
     def run(name: str, since: datetime | None, until: datetime | None, **params: Any) -> BaseModel:
         now = clock() if clock is not None else timeutil.now()
@@ -59,11 +86,19 @@ def management_router(store: Store, settings: Settings, require_admin: Callable[
 
     def add(name: str, endpoint: Callable[..., Any]) -> None:
         view = VIEWS[name]
-        router.add_api_route(f"/{name}", endpoint, methods=["GET"], response_model=RESPONSE_MODELS[name],
-                             summary=view.title, description=view.description, name=f"management_{name}")
+        router.add_api_route(
+            f"/{name}",
+            endpoint,
+            methods=["GET"],
+            response_model=RESPONSE_MODELS[name],
+            summary=view.title,
+            description=view.description,
+            name=f"management_{name}",
+        )
 
-    def created_resolved(since: Since = None, until: Until = None, tz: Tz = "UTC",
-                         bucket: Bucket = "day") -> Any:
+    def created_resolved(
+        since: Since = None, until: Until = None, tz: Tz = "UTC", bucket: Bucket = "day"
+    ) -> Any:
         return run("created-resolved", since, until, timezone=tz, bucket=bucket)
 
     def open_incidents() -> Any:
@@ -78,8 +113,9 @@ def management_router(store: Store, settings: Settings, require_admin: Callable[
     def top_problems(since: Since = None, until: Until = None, limit: Limit = 10) -> Any:
         return run("top-problems", since, until, limit=limit)
 
-    def time_vs_fee(since: Since = None, until: Until = None, tz: Tz = "UTC",
-                    hourly_cost: HourlyCost = None) -> Any:
+    def time_vs_fee(
+        since: Since = None, until: Until = None, tz: Tz = "UTC", hourly_cost: HourlyCost = None
+    ) -> Any:
         cost = hourly_cost if hourly_cost is not None else settings.management_hourly_cost
         return run("time-vs-fee", since, until, timezone=tz, hourly_cost=cost)
 
@@ -89,8 +125,15 @@ def management_router(store: Store, settings: Settings, require_admin: Callable[
     def connectors(since: Since = None, until: Until = None) -> Any:
         return run("connectors", since, until)
 
-    for name, endpoint in (("created-resolved", created_resolved), ("open-incidents", open_incidents),
-                           ("sla", sla), ("technicians", technicians), ("top-problems", top_problems),
-                           ("time-vs-fee", time_vs_fee), ("points", points), ("connectors", connectors)):
+    for name, endpoint in (
+        ("created-resolved", created_resolved),
+        ("open-incidents", open_incidents),
+        ("sla", sla),
+        ("technicians", technicians),
+        ("top-problems", top_problems),
+        ("time-vs-fee", time_vs_fee),
+        ("points", points),
+        ("connectors", connectors),
+    ):
         add(name, endpoint)
     return router

@@ -30,16 +30,31 @@ class View:
 
 
 VIEWS: dict[str, View] = {
-    "created-resolved": View("Created vs resolved", "Incidents opened and resolved per day or week.", zoned=True),
-    "open-incidents": View("Open incidents by age", "Unresolved incidents now, by age and priority.",
-                           ranged=False),
-    "sla": View("SLA compliance", "Response and resolution targets met vs breached, per client and priority."),
-    "technicians": View("Technicians", "Time logged and incidents acknowledged/resolved per person."),
-    "top-problems": View("Top problems", "Assets and clients with the most incidents and the most time."),
-    "time-vs-fee": View("Time vs fee", "Hours spent × hourly cost against each client's fee; loss makers first.",
-                        zoned=True),
+    "created-resolved": View(
+        "Created vs resolved", "Incidents opened and resolved per day or week.", zoned=True
+    ),
+    "open-incidents": View(
+        "Open incidents by age", "Unresolved incidents now, by age and priority.", ranged=False
+    ),
+    "sla": View(
+        "SLA compliance",
+        "Response and resolution targets met vs breached, per client and priority.",
+    ),
+    "technicians": View(
+        "Technicians", "Time logged and incidents acknowledged/resolved per person."
+    ),
+    "top-problems": View(
+        "Top problems", "Assets and clients with the most incidents and the most time."
+    ),
+    "time-vs-fee": View(
+        "Time vs fee",
+        "Hours spent × hourly cost against each client's fee; loss makers first.",
+        zoned=True,
+    ),
     "points": View("Points", "Points charged per client and period, balances and overdrafts."),
-    "connectors": View("Connectors' health", "Ticket outbox and client notifications: backlog and failures."),
+    "connectors": View(
+        "Connectors' health", "Ticket outbox and client notifications: backlog and failures."
+    ),
 }
 
 
@@ -57,13 +72,16 @@ class ViewQuery:
 def compute(name: str, conn: Connection, query: ViewQuery, now: float) -> BaseModel:
     """Run view ``name`` (a key of :data:`VIEWS`) with ``query``; raises InvalidArgument on bad input."""
     runners: dict[str, Callable[[], BaseModel]] = {
-        "created-resolved": lambda: views.created_vs_resolved(conn, query.span, time_zone(query.timezone),
-                                                              query.bucket),
+        "created-resolved": lambda: views.created_vs_resolved(
+            conn, query.span, time_zone(query.timezone), query.bucket
+        ),
         "open-incidents": lambda: views.open_by_age(conn, now),
         "sla": lambda: views.sla_compliance(conn, query.span, now),
         "technicians": lambda: views.technician_workload(conn, query.span),
         "top-problems": lambda: views.top_problems(conn, query.span, query.limit),
-        "time-vs-fee": lambda: views.time_vs_fee(conn, query.span, time_zone(query.timezone), query.hourly_cost),
+        "time-vs-fee": lambda: views.time_vs_fee(
+            conn, query.span, time_zone(query.timezone), query.hourly_cost
+        ),
         "points": lambda: views.points_consumption(conn, query.span),
         "connectors": lambda: views.connector_health(conn, query.span, now),
     }

@@ -70,8 +70,15 @@ def _fmt(value: float) -> str:
     return f"{value:g}" if value != int(value) else str(int(value))
 
 
-def columns(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], *,
-            width: int = 640, height: int = 220, max_labels: int = 12) -> Chart:
+def columns(
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float]]],
+    *,
+    width: int = 640,
+    height: int = 220,
+    max_labels: int = 12,
+) -> Chart:
     """Vertical bars: per category, one bar per series side by side, scaled to a nice maximum.
 
     At most ``max_labels`` category labels are written (every n-th), so 90 days stay legible.
@@ -88,19 +95,50 @@ def columns(title: str, categories: Sequence[str], series: Sequence[tuple[str, S
         for i, value in enumerate(values):
             h = plot_h * value / top_value
             x = left + i * group + group * 0.1 + s * bar_w
-            bars.append(Bar(round(x, 2), round(top + plot_h - h, 2), round(bar_w, 2), round(h, 2), value,
-                            f"{categories[i]} {name}", s, colour))
+            bars.append(
+                Bar(
+                    round(x, 2),
+                    round(top + plot_h - h, 2),
+                    round(bar_w, 2),
+                    round(h, 2),
+                    value,
+                    f"{categories[i]} {name}",
+                    s,
+                    colour,
+                )
+            )
     every = max(1, math.ceil(len(categories) / max_labels))
-    labels = [Label(round(left + i * group + group / 2, 2), height - bottom + 16, text)
-              for i, text in enumerate(categories) if i % every == 0]
-    labels += [Label(left - 4, top + 4, _fmt(top_value), "end"), Label(left - 4, top + plot_h, "0", "end")]
-    return Chart(title, width, height, bars, labels, top_value,
-                 [(name, PALETTE[s % len(PALETTE)]) for s, (name, _) in enumerate(series)],
-                 (left, top + plot_h, left + plot_w, top + plot_h))
+    labels = [
+        Label(round(left + i * group + group / 2, 2), height - bottom + 16, text)
+        for i, text in enumerate(categories)
+        if i % every == 0
+    ]
+    labels += [
+        Label(left - 4, top + 4, _fmt(top_value), "end"),
+        Label(left - 4, top + plot_h, "0", "end"),
+    ]
+    return Chart(
+        title,
+        width,
+        height,
+        bars,
+        labels,
+        top_value,
+        [(name, PALETTE[s % len(PALETTE)]) for s, (name, _) in enumerate(series)],
+        (left, top + plot_h, left + plot_w, top + plot_h),
+    )
 
 
-def rows(title: str, items: Sequence[tuple[str, float]], *, width: int = 640, bar_height: int = 16,
-         gap: int = 6, label_width: int = 180, value_width: int = 60) -> Chart:
+def rows(
+    title: str,
+    items: Sequence[tuple[str, float]],
+    *,
+    width: int = 640,
+    bar_height: int = 16,
+    gap: int = 6,
+    label_width: int = 180,
+    value_width: int = 60,
+) -> Chart:
     """Horizontal bars, one per ``(label, value)`` item, longest for the largest value."""
     top_value = nice_ceiling(max((v for _, v in items), default=0.0))
     plot_w = width - label_width - value_width
@@ -111,5 +149,9 @@ def rows(title: str, items: Sequence[tuple[str, float]], *, width: int = 640, ba
         w = plot_w * value / top_value
         bars.append(Bar(label_width, y, round(w, 2), bar_height, value, label, 0, PALETTE[0]))
         labels.append(Label(label_width - 6, y + bar_height - 4, label, "end"))
-        labels.append(Label(round(label_width + w + 4, 2), y + bar_height - 4, _fmt(value), "start"))
-    return Chart(title, width, height, bars, labels, top_value, axis=(label_width, 0, label_width, height))
+        labels.append(
+            Label(round(label_width + w + 4, 2), y + bar_height - 4, _fmt(value), "start")
+        )
+    return Chart(
+        title, width, height, bars, labels, top_value, axis=(label_width, 0, label_width, height)
+    )

@@ -19,7 +19,9 @@ from collector.schema import notifications, outbox
 from collector.settings import Settings
 from collector.store import Store
 
-_BACKLOG = "Delivery rows not done, by queue (outbox | notifications), connector or kind, and state."
+_BACKLOG = (
+    "Delivery rows not done, by queue (outbox | notifications), connector or kind, and state."
+)
 _OLDEST = "Age of the oldest pending or in-flight delivery row, by queue and connector or kind."
 _LABELS = ["queue", "name", "state"]
 
@@ -31,20 +33,31 @@ class DeliveryCollector:
         self.store = store
 
     def describe(self) -> list[Metric]:
-        return [GaugeMetricFamily("upkeep_delivery_backlog", _BACKLOG, labels=_LABELS),
-                GaugeMetricFamily("upkeep_delivery_oldest_waiting_seconds", _OLDEST, labels=["queue", "name"])]
+        return [
+            GaugeMetricFamily("upkeep_delivery_backlog", _BACKLOG, labels=_LABELS),
+            GaugeMetricFamily(
+                "upkeep_delivery_oldest_waiting_seconds", _OLDEST, labels=["queue", "name"]
+            ),
+        ]
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
         backlog = GaugeMetricFamily("upkeep_delivery_backlog", _BACKLOG, labels=_LABELS)
-        oldest = GaugeMetricFamily("upkeep_delivery_oldest_waiting_seconds", _OLDEST, labels=["queue", "name"])
+        oldest = GaugeMetricFamily(
+            "upkeep_delivery_oldest_waiting_seconds", _OLDEST, labels=["queue", "name"]
+        )
         with self.store.read() as conn:
-            for queue, table, name in (("outbox", outbox, outbox.c.connector),
-                                       ("notifications", notifications, notifications.c.kind)):
+            for queue, table, name in (
+                ("outbox", outbox, outbox.c.connector),
+                ("notifications", notifications, notifications.c.kind),
+            ):
                 waiting: dict[str, float] = {}
-                rows = conn.execute(sa.select(name, table.c.state, sa.func.count(), sa.func.min(table.c.created_at))
-                                    .where(table.c.state != "done").group_by(name, table.c.state)
-                                    .order_by(name, table.c.state))
+                rows = conn.execute(
+                    sa.select(name, table.c.state, sa.func.count(), sa.func.min(table.c.created_at))
+                    .where(table.c.state != "done")
+                    .group_by(name, table.c.state)
+                    .order_by(name, table.c.state)
+                )
                 for label, state, count, first in rows:
                     backlog.add_metric([queue, label, state], count)
                     if state in ("pending", "in_flight"):

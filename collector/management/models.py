@@ -22,6 +22,7 @@ class Ranged(BaseModel):
 
 # ---------------------------------------------------------------------- created vs resolved
 
+
 class CreatedResolvedBucket(BaseModel):
     """One local day or week: incidents opened and resolved in it."""
 
@@ -45,6 +46,7 @@ class CreatedResolved(Ranged):
 
 # ---------------------------------------------------------------------- open incidents by age
 
+
 class OpenAgeRow(BaseModel):
     """Open incidents of one priority, counted per age bucket."""
 
@@ -65,6 +67,7 @@ class OpenByAge(BaseModel):
 
 
 # ---------------------------------------------------------------------- SLA compliance
+
 
 class SlaFigures(BaseModel):
     """One SLA target over a set of incidents. ``percent`` = met / (met + breached); running
@@ -97,6 +100,7 @@ class SlaCompliance(Ranged):
 
 # ---------------------------------------------------------------------- technicians
 
+
 class TechnicianRow(BaseModel):
     """One actor's work in the range: time logged (by when it was spent) and incident actions."""
 
@@ -119,6 +123,7 @@ class TechnicianWorkload(Ranged):
 
 # ---------------------------------------------------------------------- top problems
 
+
 class ProblemAsset(BaseModel):
     client: str
     asset: str
@@ -140,6 +145,7 @@ class TopProblems(Ranged):
 
 
 # ---------------------------------------------------------------------- time vs fee
+
 
 class ClientCost(BaseModel):
     """Time spent on a client priced at the hourly cost, against its fee for the range.
@@ -169,6 +175,7 @@ class TimeVsFee(Ranged):
 
 
 # ---------------------------------------------------------------------- points
+
 
 class PeriodPoints(BaseModel):
     """Ledger movements of one contract period that fall in the range (centipoints).
@@ -203,6 +210,7 @@ class PointsConsumption(Ranged):
 
 
 # ---------------------------------------------------------------------- connectors' health
+
 
 class QueueHealth(BaseModel):
     """One connector's outbox (or one kind of notification): rows by state, now."""

@@ -37,6 +37,7 @@ MAX_FIELD = 64
 
 # ---------------------------------------------------------------------- the form (pure)
 
+
 def _parse_local(text: str, tz_name: str, *, end: bool) -> datetime:
     """``YYYY-MM-DD`` (start of that day; with ``end``: start of the next) or ``YYYY-MM-DDTHH:MM``."""
     tz = time_zone(tz_name)
@@ -45,15 +46,20 @@ def _parse_local(text: str, tz_name: str, *, end: bool) -> datetime:
             return datetime.fromisoformat(text).replace(tzinfo=tz)
         day = date.fromisoformat(text)
     except ValueError:
-        raise InvalidArgument(f"{'until' if end else 'since'}: {text!r} is not a date (YYYY-MM-DD)") from None
+        raise InvalidArgument(
+            f"{'until' if end else 'since'}: {text!r} is not a date (YYYY-MM-DD)"
+        ) from None
     return datetime.combine(day + timedelta(days=1) if end else day, time(), tz)
 
 
-def form_query(params: Mapping[str, str], now: float, default_hourly_cost: Decimal) -> tuple[ViewQuery, dict[str, str]]:
+def form_query(
+    params: Mapping[str, str], now: float, default_hourly_cost: Decimal
+) -> tuple[ViewQuery, dict[str, str]]:
     """The view query of a page's GET form, and the values to show back in the form.
 
     Raises InvalidArgument naming the field (the page shows it above the form).
     """
+
     def field(name: str, default: str = "") -> str:
         value = (params.get(name) or "").strip()
         if len(value) > MAX_FIELD:
@@ -86,12 +92,16 @@ def form_query(params: Mapping[str, str], now: float, default_hourly_cost: Decim
         "since": since_text or datetime.fromtimestamp(span.since, zone).date().isoformat(),
         # The form shows the last day included (the range end is exclusive).
         "until": until_text or datetime.fromtimestamp(span.until - 1, zone).date().isoformat(),
-        "tz": tz, "bucket": bucket, "limit": str(limit), "hourly_cost": str(cost),
+        "tz": tz,
+        "bucket": bucket,
+        "limit": str(limit),
+        "hourly_cost": str(cost),
     }
     return ViewQuery(span=span, timezone=tz, bucket=bucket, limit=limit, hourly_cost=cost), shown  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- formatting for templates
+
 
 class Formatter:
     """Number and time formatting the templates use (``fmt.minutes(95)`` → ``1 h 35 min``)."""
@@ -126,7 +136,9 @@ class Formatter:
         if minutes < 60:
             return f"{minutes} min"
         hours = minutes // 60
-        return f"{hours} h {minutes % 60:02d} min" if hours < 48 else f"{hours // 24} d {hours % 24} h"
+        return (
+            f"{hours} h {minutes % 60:02d} min" if hours < 48 else f"{hours // 24} d {hours % 24} h"
+        )
 
     def dt(self, value: datetime | None) -> str:
         return "—" if value is None else value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
@@ -134,43 +146,95 @@ class Formatter:
 
 # ---------------------------------------------------------------------- charts per view
 
+
 def view_charts(name: str, view: Any, fmt: Formatter) -> list[charts.Chart]:
     """The charts a view's page draws (pure: from the view's data)."""
     if name == "created-resolved":
         labels = [b.label[5:] for b in view.buckets]  # MM-DD
-        return [charts.columns("Incidents created and resolved", labels,
-                               [("created", [b.created for b in view.buckets]),
-                                ("resolved", [b.resolved for b in view.buckets])])]
+        return [
+            charts.columns(
+                "Incidents created and resolved",
+                labels,
+                [
+                    ("created", [b.created for b in view.buckets]),
+                    ("resolved", [b.resolved for b in view.buckets]),
+                ],
+            )
+        ]
     if name == "open-incidents":
-        return [charts.columns("Open incidents by age", view.age_buckets,
-                               [(r.priority, [r.counts[a] for a in view.age_buckets]) for r in view.rows])]
+        return [
+            charts.columns(
+                "Open incidents by age",
+                view.age_buckets,
+                [(r.priority, [r.counts[a] for a in view.age_buckets]) for r in view.rows],
+            )
+        ]
     if name == "sla":
-        return [charts.rows("Resolution target met (%) per client",
-                            [(r.client, r.resolution.percent or 0.0) for r in view.clients]),
-                charts.rows("Response target met (%) per client",
-                            [(r.client, r.response.percent or 0.0) for r in view.clients])]
+        return [
+            charts.rows(
+                "Resolution target met (%) per client",
+                [(r.client, r.resolution.percent or 0.0) for r in view.clients],
+            ),
+            charts.rows(
+                "Response target met (%) per client",
+                [(r.client, r.response.percent or 0.0) for r in view.clients],
+            ),
+        ]
     if name == "technicians":
         people = [r for r in view.rows if not r.automatic]
-        return [charts.rows("Hours logged per person", [(r.actor, round(r.total_minutes / 60, 1)) for r in people])]
+        return [
+            charts.rows(
+                "Hours logged per person",
+                [(r.actor, round(r.total_minutes / 60, 1)) for r in people],
+            )
+        ]
     if name == "top-problems":
-        return [charts.rows("Incidents per asset", [(f"{a.client}/{a.asset}", a.incidents)
-                                                    for a in view.assets_by_incidents]),
-                charts.rows("Hours per client", [(c.client, round(c.minutes / 60, 1)) for c in view.clients_by_time])]
+        return [
+            charts.rows(
+                "Incidents per asset",
+                [(f"{a.client}/{a.asset}", a.incidents) for a in view.assets_by_incidents],
+            ),
+            charts.rows(
+                "Hours per client",
+                [(c.client, round(c.minutes / 60, 1)) for c in view.clients_by_time],
+            ),
+        ]
     if name == "time-vs-fee":
         rows = [r for r in view.rows if r.fee is not None]
-        return [charts.columns("Cost of time vs fee", [r.client for r in rows],
-                               [("cost", [float(r.cost) for r in rows]), ("fee", [float(r.fee or 0) for r in rows])])]
+        return [
+            charts.columns(
+                "Cost of time vs fee",
+                [r.client for r in rows],
+                [
+                    ("cost", [float(r.cost) for r in rows]),
+                    ("fee", [float(r.fee or 0) for r in rows]),
+                ],
+            )
+        ]
     if name == "points":
-        return [charts.rows("Points charged per client", [(c.client, c.charged / 100) for c in view.clients])]
+        return [
+            charts.rows(
+                "Points charged per client", [(c.client, c.charged / 100) for c in view.clients]
+            )
+        ]
     if name == "connectors":
         queues = view.connectors
-        return [charts.columns("Ticket outbox backlog", [q.name for q in queues],
-                               [("pending", [q.pending for q in queues]), ("in flight", [q.in_flight for q in queues]),
-                                ("failed", [q.failed for q in queues])])]
+        return [
+            charts.columns(
+                "Ticket outbox backlog",
+                [q.name for q in queues],
+                [
+                    ("pending", [q.pending for q in queues]),
+                    ("in flight", [q.in_flight for q in queues]),
+                    ("failed", [q.failed for q in queues]),
+                ],
+            )
+        ]
     return []
 
 
 # ---------------------------------------------------------------------- the router
+
 
 def _role(user: Any) -> str | None:
     if isinstance(user, Mapping):
@@ -187,10 +251,15 @@ def ensure_loader(env: jinja2.Environment) -> None:
         env.loader = jinja2.ChoiceLoader([env.loader, extra]) if env.loader is not None else extra
 
 
-def management_pages_router(templates: Any, require_staff: Callable[..., Any], *, prefix: str = "/ui/management",
-                            page_context: Callable[[Request, Any], Mapping[str, Any]] | None = None,
-                            render: Callable[..., Response] | None = None,
-                            clock: Callable[[], float] | None = None) -> APIRouter:
+def management_pages_router(
+    templates: Any,
+    require_staff: Callable[..., Any],
+    *,
+    prefix: str = "/ui/management",
+    page_context: Callable[[Request, Any], Mapping[str, Any]] | None = None,
+    render: Callable[..., Response] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> APIRouter:
     """The management pages under ``prefix``.
 
     ``templates``: a ``starlette.templating.Jinja2Templates`` (or a bare ``jinja2.Environment``)
@@ -204,7 +273,9 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
     navigation and security headers); when given, ``page_context`` is not used. The store and
     settings come from ``request.app.state`` (set by ``collector.api.create_app``).
     """
-    env: jinja2.Environment = templates if isinstance(templates, jinja2.Environment) else templates.env
+    env: jinja2.Environment = (
+        templates if isinstance(templates, jinja2.Environment) else templates.env
+    )
     ensure_loader(env)
     router = APIRouter(prefix=prefix, include_in_schema=False)
 
@@ -224,7 +295,9 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
 
     is_staff = Depends(staff)
 
-    def page_response(request: Request, user: Any, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    def page_response(
+        request: Request, user: Any, name: str, context: dict[str, Any], status: int = 200
+    ) -> Response:
         context = {**context, "views": VIEWS, "prefix": prefix}
         if render is not None:
             return render(request, name, context, status_code=status)
@@ -236,14 +309,21 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
     def now() -> float:
         return clock() if clock is not None else timeutil.now()
 
-    def run(request: Request, names: list[str]) -> tuple[dict[str, Any], dict[str, str], str | None, Formatter]:
+    def run(
+        request: Request, names: list[str]
+    ) -> tuple[dict[str, Any], dict[str, str], str | None, Formatter]:
         """The views ``names`` for the page's form; on a bad form: no results, the error, and the
         form as typed (shown back for correction)."""
         settings = request.app.state.settings
         try:
             query, form = form_query(request.query_params, now(), settings.management_hourly_cost)
         except InvalidArgument as exc:
-            return {}, {k: v[:MAX_FIELD] for k, v in request.query_params.items()}, exc.detail, Formatter()
+            return (
+                {},
+                {k: v[:MAX_FIELD] for k, v in request.query_params.items()},
+                exc.detail,
+                Formatter(),
+            )
         with request.app.state.store.read() as conn:
             results = {name: compute(name, conn, query, now()) for name in names}
         return results, form, None, Formatter(query.timezone)
@@ -251,7 +331,9 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
     @router.get("", response_class=HTMLResponse)
     @router.get("/", response_class=HTMLResponse)
     def index(request: Request, user: Any = is_staff) -> Response:
-        results, form, error, fmt = run(request, ["open-incidents", "sla", "time-vs-fee", "points", "connectors"])
+        results, form, error, fmt = run(
+            request, ["open-incidents", "sla", "time-vs-fee", "points", "connectors"]
+        )
         headline: dict[str, Any] = {}
         if results:
             open_view: m.OpenByAge = results["open-incidents"]  # type: ignore[assignment]
@@ -260,25 +342,45 @@ def management_pages_router(templates: Any, require_staff: Callable[..., Any], *
             points_view: m.PointsConsumption = results["points"]  # type: ignore[assignment]
             health: m.ConnectorHealth = results["connectors"]  # type: ignore[assignment]
             headline = {
-                "open": open_view.total, "open_week": open_view.totals[">7d"],
+                "open": open_view.total,
+                "open_week": open_view.totals[">7d"],
                 "sla_response": sla_view.overall.response.percent,
                 "sla_resolution": sla_view.overall.resolution.percent,
-                "loss_clients": fee_view.loss_clients, "overdrawn_clients": points_view.overdrawn_clients,
+                "loss_clients": fee_view.loss_clients,
+                "overdrawn_clients": points_view.overdrawn_clients,
                 "failed": sum(q.failed for q in health.connectors + health.notifications),
-                "backlog": sum(q.pending + q.in_flight for q in health.connectors + health.notifications),
+                "backlog": sum(
+                    q.pending + q.in_flight for q in health.connectors + health.notifications
+                ),
             }
-        return page_response(request, user, "management/index.html",
-                      {"headline": headline, "form": form, "error": error, "fmt": fmt,
-                       "current": None}, 400 if error else 200)
+        return page_response(
+            request,
+            user,
+            "management/index.html",
+            {"headline": headline, "form": form, "error": error, "fmt": fmt, "current": None},
+            400 if error else 200,
+        )
 
     def page(name: str) -> Callable[..., Response]:
         def endpoint(request: Request, user: Any = is_staff) -> Response:
             results, form, error, fmt = run(request, [name])
             view = results.get(name)
-            return page_response(request, user, f"management/{name}.html",
-                          {"view": view, "meta": VIEWS[name], "form": form, "error": error, "fmt": fmt,
-                           "current": name, "charts": view_charts(name, view, fmt) if view is not None else []},
-                          400 if error else 200)
+            return page_response(
+                request,
+                user,
+                f"management/{name}.html",
+                {
+                    "view": view,
+                    "meta": VIEWS[name],
+                    "form": form,
+                    "error": error,
+                    "fmt": fmt,
+                    "current": name,
+                    "charts": view_charts(name, view, fmt) if view is not None else [],
+                },
+                400 if error else 200,
+            )
+
         endpoint.__name__ = f"management_page_{name.replace('-', '_')}"
         return endpoint
 

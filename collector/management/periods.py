@@ -42,8 +42,10 @@ def time_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidArgument(f"tz: unknown time zone {name!r}; use an IANA name like 'Europe/Berlin'",
-                              fields=[{"loc": "tz", "msg": "unknown time zone", "type": "value_error"}]) from None
+        raise InvalidArgument(
+            f"tz: unknown time zone {name!r}; use an IANA name like 'Europe/Berlin'",
+            fields=[{"loc": "tz", "msg": "unknown time zone", "type": "value_error"}],
+        ) from None
 
 
 def epoch(when: datetime) -> float:
@@ -65,8 +67,9 @@ class TimeRange:
         return self.until - self.since
 
 
-def resolve_range(since: datetime | None, until: datetime | None, now: float,
-                  default_span: float = DEFAULT_SPAN) -> TimeRange:
+def resolve_range(
+    since: datetime | None, until: datetime | None, now: float, default_span: float = DEFAULT_SPAN
+) -> TimeRange:
     """The range a request asks for: ``until`` defaults to ``now``, ``since`` to ``default_span``
     before ``until``. InvalidArgument when it is empty, reversed or outside 1970–2200."""
     try:
@@ -76,11 +79,15 @@ def resolve_range(since: datetime | None, until: datetime | None, now: float,
         raise InvalidArgument("since/until: not a usable time") from None
     for name, value in (("since", start), ("until", end)):
         if not EARLIEST <= value <= LATEST:
-            raise InvalidArgument(f"{name}: must be between 1970 and 2200",
-                                  fields=[{"loc": name, "msg": "out of range", "type": "value_error"}])
+            raise InvalidArgument(
+                f"{name}: must be between 1970 and 2200",
+                fields=[{"loc": name, "msg": "out of range", "type": "value_error"}],
+            )
     if start >= end:
-        raise InvalidArgument("since must be before until",
-                              fields=[{"loc": "since", "msg": "not before until", "type": "value_error"}])
+        raise InvalidArgument(
+            "since must be before until",
+            fields=[{"loc": "since", "msg": "not before until", "type": "value_error"}],
+        )
     return TimeRange(start, end)
 
 
@@ -111,8 +118,10 @@ def buckets(span: TimeRange, tz: ZoneInfo, unit: BucketUnit) -> list[Bucket]:
         first -= timedelta(days=first.weekday())
     estimate = span.seconds / step.total_seconds()
     if estimate > MAX_BUCKETS:
-        raise InvalidArgument(f"the range holds about {estimate:.0f} {unit}s; at most {MAX_BUCKETS} "
-                              f"buckets (use bucket=week or a shorter range)")
+        raise InvalidArgument(
+            f"the range holds about {estimate:.0f} {unit}s; at most {MAX_BUCKETS} "
+            f"buckets (use bucket=week or a shorter range)"
+        )
     out: list[Bucket] = []
     day = first
     start = _local_midnight(day, tz)

@@ -63,7 +63,10 @@ def _dt(value: float | None) -> Any:
 
 
 def _priority_key(priority: str) -> tuple[int, str]:
-    return (PRIORITY_ORDER.index(priority) if priority in PRIORITY_ORDER else len(PRIORITY_ORDER), priority)
+    return (
+        PRIORITY_ORDER.index(priority) if priority in PRIORITY_ORDER else len(PRIORITY_ORDER),
+        priority,
+    )
 
 
 def _bucket_of(column: Any, edges: Sequence[float]) -> Any:
@@ -73,6 +76,7 @@ def _bucket_of(column: Any, edges: Sequence[float]) -> Any:
     on a subquery's column: PostgreSQL would not match a CASE with bound parameters in SELECT
     and in GROUP BY as the same expression.
     """
+
     def between(lo: int, hi: int) -> Any:
         # Buckets lo..hi as a balanced tree of CASEs: log2(n) comparisons per row instead of
         # n (a year of days: 9 instead of up to 365).
@@ -90,47 +94,90 @@ def _spent() -> Any:
 
 # ---------------------------------------------------------------------- created vs resolved
 
-def created_vs_resolved(conn: Connection, span: TimeRange, tz: ZoneInfo, unit: BucketUnit) -> m.CreatedResolved:
+
+def created_vs_resolved(
+    conn: Connection, span: TimeRange, tz: ZoneInfo, unit: BucketUnit
+) -> m.CreatedResolved:
     """Incidents opened and resolved per local day or week of ``tz``."""
     parts = buckets(span, tz, unit)
     edges = [b.end for b in parts]
 
     def count_by_bucket(column: Any) -> dict[int, int]:
-        inner = (sa.select(_bucket_of(column, edges).label("b"))
-                 .where(column >= span.since, column < span.until).subquery())
-        return {int(b): n for b, n in conn.execute(sa.select(inner.c.b, sa.func.count()).group_by(inner.c.b))}
+        inner = (
+            sa.select(_bucket_of(column, edges).label("b"))
+            .where(column >= span.since, column < span.until)
+            .subquery()
+        )
+        return {
+            int(b): n
+            for b, n in conn.execute(sa.select(inner.c.b, sa.func.count()).group_by(inner.c.b))
+        }
 
     created = count_by_bucket(incidents.c.opened_at)
     resolved = count_by_bucket(incidents.c.resolved_at)
-    rows = [m.CreatedResolvedBucket(label=b.label, start=_dt(b.start), end=_dt(b.end),
-                                    created=created.get(i, 0), resolved=resolved.get(i, 0))
-            for i, b in enumerate(parts)]
-    return m.CreatedResolved(since=_dt(span.since), until=_dt(span.until), timezone=tz.key, bucket=unit,
-                             buckets=rows, created=sum(created.values()), resolved=sum(resolved.values()))
+    rows = [
+        m.CreatedResolvedBucket(
+            label=b.label,
+            start=_dt(b.start),
+            end=_dt(b.end),
+            created=created.get(i, 0),
+            resolved=resolved.get(i, 0),
+        )
+        for i, b in enumerate(parts)
+    ]
+    return m.CreatedResolved(
+        since=_dt(span.since),
+        until=_dt(span.until),
+        timezone=tz.key,
+        bucket=unit,
+        buckets=rows,
+        created=sum(created.values()),
+        resolved=sum(resolved.values()),
+    )
 
 
 # ---------------------------------------------------------------------- open incidents by age
+
 
 def open_by_age(conn: Connection, now: float) -> m.OpenByAge:
     """Incidents not resolved yet (open, acknowledged, waiting) by age bucket and priority."""
     opened = incidents.c.opened_at
     whens = [(opened > now - upper, label) for label, upper in AGE_BUCKETS if upper is not None]
-    inner = (sa.select(incidents.c.priority, sa.case(*whens, else_=AGE_LABELS[-1]).label("age"))
-             .where(incidents.c.state.in_(ACTIVE)).subquery())
-    grouped = conn.execute(sa.select(inner.c.priority, inner.c.age, sa.func.count())
-                           .group_by(inner.c.priority, inner.c.age)).all()
-    oldest = conn.execute(sa.select(sa.func.min(opened)).where(incidents.c.state.in_(ACTIVE))).scalar()
-    by_priority: dict[str, dict[str, int]] = {p: dict.fromkeys(AGE_LABELS, 0) for p in PRIORITY_ORDER}
+    inner = (
+        sa.select(incidents.c.priority, sa.case(*whens, else_=AGE_LABELS[-1]).label("age"))
+        .where(incidents.c.state.in_(ACTIVE))
+        .subquery()
+    )
+    grouped = conn.execute(
+        sa.select(inner.c.priority, inner.c.age, sa.func.count()).group_by(
+            inner.c.priority, inner.c.age
+        )
+    ).all()
+    oldest = conn.execute(
+        sa.select(sa.func.min(opened)).where(incidents.c.state.in_(ACTIVE))
+    ).scalar()
+    by_priority: dict[str, dict[str, int]] = {
+        p: dict.fromkeys(AGE_LABELS, 0) for p in PRIORITY_ORDER
+    }
     for priority, age, n in grouped:
         by_priority.setdefault(priority, dict.fromkeys(AGE_LABELS, 0))[age] += n
-    rows = [m.OpenAgeRow(priority=p, counts=c, total=sum(c.values()))
-            for p, c in sorted(by_priority.items(), key=lambda item: _priority_key(item[0]))]
+    rows = [
+        m.OpenAgeRow(priority=p, counts=c, total=sum(c.values()))
+        for p, c in sorted(by_priority.items(), key=lambda item: _priority_key(item[0]))
+    ]
     totals = {label: sum(r.counts[label] for r in rows) for label in AGE_LABELS}
-    return m.OpenByAge(as_of=_dt(now), age_buckets=list(AGE_LABELS), rows=rows, totals=totals,
-                       total=sum(totals.values()), oldest_opened_at=_dt(oldest))
+    return m.OpenByAge(
+        as_of=_dt(now),
+        age_buckets=list(AGE_LABELS),
+        rows=rows,
+        totals=totals,
+        total=sum(totals.values()),
+        oldest_opened_at=_dt(oldest),
+    )
 
 
 # ---------------------------------------------------------------------- SLA compliance
+
 
 def _sla_sums(kind: str, now: float) -> list[Any]:
     target = incident_sla.c[f"{kind}_target"]
@@ -145,15 +192,22 @@ def _sla_sums(kind: str, now: float) -> list[Any]:
     def count_if(*conditions: Any) -> Any:
         return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
 
-    return [count_if(tracked, sa.not_(breached), done).label(f"{kind}_met"),
-            count_if(tracked, breached).label(f"{kind}_breached"),
-            count_if(tracked, sa.not_(breached), sa.not_(done)).label(f"{kind}_pending"),
-            count_if(sa.not_(tracked)).label(f"{kind}_untracked")]
+    return [
+        count_if(tracked, sa.not_(breached), done).label(f"{kind}_met"),
+        count_if(tracked, breached).label(f"{kind}_breached"),
+        count_if(tracked, sa.not_(breached), sa.not_(done)).label(f"{kind}_pending"),
+        count_if(sa.not_(tracked)).label(f"{kind}_untracked"),
+    ]
 
 
 def _figures(met: int, breached: int, pending: int, untracked: int) -> m.SlaFigures:
-    return m.SlaFigures(met=met, breached=breached, pending=pending, untracked=untracked,
-                        percent=percent(met, met + breached))
+    return m.SlaFigures(
+        met=met,
+        breached=breached,
+        pending=pending,
+        untracked=untracked,
+        percent=percent(met, met + breached),
+    )
 
 
 def _sla_row(client: str, priority: str, counts: Iterable[dict[str, int]]) -> m.SlaRow:
@@ -161,21 +215,37 @@ def _sla_row(client: str, priority: str, counts: Iterable[dict[str, int]]) -> m.
     for c in counts:
         for key, value in c.items():
             total[key] = total.get(key, 0) + value
-    figures = {kind: _figures(*(total.get(f"{kind}_{x}", 0) for x in ("met", "breached", "pending", "untracked")))
-               for kind in ("response", "resolution")}
-    return m.SlaRow(client=client, priority=priority, incidents=total.get("incidents", 0), **figures)
+    figures = {
+        kind: _figures(
+            *(total.get(f"{kind}_{x}", 0) for x in ("met", "breached", "pending", "untracked"))
+        )
+        for kind in ("response", "resolution")
+    }
+    return m.SlaRow(
+        client=client, priority=priority, incidents=total.get("incidents", 0), **figures
+    )
 
 
 def sla_compliance(conn: Connection, span: TimeRange, now: float) -> m.SlaCompliance:
     """Response and resolution targets met vs breached, for the incidents opened in the range,
     per client and (SLA) priority, with a total per client and overall. A running clock past
     its due time at ``now`` counts as breached (as in ``collector.sla.compliance``)."""
-    query = (sa.select(clients.c.name.label("client"), incident_sla.c.priority, sa.func.count().label("incidents"),
-                       *_sla_sums("response", now), *_sla_sums("resolution", now))
-             .select_from(incident_sla.join(incidents, incidents.c.id == incident_sla.c.incident_id)
-                          .join(clients, clients.c.id == incident_sla.c.client_id))
-             .where(incidents.c.opened_at >= span.since, incidents.c.opened_at < span.until)
-             .group_by(clients.c.name, incident_sla.c.priority))
+    query = (
+        sa.select(
+            clients.c.name.label("client"),
+            incident_sla.c.priority,
+            sa.func.count().label("incidents"),
+            *_sla_sums("response", now),
+            *_sla_sums("resolution", now),
+        )
+        .select_from(
+            incident_sla.join(incidents, incidents.c.id == incident_sla.c.incident_id).join(
+                clients, clients.c.id == incident_sla.c.client_id
+            )
+        )
+        .where(incidents.c.opened_at >= span.since, incidents.c.opened_at < span.until)
+        .group_by(clients.c.name, incident_sla.c.priority)
+    )
     grouped: dict[str, dict[str, dict[str, int]]] = {}
     for row in conn.execute(query).mappings():
         counts = {k: int(v or 0) for k, v in row.items() if k not in ("client", "priority")}
@@ -187,60 +257,97 @@ def sla_compliance(conn: Connection, span: TimeRange, now: float) -> m.SlaCompli
             rows.append(_sla_row(client, priority, [by_priority[priority]]))
         per_client.append(_sla_row(client, "all", by_priority.values()))
     overall = _sla_row("all", "all", [c for p in grouped.values() for c in p.values()])
-    return m.SlaCompliance(since=_dt(span.since), until=_dt(span.until), rows=rows, clients=per_client,
-                           overall=overall)
+    return m.SlaCompliance(
+        since=_dt(span.since), until=_dt(span.until), rows=rows, clients=per_client, overall=overall
+    )
 
 
 # ---------------------------------------------------------------------- technicians
+
 
 def technician_workload(conn: Connection, span: TimeRange) -> m.TechnicianWorkload:
     """Per actor: minutes logged on incidents and on service requests (by when spent), and the
     incidents they acknowledged and resolved in the range."""
     on_incident = time_entries.c.incident_id.is_not(None)
-    time_query = (sa.select(time_entries.c.actor,
-                            sa.func.sum(sa.case((on_incident, time_entries.c.minutes), else_=0)).label("inc"),
-                            sa.func.sum(sa.case((on_incident, 0), else_=time_entries.c.minutes)).label("req"),
-                            sa.func.count().label("entries"),
-                            sa.func.count(sa.distinct(time_entries.c.incident_id)).label("incidents"),
-                            sa.func.count(sa.distinct(time_entries.c.request_id)).label("requests"))
-                  .where(_spent() >= span.since, _spent() < span.until)
-                  .group_by(time_entries.c.actor))
-    event_query = (sa.select(incident_events.c.actor, incident_events.c.type, sa.func.count())
-                   .where(incident_events.c.ts >= span.since, incident_events.c.ts < span.until,
-                          incident_events.c.type.in_(("acknowledged", "resolved")))
-                   .group_by(incident_events.c.actor, incident_events.c.type))
+    time_query = (
+        sa.select(
+            time_entries.c.actor,
+            sa.func.sum(sa.case((on_incident, time_entries.c.minutes), else_=0)).label("inc"),
+            sa.func.sum(sa.case((on_incident, 0), else_=time_entries.c.minutes)).label("req"),
+            sa.func.count().label("entries"),
+            sa.func.count(sa.distinct(time_entries.c.incident_id)).label("incidents"),
+            sa.func.count(sa.distinct(time_entries.c.request_id)).label("requests"),
+        )
+        .where(_spent() >= span.since, _spent() < span.until)
+        .group_by(time_entries.c.actor)
+    )
+    event_query = (
+        sa.select(incident_events.c.actor, incident_events.c.type, sa.func.count())
+        .where(
+            incident_events.c.ts >= span.since,
+            incident_events.c.ts < span.until,
+            incident_events.c.type.in_(("acknowledged", "resolved")),
+        )
+        .group_by(incident_events.c.actor, incident_events.c.type)
+    )
     work: dict[str, dict[str, int]] = {}
     for r in conn.execute(time_query):
-        work[r.actor] = {"incident_minutes": int(r.inc or 0), "request_minutes": int(r.req or 0),
-                         "time_entries": r.entries, "incidents_worked": r.incidents, "requests_worked": r.requests}
+        work[r.actor] = {
+            "incident_minutes": int(r.inc or 0),
+            "request_minutes": int(r.req or 0),
+            "time_entries": r.entries,
+            "incidents_worked": r.incidents,
+            "requests_worked": r.requests,
+        }
     for actor, kind, n in conn.execute(event_query):
         work.setdefault(actor, {})[kind] = n
     rows = []
     for actor, w in work.items():
         inc, req = w.get("incident_minutes", 0), w.get("request_minutes", 0)
-        rows.append(m.TechnicianRow(
-            actor=actor, automatic=actor == AUTOMATIC_ACTOR, incident_minutes=inc, request_minutes=req,
-            total_minutes=inc + req, time_entries=w.get("time_entries", 0),
-            incidents_worked=w.get("incidents_worked", 0), requests_worked=w.get("requests_worked", 0),
-            acknowledged=w.get("acknowledged", 0), resolved=w.get("resolved", 0)))
+        rows.append(
+            m.TechnicianRow(
+                actor=actor,
+                automatic=actor == AUTOMATIC_ACTOR,
+                incident_minutes=inc,
+                request_minutes=req,
+                total_minutes=inc + req,
+                time_entries=w.get("time_entries", 0),
+                incidents_worked=w.get("incidents_worked", 0),
+                requests_worked=w.get("requests_worked", 0),
+                acknowledged=w.get("acknowledged", 0),
+                resolved=w.get("resolved", 0),
+            )
+        )
     rows.sort(key=lambda r: (r.automatic, -r.total_minutes, -r.resolved, r.actor))
-    return m.TechnicianWorkload(since=_dt(span.since), until=_dt(span.until), rows=rows,
-                                total_minutes=sum(r.total_minutes for r in rows))
+    return m.TechnicianWorkload(
+        since=_dt(span.since),
+        until=_dt(span.until),
+        rows=rows,
+        total_minutes=sum(r.total_minutes for r in rows),
+    )
 
 
 # ---------------------------------------------------------------------- top problems
+
 
 def _client_minutes(conn: Connection, span: TimeRange) -> dict[int, int]:
     """Minutes logged in the range per client id: on its incidents plus its service requests."""
     in_range = (_spent() >= span.since, _spent() < span.until)
     out: dict[int, int] = {}
-    on_incidents = (sa.select(incidents.c.client_id, sa.func.sum(time_entries.c.minutes))
-                    .select_from(time_entries.join(incidents, incidents.c.id == time_entries.c.incident_id))
-                    .where(*in_range).group_by(incidents.c.client_id))
-    on_requests = (sa.select(service_requests.c.client_id, sa.func.sum(time_entries.c.minutes))
-                   .select_from(time_entries.join(service_requests,
-                                                  service_requests.c.id == time_entries.c.request_id))
-                   .where(*in_range).group_by(service_requests.c.client_id))
+    on_incidents = (
+        sa.select(incidents.c.client_id, sa.func.sum(time_entries.c.minutes))
+        .select_from(time_entries.join(incidents, incidents.c.id == time_entries.c.incident_id))
+        .where(*in_range)
+        .group_by(incidents.c.client_id)
+    )
+    on_requests = (
+        sa.select(service_requests.c.client_id, sa.func.sum(time_entries.c.minutes))
+        .select_from(
+            time_entries.join(service_requests, service_requests.c.id == time_entries.c.request_id)
+        )
+        .where(*in_range)
+        .group_by(service_requests.c.client_id)
+    )
     for query in (on_incidents, on_requests):
         for client_id, minutes in conn.execute(query):
             out[client_id] = out.get(client_id, 0) + int(minutes or 0)
@@ -258,44 +365,71 @@ def top_problems(conn: Connection, span: TimeRange, limit: int = 10) -> m.TopPro
     asset_counts = conn.execute(
         sa.select(incidents.c.client_id, incidents.c.asset, sa.func.count())
         .where(*opened, incidents.c.asset.is_not(None))
-        .group_by(incidents.c.client_id, incidents.c.asset)).all()
+        .group_by(incidents.c.client_id, incidents.c.asset)
+    ).all()
     asset_minutes = conn.execute(
         sa.select(incidents.c.client_id, incidents.c.asset, sa.func.sum(time_entries.c.minutes))
         .select_from(time_entries.join(incidents, incidents.c.id == time_entries.c.incident_id))
         .where(_spent() >= span.since, _spent() < span.until, incidents.c.asset.is_not(None))
-        .group_by(incidents.c.client_id, incidents.c.asset)).all()
+        .group_by(incidents.c.client_id, incidents.c.asset)
+    ).all()
     assets: dict[tuple[int, str], list[int]] = {}
     for client_id, asset, n in asset_counts:
         assets.setdefault((client_id, asset), [0, 0])[0] = n
     for client_id, asset, minutes in asset_minutes:
         assets.setdefault((client_id, asset), [0, 0])[1] = int(minutes or 0)
-    asset_rows = [m.ProblemAsset(client=names.get(cid, str(cid)), asset=asset, incidents=n, minutes=mins)
-                  for (cid, asset), (n, mins) in assets.items()]
+    asset_rows = [
+        m.ProblemAsset(client=names.get(cid, str(cid)), asset=asset, incidents=n, minutes=mins)
+        for (cid, asset), (n, mins) in assets.items()
+    ]
 
-    client_counts = dict(conn.execute(sa.select(incidents.c.client_id, sa.func.count())
-                                      .where(*opened).group_by(incidents.c.client_id)).all())
+    client_counts = dict(
+        conn.execute(
+            sa.select(incidents.c.client_id, sa.func.count())
+            .where(*opened)
+            .group_by(incidents.c.client_id)
+        ).all()
+    )
     client_minutes = _client_minutes(conn, span)
-    client_rows = [m.ProblemClient(client=names.get(cid, str(cid)), incidents=client_counts.get(cid, 0),
-                                   minutes=client_minutes.get(cid, 0))
-                   for cid in set(client_counts) | set(client_minutes)]
+    client_rows = [
+        m.ProblemClient(
+            client=names.get(cid, str(cid)),
+            incidents=client_counts.get(cid, 0),
+            minutes=client_minutes.get(cid, 0),
+        )
+        for cid in set(client_counts) | set(client_minutes)
+    ]
 
     def top(rows: list[Any], first: str, second: str) -> list[Any]:
-        ranked = sorted(rows, key=lambda r: (-getattr(r, first), -getattr(r, second), r.client,
-                                             getattr(r, "asset", "")))
+        ranked = sorted(
+            rows,
+            key=lambda r: (
+                -getattr(r, first),
+                -getattr(r, second),
+                r.client,
+                getattr(r, "asset", ""),
+            ),
+        )
         return [r for r in ranked if getattr(r, first) > 0][:limit]
 
-    return m.TopProblems(since=_dt(span.since), until=_dt(span.until),
-                         assets_by_incidents=top(asset_rows, "incidents", "minutes"),
-                         assets_by_time=top(asset_rows, "minutes", "incidents"),
-                         clients_by_incidents=top(client_rows, "incidents", "minutes"),
-                         clients_by_time=top(client_rows, "minutes", "incidents"))
+    return m.TopProblems(
+        since=_dt(span.since),
+        until=_dt(span.until),
+        assets_by_incidents=top(asset_rows, "incidents", "minutes"),
+        assets_by_time=top(asset_rows, "minutes", "incidents"),
+        clients_by_incidents=top(client_rows, "incidents", "minutes"),
+        clients_by_time=top(client_rows, "minutes", "incidents"),
+    )
 
 
 # ---------------------------------------------------------------------- time vs fee
 
+
 def _contracts(conn: Connection) -> dict[int, Contract]:
     out = {}
-    for client_id, definition in conn.execute(sa.select(contracts.c.client_id, contracts.c.definition)):
+    for client_id, definition in conn.execute(
+        sa.select(contracts.c.client_id, contracts.c.definition)
+    ):
         try:
             out[client_id] = Contract.model_validate(definition)
         except ValidationError:  # one unreadable contract must not take the view down
@@ -303,39 +437,83 @@ def _contracts(conn: Connection) -> dict[int, Contract]:
     return out
 
 
-def client_cost(client: str, minutes: int, hourly_cost: Decimal, months: Decimal,
-                contract: Contract | None) -> m.ClientCost:
+def client_cost(
+    client: str, minutes: int, hourly_cost: Decimal, months: Decimal, contract: Contract | None
+) -> m.ClientCost:
     """Pure: price ``minutes`` at ``hourly_cost`` and compare with the contract's prorated fee."""
     hours = (Decimal(minutes) / 60).quantize(CENT, rounding=ROUND_HALF_UP)
     cost = (Decimal(minutes) * hourly_cost / 60).quantize(CENT, rounding=ROUND_HALF_UP)
     if contract is None:
-        return m.ClientCost(client=client, plan=None, currency=None, minutes=minutes, hours=hours, cost=cost,
-                            monthly_fee=None, months=months, fee=None, margin=None, loss=False)
+        return m.ClientCost(
+            client=client,
+            plan=None,
+            currency=None,
+            minutes=minutes,
+            hours=hours,
+            cost=cost,
+            monthly_fee=None,
+            months=months,
+            fee=None,
+            margin=None,
+            loss=False,
+        )
     fee = (contract.plan.monthly_fee * months).quantize(CENT, rounding=ROUND_HALF_UP)
-    return m.ClientCost(client=client, plan=contract.plan.name, currency=contract.plan.currency, minutes=minutes,
-                        hours=hours, cost=cost, monthly_fee=contract.plan.monthly_fee, months=months, fee=fee,
-                        margin=fee - cost, loss=cost > fee)
+    return m.ClientCost(
+        client=client,
+        plan=contract.plan.name,
+        currency=contract.plan.currency,
+        minutes=minutes,
+        hours=hours,
+        cost=cost,
+        monthly_fee=contract.plan.monthly_fee,
+        months=months,
+        fee=fee,
+        margin=fee - cost,
+        loss=cost > fee,
+    )
 
 
-def time_vs_fee(conn: Connection, span: TimeRange, tz: ZoneInfo, hourly_cost: Decimal) -> m.TimeVsFee:
+def time_vs_fee(
+    conn: Connection, span: TimeRange, tz: ZoneInfo, hourly_cost: Decimal
+) -> m.TimeVsFee:
     """Per client: hours logged in the range × ``hourly_cost`` against the contract's monthly fee
     prorated to the range; clients whose cost is above their fee are the loss makers."""
     names = _client_names(conn)
-    enabled = {cid for (cid,) in conn.execute(sa.select(clients.c.id).where(clients.c.enabled == sa.true()))}
+    enabled = {
+        cid
+        for (cid,) in conn.execute(sa.select(clients.c.id).where(clients.c.enabled == sa.true()))
+    }
     minutes = _client_minutes(conn, span)
     deals = _contracts(conn)
     months = months_covered(span, tz)
-    rows = [client_cost(names[cid], minutes.get(cid, 0), hourly_cost, months, deals.get(cid))
-            for cid in (enabled | set(minutes) | set(deals)) if cid in names]
-    rows.sort(key=lambda r: (not r.loss, r.margin if r.margin is not None else Decimal(0), r.client))
-    return m.TimeVsFee(since=_dt(span.since), until=_dt(span.until), timezone=tz.key, hourly_cost=hourly_cost,
-                       rows=rows, loss_clients=[r.client for r in rows if r.loss])
+    rows = [
+        client_cost(names[cid], minutes.get(cid, 0), hourly_cost, months, deals.get(cid))
+        for cid in (enabled | set(minutes) | set(deals))
+        if cid in names
+    ]
+    rows.sort(
+        key=lambda r: (not r.loss, r.margin if r.margin is not None else Decimal(0), r.client)
+    )
+    return m.TimeVsFee(
+        since=_dt(span.since),
+        until=_dt(span.until),
+        timezone=tz.key,
+        hourly_cost=hourly_cost,
+        rows=rows,
+        loss_clients=[r.client for r in rows if r.loss],
+    )
 
 
 # ---------------------------------------------------------------------- points
 
-_LEDGER_FIELDS = {"allotment": "allotment", "rollover": "rollover", "charge": "charged", "topup": "topups",
-                  "adjustment": "adjustments", "expiry": "expired"}
+_LEDGER_FIELDS = {
+    "allotment": "allotment",
+    "rollover": "rollover",
+    "charge": "charged",
+    "topup": "topups",
+    "adjustment": "adjustments",
+    "expiry": "expired",
+}
 
 
 def points_consumption(conn: Connection, span: TimeRange) -> m.PointsConsumption:
@@ -343,16 +521,27 @@ def points_consumption(conn: Connection, span: TimeRange) -> m.PointsConsumption
     and the balance at ``until`` (all entries before it) with the overdraft below zero."""
     names = _client_names(conn)
     moves = conn.execute(
-        sa.select(ledger_entries.c.client_id, ledger_entries.c.period, ledger_entries.c.kind,
-                  sa.func.sum(ledger_entries.c.centipoints))
+        sa.select(
+            ledger_entries.c.client_id,
+            ledger_entries.c.period,
+            ledger_entries.c.kind,
+            sa.func.sum(ledger_entries.c.centipoints),
+        )
         .where(ledger_entries.c.ts >= span.since, ledger_entries.c.ts < span.until)
-        .group_by(ledger_entries.c.client_id, ledger_entries.c.period, ledger_entries.c.kind)).all()
-    balances = dict(conn.execute(
-        sa.select(ledger_entries.c.client_id, sa.func.sum(ledger_entries.c.centipoints))
-        .where(ledger_entries.c.ts < span.until).group_by(ledger_entries.c.client_id)).all())
+        .group_by(ledger_entries.c.client_id, ledger_entries.c.period, ledger_entries.c.kind)
+    ).all()
+    balances = dict(
+        conn.execute(
+            sa.select(ledger_entries.c.client_id, sa.func.sum(ledger_entries.c.centipoints))
+            .where(ledger_entries.c.ts < span.until)
+            .group_by(ledger_entries.c.client_id)
+        ).all()
+    )
     periods: dict[int, dict[str, dict[str, int]]] = {}
     for client_id, period, kind, total in moves:
-        fields = periods.setdefault(client_id, {}).setdefault(period, dict.fromkeys(_LEDGER_FIELDS.values(), 0))
+        fields = periods.setdefault(client_id, {}).setdefault(
+            period, dict.fromkeys(_LEDGER_FIELDS.values(), 0)
+        )
         fields[_LEDGER_FIELDS.get(kind, "adjustments")] += int(total)
     out = []
     for cid in sorted(set(periods) | set(balances), key=lambda c: names.get(c, str(c))):
@@ -361,12 +550,22 @@ def points_consumption(conn: Connection, span: TimeRange) -> m.PointsConsumption
             net = sum(f.values())
             rows.append(m.PeriodPoints(period=period, net=net, **{**f, "charged": -f["charged"]}))
         balance = int(balances.get(cid) or 0)
-        out.append(m.ClientPoints(client=names.get(cid, str(cid)), periods=rows,
-                                  charged=sum(r.charged for r in rows), balance=balance,
-                                  overdraft=max(0, -balance)))
-    return m.PointsConsumption(since=_dt(span.since), until=_dt(span.until), clients=out,
-                               charged=sum(c.charged for c in out),
-                               overdrawn_clients=[c.client for c in out if c.overdraft > 0])
+        out.append(
+            m.ClientPoints(
+                client=names.get(cid, str(cid)),
+                periods=rows,
+                charged=sum(r.charged for r in rows),
+                balance=balance,
+                overdraft=max(0, -balance),
+            )
+        )
+    return m.PointsConsumption(
+        since=_dt(span.since),
+        until=_dt(span.until),
+        clients=out,
+        charged=sum(c.charged for c in out),
+        overdrawn_clients=[c.client for c in out if c.overdraft > 0],
+    )
 
 
 # ---------------------------------------------------------------------- connectors' health
@@ -377,66 +576,142 @@ _WAITING = ("pending", "in_flight")
 def _error(text: str | None) -> str | None:
     if text is None or len(text) <= MAX_ERROR_CHARS:
         return text
-    return text[:MAX_ERROR_CHARS - 1] + "…"
+    return text[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def _queues(conn: Connection, table: sa.Table, name_col: Any, delivered_col: Any, span: TimeRange,
-            now: float) -> list[m.QueueHealth]:
+def _queues(
+    conn: Connection,
+    table: sa.Table,
+    name_col: Any,
+    delivered_col: Any,
+    span: TimeRange,
+    now: float,
+) -> list[m.QueueHealth]:
     states = conn.execute(
-        sa.select(name_col, table.c.state, sa.func.count(), sa.func.min(table.c.created_at),
-                  sa.func.max(table.c.attempts))
-        .where(table.c.state != "done").group_by(name_col, table.c.state)).all()
-    delivered = dict(conn.execute(
-        sa.select(name_col, sa.func.count())
-        .where(table.c.state == "done", delivered_col >= span.since, delivered_col < span.until)
-        .group_by(name_col)).all())
+        sa.select(
+            name_col,
+            table.c.state,
+            sa.func.count(),
+            sa.func.min(table.c.created_at),
+            sa.func.max(table.c.attempts),
+        )
+        .where(table.c.state != "done")
+        .group_by(name_col, table.c.state)
+    ).all()
+    delivered = dict(
+        conn.execute(
+            sa.select(name_col, sa.func.count())
+            .where(table.c.state == "done", delivered_col >= span.since, delivered_col < span.until)
+            .group_by(name_col)
+        ).all()
+    )
     # The newest error per queue: the highest id among rows not delivered that carry one.
-    newest = (sa.select(name_col.label("name"), sa.func.max(table.c.id).label("id"))
-              .where(table.c.state != "done", table.c.last_error.is_not(None)).group_by(name_col).subquery())
-    errors = dict(conn.execute(sa.select(newest.c.name, table.c.last_error)
-                               .join(newest, newest.c.id == table.c.id)).all())
+    newest = (
+        sa.select(name_col.label("name"), sa.func.max(table.c.id).label("id"))
+        .where(table.c.state != "done", table.c.last_error.is_not(None))
+        .group_by(name_col)
+        .subquery()
+    )
+    errors = dict(
+        conn.execute(
+            sa.select(newest.c.name, table.c.last_error).join(newest, newest.c.id == table.c.id)
+        ).all()
+    )
     acc: dict[str, dict[str, Any]] = {}
     for name, state, n, oldest, attempts in states:
-        q = acc.setdefault(name, {"pending": 0, "in_flight": 0, "failed": 0, "oldest": None, "attempts": 0})
+        q = acc.setdefault(
+            name, {"pending": 0, "in_flight": 0, "failed": 0, "oldest": None, "attempts": 0}
+        )
         if state in q:
             q[state] += n
         if state in _WAITING:
             q["oldest"] = oldest if q["oldest"] is None else min(q["oldest"], oldest)
         q["attempts"] = max(q["attempts"], attempts or 0)
     for name in delivered:
-        acc.setdefault(name, {"pending": 0, "in_flight": 0, "failed": 0, "oldest": None, "attempts": 0})
-    return [m.QueueHealth(name=name, pending=q["pending"], in_flight=q["in_flight"], failed=q["failed"],
-                          delivered=delivered.get(name, 0), oldest_pending_at=_dt(q["oldest"]),
-                          oldest_pending_age_seconds=None if q["oldest"] is None else max(0.0, now - q["oldest"]),
-                          max_attempts=q["attempts"], last_error=_error(errors.get(name)))
-            for name, q in sorted(acc.items())]
+        acc.setdefault(
+            name, {"pending": 0, "in_flight": 0, "failed": 0, "oldest": None, "attempts": 0}
+        )
+    return [
+        m.QueueHealth(
+            name=name,
+            pending=q["pending"],
+            in_flight=q["in_flight"],
+            failed=q["failed"],
+            delivered=delivered.get(name, 0),
+            oldest_pending_at=_dt(q["oldest"]),
+            oldest_pending_age_seconds=None if q["oldest"] is None else max(0.0, now - q["oldest"]),
+            max_attempts=q["attempts"],
+            last_error=_error(errors.get(name)),
+        )
+        for name, q in sorted(acc.items())
+    ]
 
 
-def connector_health(conn: Connection, span: TimeRange, now: float, problems_limit: int = 50) -> m.ConnectorHealth:
+def connector_health(
+    conn: Connection, span: TimeRange, now: float, problems_limit: int = 50
+) -> m.ConnectorHealth:
     """The ticket outbox per connector and the client notifications per kind: backlog by state
     now, oldest waiting row, deliveries in the range, and the rows that failed or are retrying."""
     connectors = _queues(conn, outbox, outbox.c.connector, outbox.c.delivered_at, span, now)
     kinds = _queues(conn, notifications, notifications.c.kind, notifications.c.sent_at, span, now)
-    troubled = sa.or_(outbox.c.state == "failed",
-                      sa.and_(outbox.c.state.in_(_WAITING), outbox.c.last_error.is_not(None)))
+    troubled = sa.or_(
+        outbox.c.state == "failed",
+        sa.and_(outbox.c.state.in_(_WAITING), outbox.c.last_error.is_not(None)),
+    )
     outbox_rows = conn.execute(
-        sa.select(outbox.c.id, outbox.c.connector, incidents.c.key, outbox.c.state, outbox.c.attempts,
-                  outbox.c.last_error, outbox.c.created_at, outbox.c.next_attempt_at)
+        sa.select(
+            outbox.c.id,
+            outbox.c.connector,
+            incidents.c.key,
+            outbox.c.state,
+            outbox.c.attempts,
+            outbox.c.last_error,
+            outbox.c.created_at,
+            outbox.c.next_attempt_at,
+        )
         .join(incidents, incidents.c.id == outbox.c.incident_id)
-        .where(troubled).order_by(outbox.c.id.desc()).limit(problems_limit)).all()
-    troubled_n = sa.or_(notifications.c.state == "failed",
-                        sa.and_(notifications.c.state.in_(_WAITING), notifications.c.last_error.is_not(None)))
+        .where(troubled)
+        .order_by(outbox.c.id.desc())
+        .limit(problems_limit)
+    ).all()
+    troubled_n = sa.or_(
+        notifications.c.state == "failed",
+        sa.and_(notifications.c.state.in_(_WAITING), notifications.c.last_error.is_not(None)),
+    )
     notification_rows = conn.execute(
-        sa.select(notifications.c.id, notifications.c.kind, notifications.c.subject, notifications.c.state,
-                  notifications.c.attempts, notifications.c.last_error, notifications.c.created_at,
-                  notifications.c.next_attempt_at)
-        .where(troubled_n).order_by(notifications.c.id.desc()).limit(problems_limit)).all()
+        sa.select(
+            notifications.c.id,
+            notifications.c.kind,
+            notifications.c.subject,
+            notifications.c.state,
+            notifications.c.attempts,
+            notifications.c.last_error,
+            notifications.c.created_at,
+            notifications.c.next_attempt_at,
+        )
+        .where(troubled_n)
+        .order_by(notifications.c.id.desc())
+        .limit(problems_limit)
+    ).all()
 
     def problem(r: Any) -> m.DeliveryProblem:
-        return m.DeliveryProblem(id=r[0], name=r[1], subject=r[2], state=r[3], attempts=r[4],
-                                 last_error=_error(r[5]), created_at=_dt(r[6]),
-                                 next_attempt_at=_dt(r[7]) if r[3] != "failed" else None)
+        return m.DeliveryProblem(
+            id=r[0],
+            name=r[1],
+            subject=r[2],
+            state=r[3],
+            attempts=r[4],
+            last_error=_error(r[5]),
+            created_at=_dt(r[6]),
+            next_attempt_at=_dt(r[7]) if r[3] != "failed" else None,
+        )
 
-    return m.ConnectorHealth(since=_dt(span.since), until=_dt(span.until), as_of=_dt(now), connectors=connectors,
-                             connector_problems=[problem(r) for r in outbox_rows], notifications=kinds,
-                             notification_problems=[problem(r) for r in notification_rows])
+    return m.ConnectorHealth(
+        since=_dt(span.since),
+        until=_dt(span.until),
+        as_of=_dt(now),
+        connectors=connectors,
+        connector_problems=[problem(r) for r in outbox_rows],
+        notifications=kinds,
+        notification_problems=[problem(r) for r in notification_rows],
+    )

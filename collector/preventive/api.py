@@ -92,30 +92,49 @@ def period_range(contract: Contract | None, period: str | None, now: float) -> t
     return start.timestamp(), end.timestamp()
 
 
-def preventive_router(store: Any, require_admin: Callable[..., Any],
-                      responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+def preventive_router(
+    store: Any, require_admin: Callable[..., Any], responses: dict[int | str, dict[str, Any]]
+) -> APIRouter:
     router = APIRouter(tags=["preventive"], responses=responses)
     admin_dep = Depends(require_admin)
 
-    @router.post("/api/v1/clients/{client}/preventive", response_model=PreventiveItem, status_code=201)
-    def post_task(client: ClientParam, body: TaskDone, principal: Any = admin_dep) -> PreventiveItem:
+    @router.post(
+        "/api/v1/clients/{client}/preventive", response_model=PreventiveItem, status_code=201
+    )
+    def post_task(
+        client: ClientParam, body: TaskDone, principal: Any = admin_dep
+    ) -> PreventiveItem:
         """Record a maintenance task of the client's contract as done (evidence captured now)."""
         now = timeutil.now()
         with store.write() as conn:
             found = admin.get_client(conn, client)
             contract = get_contract(conn, found.id)
             if contract is None:
-                raise NotFound(f"client {found.name!r} has no contract (maintenance tasks come from it)")
-            item = record.record_task(conn, found.id, contract, body.task_id, minutes=body.minutes,
-                                      note=body.note, actor=body.by or f"admin-token-{principal.token_id}",
-                                      now=now, done_at=body.done_at.timestamp() if body.done_at else None)
+                raise NotFound(
+                    f"client {found.name!r} has no contract (maintenance tasks come from it)"
+                )
+            item = record.record_task(
+                conn,
+                found.id,
+                contract,
+                body.task_id,
+                minutes=body.minutes,
+                note=body.note,
+                actor=body.by or f"admin-token-{principal.token_id}",
+                now=now,
+                done_at=body.done_at.timestamp() if body.done_at else None,
+            )
         return item_out(item)
 
     @router.get("/api/v1/clients/{client}/preventive", response_model=list[PreventiveItem])
-    def get_items(client: ClientParam, principal: Any = admin_dep,
-                  period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$",
-                                                      description="YYYY-MM; default: the current period")] = None,
-                  ) -> list[PreventiveItem]:
+    def get_items(
+        client: ClientParam,
+        principal: Any = admin_dep,
+        period: Annotated[
+            str | None,
+            Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; default: the current period"),
+        ] = None,
+    ) -> list[PreventiveItem]:
         with store.read() as conn:
             found = admin.get_client(conn, client)
             start, end = period_range(get_contract(conn, found.id), period, timeutil.now())
@@ -127,12 +146,19 @@ def preventive_router(store: Any, require_admin: Callable[..., Any],
             found = admin.get_client(conn, client)
             contract = get_contract(conn, found.id)
             rows = record.task_status(conn, found.id, contract, timeutil.now()) if contract else []
-        return [TaskStatus(**{**r, "last_done_at": _dt(r["last_done_at"]), "next_due_at": _dt(r["next_due_at"])})
-                for r in rows]
+        return [
+            TaskStatus(
+                **{
+                    **r,
+                    "last_done_at": _dt(r["last_done_at"]),
+                    "next_due_at": _dt(r["next_due_at"]),
+                }
+            )
+            for r in rows
+        ]
 
     return router
 
 
 def _dt(value: float | None) -> datetime | None:
     return timeutil.to_datetime(value) if value is not None else None
-

@@ -36,8 +36,15 @@ NAMES: dict[str, str] = {
     "smart_reallocated_sectors": "reallocated sectors on {device}",
 }
 
-_UNITS = (("_percent", "%"), ("_seconds", "s"), ("_bytes", "B"), ("_celsius", "°C"), ("_volts", "V"),
-          ("_watts", "W"), ("_ratio", ""))
+_UNITS = (
+    ("_percent", "%"),
+    ("_seconds", "s"),
+    ("_bytes", "B"),
+    ("_celsius", "°C"),
+    ("_volts", "V"),
+    ("_watts", "W"),
+    ("_ratio", ""),
+)
 
 
 def unit_of(metric: str) -> str:
@@ -60,7 +67,11 @@ def describe(metric: str, labels: Mapping[str, str]) -> str:
     for suffix, _ in _UNITS:
         words = words.removesuffix(suffix)
     text = words.replace("_", " ")
-    shown = [v for k, v in sorted(labels.items()) if k not in ("scope", "scope_policy", "fstype", "device")]
+    shown = [
+        v
+        for k, v in sorted(labels.items())
+        if k not in ("scope", "scope_policy", "fstype", "device")
+    ]
     return f"{text} {' '.join(shown)}".strip()
 
 
@@ -95,7 +106,9 @@ def _duration(seconds: float) -> str:
     return f"{_number(round(seconds))} s"
 
 
-def change_text(what: str, asset: str | None, before: float | None, after: float | None, unit: str) -> str:
+def change_text(
+    what: str, asset: str | None, before: float | None, after: float | None, unit: str
+) -> str:
     """``disk / on srv1: 93 % → 61 %`` (``before`` unknown: just the value after)."""
     where = f"{what} on {asset}" if asset else what
     if before is None:
@@ -103,16 +116,29 @@ def change_text(what: str, asset: str | None, before: float | None, after: float
     return f"{where}: {format_value(before, unit)} → {format_value(after, unit)}"
 
 
-def metric_evidence(metric: str, labels: Mapping[str, str], asset: str | None,
-                    before: float | None, after: float | None) -> dict[str, Any]:
+def metric_evidence(
+    metric: str,
+    labels: Mapping[str, str],
+    asset: str | None,
+    before: float | None,
+    after: float | None,
+) -> dict[str, Any]:
     """The evidence of a value that changed (an incident's metric, a task's metric)."""
     unit = unit_of(metric)
-    return {"text": change_text(describe(metric, labels), asset, before, after, unit),
-            "before": before, "after": after, "unit": unit, "source": "metric", "metric": metric,
-            "labels": dict(labels)}
+    return {
+        "text": change_text(describe(metric, labels), asset, before, after, unit),
+        "before": before,
+        "after": after,
+        "unit": unit,
+        "source": "metric",
+        "metric": metric,
+        "labels": dict(labels),
+    }
 
 
-def supply_evidence(asset: str | None, data: Mapping[str, Any], message: str = "") -> dict[str, Any]:
+def supply_evidence(
+    asset: str | None, data: Mapping[str, Any], message: str = ""
+) -> dict[str, Any]:
     """A ``supply_replaced`` event from the agent → "black toner replaced on printer-2nd-floor"."""
     supply = str(data.get("supply") or data.get("supply_type") or "supply")
     before, after = data.get("before_percent"), data.get("after_percent")
@@ -121,8 +147,15 @@ def supply_evidence(asset: str | None, data: Mapping[str, Any], message: str = "
         text += f": {format_value(before, '%')} → {format_value(after, '%')}"
     else:
         before = after = None
-    return {"text": text, "before": before, "after": after, "unit": "%", "source": "event",
-            "event": "supply_replaced", "supply": supply}
+    return {
+        "text": text,
+        "before": before,
+        "after": after,
+        "unit": "%",
+        "source": "event",
+        "event": "supply_replaced",
+        "supply": supply,
+    }
 
 
 def no_evidence(title: str) -> dict[str, Any]:
@@ -130,13 +163,17 @@ def no_evidence(title: str) -> dict[str, Any]:
     return {"text": title, "before": None, "after": None, "unit": "", "source": "none"}
 
 
-def several(what: str, parts: list[tuple[str, float | None, float | None]], unit: str,
-            limit: int = 5) -> str:
+def several(
+    what: str, parts: list[tuple[str, float | None, float | None]], unit: str, limit: int = 5
+) -> str:
     """One text for a task that covers several assets: ``pending updates: srv1 14 → 0, srv2 3 → 0``."""
     shown = []
     for asset, before, after in parts[:limit]:
-        value = format_value(after, unit) if before is None else f"{format_value(before, unit)} → " \
-                                                                  f"{format_value(after, unit)}"
+        value = (
+            format_value(after, unit)
+            if before is None
+            else f"{format_value(before, unit)} → {format_value(after, unit)}"
+        )
         shown.append(f"{asset} {value}")
     more = f" and {len(parts) - limit} more" if len(parts) > limit else ""
     return f"{what}: {', '.join(shown)}{more}"

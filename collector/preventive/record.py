@@ -49,6 +49,7 @@ SUPPLY_SLACK = 600.0
 
 # ---------------------------------------------------------------------- series values
 
+
 def _labels(text: Any) -> dict[str, str]:
     return text if isinstance(text, dict) else json.loads(text or "{}")
 
@@ -63,9 +64,18 @@ def series_values(conn: Connection, asset_ids: list[int], metric: str) -> list[d
         .join(assets, assets.c.id == series.c.asset_id)
         .outerjoin(latest, latest.c.series_id == series.c.id)
         .where(series.c.asset_id.in_(asset_ids), series.c.metric == metric)
-        .order_by(assets.c.name, series.c.labels)).all()
-    return [{"asset_id": r.asset_id, "asset": r.name, "labels": _labels(r.labels), "value": r.value, "ts": r.ts}
-            for r in rows]
+        .order_by(assets.c.name, series.c.labels)
+    ).all()
+    return [
+        {
+            "asset_id": r.asset_id,
+            "asset": r.name,
+            "labels": _labels(r.labels),
+            "value": r.value,
+            "ts": r.ts,
+        }
+        for r in rows
+    ]
 
 
 def _incident_series(conn: Connection, row: Any, metric: str) -> dict[str, Any] | None:
@@ -74,12 +84,16 @@ def _incident_series(conn: Connection, row: Any, metric: str) -> dict[str, Any] 
     if row.asset_id is None:
         return None
     incident_labels = dict(row.labels or {})
-    candidates = [s for s in series_values(conn, [row.asset_id], metric)
-                  if all(incident_labels.get(k) == v for k, v in s["labels"].items())]
+    candidates = [
+        s
+        for s in series_values(conn, [row.asset_id], metric)
+        if all(incident_labels.get(k) == v for k, v in s["labels"].items())
+    ]
     return max(candidates, key=lambda s: len(s["labels"])) if candidates else None
 
 
 # ---------------------------------------------------------------------- incidents
+
 
 class PreventiveRecorder:
     """Incident listener (see the module docstring). ``metric_of`` maps a rule id to its metric."""
@@ -98,16 +112,34 @@ class PreventiveRecorder:
         row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).first()
         if row is None or row.origin != "proactive" or row.resolved_at is None:
             return False
-        if conn.execute(sa.select(preventive_work.c.id)
-                        .where(preventive_work.c.incident_id == incident_id)).first() is not None:
+        if (
+            conn.execute(
+                sa.select(preventive_work.c.id).where(preventive_work.c.incident_id == incident_id)
+            ).first()
+            is not None
+        ):
             return False
         if reported_meanwhile(conn, row):
-            log.info("%s: a user reported the problem before it was resolved; not preventive", row.key)
+            log.info(
+                "%s: a user reported the problem before it was resolved; not preventive", row.key
+            )
             return False
-        conn.execute(preventive_work.insert().values(
-            client_id=row.client_id, kind="incident", incident_id=row.id, task_id=None, title=row.title,
-            asset=row.asset, done_at=row.resolved_at, actor=actor, minutes=_minutes(conn, row.id),
-            note=row.resolution_note or "", evidence=self.evidence(conn, row), created_at=now))
+        conn.execute(
+            preventive_work.insert().values(
+                client_id=row.client_id,
+                kind="incident",
+                incident_id=row.id,
+                task_id=None,
+                title=row.title,
+                asset=row.asset,
+                done_at=row.resolved_at,
+                actor=actor,
+                minutes=_minutes(conn, row.id),
+                note=row.resolution_note or "",
+                evidence=self.evidence(conn, row),
+                created_at=now,
+            )
+        )
         return True
 
     def evidence(self, conn: Connection, row: Any) -> dict[str, Any]:
@@ -119,38 +151,63 @@ class PreventiveRecorder:
         if metric is None or (found is None and row.first_value is None):
             return ev.no_evidence(f"{row.title}: resolved before anyone reported it")
         after = found["value"] if found is not None else row.last_value
-        labels = found["labels"] if found is not None else {
-            k: v for k, v in dict(row.labels or {}).items() if k not in ("scope", "scope_policy")}
+        labels = (
+            found["labels"]
+            if found is not None
+            else {
+                k: v
+                for k, v in dict(row.labels or {}).items()
+                if k not in ("scope", "scope_policy")
+            }
+        )
         return ev.metric_evidence(metric, labels, row.asset, row.first_value, after)
 
     def _update_minutes(self, conn: Connection, incident_id: int) -> None:
-        conn.execute(preventive_work.update().where(preventive_work.c.incident_id == incident_id)
-                     .values(minutes=_minutes(conn, incident_id)))
+        conn.execute(
+            preventive_work.update()
+            .where(preventive_work.c.incident_id == incident_id)
+            .values(minutes=_minutes(conn, incident_id))
+        )
 
 
 def reported_meanwhile(conn: Connection, row: Any) -> bool:
     """A user_reported incident of the same client (and asset) opened while ``row`` was open."""
     query = sa.select(incidents.c.id).where(
-        incidents.c.client_id == row.client_id, incidents.c.origin == "user_reported",
-        incidents.c.id != row.id, incidents.c.opened_at >= row.opened_at,
-        incidents.c.opened_at <= row.resolved_at)
+        incidents.c.client_id == row.client_id,
+        incidents.c.origin == "user_reported",
+        incidents.c.id != row.id,
+        incidents.c.opened_at >= row.opened_at,
+        incidents.c.opened_at <= row.resolved_at,
+    )
     if row.asset is not None:
         query = query.where(incidents.c.asset == row.asset)
     return conn.execute(query.limit(1)).first() is not None
 
 
 def _minutes(conn: Connection, incident_id: int) -> int:
-    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(time_entries.c.minutes), 0))
-                            .where(time_entries.c.incident_id == incident_id)).scalar() or 0)
+    return int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(time_entries.c.minutes), 0)).where(
+                time_entries.c.incident_id == incident_id
+            )
+        ).scalar()
+        or 0
+    )
 
 
 def _supply_event(conn: Connection, row: Any) -> Any | None:
     if row.asset_id is None:
         return None
-    found = conn.execute(sa.select(events.c.data, events.c.message, events.c.ts).where(
-        events.c.asset_id == row.asset_id, events.c.type == "supply_replaced",
-        events.c.ts >= row.opened_at - SUPPLY_SLACK, events.c.ts <= row.resolved_at + SUPPLY_SLACK)
-        .order_by(events.c.ts)).all()
+    found = conn.execute(
+        sa.select(events.c.data, events.c.message, events.c.ts)
+        .where(
+            events.c.asset_id == row.asset_id,
+            events.c.type == "supply_replaced",
+            events.c.ts >= row.opened_at - SUPPLY_SLACK,
+            events.c.ts <= row.resolved_at + SUPPLY_SLACK,
+        )
+        .order_by(events.c.ts)
+    ).all()
     supply = dict(row.labels or {}).get("supply")
     for event in found:
         if supply is None or _labels(event.data).get("supply") == supply:
@@ -160,25 +217,37 @@ def _supply_event(conn: Connection, row: Any) -> Any | None:
 
 # ---------------------------------------------------------------------- maintenance tasks
 
+
 def _task(contract: Contract, task_id: str) -> MaintenanceTask:
     for task in contract.maintenance_tasks:
         if task.id == task_id:
             return task
     known = ", ".join(t.id for t in contract.maintenance_tasks) or "none"
-    raise NotFound(f"the contract of {contract.client!r} has no maintenance task {task_id!r} (tasks: {known})")
+    raise NotFound(
+        f"the contract of {contract.client!r} has no maintenance task {task_id!r} (tasks: {known})"
+    )
 
 
 def _task_assets(conn: Connection, client_id: int, task: MaintenanceTask) -> list[tuple[int, str]]:
     assert task.evidence is not None
-    query = (sa.select(assets.c.id, assets.c.name, assets.c.kind, assets.c.tags, sites.c.name.label("site"))
-             .outerjoin(sites, sites.c.id == assets.c.site_id).where(assets.c.client_id == client_id)
-             .order_by(assets.c.name))
+    query = (
+        sa.select(
+            assets.c.id, assets.c.name, assets.c.kind, assets.c.tags, sites.c.name.label("site")
+        )
+        .outerjoin(sites, sites.c.id == assets.c.site_id)
+        .where(assets.c.client_id == client_id)
+        .order_by(assets.c.name)
+    )
     if task.evidence.asset is not None:
         query = query.where(assets.c.name == task.evidence.asset)
     out = []
     for r in conn.execute(query):
         facts = {"kind": r.kind, "tags": tuple(r.tags or ()), "site": r.site, "name": r.name}
-        if task.evidence.asset is None and task.assets and not any(s.matches(**facts) for s in task.assets):
+        if (
+            task.evidence.asset is None
+            and task.assets
+            and not any(s.matches(**facts) for s in task.assets)
+        ):
             continue
         out.append((r.id, r.name))
     return out
@@ -188,19 +257,30 @@ def _series_key(asset: str, labels: Mapping[str, str]) -> str:
     return asset + json.dumps(dict(labels), sort_keys=True)
 
 
-def task_evidence(conn: Connection, client_id: int, task: MaintenanceTask,
-                  previous: Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+def task_evidence(
+    conn: Connection, client_id: int, task: MaintenanceTask, previous: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], str | None]:
     """The task's evidence metric now against the previous record's values; and the asset (one)."""
     if task.evidence is None:
         return ev.no_evidence(task.title), None
     metric, wanted = task.evidence.metric, task.evidence.labels
     ids = [i for i, _ in _task_assets(conn, client_id, task)]
-    found = [s for s in series_values(conn, ids, metric)
-             if s["value"] is not None and all(s["labels"].get(k) == v for k, v in wanted.items())]
+    found = [
+        s
+        for s in series_values(conn, ids, metric)
+        if s["value"] is not None and all(s["labels"].get(k) == v for k, v in wanted.items())
+    ]
     before_by_key = {s.get("key"): s.get("value") for s in (previous or {}).get("series", [])}
-    parts = [{"key": _series_key(s["asset"], s["labels"]), "asset": s["asset"], "labels": s["labels"],
-              "value": s["value"], "before": before_by_key.get(_series_key(s["asset"], s["labels"]))}
-             for s in found]
+    parts = [
+        {
+            "key": _series_key(s["asset"], s["labels"]),
+            "asset": s["asset"],
+            "labels": s["labels"],
+            "value": s["value"],
+            "before": before_by_key.get(_series_key(s["asset"], s["labels"])),
+        }
+        for s in found
+    ]
     unit = ev.unit_of(metric)
     if not parts:
         out = ev.no_evidence(f"{task.title}: no {metric} data")
@@ -209,66 +289,132 @@ def task_evidence(conn: Connection, client_id: int, task: MaintenanceTask,
     if len(parts) == 1:
         p = parts[0]
         out = ev.metric_evidence(metric, p["labels"], p["asset"], p["before"], p["value"])
-        out["series"] = [{"key": p["key"], "asset": p["asset"], "labels": p["labels"], "value": p["value"]}]
+        out["series"] = [
+            {"key": p["key"], "asset": p["asset"], "labels": p["labels"], "value": p["value"]}
+        ]
         return out, p["asset"]
     what = ev.describe(metric, wanted)
     text = ev.several(what, [(p["asset"], p["before"], p["value"]) for p in parts], unit)
-    out = {"text": text, "before": None, "after": None, "unit": unit, "source": "metric", "metric": metric,
-           "labels": dict(wanted),
-           "series": [{"key": p["key"], "asset": p["asset"], "labels": p["labels"], "value": p["value"]}
-                      for p in parts]}
+    out = {
+        "text": text,
+        "before": None,
+        "after": None,
+        "unit": unit,
+        "source": "metric",
+        "metric": metric,
+        "labels": dict(wanted),
+        "series": [
+            {"key": p["key"], "asset": p["asset"], "labels": p["labels"], "value": p["value"]}
+            for p in parts
+        ],
+    }
     return out, None
 
 
-def record_task(conn: Connection, client_id: int, contract: Contract, task_id: str, *, minutes: int,
-                note: str, actor: str, now: float, done_at: float | None = None) -> dict[str, Any]:
+def record_task(
+    conn: Connection,
+    client_id: int,
+    contract: Contract,
+    task_id: str,
+    *,
+    minutes: int,
+    note: str,
+    actor: str,
+    now: float,
+    done_at: float | None = None,
+) -> dict[str, Any]:
     """Record maintenance task ``task_id`` done (NotFound: no such task). Returns the item."""
     if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 0:
         raise InvalidArgument("minutes must be a whole number ≥ 0")
     task = _task(contract, task_id)
     done_at = now if done_at is None else done_at
-    previous = conn.execute(sa.select(preventive_work.c.evidence).where(
-        preventive_work.c.client_id == client_id, preventive_work.c.task_id == task.id,
-        preventive_work.c.done_at <= done_at)
-        .order_by(preventive_work.c.done_at.desc(), preventive_work.c.id.desc()).limit(1)).scalar()
+    previous = conn.execute(
+        sa.select(preventive_work.c.evidence)
+        .where(
+            preventive_work.c.client_id == client_id,
+            preventive_work.c.task_id == task.id,
+            preventive_work.c.done_at <= done_at,
+        )
+        .order_by(preventive_work.c.done_at.desc(), preventive_work.c.id.desc())
+        .limit(1)
+    ).scalar()
     evidence, asset = task_evidence(conn, client_id, task, previous)
-    item_id = conn.execute(preventive_work.insert().values(
-        client_id=client_id, kind="task", incident_id=None, task_id=task.id, title=task.title, asset=asset,
-        done_at=done_at, actor=actor, minutes=minutes, note=note, evidence=evidence,
-        created_at=now)).inserted_primary_key[0]
+    item_id = conn.execute(
+        preventive_work.insert().values(
+            client_id=client_id,
+            kind="task",
+            incident_id=None,
+            task_id=task.id,
+            title=task.title,
+            asset=asset,
+            done_at=done_at,
+            actor=actor,
+            minutes=minutes,
+            note=note,
+            evidence=evidence,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
     return _item(conn.execute(_select().where(preventive_work.c.id == item_id)).one())
 
 
-def task_status(conn: Connection, client_id: int, contract: Contract, now: float) -> list[dict[str, Any]]:
+def task_status(
+    conn: Connection, client_id: int, contract: Contract, now: float
+) -> list[dict[str, Any]]:
     """Per contract task: ``{task_id, title, every, last_done_at, next_due_at, overdue, done}``.
     A task never done is due now (``next_due_at`` None, ``overdue`` True)."""
-    rows = conn.execute(sa.select(preventive_work.c.task_id, sa.func.max(preventive_work.c.done_at),
-                                  sa.func.count())
-                        .where(preventive_work.c.client_id == client_id, preventive_work.c.kind == "task")
-                        .group_by(preventive_work.c.task_id)).all()
+    rows = conn.execute(
+        sa.select(
+            preventive_work.c.task_id, sa.func.max(preventive_work.c.done_at), sa.func.count()
+        )
+        .where(preventive_work.c.client_id == client_id, preventive_work.c.kind == "task")
+        .group_by(preventive_work.c.task_id)
+    ).all()
     done = {r[0]: (r[1], r[2]) for r in rows}
     out = []
     for task in contract.maintenance_tasks:
         last, count = done.get(task.id, (None, 0))
         due = last + task.interval.total_seconds() if last is not None else None
-        out.append({"task_id": task.id, "title": task.title, "every": task.every, "last_done_at": last,
-                    "next_due_at": due, "overdue": due is None or now > due, "done": count,
-                    "expected_minutes": task.expected_minutes})
+        out.append(
+            {
+                "task_id": task.id,
+                "title": task.title,
+                "every": task.every,
+                "last_done_at": last,
+                "next_due_at": due,
+                "overdue": due is None or now > due,
+                "done": count,
+                "expected_minutes": task.expected_minutes,
+            }
+        )
     return out
 
 
 # ---------------------------------------------------------------------- reads
 
+
 def _select() -> sa.Select:
-    return (sa.select(preventive_work, incidents.c.key.label("incident_key"))
-            .outerjoin(incidents, incidents.c.id == preventive_work.c.incident_id))
+    return sa.select(preventive_work, incidents.c.key.label("incident_key")).outerjoin(
+        incidents, incidents.c.id == preventive_work.c.incident_id
+    )
 
 
 def _item(r: Any) -> dict[str, Any]:
     evidence = r.evidence if isinstance(r.evidence, dict) else json.loads(r.evidence or "{}")
-    return {"id": r.id, "kind": r.kind, "task_id": r.task_id, "incident_id": r.incident_id,
-            "incident_key": r.incident_key, "title": r.title, "asset": r.asset, "done_at": r.done_at,
-            "minutes": r.minutes, "actor": r.actor, "note": r.note, "evidence": evidence}
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "task_id": r.task_id,
+        "incident_id": r.incident_id,
+        "incident_key": r.incident_key,
+        "title": r.title,
+        "asset": r.asset,
+        "done_at": r.done_at,
+        "minutes": r.minutes,
+        "actor": r.actor,
+        "note": r.note,
+        "evidence": evidence,
+    }
 
 
 def items(conn: Connection, client_id: int, start: float, end: float) -> list[dict[str, Any]]:
@@ -278,7 +424,13 @@ def items(conn: Connection, client_id: int, start: float, end: float) -> list[di
     asset, done_at (epoch seconds), minutes, actor, note, evidence}`` where ``evidence`` is
     ``{text, before, after, unit, source, …}`` (``before``/``after`` None when not one number).
     """
-    rows = conn.execute(_select().where(preventive_work.c.client_id == client_id, preventive_work.c.done_at >= start,
-                               preventive_work.c.done_at < end)
-                        .order_by(preventive_work.c.done_at, preventive_work.c.id)).all()
+    rows = conn.execute(
+        _select()
+        .where(
+            preventive_work.c.client_id == client_id,
+            preventive_work.c.done_at >= start,
+            preventive_work.c.done_at < end,
+        )
+        .order_by(preventive_work.c.done_at, preventive_work.c.id)
+    ).all()
     return [_item(r) for r in rows]

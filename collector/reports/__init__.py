@@ -21,17 +21,27 @@ if TYPE_CHECKING:
 FORMATS = ("html", "pdf", "json", "csv")
 
 
-def build(store: Store, client: str, period: str, *, language: str | None = None,
-          now: float | None = None) -> dict[str, Any]:
+def build(
+    store: Store, client: str, period: str, *, language: str | None = None, now: float | None = None
+) -> dict[str, Any]:
     """The report's data (the model every format renders), in one read transaction."""
     from collector.reports.model import build as build_model
 
     with store.read() as conn:
-        return build_model(conn, client, period, now=time.time() if now is None else now, language=language)
+        return build_model(
+            conn, client, period, now=time.time() if now is None else now, language=language
+        )
 
 
-def generate(store: Store, client: str, period: str, fmt: str = "html", language: str | None = None, *,
-             now: float | None = None) -> bytes:
+def generate(
+    store: Store,
+    client: str,
+    period: str,
+    fmt: str = "html",
+    language: str | None = None,
+    *,
+    now: float | None = None,
+) -> bytes:
     """The report of ``client`` (name) for ``period`` (``YYYY-MM``) in format ``fmt``.
 
     ``language`` defaults to the contract's (English without a contract). Raises NotFound for
@@ -45,10 +55,31 @@ def generate(store: Store, client: str, period: str, fmt: str = "html", language
     return render(build(store, client, period, language=language, now=now), fmt)
 
 
-def archive(store: Store, data_dir: Any, client: str, period: str, fmt: str = "pdf", language: str | None = None,
-            *, actor: str = "upkeep", now: float | None = None, email: bool = False,
-            replace: bool = True) -> ArchivedReport:
+def archive(
+    store: Store,
+    data_dir: Any,
+    client: str,
+    period: str,
+    fmt: str = "pdf",
+    language: str | None = None,
+    *,
+    actor: str = "upkeep",
+    now: float | None = None,
+    email: bool = False,
+    replace: bool = True,
+) -> ArchivedReport:
     """Generate and archive one report (see :func:`collector.reports.archive.archive`)."""
     from collector.reports.archive import archive as run
 
-    return run(store, data_dir, client, period, fmt, language, actor=actor, now=now, email=email, replace=replace)
+    return run(
+        store,
+        data_dir,
+        client,
+        period,
+        fmt,
+        language,
+        actor=actor,
+        now=now,
+        email=email,
+        replace=replace,
+    )

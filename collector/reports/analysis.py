@@ -80,7 +80,9 @@ def week_of(ts: float, start: float) -> int:
 
 
 #: Recommendation codes for recurring problems; the texts are in collector.reports.texts.
-def recommendation(rules: Sequence[str | None], causes: Sequence[str | None], kinds: Sequence[str | None]) -> str:
+def recommendation(
+    rules: Sequence[str | None], causes: Sequence[str | None], kinds: Sequence[str | None]
+) -> str:
     """What to suggest for an asset with repeated incidents, from their rules, causes, kinds."""
     joined = " ".join(r or "" for r in rules)
     if any(c in ("hardware", "wear") for c in causes):
@@ -89,7 +91,10 @@ def recommendation(rules: Sequence[str | None], causes: Sequence[str | None], ki
         return "add_capacity"
     if "toner" in joined or "supply" in joined:
         return "stock_supplies"
-    if any(w in joined for w in ("silent", "unreachable", "link", "ping", "offline")) or "outage" in kinds:
+    if (
+        any(w in joined for w in ("silent", "unreachable", "link", "ping", "offline"))
+        or "outage" in kinds
+    ):
         return "check_power_network"
     if "client_error" in causes:
         return "train_users"

@@ -28,7 +28,9 @@ class ReportRequest(BaseModel):
     period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
     format: Literal["html", "pdf", "json", "csv"] = "pdf"
     language: Literal["en", "ru"] | None = None
-    email: bool = Field(default=False, description="also queue it to the contract's report contacts")
+    email: bool = Field(
+        default=False, description="also queue it to the contract's report contacts"
+    )
 
 
 class ReportOut(BaseModel):
@@ -47,20 +49,34 @@ class ReportOut(BaseModel):
 
 
 def _out(report: ArchivedReport) -> ReportOut:
-    return ReportOut(id=report.id, client=report.client, period=report.period, format=report.format,
-                     language=report.language, sha256=report.sha256, bytes=report.bytes,
-                     generated_by=report.generated_by, generated_at=timeutil.to_datetime(report.generated_at),
-                     emailed_at=timeutil.to_datetime(report.emailed_at))
+    return ReportOut(
+        id=report.id,
+        client=report.client,
+        period=report.period,
+        format=report.format,
+        language=report.language,
+        sha256=report.sha256,
+        bytes=report.bytes,
+        generated_by=report.generated_by,
+        generated_at=timeutil.to_datetime(report.generated_at),
+        emailed_at=timeutil.to_datetime(report.emailed_at),
+    )
 
 
-def reports_router(store: Store, settings: Settings, require_admin: Callable[..., Any],
-                   responses: dict[int | str, dict[str, Any]]) -> APIRouter:
+def reports_router(
+    store: Store,
+    settings: Settings,
+    require_admin: Callable[..., Any],
+    responses: dict[int | str, dict[str, Any]],
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=responses)
     admin = Depends(require_admin)
 
     @router.get("", response_model=list[ReportOut])
-    def get_reports(client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
-                    principal: Any = admin) -> list[ReportOut]:
+    def get_reports(
+        client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
+        principal: Any = admin,
+    ) -> list[ReportOut]:
         """Archived reports, newest first (optionally of one client)."""
         with store.read() as conn:
             return [_out(r) for r in list_reports(conn, client)]
@@ -69,13 +85,28 @@ def reports_router(store: Store, settings: Settings, require_admin: Callable[...
     async def post_report(body: ReportRequest, principal: Any = admin) -> ReportOut:
         """Generate the report now, archive it (a new version each time) and return its record."""
         actor = f"token:{getattr(principal, 'token_id', '?')}"
-        result = await run_in_threadpool(lambda: archive(store, settings.data_dir, body.client, body.period,
-                                                         body.format, body.language, actor=actor, email=body.email))
+        result = await run_in_threadpool(
+            lambda: archive(
+                store,
+                settings.data_dir,
+                body.client,
+                body.period,
+                body.format,
+                body.language,
+                actor=actor,
+                email=body.email,
+            )
+        )
         return _out(result)
 
-    @router.get("/{report_id}/download", response_class=FileResponse,
-                responses={200: {"content": {t.split(";")[0]: {} for t in CONTENT_TYPES.values()}}})
-    def download(report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin) -> FileResponse:
+    @router.get(
+        "/{report_id}/download",
+        response_class=FileResponse,
+        responses={200: {"content": {t.split(";")[0]: {} for t in CONTENT_TYPES.values()}}},
+    )
+    def download(
+        report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin
+    ) -> FileResponse:
         """The archived file, as generated (its SHA-256 is in the listing)."""
         with store.read() as conn:
             report = get_report(conn, report_id)
@@ -83,7 +114,10 @@ def reports_router(store: Store, settings: Settings, require_admin: Callable[...
         root = reports_dir(settings.data_dir).resolve()
         if not path.resolve().is_relative_to(root) or not path.is_file():
             raise NotFound(f"the file of report {report_id} is no longer in the archive")
-        return FileResponse(path, media_type=CONTENT_TYPES[report.format],
-                            filename=f"{report.client}-{report.period}.{report.format}")
+        return FileResponse(
+            path,
+            media_type=CONTENT_TYPES[report.format],
+            filename=f"{report.client}-{report.period}.{report.format}",
+        )
 
     return router

@@ -65,22 +65,41 @@ def _safe(name: str) -> str:
 
 
 def _row(r: Any, client: str, created: bool = False) -> ArchivedReport:
-    return ArchivedReport(id=r.id, client=client, period=r.period, format=r.format, language=r.language, path=r.path,
-                          sha256=r.sha256, bytes=int(r.bytes), generated_by=r.generated_by,
-                          generated_at=r.generated_at, emailed_at=r.emailed_at, created=created)
+    return ArchivedReport(
+        id=r.id,
+        client=client,
+        period=r.period,
+        format=r.format,
+        language=r.language,
+        path=r.path,
+        sha256=r.sha256,
+        bytes=int(r.bytes),
+        generated_by=r.generated_by,
+        generated_at=r.generated_at,
+        emailed_at=r.emailed_at,
+        created=created,
+    )
 
 
 def find(conn: Connection, client_id: int, period: str, fmt: str) -> Any | None:
-    return conn.execute(sa.select(reports).where(reports.c.client_id == client_id, reports.c.period == period,
-                                                 reports.c.format == fmt)
-                        .order_by(reports.c.id.desc()).limit(1)).first()
+    return conn.execute(
+        sa.select(reports)
+        .where(
+            reports.c.client_id == client_id, reports.c.period == period, reports.c.format == fmt
+        )
+        .order_by(reports.c.id.desc())
+        .limit(1)
+    ).first()
 
 
 def list_reports(conn: Connection, client: str | None = None) -> list[ArchivedReport]:
     from collector.schema import clients
 
-    query = (sa.select(reports, clients.c.name.label("client_name"))
-             .join(clients, clients.c.id == reports.c.client_id).order_by(reports.c.id.desc()))
+    query = (
+        sa.select(reports, clients.c.name.label("client_name"))
+        .join(clients, clients.c.id == reports.c.client_id)
+        .order_by(reports.c.id.desc())
+    )
     if client is not None:
         query = query.where(reports.c.client_id == admin.get_client(conn, client).id)
     return [_row(r, r.client_name) for r in conn.execute(query)]
@@ -89,8 +108,11 @@ def list_reports(conn: Connection, client: str | None = None) -> list[ArchivedRe
 def get_report(conn: Connection, report_id: int) -> ArchivedReport:
     from collector.schema import clients
 
-    r = conn.execute(sa.select(reports, clients.c.name.label("client_name"))
-                     .join(clients, clients.c.id == reports.c.client_id).where(reports.c.id == report_id)).first()
+    r = conn.execute(
+        sa.select(reports, clients.c.name.label("client_name"))
+        .join(clients, clients.c.id == reports.c.client_id)
+        .where(reports.c.id == report_id)
+    ).first()
     if r is None:
         raise NotFound(f"no report with id {report_id}")
     return _row(r, r.client_name)
@@ -116,28 +138,49 @@ def email_text(model: dict[str, Any]) -> tuple[str, str]:
     """Subject and plain-text body of the report e-mail, in the report's language."""
     f = Formatter(model["language"], model["period"]["timezone"])
     s = model["sections"]["summary"]
-    subject = f.gettext("Monthly report for %(client)s, %(period)s", client=model["client"],
-                        period=model["period"]["label"])
+    subject = f.gettext(
+        "Monthly report for %(client)s, %(period)s",
+        client=model["client"],
+        period=model["period"]["label"],
+    )
     lines = [
-        f.gettext("Please find attached the monthly report for %(client)s, %(start)s – %(end)s.",
-                  client=model["client"], start=f.date(model["period"]["start"]),
-                  end=f.date(model["period"]["end"] - 1)),
+        f.gettext(
+            "Please find attached the monthly report for %(client)s, %(start)s – %(end)s.",
+            client=model["client"],
+            start=f.date(model["period"]["start"]),
+            end=f.date(model["period"]["end"] - 1),
+        ),
         "",
         f.gettext("Assets monitored: %(n)s", n=f.number(s["assets"])),
         f.gettext("Availability: %(pct)s", pct=f.percent(s["availability"])),
-        f.gettext("Problems caught before anyone noticed: %(p)s of %(n)s", p=f.number(s["proactive"]),
-                  n=f.number(s["incidents"])),
+        f.gettext(
+            "Problems caught before anyone noticed: %(p)s of %(n)s",
+            p=f.number(s["proactive"]),
+            n=f.number(s["incidents"]),
+        ),
         f.gettext("Preventive work: %(hours)s hours", hours=f.number(s["preventive_hours"], 2)),
-        f.gettext("SLA met") if s["sla_met"] else f.gettext("SLA targets missed: %(n)s", n=s["sla_breaches"]),
+        f.gettext("SLA met")
+        if s["sla_met"]
+        else f.gettext("SLA targets missed: %(n)s", n=s["sla_breaches"]),
     ]
     if s["points_enabled"]:
         lines.append(f.gettext("Points left: %(points)s", points=f.points(s["points_left"])))
     return subject, "\n".join(lines) + "\n"
 
 
-def archive(store: Store, data_dir: str | Path, client: str, period: str, fmt: str = "pdf",
-            language: str | None = None, *, actor: str = "upkeep", now: float | None = None, email: bool = False,
-            replace: bool = True) -> ArchivedReport:
+def archive(
+    store: Store,
+    data_dir: str | Path,
+    client: str,
+    period: str,
+    fmt: str = "pdf",
+    language: str | None = None,
+    *,
+    actor: str = "upkeep",
+    now: float | None = None,
+    email: bool = False,
+    replace: bool = True,
+) -> ArchivedReport:
     """Generate the report, write it under ``<data_dir>/reports``, record it; with ``email``,
     queue it to the contract's ``reports`` contacts (once per client and period)."""
     now = time.time() if now is None else now
@@ -162,20 +205,44 @@ def archive(store: Store, data_dir: str | Path, client: str, period: str, fmt: s
         if path.exists():  # two generations in the same second: keep both
             path = path.with_name(f"{path.stem}-{digest[:8]}{path.suffix}")
         _write_file(path, content)
-        report_id = conn.execute(reports.insert().values(
-            client_id=client_row.id, period=period, format=fmt, language=model["language"], path=str(path),
-            sha256=digest, bytes=len(content), generated_by=actor, generated_at=now)).inserted_primary_key[0]
+        report_id = conn.execute(
+            reports.insert().values(
+                client_id=client_row.id,
+                period=period,
+                format=fmt,
+                language=model["language"],
+                path=str(path),
+                sha256=digest,
+                bytes=len(content),
+                generated_by=actor,
+                generated_at=now,
+            )
+        ).inserted_primary_key[0]
         if email:
             contract = get_contract(conn, client_row.id)
             recipients = contract.contacts_for("reports") if contract is not None else []
             if recipients:
                 subject, body = email_text(model)
-                notify.queue(conn, kind=NOTIFY_KIND, recipients=recipients, subject=subject, body_text=body, now=now,
-                             client_id=client_row.id,
-                             attachments=[{"name": f"{_safe(client_row.name)}-{period}.{fmt}",
-                                           "content_type": CONTENT_TYPES[fmt].split(";")[0], "path": str(path)}],
-                             data={"report_id": report_id, "period": period, "sha256": digest},
-                             dedupe_key=f"report:{client_row.id}:{period}")
-                conn.execute(reports.update().where(reports.c.id == report_id).values(emailed_at=now))
+                notify.queue(
+                    conn,
+                    kind=NOTIFY_KIND,
+                    recipients=recipients,
+                    subject=subject,
+                    body_text=body,
+                    now=now,
+                    client_id=client_row.id,
+                    attachments=[
+                        {
+                            "name": f"{_safe(client_row.name)}-{period}.{fmt}",
+                            "content_type": CONTENT_TYPES[fmt].split(";")[0],
+                            "path": str(path),
+                        }
+                    ],
+                    data={"report_id": report_id, "period": period, "sha256": digest},
+                    dedupe_key=f"report:{client_row.id}:{period}",
+                )
+                conn.execute(
+                    reports.update().where(reports.c.id == report_id).values(emailed_at=now)
+                )
         row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).one()
     return _row(row, client_row.name, created=True)

@@ -53,12 +53,20 @@ def availability(rows: list[dict[str, Any]], fmt: Formatter, limit: int = 12) ->
     height = 0.3 * len(rows) + 0.8
     fig = Figure(figsize=(WIDTH, height))
     longest = max(len(r["asset"]) for r in rows)
-    fig.subplots_adjust(left=min(0.45, 0.04 + 0.0085 * longest), right=0.97, top=1 - 0.1 / height,
-                        bottom=0.55 / height)
+    fig.subplots_adjust(
+        left=min(0.45, 0.04 + 0.0085 * longest),
+        right=0.97,
+        top=1 - 0.1 / height,
+        bottom=0.55 / height,
+    )
     ax = fig.subplots()
     names = [r["asset"] for r in rows][::-1]
     values = [r["availability"] for r in rows][::-1]
-    ax.barh(names, values, color=[LINE if v >= 99.9 else "#d68910" if v >= 99 else REPORTED for v in values])
+    ax.barh(
+        names,
+        values,
+        color=[LINE if v >= 99.9 else "#d68910" if v >= 99 else REPORTED for v in values],
+    )
     low = min(values)
     ax.set_xlim(max(0.0, min(99.0, low) - 1), 100)
     ax.set_xlabel(fmt.gettext("Availability, %"))
@@ -75,18 +83,27 @@ def incidents_per_week(weekly: list[dict[str, Any]], fmt: Formatter) -> str | No
     proactive = [w["proactive"] for w in weekly]
     reported = [w["user_reported"] for w in weekly]
     ax.bar(labels, proactive, color=PROACTIVE, label=fmt.gettext("detected by monitoring"))
-    ax.bar(labels, reported, bottom=proactive, color=REPORTED, label=fmt.gettext("reported by your staff"))
+    ax.bar(
+        labels,
+        reported,
+        bottom=proactive,
+        color=REPORTED,
+        label=fmt.gettext("reported by your staff"),
+    )
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(fmt.gettext("Incidents per week"))
     ax.legend(frameon=False)
     return _svg(fig, "weekly")
 
 
-def points_balance(entries: list[dict[str, Any]], opening: int, start: float, end: float,
-                   fmt: Formatter) -> str | None:
+def points_balance(
+    entries: list[dict[str, Any]], opening: int, start: float, end: float, fmt: Formatter
+) -> str | None:
     if not entries:
         return None
-    xs = [datetime.fromtimestamp(start, UTC)] + [datetime.fromtimestamp(e["ts"], UTC) for e in entries]
+    xs = [datetime.fromtimestamp(start, UTC)] + [
+        datetime.fromtimestamp(e["ts"], UTC) for e in entries
+    ]
     ys = [opening / 100] + [e["balance"] / 100 for e in entries]
     xs.append(datetime.fromtimestamp(max(end, max(e["ts"] for e in entries)), UTC))
     ys.append(ys[-1])
@@ -97,7 +114,9 @@ def points_balance(entries: list[dict[str, Any]], opening: int, start: float, en
     ax.axhline(0, color="#888", linewidth=0.6)
     ax.set_ylabel(fmt.gettext("Points balance"))
     ax.set_xticks(xs[1:-1][:12] or xs)
-    ax.set_xticklabels([fmt.date(x.timestamp()) for x in (xs[1:-1][:12] or xs)], rotation=30, ha="right")
+    ax.set_xticklabels(
+        [fmt.date(x.timestamp()) for x in (xs[1:-1][:12] or xs)], rotation=30, ha="right"
+    )
     return _svg(fig, "points")
 
 
@@ -110,8 +129,12 @@ def trend_lines(lines: list[dict[str, Any]], fmt: Formatter) -> str | None:
     fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.25)
     ax = fig.subplots()
     for line in lines:
-        ax.plot([datetime.fromtimestamp(p[0], UTC) for p in line["points"]], [p[1] for p in line["points"]],
-                label=line["label"], linewidth=1.2)
+        ax.plot(
+            [datetime.fromtimestamp(p[0], UTC) for p in line["points"]],
+            [p[1] for p in line["points"]],
+            label=line["label"],
+            linewidth=1.2,
+        )
     ax.set_ylim(0, 100)
     ax.set_ylabel(fmt.gettext("Used / level, %"))
     first = lines[0]["points"]
@@ -131,8 +154,13 @@ def all_charts(model: dict[str, Any], fmt: Formatter) -> dict[str, str | None]:
     if "incidents" in s:
         out["incidents"] = incidents_per_week(s["incidents"]["weekly"], fmt)
     if "points" in s:
-        out["points"] = points_balance(s["points"]["entries"], s["points"]["opening"], model["period"]["start"],
-                                       model["period"]["end"], fmt)
+        out["points"] = points_balance(
+            s["points"]["entries"],
+            s["points"]["opening"],
+            model["period"]["start"],
+            model["period"]["end"],
+            fmt,
+        )
     if "risks" in s:
         out["trends"] = trend_lines(s["risks"]["trend_lines"], fmt)
     return out

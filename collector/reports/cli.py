@@ -26,8 +26,18 @@ def _period_for(store: Store, client: str, period: str | None, now: float) -> st
         return last_completed(get_contract(conn, admin.get_client(conn, client).id), now)
 
 
-def run(store: Store, settings: Settings, *, client: str | None, period: str | None, fmt: str, out: Path | None,
-        language: str | None, keep: bool, console: Console) -> list[Path]:
+def run(
+    store: Store,
+    settings: Settings,
+    *,
+    client: str | None,
+    period: str | None,
+    fmt: str,
+    out: Path | None,
+    language: str | None,
+    keep: bool,
+    console: Console,
+) -> list[Path]:
     """Write the report(s); returns the files written (``-`` as ``out``: stdout, one client only)."""
     if fmt not in FORMATS:
         raise InvalidArgument(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -39,7 +49,11 @@ def run(store: Store, settings: Settings, *, client: str | None, period: str | N
             sys.stdout.buffer.write(content)
             sys.stdout.flush()
             return []
-        path = out if out is not None and not out.is_dir() else (out or Path.cwd()) / f"{_safe(client)}-{label}.{fmt}"
+        path = (
+            out
+            if out is not None and not out.is_dir()
+            else (out or Path.cwd()) / f"{_safe(client)}-{label}.{fmt}"
+        )
         path.write_bytes(content)
         if keep:
             archive(store, settings.data_dir, client, label, fmt, language, actor="cli", now=now)
@@ -51,7 +65,12 @@ def run(store: Store, settings: Settings, *, client: str | None, period: str | N
     folder.mkdir(parents=True, exist_ok=True)
     names = [c.name for c in admin.list_clients(store) if c.enabled]
     written: list[Path] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("reports", total=len(names))
         for name in names:

@@ -56,12 +56,22 @@ class ReportContext:
     def assets(self) -> list[Asset]:
         """The client's assets seen during the period (first seen before its end, last seen after its start)."""
         rows = self.conn.execute(
-            sa.select(assets.c.id, assets.c.name, assets.c.kind, sites.c.name.label("site"),
-                      assets.c.first_seen, assets.c.last_seen)
+            sa.select(
+                assets.c.id,
+                assets.c.name,
+                assets.c.kind,
+                sites.c.name.label("site"),
+                assets.c.first_seen,
+                assets.c.last_seen,
+            )
             .select_from(assets.outerjoin(sites, sites.c.id == assets.c.site_id))
-            .where(assets.c.client_id == self.client_id, assets.c.first_seen < self.period.end,
-                   assets.c.last_seen >= self.period.start)
-            .order_by(assets.c.name)).all()
+            .where(
+                assets.c.client_id == self.client_id,
+                assets.c.first_seen < self.period.end,
+                assets.c.last_seen >= self.period.start,
+            )
+            .order_by(assets.c.name)
+        ).all()
         return [Asset(r.id, r.name, r.kind, r.site, r.first_seen, r.last_seen) for r in rows]
 
     @functools.cached_property

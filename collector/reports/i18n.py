@@ -69,7 +69,8 @@ def extract() -> Catalog:
     """Every message the report code and templates use (for the catalog and its tests)."""
     catalog = Catalog(domain=DOMAIN, project="upkeep", charset="utf-8")
     for filename, lineno, message, comments, context in extract_from_dir(
-            str(PACKAGE_DIR), METHOD_MAP, OPTIONS_MAP, keywords=KEYWORDS, strip_comment_tags=True):
+        str(PACKAGE_DIR), METHOD_MAP, OPTIONS_MAP, keywords=KEYWORDS, strip_comment_tags=True
+    ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return catalog
 
@@ -83,10 +84,13 @@ def update_catalogs() -> None:
             catalog = read_po(f, locale=language, domain=DOMAIN)
         catalog.update(template, no_fuzzy_matching=True)
         with path.open("wb") as f:
-            write_po(f, catalog, width=100, omit_header=False, sort_output=True, ignore_obsolete=True)
+            write_po(
+                f, catalog, width=100, omit_header=False, sort_output=True, ignore_obsolete=True
+            )
 
 
 # ---------------------------------------------------------------------- formatting
+
 
 class Formatter:
     """Numbers, percentages, dates, money, points and durations for one locale and time zone."""
@@ -120,13 +124,19 @@ class Formatter:
     def date(self, ts: float | None) -> str:
         if ts is None:
             return "–"
-        return format_date(datetime.fromtimestamp(ts, UTC).astimezone(self.tz), format="medium", locale=self.locale)
+        return format_date(
+            datetime.fromtimestamp(ts, UTC).astimezone(self.tz), format="medium", locale=self.locale
+        )
 
     def datetime(self, ts: float | None) -> str:
         if ts is None:
             return "–"
-        return format_datetime(datetime.fromtimestamp(ts, UTC).astimezone(self.tz), format="short",
-                               tzinfo=self.tz, locale=self.locale)
+        return format_datetime(
+            datetime.fromtimestamp(ts, UTC).astimezone(self.tz),
+            format="short",
+            tzinfo=self.tz,
+            locale=self.locale,
+        )
 
     def money(self, amount: Decimal | float | str, currency: str) -> str:
         return format_currency(Decimal(str(amount)), currency, locale=self.locale)

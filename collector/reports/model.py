@@ -27,8 +27,15 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def build(conn: Connection, client: str, label: str, *, now: float, language: str | None = None,
-          sections: list[str] | None = None) -> dict[str, Any]:
+def build(
+    conn: Connection,
+    client: str,
+    label: str,
+    *,
+    now: float,
+    language: str | None = None,
+    sections: list[str] | None = None,
+) -> dict[str, Any]:
     """The data of the report of ``client`` (name) for period ``label`` (``YYYY-MM``)."""
     row = admin.get_client(conn, client)
     contract = get_contract(conn, row.id)
@@ -38,26 +45,39 @@ def build(conn: Connection, client: str, label: str, *, now: float, language: st
         raise InvalidArgument(str(exc)) from None
     language = language or (contract.language if contract is not None else "en")
     if language not in LANGUAGES:
-        raise InvalidArgument(f"unknown report language {language!r}; use one of {', '.join(LANGUAGES)}")
+        raise InvalidArgument(
+            f"unknown report language {language!r}; use one of {', '.join(LANGUAGES)}"
+        )
     if conn.dialect.name == "postgresql":
         # Dozens of short aggregates: compiling them (JIT) costs more than it saves.
         conn.exec_driver_sql("SET LOCAL jit = off")
-    ctx = ReportContext(conn=conn, client_id=row.id, client=row.name, contract=contract, period=period, now=now)
+    ctx = ReportContext(
+        conn=conn, client_id=row.id, client=row.name, contract=contract, period=period, now=now
+    )
     names = sections or list(registry.SECTIONS)
     done: dict[str, dict[str, Any]] = {}
     for name in registry.compute_order(names):
         done[name] = registry.load(name).compute(ctx, done)
     plan = None
     if contract is not None:
-        plan = {"name": contract.plan.name, "monthly_fee": str(contract.plan.monthly_fee),
-                "currency": contract.plan.currency}
+        plan = {
+            "name": contract.plan.name,
+            "monthly_fee": str(contract.plan.monthly_fee),
+            "currency": contract.plan.currency,
+        }
     return {
         "schema": SCHEMA_VERSION,
         "client": row.name,
         "language": language,
         "plan": plan,
-        "period": {"label": period.label, "start": period.start, "end": period.end, "timezone": period.timezone,
-                   "start_iso": _iso(period.start), "end_iso": _iso(period.end)},
+        "period": {
+            "label": period.label,
+            "start": period.start,
+            "end": period.end,
+            "timezone": period.timezone,
+            "start_iso": _iso(period.start),
+            "end_iso": _iso(period.end),
+        },
         "generated_at": now,
         "sections": {name: done[name] for name in names},
     }

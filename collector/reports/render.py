@@ -15,15 +15,24 @@ from collector.reports import texts
 from collector.reports.i18n import PACKAGE_DIR, Formatter, translations
 
 FORMATS = ("html", "pdf", "json", "csv")
-CONTENT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
-                 "json": "application/json", "csv": "text/csv; charset=utf-8"}
+CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+}
 
 
 @functools.cache
 def _environment(language: str) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(PACKAGE_DIR / "templates")),
-                             autoescape=True, extensions=["jinja2.ext.i18n"], trim_blocks=True,
-                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(PACKAGE_DIR / "templates")),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     return env
 
@@ -35,7 +44,8 @@ def html(model: dict[str, Any]) -> str:
     fmt = Formatter(model["language"], model["period"]["timezone"])
     env = _environment(model["language"])
     return env.get_template("report.html.j2").render(
-        m=model, s=model["sections"], f=fmt, t=texts, charts=charts.all_charts(model, fmt))
+        m=model, s=model["sections"], f=fmt, t=texts, charts=charts.all_charts(model, fmt)
+    )
 
 
 def pdf(model: dict[str, Any]) -> bytes:

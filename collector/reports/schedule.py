@@ -33,14 +33,19 @@ class Due:
     period: str
 
 
-def due(store: Store, now: float, *, delay: float, fmt: str, catch_up: float = 7 * 86400.0) -> list[Due]:
+def due(
+    store: Store, now: float, *, delay: float, fmt: str, catch_up: float = 7 * 86400.0
+) -> list[Due]:
     """Clients with a contract whose last period ended between ``delay`` and ``catch_up`` ago
     and has no archived report in ``fmt`` yet."""
     out: list[Due] = []
     with store.read() as conn:
-        rows = conn.execute(sa.select(clients.c.id, clients.c.name)
-                            .join(contracts, contracts.c.client_id == clients.c.id)
-                            .where(clients.c.enabled.is_(True)).order_by(clients.c.name)).all()
+        rows = conn.execute(
+            sa.select(clients.c.id, clients.c.name)
+            .join(contracts, contracts.c.client_id == clients.c.id)
+            .where(clients.c.enabled.is_(True))
+            .order_by(clients.c.name)
+        ).all()
         for row in rows:
             try:
                 contract = get_contract(conn, row.id)
@@ -60,16 +65,38 @@ def run_once(store: Store, settings: Settings, now: float | None = None) -> list
     now = time.time() if now is None else now
     fmt = settings.report_schedule_format
     made = []
-    for item in due(store, now, delay=settings.report_schedule_delay, fmt=fmt,
-                    catch_up=settings.report_schedule_catch_up):
+    for item in due(
+        store,
+        now,
+        delay=settings.report_schedule_delay,
+        fmt=fmt,
+        catch_up=settings.report_schedule_catch_up,
+    ):
         try:
-            result = archive(store, settings.data_dir, item.client, item.period, fmt, actor=ACTOR, now=now,
-                             email=True, replace=False)
+            result = archive(
+                store,
+                settings.data_dir,
+                item.client,
+                item.period,
+                fmt,
+                actor=ACTOR,
+                now=now,
+                email=True,
+                replace=False,
+            )
         except Exception:
-            log.exception("report of %s for %s failed; retrying on the next turn", item.client, item.period)
+            log.exception(
+                "report of %s for %s failed; retrying on the next turn", item.client, item.period
+            )
             continue
         if result.created:
-            log.info("archived the %s report of %s (%s, %d bytes)", item.period, item.client, fmt, result.bytes)
+            log.info(
+                "archived the %s report of %s (%s, %d bytes)",
+                item.period,
+                item.client,
+                fmt,
+                result.bytes,
+            )
             made.append(result)
     return made
 
@@ -80,5 +107,7 @@ async def run_schedule(store: Store, settings: Settings) -> None:
         try:
             await run_in_threadpool(run_once, store, settings)
         except Exception:
-            log.exception("report schedule failed; retrying in %ss", settings.report_schedule_interval)
+            log.exception(
+                "report schedule failed; retrying in %ss", settings.report_schedule_interval
+            )
         await asyncio.sleep(settings.report_schedule_interval)

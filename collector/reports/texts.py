@@ -23,43 +23,93 @@ SECTION_TITLES = {
     "recurring": N_("Recurring problems"),
 }
 
-PRIORITIES = {"critical": N_("critical"), "major": N_("major"), "minor": N_("minor"),
-              "technical": N_("technical")}
-ORIGINS = {"proactive": N_("detected by monitoring"), "external": N_("detected by monitoring"),
-           "user_reported": N_("reported by your staff")}
-CAUSES = {"wear": N_("wear"), "hardware": N_("hardware fault"), "software": N_("software fault"),
-          "client_error": N_("user error"), "third_party": N_("third party"), "provider": N_("our side"),
-          "unknown": N_("unknown"), None: N_("not classified")}
-STATES = {"open": N_("open"), "acknowledged": N_("in progress"), "waiting_for_client": N_("waiting for you"),
-          "waiting_for_third_party": N_("waiting for a third party"), "resolved": N_("resolved"),
-          "closed": N_("closed")}
-ASSET_KINDS = {"host": N_("servers and PCs"), "printer": N_("printers"), "switch": N_("switches"),
-               "ups": N_("UPSes"), "router": N_("routers"), "generic": N_("other devices"),
-               "sensor": N_("sensors")}
+PRIORITIES = {
+    "critical": N_("critical"),
+    "major": N_("major"),
+    "minor": N_("minor"),
+    "technical": N_("technical"),
+}
+ORIGINS = {
+    "proactive": N_("detected by monitoring"),
+    "external": N_("detected by monitoring"),
+    "user_reported": N_("reported by your staff"),
+}
+CAUSES = {
+    "wear": N_("wear"),
+    "hardware": N_("hardware fault"),
+    "software": N_("software fault"),
+    "client_error": N_("user error"),
+    "third_party": N_("third party"),
+    "provider": N_("our side"),
+    "unknown": N_("unknown"),
+    None: N_("not classified"),
+}
+STATES = {
+    "open": N_("open"),
+    "acknowledged": N_("in progress"),
+    "waiting_for_client": N_("waiting for you"),
+    "waiting_for_third_party": N_("waiting for a third party"),
+    "resolved": N_("resolved"),
+    "closed": N_("closed"),
+}
+ASSET_KINDS = {
+    "host": N_("servers and PCs"),
+    "printer": N_("printers"),
+    "switch": N_("switches"),
+    "ups": N_("UPSes"),
+    "router": N_("routers"),
+    "generic": N_("other devices"),
+    "sensor": N_("sensors"),
+}
 NO_SITE = N_("no site")
-LEDGER_KINDS = {"allotment": N_("monthly allotment"), "rollover": N_("carried over"), "charge": N_("charge"),
-                "topup": N_("top-up"), "adjustment": N_("adjustment"), "expiry": N_("expired")}
-PREVENTIVE_KINDS = {"incident": N_("caught before anyone noticed"), "task": N_("scheduled maintenance")}
+LEDGER_KINDS = {
+    "allotment": N_("monthly allotment"),
+    "rollover": N_("carried over"),
+    "charge": N_("charge"),
+    "topup": N_("top-up"),
+    "adjustment": N_("adjustment"),
+    "expiry": N_("expired"),
+}
+PREVENTIVE_KINDS = {
+    "incident": N_("caught before anyone noticed"),
+    "task": N_("scheduled maintenance"),
+}
 SLA_TARGETS = {"response": N_("response"), "resolution": N_("resolution")}
-SERVICE_METRICS = {"ping_up": N_("ping"), "tcp_up": N_("TCP port"), "http_up": N_("website"),
-                   "dns_up": N_("name resolution"), "tls_up": N_("TLS endpoint"), "service_up": N_("service"),
-                   "process_up": N_("process")}
+SERVICE_METRICS = {
+    "ping_up": N_("ping"),
+    "tcp_up": N_("TCP port"),
+    "http_up": N_("website"),
+    "dns_up": N_("name resolution"),
+    "tls_up": N_("TLS endpoint"),
+    "service_up": N_("service"),
+    "process_up": N_("process"),
+}
 AVAILABILITY_SOURCES = {"snmp": N_("device answers"), "agent": N_("agent reports")}
 DISK_HEALTH = {"ok": N_("healthy"), "warning": N_("watch"), "failing": N_("failing")}
-RISKS = {"disk_full": N_("Disk full"), "toner_out": N_("Toner or ink out"),
-         "certificate": N_("Certificate expires"), "battery": N_("UPS battery to replace"),
-         "disk_failing": N_("Disk failing")}
+RISKS = {
+    "disk_full": N_("Disk full"),
+    "toner_out": N_("Toner or ink out"),
+    "certificate": N_("Certificate expires"),
+    "battery": N_("UPS battery to replace"),
+    "disk_failing": N_("Disk failing"),
+}
 RECOMMENDATIONS = {
     "replace_hardware": N_("The device keeps failing: we recommend replacing it."),
     "add_capacity": N_("Space keeps running out: we recommend more storage or a clean-up policy."),
     "stock_supplies": N_("Supplies run out often: keep spare toner or ink on site."),
-    "check_power_network": N_("It keeps dropping off: have its power and network connection checked."),
+    "check_power_network": N_(
+        "It keeps dropping off: have its power and network connection checked."
+    ),
     "train_users": N_("Most problems came from how it is used: a short training would help."),
     "escalate_vendor": N_("Most problems came from a supplier: we recommend raising it with them."),
     "root_cause_review": N_("We recommend a root-cause review of this device with us."),
 }
 TREND_METRICS = {
-    "incidents": N_("Incidents"), "proactive": N_("Caught by monitoring"), "user_reported": N_("Reported by your staff"),
-    "availability": N_("Availability"), "preventive_hours": N_("Preventive work (hours)"),
-    "points_charged": N_("Points charged"), "sla_breaches": N_("SLA breaches"),
+    "incidents": N_("Incidents"),
+    "proactive": N_("Caught by monitoring"),
+    "user_reported": N_("Reported by your staff"),
+    "availability": N_("Availability"),
+    "preventive_hours": N_("Preventive work (hours)"),
+    "points_charged": N_("Points charged"),
+    "sla_breaches": N_("SLA breaches"),
 }

@@ -15,12 +15,15 @@ import typer
 from collector.rules.loader import TEST_SUFFIXES, load
 from collector.rules.testing import format_result, run_file
 
-rules_app = typer.Typer(help="Threshold rules: validate rule files and run their unit tests.",
-                        no_args_is_help=True)
+rules_app = typer.Typer(
+    help="Threshold rules: validate rule files and run their unit tests.", no_args_is_help=True
+)
 
 
 @rules_app.command("check")
-def rules_check(paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")]) -> None:
+def rules_check(
+    paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")],
+) -> None:
     """Validate rule files (folders: every *.yaml but tests). Exit 0 clean, 1 on errors."""
     result = load(paths)
     for problem in result.problems:
@@ -29,12 +32,16 @@ def rules_check(paths: Annotated[list[Path], typer.Argument(help="Rule files or 
     if result.errors:
         typer.echo(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)", err=True)
         raise typer.Exit(1)
-    typer.echo(f"OK: {rules} rule(s) in {len(result.ruleset.files)} file(s)"
-               + (f", {len(result.warnings)} warning(s)" if result.warnings else ""))
+    typer.echo(
+        f"OK: {rules} rule(s) in {len(result.ruleset.files)} file(s)"
+        + (f", {len(result.warnings)} warning(s)" if result.warnings else "")
+    )
 
 
 @rules_app.command("test")
-def rules_test(files: Annotated[list[Path], typer.Argument(help="Rule test files (*.test.yaml) or folders.")]) -> None:
+def rules_test(
+    files: Annotated[list[Path], typer.Argument(help="Rule test files (*.test.yaml) or folders.")],
+) -> None:
     """Run rule unit tests (format like promtool test rules). Exit 1 on any failure."""
     paths: list[Path] = []
     for path in files:

@@ -63,22 +63,33 @@ class AssetInfo:
 class Core:
     """The persistent part of an alert's state (what a restart must keep)."""
 
-    status: str = INACTIVE           # outward: inactive | pending | firing
-    raw: str = INACTIVE              # the condition's own state, under the flapping layer
+    status: str = INACTIVE  # outward: inactive | pending | firing
+    raw: str = INACTIVE  # the condition's own state, under the flapping layer
     severity: str | None = None
     pending_since: float | None = None
     critical_since: float | None = None
     firing_since: float | None = None
     clear_since: float | None = None
     flapping: bool = False
-    changes: list[float] = field(default_factory=list)  # raw fire/resolve times within the flap window
+    changes: list[float] = field(
+        default_factory=list
+    )  # raw fire/resolve times within the flap window
     last_ts: float = -math.inf
     last_value: float | None = None
     eta: float | None = None
 
     def snapshot(self) -> tuple:
-        return (self.status, self.raw, self.severity, self.pending_since, self.critical_since,
-                self.firing_since, self.clear_since, self.flapping, len(self.changes))
+        return (
+            self.status,
+            self.raw,
+            self.severity,
+            self.pending_since,
+            self.critical_since,
+            self.firing_since,
+            self.clear_since,
+            self.flapping,
+            len(self.changes),
+        )
 
     def copy(self) -> Core:
         return replace(self, changes=list(self.changes))
@@ -108,7 +119,7 @@ class Alert:
     client_id: int
     asset_id: int
     series_id: int | None
-    labels: dict[str, str]               # the series' identifying labels
+    labels: dict[str, str]  # the series' identifying labels
     core: Core = field(default_factory=Core)
     # Out-of-order handling: the state before `history`, and (ts, level, clear_ok, fresh, value).
     checkpoint: Core | None = None
@@ -125,19 +136,21 @@ class Transition:
 
     rule_id: str
     fingerprint: str
-    event: str          # pending | inactive | firing | resolved | escalated | deescalated | flapping | stable
-    status: str         # the alert's status after the change
+    event: (
+        str  # pending | inactive | firing | resolved | escalated | deescalated | flapping | stable
+    )
+    status: str  # the alert's status after the change
     previous_status: str
     severity: str | None
     previous_severity: str | None
-    ts: float           # sample time (or sweep time) the change happened at
+    ts: float  # sample time (or sweep time) the change happened at
     value: float | None
     client_id: int
     client: str
     site: str | None
     asset_id: int
     asset: str
-    labels: dict[str, str]   # identifying: the series' labels plus the rule's `labels`
+    labels: dict[str, str]  # identifying: the series' labels plus the rule's `labels`
     priority: str
     kind: str
     summary: str
@@ -149,12 +162,14 @@ class Transition:
 
 def fingerprint(rule_id: str, client_id: int, asset_id: int, labels: dict[str, str]) -> str:
     """Stable identity of an alert: rule + asset + the series' identifying labels."""
-    text = "\x1f".join([rule_id, str(client_id), str(asset_id),
-                        *(f"{k}={v}" for k, v in sorted(labels.items()))])
+    text = "\x1f".join(
+        [rule_id, str(client_id), str(asset_id), *(f"{k}={v}" for k, v in sorted(labels.items()))]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 # ---------------------------------------------------------------------- templates
+
 
 class _TemplateFormatter(string.Formatter):
     def get_value(self, key: Any, args: Sequence[Any], kwargs: Any) -> Any:
@@ -196,7 +211,10 @@ def humanize(seconds: float | None) -> str:
 
 # ---------------------------------------------------------------------- windows and forecasts
 
-def aggregate(points: Sequence[tuple[float, float]], func: str, window: float, ts: float) -> float | None:
+
+def aggregate(
+    points: Sequence[tuple[float, float]], func: str, window: float, ts: float
+) -> float | None:
     """``func`` over the points in ``(ts - window, ts]`` (points sorted by ts)."""
     lo = bisect.bisect_right(points, (ts - window, math.inf))
     hi = bisect.bisect_right(points, (ts, math.inf))
@@ -317,9 +335,16 @@ class RuleEngine:
     its client/site/name/tags (for overrides and templates); it must not fail.
     """
 
-    def __init__(self, ruleset: RuleSet, asset_info: AssetResolver, *, started_at: float,
-                 stale_after: float = 600.0, reorder_window: float = 900.0,
-                 series_gone_after: float = 86400.0) -> None:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        asset_info: AssetResolver,
+        *,
+        started_at: float,
+        stale_after: float = 600.0,
+        reorder_window: float = 900.0,
+        series_gone_after: float = 86400.0,
+    ) -> None:
         self.ruleset = ruleset
         self.asset_info = asset_info
         self.started_at = started_at
@@ -327,12 +352,14 @@ class RuleEngine:
         self.reorder_window = reorder_window
         self.series_gone_after = series_gone_after
         self.alerts: dict[str, Alert] = {}
-        self._by_pair: dict[tuple[str, int], Alert] = {}      # (rule id, series id) → alert
-        self._by_asset: dict[tuple[str, int], Alert] = {}     # (rule id, asset id) → alert (metric: any)
+        self._by_pair: dict[tuple[str, int], Alert] = {}  # (rule id, series id) → alert
+        self._by_asset: dict[
+            tuple[str, int], Alert
+        ] = {}  # (rule id, asset id) → alert (metric: any)
         self._series: dict[int, _SeriesTrack] = {}
         self._siblings: dict[tuple[int, str, tuple], float] = {}
         self._effective: dict[tuple[str, int], Rule] = {}
-        self._asset_seen: dict[int, tuple[int, float]] = {}   # asset id → (client id, newest ts)
+        self._asset_seen: dict[int, tuple[int, float]] = {}  # asset id → (client id, newest ts)
         self._restored: dict[str, Core] = {}
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
@@ -403,7 +430,9 @@ class RuleEngine:
                 if alert.core.status == FIRING:
                     before = (alert.core.status, alert.core.severity, alert.core.flapping)
                     alert.core = Core(last_ts=alert.core.last_ts, last_value=alert.core.last_value)
-                    self._emit(out, alert, old.rules[alert.rule_id].rule, before, now, "rule removed")
+                    self._emit(
+                        out, alert, old.rules[alert.rule_id].rule, before, now, "rule removed"
+                    )
                 del self.alerts[fp]
                 self._gone.add(fp)
                 continue
@@ -416,7 +445,9 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ samples
 
-    def observe(self, samples: Iterable[tuple[SeriesLike, float, float]], now: float) -> list[Transition]:
+    def observe(
+        self, samples: Iterable[tuple[SeriesLike, float, float]], now: float
+    ) -> list[Transition]:
         """Evaluate samples ``(series, value, ts)`` that arrived at ``now``."""
         self._now = now
         out: list[Transition] = []
@@ -479,8 +510,16 @@ class RuleEngine:
             alert = self.alerts.get(fp)
             if alert is None:
                 core = self._restored.pop(fp, None) or Core()
-                alert = Alert(compiled.id, fp, ref.client_id, ref.asset_id, ref.id, dict(ref.labels), core,
-                              checkpoint=core.copy())
+                alert = Alert(
+                    compiled.id,
+                    fp,
+                    ref.client_id,
+                    ref.asset_id,
+                    ref.id,
+                    dict(ref.labels),
+                    core,
+                    checkpoint=core.copy(),
+                )
                 self.alerts[fp] = alert
             alert.series_id = ref.id
             self._by_pair[key] = alert
@@ -496,7 +535,9 @@ class RuleEngine:
                 return False
         return True
 
-    def _observe_series(self, ref: SeriesLike, value: float, ts: float, out: list[Transition]) -> None:
+    def _observe_series(
+        self, ref: SeriesLike, value: float, ts: float, out: list[Transition]
+    ) -> None:
         track = self._track(ref)
         if not track.rules:
             return
@@ -539,8 +580,11 @@ class RuleEngine:
                 level = rule.severity if holds else None
                 self._apply(alert, rule, ts, value, level, not holds, fresh, out)
                 continue
-            v = value if rule.aggregate.func == "last" else aggregate(
-                points, rule.aggregate.func, rule.aggregate.window, ts)
+            v = (
+                value
+                if rule.aggregate.func == "last"
+                else aggregate(points, rule.aggregate.func, rule.aggregate.window, ts)
+            )
             if v is None:
                 continue
             level, clear_ok = self._levels(rule, v, ref.labels)
@@ -561,8 +605,17 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ the state machine
 
-    def _apply(self, alert: Alert, rule: Rule, ts: float, value: float, level: str | None,
-               clear_ok: bool, fresh: bool, out: list[Transition]) -> None:
+    def _apply(
+        self,
+        alert: Alert,
+        rule: Rule,
+        ts: float,
+        value: float,
+        level: str | None,
+        clear_ok: bool,
+        fresh: bool,
+        out: list[Transition],
+    ) -> None:
         core = alert.core
         before = (core.status, core.severity, core.flapping)
         snap = core.snapshot()
@@ -599,8 +652,15 @@ class RuleEngine:
         alert.checkpoint = checkpoint
         del history[:cut]
 
-    def _emit(self, out: list[Transition], alert: Alert, rule: Rule, before: tuple, ts: float,
-              reason: str = "") -> None:
+    def _emit(
+        self,
+        out: list[Transition],
+        alert: Alert,
+        rule: Rule,
+        before: tuple,
+        ts: float,
+        reason: str = "",
+    ) -> None:
         core = alert.core
         after = (core.status, core.severity, core.flapping)
         if after == before:
@@ -623,27 +683,61 @@ class RuleEngine:
         self._dirty.add(alert.fingerprint)
         out.append(self._transition(alert, rule, event, status0, severity0, ts, reason))
 
-    def _transition(self, alert: Alert, rule: Rule, event: str, status0: str, severity0: str | None,
-                    ts: float, reason: str) -> Transition:
+    def _transition(
+        self,
+        alert: Alert,
+        rule: Rule,
+        event: str,
+        status0: str,
+        severity0: str | None,
+        ts: float,
+        reason: str,
+    ) -> Transition:
         info = self.asset_info(alert.asset_id)
         core = alert.core
         severity = core.severity or severity0
         value = core.last_value
         labels = {**alert.labels, **rule.labels}
-        context: dict[str, Any] = {**alert.labels, "value": value, "asset": info.name, "client": info.client,
-                                   "site": info.site or "", "eta": humanize(core.eta), "rule": rule.id,
-                                   "severity": severity or ""}
+        context: dict[str, Any] = {
+            **alert.labels,
+            "value": value,
+            "asset": info.name,
+            "client": info.client,
+            "site": info.site or "",
+            "eta": humanize(core.eta),
+            "rule": rule.id,
+            "severity": severity or "",
+        }
         return Transition(
-            rule_id=rule.id, fingerprint=alert.fingerprint, event=event, status=core.status,
-            previous_status=status0, severity=severity, previous_severity=severity0, ts=ts, value=value,
-            client_id=alert.client_id, client=info.client, site=info.site, asset_id=alert.asset_id,
-            asset=info.name, labels=labels, priority=rule.priority_for(severity or rule.levels()[0]),
-            kind=rule.kind, summary=render(rule.summary, context), description=render(rule.description, context),
-            runbook=rule.runbook, flapping=core.flapping, reason=reason)
+            rule_id=rule.id,
+            fingerprint=alert.fingerprint,
+            event=event,
+            status=core.status,
+            previous_status=status0,
+            severity=severity,
+            previous_severity=severity0,
+            ts=ts,
+            value=value,
+            client_id=alert.client_id,
+            client=info.client,
+            site=info.site,
+            asset_id=alert.asset_id,
+            asset=info.name,
+            labels=labels,
+            priority=rule.priority_for(severity or rule.levels()[0]),
+            kind=rule.kind,
+            summary=render(rule.summary, context),
+            description=render(rule.description, context),
+            runbook=rule.runbook,
+            flapping=core.flapping,
+            reason=reason,
+        )
 
     # ------------------------------------------------------------------ absent
 
-    def _absent_seen(self, alert: Alert, rule: Rule, ts: float, value: float, out: list[Transition]) -> None:
+    def _absent_seen(
+        self, alert: Alert, rule: Rule, ts: float, value: float, out: list[Transition]
+    ) -> None:
         core = alert.core
         if ts <= core.last_ts:
             return
@@ -726,7 +820,9 @@ class RuleEngine:
                 _advance(core, rule, now, fresh)
                 if core.snapshot() != snap:
                     # Remember what time did, so a late sample replays it in order.
-                    bisect.insort(alert.history, (now, TICK, False, fresh, math.nan), key=lambda h: h[0])
+                    bisect.insort(
+                        alert.history, (now, TICK, False, fresh, math.nan), key=lambda h: h[0]
+                    )
             if alert.core is not core:
                 alert.checkpoint, alert.history = alert.core.copy(), []
             if alert.core.snapshot() != snap:
@@ -734,15 +830,25 @@ class RuleEngine:
             self._emit(out, alert, rule, before, now, reason)
         return out
 
-    def _absent_tick(self, alert: Alert, rule: Rule, now: float, last: float, silent: bool,
-                     out: list[Transition]) -> None:
+    def _absent_tick(
+        self, alert: Alert, rule: Rule, now: float, last: float, silent: bool, out: list[Transition]
+    ) -> None:
         core = alert.core
         before = (core.status, core.severity, core.flapping)
         snap = core.snapshot()
         if silent and core.raw == INACTIVE:
             core.last_ts = max(core.last_ts, last)
-            _step(core, rule.model_copy(update={"for_": 0.0}), now, math.nan,
-                  rule.severity, False, True, self.stale_after, force_ts=True)
+            _step(
+                core,
+                rule.model_copy(update={"for_": 0.0}),
+                now,
+                math.nan,
+                rule.severity,
+                False,
+                True,
+                self.stale_after,
+                force_ts=True,
+            )
         elif not silent and core.raw != INACTIVE:
             _step(core, rule, now, math.nan, None, True, True, self.stale_after, force_ts=True)
         else:
@@ -764,14 +870,28 @@ def _replay(core: Core, rule: Rule, entry: tuple, stale_after: float) -> None:
     else:
         _step(core, rule, ts, value, level, clear_ok, fresh, stale_after)
 
-def _step(core: Core, rule: Rule, ts: float, value: float, level: str | None, clear_ok: bool,
-          fresh: bool, stale_after: float, *, force_ts: bool = False) -> None:
+
+def _step(
+    core: Core,
+    rule: Rule,
+    ts: float,
+    value: float,
+    level: str | None,
+    clear_ok: bool,
+    fresh: bool,
+    stale_after: float,
+    *,
+    force_ts: bool = False,
+) -> None:
     """Apply one evaluation at ``ts`` to ``core`` (then the time-based checks at ``ts``)."""
     if not force_ts:
         core.last_ts = ts
         core.last_value = value
-    core.critical_since = (core.critical_since if core.critical_since is not None else ts) \
-        if level == "critical" else None
+    core.critical_since = (
+        (core.critical_since if core.critical_since is not None else ts)
+        if level == "critical"
+        else None
+    )
     if core.raw == INACTIVE:
         if level is not None:
             core.raw, core.pending_since = PENDING, ts
@@ -796,7 +916,12 @@ def _advance(core: Core, rule: Rule, now: float, fresh: bool) -> None:
     escalate after critical held for `for`, end flapping after a stable window."""
     hold = rule.for_
     flap = rule.flapping
-    if core.raw == PENDING and core.pending_since is not None and now - core.pending_since >= hold and fresh:
+    if (
+        core.raw == PENDING
+        and core.pending_since is not None
+        and now - core.pending_since >= hold
+        and fresh
+    ):
         core.raw = FIRING
         core.firing_since = now
         core.clear_since = None
@@ -807,8 +932,12 @@ def _advance(core: Core, rule: Rule, now: float, fresh: bool) -> None:
             core.severity = levels[0]
         _changed(core, flap, now)
     elif core.raw == FIRING:
-        if (core.severity != "critical" and core.critical_since is not None
-                and now - core.critical_since >= hold and "critical" in rule.levels()):
+        if (
+            core.severity != "critical"
+            and core.critical_since is not None
+            and now - core.critical_since >= hold
+            and "critical" in rule.levels()
+        ):
             core.severity = "critical"
         if core.clear_since is not None and now - core.clear_since >= rule.keep_firing_for:
             core.raw = INACTIVE
@@ -838,5 +967,15 @@ def _changed(core: Core, flap: Any, now: float) -> None:
         core.flapping = True
 
 
-__all__ = ["ANY_METRIC", "Alert", "AssetInfo", "Core", "RuleEngine", "Transition", "aggregate",
-           "fingerprint", "humanize", "render"]
+__all__ = [
+    "ANY_METRIC",
+    "Alert",
+    "AssetInfo",
+    "Core",
+    "RuleEngine",
+    "Transition",
+    "aggregate",
+    "fingerprint",
+    "humanize",
+    "render",
+]

@@ -66,6 +66,7 @@ class LoadResult:
 
 # ---------------------------------------------------------------------- positions
 
+
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -86,7 +87,9 @@ def position(doc: YamlDocument, loc: Sequence[str | int], *, key: bool = False) 
                     break
             else:
                 break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line, col = _mark(node)
         else:
@@ -104,8 +107,12 @@ def _duplicate_keys(doc: YamlDocument) -> list[Problem]:
                 if isinstance(k, yaml.ScalarNode) and k.value in seen:
                     first = seen[k.value].start_mark.line + 1
                     line, col = _mark(k)
-                    out.append(Problem(f"{doc.source}:{line}:{col}",
-                                       f"duplicate key {k.value!r} (first at line {first}); YAML keeps only the last"))
+                    out.append(
+                        Problem(
+                            f"{doc.source}:{line}:{col}",
+                            f"duplicate key {k.value!r} (first at line {first}); YAML keeps only the last",
+                        )
+                    )
                 elif isinstance(k, yaml.ScalarNode):
                     seen[k.value] = k
                 walk(v)
@@ -118,6 +125,7 @@ def _duplicate_keys(doc: YamlDocument) -> list[Problem]:
 
 
 # ---------------------------------------------------------------------- "did you mean"
+
 
 def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
     """The pydantic model that owns the last key of ``loc`` (for "did you mean")."""
@@ -162,26 +170,44 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 # ---------------------------------------------------------------------- loading
 
+
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     """Rule files in ``paths`` (folders: their ``*.yaml``/``*.yml``, not tests), sorted per folder."""
     out: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir()
-                              if p.is_file() and p.name.endswith(RULE_SUFFIXES)
-                              and not p.name.endswith(TEST_SUFFIXES)))
+            out.extend(
+                sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.is_file()
+                    and p.name.endswith(RULE_SUFFIXES)
+                    and not p.name.endswith(TEST_SUFFIXES)
+                )
+            )
         else:
             out.append(path)
     return out
 
 
-def _validation_problems(exc: ValidationError, doc: YamlDocument,
-                         root: type[BaseModel] = RuleFile) -> list[Problem]:
+def _validation_problems(
+    exc: ValidationError, doc: YamlDocument, root: type[BaseModel] = RuleFile
+) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-")
-                                                                      or p in ("str", "dict[str,str]")
-                                                                      or "[" in p or p.startswith("literal")))]
+        loc = [
+            p
+            for p in err["loc"]
+            if not (
+                isinstance(p, str)
+                and (
+                    p.startswith("function-")
+                    or p in ("str", "dict[str,str]")
+                    or "[" in p
+                    or p.startswith("literal")
+                )
+            )
+        ]
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             owner = _model_at(root, loc)
@@ -203,14 +229,21 @@ def load_file(path: Path) -> tuple[RuleFile | None, YamlDocument | None, list[Pr
     try:
         doc = YamlDocument.from_file(path)
     except ConfigError as exc:
-        return None, None, [Problem(_with_col(p.split(": ", 1)[0]), p.split(": ", 1)[1])
-                            for p in exc.problems]
+        return (
+            None,
+            None,
+            [Problem(_with_col(p.split(": ", 1)[0]), p.split(": ", 1)[1]) for p in exc.problems],
+        )
     problems = _duplicate_keys(doc)
     data = doc.data
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        return None, doc, [Problem(position(doc, []), "a rule file is a mapping with `rules:` (a list)")]
+        return (
+            None,
+            doc,
+            [Problem(position(doc, []), "a rule file is a mapping with `rules:` (a list)")],
+        )
     try:
         parsed = RuleFile.model_validate(data)
     except ValidationError as exc:
@@ -241,24 +274,41 @@ def load(paths: Iterable[str | Path], *, catalog: frozenset[str] | None = None) 
         for i, rule in enumerate(parsed.rules):
             where = position(doc, ["rules", i, "id"])
             if rule.id in first:
-                problems.append(Problem(where, f"rules[{i}].id: duplicate rule id {rule.id!r} "
-                                               f"(first defined at {first[rule.id]})"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"rules[{i}].id: duplicate rule id {rule.id!r} "
+                        f"(first defined at {first[rule.id]})",
+                    )
+                )
                 continue
             first[rule.id] = where
             rules.append((rule, where))
             if rule.metric != ANY_METRIC and catalog and rule.metric not in catalog:
-                problems.append(Problem(position(doc, ["rules", i, "metric"]),
-                                        f"rules[{i}].metric: unknown metric {rule.metric!r} (not in the "
-                                        f"catalog){did_you_mean(rule.metric, catalog)}", "warning"))
+                problems.append(
+                    Problem(
+                        position(doc, ["rules", i, "metric"]),
+                        f"rules[{i}].metric: unknown metric {rule.metric!r} (not in the "
+                        f"catalog){did_you_mean(rule.metric, catalog)}",
+                        "warning",
+                    )
+                )
         for i, override in enumerate(parsed.overrides):
             overrides.append((override, str(path), doc, i))
     ids = {rule.id for rule, _ in rules}
     for override, _, doc, i in overrides:
         for j, rule_id in enumerate(override.rules()):
             if rule_id != "*" and rule_id not in ids:
-                loc: list[str | int] = ["overrides", i, "rule"] + ([j] if isinstance(override.rule, list) else [])
-                problems.append(Problem(position(doc, loc), f"overrides[{i}].rule: no rule with id "
-                                                            f"{rule_id!r}{did_you_mean(rule_id, ids)}"))
+                loc: list[str | int] = ["overrides", i, "rule"] + (
+                    [j] if isinstance(override.rule, list) else []
+                )
+                problems.append(
+                    Problem(
+                        position(doc, loc),
+                        f"overrides[{i}].rule: no rule with id "
+                        f"{rule_id!r}{did_you_mean(rule_id, ids)}",
+                    )
+                )
     problems.sort(key=_order)
     ruleset = RuleSet.build(rules, [o for o, *_ in overrides], [str(f) for f in files])
     return LoadResult(ruleset, problems)

@@ -37,8 +37,12 @@ RuleKind = Literal["threshold", "absent", "forecast", "state"]
 ANY_METRIC = "any"
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
-    ">": operator.gt, "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
 }
 _CONDITION = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\S.*?)\s*$")
 
@@ -62,38 +66,59 @@ def parse_condition(value: object) -> Condition:
     if isinstance(value, Condition):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a condition: write it as a string like \"> 85\" "
-                         "(one of > >= < <= == != and a number)")
+        raise ValueError(
+            f'{value!r} is not a condition: write it as a string like "> 85" '
+            "(one of > >= < <= == != and a number)"
+        )
     match = _CONDITION.match(value)
     if not match:
-        raise ValueError(f"{value!r} is not a condition: use one of > >= < <= == != followed by a "
-                         "number, e.g. \"> 85\"")
+        raise ValueError(
+            f"{value!r} is not a condition: use one of > >= < <= == != followed by a "
+            'number, e.g. "> 85"'
+        )
     op, number = match.groups()
     if number[0] in "<>=!":
-        raise ValueError(f"{value!r} is not a condition: use one of > >= < <= == != followed by a "
-                         "number, e.g. \"> 85\"")
+        raise ValueError(
+            f"{value!r} is not a condition: use one of > >= < <= == != followed by a "
+            'number, e.g. "> 85"'
+        )
     try:
         threshold = float(number)
     except ValueError:
         try:
             threshold = parse_duration(number)
         except ValueError:
-            raise ValueError(f"{value!r}: {number!r} is neither a number nor a duration like '26h'") from None
+            raise ValueError(
+                f"{value!r}: {number!r} is neither a number nor a duration like '26h'"
+            ) from None
     if math.isnan(threshold):
         raise ValueError(f"{value!r}: the threshold must be a number")
     return Condition(op, threshold, f"{op} {number}")
 
 
 ConditionStr = Annotated[
-    Condition, BeforeValidator(parse_condition), PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\s*(>=|<=|==|!=|>|<)\s*\S+\s*$",
-                    "description": "A comparison: > >= < <= == != and a number or a duration, e.g. \"> 85\""}),
+    Condition,
+    BeforeValidator(parse_condition),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*(>=|<=|==|!=|>|<)\s*\S+\s*$",
+            "description": 'A comparison: > >= < <= == != and a number or a duration, e.g. "> 85"',
+        }
+    ),
 ]
 DurationStr = Annotated[
     Duration,
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0},
-                              {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"}],
-                    "description": "Seconds, or a duration like 30s, 5m, 26h, 7d"}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
+            ],
+            "description": "Seconds, or a duration like 30s, 5m, 26h, 7d",
+        }
+    ),
 ]
 
 AGGREGATES = ("last", "avg", "min", "max", "sum", "rate", "delta", "count")
@@ -108,6 +133,7 @@ class Aggregate:
 
     def __str__(self) -> str:
         from agent.durations import format_duration
+
         return self.func if self.func == "last" else f"{self.func} {format_duration(self.window)}"
 
 
@@ -120,8 +146,10 @@ def parse_aggregate(value: object) -> Aggregate:
     if parts == ["last"]:
         return Aggregate("last", 0.0)
     if len(parts) != 2 or parts[0] not in AGGREGATES or parts[0] == "last":
-        raise ValueError(f"{value!r} is not an aggregate: use 'last' or one of "
-                         f"{'|'.join(AGGREGATES[1:])} followed by a window, e.g. 'avg 5m'")
+        raise ValueError(
+            f"{value!r} is not an aggregate: use 'last' or one of "
+            f"{'|'.join(AGGREGATES[1:])} followed by a window, e.g. 'avg 5m'"
+        )
     window = parse_duration(parts[1])
     if window <= 0:
         raise ValueError(f"{value!r}: the window must be longer than 0s")
@@ -129,10 +157,16 @@ def parse_aggregate(value: object) -> Aggregate:
 
 
 AggregateStr = Annotated[
-    Aggregate, BeforeValidator(parse_aggregate), PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string",
-                    "pattern": r"^(last|(avg|min|max|sum|rate|delta|count)\s+(\d+(\.\d+)?(ms|s|m|h|d|w))+)$",
-                    "description": "last, or avg|min|max|sum|rate|delta|count over a window, e.g. 'avg 5m'"}),
+    Aggregate,
+    BeforeValidator(parse_aggregate),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(last|(avg|min|max|sum|rate|delta|count)\s+(\d+(\.\d+)?(ms|s|m|h|d|w))+)$",
+            "description": "last, or avg|min|max|sum|rate|delta|count over a window, e.g. 'avg 5m'",
+        }
+    ),
 ]
 
 
@@ -161,8 +195,12 @@ class AbsentSpec(Strict):
 class ForecastSpec(Strict):
     """A linear fit over ``using`` reaches ``reach`` within ``within``."""
 
-    reach: float = Field(description="The value the series must not reach (100 for a disk, 0 for toner)")
-    within: DurationStr = Field(gt=0, description="Fire when the fit reaches `reach` sooner than this")
+    reach: float = Field(
+        description="The value the series must not reach (100 for a disk, 0 for toner)"
+    )
+    within: DurationStr = Field(
+        gt=0, description="Fire when the fit reaches `reach` sooner than this"
+    )
     using: DurationStr = Field(gt=0, description="How much history the fit uses")
     min_points: int = Field(default=6, ge=3, description="Fewer fitted points than this never fire")
 
@@ -170,10 +208,16 @@ class ForecastSpec(Strict):
 class StateSpec(Strict):
     """Holds when the value is in ``in``, or when the series' ``flag`` label names a set flag."""
 
-    in_: list[float] | None = Field(default=None, alias="in", min_length=1,
-                                    description="Values (enumeration codes) that are a problem")
+    in_: list[float] | None = Field(
+        default=None,
+        alias="in",
+        min_length=1,
+        description="Values (enumeration codes) that are a problem",
+    )
     flag: str | list[str] | None = Field(
-        default=None, description="Flag name(s): the series' `flag` label equals one and its value is not 0")
+        default=None,
+        description="Flag name(s): the series' `flag` label equals one and its value is not 0",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> StateSpec:
@@ -203,50 +247,79 @@ class Rule(Strict):
     """One rule. Its kind follows from its keys: warning/critical, absent, forecast or state."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)
-    metric: str = Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-                        description="Metric name, or `any` (absent rules: anything from the asset)")
+    metric: str = Field(
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="Metric name, or `any` (absent rules: anything from the asset)",
+    )
     where: dict[str, LabelValue] = Field(
         default_factory=dict,
         description="Label matchers: exact value, or prefixed with != =~ (regex) !~. A key that is not a "
-                    "label of the series names a sibling metric of the same asset and labels, "
-                    "compared by its latest value.")
+        "label of the series names a sibling metric of the same asset and labels, "
+        "compared by its latest value.",
+    )
     aggregate: AggregateStr = Field(default=Aggregate("last", 0.0))
     warning: ConditionStr | None = None
     critical: ConditionStr | None = None
     clear: ConditionStr | None = Field(
-        default=None, description="Hysteresis: firing ends only when this holds (default: the condition no longer holds)")
-    for_: DurationStr = Field(default=0.0, alias="for", ge=0,
-                              description="The condition must hold this long before firing")
-    keep_firing_for: DurationStr = Field(default=0.0, ge=0,
-                                         description="Clear must hold this long before resolving")
+        default=None,
+        description="Hysteresis: firing ends only when this holds (default: the condition no longer holds)",
+    )
+    for_: DurationStr = Field(
+        default=0.0,
+        alias="for",
+        ge=0,
+        description="The condition must hold this long before firing",
+    )
+    keep_firing_for: DurationStr = Field(
+        default=0.0, ge=0, description="Clear must hold this long before resolving"
+    )
     absent: AbsentSpec | None = None
     forecast: ForecastSpec | None = None
     state: StateSpec | None = None
-    severity: Severity = Field(default="warning", description="Severity of absent, forecast and state alerts")
+    severity: Severity = Field(
+        default="warning", description="Severity of absent, forecast and state alerts"
+    )
     priority: Priority | PriorityMap = "minor"
     kind: AlertKind = "preventive"
     summary: str = Field(default="", max_length=500)
     description: str = Field(default="", max_length=4000)
     runbook: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    labels: dict[str, LabelValue] = Field(default_factory=dict, description="Labels added to the alert")
+    labels: dict[str, LabelValue] = Field(
+        default_factory=dict, description="Labels added to the alert"
+    )
     flapping: FlappingSpec = Field(default_factory=FlappingSpec)
     enabled: bool = True
 
     @model_validator(mode="after")
     def _kind(self) -> Rule:
-        kinds = [k for k, present in (("threshold", self.warning is not None or self.critical is not None),
-                                      ("absent", self.absent is not None),
-                                      ("forecast", self.forecast is not None),
-                                      ("state", self.state is not None)) if present]
+        kinds = [
+            k
+            for k, present in (
+                ("threshold", self.warning is not None or self.critical is not None),
+                ("absent", self.absent is not None),
+                ("forecast", self.forecast is not None),
+                ("state", self.state is not None),
+            )
+            if present
+        ]
         if not kinds:
-            raise ValueError("a rule needs warning and/or critical (threshold), absent, forecast or state")
+            raise ValueError(
+                "a rule needs warning and/or critical (threshold), absent, forecast or state"
+            )
         if len(kinds) > 1:
-            raise ValueError(f"a rule is one kind only; this one has {' and '.join(kinds)}: split it in two")
+            raise ValueError(
+                f"a rule is one kind only; this one has {' and '.join(kinds)}: split it in two"
+            )
         if self.metric == ANY_METRIC and kinds[0] != "absent":
             raise ValueError("`metric: any` works only with `absent`")
         if kinds[0] != "threshold":
             for key in ("clear", "aggregate"):
-                if key == "clear" and self.clear is not None or key == "aggregate" and self.aggregate.func != "last":
+                if (
+                    key == "clear"
+                    and self.clear is not None
+                    or key == "aggregate"
+                    and self.aggregate.func != "last"
+                ):
                     raise ValueError(f"`{key}` applies to threshold rules only")
         if isinstance(self.priority, dict):
             levels = self.levels()
@@ -281,11 +354,14 @@ class Rule(Strict):
 
 def check_template(template: str, name: str) -> None:
     import string
+
     try:
         list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ValueError(f"{name}: not a valid template ({exc}); write fields as {{label}} and "
-                         "a literal brace as {{ or }}") from None
+        raise ValueError(
+            f"{name}: not a valid template ({exc}); write fields as {{label}} and "
+            "a literal brace as {{ or }}"
+        ) from None
 
 
 class Override(Strict):
@@ -315,17 +391,36 @@ class Override(Strict):
 
     def specificity(self) -> tuple[int, ...]:
         """Higher wins: asset, then tag, then site, then client, then how many selectors."""
-        return (self.asset is not None, self.tag is not None, self.site is not None,
-                self.client is not None)
+        return (
+            self.asset is not None,
+            self.tag is not None,
+            self.site is not None,
+            self.client is not None,
+        )
 
-    def matches(self, client: str, site: str | None, asset: str, tags: frozenset[str] | tuple[str, ...]) -> bool:
-        return ((self.client is None or self.client == client) and (self.site is None or self.site == site)
-                and (self.asset is None or self.asset == asset) and (self.tag is None or self.tag in tags))
+    def matches(
+        self, client: str, site: str | None, asset: str, tags: frozenset[str] | tuple[str, ...]
+    ) -> bool:
+        return (
+            (self.client is None or self.client == client)
+            and (self.site is None or self.site == site)
+            and (self.asset is None or self.asset == asset)
+            and (self.tag is None or self.tag in tags)
+        )
 
     def changes(self) -> dict[str, Any]:
         """The rule fields this override sets."""
         out: dict[str, Any] = {}
-        for key in ("enabled", "warning", "critical", "clear", "for_", "keep_firing_for", "priority", "labels"):
+        for key in (
+            "enabled",
+            "warning",
+            "critical",
+            "clear",
+            "for_",
+            "keep_firing_for",
+            "priority",
+            "labels",
+        ):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -335,8 +430,12 @@ class Override(Strict):
 class RuleFile(Strict):
     """A rule file: ``rules:`` and optional ``overrides:``."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True,
-                              json_schema_extra={"title": "Upkeep rule file"})
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        frozen=True,
+        json_schema_extra={"title": "Upkeep rule file"},
+    )
 
     rules: list[Rule] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)

@@ -31,7 +31,7 @@ class Matcher:
     def parse(cls, key: str, text: str) -> Matcher:
         for op in ("!=", "=~", "!~"):
             if text.startswith(op):
-                value = text[len(op):]
+                value = text[len(op) :]
                 regex = re.compile(value) if op in ("=~", "!~") else None
                 return cls(key, op, value, regex)
         return cls(key, "=", text)
@@ -64,7 +64,9 @@ class CompiledRule:
     def id(self) -> str:
         return self.rule.id
 
-    def match_labels(self, labels: dict[str, str], siblings: frozenset[str]) -> tuple[bool, tuple[Matcher, ...]]:
+    def match_labels(
+        self, labels: dict[str, str], siblings: frozenset[str]
+    ) -> tuple[bool, tuple[Matcher, ...]]:
         """(labels match, matchers left for sibling metrics)."""
         left = []
         for m in self.matchers:
@@ -95,12 +97,20 @@ class RuleSet:
     sibling_metrics: frozenset[str] = frozenset()
 
     @classmethod
-    def build(cls, rules: Iterable[tuple[Rule, str]], overrides: Iterable[Override] = (),
-              files: Iterable[str] = ()) -> RuleSet:
+    def build(
+        cls,
+        rules: Iterable[tuple[Rule, str]],
+        overrides: Iterable[Override] = (),
+        files: Iterable[str] = (),
+    ) -> RuleSet:
         out = cls(overrides=list(overrides), files=list(files))
         for rule, source in rules:
-            compiled = CompiledRule(rule, tuple(Matcher.parse(k, v) for k, v in rule.where.items()),
-                                    rule_digest(rule), source)
+            compiled = CompiledRule(
+                rule,
+                tuple(Matcher.parse(k, v) for k, v in rule.where.items()),
+                rule_digest(rule),
+                source,
+            )
             out.rules[rule.id] = compiled
             if rule.metric == ANY_METRIC:
                 out.any_rules.append(compiled)
@@ -111,8 +121,9 @@ class RuleSet:
         out.sibling_metrics = frozenset(m.key for c in out.rules.values() for m in c.matchers)
         return out
 
-    def effective(self, rule_id: str, client: str, site: str | None, asset: str,
-                  tags: Iterable[str]) -> Rule:
+    def effective(
+        self, rule_id: str, client: str, site: str | None, asset: str, tags: Iterable[str]
+    ) -> Rule:
         """The rule as it applies to one asset: overrides applied, least specific first."""
         rule = self.rules[rule_id].rule
         tags = frozenset(tags)
@@ -128,4 +139,3 @@ class RuleSet:
         if "labels" in update:
             update["labels"] = {**rule.labels, **update["labels"]}
         return rule.model_copy(update=update)
-

@@ -61,19 +61,33 @@ class RuleMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.reload_success = Gauge("upkeep_rules_last_reload_success",
-                                    "1 if the last rule (re)load succeeded, 0 if it was refused.",
-                                    registry=self.registry)
-        self.reload_time = Gauge("upkeep_rules_last_reload_success_timestamp_seconds",
-                                 "When rules were last loaded successfully.", registry=self.registry)
+        self.reload_success = Gauge(
+            "upkeep_rules_last_reload_success",
+            "1 if the last rule (re)load succeeded, 0 if it was refused.",
+            registry=self.registry,
+        )
+        self.reload_time = Gauge(
+            "upkeep_rules_last_reload_success_timestamp_seconds",
+            "When rules were last loaded successfully.",
+            registry=self.registry,
+        )
         self.rules = Gauge("upkeep_rules_loaded", "Rules loaded.", registry=self.registry)
-        self.alerts = Gauge("upkeep_alerts", "Alerts by status.", ["status"], registry=self.registry)
-        self.transitions = Counter("upkeep_alert_transitions", "Alert transitions by event.", ["event"],
-                                   registry=self.registry)
-        self.seconds = Histogram("upkeep_rules_evaluation_seconds",
-                                 "Time to evaluate rules and store their state, per batch or sweep.",
-                                 ["trigger"], registry=self.registry,
-                                 buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+        self.alerts = Gauge(
+            "upkeep_alerts", "Alerts by status.", ["status"], registry=self.registry
+        )
+        self.transitions = Counter(
+            "upkeep_alert_transitions",
+            "Alert transitions by event.",
+            ["event"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "upkeep_rules_evaluation_seconds",
+            "Time to evaluate rules and store their state, per batch or sweep.",
+            ["trigger"],
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -106,7 +120,9 @@ def default_rules_paths() -> list[Path]:
 class RuleService:
     """One collector's rule engine over one store. Thread-safe (one lock around the engine)."""
 
-    def __init__(self, store: Store, settings: Settings, *, paths: Iterable[Path] | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, paths: Iterable[Path] | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         configured = paths if paths is not None else (settings.rules_paths or default_rules_paths())
@@ -119,10 +135,14 @@ class RuleService:
         self._insert = sqlite.insert if store.is_sqlite else postgresql.insert
         #: Run inside ``_persist``'s write transaction; an exception rolls the whole change back.
         self.transition_listeners: list[TransitionListener] = []
-        self.engine = RuleEngine(RuleSet(), self.asset_info, started_at=timeutil.now(),
-                                 stale_after=settings.rules_stale_after,
-                                 reorder_window=settings.rules_reorder_window,
-                                 series_gone_after=settings.rules_series_gone_after)
+        self.engine = RuleEngine(
+            RuleSet(),
+            self.asset_info,
+            started_at=timeutil.now(),
+            stale_after=settings.rules_stale_after,
+            reorder_window=settings.rules_reorder_window,
+            series_gone_after=settings.rules_series_gone_after,
+        )
 
     # ------------------------------------------------------------------ start
 
@@ -132,15 +152,28 @@ class RuleService:
             self.reload(initial=True)
             try:
                 rows, seen = self._saved_state()
-            except sa.exc.SQLAlchemyError as exc:  # an unmigrated store (migrate=False): start empty
+            except (
+                sa.exc.SQLAlchemyError
+            ) as exc:  # an unmigrated store (migrate=False): start empty
                 log.warning("rule state not restored: %s", type(exc).__name__)
                 rows, seen = [], []
             for row in rows:
                 if row.rule_id not in self.engine.ruleset.rules:
                     continue
-                core = Core.from_json(row.state if isinstance(row.state, dict) else json.loads(row.state))
-                self.engine.restore_alert(Alert(row.rule_id, row.fingerprint, row.client_id, row.asset_id,
-                                                row.series_id, dict(row.labels), core))
+                core = Core.from_json(
+                    row.state if isinstance(row.state, dict) else json.loads(row.state)
+                )
+                self.engine.restore_alert(
+                    Alert(
+                        row.rule_id,
+                        row.fingerprint,
+                        row.client_id,
+                        row.asset_id,
+                        row.series_id,
+                        dict(row.labels),
+                        core,
+                    )
+                )
             for asset_id, client_id, ts in seen:
                 self.engine.seen(asset_id, client_id, ts)
             self._update_gauges()
@@ -152,7 +185,8 @@ class RuleService:
                 sa.select(series.c.asset_id, assets.c.client_id, sa.func.max(latest.c.ts))
                 .join(latest, latest.c.series_id == series.c.id)
                 .join(assets, assets.c.id == series.c.asset_id)
-                .group_by(series.c.asset_id, assets.c.client_id)).all()
+                .group_by(series.c.asset_id, assets.c.client_id)
+            ).all()
         return rows, seen
 
     # ------------------------------------------------------------------ asset context
@@ -164,15 +198,24 @@ class RuleService:
             return cached[1]
         with self.store.read() as conn:
             row = conn.execute(
-                sa.select(assets.c.id, assets.c.client_id, clients.c.name.label("client"),
-                          sites.c.name.label("site"), assets.c.name, assets.c.tags)
+                sa.select(
+                    assets.c.id,
+                    assets.c.client_id,
+                    clients.c.name.label("client"),
+                    sites.c.name.label("site"),
+                    assets.c.name,
+                    assets.c.tags,
+                )
                 .join(clients, clients.c.id == assets.c.client_id)
                 .outerjoin(sites, sites.c.id == assets.c.site_id)
-                .where(assets.c.id == asset_id)).first()
+                .where(assets.c.id == asset_id)
+            ).first()
         if row is None:
             info = AssetInfo(asset_id, 0, "", None, f"asset-{asset_id}")
         else:
-            info = AssetInfo(row.id, row.client_id, row.client, row.site, row.name, frozenset(row.tags or ()))
+            info = AssetInfo(
+                row.id, row.client_id, row.client, row.site, row.name, frozenset(row.tags or ())
+            )
         self._assets[asset_id] = (now, info)
         return info
 
@@ -206,9 +249,11 @@ class RuleService:
     def _preload(self, needs: list[tuple[Any, float]]) -> None:
         with self.store.read() as conn:
             for ref, window in needs:
-                rows = conn.execute(sa.select(samples.c.ts, samples.c.value)
-                                    .where(samples.c.series_id == ref.id,
-                                           samples.c.ts > timeutil.now() - window - 60)).all()
+                rows = conn.execute(
+                    sa.select(samples.c.ts, samples.c.value).where(
+                        samples.c.series_id == ref.id, samples.c.ts > timeutil.now() - window - 60
+                    )
+                ).all()
                 self.engine.preload(ref, [(ts, v) for ts, v in rows])
 
     def _persist(self, transitions: list[Transition], now: float) -> None:
@@ -222,31 +267,78 @@ class RuleService:
                 conn.execute(rule_alerts.delete().where(rule_alerts.c.fingerprint.in_(drop)))
             if keep:
                 stmt = self._insert(rule_alerts)
-                stmt = stmt.on_conflict_do_update(index_elements=[rule_alerts.c.fingerprint], set_={
-                    c: getattr(stmt.excluded, c)
-                    for c in ("series_id", "status", "severity", "state", "summary", "updated_at", "labels")})
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[rule_alerts.c.fingerprint],
+                    set_={
+                        c: getattr(stmt.excluded, c)
+                        for c in (
+                            "series_id",
+                            "status",
+                            "severity",
+                            "state",
+                            "summary",
+                            "updated_at",
+                            "labels",
+                        )
+                    },
+                )
                 summaries = {t.fingerprint: t.summary for t in transitions}
-                conn.execute(stmt, [
-                    {"fingerprint": a.fingerprint, "rule_id": a.rule_id, "client_id": a.client_id,
-                     "asset_id": a.asset_id, "series_id": a.series_id, "labels": a.labels,
-                     "status": a.core.status, "severity": a.core.severity, "state": a.core.to_json(),
-                     "summary": summaries.get(a.fingerprint, ""), "updated_at": now} for a in keep])
+                conn.execute(
+                    stmt,
+                    [
+                        {
+                            "fingerprint": a.fingerprint,
+                            "rule_id": a.rule_id,
+                            "client_id": a.client_id,
+                            "asset_id": a.asset_id,
+                            "series_id": a.series_id,
+                            "labels": a.labels,
+                            "status": a.core.status,
+                            "severity": a.core.severity,
+                            "state": a.core.to_json(),
+                            "summary": summaries.get(a.fingerprint, ""),
+                            "updated_at": now,
+                        }
+                        for a in keep
+                    ],
+                )
             if transitions:
-                conn.execute(alert_transitions.insert(), [
-                    {"fingerprint": t.fingerprint, "rule_id": t.rule_id, "client_id": t.client_id,
-                     "asset_id": t.asset_id, "event": t.event, "status": t.status,
-                     "previous_status": t.previous_status, "severity": t.severity,
-                     "previous_severity": t.previous_severity, "ts": t.ts,
-                     "value": t.value if t.value is None or t.value == t.value else None,
-                     "labels": t.labels, "priority": t.priority, "kind": t.kind, "summary": t.summary,
-                     "description": t.description, "runbook": t.runbook, "flapping": t.flapping,
-                     "reason": t.reason, "recorded_at": now} for t in transitions])
+                conn.execute(
+                    alert_transitions.insert(),
+                    [
+                        {
+                            "fingerprint": t.fingerprint,
+                            "rule_id": t.rule_id,
+                            "client_id": t.client_id,
+                            "asset_id": t.asset_id,
+                            "event": t.event,
+                            "status": t.status,
+                            "previous_status": t.previous_status,
+                            "severity": t.severity,
+                            "previous_severity": t.previous_severity,
+                            "ts": t.ts,
+                            "value": t.value if t.value is None or t.value == t.value else None,
+                            "labels": t.labels,
+                            "priority": t.priority,
+                            "kind": t.kind,
+                            "summary": t.summary,
+                            "description": t.description,
+                            "runbook": t.runbook,
+                            "flapping": t.flapping,
+                            "reason": t.reason,
+                            "recorded_at": now,
+                        }
+                        for t in transitions
+                    ],
+                )
                 for listener in self.transition_listeners:
                     listener(conn, transitions, now)
         for t in transitions:
             self.metrics.transitions.labels(t.event).inc()
             if t.event in ("firing", "resolved", "escalated"):
-                log.info("alert %s %s: %s (%s)", t.rule_id, t.event, t.summary or t.asset, t.fingerprint)
+                log.info(
+                    "alert %s %s: %s (%s)", t.rule_id, t.event, t.summary or t.asset, t.fingerprint
+                )
 
     def _update_gauges(self) -> None:
         counts = {"pending": 0, "firing": 0}
@@ -267,14 +359,20 @@ class RuleService:
             self.state.warnings = [str(p) for p in result.warnings]
             missing = [p for p in self.paths if not p.exists()]
             errors: list[Problem] = list(result.errors)
-            errors += [Problem(f"{p}:1:1", "no such file or folder") for p in missing
-                       if not any(str(p) in e.where for e in errors)]
+            errors += [
+                Problem(f"{p}:1:1", "no such file or folder")
+                for p in missing
+                if not any(str(p) in e.where for e in errors)
+            ]
             if errors:
                 self.state.ok = False
                 self.state.errors = [str(p) for p in errors]
                 self.metrics.reload_success.set(0)
-                log.error("rules %s refused; %s", "not loaded" if initial else "change",
-                          "the previous rules keep running" if not initial else "running without rules")
+                log.error(
+                    "rules %s refused; %s",
+                    "not loaded" if initial else "change",
+                    "the previous rules keep running" if not initial else "running without rules",
+                )
                 for problem in errors:
                     log.error("%s", problem)
                 return self.state
@@ -288,7 +386,11 @@ class RuleService:
             self.metrics.reload_success.set(1)
             self.metrics.reload_time.set(now)
             self.metrics.rules.set(len(result.ruleset.rules))
-            log.info("loaded %d rule(s) from %d file(s)", len(result.ruleset.rules), len(result.ruleset.files))
+            log.info(
+                "loaded %d rule(s) from %d file(s)",
+                len(result.ruleset.rules),
+                len(result.ruleset.files),
+            )
             return self.state
 
     def _files_signature(self) -> tuple:
@@ -313,4 +415,9 @@ class RuleService:
 
 
 def _idle(core: Core) -> bool:
-    return core.status == "inactive" and core.raw == "inactive" and not core.flapping and not core.changes
+    return (
+        core.status == "inactive"
+        and core.raw == "inactive"
+        and not core.flapping
+        and not core.changes
+    )

@@ -76,7 +76,8 @@ class RuleTestFile(Strict):
 
 _VALUE = re.compile(
     r"^(?P<a>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)"
-    r"(?:(?P<op>[+-])(?P<b>(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?))?(?:x(?P<n>\d+))?$")
+    r"(?:(?P<op>[+-])(?P<b>(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?))?(?:x(?P<n>\d+))?$"
+)
 
 
 def expand_values(text: str) -> list[float | None]:
@@ -124,7 +125,9 @@ class FileResult:
         return not self.failures and not self.problems
 
 
-def _describe(rule: str, severity: str | None, labels: dict[str, str], summary: str | None = None) -> str:
+def _describe(
+    rule: str, severity: str | None, labels: dict[str, str], summary: str | None = None
+) -> str:
     items = ", ".join(f"{k}: {v}" for k, v in sorted(labels.items()))
     text = f"{{rule: {rule}, severity: {severity}, labels: {{{items}}}"
     if summary is not None:
@@ -156,7 +159,9 @@ def run_file(path: str | Path) -> FileResult:
         try:
             result.failures.extend(_run_test(spec, test, loaded.ruleset))
         except ValueError as exc:
-            result.problems.append(Problem(position(doc, ["tests", i, "series"]), f"tests[{i}]: {exc}"))
+            result.problems.append(
+                Problem(position(doc, ["tests", i, "series"]), f"tests[{i}]: {exc}")
+            )
     return result
 
 
@@ -173,20 +178,27 @@ def _run_test(spec: RuleTestFile, test: RuleTest, ruleset: Any) -> list[Failure]
         info = assets.get((client, asset))
         if info is None:
             extra = spec.assets.get(asset, AssetSpec())
-            info = AssetInfo(len(assets) + 1, client_id, client, site or extra.site, asset, frozenset(extra.tags))
+            info = AssetInfo(
+                len(assets) + 1, client_id, client, site or extra.site, asset, frozenset(extra.tags)
+            )
             assets[(client, asset)] = info
         ref = SeriesRef(n + 1, client_id, info.id, asset, series.metric, labels)
         for i, value in enumerate(expand_values(series.values)):
             if value is not None:
                 samples.append((EPOCH + i * test.interval, ref, value))
     by_id = {info.id: info for info in assets.values()}
-    engine = RuleEngine(ruleset, lambda asset_id: by_id.get(asset_id) or AssetInfo(asset_id, 0, "", None, "?"),
-                        started_at=EPOCH)
+    engine = RuleEngine(
+        ruleset,
+        lambda asset_id: by_id.get(asset_id) or AssetInfo(asset_id, 0, "", None, "?"),
+        started_at=EPOCH,
+    )
     samples.sort(key=lambda s: s[0])
     last = max(e.at for e in test.expect)
     step = spec.evaluation_interval
-    times = sorted({EPOCH + k * step for k in range(int(last // step) + 1)}
-                   | {EPOCH + e.at for e in test.expect})
+    times = sorted(
+        {EPOCH + k * step for k in range(int(last // step) + 1)}
+        | {EPOCH + e.at for e in test.expect}
+    )
     expectations = {EPOCH + e.at: e for e in test.expect}
     failures: list[Failure] = []
     fed = 0
@@ -211,33 +223,51 @@ def _run_test(spec: RuleTestFile, test: RuleTest, ruleset: Any) -> list[Failure]
     return failures
 
 
-def _compare(engine: RuleEngine, assets: dict[int, AssetInfo], status: str,
-             wanted: list[ExpectedAlert]) -> tuple[list[str], list[str]] | None:
+def _compare(
+    engine: RuleEngine, assets: dict[int, AssetInfo], status: str, wanted: list[ExpectedAlert]
+) -> tuple[list[str], list[str]] | None:
     got = []
     for alert in engine.alerts.values():
         if alert.core.status != status:
             continue
         info = assets.get(alert.asset_id)
         rule = engine.ruleset.rules[alert.rule_id].rule
-        labels = {**alert.labels, **rule.labels, "client": info.client if info else "",
-                  "asset": info.name if info else ""}
+        labels = {
+            **alert.labels,
+            **rule.labels,
+            "client": info.client if info else "",
+            "asset": info.name if info else "",
+        }
         if info and info.site:
             labels["site"] = info.site
         summary = None
         if any(w.summary is not None for w in wanted):
             from collector.rules.engine import humanize, render
-            context = {**alert.labels, "value": alert.core.last_value, "asset": labels["asset"],
-                       "client": labels["client"], "site": labels.get("site", ""), "eta": humanize(alert.core.eta)}
-            summary = render(engine._rule_for(engine.ruleset.rules[alert.rule_id], alert.asset_id).summary, context)
+
+            context = {
+                **alert.labels,
+                "value": alert.core.last_value,
+                "asset": labels["asset"],
+                "client": labels["client"],
+                "site": labels.get("site", ""),
+                "eta": humanize(alert.core.eta),
+            }
+            summary = render(
+                engine._rule_for(engine.ruleset.rules[alert.rule_id], alert.asset_id).summary,
+                context,
+            )
         got.append((alert.rule_id, alert.core.severity, labels, summary))
     unmatched = list(got)
     ok = True
     for w in wanted:
         for candidate in unmatched:
             rule_id, severity, labels, summary = candidate
-            if (rule_id == w.rule and (w.severity is None or w.severity == severity)
-                    and all(labels.get(k) == v for k, v in w.labels.items())
-                    and (w.summary is None or w.summary == summary)):
+            if (
+                rule_id == w.rule
+                and (w.severity is None or w.severity == severity)
+                and all(labels.get(k) == v for k, v in w.labels.items())
+                and (w.summary is None or w.summary == summary)
+            ):
                 unmatched.remove(candidate)
                 break
         else:
@@ -245,7 +275,10 @@ def _compare(engine: RuleEngine, assets: dict[int, AssetInfo], status: str,
     if ok and not unmatched:
         return None
     expected = [_describe(w.rule, w.severity, dict(w.labels), w.summary) for w in wanted]
-    shown = [_describe(r, s, labels, summ) for r, s, labels, summ in sorted(got, key=lambda g: (g[0], str(g[2])))]
+    shown = [
+        _describe(r, s, labels, summ)
+        for r, s, labels, summ in sorted(got, key=lambda g: (g[0], str(g[2])))
+    ]
     return expected, shown
 
 
@@ -253,9 +286,13 @@ def format_result(result: FileResult) -> str:
     """Human output: problems, then each failure with expected vs got, then a summary line."""
     lines = [str(p) for p in result.problems]
     for f in result.failures:
-        lines.append(f"  FAILED: {result.path}: test {f.test!r} at {format_duration(f.at) if f.at else '0s'}:")
+        lines.append(
+            f"  FAILED: {result.path}: test {f.test!r} at {format_duration(f.at) if f.at else '0s'}:"
+        )
         lines.append(f"    expected {f.what}:")
-        lines.extend(f"      - {e}" for e in f.expected) if f.expected else lines.append("      (none)")
+        lines.extend(f"      - {e}" for e in f.expected) if f.expected else lines.append(
+            "      (none)"
+        )
         lines.append(f"    got {f.what}:")
         lines.extend(f"      - {g}" for g in f.got) if f.got else lines.append("      (none)")
     if result.ok:

@@ -10,8 +10,12 @@ import typer
 
 sla_app = typer.Typer(help="SLA clocks and compliance (docs/sla.md).", no_args_is_help=True)
 
-Config = Annotated[Path | None, typer.Option("--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).",
-                                             show_default=False)]
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False
+    ),
+]
 
 
 def _pct(value: float | None) -> str:
@@ -23,10 +27,12 @@ def _target(counts: dict[str, Any]) -> str:
 
 
 @sla_app.command("compliance")
-def sla_compliance(client: Annotated[str, typer.Option(help="The client.")],
-                   period: Annotated[str, typer.Option(help="Contract period, YYYY-MM.")],
-                   config: Config = None,
-                   as_json: Annotated[bool, typer.Option("--json", help="JSON.")] = False) -> None:
+def sla_compliance(
+    client: Annotated[str, typer.Option(help="The client.")],
+    period: Annotated[str, typer.Option(help="Contract period, YYYY-MM.")],
+    config: Config = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON.")] = False,
+) -> None:
     """Compliance per priority of the incidents detected in one contract period."""
     from collector import cli
     from collector.sla.queries import compliance_for_period
@@ -37,12 +43,17 @@ def sla_compliance(client: Annotated[str, typer.Option(help="The client.")],
         if as_json:
             cli.out.print(json.dumps(figures, default=str, indent=2), soft_wrap=True)
             return
-        cli.out.print(f"SLA compliance of {figures['client']}, period {period} "
-                      f"({figures['start']:%Y-%m-%d} – {figures['end']:%Y-%m-%d}, {figures['timezone']})")
+        cli.out.print(
+            f"SLA compliance of {figures['client']}, period {period} "
+            f"({figures['start']:%Y-%m-%d} – {figures['end']:%Y-%m-%d}, {figures['timezone']})"
+        )
         rows = [*figures["priorities"].items(), ("total", figures["total"])]
         for name, counts in rows:
-            cli.out.print(f"{name:<10} {counts['incidents']:>4} incidents  response: {_target(counts['response'])}"
-                          f"  resolution: {_target(counts['resolution'])}", soft_wrap=True)
+            cli.out.print(
+                f"{name:<10} {counts['incidents']:>4} incidents  response: {_target(counts['response'])}"
+                f"  resolution: {_target(counts['resolution'])}",
+                soft_wrap=True,
+            )
 
     go()
 

@@ -14,11 +14,17 @@ from collector.settings import Settings
 from collector.sla.summary import outcome
 from collector.store import Store
 
-_CLOCKS = ("upkeep_sla_clocks", "SLA clocks of unresolved incidents, by client, priority and state "
-                                "(running or paused).", ["client", "priority", "state"])
-_BREACHED = ("upkeep_sla_breached_incidents", "Unresolved incidents whose SLA target is breached, by client, "
-                                              "priority and target (response or resolution).",
-             ["client", "priority", "target"])
+_CLOCKS = (
+    "upkeep_sla_clocks",
+    "SLA clocks of unresolved incidents, by client, priority and state (running or paused).",
+    ["client", "priority", "state"],
+)
+_BREACHED = (
+    "upkeep_sla_breached_incidents",
+    "Unresolved incidents whose SLA target is breached, by client, "
+    "priority and target (response or resolution).",
+    ["client", "priority", "target"],
+)
 
 
 class SlaCollector:
@@ -28,15 +34,20 @@ class SlaCollector:
         self.store = store
 
     def describe(self) -> list[Metric]:
-        return [GaugeMetricFamily(name, text, labels=labels) for name, text, labels in (_CLOCKS, _BREACHED)]
+        return [
+            GaugeMetricFamily(name, text, labels=labels)
+            for name, text, labels in (_CLOCKS, _BREACHED)
+        ]
 
     def collect(self) -> Iterator[Metric]:
         now = timeutil.now()
         clocks = GaugeMetricFamily(*_CLOCKS[:2], labels=_CLOCKS[2])
         breached = GaugeMetricFamily(*_BREACHED[:2], labels=_BREACHED[2])
-        query = (sa.select(incident_sla, clients.c.name.label("client"))
-                 .join(clients, clients.c.id == incident_sla.c.client_id)
-                 .where(incident_sla.c.state.in_(("running", "paused"))))
+        query = (
+            sa.select(incident_sla, clients.c.name.label("client"))
+            .join(clients, clients.c.id == incident_sla.c.client_id)
+            .where(incident_sla.c.state.in_(("running", "paused")))
+        )
         counts: dict[tuple[str, str, str], int] = {}
         late: dict[tuple[str, str, str], int] = {}
         with self.store.read() as conn:

@@ -16,7 +16,9 @@ from collector.sla.summary import compliance
 from collector.store import Store
 
 
-def compliance_for_period(store: Store, client: str, period: str, now: float | None = None) -> dict[str, Any]:
+def compliance_for_period(
+    store: Store, client: str, period: str, now: float | None = None
+) -> dict[str, Any]:
     """:func:`collector.sla.compliance` for the contract period ``period`` (``YYYY-MM``)."""
     try:
         parse_period(period)
@@ -29,8 +31,15 @@ def compliance_for_period(store: Store, client: str, period: str, now: float | N
             raise NotFound(f"client {client!r} has no contract")
         start, end = contract.period_bounds(period)
         figures = compliance(conn, found.id, start, end, now)
-    return {"client": found.name, "period": period, "start": start, "end": end,
-            "timezone": contract.calendar.timezone, "priorities": figures["priorities"], "total": figures["total"]}
+    return {
+        "client": found.name,
+        "period": period,
+        "start": start,
+        "end": end,
+        "timezone": contract.calendar.timezone,
+        "priorities": figures["priorities"],
+        "total": figures["total"],
+    }
 
 
 def incident_sla(store: Store, key: str, now: float | None = None) -> dict[str, Any] | None:

@@ -44,17 +44,27 @@ _EVENT = {"warning": "sla_warning", "breach": "sla_breached"}
 
 # ---------------------------------------------------------------------- reads of the facts
 
+
 def pauses_of(conn: Connection, incident_id: int) -> list[Any]:
-    return conn.execute(sa.select(sla_pauses).where(sla_pauses.c.incident_id == incident_id)
-                        .order_by(sla_pauses.c.started_at, sla_pauses.c.id)).all()
+    return conn.execute(
+        sa.select(sla_pauses)
+        .where(sla_pauses.c.incident_id == incident_id)
+        .order_by(sla_pauses.c.started_at, sla_pauses.c.id)
+    ).all()
 
 
 def _stops(conn: Connection, incident_id: int) -> list[tuple[str, float]]:
-    return [(r.type, r.ts) for r in conn.execute(
-        sa.select(incident_events.c.type, incident_events.c.ts)
-        .where(incident_events.c.incident_id == incident_id,
-               incident_events.c.type.in_(("resolved", "closed", "reopened")))
-        .order_by(incident_events.c.id))]
+    return [
+        (r.type, r.ts)
+        for r in conn.execute(
+            sa.select(incident_events.c.type, incident_events.c.ts)
+            .where(
+                incident_events.c.incident_id == incident_id,
+                incident_events.c.type.in_(("resolved", "closed", "reopened")),
+            )
+            .order_by(incident_events.c.id)
+        )
+    ]
 
 
 def responded_at(conn: Connection, row: Any) -> float | None:
@@ -76,20 +86,33 @@ def _last_resolved_gap(conn: Connection, incident_id: int) -> tuple[float, float
     return gap
 
 
-def status_of(conn: Connection, row: Any, contract: Contract | None, now: float,
-              calendar: BusinessCalendar | None = None) -> SlaStatus | None:
+def status_of(
+    conn: Connection,
+    row: Any,
+    contract: Contract | None,
+    now: float,
+    calendar: BusinessCalendar | None = None,
+) -> SlaStatus | None:
     """The incident's SLA status at ``now``; None when its contract has no target for its priority."""
     targets = contract.sla.for_priority(row.priority) if contract is not None else None
     if targets is None or (targets.response is None and targets.resolution is None):
         return None
     pauses = [Pause(p.started_at, p.ended_at, p.reason) for p in pauses_of(conn, row.id)]
     resolved = row.resolved_at if row.state in ("resolved", "closed") else None
-    return compute(priority=row.priority, targets=targets, calendar=calendar or contract.calendar,
-                   opened_at=row.opened_at, responded_at=responded_at(conn, row), resolved_at=resolved,
-                   pauses=pauses, now=now)
+    return compute(
+        priority=row.priority,
+        targets=targets,
+        calendar=calendar or contract.calendar,
+        opened_at=row.opened_at,
+        responded_at=responded_at(conn, row),
+        resolved_at=resolved,
+        pauses=pauses,
+        now=now,
+    )
 
 
 # ---------------------------------------------------------------------- presentation
+
 
 def _dt(ts: float | None) -> datetime | None:
     return timeutil.to_datetime(ts)
@@ -98,9 +121,17 @@ def _dt(ts: float | None) -> datetime | None:
 def target_view(t: TargetStatus | None) -> dict[str, Any] | None:
     if t is None:
         return None
-    return {"within_seconds": t.within, "clock": t.clock, "due_at": _dt(t.due_at), "warn_at": _dt(t.warn_due_at),
-            "stopped_at": _dt(t.stopped_at), "elapsed_seconds": round(t.elapsed, 3),
-            "percent": round(t.percent, 1), "breached": t.breached, "state": t.state}
+    return {
+        "within_seconds": t.within,
+        "clock": t.clock,
+        "due_at": _dt(t.due_at),
+        "warn_at": _dt(t.warn_due_at),
+        "stopped_at": _dt(t.stopped_at),
+        "elapsed_seconds": round(t.elapsed, 3),
+        "percent": round(t.percent, 1),
+        "breached": t.breached,
+        "state": t.state,
+    }
 
 
 def sla_section(conn: Connection, incident_id: int, now: float) -> dict[str, Any] | None:
@@ -111,15 +142,25 @@ def sla_section(conn: Connection, incident_id: int, now: float) -> dict[str, Any
     status = status_of(conn, row, get_contract(conn, row.client_id), now)
     if status is None:
         return None
-    stored = conn.execute(sa.select(incident_sla.c.notified)
-                          .where(incident_sla.c.incident_id == incident_id)).scalar()
+    stored = conn.execute(
+        sa.select(incident_sla.c.notified).where(incident_sla.c.incident_id == incident_id)
+    ).scalar()
     return {
-        "priority": status.priority, "state": status.state,
+        "priority": status.priority,
+        "state": status.state,
         "paused_seconds": round(status.paused_seconds, 3),
-        "response": target_view(status.response), "resolution": target_view(status.resolution),
-        "pauses": [{"reason": p.reason, "started_at": _dt(p.started_at), "ended_at": _dt(p.ended_at),
-                    "seconds": round((p.ended_at if p.ended_at is not None else now) - p.started_at, 3),
-                    "actor": p.actor} for p in pauses_of(conn, incident_id)],
+        "response": target_view(status.response),
+        "resolution": target_view(status.resolution),
+        "pauses": [
+            {
+                "reason": p.reason,
+                "started_at": _dt(p.started_at),
+                "ended_at": _dt(p.ended_at),
+                "seconds": round((p.ended_at if p.ended_at is not None else now) - p.started_at, 3),
+                "actor": p.actor,
+            }
+            for p in pauses_of(conn, incident_id)
+        ],
         "notified": sorted(stored or []),
     }
 
@@ -137,36 +178,49 @@ _RU_TARGET_TITLE = {"response": "время реакции", "resolution": "вр
 _RU_CLOCK = {"business": "рабочее время", "calendar": "календарное время"}
 
 
-def notice_text(key: str, t: TargetStatus, kind: str, priority: str, tz: str,
-                language: str = "en") -> tuple[str, str]:
+def notice_text(
+    key: str, t: TargetStatus, kind: str, priority: str, tz: str, language: str = "en"
+) -> tuple[str, str]:
     """(subject, body) of an SLA warning or breach notice, in ``language`` (en, ru).
 
     Ticket comments are written in English (for the technicians); the client's contacts
     get their contract's language.
     """
-    due = "-" if t.due_at is None else timeutil.to_datetime(t.due_at).astimezone(
-        zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
+    due = (
+        "-"
+        if t.due_at is None
+        else timeutil.to_datetime(t.due_at).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
+    )
     if language == "ru":
         allowed = f"{_duration(t.within)} ({_RU_CLOCK[t.clock]})"
         target = _RU_TARGET[t.target]
         if kind == "warning":
-            return (f"Предупреждение SLA: {key}, {_RU_TARGET_TITLE[t.target]} до {due}",
-                    f"Предупреждение SLA по {key} ({priority}): использовано {t.percent:.0f}% времени "
-                    f"на {target} {allowed}; срок — {due}.")
-        return (f"Нарушение SLA: {key}, {_RU_TARGET_TITLE[t.target]}",
-                f"Нарушение SLA по {key} ({priority}): срок на {target} {allowed} истёк {due}; "
-                f"учтено {_duration(t.elapsed)}.")
+            return (
+                f"Предупреждение SLA: {key}, {_RU_TARGET_TITLE[t.target]} до {due}",
+                f"Предупреждение SLA по {key} ({priority}): использовано {t.percent:.0f}% времени "
+                f"на {target} {allowed}; срок — {due}.",
+            )
+        return (
+            f"Нарушение SLA: {key}, {_RU_TARGET_TITLE[t.target]}",
+            f"Нарушение SLA по {key} ({priority}): срок на {target} {allowed} истёк {due}; "
+            f"учтено {_duration(t.elapsed)}.",
+        )
     allowed = f"{_duration(t.within)} ({t.clock} time)"
     if kind == "warning":
-        return (f"SLA warning: {key} {t.target} due {due}",
-                f"SLA warning for {key} ({priority}): {t.percent:.0f}% of the {t.target} time "
-                f"{allowed} is used; it is due {due}.")
-    return (f"SLA breached: {key} {t.target}",
-            f"SLA breached for {key} ({priority}): the {t.target} target of {allowed} "
-            f"was due {due}; {_duration(t.elapsed)} counted.")
+        return (
+            f"SLA warning: {key} {t.target} due {due}",
+            f"SLA warning for {key} ({priority}): {t.percent:.0f}% of the {t.target} time "
+            f"{allowed} is used; it is due {due}.",
+        )
+    return (
+        f"SLA breached: {key} {t.target}",
+        f"SLA breached for {key} ({priority}): the {t.target} target of {allowed} "
+        f"was due {due}; {_duration(t.elapsed)} counted.",
+    )
 
 
 # ---------------------------------------------------------------------- the clocks
+
 
 class SlaClocks:
     """The SLA listener and sweep over one incident service (which routes the notices)."""
@@ -185,18 +239,37 @@ class SlaClocks:
         self.refresh(conn, row, changed.ts)
 
     def _track_pauses(self, conn: Connection, row: Any, changed: IncidentChanged) -> None:
-        current = conn.execute(sa.select(sla_pauses).where(sla_pauses.c.incident_id == row.id,
-                                                           sla_pauses.c.ended_at.is_(None))).first()
+        current = conn.execute(
+            sa.select(sla_pauses).where(
+                sla_pauses.c.incident_id == row.id, sla_pauses.c.ended_at.is_(None)
+            )
+        ).first()
         if current is not None and current.reason != row.state:
-            conn.execute(sla_pauses.update().where(sla_pauses.c.id == current.id).values(ended_at=changed.ts))
+            conn.execute(
+                sla_pauses.update().where(sla_pauses.c.id == current.id).values(ended_at=changed.ts)
+            )
         if row.state in WAITING and (current is None or current.reason != row.state):
-            conn.execute(sla_pauses.insert().values(incident_id=row.id, reason=row.state, started_at=changed.ts,
-                                                    ended_at=None, actor=changed.actor[:100]))
+            conn.execute(
+                sla_pauses.insert().values(
+                    incident_id=row.id,
+                    reason=row.state,
+                    started_at=changed.ts,
+                    ended_at=None,
+                    actor=changed.actor[:100],
+                )
+            )
         if changed.event == "reopened":
             gap = _last_resolved_gap(conn, row.id)
             if gap is not None and gap[1] > gap[0]:
-                conn.execute(sla_pauses.insert().values(incident_id=row.id, reason=RESOLVED_GAP, started_at=gap[0],
-                                                        ended_at=gap[1], actor=changed.actor[:100]))
+                conn.execute(
+                    sla_pauses.insert().values(
+                        incident_id=row.id,
+                        reason=RESOLVED_GAP,
+                        started_at=gap[0],
+                        ended_at=gap[1],
+                        actor=changed.actor[:100],
+                    )
+                )
 
     # ------------------------------------------------------------------ recompute
 
@@ -220,28 +293,60 @@ class SlaClocks:
         if existing is None:
             conn.execute(incident_sla.insert().values(incident_id=row.id, **values))
         else:
-            conn.execute(incident_sla.update().where(incident_sla.c.incident_id == row.id).values(**values))
+            conn.execute(
+                incident_sla.update().where(incident_sla.c.incident_id == row.id).values(**values)
+            )
         return status
 
-    def _notice(self, conn: Connection, row: Any, contract: Contract, status: SlaStatus, target: str, kind: str,
-                now: float) -> None:
+    def _notice(
+        self,
+        conn: Connection,
+        row: Any,
+        contract: Contract,
+        status: SlaStatus,
+        target: str,
+        kind: str,
+        now: float,
+    ) -> None:
         t = getattr(status, target)
         tz = contract.calendar.timezone
         _, body = notice_text(row.key, t, kind, status.priority, tz)
-        data = {"target": target, "priority": status.priority, "within": t.within, "clock": t.clock,
-                "due_at": t.due_at, "elapsed": round(t.elapsed, 3)}
+        data = {
+            "target": target,
+            "priority": status.priority,
+            "within": t.within,
+            "clock": t.clock,
+            "due_at": t.due_at,
+            "elapsed": round(t.elapsed, 3),
+        }
         if self.incidents is not None:
-            self.incidents.annotate(conn, row.id, _EVENT[kind], data, body=body, note_id=f"sla-{target}-{kind}",
-                                    now=now)
+            self.incidents.annotate(
+                conn, row.id, _EVENT[kind], data, body=body, note_id=f"sla-{target}-{kind}", now=now
+            )
         else:
-            conn.execute(incident_events.insert().values(incident_id=row.id, ts=now, actor=SYSTEM_ACTOR,
-                                                         type=_EVENT[kind], data={**data, "body": body}))
+            conn.execute(
+                incident_events.insert().values(
+                    incident_id=row.id,
+                    ts=now,
+                    actor=SYSTEM_ACTOR,
+                    type=_EVENT[kind],
+                    data={**data, "body": body},
+                )
+            )
         recipients = contract.contacts_for("sla")
         if recipients:
             subject, text = notice_text(row.key, t, kind, status.priority, tz, contract.language)
-            notify.queue(conn, kind=_EVENT[kind], recipients=recipients, subject=subject, body_text=text, now=now,
-                         client_id=row.client_id, data={**data, "incident": row.key, "kind": kind},
-                         dedupe_key=f"sla:{row.key}:{target}:{kind}")
+            notify.queue(
+                conn,
+                kind=_EVENT[kind],
+                recipients=recipients,
+                subject=subject,
+                body_text=text,
+                now=now,
+                client_id=row.client_id,
+                data={**data, "incident": row.key, "kind": kind},
+                dedupe_key=f"sla:{row.key}:{target}:{kind}",
+            )
         log.info("%s: %s %s", row.key, _EVENT[kind], target)
 
     # ------------------------------------------------------------------ sweep
@@ -256,10 +361,12 @@ class SlaClocks:
         now = timeutil.now() if now is None else now
         calendars: dict[int, tuple[Contract | None, BusinessCalendar | None]] = {}
         with store.read() as conn:
-            rows = conn.execute(sa.select(incident_sla, incidents.c.client_id.label("owner"))
-                                .join(incidents, incidents.c.id == incident_sla.c.incident_id)
-                                .where(incident_sla.c.state.in_(("running", "paused")))
-                                .order_by(incident_sla.c.incident_id)).all()
+            rows = conn.execute(
+                sa.select(incident_sla, incidents.c.client_id.label("owner"))
+                .join(incidents, incidents.c.id == incident_sla.c.incident_id)
+                .where(incident_sla.c.state.in_(("running", "paused")))
+                .order_by(incident_sla.c.incident_id)
+            ).all()
         written = 0
         for stored in rows:
             try:
@@ -278,14 +385,24 @@ class SlaClocks:
                 log.exception("SLA sweep failed on incident %s", stored.incident_id)
         return written
 
-    def _changed(self, store: Store, stored: Any, now: float,
-                 calendars: dict[int, tuple[Contract | None, BusinessCalendar | None]]) -> bool:
+    def _changed(
+        self,
+        store: Store,
+        stored: Any,
+        now: float,
+        calendars: dict[int, tuple[Contract | None, BusinessCalendar | None]],
+    ) -> bool:
         with store.read() as conn:
             if stored.owner not in calendars:
                 contract = get_contract(conn, stored.owner)
-                calendars[stored.owner] = (contract, BusinessCalendar(contract.calendar) if contract else None)
+                calendars[stored.owner] = (
+                    contract,
+                    BusinessCalendar(contract.calendar) if contract else None,
+                )
             contract, calendar = calendars[stored.owner]
-            row = conn.execute(sa.select(incidents).where(incidents.c.id == stored.incident_id)).first()
+            row = conn.execute(
+                sa.select(incidents).where(incidents.c.id == stored.incident_id)
+            ).first()
             if row is None:
                 return False
             status = status_of(conn, row, contract, now, calendar)
@@ -299,21 +416,37 @@ class SlaClocks:
 
 
 #: Stored fields a sweep keeps current (elapsed times are brought up to date with these).
-_WATCHED = ("priority", "state", "response_target", "response_due_at", "response_breached",
-            "resolution_target", "resolution_due_at", "resolution_breached")
+_WATCHED = (
+    "priority",
+    "state",
+    "response_target",
+    "response_due_at",
+    "response_breached",
+    "resolution_target",
+    "resolution_due_at",
+    "resolution_breached",
+)
 
 
 def _row_values(row: Any, status: SlaStatus, now: float, notified: list[str]) -> dict[str, Any]:
     r, s = status.response, status.resolution
     return {
-        "client_id": row.client_id, "priority": status.priority, "state": status.state,
-        "response_target": r.within if r else None, "response_due_at": r.due_at if r else None,
-        "responded_at": r.stopped_at if r else None, "response_elapsed": r.elapsed if r else 0.0,
+        "client_id": row.client_id,
+        "priority": status.priority,
+        "state": status.state,
+        "response_target": r.within if r else None,
+        "response_due_at": r.due_at if r else None,
+        "responded_at": r.stopped_at if r else None,
+        "response_elapsed": r.elapsed if r else 0.0,
         "response_breached": bool(r and r.breached),
-        "resolution_target": s.within if s else None, "resolution_due_at": s.due_at if s else None,
-        "resolved_at": s.stopped_at if s else None, "resolution_elapsed": s.elapsed if s else 0.0,
+        "resolution_target": s.within if s else None,
+        "resolution_due_at": s.due_at if s else None,
+        "resolved_at": s.stopped_at if s else None,
+        "resolution_elapsed": s.elapsed if s else 0.0,
         "resolution_breached": bool(s and s.breached),
-        "paused_seconds": status.paused_seconds, "notified": notified, "updated_at": now,
+        "paused_seconds": status.paused_seconds,
+        "notified": notified,
+        "updated_at": now,
     }
 
 

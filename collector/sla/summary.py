@@ -36,7 +36,10 @@ def outcome(row: Any, target: str, now: float) -> str | None:
 
 
 def _empty() -> dict[str, Any]:
-    return {"incidents": 0, **{t: {"met": 0, "breached": 0, "pending": 0, "percent": None} for t in TARGETS}}
+    return {
+        "incidents": 0,
+        **{t: {"met": 0, "breached": 0, "pending": 0, "percent": None} for t in TARGETS},
+    }
 
 
 def _percent(counts: dict[str, Any]) -> None:
@@ -44,8 +47,13 @@ def _percent(counts: dict[str, Any]) -> None:
     counts["percent"] = None if decided == 0 else round(100.0 * counts["met"] / decided, 2)
 
 
-def compliance(conn: Connection, client_id: int, start: float | datetime, end: float | datetime,
-               now: float | None = None) -> dict[str, Any]:
+def compliance(
+    conn: Connection,
+    client_id: int,
+    start: float | datetime,
+    end: float | datetime,
+    now: float | None = None,
+) -> dict[str, Any]:
     """SLA compliance of the client's incidents detected in [start, end) (epoch or aware datetimes).
 
     Only incidents with SLA targets (an ``incident_sla`` row) count, under their current
@@ -66,8 +74,13 @@ def compliance(conn: Connection, client_id: int, start: float | datetime, end: f
     now = timeutil.now() if now is None else now
     lo, hi = _epoch(start), _epoch(end)
     rows = conn.execute(
-        sa.select(incident_sla).join(incidents, incidents.c.id == incident_sla.c.incident_id)
-        .where(incident_sla.c.client_id == client_id, incidents.c.opened_at >= lo, incidents.c.opened_at < hi)
+        sa.select(incident_sla)
+        .join(incidents, incidents.c.id == incident_sla.c.incident_id)
+        .where(
+            incident_sla.c.client_id == client_id,
+            incidents.c.opened_at >= lo,
+            incidents.c.opened_at < hi,
+        )
     ).all()
     per: dict[str, dict[str, Any]] = {}
     total = _empty()
@@ -84,5 +97,9 @@ def compliance(conn: Connection, client_id: int, start: float | datetime, end: f
         for target in TARGETS:
             _percent(counts[target])
     order = {p: i for i, p in enumerate(PRIORITIES)}
-    return {"start": lo, "end": hi, "priorities": dict(sorted(per.items(), key=lambda kv: order.get(kv[0], 99))),
-            "total": total}
+    return {
+        "start": lo,
+        "end": hi,
+        "priorities": dict(sorted(per.items(), key=lambda kv: order.get(kv[0], 99))),
+        "total": total,
+    }

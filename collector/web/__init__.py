@@ -30,7 +30,11 @@ log = logging.getLogger(__name__)
 #: Failed logins allowed per address: this many times the per-user limit.
 ADDRESS_FACTOR = 5
 #: Where the management views' router may live (first found wins), and the names it may have.
-MANAGEMENT_MODULES = ("collector.management.web", "collector.management.routes", "collector.management")
+MANAGEMENT_MODULES = (
+    "collector.management.web",
+    "collector.management.routes",
+    "collector.management",
+)
 MANAGEMENT_NAMES = ("router", "web_router", "management_router")
 
 
@@ -62,22 +66,31 @@ def management_router() -> APIRouter | None:
     return None
 
 
-def install(app: FastAPI, settings: Settings, incidents: IncidentService, rules: RuleService) -> None:
+def install(
+    app: FastAPI, settings: Settings, incidents: IncidentService, rules: RuleService
+) -> None:
     """Add the web UI to ``app`` (after the app's own exception handlers are registered)."""
     from collector.web import routes
 
-    app.state.web_throttle = LoginThrottle(settings.web_login_max_failures, settings.web_login_window)
+    app.state.web_throttle = LoginThrottle(
+        settings.web_login_max_failures, settings.web_login_window
+    )
     # Per address a larger budget: behind a proxy every user shares its address, and one
     # guesser must not lock everyone out; it still stops spraying many user names.
-    app.state.web_address_throttle = LoginThrottle(settings.web_login_max_failures * ADDRESS_FACTOR,
-                                                   settings.web_login_window)
+    app.state.web_address_throttle = LoginThrottle(
+        settings.web_login_max_failures * ADDRESS_FACTOR, settings.web_login_window
+    )
     app.include_router(routes.web_router(incidents, rules))
     extra = management_router()
     app.state.web_management = extra is not None
     if extra is not None:
         # Staff only, whatever the package's own routes ask for: enforced here, once.
-        app.include_router(extra, dependencies=[Depends(routes.staff_user)], include_in_schema=False)
-    app.mount(routes.PREFIX + "/static", StaticFiles(directory=routes.STATIC_DIR), name="web-static")
+        app.include_router(
+            extra, dependencies=[Depends(routes.staff_user)], include_in_schema=False
+        )
+    app.mount(
+        routes.PREFIX + "/static", StaticFiles(directory=routes.STATIC_DIR), name="web-static"
+    )
 
     def web_errors(exc_class: type[Exception]) -> None:
         previous = app.exception_handlers.get(exc_class)

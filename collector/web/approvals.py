@@ -28,8 +28,9 @@ Decision = Literal["approve", "reject"]
 _NEW_STATE = {"approve": "approved", "reject": "rejected"}
 
 
-def decide(store: Store, scope: Scope, user: WebUser, key: str, decision: Decision, note: str,
-           now: float) -> str:
+def decide(
+    store: Store, scope: Scope, user: WebUser, key: str, decision: Decision, note: str, now: float
+) -> str:
     """Record the client's decision on request ``key``; returns the new state."""
     if decision not in _NEW_STATE:
         raise InvalidArgument("decision must be approve or reject")
@@ -42,23 +43,42 @@ def decide(store: Store, scope: Scope, user: WebUser, key: str, decision: Decisi
         row = queries.request_row(conn, scope, key)
         if ledger is not None:
             decide_there = ledger.approve if decision == "approve" else ledger.reject
-            done = decide_there(conn, key, actor=user.username, via="portal", now=now, note=note or None)
+            done = decide_there(
+                conn, key, actor=user.username, via="portal", now=now, note=note or None
+            )
             return str(done.get("state", state)) if isinstance(done, dict) else state
         if row.state != "awaiting_approval":
             raise InvalidArgument(f"request {key} is {row.state}, not awaiting approval")
-        values: dict[str, object] = {"state": state, "decided_by": user.username, "decided_via": "portal",
-                                     "decided_at": now, "decision_note": note or None, "updated_at": now}
+        values: dict[str, object] = {
+            "state": state,
+            "decided_by": user.username,
+            "decided_via": "portal",
+            "decided_at": now,
+            "decision_note": note or None,
+            "updated_at": now,
+        }
         if decision == "approve":
             values["approved_centipoints"] = row.estimate_centipoints
-        done = conn.execute(service_requests.update()
-                            .where(service_requests.c.id == row.id,
-                                   service_requests.c.state == "awaiting_approval")
-                            .values(**values)).rowcount
+        done = conn.execute(
+            service_requests.update()
+            .where(service_requests.c.id == row.id, service_requests.c.state == "awaiting_approval")
+            .values(**values)
+        ).rowcount
         if done != 1:
             raise InvalidArgument(f"request {key} was decided meanwhile")
-        conn.execute(request_events.insert().values(
-            request_id=row.id, ts=now, actor=user.username, type=state,
-            data={"via": "portal", "note": note, "estimate_centipoints": row.estimate_centipoints}))
+        conn.execute(
+            request_events.insert().values(
+                request_id=row.id,
+                ts=now,
+                actor=user.username,
+                type=state,
+                data={
+                    "via": "portal",
+                    "note": note,
+                    "estimate_centipoints": row.estimate_centipoints,
+                },
+            )
+        )
     return state
 
 
@@ -77,6 +97,11 @@ def _ledger_requests() -> ModuleType | None:
 
 def awaiting(conn: sa.Connection, scope: Scope) -> int:
     """How many requests in scope wait for the client's decision (for the dashboard)."""
-    return conn.execute(sa.select(sa.func.count()).select_from(service_requests)
-                        .where(scope.where(service_requests.c.client_id),
-                               service_requests.c.state == "awaiting_approval")).scalar_one()
+    return conn.execute(
+        sa.select(sa.func.count())
+        .select_from(service_requests)
+        .where(
+            scope.where(service_requests.c.client_id),
+            service_requests.c.state == "awaiting_approval",
+        )
+    ).scalar_one()

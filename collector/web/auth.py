@@ -96,6 +96,7 @@ class UserInfo:
 
 # ---------------------------------------------------------------------- passwords
 
+
 def hash_password(password: str) -> str:
     check_password(password)
     return _hasher.hash(password)
@@ -129,6 +130,7 @@ def tokens_match(expected: str, given: str) -> bool:
 
 # ---------------------------------------------------------------------- users
 
+
 def _client_id(conn: Connection, name: str) -> int:
     row = conn.execute(sa.select(clients.c.id).where(clients.c.name == name)).first()
     if row is None:
@@ -136,12 +138,22 @@ def _client_id(conn: Connection, name: str) -> int:
     return row.id
 
 
-def create_user(conn: Connection, username: str, password: str, *, role: str, client: str | None = None,
-                display_name: str = "", email: str | None = None, now: float) -> int:
+def create_user(
+    conn: Connection,
+    username: str,
+    password: str,
+    *,
+    role: str,
+    client: str | None = None,
+    display_name: str = "",
+    email: str | None = None,
+    now: float,
+) -> int:
     """Add a user; a client viewer needs ``client``, staff must not have one. Returns the id."""
     if not _USERNAME.match(username or ""):
-        raise InvalidArgument("a user name is 1 to 100 letters, digits or _ . @ - (starting with a letter "
-                              "or digit)")
+        raise InvalidArgument(
+            "a user name is 1 to 100 letters, digits or _ . @ - (starting with a letter or digit)"
+        )
     if role not in ROLES:
         raise InvalidArgument(f"role must be one of {', '.join(ROLES)}")
     if role == "client_viewer" and not client:
@@ -151,16 +163,39 @@ def create_user(conn: Connection, username: str, password: str, *, role: str, cl
     client_id = _client_id(conn, client) if client else None
     if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
         raise AlreadyExists(f"user {username!r} already exists")
-    return conn.execute(users.insert().values(
-        username=username, password_hash=hash_password(password), role=role, client_id=client_id,
-        display_name=display_name[:200], email=email, disabled=False, created_at=now)).inserted_primary_key[0]
+    return conn.execute(
+        users.insert().values(
+            username=username,
+            password_hash=hash_password(password),
+            role=role,
+            client_id=client_id,
+            display_name=display_name[:200],
+            email=email,
+            disabled=False,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
 
 
 def list_users(conn: Connection) -> list[UserInfo]:
-    rows = conn.execute(sa.select(users, clients.c.name.label("client"))
-                        .outerjoin(clients, clients.c.id == users.c.client_id).order_by(users.c.username))
-    return [UserInfo(r.id, r.username, r.role, r.client, r.display_name, bool(r.disabled), r.created_at,
-                     r.last_login_at) for r in rows]
+    rows = conn.execute(
+        sa.select(users, clients.c.name.label("client"))
+        .outerjoin(clients, clients.c.id == users.c.client_id)
+        .order_by(users.c.username)
+    )
+    return [
+        UserInfo(
+            r.id,
+            r.username,
+            r.role,
+            r.client,
+            r.display_name,
+            bool(r.disabled),
+            r.created_at,
+            r.last_login_at,
+        )
+        for r in rows
+    ]
 
 
 def _user_id(conn: Connection, username: str) -> int:
@@ -181,16 +216,21 @@ def set_disabled(conn: Connection, username: str, disabled: bool) -> None:
 def set_password(conn: Connection, username: str, password: str) -> None:
     """Replace the password; every session of the user ends (log in again everywhere)."""
     user_id = _user_id(conn, username)
-    conn.execute(users.update().where(users.c.id == user_id).values(password_hash=hash_password(password)))
+    conn.execute(
+        users.update().where(users.c.id == user_id).values(password_hash=hash_password(password))
+    )
     conn.execute(web_sessions.delete().where(web_sessions.c.user_id == user_id))
 
 
 def _web_user(row: sa.Row) -> WebUser:
-    return WebUser(row.id, row.username, row.role, row.client_id, row.client, row.display_name or "")
+    return WebUser(
+        row.id, row.username, row.role, row.client_id, row.client, row.display_name or ""
+    )
 
 
-_USER_QUERY = (sa.select(users, clients.c.name.label("client"))
-               .outerjoin(clients, clients.c.id == users.c.client_id))
+_USER_QUERY = sa.select(users, clients.c.name.label("client")).outerjoin(
+    clients, clients.c.id == users.c.client_id
+)
 
 
 def check_login(store: Store, username: str, password: str, now: float) -> WebUser | None:
@@ -216,13 +256,23 @@ def check_login(store: Store, username: str, password: str, now: float) -> WebUs
 
 # ---------------------------------------------------------------------- sessions
 
-def create_session(conn: Connection, user_id: int, *, now: float, max_age: float) -> tuple[str, str]:
+
+def create_session(
+    conn: Connection, user_id: int, *, now: float, max_age: float
+) -> tuple[str, str]:
     """A new session for the user: ``(cookie value, csrf token)``. Only the id's hash is stored."""
     session_id = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    conn.execute(web_sessions.insert().values(id_hash=hash_session_id(session_id), user_id=user_id,
-                                              csrf_token=csrf, created_at=now, last_seen_at=now,
-                                              expires_at=now + max_age))
+    conn.execute(
+        web_sessions.insert().values(
+            id_hash=hash_session_id(session_id),
+            user_id=user_id,
+            csrf_token=csrf,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + max_age,
+        )
+    )
     return session_id, csrf
 
 
@@ -248,11 +298,20 @@ def load_session(store: Store, session_id: str, *, now: float, idle: float) -> S
         return None
     id_hash = hash_session_id(session_id)
     with store.read() as conn:
-        row = conn.execute(sa.select(web_sessions, users.c.username, users.c.role, users.c.client_id,
-                                     users.c.display_name, users.c.disabled, clients.c.name.label("client"))
-                           .join(users, users.c.id == web_sessions.c.user_id)
-                           .outerjoin(clients, clients.c.id == users.c.client_id)
-                           .where(web_sessions.c.id_hash == id_hash)).first()
+        row = conn.execute(
+            sa.select(
+                web_sessions,
+                users.c.username,
+                users.c.role,
+                users.c.client_id,
+                users.c.display_name,
+                users.c.disabled,
+                clients.c.name.label("client"),
+            )
+            .join(users, users.c.id == web_sessions.c.user_id)
+            .outerjoin(clients, clients.c.id == users.c.client_id)
+            .where(web_sessions.c.id_hash == id_hash)
+        ).first()
     if row is None:
         return None
     if row.disabled or session_state(row.last_seen_at, row.expires_at, now, idle) != "live":
@@ -261,9 +320,14 @@ def load_session(store: Store, session_id: str, *, now: float, idle: float) -> S
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         with store.write() as conn:
-            conn.execute(web_sessions.update().where(web_sessions.c.id_hash == id_hash)
-                         .values(last_seen_at=now))
-    user = WebUser(row.user_id, row.username, row.role, row.client_id, row.client, row.display_name or "")
+            conn.execute(
+                web_sessions.update()
+                .where(web_sessions.c.id_hash == id_hash)
+                .values(last_seen_at=now)
+            )
+    user = WebUser(
+        row.user_id, row.username, row.role, row.client_id, row.client, row.display_name or ""
+    )
     return Session(id_hash, user, row.csrf_token, row.created_at, row.last_seen_at, row.expires_at)
 
 
@@ -273,11 +337,15 @@ def delete_session(conn: Connection, session_id: str) -> None:
 
 def purge_sessions(conn: Connection, *, now: float, idle: float) -> int:
     """Delete sessions past their absolute or idle end; returns how many."""
-    return conn.execute(web_sessions.delete().where(
-        (web_sessions.c.expires_at <= now) | (web_sessions.c.last_seen_at <= now - idle))).rowcount
+    return conn.execute(
+        web_sessions.delete().where(
+            (web_sessions.c.expires_at <= now) | (web_sessions.c.last_seen_at <= now - idle)
+        )
+    ).rowcount
 
 
 # ---------------------------------------------------------------------- throttling
+
 
 class LoginThrottle:
     """Failed logins per user name and per address within a sliding window (see module doc)."""

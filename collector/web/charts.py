@@ -17,8 +17,9 @@ def _fmt(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def sparkline_points(points: Sequence[tuple[float, float]], width: float, height: float,
-                     pad: float = 2.0) -> list[tuple[float, float]]:
+def sparkline_points(
+    points: Sequence[tuple[float, float]], width: float, height: float, pad: float = 2.0
+) -> list[tuple[float, float]]:
     """Scale ``(ts, value)`` points into the box; non-finite values are dropped."""
     clean = sorted((t, v) for t, v in points if math.isfinite(t) and math.isfinite(v))
     if not clean:
@@ -35,13 +36,16 @@ def sparkline_points(points: Sequence[tuple[float, float]], width: float, height
     return out
 
 
-def sparkline(points: Sequence[tuple[float, float]], *, width: int = 160, height: int = 32,
-              label: str = "") -> str:
+def sparkline(
+    points: Sequence[tuple[float, float]], *, width: int = 160, height: int = 32, label: str = ""
+) -> str:
     """An ``<svg>`` element drawing the points as a line (empty frame when there are none)."""
     scaled = sparkline_points(points, width, height)
     title = escape(label, quote=True)
-    head = (f'<svg class="spark" role="img" aria-label="{title}" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>')
+    head = (
+        f'<svg class="spark" role="img" aria-label="{title}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
+    )
     if not scaled:
         return head + "</svg>"
     if len(scaled) == 1:
@@ -49,5 +53,7 @@ def sparkline(points: Sequence[tuple[float, float]], *, width: int = 160, height
         return head + f'<circle cx="{_fmt(x)}" cy="{_fmt(y)}" r="2"/></svg>'
     coords = " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in scaled)
     last_x, last_y = scaled[-1]
-    return (head + f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{coords}"/>'
-            f'<circle cx="{_fmt(last_x)}" cy="{_fmt(last_y)}" r="2"/></svg>')
+    return (
+        head + f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{coords}"/>'
+        f'<circle cx="{_fmt(last_x)}" cy="{_fmt(last_y)}" r="2"/></svg>'
+    )

@@ -15,20 +15,35 @@ import typer
 
 from collector.errors import InvalidArgument
 
-user_app = typer.Typer(help="Web UI users (admin, technician, client_viewer).", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Web UI users (admin, technician, client_viewer).", no_args_is_help=True
+)
 
-Config = Annotated[Path | None, typer.Option("--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).",
-                                             show_default=False)]
-PasswordFile = Annotated[Path | None, typer.Option(
-    "--password-file", help="Read the password from this file ('-': standard input) instead of a prompt.",
-    show_default=False)]
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False
+    ),
+]
+PasswordFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file",
+        help="Read the password from this file ('-': standard input) instead of a prompt.",
+        show_default=False,
+    ),
+]
 
 
 def read_password(password_file: Path | None) -> str:
     """The new password, from the file or a prompt (never an argument)."""
     if password_file is not None:
         try:
-            text = sys.stdin.read() if str(password_file) == "-" else password_file.read_text(encoding="utf-8")
+            text = (
+                sys.stdin.read()
+                if str(password_file) == "-"
+                else password_file.read_text(encoding="utf-8")
+            )
         except OSError as exc:
             raise InvalidArgument(f"cannot read {password_file}: {exc.strerror or exc}") from None
         lines = text.splitlines()
@@ -37,12 +52,15 @@ def read_password(password_file: Path | None) -> str:
 
 
 @user_app.command("add")
-def user_add(username: Annotated[str, typer.Argument(help="Login name.")],
-             role: Annotated[str, typer.Option(help="admin, technician or client_viewer.")] = "technician",
-             client: Annotated[str | None, typer.Option(help="The client a client_viewer sees.")] = None,
-             name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
-             email: Annotated[str | None, typer.Option(help="E-mail address (optional).")] = None,
-             password_file: PasswordFile = None, config: Config = None) -> None:
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, technician or client_viewer.")] = "technician",
+    client: Annotated[str | None, typer.Option(help="The client a client_viewer sees.")] = None,
+    name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
+    email: Annotated[str | None, typer.Option(help="E-mail address (optional).")] = None,
+    password_file: PasswordFile = None,
+    config: Config = None,
+) -> None:
     """Add a user; the password is asked for (or read with --password-file)."""
     from collector import cli, timeutil
     from collector.web import auth
@@ -52,8 +70,16 @@ def user_add(username: Annotated[str, typer.Argument(help="Login name.")],
         store = cli._store(config)
         password = read_password(password_file)
         with store.write() as conn:
-            auth.create_user(conn, username, password, role=role, client=client, display_name=name, email=email,
-                             now=timeutil.now())
+            auth.create_user(
+                conn,
+                username,
+                password,
+                role=role,
+                client=client,
+                display_name=name,
+                email=email,
+                now=timeutil.now(),
+            )
         cli.out.print(f"user {username} added ({role}{', client ' + client if client else ''})")
 
     go()
@@ -73,9 +99,15 @@ def user_list(config: Config = None) -> None:
             rows = auth.list_users(conn)
         table = Table("user", "name", "role", "client", "status", "created", "last login", box=None)
         for u in rows:
-            table.add_row(u.username, u.display_name, u.role, u.client or "-", "disabled" if u.disabled else "active",
-                          cli._when(timeutil.to_datetime(u.created_at)),
-                          cli._when(timeutil.to_datetime(u.last_login_at)))
+            table.add_row(
+                u.username,
+                u.display_name,
+                u.role,
+                u.client or "-",
+                "disabled" if u.disabled else "active",
+                cli._when(timeutil.to_datetime(u.created_at)),
+                cli._when(timeutil.to_datetime(u.last_login_at)),
+            )
         cli.out.print(table)
 
     go()

@@ -43,7 +43,9 @@ STATES = (*OPEN_STATES, "resolved", "closed")
 PRIORITIES = ("critical", "major", "minor", "technical")
 ORIGINS = ("proactive", "external", "user_reported")
 CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provider", "unknown")
-_PRIORITY_RANK = sa.case({p: i for i, p in enumerate(PRIORITIES)}, value=incidents.c.priority, else_=9)
+_PRIORITY_RANK = sa.case(
+    {p: i for i, p in enumerate(PRIORITIES)}, value=incidents.c.priority, else_=9
+)
 #: Asset page: series drawn as sparklines, and over how many hours.
 SPARK_SERIES = 40
 SPARK_HOURS = 7 * 24
@@ -55,9 +57,13 @@ def points(centipoints: int | None) -> str:
 
 # ---------------------------------------------------------------------- clients
 
+
 def client_options(conn: Connection, scope: Scope) -> list[Any]:
-    return conn.execute(sa.select(clients.c.id, clients.c.name).where(scope.where(clients.c.id))
-                        .order_by(clients.c.name)).all()
+    return conn.execute(
+        sa.select(clients.c.id, clients.c.name)
+        .where(scope.where(clients.c.id))
+        .order_by(clients.c.name)
+    ).all()
 
 
 def client_by_name(conn: Connection, scope: Scope, name: str) -> Any:
@@ -70,26 +76,46 @@ def client_by_name(conn: Connection, scope: Scope, name: str) -> Any:
 
 def balances(conn: Connection, scope: Scope) -> dict[int, int]:
     """Points balance (centipoints) per client: the sum of the ledger."""
-    rows = conn.execute(sa.select(ledger_entries.c.client_id, sa.func.sum(ledger_entries.c.centipoints))
-                        .where(scope.where(ledger_entries.c.client_id))
-                        .group_by(ledger_entries.c.client_id)).all()
+    rows = conn.execute(
+        sa.select(ledger_entries.c.client_id, sa.func.sum(ledger_entries.c.centipoints))
+        .where(scope.where(ledger_entries.c.client_id))
+        .group_by(ledger_entries.c.client_id)
+    ).all()
     return {r[0]: int(r[1] or 0) for r in rows}
 
 
 def list_clients(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
-    asset_counts = dict(conn.execute(sa.select(assets.c.client_id, sa.func.count())
-                                     .where(scope.where(assets.c.client_id)).group_by(assets.c.client_id)).all())
-    open_counts = dict(conn.execute(sa.select(incidents.c.client_id, sa.func.count())
-                                    .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
-                                    .group_by(incidents.c.client_id)).all())
+    asset_counts = dict(
+        conn.execute(
+            sa.select(assets.c.client_id, sa.func.count())
+            .where(scope.where(assets.c.client_id))
+            .group_by(assets.c.client_id)
+        ).all()
+    )
+    open_counts = dict(
+        conn.execute(
+            sa.select(incidents.c.client_id, sa.func.count())
+            .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
+            .group_by(incidents.c.client_id)
+        ).all()
+    )
     balance = balances(conn, scope)
     out = []
-    for row in conn.execute(sa.select(clients).where(scope.where(clients.c.id)).order_by(clients.c.name)):
+    for row in conn.execute(
+        sa.select(clients).where(scope.where(clients.c.id)).order_by(clients.c.name)
+    ):
         contract = _contract(conn, row.id)
-        out.append({"id": row.id, "name": row.name, "enabled": row.enabled,
-                    "assets": asset_counts.get(row.id, 0), "open_incidents": open_counts.get(row.id, 0),
-                    "balance": points(balance.get(row.id)) if row.id in balance else None,
-                    "plan": contract.plan.name if contract is not None else None})
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "enabled": row.enabled,
+                "assets": asset_counts.get(row.id, 0),
+                "open_incidents": open_counts.get(row.id, 0),
+                "balance": points(balance.get(row.id)) if row.id in balance else None,
+                "plan": contract.plan.name if contract is not None else None,
+            }
+        )
     return out
 
 
@@ -109,18 +135,29 @@ def contract_summary(contract: Any) -> dict[str, Any] | None:
         targets = getattr(contract.sla, priority)
         if targets is None:
             continue
-        sla.append({"priority": priority,
-                    "response": _duration(targets.response.within) if targets.response else "-",
-                    "resolution": _duration(targets.resolution.within) if targets.resolution else "-"})
+        sla.append(
+            {
+                "priority": priority,
+                "response": _duration(targets.response.within) if targets.response else "-",
+                "resolution": _duration(targets.resolution.within) if targets.resolution else "-",
+            }
+        )
     policy = contract.points
     return {
-        "plan": contract.plan.name, "fee": f"{contract.plan.monthly_fee} {contract.plan.currency}",
-        "language": contract.language, "period_start_day": contract.period.start_day,
-        "timezone": contract.calendar.timezone, "sla": sla,
+        "plan": contract.plan.name,
+        "fee": f"{contract.plan.monthly_fee} {contract.plan.currency}",
+        "language": contract.language,
+        "period_start_day": contract.period.start_day,
+        "timezone": contract.calendar.timezone,
+        "sla": sla,
         "allotment": points(policy.allotment) if policy is not None else None,
-        "contacts": [{"name": c.name, "email": c.email, "receives": ", ".join(c.receives)}
-                     for c in contract.contacts],
-        "maintenance_tasks": [{"title": t.title, "every": t.every} for t in contract.maintenance_tasks],
+        "contacts": [
+            {"name": c.name, "email": c.email, "receives": ", ".join(c.receives)}
+            for c in contract.contacts
+        ],
+        "maintenance_tasks": [
+            {"title": t.title, "every": t.every} for t in contract.maintenance_tasks
+        ],
     }
 
 
@@ -137,30 +174,64 @@ def _duration(seconds: float) -> str:
 
 def client_page(conn: Connection, scope: Scope, name: str) -> dict[str, Any]:
     row = client_by_name(conn, scope, name)
-    balance = conn.execute(sa.select(sa.func.sum(ledger_entries.c.centipoints))
-                           .where(ledger_entries.c.client_id == row.id)).scalar()
-    asset_rows = conn.execute(sa.select(assets, sites.c.name.label("site"))
-                              .outerjoin(sites, sites.c.id == assets.c.site_id)
-                              .where(assets.c.client_id == row.id).order_by(assets.c.name)).all()
-    ledger = conn.execute(sa.select(ledger_entries).where(ledger_entries.c.client_id == row.id)
-                          .order_by(ledger_entries.c.ts.desc(), ledger_entries.c.id.desc()).limit(20)).all()
-    return {"client": row, "contract": contract_summary(_contract(conn, row.id)),
-            "balance": points(balance) if balance is not None else None, "assets": asset_rows,
-            "ledger": [{"ts": e.ts, "period": e.period, "kind": e.kind, "points": points(e.centipoints),
-                        "reason": e.reason} for e in ledger],
-            "open_incidents": list_incidents(conn, scope, client_id=row.id, states=OPEN_STATES, limit=50)}
+    balance = conn.execute(
+        sa.select(sa.func.sum(ledger_entries.c.centipoints)).where(
+            ledger_entries.c.client_id == row.id
+        )
+    ).scalar()
+    asset_rows = conn.execute(
+        sa.select(assets, sites.c.name.label("site"))
+        .outerjoin(sites, sites.c.id == assets.c.site_id)
+        .where(assets.c.client_id == row.id)
+        .order_by(assets.c.name)
+    ).all()
+    ledger = conn.execute(
+        sa.select(ledger_entries)
+        .where(ledger_entries.c.client_id == row.id)
+        .order_by(ledger_entries.c.ts.desc(), ledger_entries.c.id.desc())
+        .limit(20)
+    ).all()
+    return {
+        "client": row,
+        "contract": contract_summary(_contract(conn, row.id)),
+        "balance": points(balance) if balance is not None else None,
+        "assets": asset_rows,
+        "ledger": [
+            {
+                "ts": e.ts,
+                "period": e.period,
+                "kind": e.kind,
+                "points": points(e.centipoints),
+                "reason": e.reason,
+            }
+            for e in ledger
+        ],
+        "open_incidents": list_incidents(
+            conn, scope, client_id=row.id, states=OPEN_STATES, limit=50
+        ),
+    }
 
 
 # ---------------------------------------------------------------------- incidents
 
+
 def _incident_query() -> sa.Select:
-    return (sa.select(incidents, clients.c.name.label("client"))
-            .join(clients, clients.c.id == incidents.c.client_id))
+    return sa.select(incidents, clients.c.name.label("client")).join(
+        clients, clients.c.id == incidents.c.client_id
+    )
 
 
-def list_incidents(conn: Connection, scope: Scope, *, client_id: int | None = None,
-                   states: tuple[str, ...] | None = None, priority: str | None = None,
-                   origin: str | None = None, asset_id: int | None = None, limit: int = 200) -> list[Any]:
+def list_incidents(
+    conn: Connection,
+    scope: Scope,
+    *,
+    client_id: int | None = None,
+    states: tuple[str, ...] | None = None,
+    priority: str | None = None,
+    origin: str | None = None,
+    asset_id: int | None = None,
+    limit: int = 200,
+) -> list[Any]:
     query = _incident_query().where(scope.where(incidents.c.client_id))
     if client_id is not None:
         query = query.where(incidents.c.client_id == client_id)
@@ -172,13 +243,18 @@ def list_incidents(conn: Connection, scope: Scope, *, client_id: int | None = No
         query = query.where(incidents.c.origin == origin)
     if asset_id is not None:
         query = query.where(incidents.c.asset_id == asset_id)
-    return conn.execute(query.order_by(incidents.c.opened_at.desc(), incidents.c.id.desc()).limit(limit)).all()
+    return conn.execute(
+        query.order_by(incidents.c.opened_at.desc(), incidents.c.id.desc()).limit(limit)
+    ).all()
 
 
 def open_incidents(conn: Connection, scope: Scope, limit: int = 100) -> list[Any]:
-    return conn.execute(_incident_query().where(scope.where(incidents.c.client_id),
-                                                incidents.c.state.in_(OPEN_STATES))
-                        .order_by(_PRIORITY_RANK, incidents.c.opened_at).limit(limit)).all()
+    return conn.execute(
+        _incident_query()
+        .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
+        .order_by(_PRIORITY_RANK, incidents.c.opened_at)
+        .limit(limit)
+    ).all()
 
 
 def incident_row(conn: Connection, scope: Scope, key: str) -> Any:
@@ -190,45 +266,77 @@ def incident_row(conn: Connection, scope: Scope, key: str) -> Any:
 
 
 def incident_sla_row(conn: Connection, incident_id: int) -> Any:
-    return conn.execute(sa.select(incident_sla).where(incident_sla.c.incident_id == incident_id)).first()
+    return conn.execute(
+        sa.select(incident_sla).where(incident_sla.c.incident_id == incident_id)
+    ).first()
 
 
 def ticket_sync(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     """Per connector: the ticket (if created) and the newest outbox row's delivery state."""
-    refs = {t.connector: t for t in conn.execute(sa.select(tickets).where(tickets.c.incident_id == incident_id))}
+    refs = {
+        t.connector: t
+        for t in conn.execute(sa.select(tickets).where(tickets.c.incident_id == incident_id))
+    }
     newest: dict[str, Any] = {}
     pending: dict[str, int] = defaultdict(int)
-    for row in conn.execute(sa.select(outbox).where(outbox.c.incident_id == incident_id).order_by(outbox.c.id)):
+    for row in conn.execute(
+        sa.select(outbox).where(outbox.c.incident_id == incident_id).order_by(outbox.c.id)
+    ):
         newest[row.connector] = row
         if row.state in ("pending", "in_flight"):
             pending[row.connector] += 1
     out = []
     for connector in sorted(set(refs) | set(newest)):
         ref, last = refs.get(connector), newest.get(connector)
-        out.append({"connector": connector, "external_id": ref.external_id if ref else None,
-                    "url": ref.url if ref else None,
-                    "closed_remotely_at": ref.closed_remotely_at if ref else None,
-                    "state": last.state if last else None, "action": last.action if last else None,
-                    "attempts": last.attempts if last else 0, "last_error": last.last_error if last else None,
-                    "delivered_at": last.delivered_at if last else None, "pending": pending[connector]})
+        out.append(
+            {
+                "connector": connector,
+                "external_id": ref.external_id if ref else None,
+                "url": ref.url if ref else None,
+                "closed_remotely_at": ref.closed_remotely_at if ref else None,
+                "state": last.state if last else None,
+                "action": last.action if last else None,
+                "attempts": last.attempts if last else 0,
+                "last_error": last.last_error if last else None,
+                "delivered_at": last.delivered_at if last else None,
+                "pending": pending[connector],
+            }
+        )
     return out
 
 
-def sla_at_risk(conn: Connection, scope: Scope, *, now: float, window: float, limit: int = 100) -> list[dict[str, Any]]:
+def sla_at_risk(
+    conn: Connection, scope: Scope, *, now: float, window: float, limit: int = 100
+) -> list[dict[str, Any]]:
     """Running SLA clocks whose response or resolution is due within ``window`` or overdue."""
     horizon = now + window
-    response_due = sa.and_(incident_sla.c.responded_at.is_(None), incident_sla.c.response_due_at.is_not(None),
-                           incident_sla.c.response_due_at <= horizon)
-    resolution_due = sa.and_(incident_sla.c.resolved_at.is_(None), incident_sla.c.resolution_due_at.is_not(None),
-                             incident_sla.c.resolution_due_at <= horizon)
+    response_due = sa.and_(
+        incident_sla.c.responded_at.is_(None),
+        incident_sla.c.response_due_at.is_not(None),
+        incident_sla.c.response_due_at <= horizon,
+    )
+    resolution_due = sa.and_(
+        incident_sla.c.resolved_at.is_(None),
+        incident_sla.c.resolution_due_at.is_not(None),
+        incident_sla.c.resolution_due_at <= horizon,
+    )
     rows = conn.execute(
-        sa.select(incident_sla, incidents.c.key, incidents.c.title, incidents.c.state.label("incident_state"),
-                  clients.c.name.label("client"))
+        sa.select(
+            incident_sla,
+            incidents.c.key,
+            incidents.c.title,
+            incidents.c.state.label("incident_state"),
+            clients.c.name.label("client"),
+        )
         .join(incidents, incidents.c.id == incident_sla.c.incident_id)
         .join(clients, clients.c.id == incident_sla.c.client_id)
-        .where(scope.where(incident_sla.c.client_id), incident_sla.c.state == "running",
-               sa.or_(response_due, resolution_due))
-        .limit(limit)).all()
+        .where(
+            scope.where(incident_sla.c.client_id),
+            incident_sla.c.state == "running",
+            sa.or_(response_due, resolution_due),
+        )
+        .limit(limit)
+    ).all()
     out = []
     for r in rows:
         for clock in ("response", "resolution"):
@@ -236,64 +344,104 @@ def sla_at_risk(conn: Connection, scope: Scope, *, now: float, window: float, li
             done = r.responded_at if clock == "response" else r.resolved_at
             if due is None or done is not None or due > horizon:
                 continue
-            out.append({"key": r.key, "title": r.title, "client": r.client, "priority": r.priority,
-                        "clock": clock, "due_at": due, "overdue": due <= now, "seconds": abs(due - now)})
+            out.append(
+                {
+                    "key": r.key,
+                    "title": r.title,
+                    "client": r.client,
+                    "priority": r.priority,
+                    "clock": clock,
+                    "due_at": due,
+                    "overdue": due <= now,
+                    "seconds": abs(due - now),
+                }
+            )
     out.sort(key=lambda item: item["due_at"])
     return out
 
 
 def silent_agents(conn: Connection, scope: Scope, *, now: float, after: float) -> list[Any]:
-    return conn.execute(sa.select(agents.c.id, agents.c.hostname, agents.c.last_seen, agents.c.version,
-                                  clients.c.name.label("client"), sites.c.name.label("site"))
-                        .join(clients, clients.c.id == agents.c.client_id)
-                        .outerjoin(sites, sites.c.id == agents.c.site_id)
-                        .where(scope.where(agents.c.client_id), agents.c.last_seen < now - after)
-                        .order_by(agents.c.last_seen)).all()
+    return conn.execute(
+        sa.select(
+            agents.c.id,
+            agents.c.hostname,
+            agents.c.last_seen,
+            agents.c.version,
+            clients.c.name.label("client"),
+            sites.c.name.label("site"),
+        )
+        .join(clients, clients.c.id == agents.c.client_id)
+        .outerjoin(sites, sites.c.id == agents.c.site_id)
+        .where(scope.where(agents.c.client_id), agents.c.last_seen < now - after)
+        .order_by(agents.c.last_seen)
+    ).all()
 
 
 # ---------------------------------------------------------------------- assets and alerts
 
+
 def _alerts_query() -> sa.Select:
-    return (sa.select(rule_alerts, clients.c.name.label("client"), assets.c.name.label("asset"))
-            .join(clients, clients.c.id == rule_alerts.c.client_id)
-            .join(assets, assets.c.id == rule_alerts.c.asset_id)
-            .where(rule_alerts.c.status.in_(("firing", "pending"))))
+    return (
+        sa.select(rule_alerts, clients.c.name.label("client"), assets.c.name.label("asset"))
+        .join(clients, clients.c.id == rule_alerts.c.client_id)
+        .join(assets, assets.c.id == rule_alerts.c.asset_id)
+        .where(rule_alerts.c.status.in_(("firing", "pending")))
+    )
 
 
-def alerts(conn: Connection, scope: Scope, *, asset_id: int | None = None, limit: int = 500) -> list[Any]:
+def alerts(
+    conn: Connection, scope: Scope, *, asset_id: int | None = None, limit: int = 500
+) -> list[Any]:
     query = _alerts_query().where(scope.where(rule_alerts.c.client_id))
     if asset_id is not None:
         query = query.where(rule_alerts.c.asset_id == asset_id)
-    return conn.execute(query.order_by(rule_alerts.c.status, clients.c.name, assets.c.name,
-                                       rule_alerts.c.rule_id).limit(limit)).all()
+    return conn.execute(
+        query.order_by(
+            rule_alerts.c.status, clients.c.name, assets.c.name, rule_alerts.c.rule_id
+        ).limit(limit)
+    ).all()
 
 
 def alert_count(conn: Connection, scope: Scope) -> int:
-    return conn.execute(sa.select(sa.func.count()).select_from(rule_alerts)
-                        .where(scope.where(rule_alerts.c.client_id),
-                               rule_alerts.c.status.in_(("firing", "pending")))).scalar_one()
+    return conn.execute(
+        sa.select(sa.func.count())
+        .select_from(rule_alerts)
+        .where(
+            scope.where(rule_alerts.c.client_id), rule_alerts.c.status.in_(("firing", "pending"))
+        )
+    ).scalar_one()
 
 
 def asset_page(conn: Connection, scope: Scope, asset_id: int, *, now: float) -> dict[str, Any]:
-    row = conn.execute(sa.select(assets, clients.c.name.label("client"), sites.c.name.label("site"))
-                       .join(clients, clients.c.id == assets.c.client_id)
-                       .outerjoin(sites, sites.c.id == assets.c.site_id)
-                       .where(assets.c.id == asset_id)).first()
+    row = conn.execute(
+        sa.select(assets, clients.c.name.label("client"), sites.c.name.label("site"))
+        .join(clients, clients.c.id == assets.c.client_id)
+        .outerjoin(sites, sites.c.id == assets.c.site_id)
+        .where(assets.c.id == asset_id)
+    ).first()
     if row is None:
         raise NotFound(f"no asset with id {asset_id}")
     scope.check(row.client_id, f"asset with id {asset_id}")
-    values = conn.execute(sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
-                          .join(latest, latest.c.series_id == series.c.id)
-                          .where(series.c.asset_id == asset_id)
-                          .order_by(series.c.metric, series.c.labels)).all()
+    values = conn.execute(
+        sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
+        .join(latest, latest.c.series_id == series.c.id)
+        .where(series.c.asset_id == asset_id)
+        .order_by(series.c.metric, series.c.labels)
+    ).all()
     drawn = [v.id for v in values[:SPARK_SERIES]]
     history: dict[int, list[tuple[float, float]]] = defaultdict(list)
     if drawn:
         since = (int(now) // 3600 - SPARK_HOURS) * 3600
-        for r in conn.execute(sa.select(rollups_hourly.c.series_id, rollups_hourly.c.hour, rollups_hourly.c.sum,
-                                        rollups_hourly.c.count)
-                              .where(rollups_hourly.c.series_id.in_(drawn), rollups_hourly.c.hour >= since)
-                              .order_by(rollups_hourly.c.series_id, rollups_hourly.c.hour)):
+        for r in conn.execute(
+            sa.select(
+                rollups_hourly.c.series_id,
+                rollups_hourly.c.hour,
+                rollups_hourly.c.sum,
+                rollups_hourly.c.count,
+            )
+            .where(rollups_hourly.c.series_id.in_(drawn), rollups_hourly.c.hour >= since)
+            .order_by(rollups_hourly.c.series_id, rollups_hourly.c.hour)
+        ):
             if r.count:
                 history[r.series_id].append((float(r.hour), r.sum / r.count))
     latest_values = []
@@ -302,26 +450,39 @@ def asset_page(conn: Connection, scope: Scope, asset_id: int, *, now: float) -> 
         label_text = ", ".join(f"{k}={val}" for k, val in sorted(labels.items()))
         chart = None
         if v.id in history:
-            chart = sparkline(history[v.id], label=f"{v.metric} {label_text}: hourly average, last 7 days")
-        latest_values.append({"metric": v.metric, "labels": label_text, "value": v.value, "ts": v.ts,
-                              "chart": chart})
-    return {"asset": row, "values": latest_values, "alerts": alerts(conn, scope, asset_id=asset_id),
-            "incidents": list_incidents(conn, scope, asset_id=asset_id, limit=50)}
+            chart = sparkline(
+                history[v.id], label=f"{v.metric} {label_text}: hourly average, last 7 days"
+            )
+        latest_values.append(
+            {"metric": v.metric, "labels": label_text, "value": v.value, "ts": v.ts, "chart": chart}
+        )
+    return {
+        "asset": row,
+        "values": latest_values,
+        "alerts": alerts(conn, scope, asset_id=asset_id),
+        "incidents": list_incidents(conn, scope, asset_id=asset_id, limit=50),
+    }
 
 
 # ---------------------------------------------------------------------- reports
 
+
 def list_reports(conn: Connection, scope: Scope, limit: int = 500) -> list[Any]:
-    return conn.execute(sa.select(reports, clients.c.name.label("client"))
-                        .join(clients, clients.c.id == reports.c.client_id)
-                        .where(scope.where(reports.c.client_id))
-                        .order_by(reports.c.generated_at.desc(), reports.c.id.desc()).limit(limit)).all()
+    return conn.execute(
+        sa.select(reports, clients.c.name.label("client"))
+        .join(clients, clients.c.id == reports.c.client_id)
+        .where(scope.where(reports.c.client_id))
+        .order_by(reports.c.generated_at.desc(), reports.c.id.desc())
+        .limit(limit)
+    ).all()
 
 
 def report_row(conn: Connection, scope: Scope, report_id: int) -> Any:
-    row = conn.execute(sa.select(reports, clients.c.name.label("client"))
-                       .join(clients, clients.c.id == reports.c.client_id)
-                       .where(reports.c.id == report_id)).first()
+    row = conn.execute(
+        sa.select(reports, clients.c.name.label("client"))
+        .join(clients, clients.c.id == reports.c.client_id)
+        .where(reports.c.id == report_id)
+    ).first()
     if row is None:
         raise NotFound(f"no report with id {report_id}")
     scope.check(row.client_id, f"report with id {report_id}")
@@ -330,15 +491,21 @@ def report_row(conn: Connection, scope: Scope, report_id: int) -> Any:
 
 # ---------------------------------------------------------------------- service requests
 
+
 def _request_query() -> sa.Select:
-    return (sa.select(service_requests, clients.c.name.label("client"))
-            .join(clients, clients.c.id == service_requests.c.client_id))
+    return sa.select(service_requests, clients.c.name.label("client")).join(
+        clients, clients.c.id == service_requests.c.client_id
+    )
 
 
 def list_requests(conn: Connection, scope: Scope, limit: int = 500) -> list[Any]:
     awaiting_first = sa.case((service_requests.c.state == "awaiting_approval", 0), else_=1)
-    return conn.execute(_request_query().where(scope.where(service_requests.c.client_id))
-                        .order_by(awaiting_first, service_requests.c.created_at.desc()).limit(limit)).all()
+    return conn.execute(
+        _request_query()
+        .where(scope.where(service_requests.c.client_id))
+        .order_by(awaiting_first, service_requests.c.created_at.desc())
+        .limit(limit)
+    ).all()
 
 
 def request_row(conn: Connection, scope: Scope, key: str) -> Any:
@@ -350,5 +517,8 @@ def request_row(conn: Connection, scope: Scope, key: str) -> Any:
 
 
 def request_history(conn: Connection, request_id: int) -> list[Any]:
-    return conn.execute(sa.select(request_events).where(request_events.c.request_id == request_id)
-                        .order_by(request_events.c.id)).all()
+    return conn.execute(
+        sa.select(request_events)
+        .where(request_events.c.request_id == request_id)
+        .order_by(request_events.c.id)
+    ).all()

@@ -40,12 +40,15 @@ def available() -> bool:
     return callable(getattr(module, "archive", None))
 
 
-def generate(store: Store, settings: Settings, *, client: str, period: str, fmt: str, actor: str) -> Any:
+def generate(
+    store: Store, settings: Settings, *, client: str, period: str, fmt: str, actor: str
+) -> Any:
     """Generate and archive one report; returns what ``archive`` returns (the archived row)."""
     if fmt not in FORMATS:
         raise InvalidArgument(f"format must be one of {', '.join(FORMATS)}")
-    return importlib.import_module(ARCHIVE_MODULE).archive(store, settings.data_dir, client, period, fmt,
-                                                           actor=actor)
+    return importlib.import_module(ARCHIVE_MODULE).archive(
+        store, settings.data_dir, client, period, fmt, actor=actor
+    )
 
 
 def archived_file(settings: Settings, stored_path: str) -> Path:

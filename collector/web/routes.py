@@ -55,8 +55,10 @@ ShortText = Annotated[str, Form(max_length=20000, pattern=_TEXT)]
 
 #: Security headers of every web UI response: no framing, no inline script, no caching.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -71,6 +73,7 @@ class LoginRequired(Unauthenticated):
 
 
 # ---------------------------------------------------------------------- templates
+
 
 def _when(value: float | datetime | None) -> str:
     if value is None:
@@ -105,9 +108,12 @@ def _number(value: float | None) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=ChoiceLoader([FileSystemLoader(str(TEMPLATES_DIR)),
-                                           FileSystemLoader(str(MANAGEMENT_TEMPLATES_DIR))]),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(
+        loader=ChoiceLoader(
+            [FileSystemLoader(str(TEMPLATES_DIR)), FileSystemLoader(str(MANAGEMENT_TEMPLATES_DIR))]
+        ),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
     env.filters.update(when=_when, ago=_ago, span=_span, number=_number, points=queries.points)
     return env
 
@@ -115,13 +121,19 @@ def _environment() -> Environment:
 templates = Jinja2Templates(env=_environment())
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *,
-           status_code: int = 200) -> Response:
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> Response:
     """A page from ``name``, with ``user``, ``csrf_token`` and the navigation filled in."""
     session: auth.Session | None = getattr(request.state, "web_session", None)
-    full = {"user": session.user if session else None, "csrf_token": session.csrf_token if session else "",
-            "management": getattr(request.app.state, "web_management", False),
-            "reports_available": reporting.available(), "request": request, **(context or {})}
+    full = {
+        "user": session.user if session else None,
+        "csrf_token": session.csrf_token if session else "",
+        "management": getattr(request.app.state, "web_management", False),
+        "reports_available": reporting.available(),
+        "request": request,
+        **(context or {}),
+    }
     response = templates.TemplateResponse(request, name, full, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -135,6 +147,7 @@ def redirect(url: str) -> Response:
 
 # ---------------------------------------------------------------------- dependencies
 
+
 def current_session(request: Request) -> auth.Session:
     """The live session of the request's cookie, else :class:`LoginRequired`."""
     session = getattr(request.state, "web_session", None)
@@ -142,8 +155,13 @@ def current_session(request: Request) -> auth.Session:
         return session
     cookie = request.cookies.get(SESSION_COOKIE, "")
     settings = request.app.state.settings
-    session = auth.load_session(request.app.state.store, cookie, now=timeutil.now(),
-                                idle=settings.web_session_idle) if cookie else None
+    session = (
+        auth.load_session(
+            request.app.state.store, cookie, now=timeutil.now(), idle=settings.web_session_idle
+        )
+        if cookie
+        else None
+    )
     if session is None:
         raise LoginRequired("log in first")
     request.state.web_session = session
@@ -175,11 +193,15 @@ def admin_user(user: User) -> WebUser:
     return user
 
 
-def csrf_user(session: Annotated[auth.Session, Depends(current_session)],
-              csrf_token: Annotated[str, Form(max_length=200)] = "") -> WebUser:
+def csrf_user(
+    session: Annotated[auth.Session, Depends(current_session)],
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> WebUser:
     """A state-changing form: the hidden ``csrf_token`` must be this session's (else 403)."""
     if not auth.tokens_match(session.csrf_token, csrf_token):
-        raise Forbidden("the form's security token is missing or stale; reload the page and try again")
+        raise Forbidden(
+            "the form's security token is missing or stale; reload the page and try again"
+        )
     return session.user
 
 
@@ -188,7 +210,12 @@ CsrfUser = Annotated[WebUser, Depends(csrf_user)]
 
 def _safe_next(target: str | None) -> str:
     # Only our own pages: no scheme, no host, no protocol-relative //host, no backslashes.
-    if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+    if (
+        target
+        and target.startswith(PREFIX + "/")
+        and not target.startswith("//")
+        and "\\" not in target
+    ):
         return target
     return PREFIX + "/"
 
@@ -202,6 +229,7 @@ def _client_ip(request: Request) -> str:
 
 
 # ---------------------------------------------------------------------- the router
+
 
 def web_router(incident_service: IncidentService, rule_service: RuleService) -> APIRouter:
     """The web UI's routes under ``/ui`` (not part of the OpenAPI document)."""
@@ -218,15 +246,25 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
             pass
         token = secrets.token_urlsafe(32)
         response = render(request, "login.html", {"login_csrf": token, "next": _safe_next(next)})
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path=PREFIX + "/login", httponly=True,
-                            samesite="lax", secure=_secure(request))
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            max_age=3600,
+            path=PREFIX + "/login",
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+        )
         return response
 
     @router.post("/login")
-    def login(request: Request, username: Annotated[str, Form(max_length=100)] = "",
-              password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH)] = "",
-              csrf_token: Annotated[str, Form(max_length=200)] = "",
-              next: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=100)] = "",
+        password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH)] = "",
+        csrf_token: Annotated[str, Form(max_length=200)] = "",
+        next: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
         if not auth.tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
             raise Forbidden("the login form expired; reload it and try again")
         settings = request.app.state.settings
@@ -237,28 +275,45 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         context = {"login_csrf": csrf_token, "next": _safe_next(next), "username": username}
         wait = max(by_user.retry_after(user_key, now), by_address.retry_after(address_key, now))
         if wait > 0:
-            response = render(request, "login.html", {**context, "error": (
-                f"Too many failed logins. Try again in {_span(wait)}.")}, status_code=429)
+            response = render(
+                request,
+                "login.html",
+                {**context, "error": (f"Too many failed logins. Try again in {_span(wait)}.")},
+                status_code=429,
+            )
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
         user = auth.check_login(request.app.state.store, username, password, now)
         if user is None:
             by_user.failed(user_key, now)
             by_address.failed(address_key, now)
-            return render(request, "login.html", {**context, "error": "Wrong user name or password."},
-                          status_code=401)
+            return render(
+                request,
+                "login.html",
+                {**context, "error": "Wrong user name or password."},
+                status_code=401,
+            )
         by_user.succeeded(user_key)
         store = request.app.state.store
         with store.write() as conn:
             old = request.cookies.get(SESSION_COOKIE)
             if old:  # a new id at every login: a planted cookie never becomes a session
                 auth.delete_session(conn, old)
-            session_id, _ = auth.create_session(conn, user.id, now=now, max_age=settings.web_session_max_age)
+            session_id, _ = auth.create_session(
+                conn, user.id, now=now, max_age=settings.web_session_max_age
+            )
             # Sessions nobody came back to: cleared here, the one moment sessions are written anyway.
             auth.purge_sessions(conn, now=now, idle=settings.web_session_idle)
         response = redirect(_safe_next(next))
-        response.set_cookie(SESSION_COOKIE, session_id, max_age=int(settings.web_session_max_age), path=PREFIX,
-                            httponly=True, samesite="lax", secure=_secure(request))
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_id,
+            max_age=int(settings.web_session_max_age),
+            path=PREFIX,
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+        )
         response.delete_cookie(LOGIN_CSRF_COOKIE, path=PREFIX + "/login")
         return response
 
@@ -267,7 +322,9 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         with request.app.state.store.write() as conn:
             auth.delete_session(conn, request.cookies.get(SESSION_COOKIE, ""))
         response = redirect(PREFIX + "/login")
-        response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="lax", secure=_secure(request))
+        response.delete_cookie(
+            SESSION_COOKIE, path=PREFIX, httponly=True, samesite="lax", secure=_secure(request)
+        )
         return response
 
     # ------------------------------------------------------------------ dashboard
@@ -279,11 +336,18 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         with request.app.state.store.read() as conn:
             context = {
                 "open_incidents": queries.open_incidents(conn, scope),
-                "at_risk": queries.sla_at_risk(conn, scope, now=now, window=settings.web_sla_risk_window),
-                "silent": queries.silent_agents(conn, scope, now=now, after=settings.web_agent_silent_after),
+                "at_risk": queries.sla_at_risk(
+                    conn, scope, now=now, window=settings.web_sla_risk_window
+                ),
+                "silent": queries.silent_agents(
+                    conn, scope, now=now, after=settings.web_agent_silent_after
+                ),
                 "awaiting": approvals.awaiting(conn, scope),
-                "balance": (queries.points(queries.balances(conn, scope).get(user.client_id))
-                            if user.client_id is not None else None),
+                "balance": (
+                    queries.points(queries.balances(conn, scope).get(user.client_id))
+                    if user.client_id is not None
+                    else None
+                ),
                 "firing": queries.alert_count(conn, scope) if user.is_staff else None,
             }
         return render(request, "dashboard.html", context)
@@ -291,11 +355,15 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
     # ------------------------------------------------------------------ incidents
 
     @router.get("/incidents")
-    def incident_list(request: Request, user: User, scope: ClientScope,
-                      client: Annotated[str, Query(max_length=100, pattern=_TEXT)] = "",
-                      state: Annotated[str, Query(max_length=30, pattern=_TEXT)] = "",
-                      priority: Annotated[str, Query(max_length=20, pattern=_TEXT)] = "",
-                      origin: Annotated[str, Query(max_length=20, pattern=_TEXT)] = "") -> Response:
+    def incident_list(
+        request: Request,
+        user: User,
+        scope: ClientScope,
+        client: Annotated[str, Query(max_length=100, pattern=_TEXT)] = "",
+        state: Annotated[str, Query(max_length=30, pattern=_TEXT)] = "",
+        priority: Annotated[str, Query(max_length=20, pattern=_TEXT)] = "",
+        origin: Annotated[str, Query(max_length=20, pattern=_TEXT)] = "",
+    ) -> Response:
         states: tuple[str, ...] | None
         if state == "active":
             states = queries.OPEN_STATES
@@ -304,7 +372,9 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         elif state in ("", "all"):
             states = None
         else:
-            raise InvalidArgument(f"state must be active, all or one of {', '.join(queries.STATES)}")
+            raise InvalidArgument(
+                f"state must be active, all or one of {', '.join(queries.STATES)}"
+            )
         if priority and priority not in queries.PRIORITIES:
             raise InvalidArgument(f"priority must be one of {', '.join(queries.PRIORITIES)}")
         if origin and origin not in queries.ORIGINS:
@@ -314,39 +384,87 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
             client_id = None
             if client:
                 client_id = queries.client_by_name(conn, scope, client).id
-            rows = queries.list_incidents(conn, scope, client_id=client_id, states=states,
-                                          priority=priority or None, origin=origin or None)
-        return render(request, "incidents.html", {
-            "rows": rows, "clients": options, "filters": {"client": client, "state": state, "priority": priority,
-                                                          "origin": origin},
-            "states": queries.STATES, "priorities": queries.PRIORITIES, "origins": queries.ORIGINS})
+            rows = queries.list_incidents(
+                conn,
+                scope,
+                client_id=client_id,
+                states=states,
+                priority=priority or None,
+                origin=origin or None,
+            )
+        return render(
+            request,
+            "incidents.html",
+            {
+                "rows": rows,
+                "clients": options,
+                "filters": {
+                    "client": client,
+                    "state": state,
+                    "priority": priority,
+                    "origin": origin,
+                },
+                "states": queries.STATES,
+                "priorities": queries.PRIORITIES,
+                "origins": queries.ORIGINS,
+            },
+        )
 
     @router.get("/incidents/{key}")
-    def incident_detail(request: Request, key: KeyParam, user: User, scope: ClientScope) -> Response:
+    def incident_detail(
+        request: Request, key: KeyParam, user: User, scope: ClientScope
+    ) -> Response:
         with request.app.state.store.read() as conn:
             row = queries.incident_row(conn, scope, key)
             sla = queries.incident_sla_row(conn, row.id)
             sync = queries.ticket_sync(conn, row.id) if user.is_staff else []
         detail = incident_service.get(key)
-        return render(request, "incident.html", {
-            "incident": row, "detail": detail, "sla": sla, "sync": sync, "causes": queries.CAUSES,
-            "active": row.state in queries.OPEN_STATES, "actions": lifecycle.TECHNICIAN_ACTIONS,
-            "priorities": queries.PRIORITIES})
+        return render(
+            request,
+            "incident.html",
+            {
+                "incident": row,
+                "detail": detail,
+                "sla": sla,
+                "sync": sync,
+                "causes": queries.CAUSES,
+                "active": row.state in queries.OPEN_STATES,
+                "actions": lifecycle.TECHNICIAN_ACTIONS,
+                "priorities": queries.PRIORITIES,
+            },
+        )
 
     @router.post("/incidents/{key}/{action}")
-    def incident_action(request: Request, key: KeyParam,
-                        action: Literal["acknowledge", "comment", "time", "cause", "resolve", "reopen", "close",
-                                        "wait", "resume", "priority"],
-                        user: CsrfUser, scope: ClientScope,
-                        body: ShortText = "", note: ShortText = "",
-                        minutes: Annotated[str, Form(max_length=10)] = "",
-                        work_type: Annotated[str, Form(max_length=40, pattern=_TEXT)] = "",
-                        cause: Annotated[str, Form(max_length=20)] = "",
-                        reason: Annotated[str, Form(max_length=30)] = "",
-                        priority: Annotated[str, Form(max_length=20)] = "") -> Response:
+    def incident_action(
+        request: Request,
+        key: KeyParam,
+        action: Literal[
+            "acknowledge",
+            "comment",
+            "time",
+            "cause",
+            "resolve",
+            "reopen",
+            "close",
+            "wait",
+            "resume",
+            "priority",
+        ],
+        user: CsrfUser,
+        scope: ClientScope,
+        body: ShortText = "",
+        note: ShortText = "",
+        minutes: Annotated[str, Form(max_length=10)] = "",
+        work_type: Annotated[str, Form(max_length=40, pattern=_TEXT)] = "",
+        cause: Annotated[str, Form(max_length=20)] = "",
+        reason: Annotated[str, Form(max_length=30)] = "",
+        priority: Annotated[str, Form(max_length=20)] = "",
+    ) -> Response:
         require_staff(user)
         with request.app.state.store.read() as conn:
-            queries.incident_row(conn, scope, key)  # staff see all; kept so the check never goes missing
+            queries.incident_row(
+                conn, scope, key
+            )  # staff see all; kept so the check never goes missing
         args: dict[str, Any]
         if action == "comment":
             args = {"body": body}
@@ -358,13 +476,17 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
             args = {"cause": cause}
         elif action in ("resolve", "reopen", "close", "resume"):
             args = {"note": note or None}
-        elif action == "wait":  # the SLA clocks pause (waiting_for_client / waiting_for_third_party)
+        elif (
+            action == "wait"
+        ):  # the SLA clocks pause (waiting_for_client / waiting_for_third_party)
             args = {"reason": reason, "note": note or None}
         elif action == "priority":
             args = {"priority": priority, "note": note or None}
         else:
             args = {}
-        incident_service.act(key, "time_entry" if action == "time" else action, user.username, **args)
+        incident_service.act(
+            key, "time_entry" if action == "time" else action, user.username, **args
+        )
         return redirect(f"{PREFIX}/incidents/{quote(key)}")
 
     # ------------------------------------------------------------------ clients and assets
@@ -376,13 +498,17 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         return render(request, "clients.html", {"rows": rows})
 
     @router.get("/clients/{name}")
-    def client_detail(request: Request, name: NameParam, user: User, scope: ClientScope) -> Response:
+    def client_detail(
+        request: Request, name: NameParam, user: User, scope: ClientScope
+    ) -> Response:
         with request.app.state.store.read() as conn:
             page = queries.client_page(conn, scope, name)
         return render(request, "client.html", page)
 
     @router.get("/assets/{asset_id}")
-    def asset_detail(request: Request, asset_id: IdParam, user: User, scope: ClientScope) -> Response:
+    def asset_detail(
+        request: Request, asset_id: IdParam, user: User, scope: ClientScope
+    ) -> Response:
         with request.app.state.store.read() as conn:
             page = queries.asset_page(conn, scope, asset_id, now=timeutil.now())
         page["charts"] = {i: Markup(v["chart"]) for i, v in enumerate(page["values"]) if v["chart"]}
@@ -410,35 +536,67 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         with request.app.state.store.read() as conn:
             rows = queries.list_reports(conn, scope)
             options = queries.client_options(conn, scope)
-        return render(request, "reports.html", {"rows": rows, "clients": options, "formats": reporting.FORMATS,
-                                                "period": _previous_period()})
+        return render(
+            request,
+            "reports.html",
+            {
+                "rows": rows,
+                "clients": options,
+                "formats": reporting.FORMATS,
+                "period": _previous_period(),
+            },
+        )
 
     @router.get("/reports/{report_id}/download")
-    def report_download(request: Request, report_id: IdParam, user: User, scope: ClientScope) -> Response:
+    def report_download(
+        request: Request, report_id: IdParam, user: User, scope: ClientScope
+    ) -> Response:
         with request.app.state.store.read() as conn:
             row = queries.report_row(conn, scope, report_id)
         path = reporting.archived_file(request.app.state.settings, row.path)
-        media = {"html": "text/html", "pdf": "application/pdf", "json": "application/json",
-                 "csv": "text/csv"}.get(row.format, "application/octet-stream")
+        media = {
+            "html": "text/html",
+            "pdf": "application/pdf",
+            "json": "application/json",
+            "csv": "text/csv",
+        }.get(row.format, "application/octet-stream")
         filename = f"upkeep-report-{row.client}-{row.period}.{row.format}"
-        response = FileResponse(path, media_type=media, filename=re.sub(r"[^A-Za-z0-9_.-]", "-", filename))
-        response.headers.update({k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"})
+        response = FileResponse(
+            path, media_type=media, filename=re.sub(r"[^A-Za-z0-9_.-]", "-", filename)
+        )
+        response.headers.update(
+            {k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"}
+        )
         # A downloaded HTML report is the client's document: never run anything from it here.
-        response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        response.headers["Content-Security-Policy"] = (
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        )
         return response
 
     @router.post("/reports/generate")
-    def report_generate(request: Request, user: CsrfUser, scope: ClientScope,
-                        client: Annotated[str, Form(max_length=100, pattern=_TEXT)],
-                        period: Annotated[str, Form(max_length=10, pattern=r"^\d{4}-\d{2}$")],
-                        format: Annotated[str, Form(max_length=10)] = "html") -> Response:
+    def report_generate(
+        request: Request,
+        user: CsrfUser,
+        scope: ClientScope,
+        client: Annotated[str, Form(max_length=100, pattern=_TEXT)],
+        period: Annotated[str, Form(max_length=10, pattern=r"^\d{4}-\d{2}$")],
+        format: Annotated[str, Form(max_length=10)] = "html",
+    ) -> Response:
         require_staff(user)
         with request.app.state.store.read() as conn:
             queries.client_by_name(conn, scope, client)
         if not reporting.available():
-            raise NotFound("reports are not available in this collector yet (collector.reports is not installed)")
-        reporting.generate(request.app.state.store, request.app.state.settings, client=client, period=period,
-                           fmt=format, actor=user.username)
+            raise NotFound(
+                "reports are not available in this collector yet (collector.reports is not installed)"
+            )
+        reporting.generate(
+            request.app.state.store,
+            request.app.state.settings,
+            client=client,
+            period=period,
+            fmt=format,
+            actor=user.username,
+        )
         return redirect(PREFIX + "/reports")
 
     # ------------------------------------------------------------------ service requests
@@ -450,9 +608,17 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         return render(request, "requests.html", {"rows": rows})
 
     @router.post("/requests/{key}/{decision}")
-    def request_decide(request: Request, key: KeyParam, decision: Literal["approve", "reject"],
-                       user: CsrfUser, scope: ClientScope, note: ShortText = "") -> Response:
-        approvals.decide(request.app.state.store, scope, user, key, decision, note.strip(), timeutil.now())
+    def request_decide(
+        request: Request,
+        key: KeyParam,
+        decision: Literal["approve", "reject"],
+        user: CsrfUser,
+        scope: ClientScope,
+        note: ShortText = "",
+    ) -> Response:
+        approvals.decide(
+            request.app.state.store, scope, user, key, decision, note.strip(), timeutil.now()
+        )
         return redirect(PREFIX + "/requests")
 
     # ------------------------------------------------------------------ users (admins)
@@ -464,24 +630,37 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         with store.read() as conn:
             rows = auth.list_users(conn)
             options = queries.client_options(conn, Scope(None))
-        return render(request, "users.html", {"rows": rows, "clients": options, "roles": auth.ROLES})
+        return render(
+            request, "users.html", {"rows": rows, "clients": options, "roles": auth.ROLES}
+        )
 
     @router.post("/users")
-    def user_add(request: Request, user: CsrfUser,
-                 username: Annotated[str, Form(max_length=100)],
-                 password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH)],
-                 role: Annotated[str, Form(max_length=20)],
-                 client: Annotated[str, Form(max_length=100, pattern=_TEXT)] = "",
-                 display_name: Annotated[str, Form(max_length=200, pattern=_TEXT)] = "") -> Response:
+    def user_add(
+        request: Request,
+        user: CsrfUser,
+        username: Annotated[str, Form(max_length=100)],
+        password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH)],
+        role: Annotated[str, Form(max_length=20)],
+        client: Annotated[str, Form(max_length=100, pattern=_TEXT)] = "",
+        display_name: Annotated[str, Form(max_length=200, pattern=_TEXT)] = "",
+    ) -> Response:
         require_admin(user)
         with request.app.state.store.write() as conn:
-            auth.create_user(conn, username.strip(), password, role=role, client=client or None,
-                             display_name=display_name.strip(), now=timeutil.now())
+            auth.create_user(
+                conn,
+                username.strip(),
+                password,
+                role=role,
+                client=client or None,
+                display_name=display_name.strip(),
+                now=timeutil.now(),
+            )
         return redirect(PREFIX + "/users")
 
     @router.post("/users/{name}/{change}")
-    def user_change(request: Request, name: NameParam, change: Literal["disable", "enable"],
-                    user: CsrfUser) -> Response:
+    def user_change(
+        request: Request, name: NameParam, change: Literal["disable", "enable"], user: CsrfUser
+    ) -> Response:
         require_admin(user)
         if change == "disable" and name == user.username:
             raise InvalidArgument("you cannot disable yourself")
@@ -500,9 +679,17 @@ def _previous_period() -> str:
 
 # ---------------------------------------------------------------------- errors as pages
 
-_TITLES = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 422: "Bad request", 429: "Too many requests",
-           503: "Unavailable"}
+_TITLES = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    422: "Bad request",
+    429: "Too many requests",
+    503: "Unavailable",
+}
 
 
 def error_page(request: Request, status: int, detail: str) -> Response:
@@ -510,8 +697,12 @@ def error_page(request: Request, status: int, detail: str) -> Response:
         status = 400
     with contextlib.suppress(UpkeepError):  # without a session the page has no navigation
         current_session(request)
-    return render(request, "error.html", {"status": status, "title": _TITLES.get(status, "Error"),
-                                          "detail": detail}, status_code=status)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": _TITLES.get(status, "Error"), "detail": detail},
+        status_code=status,
+    )
 
 
 def is_web(request: Request) -> bool:
@@ -532,5 +723,3 @@ def problem_text(exc: Any) -> str:
         where = ".".join(str(p) for p in err.get("loc", ())[1:]) or "request"
         problems.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(problems) or "invalid request"
-
-

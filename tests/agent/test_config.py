@@ -43,16 +43,29 @@ def test_issue_example_loads(tmp_path):
     require_collector(cfg)
 
 
-@pytest.mark.parametrize(("text", "line", "where", "what"), [
-    ("site: a\nspool:\n  max_mb: lots\n", 3, "spool.max_mb", "number"),
-    ("site: a\nchecks:\n  cpu: {interval: soon}\n", 3, "checks.cpu.interval", "not a duration"),
-    ("site: a\nchecks:\n  cpu: {}\n  disk:\n    intervall: 5m\n", 5, "checks.disk.intervall", "unknown key"),
-    ("site: a\nchecks:\n  cpu: {}\n  teleport: {}\n", 2, "checks", "unknown check 'teleport'"),
-    ("colector:\n  url: http://x\n", 1, "colector", "unknown key"),
-    ("collector:\n  url: ftp://x\n  token: t\n", 2, "collector.url", "pattern"),
-    ("collector:\n  url: http://x\n  token: a\n  token_file: /b\n", 1, "collector", "either token or token_file"),
-    ("site: a\nspool: {max_mb: 1\n  other: b: c\n", 3, "", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "where", "what"),
+    [
+        ("site: a\nspool:\n  max_mb: lots\n", 3, "spool.max_mb", "number"),
+        ("site: a\nchecks:\n  cpu: {interval: soon}\n", 3, "checks.cpu.interval", "not a duration"),
+        (
+            "site: a\nchecks:\n  cpu: {}\n  disk:\n    intervall: 5m\n",
+            5,
+            "checks.disk.intervall",
+            "unknown key",
+        ),
+        ("site: a\nchecks:\n  cpu: {}\n  teleport: {}\n", 2, "checks", "unknown check 'teleport'"),
+        ("colector:\n  url: http://x\n", 1, "colector", "unknown key"),
+        ("collector:\n  url: ftp://x\n  token: t\n", 2, "collector.url", "pattern"),
+        (
+            "collector:\n  url: http://x\n  token: a\n  token_file: /b\n",
+            1,
+            "collector",
+            "either token or token_file",
+        ),
+        ("site: a\nspool: {max_mb: 1\n  other: b: c\n", 3, "", "invalid YAML"),
+    ],
+)
 def test_bad_config_names_file_line_and_path(tmp_path, text, line, where, what):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as exc:
@@ -85,20 +98,30 @@ def test_defaults_without_checks_section(tmp_path):
 
 def test_cli_check_config_refuses_bad_file(tmp_path):
     path = write(tmp_path, "site: a\nchecks:\n  cpu: {interval: -1}\n")
-    proc = subprocess.run([sys.executable, "-m", "agent", "check-config", "--config", str(path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert f"{path}:3: checks.cpu.interval" in proc.stderr
     ok = write(tmp_path, "site: a\n")
-    proc = subprocess.run([sys.executable, "-m", "agent", "check-config", "--config", str(ok)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "check-config", "--config", str(ok)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and "ok" in proc.stdout
 
 
 def test_run_refuses_to_start_on_bad_config(tmp_path):
     path = write(tmp_path, "collector: {url: 'http://127.0.0.1:1', token: t}\nspool: {max_mb: 0}\n")
-    proc = subprocess.run([sys.executable, "-m", "agent", "run", "--config", str(path)],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2 and "spool.max_mb" in proc.stderr
 
 

@@ -8,8 +8,20 @@ import subprocess
 import sys
 import textwrap
 
-FORBIDDEN = {"collector", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "jinja2", "typer",
-             "rich", "pysnmp", "requests", "prometheus_client"}
+FORBIDDEN = {
+    "collector",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "jinja2",
+    "typer",
+    "rich",
+    "pysnmp",
+    "requests",
+    "prometheus_client",
+}
 
 BLOCKER = f"""
 import sys
@@ -22,22 +34,33 @@ sys.meta_path.insert(0, Forbidden())
 
 
 def run_python(code: str, tmp_path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
 
 
 def test_once_print_imports_nothing_heavy(tmp_path):
-    proc = run_python("""
+    proc = run_python(
+        """
         from agent.cli import main
         sys.exit(main(["once", "--print", "--wait", "0.2"]))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     samples = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert {"cpu_usage_percent", "memory_total_bytes", "upkeep_check_up"} <= {s["metric"] for s in samples}
+    assert {"cpu_usage_percent", "memory_total_bytes", "upkeep_check_up"} <= {
+        s["metric"] for s in samples
+    }
 
 
 def test_service_loop_imports_nothing_heavy(tmp_path):
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         import time
         from pathlib import Path
         from agent.config import load_config
@@ -49,7 +72,9 @@ def test_service_loop_imports_nothing_heavy(tmp_path):
         svc.stop()
         print(sorted(m for m in sys.modules if m.split(".")[0] in {sorted(FORBIDDEN)!r}))
         print(sorted(m for m in sys.modules if m.startswith("agent.snmp")))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     heavy, snmp = proc.stdout.strip().splitlines()[-2:]
     assert heavy == "[]"

@@ -61,8 +61,9 @@ def make(cls, interval=0.2, timeout=None) -> Check:
 def test_exception_becomes_event_and_check_up_zero():
     result = make(Broken).run(now=1_790_000_000.0)
     assert not result.ok
-    assert [(s.metric, s.value, s.labels) for s in result.samples if s.metric == "upkeep_check_up"] == [
-        ("upkeep_check_up", 0.0, {"check": "broken"})]
+    assert [
+        (s.metric, s.value, s.labels) for s in result.samples if s.metric == "upkeep_check_up"
+    ] == [("upkeep_check_up", 0.0, {"check": "broken"})]
     assert "never_sent" not in {s.metric for s in result.samples}  # partial output is discarded
     (event,) = result.events
     assert event.type == "check_error" and "disk went away" in event.message
@@ -93,9 +94,16 @@ def service(tmp_path, checks: dict[str, Check]) -> AgentService:
 def test_service_keeps_collecting_around_bad_checks(tmp_path):
     Hanging.release.clear()
     LacksTool.runs = 0
-    svc = service(tmp_path, {
-        "steady": make(Steady), "broken": make(Broken), "hanging": make(Hanging, timeout=0.3),
-        "wrong_os": make(WrongOS), "lacks_tool": make(LacksTool)})
+    svc = service(
+        tmp_path,
+        {
+            "steady": make(Steady),
+            "broken": make(Broken),
+            "hanging": make(Hanging, timeout=0.3),
+            "wrong_os": make(WrongOS),
+            "lacks_tool": make(LacksTool),
+        },
+    )
     svc.start()
     try:
         time.sleep(3.5)
@@ -111,11 +119,18 @@ def test_service_keeps_collecting_around_bad_checks(tmp_path):
     doc = json.loads(batch.body({"id": "x"}, 0))
     steady = [s for s in doc["samples"] if s["metric"] == "steady_value"]
     assert len(steady) >= 5  # every 0.2 s for ~1.5 s after the first-run spread
-    up = {(s["labels"]["check"], s["value"]) for s in doc["samples"] if s["metric"] == "upkeep_check_up"}
+    up = {
+        (s["labels"]["check"], s["value"])
+        for s in doc["samples"]
+        if s["metric"] == "upkeep_check_up"
+    }
     assert ("broken", 0.0) in up and ("hanging", 0.0) in up and ("steady", 1.0) in up
     assert not any(c in ("wrong_os", "lacks_tool") for c, _ in up)
     unsupported = [e for e in doc["events"] if e["type"] == "check_unsupported"]
-    assert sorted(e["data"]["check"] for e in unsupported) == ["lacks_tool", "wrong_os"]  # said once each
+    assert sorted(e["data"]["check"] for e in unsupported) == [
+        "lacks_tool",
+        "wrong_os",
+    ]  # said once each
     assert LacksTool.runs == 1  # not retried every cycle
     spool.close()
 

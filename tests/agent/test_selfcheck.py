@@ -26,7 +26,9 @@ def test_spool_drop_is_an_event_and_a_counter(tmp_path):
     # the second run has nothing to drop: no new event, the counter stays
     again = check.run()
     assert not [e for e in again.events if e.type == "spool_dropped"]
-    assert {s.metric: s.value for s in again.samples}["upkeep_agent_spool_dropped_samples_total"] == 30
+    assert {s.metric: s.value for s in again.samples}[
+        "upkeep_agent_spool_dropped_samples_total"
+    ] == 30
     spool.close()
 
 

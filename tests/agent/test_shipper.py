@@ -19,7 +19,12 @@ from agent.shipper import Backoff, Outcome, Shipper
 from agent.spool import Spool
 from agent.wire import Batch
 
-AGENT = {"id": "7f2c1f9e-8a57-4a4e-9f39-1f0c2a7e6b11", "version": "0.1.0", "hostname": "srv1", "site": "a"}
+AGENT = {
+    "id": "7f2c1f9e-8a57-4a4e-9f39-1f0c2a7e6b11",
+    "version": "0.1.0",
+    "hostname": "srv1",
+    "site": "a",
+}
 
 
 class Scripted(ThreadingHTTPServer):
@@ -70,14 +75,16 @@ def shipper_for(spool, server, **kw) -> Shipper:
 
 
 def fill(spool, n, start=0):
-    spool.add([Sample("m", float(i), {}, "srv1", 1_790_000_000.0 + i) for i in range(start, start + n)])
+    spool.add(
+        [Sample("m", float(i), {}, "srv1", 1_790_000_000.0 + i) for i in range(start, start + n)]
+    )
 
 
 def test_accepted_batch_is_deleted_and_request_is_exact(server, spool):
     fill(spool, 3)
     sh = shipper_for(spool, server)
     assert sh.ship_one() is Outcome.ACCEPTED
-    (headers, body), = server.requests
+    ((headers, body),) = server.requests
     assert headers["Authorization"] == "Bearer upk_secret"
     assert headers["Content-Type"] == "application/json"
     batch = Batch.model_validate(body)

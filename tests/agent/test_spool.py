@@ -12,12 +12,20 @@ from agent.checks.base import Event, Sample
 from agent.spool import Spool
 from agent.wire import Batch
 
-AGENT = {"id": "7f2c1f9e-8a57-4a4e-9f39-1f0c2a7e6b11", "version": "0.1.0", "hostname": "srv1", "site": "office-a"}
+AGENT = {
+    "id": "7f2c1f9e-8a57-4a4e-9f39-1f0c2a7e6b11",
+    "version": "0.1.0",
+    "hostname": "srv1",
+    "site": "office-a",
+}
 NOW = 1_790_000_000.0
 
 
 def samples(n: int, start: int = 0, ts: float = NOW, asset: str = "srv1") -> list[Sample]:
-    return [Sample("test_counter", float(i), {"i": str(i)}, asset, ts + i * 0.001) for i in range(start, start + n)]
+    return [
+        Sample("test_counter", float(i), {"i": str(i)}, asset, ts + i * 0.001)
+        for i in range(start, start + n)
+    ]
 
 
 @pytest.fixture

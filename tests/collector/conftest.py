@@ -22,17 +22,33 @@ def sample(asset: str, metric: str, value: float, ts: float, **labels: str) -> d
     return {"asset": asset, "metric": metric, "labels": labels, "value": value, "ts": ts}
 
 
-def make_batch(samples: list[dict[str, Any]] = (), *, assets: list[str | dict] | None = None,
-               events: list[dict] = (), agent_id: str | None = None, seq: int = 1,
-               hostname: str = "srv1", site: str = "default", batch_id: str | None = None) -> dict[str, Any]:
+def make_batch(
+    samples: list[dict[str, Any]] = (),
+    *,
+    assets: list[str | dict] | None = None,
+    events: list[dict] = (),
+    agent_id: str | None = None,
+    seq: int = 1,
+    hostname: str = "srv1",
+    site: str = "default",
+    batch_id: str | None = None,
+) -> dict[str, Any]:
     """A wire batch as a dict. ``assets`` defaults to the assets the samples name (kind host)."""
     if assets is None:
         assets = sorted({s["asset"] for s in samples} | {e["asset"] for e in events})
     return {
-        "batch_id": batch_id or str(uuid.uuid4()), "seq": seq, "sent_at": NOW,
-        "agent": {"id": agent_id or str(uuid.uuid4()), "version": "0.1.0", "hostname": hostname, "site": site},
+        "batch_id": batch_id or str(uuid.uuid4()),
+        "seq": seq,
+        "sent_at": NOW,
+        "agent": {
+            "id": agent_id or str(uuid.uuid4()),
+            "version": "0.1.0",
+            "hostname": hostname,
+            "site": site,
+        },
         "assets": [a if isinstance(a, dict) else {"name": a, "kind": "host"} for a in assets],
-        "samples": list(samples), "events": list(events),
+        "samples": list(samples),
+        "events": list(events),
     }
 
 
@@ -58,11 +74,17 @@ def row_counts(store: Store) -> dict[str, Any]:
     from collector.schema import metadata
 
     with store.read() as conn:
-        out: dict[str, Any] = {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
-                               for t in metadata.sorted_tables}
-        out["latest_rows"] = sorted(conn.execute(sa.text("SELECT series_id, ts, value FROM latest")).all())
+        out: dict[str, Any] = {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+            for t in metadata.sorted_tables
+        }
+        out["latest_rows"] = sorted(
+            conn.execute(sa.text("SELECT series_id, ts, value FROM latest")).all()
+        )
         out["rollup_rows"] = sorted(conn.execute(sa.text("SELECT * FROM rollups_hourly")).all())
-        out["agents_rows"] = sorted(conn.execute(sa.text("SELECT id, client_id, last_seq FROM agents")).all())
+        out["agents_rows"] = sorted(
+            conn.execute(sa.text("SELECT id, client_id, last_seq FROM agents")).all()
+        )
     return out
 
 
@@ -105,5 +127,11 @@ def kit() -> Any:
     """The helpers above, for test modules (conftest modules are not importable by name)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(sample=sample, make_batch=make_batch, row_counts=row_counts,
-                           add_tenant=add_tenant, NOW=NOW, HOUR0=HOUR0)
+    return SimpleNamespace(
+        sample=sample,
+        make_batch=make_batch,
+        row_counts=row_counts,
+        add_tenant=add_tenant,
+        NOW=NOW,
+        HOUR0=HOUR0,
+    )

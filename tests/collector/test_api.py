@@ -32,10 +32,18 @@ def _error(resp, status, code, detail_part=""):
 
 def test_batch_gzip_and_duplicate(api, acme, kit):
     batch = kit.make_batch([kit.sample("srv1", "cpu_percent", 12.5, kit.HOUR0)])
-    resp = _post(api, acme.token, gzip.compress(json.dumps(batch).encode()), **{"Content-Encoding": "gzip"})
+    resp = _post(
+        api, acme.token, gzip.compress(json.dumps(batch).encode()), **{"Content-Encoding": "gzip"}
+    )
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"batch_id": batch["batch_id"], "seq": 1, "duplicate": False,
-                           "samples": 1, "events": 0, "assets": 1}
+    assert resp.json() == {
+        "batch_id": batch["batch_id"],
+        "seq": 1,
+        "duplicate": False,
+        "samples": 1,
+        "events": 0,
+        "assets": 1,
+    }
     again = _post(api, acme.token, batch)
     assert again.status_code == 200
     assert again.json()["duplicate"] is True and again.json()["samples"] == 1
@@ -44,7 +52,12 @@ def test_batch_gzip_and_duplicate(api, acme, kit):
 @pytest.fixture
 def stored_state(api, store, acme, kit):
     """One batch stored first; returns a function that says whether anything changed since."""
-    assert _post(api, acme.token, kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0)])).status_code == 200
+    assert (
+        _post(
+            api, acme.token, kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0)])
+        ).status_code
+        == 200
+    )
     before = kit.row_counts(store)
     return lambda: kit.row_counts(store) == before
 
@@ -72,9 +85,16 @@ def test_missing_field_is_422_naming_it(api, acme, kit, stored_state):
 
 
 def test_unknown_asset_is_422(api, acme, kit, stored_state):
-    batch = kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0 + 1), kit.sample("nope", "m", 1, kit.HOUR0)],
-                           assets=["srv1"])
-    _error(_post(api, acme.token, batch), 422, "invalid_batch", "samples[1].asset: unknown asset 'nope'")
+    batch = kit.make_batch(
+        [kit.sample("srv1", "m", 1.0, kit.HOUR0 + 1), kit.sample("nope", "m", 1, kit.HOUR0)],
+        assets=["srv1"],
+    )
+    _error(
+        _post(api, acme.token, batch),
+        422,
+        "invalid_batch",
+        "samples[1].asset: unknown asset 'nope'",
+    )
     assert stored_state()
 
 
@@ -90,33 +110,64 @@ def test_oversized_body_is_413(store, settings, acme, kit):
         # Small as sent, too big inflated: refused without inflating it all.
         packed = gzip.compress(json.dumps(big).encode())
         assert len(packed) < 2000
-        _error(_post(api, acme.token, packed, **{"Content-Encoding": "gzip"}), 413, "body_too_large",
-               "decompressed body is over the limit of 5000")
+        _error(
+            _post(api, acme.token, packed, **{"Content-Encoding": "gzip"}),
+            413,
+            "body_too_large",
+            "decompressed body is over the limit of 5000",
+        )
         assert kit.row_counts(store)["samples"] == 0
 
 
 def test_gzip_bomb_is_413_at_the_default_limit(api, acme, store, kit):
-    bomb = gzip.compress(b" " * (40 * 1024 * 1024), compresslevel=9)  # 40 MiB of spaces, ~40 KiB sent
-    _error(_post(api, acme.token, bomb, **{"Content-Encoding": "gzip"}), 413, "body_too_large", "decompressed")
+    bomb = gzip.compress(
+        b" " * (40 * 1024 * 1024), compresslevel=9
+    )  # 40 MiB of spaces, ~40 KiB sent
+    _error(
+        _post(api, acme.token, bomb, **{"Content-Encoding": "gzip"}),
+        413,
+        "body_too_large",
+        "decompressed",
+    )
 
 
 def test_bad_gzip_is_400(api, acme, kit, stored_state):
-    _error(_post(api, acme.token, b"certainly not gzip", **{"Content-Encoding": "gzip"}), 400,
-           "malformed_body", "not valid gzip")
-    packed = gzip.compress(json.dumps(kit.make_batch([kit.sample("srv1", "m", 2.0, kit.HOUR0 + 5)])).encode())
-    _error(_post(api, acme.token, packed[:-12], **{"Content-Encoding": "gzip"}), 400, "malformed_body", "truncated")
+    _error(
+        _post(api, acme.token, b"certainly not gzip", **{"Content-Encoding": "gzip"}),
+        400,
+        "malformed_body",
+        "not valid gzip",
+    )
+    packed = gzip.compress(
+        json.dumps(kit.make_batch([kit.sample("srv1", "m", 2.0, kit.HOUR0 + 5)])).encode()
+    )
+    _error(
+        _post(api, acme.token, packed[:-12], **{"Content-Encoding": "gzip"}),
+        400,
+        "malformed_body",
+        "truncated",
+    )
     assert stored_state()
 
 
 def test_unsupported_encoding_is_415(api, acme, kit, stored_state):
-    _error(_post(api, acme.token, b"xx", **{"Content-Encoding": "br"}), 415, "unsupported_encoding", "'br'")
+    _error(
+        _post(api, acme.token, b"xx", **{"Content-Encoding": "br"}),
+        415,
+        "unsupported_encoding",
+        "'br'",
+    )
     assert stored_state()
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer upk_not-a-real-token"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer upk_not-a-real-token"]
+)
 def test_missing_malformed_or_unknown_token_is_401(api, kit, stored_state, header):
     batch = kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])
-    resp = api.post(BATCHES, content=json.dumps(batch), headers={"Authorization": header} if header else {})
+    resp = api.post(
+        BATCHES, content=json.dumps(batch), headers={"Authorization": header} if header else {}
+    )
     _error(resp, 401, "unauthenticated")
     assert resp.headers["www-authenticate"] == "Bearer"
     assert stored_state()
@@ -125,24 +176,41 @@ def test_missing_malformed_or_unknown_token_is_401(api, kit, stored_state, heade
 def test_revoked_token_is_401(api, store, acme, kit, stored_state):
     info = admin.list_tokens(store, "acme")[0]
     admin.revoke_token(store, info.id)
-    _error(_post(api, acme.token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])), 401,
-           "unauthenticated", "revoked")
+    _error(
+        _post(api, acme.token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])),
+        401,
+        "unauthenticated",
+        "revoked",
+    )
     assert stored_state()
 
 
 def test_admin_token_cannot_ingest(api, admin_token, kit, stored_state):
-    _error(_post(api, admin_token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])), 403,
-           "forbidden", "admin token")
+    _error(
+        _post(api, admin_token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])),
+        403,
+        "forbidden",
+        "admin token",
+    )
     assert stored_state()
 
 
 def test_disabled_client_cannot_ingest(api, store, acme, kit, stored_state):
     admin.set_client_enabled(store, "acme", False)
-    _error(_post(api, acme.token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])), 403,
-           "forbidden", "disabled")
+    _error(
+        _post(api, acme.token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])),
+        403,
+        "forbidden",
+        "disabled",
+    )
     assert stored_state()
     admin.set_client_enabled(store, "acme", True)
-    assert _post(api, acme.token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])).status_code == 200
+    assert (
+        _post(
+            api, acme.token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])
+        ).status_code
+        == 200
+    )
 
 
 def test_agent_of_another_client_is_403(api, store, acme, tenant_factory, kit, stored_state):
@@ -150,7 +218,9 @@ def test_agent_of_another_client_is_403(api, store, acme, tenant_factory, kit, s
     batch = kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])
     assert _post(api, acme.token, batch).status_code == 200
     before = kit.row_counts(store)
-    batch2 = kit.make_batch([kit.sample("srv1", "m", 4.0, kit.HOUR0 + 10)], agent_id=batch["agent"]["id"])
+    batch2 = kit.make_batch(
+        [kit.sample("srv1", "m", 4.0, kit.HOUR0 + 10)], agent_id=batch["agent"]["id"]
+    )
     _error(_post(api, globex.token, batch2), 403, "forbidden", "registered to another client")
     assert kit.row_counts(store) == before
 
@@ -158,28 +228,61 @@ def test_agent_of_another_client_is_403(api, store, acme, tenant_factory, kit, s
 def test_read_api_lists_assets_and_latest_per_client(api, store, tenant_factory, admin_token, kit):
     acme, globex = tenant_factory("acme"), tenant_factory("globex")
     t = kit.HOUR0 + 30
-    assert _post(api, acme.token, kit.make_batch(
-        [kit.sample("srv1", "cpu_percent", 11, t), kit.sample("srv1", "disk_used_percent", 40, t, mount="/")],
-        site="hq")).status_code == 200
-    assert _post(api, globex.token, kit.make_batch([kit.sample("srv1", "cpu_percent", 99, t)])).status_code == 200
+    assert (
+        _post(
+            api,
+            acme.token,
+            kit.make_batch(
+                [
+                    kit.sample("srv1", "cpu_percent", 11, t),
+                    kit.sample("srv1", "disk_used_percent", 40, t, mount="/"),
+                ],
+                site="hq",
+            ),
+        ).status_code
+        == 200
+    )
+    assert (
+        _post(
+            api, globex.token, kit.make_batch([kit.sample("srv1", "cpu_percent", 99, t)])
+        ).status_code
+        == 200
+    )
 
     everything = api.get("/api/v1/assets", headers=_auth(admin_token)).json()
-    assert sorted((a["client"], a["name"]) for a in everything) == [("acme", "srv1"), ("globex", "srv1")]
-    (acme_srv1,) = api.get("/api/v1/assets", params={"client": "acme"}, headers=_auth(admin_token)).json()
+    assert sorted((a["client"], a["name"]) for a in everything) == [
+        ("acme", "srv1"),
+        ("globex", "srv1"),
+    ]
+    (acme_srv1,) = api.get(
+        "/api/v1/assets", params={"client": "acme"}, headers=_auth(admin_token)
+    ).json()
     assert (acme_srv1["site"], acme_srv1["kind"]) == ("hq", "host")
     assert acme_srv1["last_seen"].endswith("Z") or acme_srv1["last_seen"].endswith("+00:00")
-    (globex_srv1,) = api.get("/api/v1/assets", params={"client": "globex"}, headers=_auth(admin_token)).json()
+    (globex_srv1,) = api.get(
+        "/api/v1/assets", params={"client": "globex"}, headers=_auth(admin_token)
+    ).json()
 
-    acme_latest = api.get(f"/api/v1/assets/{acme_srv1['id']}/latest", headers=_auth(admin_token)).json()
+    acme_latest = api.get(
+        f"/api/v1/assets/{acme_srv1['id']}/latest", headers=_auth(admin_token)
+    ).json()
     assert [(x["metric"], x["labels"], x["value"]) for x in acme_latest] == [
-        ("cpu_percent", {}, 11.0), ("disk_used_percent", {"mount": "/"}, 40.0)]
-    globex_latest = api.get(f"/api/v1/assets/{globex_srv1['id']}/latest", headers=_auth(admin_token)).json()
+        ("cpu_percent", {}, 11.0),
+        ("disk_used_percent", {"mount": "/"}, 40.0),
+    ]
+    globex_latest = api.get(
+        f"/api/v1/assets/{globex_srv1['id']}/latest", headers=_auth(admin_token)
+    ).json()
     assert [(x["metric"], x["value"]) for x in globex_latest] == [("cpu_percent", 99.0)]
 
     clients = api.get("/api/v1/clients", headers=_auth(admin_token)).json()
     assert [c["name"] for c in clients] == ["acme", "globex"]
-    _error(api.get("/api/v1/assets", params={"client": "initech"}, headers=_auth(admin_token)), 404,
-           "not_found", "initech")
+    _error(
+        api.get("/api/v1/assets", params={"client": "initech"}, headers=_auth(admin_token)),
+        404,
+        "not_found",
+        "initech",
+    )
     _error(api.get("/api/v1/assets/999999/latest", headers=_auth(admin_token)), 404, "not_found")
 
 
@@ -203,10 +306,22 @@ def test_healthz_and_metrics(api, acme, kit):
 def test_openapi_documents_the_batch_body_and_errors(api):
     schema = api.get("/openapi.json").json()
     op = schema["paths"]["/api/v1/batches"]["post"]
-    assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Batch"}
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Batch"
+    }
     components = schema["components"]["schemas"]
-    assert {"Batch", "Sample", "Asset", "AgentInfo", "Event", "BatchAccepted", "WireError"} <= components.keys()
-    assert components["Batch"]["properties"]["samples"]["items"] == {"$ref": "#/components/schemas/Sample"}
+    assert {
+        "Batch",
+        "Sample",
+        "Asset",
+        "AgentInfo",
+        "Event",
+        "BatchAccepted",
+        "WireError",
+    } <= components.keys()
+    assert components["Batch"]["properties"]["samples"]["items"] == {
+        "$ref": "#/components/schemas/Sample"
+    }
     assert {"400", "401", "403", "413", "422"} <= op["responses"].keys()
 
 
@@ -216,9 +331,18 @@ def test_values_the_store_cannot_hold_are_422_not_500(api, acme, admin_token, ki
     _error(_post(api, acme.token, batch), 422, "invalid_batch", "NUL")
     batch = kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0 + 3)], seq=2**64)
     _error(_post(api, acme.token, batch), 422, "invalid_batch", "seq: ")
-    _error(api.get(f"/api/v1/assets/{2**63}/latest", headers=_auth(admin_token)), 422, "invalid_request", "asset_id")
-    _error(api.get("/api/v1/assets", params={"client": "a\x00b"}, headers=_auth(admin_token)), 422,
-           "invalid_request", "client")
+    _error(
+        api.get(f"/api/v1/assets/{2**63}/latest", headers=_auth(admin_token)),
+        422,
+        "invalid_request",
+        "asset_id",
+    )
+    _error(
+        api.get("/api/v1/assets", params={"client": "a\x00b"}, headers=_auth(admin_token)),
+        422,
+        "invalid_request",
+        "client",
+    )
     assert stored_state()
     # An escaped backslash before "u0000" is just text, and is stored.
     batch = kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0 + 3)])

@@ -56,14 +56,22 @@ def test_backup_is_consistent_while_the_store_is_written(tmp_path):
 
 def test_cli_backup_into_a_directory_keeps_the_newest(tmp_path):
     env = _env(tmp_path / "data")
-    subprocess.run([sys.executable, "-m", "collector.cli", "client", "add", "acme"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "collector.cli", "client", "add", "acme"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     backups = tmp_path / "backups"
     backups.mkdir()
     for day in (1, 2, 3):  # earlier backups, by name
         (backups / f"upkeep-2026010{day}T000000Z.db").write_bytes(b"old")
-    proc = subprocess.run([sys.executable, "-m", "collector.cli", "db", "backup", str(backups), "--keep", "2"],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "db", "backup", str(backups), "--keep", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     left = sorted(p.name for p in backups.iterdir())
     assert len(left) == 2 and left[0] == "upkeep-20260103T000000Z.db"
@@ -80,6 +88,10 @@ def test_backup_names_are_utc_timestamps(tmp_path):
 
 def test_postgresql_store_is_pointed_to_pg_dump(tmp_path):
     env = {**_env(tmp_path), "UPKEEP_DATABASE_URL": "postgresql+psycopg://u@127.0.0.1:1/x"}
-    proc = subprocess.run([sys.executable, "-m", "collector.cli", "db", "backup", str(tmp_path / "b.db")],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "db", "backup", str(tmp_path / "b.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "pg_dump" in proc.stderr

@@ -23,7 +23,9 @@ def upkeep(db_url, tmp_path):
 
     def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([UPKEEP, *args], env=env, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == code, f"upkeep {args} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
+        assert proc.returncode == code, (
+            f"upkeep {args} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
+        )
         return proc
 
     run.env = env
@@ -40,14 +42,19 @@ def test_db_upgrade_then_clients(upkeep, db_url):
     listing = upkeep("client", "list").stdout
     assert "acme" in listing and "globex" in listing
     upkeep("client", "disable", "globex")
-    assert "no" in [line.split("│")[3].strip() for line in upkeep("client", "list").stdout.splitlines()
-                    if "globex" in line]
+    assert "no" in [
+        line.split("│")[3].strip()
+        for line in upkeep("client", "list").stdout.splitlines()
+        if "globex" in line
+    ]
     assert "no client named 'initech'" in upkeep("client", "disable", "initech", code=3).stderr
 
 
 def test_tokens_are_printed_once_as_the_last_line_and_stored_hashed(upkeep, db_url):
     upkeep("client", "add", "acme")
-    agent = upkeep("token", "create", "--client", "acme", "--name", "srv1").stdout.strip().splitlines()
+    agent = (
+        upkeep("token", "create", "--client", "acme", "--name", "srv1").stdout.strip().splitlines()
+    )
     admin_token = upkeep("token", "create", "--admin").stdout.strip().splitlines()[-1]
     token = agent[-1]
     assert token.startswith("upk_") and " " not in token
@@ -64,8 +71,13 @@ def test_tokens_are_printed_once_as_the_last_line_and_stored_hashed(upkeep, db_u
     try:
         with store.read() as conn:
             assert admin.authenticate(conn, token, need="agent").client_name == "acme"
-            assert conn.execute(sa.text("SELECT count(*) FROM tokens WHERE token_hash = :h"),
-                                {"h": admin.hash_token(token)}).scalar() == 1
+            assert (
+                conn.execute(
+                    sa.text("SELECT count(*) FROM tokens WHERE token_hash = :h"),
+                    {"h": admin.hash_token(token)},
+                ).scalar()
+                == 1
+            )
         token_id = [t.id for t in admin.list_tokens(store) if t.kind == "agent"][0]
         upkeep("token", "revoke", str(token_id))
         with store.read() as conn, pytest.raises(admin.Unauthenticated):
@@ -78,7 +90,9 @@ def test_tokens_are_printed_once_as_the_last_line_and_stored_hashed(upkeep, db_u
 def test_usage_errors(upkeep):
     assert "either --client" in upkeep("token", "create", code=2).stderr
     assert "either --client" in upkeep("token", "create", "--admin", "--client", "x", code=2).stderr
-    assert "no client named 'ghost'" in upkeep("token", "create", "--client", "ghost", code=3).stderr
+    assert (
+        "no client named 'ghost'" in upkeep("token", "create", "--client", "ghost", code=3).stderr
+    )
 
 
 def test_bad_settings_exit_78_naming_file_and_line(upkeep, tmp_path):
@@ -93,6 +107,8 @@ def test_unreachable_database_exits_69_without_leaking_the_password(tmp_path):
         pytest.skip("the upkeep console script is not installed")
     env = {k: v for k, v in os.environ.items() if not k.startswith("UPKEEP_")}
     env["UPKEEP_DATABASE_URL"] = "postgresql+psycopg://u:hunter2@127.0.0.1:1/nope?connect_timeout=2"
-    proc = subprocess.run([UPKEEP, "client", "list"], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [UPKEEP, "client", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 69, proc.stderr
     assert "database not usable" in proc.stderr and "hunter2" not in proc.stderr + proc.stdout

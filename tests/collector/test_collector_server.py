@@ -18,33 +18,56 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def test_ingest_read_restart_and_tenant_isolation_over_http(tmp_path, db_url, kit):
-    collector = CollectorProcess(tmp_path / "collector", database_url=db_url,
-                                 env={"UPKEEP_MAX_BODY_BYTES": "200000"})
+    collector = CollectorProcess(
+        tmp_path / "collector", database_url=db_url, env={"UPKEEP_MAX_BODY_BYTES": "200000"}
+    )
     with collector:
         acme = provision(collector, "acme", "srv1")
         globex = provision(collector, "globex")
         t = kit.HOUR0 + 42
-        batch = kit.make_batch([kit.sample("srv1", "cpu_percent", 12.5, t),
-                                kit.sample("srv1", "disk_used_percent", 81.0, t, mount="/")])
+        batch = kit.make_batch(
+            [
+                kit.sample("srv1", "cpu_percent", 12.5, t),
+                kit.sample("srv1", "disk_used_percent", 81.0, t, mount="/"),
+            ]
+        )
         with httpx.Client(base_url=collector.url, timeout=30) as http:
             body = gzip.compress(json.dumps(batch).encode())
-            headers = {**_auth(acme.agent_token), "Content-Encoding": "gzip", "Content-Type": "application/json"}
+            headers = {
+                **_auth(acme.agent_token),
+                "Content-Encoding": "gzip",
+                "Content-Type": "application/json",
+            }
             first = http.post("/api/v1/batches", content=body, headers=headers)
             assert first.status_code == 200, first.text
             assert first.json()["samples"] == 2 and not first.json()["duplicate"]
-            assert http.post("/api/v1/batches", content=body, headers=headers).json()["duplicate"] is True
+            assert (
+                http.post("/api/v1/batches", content=body, headers=headers).json()["duplicate"]
+                is True
+            )
 
             other = kit.make_batch([kit.sample("srv1", "cpu_percent", 99.0, t)])
-            assert http.post("/api/v1/batches", json=other, headers=_auth(globex.agent_token)).status_code == 200
+            assert (
+                http.post(
+                    "/api/v1/batches", json=other, headers=_auth(globex.agent_token)
+                ).status_code
+                == 200
+            )
 
-            too_big = http.post("/api/v1/batches", content=b"{" + b" " * 300_000 + b"}",
-                                headers=_auth(acme.agent_token))
+            too_big = http.post(
+                "/api/v1/batches",
+                content=b"{" + b" " * 300_000 + b"}",
+                headers=_auth(acme.agent_token),
+            )
             assert too_big.status_code == 413 and too_big.json()["error"] == "body_too_large"
 
             def latest_of(client: str) -> list[tuple[str, float]]:
-                (asset,) = http.get("/api/v1/assets", params={"client": client},
-                                    headers=_auth(acme.admin_token)).json()
-                values = http.get(f"/api/v1/assets/{asset['id']}/latest", headers=_auth(acme.admin_token)).json()
+                (asset,) = http.get(
+                    "/api/v1/assets", params={"client": client}, headers=_auth(acme.admin_token)
+                ).json()
+                values = http.get(
+                    f"/api/v1/assets/{asset['id']}/latest", headers=_auth(acme.admin_token)
+                ).json()
                 return [(v["metric"], v["value"]) for v in values]
 
             assert latest_of("acme") == [("cpu_percent", 12.5), ("disk_used_percent", 81.0)]
@@ -66,15 +89,21 @@ def test_ingest_read_restart_and_tenant_isolation_over_http(tmp_path, db_url, ki
             assert again.status_code == 200 and again.json()["duplicate"] is True
             assert latest_of("acme")[0] == ("cpu_percent", 12.5)
             newer = kit.make_batch([kit.sample("srv1", "cpu_percent", 1.0, t + 60)])
-            assert http.post("/api/v1/batches", json=newer, headers=_auth(late_token)).status_code == 200
+            assert (
+                http.post("/api/v1/batches", json=newer, headers=_auth(late_token)).status_code
+                == 200
+            )
             assert latest_of("acme")[0] == ("cpu_percent", 1.0)
             metrics = http.get("/metrics").text
             assert "upkeep_ingest_duplicate_batches_total 1.0" in metrics
 
 
 def test_a_collector_that_cannot_reach_its_database_does_not_start(tmp_path):
-    collector = CollectorProcess(tmp_path / "c", database_url="postgresql+psycopg://u:pw@127.0.0.1:1/x?connect_timeout=1",
-                                 startup_timeout=20)
+    collector = CollectorProcess(
+        tmp_path / "c",
+        database_url="postgresql+psycopg://u:pw@127.0.0.1:1/x?connect_timeout=1",
+        startup_timeout=20,
+    )
     with pytest.raises(RuntimeError, match="collector exited with"):
         collector.start()
     assert "pw@" not in collector.log_tail()

@@ -32,7 +32,10 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 def tokens():
     _STORE.upgrade()
     admin.create_client(_STORE, "acme")
-    yield {"agent": admin.create_token(_STORE, client="acme")[1], "admin": admin.create_token(_STORE, admin=True)[1]}
+    yield {
+        "agent": admin.create_token(_STORE, client="acme")[1],
+        "admin": admin.create_token(_STORE, admin=True)[1],
+    }
     _STORE.dispose()
     shutil.rmtree(_DIR, ignore_errors=True)
 
@@ -41,4 +44,6 @@ def tokens():
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_never_answers_5xx(case, tokens):
     kind = "agent" if case.operation.path == "/api/v1/batches" else "admin"
-    case.call_and_validate(headers={"Authorization": f"Bearer {tokens[kind]}"}, checks=[not_a_server_error])
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {tokens[kind]}"}, checks=[not_a_server_error]
+    )

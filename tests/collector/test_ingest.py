@@ -18,9 +18,12 @@ def _ingest(ingestor, tenant, batch_dict):
 
 
 def _latest(store, asset_name, metric, client_id=None):
-    query = (sa.select(latest.c.value, latest.c.ts).join(series, series.c.id == latest.c.series_id)
-             .join(assets, assets.c.id == series.c.asset_id)
-             .where(assets.c.name == asset_name, series.c.metric == metric))
+    query = (
+        sa.select(latest.c.value, latest.c.ts)
+        .join(series, series.c.id == latest.c.series_id)
+        .join(assets, assets.c.id == series.c.asset_id)
+        .where(assets.c.name == asset_name, series.c.metric == metric)
+    )
     if client_id is not None:
         query = query.where(assets.c.client_id == client_id)
     with store.read() as conn:
@@ -28,8 +31,12 @@ def _latest(store, asset_name, metric, client_id=None):
 
 
 def _rollups(store, metric):
-    query = (sa.select(rollups_hourly).join(series, series.c.id == rollups_hourly.c.series_id)
-             .where(series.c.metric == metric).order_by(rollups_hourly.c.hour))
+    query = (
+        sa.select(rollups_hourly)
+        .join(series, series.c.id == rollups_hourly.c.series_id)
+        .where(series.c.metric == metric)
+        .order_by(rollups_hourly.c.hour)
+    )
     with store.read() as conn:
         return conn.execute(query).all()
 
@@ -37,16 +44,28 @@ def _rollups(store, metric):
 def test_batch_is_stored_with_counts_latest_and_rollups(store, acme, kit):
     ing = Ingestor(store)
     t = kit.HOUR0 + 60
-    batch = kit.make_batch([kit.sample("srv1", "cpu_percent", 10.0, t),
-                            kit.sample("srv1", "disk_used_percent", 50.0, t, mount="/"),
-                            kit.sample("srv1", "disk_used_percent", 70.0, t, mount="/var")],
-                           events=[{"asset": "srv1", "type": "reboot", "ts": t, "message": "rebooted"}])
+    batch = kit.make_batch(
+        [
+            kit.sample("srv1", "cpu_percent", 10.0, t),
+            kit.sample("srv1", "disk_used_percent", 50.0, t, mount="/"),
+            kit.sample("srv1", "disk_used_percent", 70.0, t, mount="/var"),
+        ],
+        events=[{"asset": "srv1", "type": "reboot", "ts": t, "message": "rebooted"}],
+    )
     result = _ingest(ing, acme, batch)
     assert result.accepted.duplicate is False
     assert (result.accepted.samples, result.accepted.events, result.accepted.assets) == (3, 1, 1)
     assert _latest(store, "srv1", "cpu_percent") == (10.0, t)
     (r,) = _rollups(store, "cpu_percent")
-    assert (r.hour, r.min, r.max, r.sum, r.count, r.last, r.last_ts) == (kit.HOUR0, 10, 10, 10, 1, 10, t)
+    assert (r.hour, r.min, r.max, r.sum, r.count, r.last, r.last_ts) == (
+        kit.HOUR0,
+        10,
+        10,
+        10,
+        1,
+        10,
+        t,
+    )
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(samples)).scalar() == 3
         assert conn.execute(sa.select(sa.func.count()).select_from(series)).scalar() == 3
@@ -54,8 +73,11 @@ def test_batch_is_stored_with_counts_latest_and_rollups(store, acme, kit):
         assert (ev.type, ev.message) == ("reboot", "rebooted")
     # The rule-engine hook: every stored sample with its series.
     stored = sorted((ref.metric, tuple(ref.labels.items()), v, ts) for ref, v, ts in result.stored)
-    assert stored == [("cpu_percent", (), 10.0, t), ("disk_used_percent", (("mount", "/"),), 50.0, t),
-                      ("disk_used_percent", (("mount", "/var"),), 70.0, t)]
+    assert stored == [
+        ("cpu_percent", (), 10.0, t),
+        ("disk_used_percent", (("mount", "/"),), 50.0, t),
+        ("disk_used_percent", (("mount", "/var"),), 70.0, t),
+    ]
 
 
 def test_same_batch_twice_is_stored_once_and_answers_duplicate(store, acme, kit):
@@ -76,15 +98,45 @@ def test_rollups_merge_across_batches_in_one_hour_and_split_across_hours(store, 
     ing = Ingestor(store)
     h0, h1 = kit.HOUR0, kit.HOUR0 + 3600
     agent = str(uuid.uuid4())
-    _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "load", 4.0, h0 + 10)], agent_id=agent, seq=1))
-    _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "load", 1.0, h0 + 20)], agent_id=agent, seq=2))
-    _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "load", 2.0, h0 + 3599),
-                                       kit.sample("srv1", "load", 8.0, h1),
-                                       kit.sample("srv1", "load", 6.0, h1 + 5)], agent_id=agent, seq=3))
+    _ingest(
+        ing, acme, kit.make_batch([kit.sample("srv1", "load", 4.0, h0 + 10)], agent_id=agent, seq=1)
+    )
+    _ingest(
+        ing, acme, kit.make_batch([kit.sample("srv1", "load", 1.0, h0 + 20)], agent_id=agent, seq=2)
+    )
+    _ingest(
+        ing,
+        acme,
+        kit.make_batch(
+            [
+                kit.sample("srv1", "load", 2.0, h0 + 3599),
+                kit.sample("srv1", "load", 8.0, h1),
+                kit.sample("srv1", "load", 6.0, h1 + 5),
+            ],
+            agent_id=agent,
+            seq=3,
+        ),
+    )
     r0, r1 = _rollups(store, "load")
-    assert (r0.hour, r0.min, r0.max, r0.sum, r0.count, r0.last, r0.last_ts) == (h0, 1, 4, 7, 3, 2, h0 + 3599)
+    assert (r0.hour, r0.min, r0.max, r0.sum, r0.count, r0.last, r0.last_ts) == (
+        h0,
+        1,
+        4,
+        7,
+        3,
+        2,
+        h0 + 3599,
+    )
     assert r0.sum / r0.count == pytest.approx(7 / 3)
-    assert (r1.hour, r1.min, r1.max, r1.sum, r1.count, r1.last, r1.last_ts) == (h1, 6, 8, 14, 2, 6, h1 + 5)
+    assert (r1.hour, r1.min, r1.max, r1.sum, r1.count, r1.last, r1.last_ts) == (
+        h1,
+        6,
+        8,
+        14,
+        2,
+        6,
+        h1 + 5,
+    )
     assert _latest(store, "srv1", "load") == (6.0, h1 + 5)
 
 
@@ -92,7 +144,9 @@ def test_out_of_order_samples_do_not_overwrite_latest_or_rollup_last(store, acme
     ing = Ingestor(store)
     t = kit.HOUR0 + 1000
     _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "temp", 40.0, t)], seq=2))
-    _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "temp", 90.0, t - 500)], seq=1))  # older, late
+    _ingest(
+        ing, acme, kit.make_batch([kit.sample("srv1", "temp", 90.0, t - 500)], seq=1)
+    )  # older, late
     assert _latest(store, "srv1", "temp") == (40.0, t)
     (r,) = _rollups(store, "temp")
     assert (r.min, r.max, r.count, r.last, r.last_ts) == (40, 90, 2, 40, t)
@@ -102,7 +156,11 @@ def test_resent_sample_in_a_new_batch_is_not_counted_twice(store, acme, kit):
     ing = Ingestor(store)
     t = kit.HOUR0 + 5
     _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "m", 3.0, t)]))
-    result = _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "m", 3.0, t), kit.sample("srv1", "m", 5.0, t + 1)]))
+    result = _ingest(
+        ing,
+        acme,
+        kit.make_batch([kit.sample("srv1", "m", 3.0, t), kit.sample("srv1", "m", 5.0, t + 1)]),
+    )
     assert result.accepted.samples == 1
     assert [(v, ts) for _, v, ts in result.stored] == [(5.0, t + 1)]
     (r,) = _rollups(store, "m")
@@ -112,7 +170,11 @@ def test_resent_sample_in_a_new_batch_is_not_counted_twice(store, acme, kit):
 def test_same_series_and_ts_twice_in_one_batch_keeps_the_last(store, acme, kit):
     ing = Ingestor(store)
     t = kit.HOUR0 + 5
-    result = _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "m", 1.0, t), kit.sample("srv1", "m", 2.0, t)]))
+    result = _ingest(
+        ing,
+        acme,
+        kit.make_batch([kit.sample("srv1", "m", 1.0, t), kit.sample("srv1", "m", 2.0, t)]),
+    )
     assert result.accepted.samples == 1
     assert _latest(store, "srv1", "m") == (2.0, t)
 
@@ -121,8 +183,14 @@ def test_unknown_asset_is_refused_naming_the_sample_and_nothing_is_stored(store,
     ing = Ingestor(store)
     _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0)]))
     before = kit.row_counts(store)
-    bad = kit.make_batch([kit.sample("srv1", "m", 2.0, kit.HOUR0 + 1), kit.sample("srv1", "n", 2.0, kit.HOUR0 + 1),
-                          kit.sample("ghost", "m", 1.0, kit.HOUR0 + 1)], assets=["srv1"])
+    bad = kit.make_batch(
+        [
+            kit.sample("srv1", "m", 2.0, kit.HOUR0 + 1),
+            kit.sample("srv1", "n", 2.0, kit.HOUR0 + 1),
+            kit.sample("ghost", "m", 1.0, kit.HOUR0 + 1),
+        ],
+        assets=["srv1"],
+    )
     with pytest.raises(InvalidBatch) as info:
         _ingest(ing, acme, bad)
     assert info.value.detail.startswith("samples[2].asset: unknown asset 'ghost'")
@@ -135,12 +203,30 @@ def test_unknown_asset_is_refused_naming_the_sample_and_nothing_is_stored(store,
 
 def test_asset_known_from_an_earlier_batch_needs_no_listing(store, acme, kit):
     ing = Ingestor(store)
-    _ingest(ing, acme, kit.make_batch([kit.sample("printer1", "toner_percent", 80, kit.HOUR0)],
-                                      assets=[{"name": "printer1", "kind": "printer", "vendor": "HP",
-                                               "serial": "X1", "tags": ["floor2"]}]))
+    _ingest(
+        ing,
+        acme,
+        kit.make_batch(
+            [kit.sample("printer1", "toner_percent", 80, kit.HOUR0)],
+            assets=[
+                {
+                    "name": "printer1",
+                    "kind": "printer",
+                    "vendor": "HP",
+                    "serial": "X1",
+                    "tags": ["floor2"],
+                }
+            ],
+        ),
+    )
     for i, fresh in enumerate((ing, Ingestor(store))):  # cached and from the database
-        result = _ingest(fresh, acme, kit.make_batch([kit.sample("printer1", "toner_percent", 79, kit.HOUR0 + 60 + i)],
-                                                     assets=[]))
+        result = _ingest(
+            fresh,
+            acme,
+            kit.make_batch(
+                [kit.sample("printer1", "toner_percent", 79, kit.HOUR0 + 60 + i)], assets=[]
+            ),
+        )
         assert result.accepted.samples == 1
     with store.read() as conn:
         row = conn.execute(sa.select(assets).where(assets.c.name == "printer1")).one()
@@ -150,9 +236,20 @@ def test_asset_known_from_an_earlier_batch_needs_no_listing(store, acme, kit):
 
 def test_asset_inventory_update_keeps_fields_the_agent_no_longer_sends(store, acme, kit):
     ing = Ingestor(store)
-    _ingest(ing, acme, kit.make_batch([], assets=[{"name": "ups1", "kind": "ups", "vendor": "APC", "model": "SMT"}]))
-    _ingest(ing, acme, kit.make_batch([], assets=[{"name": "ups1", "kind": "ups", "model": "SMT1500",
-                                                   "serial": "S9"}]))
+    _ingest(
+        ing,
+        acme,
+        kit.make_batch(
+            [], assets=[{"name": "ups1", "kind": "ups", "vendor": "APC", "model": "SMT"}]
+        ),
+    )
+    _ingest(
+        ing,
+        acme,
+        kit.make_batch(
+            [], assets=[{"name": "ups1", "kind": "ups", "model": "SMT1500", "serial": "S9"}]
+        ),
+    )
     with store.read() as conn:
         row = conn.execute(sa.select(assets).where(assets.c.name == "ups1")).one()
     assert (row.vendor, row.model, row.serial) == ("APC", "SMT1500", "S9")
@@ -165,7 +262,9 @@ def test_agent_registered_to_another_client_is_forbidden(store, tenant_factory, 
     _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "m", 1, kit.HOUR0)], agent_id=agent))
     before = kit.row_counts(store)
     with pytest.raises(Forbidden, match="registered to another client"):
-        _ingest(ing, globex, kit.make_batch([kit.sample("srv1", "m", 2, kit.HOUR0 + 1)], agent_id=agent))
+        _ingest(
+            ing, globex, kit.make_batch([kit.sample("srv1", "m", 2, kit.HOUR0 + 1)], agent_id=agent)
+        )
     assert kit.row_counts(store) == before
 
 
@@ -178,7 +277,9 @@ def test_tenants_with_the_same_asset_names_never_mix(store, tenant_factory, kit)
     assert _latest(store, "srv1", "cpu_percent", acme.principal.client_id) == (11, t)
     assert _latest(store, "srv1", "cpu_percent", globex.principal.client_id) == (99, t)
     with store.read() as conn:
-        rows = conn.execute(sa.select(assets.c.id, assets.c.client_id).where(assets.c.name == "srv1")).all()
+        rows = conn.execute(
+            sa.select(assets.c.id, assets.c.client_id).where(assets.c.name == "srv1")
+        ).all()
     assert len({r.id for r in rows}) == 2
     assert {r.client_id for r in rows} == {acme.principal.client_id, globex.principal.client_id}
     # globex cannot write to acme's assets by name: an asset only acme has is unknown to globex.
@@ -189,8 +290,9 @@ def test_tenants_with_the_same_asset_names_never_mix(store, tenant_factory, kit)
 
 def test_listeners_see_the_stored_samples_after_commit(store, acme, kit):
     seen = []
-    ing = Ingestor(store, listeners=[lambda result: seen.append(result.stored),
-                                     lambda result: 1 / 0])  # a failing listener is only logged
+    ing = Ingestor(
+        store, listeners=[lambda result: seen.append(result.stored), lambda result: 1 / 0]
+    )  # a failing listener is only logged
     result = _ingest(ing, acme, kit.make_batch([kit.sample("srv1", "m", 1.5, kit.HOUR0)]))
     assert result.accepted.samples == 1
     ((ref, value, ts),) = seen[0]
@@ -200,8 +302,15 @@ def test_listeners_see_the_stored_samples_after_commit(store, acme, kit):
 def test_large_batch_with_many_series_and_hours(store, acme, kit):
     ing = Ingestor(store)
     agent = str(uuid.uuid4())
-    batch = kit.make_batch([kit.sample(f"dev{a}", f"metric_{m}", float(i), kit.HOUR0 + i * 1800, port=str(m % 3))
-                            for i in range(3) for a in range(20) for m in range(50)], agent_id=agent)
+    batch = kit.make_batch(
+        [
+            kit.sample(f"dev{a}", f"metric_{m}", float(i), kit.HOUR0 + i * 1800, port=str(m % 3))
+            for i in range(3)
+            for a in range(20)
+            for m in range(50)
+        ],
+        agent_id=agent,
+    )
     assert _ingest(ing, acme, batch).accepted.samples == 3000
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(series)).scalar() == 1000
@@ -213,11 +322,20 @@ def test_unchanged_assets_are_not_rewritten_but_seen(store, acme, kit):
     ing = Ingestor(store)
     agent = str(uuid.uuid4())
     inventory = [{"name": "sw1", "kind": "switch", "vendor": "Cisco", "tags": ["core"]}]
-    _ingest(ing, acme, kit.make_batch([kit.sample("sw1", "up", 1, kit.HOUR0)], assets=inventory, agent_id=agent))
+    _ingest(
+        ing,
+        acme,
+        kit.make_batch([kit.sample("sw1", "up", 1, kit.HOUR0)], assets=inventory, agent_id=agent),
+    )
     with store.write() as conn:  # someone edits the row; an unchanged report must not undo it
         conn.execute(assets.update().values(description="edited", last_seen=0))
-    _ingest(ing, acme, kit.make_batch([kit.sample("sw1", "up", 1, kit.HOUR0 + 60)], assets=inventory,
-                                      agent_id=agent, seq=2))
+    _ingest(
+        ing,
+        acme,
+        kit.make_batch(
+            [kit.sample("sw1", "up", 1, kit.HOUR0 + 60)], assets=inventory, agent_id=agent, seq=2
+        ),
+    )
     with store.read() as conn:
         row = conn.execute(sa.select(assets).where(assets.c.name == "sw1")).one()
     assert row.description == "edited" and row.last_seen > 0

@@ -17,22 +17,39 @@ from tests.servers.smtp import SmtpServer
 
 
 def notify_settings(tmp_path, db_url: str, port: int, **extra) -> Settings:
-    return Settings.for_data_dir(tmp_path / "data", database_url=db_url, notify_retry_base=0.05,
-                                 notify_retry_max=0.2, notify_max_attempts=3, **extra,
-                                 notify_email={"host": "127.0.0.1", "port": port, "security": "none",
-                                               "from_address": "Upkeep <desk@provider.example>"})
+    return Settings.for_data_dir(
+        tmp_path / "data",
+        database_url=db_url,
+        notify_retry_base=0.05,
+        notify_retry_max=0.2,
+        notify_max_attempts=3,
+        **extra,
+        notify_email={
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "from_address": "Upkeep <desk@provider.example>",
+        },
+    )
 
 
 def queue(store, **kw) -> int:
-    args = {"kind": "low_balance", "recipients": ["jane@acme.example"], "subject": "Points low",
-            "body_text": "4.50 points left", "now": time.time()} | kw
+    args = {
+        "kind": "low_balance",
+        "recipients": ["jane@acme.example"],
+        "subject": "Points low",
+        "body_text": "4.50 points left",
+        "now": time.time(),
+    } | kw
     with store.write() as conn:
         return notify.queue(conn, **args)
 
 
 def row(store, notification_id: int):
     with store.read() as conn:
-        return conn.execute(sa.select(notifications).where(notifications.c.id == notification_id)).one()
+        return conn.execute(
+            sa.select(notifications).where(notifications.c.id == notification_id)
+        ).one()
 
 
 def test_delivered_once_with_html_and_attachment(store, db_url, tmp_path) -> None:
@@ -40,30 +57,48 @@ def test_delivered_once_with_html_and_attachment(store, db_url, tmp_path) -> Non
     report.write_bytes(b"%PDF-1.4 fake")
     with SmtpServer(tmp_path / "smtp") as smtp:
         workers = notify.NotifyWorkers(store, notify_settings(tmp_path, db_url, smtp.port))
-        nid = queue(store, body_html="<p>4.50 points left</p>", dedupe_key="k1",
-                    attachments=[{"name": "October.pdf", "content_type": "application/pdf", "path": str(report)}])
-        assert queue(store, dedupe_key="k1") is None   # queued once
+        nid = queue(
+            store,
+            body_html="<p>4.50 points left</p>",
+            dedupe_key="k1",
+            attachments=[
+                {"name": "October.pdf", "content_type": "application/pdf", "path": str(report)}
+            ],
+        )
+        assert queue(store, dedupe_key="k1") is None  # queued once
         assert workers.run_once() is True
-        assert workers.run_once() is False             # nothing else due
+        assert workers.run_once() is False  # nothing else due
     [mail] = smtp.messages
     assert mail.rcpt_tos == ["jane@acme.example"] and mail.mail_from == "desk@provider.example"
     msg = mail.message
-    assert msg["Subject"] == "Points low" and msg["Message-ID"].startswith(f"<upkeep-notification-{nid}@")
+    assert msg["Subject"] == "Points low" and msg["Message-ID"].startswith(
+        f"<upkeep-notification-{nid}@"
+    )
     assert msg.get_body(("plain",)).get_content().strip() == "4.50 points left"
     assert "<p>4.50 points left</p>" in msg.get_body(("html",)).get_content()
     [attachment] = list(msg.iter_attachments())
-    assert attachment.get_filename() == "October.pdf" and attachment.get_content() == b"%PDF-1.4 fake"
+    assert (
+        attachment.get_filename() == "October.pdf" and attachment.get_content() == b"%PDF-1.4 fake"
+    )
     sent = row(store, nid)
-    assert (sent.state, sent.attempts, sent.last_error) == ("done", 1, None) and sent.sent_at is not None
+    assert (sent.state, sent.attempts, sent.last_error) == (
+        "done",
+        1,
+        None,
+    ) and sent.sent_at is not None
 
 
 def test_retried_while_the_server_is_down_then_delivered(store, db_url, tmp_path) -> None:
-    smtp = SmtpServer(tmp_path / "smtp")                # not started yet: connection refused
+    smtp = SmtpServer(tmp_path / "smtp")  # not started yet: connection refused
     workers = notify.NotifyWorkers(store, notify_settings(tmp_path, db_url, smtp.port))
     nid = queue(store)
     assert workers.run_once() is True
     waiting = row(store, nid)
-    assert waiting.state == "pending" and waiting.attempts == 1 and "ConnectionRefused" in waiting.last_error
+    assert (
+        waiting.state == "pending"
+        and waiting.attempts == 1
+        and "ConnectionRefused" in waiting.last_error
+    )
     assert waiting.next_attempt_at > time.time() - 0.01  # backoff: not due at once
     with smtp:
         deadline = time.time() + 5
@@ -74,15 +109,19 @@ def test_retried_while_the_server_is_down_then_delivered(store, db_url, tmp_path
 
 
 def test_failures_are_bounded_and_visible(store, db_url, tmp_path) -> None:
-    port = free_port()                                 # nothing listens: transient errors
+    port = free_port()  # nothing listens: transient errors
     workers = notify.NotifyWorkers(store, notify_settings(tmp_path, db_url, port))
     nid = queue(store)
     deadline = time.time() + 5
     while row(store, nid).state == "pending" and time.time() < deadline:
         workers.run_once() or time.sleep(0.02)
     failed = row(store, nid)
-    assert failed.state == "failed" and failed.attempts == 3 and "gave up after 3 attempts" in failed.last_error
-    with SmtpServer(tmp_path / "smtp") as smtp:         # a permanent refusal fails at once
+    assert (
+        failed.state == "failed"
+        and failed.attempts == 3
+        and "gave up after 3 attempts" in failed.last_error
+    )
+    with SmtpServer(tmp_path / "smtp") as smtp:  # a permanent refusal fails at once
         smtp.reply_to_data = "554 5.7.1 rejected as spam"
         workers = notify.NotifyWorkers(store, notify_settings(tmp_path, db_url, smtp.port))
         refused = queue(store)
@@ -96,21 +135,29 @@ def test_failures_are_bounded_and_visible(store, db_url, tmp_path) -> None:
         listed = notify.list_notifications(conn, state="failed")
     assert [n["id"] for n in listed] == [missing, refused, nid] and listed[0]["attempts"] == 1
     [family] = notify.NotificationBacklog(store, None).collect()
-    assert {s.labels["state"]: s.value for s in family.samples} == {"pending": 0, "in_flight": 0, "failed": 3}
+    assert {s.labels["state"]: s.value for s in family.samples} == {
+        "pending": 0,
+        "in_flight": 0,
+        "failed": 3,
+    }
 
 
 def test_a_claimed_row_is_finished_only_by_its_holder(store, db_url, tmp_path) -> None:
     nid = queue(store)
     first = notify.claim(store, time.time(), lease=0.01)
-    time.sleep(0.05)                                    # the first holder's lease expires
+    time.sleep(0.05)  # the first holder's lease expires
     second = notify.claim(store, time.time(), lease=60)
     assert (first.id, second.id, second.attempts) == (nid, nid, 2)
-    workers = notify.NotifyWorkers(store, notify_settings(tmp_path, db_url, free_port()), mailer=lambda m: None)
-    assert workers._finish(first, notify.DONE, None) is False   # a stale holder changes nothing
+    workers = notify.NotifyWorkers(
+        store, notify_settings(tmp_path, db_url, free_port()), mailer=lambda m: None
+    )
+    assert workers._finish(first, notify.DONE, None) is False  # a stale holder changes nothing
     assert workers._finish(second, notify.DONE, None) is True
 
 
-def test_without_smtp_settings_nothing_is_sent_and_rows_stay_pending(store, db_url, tmp_path) -> None:
+def test_without_smtp_settings_nothing_is_sent_and_rows_stay_pending(
+    store, db_url, tmp_path
+) -> None:
     workers = notify.NotifyWorkers(store, Settings.for_data_dir(tmp_path, database_url=db_url))
     nid = queue(store)
     workers.start()
@@ -119,7 +166,9 @@ def test_without_smtp_settings_nothing_is_sent_and_rows_stay_pending(store, db_u
 
 
 @pytest.mark.timeout(60)
-def test_the_running_collector_mails_a_low_balance_notice(store, db_url, tmp_path, admin_token) -> None:
+def test_the_running_collector_mails_a_low_balance_notice(
+    store, db_url, tmp_path, admin_token
+) -> None:
     """End to end: an adjustment over the API crosses a threshold; the collector's workers mail it."""
     from fastapi.testclient import TestClient
 
@@ -130,10 +179,18 @@ def test_the_running_collector_mails_a_low_balance_notice(store, db_url, tmp_pat
     admin.create_client(store, "acme")
     give_contract(store, "acme")
     with SmtpServer(tmp_path / "smtp") as smtp:
-        app = create_app(notify_settings(tmp_path, db_url, smtp.port), store=store, migrate=False, run_retention=False)
+        app = create_app(
+            notify_settings(tmp_path, db_url, smtp.port),
+            store=store,
+            migrate=False,
+            run_retention=False,
+        )
         with TestClient(app) as api:
             api.headers["Authorization"] = f"Bearer {admin_token}"
-            got = api.post("/api/v1/clients/acme/ledger/adjustments", json={"points": -16, "by": "a", "reason": "r"})
+            got = api.post(
+                "/api/v1/clients/acme/ledger/adjustments",
+                json={"points": -16, "by": "a", "reason": "r"},
+            )
             assert got.status_code == 201
             deadline = time.time() + 10
             while not smtp.messages and time.time() < deadline:
@@ -148,14 +205,24 @@ def test_notify_email_settings_are_checked(tmp_path, caplog) -> None:
 
     config = tmp_path / "upkeep.yaml"
     config.write_text("notify_email:\n  host: smtp.example.com\n  from_address: nobody\n")
-    with pytest.raises(ConfigError, match=r"upkeep.yaml:\d+: notify_email: .*not an e-mail address"):
+    with pytest.raises(
+        ConfigError, match=r"upkeep.yaml:\d+: notify_email: .*not an e-mail address"
+    ):
         load_settings(config, environ={})
-    config.write_text("notify_email:\n  host: smtp.example.com\n  from_address: a@b.example\n  username: u\n")
+    config.write_text(
+        "notify_email:\n  host: smtp.example.com\n  from_address: a@b.example\n  username: u\n"
+    )
     with pytest.raises(ConfigError, match="username needs password_file"):
         load_settings(config, environ={})
     # A password file that cannot be read does not stop the collector: nothing is sent, it says why.
-    settings = Settings.for_data_dir(tmp_path, notify_email={
-        "host": "127.0.0.1", "from_address": "a@b.example", "username": "u",
-        "password_file": str(tmp_path / "missing")})
+    settings = Settings.for_data_dir(
+        tmp_path,
+        notify_email={
+            "host": "127.0.0.1",
+            "from_address": "a@b.example",
+            "username": "u",
+            "password_file": str(tmp_path / "missing"),
+        },
+    )
     assert notify.smtp_mailer(settings) is None
     assert "notify_email unusable" in caplog.text and "cannot read" in caplog.text

@@ -25,12 +25,28 @@ def test_purge_deletes_only_what_is_past_its_retention(store, acme, kit, tmp_pat
     ing = Ingestor(store)
     agent = str(uuid.uuid4())
     old, recent = now - 50 * hour, now - 1 * hour  # raw retention is 48 h
-    ing.ingest(acme.principal, Batch.model_validate(kit.make_batch(
-        [kit.sample("srv1", "m", 1.0, old), kit.sample("srv1", "m", 2.0, recent),
-         kit.sample("srv1", "n", 3.0, old)],
-        events=[{"asset": "srv1", "type": "reboot", "ts": old}], agent_id=agent)), received_at=now - 15 * 86400)
-    ing.ingest(acme.principal, Batch.model_validate(kit.make_batch(
-        [kit.sample("srv1", "m", 4.0, now)], agent_id=agent, seq=2)), received_at=now)
+    ing.ingest(
+        acme.principal,
+        Batch.model_validate(
+            kit.make_batch(
+                [
+                    kit.sample("srv1", "m", 1.0, old),
+                    kit.sample("srv1", "m", 2.0, recent),
+                    kit.sample("srv1", "n", 3.0, old),
+                ],
+                events=[{"asset": "srv1", "type": "reboot", "ts": old}],
+                agent_id=agent,
+            )
+        ),
+        received_at=now - 15 * 86400,
+    )
+    ing.ingest(
+        acme.principal,
+        Batch.model_validate(
+            kit.make_batch([kit.sample("srv1", "m", 4.0, now)], agent_id=agent, seq=2)
+        ),
+        received_at=now,
+    )
     assert (_count(store, samples), _count(store, batches)) == (4, 2)
 
     settings = Settings.for_data_dir(tmp_path)
@@ -41,7 +57,9 @@ def test_purge_deletes_only_what_is_past_its_retention(store, acme, kit, tmp_pat
     # Latest values and rollups are history: raw retention leaves them alone.
     assert _count(store, latest) == 2 and _count(store, rollups_hourly) == 4
 
-    short = Settings.for_data_dir(tmp_path, rollup_retention="10h", event_retention="1d", raw_retention="1m")
+    short = Settings.for_data_dir(
+        tmp_path, rollup_retention="10h", event_retention="1d", raw_retention="1m"
+    )
     purged = retention.purge(store, short, now=now)
     assert (purged.samples, purged.rollups, purged.events) == (1, 2, 1)
     assert _count(store, samples) == 1 and _count(store, events) == 0
@@ -64,7 +82,12 @@ def test_server_runs_retention_when_it_starts(store, settings, acme, kit):
     from collector.api import create_app
 
     ing = Ingestor(store)
-    ing.ingest(acme.principal, Batch.model_validate(kit.make_batch([kit.sample("srv1", "m", 1.0, time.time() - 72 * 3600)])))
+    ing.ingest(
+        acme.principal,
+        Batch.model_validate(
+            kit.make_batch([kit.sample("srv1", "m", 1.0, time.time() - 72 * 3600)])
+        ),
+    )
     assert _count(store, samples) == 1
     with TestClient(create_app(settings, store=store, migrate=False, run_retention=True)):
         deadline = time.monotonic() + 10

@@ -20,7 +20,9 @@ def test_defaults_use_xdg_data_home(tmp_path):
 
 
 def test_data_dir_from_environment_wins_and_home_fallback(tmp_path, monkeypatch):
-    assert default_data_dir({"UPKEEP_DATA_DIR": "/var/lib/upkeep", "XDG_DATA_HOME": "/x"}) == Path("/var/lib/upkeep")
+    assert default_data_dir({"UPKEEP_DATA_DIR": "/var/lib/upkeep", "XDG_DATA_HOME": "/x"}) == Path(
+        "/var/lib/upkeep"
+    )
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_data_dir({}) == tmp_path / ".local" / "share" / "upkeep"
 
@@ -37,7 +39,9 @@ def test_file_then_environment_then_flags(tmp_path):
 def test_database_url_from_a_secret_file(tmp_path):
     secret = tmp_path / "db-url"
     secret.write_text("postgresql+psycopg://upkeep:s3cret@db:5432/upkeep\n")
-    s = load_settings(environ={"UPKEEP_DATABASE_URL_FILE": str(secret), "UPKEEP_DATA_DIR": str(tmp_path)})
+    s = load_settings(
+        environ={"UPKEEP_DATABASE_URL_FILE": str(secret), "UPKEEP_DATA_DIR": str(tmp_path)}
+    )
     assert s.sqlalchemy_url == "postgresql+psycopg://upkeep:s3cret@db:5432/upkeep"
     assert "s3cret" not in s.database_display and "s3cret" not in repr(s)
 

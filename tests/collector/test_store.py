@@ -20,15 +20,28 @@ def test_migrations_upgrade_an_empty_database_to_head(db_url):
         store.check()
         with store.engine.connect() as conn:
             tables = set(sa.inspect(conn).get_table_names())
-        assert {"clients", "sites", "assets", "agents", "tokens", "series", "samples", "latest",
-                "rollups_hourly", "batches", "events"} <= tables
+        assert {
+            "clients",
+            "sites",
+            "assets",
+            "agents",
+            "tokens",
+            "series",
+            "samples",
+            "latest",
+            "rollups_hourly",
+            "batches",
+            "events",
+        } <= tables
     finally:
         store.dispose()
 
 
 def test_migrated_database_matches_the_metadata(store):
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
     assert diff == []
 
 

@@ -29,7 +29,7 @@ def test_the_database_never_contains_the_token(store, db_url):
     text = "\n".join(dump)
     for secret in (token, admin_token):
         assert secret not in text
-        assert secret[len(info.prefix):] not in text  # not even the part after the shown prefix
+        assert secret[len(info.prefix) :] not in text  # not even the part after the shown prefix
         assert admin.hash_token(secret) in text
     if db_url.startswith("sqlite"):  # the file itself, WAL included
         files = list(Path(store.engine.url.database).parent.glob("upkeep.db*"))

@@ -40,6 +40,7 @@ def test_agent_example_config_is_valid():
 
 # ---------------------------------------------------------------------- docker
 
+
 def _compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker" / "compose.yaml").read_text())
 
@@ -91,7 +92,7 @@ def test_dockerfile_is_small_non_root_and_copies_what_exists(name):
     instructions = _instructions(dockerfile)
     stages = [i for i, (word, _) in enumerate(instructions) if word == "FROM"]
     assert len(stages) == 2, "a build stage and a slim runtime stage"
-    final = instructions[stages[-1]:]
+    final = instructions[stages[-1] :]
     assert "slim" in final[0][1]
     users = [rest for word, rest in final if word == "USER"]
     assert users and not users[-1].startswith(("0", "root"))
@@ -101,16 +102,20 @@ def test_dockerfile_is_small_non_root_and_copies_what_exists(name):
         if word == "COPY" and "--from=" not in rest:
             for source in rest.split()[:-1]:
                 assert (ROOT / source).exists(), f"COPY {source}: missing"
-                assert f"!{source.rstrip('/')}" in ignore or f"!{source.rstrip('/')}/**" in ignore, (
-                    f"{source} is excluded by the .dockerignore")
+                assert (
+                    f"!{source.rstrip('/')}" in ignore or f"!{source.rstrip('/')}/**" in ignore
+                ), f"{source} is excluded by the .dockerignore"
 
 
 # ---------------------------------------------------------------------- grafana
 
+
 def test_grafana_dashboards_and_provisioning():
     provider = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/upkeep.yaml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
-    datasource = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yaml").read_text())
+    datasource = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/prometheus.yaml").read_text()
+    )
     assert datasource["datasources"][0]["type"] == "prometheus"
     uids = set()
     for path in sorted((DEPLOY / "grafana/dashboards").glob("*.json")):
@@ -130,8 +135,13 @@ def dashboard_expressions() -> list[str]:
         exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     out = []
     for expr in exprs:
-        for var, value in (("$__rate_interval", "1m"), ("$client", ".*"), ("$site", ".*"), ("$asset", ".*"),
-                           ("$job", ".*")):
+        for var, value in (
+            ("$__rate_interval", "1m"),
+            ("$client", ".*"),
+            ("$site", ".*"),
+            ("$asset", ".*"),
+            ("$job", ".*"),
+        ):
             expr = expr.replace(var, value)
         out.append(expr)
     return out
@@ -139,38 +149,64 @@ def dashboard_expressions() -> list[str]:
 
 # ---------------------------------------------------------------------- ansible and install script
 
+
 def _render_agent_template(**values) -> str:
     role = DEPLOY / "ansible/roles/upkeep_agent"
     defaults = yaml.safe_load((role / "defaults/main.yml").read_text())
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["to_json"] = json.dumps
-    return env.from_string((role / "templates/agent.yaml.j2").read_text()).render({**defaults, **values})
+    return env.from_string((role / "templates/agent.yaml.j2").read_text()).render(
+        {**defaults, **values}
+    )
 
 
 def test_ansible_role_renders_a_valid_agent_config(tmp_path):
     role = DEPLOY / "ansible/roles/upkeep_agent"
     tasks = yaml.safe_load((role / "tasks/main.yml").read_text())
-    templates = [t["ansible.builtin.template"]["src"] for t in tasks if "ansible.builtin.template" in t]
+    templates = [
+        t["ansible.builtin.template"]["src"] for t in tasks if "ansible.builtin.template" in t
+    ]
     assert all((role / "templates" / src).is_file() for src in templates)
     handlers = {h["name"] for h in yaml.safe_load((role / "handlers/main.yml").read_text())}
     notified = {t["notify"] for t in tasks if "notify" in t} | {
-        h["notify"] for h in yaml.safe_load((role / "handlers/main.yml").read_text()) if "notify" in h}
+        h["notify"]
+        for h in yaml.safe_load((role / "handlers/main.yml").read_text())
+        if "notify" in h
+    }
     assert notified <= handlers
-    assert yaml.safe_load((DEPLOY / "ansible/site.yml").read_text())[0]["roles"][0]["role"] == "upkeep_agent"
+    assert (
+        yaml.safe_load((DEPLOY / "ansible/site.yml").read_text())[0]["roles"][0]["role"]
+        == "upkeep_agent"
+    )
 
     config = tmp_path / "agent.yaml"
-    config.write_text(_render_agent_template(
-        upkeep_agent_collector_url="https://collector.example.net", upkeep_agent_token="upk_x",
-        upkeep_agent_site="office-a", upkeep_agent_ca_bundle="/etc/upkeep/ca.pem",
-        upkeep_agent_checks={"cpu": {"interval": "30s"}, "file_age": {"paths": ["/srv/backup"]}},
-        upkeep_agent_metrics_enabled=True))
+    config.write_text(
+        _render_agent_template(
+            upkeep_agent_collector_url="https://collector.example.net",
+            upkeep_agent_token="upk_x",
+            upkeep_agent_site="office-a",
+            upkeep_agent_ca_bundle="/etc/upkeep/ca.pem",
+            upkeep_agent_checks={
+                "cpu": {"interval": "30s"},
+                "file_age": {"paths": ["/srv/backup"]},
+            },
+            upkeep_agent_metrics_enabled=True,
+        )
+    )
     cfg = load_config(config)
     assert cfg.agent.site == "office-a" and cfg.agent.metrics.enabled
     assert str(cfg.agent.collector.ca_bundle) == "/etc/upkeep/ca.pem"
     assert set(cfg.checks) == {"cpu", "file_age"}
-    config.write_text(_render_agent_template(upkeep_agent_collector_url="https://c.example.net",
-                                             upkeep_agent_token="upk_x"))
+    config.write_text(
+        _render_agent_template(
+            upkeep_agent_collector_url="https://c.example.net", upkeep_agent_token="upk_x"
+        )
+    )
     assert load_config(config).agent.collector.ca_bundle is None
 
 
@@ -178,8 +214,11 @@ def test_install_script_passes_shellcheck():
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
         pytest.skip("shellcheck not installed (Debian package; scripts/test-system-deps)")
-    proc = subprocess.run([shellcheck, "-s", "sh", str(DEPLOY / "install/install-agent.sh")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [shellcheck, "-s", "sh", str(DEPLOY / "install/install-agent.sh")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout
 
 
@@ -187,13 +226,36 @@ def test_install_script_dry_run(tmp_path):
     script = DEPLOY / "install/install-agent.sh"
     subprocess.run(["sh", "-n", str(script)], check=True)
     env = {**os.environ, "PYTHON": sys.executable, "UPKEEP_AGENT_TOKEN": "upk_x"}
-    proc = subprocess.run(["sh", str(script), "--dry-run", "--url", "https://c.example.net", "--site", "s1",
-                           "--prefix", str(tmp_path / "venv"), "--etc", str(tmp_path / "etc")],
-                          env=env, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [
+            "sh",
+            str(script),
+            "--dry-run",
+            "--url",
+            "https://c.example.net",
+            "--site",
+            "s1",
+            "--prefix",
+            str(tmp_path / "venv"),
+            "--etc",
+            str(tmp_path / "etc"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert f"+ {sys.executable} -m venv {tmp_path / 'venv'}" in lines
-    assert f"+ {tmp_path / 'venv'}/bin/upkeep-agent install-service --config {tmp_path / 'etc'}/agent.yaml" in lines
-    missing = subprocess.run(["sh", str(script), "--dry-run", "--etc", str(tmp_path / "etc")],
-                             env={**env, "UPKEEP_AGENT_TOKEN": ""}, capture_output=True, text=True)
+    assert (
+        f"+ {tmp_path / 'venv'}/bin/upkeep-agent install-service --config {tmp_path / 'etc'}/agent.yaml"
+        in lines
+    )
+    missing = subprocess.run(
+        ["sh", str(script), "--dry-run", "--etc", str(tmp_path / "etc")],
+        env={**env, "UPKEEP_AGENT_TOKEN": ""},
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 1 and "--url is required" in missing.stderr

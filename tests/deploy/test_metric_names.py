@@ -26,8 +26,13 @@ def emitted_names() -> set[str]:
 
 def queried_names() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for path in [*ROOT.glob("deploy/prometheus/rules/*.yml"), *ROOT.glob("deploy/grafana/**/*.json")]:
-        text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+    for path in [
+        *ROOT.glob("deploy/prometheus/rules/*.yml"),
+        *ROOT.glob("deploy/grafana/**/*.json"),
+    ]:
+        text = "\n".join(
+            line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+        )
         for name in NAME.findall(text):
             out.setdefault(name, set()).add(str(path.relative_to(ROOT)))
     return out

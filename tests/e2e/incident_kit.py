@@ -29,12 +29,18 @@ def write_settings(folder: Path, connectors: dict[str, Any], **extra: Any) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "rules").mkdir(exist_ok=True)
     (folder / "rules" / "e2e.yaml").write_text(RULES)
-    settings = {"rules_paths": [str(folder / "rules")], "connectors": connectors,
-                "outbox_retry_base": 0.2, "outbox_retry_max": 1.0, "outbox_max_attempts": 200,
-                # A SIGKILL can land while a row is claimed; the restarted collector takes it
-                # over only when the claim expires (default 2 min), so keep claims short here.
-                "outbox_claim_timeout": 3.0,
-                "rules_watch_interval": 0, **extra}
+    settings = {
+        "rules_paths": [str(folder / "rules")],
+        "connectors": connectors,
+        "outbox_retry_base": 0.2,
+        "outbox_retry_max": 1.0,
+        "outbox_max_attempts": 200,
+        # A SIGKILL can land while a row is claimed; the restarted collector takes it
+        # over only when the claim expires (default 2 min), so keep claims short here.
+        "outbox_claim_timeout": 3.0,
+        "rules_watch_interval": 0,
+        **extra,
+    }
     path = folder / "settings.yaml"
     path.write_text(yaml.safe_dump(settings))
     return path
@@ -53,14 +59,34 @@ class Agent:
     def disk(self, value: float, mountpoint: str = "/") -> None:
         self.seq += 1
         now = time.time()
-        batch = {"batch_id": str(uuid.uuid4()), "seq": self.seq, "sent_at": now,
-                 "agent": {"id": self.agent_id, "version": "0.1.0", "hostname": self.asset, "site": "hq"},
-                 "assets": [{"name": self.asset, "kind": "host"}],
-                 "samples": [{"asset": self.asset, "metric": "disk_used_percent",
-                              "labels": {"mountpoint": mountpoint}, "value": value, "ts": now}],
-                 "events": []}
-        response = httpx.post(f"{self.collector.url}/api/v1/batches", json=batch, timeout=10,
-                              headers={"Authorization": f"Bearer {self.token}"})
+        batch = {
+            "batch_id": str(uuid.uuid4()),
+            "seq": self.seq,
+            "sent_at": now,
+            "agent": {
+                "id": self.agent_id,
+                "version": "0.1.0",
+                "hostname": self.asset,
+                "site": "hq",
+            },
+            "assets": [{"name": self.asset, "kind": "host"}],
+            "samples": [
+                {
+                    "asset": self.asset,
+                    "metric": "disk_used_percent",
+                    "labels": {"mountpoint": mountpoint},
+                    "value": value,
+                    "ts": now,
+                }
+            ],
+            "events": [],
+        }
+        response = httpx.post(
+            f"{self.collector.url}/api/v1/batches",
+            json=batch,
+            timeout=10,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
         response.raise_for_status()
 
 
@@ -76,7 +102,12 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
 
 
 def api(collector: CollectorProcess, admin_token: str, method: str, path: str, **kw: Any) -> Any:
-    response = httpx.request(method, f"{collector.url}{path}", timeout=10,
-                             headers={"Authorization": f"Bearer {admin_token}"}, **kw)
+    response = httpx.request(
+        method,
+        f"{collector.url}{path}",
+        timeout=10,
+        headers={"Authorization": f"Bearer {admin_token}"},
+        **kw,
+    )
     response.raise_for_status()
     return response.json()

@@ -44,12 +44,15 @@ def db(collector: CollectorProcess) -> sqlite3.Connection:
     return sqlite3.connect(collector.data_dir / "upkeep.db", timeout=10)
 
 
-def series_values(collector: CollectorProcess, asset: str, metric: str) -> list[tuple[float, float]]:
+def series_values(
+    collector: CollectorProcess, asset: str, metric: str
+) -> list[tuple[float, float]]:
     with db(collector) as conn:
         return conn.execute(
             "SELECT s.ts, s.value FROM samples s JOIN series r ON r.id = s.series_id"
             " JOIN assets a ON a.id = r.asset_id WHERE a.name = ? AND r.metric = ? ORDER BY s.ts",
-            (asset, metric)).fetchall()
+            (asset, metric),
+        ).fetchall()
 
 
 def batch_ledger(collector: CollectorProcess) -> tuple[list[int], int, int]:
@@ -65,6 +68,7 @@ def batch_ledger(collector: CollectorProcess) -> tuple[list[int], int, int]:
 # A real agent process with real host checks
 # --------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def backup_dir(tmp_path) -> Path:
     """A folder with three files of known age: the newest is 2 hours old."""
@@ -78,22 +82,34 @@ def backup_dir(tmp_path) -> Path:
     return folder
 
 
-def agent_process_config(tmp_path: Path, url: str, token: str, backup_dir: Path, name: str = "e2e-host") -> Path:
+def agent_process_config(
+    tmp_path: Path, url: str, token: str, backup_dir: Path, name: str = "e2e-host"
+) -> Path:
     path = tmp_path / "agent.yaml"
-    path.write_text(json.dumps({
-        "collector": {"url": url, "token": token},
-        "site": "office-a",
-        "asset_name": name,
-        "state_dir": str(tmp_path / "agent-state"),
-        "spool": {"flush_interval": "1s"},
-        "checks": {"memory": {"interval": "1s"}, "file_age": {"interval": "1s", "paths": [str(backup_dir)]}},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "collector": {"url": url, "token": token},
+                "site": "office-a",
+                "asset_name": name,
+                "state_dir": str(tmp_path / "agent-state"),
+                "spool": {"flush_interval": "1s"},
+                "checks": {
+                    "memory": {"interval": "1s"},
+                    "file_age": {"interval": "1s", "paths": [str(backup_dir)]},
+                },
+            }
+        )
+    )
     return path
 
 
 def start_agent(config: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def stop_agent(proc: subprocess.Popen) -> str:
@@ -106,9 +122,14 @@ def stop_agent(proc: subprocess.Popen) -> str:
 def test_agent_process_to_collector(tmp_path, backup_dir):
     with CollectorProcess(tmp_path / "collector") as collector:
         creds = provision(collector, "acme")
-        agent = start_agent(agent_process_config(tmp_path, collector.url, creds.agent_token, backup_dir))
+        agent = start_agent(
+            agent_process_config(tmp_path, collector.url, creds.agent_token, backup_dir)
+        )
         try:
-            wait_for(lambda: len(series_values(collector, "e2e-host", "file_count")) >= 3, what="3 cycles")
+            wait_for(
+                lambda: len(series_values(collector, "e2e-host", "file_count")) >= 3,
+                what="3 cycles",
+            )
         finally:
             stop_agent(agent)
 
@@ -117,7 +138,9 @@ def test_agent_process_to_collector(tmp_path, backup_dir):
         assets = assets["assets"] if isinstance(assets, dict) else assets
         (host,) = [a for a in assets if a["name"] == "e2e-host"]
         assert host["kind"] == "host" and host["client"] == "acme" and host["site"] == "office-a"
-        latest = httpx.get(f"{collector.url}/api/v1/assets/{host['id']}/latest", headers=admin).json()
+        latest = httpx.get(
+            f"{collector.url}/api/v1/assets/{host['id']}/latest", headers=admin
+        ).json()
         latest = latest["series"] if isinstance(latest, dict) else latest
         by_metric = {(s["metric"], json.dumps(s["labels"], sort_keys=True)): s for s in latest}
         path_labels = json.dumps({"path": str(backup_dir)}, sort_keys=True)
@@ -132,7 +155,8 @@ def test_agent_process_to_collector(tmp_path, backup_dir):
         with db(collector) as conn:
             rows = conn.execute(
                 "SELECT h.hour, h.min, h.max, h.sum, h.count, h.last FROM rollups_hourly h"
-                " JOIN series r ON r.id = h.series_id WHERE r.metric = 'memory_used_bytes' ORDER BY h.hour").fetchall()
+                " JOIN series r ON r.id = h.series_id WHERE r.metric = 'memory_used_bytes' ORDER BY h.hour"
+            ).fetchall()
         assert sum(r[4] for r in rows) == len(raw)
         for hour, lo, hi, total, count, last in rows:
             values = [v for ts, v in raw if hour <= ts < hour + 3600]
@@ -147,17 +171,26 @@ def test_agent_process_outage_and_restart_lose_nothing(tmp_path, backup_dir):
         config = agent_process_config(tmp_path, collector.url, creds.agent_token, backup_dir)
         agent = start_agent(config)
         try:
-            wait_for(lambda: len(series_values(collector, "e2e-host", "file_count")) >= 2, what="first batches")
+            wait_for(
+                lambda: len(series_values(collector, "e2e-host", "file_count")) >= 2,
+                what="first batches",
+            )
             collector.stop()
             outage_start = time.time()
             time.sleep(3)
-            stop_agent(agent)                    # SIGTERM mid-outage: the spool keeps the backlog
+            stop_agent(agent)  # SIGTERM mid-outage: the spool keeps the backlog
             agent = start_agent(config)
             time.sleep(3)
             outage_end = time.time()
             collector.start()
-            wait_for(lambda: any(ts > outage_end + 2 for ts, _ in series_values(collector, "e2e-host", "file_count")),
-                     timeout=60, what="backlog drained")
+            wait_for(
+                lambda: any(
+                    ts > outage_end + 2
+                    for ts, _ in series_values(collector, "e2e-host", "file_count")
+                ),
+                timeout=60,
+                what="backlog drained",
+            )
         finally:
             stop_agent(agent)
         time.sleep(0.5)
@@ -176,6 +209,7 @@ def test_agent_process_outage_and_restart_lose_nothing(tmp_path, backup_dir):
 # The agent's run loop in-process, with a counting check: exact accounting
 # --------------------------------------------------------------------------------------
 
+
 class Counting(Check):
     """Emits 1, 2, 3, … — one value per run, shared across agent restarts."""
 
@@ -191,11 +225,21 @@ class Counting(Check):
 
 
 def counting_agent(tmp_path: Path, url: str, token: str) -> AgentService:
-    cfg = LoadedConfig(AgentConfig(
-        collector=CollectorConfig(url=url, token=token, timeout=5), site="office-a", asset_name="counter-host",
-        state_dir=tmp_path / "state", spool=SpoolConfig(flush_interval=0.3, batch_max_samples=50)), {}, "<test>")
+    cfg = LoadedConfig(
+        AgentConfig(
+            collector=CollectorConfig(url=url, token=token, timeout=5),
+            site="office-a",
+            asset_name="counter-host",
+            state_dir=tmp_path / "state",
+            spool=SpoolConfig(flush_interval=0.3, batch_max_samples=50),
+        ),
+        {},
+        "<test>",
+    )
     host = Host("counter-host")
-    return AgentService(cfg, host=host, checks={"counting": Counting(CheckConfig(interval=0.1), host)})
+    return AgentService(
+        cfg, host=host, checks={"counting": Counting(CheckConfig(interval=0.1), host)}
+    )
 
 
 def test_outage_with_agent_restart_every_value_exactly_once(tmp_path):
@@ -205,10 +249,13 @@ def test_outage_with_agent_restart_every_value_exactly_once(tmp_path):
         agent = counting_agent(tmp_path, collector.url, creds.agent_token)
         agent.start()
         try:
-            wait_for(lambda: len(series_values(collector, "counter-host", "test_sequence")) >= 10, what="first values")
-            collector.kill()                     # a crash: no graceful goodbye
+            wait_for(
+                lambda: len(series_values(collector, "counter-host", "test_sequence")) >= 10,
+                what="first values",
+            )
+            collector.kill()  # a crash: no graceful goodbye
             time.sleep(2)
-            agent.stop()                         # agent restarted while the collector is away
+            agent.stop()  # agent restarted while the collector is away
             agent = counting_agent(tmp_path, collector.url, creds.agent_token)
             agent.start()
             time.sleep(2)
@@ -223,8 +270,10 @@ def test_outage_with_agent_restart_every_value_exactly_once(tmp_path):
         agent.runner.checks.pop("counting")
         agent.start()
         try:
-            wait_for(lambda: len(series_values(collector, "counter-host", "test_sequence")) >= produced,
-                     what=f"{produced} values")
+            wait_for(
+                lambda: len(series_values(collector, "counter-host", "test_sequence")) >= produced,
+                what=f"{produced} values",
+            )
         finally:
             agent.stop()
         values = [v for _, v in series_values(collector, "counter-host", "test_sequence")]
@@ -238,13 +287,28 @@ def test_outage_with_agent_restart_every_value_exactly_once(tmp_path):
 def test_same_batch_twice_is_stored_once(tmp_path):
     with CollectorProcess(tmp_path / "collector") as collector:
         creds = provision(collector, "acme")
-        body = {"batch_id": "0b6c1a52-4a8e-4d6e-8a1c-2f5d3c9e7b10", "seq": 1, "sent_at": "2026-11-22T10:00:00Z",
-                "agent": {"id": "5d0e2b7c-1f7a-4c3e-9b8d-6a2f4e1c0d93", "version": "0.1.0", "hostname": "srv1",
-                          "site": "office-a"},
-                "assets": [{"name": "srv1", "kind": "host"}],
-                "samples": [{"asset": "srv1", "metric": "cpu_usage_percent", "labels": {"mode": "user"},
-                             "value": 12.5, "ts": 1763805600.0}],
-                "events": [{"asset": "srv1", "type": "reboot", "ts": 1763805500.0, "message": "boot"}]}
+        body = {
+            "batch_id": "0b6c1a52-4a8e-4d6e-8a1c-2f5d3c9e7b10",
+            "seq": 1,
+            "sent_at": "2026-11-22T10:00:00Z",
+            "agent": {
+                "id": "5d0e2b7c-1f7a-4c3e-9b8d-6a2f4e1c0d93",
+                "version": "0.1.0",
+                "hostname": "srv1",
+                "site": "office-a",
+            },
+            "assets": [{"name": "srv1", "kind": "host"}],
+            "samples": [
+                {
+                    "asset": "srv1",
+                    "metric": "cpu_usage_percent",
+                    "labels": {"mode": "user"},
+                    "value": 12.5,
+                    "ts": 1763805600.0,
+                }
+            ],
+            "events": [{"asset": "srv1", "type": "reboot", "ts": 1763805500.0, "message": "boot"}],
+        }
         auth = {"Authorization": f"Bearer {creds.agent_token}"}
         first = httpx.post(f"{collector.url}/api/v1/batches", json=body, headers=auth)
         second = httpx.post(f"{collector.url}/api/v1/batches", json=body, headers=auth)

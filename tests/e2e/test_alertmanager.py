@@ -12,10 +12,14 @@ import pytest
 from servers.alertmanager import AlertmanagerServer, alertmanager_binary
 from servers.collector import CollectorProcess, last_line, provision
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(alertmanager_binary() is None,
-                                 reason="alertmanager not installed (Debian package prometheus-alertmanager; "
-                                        "scripts/test-system-deps)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        alertmanager_binary() is None,
+        reason="alertmanager not installed (Debian package prometheus-alertmanager; "
+        "scripts/test-system-deps)",
+    ),
+]
 
 
 def wait_for(fetch: Any, check: Any, timeout: float = 30.0, what: str = "") -> Any:
@@ -32,33 +36,62 @@ def wait_for(fetch: Any, check: Any, timeout: float = 30.0, what: str = "") -> A
 def test_alertmanager_opens_and_resolves_an_incident(tmp_path):
     with CollectorProcess(tmp_path / "collector") as collector:
         creds = provision(collector, "acme")
-        receiver = last_line(collector.cli("token", "create", "--alertmanager", "--name", "am").stdout)
+        receiver = last_line(
+            collector.cli("token", "create", "--alertmanager", "--name", "am").stdout
+        )
         headers = {"Authorization": f"Bearer {creds.admin_token}"}
 
         def incidents() -> list[dict[str, Any]]:
-            resp = httpx.get(f"{collector.url}/api/v1/incidents", params={"origin": "external"}, headers=headers)
+            resp = httpx.get(
+                f"{collector.url}/api/v1/incidents", params={"origin": "external"}, headers=headers
+            )
             resp.raise_for_status()
             return resp.json()
 
-        with AlertmanagerServer(tmp_path / "am", f"{collector.url}/api/v1/alertmanager", receiver) as am:
+        with AlertmanagerServer(
+            tmp_path / "am", f"{collector.url}/api/v1/alertmanager", receiver
+        ) as am:
             started = datetime.now(UTC) - timedelta(seconds=5)
-            alert = {"labels": {"alertname": "UpsOnBattery", "client": "acme", "instance": "ups1:9100",
-                                "severity": "critical"},
-                     "annotations": {"summary": "UPS ups1 runs on battery"},
-                     "startsAt": started.isoformat(), "generatorURL": "http://prometheus.example/graph"}
+            alert = {
+                "labels": {
+                    "alertname": "UpsOnBattery",
+                    "client": "acme",
+                    "instance": "ups1:9100",
+                    "severity": "critical",
+                },
+                "annotations": {"summary": "UPS ups1 runs on battery"},
+                "startsAt": started.isoformat(),
+                "generatorURL": "http://prometheus.example/graph",
+            }
             am.post_alerts([alert])
             try:
-                [incident] = wait_for(incidents, lambda rows: len(rows) == 1, what="incident opened")
+                [incident] = wait_for(
+                    incidents, lambda rows: len(rows) == 1, what="incident opened"
+                )
             except AssertionError:
                 raise AssertionError(f"{am.log_tail()}\n{collector.log_tail()}") from None
-            assert (incident["client"], incident["asset"], incident["rule"]) == ("acme", "ups1:9100", "UpsOnBattery")
+            assert (incident["client"], incident["asset"], incident["rule"]) == (
+                "acme",
+                "ups1:9100",
+                "UpsOnBattery",
+            )
             assert (incident["state"], incident["priority"], incident["title"]) == (
-                "open", "major", "UPS ups1 runs on battery")
+                "open",
+                "major",
+                "UPS ups1 runs on battery",
+            )
 
-            am.post_alerts([{**alert, "endsAt": (datetime.now(UTC) - timedelta(seconds=1)).isoformat()}])
-            [resolved] = wait_for(incidents, lambda rows: rows and rows[0]["state"] == "resolved",
-                                  what="incident resolved")
+            am.post_alerts(
+                [{**alert, "endsAt": (datetime.now(UTC) - timedelta(seconds=1)).isoformat()}]
+            )
+            [resolved] = wait_for(
+                incidents,
+                lambda rows: rows and rows[0]["state"] == "resolved",
+                what="incident resolved",
+            )
             assert resolved["key"] == incident["key"] and resolved["resolved_at"] is not None
-            detail = httpx.get(f"{collector.url}/api/v1/incidents/{incident['key']}", headers=headers).json()
+            detail = httpx.get(
+                f"{collector.url}/api/v1/incidents/{incident['key']}", headers=headers
+            ).json()
             assert [e["type"] for e in detail["events"]][:1] == ["opened"]
             assert detail["events"][-1]["type"] == "resolved"

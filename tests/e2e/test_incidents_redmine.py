@@ -15,10 +15,23 @@ pytestmark = pytest.mark.slow
 
 
 def settings_for(tmp_path, redmine: RedmineServer, client: str):
-    return write_settings(tmp_path / "conf", {"connectors": {"redmine-main": {
-        "type": "redmine", "url": redmine.url, "api_key": redmine.api_key, "default_project": "support",
-        "project_by_client": {client: "acme-support"}, "key_custom_field_id": redmine.custom_field_id,
-        "time_entry_activity": "Maintenance", "timeout": 15}}})
+    return write_settings(
+        tmp_path / "conf",
+        {
+            "connectors": {
+                "redmine-main": {
+                    "type": "redmine",
+                    "url": redmine.url,
+                    "api_key": redmine.api_key,
+                    "default_project": "support",
+                    "project_by_client": {client: "acme-support"},
+                    "key_custom_field_id": redmine.custom_field_id,
+                    "time_entry_activity": "Maintenance",
+                    "timeout": 15,
+                }
+            }
+        },
+    )
 
 
 def issues_with_key(redmine: RedmineServer, key: str) -> list[dict]:
@@ -33,7 +46,9 @@ def outbox_states(collector: CollectorProcess, token: str, key: str) -> list[tup
 
 def test_open_escalate_resolve_in_redmine(tmp_path, redmine: RedmineServer) -> None:
     client = f"e2e{uuid.uuid4().hex[:8]}"
-    with CollectorProcess(tmp_path / "c", config=settings_for(tmp_path, redmine, client)) as collector:
+    with CollectorProcess(
+        tmp_path / "c", config=settings_for(tmp_path, redmine, client)
+    ) as collector:
         creds = provision(collector, client)
         key = f"UPK-{client}-1"
         agent = Agent(collector, creds.agent_token)
@@ -42,9 +57,17 @@ def test_open_escalate_resolve_in_redmine(tmp_path, redmine: RedmineServer) -> N
         assert len(created) == 1 and created[0]["project"]["name"] == "acme-support"
         assert created[0]["priority"]["name"] == "Normal"
         agent.disk(97.0)
-        wait_for(lambda: issues_with_key(redmine, key)[0]["priority"]["name"] == "Immediate", 30, "escalation")
+        wait_for(
+            lambda: issues_with_key(redmine, key)[0]["priority"]["name"] == "Immediate",
+            30,
+            "escalation",
+        )
         agent.disk(50.0)
-        wait_for(lambda: outbox_states(collector, creds.admin_token, key)[-1] == ("resolve", "done"), 30, "resolve")
+        wait_for(
+            lambda: outbox_states(collector, creds.admin_token, key)[-1] == ("resolve", "done"),
+            30,
+            "resolve",
+        )
         issue = redmine.api("GET", f"issues/{created[0]['id']}.json")["issue"]
         assert issue["status"].get("is_closed", issue["status"]["name"] in ("Closed", "Resolved"))
         assert len(issues_with_key(redmine, key)) == 1
@@ -52,7 +75,9 @@ def test_open_escalate_resolve_in_redmine(tmp_path, redmine: RedmineServer) -> N
 
 def test_redmine_away_then_back_delivers_everything_once(tmp_path, redmine: RedmineServer) -> None:
     client = f"e2e{uuid.uuid4().hex[:8]}"
-    with CollectorProcess(tmp_path / "c", config=settings_for(tmp_path, redmine, client)) as collector:
+    with CollectorProcess(
+        tmp_path / "c", config=settings_for(tmp_path, redmine, client)
+    ) as collector:
         creds = provision(collector, client)
         key = f"UPK-{client}-1"
         redmine.stop()
@@ -61,12 +86,26 @@ def test_redmine_away_then_back_delivers_everything_once(tmp_path, redmine: Redm
             agent.disk(91.0)
             agent.disk(98.0)
             agent.disk(40.0)
-            wait_for(lambda: api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["outbox"][0]
-                     ["attempts"] >= 2, 20, "failed attempts while Redmine is away")
+            wait_for(
+                lambda: (
+                    api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["outbox"][
+                        0
+                    ]["attempts"]
+                    >= 2
+                ),
+                20,
+                "failed attempts while Redmine is away",
+            )
         finally:
             redmine.start()
-        wait_for(lambda: outbox_states(collector, creds.admin_token, key) == [
-            ("open", "done"), ("escalate", "done"), ("resolve", "done")], 60, "everything delivered")
+        wait_for(
+            lambda: (
+                outbox_states(collector, creds.admin_token, key)
+                == [("open", "done"), ("escalate", "done"), ("resolve", "done")]
+            ),
+            60,
+            "everything delivered",
+        )
         issues = issues_with_key(redmine, key)
         assert len(issues) == 1 and issues[0]["priority"]["name"] == "Immediate"
         issue = redmine.api("GET", f"issues/{issues[0]['id']}.json")["issue"]
@@ -76,19 +115,51 @@ def test_redmine_away_then_back_delivers_everything_once(tmp_path, redmine: Redm
 def test_issue_closed_in_redmine_closes_the_incident(tmp_path, redmine: RedmineServer) -> None:
     """Two-way: a technician who lives in Redmine closes the issue there; Upkeep follows."""
     client = f"e2e{uuid.uuid4().hex[:8]}"
-    settings = write_settings(tmp_path / "conf", {"connectors": {"redmine-main": {
-        "type": "redmine", "url": redmine.url, "api_key": redmine.api_key, "default_project": "support",
-        "project_by_client": {client: "acme-support"}, "key_custom_field_id": redmine.custom_field_id,
-        "time_entry_activity": "Maintenance", "timeout": 15}}}, outbox_poll_closed_interval=1.0)
+    settings = write_settings(
+        tmp_path / "conf",
+        {
+            "connectors": {
+                "redmine-main": {
+                    "type": "redmine",
+                    "url": redmine.url,
+                    "api_key": redmine.api_key,
+                    "default_project": "support",
+                    "project_by_client": {client: "acme-support"},
+                    "key_custom_field_id": redmine.custom_field_id,
+                    "time_entry_activity": "Maintenance",
+                    "timeout": 15,
+                }
+            }
+        },
+        outbox_poll_closed_interval=1.0,
+    )
     with CollectorProcess(tmp_path / "c", config=settings) as collector:
         creds = provision(collector, client)
         key = f"UPK-{client}-1"
         Agent(collector, creds.agent_token).disk(90.0)
         (issue,) = wait_for(lambda: issues_with_key(redmine, key), 30, "the Redmine issue")
-        assert api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["state"] == "open"
-        closed = next(s for s in redmine.api("GET", "issue_statuses.json")["issue_statuses"] if s.get("is_closed"))
-        redmine.api("PUT", f"issues/{issue['id']}.json", {"issue": {"status_id": closed["id"], "notes": "fixed on site"}})
-        wait_for(lambda: api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["state"]
-                 in ("resolved", "closed"), 30, "the incident to follow the closed issue")
+        assert (
+            api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["state"] == "open"
+        )
+        closed = next(
+            s
+            for s in redmine.api("GET", "issue_statuses.json")["issue_statuses"]
+            if s.get("is_closed")
+        )
+        redmine.api(
+            "PUT",
+            f"issues/{issue['id']}.json",
+            {"issue": {"status_id": closed["id"], "notes": "fixed on site"}},
+        )
+        wait_for(
+            lambda: (
+                api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["state"]
+                in ("resolved", "closed")
+            ),
+            30,
+            "the incident to follow the closed issue",
+        )
         detail = api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")
-        assert any("redmine" in str(e).lower() for e in detail["events"][-2:]), detail["events"][-2:]
+        assert any("redmine" in str(e).lower() for e in detail["events"][-2:]), detail["events"][
+            -2:
+        ]

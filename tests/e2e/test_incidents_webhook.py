@@ -35,7 +35,9 @@ class Receiver:
         self.server = FakeHttpServer(self.handle)
 
     def handle(self, request: RecordedRequest) -> Reply:
-        assert hmac.compare_digest(request.headers["x-upkeep-signature"], signature(SECRET, request.body))
+        assert hmac.compare_digest(
+            request.headers["x-upkeep-signature"], signature(SECRET, request.body)
+        )
         with self.lock:
             if self.down or self.fail_first > 0:
                 self.fail_first = max(0, self.fail_first - 1)
@@ -48,28 +50,55 @@ class Receiver:
 
 
 def webhook_settings(tmp_path, receiver: Receiver):
-    return write_settings(tmp_path / "conf", {
-        "connectors": {"hooks": {"type": "webhook", "url": receiver.server.url + "/upkeep", "secret": SECRET}}})
+    return write_settings(
+        tmp_path / "conf",
+        {
+            "connectors": {
+                "hooks": {
+                    "type": "webhook",
+                    "url": receiver.server.url + "/upkeep",
+                    "secret": SECRET,
+                }
+            }
+        },
+    )
 
 
 def test_breach_escalate_resolve_reach_the_webhook_in_order(tmp_path) -> None:
     receiver = Receiver(fail_first=2)
-    with receiver.server, CollectorProcess(tmp_path / "c", config=webhook_settings(tmp_path, receiver)) as collector:
+    with (
+        receiver.server,
+        CollectorProcess(tmp_path / "c", config=webhook_settings(tmp_path, receiver)) as collector,
+    ):
         creds = provision(collector, "acme")
         agent = Agent(collector, creds.agent_token)
         agent.disk(90.0)
         wait_for(lambda: receiver.actions == ["open"], 15, "the open (after two 503s)")
         agent.disk(97.0)
         agent.disk(50.0)
-        wait_for(lambda: receiver.actions == ["open", "escalate", "resolve"], 15, "escalate and resolve")
-        items = api(collector, creds.admin_token, "GET", "/api/v1/incidents", params={"client": "acme"})
+        wait_for(
+            lambda: receiver.actions == ["open", "escalate", "resolve"], 15, "escalate and resolve"
+        )
+        items = api(
+            collector, creds.admin_token, "GET", "/api/v1/incidents", params={"client": "acme"}
+        )
         assert [(i["key"], i["state"], i["priority"], i["origin"]) for i in items] == [
-            ("UPK-acme-1", "resolved", "critical", "proactive")]
+            ("UPK-acme-1", "resolved", "critical", "proactive")
+        ]
         detail = api(collector, creds.admin_token, "GET", "/api/v1/incidents/UPK-acme-1")
-        assert detail["tickets"] == [{"connector": "hooks", "external_id": "WH-UPK-acme-1",
-                                      "url": None, "closed_remotely_at": None}]
+        assert detail["tickets"] == [
+            {
+                "connector": "hooks",
+                "external_id": "WH-UPK-acme-1",
+                "url": None,
+                "closed_remotely_at": None,
+            }
+        ]
         assert [(o["action"], o["state"]) for o in detail["outbox"]] == [
-            ("open", "done"), ("escalate", "done"), ("resolve", "done")]
+            ("open", "done"),
+            ("escalate", "done"),
+            ("resolve", "done"),
+        ]
         assert detail["outbox"][0]["attempts"] == 3
         assert "resolved at" in detail["resolution_note"]
         metrics = collector_metrics(collector)
@@ -81,25 +110,49 @@ def test_breach_escalate_resolve_reach_the_webhook_in_order(tmp_path) -> None:
 
 def test_technician_actions_over_the_api_are_mirrored(tmp_path) -> None:
     receiver = Receiver()
-    with receiver.server, CollectorProcess(tmp_path / "c", config=webhook_settings(tmp_path, receiver)) as collector:
+    with (
+        receiver.server,
+        CollectorProcess(tmp_path / "c", config=webhook_settings(tmp_path, receiver)) as collector,
+    ):
         creds = provision(collector, "acme")
-        created = api(collector, creds.admin_token, "POST", "/api/v1/incidents",
-                      json={"client": "acme", "title": "Printer on floor 2 jams", "priority": "major",
-                            "by": "alice"})
+        created = api(
+            collector,
+            creds.admin_token,
+            "POST",
+            "/api/v1/incidents",
+            json={
+                "client": "acme",
+                "title": "Printer on floor 2 jams",
+                "priority": "major",
+                "by": "alice",
+            },
+        )
         key = created["key"]
         assert created["origin"] == "user_reported" and key == "UPK-acme-1"
-        for path, body in [("acknowledge", {"by": "bob"}), ("assign", {"assignee": "bob"}),
-                           ("comments", {"body": "rollers worn", "by": "bob"}),
-                           ("time-entries", {"minutes": 30, "work_type": "onsite", "by": "bob"}),
-                           ("cause", {"cause": "wear"}), ("resolve", {"note": "rollers replaced"}),
-                           ("close", {})]:
+        for path, body in [
+            ("acknowledge", {"by": "bob"}),
+            ("assign", {"assignee": "bob"}),
+            ("comments", {"body": "rollers worn", "by": "bob"}),
+            ("time-entries", {"minutes": 30, "work_type": "onsite", "by": "bob"}),
+            ("cause", {"cause": "wear"}),
+            ("resolve", {"note": "rollers replaced"}),
+            ("close", {}),
+        ]:
             api(collector, creds.admin_token, "POST", f"/api/v1/incidents/{key}/{path}", json=body)
         wait_for(lambda: receiver.actions[-1:] == ["resolve"], 15, "the resolve")
         assert receiver.actions == ["open", "update", "update", "comment", "time_entry", "resolve"]
         detail = api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")
         assert detail["state"] == "closed" and detail["cause"] == "wear"
         assert [e["type"] for e in detail["events"]] == [
-            "opened", "acknowledged", "assigned", "commented", "time_logged", "cause_set", "resolved", "closed"]
+            "opened",
+            "acknowledged",
+            "assigned",
+            "commented",
+            "time_logged",
+            "cause_set",
+            "resolved",
+            "closed",
+        ]
 
 
 def test_crash_between_transition_and_delivery_delivers_once(tmp_path) -> None:

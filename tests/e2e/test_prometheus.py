@@ -17,21 +17,42 @@ from tests.promtool import check_metrics
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules" / "upkeep.rules.yml"
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(prometheus_binary() is None,
-                                 reason="prometheus not installed (Debian package; scripts/test-system-deps)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        prometheus_binary() is None,
+        reason="prometheus not installed (Debian package; scripts/test-system-deps)",
+    ),
+]
 
 
 def _batch(now: float) -> dict:
     return {
-        "batch_id": str(uuid.uuid4()), "seq": 1, "sent_at": now,
-        "agent": {"id": str(uuid.uuid4()), "version": "9.9.9", "hostname": "srv1", "site": "office-a"},
+        "batch_id": str(uuid.uuid4()),
+        "seq": 1,
+        "sent_at": now,
+        "agent": {
+            "id": str(uuid.uuid4()),
+            "version": "9.9.9",
+            "hostname": "srv1",
+            "site": "office-a",
+        },
         "assets": [{"name": "srv1", "kind": "host"}],
         "samples": [
-            {"asset": "srv1", "metric": "disk_used_percent", "labels": {"mountpoint": "/", "fstype": "ext4"},
-             "value": 81.5, "ts": now},
-            {"asset": "srv1", "metric": "netio_receive_errors_total", "labels": {"interface": "eth0"},
-             "value": 4.0, "ts": now},
+            {
+                "asset": "srv1",
+                "metric": "disk_used_percent",
+                "labels": {"mountpoint": "/", "fstype": "ext4"},
+                "value": 81.5,
+                "ts": now,
+            },
+            {
+                "asset": "srv1",
+                "metric": "netio_receive_errors_total",
+                "labels": {"interface": "eth0"},
+                "value": 4.0,
+                "ts": now,
+            },
         ],
         "events": [],
     }
@@ -43,22 +64,37 @@ def test_prometheus_scrapes_the_collector_with_client_site_asset_labels(tmp_path
     env = {"UPKEEP_METRICS_TOKEN_FILE": str(token_file)}
     with CollectorProcess(tmp_path / "collector", env=env) as collector:
         creds = provision(collector, "acme")
-        resp = httpx.post(f"{collector.url}/api/v1/batches", json=_batch(time.time()),
-                          headers={"Authorization": f"Bearer {creds.agent_token}"})
+        resp = httpx.post(
+            f"{collector.url}/api/v1/batches",
+            json=_batch(time.time()),
+            headers={"Authorization": f"Bearer {creds.agent_token}"},
+        )
         assert resp.status_code == 200, resp.text
         assert httpx.get(f"{collector.url}/metrics").status_code == 401
-        exposition = httpx.get(f"{collector.url}/metrics", headers={"Authorization": "Bearer metrics-secret"})
+        exposition = httpx.get(
+            f"{collector.url}/metrics", headers={"Authorization": "Bearer metrics-secret"}
+        )
         check_metrics(exposition.text)
 
-        job = ScrapeJob("upkeep-collector", [f"127.0.0.1:{collector.port}"], bearer_token_file=token_file)
+        job = ScrapeJob(
+            "upkeep-collector", [f"127.0.0.1:{collector.port}"], bearer_token_file=token_file
+        )
         with PrometheusServer(tmp_path / "prometheus", [job], rule_files=[RULES]) as prom:
             (disk,) = prom.wait_for("upkeep_disk_used_percent")
             assert disk["metric"] == {
-                "__name__": "upkeep_disk_used_percent", "job": "upkeep-collector",
-                "instance": f"127.0.0.1:{collector.port}", "client": "acme", "site": "office-a",
-                "asset": "srv1", "mountpoint": "/", "fstype": "ext4"}
+                "__name__": "upkeep_disk_used_percent",
+                "job": "upkeep-collector",
+                "instance": f"127.0.0.1:{collector.port}",
+                "client": "acme",
+                "site": "office-a",
+                "asset": "srv1",
+                "mountpoint": "/",
+                "fstype": "ext4",
+            }
             assert float(disk["value"][1]) == 81.5
-            (errors,) = prom.wait_for('upkeep_netio_receive_errors_total{client="acme",interface="eth0"}')
+            (errors,) = prom.wait_for(
+                'upkeep_netio_receive_errors_total{client="acme",interface="eth0"}'
+            )
             assert float(errors["value"][1]) == 4.0
             (seen,) = prom.wait_for('upkeep_agent_info{version="9.9.9"}')
             assert seen["metric"]["hostname"] == "srv1"
@@ -75,7 +111,9 @@ def test_prometheus_scrapes_the_collector_with_client_site_asset_labels(tmp_path
                     break
                 assert time.monotonic() < deadline, groups
                 time.sleep(0.25)
-            assert {r["health"] for r in rules} == {"ok"}, [(r["name"], r.get("lastError")) for r in rules]
+            assert {r["health"] for r in rules} == {"ok"}, [
+                (r["name"], r.get("lastError")) for r in rules
+            ]
             (count,) = prom.wait_for("upkeep:agents:count")
             assert count["metric"]["client"] == "acme" and count["value"][1] == "1"
             # every Grafana dashboard query is valid PromQL for this Prometheus
@@ -83,4 +121,6 @@ def test_prometheus_scrapes_the_collector_with_client_site_asset_labels(tmp_path
                 try:
                     prom.query(expr)
                 except urllib.error.HTTPError as exc:
-                    raise AssertionError(f"dashboard query {expr!r}: {exc.read().decode()}") from None
+                    raise AssertionError(
+                        f"dashboard query {expr!r}: {exc.read().decode()}"
+                    ) from None

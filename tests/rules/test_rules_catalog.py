@@ -26,7 +26,11 @@ def shipped_rules():
 
 
 def fields(template: str) -> set[str]:
-    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+    return {
+        name.split(".")[0].split("[")[0]
+        for _, name, _, _ in string.Formatter().parse(template)
+        if name
+    }
 
 
 @pytest.mark.parametrize("rule", shipped_rules(), ids=lambda r: r.id)
@@ -38,10 +42,14 @@ def test_rule_uses_real_metric_and_labels(rule):
     labels = catalog[rule.metric]
     for key in rule.where:
         # a where key is a label of the series, or a sibling metric of the same asset
-        assert key in labels or key in catalog, f"{rule.id}: where {key!r} is neither a label nor a metric"
+        assert key in labels or key in catalog, (
+            f"{rule.id}: where {key!r} is neither a label nor a metric"
+        )
     used = fields(rule.summary) | fields(rule.description)
     unknown = used - labels - TEMPLATE_VARS - set(rule.labels)
-    assert not unknown, f"{rule.id}: template uses {sorted(unknown)}, {rule.metric} has labels {sorted(labels)}"
+    assert not unknown, (
+        f"{rule.id}: template uses {sorted(unknown)}, {rule.metric} has labels {sorted(labels)}"
+    )
 
 
 def test_catalog_reads_the_agents_catalogs():

@@ -27,13 +27,28 @@ rules:
 """
 
 
-def post(collector: CollectorProcess, token: str, samples: list[tuple[str, dict, float, float]]) -> None:
-    body = {"agent": {"id": str(uuid.UUID(int=7)), "hostname": "srv1", "version": "1", "site": "office"},
-            "batch_id": str(uuid.uuid4()), "seq": 1, "sent_at": time.time(),
-            "assets": [{"name": "srv1", "kind": "host"}],
-            "samples": [{"asset": "srv1", "metric": m, "labels": labels, "value": v, "ts": ts}
-                        for m, labels, v, ts in samples]}
-    r = httpx.post(f"{collector.url}/api/v1/batches", json=body, headers={"Authorization": f"Bearer {token}"})
+def post(
+    collector: CollectorProcess, token: str, samples: list[tuple[str, dict, float, float]]
+) -> None:
+    body = {
+        "agent": {
+            "id": str(uuid.UUID(int=7)),
+            "hostname": "srv1",
+            "version": "1",
+            "site": "office",
+        },
+        "batch_id": str(uuid.uuid4()),
+        "seq": 1,
+        "sent_at": time.time(),
+        "assets": [{"name": "srv1", "kind": "host"}],
+        "samples": [
+            {"asset": "srv1", "metric": m, "labels": labels, "value": v, "ts": ts}
+            for m, labels, v, ts in samples
+        ],
+    }
+    r = httpx.post(
+        f"{collector.url}/api/v1/batches", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 200, r.text
 
 
@@ -51,7 +66,11 @@ def test_collector_rules_end_to_end(db_url: str, tmp_path: Path) -> None:
     with CollectorProcess(tmp_path / "c", database_url=db_url, env=env) as collector:
         creds = provision(collector)
         auth = {"Authorization": f"Bearer {creds.admin_token}"}
-        post(collector, creds.agent_token, [("service_up", {"service": "nginx"}, 0.0, time.time() - 150)])
+        post(
+            collector,
+            creds.agent_token,
+            [("service_up", {"service": "nginx"}, 0.0, time.time() - 150)],
+        )
         # Evaluated within the request: pending before the 200 came back.
         [pending] = alerts(collector, creds.admin_token)
         assert (pending["rule"], pending["status"]) == ("svc", "pending")
@@ -59,7 +78,11 @@ def test_collector_rules_end_to_end(db_url: str, tmp_path: Path) -> None:
         collector.restart()
         post(collector, creds.agent_token, [("service_up", {"service": "nginx"}, 0.0, time.time())])
         [firing] = alerts(collector, creds.admin_token)  # the clock ran across the restart
-        assert (firing["status"], firing["severity"], firing["summary"]) == ("firing", "critical", "srv1: nginx down")
+        assert (firing["status"], firing["severity"], firing["summary"]) == (
+            "firing",
+            "critical",
+            "srv1: nginx down",
+        )
 
         # A broken change by SIGHUP is refused; the alert keeps firing.
         (rules / "r.yaml").write_text(RULES.replace("state:", "stat:"))

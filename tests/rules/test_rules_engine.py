@@ -24,13 +24,21 @@ class Series:
     labels: dict = field(default_factory=dict)
 
 
-def engine(*rules: dict, overrides: tuple[dict, ...] = (), tags: frozenset[str] = frozenset()) -> RuleEngine:
-    ruleset = RuleSet.build([(Rule.model_validate(r), "") for r in rules],
-                            [Override.model_validate(o) for o in overrides])
-    return RuleEngine(ruleset, lambda a: AssetInfo(a, 1, "acme", "office", f"srv{a}", tags), started_at=T0)
+def engine(
+    *rules: dict, overrides: tuple[dict, ...] = (), tags: frozenset[str] = frozenset()
+) -> RuleEngine:
+    ruleset = RuleSet.build(
+        [(Rule.model_validate(r), "") for r in rules],
+        [Override.model_validate(o) for o in overrides],
+    )
+    return RuleEngine(
+        ruleset, lambda a: AssetInfo(a, 1, "acme", "office", f"srv{a}", tags), started_at=T0
+    )
 
 
-def run(e: RuleEngine, values: list[float], step: float = 60.0, series: Series | None = None) -> list[str]:
+def run(
+    e: RuleEngine, values: list[float], step: float = 60.0, series: Series | None = None
+) -> list[str]:
     """Feed values on time; return the outward status after each."""
     s = series or Series()
     out = []
@@ -43,14 +51,30 @@ def run(e: RuleEngine, values: list[float], step: float = 60.0, series: Series |
     return out
 
 
-HYST = {"id": "r", "metric": "m", "warning": "> 80", "clear": "< 70", "for": "3m", "keep_firing_for": "2m",
-        "flapping": {"enabled": False}}
+HYST = {
+    "id": "r",
+    "metric": "m",
+    "warning": "> 80",
+    "clear": "< 70",
+    "for": "3m",
+    "keep_firing_for": "2m",
+    "flapping": {"enabled": False},
+}
 
 
 def test_for_and_keep_firing_for() -> None:
     states = run(engine(HYST), [90, 90, 90, 90, 75, 60, 60, 60, 60])
-    assert states == ["pending", "pending", "pending", "firing", "firing", "firing", "firing", "inactive",
-                      "inactive"]
+    assert states == [
+        "pending",
+        "pending",
+        "pending",
+        "firing",
+        "firing",
+        "firing",
+        "firing",
+        "inactive",
+        "inactive",
+    ]
 
 
 def test_severity_escalates_after_for_and_deescalates() -> None:
@@ -64,11 +88,18 @@ def test_severity_escalates_after_for_and_deescalates() -> None:
 
 
 def test_flapping_stays_firing_until_stable() -> None:
-    e = engine({"id": "r", "metric": "m", "warning": "> 80", "flapping": {"max_changes": 3, "window": "10m"}})
+    e = engine(
+        {
+            "id": "r",
+            "metric": "m",
+            "warning": "> 80",
+            "flapping": {"max_changes": 3, "window": "10m"},
+        }
+    )
     states = run(e, [90, 10, 90, 10, 90, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
     alert = next(iter(e.alerts.values()))
     assert states[:3] == ["firing", "inactive", "firing"]
-    assert states[3:12] == ["firing"] * 9          # flapping: held firing
+    assert states[3:12] == ["firing"] * 9  # flapping: held firing
     assert states[-1] == "inactive" and not alert.core.flapping
 
 
@@ -94,17 +125,31 @@ def test_late_sample_older_than_the_newest_is_replayed_in_order() -> None:
 
 def test_overrides_most_specific_wins_and_disable() -> None:
     rule = {"id": "disk", "metric": "m", "warning": "> 80"}
-    e = engine(rule, overrides=({"rule": "disk", "client": "acme", "warning": "> 90"},
-                                {"rule": "disk", "asset": "srv1", "warning": "> 95"},
-                                {"rule": "*", "tag": "lab", "enabled": False}))
+    e = engine(
+        rule,
+        overrides=(
+            {"rule": "disk", "client": "acme", "warning": "> 90"},
+            {"rule": "disk", "asset": "srv1", "warning": "> 95"},
+            {"rule": "*", "tag": "lab", "enabled": False},
+        ),
+    )
     assert run(e, [93]) == ["inactive"]
     assert run(e, [96], series=Series(2, labels={"disk": "2"})) == ["firing"]
-    e2 = engine(rule, overrides=({"rule": "*", "tag": "lab", "enabled": False},), tags=frozenset({"lab"}))
+    e2 = engine(
+        rule, overrides=({"rule": "*", "tag": "lab", "enabled": False},), tags=frozenset({"lab"})
+    )
     assert run(e2, [99]) == ["inactive"]
 
 
 def test_sibling_metric_in_where() -> None:
-    e = engine({"id": "link", "metric": "if_oper_status", "where": {"if_admin_status": "1"}, "state": {"in": [2]}})
+    e = engine(
+        {
+            "id": "link",
+            "metric": "if_oper_status",
+            "where": {"if_admin_status": "1"},
+            "state": {"in": [2]},
+        }
+    )
     labels = {"ifindex": "1"}
     oper = Series(1, metric="if_oper_status", labels=labels)
     admin = Series(2, metric="if_admin_status", labels=labels)
@@ -148,7 +193,7 @@ def test_property_no_alert_without_condition_held_for_for(vs: list[float]) -> No
     for i, state in enumerate(states):
         if state == FIRING and (i == 0 or states[i - 1] != FIRING):
             # it just fired: the condition held at every sample of the last `for` (3 min)
-            assert all(v > 80 for v in vs[i - 3:i + 1]) and i >= 3
+            assert all(v > 80 for v in vs[i - 3 : i + 1]) and i >= 3
 
 
 @settings(max_examples=150, deadline=None)
@@ -158,7 +203,7 @@ def test_property_hysteresis_never_resolves_while_clear_does_not_hold(vs: list[f
     for i in range(1, len(states)):
         if states[i - 1] == FIRING and states[i] != FIRING:
             # resolved: clear (< 70) held at every sample of the last keep_firing_for (2 min)
-            assert i >= 2 and all(v < 70 for v in vs[i - 2:i + 1])
+            assert i >= 2 and all(v < 70 for v in vs[i - 2 : i + 1])
 
 
 @settings(max_examples=100, deadline=None)
@@ -173,11 +218,13 @@ def test_property_order_of_arrival_does_not_change_alerts(vs: list[float], rnd) 
     mixed = list(samples)
     rnd.shuffle(mixed)
     for i in range(0, len(mixed), 3):  # batches of up to three, arriving in random order
-        shuffled.observe(mixed[i:i + 3], end)
+        shuffled.observe(mixed[i : i + 3], end)
     in_order.sweep(end)
     shuffled.sweep(end)
 
     def view(e: RuleEngine):
-        return [(a.rule_id, a.core.status, a.core.severity, a.core.flapping) for a in e.alerts.values()]
+        return [
+            (a.rule_id, a.core.status, a.core.severity, a.core.flapping) for a in e.alerts.values()
+        ]
 
     assert view(in_order) == view(shuffled)

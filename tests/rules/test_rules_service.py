@@ -34,12 +34,24 @@ rules:
 
 
 def batch(samples: list[tuple[str, dict, float, float]], asset: str = "srv1") -> Batch:
-    return Batch.model_validate({
-        "agent": {"id": str(uuid.UUID(int=1)), "hostname": asset, "version": "1", "site": "office"},
-        "batch_id": str(uuid.uuid4()), "seq": 1, "sent_at": time.time(),
-        "assets": [{"name": asset, "kind": "host", "tags": ["file-server"]}],
-        "samples": [{"asset": asset, "metric": m, "labels": labels, "value": v, "ts": ts}
-                    for m, labels, v, ts in samples]})
+    return Batch.model_validate(
+        {
+            "agent": {
+                "id": str(uuid.UUID(int=1)),
+                "hostname": asset,
+                "version": "1",
+                "site": "office",
+            },
+            "batch_id": str(uuid.uuid4()),
+            "seq": 1,
+            "sent_at": time.time(),
+            "assets": [{"name": asset, "kind": "host", "tags": ["file-server"]}],
+            "samples": [
+                {"asset": asset, "metric": m, "labels": labels, "value": v, "ts": ts}
+                for m, labels, v, ts in samples
+            ],
+        }
+    )
 
 
 def setup(store, tmp_path: Path) -> tuple[RuleService, Ingestor, admin.Principal]:
@@ -79,9 +91,14 @@ def test_on_arrival_then_restart_keeps_the_for_clock(store, tmp_path: Path) -> N
     assert [a.core.clear_since for a in service3.engine.active()] == [t]
     assert service3.sweep(t + 30) == []
     [resolved] = service3.sweep(t + 61)
-    assert resolved.event == "resolved" and stored_alerts(store) == {"svc": "inactive"}  # flap history kept
+    assert resolved.event == "resolved" and stored_alerts(store) == {
+        "svc": "inactive"
+    }  # flap history kept
     with store.read() as conn:
-        events = [r.event for r in conn.execute(sa.select(alert_transitions).order_by(alert_transitions.c.id))]
+        events = [
+            r.event
+            for r in conn.execute(sa.select(alert_transitions).order_by(alert_transitions.c.id))
+        ]
     assert events == ["pending", "firing", "resolved"]
 
 
@@ -93,8 +110,10 @@ def test_reload_keeps_state_and_refuses_an_invalid_change_whole(store, tmp_path:
     assert len(before) == 1
 
     rules = tmp_path / "rules"
-    (rules / "r.yaml").write_text(RULES.replace("warning: \"> 80\"", "warnin: \"> 80\""))
-    (rules / "extra.yaml").write_text("rules:\n  - {id: new, metric: memory_used_percent, warning: '> 1'}\n")
+    (rules / "r.yaml").write_text(RULES.replace('warning: "> 80"', 'warnin: "> 80"'))
+    (rules / "extra.yaml").write_text(
+        "rules:\n  - {id: new, metric: memory_used_percent, warning: '> 1'}\n"
+    )
     assert service.reload_if_changed()
     status = service.status()
     assert not status.ok and "did you mean 'warning'" in status.errors[0]
@@ -119,9 +138,16 @@ def test_reload_under_load_keeps_every_alerts_state(store, tmp_path: Path) -> No
             i = 0
             while not stop.is_set():
                 t = time.time()
-                ingestor.ingest(principal, batch(
-                    [("temperature_celsius", {"sensor": f"s{n}"}, 85.0 + (i % 3), t) for n in range(20)]
-                    + [("service_up", {"service": f"svc{n}"}, 1.0, t) for n in range(20)]))
+                ingestor.ingest(
+                    principal,
+                    batch(
+                        [
+                            ("temperature_celsius", {"sensor": f"s{n}"}, 85.0 + (i % 3), t)
+                            for n in range(20)
+                        ]
+                        + [("service_up", {"service": f"svc{n}"}, 1.0, t) for n in range(20)]
+                    ),
+                )
                 i += 1
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)

@@ -37,12 +37,22 @@ class AlertmanagerServer(ServerProcess):
 
     name = "alertmanager"
 
-    def __init__(self, workdir: str | Path, webhook_url: str, bearer_token: str, *,
-                 group_wait: str = "0s", group_interval: str = "1s", repeat_interval: str = "4h",
-                 startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        workdir: str | Path,
+        webhook_url: str,
+        bearer_token: str,
+        *,
+        group_wait: str = "0s",
+        group_interval: str = "1s",
+        repeat_interval: str = "4h",
+        startup_timeout: float = 30.0,
+    ) -> None:
         binary = alertmanager_binary()
         if binary is None:
-            raise RuntimeError("alertmanager not installed (Debian package 'prometheus-alertmanager')")
+            raise RuntimeError(
+                "alertmanager not installed (Debian package 'prometheus-alertmanager')"
+            )
         super().__init__(workdir, startup_timeout=startup_timeout)
         self.binary = binary
         self.config_path = self.workdir / "alertmanager.yml"
@@ -50,25 +60,52 @@ class AlertmanagerServer(ServerProcess):
         token_file.write_text(bearer_token)
         token_file.chmod(0o600)
         config = {
-            "route": {"receiver": "upkeep", "group_by": ["..."], "group_wait": group_wait,
-                      "group_interval": group_interval, "repeat_interval": repeat_interval},
-            "receivers": [{"name": "upkeep", "webhook_configs": [{
-                "url": webhook_url, "send_resolved": True, "max_alerts": 0,
-                "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}},
-            }]}],
+            "route": {
+                "receiver": "upkeep",
+                "group_by": ["..."],
+                "group_wait": group_wait,
+                "group_interval": group_interval,
+                "repeat_interval": repeat_interval,
+            },
+            "receivers": [
+                {
+                    "name": "upkeep",
+                    "webhook_configs": [
+                        {
+                            "url": webhook_url,
+                            "send_resolved": True,
+                            "max_alerts": 0,
+                            "http_config": {
+                                "authorization": {
+                                    "type": "Bearer",
+                                    "credentials_file": str(token_file),
+                                }
+                            },
+                        }
+                    ],
+                }
+            ],
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def args(self) -> list[str]:
-        return [self.binary, f"--config.file={self.config_path}", f"--storage.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
-                "--log.level=debug"]
+        return [
+            self.binary,
+            f"--config.file={self.config_path}",
+            f"--storage.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+            "--log.level=debug",
+        ]
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """``POST /api/v2/alerts`` (``startsAt``/``endsAt`` as RFC 3339 strings, when given)."""
-        request = urllib.request.Request(self.url + "/api/v2/alerts", data=json.dumps(alerts).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            self.url + "/api/v2/alerts",
+            data=json.dumps(alerts).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=10) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"alertmanager refused alerts: {resp.status}")
-

@@ -59,9 +59,18 @@ class CollectorProcess:
     ``config``: a settings YAML file passed as ``--config``.
     """
 
-    def __init__(self, data_dir: str | Path, *, database_url: str | None = None, port: int | None = None,
-                 host: str = "127.0.0.1", env: dict[str, str] | None = None, config: str | Path | None = None,
-                 log_level: str = "info", startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        database_url: str | None = None,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
+        config: str | Path | None = None,
+        log_level: str = "info",
+        startup_timeout: float = 30.0,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url
@@ -71,8 +80,13 @@ class CollectorProcess:
         self.startup_timeout = startup_timeout
         self.log_path = self.data_dir / "collector.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("UPKEEP_")}
-        self.env.update({"UPKEEP_DATA_DIR": str(self.data_dir), "UPKEEP_LOG_LEVEL": log_level,
-                         "PYTHONUNBUFFERED": "1"})
+        self.env.update(
+            {
+                "UPKEEP_DATA_DIR": str(self.data_dir),
+                "UPKEEP_LOG_LEVEL": log_level,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if database_url:
             self.env["UPKEEP_DATABASE_URL"] = database_url
         self.env.update(env or {})
@@ -92,14 +106,24 @@ class CollectorProcess:
         """Start the server and wait until /healthz answers 200 (raises with the log if not)."""
         if self.running:
             return self
-        args = [sys.executable, "-m", "collector.cli", "serve", "--host", self.host, "--port", str(self.port)]
+        args = [
+            sys.executable,
+            "-m",
+            "collector.cli",
+            "serve",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         if self.config:
             args += ["--config", str(self.config)]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log.write(f"--- starting: {' '.join(args)}\n".encode())
         self._log.flush()
-        self.process = subprocess.Popen(args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         self.wait_healthy(self.startup_timeout)
         return self
 
@@ -107,7 +131,9 @@ class CollectorProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"collector exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"collector exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
                     if resp.status == 200:
@@ -157,7 +183,9 @@ class CollectorProcess:
         except OSError:
             return "(no log)"
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``upkeep ARGS…`` against this collector's store; raises on failure if ``check``."""
         return run_cli(*args, env=self.env, check=check, timeout=timeout)
 
@@ -168,13 +196,22 @@ class CollectorProcess:
         self.stop()
 
 
-def run_cli(*args: str, env: dict[str, str], check: bool = True,
-            timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], check: bool = True, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m collector.cli ARGS…`` with ``env``; on failure with ``check`` raise with output."""
-    proc = subprocess.run([sys.executable, "-m", "collector.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     if check and proc.returncode != 0:
-        raise RuntimeError(f"upkeep {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
+        raise RuntimeError(
+            f"upkeep {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+        )
     return proc
 
 
@@ -207,7 +244,11 @@ class Credentials:
     admin_token: str
 
 
-def provision(collector: CollectorProcess, client: str = "acme", token_name: str = "") -> Credentials:
+def provision(
+    collector: CollectorProcess, client: str = "acme", token_name: str = ""
+) -> Credentials:
     """Create ``client``, an agent token for it and an admin token."""
     create_client(collector, client)
-    return Credentials(client, create_agent_token(collector, client, token_name), create_admin_token(collector))
+    return Credentials(
+        client, create_agent_token(collector, client, token_name), create_admin_token(collector)
+    )

@@ -55,7 +55,7 @@ class RecordedRequest:
 @dataclass
 class Reply:
     status: int = 200
-    body: Any = None               # JSON-encoded unless bytes
+    body: Any = None  # JSON-encoded unless bytes
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -86,16 +86,20 @@ class FakeHttpServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = RecordedRequest(self.command, self.path,
-                                          {k.lower(): v for k, v in self.headers.items()}, body)
+                request = RecordedRequest(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 owner.requests.append(request)
                 try:
                     reply = owner.handler(request)
                 except BaseException as exc:  # reported by stop()
                     owner.errors.append(exc)
                     reply = Reply(500, {"error": f"test handler failed: {exc!r}"})
-                payload = reply.body if isinstance(reply.body, bytes) else (
-                    b"" if reply.body is None else json.dumps(reply.body).encode())
+                payload = (
+                    reply.body
+                    if isinstance(reply.body, bytes)
+                    else (b"" if reply.body is None else json.dumps(reply.body).encode())
+                )
                 self.send_response(reply.status)
                 headers = {"Content-Type": "application/json", **reply.headers}
                 for name, value in headers.items():
@@ -115,7 +119,9 @@ class FakeHttpServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> FakeHttpServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="fake-http", daemon=True
+        )
         self._thread.start()
         return self
 

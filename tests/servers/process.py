@@ -42,12 +42,19 @@ class ServerProcess:
 
     def start(self) -> Self:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd=self.workdir)
+        self.process = subprocess.Popen(
+            self.args(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
         deadline = time.monotonic() + self.startup_timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as resp:
                     if resp.status == 200:
@@ -56,7 +63,9 @@ class ServerProcess:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"{self.name} not ready after {self.startup_timeout}s:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} not ready after {self.startup_timeout}s:\n{self.log_tail()}"
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:

@@ -46,10 +46,16 @@ class ScrapeJob:
     labels: dict[str, str] = field(default_factory=dict)
 
     def to_config(self) -> dict[str, Any]:
-        job: dict[str, Any] = {"job_name": self.name, "metrics_path": self.metrics_path,
-                               "static_configs": [{"targets": self.targets, "labels": self.labels}]}
+        job: dict[str, Any] = {
+            "job_name": self.name,
+            "metrics_path": self.metrics_path,
+            "static_configs": [{"targets": self.targets, "labels": self.labels}],
+        }
         if self.bearer_token_file is not None:
-            job["authorization"] = {"type": "Bearer", "credentials_file": str(self.bearer_token_file)}
+            job["authorization"] = {
+                "type": "Bearer",
+                "credentials_file": str(self.bearer_token_file),
+            }
         return job
 
 
@@ -58,26 +64,42 @@ class PrometheusServer(ServerProcess):
 
     name = "prometheus"
 
-    def __init__(self, workdir: str | Path, jobs: list[ScrapeJob], *, scrape_interval: str = "1s",
-                 rule_files: list[Path] = (), evaluation_interval: str = "1s",
-                 startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        workdir: str | Path,
+        jobs: list[ScrapeJob],
+        *,
+        scrape_interval: str = "1s",
+        rule_files: list[Path] = (),
+        evaluation_interval: str = "1s",
+        startup_timeout: float = 30.0,
+    ) -> None:
         binary = prometheus_binary()
         if binary is None:
             raise RuntimeError("prometheus not installed (Debian package 'prometheus')")
         super().__init__(workdir, startup_timeout=startup_timeout)
         self.binary = binary
         self.config_path = self.workdir / "prometheus.yml"
-        config = {"global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
-                             "evaluation_interval": evaluation_interval},
-                  "rule_files": [str(p) for p in rule_files],
-                  "scrape_configs": [job.to_config() for job in jobs]}
+        config = {
+            "global": {
+                "scrape_interval": scrape_interval,
+                "scrape_timeout": scrape_interval,
+                "evaluation_interval": evaluation_interval,
+            },
+            "rule_files": [str(p) for p in rule_files],
+            "scrape_configs": [job.to_config() for job in jobs],
+        }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def args(self) -> list[str]:
-        return [self.binary, f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=1h", "--log.level=warn"]
+        return [
+            self.binary,
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time=1h",
+            "--log.level=warn",
+        ]
 
     def api(self, path: str, **params: str) -> Any:
         """GET ``/api/v1/<path>``; returns ``data`` (raises on an error answer)."""
@@ -103,7 +125,8 @@ class PrometheusServer(ServerProcess):
                 return result
             if time.monotonic() > deadline:
                 targets = self.api("targets")["activeTargets"]
-                raise AssertionError(f"{expr!r} still empty after {timeout}s; targets: "
-                                     f"{[(t['scrapeUrl'], t['health'], t['lastError']) for t in targets]}")
+                raise AssertionError(
+                    f"{expr!r} still empty after {timeout}s; targets: "
+                    f"{[(t['scrapeUrl'], t['health'], t['lastError']) for t in targets]}"
+                )
             time.sleep(0.25)
-

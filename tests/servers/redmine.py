@@ -81,7 +81,7 @@ def redmine_unavailable() -> str | None:
         try:
             local.write_text(GEMFILE_LOCAL)
         except OSError as exc:
-            return f"cannot write {local} (gem \"webrick\" for bin/rails server): {exc.strerror}"
+            return f'cannot write {local} (gem "webrick" for bin/rails server): {exc.strerror}'
     return None
 
 
@@ -101,14 +101,21 @@ class RedmineServer:
         self.custom_field_id = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        self.env = {**os.environ, "RAILS_ENV": "production", "DATABASE_URL": f"sqlite3:{self.db_path}",
-                    "RAILS_LOG_TO_STDOUT": "1"}
+        self.env = {
+            **os.environ,
+            "RAILS_ENV": "production",
+            "DATABASE_URL": f"sqlite3:{self.db_path}",
+            "RAILS_LOG_TO_STDOUT": "1",
+        }
 
     def _run(self, *args: str, timeout: float = 180) -> str:
-        result = subprocess.run(args, cwd=REDMINE_ROOT, env=self.env, capture_output=True, text=True,
-                                timeout=timeout)
+        result = subprocess.run(
+            args, cwd=REDMINE_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+            raise RuntimeError(
+                f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+            )
         return result.stdout
 
     def prepare(self) -> None:
@@ -131,16 +138,34 @@ class RedmineServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.pid_path.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            ["bin/rails", "server", "-u", "webrick", "-b", "127.0.0.1", "-p", str(self.port),
-             "-P", str(self.pid_path)],
-            cwd=REDMINE_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "bin/rails",
+                "server",
+                "-u",
+                "webrick",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-P",
+                str(self.pid_path),
+            ],
+            cwd=REDMINE_ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"Redmine exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(
+                    f"Redmine exited with {self.process.returncode}; see {self.log_path}"
+                )
             try:
-                request = urllib.request.Request(f"{self.url}/issue_statuses.json",
-                                                 headers={"X-Redmine-API-Key": self.api_key})
+                request = urllib.request.Request(
+                    f"{self.url}/issue_statuses.json", headers={"X-Redmine-API-Key": self.api_key}
+                )
                 with urllib.request.urlopen(request, timeout=2) as response:
                     if response.status == 200:
                         return
@@ -148,7 +173,9 @@ class RedmineServer:
                 pass
             time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"Redmine did not answer within {self.startup_timeout} s; see {self.log_path}")
+        raise RuntimeError(
+            f"Redmine did not answer within {self.startup_timeout} s; see {self.log_path}"
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -166,9 +193,12 @@ class RedmineServer:
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
         """Call Redmine's REST API as the admin (test assertions)."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}/{path.lstrip('/')}", data=data, method=method,
-                                         headers={"X-Redmine-API-Key": self.api_key,
-                                                  "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/{path.lstrip('/')}",
+            data=data,
+            method=method,
+            headers={"X-Redmine-API-Key": self.api_key, "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             raw = response.read()
         return json.loads(raw) if raw.strip() else {}

@@ -41,18 +41,32 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -72,16 +86,27 @@ class _Handler:
         if self.server.reply_to_data:
             return self.server.reply_to_data
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.server.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message,
-                                                 session.auth_data if session.authenticated else None))
+        self.server.messages.append(
+            ReceivedMail(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                message,
+                session.auth_data if session.authenticated else None,
+            )
+        )
         return "250 OK"
 
 
 class SmtpServer:
     """See the module docstring."""
 
-    def __init__(self, workdir: str | Path, *, security: Literal["none", "starttls", "tls"] = "none",
-                 users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str | Path,
+        *,
+        security: Literal["none", "starttls", "tls"] = "none",
+        users: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.security = security
@@ -101,11 +126,16 @@ class SmtpServer:
             else:
                 kwargs.update(ssl_context=context)
         if self.users:
-            kwargs.update(authenticator=self._authenticate, auth_required=True,
-                          auth_require_tls=security != "none")
+            kwargs.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=security != "none",
+            )
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if isinstance(auth_data, LoginPassword):
             user, password = auth_data.login.decode(), auth_data.password.decode()
             if self.users.get(user) == password:

@@ -69,7 +69,9 @@ class _Process:
             if _probe(self.port, community):
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"SNMP agent did not answer on port {self.port}: {log.read_text(errors='replace')[-2000:]}")
+        raise RuntimeError(
+            f"SNMP agent did not answer on port {self.port}: {log.read_text(errors='replace')[-2000:]}"
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -100,7 +102,8 @@ class SnmpdProcess(_Process):
             f"rocommunity {V2C_COMMUNITY} 127.0.0.1\n"
             f'createUser {V3_USER} SHA-256 "{V3_AUTH_KEY}" AES "{V3_PRIV_KEY}"\n'
             f"rouser {V3_USER} authpriv\n"
-            f"sysName {sys_name}\nsysLocation test-rack\nsysContact ops@example.net\n")
+            f"sysName {sys_name}\nsysLocation test-rack\nsysContact ops@example.net\n"
+        )
         self.log = workdir / "snmpd.log"
 
     def start(self) -> SnmpdProcess:
@@ -108,9 +111,21 @@ class SnmpdProcess(_Process):
         env = {**os.environ, "MIBS": "", "MIBDIRS": str(self.workdir)}
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [binary, "-f", "-Lo", "-C", "-c", str(self.config), "-r",
-                 f"--persistentDir={self.workdir / 'persist'}", f"udp:127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT, env=env)
+                [
+                    binary,
+                    "-f",
+                    "-Lo",
+                    "-C",
+                    "-c",
+                    str(self.config),
+                    "-r",
+                    f"--persistentDir={self.workdir / 'persist'}",
+                    f"udp:127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         self._wait(V2C_COMMUNITY, self.log)
         return self
 
@@ -140,10 +155,16 @@ class SnmpsimProcess(_Process):
         cache.mkdir(exist_ok=True)
         # As root snmpsim drops to nobody, who may not be able to read this Python's files
         # (e.g. under /root): import what it loads lazily (its index's dbm) before that.
-        argv = [sys.executable, "-c", "import sys, dbm, dbm.dumb, encodings.idna, encodings.latin_1, encodings.ascii, encodings.hex_codec; "
-                "from snmpsim.commands.responder import main; sys.argv[0] = 'snmpsim'; sys.exit(main())",
-                f"--data-dir={self.data_dir}", f"--cache-dir={cache}",
-                f"--agent-udpv4-endpoint=127.0.0.1:{self.port}", "--log-level=error"]
+        argv = [
+            sys.executable,
+            "-c",
+            "import sys, dbm, dbm.dumb, encodings.idna, encodings.latin_1, encodings.ascii, encodings.hex_codec; "
+            "from snmpsim.commands.responder import main; sys.argv[0] = 'snmpsim'; sys.exit(main())",
+            f"--data-dir={self.data_dir}",
+            f"--cache-dir={cache}",
+            f"--agent-udpv4-endpoint=127.0.0.1:{self.port}",
+            "--log-level=error",
+        ]
         if os.geteuid() == 0:
             # snmpsim refuses to run as root and drops to nobody, who cannot enter pytest's
             # private tmp dirs: serve a world-readable copy of the recordings instead.
@@ -153,8 +174,12 @@ class SnmpsimProcess(_Process):
             cache = self._public / "cache"
             cache.mkdir()
             os.chmod(cache, 0o777)
-            argv = [a.replace(f"--data-dir={self.data_dir}", f"--data-dir={data}")
-                     .replace(f"--cache-dir={self.workdir / 'cache'}", f"--cache-dir={cache}") for a in argv]
+            argv = [
+                a.replace(f"--data-dir={self.data_dir}", f"--data-dir={data}").replace(
+                    f"--cache-dir={self.workdir / 'cache'}", f"--cache-dir={cache}"
+                )
+                for a in argv
+            ]
             argv += ["--process-user=nobody", "--process-group=nogroup"]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)

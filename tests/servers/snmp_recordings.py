@@ -18,44 +18,91 @@ HR_NETWORK = "1.3.6.1.2.1.25.3.1.4"
 
 
 def system(descr: str, object_id: str, name: str, uptime: int = 12_345_600) -> list[Row]:
-    return [("1.3.6.1.2.1.1.1.0", "4", descr), ("1.3.6.1.2.1.1.2.0", "6", object_id),
-            ("1.3.6.1.2.1.1.3.0", "67", uptime), ("1.3.6.1.2.1.1.4.0", "4", "helpdesk@example.net"),
-            ("1.3.6.1.2.1.1.5.0", "4", name), ("1.3.6.1.2.1.1.6.0", "4", "2nd floor")]
+    return [
+        ("1.3.6.1.2.1.1.1.0", "4", descr),
+        ("1.3.6.1.2.1.1.2.0", "6", object_id),
+        ("1.3.6.1.2.1.1.3.0", "67", uptime),
+        ("1.3.6.1.2.1.1.4.0", "4", "helpdesk@example.net"),
+        ("1.3.6.1.2.1.1.5.0", "4", name),
+        ("1.3.6.1.2.1.1.6.0", "4", "2nd floor"),
+    ]
 
 
-def printer(*, descr: str, model: str, serial: str, error_state_hex: str, device_status: int,
-            printer_status: int, supplies: list[tuple[int, int, int, str, int, int]],
-            colorants: list[str], covers: list[tuple[str, int]], trays: list[tuple[str, int, int]],
-            pages: int, alerts: list[tuple[int, int, int, str]] = (), name: str = "printer",
-            object_id: str = "1.3.6.1.4.1.11.2.3.9.1") -> list[Row]:
+def printer(
+    *,
+    descr: str,
+    model: str,
+    serial: str,
+    error_state_hex: str,
+    device_status: int,
+    printer_status: int,
+    supplies: list[tuple[int, int, int, str, int, int]],
+    colorants: list[str],
+    covers: list[tuple[str, int]],
+    trays: list[tuple[str, int, int]],
+    pages: int,
+    alerts: list[tuple[int, int, int, str]] = (),
+    name: str = "printer",
+    object_id: str = "1.3.6.1.4.1.11.2.3.9.1",
+) -> list[Row]:
     """supplies: (colorant index, class, type, description, max capacity, level)."""
     rows = system(descr, object_id, name)
     # hrDeviceTable: 1 = the printer, 2 = its network interface.
-    rows += [("1.3.6.1.2.1.25.3.2.1.1.1", "2", 1), ("1.3.6.1.2.1.25.3.2.1.1.2", "2", 2),
-             ("1.3.6.1.2.1.25.3.2.1.2.1", "6", HR_PRINTER), ("1.3.6.1.2.1.25.3.2.1.2.2", "6", HR_NETWORK),
-             ("1.3.6.1.2.1.25.3.2.1.3.1", "4", model), ("1.3.6.1.2.1.25.3.2.1.3.2", "4", "Ethernet"),
-             ("1.3.6.1.2.1.25.3.2.1.5.1", "2", device_status), ("1.3.6.1.2.1.25.3.2.1.5.2", "2", 2),
-             ("1.3.6.1.2.1.25.3.5.1.1.1", "2", printer_status),
-             ("1.3.6.1.2.1.25.3.5.1.2.1", "4x", error_state_hex),
-             ("1.3.6.1.2.1.43.5.1.1.16.1", "4", model), ("1.3.6.1.2.1.43.5.1.1.17.1", "4", serial)]
+    rows += [
+        ("1.3.6.1.2.1.25.3.2.1.1.1", "2", 1),
+        ("1.3.6.1.2.1.25.3.2.1.1.2", "2", 2),
+        ("1.3.6.1.2.1.25.3.2.1.2.1", "6", HR_PRINTER),
+        ("1.3.6.1.2.1.25.3.2.1.2.2", "6", HR_NETWORK),
+        ("1.3.6.1.2.1.25.3.2.1.3.1", "4", model),
+        ("1.3.6.1.2.1.25.3.2.1.3.2", "4", "Ethernet"),
+        ("1.3.6.1.2.1.25.3.2.1.5.1", "2", device_status),
+        ("1.3.6.1.2.1.25.3.2.1.5.2", "2", 2),
+        ("1.3.6.1.2.1.25.3.5.1.1.1", "2", printer_status),
+        ("1.3.6.1.2.1.25.3.5.1.2.1", "4x", error_state_hex),
+        ("1.3.6.1.2.1.43.5.1.1.16.1", "4", model),
+        ("1.3.6.1.2.1.43.5.1.1.17.1", "4", serial),
+    ]
     for i, (description, status) in enumerate(covers, 1):
-        rows += [(f"1.3.6.1.2.1.43.6.1.1.2.1.{i}", "4", description), (f"1.3.6.1.2.1.43.6.1.1.3.1.{i}", "2", status)]
+        rows += [
+            (f"1.3.6.1.2.1.43.6.1.1.2.1.{i}", "4", description),
+            (f"1.3.6.1.2.1.43.6.1.1.3.1.{i}", "2", status),
+        ]
     for i, (tray, capacity, level) in enumerate(trays, 1):
-        rows += [(f"1.3.6.1.2.1.43.8.2.1.2.1.{i}", "2", 4), (f"1.3.6.1.2.1.43.8.2.1.9.1.{i}", "2", capacity),
-                 (f"1.3.6.1.2.1.43.8.2.1.10.1.{i}", "2", level), (f"1.3.6.1.2.1.43.8.2.1.13.1.{i}", "4", tray)]
-    rows += [("1.3.6.1.2.1.43.10.2.1.2.1.1", "2", 4), ("1.3.6.1.2.1.43.10.2.1.3.1.1", "2", 7),
-             ("1.3.6.1.2.1.43.10.2.1.4.1.1", "65", pages)]
+        rows += [
+            (f"1.3.6.1.2.1.43.8.2.1.2.1.{i}", "2", 4),
+            (f"1.3.6.1.2.1.43.8.2.1.9.1.{i}", "2", capacity),
+            (f"1.3.6.1.2.1.43.8.2.1.10.1.{i}", "2", level),
+            (f"1.3.6.1.2.1.43.8.2.1.13.1.{i}", "4", tray),
+        ]
+    rows += [
+        ("1.3.6.1.2.1.43.10.2.1.2.1.1", "2", 4),
+        ("1.3.6.1.2.1.43.10.2.1.3.1.1", "2", 7),
+        ("1.3.6.1.2.1.43.10.2.1.4.1.1", "65", pages),
+    ]
     for i, (colorant, klass, kind, description, capacity, level) in enumerate(supplies, 1):
-        rows += [(f"1.3.6.1.2.1.43.11.1.1.2.1.{i}", "2", 1), (f"1.3.6.1.2.1.43.11.1.1.3.1.{i}", "2", colorant),
-                 (f"1.3.6.1.2.1.43.11.1.1.4.1.{i}", "2", klass), (f"1.3.6.1.2.1.43.11.1.1.5.1.{i}", "2", kind),
-                 (f"1.3.6.1.2.1.43.11.1.1.6.1.{i}", "4", description), (f"1.3.6.1.2.1.43.11.1.1.7.1.{i}", "2", 19),
-                 (f"1.3.6.1.2.1.43.11.1.1.8.1.{i}", "2", capacity), (f"1.3.6.1.2.1.43.11.1.1.9.1.{i}", "2", level)]
+        rows += [
+            (f"1.3.6.1.2.1.43.11.1.1.2.1.{i}", "2", 1),
+            (f"1.3.6.1.2.1.43.11.1.1.3.1.{i}", "2", colorant),
+            (f"1.3.6.1.2.1.43.11.1.1.4.1.{i}", "2", klass),
+            (f"1.3.6.1.2.1.43.11.1.1.5.1.{i}", "2", kind),
+            (f"1.3.6.1.2.1.43.11.1.1.6.1.{i}", "4", description),
+            (f"1.3.6.1.2.1.43.11.1.1.7.1.{i}", "2", 19),
+            (f"1.3.6.1.2.1.43.11.1.1.8.1.{i}", "2", capacity),
+            (f"1.3.6.1.2.1.43.11.1.1.9.1.{i}", "2", level),
+        ]
     for i, color in enumerate(colorants, 1):
-        rows += [(f"1.3.6.1.2.1.43.12.1.1.2.1.{i}", "2", 1), (f"1.3.6.1.2.1.43.12.1.1.4.1.{i}", "4", color)]
+        rows += [
+            (f"1.3.6.1.2.1.43.12.1.1.2.1.{i}", "2", 1),
+            (f"1.3.6.1.2.1.43.12.1.1.4.1.{i}", "4", color),
+        ]
     for i, (severity, group, code, description) in enumerate(alerts, 1):
-        rows += [(f"1.3.6.1.2.1.43.18.1.1.2.1.{i}", "2", severity), (f"1.3.6.1.2.1.43.18.1.1.4.1.{i}", "2", group),
-                 (f"1.3.6.1.2.1.43.18.1.1.7.1.{i}", "2", code), (f"1.3.6.1.2.1.43.18.1.1.8.1.{i}", "4", description),
-                 (f"1.3.6.1.2.1.43.18.1.1.9.1.{i}", "67", 1000 + i)]
+        rows += [
+            (f"1.3.6.1.2.1.43.18.1.1.2.1.{i}", "2", severity),
+            (f"1.3.6.1.2.1.43.18.1.1.4.1.{i}", "2", group),
+            (f"1.3.6.1.2.1.43.18.1.1.7.1.{i}", "2", code),
+            (f"1.3.6.1.2.1.43.18.1.1.8.1.{i}", "4", description),
+            (f"1.3.6.1.2.1.43.18.1.1.9.1.{i}", "67", 1000 + i),
+        ]
     return rows
 
 
@@ -63,69 +110,130 @@ def mono_printer() -> list[Row]:
     """A mono laser: toner only says "some remaining" (-3), lowToner + doorOpen set in a
     ONE-byte error state (the second byte is missing), front door open, a toner alert."""
     return printer(
-        descr="HP LaserJet Pro M404dn, FW 002.2149A", model="HP LaserJet Pro M404dn", serial="PHBQX12345",
-        error_state_hex="28", device_status=3, printer_status=3,
-        supplies=[(1, 3, 21, "Black Cartridge HP CF259A", 100, -3), (0, 3, 9, "Imaging Drum", 23000, 9200)],
-        colorants=["black"], covers=[("Front Door", 3)], trays=[("Tray 1", 100, 0), ("Tray 2", 250, -3)],
-        pages=48213, alerts=[(4, 11, 804, "Black cartridge low"), (3, 6, 501, "Door open")], name="printer-mono")
+        descr="HP LaserJet Pro M404dn, FW 002.2149A",
+        model="HP LaserJet Pro M404dn",
+        serial="PHBQX12345",
+        error_state_hex="28",
+        device_status=3,
+        printer_status=3,
+        supplies=[
+            (1, 3, 21, "Black Cartridge HP CF259A", 100, -3),
+            (0, 3, 9, "Imaging Drum", 23000, 9200),
+        ],
+        colorants=["black"],
+        covers=[("Front Door", 3)],
+        trays=[("Tray 1", 100, 0), ("Tray 2", 250, -3)],
+        pages=48213,
+        alerts=[(4, 11, 804, "Black cartridge low"), (3, 6, 501, "Door open")],
+        name="printer-mono",
+    )
 
 
 def color_printer() -> list[Row]:
     """A colour laser: four cartridges at known levels (80, 75, 50, 0 %), a waste toner box
     that reports unknown (-2), no errors (two zero bytes), covers closed."""
     return printer(
-        descr="Brother HL-L8360CDW", model="Brother HL-L8360CDW", serial="E78123K0N456789",
-        error_state_hex="0000", device_status=2, printer_status=4,
-        supplies=[(1, 3, 3, "Black Toner", 100, 80), (2, 3, 3, "Cyan Toner", 2000, 1500),
-                  (3, 3, 3, "Magenta Toner", 1000, 500), (4, 3, 3, "Yellow Toner", 1000, 0),
-                  (0, 4, 4, "Waste Toner Box", -2, -2)],
-        colorants=["black", "cyan", "magenta", "yellow"], covers=[("Top Cover", 4)],
-        trays=[("MP Tray", 50, 50), ("Tray 1", 250, 200)], pages=120034, name="printer-color",
-        object_id="1.3.6.1.4.1.2435.2.3.9.1")
+        descr="Brother HL-L8360CDW",
+        model="Brother HL-L8360CDW",
+        serial="E78123K0N456789",
+        error_state_hex="0000",
+        device_status=2,
+        printer_status=4,
+        supplies=[
+            (1, 3, 3, "Black Toner", 100, 80),
+            (2, 3, 3, "Cyan Toner", 2000, 1500),
+            (3, 3, 3, "Magenta Toner", 1000, 500),
+            (4, 3, 3, "Yellow Toner", 1000, 0),
+            (0, 4, 4, "Waste Toner Box", -2, -2),
+        ],
+        colorants=["black", "cyan", "magenta", "yellow"],
+        covers=[("Top Cover", 4)],
+        trays=[("MP Tray", 50, 50), ("Tray 1", 250, 200)],
+        pages=120034,
+        name="printer-color",
+        object_id="1.3.6.1.4.1.2435.2.3.9.1",
+    )
 
 
 def replaced_printer(level: int) -> list[Row]:
     return printer(
-        descr="Kyocera ECOSYS P2040dn", model="ECOSYS P2040dn", serial="VCF8Z12345",
-        error_state_hex="0000", device_status=2, printer_status=3,
-        supplies=[(1, 3, 3, "TK-1160", 7200, level)], colorants=["black"], covers=[],
-        trays=[("Cassette 1", 250, 120)], pages=8000, name="printer-kyocera",
-        object_id="1.3.6.1.4.1.1347.41")
+        descr="Kyocera ECOSYS P2040dn",
+        model="ECOSYS P2040dn",
+        serial="VCF8Z12345",
+        error_state_hex="0000",
+        device_status=2,
+        printer_status=3,
+        supplies=[(1, 3, 3, "TK-1160", 7200, level)],
+        colorants=["black"],
+        covers=[],
+        trays=[("Cassette 1", 250, 120)],
+        pages=8000,
+        name="printer-kyocera",
+        object_id="1.3.6.1.4.1.1347.41",
+    )
 
 
 def ups_on_battery() -> list[Row]:
     """An Eaton UPS running on battery for 95 s: 87 % charge, 14 min left, onBattery alarm."""
     u = "1.3.6.1.2.1.33.1."
     return system("Eaton 5PX 1500", "1.3.6.1.4.1.534.1", "ups-rack") + [
-        (u + "1.1.0", "4", "EATON"), (u + "1.2.0", "4", "5PX 1500"), (u + "1.3.0", "4", "INV: 1.40"),
+        (u + "1.1.0", "4", "EATON"),
+        (u + "1.2.0", "4", "5PX 1500"),
+        (u + "1.3.0", "4", "INV: 1.40"),
         (u + "1.5.0", "4", "ups-rack"),
-        (u + "2.1.0", "2", 2), (u + "2.2.0", "2", 95), (u + "2.3.0", "2", 14), (u + "2.4.0", "2", 87),
-        (u + "2.5.0", "2", 545), (u + "2.7.0", "2", 27),
-        (u + "3.3.1.2.1", "2", 0), (u + "3.3.1.3.1", "2", 0),
-        (u + "4.1.0", "2", 5), (u + "4.2.0", "2", 500),
-        (u + "4.4.1.2.1", "2", 230), (u + "4.4.1.3.1", "2", 31), (u + "4.4.1.4.1", "2", 650), (u + "4.4.1.5.1", "2", 43),
+        (u + "2.1.0", "2", 2),
+        (u + "2.2.0", "2", 95),
+        (u + "2.3.0", "2", 14),
+        (u + "2.4.0", "2", 87),
+        (u + "2.5.0", "2", 545),
+        (u + "2.7.0", "2", 27),
+        (u + "3.3.1.2.1", "2", 0),
+        (u + "3.3.1.3.1", "2", 0),
+        (u + "4.1.0", "2", 5),
+        (u + "4.2.0", "2", 500),
+        (u + "4.4.1.2.1", "2", 230),
+        (u + "4.4.1.3.1", "2", 31),
+        (u + "4.4.1.4.1", "2", 650),
+        (u + "4.4.1.5.1", "2", 43),
         (u + "6.1.0", "66", 1),
-        (u + "6.2.1.2.1", "6", u + "6.3.2"), (u + "6.2.1.3.1", "67", 12_345_000),
+        (u + "6.2.1.2.1", "6", u + "6.3.2"),
+        (u + "6.2.1.3.1", "67", 12_345_000),
     ]
 
 
-def switch(ports: int = 48, down: tuple[int, ...] = (3,), octets: int = 10**9, name: str = "switch-48") -> list[Row]:
+def switch(
+    ports: int = 48, down: tuple[int, ...] = (3,), octets: int = 10**9, name: str = "switch-48"
+) -> list[Row]:
     """A 48-port gigabit switch with 64-bit counters; port 3 is down, port 1 is the uplink."""
     rows = system("Cisco IOS Software, C2960X", "1.3.6.1.4.1.9.1.1208", name)
-    rows += [("1.3.6.1.2.1.17.1.2.0", "2", ports),
-             ("1.3.6.1.2.1.47.1.1.1.1.11.1", "4", "FOC1234X0AB"),
-             ("1.3.6.1.2.1.47.1.1.1.1.13.1", "4", "WS-C2960X-48TS-L")]
+    rows += [
+        ("1.3.6.1.2.1.17.1.2.0", "2", ports),
+        ("1.3.6.1.2.1.47.1.1.1.1.11.1", "4", "FOC1234X0AB"),
+        ("1.3.6.1.2.1.47.1.1.1.1.13.1", "4", "WS-C2960X-48TS-L"),
+    ]
     for i in range(1, ports + 1):
         up = i not in down
         t, x = "1.3.6.1.2.1.2.2.1.", "1.3.6.1.2.1.31.1.1.1."
-        rows += [(f"{t}1.{i}", "2", i), (f"{t}2.{i}", "4", f"GigabitEthernet1/0/{i}"), (f"{t}3.{i}", "2", 6),
-                 (f"{t}5.{i}", "66", 1_000_000_000 if up else 10_000_000), (f"{t}7.{i}", "2", 1),
-                 (f"{t}8.{i}", "2", 1 if up else 2), (f"{t}10.{i}", "65", (octets * i) % 2**32),
-                 (f"{t}13.{i}", "65", 0), (f"{t}14.{i}", "65", i % 3), (f"{t}16.{i}", "65", (octets * 2 * i) % 2**32),
-                 (f"{t}19.{i}", "65", 0), (f"{t}20.{i}", "65", 0),
-                 (f"{x}1.{i}", "4", f"Gi1/0/{i}"), (f"{x}6.{i}", "70", octets * i), (f"{x}10.{i}", "70", octets * 2 * i),
-                 (f"{x}15.{i}", "66", 1000 if up else 10), (f"{x}18.{i}", "4", "uplink" if i == 1 else ""),
-                 (f"{x}19.{i}", "67", 0)]
+        rows += [
+            (f"{t}1.{i}", "2", i),
+            (f"{t}2.{i}", "4", f"GigabitEthernet1/0/{i}"),
+            (f"{t}3.{i}", "2", 6),
+            (f"{t}5.{i}", "66", 1_000_000_000 if up else 10_000_000),
+            (f"{t}7.{i}", "2", 1),
+            (f"{t}8.{i}", "2", 1 if up else 2),
+            (f"{t}10.{i}", "65", (octets * i) % 2**32),
+            (f"{t}13.{i}", "65", 0),
+            (f"{t}14.{i}", "65", i % 3),
+            (f"{t}16.{i}", "65", (octets * 2 * i) % 2**32),
+            (f"{t}19.{i}", "65", 0),
+            (f"{t}20.{i}", "65", 0),
+            (f"{x}1.{i}", "4", f"Gi1/0/{i}"),
+            (f"{x}6.{i}", "70", octets * i),
+            (f"{x}10.{i}", "70", octets * 2 * i),
+            (f"{x}15.{i}", "66", 1000 if up else 10),
+            (f"{x}18.{i}", "4", "uplink" if i == 1 else ""),
+            (f"{x}19.{i}", "67", 0),
+        ]
     return rows
 
 
@@ -138,8 +246,8 @@ def snmprec(rows: list[Row]) -> str:
 DEVICES = {
     "printer-mono": mono_printer,
     "printer-color": color_printer,
-    "printer-replaced-before": lambda: replaced_printer(360),    # 5 % of 7200
-    "printer-replaced-after": lambda: replaced_printer(7200),    # a new cartridge: 100 %
+    "printer-replaced-before": lambda: replaced_printer(360),  # 5 % of 7200
+    "printer-replaced-after": lambda: replaced_printer(7200),  # a new cartridge: 100 %
     "ups-onbattery": ups_on_battery,
     "switch-48": switch,
     "switch-48-later": lambda: switch(octets=10**9 + 10**7),

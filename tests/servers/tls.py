@@ -36,29 +36,60 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_certificate(folder: Path, stem: str, *, not_before: dt.datetime, not_after: dt.datetime,
-                     common_name: str = "localhost") -> IssuedCertificate:
+def make_certificate(
+    folder: Path,
+    stem: str,
+    *,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    common_name: str = "localhost",
+) -> IssuedCertificate:
     """A CA and a server certificate for localhost/127.0.0.1 signed by it, as PEM files."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name(f"Upkeep Test CA {stem}")
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(not_before - dt.timedelta(days=1)).not_valid_after(not_after + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before - dt.timedelta(days=1))
+        .not_valid_after(not_after + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(ca_name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(not_before).not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = IssuedCertificate(folder / f"{stem}.crt", folder / f"{stem}.key", folder / f"{stem}-ca.crt",
-                              cert.not_valid_after_utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = IssuedCertificate(
+        folder / f"{stem}.crt",
+        folder / f"{stem}.key",
+        folder / f"{stem}-ca.crt",
+        cert.not_valid_after_utc,
+    )
     paths.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()))
+    paths.key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     paths.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     return paths
 
@@ -81,7 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
 class LoopbackHttpServer:
     """``routes``: path → (status, body). HTTPS when ``certificate`` is given."""
 
-    def __init__(self, routes: dict[str, tuple[int, bytes]], certificate: IssuedCertificate | None = None) -> None:
+    def __init__(
+        self, routes: dict[str, tuple[int, bytes]], certificate: IssuedCertificate | None = None
+    ) -> None:
         handler = type("Handler", (_Handler,), {"routes": routes})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True

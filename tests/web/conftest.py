@@ -20,9 +20,11 @@ def world(store: Store, tmp_path: Path) -> World:
 @pytest.fixture
 def browser(world: World) -> Callable[..., Browser]:
     """``browser("tech")``: a client logged in as that user (asserts the login worked)."""
+
     def make(username: str, password: str = PASSWORD) -> Browser:
         b = Browser(world.app)
         response = b.login(username, password)
         assert response.status_code == 303, response.text
         return b
+
     return make

@@ -69,61 +69,169 @@ def _seed_client(store: Store, settings: Settings, name: str, marker: str) -> Te
     client = admin.create_client(store, name)
     now = NOW
     with store.write() as conn:
-        site_id = conn.execute(sites.insert().values(client_id=client.id, name="hq", created_at=now)).inserted_primary_key[0]
+        site_id = conn.execute(
+            sites.insert().values(client_id=client.id, name="hq", created_at=now)
+        ).inserted_primary_key[0]
         asset = f"srv-{marker}"
-        asset_id = conn.execute(assets.insert().values(
-            client_id=client.id, site_id=site_id, name=asset, kind="host", tags=[], attributes={},
-            first_seen=now - 86400, last_seen=now)).inserted_primary_key[0]
-        series_id = conn.execute(series.insert().values(
-            asset_id=asset_id, metric="disk_used_percent", labels=json.dumps({"mount": "/"}, separators=(",", ":")),
-            labels_hash=hashlib.sha256(marker.encode()).hexdigest())).inserted_primary_key[0]
+        asset_id = conn.execute(
+            assets.insert().values(
+                client_id=client.id,
+                site_id=site_id,
+                name=asset,
+                kind="host",
+                tags=[],
+                attributes={},
+                first_seen=now - 86400,
+                last_seen=now,
+            )
+        ).inserted_primary_key[0]
+        series_id = conn.execute(
+            series.insert().values(
+                asset_id=asset_id,
+                metric="disk_used_percent",
+                labels=json.dumps({"mount": "/"}, separators=(",", ":")),
+                labels_hash=hashlib.sha256(marker.encode()).hexdigest(),
+            )
+        ).inserted_primary_key[0]
         conn.execute(latest.insert().values(series_id=series_id, ts=now, value=81.5))
         hour0 = (int(now) // 3600 - 10) * 3600
-        conn.execute(rollups_hourly.insert(), [
-            {"series_id": series_id, "hour": hour0 + 3600 * i, "min": 70 + i, "max": 72 + i, "sum": (71 + i) * 4,
-             "count": 4, "last": 71 + i, "last_ts": hour0 + 3600 * i + 3000} for i in range(10)])
-        conn.execute(agents.insert().values(
-            id=f"00000000-0000-0000-0000-00000000000{client.id}", client_id=client.id, site_id=site_id,
-            hostname=f"agent-{marker}", version="0.1.0", os="linux", first_seen=now - 86400,
-            last_seen=now - 7200, last_seq=1))
-        conn.execute(rule_alerts.insert().values(
-            fingerprint=hashlib.sha256(f"fp-{marker}".encode()).hexdigest(), rule_id=f"disk-{marker}",
-            client_id=client.id, asset_id=asset_id, series_id=series_id, labels={"mount": "/"}, status="firing",
-            severity="warning", state={"firing_since": now - 600, "last_value": 81.5},
-            summary=f"disk filling on {asset}", updated_at=now))
-        conn.execute(ledger_entries.insert().values(
-            client_id=client.id, period="2026-11", kind="allotment", centipoints=1000_00, ts=now - 3600,
-            actor="upkeep", reason=f"monthly allotment {marker}", data={}))
-        conn.execute(ledger_entries.insert().values(
-            client_id=client.id, period="2026-11", kind="charge", centipoints=-250, ts=now - 60,
-            actor="upkeep", reason=f"printer fix {marker}", data={}))
+        conn.execute(
+            rollups_hourly.insert(),
+            [
+                {
+                    "series_id": series_id,
+                    "hour": hour0 + 3600 * i,
+                    "min": 70 + i,
+                    "max": 72 + i,
+                    "sum": (71 + i) * 4,
+                    "count": 4,
+                    "last": 71 + i,
+                    "last_ts": hour0 + 3600 * i + 3000,
+                }
+                for i in range(10)
+            ],
+        )
+        conn.execute(
+            agents.insert().values(
+                id=f"00000000-0000-0000-0000-00000000000{client.id}",
+                client_id=client.id,
+                site_id=site_id,
+                hostname=f"agent-{marker}",
+                version="0.1.0",
+                os="linux",
+                first_seen=now - 86400,
+                last_seen=now - 7200,
+                last_seq=1,
+            )
+        )
+        conn.execute(
+            rule_alerts.insert().values(
+                fingerprint=hashlib.sha256(f"fp-{marker}".encode()).hexdigest(),
+                rule_id=f"disk-{marker}",
+                client_id=client.id,
+                asset_id=asset_id,
+                series_id=series_id,
+                labels={"mount": "/"},
+                status="firing",
+                severity="warning",
+                state={"firing_since": now - 600, "last_value": 81.5},
+                summary=f"disk filling on {asset}",
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            ledger_entries.insert().values(
+                client_id=client.id,
+                period="2026-11",
+                kind="allotment",
+                centipoints=1000_00,
+                ts=now - 3600,
+                actor="upkeep",
+                reason=f"monthly allotment {marker}",
+                data={},
+            )
+        )
+        conn.execute(
+            ledger_entries.insert().values(
+                client_id=client.id,
+                period="2026-11",
+                kind="charge",
+                centipoints=-250,
+                ts=now - 60,
+                actor="upkeep",
+                reason=f"printer fix {marker}",
+                data={},
+            )
+        )
         request_key = f"REQ-{name}-1"
-        conn.execute(service_requests.insert().values(
-            key=request_key, client_id=client.id, number=1, title=f"new laptop {marker}", description="",
-            requested_by="boss", standard=False, state="awaiting_approval", estimate_minutes=90,
-            estimate_centipoints=150_00, created_at=now, updated_at=now))
+        conn.execute(
+            service_requests.insert().values(
+                key=request_key,
+                client_id=client.id,
+                number=1,
+                title=f"new laptop {marker}",
+                description="",
+                requested_by="boss",
+                standard=False,
+                state="awaiting_approval",
+                estimate_minutes=90,
+                estimate_centipoints=150_00,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         report_dir = settings.data_dir / "reports" / name
         report_dir.mkdir(parents=True, exist_ok=True)
         report_file = report_dir / "2026-10.html"
         report_file.write_text(f"<html><body>report {marker}</body></html>", encoding="utf-8")
-        report_id = conn.execute(reports.insert().values(
-            client_id=client.id, period="2026-10", format="html", language="en", path=f"{name}/2026-10.html",
-            sha256="0" * 64, bytes=report_file.stat().st_size, generated_by="upkeep",
-            generated_at=now)).inserted_primary_key[0]
+        report_id = conn.execute(
+            reports.insert().values(
+                client_id=client.id,
+                period="2026-10",
+                format="html",
+                language="en",
+                path=f"{name}/2026-10.html",
+                sha256="0" * 64,
+                bytes=report_file.stat().st_size,
+                generated_by="upkeep",
+                generated_at=now,
+            )
+        ).inserted_primary_key[0]
     return Tenant(name, client.id, asset_id, asset, "", request_key, report_id, marker)
 
 
 def _open_incident(world_app: Any, store: Store, tenant: Tenant) -> str:
     service = world_app.state.incidents.service
-    key = service.report(client=tenant.name, title=f"printer jammed {tenant.marker}", actor="phone",
-                         priority="major", asset=tenant.asset)
+    key = service.report(
+        client=tenant.name,
+        title=f"printer jammed {tenant.marker}",
+        actor="phone",
+        priority="major",
+        asset=tenant.asset,
+    )
     with store.write() as conn:
         incident_id = conn.execute(incidents.select().where(incidents.c.key == key)).one().id
-        conn.execute(incident_sla.insert().values(
-            incident_id=incident_id, client_id=tenant.id, priority="major", state="running",
-            response_target=3600, response_due_at=NOW - 120, responded_at=None, response_elapsed=3720,
-            response_breached=True, resolution_target=14400, resolution_due_at=NOW + 1800, resolved_at=None,
-            resolution_elapsed=0, resolution_breached=False, paused_seconds=0, notified=[], updated_at=NOW))
+        conn.execute(
+            incident_sla.insert().values(
+                incident_id=incident_id,
+                client_id=tenant.id,
+                priority="major",
+                state="running",
+                response_target=3600,
+                response_due_at=NOW - 120,
+                responded_at=None,
+                response_elapsed=3720,
+                response_breached=True,
+                resolution_target=14400,
+                resolution_due_at=NOW + 1800,
+                resolved_at=None,
+                resolution_elapsed=0,
+                resolution_breached=False,
+                paused_seconds=0,
+                notified=[],
+                updated_at=NOW,
+            )
+        )
     return key
 
 
@@ -137,8 +245,9 @@ class Browser:
     def login(self, username: str, password: str = PASSWORD) -> Any:
         page = self.http.get("/ui/login")
         token = _CSRF.search(page.text).group(1)
-        response = self.http.post("/ui/login", data={"username": username, "password": password,
-                                                     "csrf_token": token})
+        response = self.http.post(
+            "/ui/login", data={"username": username, "password": password, "csrf_token": token}
+        )
         if response.status_code == 303:
             self.csrf = csrf_of(self.http.get("/ui/").text)
         return response
@@ -159,13 +268,21 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-
-
 def make_world(store: Store, tmp_path: Path) -> World:
     # A webhook connector that nobody delivers to (no lifespan, no workers): outbox rows stay
     # pending, so tests see what each action queued.
-    settings = Settings.for_data_dir(tmp_path / "data", connectors={"connectors": {
-        "psa": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "s3cret-for-tests"}}})
+    settings = Settings.for_data_dir(
+        tmp_path / "data",
+        connectors={
+            "connectors": {
+                "psa": {
+                    "type": "webhook",
+                    "url": "http://127.0.0.1:9/hook",
+                    "secret": "s3cret-for-tests",
+                }
+            }
+        },
+    )
     app = create_app(settings, store=store, migrate=False, run_retention=False)
     a = _seed_client(store, settings, "acme", "anvil")
     b = _seed_client(store, settings, "globex", "zeppelin")
@@ -173,8 +290,12 @@ def make_world(store: Store, tmp_path: Path) -> World:
     b.incident = _open_incident(app, store, b)
     world = World(store, settings, app, a, b)
     with store.write() as conn:
-        for username, role, client in (("root", "admin", None), ("tech", "technician", None),
-                                       ("viewer-a", "client_viewer", "acme"), ("viewer-b", "client_viewer", "globex")):
+        for username, role, client in (
+            ("root", "admin", None),
+            ("tech", "technician", None),
+            ("viewer-a", "client_viewer", "acme"),
+            ("viewer-b", "client_viewer", "globex"),
+        ):
             auth.create_user(conn, username, PASSWORD, role=role, client=client, now=NOW)
             world.users[role if role != "client_viewer" else username] = username
     return world

@@ -17,14 +17,19 @@ from tests.web.kit import NOW, PASSWORD, Browser, World
 # ---------------------------------------------------------------------- pure logic
 
 
-@pytest.mark.parametrize(("last_seen", "expires", "now", "idle", "state"), [
-    (100, 1000, 150, 60, "live"),
-    (100, 1000, 160, 60, "idle"),       # exactly idle seconds without a request
-    (100, 1000, 1000, 10_000, "expired"),  # the absolute end wins over a recent request
-    (990, 1000, 999, 60, "live"),
-    (100, 1000, 1001, 60, "expired"),
-])
-def test_session_state(last_seen: float, expires: float, now: float, idle: float, state: str) -> None:
+@pytest.mark.parametrize(
+    ("last_seen", "expires", "now", "idle", "state"),
+    [
+        (100, 1000, 150, 60, "live"),
+        (100, 1000, 160, 60, "idle"),  # exactly idle seconds without a request
+        (100, 1000, 1000, 10_000, "expired"),  # the absolute end wins over a recent request
+        (990, 1000, 999, 60, "live"),
+        (100, 1000, 1001, 60, "expired"),
+    ],
+)
+def test_session_state(
+    last_seen: float, expires: float, now: float, idle: float, state: str
+) -> None:
     assert auth.session_state(last_seen, expires, now, idle) == state
 
 
@@ -34,13 +39,17 @@ def test_throttle_locks_after_max_failures_within_the_window() -> None:
     for t in (0, 10, 20):
         assert throttle.retry_after(keys, t) == 0
         throttle.failed(keys, t)
-    assert throttle.retry_after(keys, 21) == pytest.approx(79)   # until the first failure leaves the window
+    assert throttle.retry_after(keys, 21) == pytest.approx(
+        79
+    )  # until the first failure leaves the window
     assert throttle.retry_after(["user:bob"], 99) == pytest.approx(1)
     assert throttle.retry_after(["user:alice", "addr:1.2.3.4"], 50) > 0  # the address is locked too
     assert throttle.retry_after(["user:alice", "addr:5.6.7.8"], 50) == 0
     assert throttle.retry_after(keys, 100) == 0  # the oldest failure left the window
     throttle.failed(keys, 100)
-    assert throttle.retry_after(keys, 101) == pytest.approx(9)  # failures at 10, 20, 100: free at 110
+    assert throttle.retry_after(keys, 101) == pytest.approx(
+        9
+    )  # failures at 10, 20, 100: free at 110
 
 
 def test_throttle_success_clears_only_the_given_keys() -> None:
@@ -123,7 +132,10 @@ def test_login_sets_a_hardened_cookie_and_stores_only_its_hash(world: World) -> 
     assert rows[0].expires_at - rows[0].created_at == world.settings.web_session_max_age
     # Pages carry security headers.
     page = b.get("/ui/")
-    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert (
+        page.headers["x-frame-options"] == "DENY"
+        and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    )
     assert page.headers["cache-control"] == "no-store"
 
 
@@ -153,7 +165,9 @@ def test_idle_and_absolute_expiry(world: World, browser: Any) -> None:
     b = browser("tech")
     idle = world.settings.web_session_idle
     with world.store.write() as conn:
-        conn.execute(web_sessions.update().values(last_seen_at=NOW - idle - 1, created_at=NOW - idle - 1))
+        conn.execute(
+            web_sessions.update().values(last_seen_at=NOW - idle - 1, created_at=NOW - idle - 1)
+        )
     assert b.get("/ui/").status_code == 303  # idle too long: back to the login page
     assert _session_rows(world) == []  # and the row is gone
     b = browser("tech")
@@ -166,7 +180,9 @@ def test_idle_and_absolute_expiry(world: World, browser: Any) -> None:
 def test_a_login_clears_sessions_nobody_came_back_to(world: World, browser: Any) -> None:
     browser("viewer-a")
     with world.store.write() as conn:
-        conn.execute(web_sessions.update().values(last_seen_at=NOW - world.settings.web_session_idle - 5))
+        conn.execute(
+            web_sessions.update().values(last_seen_at=NOW - world.settings.web_session_idle - 5)
+        )
     browser("tech")
     rows = _session_rows(world)
     assert len(rows) == 1 and rows[0].last_seen_at > NOW - 5
@@ -208,16 +224,24 @@ def test_an_address_spraying_user_names_is_throttled_too(world: World) -> None:
 
 def test_login_form_needs_its_token_and_redirects_only_inside_the_ui(world: World) -> None:
     http = TestClient(world.app, follow_redirects=False)
-    refused = http.post("/ui/login", data={"username": "tech", "password": PASSWORD, "csrf_token": "made-up"})
+    refused = http.post(
+        "/ui/login", data={"username": "tech", "password": PASSWORD, "csrf_token": "made-up"}
+    )
     assert refused.status_code == 403
-    for target, expected in (("/ui/incidents?state=open", "/ui/incidents?state=open"),
-                             ("https://evil.example/", "/ui/"), ("//evil.example/ui/", "/ui/"),
-                             ("/ui/\\evil", "/ui/"), ("/api/v1/clients", "/ui/")):
+    for target, expected in (
+        ("/ui/incidents?state=open", "/ui/incidents?state=open"),
+        ("https://evil.example/", "/ui/"),
+        ("//evil.example/ui/", "/ui/"),
+        ("/ui/\\evil", "/ui/"),
+        ("/api/v1/clients", "/ui/"),
+    ):
         b = Browser(world.app)
         page = b.get(f"/ui/login?next={target}")
         token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-        response = b.http.post("/ui/login", data={"username": "tech", "password": PASSWORD, "csrf_token": token,
-                                                  "next": target})
+        response = b.http.post(
+            "/ui/login",
+            data={"username": "tech", "password": PASSWORD, "csrf_token": token, "next": target},
+        )
         assert response.headers["location"] == expected, target
 
 
@@ -225,7 +249,11 @@ def test_a_planted_session_cookie_never_becomes_a_session(world: World) -> None:
     b = Browser(world.app)
     b.http.cookies.set("upkeep_session", "attacker-chosen-value", path="/ui")
     assert b.login("tech").status_code == 303
-    issued = [c.value for c in b.http.cookies.jar if c.name == "upkeep_session" and c.value != "attacker-chosen-value"]
+    issued = [
+        c.value
+        for c in b.http.cookies.jar
+        if c.name == "upkeep_session" and c.value != "attacker-chosen-value"
+    ]
     with world.store.read() as conn:
         hashes = [r.id_hash for r in conn.execute(sa.select(web_sessions))]
     assert hashes == [auth.hash_session_id(issued[0])]  # a fresh id, not the planted one
@@ -239,5 +267,7 @@ def test_login_upgrades_an_outdated_hash(world: World) -> None:
         conn.execute(users.update().where(users.c.username == "tech").values(password_hash=weak))
     assert Browser(world.app).login("tech").status_code == 303
     with world.store.read() as conn:
-        stored = conn.execute(sa.select(users.c.password_hash).where(users.c.username == "tech")).scalar_one()
+        stored = conn.execute(
+            sa.select(users.c.password_hash).where(users.c.username == "tech")
+        ).scalar_one()
     assert stored != weak and auth.verify_password(stored, PASSWORD)

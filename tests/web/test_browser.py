@@ -29,9 +29,14 @@ PASSWORD = "browser test password"
 pytestmark = pytest.mark.slow
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-    pytest.skip("needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
-                "scripts/test-system-deps installs them", allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install -e .[dev])")
+    pytest.skip(
+        "needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
+        "scripts/test-system-deps installs them",
+        allow_module_level=True,
+    )
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="needs selenium (pip install -e .[dev])"
+)
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -49,12 +54,25 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         secret = root / "pw"
         secret.write_text(PASSWORD + "\n")
         server.cli("user", "add", "boss", "--role", "admin", "--password-file", str(secret))
-        server.cli("user", "add", "amy", "--role", "client_viewer", "--client", "acme", "--password-file", str(secret))
+        server.cli(
+            "user",
+            "add",
+            "amy",
+            "--role",
+            "client_viewer",
+            "--client",
+            "acme",
+            "--password-file",
+            str(secret),
+        )
         token = create_admin_token(server)
         keys = {}
         for client in ("acme", "globex"):
-            response = httpx.post(f"{server.url}/api/v1/incidents", headers={"Authorization": f"Bearer {token}"},
-                                  json={"client": client, "title": f"{client} printer offline", "priority": "major"})
+            response = httpx.post(
+                f"{server.url}/api/v1/incidents",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"client": client, "title": f"{client} printer offline", "priority": "major"},
+            )
             response.raise_for_status()
             keys[client] = response.json()["key"]
         yield {"server": server, "keys": keys, "db": f"sqlite:///{server.data_dir / 'upkeep.db'}"}
@@ -65,9 +83,18 @@ def chrome() -> Iterator[Any]:
     profile = tempfile.mkdtemp(prefix="upkeep-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                f"--user-data-dir={profile}", "--window-size=1280,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1000",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
@@ -82,7 +109,9 @@ def state_in_store(db_url: str, key: str) -> str:
     store = Store.from_url(db_url)
     try:
         with store.read() as conn:
-            return conn.execute(sa.select(incidents.c.state).where(incidents.c.key == key)).scalar_one()
+            return conn.execute(
+                sa.select(incidents.c.state).where(incidents.c.key == key)
+            ).scalar_one()
     finally:
         store.dispose()
 
@@ -90,28 +119,37 @@ def state_in_store(db_url: str, key: str) -> str:
 def wait_for_state(db_url: str, key: str, state: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while state_in_store(db_url, key) != state:
-        assert time.monotonic() < deadline, f"{key} is {state_in_store(db_url, key)}, expected {state}"
+        assert time.monotonic() < deadline, (
+            f"{key} is {state_in_store(db_url, key)}, expected {state}"
+        )
         time.sleep(0.1)
 
 
 def shown_state(driver: Any, expected: str) -> None:
     """Wait until the incident page shows ``expected`` (a click's page load may still be running)."""
+
     def state(d: Any) -> bool:
         found = d.find_elements(By.ID, "incident-state")
         return bool(found) and found[0].text == expected
+
     try:
         # The old page's element goes stale while the new page loads: keep polling.
-        WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,
-                                                      NoSuchElementException)).until(state)
+        WebDriverWait(
+            driver, 15, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+        ).until(state)
     except Exception:
-        raise AssertionError(f"the page does not show state {expected!r}:\n{driver.page_source[:3000]}") from None
+        raise AssertionError(
+            f"the page does not show state {expected!r}:\n{driver.page_source[:3000]}"
+        ) from None
 
 
 def wait_url(driver: Any, url: str) -> None:
     try:
         WebDriverWait(driver, 15).until(lambda d: d.current_url == url)
     except Exception:
-        raise AssertionError(f"at {driver.current_url}, expected {url}:\n{driver.page_source[:3000]}") from None
+        raise AssertionError(
+            f"at {driver.current_url}, expected {url}:\n{driver.page_source[:3000]}"
+        ) from None
 
 
 def log_in(driver: Any, url: str, username: str) -> None:
@@ -154,8 +192,10 @@ def test_an_admin_generates_a_report(collector: dict[str, Any], chrome: Any) -> 
     url = collector["server"].url
     chrome.get(f"{url}/ui/reports")
     if chrome.find_elements(By.ID, "reports-unavailable"):
-        pytest.skip("collector.reports is not part of this collector yet: the page says "
-                    "'Reports not available', so there is nothing to generate")
+        pytest.skip(
+            "collector.reports is not part of this collector yet: the page says "
+            "'Reports not available', so there is nothing to generate"
+        )
     chrome.find_element(By.NAME, "period").clear()
     chrome.find_element(By.NAME, "period").send_keys("2026-10")
     chrome.find_element(By.ID, "generate").click()
@@ -172,7 +212,9 @@ def test_an_admin_logs_out(collector: dict[str, Any], chrome: Any) -> None:
     assert "/ui/login" in chrome.current_url  # the session is gone
 
 
-def test_a_client_viewer_cannot_reach_another_clients_incident(collector: dict[str, Any], chrome: Any) -> None:
+def test_a_client_viewer_cannot_reach_another_clients_incident(
+    collector: dict[str, Any], chrome: Any
+) -> None:
     url, keys = collector["server"].url, collector["keys"]
     log_in(chrome, url, "amy")
     assert chrome.current_url == f"{url}/ui/"

@@ -32,14 +32,22 @@ FORM_FIELDS: dict[str, dict[str, str]] = {
 
 def web_routes(app: Any) -> list[tuple[str, str]]:
     """(method, path template) of every route under /ui, however FastAPI nests included routers."""
+
     def walk(routes: Any) -> Any:
         for route in routes:
-            if hasattr(route, "effective_candidates"):  # FastAPI >= 0.16x keeps included routers nested
+            if hasattr(
+                route, "effective_candidates"
+            ):  # FastAPI >= 0.16x keeps included routers nested
                 yield from walk(route.effective_candidates())
-            elif hasattr(route, "routes") and not hasattr(route, "app_name") and getattr(route, "path", "") == "":
+            elif (
+                hasattr(route, "routes")
+                and not hasattr(route, "app_name")
+                and getattr(route, "path", "") == ""
+            ):
                 yield from walk(route.routes)
             else:
                 yield route
+
     found = set()
     for route in walk(app.routes):
         path = getattr(route, "path", "") or ""
@@ -54,8 +62,12 @@ def fill(path: str, world: World, *, other: bool = True) -> str:
     """The concrete URL of ``path`` for the other client's (B's) objects, or the own (A's)."""
     t = world.b if other else world.a
     values = {
-        "name": t.name, "asset_id": str(t.asset_id), "report_id": str(t.report_id),
-        "action": "acknowledge", "decision": "approve", "change": "disable",
+        "name": t.name,
+        "asset_id": str(t.asset_id),
+        "report_id": str(t.report_id),
+        "action": "acknowledge",
+        "decision": "approve",
+        "change": "disable",
         "key": t.request if path.startswith("/ui/requests/") else t.incident,
     }
     if path.startswith("/ui/users/"):
@@ -63,20 +75,29 @@ def fill(path: str, world: World, *, other: bool = True) -> str:
 
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
-        assert name in values, f"route {path}: no test value for path parameter {{{name}}}; add one in fill()"
+        assert name in values, (
+            f"route {path}: no test value for path parameter {{{name}}}; add one in fill()"
+        )
         return values[name]
+
     return re.sub(r"\{([^}:]+)(?::[^}]*)?\}", one, path)
 
 
 def snapshot(world: World) -> dict[str, Any]:
     with world.store.read() as conn:
-        return {t.name: sorted(map(repr, conn.execute(sa.select(t)).all()))
-                for t in metadata.sorted_tables if t.name not in ("web_sessions", "users")}
+        return {
+            t.name: sorted(map(repr, conn.execute(sa.select(t)).all()))
+            for t in metadata.sorted_tables
+            if t.name not in ("web_sessions", "users")
+        }
 
 
 def test_the_web_router_is_enumerated(world: World) -> None:
     routes = web_routes(world.app)
-    assert ("GET", "/ui/incidents/{key}") in routes and ("POST", "/ui/requests/{key}/{decision}") in routes
+    assert ("GET", "/ui/incidents/{key}") in routes and (
+        "POST",
+        "/ui/requests/{key}/{decision}",
+    ) in routes
     assert len(routes) >= 20
 
 
@@ -96,7 +117,9 @@ def test_anonymous_visitors_are_sent_to_the_login_page(world: World, browser: An
 
 
 @pytest.mark.parametrize("viewer", ["viewer-a", "viewer-b"])
-def test_a_client_viewer_never_sees_or_touches_another_clients_data(world: World, browser: Any, viewer: str) -> None:
+def test_a_client_viewer_never_sees_or_touches_another_clients_data(
+    world: World, browser: Any, viewer: str
+) -> None:
     if viewer == "viewer-b":  # the same checks the other way round
         world.a, world.b = world.b, world.a
     me = browser(viewer)
@@ -121,7 +144,12 @@ def test_a_client_viewer_never_sees_or_touches_another_clients_data(world: World
         else:
             form = {**FORM_FIELDS.get(path, {}), "client": other.name}
             response = me.post(url, form)
-            assert response.status_code in (403, 404), (method, url, response.status_code, response.text[:300])
+            assert response.status_code in (403, 404), (
+                method,
+                url,
+                response.status_code,
+                response.text[:300],
+            )
         checked += 1
     assert checked >= 15
     assert snapshot(world) == before  # nothing of anyone changed
@@ -131,13 +159,23 @@ def test_a_client_viewer_never_sees_or_touches_another_clients_data(world: World
 def test_a_client_viewer_sees_their_own_client(world: World, browser: Any, viewer: str) -> None:
     me = browser(viewer)
     own = world.a
-    for url in ("/ui/", "/ui/incidents", f"/ui/incidents/{own.incident}", f"/ui/clients/{own.name}",
-                f"/ui/assets/{own.asset_id}", "/ui/reports", f"/ui/reports/{own.report_id}/download", "/ui/requests"):
+    for url in (
+        "/ui/",
+        "/ui/incidents",
+        f"/ui/incidents/{own.incident}",
+        f"/ui/clients/{own.name}",
+        f"/ui/assets/{own.asset_id}",
+        "/ui/reports",
+        f"/ui/reports/{own.report_id}/download",
+        "/ui/requests",
+    ):
         response = me.get(url)
         assert response.status_code == 200, (url, response.status_code)
     assert own.incident in me.get("/ui/incidents").text
     assert own.request in me.get("/ui/requests").text
-    assert "<strong>997.50</strong> points left" in me.get("/ui/").text  # 1000.00 allotted - 2.50 charged
+    assert (
+        "<strong>997.50</strong> points left" in me.get("/ui/").text
+    )  # 1000.00 allotted - 2.50 charged
     # Staff pages stay closed to them.
     assert me.get("/ui/rules").status_code == 403
     assert me.get("/ui/users").status_code == 403

@@ -27,11 +27,22 @@ def upkeep(db_url: str, tmp_path: Path):
     env.update(UPKEEP_DATABASE_URL=db_url, UPKEEP_DATA_DIR=str(tmp_path / "data"), COLUMNS="200")
 
     def run(*args: str, code: int = 0, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "collector.cli", *args], env=env, input=stdin,
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == code, f"upkeep {args} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
-        assert SECRET not in proc.stdout + proc.stderr and "$argon2" not in proc.stdout + proc.stderr
+        proc = subprocess.run(
+            [sys.executable, "-m", "collector.cli", *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == code, (
+            f"upkeep {args} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
+        )
+        assert (
+            SECRET not in proc.stdout + proc.stderr and "$argon2" not in proc.stdout + proc.stderr
+        )
         return proc
+
     return run
 
 
@@ -39,7 +50,9 @@ def _hash(db_url: str, username: str) -> str:
     store = Store.from_url(db_url)
     try:
         with store.read() as conn:
-            return conn.execute(sa.select(users.c.password_hash).where(users.c.username == username)).scalar_one()
+            return conn.execute(
+                sa.select(users.c.password_hash).where(users.c.username == username)
+            ).scalar_one()
     finally:
         store.dispose()
 
@@ -48,13 +61,34 @@ def test_user_commands(upkeep, db_url: str, tmp_path: Path) -> None:
     upkeep("client", "add", "acme")
     secret_file = tmp_path / "pw"
     secret_file.write_text(SECRET + "\n")
-    out = upkeep("user", "add", "ann", "--role", "technician", "--name", "Ann", "--password-file", str(secret_file))
+    out = upkeep(
+        "user",
+        "add",
+        "ann",
+        "--role",
+        "technician",
+        "--name",
+        "Ann",
+        "--password-file",
+        str(secret_file),
+    )
     assert "user ann added (technician)" in out.stdout
     assert auth.verify_password(_hash(db_url, "ann"), SECRET)
     # From the prompt (asked twice); standard input stands in for the terminal.
-    upkeep("user", "add", "cv", "--role", "client_viewer", "--client", "acme", stdin=f"{SECRET}\n{SECRET}\n")
+    upkeep(
+        "user",
+        "add",
+        "cv",
+        "--role",
+        "client_viewer",
+        "--client",
+        "acme",
+        stdin=f"{SECRET}\n{SECRET}\n",
+    )
     assert auth.verify_password(_hash(db_url, "cv"), SECRET)
-    upkeep("user", "add", "x", "--role", "client_viewer", "--password-file", str(secret_file), code=2)
+    upkeep(
+        "user", "add", "x", "--role", "client_viewer", "--password-file", str(secret_file), code=2
+    )
     upkeep("user", "add", "ann", "--password-file", str(secret_file), code=4)
     short = tmp_path / "short"
     short.write_text("short\n")

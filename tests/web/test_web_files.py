@@ -12,9 +12,13 @@ WEB = ROOT / "collector" / "web"
 
 
 def test_templates_and_static_files_are_package_data() -> None:
-    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["collector"]
-    files = [p.relative_to(ROOT / "collector").as_posix()
-             for p in [*WEB.joinpath("templates").iterdir(), *WEB.joinpath("static").iterdir()]]
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["collector"]
+    files = [
+        p.relative_to(ROOT / "collector").as_posix()
+        for p in [*WEB.joinpath("templates").iterdir(), *WEB.joinpath("static").iterdir()]
+    ]
     assert "web/templates/base.html" in files and "web/static/web.css" in files
     for name in files:
         assert any(fnmatch.fnmatch(name, g) for g in globs), f"{name} is not in package-data"

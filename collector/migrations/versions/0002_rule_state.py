@@ -58,10 +58,15 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.Float(precision=53), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_transitions")),
     )
-    op.create_index(op.f("ix_alert_transitions_fingerprint_id"), "alert_transitions",
-                    ["fingerprint", "id"], unique=False)
-    op.create_index(op.f("ix_alert_transitions_recorded_at"), "alert_transitions", ["recorded_at"],
-                    unique=False)
+    op.create_index(
+        op.f("ix_alert_transitions_fingerprint_id"),
+        "alert_transitions",
+        ["fingerprint", "id"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_alert_transitions_recorded_at"), "alert_transitions", ["recorded_at"], unique=False
+    )
 
 
 def downgrade() -> None:

@@ -24,10 +24,13 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=253), nullable=False),
         sa.Column("definition", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.Float(precision=53), nullable=False),
-        sa.ForeignKeyConstraint(["client_id"], ["clients.id"],
-                                name=op.f("fk_maintenance_windows_client_id_clients")),
+        sa.ForeignKeyConstraint(
+            ["client_id"], ["clients.id"], name=op.f("fk_maintenance_windows_client_id_clients")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_maintenance_windows")),
-        sa.UniqueConstraint("client_id", "name", name=op.f("uq_maintenance_windows_client_id_name")),
+        sa.UniqueConstraint(
+            "client_id", "name", name=op.f("uq_maintenance_windows_client_id_name")
+        ),
     )
     op.create_table(
         "deferred_signals",

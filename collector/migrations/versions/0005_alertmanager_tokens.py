@@ -20,15 +20,25 @@ def upgrade() -> None:
     # Batch mode: SQLite rebuilds the table to change a CHECK constraint.
     with op.batch_alter_table("tokens") as batch:
         batch.drop_constraint(op.f("ck_tokens_kind"), type_="check")
-        batch.alter_column("kind", existing_type=sa.String(length=10), type_=sa.String(length=20),
-                           existing_nullable=False)
-        batch.create_check_constraint(op.f("ck_tokens_kind"), "kind IN ('agent', 'admin', 'alertmanager')")
+        batch.alter_column(
+            "kind",
+            existing_type=sa.String(length=10),
+            type_=sa.String(length=20),
+            existing_nullable=False,
+        )
+        batch.create_check_constraint(
+            op.f("ck_tokens_kind"), "kind IN ('agent', 'admin', 'alertmanager')"
+        )
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM tokens WHERE kind = 'alertmanager'")
     with op.batch_alter_table("tokens") as batch:
         batch.drop_constraint(op.f("ck_tokens_kind"), type_="check")
-        batch.alter_column("kind", existing_type=sa.String(length=20), type_=sa.String(length=10),
-                           existing_nullable=False)
+        batch.alter_column(
+            "kind",
+            existing_type=sa.String(length=20),
+            type_=sa.String(length=10),
+            existing_nullable=False,
+        )
         batch.create_check_constraint(op.f("ck_tokens_kind"), "kind IN ('agent', 'admin')")

@@ -19,7 +19,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("incidents") as batch:
         batch.add_column(sa.Column("last_notified_at", sa.Float(precision=53), nullable=True))
-        batch.add_column(sa.Column("reminders_sent", sa.Integer(), server_default="0", nullable=False))
+        batch.add_column(
+            sa.Column("reminders_sent", sa.Integer(), server_default="0", nullable=False)
+        )
     # Open incidents from before: their last notification is their last change.
     op.execute("UPDATE incidents SET last_notified_at = updated_at")
 

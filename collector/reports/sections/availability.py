@@ -54,11 +54,21 @@ def agent_hours(ctx: ReportContext, h0: int, h1: int) -> dict[int, int]:
     return out
 
 
-def agent_hour_list(ctx: ReportContext, asset_ids: list[int], h0: int, h1: int) -> dict[int, list[int]]:
+def agent_hour_list(
+    ctx: ReportContext, asset_ids: list[int], h0: int, h1: int
+) -> dict[int, list[int]]:
     R = rollups_hourly
-    query = (sa.select(series.c.asset_id, R.c.hour).distinct()
-             .select_from(series.join(R, R.c.series_id == series.c.id))
-             .where(series.c.asset_id.in_(asset_ids), series.c.metric == AGENT_UP, R.c.hour >= h0, R.c.hour < h1))
+    query = (
+        sa.select(series.c.asset_id, R.c.hour)
+        .distinct()
+        .select_from(series.join(R, R.c.series_id == series.c.id))
+        .where(
+            series.c.asset_id.in_(asset_ids),
+            series.c.metric == AGENT_UP,
+            R.c.hour >= h0,
+            R.c.hour < h1,
+        )
+    )
     out: dict[int, list[int]] = defaultdict(list)
     for r in ctx.conn.execute(query):
         out[int(r.asset_id)].append(int(r.hour))
@@ -67,9 +77,12 @@ def agent_hour_list(ctx: ReportContext, asset_ids: list[int], h0: int, h1: int) 
 
 def agent_hosts(ctx: ReportContext) -> set[int]:
     """Assets that have an agent's ``upkeep_check_up`` series at all."""
-    query = (sa.select(series.c.asset_id).distinct()
-             .select_from(series.join(assets, assets.c.id == series.c.asset_id))
-             .where(assets.c.client_id == ctx.client_id, series.c.metric == AGENT_UP))
+    query = (
+        sa.select(series.c.asset_id)
+        .distinct()
+        .select_from(series.join(assets, assets.c.id == series.c.asset_id))
+        .where(assets.c.client_id == ctx.client_id, series.c.metric == AGENT_UP)
+    )
     return {int(r.asset_id) for r in ctx.conn.execute(query)}
 
 
@@ -90,15 +103,33 @@ def measure(ctx: ReportContext, h0: int, h1: int, *, detail: bool = True) -> dic
             continue
         measured, up = stats.hours * HOUR, float(stats.avg_sum) * HOUR
         snmp_series[ref.id] = ref.asset_id
-        rows.append({"asset": asset.name, "kind": asset.kind, "site": asset.site, "source": "snmp",
-                     "hours": int(stats.hours), "down_seconds": round(measured - up, 3),
-                     "availability": percent(up, measured), "windows": [], "_series": ref.id})
+        rows.append(
+            {
+                "asset": asset.name,
+                "kind": asset.kind,
+                "site": asset.site,
+                "source": "snmp",
+                "hours": int(stats.hours),
+                "down_seconds": round(measured - up, 3),
+                "availability": percent(up, measured),
+                "windows": [],
+                "_series": ref.id,
+            }
+        )
         up_total, measured_total = up_total + up, measured_total + measured
 
     hosts = agent_hosts(ctx)
     present = agent_hours(ctx, h0, h1)
-    expected_of = {a: expected_hours(ctx.asset_by_id[a].first_seen, h0, h1) for a in hosts if a in ctx.asset_by_id}
-    maybe_short = [a for a, (start, end) in expected_of.items() if 0 < present.get(a, 0) < (end - start) // HOUR]
+    expected_of = {
+        a: expected_hours(ctx.asset_by_id[a].first_seen, h0, h1)
+        for a in hosts
+        if a in ctx.asset_by_id
+    }
+    maybe_short = [
+        a
+        for a, (start, end) in expected_of.items()
+        if 0 < present.get(a, 0) < (end - start) // HOUR
+    ]
     listed = agent_hour_list(ctx, maybe_short, h0, h1) if maybe_short else {}
     short: list[int] = []
     host_rows: dict[int, dict[str, Any]] = {}
@@ -115,23 +146,37 @@ def measure(ctx: ReportContext, h0: int, h1: int, *, detail: bool = True) -> dic
             continue  # nothing at all from this agent in the period: not measured (not installed, retired)
         if have < expected:
             short.append(asset_id)
-        row = {"asset": asset.name, "kind": asset.kind, "site": asset.site, "source": "agent",
-               "hours": int(expected), "down_seconds": float((expected - have) * HOUR),
-               "availability": percent(have, expected), "windows": []}
+        row = {
+            "asset": asset.name,
+            "kind": asset.kind,
+            "site": asset.site,
+            "source": "agent",
+            "hours": int(expected),
+            "down_seconds": float((expected - have) * HOUR),
+            "availability": percent(have, expected),
+            "windows": [],
+        }
         host_rows[asset_id] = row
         rows.append(row)
         up_total, measured_total = up_total + have * HOUR, measured_total + expected * HOUR
 
     services: list[dict[str, Any]] = []
     service_series: dict[int, dict[str, Any]] = {}
-    for ref, stats in (queries.hour_stats(ctx, SERVICE_METRICS, h0, h1) if detail else ()):
+    for ref, stats in queries.hour_stats(ctx, SERVICE_METRICS, h0, h1) if detail else ():
         asset = ctx.asset_by_id.get(ref.asset_id)
         if asset is None:
             continue
         measured, up = stats.hours * HOUR, float(stats.avg_sum) * HOUR
         target = next((ref.labels[k] for k in SERVICE_LABELS if k in ref.labels), "")
-        row = {"asset": asset.name, "service": ref.metric, "target": target, "hours": int(stats.hours),
-               "down_seconds": round(measured - up, 3), "availability": percent(up, measured), "windows": []}
+        row = {
+            "asset": asset.name,
+            "service": ref.metric,
+            "target": target,
+            "hours": int(stats.hours),
+            "down_seconds": round(measured - up, 3),
+            "availability": percent(up, measured),
+            "windows": [],
+        }
         service_series[ref.id] = row
         services.append(row)
 
@@ -147,16 +192,32 @@ def measure(ctx: ReportContext, h0: int, h1: int, *, detail: bool = True) -> dic
         if short:
             for asset_id in short:
                 start, end = expected_hours(ctx.asset_by_id[asset_id].first_seen, h0, h1)
-                host_rows[asset_id]["windows"] = _windows(missing_hours(listed.get(asset_id, []), start, end))
+                host_rows[asset_id]["windows"] = _windows(
+                    missing_hours(listed.get(asset_id, []), start, end)
+                )
     for row in rows:
         row.pop("_series", None)
-    rows.sort(key=lambda r: (r["availability"] if r["availability"] is not None else 101, r["asset"]))
-    services.sort(key=lambda r: (r["availability"] if r["availability"] is not None else 101, r["asset"],
-                                 r["service"], r["target"]))
-    return {"from": h0, "to": h1, "overall": percent(up_total, measured_total),
-            "down_seconds": round(measured_total - up_total, 3),
-            "measured_assets": len(rows), "unmeasured_assets": max(0, len(ctx.assets) - len(rows)),
-            "assets": rows, "services": services}
+    rows.sort(
+        key=lambda r: (r["availability"] if r["availability"] is not None else 101, r["asset"])
+    )
+    services.sort(
+        key=lambda r: (
+            r["availability"] if r["availability"] is not None else 101,
+            r["asset"],
+            r["service"],
+            r["target"],
+        )
+    )
+    return {
+        "from": h0,
+        "to": h1,
+        "overall": percent(up_total, measured_total),
+        "down_seconds": round(measured_total - up_total, 3),
+        "measured_assets": len(rows),
+        "unmeasured_assets": max(0, len(ctx.assets) - len(rows)),
+        "assets": rows,
+        "services": services,
+    }
 
 
 def overall_by_period(ctx: ReportContext, bounds: list[tuple[int, int]]) -> list[float | None]:
@@ -166,8 +227,10 @@ def overall_by_period(ctx: ReportContext, bounds: list[tuple[int, int]]) -> list
 
 
 def _windows(hours: list[tuple[int, float]]) -> list[dict[str, Any]]:
-    return [{"start": w.start, "end": w.end, "down_seconds": round(w.down_seconds, 3)}
-            for w in downtime_windows(hours)]
+    return [
+        {"start": w.start, "end": w.end, "down_seconds": round(w.down_seconds, 3)}
+        for w in downtime_windows(hours)
+    ]
 
 
 class Availability(Section):

@@ -32,7 +32,9 @@ class RisksAhead(Section):
         x_now = (h_end - fit_h0) / DAY
         items: list[dict[str, Any]] = []
         trend_candidates: list[tuple[float, int, str]] = []
-        for ref, s in queries.linear_fits(ctx, ["disk_used_percent", "printer_supply_level_percent"], fit_h0, h_end):
+        for ref, s in queries.linear_fits(
+            ctx, ["disk_used_percent", "printer_supply_level_percent"], fit_h0, h_end
+        ):
             asset = ctx.asset_by_id.get(ref.asset_id)
             line = fit(int(s.n), float(s.sx), float(s.sy), float(s.sxy), float(s.sxx))
             if asset is None or line is None:
@@ -42,43 +44,97 @@ class RisksAhead(Section):
             if ref.metric == "disk_used_percent":
                 if ref.labels.get("fstype") in PSEUDO_FS:
                     continue
-                days, horizon, kind = days_until(intercept, slope, x_now, 100.0), DISK_HORIZON_DAYS, "disk_full"
+                days, horizon, kind = (
+                    days_until(intercept, slope, x_now, 100.0),
+                    DISK_HORIZON_DAYS,
+                    "disk_full",
+                )
                 subject = ref.labels.get("mountpoint", "")
             else:
-                days, horizon, kind = days_until(intercept, slope, x_now, 0.0), TONER_HORIZON_DAYS, "toner_out"
+                days, horizon, kind = (
+                    days_until(intercept, slope, x_now, 0.0),
+                    TONER_HORIZON_DAYS,
+                    "toner_out",
+                )
                 subject = ref.labels.get("supply") or ref.labels.get("color") or ""
             if days is not None and days <= horizon:
-                items.append({"kind": kind, "asset": asset.name, "subject": subject,
-                              "value": round(min(100.0, max(0.0, current)), 1), "days": round(days, 1),
-                              "per_day": round(slope, 3)})
+                items.append(
+                    {
+                        "kind": kind,
+                        "asset": asset.name,
+                        "subject": subject,
+                        "value": round(min(100.0, max(0.0, current)), 1),
+                        "days": round(days, 1),
+                        "per_day": round(slope, 3),
+                    }
+                )
                 trend_candidates.append((days, ref.id, f"{asset.name} {subject}".strip()))
         for ref, value, _hour in queries.last_values(ctx, ["tls_cert_expiry_seconds"], h0, h1):
             asset = ctx.asset_by_id.get(ref.asset_id)
             days = max(0.0, value) / DAY  # at its last reading, at most an hour before the end
             if asset is not None and days <= CERT_HORIZON_DAYS:
-                items.append({"kind": "certificate", "asset": asset.name, "subject": ref.labels.get("target", ""),
-                              "value": None, "days": round(days, 1), "per_day": None})
+                items.append(
+                    {
+                        "kind": "certificate",
+                        "asset": asset.name,
+                        "subject": ref.labels.get("target", ""),
+                        "value": None,
+                        "days": round(days, 1),
+                        "per_day": None,
+                    }
+                )
         battery: dict[int, str] = {}
-        for ref, value, _hour in queries.last_values(ctx, ["ups_battery_status", "ups_alarm"], h0, h1):
+        for ref, value, _hour in queries.last_values(
+            ctx, ["ups_battery_status", "ups_alarm"], h0, h1
+        ):
             if ref.metric == "ups_battery_status" and value in (3, 4):
                 battery[ref.asset_id] = "low" if value == 3 else "depleted"
-            elif ref.metric == "ups_alarm" and ref.labels.get("alarm") in BATTERY_ALARMS and value >= 1:
+            elif (
+                ref.metric == "ups_alarm"
+                and ref.labels.get("alarm") in BATTERY_ALARMS
+                and value >= 1
+            ):
                 battery.setdefault(ref.asset_id, ref.labels["alarm"])
         for asset_id, why in sorted(battery.items()):
             asset = ctx.asset_by_id.get(asset_id)
             if asset is not None:
-                items.append({"kind": "battery", "asset": asset.name, "subject": why, "value": None, "days": 0.0,
-                              "per_day": None})
+                items.append(
+                    {
+                        "kind": "battery",
+                        "asset": asset.name,
+                        "subject": why,
+                        "value": None,
+                        "days": 0.0,
+                        "per_day": None,
+                    }
+                )
         for disk in done.get("updates", {}).get("disks", []):
             if disk["status"] == "failing":
-                items.append({"kind": "disk_failing", "asset": disk["asset"], "subject": disk["device"],
-                              "value": None, "days": 0.0, "per_day": None})
+                items.append(
+                    {
+                        "kind": "disk_failing",
+                        "asset": disk["asset"],
+                        "subject": disk["device"],
+                        "value": None,
+                        "days": 0.0,
+                        "per_day": None,
+                    }
+                )
         items.sort(key=lambda i: (i["days"], i["kind"], i["asset"], i["subject"]))
         trend_candidates.sort()
         chosen = trend_candidates[:TREND_LINES]
         daily = queries.daily_averages(ctx, [sid for _, sid, _ in chosen], h0, h_end)
-        trends = [{"label": label, "points": [[ts, round(v, 2)] for ts, v in daily.get(sid, [])]}
-                  for _, sid, label in chosen]
-        return {"items": items, "count": len(items), "trend_lines": trends,
-                "horizons": {"disk_full": DISK_HORIZON_DAYS, "toner_out": TONER_HORIZON_DAYS,
-                             "certificate": CERT_HORIZON_DAYS}}
+        trends = [
+            {"label": label, "points": [[ts, round(v, 2)] for ts, v in daily.get(sid, [])]}
+            for _, sid, label in chosen
+        ]
+        return {
+            "items": items,
+            "count": len(items),
+            "trend_lines": trends,
+            "horizons": {
+                "disk_full": DISK_HORIZON_DAYS,
+                "toner_out": TONER_HORIZON_DAYS,
+                "certificate": CERT_HORIZON_DAYS,
+            },
+        }

@@ -17,15 +17,27 @@ class Trends(Section):
 
     def compute(self, ctx: ReportContext, done: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         periods = [*ctx.previous(PREVIOUS), ctx.period]
-        rows: dict[str, list[Any]] = {k: [] for k in ("incidents", "proactive", "user_reported", "availability",
-                                                      "preventive_hours", "points_charged", "sla_breaches")}
+        rows: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "incidents",
+                "proactive",
+                "user_reported",
+                "availability",
+                "preventive_hours",
+                "points_charged",
+                "sla_breaches",
+            )
+        }
         rows["availability"] = availability.overall_by_period(ctx, [p.hours for p in periods[:-1]])
         for period in periods[:-1]:
             counts = incidents.counts(ctx, period.start, period.end)
             rows["incidents"].append(counts["proactive"] + counts["user_reported"])
             rows["proactive"].append(counts["proactive"])
             rows["user_reported"].append(counts["user_reported"])
-            rows["preventive_hours"].append(round(preventive.minutes(ctx, period.start, period.end) / 60, 2))
+            rows["preventive_hours"].append(
+                round(preventive.minutes(ctx, period.start, period.end) / 60, 2)
+            )
             rows["points_charged"].append(points.charged(ctx, period.label))
             rows["sla_breaches"].append(sla.breaches(ctx, period.start, period.end))
         # The current period: the figures the other sections computed.
@@ -36,5 +48,7 @@ class Trends(Section):
         rows["preventive_hours"].append(done["preventive"]["hours"])
         rows["points_charged"].append(done["points"]["charged"])
         rows["sla_breaches"].append(done["sla"]["breach_count"])
-        return {"periods": [p.label for p in periods],
-                "rows": [{"metric": k, "values": v} for k, v in rows.items()]}
+        return {
+            "periods": [p.label for p in periods],
+            "rows": [{"metric": k, "values": v} for k, v in rows.items()],
+        }

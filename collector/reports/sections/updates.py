@@ -11,13 +11,27 @@ from collector.reports import queries
 from collector.reports.context import ReportContext
 from collector.reports.sections import Section
 
-PENDING, SECURITY, REBOOT = "os_updates_pending", "os_security_updates_pending", "os_reboot_required"
-SMART = ("smart_healthy", "smart_reallocated_sectors", "smart_pending_sectors", "smart_endurance_used_percent",
-         "smart_available_spare_percent")
+PENDING, SECURITY, REBOOT = (
+    "os_updates_pending",
+    "os_security_updates_pending",
+    "os_reboot_required",
+)
+SMART = (
+    "smart_healthy",
+    "smart_reallocated_sectors",
+    "smart_pending_sectors",
+    "smart_endurance_used_percent",
+    "smart_available_spare_percent",
+)
 
 
-def disk_status(healthy: float | None, reallocated: float | None, reallocated_rise: float,
-                pending: float | None, endurance: float | None) -> str:
+def disk_status(
+    healthy: float | None,
+    reallocated: float | None,
+    reallocated_rise: float,
+    pending: float | None,
+    endurance: float | None,
+) -> str:
     """ok | warning | failing from the SMART values at the end of the period."""
     if healthy is not None and healthy < 1:
         return "failing"
@@ -37,8 +51,17 @@ class UpdatesAndDisks(Section):
             asset = ctx.asset_by_id.get(ref.asset_id)
             if asset is None:
                 continue
-            row = hosts.setdefault(ref.asset_id, {"asset": asset.name, "site": asset.site, "pending": 0,
-                                                  "security": 0, "reboot_required": False, "applied": 0})
+            row = hosts.setdefault(
+                ref.asset_id,
+                {
+                    "asset": asset.name,
+                    "site": asset.site,
+                    "pending": 0,
+                    "security": 0,
+                    "reboot_required": False,
+                    "applied": 0,
+                },
+            )
             if ref.metric == PENDING:
                 row["pending"] = int(value)
                 pending_series[ref.id] = ref.asset_id
@@ -68,19 +91,34 @@ class UpdatesAndDisks(Section):
             asset = ctx.asset_by_id.get(asset_id)
             if asset is None:
                 continue
-            status = disk_status(values.get("smart_healthy"), values.get("smart_reallocated_sectors"),
-                                 values.get("reallocated_rise", 0.0), values.get("smart_pending_sectors"),
-                                 values.get("smart_endurance_used_percent"))
-            disk_rows.append({"asset": asset.name, "device": device, "model": values.get("model"), "status": status,
-                              "reallocated": values.get("smart_reallocated_sectors"),
-                              "reallocated_rise": values.get("reallocated_rise", 0.0),
-                              "pending_sectors": values.get("smart_pending_sectors"),
-                              "endurance_used": values.get("smart_endurance_used_percent")})
+            status = disk_status(
+                values.get("smart_healthy"),
+                values.get("smart_reallocated_sectors"),
+                values.get("reallocated_rise", 0.0),
+                values.get("smart_pending_sectors"),
+                values.get("smart_endurance_used_percent"),
+            )
+            disk_rows.append(
+                {
+                    "asset": asset.name,
+                    "device": device,
+                    "model": values.get("model"),
+                    "status": status,
+                    "reallocated": values.get("smart_reallocated_sectors"),
+                    "reallocated_rise": values.get("reallocated_rise", 0.0),
+                    "pending_sectors": values.get("smart_pending_sectors"),
+                    "endurance_used": values.get("smart_endurance_used_percent"),
+                }
+            )
         rank = {"failing": 0, "warning": 1, "ok": 2}
         disk_rows.sort(key=lambda d: (rank[d["status"]], d["asset"], d["device"]))
-        return {"hosts": rows, "pending_total": sum(r["pending"] for r in rows),
-                "security_total": sum(r["security"] for r in rows),
-                "applied_total": sum(r["applied"] for r in rows),
-                "reboot_required": sum(1 for r in rows if r["reboot_required"]),
-                "disks": disk_rows, "disks_failing": sum(1 for d in disk_rows if d["status"] == "failing"),
-                "disks_warning": sum(1 for d in disk_rows if d["status"] == "warning")}
+        return {
+            "hosts": rows,
+            "pending_total": sum(r["pending"] for r in rows),
+            "security_total": sum(r["security"] for r in rows),
+            "applied_total": sum(r["applied"] for r in rows),
+            "reboot_required": sum(1 for r in rows if r["reboot_required"]),
+            "disks": disk_rows,
+            "disks_failing": sum(1 for d in disk_rows if d["status"] == "failing"),
+            "disks_warning": sum(1 for d in disk_rows if d["status"] == "warning"),
+        }

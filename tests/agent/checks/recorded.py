@@ -59,9 +59,14 @@ def as_tuple(mapping: dict[str, Any]) -> Any:
 
 
 _ERRORS: dict[str, type[Exception]] = {
-    "OSError": OSError, "FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError,
-    "TimeoutError": TimeoutError, "RuntimeError": RuntimeError,
-    "ConnectionRefusedError": ConnectionRefusedError, "gaierror": socket.gaierror, "SSLError": ssl.SSLError,
+    "OSError": OSError,
+    "FileNotFoundError": FileNotFoundError,
+    "PermissionError": PermissionError,
+    "TimeoutError": TimeoutError,
+    "RuntimeError": RuntimeError,
+    "ConnectionRefusedError": ConnectionRefusedError,
+    "gaierror": socket.gaierror,
+    "SSLError": ssl.SSLError,
 }
 
 
@@ -80,7 +85,9 @@ class RecordedHost:
     def __init__(self, recording: dict[str, Any], asset_name: str = "recorded-host") -> None:
         self.asset_name = asset_name
         self.platform = recording.get("platform", "linux")
-        cycles = recording.get("cycles") or [{k: v for k, v in recording.items() if k != "platform"}]
+        cycles = recording.get("cycles") or [
+            {k: v for k, v in recording.items() if k != "platform"}
+        ]
         self.cycles: list[dict[str, Any]] = []
         merged: dict[str, Any] = {}
         for cycle in cycles:
@@ -180,7 +187,7 @@ class RecordedHost:
         entries = _maybe_raise(folders[root])
         for entry in entries:
             # Recorded with full paths; without recursion only direct children count.
-            relative = entry["path"][len(root):].lstrip("/")
+            relative = entry["path"][len(root) :].lstrip("/")
             if recursive or "/" not in relative:
                 yield FileInfo(entry["path"], float(entry["mtime"]), int(entry["size"]))
 
@@ -188,16 +195,23 @@ class RecordedHost:
     def which(self, tool: str) -> str | None:
         return (self.cycles[self.cycle].get("which") or {}).get(tool)
 
-    def run(self, argv: list[str], timeout: float = 60.0,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: list[str], timeout: float = 60.0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         self.calls.append("run")
         for recorded in self.cycles[self.cycle].get("run") or []:
             # argv_prefix: for a long script argument not worth repeating in the case.
-            if (recorded.get("argv") == list(argv)
-                    or ("argv_prefix" in recorded and list(argv[:len(recorded["argv_prefix"])]) == recorded["argv_prefix"])):
+            if recorded.get("argv") == list(argv) or (
+                "argv_prefix" in recorded
+                and list(argv[: len(recorded["argv_prefix"])]) == recorded["argv_prefix"]
+            ):
                 _maybe_raise(recorded.get("error"))
-                return subprocess.CompletedProcess(argv, recorded.get("returncode", 0),
-                                                   recorded.get("stdout", ""), recorded.get("stderr", ""))
+                return subprocess.CompletedProcess(
+                    argv,
+                    recorded.get("returncode", 0),
+                    recorded.get("stdout", ""),
+                    recorded.get("stderr", ""),
+                )
         raise NotRecorded(f"cycle {self.cycle} has no recording for run({argv!r})")
 
     # -- network: recorded per address (ping: one entry per probe, by seq)
@@ -215,10 +229,19 @@ class RecordedHost:
     def tcp_connect(self, address: str, port: int, timeout: float) -> float:
         return float(self._network("tcp_connect", f"{address}:{port}"))
 
-    def http_request(self, url: str, method: str, timeout: float, verify: bool | str,
-                     follow_redirects: bool, max_body: int) -> HttpResponse:
+    def http_request(
+        self,
+        url: str,
+        method: str,
+        timeout: float,
+        verify: bool | str,
+        follow_redirects: bool,
+        max_body: int,
+    ) -> HttpResponse:
         answer = self._network("http_request", url)
-        return HttpResponse(int(answer["status"]), float(answer["seconds"]), answer.get("body", "")[:max_body])
+        return HttpResponse(
+            int(answer["status"]), float(answer["seconds"]), answer.get("body", "")[:max_body]
+        )
 
     def tls_certificate(self, address: str, port: int, server_name: str, timeout: float) -> bytes:
         return ssl.PEM_cert_to_DER_cert(self._network("tls_certificate", f"{address}:{port}"))
@@ -254,8 +277,14 @@ def _read_yaml(path: Path) -> Any:
 
 def load_case(path: Path) -> Case:
     config = _read_yaml(path / "config.yaml") or {}
-    return Case(path.name, config["check"], config.get("options") or {},
-                _read_yaml(path / "input.yaml") or {}, _read_yaml(path / "expected.yaml") or {}, path)
+    return Case(
+        path.name,
+        config["check"],
+        config.get("options") or {},
+        _read_yaml(path / "input.yaml") or {},
+        _read_yaml(path / "expected.yaml") or {},
+        path,
+    )
 
 
 def all_cases() -> list[Case]:
@@ -313,10 +342,24 @@ def assert_conforms(check_cls: type[Check], samples: list[Sample]) -> None:
         assert spec is not None, f"{check_cls.name}: {sample.metric} is not in the catalog"
         assert set(sample.labels) == set(spec.labels), (
             f"{check_cls.name}: {sample.metric} has labels {sorted(sample.labels)}, "
-            f"catalog says {sorted(spec.labels)}")
-        assert all(isinstance(v, str) for v in sample.labels.values()), f"{sample.metric}: non-string label"
-        assert isinstance(sample.value, int | float) and not isinstance(sample.value, bool), \
+            f"catalog says {sorted(spec.labels)}"
+        )
+        assert all(isinstance(v, str) for v in sample.labels.values()), (
+            f"{sample.metric}: non-string label"
+        )
+        assert isinstance(sample.value, int | float) and not isinstance(sample.value, bool), (
             f"{sample.metric}: value {sample.value!r} is not a number"
-        assert math.isfinite(sample.value), f"{sample.metric}{sample.labels}: {sample.value} is not finite"
-        if spec.type == "counter" or spec.unit in ("bytes", "seconds", "percent", "bytes_per_second", "per_second"):
-            assert sample.value >= 0, f"{sample.metric}{sample.labels}: negative value {sample.value}"
+        )
+        assert math.isfinite(sample.value), (
+            f"{sample.metric}{sample.labels}: {sample.value} is not finite"
+        )
+        if spec.type == "counter" or spec.unit in (
+            "bytes",
+            "seconds",
+            "percent",
+            "bytes_per_second",
+            "per_second",
+        ):
+            assert sample.value >= 0, (
+                f"{sample.metric}{sample.labels}: negative value {sample.value}"
+            )

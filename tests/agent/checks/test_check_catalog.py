@@ -34,7 +34,9 @@ def test_registry_lists_every_check_module_once() -> None:
     modules = {p.stem for p in Path(registry.__file__).parent.glob("*.py")}
     helpers = {"__init__", "base", "registry", "patterns", "rates", "targets"}
     listed = {t.split(":")[0].rsplit(".", 1)[1] for t in targets}
-    assert modules - helpers == listed, "a check module is missing from the registry table (or vice versa)"
+    assert modules - helpers == listed, (
+        "a check module is missing from the registry table (or vice versa)"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -66,7 +68,9 @@ def test_catalog_follows_naming_conventions(name: str) -> None:
             assert not spec.name.endswith("_total"), f"gauge {spec.name} must not end in _total"
         if spec.unit:
             stem = spec.name.removesuffix("_total")
-            assert stem.endswith("_" + spec.unit), f"{spec.name} does not end with its unit {spec.unit}"
+            assert stem.endswith("_" + spec.unit), (
+                f"{spec.name} does not end with its unit {spec.unit}"
+            )
         assert len(spec.labels) == len(set(spec.labels))
         assert all(LABEL.match(label) for label in spec.labels), spec.labels
         assert "check" not in spec.labels and "asset" not in spec.labels  # added elsewhere
@@ -103,16 +107,32 @@ def test_defaults_are_registered_and_need_no_options(platform: str) -> None:
 
 def test_linux_defaults_are_the_cheap_set() -> None:
     assert registry.default_checks("linux") == (
-        "cpu", "load", "memory", "disk", "diskio", "netio", "uptime", "temperature")
+        "cpu",
+        "load",
+        "memory",
+        "disk",
+        "diskio",
+        "netio",
+        "uptime",
+        "temperature",
+    )
     assert "load" not in registry.default_checks("win32")
     assert "temperature" not in registry.default_checks("win32")
     assert registry.default_checks("sunos5") == ()
 
 
-@pytest.mark.parametrize(("name", "interval"), [
-    ("updates", 6 * 3600.0), ("smart", 3600.0), ("file_age", 300.0), ("service", 60.0),
-    ("temperature", 60.0), ("cpu", 30.0), ("disk", 30.0),
-])
+@pytest.mark.parametrize(
+    ("name", "interval"),
+    [
+        ("updates", 6 * 3600.0),
+        ("smart", 3600.0),
+        ("file_age", 300.0),
+        ("service", 60.0),
+        ("temperature", 60.0),
+        ("cpu", 30.0),
+        ("disk", 30.0),
+    ],
+)
 def test_default_intervals(name: str, interval: float) -> None:
     options = {"names": [{"name": "x"}]} if name == "process" else {}
     options |= {"services": ["x"]} if name == "service" else {}
@@ -126,9 +146,14 @@ def test_an_interval_in_the_config_beats_the_checks_default() -> None:
 
 def test_recorded_host_mirrors_every_host_method() -> None:
     """A check tested against RecordedHost must be able to run against Host, and back."""
+
     def public(cls: type) -> dict[str, inspect.Signature]:
-        return {name: inspect.signature(member) for name, member in vars(cls).items()
-                if callable(member) and not name.startswith("_")}
+        return {
+            name: inspect.signature(member)
+            for name, member in vars(cls).items()
+            if callable(member) and not name.startswith("_")
+        }
+
     real, recorded = public(Host), public(RecordedHost)
     assert set(real) == set(recorded)
     for name, signature in real.items():

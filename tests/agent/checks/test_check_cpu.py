@@ -39,11 +39,15 @@ def test_no_elapsed_time_gives_no_shares_and_counters_never_go_negative() -> Non
 
 def test_a_cpu_going_offline_skips_per_cpu_values_for_one_run() -> None:
     cpu = {"user": 1.0, "nice": 0.0, "system": 1.0, "idle": 10.0}
-    host = RecordedHost({"cycles": [
-        {"cpu_count": 2, "cpu_times": cpu, "cpu_times_percpu": [cpu, cpu]},
-        {"cpu_times": {**cpu, "idle": 20.0}, "cpu_times_percpu": [{**cpu, "idle": 20.0}]},
-        {"cpu_times": {**cpu, "idle": 30.0}, "cpu_times_percpu": [{**cpu, "idle": 40.0}]},
-    ]})
+    host = RecordedHost(
+        {
+            "cycles": [
+                {"cpu_count": 2, "cpu_times": cpu, "cpu_times_percpu": [cpu, cpu]},
+                {"cpu_times": {**cpu, "idle": 20.0}, "cpu_times_percpu": [{**cpu, "idle": 20.0}]},
+                {"cpu_times": {**cpu, "idle": 30.0}, "cpu_times_percpu": [{**cpu, "idle": 40.0}]},
+            ]
+        }
+    )
     check = CpuCheck(CpuConfig(per_cpu=True), host)
     results = []
     for cycle in range(3):

@@ -17,19 +17,40 @@ from agent.config import ConfigError, load_config
 from agent.host import Host
 
 
-@pytest.mark.parametrize(("name", "allowed"), [
-    ("/", True), ("/boot/efi", True), ("/srv/data", True), ("/System/Volumes/Data", True),
-    ("/proc/sys/fs/binfmt_misc", False), ("/run/user/1000", False), ("/snap/core22/1380", False),
-    ("/var/lib/docker/overlay2/ab/merged", False), ("/System/Volumes/Preboot", False),
-])
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("/", True),
+        ("/boot/efi", True),
+        ("/srv/data", True),
+        ("/System/Volumes/Data", True),
+        ("/proc/sys/fs/binfmt_misc", False),
+        ("/run/user/1000", False),
+        ("/snap/core22/1380", False),
+        ("/var/lib/docker/overlay2/ab/merged", False),
+        ("/System/Volumes/Preboot", False),
+    ],
+)
 def test_default_mountpoint_exclusions(name: str, allowed: bool) -> None:
     assert NameFilter(exclude=DEFAULT_EXCLUDE_MOUNTPOINTS).allows(name) is allowed
 
 
-@pytest.mark.parametrize(("fstype", "allowed"), [
-    ("ext4", True), ("xfs", True), ("zfs", True), ("nfs4", True), ("cifs", True), ("NTFS", True),
-    ("tmpfs", False), ("cgroup2", False), ("overlay", False), ("squashfs", False), ("CDFS", False),
-])
+@pytest.mark.parametrize(
+    ("fstype", "allowed"),
+    [
+        ("ext4", True),
+        ("xfs", True),
+        ("zfs", True),
+        ("nfs4", True),
+        ("cifs", True),
+        ("NTFS", True),
+        ("tmpfs", False),
+        ("cgroup2", False),
+        ("overlay", False),
+        ("squashfs", False),
+        ("CDFS", False),
+    ],
+)
 def test_default_fstype_exclusions(fstype: str, allowed: bool) -> None:
     assert NameFilter(exclude=DEFAULT_EXCLUDE_FSTYPES).allows(fstype) is allowed
 
@@ -44,7 +65,9 @@ def test_patterns_match_whole_names() -> None:
 
 def test_a_broken_regex_is_a_config_error_with_file_line_and_key(tmp_path: Path) -> None:
     path = tmp_path / "agent.yaml"
-    path.write_text("site: test\nchecks:\n  disk:\n    exclude_mountpoints:\n      - /mnt/*\n      - 're:(unclosed'\n")
+    path.write_text(
+        "site: test\nchecks:\n  disk:\n    exclude_mountpoints:\n      - /mnt/*\n      - 're:(unclosed'\n"
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     [problem] = caught.value.problems

@@ -34,7 +34,9 @@ def backups(tmp_path: Path) -> Path:
 def collect(paths: list, now_tolerance: float = 30.0) -> dict[tuple[str, str], float]:
     result = FileAgeCheck(FileAgeConfig.model_validate({"paths": paths}), Host("test")).run()
     assert result.ok, [e.message for e in result.events]
-    return {(s.metric, s.labels.get("path", "")): s.value for s in result.samples if "path" in s.labels}
+    return {
+        (s.metric, s.labels.get("path", "")): s.value for s in result.samples if "path" in s.labels
+    }
 
 
 def test_newest_matching_file_in_a_folder(backups: Path) -> None:
@@ -56,14 +58,24 @@ def test_recursive_finds_subfolders_but_not_through_symlinks(backups: Path) -> N
 def test_missing_path_and_single_file_and_empty_folder(tmp_path: Path) -> None:
     touch(tmp_path / "dump.sql", age=26 * 3600, size=42)
     (tmp_path / "empty").mkdir()
-    missing, single, empty = str(tmp_path / "nope"), str(tmp_path / "dump.sql"), str(tmp_path / "empty")
+    missing, single, empty = (
+        str(tmp_path / "nope"),
+        str(tmp_path / "dump.sql"),
+        str(tmp_path / "empty"),
+    )
     values = collect([missing, single, empty])
-    assert values == pytest.approx({
-        ("file_path_exists", missing): 0,
-        ("file_path_exists", single): 1, ("file_count", single): 1,
-        ("file_age_seconds", single): 26 * 3600, ("file_newest_size_bytes", single): 42,
-        ("file_path_exists", empty): 1, ("file_count", empty): 0,
-    }, abs=30)
+    assert values == pytest.approx(
+        {
+            ("file_path_exists", missing): 0,
+            ("file_path_exists", single): 1,
+            ("file_count", single): 1,
+            ("file_age_seconds", single): 26 * 3600,
+            ("file_newest_size_bytes", single): 42,
+            ("file_path_exists", empty): 1,
+            ("file_count", empty): 0,
+        },
+        abs=30,
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
@@ -79,9 +91,13 @@ def test_an_unreadable_subfolder_is_skipped(backups: Path) -> None:
 
 
 def test_config_shorthand_and_validation() -> None:
-    config = FileAgeConfig.model_validate({"paths": ["/srv/backup", {"path": "/srv/db", "recursive": True}]})
+    config = FileAgeConfig.model_validate(
+        {"paths": ["/srv/backup", {"path": "/srv/db", "recursive": True}]}
+    )
     assert [(p.path, p.pattern, p.recursive) for p in config.paths] == [
-        ("/srv/backup", "*", False), ("/srv/db", "*", True)]
+        ("/srv/backup", "*", False),
+        ("/srv/db", "*", True),
+    ]
     with pytest.raises(ValidationError, match="listed twice"):
         FileAgeConfig.model_validate({"paths": ["/a", {"path": "/a", "pattern": "*.gz"}]})
     with pytest.raises(ValidationError, match="at least 1 item"):

@@ -17,13 +17,16 @@ from agent.checks.process import ProcessCheck, ProcessConfig
 from agent.host import Host
 
 
-@pytest.mark.parametrize(("names", "message"), [
-    ([], "at least 1 item"),
-    ([{"name": "x", "process_name": "x", "cmdline": "x"}], "either process_name or cmdline"),
-    ([{"name": "x", "cmdline": "(unclosed"}], "not a valid regular expression"),
-    ([{"name": "web"}, {"name": "web", "process_name": "httpd"}], "duplicate name"),
-    ([{"name": "web", "regex": "x"}], "Extra inputs"),
-])
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ([], "at least 1 item"),
+        ([{"name": "x", "process_name": "x", "cmdline": "x"}], "either process_name or cmdline"),
+        ([{"name": "x", "cmdline": "(unclosed"}], "not a valid regular expression"),
+        ([{"name": "web"}, {"name": "web", "process_name": "httpd"}], "duplicate name"),
+        ([{"name": "web", "regex": "x"}], "Extra inputs"),
+    ],
+)
 def test_config_errors(names: list, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ProcessConfig.model_validate({"names": names})
@@ -47,25 +50,34 @@ class AttrSpy(RecordedHost):
 def test_command_lines_are_read_only_when_an_entry_needs_them() -> None:
     recording = {"process_iter": [{"name": "nginx", "cmdline": ["nginx: worker"]}]}
     by_name = AttrSpy(recording)
-    ProcessCheck(ProcessConfig.model_validate({"names": [{"name": "nginx"}]}), by_name).run(now=1.8e9)
+    ProcessCheck(ProcessConfig.model_validate({"names": [{"name": "nginx"}]}), by_name).run(
+        now=1.8e9
+    )
     assert by_name.attrs == [["name"]]
     by_cmdline = AttrSpy(recording)
-    ProcessCheck(ProcessConfig.model_validate({"names": [{"name": "w", "cmdline": "worker"}]}),
-                 by_cmdline).run(now=1.8e9)
+    ProcessCheck(
+        ProcessConfig.model_validate({"names": [{"name": "w", "cmdline": "worker"}]}), by_cmdline
+    ).run(now=1.8e9)
     assert by_cmdline.attrs == [["name", "cmdline"]]
 
 
 def test_linux_names_are_case_sensitive() -> None:
     host = RecordedHost({"process_iter": [{"name": "Nginx"}]})
-    result = ProcessCheck(ProcessConfig.model_validate({"names": [{"name": "nginx"}]}), host).run(now=1.8e9)
+    result = ProcessCheck(ProcessConfig.model_validate({"names": [{"name": "nginx"}]}), host).run(
+        now=1.8e9
+    )
     assert {s.metric: s.value for s in result.samples}["process_up"] == 0.0
 
 
 def test_real_host_finds_a_process_by_command_line_and_sees_it_go() -> None:
     token = f"upkeep-probe-{uuid.uuid4().hex}"
-    config = ProcessConfig.model_validate({"names": [{"name": "probe", "cmdline": f"sleep.*{token}"}]})
+    config = ProcessConfig.model_validate(
+        {"names": [{"name": "probe", "cmdline": f"sleep.*{token}"}]}
+    )
     check = ProcessCheck(config, Host("test"))
-    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(60)  # sleep", token])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; time.sleep(60)  # sleep", token]
+    )
     try:
         deadline = time.monotonic() + 10
         while True:  # until the child has exec'd (before that it shows pytest's command line)

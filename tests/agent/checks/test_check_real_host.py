@@ -35,7 +35,9 @@ def test_every_default_check_runs_or_says_why_not(checks) -> None:
 
 
 def test_memory_figures_are_consistent() -> None:
-    check = registry.check_class("memory")(check_configs({"memory": None}, None)["memory"], Host("test"))
+    check = registry.check_class("memory")(
+        check_configs({"memory": None}, None)["memory"], Host("test")
+    )
     values = {s.metric: s.value for s in check.run().samples}
     assert values["memory_total_bytes"] > 0
     assert 0 < values["memory_available_bytes"] <= values["memory_total_bytes"]

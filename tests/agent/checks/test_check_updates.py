@@ -27,7 +27,9 @@ def test_apt_counts_inst_lines_only_and_security_by_origin() -> None:
         "Remv d [1]\n"
     )
     assert parse_apt_simulation(text) == (4, 2)
-    assert parse_apt_simulation("0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n") == (0, 0)
+    assert parse_apt_simulation(
+        "0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n"
+    ) == (0, 0)
 
 
 def test_dnf_check_update_wrapped_names_and_obsoletes() -> None:
@@ -40,7 +42,10 @@ def test_dnf_check_update_wrapped_names_and_obsoletes() -> None:
         "Obsoleting Packages\n"
         "grub2-tools.x86_64               1:2.06-80.el9      baseos\n"
     )
-    assert parse_dnf_check_update(text) == {"a-very-long-package-name-that-wraps.noarch", "bash.x86_64"}
+    assert parse_dnf_check_update(text) == {
+        "a-very-long-package-name-that-wraps.noarch",
+        "bash.x86_64",
+    }
 
 
 def test_dnf_updateinfo_names_with_epochs_and_dashes() -> None:
@@ -50,7 +55,11 @@ def test_dnf_updateinfo_names_with_epochs_and_dashes() -> None:
         "FEDORA-2024-1a2b3c4d5e Low/Sec. python3-urllib3-1.26.18-2.fc39.noarch\n"
         "this line is not an advisory\n"
     )
-    assert parse_dnf_updateinfo(text) == {"openssl-libs.x86_64", "kernel.x86_64", "python3-urllib3.noarch"}
+    assert parse_dnf_updateinfo(text) == {
+        "openssl-libs.x86_64",
+        "kernel.x86_64",
+        "python3-urllib3.noarch",
+    }
 
 
 def test_windows_output_and_garbage() -> None:
@@ -62,16 +71,30 @@ def test_windows_output_and_garbage() -> None:
 def test_windows_script_finds_security_updates_by_category_id_not_by_translated_name() -> None:
     assert WINDOWS_SECURITY_CATEGORY in WINDOWS_UPDATE_SCRIPT
     assert "Security Updates" not in WINDOWS_UPDATE_SCRIPT
-    assert "{" in WINDOWS_UPDATE_SCRIPT and "{{" not in WINDOWS_UPDATE_SCRIPT  # f-string braces resolved
+    assert (
+        "{" in WINDOWS_UPDATE_SCRIPT and "{{" not in WINDOWS_UPDATE_SCRIPT
+    )  # f-string braces resolved
 
 
 def test_dnf_error_exit_fails_the_check() -> None:
-    host = RecordedHost({"which": {"dnf": "/usr/bin/dnf"}, "run": [{
-        "argv": ["dnf", "-q", "-C", "check-update"], "returncode": 1,
-        "stderr": "Error: Cache-only enabled but no cache for 'baseos'\n"}]})
+    host = RecordedHost(
+        {
+            "which": {"dnf": "/usr/bin/dnf"},
+            "run": [
+                {
+                    "argv": ["dnf", "-q", "-C", "check-update"],
+                    "returncode": 1,
+                    "stderr": "Error: Cache-only enabled but no cache for 'baseos'\n",
+                }
+            ],
+        }
+    )
     result = UpdatesCheck(UpdatesConfig(), host).run(now=1.8e9)
     assert not result.ok
-    assert "dnf exited with 1: Error: Cache-only enabled but no cache for 'baseos'" in result.events[0].message
+    assert (
+        "dnf exited with 1: Error: Cache-only enabled but no cache for 'baseos'"
+        in result.events[0].message
+    )
 
 
 def test_a_windows_update_search_gets_ten_minutes_by_default() -> None:

@@ -42,4 +42,10 @@ def make_poller(targets: list[dict], profiles, **options) -> SnmpPoller:
 
 
 def sim_target(sim: SnmpsimProcess, name: str, community: str, profile: str) -> dict:
-    return {"name": name, "address": "127.0.0.1", "port": sim.port, "profile": profile, "community": community}
+    return {
+        "name": name,
+        "address": "127.0.0.1",
+        "port": sim.port,
+        "profile": profile,
+        "community": community,
+    }

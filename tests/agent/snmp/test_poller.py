@@ -15,7 +15,11 @@ from tests.servers.snmp import V2C_COMMUNITY, V3_AUTH_KEY, V3_PRIV_KEY, V3_USER
 
 
 def values(result, asset: str, metric: str) -> dict[tuple, float]:
-    return {tuple(sorted(s.labels.items())): s.value for s in result.samples if s.asset == asset and s.metric == metric}
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for s in result.samples
+        if s.asset == asset and s.metric == metric
+    }
 
 
 def value(result, asset: str, metric: str, **labels: str) -> float:
@@ -25,12 +29,15 @@ def value(result, asset: str, metric: str, **labels: str) -> float:
 @pytest.fixture(scope="module")
 def sim_poll(snmpsim, profiles):
     """Two polls of every simulated device (rates need two)."""
-    poller = make_poller([
-        sim_target(snmpsim, "mono", "printer-mono", "printer"),
-        sim_target(snmpsim, "color", "printer-color", "printer"),
-        sim_target(snmpsim, "ups", "ups-onbattery", "ups"),
-        sim_target(snmpsim, "sw", "switch-48", "switch"),
-    ], profiles)
+    poller = make_poller(
+        [
+            sim_target(snmpsim, "mono", "printer-mono", "printer"),
+            sim_target(snmpsim, "color", "printer-color", "printer"),
+            sim_target(snmpsim, "ups", "ups-onbattery", "ups"),
+            sim_target(snmpsim, "sw", "switch-48", "switch"),
+        ],
+        profiles,
+    )
     first = poller.poll(list(poller.devices), 20)
     # The switch's counters move on between the polls: point it at the later recording.
     poller._credentials["sw"] = Credentials("2c", community="switch-48-later")
@@ -43,15 +50,33 @@ def sim_poll(snmpsim, profiles):
 
 def test_mono_printer_sentinel_and_error_state(sim_poll) -> None:
     _, first, result = sim_poll
-    toner = {"supply": "Black Cartridge HP CF259A", "supply_type": "toner_cartridge", "color": "black"}
+    toner = {
+        "supply": "Black Cartridge HP CF259A",
+        "supply_type": "toner_cartridge",
+        "color": "black",
+    }
     # -3 "some remaining" is a state, never a number
-    assert tuple(sorted(toner.items())) not in values(result, "mono", "printer_supply_level_percent")
+    assert tuple(sorted(toner.items())) not in values(
+        result, "mono", "printer_supply_level_percent"
+    )
     assert value(result, "mono", "printer_supply_state", **toner, state="some_remaining") == 1
     assert value(result, "mono", "printer_supply_state", **toner, state="ok") == 0
-    assert value(result, "mono", "printer_supply_level_percent", supply="Imaging Drum", supply_type="opc", color="none") == 40
+    assert (
+        value(
+            result,
+            "mono",
+            "printer_supply_level_percent",
+            supply="Imaging Drum",
+            supply_type="opc",
+            color="none",
+        )
+        == 40
+    )
     errors = {dict(k)["flag"]: v for k, v in values(result, "mono", "printer_error").items()}
     assert len(errors) == 15 and {f for f, v in errors.items() if v} == {"lowToner", "doorOpen"}
-    assert value(result, "mono", "printer_status") == 3 and value(result, "mono", "device_status") == 3
+    assert (
+        value(result, "mono", "printer_status") == 3 and value(result, "mono", "device_status") == 3
+    )
     assert value(result, "mono", "printer_page_count_total", marker="1") == 48213
     assert value(result, "mono", "printer_cover_open", cover="Front Door") == 1
     assert value(result, "mono", "printer_input_state", tray="Tray 1", state="empty") == 1
@@ -65,12 +90,25 @@ def test_mono_printer_sentinel_and_error_state(sim_poll) -> None:
 
 def test_color_printer_four_cartridges(sim_poll) -> None:
     _, _, result = sim_poll
-    levels = {dict(k)["color"]: v for k, v in values(result, "color", "printer_supply_level_percent").items()}
+    levels = {
+        dict(k)["color"]: v
+        for k, v in values(result, "color", "printer_supply_level_percent").items()
+    }
     assert levels == {"black": 80, "cyan": 75, "magenta": 50, "yellow": 0}
     waste = {"supply": "Waste Toner Box", "supply_type": "waste_toner", "color": "none"}
     assert value(result, "color", "printer_supply_state", **waste, state="unknown") == 1
-    assert value(result, "color", "printer_supply_state", supply="Yellow Toner", supply_type="toner",
-                 color="yellow", state="empty") == 1
+    assert (
+        value(
+            result,
+            "color",
+            "printer_supply_state",
+            supply="Yellow Toner",
+            supply_type="toner",
+            color="yellow",
+            state="empty",
+        )
+        == 1
+    )
     assert not any(values(result, "color", "printer_error").values())
 
 
@@ -107,20 +145,37 @@ def test_assets_describe_each_device(sim_poll) -> None:
     for asset in assets.values():
         Asset.model_validate(asset)  # what the collector accepts
     assert assets["mono"]["kind"] == "printer" and assets["mono"]["vendor"] == "HP"
-    assert assets["mono"]["model"] == "HP LaserJet Pro M404dn" and assets["mono"]["serial"] == "PHBQX12345"
+    assert (
+        assets["mono"]["model"] == "HP LaserJet Pro M404dn"
+        and assets["mono"]["serial"] == "PHBQX12345"
+    )
     assert assets["color"]["vendor"] == "Brother"
     assert assets["ups"]["kind"] == "ups" and assets["ups"]["model"] == "5PX 1500"
     assert assets["sw"]["kind"] == "switch" and assets["sw"]["serial"] == "FOC1234X0AB"
     assert assets["sw"]["attributes"]["sysObjectID"] == "1.3.6.1.4.1.9.1.1208"
     for asset in assets.values():
-        assert "printer-" not in str(asset) or asset["name"] != "mono" or "community" not in str(asset)
+        assert (
+            "printer-" not in str(asset) or asset["name"] != "mono" or "community" not in str(asset)
+        )
 
 
 def test_supply_replaced_between_polls(snmpsim, profiles) -> None:
-    poller = make_poller([sim_target(snmpsim, "kyo", "printer-replaced-before", "printer")], profiles)
+    poller = make_poller(
+        [sim_target(snmpsim, "kyo", "printer-replaced-before", "printer")], profiles
+    )
     try:
         first = poller.poll(["kyo"], 10)
-        assert value(first, "kyo", "printer_supply_level_percent", supply="TK-1160", supply_type="toner", color="black") == 5
+        assert (
+            value(
+                first,
+                "kyo",
+                "printer_supply_level_percent",
+                supply="TK-1160",
+                supply_type="toner",
+                color="black",
+            )
+            == 5
+        )
         poller._credentials["kyo"] = Credentials("2c", community="printer-replaced-after")
         poller.devices["kyo"].session = None
         second = poller.poll(["kyo"], 10)
@@ -155,15 +210,32 @@ def garbage_server():
     sock.close()
 
 
-def test_silent_and_garbage_devices_do_not_stop_the_others(snmpsim, garbage_server, profiles) -> None:
+def test_silent_and_garbage_devices_do_not_stop_the_others(
+    snmpsim, garbage_server, profiles
+) -> None:
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     try:
-        poller = make_poller([
-            sim_target(snmpsim, "good", "printer-color", "printer"),
-            {"name": "silent", "address": "127.0.0.1", "port": silent.getsockname()[1], "community": "x"},
-            {"name": "garbage", "address": "127.0.0.1", "port": garbage_server, "community": "x", "profile": "printer"},
-        ], profiles, timeout=0.3)
+        poller = make_poller(
+            [
+                sim_target(snmpsim, "good", "printer-color", "printer"),
+                {
+                    "name": "silent",
+                    "address": "127.0.0.1",
+                    "port": silent.getsockname()[1],
+                    "community": "x",
+                },
+                {
+                    "name": "garbage",
+                    "address": "127.0.0.1",
+                    "port": garbage_server,
+                    "community": "x",
+                    "profile": "printer",
+                },
+            ],
+            profiles,
+            timeout=0.3,
+        )
         start = time.monotonic()
         result = poller.poll(list(poller.devices), 10)
         assert time.monotonic() - start < 5
@@ -172,30 +244,55 @@ def test_silent_and_garbage_devices_do_not_stop_the_others(snmpsim, garbage_serv
         down = {e.asset for e in result.events if e.type == "snmp_device_down"}
         assert down == {"silent", "garbage"}
         again = poller.poll(list(poller.devices), 10)
-        assert not [e for e in again.events if e.type == "snmp_device_down"], "said once, not every poll"
+        assert not [e for e in again.events if e.type == "snmp_device_down"], (
+            "said once, not every poll"
+        )
         poller.close()
     finally:
         silent.close()
 
 
 def test_snmpd_v2c_generic_and_interfaces(snmpd, profiles) -> None:
-    poller = make_poller([{"name": "srv", "address": "127.0.0.1", "port": snmpd.port, "profile": "switch",
-                           "community": V2C_COMMUNITY}], profiles)
+    poller = make_poller(
+        [
+            {
+                "name": "srv",
+                "address": "127.0.0.1",
+                "port": snmpd.port,
+                "profile": "switch",
+                "community": V2C_COMMUNITY,
+            }
+        ],
+        profiles,
+    )
     try:
         result = poller.poll(["srv"], 10)
         assert value(result, "srv", "snmp_up") == 1
         assert value(result, "srv", "snmp_uptime_seconds") >= 0
         assert values(result, "srv", "if_oper_status"), "IF-MIB rows from a real agent"
         asset = poller.assets()[0]
-        assert asset["attributes"]["sysName"] == "upkeep-test-snmpd" and asset["vendor"] == "Net-SNMP"
+        assert (
+            asset["attributes"]["sysName"] == "upkeep-test-snmpd" and asset["vendor"] == "Net-SNMP"
+        )
     finally:
         poller.close()
 
 
 @pytest.mark.parametrize(("version", "community"), [("1", V2C_COMMUNITY)])
 def test_snmpd_v1(snmpd, profiles, version, community) -> None:
-    poller = make_poller([{"name": "srv1", "address": "127.0.0.1", "port": snmpd.port, "profile": "switch",
-                           "version": version, "community": community}], profiles)
+    poller = make_poller(
+        [
+            {
+                "name": "srv1",
+                "address": "127.0.0.1",
+                "port": snmpd.port,
+                "profile": "switch",
+                "version": version,
+                "community": community,
+            }
+        ],
+        profiles,
+    )
     try:
         result = poller.poll(["srv1"], 10)
         assert value(result, "srv1", "snmp_up") == 1 and values(result, "srv1", "if_oper_status")
@@ -204,10 +301,22 @@ def test_snmpd_v1(snmpd, profiles, version, community) -> None:
 
 
 def test_snmpd_v3_auth_priv(snmpd, profiles) -> None:
-    v3 = {"address": "127.0.0.1", "port": snmpd.port, "profile": "generic", "version": 3, "user": V3_USER,
-          "auth_protocol": "sha256", "priv_protocol": "aes"}
-    poller = make_poller([{**v3, "name": "good", "auth_key": V3_AUTH_KEY, "priv_key": V3_PRIV_KEY},
-                          {**v3, "name": "bad", "auth_key": V3_AUTH_KEY, "priv_key": "wrong-priv-key"}], profiles)
+    v3 = {
+        "address": "127.0.0.1",
+        "port": snmpd.port,
+        "profile": "generic",
+        "version": 3,
+        "user": V3_USER,
+        "auth_protocol": "sha256",
+        "priv_protocol": "aes",
+    }
+    poller = make_poller(
+        [
+            {**v3, "name": "good", "auth_key": V3_AUTH_KEY, "priv_key": V3_PRIV_KEY},
+            {**v3, "name": "bad", "auth_key": V3_AUTH_KEY, "priv_key": "wrong-priv-key"},
+        ],
+        profiles,
+    )
     try:
         result = poller.poll(["good", "bad"], 10)
         assert value(result, "good", "snmp_up") == 1

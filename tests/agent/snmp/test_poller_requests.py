@@ -52,8 +52,11 @@ def _sent_oids(device) -> list[tuple[int, ...]]:
 
 
 def _supplies(result) -> list[tuple]:
-    return sorted((s.value, tuple(sorted(s.labels.items()))) for s in result.samples
-                  if s.metric == "printer_supply_level_percent")
+    return sorted(
+        (s.value, tuple(sorted(s.labels.items())))
+        for s in result.samples
+        if s.metric == "printer_supply_level_percent"
+    )
 
 
 def test_printer_static_columns_are_read_on_first_poll_then_from_cache(snmpsim, profiles) -> None:
@@ -69,14 +72,19 @@ def test_printer_static_columns_are_read_on_first_poll_then_from_cache(snmpsim, 
         poller.close()
     description = engine.parse_oid(profiles["printer"].tables["supplies"].columns["description"])
     level = engine.parse_oid(profiles["printer"].tables["supplies"].columns["level"])
-    assert level in sent and not any(oid[:len(description)] == description for oid in sent)
+    assert level in sent and not any(oid[: len(description)] == description for oid in sent)
     assert requests <= 2
     assert _supplies(second) == _supplies(first) and len(_supplies(first)) == 4
-    assert {s.labels["color"] for s in second.samples if s.metric == "printer_supply_state"} >= {"cyan", "black"}
+    assert {s.labels["color"] for s in second.samples if s.metric == "printer_supply_state"} >= {
+        "cyan",
+        "black",
+    }
     assert second.assets == [] and device.asset["serial"]
 
 
-def test_printer_static_columns_are_read_again_when_rows_change_and_every_nth_poll(snmpsim, profiles) -> None:
+def test_printer_static_columns_are_read_again_when_rows_change_and_every_nth_poll(
+    snmpsim, profiles
+) -> None:
     poller = make_poller([sim_target(snmpsim, "p", "printer-mono", "printer")], profiles)
     fresh = make_poller([sim_target(snmpsim, "c", "printer-color", "printer")], profiles)
     try:
@@ -95,8 +103,10 @@ def test_printer_static_columns_are_read_again_when_rows_change_and_every_nth_po
         sent = _sent_oids(device)
         poller.poll(["p"], 20)
         assert device.static_age == 0
-        description = engine.parse_oid(profiles["printer"].tables["supplies"].columns["description"])
-        assert any(oid[:len(description)] == description for oid in sent)
+        description = engine.parse_oid(
+            profiles["printer"].tables["supplies"].columns["description"]
+        )
+        assert any(oid[: len(description)] == description for oid in sent)
     finally:
         poller.close()
         fresh.close()

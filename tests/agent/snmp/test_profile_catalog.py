@@ -16,7 +16,18 @@ from agent.snmp.profiles import CORE_CATALOG, SHIPPED_DIR, load_profiles
 from agent.yamlsource import ConfigError
 
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-UNITS = {"", "seconds", "percent", "celsius", "volts", "hertz", "watts", "amperes", "bits_per_second", "per_second"}
+UNITS = {
+    "",
+    "seconds",
+    "percent",
+    "celsius",
+    "volts",
+    "hertz",
+    "watts",
+    "amperes",
+    "bits_per_second",
+    "per_second",
+}
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "snmp.md"
 
@@ -38,7 +49,9 @@ def test_every_profile_extends_generic_and_docs_cover_it() -> None:
     profiles = load_profiles()
     docs = DOCS.read_text(encoding="utf-8")
     for name in SHIPPED:
-        assert {"sys_uptime", "sys_descr", "sys_object_id", "sys_name"} <= set(profiles[name].scalars)
+        assert {"sys_uptime", "sys_descr", "sys_object_id", "sys_name"} <= set(
+            profiles[name].scalars
+        )
         assert f"`{name}`" in docs
         for spec in profiles[name].catalog:
             assert f"`{spec.name}`" in docs, f"docs/snmp.md does not mention {spec.name}"
@@ -46,8 +59,13 @@ def test_every_profile_extends_generic_and_docs_cover_it() -> None:
 
 def test_emitted_samples_match_catalogs(snmpsim) -> None:
     profiles = load_profiles()
-    devices = {"mono": ("printer-mono", "printer"), "color": ("printer-color", "printer"),
-               "ups": ("ups-onbattery", "ups"), "sw": ("switch-48", "switch"), "gen": ("printer-mono", "generic")}
+    devices = {
+        "mono": ("printer-mono", "printer"),
+        "color": ("printer-color", "printer"),
+        "ups": ("ups-onbattery", "ups"),
+        "sw": ("switch-48", "switch"),
+        "gen": ("printer-mono", "generic"),
+    }
     poller = make_poller([sim_target(snmpsim, n, c, p) for n, (c, p) in devices.items()], profiles)
     try:
         poller.poll(list(devices), 20)
@@ -67,7 +85,9 @@ def test_emitted_samples_match_catalogs(snmpsim) -> None:
         emitted.setdefault(profile.name, set()).add(sample.metric)
     for name in SHIPPED:
         declared = {s.name for s in load_profiles()[name].catalog}
-        assert declared - emitted[name] == set(), f"{name}: catalog metrics no simulated device emits"
+        assert declared - emitted[name] == set(), (
+            f"{name}: catalog metrics no simulated device emits"
+        )
     assert {s.name for s in CORE_CATALOG} <= emitted["generic"]
 
 
@@ -75,10 +95,15 @@ def test_custom_profile_folder(tmp_path: Path) -> None:
     (tmp_path / "roomsensor.yaml").write_text(
         "kind: sensor\nextends: generic\nscalars:\n  temp: 1.3.6.1.4.1.99999.1.1.0\n"
         "metrics:\n  - name: room_temperature_celsius\n    scalar: temp\n    scale: 0.1\n"
-        "    unit: celsius\n    help: Room temperature\n")
+        "    unit: celsius\n    help: Room temperature\n"
+    )
     profiles = load_profiles(tmp_path)
-    assert profiles["roomsensor"].kind == "sensor" and "sys_uptime" in profiles["roomsensor"].scalars
-    (tmp_path / "broken.yaml").write_text("kind: x\nscalars:\n  a: not-an-oid\nmetrics:\n  - name: m\n    help: h\n    scalar: b\n")
+    assert (
+        profiles["roomsensor"].kind == "sensor" and "sys_uptime" in profiles["roomsensor"].scalars
+    )
+    (tmp_path / "broken.yaml").write_text(
+        "kind: x\nscalars:\n  a: not-an-oid\nmetrics:\n  - name: m\n    help: h\n    scalar: b\n"
+    )
     with pytest.raises(ConfigError) as err:
         load_profiles(tmp_path)
     assert "broken.yaml:2" in str(err.value) and "numeric OID" in str(err.value)

@@ -38,6 +38,8 @@ def test_sample_config_is_valid(tmp_path: Path) -> None:
 def test_missing_secret_file_is_reported_with_its_key() -> None:
     raw = yaml.safe_load(SAMPLE.read_text())
     raw["connectors"]["psa-webhook"]["secret"] = "inline-secret-value"
-    with pytest.raises(ValueError, match=r"connectors\.redmine-main: api_key_file: cannot read") as excinfo:
+    with pytest.raises(
+        ValueError, match=r"connectors\.redmine-main: api_key_file: cannot read"
+    ) as excinfo:
         ConnectorsConfig.model_validate(raw)
     assert "inline-secret-value" not in str(excinfo.value)

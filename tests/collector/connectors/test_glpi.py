@@ -63,7 +63,9 @@ class FakeGlpi:
         if method == "GET" and route == "/Ticket":
             text = request.query["searchText[name]"][0]
             assert request.query["range"] == ["0-49"]
-            return Reply(200, [{"id": i, **t} for i, t in self.tickets.items() if text in t["name"]])
+            return Reply(
+                200, [{"id": i, **t} for i, t in self.tickets.items() if text in t["name"]]
+            )
         if method == "POST" and route == "/Ticket":
             ticket_id = len(self.tickets) + 1
             self.tickets[ticket_id] = dict(body["input"])
@@ -73,7 +75,7 @@ class FakeGlpi:
             ticket_id = fields["tickets_id"] if route == "/TicketTask" else fields["items_id"]
             self.items.setdefault((route[1:], ticket_id), []).append(fields)
             if route == "/ITILSolution":
-                self.tickets[ticket_id]["status"] = 5   # GLPI solves a ticket given a solution
+                self.tickets[ticket_id]["status"] = 5  # GLPI solves a ticket given a solution
             return Reply(201, {"id": 100, "message": ""})
         match = re.fullmatch(r"/Ticket/(\d+)(?:/(\w+))?", route)
         if not match or int(match.group(1)) not in self.tickets:
@@ -93,8 +95,16 @@ SESSION_INVALID = "ERROR_SESSION_TOKEN_INVALID"
 
 
 def connector(url: str, **overrides: object) -> GlpiConnector:
-    raw = {"type": "glpi", "url": f"{url}{API}", "user_token": USER_TOKEN, "app_token": APP_TOKEN,
-           "default_entity": 0, "entity_by_client": {"globex": 3}, "timeout": 5, **overrides}
+    raw = {
+        "type": "glpi",
+        "url": f"{url}{API}",
+        "user_token": USER_TOKEN,
+        "app_token": APP_TOKEN,
+        "default_entity": 0,
+        "entity_by_client": {"globex": 3},
+        "timeout": 5,
+        **overrides,
+    }
     return ConnectorsConfig.model_validate({"connectors": {"glpi": raw}}).build()["glpi"]
 
 
@@ -109,16 +119,26 @@ def test_lifecycle_sends_exact_requests(make_subject: SubjectFactory) -> None:
         with connector(server.url) as glpi:
             ref = glpi.deliver(Action.OPEN, subject, None)
             assert ref == TicketRef("glpi", "1", f"{server.url}/glpi/front/ticket.form.php?id=1")
-            assert calls(server) == [("GET", "/initSession"), ("GET", SEARCH.removeprefix(API)),
-                                     ("POST", "/Ticket")]
+            assert calls(server) == [
+                ("GET", "/initSession"),
+                ("GET", SEARCH.removeprefix(API)),
+                ("POST", "/Ticket"),
+            ]
             init, search, create = server.requests
             assert init.headers["authorization"] == f"user_token {USER_TOKEN}"
             assert all(r.headers["app-token"] == APP_TOKEN for r in server.requests)
             assert search.headers["session-token"] == create.headers["session-token"] == "sess-1"
             assert create.headers["content-type"] == "application/json"
-            assert create.json == {"input": {
-                "name": "[UPK-acme-42] Disk / on srv1 is 93% full", "content": description_text(subject),
-                "entities_id": 0, "type": 1, "status": 1, "priority": 3}}
+            assert create.json == {
+                "input": {
+                    "name": "[UPK-acme-42] Disk / on srv1 is 93% full",
+                    "content": description_text(subject),
+                    "entities_id": 0,
+                    "type": 1,
+                    "status": 1,
+                    "priority": 3,
+                }
+            }
 
             # a retry without the ref (the create's answer was lost) finds the ticket by key
             server.requests.clear()
@@ -133,44 +153,83 @@ def test_lifecycle_sends_exact_requests(make_subject: SubjectFactory) -> None:
             assert server.requests[1].json == {"input": {"priority": 5}}
 
             server.requests.clear()
-            commented = dataclasses.replace(escalated, version=3,
-                                            comment=Comment("ev-3", "Ordered a new disk.", "carol"))
+            commented = dataclasses.replace(
+                escalated, version=3, comment=Comment("ev-3", "Ordered a new disk.", "carol")
+            )
             glpi.deliver(Action.COMMENT, commented, ref)
-            glpi.deliver(Action.COMMENT, commented, ref)        # mirrored once
-            assert calls(server) == [("GET", "/Ticket/1"), ("GET", "/Ticket/1/ITILFollowup"),
-                                     ("POST", "/ITILFollowup"),
-                                     ("GET", "/Ticket/1"), ("GET", "/Ticket/1/ITILFollowup")]
-            assert server.requests[2].json == {"input": {
-                "itemtype": "Ticket", "items_id": 1, "content": "carol: Ordered a new disk.\n[upkeep:ev-3]",
-                "is_private": 1}}
+            glpi.deliver(Action.COMMENT, commented, ref)  # mirrored once
+            assert calls(server) == [
+                ("GET", "/Ticket/1"),
+                ("GET", "/Ticket/1/ITILFollowup"),
+                ("POST", "/ITILFollowup"),
+                ("GET", "/Ticket/1"),
+                ("GET", "/Ticket/1/ITILFollowup"),
+            ]
+            assert server.requests[2].json == {
+                "input": {
+                    "itemtype": "Ticket",
+                    "items_id": 1,
+                    "content": "carol: Ordered a new disk.\n[upkeep:ev-3]",
+                    "is_private": 1,
+                }
+            }
 
             server.requests.clear()
-            timed = dataclasses.replace(commented, comment=None,
-                                        time_entry=TimeEntry("ev-4", 30, "Swapped disk", spent_on=date(2026, 3, 3)))
+            timed = dataclasses.replace(
+                commented,
+                comment=None,
+                time_entry=TimeEntry("ev-4", 30, "Swapped disk", spent_on=date(2026, 3, 3)),
+            )
             glpi.deliver(Action.TIME_ENTRY, timed, ref)
-            glpi.deliver(Action.TIME_ENTRY, timed, ref)          # mirrored once
-            assert calls(server) == [("GET", "/Ticket/1"), ("GET", "/Ticket/1/TicketTask"),
-                                     ("POST", "/TicketTask"),
-                                     ("GET", "/Ticket/1"), ("GET", "/Ticket/1/TicketTask")]
-            assert server.requests[2].json == {"input": {
-                "tickets_id": 1, "content": "Swapped disk\n[upkeep:ev-4]", "actiontime": 1800, "is_private": 1,
-                "state": 2, "date": "2026-03-03 09:00:00"}}
+            glpi.deliver(Action.TIME_ENTRY, timed, ref)  # mirrored once
+            assert calls(server) == [
+                ("GET", "/Ticket/1"),
+                ("GET", "/Ticket/1/TicketTask"),
+                ("POST", "/TicketTask"),
+                ("GET", "/Ticket/1"),
+                ("GET", "/Ticket/1/TicketTask"),
+            ]
+            assert server.requests[2].json == {
+                "input": {
+                    "tickets_id": 1,
+                    "content": "Swapped disk\n[upkeep:ev-4]",
+                    "actiontime": 1800,
+                    "is_private": 1,
+                    "state": 2,
+                    "date": "2026-03-03 09:00:00",
+                }
+            }
 
             server.requests.clear()
-            resolved = dataclasses.replace(timed, version=5, time_entry=None, state="resolved",
-                                           resolved_at=datetime(2026, 3, 3, 10, 0, tzinfo=UTC))
+            resolved = dataclasses.replace(
+                timed,
+                version=5,
+                time_entry=None,
+                state="resolved",
+                resolved_at=datetime(2026, 3, 3, 10, 0, tzinfo=UTC),
+            )
             assert glpi.deliver(Action.RESOLVE, resolved, ref) == ref
-            assert calls(server) == [("GET", "/Ticket/1"), ("GET", "/Ticket/1/ITILSolution"),
-                                     ("POST", "/ITILSolution"), ("PUT", "/Ticket/1")]
-            assert server.requests[2].json == {"input": {
-                "itemtype": "Ticket", "items_id": 1,
-                "content": "Resolved by Upkeep at 2026-03-03 10:00 UTC.\n[upkeep:resolve-5]"}}
+            assert calls(server) == [
+                ("GET", "/Ticket/1"),
+                ("GET", "/Ticket/1/ITILSolution"),
+                ("POST", "/ITILSolution"),
+                ("PUT", "/Ticket/1"),
+            ]
+            assert server.requests[2].json == {
+                "input": {
+                    "itemtype": "Ticket",
+                    "items_id": 1,
+                    "content": "Resolved by Upkeep at 2026-03-03 10:00 UTC.\n[upkeep:resolve-5]",
+                }
+            }
             assert server.requests[3].json == {"input": {"status": 5}}
             server.requests.clear()
-            glpi.deliver(Action.RESOLVE, resolved, ref)          # solved already: nothing written
+            glpi.deliver(Action.RESOLVE, resolved, ref)  # solved already: nothing written
             assert calls(server) == [("GET", "/Ticket/1")]
 
-            assert glpi.poll_closed([ref, TicketRef("glpi", "999"), TicketRef("other", "1")]) == [ref]
+            assert glpi.poll_closed([ref, TicketRef("glpi", "999"), TicketRef("other", "1")]) == [
+                ref
+            ]
 
             server.requests.clear()
             reopened = dataclasses.replace(resolved, version=6, state="open", resolved_at=None)
@@ -190,32 +249,51 @@ def test_expired_session_is_reopened_once(make_subject: SubjectFactory) -> None:
     subject = make_subject(key="UPK-acme-42")
     with FakeHttpServer(fake) as server, connector(server.url) as glpi:
         ref = glpi.deliver(Action.OPEN, subject, None)
-        fake.sessions.clear()                                    # the session expired on GLPI's side
+        fake.sessions.clear()  # the session expired on GLPI's side
         server.requests.clear()
         assert glpi.deliver(Action.UPDATE, subject, ref) == ref
-        assert calls(server) == [("GET", "/Ticket/1"), ("GET", "/initSession"), ("GET", "/Ticket/1")]
-        assert [r.headers.get("session-token") for r in server.requests] == ["sess-1", None, "sess-2"]
+        assert calls(server) == [
+            ("GET", "/Ticket/1"),
+            ("GET", "/initSession"),
+            ("GET", "/Ticket/1"),
+        ]
+        assert [r.headers.get("session-token") for r in server.requests] == [
+            "sess-1",
+            None,
+            "sess-2",
+        ]
 
         # a session refused again right after a new one: permanent, no loop
         original = fake.__call__
         fake.sessions.clear()
-        server.handler = lambda r: (Reply(401, [SESSION_INVALID, "x"]) if "initSession" not in r.path
-                                    else original(r))
+        server.handler = lambda r: (
+            Reply(401, [SESSION_INVALID, "x"]) if "initSession" not in r.path else original(r)
+        )
         server.requests.clear()
         with pytest.raises(ConnectorError) as refused:
             glpi.deliver(Action.UPDATE, subject, ref)
         assert refused.value.permanent and "HTTP 401" in refused.value.message
-        assert calls(server) == [("GET", "/Ticket/1"), ("GET", "/initSession"), ("GET", "/Ticket/1")]
+        assert calls(server) == [
+            ("GET", "/Ticket/1"),
+            ("GET", "/initSession"),
+            ("GET", "/Ticket/1"),
+        ]
         server.handler = fake
 
 
-def test_client_entity_close_status_and_resolve_of_unknown_key(make_subject: SubjectFactory) -> None:
+def test_client_entity_close_status_and_resolve_of_unknown_key(
+    make_subject: SubjectFactory,
+) -> None:
     fake = FakeGlpi()
     with FakeHttpServer(fake) as server, connector(server.url, resolve_status=6) as glpi:
         ref = glpi.deliver(Action.OPEN, make_subject(client="globex", key="UPK-globex-1"), None)
         assert server.requests[-1].json["input"]["entities_id"] == 3
-        resolved = make_subject(client="globex", key="UPK-globex-1", state="resolved",
-                                resolved_at=datetime(2026, 3, 3, tzinfo=UTC))
+        resolved = make_subject(
+            client="globex",
+            key="UPK-globex-1",
+            state="resolved",
+            resolved_at=datetime(2026, 3, 3, tzinfo=UTC),
+        )
         glpi.deliver(Action.RESOLVE, resolved, ref)
         assert server.requests[-1].json == {"input": {"status": 6}}
         assert fake.tickets[1]["status"] == 6
@@ -224,7 +302,9 @@ def test_client_entity_close_status_and_resolve_of_unknown_key(make_subject: Sub
         # a ticket whose name merely mentions the key is not a match
         fake.tickets[9] = {"name": "see also UPK-acme-7", "status": 1, "priority": 3}
         server.requests.clear()
-        unknown = make_subject(key="UPK-acme-7", state="resolved", resolved_at=datetime(2026, 3, 3, tzinfo=UTC))
+        unknown = make_subject(
+            key="UPK-acme-7", state="resolved", resolved_at=datetime(2026, 3, 3, tzinfo=UTC)
+        )
         assert glpi.deliver(Action.RESOLVE, unknown, None) is None
         assert calls(server) == [("GET", "/Ticket?searchText%5Bname%5D=UPK-acme-7&range=0-49")]
         assert len(fake.tickets) == 2
@@ -233,7 +313,10 @@ def test_client_entity_close_status_and_resolve_of_unknown_key(make_subject: Sub
 def test_error_mapping(make_subject: SubjectFactory) -> None:
     fake = FakeGlpi()
     with FakeHttpServer(fake) as server:
-        with connector(server.url, user_token="wrong") as glpi, pytest.raises(ConnectorError) as unauthorized:
+        with (
+            connector(server.url, user_token="wrong") as glpi,
+            pytest.raises(ConnectorError) as unauthorized,
+        ):
             glpi.deliver(Action.OPEN, make_subject(), None)
         fake.fail_with = 503
         with connector(server.url) as glpi, pytest.raises(ConnectorError) as unavailable:

@@ -27,19 +27,34 @@ T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 def am_alert(status="firing", **labels):
     labels = {"alertname": "DiskFull", "client": "acme", "instance": "srv1:9100", **labels}
-    return {"status": status, "labels": labels,
-            "annotations": {"summary": "Disk almost full", "description": "/ is 97% full"},
-            "startsAt": T0.isoformat(),
-            "endsAt": (T0 + timedelta(minutes=5)).isoformat() if status == "resolved" else "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus/graph", "fingerprint": "c0ffee"}
+    return {
+        "status": status,
+        "labels": labels,
+        "annotations": {"summary": "Disk almost full", "description": "/ is 97% full"},
+        "startsAt": T0.isoformat(),
+        "endsAt": (T0 + timedelta(minutes=5)).isoformat()
+        if status == "resolved"
+        else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": "c0ffee",
+    }
 
 
 def webhook(*alerts, status=None):
     alerts = list(alerts)
-    return {"version": "4", "groupKey": "{}:{alertname=\"DiskFull\"}", "truncatedAlerts": 0,
-            "status": status or ("firing" if any(a["status"] == "firing" for a in alerts) else "resolved"),
-            "receiver": "upkeep", "groupLabels": {"alertname": "DiskFull"}, "commonLabels": {},
-            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": alerts}
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="DiskFull"}',
+        "truncatedAlerts": 0,
+        "status": status
+        or ("firing" if any(a["status"] == "firing" for a in alerts) else "resolved"),
+        "receiver": "upkeep",
+        "groupLabels": {"alertname": "DiskFull"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+    }
 
 
 def auth(token):
@@ -52,18 +67,32 @@ def auth(token):
 def test_signal_of_maps_labels_severity_and_priority():
     alert = AmAlert.model_validate(am_alert(severity="critical"))
     signal = signal_of(alert, 7, "acme", LabelNames(), now=123.0)
-    assert (signal.client_id, signal.client, signal.asset, signal.origin) == (7, "acme", "srv1:9100", "external")
-    assert (signal.name, signal.status, signal.severity, signal.priority) == ("DiskFull", "firing", "critical",
-                                                                                "major")
+    assert (signal.client_id, signal.client, signal.asset, signal.origin) == (
+        7,
+        "acme",
+        "srv1:9100",
+        "external",
+    )
+    assert (signal.name, signal.status, signal.severity, signal.priority) == (
+        "DiskFull",
+        "firing",
+        "critical",
+        "major",
+    )
     assert signal.ts == T0.timestamp() and signal.summary == "Disk almost full"
     assert signal.fingerprint == fingerprint(alert.labels) and len(signal.fingerprint) <= 64
     # an explicit priority label wins; the asset label wins over instance; unknown severity -> default
-    alert = AmAlert.model_validate(am_alert(severity="info", priority="critical", asset="printer-3"))
+    alert = AmAlert.model_validate(
+        am_alert(severity="info", priority="critical", asset="printer-3")
+    )
     signal = signal_of(alert, 7, "acme", LabelNames(), now=123.0)
     assert (signal.asset, signal.severity, signal.priority) == ("printer-3", None, "critical")
     # a firing alert's zero endsAt never becomes the timestamp; a resolved one uses endsAt
     resolved = AmAlert.model_validate(am_alert("resolved"))
-    assert signal_of(resolved, 7, "acme", LabelNames(), now=1.0).ts == (T0 + timedelta(minutes=5)).timestamp()
+    assert (
+        signal_of(resolved, 7, "acme", LabelNames(), now=1.0).ts
+        == (T0 + timedelta(minutes=5)).timestamp()
+    )
 
 
 def test_fingerprint_is_the_label_set():
@@ -72,8 +101,9 @@ def test_fingerprint_is_the_label_set():
 
 
 def test_configured_label_names():
-    names = LabelNames.from_settings(Settings(alertmanager_client_label="customer",
-                                              alertmanager_asset_labels=["host"]))
+    names = LabelNames.from_settings(
+        Settings(alertmanager_client_label="customer", alertmanager_asset_labels=["host"])
+    )
     alert = AmAlert.model_validate(am_alert(customer="globex", host="h1"))
     signal = signal_of(alert, 1, "globex", names, now=0.0)
     assert signal.asset == "h1"
@@ -113,13 +143,19 @@ def test_firing_opens_and_resolved_resolves(app_client, store, acme, admin_token
     assert result["event"] == "opened" and result["incident"].startswith("UPK-acme-")
     [incident] = incidents_of(app_client, admin_token, client="acme")
     assert incident["origin"] == "external" and incident["state"] == "open"
-    assert (incident["rule"], incident["asset"], incident["priority"]) == ("DiskFull", "srv1:9100", "minor")
+    assert (incident["rule"], incident["asset"], incident["priority"]) == (
+        "DiskFull",
+        "srv1:9100",
+        "minor",
+    )
     # Alertmanager repeats the notification: the same incident, updated
     resp = app_client.post(PATH, json=webhook(am_alert(severity="warning")), headers=auth(receiver))
     assert resp.json()["alerts"][0]["incident"] == incident["key"]
     assert len(incidents_of(app_client, admin_token)) == 1
     # an admin token works too
-    resp = app_client.post(PATH, json=webhook(am_alert("resolved", severity="warning")), headers=auth(admin_token))
+    resp = app_client.post(
+        PATH, json=webhook(am_alert("resolved", severity="warning")), headers=auth(admin_token)
+    )
     assert resp.status_code == 200 and resp.json()["alerts"][0]["event"] == "resolved"
     [incident] = incidents_of(app_client, admin_token)
     assert incident["state"] == "resolved" and incident["resolved_at"] is not None
@@ -152,7 +188,9 @@ def test_agent_token_is_403_and_receiver_token_reads_nothing(app_client, store, 
 
 
 def test_oversized_body_is_413(store, tmp_path, db_url, acme, admin_token):
-    settings = Settings.for_data_dir(tmp_path / "small", database_url=db_url, alertmanager_max_body_bytes=2000)
+    settings = Settings.for_data_dir(
+        tmp_path / "small", database_url=db_url, alertmanager_max_body_bytes=2000
+    )
     app = create_app(settings, store=store, migrate=False, run_retention=False)
     with TestClient(app) as client:
         body = webhook(*[am_alert(instance=f"srv{i}") for i in range(20)])
@@ -161,7 +199,11 @@ def test_oversized_body_is_413(store, tmp_path, db_url, acme, admin_token):
 
 
 def test_malformed_and_wrong_version_bodies(app_client, acme, admin_token):
-    resp = app_client.post(PATH, content=b"{nope", headers={**auth(admin_token), "Content-Type": "application/json"})
+    resp = app_client.post(
+        PATH, content=b"{nope", headers={**auth(admin_token), "Content-Type": "application/json"}
+    )
     assert resp.status_code == 400
-    resp = app_client.post(PATH, json={**webhook(am_alert()), "version": "3"}, headers=auth(admin_token))
+    resp = app_client.post(
+        PATH, json={**webhook(am_alert()), "version": "3"}, headers=auth(admin_token)
+    )
     assert resp.status_code == 422 and "version" in resp.json()["detail"]

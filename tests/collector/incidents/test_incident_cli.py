@@ -27,11 +27,15 @@ def test_cli_works_an_incident(tmp_path) -> None:
     store = Store.from_url(f"sqlite:///{tmp_path / 'upkeep.db'}")
     key = IncidentService(store).report(client="acme", title="Scanner offline", actor="alice")
     store.dispose()
-    for args in (["ack", key, "--by", "bob"], ["assign", key, "bob", "--by", "bob"],
-                 ["comment", key, "restarted the service", "--by", "bob"],
-                 ["log-time", key, "20", "--work-type", "remote", "--by", "bob"],
-                 ["cause", key, "software", "--by", "bob"],
-                 ["resolve", key, "--note", "driver updated", "--by", "bob"], ["close", key, "--by", "bob"]):
+    for args in (
+        ["ack", key, "--by", "bob"],
+        ["assign", key, "bob", "--by", "bob"],
+        ["comment", key, "restarted the service", "--by", "bob"],
+        ["log-time", key, "20", "--work-type", "remote", "--by", "bob"],
+        ["cause", key, "software", "--by", "bob"],
+        ["resolve", key, "--note", "driver updated", "--by", "bob"],
+        ["close", key, "--by", "bob"],
+    ):
         run_cli("incident", *args, env=env)
     assert key in run_cli("incident", "list", "--client", "acme", env=env).stdout
     shown = json.loads(run_cli("incident", "show", key, env=env).stdout)

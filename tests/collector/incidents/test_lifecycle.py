@@ -12,14 +12,25 @@ DAY = 86400.0
 
 
 def sig(status: str = "firing", **kw) -> AlertSignal:
-    values = {"fingerprint": "fp", "name": "disk_full", "client_id": 1, "client": "acme", "status": status,
-              "ts": 1000.0, "severity": "warning", "priority": "minor", "summary": "Disk / is 91% full",
-              "value": 91.0}
+    values = {
+        "fingerprint": "fp",
+        "name": "disk_full",
+        "client_id": 1,
+        "client": "acme",
+        "status": status,
+        "ts": 1000.0,
+        "severity": "warning",
+        "priority": "minor",
+        "summary": "Disk / is 91% full",
+        "value": 91.0,
+    }
     return AlertSignal(**{**values, **kw})
 
 
 def facts(**kw) -> IncidentFacts:
-    return IncidentFacts(**{"key": "UPK-acme-1", "state": "open", "priority": "minor", "count": 1, **kw})
+    return IncidentFacts(
+        **{"key": "UPK-acme-1", "state": "open", "priority": "minor", "count": 1, **kw}
+    )
 
 
 def test_first_firing_opens() -> None:
@@ -35,7 +46,9 @@ def test_repeat_updates_value_and_count_without_a_ticket_update() -> None:
 
 
 def test_higher_priority_escalates() -> None:
-    change = on_signal(sig(severity="critical", priority="critical", escalated=True), facts(), None, 1100.0, DAY)
+    change = on_signal(
+        sig(severity="critical", priority="critical", escalated=True), facts(), None, 1100.0, DAY
+    )
     assert change.event == "escalated" and change.action is Action.ESCALATE
     assert change.fields["priority"] == "critical"
     assert change.data["previous_priority"] == "minor"
@@ -49,17 +62,27 @@ def test_lower_severity_never_lowers_priority() -> None:
 def test_resolve_writes_an_automatic_note() -> None:
     change = on_signal(sig("resolved", value=40.0, ts=0.0), facts(), None, 1200.0, DAY)
     assert change.event == "resolved" and change.action is Action.RESOLVE
-    assert change.fields["resolution_note"] == "Alert disk_full resolved at 1970-01-01 00:00:00 UTC (value 40)."
+    assert (
+        change.fields["resolution_note"]
+        == "Alert disk_full resolved at 1970-01-01 00:00:00 UTC (value 40)."
+    )
 
 
 def test_resolve_with_nothing_open_does_nothing() -> None:
-    assert on_signal(sig("resolved"), None, facts(state="resolved", resolved_at=0.0), 10.0, DAY) is None
+    assert (
+        on_signal(sig("resolved"), None, facts(state="resolved", resolved_at=0.0), 10.0, DAY)
+        is None
+    )
 
 
 def test_refire_within_window_reopens_after_it_opens_new() -> None:
     recent = facts(state="resolved", resolved_at=1000.0, count=4)
     change = on_signal(sig(), None, recent, 1000.0 + DAY - 1, DAY)
-    assert change.event == "reopened" and change.action is Action.REOPEN and change.fields["count"] == 5
+    assert (
+        change.event == "reopened"
+        and change.action is Action.REOPEN
+        and change.fields["count"] == 5
+    )
     later = on_signal(sig(), None, recent, 1000.0 + DAY + 1, DAY)
     assert later.event == "opened" and later.new
 
@@ -70,16 +93,24 @@ def test_flapping_marks_the_one_incident() -> None:
 
 
 def test_technician_actions() -> None:
-    assert on_action(facts(), "acknowledge", 5.0).fields == {"state": "acknowledged", "acknowledged_at": 5.0}
+    assert on_action(facts(), "acknowledge", 5.0).fields == {
+        "state": "acknowledged",
+        "acknowledged_at": 5.0,
+    }
     with pytest.raises(InvalidTransition):
         on_action(facts(state="acknowledged"), "acknowledge", 5.0)
-    assert on_action(facts(), "time_entry", 5.0, minutes=30, work_type="remote").action is Action.TIME_ENTRY
+    assert (
+        on_action(facts(), "time_entry", 5.0, minutes=30, work_type="remote").action
+        is Action.TIME_ENTRY
+    )
     with pytest.raises(InvalidTransition):
         on_action(facts(), "time_entry", 5.0, minutes=0)
     with pytest.raises(InvalidTransition):
         on_action(facts(), "cause", 5.0, cause="gremlins")
     resolved = on_action(facts(state="acknowledged"), "resolve", 5.0, note="replaced disk")
-    assert resolved.fields["resolution_note"] == "replaced disk" and resolved.action is Action.RESOLVE
+    assert (
+        resolved.fields["resolution_note"] == "replaced disk" and resolved.action is Action.RESOLVE
+    )
     closed = on_action(facts(state="resolved", resolved_at=5.0), "close", 6.0)
     assert closed.fields == {"state": "closed", "closed_at": 6.0} and closed.action is None
     assert on_action(facts(state="closed"), "reopen", 7.0).action is Action.REOPEN

@@ -18,10 +18,13 @@ def test_listeners_hear_every_event_and_a_failing_one_is_undone(store):
         conn.execute(sa.text("UPDATE incidents SET title = 'overwritten'"))
         raise RuntimeError("listener bug")
 
-    service.listeners += [lambda conn, changed: seen.append((changed.event, changed.key, changed.actor)), broken]
+    service.listeners += [
+        lambda conn, changed: seen.append((changed.event, changed.key, changed.actor)),
+        broken,
+    ]
     key = service.report(client="acme", title="printer jammed", actor="bob")
     service.act(key, "acknowledge", "carol")
     assert seen == [("opened", key, "bob"), ("acknowledged", key, "carol")]
     detail = service.get(key)
     assert detail["title"] == "printer jammed"  # the broken listener's write was rolled back
-    assert detail["state"] == "acknowledged"   # … and the incident change itself was kept
+    assert detail["state"] == "acknowledged"  # … and the incident change itself was kept

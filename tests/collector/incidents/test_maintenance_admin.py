@@ -30,19 +30,25 @@ def _restore_noise_control():
 @pytest.fixture
 def maintenance_file(tmp_path):
     path = tmp_path / "maintenance.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         timezones: {acme: Europe/Berlin}
         windows:
           - {name: patch-tuesday, client: acme, cron: "0 22 * * 2", duration: 2h}
-        """))
+        """)
+    )
     return path
 
 
 @pytest.fixture
 def http(store, tmp_path, db_url, maintenance_file):
     admin.create_client(store, "acme")
-    settings = Settings.for_data_dir(tmp_path / "data", database_url=db_url, maintenance_file=maintenance_file)
-    with TestClient(create_app(settings, store=store, migrate=False, run_retention=False)) as client:
+    settings = Settings.for_data_dir(
+        tmp_path / "data", database_url=db_url, maintenance_file=maintenance_file
+    )
+    with TestClient(
+        create_app(settings, store=store, migrate=False, run_retention=False)
+    ) as client:
         yield client
 
 
@@ -52,20 +58,39 @@ def auth(token):
 
 def test_add_list_delete(http, admin_token):
     now = datetime.now(UTC)
-    body = {"name": "router-swap", "client": "acme", "start": (now - timedelta(minutes=5)).isoformat(),
-            "end": (now + timedelta(hours=1)).isoformat(), "sites": ["hq"], "comment": "ISP visit"}
+    body = {
+        "name": "router-swap",
+        "client": "acme",
+        "start": (now - timedelta(minutes=5)).isoformat(),
+        "end": (now + timedelta(hours=1)).isoformat(),
+        "sites": ["hq"],
+        "comment": "ISP visit",
+    }
     resp = http.post(PATH, json=body, headers=auth(admin_token))
     assert resp.status_code == 201, resp.text
     added = resp.json()
     assert added["source"] == "api" and added["open_now"] and added["window"]["sites"] == ["hq"]
     listed = http.get(PATH, params={"client": "acme"}, headers=auth(admin_token)).json()
-    assert [(w["source"], w["window"]["name"]) for w in listed] == [("file", "patch-tuesday"), ("api", "router-swap")]
+    assert [(w["source"], w["window"]["name"]) for w in listed] == [
+        ("file", "patch-tuesday"),
+        ("api", "router-swap"),
+    ]
     assert listed[0]["id"] is None and listed[0]["next"] is not None
     # the same name again: 409; an unknown client: 404; a bad schedule: 422
     assert http.post(PATH, json=body, headers=auth(admin_token)).status_code == 409
-    assert http.post(PATH, json={**body, "name": "patch-tuesday"}, headers=auth(admin_token)).status_code == 409
-    assert http.post(PATH, json={**body, "client": "initech"}, headers=auth(admin_token)).status_code == 404
-    resp = http.post(PATH, json={"name": "x", "client": "acme", "cron": "0 22 * * 2"}, headers=auth(admin_token))
+    assert (
+        http.post(
+            PATH, json={**body, "name": "patch-tuesday"}, headers=auth(admin_token)
+        ).status_code
+        == 409
+    )
+    assert (
+        http.post(PATH, json={**body, "client": "initech"}, headers=auth(admin_token)).status_code
+        == 404
+    )
+    resp = http.post(
+        PATH, json={"name": "x", "client": "acme", "cron": "0 22 * * 2"}, headers=auth(admin_token)
+    )
     assert resp.status_code == 422 and "duration" in resp.text
     assert http.delete(f"{PATH}/{added['id']}", headers=auth(admin_token)).status_code == 204
     assert http.delete(f"{PATH}/{added['id']}", headers=auth(admin_token)).status_code == 404
@@ -89,15 +114,45 @@ def test_cli_add_list_delete(tmp_path, maintenance_file):
         return result
 
     upkeep("client", "add", "acme")
-    out = upkeep("maintenance", "add", "--client", "acme", "--name", "backup-night", "--cron", "0 1 * * *",
-                 "--duration", "90m", "--tag", "nas", "--tag", "backup").stdout
+    out = upkeep(
+        "maintenance",
+        "add",
+        "--client",
+        "acme",
+        "--name",
+        "backup-night",
+        "--cron",
+        "0 1 * * *",
+        "--duration",
+        "90m",
+        "--tag",
+        "nas",
+        "--tag",
+        "backup",
+    ).stdout
     assert "Added maintenance window 1 'backup-night'" in out
     listed = upkeep("maintenance", "list").stdout
     assert "patch-tuesday" in listed and "backup-night" in listed
-    bad = upkeep("maintenance", "add", "--client", "acme", "--name", "x", "--cron", "0 1 * * *", code=2)
+    bad = upkeep(
+        "maintenance", "add", "--client", "acme", "--name", "x", "--cron", "0 1 * * *", code=2
+    )
     assert "needs a duration" in bad.output
-    assert "no client named 'initech'" in upkeep("maintenance", "add", "--client", "initech", "--name", "y",
-                                                 "--cron", "0 1 * * *", "--duration", "1h", code=3).output
+    assert (
+        "no client named 'initech'"
+        in upkeep(
+            "maintenance",
+            "add",
+            "--client",
+            "initech",
+            "--name",
+            "y",
+            "--cron",
+            "0 1 * * *",
+            "--duration",
+            "1h",
+            code=3,
+        ).output
+    )
     upkeep("maintenance", "delete", "1")
     assert "backup-night" not in upkeep("maintenance", "list").stdout
     assert "no maintenance window with id 1" in upkeep("maintenance", "delete", "1", code=3).output

@@ -28,7 +28,8 @@ T0 = 1_780_000_000.0
 @pytest.fixture
 def control(tmp_path):
     path = tmp_path / "maintenance.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         timezones: {{acme: Europe/Berlin}}
         windows:
           - name: patch-night
@@ -39,12 +40,15 @@ def control(tmp_path):
         dependencies:
           uplinks: {{acme: {{branch: [router1]}}}}
           site_unreachable: {{grace: 30s}}
-        """))
+        """)
+    )
     previous = noise.control()
     ctl = noise.configure(noise.NoiseControl(path))
     emitted: list[AlertSignal] = []
     ctl.emit = lambda conn, signal, now: emitted.append(signal)
-    ctl.incident_key = lambda conn, fp: "UPK-acme-1" if any(s.fingerprint == fp for s in emitted) else None
+    ctl.incident_key = lambda conn, fp: (
+        "UPK-acme-1" if any(s.fingerprint == fp for s in emitted) else None
+    )
     ctl.emitted = emitted  # type: ignore[attr-defined]
     yield ctl
     noise.configure(previous)
@@ -53,14 +57,30 @@ def control(tmp_path):
 def seed(store, n_assets=10):
     """acme with site hq (n assets) and site branch (router1 + 2 servers)."""
     with store.write() as conn:
-        client_id = conn.execute(clients.insert().values(name="acme", enabled=True, created_at=T0)).inserted_primary_key[0]
+        client_id = conn.execute(
+            clients.insert().values(name="acme", enabled=True, created_at=T0)
+        ).inserted_primary_key[0]
         ids = {}
-        for site, names in (("hq", [f"srv{i}" for i in range(n_assets)]), ("branch", ["router1", "b1", "b2"])):
-            site_id = conn.execute(sites.insert().values(client_id=client_id, name=site, created_at=T0)).inserted_primary_key[0]
+        for site, names in (
+            ("hq", [f"srv{i}" for i in range(n_assets)]),
+            ("branch", ["router1", "b1", "b2"]),
+        ):
+            site_id = conn.execute(
+                sites.insert().values(client_id=client_id, name=site, created_at=T0)
+            ).inserted_primary_key[0]
             for name in names:
-                ids[name] = conn.execute(assets.insert().values(
-                    client_id=client_id, site_id=site_id, name=name, kind="host", tags=[], attributes={},
-                    first_seen=T0, last_seen=T0)).inserted_primary_key[0]
+                ids[name] = conn.execute(
+                    assets.insert().values(
+                        client_id=client_id,
+                        site_id=site_id,
+                        name=name,
+                        kind="host",
+                        tags=[],
+                        attributes={},
+                        first_seen=T0,
+                        last_seen=T0,
+                    )
+                ).inserted_primary_key[0]
     return client_id, ids
 
 
@@ -68,16 +88,34 @@ def fire(store, ids, asset, rule="agent-silent", status="firing"):
     fp = f"{rule}:{asset}"
     with store.write() as conn:
         conn.execute(rule_alerts.delete().where(rule_alerts.c.fingerprint == fp))
-        conn.execute(rule_alerts.insert().values(fingerprint=fp, rule_id=rule, client_id=1, asset_id=ids[asset],
-                                                 labels={}, status=status, severity="critical", state={},
-                                                 summary="", updated_at=T0))
+        conn.execute(
+            rule_alerts.insert().values(
+                fingerprint=fp,
+                rule_id=rule,
+                client_id=1,
+                asset_id=ids[asset],
+                labels={},
+                status=status,
+                severity="critical",
+                state={},
+                summary="",
+                updated_at=T0,
+            )
+        )
     return fp
 
 
 def sig(asset, site="hq", rule="disk-space", status="firing", ts=T0 + 60, client_id=1):
-    return AlertSignal(fingerprint=f"{rule}:{asset}", name=rule, client_id=client_id, client="acme",
-                       status=status, ts=ts, site=site, asset=asset)
-
+    return AlertSignal(
+        fingerprint=f"{rule}:{asset}",
+        name=rule,
+        client_id=client_id,
+        client="acme",
+        status=status,
+        ts=ts,
+        site=site,
+        asset=asset,
+    )
 
 
 def stage(store, fn, signal, now):
@@ -102,7 +140,10 @@ def test_maintenance_window_scenario(store, control):
     # Outside the window's site: passes.
     assert stage(store, noise.maintenance_stage, sig("b1", site="branch"), T0 + 60).passes
     # srv2 resolves inside the window: folded into its held signal, nothing goes out.
-    assert stage(store, noise.maintenance_stage, sig("srv2", status="resolved"), T0 + 120).action == "suppress"
+    assert (
+        stage(store, noise.maintenance_stage, sig("srv2", status="resolved"), T0 + 120).action
+        == "suppress"
+    )
     fire(store, ids, "srv2", "disk-space", status="inactive")
     assert release(store, T0 + 3599) == []
     released = release(store, T0 + 3600)
@@ -128,13 +169,25 @@ def test_resolve_without_a_held_signal_passes(store, control):
 
 def test_windows_from_the_table_apply(store, control):
     client_id, ids = seed(store)
-    window = noise.MaintenanceWindow(name="api", client="acme", cron="0 * * * *", duration=3599, rules=["cpu"])
+    window = noise.MaintenanceWindow(
+        name="api", client="acme", cron="0 * * * *", duration=3599, rules=["cpu"]
+    )
     with store.write() as conn:
-        conn.execute(maintenance_windows.insert().values(client_id=client_id, name="api", created_at=T0,
-                                                         definition=window.model_dump(mode="json")))
-    decision = stage(store, noise.maintenance_stage, sig("b1", site="branch", rule="cpu"), T0 + 7200 + 10)
+        conn.execute(
+            maintenance_windows.insert().values(
+                client_id=client_id,
+                name="api",
+                created_at=T0,
+                definition=window.model_dump(mode="json"),
+            )
+        )
+    decision = stage(
+        store, noise.maintenance_stage, sig("b1", site="branch", rule="cpu"), T0 + 7200 + 10
+    )
     assert decision.action == "defer"
-    assert stage(store, noise.maintenance_stage, sig("b1", site="branch", rule="mem"), T0 + 7200 + 10).passes
+    assert stage(
+        store, noise.maintenance_stage, sig("b1", site="branch", rule="mem"), T0 + 7200 + 10
+    ).passes
 
 
 def test_uplink_down_suppresses_the_site(store, control):
@@ -142,7 +195,9 @@ def test_uplink_down_suppresses_the_site(store, control):
     fire(store, ids, "router1", "snmp-unreachable")
     decision = stage(store, noise.dependency_stage, sig("b1", site="branch"), T0)
     assert decision.action == "suppress" and "router1" in decision.reason
-    assert stage(store, noise.dependency_stage, sig("router1", site="branch", rule="snmp-unreachable"), T0).passes
+    assert stage(
+        store, noise.dependency_stage, sig("router1", site="branch", rule="snmp-unreachable"), T0
+    ).passes
     assert stage(store, noise.dependency_stage, sig("srv1"), T0).passes  # another site
 
 
@@ -151,7 +206,9 @@ def test_ten_silent_agents_are_one_site_incident(store, control):
     decisions = []
     for i in range(10):  # they go silent one sweep after another
         fire(store, ids, f"srv{i}")
-        decisions.append(stage(store, noise.dependency_stage, sig(f"srv{i}", rule="agent-silent", ts=T0), T0 + i))
+        decisions.append(
+            stage(store, noise.dependency_stage, sig(f"srv{i}", rule="agent-silent", ts=T0), T0 + i)
+        )
     assert [d.action for d in decisions[:9]] == ["defer"] * 9
     assert decisions[9].action == "suppress" and decisions[9].parent == "UPK-acme-1"
     # The held ones come back after the grace: all suppressed into the same site incident.
@@ -165,14 +222,19 @@ def test_ten_silent_agents_are_one_site_incident(store, control):
     assert site_signals == {(site_fingerprint(1, "hq"), SITE_UNREACHABLE)}
     # The first agent back resolves the site incident.
     fire(store, ids, "srv0", status="inactive")
-    assert stage(store, noise.dependency_stage, sig("srv0", rule="agent-silent", status="resolved"), T0 + 99).passes
+    assert stage(
+        store, noise.dependency_stage, sig("srv0", rule="agent-silent", status="resolved"), T0 + 99
+    ).passes
     assert control.emitted[-1].status == "resolved" and control.emitted[-1].name == SITE_UNREACHABLE
 
 
 def test_one_silent_agent_opens_its_own_incident_after_the_grace(store, control):
     _, ids = seed(store)
     fire(store, ids, "srv3")
-    assert stage(store, noise.dependency_stage, sig("srv3", rule="agent-silent", ts=T0), T0).action == "defer"
+    assert (
+        stage(store, noise.dependency_stage, sig("srv3", rule="agent-silent", ts=T0), T0).action
+        == "defer"
+    )
     # The released signal goes through the pipeline again: now past the grace, it passes.
     released = release(store, T0 + 30)
     assert [s.asset for s in released] == ["srv3"]

@@ -17,10 +17,13 @@ from collector.incidents.service import IncidentService
 from collector.schema import incident_events, incidents, outbox
 from collector.settings import Settings
 
-CONFIG = ConnectorsConfig(connectors={
-    "desk": WebhookConfig(type="webhook", url="http://127.0.0.1:9/", secret="s"),
-    "mail": WebhookConfig(type="webhook", url="http://127.0.0.1:9/", secret="s")},
-    clients={"globex": ["mail"]})
+CONFIG = ConnectorsConfig(
+    connectors={
+        "desk": WebhookConfig(type="webhook", url="http://127.0.0.1:9/", secret="s"),
+        "mail": WebhookConfig(type="webhook", url="http://127.0.0.1:9/", secret="s"),
+    },
+    clients={"globex": ["mail"]},
+)
 
 
 class Recorder(Connector):
@@ -39,9 +42,19 @@ class Recorder(Connector):
 
 
 def signal(status: str = "firing", client_id: int = 1, client: str = "acme", **kw) -> AlertSignal:
-    values = {"fingerprint": f"fp-{client}", "name": "disk_full", "client_id": client_id, "client": client,
-              "status": status, "ts": time.time(), "severity": "warning", "priority": "minor",
-              "summary": "Disk / is 91% full", "value": 91.0, "asset": "srv1"}
+    values = {
+        "fingerprint": f"fp-{client}",
+        "name": "disk_full",
+        "client_id": client_id,
+        "client": client,
+        "status": status,
+        "ts": time.time(),
+        "severity": "warning",
+        "priority": "minor",
+        "summary": "Disk / is 91% full",
+        "value": 91.0,
+        "asset": "srv1",
+    }
     return AlertSignal(**{**values, **kw})
 
 
@@ -65,12 +78,16 @@ def outbox_rows(store):
         return conn.execute(sa.select(outbox).order_by(outbox.c.id)).all()
 
 
-def test_transition_writes_incident_event_and_outbox_rows_per_connector(store, service, clients_) -> None:
+def test_transition_writes_incident_event_and_outbox_rows_per_connector(
+    store, service, clients_
+) -> None:
     applied = apply(store, service, signal(client_id=clients_["acme"]))
     assert applied.key == "UPK-acme-1" and applied.event == "opened"
     rows = outbox_rows(store)
-    assert [(r.connector, r.action, r.state) for r in rows] == [("desk", "open", "pending"),
-                                                                ("mail", "open", "pending")]
+    assert [(r.connector, r.action, r.state) for r in rows] == [
+        ("desk", "open", "pending"),
+        ("mail", "open", "pending"),
+    ]
     apply(store, service, signal(client="globex", client_id=clients_["globex"]))
     assert [r.connector for r in outbox_rows(store)][2:] == ["mail"]  # globex: mail only
     assert service.get("UPK-globex-1")["origin"] == "proactive"
@@ -88,15 +105,22 @@ def test_a_failing_transaction_leaves_nothing(store, service, clients_) -> None:
 def test_lifecycle_sequence_and_reopen(store, service, clients_) -> None:
     cid = clients_["acme"]
     apply(store, service, signal(client_id=cid))
-    apply(store, service, signal(client_id=cid, value=95.0, severity="critical", priority="critical",
-                                 escalated=True))
+    apply(
+        store,
+        service,
+        signal(client_id=cid, value=95.0, severity="critical", priority="critical", escalated=True),
+    )
     apply(store, service, signal("resolved", client_id=cid, value=40.0))
     apply(store, service, signal(client_id=cid))
     detail = service.get("UPK-acme-1")
     assert [e["type"] for e in detail["events"]] == ["opened", "escalated", "resolved", "reopened"]
     assert detail["state"] == "open" and detail["priority"] == "critical" and detail["count"] == 3
     assert [o["action"] for o in detail["outbox"] if o["connector"] == "desk"] == [
-        "open", "escalate", "resolve", "reopen"]
+        "open",
+        "escalate",
+        "resolve",
+        "reopen",
+    ]
     assert service.list(client="acme", state="open")[0]["key"] == "UPK-acme-1"
 
 
@@ -118,8 +142,14 @@ def test_technician_actions_are_events_with_who(store, service, clients_) -> Non
     service.act(key, "close", "alice")
     detail = service.get(key)
     assert [(e["type"], e["actor"]) for e in detail["events"]] == [
-        ("opened", "alice"), ("acknowledged", "bob"), ("commented", "bob"), ("time_logged", "bob"),
-        ("cause_set", "bob"), ("resolved", "bob"), ("closed", "alice")]
+        ("opened", "alice"),
+        ("acknowledged", "bob"),
+        ("commented", "bob"),
+        ("time_logged", "bob"),
+        ("cause_set", "bob"),
+        ("resolved", "bob"),
+        ("closed", "alice"),
+    ]
     assert detail["cause"] == "wear" and detail["time_entries"][0]["minutes"] == 45
     comment = [o for o in outbox_rows(store) if o.action == "comment"][0]
     assert comment.payload["comment"]["body"] == "on my way"
@@ -141,7 +171,9 @@ def drain(w, limit=50):
 
 def test_delivery_in_order_with_retry_and_stored_ref(store, service, clients_, tmp_path) -> None:
     cid = clients_["acme"]
-    desk = Recorder("desk", [ConnectorError("503", permanent=False), ConnectorError("timeout", permanent=False)])
+    desk = Recorder(
+        "desk", [ConnectorError("503", permanent=False), ConnectorError("timeout", permanent=False)]
+    )
     mail = Recorder("mail")
     apply(store, service, signal(client_id=cid))
     apply(store, service, signal("resolved", client_id=cid))
@@ -162,8 +194,14 @@ def test_permanent_and_exhausted_failures_are_stored(store, service, clients_, t
     w = workers(store, tmp_path, {"desk": desk, "mail": mail}, outbox_max_attempts=3)
     drain(w)
     by = {r.connector: r for r in outbox_rows(store)}
-    assert by["desk"].state == "failed" and "401" in by["desk"].last_error and by["desk"].attempts == 1
-    assert by["mail"].state == "failed" and by["mail"].attempts == 3 and "gave up" in by["mail"].last_error
+    assert (
+        by["desk"].state == "failed" and "401" in by["desk"].last_error and by["desk"].attempts == 1
+    )
+    assert (
+        by["mail"].state == "failed"
+        and by["mail"].attempts == 3
+        and "gave up" in by["mail"].last_error
+    )
     assert w.metrics.failed.labels("desk")._value.get() == 1
 
 
@@ -178,7 +216,11 @@ def test_crashed_workers_claim_is_taken_over_after_its_lease(store, service, cli
 
 def test_concurrent_claims_never_share_a_row(store, service, clients_) -> None:
     for n in range(20):
-        apply(store, service, signal(client="globex", client_id=clients_["globex"], fingerprint=f"fp{n}"))
+        apply(
+            store,
+            service,
+            signal(client="globex", client_id=clients_["globex"], fingerprint=f"fp{n}"),
+        )
     won: list[int] = []
     lock = threading.Lock()
 

@@ -7,8 +7,14 @@ from collector.incidents.pipeline import PASS, AlertSignal, defer, suppress
 
 
 def signal(**kw) -> AlertSignal:
-    values = {"fingerprint": "fp1", "name": "disk_full", "client_id": 1, "client": "acme",
-              "status": "firing", "ts": 1000.0}
+    values = {
+        "fingerprint": "fp1",
+        "name": "disk_full",
+        "client_id": 1,
+        "client": "acme",
+        "status": "firing",
+        "ts": 1000.0,
+    }
     return AlertSignal(**{**values, **kw})
 
 

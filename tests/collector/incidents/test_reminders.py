@@ -16,14 +16,20 @@ from collector.schema import incidents, outbox
 
 T0 = 1_780_000_000.0
 POLICY = RenotifyPolicy(interval=60, factor=2, max_interval=200)
-CONFIG = ConnectorsConfig(connectors={"desk": WebhookConfig(type="webhook", url="http://127.0.0.1:9/", secret="s")})
+CONFIG = ConnectorsConfig(
+    connectors={"desk": WebhookConfig(type="webhook", url="http://127.0.0.1:9/", secret="s")}
+)
 
 
 def test_remind_is_pure_and_only_touches_repeats():
     repeat = Change("repeated", {"count": 3}, {"count": 3})
     assert remind(repeat, T0, 0, POLICY, T0 + 59) is repeat
     reminder = remind(repeat, T0, 0, POLICY, T0 + 60)
-    assert (reminder.event, reminder.action, reminder.fields["reminders_sent"]) == ("reminded", Action.UPDATE, 1)
+    assert (reminder.event, reminder.action, reminder.fields["reminders_sent"]) == (
+        "reminded",
+        Action.UPDATE,
+        1,
+    )
     assert remind(repeat, T0, 1, POLICY, T0 + 119) is repeat  # second reminder: after 120 s
     escalation = Change("escalated", {}, {}, Action.ESCALATE)
     assert remind(escalation, T0, 0, POLICY, T0 + 1000) is escalation
@@ -31,9 +37,19 @@ def test_remind_is_pure_and_only_touches_repeats():
 
 
 def signal(ts: float, priority: str = "minor") -> AlertSignal:
-    return AlertSignal(fingerprint="fp-1", name="disk_full", client_id=1, client="acme", status="firing", ts=ts,
-                       severity="warning", priority=priority, summary="Disk / is 91% full", value=91.0,
-                       asset="srv1")
+    return AlertSignal(
+        fingerprint="fp-1",
+        name="disk_full",
+        client_id=1,
+        client="acme",
+        status="firing",
+        ts=ts,
+        severity="warning",
+        priority=priority,
+        summary="Disk / is 91% full",
+        value=91.0,
+        asset="srv1",
+    )
 
 
 def test_repeats_remind_with_back_off(store):
@@ -57,5 +73,9 @@ def test_repeats_remind_with_back_off(store):
     now = T0 + 605
     with store.write() as conn:
         assert service.apply_signal(conn, signal(now, "critical"), now).event == "escalated"
-        assert service.apply_signal(conn, signal(now + 59, "critical"), now + 59).event == "repeated"
-        assert service.apply_signal(conn, signal(now + 60, "critical"), now + 60).event == "reminded"
+        assert (
+            service.apply_signal(conn, signal(now + 59, "critical"), now + 59).event == "repeated"
+        )
+        assert (
+            service.apply_signal(conn, signal(now + 60, "critical"), now + 60).event == "reminded"
+        )

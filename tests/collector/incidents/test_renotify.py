@@ -12,16 +12,26 @@ H = 3600.0
 POLICY = RenotifyPolicy(interval="1h", factor=2, max_interval="6h")
 
 
-@pytest.mark.parametrize(("sent", "wait"), [(0, 1 * H), (1, 2 * H), (2, 4 * H), (3, 6 * H), (10, 6 * H)])
+@pytest.mark.parametrize(
+    ("sent", "wait"), [(0, 1 * H), (1, 2 * H), (2, 4 * H), (3, 6 * H), (10, 6 * H)]
+)
 def test_backoff_doubles_up_to_the_max(sent, wait):
     assert backoff(POLICY, sent) == wait
 
 
-@pytest.mark.parametrize(("elapsed", "sent", "due"), [
-    (0, 0, False), (H - 1, 0, False), (H, 0, True),
-    (H, 1, False), (2 * H, 1, True),
-    (5 * H, 3, False), (6 * H, 3, True), (6 * H, 50, True),
-])
+@pytest.mark.parametrize(
+    ("elapsed", "sent", "due"),
+    [
+        (0, 0, False),
+        (H - 1, 0, False),
+        (H, 0, True),
+        (H, 1, False),
+        (2 * H, 1, True),
+        (5 * H, 3, False),
+        (6 * H, 3, True),
+        (6 * H, 50, True),
+    ],
+)
 def test_reminder_due(elapsed, sent, due):
     assert reminder_due(POLICY, 1000.0, sent, 1000.0 + elapsed) is due
 
@@ -37,8 +47,12 @@ def test_max_below_interval_never_shortens_the_interval():
     assert backoff(RenotifyPolicy(interval="2h", max_interval="1h"), 5) == 2 * H
 
 
-@given(st.floats(min_value=1, max_value=86400), st.floats(min_value=1, max_value=10),
-       st.floats(min_value=1, max_value=7 * 86400), st.integers(min_value=0, max_value=1000))
+@given(
+    st.floats(min_value=1, max_value=86400),
+    st.floats(min_value=1, max_value=10),
+    st.floats(min_value=1, max_value=7 * 86400),
+    st.integers(min_value=0, max_value=1000),
+)
 def test_never_more_often_than_the_interval(interval, factor, max_interval, sent):
     policy = RenotifyPolicy(interval=interval, factor=factor, max_interval=max_interval)
     assert backoff(policy, sent) >= interval

@@ -32,4 +32,6 @@ def books(store: Store, tmp_path, clock) -> SimpleNamespace:
     ledger = Ledger(store, Settings.for_data_dir(tmp_path / "data"), links=LINKS)
     incidents = IncidentService(store)
     incidents.listeners.append(ledger.on_incident_changed)
-    return SimpleNamespace(store=store, ledger=ledger, incidents=incidents, client_id=client_id, clock=clock)
+    return SimpleNamespace(
+        store=store, ledger=ledger, incidents=incidents, client_id=client_id, clock=clock
+    )

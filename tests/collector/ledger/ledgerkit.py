@@ -11,11 +11,19 @@ from collector.contracts.store import put_contract
 from collector.ledger.links import ApprovalLinks
 from collector.store import Store
 
-POINTS = {"allotment": 20, "rollover": {"policy": "up_to", "max": 5},
-          "rates": {"default": 1, "onsite": 1.5}, "rounding": "15m", "minimum_charge": "30m",
-          "low_balance": ["25%", "10%"], "at_zero": "allow_negative"}
-CONTACTS = [{"name": "Jane Client", "email": "jane@acme.example", "receives": ["low_balance", "approvals"]},
-            {"name": "Reports Only", "email": "boss@acme.example", "receives": ["reports"]}]
+POINTS = {
+    "allotment": 20,
+    "rollover": {"policy": "up_to", "max": 5},
+    "rates": {"default": 1, "onsite": 1.5},
+    "rounding": "15m",
+    "minimum_charge": "30m",
+    "low_balance": ["25%", "10%"],
+    "at_zero": "allow_negative",
+}
+CONTACTS = [
+    {"name": "Jane Client", "email": "jane@acme.example", "receives": ["low_balance", "approvals"]},
+    {"name": "Reports Only", "email": "boss@acme.example", "receives": ["reports"]},
+]
 
 
 def ts(text: str) -> float:
@@ -42,17 +50,33 @@ class Clock:
 
 
 def contract_for(client: str, points: dict[str, Any] | None = None, **extra: Any) -> Contract:
-    return Contract.model_validate({"client": client, "plan": {"name": "Standard"},
-                                    "points": {**POINTS, **(points or {})}, "contacts": CONTACTS, **extra})
+    return Contract.model_validate(
+        {
+            "client": client,
+            "plan": {"name": "Standard"},
+            "points": {**POINTS, **(points or {})},
+            "contacts": CONTACTS,
+            **extra,
+        }
+    )
 
 
-def give_contract(store: Store, client: str, points: dict[str, Any] | None = None, **extra: Any) -> int:
+def give_contract(
+    store: Store, client: str, points: dict[str, Any] | None = None, **extra: Any
+) -> int:
     with store.write() as conn:
         client_id = admin.get_client(conn, client).id
-        put_contract(conn, client_id, contract_for(client, points, **extra), source="test", actor="test", now=0.0)
+        put_contract(
+            conn,
+            client_id,
+            contract_for(client, points, **extra),
+            source="test",
+            actor="test",
+            now=0.0,
+        )
     return client_id
 
 
-LINKS = ApprovalLinks(b"0123456789abcdef0123456789abcdef", "https://upkeep.example.com", 7 * 86400.0)
-
-
+LINKS = ApprovalLinks(
+    b"0123456789abcdef0123456789abcdef", "https://upkeep.example.com", 7 * 86400.0
+)

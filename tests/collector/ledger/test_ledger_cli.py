@@ -27,20 +27,60 @@ def test_cli_ledger_and_requests(tmp_path) -> None:
     give_contract(store, "acme")
     store.dispose()
 
-    assert "top-up 10 points; balance 30.00" in run("ledger", "topup", "10", "--client", "acme", "--by", "bob",
-                                                    "--reason", "invoice 7", env=env)
-    assert "balance 29.50" in run("ledger", "adjust", "--client", "acme", "--by", "alice", "--reason", "fix",
-                                  "--", "-0.5", env=env)
-    run("ledger", "topup", "1.234", "--client", "acme", "--by", "b", "--reason", "r", env=env, code=2)
+    assert "top-up 10 points; balance 30.00" in run(
+        "ledger", "topup", "10", "--client", "acme", "--by", "bob", "--reason", "invoice 7", env=env
+    )
+    assert "balance 29.50" in run(
+        "ledger",
+        "adjust",
+        "--client",
+        "acme",
+        "--by",
+        "alice",
+        "--reason",
+        "fix",
+        "--",
+        "-0.5",
+        env=env,
+    )
+    run(
+        "ledger",
+        "topup",
+        "1.234",
+        "--client",
+        "acme",
+        "--by",
+        "b",
+        "--reason",
+        "r",
+        env=env,
+        code=2,
+    )
     run("ledger", "topup", "1", "--client", "nobody", "--by", "b", "--reason", "r", env=env, code=3)
 
-    out = run("request", "create", "--client", "acme", "Install scanner", "--by", "desk", "--requested-by", "Jane",
-              "--estimate-minutes", "60", "--work-type", "onsite", env=env)
+    out = run(
+        "request",
+        "create",
+        "--client",
+        "acme",
+        "Install scanner",
+        "--by",
+        "desk",
+        "--requested-by",
+        "Jane",
+        "--estimate-minutes",
+        "60",
+        "--work-type",
+        "onsite",
+        env=env,
+    )
     key = re.search(r"(REQ-acme-\d+): awaiting_approval", out).group(1)
-    run("request", "log-time", key, "30", "--by", "bob", env=env, code=2)      # not approved yet
+    run("request", "log-time", key, "30", "--by", "bob", env=env, code=2)  # not approved yet
     assert "approved 1.50" in run("request", "approve", key, "--by", "Jane (phone)", env=env)
     run("request", "log-time", key, "50", "--by", "bob", env=env)
-    assert "charged 1.50" in run("request", "complete", key, "--by", "bob", env=env)   # 60 min onsite
+    assert "charged 1.50" in run(
+        "request", "complete", key, "--by", "bob", env=env
+    )  # 60 min onsite
     assert key in run("request", "list", "--client", "acme", env=env)
     assert '"decided_via": "phone"' in run("request", "show", key, env=env)
 
@@ -53,13 +93,30 @@ def test_cli_ledger_and_requests(tmp_path) -> None:
     run("incident", "log-time", incident, "60", "--by", "bob", env=env)
     run("incident", "cause", incident, "client_error", "--by", "bob", env=env)
     run("incident", "resolve", incident, "--by", "bob", env=env)
-    assert "charge_set" in run("incident", "charge", incident, "--free", "--reason", "goodwill", "--by", "carol",
-                               env=env)
-    run("incident", "charge", incident, "--free", "--points", "1", "--reason", "x", "--by", "c", env=env, code=2)
+    assert "charge_set" in run(
+        "incident", "charge", incident, "--free", "--reason", "goodwill", "--by", "carol", env=env
+    )
+    run(
+        "incident",
+        "charge",
+        incident,
+        "--free",
+        "--points",
+        "1",
+        "--reason",
+        "x",
+        "--by",
+        "c",
+        env=env,
+        code=2,
+    )
 
     shown = run("ledger", "show", "--client", "acme", env=env)
     assert "Opening balance" in shown and "Closing balance" in shown
     assert f"charge     {key}" in shown and "time entry" in shown
-    assert len([line for line in shown.splitlines() if f"charge     {incident}" in line]) == 2 and "goodwill" in shown
-    assert re.search(r"Closing balance\s+28\.00", shown)     # 20 + 10 - 0.5 - 1.5 - 1 + 1
+    assert (
+        len([line for line in shown.splitlines() if f"charge     {incident}" in line]) == 2
+        and "goodwill" in shown
+    )
+    assert re.search(r"Closing balance\s+28\.00", shown)  # 20 + 10 - 0.5 - 1.5 - 1 + 1
     assert "OVERDRAFT" not in shown

@@ -14,16 +14,21 @@ LINKS = ApprovalLinks(b"s" * 32, "https://upkeep.example.com/", 3600.0)
 def test_a_valid_token_names_its_request() -> None:
     token = LINKS.token("REQ-acme-7", "approve", now=1000.0)
     assert LINKS.verify(token, "approve", now=1000.0 + 3599) == "REQ-acme-7"
-    assert LINKS.url("REQ-acme-7", "reject", 1000.0).startswith("https://upkeep.example.com/reject?token=")
+    assert LINKS.url("REQ-acme-7", "reject", 1000.0).startswith(
+        "https://upkeep.example.com/reject?token="
+    )
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),            # signature changed
-    lambda t: t.replace(t.split(".")[0], t.split(".")[0][:-3] + "xyz"),     # payload changed
-    lambda t: t.split(".")[0],                                                # signature missing
-    lambda t: "",
-    lambda t: "not.a-token",
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
+        lambda t: t.replace(t.split(".")[0], t.split(".")[0][:-3] + "xyz"),  # payload changed
+        lambda t: t.split(".")[0],  # signature missing
+        lambda t: "",
+        lambda t: "not.a-token",
+    ],
+)
 def test_a_tampered_token_is_refused(tamper) -> None:
     token = LINKS.token("REQ-acme-7", "approve", now=1000.0)
     with pytest.raises(InvalidLink, match="not valid"):

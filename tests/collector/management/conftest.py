@@ -26,9 +26,11 @@ def october() -> Any:
 @pytest.fixture
 def read(store: Store) -> Any:
     """Run a view function in a read transaction: ``read(views.sla_compliance, span)``."""
+
     def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
         with store.read() as conn:
             return fn(conn, *args, **kwargs)
+
     return run
 
 

@@ -7,15 +7,22 @@ import pytest
 from collector.management.charts import columns, nice_ceiling, rows
 
 
-@pytest.mark.parametrize(("value", "ceiling"), [(0, 1), (1, 1), (3, 5), (7, 10), (11, 20), (24, 25), (130, 200),
-                                                (0.3, 0.5), (1001, 2000)])
+@pytest.mark.parametrize(
+    ("value", "ceiling"),
+    [(0, 1), (1, 1), (3, 5), (7, 10), (11, 20), (24, 25), (130, 200), (0.3, 0.5), (1001, 2000)],
+)
 def test_nice_ceiling(value, ceiling):
     assert nice_ceiling(value) == pytest.approx(ceiling)
 
 
 def test_columns_scale_and_place_two_series_side_by_side():
-    chart = columns("created vs resolved", ["d1", "d2", "d3"], [("created", [4, 0, 2]), ("resolved", [1, 3, 0])],
-                    width=340, height=138)
+    chart = columns(
+        "created vs resolved",
+        ["d1", "d2", "d3"],
+        [("created", [4, 0, 2]), ("resolved", [1, 3, 0])],
+        width=340,
+        height=138,
+    )
     plot_h = 138 - 10 - 28
     assert chart.max_value == 5
     created = [b for b in chart.bars if b.series == 0]
@@ -37,7 +44,9 @@ def test_columns_label_at_most_max_labels_categories():
 
 
 def test_rows_are_proportional_and_empty_data_draws_nothing():
-    chart = rows("minutes", [("alice", 300), ("bob", 120)], width=640, label_width=180, value_width=60)
+    chart = rows(
+        "minutes", [("alice", 300), ("bob", 120)], width=640, label_width=180, value_width=60
+    )
     assert chart.max_value == 500
     assert [b.width for b in chart.bars] == [400 * 300 / 500, 400 * 120 / 500]
     assert [label.text for label in chart.labels] == ["alice", "300", "bob", "120"]

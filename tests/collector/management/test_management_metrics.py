@@ -14,8 +14,11 @@ from tests.collector.management.scenario import at
 @pytest.mark.usefixtures("scenario")
 def test_delivery_backlog_and_oldest_waiting_row(store, tmp_path):
     text = CollectorMetrics(store, Settings.for_data_dir(tmp_path)).exposition().decode()
-    lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-             if line.startswith("upkeep_delivery_")}
+    lines = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("upkeep_delivery_")
+    }
     assert {k: v for k, v in lines.items() if k.startswith("upkeep_delivery_backlog")} == {
         'upkeep_delivery_backlog{name="jira",queue="outbox",state="failed"}': 1,
         'upkeep_delivery_backlog{name="jira",queue="outbox",state="pending"}': 2,
@@ -25,10 +28,13 @@ def test_delivery_backlog_and_oldest_waiting_row(store, tmp_path):
     }
     now = time.time()
     oldest = {k: v for k, v in lines.items() if k.startswith("upkeep_delivery_oldest")}
-    assert set(oldest) == {'upkeep_delivery_oldest_waiting_seconds{name="jira",queue="outbox"}',
-                           'upkeep_delivery_oldest_waiting_seconds{name="redmine",queue="outbox"}',
-                           'upkeep_delivery_oldest_waiting_seconds{name="report",queue="notifications"}'}
+    assert set(oldest) == {
+        'upkeep_delivery_oldest_waiting_seconds{name="jira",queue="outbox"}',
+        'upkeep_delivery_oldest_waiting_seconds{name="redmine",queue="outbox"}',
+        'upkeep_delivery_oldest_waiting_seconds{name="report",queue="notifications"}',
+    }
     # The oldest waiting jira row was queued at 10:00 on Oct 20 (the failed one does not wait).
-    assert oldest['upkeep_delivery_oldest_waiting_seconds{name="jira",queue="outbox"}'] == pytest.approx(
-        now - at("2026-10-20 10:00"), abs=60)
+    assert oldest[
+        'upkeep_delivery_oldest_waiting_seconds{name="jira",queue="outbox"}'
+    ] == pytest.approx(now - at("2026-10-20 10:00"), abs=60)
     assert 'upkeep_metrics_scrape_collector_success{collector="deliveries"} 1.0' in text

@@ -42,21 +42,30 @@ def require_staff(request: Request) -> dict[str, str]:
 
 
 def templates() -> Jinja2Templates:
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader([jinja2.DictLoader({"base.html": BASE}),
-                                                         jinja2.FileSystemLoader(str(TEMPLATES_DIR))]),
-                             autoescape=True)
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [jinja2.DictLoader({"base.html": BASE}), jinja2.FileSystemLoader(str(TEMPLATES_DIR))]
+        ),
+        autoescape=True,
+    )
     return Jinja2Templates(env=env)
 
 
 @pytest.fixture
 def ui(store: Store, scenario, tmp_path) -> Iterator[TestClient]:
-    settings = Settings.for_data_dir(tmp_path / "data",
-                                     database_url=store.engine.url.render_as_string(hide_password=False))
+    settings = Settings.for_data_dir(
+        tmp_path / "data", database_url=store.engine.url.render_as_string(hide_password=False)
+    )
     app = create_app(settings, store=store, migrate=False, run_retention=False)
     before = len(app.router.routes)
-    app.include_router(management_pages_router(
-        templates(), require_staff, clock=lambda: NOW,
-        page_context=lambda request, user: {"user": user, "csrf_token": "tok-123"}))
+    app.include_router(
+        management_pages_router(
+            templates(),
+            require_staff,
+            clock=lambda: NOW,
+            page_context=lambda request, user: {"user": user, "csrf_token": "tok-123"},
+        )
+    )
     # The app mounts the web UI's own management pages (real sessions) at the same paths: the
     # stub-authenticated copy goes first so these tests reach it.
     added = app.router.routes[before:]
@@ -122,7 +131,12 @@ def test_created_vs_resolved_page_numbers(ui):
     html = ui.get("/ui/management/created-resolved", params={**OCTOBER, "bucket": "week"}).text
     assert "7 created, 4 resolved (UTC, per week)" in html
     row = cells(html)
-    assert row[row.index("2026-10-19"):row.index("2026-10-19") + 4] == ["2026-10-19", "3", "0", "3"]
+    assert row[row.index("2026-10-19") : row.index("2026-10-19") + 4] == [
+        "2026-10-19",
+        "3",
+        "0",
+        "3",
+    ]
     assert "<rect" in html and 'aria-label="Incidents created and resolved"' in html
 
 
@@ -130,7 +144,15 @@ def test_open_incidents_page(ui):
     html = ui.get("/ui/management/open-incidents").text
     assert "5 incidents not resolved as of 2026-10-20 12:00" in html
     c = cells(html)
-    assert c[c.index("critical"):c.index("critical") + 7] == ["critical", "0", "0", "0", "1", "0", "1"]
+    assert c[c.index("critical") : c.index("critical") + 7] == [
+        "critical",
+        "0",
+        "0",
+        "0",
+        "1",
+        "0",
+        "1",
+    ]
 
 
 def test_sla_page(ui):
@@ -138,20 +160,42 @@ def test_sla_page(ui):
     assert "Response met 60.0 %, resolution met 40.0 %" in text(html)
     c = cells(html)
     i = c.index("All clients")
-    assert c[i:i + 11] == ["All clients", "", "7", "3", "2", "1", "60.0 %", "2", "3", "1", "40.0 %"]
+    assert c[i : i + 11] == [
+        "All clients",
+        "",
+        "7",
+        "3",
+        "2",
+        "1",
+        "60.0 %",
+        "2",
+        "3",
+        "1",
+        "40.0 %",
+    ]
 
 
 def test_technicians_page(ui):
     c = cells(ui.get("/ui/management/technicians", params=OCTOBER).text)
     i = c.index("alice")
-    assert c[i:i + 9] == ["alice", "3 h 00 min", "2 h 00 min", "5 h 00 min", "4", "3", "1", "2", "1"]
+    assert c[i : i + 9] == [
+        "alice",
+        "3 h 00 min",
+        "2 h 00 min",
+        "5 h 00 min",
+        "4",
+        "3",
+        "1",
+        "2",
+        "1",
+    ]
     assert "upkeep (automatic)" in c
 
 
 def test_top_problems_page(ui):
     c = cells(ui.get("/ui/management/top-problems", params={**OCTOBER, "limit": "2"}).text)
     i = c.index("srv1")
-    assert c[i - 1:i + 3] == ["acme", "srv1", "3", "1 h 45 min"]
+    assert c[i - 1 : i + 3] == ["acme", "srv1", "3", "1 h 45 min"]
     assert "printer1" not in c  # the third asset, beyond limit=2
 
 
@@ -160,11 +204,22 @@ def test_time_vs_fee_page_flags_the_loss(ui):
     assert "At a loss: acme." in html
     c = cells(html)
     i = c.index("acme")
-    assert c[i:i + 9] == ["acme", "Basic", "1 h 45 min", "105.00 EUR", "100.00 EUR", "1.0000", "100.00 EUR",
-                          "-5.00 EUR", "loss"]
+    assert c[i : i + 9] == [
+        "acme",
+        "Basic",
+        "1 h 45 min",
+        "105.00 EUR",
+        "100.00 EUR",
+        "1.0000",
+        "100.00 EUR",
+        "-5.00 EUR",
+        "loss",
+    ]
     assert c[c.index("initech") + 1] == "no contract"
-    assert "No client costs more than it pays." in ui.get("/ui/management/time-vs-fee",
-                                                          params={**OCTOBER, "hourly_cost": "50"}).text
+    assert (
+        "No client costs more than it pays."
+        in ui.get("/ui/management/time-vs-fee", params={**OCTOBER, "hourly_cost": "50"}).text
+    )
 
 
 def test_points_page(ui):
@@ -176,7 +231,7 @@ def test_points_page(ui):
 def test_connectors_page(ui):
     c = cells(ui.get("/ui/management/connectors", params=OCTOBER).text)
     i = c.index("jira")
-    assert c[i:i + 8] == ["jira", "2", "0", "1", "1", "2 h 00 min", "12", "HTTP 400: bad field"]
+    assert c[i : i + 8] == ["jira", "2", "0", "1", "1", "2 h 00 min", "12", "HTTP 400: bad field"]
     assert "SMTP 550 mailbox unavailable" in c
 
 
@@ -184,7 +239,9 @@ def test_overview_page(ui):
     html = ui.get("/ui/management/", params=OCTOBER).text
     parsed(html)
     assert re.search(r'id="open-total">5<', html) and re.search(r'id="loss-count">1<', html)
-    assert re.search(r'id="overdrawn-count">1<', html) and re.search(r'id="deliveries">4 / 2<', html)
+    assert re.search(r'id="overdrawn-count">1<', html) and re.search(
+        r'id="deliveries">4 / 2<', html
+    )
     assert all(f'href="/ui/management/{name}"' in html for name in VIEWS)
 
 
@@ -197,7 +254,9 @@ def test_only_staff_may_see_the_pages(ui):
 
 
 def test_a_bad_form_shows_the_error_and_keeps_what_was_typed(ui):
-    response = ui.get("/ui/management/created-resolved", params={"tz": "Mars/Olympus", "since": "2026-10-01"})
+    response = ui.get(
+        "/ui/management/created-resolved", params={"tz": "Mars/Olympus", "since": "2026-10-01"}
+    )
     assert response.status_code == 400
     assert "tz: unknown time zone &#39;Mars/Olympus&#39;" in response.text
     assert 'value="Mars/Olympus"' in response.text and "<rect" not in response.text
@@ -207,7 +266,11 @@ def test_names_are_escaped(ui, store):
     from collector.schema import clients
 
     with store.write() as conn:
-        conn.execute(clients.insert().values(name="<b>evil</b>", enabled=True, created_at=at("2026-01-01 00:00")))
+        conn.execute(
+            clients.insert().values(
+                name="<b>evil</b>", enabled=True, created_at=at("2026-01-01 00:00")
+            )
+        )
     html = ui.get("/ui/management/time-vs-fee", params=OCTOBER).text
     assert "&lt;b&gt;evil&lt;/b&gt;" in html and "<b>evil</b>" not in html
 
@@ -219,13 +282,27 @@ def test_management_templates_are_added_to_a_loader_that_lacks_them():
     assert env.get_template("base.html") is not None  # the web UI's own templates still come first
 
 
-@pytest.mark.parametrize(("params", "since", "until"), [
-    ({}, NOW - 30 * 86400, NOW),
-    ({"since": "2026-10-01", "until": "2026-10-31"}, at("2026-10-01 00:00"), at("2026-11-01 00:00")),
-    ({"since": "2026-10-01", "until": "2026-10-31", "tz": "Europe/Berlin"}, at("2026-09-30 22:00"),
-     at("2026-10-31 23:00")),
-    ({"since": "2026-10-01T08:00", "until": "2026-10-01T17:30"}, at("2026-10-01 08:00"), at("2026-10-01 17:30")),
-])
+@pytest.mark.parametrize(
+    ("params", "since", "until"),
+    [
+        ({}, NOW - 30 * 86400, NOW),
+        (
+            {"since": "2026-10-01", "until": "2026-10-31"},
+            at("2026-10-01 00:00"),
+            at("2026-11-01 00:00"),
+        ),
+        (
+            {"since": "2026-10-01", "until": "2026-10-31", "tz": "Europe/Berlin"},
+            at("2026-09-30 22:00"),
+            at("2026-10-31 23:00"),
+        ),
+        (
+            {"since": "2026-10-01T08:00", "until": "2026-10-01T17:30"},
+            at("2026-10-01 08:00"),
+            at("2026-10-01 17:30"),
+        ),
+    ],
+)
 def test_form_dates_are_local_and_until_is_inclusive(params, since, until):
     query, shown = form_query(params, NOW, Decimal(60))
     assert (query.span.since, query.span.until) == (since, until)
@@ -233,29 +310,36 @@ def test_form_dates_are_local_and_until_is_inclusive(params, since, until):
         assert (shown["since"], shown["until"]) == ("2026-09-20", "2026-10-20")
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"since": "yesterday"}, "since: 'yesterday' is not a date"),
-    ({"until": "2026-13-01"}, "until:"),
-    ({"bucket": "month"}, "bucket: day or week"),
-    ({"limit": "many"}, "limit: a whole number"),
-    ({"limit": "0"}, "limit: a whole number"),
-    ({"hourly_cost": "NaN"}, "hourly_cost: between"),
-    ({"hourly_cost": "abc"}, "hourly_cost: a number"),
-    ({"tz": "x" * 65}, "tz: at most 64 characters"),
-    ({"since": "2026-10-05", "until": "2026-10-01"}, "since must be before until"),
-])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"since": "yesterday"}, "since: 'yesterday' is not a date"),
+        ({"until": "2026-13-01"}, "until:"),
+        ({"bucket": "month"}, "bucket: day or week"),
+        ({"limit": "many"}, "limit: a whole number"),
+        ({"limit": "0"}, "limit: a whole number"),
+        ({"hourly_cost": "NaN"}, "hourly_cost: between"),
+        ({"hourly_cost": "abc"}, "hourly_cost: a number"),
+        ({"tz": "x" * 65}, "tz: at most 64 characters"),
+        ({"since": "2026-10-05", "until": "2026-10-01"}, "since must be before until"),
+    ],
+)
 def test_form_errors_name_the_field(params, message):
     with pytest.raises(InvalidArgument, match=re.escape(message)):
         form_query(params, NOW, Decimal(60))
 
 
-@pytest.mark.parametrize(("minutes", "text"), [(0, "0 min"), (45, "45 min"), (60, "1 h 00 min"), (605, "10 h 05 min")])
+@pytest.mark.parametrize(
+    ("minutes", "text"), [(0, "0 min"), (45, "45 min"), (60, "1 h 00 min"), (605, "10 h 05 min")]
+)
 def test_formatter_minutes(minutes, text):
     assert Formatter.minutes(minutes) == text
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(None, "—"), (1800, "30 min"), (7200, "2 h 00 min"),
-                                               (3 * 86400 + 3600, "3 d 1 h")])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "—"), (1800, "30 min"), (7200, "2 h 00 min"), (3 * 86400 + 3600, "3 d 1 h")],
+)
 def test_formatter_age(seconds, text):
     assert Formatter.age(seconds) == text
 
@@ -264,7 +348,12 @@ def test_admin_token_is_not_a_page_login(ui, store):
     """The pages trust only the web UI's dependency, never the API's bearer token."""
     token = admin.create_token(store, admin=True)[1]
     anonymous = TestClient(ui.app)
-    assert anonymous.get("/ui/management/sla", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        anonymous.get(
+            "/ui/management/sla", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 401
+    )
 
 
 def test_overview_answers_without_the_trailing_slash(ui):
@@ -282,16 +371,28 @@ def test_a_renderer_of_the_web_ui_replaces_the_default(store, scenario, tmp_path
 
     def render(request, name, context, *, status_code=200):
         seen.append((name, status_code))
-        html = env.get_template(name).render({**context, "user": {"username": "web"}, "csrf_token": "web-csrf"})
+        html = env.get_template(name).render(
+            {**context, "user": {"username": "web"}, "csrf_token": "web-csrf"}
+        )
         return HTMLResponse(html, status_code=status_code)
 
     app = FastAPI()
     app.state.store = store
     app.state.settings = Settings.for_data_dir(tmp_path)
-    app.include_router(management_pages_router(templates(), require_staff, render=render, clock=lambda: NOW))
+    app.include_router(
+        management_pages_router(templates(), require_staff, render=render, clock=lambda: NOW)
+    )
     with TestClient(app) as client:
-        page = client.get("/ui/management/points", params=OCTOBER, headers={"x-test-role": "technician"})
-        bad = client.get("/ui/management/points", params={"since": "soon"}, headers={"x-test-role": "admin"})
-    assert page.status_code == 200 and 'value="web-csrf"' in page.text and "Overdrawn: acme." in page.text
+        page = client.get(
+            "/ui/management/points", params=OCTOBER, headers={"x-test-role": "technician"}
+        )
+        bad = client.get(
+            "/ui/management/points", params={"since": "soon"}, headers={"x-test-role": "admin"}
+        )
+    assert (
+        page.status_code == 200
+        and 'value="web-csrf"' in page.text
+        and "Overdrawn: acme." in page.text
+    )
     assert bad.status_code == 400
     assert seen == [("management/points.html", 200), ("management/points.html", 400)]

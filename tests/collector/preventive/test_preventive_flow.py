@@ -25,9 +25,14 @@ rules:
     summary: "{asset}: disk {mountpoint} is {value:.0f}% full"
 """
 
-CONTRACT = {"client": "acme", "plan": {"name": "Basic"},
-            "scope": {"exclude": [{"tag": "leased", "description": "servers leased from a third party"}],
-                      "out_of_scope": "billable"}}
+CONTRACT = {
+    "client": "acme",
+    "plan": {"name": "Basic"},
+    "scope": {
+        "exclude": [{"tag": "leased", "description": "servers leased from a third party"}],
+        "out_of_scope": "billable",
+    },
+}
 
 
 @pytest.fixture(autouse=True)
@@ -37,14 +42,17 @@ def _restore_noise_control():
     noise.configure(previous)
 
 
-def test_rule_incident_resolved_before_anyone_called_shows_as_preventive_work(store, db_url, tmp_path, kit) -> None:
+def test_rule_incident_resolved_before_anyone_called_shows_as_preventive_work(
+    store, db_url, tmp_path, kit
+) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "flow.yaml").write_text(RULES)
     tenant = kit.add_tenant(store, "acme")
     _, admin_token = admin.create_token(store, admin=True)
-    settings = Settings.for_data_dir(tmp_path / "data", database_url=db_url, rules_paths=[rules],
-                                     rules_watch_interval=0)
+    settings = Settings.for_data_dir(
+        tmp_path / "data", database_url=db_url, rules_paths=[rules], rules_watch_interval=0
+    )
     agent_id, seq = str(uuid.uuid4()), 0
     host = [{"name": "srv1", "kind": "host"}, {"name": "srv9", "kind": "host", "tags": ["leased"]}]
 
@@ -56,25 +64,65 @@ def test_rule_incident_resolved_before_anyone_called_shows_as_preventive_work(st
             nonlocal seq
             seq += 1
             now = time.time()
-            batch = kit.make_batch([
-                kit.sample("srv1", "disk_used_percent", root, now, mountpoint="/", device="sda1", fstype="ext4"),
-                kit.sample("srv1", "disk_used_percent", data, now, mountpoint="/data", device="sdb1", fstype="ext4"),
-                kit.sample("srv9", "disk_used_percent", root, now, mountpoint="/", device="sda1", fstype="ext4")],
-                assets=host, agent_id=agent_id, seq=seq)
-            answer = http.post("/api/v1/batches", json=batch, headers={"Authorization": f"Bearer {tenant.token}"})
+            batch = kit.make_batch(
+                [
+                    kit.sample(
+                        "srv1",
+                        "disk_used_percent",
+                        root,
+                        now,
+                        mountpoint="/",
+                        device="sda1",
+                        fstype="ext4",
+                    ),
+                    kit.sample(
+                        "srv1",
+                        "disk_used_percent",
+                        data,
+                        now,
+                        mountpoint="/data",
+                        device="sdb1",
+                        fstype="ext4",
+                    ),
+                    kit.sample(
+                        "srv9",
+                        "disk_used_percent",
+                        root,
+                        now,
+                        mountpoint="/",
+                        device="sda1",
+                        fstype="ext4",
+                    ),
+                ],
+                assets=host,
+                agent_id=agent_id,
+                seq=seq,
+            )
+            answer = http.post(
+                "/api/v1/batches", json=batch, headers={"Authorization": f"Bearer {tenant.token}"}
+            )
             assert answer.status_code == 200, answer.text
 
         push(93.0, 40.0)
         opened = {i["asset"]: i for i in http.get("/api/v1/incidents", headers=h).json()}
         assert set(opened) == {"srv1", "srv9"}
         leased = http.get(f"/api/v1/incidents/{opened['srv9']['key']}", headers=h).json()
-        assert leased["labels"]["scope"] == "out-of-scope" and leased["labels"]["scope_policy"] == "billable"
+        assert (
+            leased["labels"]["scope"] == "out-of-scope"
+            and leased["labels"]["scope_policy"] == "billable"
+        )
         assert [e["data"]["reason"] for e in leased["events"] if e["type"] == "out_of_scope"] == [
-            "servers leased from a third party"]
+            "servers leased from a third party"
+        ]
         push(61.0, 41.0)
         states = {i["asset"]: i["state"] for i in http.get("/api/v1/incidents", headers=h).json()}
         assert states == {"srv1": "resolved", "srv9": "resolved"}
-        items = {i["asset"]: i for i in http.get("/api/v1/clients/acme/preventive", headers=h).json()}
+        items = {
+            i["asset"]: i for i in http.get("/api/v1/clients/acme/preventive", headers=h).json()
+        }
     assert items["srv1"]["evidence"]["text"] == "disk / on srv1: 93 % → 61 %"
-    assert items["srv1"]["kind"] == "incident" and items["srv1"]["incident_key"] == opened["srv1"]["key"]
+    assert (
+        items["srv1"]["kind"] == "incident"
+        and items["srv1"]["incident_key"] == opened["srv1"]["key"]
+    )
     assert items["srv9"]["evidence"]["text"] == "disk / on srv9: 93 % → 61 %"

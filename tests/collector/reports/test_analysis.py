@@ -15,14 +15,17 @@ from collector.reports.sections.updates import disk_status
 H = 3600
 
 
-@pytest.mark.parametrize(("hours", "expected"), [
-    ([], []),
-    ([(0, 1.0), (H, 1.0)], []),
-    ([(0, 0.0)], [Window(0, H, 3600.0)]),
-    ([(2 * H, 0.5), (0, 0.0), (H, 0.0)], [Window(0, 3 * H, 9000.0)]),  # unsorted input, merged
-    ([(0, 0.0), (2 * H, 0.75)], [Window(0, H, 3600.0), Window(2 * H, 3 * H, 900.0)]),
-    ([(0, -1.0)], [Window(0, H, 3600.0)]),  # never more than the hour
-])
+@pytest.mark.parametrize(
+    ("hours", "expected"),
+    [
+        ([], []),
+        ([(0, 1.0), (H, 1.0)], []),
+        ([(0, 0.0)], [Window(0, H, 3600.0)]),
+        ([(2 * H, 0.5), (0, 0.0), (H, 0.0)], [Window(0, 3 * H, 9000.0)]),  # unsorted input, merged
+        ([(0, 0.0), (2 * H, 0.75)], [Window(0, H, 3600.0), Window(2 * H, 3 * H, 900.0)]),
+        ([(0, -1.0)], [Window(0, H, 3600.0)]),  # never more than the hour
+    ],
+)
 def test_downtime_windows(hours, expected):
     assert analysis.downtime_windows(hours) == expected
 
@@ -32,7 +35,9 @@ def test_missing_hours():
     assert analysis.missing_hours([], 0, 0) == []
 
 
-@pytest.mark.parametrize(("part", "whole", "expected"), [(1, 3, 33.333), (0, 0, None), (5, 5, 100.0)])
+@pytest.mark.parametrize(
+    ("part", "whole", "expected"), [(1, 3, 33.333), (0, 0, None), (5, 5, 100.0)]
+)
 def test_percent(part, whole, expected):
     assert analysis.percent(part, whole) == expected
 
@@ -40,10 +45,18 @@ def test_percent(part, whole, expected):
 def test_fit_exact_line_and_forecast():
     xs = [0, 1, 2, 3]
     ys = [50 + 2 * x for x in xs]
-    a, b = analysis.fit(len(xs), sum(xs), sum(ys), sum(x * y for x, y in zip(xs, ys, strict=True)), sum(x * x for x in xs))
+    a, b = analysis.fit(
+        len(xs),
+        sum(xs),
+        sum(ys),
+        sum(x * y for x, y in zip(xs, ys, strict=True)),
+        sum(x * x for x in xs),
+    )
     assert (a, b) == (50.0, 2.0)
     assert analysis.days_until(a, b, 3, 100) == 22.0
-    assert analysis.days_until(a, b, 3, 10) == 0.0  # rising and already above a lower target: passed
+    assert (
+        analysis.days_until(a, b, 3, 10) == 0.0
+    )  # rising and already above a lower target: passed
     assert analysis.days_until(100, -5, 0, 0) == 20.0
     assert analysis.days_until(100, 0, 0, 0) is None
     assert analysis.days_until(100, 1, 0, 90) == 0.0  # already past it
@@ -58,49 +71,84 @@ def test_week_of():
     assert [analysis.week_of(t, 0) for t in (0, 6 * 86400, 7 * 86400, -5)] == [0, 0, 1, 0]
 
 
-@pytest.mark.parametrize(("rules", "causes", "kinds", "code"), [
-    (["disk-space"], [None], ["capacity"], "add_capacity"),
-    (["x"], ["hardware"], [None], "replace_hardware"),
-    (["toner-low"], [None], [None], "stock_supplies"),
-    (["agent-silent"], [None], ["outage"], "check_power_network"),
-    ([None], ["client_error"], [None], "train_users"),
-    ([None], ["third_party"], [None], "escalate_vendor"),
-    ([None], [None], [None], "root_cause_review"),
-])
+@pytest.mark.parametrize(
+    ("rules", "causes", "kinds", "code"),
+    [
+        (["disk-space"], [None], ["capacity"], "add_capacity"),
+        (["x"], ["hardware"], [None], "replace_hardware"),
+        (["toner-low"], [None], [None], "stock_supplies"),
+        (["agent-silent"], [None], ["outage"], "check_power_network"),
+        ([None], ["client_error"], [None], "train_users"),
+        ([None], ["third_party"], [None], "escalate_vendor"),
+        ([None], [None], [None], "root_cause_review"),
+    ],
+)
 def test_recommendation(rules, causes, kinds, code):
     assert analysis.recommendation(rules, causes, kinds) == code
 
 
-@pytest.mark.parametrize(("target", "done", "breached", "expected"), [
-    (None, None, False, None), (60, 10, False, "met"), (60, None, False, "running"), (60, 10, True, "breached"),
-    (60, None, True, "breached")])
+@pytest.mark.parametrize(
+    ("target", "done", "breached", "expected"),
+    [
+        (None, None, False, None),
+        (60, 10, False, "met"),
+        (60, None, False, "running"),
+        (60, 10, True, "breached"),
+        (60, None, True, "breached"),
+    ],
+)
 def test_sla_outcome(target, done, breached, expected):
     assert outcome(target, done, breached) == expected
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ((1, 0, 0, 0, 10), "ok"), ((0, 0, 0, 0, 0), "failing"), ((1, 8, 8, 0, 0), "warning"),
-    ((1, 8, 0, 2, 0), "warning"), ((1, 0, 0, 0, 95), "warning"), ((None, None, 0, None, None), "ok")])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ((1, 0, 0, 0, 10), "ok"),
+        ((0, 0, 0, 0, 0), "failing"),
+        ((1, 8, 8, 0, 0), "warning"),
+        ((1, 8, 0, 2, 0), "warning"),
+        ((1, 0, 0, 0, 95), "warning"),
+        ((None, None, 0, None, None), "ok"),
+    ],
+)
 def test_disk_status(values, expected):
     assert disk_status(*values) == expected
 
 
 def test_periods_without_contract_are_utc_months():
     p = period.resolve("2026-12", None)
-    assert (p.start, p.end) == (datetime(2026, 12, 1, tzinfo=UTC).timestamp(),
-                                datetime(2027, 1, 1, tzinfo=UTC).timestamp())
+    assert (p.start, p.end) == (
+        datetime(2026, 12, 1, tzinfo=UTC).timestamp(),
+        datetime(2027, 1, 1, tzinfo=UTC).timestamp(),
+    )
     assert period.shift("2026-01", -1) == "2025-12" and period.shift("2026-11", 3) == "2027-02"
     now = datetime(2026, 11, 5, tzinfo=UTC).timestamp()
-    assert period.current_label(None, now) == "2026-11" and period.last_completed(None, now) == "2026-10"
+    assert (
+        period.current_label(None, now) == "2026-11"
+        and period.last_completed(None, now) == "2026-10"
+    )
 
 
 def test_periods_follow_the_contract():
-    contract = Contract.model_validate({"client": "acme", "plan": {"name": "p"}, "period": {"start_day": 15},
-                                        "calendar": {"timezone": "Asia/Kolkata"}})
+    contract = Contract.model_validate(
+        {
+            "client": "acme",
+            "plan": {"name": "p"},
+            "period": {"start_day": 15},
+            "calendar": {"timezone": "Asia/Kolkata"},
+        }
+    )
     p = period.resolve("2026-10", contract)
     assert p.start == datetime(2026, 10, 14, 18, 30, tzinfo=UTC).timestamp()
     assert p.end == datetime(2026, 11, 14, 18, 30, tzinfo=UTC).timestamp()
     # Rollup hours inside it: from 19:00 UTC on (the 18:00 hour starts before the period).
     assert p.hours[0] == datetime(2026, 10, 14, 19, tzinfo=UTC).timestamp()
-    assert period.last_completed(contract, datetime(2026, 11, 14, 19, tzinfo=UTC).timestamp()) == "2026-10"
-    assert period.last_completed(contract, datetime(2026, 11, 14, 18, tzinfo=UTC).timestamp()) == "2026-09"
+    assert (
+        period.last_completed(contract, datetime(2026, 11, 14, 19, tzinfo=UTC).timestamp())
+        == "2026-10"
+    )
+    assert (
+        period.last_completed(contract, datetime(2026, 11, 14, 18, tzinfo=UTC).timestamp())
+        == "2026-09"
+    )

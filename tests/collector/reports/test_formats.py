@@ -43,7 +43,10 @@ class References(HTMLParser):
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         for name, value in attrs:
-            if name in ("src", "href", "xlink:href", "action", "srcset", "poster", "data") and value is not None:
+            if (
+                name in ("src", "href", "xlink:href", "action", "srcset", "poster", "data")
+                and value is not None
+            ):
                 self.urls.append(value)
 
 
@@ -52,7 +55,9 @@ def test_html_is_one_self_contained_file(model):
     refs = References()
     refs.feed(page)
     assert refs.urls, "the charts reference their own definitions (#…): the parser must see them"
-    assert all(u.startswith("#") for u in refs.urls), [u for u in refs.urls if not u.startswith("#")]
+    assert all(u.startswith("#") for u in refs.urls), [
+        u for u in refs.urls if not u.startswith("#")
+    ]
     assert not {"script", "link", "img", "iframe", "object"} & refs.tags
     assert "@import" not in page
     assert all(u.startswith("#") for u in re.findall(r"url\(\s*['\"]?([^'\")]+)", page))
@@ -64,8 +69,21 @@ def test_html_is_one_self_contained_file(model):
 
 def test_html_shows_the_numbers(model):
     page = render.html(model)
-    for text in ("Monthly report", "acme", "99.71%", "99.328%", "UPK-acme-2", "Wrong paper weight loaded", "REQ-acme-1",
-                 "62.00", "€1,200.00", "3,720", "in 19 days", "shop.acme.example:443", "71.43%"):
+    for text in (
+        "Monthly report",
+        "acme",
+        "99.71%",
+        "99.328%",
+        "UPK-acme-2",
+        "Wrong paper weight loaded",
+        "REQ-acme-1",
+        "62.00",
+        "€1,200.00",
+        "3,720",
+        "in 19 days",
+        "shop.acme.example:443",
+        "71.43%",
+    ):
         assert text in page, text
 
 
@@ -75,7 +93,13 @@ def test_pdf_renders_with_extractable_text(model):
     pdf = pypdf.PdfReader(io.BytesIO(data))
     assert len(pdf.pages) > 0
     text = "\n".join(page.extract_text() for page in pdf.pages)
-    for needle in ("Monthly report", "UPK-acme-3", "Replaced the network card.", "62.00", "printer1"):
+    for needle in (
+        "Monthly report",
+        "UPK-acme-3",
+        "Replaced the network card.",
+        "62.00",
+        "printer1",
+    ):
         assert needle in text, needle
 
 
@@ -104,4 +128,7 @@ def test_generate_each_format(store):
     for fmt in ("html", "json", "csv"):
         data = reports.generate(store, "acme", "2026-10", fmt, now=scenario.NOW)
         assert data and isinstance(data, bytes)
-    assert json.loads(reports.generate(store, "acme", "2026-10", "json", now=scenario.NOW))["client"] == "acme"
+    assert (
+        json.loads(reports.generate(store, "acme", "2026-10", "json", now=scenario.NOW))["client"]
+        == "acme"
+    )

@@ -38,8 +38,12 @@ def _ids(message) -> tuple[str, ...]:
 
 def test_extraction_finds_the_report_texts():
     ids = {_ids(m)[0] for m in i18n.extract() if m.id}
-    assert {"Monthly report", "Risks ahead", "Took %(took)s against %(target)s: %(over)s over.",
-            "%(num)s day"} <= ids  # templates, texts.py (N_), i18n.py (ngettext)
+    assert {
+        "Monthly report",
+        "Risks ahead",
+        "Took %(took)s against %(target)s: %(over)s over.",
+        "%(num)s day",
+    } <= ids  # templates, texts.py (N_), i18n.py (ngettext)
     assert len(ids) > 150
 
 
@@ -50,8 +54,13 @@ def test_russian_catalog_is_complete():
         if not message.id:
             continue
         translated = catalog.get(message.id)
-        strings = () if translated is None else (
-            translated.string if isinstance(translated.string, tuple) else (translated.string,))
+        strings = (
+            ()
+            if translated is None
+            else (
+                translated.string if isinstance(translated.string, tuple) else (translated.string,)
+            )
+        )
         if translated is None or translated.fuzzy or not strings or not all(strings):
             missing.append(_ids(message)[0])
         elif isinstance(message.id, tuple) and len(strings) != 3:
@@ -88,7 +97,9 @@ def test_russian_report_has_no_english_of_ours(ru_model):
         if not message.id:
             continue
         translated = catalog.get(message.id)
-        same = set(translated.string if isinstance(translated.string, tuple) else (translated.string,))
+        same = set(
+            translated.string if isinstance(translated.string, tuple) else (translated.string,)
+        )
         for msgid in _ids(message):
             if msgid in same:
                 continue  # the same word in both languages ("ping")
@@ -101,8 +112,15 @@ def test_russian_report_has_no_english_of_ours(ru_model):
                 if len(chunk) >= 6 and chunk in text:  # "against", "of work": not our data's words
                     leaks.append(msgid)
     assert not leaks, leaks
-    for russian in ("Ежемесячный отчёт", "Риски на будущее", "4 устройства", "через 19 дней", "62,00",
-                    "1\xa0200,00\xa0€", "Заняло"):
+    for russian in (
+        "Ежемесячный отчёт",
+        "Риски на будущее",
+        "4 устройства",
+        "через 19 дней",
+        "62,00",
+        "1\xa0200,00\xa0€",
+        "Заняло",
+    ):
         assert russian in text, russian
 
 
@@ -115,24 +133,59 @@ def test_the_chart_labels_are_translated(ru_model):
     assert svg is not None and svg.startswith("<svg")
 
 
-@pytest.mark.parametrize(("language", "expected"), [
-    ("en", {"number": "1,234.5", "percent": "99.71%", "money": "€1,200.00", "date": "Oct 1, 2026",
-            "points": "-15.00", "duration": "1 h 30 min", "days": "1 day"}),
-    ("ru", {"number": "1\xa0234,5", "percent": "99,71%", "money": "1\xa0200,00\xa0€", "date": "1 окт. 2026\u202fг.",
-            "points": "-15,00", "duration": "1 ч 30 мин", "days": "1 день"}),
-])
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            {
+                "number": "1,234.5",
+                "percent": "99.71%",
+                "money": "€1,200.00",
+                "date": "Oct 1, 2026",
+                "points": "-15.00",
+                "duration": "1 h 30 min",
+                "days": "1 day",
+            },
+        ),
+        (
+            "ru",
+            {
+                "number": "1\xa0234,5",
+                "percent": "99,71%",
+                "money": "1\xa0200,00\xa0€",
+                "date": "1 окт. 2026\u202fг.",
+                "points": "-15,00",
+                "duration": "1 ч 30 мин",
+                "days": "1 день",
+            },
+        ),
+    ],
+)
 def test_formatting_follows_the_locale(language, expected):
     f = Formatter(language, "UTC")
-    got = {"number": f.number(1234.5, 1), "percent": f.percent(99.709), "money": f.money("1200.00", "EUR"),
-           "date": f.date(scenario.H0), "points": f.points(-1500), "duration": f.duration(5400),
-           "days": f.days(1.2)}
+    got = {
+        "number": f.number(1234.5, 1),
+        "percent": f.percent(99.709),
+        "money": f.money("1200.00", "EUR"),
+        "date": f.date(scenario.H0),
+        "points": f.points(-1500),
+        "duration": f.duration(5400),
+        "days": f.days(1.2),
+    }
     assert got == expected
 
 
 def test_russian_plurals():
     f = Formatter("ru")
-    assert [f.days(n) for n in (1, 2, 5, 11, 21, 22)] == ["1 день", "2 дня", "5 дней", "11 дней", "21 день",
-                                                          "22 дня"]
+    assert [f.days(n) for n in (1, 2, 5, 11, 21, 22)] == [
+        "1 день",
+        "2 дня",
+        "5 дней",
+        "11 дней",
+        "21 день",
+        "22 дня",
+    ]
 
 
 def test_unknown_language():

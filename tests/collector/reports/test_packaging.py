@@ -21,8 +21,12 @@ print("ok")
 
 
 def test_installed_wheel_renders_russian(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("upkeep-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "collector/reports/locale/ru/LC_MESSAGES/upkeep_reports.po" in names
@@ -30,6 +34,11 @@ def test_installed_wheel_renders_russian(tmp_path):
     assert "collector/reports/templates/sections/summary.html.j2" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)  # what pip puts in site-packages for a pure wheel
-    proc = subprocess.run([sys.executable, "-c", CHECK, str(site)], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK, str(site)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.stdout.strip() == "ok", proc.stderr

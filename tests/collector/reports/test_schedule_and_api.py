@@ -25,7 +25,9 @@ def built(store):
 
 @pytest.fixture
 def settings(tmp_path, db_url):
-    return Settings.for_data_dir(tmp_path / "data", database_url=db_url, report_schedule_format="html")
+    return Settings.for_data_dir(
+        tmp_path / "data", database_url=db_url, report_schedule_format="html"
+    )
 
 
 def _rows(store, table):
@@ -39,9 +41,13 @@ def test_due_waits_for_the_period_end_plus_the_delay(built, settings):
     # Only clients with a contract are scheduled; half an hour after the end, October is not due
     # yet, and September ended too long ago to be sent now (no back-fill).
     assert schedule.due(built, just_after, delay=3600, fmt="html") == []
-    assert [(d.client, d.period) for d in schedule.due(built, just_after, delay=3600, fmt="html",
-                                                       catch_up=40 * 86400)] == [("acme", "2026-09")]
-    assert [(d.client, d.period) for d in schedule.due(built, later, delay=3600, fmt="html")] == [("acme", "2026-10")]
+    assert [
+        (d.client, d.period)
+        for d in schedule.due(built, just_after, delay=3600, fmt="html", catch_up=40 * 86400)
+    ] == [("acme", "2026-09")]
+    assert [(d.client, d.period) for d in schedule.due(built, later, delay=3600, fmt="html")] == [
+        ("acme", "2026-10")
+    ]
     eight_days_later = datetime(2026, 11, 8, 1, 0, tzinfo=UTC).timestamp()
     assert schedule.due(built, eight_days_later, delay=3600, fmt="html") == []
 
@@ -49,7 +55,12 @@ def test_due_waits_for_the_period_end_plus_the_delay(built, settings):
 def test_scheduled_report_is_archived_and_emailed_once(built, settings):
     [made] = schedule.run_once(built, settings, now=scenario.NOW)
     assert (made.client, made.period, made.format, made.language, made.generated_by) == (
-        "acme", "2026-10", "html", "en", "schedule")
+        "acme",
+        "2026-10",
+        "html",
+        "en",
+        "schedule",
+    )
     path = Path(made.path)
     assert path.parent == settings.data_dir / "reports" / "acme"
     content = path.read_bytes()
@@ -58,10 +69,16 @@ def test_scheduled_report_is_archived_and_emailed_once(built, settings):
     [row] = _rows(built, reports)
     assert (row.sha256, row.bytes, row.emailed_at) == (made.sha256, made.bytes, scenario.NOW)
     [mail] = _rows(built, notifications)
-    assert (mail.kind, mail.recipients, mail.client_id) == ("report", ["ann@acme.example"], row.client_id)
+    assert (mail.kind, mail.recipients, mail.client_id) == (
+        "report",
+        ["ann@acme.example"],
+        row.client_id,
+    )
     assert mail.subject == "Monthly report for acme, 2026-10"
     assert "Points left: 62.00" in mail.body_text and "Availability: 99.71%" in mail.body_text
-    assert mail.attachments == [{"name": "acme-2026-10.html", "content_type": "text/html", "path": str(path)}]
+    assert mail.attachments == [
+        {"name": "acme-2026-10.html", "content_type": "text/html", "path": str(path)}
+    ]
     assert mail.dedupe_key == f"report:{row.client_id}:2026-10"
 
     # Idempotent: the next turns (and a second collector) find it done.
@@ -82,7 +99,9 @@ def test_a_failing_client_does_not_stop_the_others(built, settings, monkeypatch)
     assert schedule.run_once(built, settings, now=scenario.NOW) == []
     assert calls == ["acme"]
     monkeypatch.setattr(schedule, "archive", archive_module.archive)
-    assert len(schedule.run_once(built, settings, now=scenario.NOW)) == 1  # retried on the next turn
+    assert (
+        len(schedule.run_once(built, settings, now=scenario.NOW)) == 1
+    )  # retried on the next turn
 
 
 def test_russian_contract_gets_a_russian_email(store, settings):
@@ -111,10 +130,17 @@ def api(built, settings):
 
 
 def test_api_generate_list_download(api, built):
-    created = api.post("/api/v1/reports", json={"client": "acme", "period": "2026-10", "format": "json"})
+    created = api.post(
+        "/api/v1/reports", json={"client": "acme", "period": "2026-10", "format": "json"}
+    )
     assert created.status_code == 201, created.text
     body = created.json()
-    assert (body["client"], body["period"], body["format"], body["language"]) == ("acme", "2026-10", "json", "en")
+    assert (body["client"], body["period"], body["format"], body["language"]) == (
+        "acme",
+        "2026-10",
+        "json",
+        "en",
+    )
     listed = api.get("/api/v1/reports", params={"client": "acme"}).json()
     assert [r["id"] for r in listed] == [body["id"]]
     assert api.get("/api/v1/reports", params={"client": "other"}).json() == []
@@ -124,17 +150,29 @@ def test_api_generate_list_download(api, built):
     assert hashlib.sha256(download.content).hexdigest() == body["sha256"]
     assert json.loads(download.content)["sections"]["points"]["closing"] == 6200
     # Generating again archives a new version; nothing was e-mailed (email defaults to false).
-    again = api.post("/api/v1/reports", json={"client": "acme", "period": "2026-10", "format": "csv",
-                                              "language": "ru"}).json()
+    again = api.post(
+        "/api/v1/reports",
+        json={"client": "acme", "period": "2026-10", "format": "csv", "language": "ru"},
+    ).json()
     assert again["id"] != body["id"] and again["language"] == "ru"
     assert len(api.get("/api/v1/reports").json()) == 2
     assert _rows(built, notifications) == []
 
 
 def test_api_errors(api, built):
-    assert api.post("/api/v1/reports", json={"client": "nobody", "period": "2026-10"}).status_code == 404
-    assert api.post("/api/v1/reports", json={"client": "acme", "period": "2026-13"}).status_code == 422
-    assert api.post("/api/v1/reports", json={"client": "acme", "period": "2026-10", "format": "doc"}).status_code == 422
+    assert (
+        api.post("/api/v1/reports", json={"client": "nobody", "period": "2026-10"}).status_code
+        == 404
+    )
+    assert (
+        api.post("/api/v1/reports", json={"client": "acme", "period": "2026-13"}).status_code == 422
+    )
+    assert (
+        api.post(
+            "/api/v1/reports", json={"client": "acme", "period": "2026-10", "format": "doc"}
+        ).status_code
+        == 422
+    )
     assert api.get("/api/v1/reports/999/download").status_code == 404
     assert api.get("/api/v1/reports", params={"client": "nobody"}).status_code == 404
     anonymous = api.get("/api/v1/reports", headers={"Authorization": ""})
@@ -153,7 +191,9 @@ def test_the_collector_runs_the_schedule(built, settings):
     from collector.api import create_app
     from collector.reports.period import last_completed
 
-    label = last_completed(None, time.time() - settings.report_schedule_delay)  # acme's contract is UTC months
+    label = last_completed(
+        None, time.time() - settings.report_schedule_delay
+    )  # acme's contract is UTC months
     settings = settings.model_copy(update={"report_schedule_catch_up": 3 * 366 * 86400.0})
     app = create_app(settings, store=built, migrate=False, run_retention=False, run_reports=True)
     with TestClient(app):
