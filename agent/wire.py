@@ -9,10 +9,11 @@ The agent builds batches as plain dicts (cheap) and the collector validates them
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -62,6 +63,42 @@ def _finite(value: float) -> float:
     return value
 
 
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """Where in a JSON-like value the first NaN or ±Infinity is (``a.b[2]``), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if where is not None:
+                return where
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            where = non_finite_path(item, f"{path}[{i}]")
+            if where is not None:
+                return where
+    return None
+
+
+def _finite_json(value: dict[str, Any]) -> dict[str, Any]:
+    # JSON has no NaN/Infinity; Python's parser (and pydantic's) accept them, and stored
+    # they are invalid JSON (PostgreSQL refuses them). The C encoder finds one fastest;
+    # only then is the value walked to name where it is.
+    if value:
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            where = non_finite_path(value) or "(value)"
+            raise ValueError(
+                f"{where}: NaN and Infinity are not JSON numbers; send a finite number or null"
+            ) from None
+    return value
+
+
+#: A JSON object of free-form values (asset attributes, event data): finite numbers only.
+FiniteJsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -89,7 +126,7 @@ class Asset(_Strict):
     address: ShortText | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     tags: list[ShortText] = Field(default_factory=list, max_length=50)
-    attributes: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    attributes: FiniteJsonObject = Field(default_factory=dict, max_length=50)
 
 
 class Sample(_Strict):
@@ -109,7 +146,7 @@ class Event(_Strict):
     ]
     ts: EpochSeconds
     message: Annotated[str, StringConstraints(max_length=4000)] = ""
-    data: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    data: FiniteJsonObject = Field(default_factory=dict, max_length=50)
 
 
 class Batch(_Strict):
@@ -124,8 +161,26 @@ class Batch(_Strict):
     events: list[Event] = Field(default_factory=list, max_length=MAX_EVENTS_PER_BATCH)
 
 
+class Refused(BaseModel):
+    """Samples or events of a batch the collector did not store, and why (the rest is stored).
+
+    ``reason``: ``future_timestamp`` (``ts`` ahead of the collector's clock by more than its
+    ``max_clock_skew``), ``expired`` (``ts`` older than the collector keeps anything),
+    ``series_limit`` (a new series over the per-asset or per-client series limit).
+    """
+
+    what: Literal["samples", "events"]
+    reason: str
+    count: int
+    detail: str
+
+
 class BatchAccepted(BaseModel):
-    """The collector's answer to a batch (also for a duplicate)."""
+    """The collector's answer to a batch (also for a duplicate).
+
+    ``samples``/``events`` count what was stored; ``refused`` lists what was not, by reason
+    (not retried: a refused sample is as final as a stored one).
+    """
 
     batch_id: UUID
     seq: int
@@ -133,6 +188,7 @@ class BatchAccepted(BaseModel):
     samples: int = 0
     events: int = 0
     assets: int = 0
+    refused: list[Refused] = Field(default_factory=list)
 
 
 class WireError(BaseModel):

@@ -61,7 +61,7 @@ from collector.incidents.alertmanager import RECEIVER_KINDS, alertmanager_router
 from collector.incidents.api import incidents_router
 from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.runtime import Incidents
-from collector.ingest import Ingestor
+from collector.ingest import IngestLimits, Ingestor
 from collector.ledger.api import ledger_router
 from collector.management.api import management_router
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
@@ -274,7 +274,9 @@ def create_app(
     store = store or Store.from_settings(settings)
     # Rules evaluate each stored batch right after its commit, within the same request.
     rule_service = RuleService(store, settings)
-    ingestor = Ingestor(store, listeners=[rule_service.on_ingest])
+    ingestor = Ingestor(
+        store, listeners=[rule_service.on_ingest], limits=IngestLimits.from_settings(settings)
+    )
     metrics = CollectorMetrics(store, settings)
     # Rule transitions open/update incidents in the same transaction; workers deliver tickets.
     incident_runtime = Incidents(store, settings, rule_service, metrics)

@@ -43,6 +43,7 @@ def test_batch_gzip_and_duplicate(api, acme, kit):
         "samples": 1,
         "events": 0,
         "assets": 1,
+        "refused": [],
     }
     again = _post(api, acme.token, batch)
     assert again.status_code == 200
