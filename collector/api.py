@@ -367,7 +367,11 @@ def create_app(
         batch = parse_batch(body)
         accepted = ingestor.ingest(principal, batch).accepted
         metrics.observe_batch(
-            accepted.samples, accepted.events, accepted.duplicate, time.perf_counter() - started
+            accepted.samples,
+            accepted.events,
+            accepted.duplicate,
+            time.perf_counter() - started,
+            accepted.refused,
         )
         return accepted
 

@@ -102,6 +102,7 @@ class PostgresBulkWriter:
             "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
             + _LATEST_WHERE.format(now=_POSTGRES_NOW, skew=float(max_clock_skew))
         )
+
     _ROLLUPS = (
         "INSERT INTO rollups_hourly (series_id, hour, min, max, sum, count, last, last_ts) "
         "SELECT * FROM unnest(%(s)s::bigint[], %(h)s::bigint[], %(mn)s::float8[], "

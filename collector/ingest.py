@@ -663,7 +663,9 @@ class Ingestor:
         refused: list[Refused],
         notes: list[dict[str, Any]],
     ) -> None:
-        n_samples = sum(1 for key, ref in zip(keys, refs, strict=True) if ref is None and key in over)
+        n_samples = sum(
+            1 for key, ref in zip(keys, refs, strict=True) if ref is None and key in over
+        )
         refused.append(
             Refused(
                 what="samples",
