@@ -35,6 +35,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
 from collector import admin, retention, timeutil, web
@@ -44,6 +45,7 @@ from collector.contracts.files import ContractFiles
 from collector.errors import (
     AlreadyExists,
     BodyTooLarge,
+    ClientDisconnected,
     Forbidden,
     InvalidArgument,
     InvalidBatch,
@@ -57,6 +59,7 @@ from collector.errors import (
     problem_fields,
 )
 from collector.incidents import noise
+from collector.incidents.alertmanager import PATH as ALERTMANAGER_PATH
 from collector.incidents.alertmanager import RECEIVER_KINDS, alertmanager_router
 from collector.incidents.api import incidents_router
 from collector.incidents.maintenance_api import maintenance_router
@@ -72,12 +75,14 @@ from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
 from collector.sla.api import sla_router
 from collector.store import Store
+from collector.strictjson import StrictJsonMiddleware
 
 log = logging.getLogger(__name__)
 
 #: The one place domain errors become HTTP status codes (most specific class first).
 HTTP_STATUS: dict[type[UpkeepError], int] = {
     MalformedBody: 400,
+    ClientDisconnected: 400,  # never read: the client is gone
     InvalidArgument: 400,
     Unauthenticated: 401,
     Forbidden: 403,
@@ -171,11 +176,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     if length.isdigit() and int(length) > limit:
         raise BodyTooLarge(f"request body is {length} bytes, over the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected(
+            f"client disconnected after {size} of {length or 'unknown'} body bytes"
+        ) from None
     return b"".join(chunks)
 
 
@@ -334,6 +344,24 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
+
+    def _disconnected(scope: dict[str, Any], received: int) -> None:
+        metrics.client_disconnects.inc()
+        log.info(
+            "%s %s: client disconnected after %d body bytes",
+            scope["method"],
+            scope["path"],
+            received,
+        )
+
+    # NaN/Infinity in any JSON body → 422 naming the field (batches and the Alertmanager
+    # receiver validate their own bodies, within their own limits).
+    app.add_middleware(
+        StrictJsonMiddleware,
+        skip={BATCH_PATH, ALERTMANAGER_PATH},
+        max_bytes=settings.max_body_bytes,
+        on_disconnect=_disconnected,
+    )
     app.state.ingestor = ingestor
     app.state.metrics = metrics
     app.state.rules = rule_service
@@ -341,7 +369,13 @@ def create_app(
     app.state.contract_files = contract_files
 
     @app.exception_handler(UpkeepError)
-    async def _domain_error(request: Request, exc: UpkeepError) -> JSONResponse:
+    async def _domain_error(request: Request, exc: UpkeepError) -> Response:
+        if isinstance(exc, ClientDisconnected):
+            # A dropped connection (agent on a flaky link, killed upload) is not our fault and
+            # not worth a traceback: one line, counted; the agent retries the batch.
+            metrics.client_disconnects.inc()
+            log.info("%s %s: %s", request.method, request.url.path, exc.detail)
+            return Response(status_code=status_for(exc))
         return _error_response(status_for(exc), exc.code, exc.detail, exc.fields)
 
     @app.exception_handler(RequestValidationError)
@@ -409,7 +443,8 @@ def create_app(
                 _ingest, principal, body, encoding, limiter=ingest_limiter
             )
         except UpkeepError as exc:
-            metrics.rejected.labels(exc.code).inc()
+            if not isinstance(exc, ClientDisconnected):
+                metrics.rejected.labels(exc.code).inc()
             raise
 
     # ------------------------------------------------------------------ reads (admin)

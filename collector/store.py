@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import sqlite3
 import threading
@@ -60,9 +61,15 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+#: JSON columns hold standard JSON only: a NaN or Infinity raises instead of being written
+#: (PostgreSQL would refuse it; SQLite would keep text no other reader can parse).
+json_serializer = functools.partial(json.dumps, allow_nan=False)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the SQLite pragmas / PostgreSQL pool settings Upkeep needs."""
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", json_serializer)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
