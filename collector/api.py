@@ -58,6 +58,7 @@ from collector.errors import (
     from_validation,
     problem_fields,
 )
+from collector.headers import HstsMiddleware
 from collector.incidents import noise
 from collector.incidents.alertmanager import PATH as ALERTMANAGER_PATH
 from collector.incidents.alertmanager import RECEIVER_KINDS, alertmanager_router
@@ -354,6 +355,8 @@ def create_app(
             received,
         )
 
+    if settings.tls_certfile is not None and settings.tls_hsts_max_age > 0:
+        app.add_middleware(HstsMiddleware, max_age=int(settings.tls_hsts_max_age))
     # NaN/Infinity in any JSON body → 422 naming the field (batches and the Alertmanager
     # receiver validate their own bodies, within their own limits).
     app.add_middleware(
