@@ -614,6 +614,7 @@ def create_app(
             read_body,
             require_receiver,
             {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 413, 422)},
+            count_unknown=metrics.alertmanager_unknown.inc,
         )
     )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
