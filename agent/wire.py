@@ -40,7 +40,8 @@ MetricName = Annotated[
 AssetName = Annotated[str, StringConstraints(min_length=1, max_length=253, strip_whitespace=False)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 #: Seconds since the epoch (UTC). Year 2001 .. 2286: rules out milliseconds sent by mistake.
-EpochSeconds = Annotated[float, Field(ge=1e9, le=1e10, allow_inf_nan=False)]
+#: (strict: a JSON number, never a numeric string or a boolean, as everywhere in the contract.)
+EpochSeconds = Annotated[float, Field(ge=1e9, le=1e10, allow_inf_nan=False, strict=True)]
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -133,7 +134,7 @@ class Sample(_Strict):
     asset: AssetName
     metric: MetricName
     labels: Labels = Field(default_factory=dict)
-    value: Annotated[float, AfterValidator(_finite)]
+    value: Annotated[float, Field(strict=True), AfterValidator(_finite)]
     ts: EpochSeconds
 
 
@@ -153,7 +154,7 @@ class Batch(_Strict):
     """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches."""
 
     batch_id: UUID
-    seq: Annotated[int, Field(ge=0, le=2**63 - 1)]  # stored as a signed 64-bit integer
+    seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]  # stored as a signed 64-bit integer
     sent_at: datetime  # RFC 3339 string or epoch seconds
     agent: AgentInfo
     assets: list[Asset] = Field(default_factory=list, max_length=MAX_ASSETS_PER_BATCH)

@@ -389,7 +389,9 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error_response(exc.status_code, code, str(exc.detail))
+        response = _error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # 405 says which methods are: Allow
+        return response
 
     # ------------------------------------------------------------------ ingest
 

@@ -45,5 +45,5 @@ def tokens():
 def test_api_never_answers_5xx(case, tokens):
     kind = "agent" if case.operation.path == "/api/v1/batches" else "admin"
     case.call_and_validate(
-        headers={"Authorization": f"Bearer {tokens[kind]}"}, checks=[not_a_server_error]
+        headers={"Authorization": f"Bearer {tokens[kind]}"}
     )
