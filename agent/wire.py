@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 WIRE_VERSION = 1
 BATCH_PATH = "/api/v1/batches"
@@ -150,12 +150,18 @@ class Event(_Strict):
     data: FiniteJsonObject = Field(default_factory=dict, max_length=50)
 
 
+_SENT_AT_SCHEMA = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+    "description": "When the agent sent the batch: RFC 3339, or seconds since the epoch",
+}
+
+
 class Batch(_Strict):
     """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches."""
 
     batch_id: UUID
     seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]  # stored as a signed 64-bit integer
-    sent_at: datetime  # RFC 3339 string or epoch seconds
+    sent_at: Annotated[datetime, WithJsonSchema(_SENT_AT_SCHEMA)]  # RFC 3339 or epoch seconds
     agent: AgentInfo
     assets: list[Asset] = Field(default_factory=list, max_length=MAX_ASSETS_PER_BATCH)
     samples: list[Sample] = Field(default_factory=list, max_length=MAX_SAMPLES_PER_BATCH)

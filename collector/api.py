@@ -61,7 +61,7 @@ from collector.errors import (
 from collector.headers import HstsMiddleware
 from collector.incidents import noise
 from collector.incidents.alertmanager import PATH as ALERTMANAGER_PATH
-from collector.incidents.alertmanager import RECEIVER_KINDS, alertmanager_router
+from collector.incidents.alertmanager import RECEIVER_KINDS, AmWebhook, alertmanager_router
 from collector.incidents.api import incidents_router
 from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.runtime import Incidents
@@ -390,7 +390,11 @@ def create_app(
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         response = _error_response(exc.status_code, code, str(exc.detail))
-        response.headers.update(exc.headers or {})  # 405 says which methods are: Allow
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route of the path only; a path served
+            # by several routes (GET and PUT as two functions) allows all of theirs.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     # ------------------------------------------------------------------ ingest
@@ -556,6 +560,8 @@ def create_app(
         "/metrics",
         tags=["operations"],
         response_class=Response,
+        # Open unless metrics_token_file is set: the bearer token is optional here.
+        openapi_extra={"security": [{}, {"HTTPBearer": []}]},
         responses={200: {"content": {"text/plain": {}}}, 401: _ERROR_RESPONSES[401]},
     )
     def get_metrics(credentials: Credentials) -> Response:
@@ -631,11 +637,76 @@ def create_app(
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(batch.pop("$defs", {}))
             components["Batch"] = batch
+            webhook = AmWebhook.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(webhook.pop("$defs", {}))
+            components["AmWebhook"] = webhook
+            _document_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _lax_datetime(schema: dict[str, Any]) -> None:
+    """A date-time parameter also takes seconds since the epoch (pydantic reads both): say so."""
+    for option in [schema, *schema.get("anyOf", [])]:
+        if option.get("format") == "date-time":
+            option.pop("format")
+            option.pop("type", None)
+            option["anyOf"] = [{"type": "string", "format": "date-time"}, {"type": "number"}]
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, allowed = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and allowed and regex.match(path):
+            methods |= set(allowed)
+    return sorted(methods)
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """Make the document say what the answers are: every 4xx body is a ``WireError``.
+
+    FastAPI documents 422 as its own ``HTTPValidationError``; ours is a ``WireError`` (the
+    handlers above). Every JSON body can also be refused by the strict JSON check (422) or
+    its size (413).
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["WireError"] = WireError.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    wire_error = {"application/json": {"schema": {"$ref": "#/components/schemas/WireError"}}}
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("422", {"description": "Body breaks the contract"})
+                responses.setdefault("413", {"description": "Body too large"})
+            parameters = operation.get("parameters", [])
+            if (
+                path.startswith("/api/")
+                and path != BATCH_PATH
+                and (parameters or "requestBody" in operation)
+            ):
+                # Whatever names something (a path key, ?client=, a body's client or asset)
+                # may name something that does not exist.
+                responses.setdefault("404", {"description": "A named thing does not exist"})
+            for parameter in parameters:
+                _lax_datetime(parameter.get("schema", {}))
+            for code, answer in responses.items():
+                if code.startswith("4"):
+                    answer["content"] = wire_error
+                    if code == "422":
+                        answer["description"] = (
+                            "Invalid request: `detail` and `fields` name the field"
+                        )
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
 
 
 async def _retention_loop(store: Store, settings: Settings) -> None:

@@ -261,10 +261,13 @@ class Ingestor:
         future = now + self.limits.max_clock_skew
         expired = now - self.limits.max_age
         out = _Admitted(batch.samples, batch.events)
-        # The common case costs two C-level passes over the timestamps, nothing per sample.
+        # The common case costs C-level passes over the timestamps, no Python per sample.
         for what in ("samples", "events"):
             items: list[Any] = getattr(batch, what)
-            if not items or (max(map(_TS, items)) <= future and min(map(_TS, items)) >= expired):
+            if not items:
+                continue
+            stamps = list(map(_TS, items))
+            if max(stamps) <= future and min(stamps) >= expired:
                 continue
             kept, ahead, old = [], [], 0
             for item in items:

@@ -93,7 +93,7 @@ class AmWebhook(BaseModel):
     commonAnnotations: dict[str, str] = {}  # noqa: N815
     externalURL: str = ""  # noqa: N815
     groupKey: str = ""  # noqa: N815
-    truncatedAlerts: int = 0  # noqa: N815
+    truncatedAlerts: int = Field(default=0, ge=0, strict=True)  # noqa: N815
 
 
 class AlertResult(BaseModel):
@@ -334,7 +334,10 @@ def alertmanager_router(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": AmWebhook.model_json_schema()}},
+                # (the app adds AmWebhook and its parts to the document's components)
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/AmWebhook"}}
+                },
             }
         },
     )
