@@ -55,7 +55,18 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     return labels
 
 
-Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
+Labels = Annotated[
+    dict[str, str],
+    AfterValidator(_check_labels),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_LABELS,
+            "propertyNames": {"pattern": r"^(?!__)[a-zA-Z_][a-zA-Z0-9_]*$"},
+            "additionalProperties": {"type": "string", "maxLength": 1024},
+        }
+    ),
+]
 
 
 def _finite(value: float) -> float:

@@ -698,10 +698,14 @@ def _document_errors(schema: dict[str, Any]) -> None:
                 responses.setdefault("404", {"description": "A named thing does not exist"})
             for parameter in parameters:
                 _lax_datetime(parameter.get("schema", {}))
+            # The signed-link pages answer in HTML, their refusals too.
+            html = "text/html" in responses.get("200", {}).get("content", {})
             for code, answer in responses.items():
                 if code.startswith("4"):
-                    answer["content"] = wire_error
-                    if code == "422":
+                    answer["content"] = (
+                        {"text/html": {"schema": {"type": "string"}}} if html else wire_error
+                    )
+                    if code == "422" and not html:
                         answer["description"] = (
                             "Invalid request: `detail` and `fields` name the field"
                         )

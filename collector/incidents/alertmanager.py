@@ -73,8 +73,9 @@ class AmAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = {}
-    startsAt: datetime | None = None  # noqa: N815 - Alertmanager's field names
-    endsAt: datetime | None = None  # noqa: N815
+    # (strict: RFC 3339 strings as Alertmanager sends them, not numbers read as epochs)
+    startsAt: datetime | None = Field(default=None, strict=True)  # noqa: N815 - AM's names
+    endsAt: datetime | None = Field(default=None, strict=True)  # noqa: N815
     generatorURL: str = ""  # noqa: N815
     fingerprint: str = ""
 
