@@ -334,6 +334,8 @@ def test_openapi_documents_422_and_4xx_as_wire_errors(api, admin_token):
     wire_error = {"application/json": {"schema": {"$ref": "#/components/schemas/WireError"}}}
     for path, item in schema["paths"].items():
         for method, op in item.items():
+            if "text/html" in op["responses"].get("200", {}).get("content", {}):
+                continue  # the signed-link pages answer in HTML
             for code, answer in op["responses"].items():
                 if code.startswith("4"):
                     assert answer.get("content") == wire_error, (method, path, code)
