@@ -36,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
 from collector import admin, retention, timeutil, web
@@ -658,13 +659,13 @@ def _lax_datetime(schema: dict[str, Any]) -> None:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    path = request.url.path
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        regex, allowed = getattr(route, "path_regex", None), getattr(route, "methods", None)
-        if regex is not None and allowed and regex.match(path):
-            methods |= set(allowed)
-    return sorted(methods)
+    """Methods some route of the app answers on this path (asked the way the router matches)."""
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def _document_errors(schema: dict[str, Any]) -> None:
