@@ -16,7 +16,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 WIRE_VERSION = 1
 BATCH_PATH = "/api/v1/batches"
@@ -67,6 +75,13 @@ Labels = Annotated[
         }
     ),
 ]
+
+
+def json_integer(value: Any) -> Any:
+    """A JSON integer (``3`` or ``3.0``), never a boolean or a numeric string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    return value
 
 
 def _finite(value: float) -> float:
@@ -171,7 +186,9 @@ class Batch(_Strict):
     """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches."""
 
     batch_id: UUID
-    seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]  # stored as a signed 64-bit integer
+    seq: Annotated[
+        int, BeforeValidator(json_integer), Field(ge=0, le=2**63 - 1)
+    ]  # stored as a signed 64-bit integer
     sent_at: Annotated[datetime, WithJsonSchema(_SENT_AT_SCHEMA)]  # RFC 3339 or epoch seconds
     agent: AgentInfo
     assets: list[Asset] = Field(default_factory=list, max_length=MAX_ASSETS_PER_BATCH)

@@ -686,6 +686,7 @@ def _document_errors(schema: dict[str, Any]) -> None:
                 continue
             responses = operation.setdefault("responses", {})
             if "requestBody" in operation:
+                responses.setdefault("400", {"description": "Body cannot be read"})
                 responses.setdefault("422", {"description": "Body breaks the contract"})
                 responses.setdefault("413", {"description": "Body too large"})
             parameters = operation.get("parameters", [])
@@ -706,7 +707,7 @@ def _document_errors(schema: dict[str, Any]) -> None:
                     answer["content"] = (
                         {"text/html": {"schema": {"type": "string"}}} if html else wire_error
                     )
-                    if code == "422" and not html:
+                    if code == "422":
                         answer["description"] = (
                             "Invalid request: `detail` and `fields` name the field"
                         )

@@ -26,14 +26,15 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
+from agent.wire import json_integer
 from collector import admin, timeutil
 from collector.errors import from_validation
 from collector.incidents.pipeline import AlertSignal
@@ -94,7 +95,7 @@ class AmWebhook(BaseModel):
     commonAnnotations: dict[str, str] = {}  # noqa: N815
     externalURL: str = ""  # noqa: N815
     groupKey: str = ""  # noqa: N815
-    truncatedAlerts: int = Field(default=0, ge=0, strict=True)  # noqa: N815
+    truncatedAlerts: Annotated[int, BeforeValidator(json_integer)] = Field(default=0, ge=0)  # noqa: N815
 
 
 class AlertResult(BaseModel):
