@@ -700,10 +700,15 @@ def _document_errors(schema: dict[str, Any]) -> None:
                 responses.setdefault("404", {"description": "A named thing does not exist"})
             for parameter in parameters:
                 _lax_datetime(parameter.get("schema", {}))
-            # The signed-link pages answer in HTML, their refusals too.
-            html = "text/html" in responses.get("200", {}).get("content", {})
+            # The signed-link pages (outside /api/) refuse a bad link with an HTML page (400).
+            page = not path.startswith("/api/") and "text/html" in responses.get("200", {}).get(
+                "content", {}
+            )
+            if page:
+                responses.setdefault("400", {"description": "The link is not valid"})
             for code, answer in responses.items():
                 if code.startswith("4"):
+                    html = page and code == "400"
                     answer["content"] = (
                         {"text/html": {"schema": {"type": "string"}}} if html else wire_error
                     )
