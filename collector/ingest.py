@@ -36,7 +36,7 @@ from collector.admin import Principal
 from collector.bulk import RollupRow, SampleRow, writer_for
 from collector.errors import Forbidden, InvalidBatch
 from collector.schema import agents, assets, batches, events, series, sites, tokens
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +293,10 @@ class Ingestor:
         query = sa.select(sites.c.id).where(sites.c.client_id == client_id, sites.c.name == name)
         site_id = conn.execute(query).scalar()
         if site_id is None:
-            site_id = conn.execute(
+            result = conn.execute(
                 sites.insert().values(client_id=client_id, name=name, created_at=timeutil.now())
-            ).inserted_primary_key[0]
+            )
+            site_id = inserted_id(result)
         new_sites[(client_id, name)] = site_id
         return site_id
 

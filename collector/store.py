@@ -60,6 +60,18 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the one row an ``INSERT … VALUES`` just wrote.
+
+    SQLAlchemy types ``inserted_primary_key`` as optional: it is None only for an
+    executemany or a table without a primary key, which would be a bug here.
+    """
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return int(key[0])
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the SQLite pragmas / PostgreSQL pool settings Upkeep needs."""
     parsed = make_url(url)

@@ -36,7 +36,7 @@ from collector.schema import (
     tickets,
     time_entries,
 )
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +334,7 @@ class IncidentService:
                 "last_notified_at": now,
                 "reminders_sent": 0,
             }
-            incident_id = conn.execute(incidents.insert().values(**values)).inserted_primary_key[0]
+            incident_id = inserted_id(conn.execute(incidents.insert().values(**values)))
             version = 1
         else:
             incident_id, key, version = row.id, row.key, row.version + 1
@@ -353,15 +353,16 @@ class IncidentService:
         data = dict(change.data)
         comment, entry = note, None
         if change.event == "commented":
-            cid = conn.execute(
+            result = conn.execute(
                 incident_comments.insert().values(
                     incident_id=incident_id, actor=actor, body=data["body"], created_at=now
                 )
-            ).inserted_primary_key[0]
+            )
+            cid = inserted_id(result)
             data["comment_id"] = cid
             comment = Comment(f"{key}-c{cid}", data["body"], actor, timeutil.to_datetime(now))
         elif change.event == "time_logged":
-            tid = conn.execute(
+            result = conn.execute(
                 time_entries.insert().values(
                     incident_id=incident_id,
                     actor=actor,
@@ -370,7 +371,8 @@ class IncidentService:
                     note=data["note"],
                     created_at=now,
                 )
-            ).inserted_primary_key[0]
+            )
+            tid = inserted_id(result)
             data["time_entry_id"] = tid
             entry = TimeEntry(
                 f"{key}-t{tid}",
