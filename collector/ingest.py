@@ -439,9 +439,12 @@ class Ingestor:
                 ).where(series.c.asset_id.in_(chunk))
             )
             for sid, asset_id, metric, labels, digest in found:
-                key = wanted.get((asset_id, metric, digest))
-                if key is None:
-                    key = (asset_names[asset_id], metric, tuple(sorted(json.loads(labels).items())))
+                wanted_key = wanted.get((asset_id, metric, digest))
+                key = wanted_key or (
+                    asset_names[asset_id],
+                    metric,
+                    tuple(sorted(json.loads(labels).items())),
+                )
                 new_series[key] = SeriesRef(sid, client_id, asset_id, key[0], metric, dict(key[2]))
         return [
             ref if ref is not None else new_series[key] for key, ref in zip(keys, refs, strict=True)

@@ -286,7 +286,7 @@ def alertmanager_router(
     settings: Settings,
     apply: Apply,
     read_body: Callable[[Request, int], Awaitable[bytes]],
-    authenticate: Callable[[Request], admin.Principal],
+    authenticate: Callable[..., admin.Principal],  # a FastAPI dependency (request, credentials)
     responses: dict[int | str, dict[str, Any]],
 ) -> APIRouter:
     """``POST /api/v1/alertmanager``. ``authenticate(request)`` checks the bearer token."""

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -46,7 +46,7 @@ _NEWS = ("opened", "reopened", "escalated")
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 #: Rule-engine events that concern incidents, and the signal status they become.
-_EVENT_STATUS = {
+_EVENT_STATUS: dict[str, Literal["firing", "resolved"]] = {
     "firing": "firing",
     "escalated": "firing",
     "deescalated": "firing",
@@ -387,7 +387,7 @@ class IncidentService:
                 incident_id=incident_id, ts=now, actor=actor, type=change.event, data=data
             )
         )
-        client_id = signal.client_id if row is None and signal is not None else row.client_id
+        client_id = row.client_id if row is not None else values["client_id"]
         self._notify(
             conn, IncidentChanged(incident_id, key, client_id, change.event, data, actor, now)
         )
@@ -586,6 +586,10 @@ class IncidentService:
         return detail
 
 
+@overload
+def _facts(row: None) -> None: ...
+@overload
+def _facts(row: Any) -> IncidentFacts: ...
 def _facts(row: Any | None) -> IncidentFacts | None:
     if row is None:
         return None
