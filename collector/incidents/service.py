@@ -168,7 +168,9 @@ class IncidentService:
                 self.renotify,
                 now,
             )
-        row = active if active is not None else recent
+        # A new incident (a re-fire past the reopen window) is a new row, not the old one
+        # rewritten as opened: that lost the old incident and sent its ticket a second open.
+        row = None if change.new else active if active is not None else recent
         key = self._write(conn, row, change, now, SYSTEM_ACTOR, signal=signal)
         return Applied(key, change.event)
 
