@@ -8,11 +8,12 @@ The real agent service (scheduler, spool, shipper) with two checks instead of th
   ``CYCLE_RUNS``, for ``CYCLES`` cycles, 40 otherwise — each fault opens and then resolves
   one incident.
 
-Once the stop file exists, neither check produces anything more and ``counting`` writes how
+After the last fault the check touches the faults-done file. Once the stop file exists, neither check produces anything more and ``counting`` writes how
 many values it produced to the result file; the shipper keeps draining the spool until
 SIGTERM. The shipper's retry backoff is shortened (time is compressed ~10x).
 
-Usage: python soak_agent.py CONFIG.json   (url, token, asset, state_dir, stop_file, result_file)
+Usage: python soak_agent.py CONFIG.json
+(keys: url, token, asset, state_dir, stop_file, result_file, faults_done)
 """
 
 from __future__ import annotations
@@ -66,17 +67,18 @@ class Counting(Check):
 class Fault(Check):
     name = "fault"
 
-    def __init__(self, config: CheckConfig, host: Host, stop_file: Path) -> None:
+    def __init__(self, config: CheckConfig, host: Host, stop_file: Path, done_file: Path) -> None:
         super().__init__(config, host)
-        self.stop_file = stop_file
+        self.stop_file, self.done_file = stop_file, done_file
         self.runs = 0
-        self.faults = 0
 
     def collect(self) -> Iterator[Sample]:
         if self.stop_file.exists():
             return
         cycle, index = divmod(self.runs, CYCLE_RUNS)
         self.runs += 1
+        if cycle >= CYCLES and not self.done_file.exists():
+            self.done_file.touch()  # the test stops the agents only after every fault
         faulty = cycle < CYCLES and FAULT_START <= index < FAULT_START + FAULT_RUNS
         yield Sample("disk_used_percent", 97.0 if faulty else 40.0, {"mountpoint": "/"})
 
@@ -104,7 +106,9 @@ def main() -> None:
         host=host,
         checks={
             "counting": Counting(CheckConfig(interval=COUNT_INTERVAL), host, stop_file, result),
-            "fault": Fault(CheckConfig(interval=FAULT_INTERVAL), host, stop_file),
+            "fault": Fault(
+                CheckConfig(interval=FAULT_INTERVAL), host, stop_file, Path(conf["faults_done"])
+            ),
         },
     )
     assert service.shipper is not None
