@@ -17,6 +17,7 @@ import gzip
 import json
 import logging
 import random
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -107,11 +108,11 @@ class Shipper:
         batch = self.spool.next_batch(self.batch_max_samples)
         if batch is None:
             return Outcome.EMPTY
-        self.in_flight = batch.seq
+        self.in_flight = self.spool.in_flight = batch.seq
         try:
             return self._send(batch)
         finally:
-            self.in_flight = None
+            self.in_flight = self.spool.in_flight = None
 
     def _send(self, batch: OutgoingBatch) -> Outcome:
         body = gzip.compress(batch.body(self.agent_info, time.time()), compresslevel=5)
@@ -173,7 +174,14 @@ class Shipper:
             if gap > 0 and stop.wait(gap):
                 break
             last_send = time.monotonic()
-            if self.drain(stop) is Outcome.KEPT:
+            try:
+                outcome = self.drain(stop)
+            except sqlite3.Error as exc:
+                # The spool recovers from corruption itself; anything else it raises (disk
+                # full, locked) must not end the shipper thread: say so, back off, go on.
+                self._failed(f"spool error: {exc}")
+                outcome = Outcome.KEPT
+            if outcome is Outcome.KEPT:
                 stop.wait(self.backoff.next_delay())  # a wake must not cut a backoff short
                 continue
             self._wake.wait(_IDLE_RECHECK)
