@@ -68,6 +68,14 @@ class AgentSelfCheck(Check):
             "Samples the collector acknowledged since the agent started",
         ),
         MetricSpec(
+            "upkeep_agent_clock_offset_seconds",
+            "gauge",
+            "seconds",
+            (),
+            "This machine's clock minus the collector's, from the last accepted answer's Date"
+            " (positive: ahead; absent until the first send)",
+        ),
+        MetricSpec(
             "upkeep_agent_resident_memory_bytes",
             "gauge",
             "bytes",
@@ -116,6 +124,8 @@ class AgentSelfCheck(Check):
         yield Sample(
             "upkeep_agent_sent_samples_total", self.shipper.sent_samples if self.shipper else 0
         )
+        if self.shipper is not None and self.shipper.clock_offset is not None:
+            yield Sample("upkeep_agent_clock_offset_seconds", self.shipper.clock_offset)
         yield Sample("upkeep_agent_resident_memory_bytes", self._process.memory_info().rss)
         cpu = self._process.cpu_times()
         yield Sample("upkeep_agent_cpu_seconds_total", cpu.user + cpu.system)

@@ -31,6 +31,8 @@ from servers.collector import CollectorProcess, free_port, provision
 
 from agent.checks.base import Sample
 from agent.metrics_endpoint import MetricsEndpoint
+from agent.shipper import Outcome, Shipper
+from agent.spool import Spool
 from collector.rules.catalog import metric_labels
 from tests.promtool import check_metrics, promtool
 
@@ -174,3 +176,19 @@ def test_promtool_accepts_the_agent_and_collector_endpoints(tmp_path):
             assert re.search(rf'^{name}{{.*client="acme".*}} 1.0$', exposition, re.M), name
         assert 'asset="promtool-host"' in exposition  # the real agent's series too
         check_metrics(exposition)
+
+        # Both ends of the clock-offset contract: the real collector's answers carry a Date
+        # the agent measures its clock by (same machine here: no offset, no skew event).
+        spool = Spool(tmp_path / "clock-spool.db")
+        spool.set_assets([{"name": "srv1", "kind": "host"}])
+        spool.add([Sample("memory_used_bytes", 1.0, {}, "srv1", time.time())])
+        shipper = Shipper(
+            spool,
+            collector.url,
+            creds.agent_token,
+            {"id": str(uuid.uuid4()), "version": "9.9.9", "hostname": "srv1"},
+        )
+        assert shipper.ship_one() is Outcome.ACCEPTED
+        assert shipper.clock_offset is not None and abs(shipper.clock_offset) < 1.5
+        assert not shipper.clock_skewed and not spool.has_data()
+        spool.close()
