@@ -76,7 +76,8 @@ def syntax_problem(exc: yaml.YAMLError, source: str, text: str = "") -> YamlSynt
     ):
         message = f"invalid YAML: {opened} ({problem} at {_at(problem_mark)})"
         return YamlSyntaxError(source, context_mark.line + 1, context_mark.column + 1, message)
-    mark = problem_mark or context_mark
+    mark = problem_mark if problem_mark is not None else context_mark
+    assert mark is not None  # both None returned above
     message = f"invalid YAML: {problem}"
     if context and context_mark is not None and mark is not context_mark:
         message += f" ({context} at {_at(context_mark)})"
