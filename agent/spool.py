@@ -210,6 +210,7 @@ class Spool:
         self._notices: list[CorruptionNotice] = []
         self._corruptions = 0
         self._dropped_now = 0
+        self._dropped_unreported = 0  # by add's size checks, since the last full check
         #: The seq the shipper is sending right now (never dropped by an ``add``'s bound).
         self.in_flight: int | None = None
         try:
@@ -454,11 +455,14 @@ class Spool:
     def enforce_limits(
         self, now: float | None = None, in_flight: int | None = None, *, by_age: bool = True
     ) -> int:
-        """Drop the oldest data beyond the age (unless not ``by_age``) and size bounds; give
-        freed space back to the file system. Returns samples dropped.
+        """Drop the oldest data beyond the age and size bounds; give freed space back to the
+        file system. Returns the samples dropped since the last full call.
 
         ``in_flight`` is the seq of a batch being sent right now; it is not dropped by size
         (its answer will settle it), so a send and a drop never race over the same rows.
+        ``by_age=False`` is ``add``'s quick size check: what it drops is counted at once
+        but reported (returned, logged) by the next full call — the self-check's, every
+        30 s — so a spool at its bound logs one line per round, not one per write.
         """
         now = time.time() if now is None else now
         dropped = 0
@@ -480,6 +484,11 @@ class Spool:
                     break
                 dropped += n
                 self._reclaim()
+            if not by_age:
+                self._dropped_unreported += dropped
+                return dropped
+            dropped += self._dropped_unreported
+            self._dropped_unreported = 0
         if dropped:
             log.warning("spool over its bounds: dropped the %d oldest samples", dropped)
         return dropped

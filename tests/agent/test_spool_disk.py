@@ -73,12 +73,12 @@ def test_file_and_wal_stay_within_max_mb_through_a_long_outage(tmp_path):
     spool.add(samples(2000))
     in_flight = spool.next_batch()  # the shipper keeps retrying this one
     spool.in_flight = in_flight.seq
-    total, biggest = 2000, 0
+    total, biggest, reported = 2000, 0, 0
     for round_ in range(120):
         spool.add(samples(500, start=total))
         total += 500
         if round_ % 10 == 9:  # the self-check's round
-            spool.enforce_limits(now=NOW + 60, in_flight=in_flight.seq)
+            reported += spool.enforce_limits(now=NOW + 60, in_flight=in_flight.seq)
         biggest = max(biggest, on_disk(path))
     assert total * 200 > 10 * 2**20  # well over ten times the bound went through
     assert biggest <= 1.1 * 2**20, f"file + WAL reached {biggest} bytes"
@@ -86,6 +86,8 @@ def test_file_and_wal_stay_within_max_mb_through_a_long_outage(tmp_path):
     assert stats.used_bytes == on_disk(path) <= 2**20
     kept = stats.pending_samples + stats.outgoing_samples
     assert stats.dropped_samples == total - kept > 0
+    # every drop, also those made by add's own size checks, reaches the self-check's report
+    assert reported == stats.dropped_samples
     assert spool.next_batch().batch_id == in_flight.batch_id  # still there to be settled
     spool.ack(in_flight)
     spool.in_flight = None
