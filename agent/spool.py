@@ -120,12 +120,13 @@ def _recovering(method: Callable[..., _T]) -> Callable[..., _T]:
 
     @functools.wraps(method)
     def wrapper(self: Spool, *args: Any, **kwargs: Any) -> _T:
+        generation = self._generation
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
             if not _is_corruption(exc):
                 raise
-            self._recover(f"{method.__name__}: {exc}")
+            self._recover(f"{method.__name__}: {exc}", generation)
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -209,6 +210,7 @@ class Spool:
         self._lock = threading.Lock()
         self._notices: list[CorruptionNotice] = []
         self._corruptions = 0
+        self._generation = 0  # bumped each time a corrupt file is replaced while running
         self._dropped_now = 0
         self._dropped_unreported = 0  # by add's size checks, since the last full check
         #: The seq the shipper is sending right now (never dropped by an ``add``'s bound).
@@ -316,12 +318,19 @@ class Spool:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{old}{suffix}").unlink(missing_ok=True)
 
-    def _recover(self, reason: str) -> None:
-        """Corruption found while running: the same recovery as at open."""
+    def _recover(self, reason: str, generation: int) -> None:
+        """Corruption found while running: the same recovery as at open.
+
+        ``generation`` is the file the caller failed on: when two threads hit the same bad
+        file, the second finds it already replaced and must not move the fresh one aside.
+        """
         with self._lock:
+            if generation != self._generation:
+                return
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = self._replace_corrupt(reason)
+            self._generation += 1
 
     def take_corruption_notices(self) -> list[CorruptionNotice]:
         """Corrupt spools moved aside since the last call (the self-check reports them)."""

@@ -219,8 +219,12 @@ def test_corruption_found_while_running_is_recovered_without_an_exception(tmp_pa
     assert notice.reason.startswith("next_batch: ") and "malformed" in notice.reason
     assert MOVED.match(Path(notice.moved_to).name)
     spool.add(samples(2, start=7))  # the agent goes on collecting and sending
+    # A second thread that failed on the same bad file recovers late: it must not move
+    # the fresh spool aside too.
+    spool._recover("stats: database disk image is malformed", 0)
     assert values(spool) == [7.0, 8.0]
     assert spool.stats().corruptions == 1
+    assert len([p for p in tmp_path.iterdir() if MOVED.match(p.name)]) == 1
     spool.close()
 
 
