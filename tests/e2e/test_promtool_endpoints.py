@@ -87,6 +87,16 @@ def _agent_config(tmp_path: Path, url: str, token: str, metrics_port: int) -> Pa
                     "uptime": {"interval": "1s"},
                     "temperature": {"interval": "1s"},
                     "process": {"interval": "1s", "names": [{"name": "python3"}]},
+                    # Where the tool or service manager is missing these say so once
+                    # (check_unsupported) and stay quiet; where present they report.
+                    "service": {"interval": "60s", "services": ["cron"]},
+                    "updates": {"interval": "60s"},
+                    "smart": {"interval": "60s"},
+                    "ping": {
+                        "interval": "1s",
+                        "targets": [{"name": "loopback", "address": "127.0.0.1"}],
+                    },
+                    "dns": {"interval": "1s", "targets": ["localhost"]},
                     "file_age": {"interval": "1s", "paths": [str(backups)]},
                     "tcp": {"interval": "1s", "targets": [f"127.0.0.1:{collector_port}"]},
                     "http": {
