@@ -19,7 +19,7 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -346,7 +346,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
 
-    def _disconnected(scope: dict[str, Any], received: int) -> None:
+    def _disconnected(scope: MutableMapping[str, Any], received: int) -> None:
         metrics.client_disconnects.inc()
         log.info(
             "%s %s: client disconnected after %d body bytes",
