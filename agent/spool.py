@@ -153,6 +153,7 @@ def _encode_sample(s: Sample) -> str:
     """A sample's wire JSON. Hand-assembled: it runs for every sample the agent collects,
     and assembling from cached quoted names is about twice as fast as ``json.dumps``."""
     labels = _dumps(s.labels) if s.labels else "{}"
+    assert s.ts is not None, "the runner stamps every sample before it is spooled"
     return (
         f'{{"asset":{_quoted(s.asset)},"metric":{_quoted(s.metric)},"labels":{labels},'
         f'"value":{float(s.value)!r},"ts":{float(s.ts)!r}}}'

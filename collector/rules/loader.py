@@ -291,9 +291,9 @@ def load(paths: Iterable[str | Path], *, catalog: frozenset[str] | None = None) 
     for override, _, doc, i in overrides:
         for j, rule_id in enumerate(override.rules()):
             if rule_id != "*" and rule_id not in ids:
-                loc: list[str | int] = ["overrides", i, "rule"] + (
-                    [j] if isinstance(override.rule, list) else []
-                )
+                loc: list[str | int] = ["overrides", i, "rule"]
+                if isinstance(override.rule, list):
+                    loc.append(j)
                 problems.append(
                     Problem(
                         position(doc, loc),
