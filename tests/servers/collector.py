@@ -127,7 +127,7 @@ class CollectorProcess:
         self.wait_healthy(self.startup_timeout)
         return self
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
+    def wait_healthy(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:
