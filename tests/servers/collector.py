@@ -69,7 +69,7 @@ class CollectorProcess:
         env: dict[str, str] | None = None,
         config: str | Path | None = None,
         log_level: str = "info",
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 120.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
