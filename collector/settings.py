@@ -161,10 +161,12 @@ class Settings(BaseModel):
     incidents_reopen_window: Duration = Field(default=24 * 3600.0, ge=0)
     #: How often running SLA clocks are recomputed (warnings and breaches go out then; docs/sla.md).
     sla_sweep_interval: Duration = Field(default=30.0, gt=0)
-    #: Delivery threads; each claims one outbox row at a time.
+    #: Delivery threads per connector; each claims one of its connector's outbox rows at a
+    #: time, so a slow ticket system holds only its own threads (docs/incidents.md).
     outbox_workers: int = Field(default=2, ge=0, le=32)
-    #: Retries of a failing delivery: exponential from base (with jitter) up to max, this many.
-    outbox_max_attempts: int = Field(default=12, ge=1)
+    #: A delivery failing transiently is retried (exponential from base with jitter, capped at
+    #: max) until it has been failing this long, then dead-lettered (`upkeep outbox retry`).
+    outbox_max_age: Duration = Field(default=7 * 86400.0, gt=0)
     outbox_retry_base: Duration = Field(default=2.0, gt=0)
     outbox_retry_max: Duration = Field(default=600.0, gt=0)
     #: A claimed row whose worker died is claimed again after this long.
@@ -174,7 +176,8 @@ class Settings(BaseModel):
     #: Client notifications (collector.notify): SMTP, delivery threads and bounded retries.
     notify_email: NotifyEmail | None = None
     notify_workers: int = Field(default=1, ge=0, le=8)
-    notify_max_attempts: int = Field(default=10, ge=1)
+    #: Like outbox_max_age: a notice failing transiently this long is dead-lettered.
+    notify_max_age: Duration = Field(default=7 * 86400.0, gt=0)
     notify_retry_base: Duration = Field(default=30.0, gt=0)
     notify_retry_max: Duration = Field(default=3600.0, gt=0)
     notify_claim_timeout: Duration = Field(default=300.0, gt=0)
