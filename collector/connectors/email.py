@@ -205,14 +205,14 @@ class EmailConnector(Connector):
         try:
             # The connect gets at most the time left; after it, a watchdog cuts the socket
             # at the deadline (a server trickling its replies never trips a read timeout).
+            # (the greeting is read by connect(), so the watchdog is armed before it).
             timeout = deadline.clamp(config.timeout)
             if config.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    config.host, port, timeout=timeout, context=self._tls_context()
-                )
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=timeout, context=self._tls_context())
             else:
-                smtp = smtplib.SMTP(config.host, port, timeout=timeout)
+                smtp = smtplib.SMTP(timeout=timeout)
             with smtp, deadline.socket_watchdog(lambda: smtp.sock):
+                smtp.connect(config.host, port)
                 if config.security == "starttls":
                     smtp.starttls(context=self._tls_context())
                 if config.username:
