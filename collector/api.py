@@ -60,6 +60,7 @@ from collector.incidents import noise
 from collector.incidents.alertmanager import RECEIVER_KINDS, alertmanager_router
 from collector.incidents.api import incidents_router
 from collector.incidents.maintenance_api import maintenance_router
+from collector.incidents.outbox_api import outbox_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import Ingestor
 from collector.ledger.api import ledger_router
@@ -556,6 +557,9 @@ def create_app(
     )
     app.include_router(
         maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    )
+    app.include_router(
+        outbox_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
     )
     app.include_router(
         management_router(
