@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from collector import admin
 from collector.connectors import Connector, ConnectorError, ConnectorsConfig, TicketRef
 from collector.connectors.webhook import WebhookConfig
-from collector.incidents.outbox import OutboxWorkers, claim, list_rows, retry
+from collector.incidents.outbox import BacklogCollector, OutboxWorkers, claim, list_rows, retry
 from collector.incidents.pipeline import AlertSignal, suppress
 from collector.incidents.service import IncidentService
 from collector.schema import incident_events, incidents, outbox
@@ -187,7 +187,9 @@ def test_delivery_in_order_with_retry_and_stored_ref(store, service, clients_, t
     assert service.get("UPK-acme-1")["tickets"][0]["external_id"] == "T-UPK-acme-1"
 
 
-def test_permanent_and_too_old_failures_are_dead_letters(store, service, clients_, tmp_path) -> None:
+def test_permanent_and_too_old_failures_are_dead_letters(
+    store, service, clients_, tmp_path
+) -> None:
     apply(store, service, signal(client_id=clients_["acme"]))
     desk = Recorder("desk", [ConnectorError("401 unauthorized", permanent=True)])
     mail = Recorder("mail", [ConnectorError("down", permanent=False)] * 500)
@@ -222,6 +224,19 @@ def test_a_dead_letter_holds_back_later_rows_until_it_is_retried(
         waiting = {r["action"]: r["waiting_for"] for r in list_rows(conn)}
     assert [r["action"] for r in listed] == ["open"]
     dead_id = listed[0]["id"]
+    settings = Settings.for_data_dir(tmp_path, connectors=CONFIG)
+    families = {f.name: f for f in BacklogCollector(store, settings).collect()}
+    assert {
+        s.labels["connector"]: s.value for s in families["upkeep_outbox_dead_letters"].samples
+    } == {
+        "desk": 0,
+        "mail": 1,
+    }
+    assert {s.labels["state"]: s.value for s in families["upkeep_outbox_backlog"].samples} == {
+        "pending": 2,
+        "in_flight": 0,
+        "dead": 1,
+    }
     assert waiting == {"open": None, "comment": dead_id, "resolve": dead_id}
     with store.write() as conn:
         assert retry(conn, None, time.time()) == [dead_id]
