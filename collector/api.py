@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from collector import admin, retention, timeutil, web
+from collector import admin, proxies, retention, timeutil, web
 from collector.admin import Principal
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
@@ -578,6 +578,8 @@ def create_app(
     )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
     web.install(app, settings, incident_runtime.service, rule_service)
+    # The real client address behind trusted reverse proxies (collector.proxies).
+    proxies.install(app, settings.trusted_proxies, settings.trusted_proxy_header)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from sqlalchemy.engine import make_url
@@ -211,6 +212,13 @@ class Settings(BaseModel):
     #: Mark the session cookie Secure although the collector speaks plain HTTP (behind a
     #: TLS-terminating proxy); when it serves HTTPS itself the cookie is always Secure.
     web_cookie_secure: bool = False
+    #: Reverse proxies (addresses or CIDR networks) whose forwarded headers say who the client
+    #: is (the web UI's login throttling counts per real address); from anyone else they are
+    #: ignored. Empty: the connecting address is the client.
+    trusted_proxies: Annotated[list[str], BeforeValidator(_name_list)] = Field(default_factory=list)
+    #: Which header those proxies set: ``x-forwarded-for`` (nginx, HAProxy's ``forwardfor``,
+    #: Traefik, Caddy) or ``forwarded`` (RFC 7239; HAProxy's ``option forwarded``).
+    trusted_proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     #: Login throttling: this many failures for a user name (5x as many from one address) within
     #: the window lock further attempts until the oldest failure leaves the window.
     web_login_max_failures: int = Field(default=5, ge=1)
@@ -218,6 +226,13 @@ class Settings(BaseModel):
     #: Dashboard: SLA clocks due within this are "at risk"; agents silent for this long are listed.
     web_sla_risk_window: Duration = Field(default=3600.0, ge=0)
     web_agent_silent_after: Duration = Field(default=900.0, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from collector.proxies import check_networks
+
+        return check_networks(value)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
