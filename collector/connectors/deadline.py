@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import httpcore
 import httpx
@@ -68,6 +68,12 @@ def remaining() -> float | None:
     """Seconds left under the current deadline (None: no deadline)."""
     at = _deadline.get()
     return None if at is None else at - time.monotonic()
+
+
+@overload
+def clamp(timeout: float) -> float: ...
+@overload
+def clamp(timeout: None) -> float | None: ...
 
 
 def clamp(timeout: float | None) -> float | None:

@@ -211,6 +211,9 @@ class EmailConnector(Connector):
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=timeout, context=self._tls_context())
             else:
                 smtp = smtplib.SMTP(timeout=timeout)
+            # connect() does not record the host, which the TLS handshakes verify the
+            # certificate against (the constructor would, but it also connects unguarded).
+            smtp._host = config.host  # type: ignore[attr-defined]
             with smtp, deadline.socket_watchdog(lambda: smtp.sock):
                 smtp.connect(config.host, port)
                 if config.security == "starttls":

@@ -424,14 +424,14 @@ class BacklogCollector:
             "upkeep_outbox_dead_letters", DEAD_LETTERS_HELP, labels=["connector"]
         )
         with self.store.read() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     sa.select(outbox.c.state, sa.func.count())
                     .where(outbox.c.state != DONE)
                     .group_by(outbox.c.state)
                 ).all()
             )
-            by_connector = dict(
+            by_connector: dict[str, int] = dict(
                 conn.execute(
                     sa.select(outbox.c.connector, sa.func.count())
                     .where(outbox.c.state == DEAD)
@@ -482,6 +482,16 @@ class OutboxWorkers:
         if self._threads or not self.connectors:
             return
         self._stop.clear()
+        for connector in self.connectors.values():
+            if connector.config.deadline >= self.settings.outbox_claim_timeout:
+                # Another worker would take the row over while the first still waits on it.
+                log.warning(
+                    "connector %s: deadline %ss is not below outbox_claim_timeout %ss; "
+                    "a slow attempt may be delivered twice",
+                    connector.name,
+                    connector.config.deadline,
+                    self.settings.outbox_claim_timeout,
+                )
         self.bury_unconfigured()
         _wakers.add(self.wake)
         # Threads per connector: a ticket system that hangs until its deadline holds only its
