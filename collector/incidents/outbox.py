@@ -161,7 +161,8 @@ _wakers = CommitWakers("upkeep_outbox_wake")
 def backoff(attempts: int, base: float, ceiling: float, rng: random.Random | None = None) -> float:
     """Seconds before attempt ``attempts + 1``: exponential from ``base`` with full jitter in
     the upper half (so retries of many rows spread out), capped at ``ceiling``."""
-    delay = min(ceiling, base * (2 ** max(0, attempts - 1)))
+    # The exponent is capped: retries go on for days (outbox_max_age), and 2**1100 is no float.
+    delay = min(ceiling, base * (2 ** min(60, max(0, attempts - 1))))
     return delay / 2 + (rng or random).random() * delay / 2
 
 

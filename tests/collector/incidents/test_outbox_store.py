@@ -283,3 +283,16 @@ def test_events_are_append_only_rows(store, service, clients_) -> None:
     apply(store, service, signal(client_id=clients_["acme"]))
     with store.read() as conn:
         assert conn.execute(sa.select(incident_events.c.type)).scalars().all() == ["opened"]
+
+
+def test_backoff_stays_capped_after_days_of_attempts() -> None:
+    """Retries go on until outbox_max_age: thousands of attempts must not overflow the delay."""
+    import random
+
+    from collector.incidents.outbox import backoff
+
+    rng = random.Random(1)
+    assert 1.0 <= backoff(1, 2.0, 600.0, rng) <= 2.0
+    assert 4.0 <= backoff(3, 2.0, 600.0, rng) <= 8.0
+    for attempts in (30, 1100, 10_000):
+        assert 300.0 <= backoff(attempts, 2.0, 600.0, rng) <= 600.0
