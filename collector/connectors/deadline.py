@@ -163,7 +163,7 @@ class DeadlineTransport(httpx.HTTPTransport):
         backend = getattr(pool, "_network_backend", None)
         if backend is None:  # pragma: no cover - a changed httpcore: fail loudly, not silently
             raise RuntimeError("httpcore's ConnectionPool has no _network_backend to wrap")
-        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[attr-defined]
+        pool._network_backend = _DeadlineBackend(backend)
 
 
 # --------------------------------------------------------------------------- SMTP and raw sockets
