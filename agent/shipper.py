@@ -24,8 +24,8 @@ from enum import Enum
 
 import urllib3
 
+from agent import BATCH_PATH
 from agent.spool import OutgoingBatch, Spool
-from agent.wire import BATCH_PATH
 
 log = logging.getLogger(__name__)
 

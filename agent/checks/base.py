@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from agent.durations import Duration
+from agent.schema import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from agent.host import Host

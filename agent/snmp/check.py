@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from agent.checks.base import Check, CheckConfig, Event, Sample
 from agent.durations import Duration
+from agent.schema import Field
 from agent.snmp.config import SnmpConfig
 from agent.snmp.poller import SnmpPoller
 from agent.snmp.profiles import CORE_CATALOG, load_profiles
