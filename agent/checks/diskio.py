@@ -55,6 +55,7 @@ class DiskIoCheck(Check):
     """
 
     name: ClassVar[str] = "diskio"
+    needs_previous: ClassVar[bool] = True
     Config: ClassVar[type[CheckConfig]] = DiskIoConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(

@@ -51,6 +51,7 @@ class NetIoCheck(Check):
     """
 
     name: ClassVar[str] = "netio"
+    needs_previous: ClassVar[bool] = True
     Config: ClassVar[type[CheckConfig]] = NetIoConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
