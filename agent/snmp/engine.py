@@ -338,11 +338,15 @@ class DeviceSession:
         repetitions: int,
         max_rows: dict[Oid, int],
         scalars: Sequence[Oid] = (),
+        max_requests: int | None = None,
+        unfinished: set[Oid] | None = None,
     ) -> tuple[dict[Oid, dict[str, Any]], dict[Oid, Any]]:
         """Walk several table columns at once; ``scalars`` ride along as non-repeaters.
 
         Returns column → {row index: value} and scalar → value. Each column stops at the
         end of its subtree, at a non-increasing OID (a broken agent) or at its row limit.
+        With ``max_requests`` the walk stops after that many requests; the columns not
+        yet at their end are then added to ``unfinished``.
         """
         position = {column: column for column in columns}
         # What to send next per column: the prepared column var-bind, then the last OID seen.
@@ -352,7 +356,13 @@ class DeviceSession:
         active = list(position)
         # GETNEXT of x.0 without its last component answers x.0 itself.
         nonrep = [scalar[:-1] for scalar in scalars]
+        sent = 0
         while active or nonrep:
+            if max_requests is not None and sent >= max_requests:
+                if unfinished is not None:
+                    unfinished.update(active)
+                break
+            sent += 1
             if self.v1:
                 indication, status, index, varbinds = await self._next_v1(
                     [request_varbind(o) for o in nonrep] + [cursor[c] for c in active]

@@ -39,6 +39,13 @@ ATTRIBUTES = {
 }
 
 
+def probe_repetitions(columns: int, scalars: int) -> int:
+    """GETBULK max-repetitions for a row-count probe of ``columns`` columns: as many rows
+    as fit the var-bind budget (at least 2: a row and the end of the column), so tables
+    of usual sizes end within the one request."""
+    return max(2, (VARBIND_BUDGET - scalars) // max(1, columns))
+
+
 @dataclass
 class Walk:
     """One multi-column walk: the tables it covers and the GETBULK max-repetitions."""
@@ -296,11 +303,40 @@ class SnmpPoller:
             | (set(spec.static) if cached is not None else set())
             for table, spec in profile.tables.items()
         }
-        walks = plan_walks(
-            profile, device.rows, device.max_repetitions, hidden, len(scalar_oids)
-        ) or [Walk([], 1)]
         scalars = list(scalar_oids)
         walked: list[str] = []
+        unknown = [t for t in profile.tables if t not in device.rows]
+        if len(unknown) > 1:
+            # First poll: learn the row counts with one GETBULK of one column per table (the
+            # scalars riding along) instead of walking each table alone at max-repetitions,
+            # then read the rest with the sized walks of a warm poll. The probed columns
+            # are kept, not asked for again. A table longer than the probe could see is
+            # walked alone, as before.
+            first = {t: next(iter(profile.tables[t].columns.items())) for t in unknown}
+            probe = {parse_oid(oid): t for t, (_, oid) in first.items()}
+            repetitions = min(device.max_repetitions, probe_repetitions(len(probe), len(scalars)))
+            limits = {oid: profile.tables[t].max_rows for oid, t in probe.items()}
+            longer: set[tuple[int, ...]] = set()
+            values, scalar_values = await session.walk(
+                list(probe), repetitions, limits, scalars, max_requests=1, unfinished=longer
+            )
+            for oid, value in scalar_values.items():
+                reading.scalars[scalar_oids[oid]] = value
+            scalars = []
+            for oid, rows in values.items():
+                if oid in longer:
+                    continue
+                table = probe[oid]
+                column = first[table][0]
+                bucket = reading.tables.setdefault(table, {})
+                for index, value in rows.items():
+                    bucket.setdefault(index, {})[column] = value
+                device.rows[table] = len(rows)
+                hidden[table] = hidden[table] | {column}
+                walked.append(table)
+        walks = plan_walks(profile, device.rows, device.max_repetitions, hidden, len(scalars)) or (
+            [Walk([], 1)] if scalars else []
+        )
         for walk in walks:
             columns: dict[tuple[int, ...], tuple[str, str]] = {}
             limits: dict[tuple[int, ...], int] = {}
@@ -335,7 +371,7 @@ class SnmpPoller:
         else:
             device.static = self._static_of(device, reading)
             device.static_age = 0
-        for table in walked:
+        for table in dict.fromkeys(walked):
             rows = reading.tables.get(table, {})
             device.rows[table] = len(rows)
             fallbacks = profile.tables[table].fallback_for
