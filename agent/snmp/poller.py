@@ -217,17 +217,45 @@ class SnmpPoller:
         return snmp.call(self._poll_all(devices, deadline), timeout=deadline + 5)
 
     async def _poll_all(self, devices: list[Device], deadline: float) -> PollResult:
+        """Every device, ``concurrency`` at a time. At the deadline the devices not done
+        are given up (``snmp_up 0``, a down event) and the others' results are kept."""
         limit = asyncio.Semaphore(self.config.concurrency)
         result = PollResult()
         started = time.monotonic()
+        finished: set[str] = set()
 
         async def one(device: Device) -> None:
             async with limit:
                 remaining = deadline - (time.monotonic() - started)
                 await self._poll_device(device, result, max(0.1, remaining))
+                finished.add(device.target.name)
 
-        await asyncio.gather(*(one(d) for d in devices))
+        tasks = [asyncio.ensure_future(one(d)) for d in devices]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=deadline)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        for device in devices:
+            if device.target.name not in finished:
+                self._down(device, result, f"not polled within the deadline of {deadline:.0f}s")
         return result
+
+    @staticmethod
+    def _down(device: Device, result: PollResult, reason: str) -> None:
+        name = device.target.name
+        result.samples.append(Sample("snmp_up", 0.0, asset=name))
+        if device.up is not False:
+            result.events.append(
+                Event(
+                    "snmp_device_down",
+                    f"{name} ({device.target.address}): {reason}",
+                    {"address": device.target.address, "error": reason[:200]},
+                    asset=name,
+                )
+            )
+        device.up = False
 
     async def _poll_device(self, device: Device, result: PollResult, deadline: float) -> None:
         from agent.snmp.engine import DeviceSession, SnmpError
@@ -252,17 +280,7 @@ class SnmpPoller:
                 if isinstance(exc, TimeoutError)
                 else str(exc) or type(exc).__name__
             )
-            result.samples.append(Sample("snmp_up", 0.0, asset=name))
-            if device.up is not False:
-                result.events.append(
-                    Event(
-                        "snmp_device_down",
-                        f"{name} ({device.target.address}): {reason}",
-                        {"address": device.target.address, "error": reason[:200]},
-                        asset=name,
-                    )
-                )
-            device.up = False
+            self._down(device, result, reason)
             return
         if device.up is False:
             result.events.append(Event("snmp_device_up", f"{name} answers again", {}, asset=name))
