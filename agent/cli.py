@@ -84,9 +84,7 @@ def _snmp_outcome(cfg: LoadedConfig, collected: dict[str, float]) -> int:
             file=sys.stderr,
         )
     if silent:
-        print(
-            f"error: {len(silent)} of {len(targets)} SNMP devices gave nothing", file=sys.stderr
-        )
+        print(f"error: {len(silent)} of {len(targets)} SNMP devices gave nothing", file=sys.stderr)
         return 1
     return 0
 
@@ -122,8 +120,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     require_collector(cfg)
     logging.getLogger().setLevel(cfg.agent.log_level.upper())
-    AgentService(cfg).run_forever()
+    try:
+        AgentService(cfg).run_forever()
+    finally:
+        _dump_modules()
     return 0
+
+
+def _dump_modules() -> None:
+    """Debug hook: with ``UPKEEP_AGENT_DUMP_MODULES=path`` a stopping agent writes the
+    modules it had imported there, one per line — how benchmarks and tests see what
+    the running service loaded (pure-Python modules never show in /proc/PID/maps)."""
+    import os
+
+    path = os.environ.get("UPKEEP_AGENT_DUMP_MODULES")
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("".join(f"{name}\n" for name in sorted(sys.modules)))
 
 
 def cmd_install_service(args: argparse.Namespace) -> int:
