@@ -159,12 +159,16 @@ def run_steady(tmp: Path, args, port: int, counted: Counted) -> dict:
         p = psutil.Process(proc.pid)
         peak_rss = peak_pss = 0
         try:
-            # The first poll (cold) starts within 2 s; measure from one interval later.
-            deadline = time.monotonic() + args.steady_interval + 2
-            while time.monotonic() < deadline:
+            # The first poll (cold) starts within 2 s: wait until it is over (no request
+            # for 2 s), then measure whole intervals, each holding one poll.
+            seen, quiet = -1, 0
+            while quiet < 2:
                 mem = p.memory_full_info()
                 peak_rss, peak_pss = max(peak_rss, mem.rss), max(peak_pss, mem.pss)
                 time.sleep(1)
+                now = counted.proxy.requests
+                quiet = quiet + 1 if now == seen and now > 0 else 0
+                seen = now
             polls = max(1, round(args.steady / args.steady_interval))
             with counted as out:
                 cpu0 = sum(p.cpu_times()[:2])
@@ -290,8 +294,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=5)
     parser.add_argument("--retries", type=int, default=1)
-    parser.add_argument("--steady", type=float, default=60, help="seconds of steady state")
-    parser.add_argument("--steady-interval", type=float, default=20)
+    parser.add_argument("--steady", type=float, default=80, help="seconds of steady state")
+    parser.add_argument("--steady-interval", type=float, default=40)
     parser.add_argument("--agent-root", type=Path, default=ROOT)
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["once", "steady", "reference", "netsnmp"]
