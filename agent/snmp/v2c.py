@@ -169,8 +169,10 @@ def _value(tag: int, body: bytes) -> Any:
         return ".".join(map(str, body))
     if tag == 0x82:  # endOfMibView
         return END
-    if tag in (0x05, 0x80, 0x81):  # NULL, noSuchObject, noSuchInstance
+    if tag in (0x80, 0x81):  # noSuchObject, noSuchInstance
         return None
+    if tag == 0x05:  # NULL (pyasn1's Null is an empty OCTET STRING; the same here)
+        return b""
     raise DecodeError(f"unknown value type 0x{tag:02x}")
 
 
