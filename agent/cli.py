@@ -73,7 +73,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 def _snmp_outcome(cfg: LoadedConfig, collected: dict[str, float]) -> int:
     """Exit 1 naming every configured SNMP device that gave nothing (0: all answered)."""
-    snmp = cfg.agent.snmp
+    snmp = cfg.snmp
     targets = [t for t in snmp.targets if t.enabled] if snmp is not None else []
     silent = [t for t in targets if collected.get(t.name) != 1.0]
     for target in silent:

@@ -147,6 +147,11 @@ class LoadedConfig:
         self.checks = checks
         self.source = source
 
+    @property
+    def snmp(self) -> SnmpConfig | None:
+        """The validated ``snmp:`` section (``load_config`` puts it in ``agent.snmp``)."""
+        return self.agent.snmp  # type: ignore[return-value]
+
 
 def check_configs(
     raw: dict[str, dict | None] | None, doc: YamlDocument | None

@@ -40,9 +40,10 @@ def format_duration(seconds: float) -> str:
     """The shortest exact spelling of ``seconds`` (``90`` → ``1m30s``)."""
     if seconds < 1:
         return f"{round(seconds * 1000)}ms"
-    parts, rest = [], int(round(seconds))
+    parts: list[str] = []
+    rest = int(round(seconds))
     for unit in ("d", "h", "m", "s"):
-        size = _UNITS[unit]
+        size = int(_UNITS[unit])
         if rest >= size:
             parts.append(f"{rest // size}{unit}")
             rest %= size

@@ -42,17 +42,21 @@ def build_checks(cfg: LoadedConfig, host: Host, *, persistent: bool = False) -> 
     """
     checks = {}
     for name, options in cfg.checks.items():
-        if persistent and "state_file" in type(options).model_fields and options.state_file is None:
+        if (
+            persistent
+            and "state_file" in type(options).model_fields
+            and getattr(options, "state_file", None) is None
+        ):
             options = options.model_copy(
                 update={"state_file": cfg.agent.state_dir / f"{name}.state.json"}
             )
         checks[name] = registry.check_class(name)(options, host)
-    if cfg.agent.snmp is not None and cfg.agent.snmp.targets:
+    if cfg.snmp is not None and cfg.snmp.targets:
         from agent.snmp.check import (
             snmp_checks,  # pysnmp is loaded only when devices are configured
         )
 
-        checks.update(snmp_checks(cfg.agent.snmp, host))
+        checks.update(snmp_checks(cfg.snmp, host))
     return checks
 
 
@@ -139,9 +143,10 @@ class CheckRunner:
                 try:
                     future.result(timeout=poll)
                 except FutureTimeout:
-                    name = progress.current
-                    if name is None:
+                    current = progress.current
+                    if current is None:
                         continue
+                    name = current
                     timeout = self.checks[name].config.effective_timeout()
                     if time.monotonic() - progress.started <= timeout:
                         continue

@@ -288,7 +288,10 @@ class SnmpPoller:
         try:
             for item in device.profile.evaluate(reading, device.memory, now):
                 item.asset = name
-                (result.samples if isinstance(item, Sample) else result.events).append(item)
+                if isinstance(item, Sample):
+                    result.samples.append(item)
+                else:
+                    result.events.append(item)
         except Exception as exc:  # a profile hook must not sink the poll of other devices
             log.warning("snmp %s: profile %s failed: %s", name, device.profile.name, exc)
             result.events.append(
@@ -333,10 +336,10 @@ class SnmpPoller:
             first = {t: next(iter(profile.tables[t].columns.items())) for t in unknown}
             probe = {parse_oid(oid): t for t, (_, oid) in first.items()}
             repetitions = min(device.max_repetitions, probe_repetitions(len(probe), len(scalars)))
-            limits = {oid: profile.tables[t].max_rows for oid, t in probe.items()}
+            probe_limits = {oid: profile.tables[t].max_rows for oid, t in probe.items()}
             longer: set[tuple[int, ...]] = set()
             values, scalar_values = await session.walk(
-                list(probe), repetitions, limits, scalars, max_requests=1, unfinished=longer
+                list(probe), repetitions, probe_limits, scalars, max_requests=1, unfinished=longer
             )
             for oid, value in scalar_values.items():
                 reading.scalars[scalar_oids[oid]] = value
