@@ -86,11 +86,14 @@ def test_service_loop_imports_nothing_heavy(tmp_path):
     assert snmp == "[]"  # not even the SNMP config models without an snmp: section
 
 
-def _run_service(tmp_path, extra: str) -> set[str]:
-    """``upkeep-agent run`` as a process for a few seconds; the modules it had loaded."""
+def _run_service(tmp_path, extra: str, until=None) -> set[str]:
+    """``upkeep-agent run`` as a process for a few seconds (or until ``until(process)``
+    holds); the modules it had loaded."""
     import os
     import signal
     import time
+
+    import psutil
 
     config = tmp_path / "agent.yaml"
     config.write_text(
@@ -105,6 +108,10 @@ def _run_service(tmp_path, extra: str) -> set[str]:
     )
     try:
         time.sleep(3)
+        deadline = time.monotonic() + 60
+        while until is not None and not until(psutil.Process(proc.pid)):
+            assert time.monotonic() < deadline, "the agent never got there"
+            time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -121,7 +128,10 @@ def test_running_service_has_no_pydantic_scheduler_or_snmp(tmp_path):
 def test_running_service_with_snmp_targets_loads_pysnmp(tmp_path):
     """The same probe sees pysnmp when devices are configured: the check can fail."""
     modules = _run_service(
-        tmp_path, "snmp: {targets: [{name: p, address: 127.0.0.1, port: 9, community: x}]}\n"
+        tmp_path,
+        "snmp: {targets: [{name: p, address: 127.0.0.1, port: 9, community: x}]}\n",
+        # polled: the SNMP loop opened its UDP socket (the poller imports pysnmp before)
+        until=lambda process: process.net_connections(kind="udp"),
     )
     assert "pysnmp" in {m.split(".")[0] for m in modules}
     assert "pydantic" not in {m.split(".")[0] for m in modules}
