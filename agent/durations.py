@@ -43,7 +43,7 @@ def format_duration(seconds: float) -> str:
     parts: list[str] = []
     rest = int(round(seconds))
     for unit in ("d", "h", "m", "s"):
-        size = int(_UNITS[unit])
+        size = int(_UNITS[unit])  # d, h, m, s: whole seconds
         if rest >= size:
             parts.append(f"{rest // size}{unit}")
             rest %= size

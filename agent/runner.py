@@ -42,11 +42,8 @@ def build_checks(cfg: LoadedConfig, host: Host, *, persistent: bool = False) -> 
     """
     checks = {}
     for name, options in cfg.checks.items():
-        if (
-            persistent
-            and "state_file" in type(options).model_fields
-            and getattr(options, "state_file", None) is None
-        ):
+        # Only the checks that keep state have a state_file option.
+        if persistent and getattr(options, "state_file", False) is None:
             options = options.model_copy(
                 update={"state_file": cfg.agent.state_dir / f"{name}.state.json"}
             )

@@ -52,7 +52,9 @@ TABLE = [
     ),
     (
         "site: a\nspool: {max_mb: 1\n  other: b: c\n",
-        ["FILE:3: invalid YAML: expected ',' or '}', but got ':'"],
+        [
+            "FILE:2:8: invalid YAML: the '{' opened here is never closed (expected ',' or '}', but got ':' at 3:8)"
+        ],
     ),
     (
         "site: a\nchecks:\n  cpu: {interval: -1}\n",
