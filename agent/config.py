@@ -156,7 +156,6 @@ class LoadedConfig:
         self.snmp = snmp
 
 
-
 def check_configs(
     raw: dict[str, dict | None] | None, doc: YamlDocument | None
 ) -> dict[str, CheckConfig]:

@@ -564,7 +564,7 @@ class _Schema:
 class _ModelMeta(type):
     @property
     def model_fields(cls) -> dict[str, FieldInfo]:
-        return cls._schema().fields  # type: ignore[attr-defined, no-any-return]
+        return cls._schema().fields  # type: ignore[attr-defined]
 
 
 class BaseModel(metaclass=_ModelMeta):
@@ -675,7 +675,7 @@ class BaseModel(metaclass=_ModelMeta):
         return {name: _dump(getattr(self, name)) for name in type(self)._schema().fields}
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.model_dump() == other.model_dump()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.model_dump() == other.model_dump()
 
     __hash__ = None  # type: ignore[assignment]
 
