@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from collector.errors import StoreUnavailable
@@ -78,6 +79,25 @@ def private_sqlite_file(path: Path) -> None:
 def _sqlite_on_begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get("upkeep_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def dialect_insert(dialect: str) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
+    """``insert`` of the store's dialect, for ``ON CONFLICT`` (spelt alike by both)."""
+    if dialect == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the one row an ``INSERT … VALUES`` just wrote.
+
+    SQLAlchemy types ``inserted_primary_key`` as optional: it is None only for an
+    executemany or a table without a primary key, which would be a bug here.
+    """
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return int(key[0])
 
 
 #: JSON columns hold standard JSON only: a NaN or Infinity raises instead of being written
@@ -178,7 +198,8 @@ class Store:
             revision = self.current_revision()
         except sa.exc.SQLAlchemyError as exc:
             raise StoreUnavailable(
-                f"database not reachable: {type(exc.orig or exc).__name__}"
+                # DBAPIError wraps the driver's exception; other SQLAlchemyErrors have no orig.
+                f"database not reachable: {type(getattr(exc, 'orig', None) or exc).__name__}"
             ) from None
         if revision != self.head_revision():
             raise StoreUnavailable(

@@ -304,7 +304,7 @@ def alertmanager_router(
     settings: Settings,
     apply: Apply,
     read_body: Callable[[Request, int], Awaitable[bytes]],
-    authenticate: Callable[[Request], admin.Principal],
+    authenticate: Callable[..., admin.Principal],  # a FastAPI dependency (request, credentials)
     responses: dict[int | str, dict[str, Any]],
     count_unknown: Callable[[int], None] = lambda n: None,
 ) -> APIRouter:

@@ -30,7 +30,7 @@ from collector.reports.i18n import Formatter
 from collector.reports.model import build
 from collector.reports.render import CONTENT_TYPES, render
 from collector.schema import reports
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 NOTIFY_KIND = "report"
 
@@ -206,7 +206,7 @@ def archive(
         if path.exists():  # two generations in the same second: keep both
             path = path.with_name(f"{path.stem}-{digest[:8]}{path.suffix}")
         _write_file(path, content)
-        report_id = conn.execute(
+        result = conn.execute(
             reports.insert().values(
                 client_id=client_row.id,
                 period=period,
@@ -218,7 +218,8 @@ def archive(
                 generated_by=actor,
                 generated_at=now,
             )
-        ).inserted_primary_key[0]
+        )
+        report_id = inserted_id(result)
         if email:
             contract = get_contract(conn, client_row.id)
             recipients = contract.contacts_for("reports") if contract is not None else []

@@ -30,21 +30,29 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
-from collector.rules.model import ANY_METRIC, Rule
+from collector.rules.model import ANY_METRIC, Rule, Severity
 from collector.rules.ruleset import CompiledRule, Matcher, RuleSet, format_value
 
 INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
 
 
 class SeriesLike(Protocol):
-    """What the engine needs of a series (``collector.ingest.SeriesRef`` fits)."""
+    """What the engine needs of a series (``collector.ingest.SeriesRef`` fits).
 
-    id: int
-    client_id: int
-    asset_id: int
-    asset: str
-    metric: str
-    labels: dict[str, str]
+    Read-only members, so frozen dataclasses like SeriesRef satisfy it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def client_id(self) -> int: ...
+    @property
+    def asset_id(self) -> int: ...
+    @property
+    def asset(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -598,11 +606,11 @@ class RuleEngine:
             self._apply(alert, rule, ts, v, level, clear_ok, fresh, out)
 
     @staticmethod
-    def _levels(rule: Rule, v: float, labels: dict[str, str]) -> tuple[str | None, bool]:
+    def _levels(rule: Rule, v: float, labels: dict[str, str]) -> tuple[Severity | None, bool]:
         if rule.state is not None:
             holds = rule.state.holds(v, labels)
             return (rule.severity if holds else None), not holds
-        level = None
+        level: Severity | None = None
         if rule.critical is not None and rule.critical.holds(v):
             level = "critical"
         elif rule.warning is not None and rule.warning.holds(v):
@@ -802,10 +810,10 @@ class RuleEngine:
                 alert = alert or self._asset_alert(compiled, asset_id, client_id)
                 self._absent_tick(alert, rule, now, last, silent, out)
         for alert in list(self.alerts.values()):
-            compiled = rules.get(alert.rule_id)
-            if compiled is None or alert.series_id is None:
+            alert_rule = rules.get(alert.rule_id)
+            if alert_rule is None or alert.series_id is None:
                 continue
-            rule = self._rule_for(compiled, alert.asset_id)
+            rule = self._rule_for(alert_rule, alert.asset_id)
             core = alert.core
             if rule.absent is not None:
                 if core.last_ts == -math.inf:
