@@ -42,6 +42,7 @@ lock:
 	scripts/lock $(PY) $(CONSTRAINTS) '$(DEV_EXTRAS)'
 
 bench-agent: $(VENV)/.deps-dev
+	scripts/bench-system-deps
 	$(BIN)/python benchmarks/agent_footprint.py
 
 bench-ingest: $(VENV)/.deps-dev
