@@ -41,13 +41,14 @@ CONFIG = HERE / "fuzz.toml"
 CHECKS = ["all"]
 MAX_EXAMPLES = 15  # per operation and phase; all phases (coverage, fuzzing, stateful) run
 SEED = 1  # the same cases every run: a failure reproduces with `st replay` or this seed
-RUN_TIMEOUT = 240.0
+RUN_TIMEOUT = 270.0  # under pytest's 300 s; a quiet machine needs far less
 
 
 def schemathesis_run(
     schema_url: str,
     checks: list[str],
     *,
+    cwd: Path,
     env: dict[str, str] | None = None,
     max_examples: int = MAX_EXAMPLES,
     timeout: float = RUN_TIMEOUT,
@@ -81,6 +82,9 @@ def schemathesis_run(
         capture_output=True,
         text=True,
         timeout=timeout,
+        # schemathesis keeps a crash cache in ./.schemathesis and replays it on the next run:
+        # a fresh folder per run, so every run is the same seeded run.
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
     )
 
@@ -95,6 +99,7 @@ def test_api_passes_checks_under_fuzzing(tmp_path):
         proc = schemathesis_run(
             f"{collector.url}/openapi.json",
             CHECKS,
+            cwd=tmp_path,
             env={
                 "UPKEEP_FUZZ_AGENT_TOKEN": creds.agent_token,
                 "UPKEEP_FUZZ_ADMIN_TOKEN": creds.admin_token,
@@ -150,6 +155,7 @@ def test_harness_fails_on_a_server_error(tmp_path):
         proc = schemathesis_run(
             f"http://127.0.0.1:{port}/openapi.json",
             ["not_a_server_error"],
+            cwd=tmp_path,
             env={"UPKEEP_FUZZ_AGENT_TOKEN": "-", "UPKEEP_FUZZ_ADMIN_TOKEN": "-"},
             max_examples=20,
             timeout=120,
