@@ -164,6 +164,7 @@ def color_from_text(value: str) -> str | None:
             parts.add(_PART_LETTERS[match.group(1)])
     return parts.pop() if len(parts) == 1 else None
 
+
 #: prtMarkerSuppliesTypeTC
 SUPPLY_TYPES = {
     1: "other",
