@@ -14,6 +14,7 @@ enumerated metric (``values:`` and ``states:`` in agent/snmp/profiles/*.yaml, re
 from __future__ import annotations
 
 import re
+
 try:  # Python 3.11+: the parser moved (sre_parse warns)
     import re._parser as sre_parse  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover
@@ -151,8 +152,7 @@ def test_rule_matchers_name_values_the_agent_sends(pack: str, rule: Rule) -> Non
                     )
         elif key in states and matcher.op in ("=", "!="):  # a sibling metric's code
             assert int(matcher.value) in states[key], (
-                f"{pack}.yaml {rule.id}: where {key}: {matcher.value} is not one of "
-                f"{states[key]}"
+                f"{pack}.yaml {rule.id}: where {key}: {matcher.value} is not one of {states[key]}"
             )
     if rule.state is not None and rule.state.in_ is not None and rule.metric in states:
         for code in rule.state.in_:
