@@ -148,7 +148,9 @@ def on_signal(
             fields["severity"] = signal.severity
         raised_priority = priority_rank(signal.priority) > priority_rank(active.priority)
         # warning → critical with one priority for both still tells the ticket system.
-        raised_severity = severity_rank(signal.severity) > severity_rank(active.severity)
+        raised_severity = active.severity is not None and severity_rank(
+            signal.severity
+        ) > severity_rank(active.severity)
         if raised_priority or raised_severity:
             data.update(
                 priority=signal.priority if raised_priority else active.priority,

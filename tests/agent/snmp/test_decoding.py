@@ -161,3 +161,22 @@ def test_ups_alarm_names_and_vendor_alarms() -> None:
 )
 def test_vendor_from_sys_object_id(oid, vendor) -> None:
     assert vendor_of(oid) == vendor
+
+
+def test_uptime_carries_on_across_the_32_bit_wrap_and_restarts_from_a_reboot() -> None:
+    from agent.snmp import generic
+
+    memory: dict = {}
+
+    def poll(ticks: int, now: float) -> tuple[float, list[str]]:
+        items = list(generic.evaluate(DeviceReading({"sys_uptime": ticks}), memory, now))
+        uptime = next(i.value for i in items if getattr(i, "metric", "") == "snmp_uptime_seconds")
+        return uptime, [i.type for i in items if not hasattr(i, "metric")]
+
+    top = 2**32 - 30_000  # 5 minutes before the wrap after 497 days
+    assert poll(top, 0.0) == (top / 100, [])
+    # 10 minutes later the counter wrapped: not a reboot, and the uptime keeps growing
+    after, events = poll(30_000, 600.0)
+    assert events == [] and after == pytest.approx((2**32 + 30_000) / 100)
+    # a real restart: the reboot event, and the uptime starts from the device's again
+    assert poll(500, 1200.0) == (5.0, ["reboot"])
