@@ -96,7 +96,7 @@ def escalation_note(data: dict[str, Any]) -> str:
         parts.append(f"priority {data.get('previous_priority')} → {data.get('priority')}")
     value = data.get("value")
     suffix = f" (value {_value(value)})" if value is not None else ""
-    return "Upkeep: escalated: " + ", ".join(parts or ["severity raised"]) + suffix + "."
+    return "Escalated: " + ", ".join(parts or ["severity raised"]) + suffix + "."
 
 
 def _when(ts: float) -> str:

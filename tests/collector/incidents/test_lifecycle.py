@@ -74,7 +74,7 @@ def test_higher_severity_with_the_same_priority_still_escalates() -> None:
     assert "priority" not in change.fields and change.fields["severity"] == "critical"
     assert change.data["previous_severity"] == "warning" and change.data["severity"] == "critical"
     assert escalation_note(change.data) == (
-        "Upkeep: escalated: severity warning → critical (value 97)."
+        "Escalated: severity warning → critical (value 97)."
     )
     # back to warning is not news for the ticket; rising again is
     down = on_signal(
@@ -92,7 +92,7 @@ def test_escalation_note_names_both_changes() -> None:
         DAY,
     )
     assert escalation_note(change.data) == (
-        "Upkeep: escalated: severity warning → critical, priority minor → critical (value 99)."
+        "Escalated: severity warning → critical, priority minor → critical (value 99)."
     )
 
 
