@@ -60,9 +60,7 @@ def test_severity_rise_reaches_the_webhook(tmp_path) -> None:
     opened, escalated, _ = (d["incident"] for d in deliveries)
     assert (opened["severity"], opened["priority"]) == ("warning", "major")
     assert (escalated["severity"], escalated["priority"]) == ("critical", "major")
-    assert escalated["comment"]["body"] == (
-        "Escalated: severity warning → critical (value 97)."
-    )
+    assert escalated["comment"]["body"] == ("Escalated: severity warning → critical (value 97).")
     assert escalated["comment"]["id"] == "UPK-acme-1-e2"
     assert [e["type"] for e in detail["events"]] == ["opened", "escalated", "resolved"]
 

@@ -78,6 +78,14 @@ UNMATCHED: dict[tuple[str, str, str], dict[str, str]] = {
         "2": "normal",
     },
     ("ups", "ups_on_battery", "value"): {"0": "on mains"},
+    ("network", "ping_rtt_seconds", "stat"): {
+        "min": "latency alerts on the average; the best probe says nothing about users",
+        "max": "one slow probe is noise; the average over 10 minutes is what users feel",
+    },
+    ("servers", "load_average_per_core", "period"): {
+        "1m": "short spikes (backups, updates) are normal; the 15-minute average is the alert",
+        "5m": "see 1m",
+    },
     ("network", "if_oper_status", "value"): {
         "1": "up",
         "3": "testing: an admin is testing the port",

@@ -98,9 +98,7 @@ def test_severity_escalation_with_the_same_priority_is_one_note(
     with connector(redmine) as redmine_main:
         ref = redmine_main.deliver(Action.OPEN, subject, None)
         priority = issue(redmine, ref)["priority"]["name"]
-        note = Comment(
-            f"{subject.key}-e2", "Escalated: severity warning → critical (value 97)."
-        )
+        note = Comment(f"{subject.key}-e2", "Escalated: severity warning → critical (value 97).")
         escalated = dataclasses.replace(subject, severity="critical", version=2, comment=note)
         for _ in range(2):
             assert redmine_main.deliver(Action.ESCALATE, escalated, ref) == ref

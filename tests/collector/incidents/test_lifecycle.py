@@ -73,9 +73,7 @@ def test_higher_severity_with_the_same_priority_still_escalates() -> None:
     assert change.event == "escalated" and change.action is Action.ESCALATE
     assert "priority" not in change.fields and change.fields["severity"] == "critical"
     assert change.data["previous_severity"] == "warning" and change.data["severity"] == "critical"
-    assert escalation_note(change.data) == (
-        "Escalated: severity warning → critical (value 97)."
-    )
+    assert escalation_note(change.data) == ("Escalated: severity warning → critical (value 97).")
     # back to warning is not news for the ticket; rising again is
     down = on_signal(
         sig(priority="major"), facts(priority="major", severity="critical"), None, 1200.0, DAY
