@@ -14,6 +14,7 @@ neither names exactly one colour the sample has no ``color`` label.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -309,6 +310,7 @@ class PrinterSupply:
         return labels
 
 
+@functools.lru_cache(maxsize=4096)  # the same few (colorant, description) pairs every poll
 def supply_color(colorant: str, description: str) -> str | None:
     """The colorant table's colour, else the description's, else None (never a guess).
 
