@@ -227,17 +227,21 @@ def drop_sentinels(
     reading: DeviceReading, sentinels: dict[str | tuple[str, str], frozenset[int]]
 ) -> None:
     """Remove every value that is one of its field's sentinels: absent, never a number."""
+    scalars = reading.scalars
+    tables = reading.tables
     for where, values in sentinels.items():
-        if isinstance(where, str):
-            value = reading.scalars.get(where)
-            if isinstance(value, int) and value in values:
-                del reading.scalars[where]
+        if where.__class__ is str:
+            value = scalars.get(where)  # type: ignore[call-overload]
+            if value in values and value.__class__ is int:
+                del scalars[where]  # type: ignore[arg-type]
             continue
         table, column = where
-        for row in reading.table(table).values():
-            value = row.get(column)
-            if isinstance(value, int) and value in values:
-                del row[column]
+        rows = tables.get(table)
+        if rows:
+            for row in rows.values():
+                value = row.get(column)
+                if value in values and value.__class__ is int:
+                    del row[column]
 
 
 def _lookup(reading: DeviceReading, source: str) -> str | None:
