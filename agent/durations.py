@@ -44,7 +44,7 @@ def format_duration(seconds: float) -> str:
         return f"{round(seconds * 1000)}ms"
     parts, rest = [], int(round(seconds))
     for unit in ("d", "h", "m", "s"):
-        size = _UNITS[unit]
+        size = int(_UNITS[unit])  # d, h, m, s: whole seconds
         if rest >= size:
             parts.append(f"{rest // size}{unit}")
             rest %= size

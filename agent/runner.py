@@ -41,17 +41,18 @@ def build_checks(cfg: LoadedConfig, host: Host, *, persistent: bool = False) -> 
     """
     checks = {}
     for name, options in cfg.checks.items():
-        if persistent and "state_file" in type(options).model_fields and options.state_file is None:
+        # Only the checks that keep state have a state_file option.
+        if persistent and getattr(options, "state_file", False) is None:
             options = options.model_copy(
                 update={"state_file": cfg.agent.state_dir / f"{name}.state.json"}
             )
         checks[name] = registry.check_class(name)(options, host)
-    if cfg.agent.snmp is not None and cfg.agent.snmp.targets:
+    if cfg.snmp is not None and cfg.snmp.targets:
         from agent.snmp.check import (
             snmp_checks,  # pysnmp is loaded only when devices are configured
         )
 
-        checks.update(snmp_checks(cfg.agent.snmp, host))
+        checks.update(snmp_checks(cfg.snmp, host))
     return checks
 
 
@@ -138,9 +139,10 @@ class CheckRunner:
                 try:
                     future.result(timeout=poll)
                 except FutureTimeout:
-                    name = progress.current
-                    if name is None:
+                    current = progress.current
+                    if current is None:
                         continue
+                    name = current
                     timeout = self.checks[name].config.effective_timeout()
                     if time.monotonic() - progress.started <= timeout:
                         continue
@@ -265,7 +267,7 @@ class AgentService:
         from apscheduler.executors.pool import ThreadPoolExecutor as JobPool
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        self._scheduler = BackgroundScheduler(
+        self._scheduler = scheduler = BackgroundScheduler(
             timezone="UTC",
             executors={"default": JobPool(max_workers=max(4, len(self.runner.checks)))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -281,7 +283,7 @@ class AgentService:
         for interval, names in sorted(groups.items()):
             # Spread first runs so a fleet restarted together does not collect in lockstep.
             first = now + random.uniform(0, min(interval, 2.0))
-            self._scheduler.add_job(
+            scheduler.add_job(
                 self.run_group,
                 "interval",
                 args=[names],
@@ -290,7 +292,7 @@ class AgentService:
                 jitter=min(interval * 0.1, 5.0),
                 next_run_time=_utc(first),
             )
-        self._scheduler.start()
+        scheduler.start()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.start()
         if self.shipper is not None:

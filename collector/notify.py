@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from collector.delivery import CommitWakers, WorkerWakeup, idle_wait
 from collector.schema import notifications
+from collector.store import inserted_id
 
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
 
@@ -56,7 +57,7 @@ def queue(
         ).first()
     ):
         return None
-    new_id = conn.execute(
+    result = conn.execute(
         notifications.insert().values(
             client_id=client_id,
             kind=kind,
@@ -72,7 +73,8 @@ def queue(
             next_attempt_at=now,
             created_at=now,
         )
-    ).inserted_primary_key[0]
+    )
+    new_id = inserted_id(result)
     _wakers.after_commit(conn)
     return new_id
 

@@ -142,6 +142,13 @@ class Settings(BaseModel):
     )
     alertmanager_site_label: str = Field(default="site", min_length=1, max_length=100)
     alertmanager_max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
+    #: Samples and events dated more than this ahead of the collector's clock are refused (a
+    #: wrong agent clock would otherwise freeze the series' latest value and its alerts).
+    max_clock_skew: Duration = Field(default=300.0, gt=0)
+    #: Series limits at ingest: a new series beyond them is refused (counted, reported as an
+    #: event); existing series keep being stored.
+    max_series_per_asset: int = Field(default=2000, ge=1)
+    max_series_per_client: int = Field(default=50_000, ge=1)
     max_body_bytes: Annotated[int, Field(gt=0, le=wire.MAX_BODY_BYTES)] = wire.MAX_BODY_BYTES
     max_decompressed_bytes: Annotated[int, Field(gt=0, le=wire.MAX_DECOMPRESSED_BYTES)] = (
         wire.MAX_DECOMPRESSED_BYTES
@@ -201,6 +208,8 @@ class Settings(BaseModel):
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
+    #: With TLS on: ``Strict-Transport-Security: max-age=…`` on every answer (0: no header).
+    tls_hsts_max_age: Duration = Field(default=365 * 86400.0, ge=0)
     #: Web UI (docs/web-ui.md): a session ends after this long without a request, and at the latest
     #: this long after login.
     web_session_idle: Duration = Field(default=2 * 3600.0, gt=0)

@@ -163,7 +163,10 @@ class Check:
         ok = True
         try:
             for item in self.collect():
-                (samples if isinstance(item, Sample) else events).append(item)
+                if isinstance(item, Sample):
+                    samples.append(item)
+                else:
+                    events.append(item)
         except Unsupported as exc:
             unsupported = str(exc) or "not supported on this machine"
             samples, events, ok = [], [], False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
@@ -104,7 +104,7 @@ class DiskIoCheck(Check):
 
     def collect(self) -> Iterator[Sample]:
         now = self.host.monotonic()
-        readings = {
+        readings: dict[str, Mapping[str, float]] = {
             device: {
                 field: getattr(counters, field) for field in _RATES if hasattr(counters, field)
             }

@@ -97,6 +97,7 @@ class ServiceCheck(Check):
         return None
 
     def collect(self) -> Iterator[Sample]:
+        states: tuple[str, ...]
         if self.host.platform == "win32":
             states, units = WINDOWS_STATES, self._windows()
         else:

@@ -100,6 +100,7 @@ class UpdatesCheck(Check):
 
     def collect(self) -> Iterator[Sample]:
         manager = self._manager()
+        reboot: bool | None  # dnf cannot always tell
         if manager == "apt":
             pending, security, reboot = self._apt()
         elif manager == "dnf":

@@ -79,7 +79,7 @@ class UptimeCheck(Check):
         if previous is None or new_boot or abs(current["boot_time"] - previous["boot_time"]) >= 1.0:
             self._last = current
             self._save(current)
-        if new_boot:
+        if new_boot and previous is not None:
             booted = datetime.fromtimestamp(boot_time, UTC).isoformat(timespec="seconds")
             yield Event(
                 "reboot",

@@ -263,7 +263,10 @@ class SnmpPoller:
         try:
             for item in device.profile.evaluate(reading, device.memory, now):
                 item.asset = name
-                (result.samples if isinstance(item, Sample) else result.events).append(item)
+                if isinstance(item, Sample):
+                    result.samples.append(item)
+                else:
+                    result.events.append(item)
         except Exception as exc:  # a profile hook must not sink the poll of other devices
             log.warning("snmp %s: profile %s failed: %s", name, device.profile.name, exc)
             result.events.append(

@@ -261,8 +261,10 @@ def _mapped(metric: MetricDef, reading: DeviceReading) -> Iterator[Sample]:
         if value is not None and value not in metric.ignore:
             yield Sample(metric.name, value * metric.scale, dict(templates))
         return
+    column = metric.value
+    assert column is not None, "MetricDef requires value: beside table:"
     for index, row in sorted(reading.table(metric.table or "").items()):
-        value = integer(row.get(metric.value))
+        value = integer(row.get(column))
         if value is None or value in metric.ignore:
             continue
         context = _RowText(index, row)

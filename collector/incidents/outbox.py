@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
@@ -63,6 +63,10 @@ def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+@overload
+def _dt(value: str) -> datetime: ...
+@overload
+def _dt(value: None) -> None: ...
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
 
@@ -285,7 +289,7 @@ class BacklogCollector:
             "upkeep_outbox_backlog", "Outbox rows by state (not done).", labels=["state"]
         )
         with self.store.read() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     sa.select(outbox.c.state, sa.func.count())
                     .where(outbox.c.state != DONE)

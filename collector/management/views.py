@@ -383,7 +383,7 @@ def top_problems(conn: Connection, span: TimeRange, limit: int = 10) -> m.TopPro
         for (cid, asset), (n, mins) in assets.items()
     ]
 
-    client_counts = dict(
+    client_counts: dict[int, int] = dict(
         conn.execute(
             sa.select(incidents.c.client_id, sa.func.count())
             .where(*opened)
@@ -598,7 +598,7 @@ def _queues(
         .where(table.c.state != "done")
         .group_by(name_col, table.c.state)
     ).all()
-    delivered = dict(
+    delivered: dict[str, int] = dict(
         conn.execute(
             sa.select(name_col, sa.func.count())
             .where(table.c.state == "done", delivered_col >= span.since, delivered_col < span.until)

@@ -30,7 +30,7 @@ from collector.reports.i18n import Formatter
 from collector.reports.model import build
 from collector.reports.render import CONTENT_TYPES, render
 from collector.schema import reports
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 NOTIFY_KIND = "report"
 
@@ -127,7 +127,8 @@ def _lock(conn: Connection, client_id: int, period: str) -> None:
 def _write_file(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
+    # Reports name clients, assets and costs: readable by the collector's user only.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(content)
         f.flush()
         os.fsync(f.fileno())
@@ -205,7 +206,7 @@ def archive(
         if path.exists():  # two generations in the same second: keep both
             path = path.with_name(f"{path.stem}-{digest[:8]}{path.suffix}")
         _write_file(path, content)
-        report_id = conn.execute(
+        result = conn.execute(
             reports.insert().values(
                 client_id=client_row.id,
                 period=period,
@@ -217,7 +218,8 @@ def archive(
                 generated_by=actor,
                 generated_at=now,
             )
-        ).inserted_primary_key[0]
+        )
+        report_id = inserted_id(result)
         if email:
             contract = get_contract(conn, client_row.id)
             recipients = contract.contacts_for("reports") if contract is not None else []

@@ -11,6 +11,7 @@ views of ``collector.management`` when that package offers a router, and error p
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from typing import Any
 
@@ -99,7 +100,8 @@ def install(
             if not routes.is_web(request):
                 if previous is None:
                     raise exc
-                return await previous(request, exc)
+                answer = previous(request, exc)  # Starlette allows sync and async handlers
+                return await answer if inspect.isawaitable(answer) else answer
             if isinstance(exc, routes.LoginRequired):
                 return routes.login_redirect(request)
             if isinstance(exc, UpkeepError):

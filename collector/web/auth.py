@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from collector.errors import AlreadyExists, InvalidArgument, NotFound
 from collector.schema import clients, users, web_sessions
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 Role = Literal["admin", "technician", "client_viewer"]
 ROLES: tuple[Role, ...] = ("admin", "technician", "client_viewer")
@@ -163,7 +163,7 @@ def create_user(
     client_id = _client_id(conn, client) if client else None
     if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
         raise AlreadyExists(f"user {username!r} already exists")
-    return conn.execute(
+    result = conn.execute(
         users.insert().values(
             username=username,
             password_hash=hash_password(password),
@@ -174,7 +174,8 @@ def create_user(
             disabled=False,
             created_at=now,
         )
-    ).inserted_primary_key[0]
+    )
+    return inserted_id(result)
 
 
 def list_users(conn: Connection) -> list[UserInfo]:

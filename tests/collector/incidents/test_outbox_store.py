@@ -124,6 +124,26 @@ def test_lifecycle_sequence_and_reopen(store, service, clients_) -> None:
     assert service.list(client="acme", state="open")[0]["key"] == "UPK-acme-1"
 
 
+def test_refire_after_the_reopen_window_opens_a_new_incident(store, clients_) -> None:
+    """Past the reopen window a re-fire is a new incident with its own key and ``open``;
+    it used to rewrite the resolved incident as opened again (same key, a second open)."""
+    service = IncidentService(store, CONFIG, reopen_window=0.0, stages=[])
+    cid = clients_["acme"]
+    apply(store, service, signal(client_id=cid))
+    apply(store, service, signal("resolved", client_id=cid, value=40.0))
+    applied = apply(store, service, signal(client_id=cid))
+    assert (applied.key, applied.event) == ("UPK-acme-2", "opened")
+    first, second = service.get("UPK-acme-1"), service.get("UPK-acme-2")
+    assert [e["type"] for e in first["events"]] == ["opened", "resolved"]
+    assert first["state"] == "resolved"
+    assert [e["type"] for e in second["events"]] == ["opened"] and second["state"] == "open"
+    assert [(o["action"], o["version"]) for o in first["outbox"] if o["connector"] == "desk"] == [
+        ("open", 1),
+        ("resolve", 2),
+    ]
+    assert [o["action"] for o in second["outbox"] if o["connector"] == "desk"] == ["open"]
+
+
 def test_suppressing_stage_opens_nothing(store, clients_) -> None:
     quiet = IncidentService(store, CONFIG, stages=[lambda conn, s, now: suppress("maintenance")])
     applied = apply(store, quiet, signal(client_id=clients_["acme"]))
