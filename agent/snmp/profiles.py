@@ -230,10 +230,10 @@ def drop_sentinels(
     scalars = reading.scalars
     tables = reading.tables
     for where, values in sentinels.items():
-        if where.__class__ is str:
-            value = scalars.get(where)  # type: ignore[call-overload]
-            if value in values and value.__class__ is int:
-                del scalars[where]  # type: ignore[arg-type]
+        if isinstance(where, str):
+            value = scalars.get(where)
+            if value in values and value.__class__ is int:  # (not a bool)
+                del scalars[where]
             continue
         table, column = where
         rows = tables.get(table)
