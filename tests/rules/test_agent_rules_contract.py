@@ -196,6 +196,6 @@ def test_agent_output_shapes(agent_output: list[dict]) -> None:
     assert of("ups-65535", "ups_on_battery_seconds")[0]["value"] == 0
     assert all(s["value"] < 10**6 for s in agent_output if s["metric"].startswith("ups_"))
     # no ifXTable: ifDescr names, and no speed from a saturated ifSpeed
-    old = {s["labels"]["interface"]: s for s in of("switch-old", "if_speed_bits_per_second")}
+    old = {s["labels"]["interface"]: s for s in of("switch-old", "if_speed_bytes_per_second")}
     assert set(old) == {f"Port {i}" for i in range(1, 8)}
-    assert old["Port 1"]["value"] == 100_000_000
+    assert old["Port 1"]["value"] == 100_000_000 / 8

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_poller
 
+# by path: other test folders have a conftest.py too
+from tests.agent.snmp.conftest import make_poller
 from tests.servers.snmp import V2C_COMMUNITY, SnmpdProcess
 
 U = "1.3.6.1.2.1.33.1."
