@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-
 from agent.checks import registry
 from agent.checks.base import CheckConfig
 from agent.durations import Duration
+from agent.schema import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from agent.yamlsource import ConfigError, YamlDocument, describe_errors, validate
 
 if TYPE_CHECKING:

@@ -35,9 +35,9 @@ from enum import Enum
 
 import urllib3
 
+from agent import BATCH_PATH
 from agent.checks.base import Event, Sample
 from agent.spool import OutgoingBatch, Spool
-from agent.wire import BATCH_PATH
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from agent import BATCH_PATH  # noqa: F401  (re-exported: one spelling, shared with the shipper)
+
 WIRE_VERSION = 1
-BATCH_PATH = "/api/v1/batches"
 
 #: Largest request body accepted, as sent (possibly gzip-compressed).
 MAX_BODY_BYTES = 8 * 1024 * 1024

@@ -12,12 +12,14 @@ twice in one mapping is an error too (YAML would silently keep the last one).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+
+from agent import schema
 
 
 class ConfigError(Exception):
@@ -198,9 +200,9 @@ def dotted(loc: Sequence[str | int]) -> str:
 
 
 def describe_errors(
-    exc: ValidationError, doc: YamlDocument | None, prefix: Sequence[str | int] = ()
+    exc: Any, doc: YamlDocument | None, prefix: Sequence[str | int] = ()
 ) -> list[str]:
-    """Turn pydantic errors into ``file:line: a.b[2].c: message`` lines."""
+    """Turn pydantic (or ``agent.schema``) errors into ``file:line: a.b[2].c: message`` lines."""
     problems = []
     for err in exc.errors(include_url=False):
         loc = [
@@ -220,8 +222,15 @@ def describe_errors(
 def validate(
     model: Any, data: Any, doc: YamlDocument | None = None, prefix: Sequence[str | int] = ()
 ):
-    """Validate ``data`` against a pydantic model class; raise ConfigError with locations."""
+    """Validate ``data`` against a model class; raise ConfigError with locations.
+
+    The agent's models are ``agent.schema`` models, the collector's pydantic models; the
+    agent never imports pydantic, so its ValidationError is only caught once it is loaded.
+    """
+    errors: tuple[type[Exception], ...] = (schema.ValidationError,)
+    if "pydantic" in sys.modules:
+        errors += (sys.modules["pydantic"].ValidationError,)
     try:
         return model.model_validate(data if data is not None else {})
-    except ValidationError as exc:
+    except errors as exc:
         raise ConfigError(describe_errors(exc, doc, prefix)) from None

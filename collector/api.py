@@ -19,7 +19,7 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from collector import admin, retention, timeutil, web
+from collector import admin, proxies, retention, timeutil, web
 from collector.admin import Principal
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
@@ -64,6 +64,7 @@ from collector.incidents.alertmanager import PATH as ALERTMANAGER_PATH
 from collector.incidents.alertmanager import RECEIVER_KINDS, AmWebhook, alertmanager_router
 from collector.incidents.api import incidents_router
 from collector.incidents.maintenance_api import maintenance_router
+from collector.incidents.outbox_api import outbox_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import IngestLimits, Ingestor
 from collector.ledger.api import ledger_router
@@ -346,7 +347,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
 
-    def _disconnected(scope: dict[str, Any], received: int) -> None:
+    def _disconnected(scope: MutableMapping[str, Any], received: int) -> None:
         metrics.client_disconnects.inc()
         log.info(
             "%s %s: client disconnected after %d body bytes",
@@ -610,6 +611,9 @@ def create_app(
         maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
     )
     app.include_router(
+        outbox_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    )
+    app.include_router(
         management_router(
             store, settings, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}
         )
@@ -627,6 +631,8 @@ def create_app(
     )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
     web.install(app, settings, incident_runtime.service, rule_service)
+    # The real client address behind trusted reverse proxies (collector.proxies).
+    proxies.install(app, settings.trusted_proxies, settings.trusted_proxy_header)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

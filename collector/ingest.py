@@ -282,7 +282,7 @@ class Ingestor:
                 offset = max(item.ts for item in ahead) - now
                 out.refused.append(
                     Refused(
-                        what=what,  # type: ignore[arg-type]
+                        what=what,
                         reason="future_timestamp",
                         count=len(ahead),
                         detail=(
@@ -300,7 +300,7 @@ class Ingestor:
             if old:
                 out.refused.append(
                     Refused(
-                        what=what,  # type: ignore[arg-type]
+                        what=what,
                         reason="expired",
                         count=old,
                         detail=(
@@ -349,11 +349,12 @@ class Ingestor:
         refused = list(admitted.refused)
         notes: list[dict[str, Any]] = []
         refs = self._series_of(conn, client_id, keys, asset_ids, pending.series, refused, notes)
-        if None in refs:  # new series over a limit: their samples are refused
-            samples = [s for ref, s in zip(refs, samples, strict=True) if ref is not None]
-            refs = [ref for ref in refs if ref is not None]
+        # New series over a limit have no ref: their samples are refused.
+        kept = [(ref, s) for ref, s in zip(refs, samples, strict=True) if ref is not None]
+        samples = [s for _, s in kept]
+        known = [ref for ref, _ in kept]
 
-        sample_rows = [(ref.id, s.ts, s.value) for ref, s in zip(refs, samples, strict=True)]
+        sample_rows = [(ref.id, s.ts, s.value) for ref, s in kept]
         if careful:
             sample_rows = self._without_stored(conn, sample_rows)
         sample_rows, latest_rows, rollup_rows = _aggregate(sample_rows)
@@ -406,7 +407,7 @@ class Ingestor:
             assets=len(batch.assets),
             refused=refused,
         )
-        return IngestResult(accepted, sample_rows, {ref.id: ref for ref in refs})
+        return IngestResult(accepted, sample_rows, {ref.id: ref for ref in known})
 
     def _clock_notes(
         self, admitted: _Admitted, asset_ids: dict[str, int], batch: Batch, now: float
@@ -574,7 +575,7 @@ class Ingestor:
             missing = [key for key in missing if key not in over]
             self._refuse_series(over, keys, refs, existing, asset_ids, refused, notes)
 
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key in missing:
             canonical = canonical_labels(key[2])
             digest = labels_hash(canonical)

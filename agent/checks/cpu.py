@@ -32,6 +32,7 @@ class CpuCheck(Check):
     """
 
     name: ClassVar[str] = "cpu"
+    needs_previous: ClassVar[bool] = True
     Config: ClassVar[type[CheckConfig]] = CpuConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 from agent.checks.patterns import NameFilter, NamePattern
 from agent.checks.rates import CounterRates
+from agent.schema import Field
 
 if TYPE_CHECKING:
     from agent.host import Host
@@ -56,6 +55,7 @@ class DiskIoCheck(Check):
     """
 
     name: ClassVar[str] = "diskio"
+    needs_previous: ClassVar[bool] = True
     Config: ClassVar[type[CheckConfig]] = DiskIoConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(

@@ -8,9 +8,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
+from agent.schema import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
     from agent.host import Host

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field
-
 from agent.checks.base import Check, CheckConfig, Event, MetricSpec, Sample
+from agent.schema import Field
 
 if TYPE_CHECKING:
     from agent.host import Host

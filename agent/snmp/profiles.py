@@ -22,9 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from agent.checks.base import Event, MetricSpec, Sample
+from agent.schema import BaseModel, ConfigDict, Field, field_validator, model_validator
 from agent.snmp.reading import DeviceReading, integer, text
 from agent.yamlsource import ConfigError, YamlDocument, validate
 

@@ -88,10 +88,11 @@ def _agent_config(tmp_path: Path, url: str, token: str, metrics_port: int) -> Pa
                     "temperature": {"interval": "1s"},
                     "process": {"interval": "1s", "names": [{"name": "python3"}]},
                     # Where the tool or service manager is missing these say so once
-                    # (check_unsupported) and stay quiet; where present they report.
-                    "service": {"interval": "60s", "services": ["cron"]},
-                    "updates": {"interval": "60s"},
-                    "smart": {"interval": "60s"},
+                    # (check_unsupported) and stay quiet; where present they report. A
+                    # short timeout bounds how long a clean stop waits for them.
+                    "service": {"interval": "60s", "timeout": "10s", "services": ["cron"]},
+                    "updates": {"interval": "60s", "timeout": "10s"},
+                    "smart": {"interval": "60s", "timeout": "10s"},
                     "ping": {
                         "interval": "1s",
                         "targets": [{"name": "loopback", "address": "127.0.0.1"}],
@@ -147,7 +148,7 @@ def test_promtool_accepts_the_agent_and_collector_endpoints(tmp_path):
             )
         finally:
             agent.send_signal(signal.SIGTERM)
-            _, err = agent.communicate(timeout=30)
+            _, err = agent.communicate(timeout=60)
         assert agent.returncode == 0, err.decode(errors="replace")
 
         # The agent's endpoint with everything its catalogs can emit.

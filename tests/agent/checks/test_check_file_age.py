@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from agent.checks.file_age import FileAgeCheck, FileAgeConfig
 from agent.host import Host
+from agent.schema import ValidationError
 
 
 def touch(path: Path, age: float, size: int = 10) -> None:

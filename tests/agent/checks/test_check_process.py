@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 from recorded import RecordedHost
 
 from agent.checks.process import ProcessCheck, ProcessConfig
 from agent.host import Host
+from agent.schema import ValidationError
 
 
 @pytest.mark.parametrize(
