@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -72,6 +72,13 @@ class MetricSpec:
     unit: str
     labels: tuple[str, ...]
     help: str
+    #: label → every value it can take, for enumerated labels (``supply_type``, ``state``):
+    #: the vocabulary rules match against (tests check both ways, tests/rules/).
+    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
+    #: value → name, for a metric whose value is an enumeration code (``if_oper_status``).
+    states: Mapping[int, str] = field(default_factory=dict, hash=False, compare=False)
+    #: Labels that are left out when the device does not say (a supply's ``color``).
+    optional: tuple[str, ...] = ()
 
 
 class Unsupported(Exception):

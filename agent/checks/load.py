@@ -26,6 +26,7 @@ class LoadCheck(Check):
             "",
             ("period",),
             "Load average (runnable + uninterruptible tasks) over period 1m, 5m or 15m",
+            {"period": _PERIODS},
         ),
         MetricSpec(
             "load_average_per_core",
@@ -33,6 +34,7 @@ class LoadCheck(Check):
             "",
             ("period",),
             "Load average divided by the number of logical CPUs",
+            {"period": _PERIODS},
         ),
     )
 

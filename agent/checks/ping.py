@@ -100,6 +100,7 @@ class PingCheck(Check):
             "seconds",
             ("target", "method", "stat"),
             "Round-trip time of the answered probes: stat min, avg or max",
+            {"stat": ("min", "avg", "max")},
         ),
     )
 

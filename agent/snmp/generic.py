@@ -31,12 +31,20 @@ def evaluate(
     ticks = integer(reading.scalars.get("sys_uptime"))
     if ticks is None or ticks < 0:
         return
-    yield Sample("snmp_uptime_seconds", ticks / 100.0)
     before = memory.get("uptime")
-    if before is not None and rebooted(before[0], ticks, now - before[1]):
-        yield Event(
-            "reboot",
-            f"the device restarted (uptime {before[0] / 100:.0f}s → {ticks / 100:.0f}s)",
-            {"uptime_before_seconds": before[0] / 100, "uptime_seconds": ticks / 100},
-        )
+    wraps = memory.get("wraps", 0)
+    if before is not None and ticks < before[0]:
+        if rebooted(before[0], ticks, now - before[1]):
+            wraps = 0
+            yield Event(
+                "reboot",
+                f"the device restarted (uptime {before[0] / 100:.0f}s → {ticks / 100:.0f}s)",
+                {"uptime_before_seconds": before[0] / 100, "uptime_seconds": ticks / 100},
+            )
+        else:
+            wraps += 1
+    # After a wrap the uptime keeps counting (the reboot rule watches it fall below a
+    # threshold: a wrap after 497 days is not a reboot).
+    yield Sample("snmp_uptime_seconds", (ticks + wraps * TICKS_WRAP) / 100.0)
     memory["uptime"] = (ticks, now)
+    memory["wraps"] = wraps

@@ -2,11 +2,20 @@
 
 The Printer-MIB's sentinels are never reported as numbers: a level of -3 means "some
 remaining", -2 "unknown", -1 "other"; a capacity of -1/-2 makes the percentage unknown.
-They become :class:`SupplyState` values instead (``printer_supply_state``).
+They become supply states instead (``printer_supply_state``). A level of 0 is 0 % whatever
+the capacity. For a receptacle (``prtMarkerSuppliesClass`` receptacleThatIsFilled: waste
+toner, waste ink) the MIB's level is the *remaining space*; the agent reports how full it
+is (100 − remaining %), so for every supply a higher level means "more in it".
+
+A supply's colour comes from the colorant table (``prtMarkerSuppliesColorantIndex``), else
+from its description ("Toner (Black)", "CANON Matte Black Ink Tank", "TN-243C"); when
+neither names exactly one colour the sample has no ``color`` label.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +42,129 @@ ERROR_FLAGS = (
     "overduePreventMaint",
 )
 
-SUPPLY_STATES = ("ok", "some_remaining", "unknown", "empty")
+SUPPLY_STATES = ("ok", "some_remaining", "unknown", "empty", "full")
+#: An input tray is a container: it never reads "full" in the MIB's sense.
+INPUT_STATES = SUPPLY_STATES[:4]
+#: prtMarkerSuppliesClass
+SUPPLY_CLASS_CONTAINER, SUPPLY_CLASS_RECEPTACLE = 3, 4
+
+#: Colour names a supply can get (the ``color`` label): what the Printer-MIB colorant table
+#: or the supply's description says, normalised. Anything else the colorant table names
+#: is ``other``; a supply whose colour nobody says has no ``color`` label at all.
+COLORS = (
+    "black",
+    "matte_black",
+    "photo_black",
+    "light_black",
+    "cyan",
+    "light_cyan",
+    "magenta",
+    "light_magenta",
+    "yellow",
+    "gray",
+    "light_gray",
+    "red",
+    "green",
+    "blue",
+    "orange",
+    "violet",
+    "white",
+    "clear",
+    "tri_color",
+    "other",
+)
+
+#: Words and phrases (lower case) that name a colour, in English and the spellings vendors
+#: put into supply descriptions and colorant names (German, French, Spanish, Italian UIs).
+_COLOR_WORDS: dict[str, str] = {
+    "matte black": "matte_black",
+    "matt black": "matte_black",
+    "mattschwarz": "matte_black",
+    "photo black": "photo_black",
+    "photoblack": "photo_black",
+    "photo schwarz": "photo_black",
+    "light light black": "light_gray",
+    "light black": "light_black",
+    "light cyan": "light_cyan",
+    "photo cyan": "light_cyan",
+    "light magenta": "light_magenta",
+    "vivid light magenta": "light_magenta",
+    "vivid magenta": "magenta",
+    "photo magenta": "light_magenta",
+    "light gray": "light_gray",
+    "light grey": "light_gray",
+    "tri-color": "tri_color",
+    "tri-colour": "tri_color",
+    "tricolor": "tri_color",
+    "tricolour": "tri_color",
+    "tri color": "tri_color",
+    "black": "black",
+    "blk": "black",
+    "bk": "black",
+    "schwarz": "black",
+    "noir": "black",
+    "negro": "black",
+    "nero": "black",
+    "preto": "black",
+    "zwart": "black",
+    "cyan": "cyan",
+    "cian": "cyan",
+    "ciano": "cyan",
+    "magenta": "magenta",
+    "yellow": "yellow",
+    "gelb": "yellow",
+    "jaune": "yellow",
+    "amarillo": "yellow",
+    "giallo": "yellow",
+    "geel": "yellow",
+    "gray": "gray",
+    "grey": "gray",
+    "grau": "gray",
+    "gris": "gray",
+    "red": "red",
+    "rot": "red",
+    "rouge": "red",
+    "green": "green",
+    "grün": "green",
+    "blue": "blue",
+    "blau": "blue",
+    "bleu": "blue",
+    "orange": "orange",
+    "violet": "violet",
+    "white": "white",
+    "weiß": "white",
+    "clear": "clear",
+    "transparent": "clear",
+    "gloss optimizer": "clear",
+}
+_WORDS_RE = re.compile(
+    r"(?<![\w-])("
+    + "|".join(re.escape(w) for w in sorted(_COLOR_WORDS, key=len, reverse=True))
+    + r")(?![\w-])",
+    re.IGNORECASE,
+)
+#: Part numbers whose last letters name the colour: Brother TN-243BK / TN-243C, Kyocera
+#: TK-5240K / TK-5240Y (letters, digits, then BK|K|C|M|Y), and Samsung's CLT-K504S prefix.
+_PART_SUFFIX_RE = re.compile(r"^[A-Z]{1,5}-?\d{2,6}(BK|K|C|M|Y)$")
+_PART_PREFIX_RE = re.compile(r"^CLT-([KCMY])\d{3}[A-Z]?$")
+_PART_LETTERS = {"BK": "black", "K": "black", "C": "cyan", "M": "magenta", "Y": "yellow"}
+
+
+def color_from_text(value: str) -> str | None:
+    """The one colour ``value`` names ("Toner (Black)", "CANON Matte Black Ink Tank",
+    "TN-243C"), or None: no colour word, or words of two colours ("Black/Cyan/Magenta/Yellow
+    Drum" is shared by all four). Part-number letters count only when no word names a colour
+    and every part number agrees."""
+    words = {_COLOR_WORDS[m.group(1).lower()] for m in _WORDS_RE.finditer(value)}
+    if words:
+        return words.pop() if len(words) == 1 else None
+    parts = set()
+    for token in re.split(r"[\s,;/()\[\]]+", value.upper()):
+        match = _PART_SUFFIX_RE.match(token) or _PART_PREFIX_RE.match(token)
+        if match:
+            parts.add(_PART_LETTERS[match.group(1)])
+    return parts.pop() if len(parts) == 1 else None
+
 
 #: prtMarkerSuppliesTypeTC
 SUPPLY_TYPES = {
@@ -140,11 +271,13 @@ class SupplyLevel:
     state: str
 
 
-def supply_level(level: Any, max_capacity: Any) -> SupplyLevel:
+def supply_level(level: Any, max_capacity: Any, receptacle: bool = False) -> SupplyLevel:
     """prtMarkerSuppliesLevel / MaxCapacity (also prtInputCurrentLevel / MaxCapacity).
 
-    -3 → some_remaining, -2 / -1 / not a number → unknown, 0 → empty; a percentage only
-    when both are real numbers (capacity > 0), clamped to 0..100.
+    -3 → some_remaining, -2 / -1 / not a number → unknown, 0 → empty (0 %, even when the
+    capacity is unknown: nothing is left of any capacity); otherwise a percentage only when
+    both are real numbers (capacity > 0), clamped to 0..100. A ``receptacle``'s level is its
+    remaining space: 0 → full (100 %), else 100 − the remaining percentage.
     """
     level, capacity = integer(level), integer(max_capacity)
     if level is None or level in (-1, -2) or level < -3:
@@ -152,10 +285,11 @@ def supply_level(level: Any, max_capacity: Any) -> SupplyLevel:
     if level == -3:
         return SupplyLevel(None, "some_remaining")
     if level == 0:
-        return SupplyLevel(0.0 if capacity is not None and capacity > 0 else None, "empty")
+        return SupplyLevel(100.0, "full") if receptacle else SupplyLevel(0.0, "empty")
     if capacity is None or capacity <= 0:
         return SupplyLevel(None, "unknown")
-    return SupplyLevel(min(100.0, 100.0 * level / capacity), "ok")
+    percent = min(100.0, 100.0 * level / capacity)
+    return SupplyLevel(100.0 - percent if receptacle else percent, "ok")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,16 +299,31 @@ class PrinterSupply:
     index: str
     name: str
     supply_type: str
-    color: str
+    color: str | None
     level: SupplyLevel
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"supply": self.name, "supply_type": self.supply_type, "color": self.color}
+        labels = {"supply": self.name, "supply_type": self.supply_type}
+        if self.color is not None:
+            labels["color"] = self.color
+        return labels
+
+
+@functools.lru_cache(maxsize=4096)  # the same few (colorant, description) pairs every poll
+def supply_color(colorant: str, description: str) -> str | None:
+    """The colorant table's colour, else the description's, else None (never a guess).
+
+    A colorant name that is not a colour we know ("gloss", a vendor code) is ``other``; an
+    empty, ``none`` or ``unknown`` colorant counts as not given.
+    """
+    if colorant and colorant.lower() not in ("none", "unknown", "other"):
+        return color_from_text(colorant) or "other"
+    return color_from_text(description)
 
 
 def supplies(reading: DeviceReading) -> list[PrinterSupply]:
-    """Every supply with its colour (via prtMarkerSuppliesColorantIndex) and level."""
+    """Every supply with its colour (colorant table, else description) and level."""
     colorants = reading.table("colorants")
     out: list[PrinterSupply] = []
     names: set[str] = set()
@@ -183,21 +332,28 @@ def supplies(reading: DeviceReading) -> list[PrinterSupply]:
     ):
         device = index.split(".", 1)[0]
         colorant = integer(row.get("colorant_index"))
-        color = (
-            text(colorants.get(f"{device}.{colorant}", {}).get("value")).lower() if colorant else ""
+        colorant_name = (
+            text(colorants.get(f"{device}.{colorant}", {}).get("value")) if colorant else ""
         )
-        kind = integer(row.get("type"))
-        name = text(row.get("description")) or f"supply {index}"
+        kind = SUPPLY_TYPES.get(integer(row.get("type")) or 0, "other")
+        description = text(row.get("description"))
+        name = description or f"supply {index}"
         if name in names:  # two supplies with one description: keep the series apart
             name = f"{name} #{index}"
         names.add(name)
+        klass = integer(row.get("class"))
+        # Waste types are receptacles by definition; a device that reports them with class
+        # other/unknown still fills them up.
+        receptacle = klass == SUPPLY_CLASS_RECEPTACLE or (
+            klass != SUPPLY_CLASS_CONTAINER and kind.startswith("waste_")
+        )
         out.append(
             PrinterSupply(
                 index,
                 name,
-                SUPPLY_TYPES.get(kind or 0, "other"),
-                color or "none",
-                supply_level(row.get("level"), row.get("max_capacity")),
+                kind,
+                supply_color(colorant_name, description),
+                supply_level(row.get("level"), row.get("max_capacity"), receptacle),
             )
         )
     return out
@@ -274,7 +430,7 @@ def evaluate(
         level = supply_level(row.get("level"), row.get("max_capacity"))
         if level.percent is not None:
             yield Sample("printer_input_level_percent", level.percent, {"tray": tray})
-        for state in SUPPLY_STATES:
+        for state in INPUT_STATES:
             yield Sample(
                 "printer_input_state",
                 1.0 if level.state == state else 0.0,

@@ -103,6 +103,12 @@ class MetricDef(_Model):
     scale: float = 1.0
     #: Raw values that mean "no reading" (e.g. -1): skipped instead of reported.
     ignore: list[int] = Field(default_factory=list)
+    #: label → every value the profile can emit for it (enumerated labels only).
+    values: dict[str, list[str]] = Field(default_factory=dict)
+    #: value → name, when the metric's value is an enumeration code.
+    states: dict[int, str] = Field(default_factory=dict)
+    #: Labels left out when the device does not say.
+    optional: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _source(self) -> MetricDef:
@@ -110,6 +116,10 @@ class MetricDef(_Model):
             raise ValueError("give scalar or table, not both")
         if self.table and not self.value:
             raise ValueError("a table metric needs value: (the column)")
+        names = self.labels if isinstance(self.labels, list) else list(self.labels)
+        for label in [*self.values, *self.optional]:
+            if label not in names:
+                raise ValueError(f"values/optional: {label} is not one of the labels {names}")
         if (
             self.scalar
             and isinstance(self.labels, dict)
@@ -124,7 +134,16 @@ class MetricDef(_Model):
 
     def spec(self) -> MetricSpec:
         labels = tuple(self.labels) if isinstance(self.labels, list) else tuple(self.labels.keys())
-        return MetricSpec(self.name, self.type, self.unit, labels, self.help)
+        return MetricSpec(
+            self.name,
+            self.type,
+            self.unit,
+            labels,
+            self.help,
+            {label: tuple(v) for label, v in self.values.items()},
+            dict(self.states),
+            tuple(self.optional),
+        )
 
 
 class InventoryDef(_Model):
@@ -147,6 +166,10 @@ class ProfileFile(_Model):
     tables: dict[str, TableSpec] = Field(default_factory=dict)
     metrics: list[MetricDef] = Field(default_factory=list)
     inventory: InventoryDef = Field(default_factory=InventoryDef)
+    #: ``scalar`` or ``table.column`` → raw value → what the device means by it
+    #: (``{4294967295: unknown}``): such a value is dropped from the reading, so it becomes
+    #: an absent value (or the hook's "unknown" state), never a number.
+    sentinels: dict[str, dict[int, str]] = Field(default_factory=dict)
 
     @field_validator("scalars")
     @classmethod
@@ -166,6 +189,8 @@ class Profile:
     inventory: InventoryDef
     hooks: list[ModuleType] = field(default_factory=list)
     source: str = ""
+    #: scalar name or ``(table, column)`` → sentinel values (see :class:`ProfileFile`).
+    sentinels: dict[str | tuple[str, str], frozenset[int]] = field(default_factory=dict)
 
     @property
     def catalog(self) -> tuple[MetricSpec, ...]:
@@ -175,6 +200,8 @@ class Profile:
         self, reading: DeviceReading, memory: dict[str, Any], now: float
     ) -> Iterator[Sample | Event]:
         """Mapped metrics, then each hook's samples and events (no I/O)."""
+        if self.sentinels:
+            drop_sentinels(reading, self.sentinels)
         for metric in self.metrics:
             if metric.mapped:
                 yield from _mapped(metric, reading)
@@ -193,6 +220,27 @@ class Profile:
             if hasattr(hook, "inventory"):
                 out.update({k: v for k, v in hook.inventory(reading).items() if v})
         return out
+
+
+def drop_sentinels(
+    reading: DeviceReading, sentinels: dict[str | tuple[str, str], frozenset[int]]
+) -> None:
+    """Remove every value that is one of its field's sentinels: absent, never a number."""
+    scalars = reading.scalars
+    tables = reading.tables
+    for where, values in sentinels.items():
+        if isinstance(where, str):
+            value = scalars.get(where)
+            if value in values and value.__class__ is int:  # (not a bool)
+                del scalars[where]
+            continue
+        table, column = where
+        rows = tables.get(table)
+        if rows:
+            for row in rows.values():
+                value = row.get(column)
+                if value in values and value.__class__ is int:
+                    del row[column]
 
 
 def _lookup(reading: DeviceReading, source: str) -> str | None:
@@ -322,6 +370,21 @@ def _resolve(
             problems.append(
                 f"{doc.where(('metrics', i, 'value'))}: metrics[{i}].value: table {metric.table} has no column {metric.value!r}"
             )
+    sentinels = dict(base.sentinels)
+    for where, values in spec.sentinels.items():
+        table, _, column = where.partition(".")
+        if column:
+            if table not in tables or column not in tables[table].columns:
+                problems.append(
+                    f"{doc.where(('sentinels', where))}: sentinels: {where}: no table column of that name"
+                )
+            sentinels[(table, column)] = frozenset(values)
+        elif where not in scalars:
+            problems.append(
+                f"{doc.where(('sentinels', where))}: sentinels: {where}: no scalar of that name (a column is table.column)"
+            )
+        else:
+            sentinels[where] = frozenset(values)
     if problems:
         raise ConfigError(problems)
     inventory = InventoryDef(
@@ -331,5 +394,13 @@ def _resolve(
         }
     )
     return Profile(
-        name, spec.kind or base.kind, scalars, tables, metrics, inventory, hooks, doc.source
+        name,
+        spec.kind or base.kind,
+        scalars,
+        tables,
+        metrics,
+        inventory,
+        hooks,
+        doc.source,
+        sentinels,
     )

@@ -1,4 +1,8 @@
-"""UPS logic (UPS-MIB, RFC 1628), pure: battery, power source, load and alarms."""
+"""UPS logic (UPS-MIB, RFC 1628), pure: on battery and the alarms.
+
+The plain gauges (runtime, charge, voltages, load) are mapped in ``ups.yaml``, which also
+declares the "not available" encodings (``sentinels:``) the profile drops before this runs.
+"""
 
 from __future__ import annotations
 
@@ -67,9 +71,6 @@ def evaluate(
                 {"on_battery": on_battery},
             )
         memory["on_battery"] = on_battery
-    minutes = integer(reading.scalars.get("minutes_remaining"))
-    if minutes is not None and minutes >= 0:
-        yield Sample("ups_battery_runtime_seconds", minutes * 60.0)
     if "alarms_present" in reading.scalars or reading.table("alarms"):
         present = present_alarms(reading)
         known = set(present)

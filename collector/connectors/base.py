@@ -38,7 +38,7 @@ class Action(StrEnum):
 
     OPEN = "open"
     UPDATE = "update"  # repeat: last value, count, description
-    ESCALATE = "escalate"  # priority raised
+    ESCALATE = "escalate"  # priority or severity raised; ``subject.comment`` says what
     COMMENT = "comment"  # mirror ``subject.comment`` once
     TIME_ENTRY = "time_entry"  # mirror ``subject.time_entry`` once
     RESOLVE = "resolve"
@@ -142,6 +142,8 @@ class TicketSubject:
     version: int = 1
     url: str | None = None
     contacts: tuple[str, ...] = ()
+    #: The alert's severity (``warning``/``critical``); None for incidents people reported.
+    severity: str | None = None
 
     def __post_init__(self) -> None:
         if not self.key or any(ch.isspace() for ch in self.key):
@@ -175,6 +177,7 @@ class TicketSubject:
             "title": self.title,
             "description": self.description,
             "priority": str(self.priority),
+            "severity": self.severity,
             "state": str(self.state),
             "origin": str(self.origin),
             "opened_at": iso(self.opened_at),
@@ -404,6 +407,10 @@ class TicketConnector(Connector):
         ref = self.ref_of(ticket)
         if action in (Action.OPEN, Action.UPDATE, Action.ESCALATE):
             self.update(ticket, subject, action)
+            if action is Action.ESCALATE and subject.comment is not None:
+                # What rose (severity, priority): mirrored once, like any comment, so an
+                # escalation without a priority change still shows in the ticket.
+                self._comment(ticket, subject)
         elif action is Action.COMMENT:
             self._comment(ticket, subject)
         elif action is Action.TIME_ENTRY:

@@ -139,6 +139,8 @@ class EmailConnector(Connector):
         headline = HEADLINES[action]
         if action is Action.ESCALATE:
             headline = f"Escalated to {subject.priority}"
+            if subject.severity:
+                headline += f" ({subject.severity})"
         context = {
             "subject": subject,
             "action": str(action),

@@ -213,7 +213,8 @@ class RedmineConnector(TicketConnector):
         priority_id = self._priority_id(subject.priority)
         if priority_id is not None and ticket.get("priority", {}).get("id") != priority_id:
             changes["priority_id"] = priority_id
-            if action is Action.ESCALATE:
+            if action is Action.ESCALATE and subject.comment is None:
+                # (an escalation from the lifecycle carries its own note, added once)
                 changes["notes"] = f"Upkeep: priority changed to {subject.priority}."
         if changes:
             self._put(ticket, changes)

@@ -5,7 +5,8 @@
 applies the change (incident row, append-only event, outbox rows) in one transaction.
 
 - one incident per fingerprint is *active* (open or acknowledged) at a time; a repeat
-  updates it (last value, count), a higher priority escalates it;
+  updates it (last value, count), a higher priority or severity (warning → critical)
+  escalates it — sent to the ticket systems even when the priority stays the same;
 - the alert resolving resolves it with an automatic note (what value, when);
 - a re-fire within the reopen window after it resolved (or was closed) reopens it;
 - flapping keeps the one incident, marked flapping.
@@ -78,6 +79,26 @@ def priority_rank(priority: str) -> int:
     return PRIORITIES.index(priority) if priority in PRIORITIES else 1
 
 
+#: Alert severities, lowest first (None: an incident without one, e.g. user-reported).
+SEVERITIES = ("warning", "critical")
+
+
+def severity_rank(severity: str | None) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def escalation_note(data: dict[str, Any]) -> str:
+    """The ticket comment for an ``escalated`` event: what rose, from what to what."""
+    parts = []
+    if data.get("severity") != data.get("previous_severity") and data.get("severity"):
+        parts.append(f"severity {data.get('previous_severity') or 'none'} → {data['severity']}")
+    if data.get("priority") != data.get("previous_priority"):
+        parts.append(f"priority {data.get('previous_priority')} → {data.get('priority')}")
+    value = data.get("value")
+    suffix = f" (value {_value(value)})" if value is not None else ""
+    return "Escalated: " + ", ".join(parts or ["severity raised"]) + suffix + "."
+
+
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -125,13 +146,20 @@ def on_signal(
             fields["flapping"] = True
         if signal.severity is not None:
             fields["severity"] = signal.severity
-        if priority_rank(signal.priority) > priority_rank(active.priority):
-            fields["priority"] = signal.priority
+        raised_priority = priority_rank(signal.priority) > priority_rank(active.priority)
+        # warning → critical with one priority for both still tells the ticket system.
+        raised_severity = active.severity is not None and severity_rank(
+            signal.severity
+        ) > severity_rank(active.severity)
+        if raised_priority or raised_severity:
             data.update(
-                priority=signal.priority,
+                priority=signal.priority if raised_priority else active.priority,
                 previous_priority=active.priority,
                 severity=signal.severity,
+                previous_severity=active.severity,
             )
+            if raised_priority:
+                fields["priority"] = signal.priority
             return Change("escalated", fields, data, Action.ESCALATE)
         if fields.get("flapping"):
             return Change("flapping", fields, data, Action.UPDATE)

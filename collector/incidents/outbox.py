@@ -107,6 +107,7 @@ def subject_of(payload: Mapping[str, Any]) -> TicketSubject:
         resolution_note=payload.get("resolution_note"),
         version=payload.get("version", 1),
         url=payload.get("url"),
+        severity=payload.get("severity"),
         comment=None
         if not comment
         else Comment(

@@ -354,6 +354,14 @@ class IncidentService:
             )
         data = dict(change.data)
         comment, entry = note, None
+        if change.event == "escalated" and comment is None:
+            # The ticket systems are told what rose (also when only the severity did).
+            comment = Comment(
+                f"{key}-e{version}",
+                lifecycle.escalation_note(data),
+                actor,
+                timeutil.to_datetime(now),
+            )
         if change.event == "commented":
             result = conn.execute(
                 incident_comments.insert().values(
@@ -648,6 +656,7 @@ def subject_of_row(
         comment=comment,
         time_entry=time_entry,
         version=row.version,
+        severity=row.severity,
     )
 
 

@@ -9,11 +9,40 @@ profile or a newer agent may send it.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 
 @functools.cache
 def metric_labels() -> dict[str, frozenset[str]]:
     """Every metric name the agent is known to send → its label names."""
+    out: dict[str, set[str]] = {}
+    for spec in _specs():
+        out.setdefault(spec.name, set()).update(spec.labels)
+    return {name: frozenset(labels) for name, labels in out.items()}
+
+
+@functools.cache
+def label_values() -> dict[str, dict[str, frozenset[str]]]:
+    """metric → enumerated label → every value the agent can send (its vocabulary)."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for spec in _specs():
+        for label, values in spec.values.items():
+            out.setdefault(spec.name, {}).setdefault(label, set()).update(values)
+    return {m: {k: frozenset(v) for k, v in labels.items()} for m, labels in out.items()}
+
+
+@functools.cache
+def metric_states() -> dict[str, dict[int, str]]:
+    """metric → value → name, for metrics whose value is an enumeration code."""
+    out: dict[str, dict[int, str]] = {}
+    for spec in _specs():
+        if spec.states:
+            out.setdefault(spec.name, {}).update(spec.states)
+    return out
+
+
+@functools.cache
+def _specs() -> tuple[Any, ...]:
     from agent.checks.base import BASE_CATALOG
     from agent.checks.registry import CHECKS, check_class
     from agent.selfcheck import AgentSelfCheck
@@ -31,10 +60,7 @@ def metric_labels() -> dict[str, frozenset[str]]:
             specs.extend(profile.catalog)
     except Exception:  # pysnmp-side problems must not stop rule loading
         pass
-    out: dict[str, set[str]] = {}
-    for spec in specs:
-        out.setdefault(spec.name, set()).update(spec.labels)
-    return {name: frozenset(labels) for name, labels in out.items()}
+    return tuple(specs)
 
 
 def known_metrics() -> frozenset[str]:

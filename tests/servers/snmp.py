@@ -93,7 +93,11 @@ class _Process:
 class SnmpdProcess(_Process):
     """net-snmp's snmpd with a config of our own; see the module docstring."""
 
-    def __init__(self, workdir: Path, sys_name: str = "upkeep-test-snmpd") -> None:
+    def __init__(
+        self, workdir: Path, sys_name: str = "upkeep-test-snmpd", extra_config: str = ""
+    ) -> None:
+        """``extra_config``: more snmpd.conf lines, e.g. ``override OID TYPE VALUE`` to serve
+        objects net-snmp does not implement (UPS-MIB values a real UPS firmware sends)."""
         self.workdir = workdir
         self.port = free_udp_port()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +107,7 @@ class SnmpdProcess(_Process):
             f'createUser {V3_USER} SHA-256 "{V3_AUTH_KEY}" AES "{V3_PRIV_KEY}"\n'
             f"rouser {V3_USER} authpriv\n"
             f"sysName {sys_name}\nsysLocation test-rack\nsysContact ops@example.net\n"
+            + extra_config
         )
         self.log = workdir / "snmpd.log"
 

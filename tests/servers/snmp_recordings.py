@@ -44,9 +44,16 @@ def printer(
     alerts: list[tuple[int, int, int, str]] = (),
     name: str = "printer",
     object_id: str = "1.3.6.1.4.1.11.2.3.9.1",
+    uptime: int = 12_345_600,
 ) -> list[Row]:
-    """supplies: (colorant index, class, type, description, max capacity, level)."""
-    rows = system(descr, object_id, name)
+    """supplies: (colorant index, class, type, description, max capacity, level).
+
+    prtMarkerSuppliesClass: 3 supplyThatIsConsumed, 4 receptacleThatIsFilled (its level is
+    the remaining space). prtMarkerSuppliesType (PrtMarkerSuppliesTypeTC): 3 toner,
+    4 wasteToner, 5 ink, 6 inkCartridge, 9 opc, 10 developer, 15 fuser, 20 transferUnit,
+    21 tonerCartridge. ``colorants`` empty: no prtMarkerColorantTable at all.
+    """
+    rows = system(descr, object_id, name, uptime)
     # hrDeviceTable: 1 = the printer, 2 = its network interface.
     rows += [
         ("1.3.6.1.2.1.25.3.2.1.1.1", "2", 1),
@@ -173,6 +180,200 @@ def replaced_printer(level: int) -> list[Row]:
     )
 
 
+def hp_color_cartridges() -> list[Row]:
+    """An HP Color LaserJet: four tonerCartridge (21) supplies with a colorant table, yellow at
+    9 % (the shape that never fired toner-low), a toner collection unit (wasteToner,
+    receptacle) that only says "some space remaining" (-3)."""
+    return printer(
+        descr="HP Color LaserJet Pro M454dw",
+        model="HP Color LaserJet Pro M454dw",
+        serial="VNB3K12345",
+        error_state_hex="0000",
+        device_status=2,
+        printer_status=3,
+        supplies=[
+            (1, 3, 21, "Black Cartridge HP W2030A", 2400, 1560),
+            (2, 3, 21, "Cyan Cartridge HP W2031A", 2100, 840),
+            (3, 3, 21, "Magenta Cartridge HP W2033A", 2100, 735),
+            (4, 3, 21, "Yellow Cartridge HP W2032A", 2100, 189),
+            (0, 4, 4, "Toner Collection Unit HP 3WT90A", -2, -3),
+        ],
+        colorants=["black", "cyan", "magenta", "yellow"],
+        covers=[("Front Door", 4)],
+        trays=[("Tray 1", 50, 20), ("Tray 2", 250, 180)],
+        pages=18230,
+        name="printer-hp-color",
+    )
+
+
+def canon_ink_no_colorants() -> list[Row]:
+    """A Canon inkjet: inkCartridge (6) supplies, NO colorant table (indexes 1..4 point at
+    nothing), colour only in the descriptions in Canon's spellings; yellow at 8 %, a
+    waste-ink absorber (wasteInk, receptacle) with 12 % of its space left (88 % full)."""
+    return printer(
+        descr="Canon MAXIFY GX7050",
+        model="Canon GX7000 series",
+        serial="KMQA01234",
+        error_state_hex="0000",
+        device_status=2,
+        printer_status=3,
+        supplies=[
+            (1, 3, 6, "CANON Matte Black Ink Tank", 100, 70),
+            (2, 3, 6, "Cyan Ink Tank GI-56 C", 100, 55),
+            (3, 3, 6, "Magenta Ink Tank GI-56 M", 100, 50),
+            (4, 3, 6, "Yellow Ink Tank GI-56 Y", 100, 8),
+            (0, 4, 8, "Maintenance Cartridge MC-G02", 100, 12),
+        ],
+        colorants=[],
+        covers=[],
+        trays=[("Cassette", 250, 100)],
+        pages=5120,
+        name="printer-canon-ink",
+        object_id="1.3.6.1.4.1.1602.4.7",
+    )
+
+
+def empty_toner_unknown_capacity() -> list[Row]:
+    """A Kyocera that lost track of its capacity: toner level 0 with max -2, and the noToner
+    bit set; a colorant index (2) that the colorant table (one row) does not have, so the
+    drum's colour is read from its description ("Drum Unit (Black)")."""
+    return printer(
+        descr="KYOCERA Document Solutions Printing System",
+        model="ECOSYS P2235dn",
+        serial="VCG9X10001",
+        error_state_hex="1000",  # bit 3: noToner
+        device_status=5,
+        printer_status=1,
+        supplies=[
+            (1, 3, 3, "TK-1160", -2, 0),
+            (2, 3, 9, "Drum Unit (Black)", 100000, 61000),
+        ],
+        colorants=["unknown"],
+        covers=[],
+        trays=[("Cassette 1", 250, 120)],
+        pages=30011,
+        name="printer-kyocera-empty",
+        object_id="1.3.6.1.4.1.1347.41",
+    )
+
+
+def duplicate_descriptions() -> list[Row]:
+    """A colour MFP (Konica-style) whose four drums and four toners share descriptions
+    ("Toner", "Drum Unit"), colours from the colorant table; one drum nearly worn (3 %), the
+    waste toner box 95 % full (5 of 100 space left); restarted 10 minutes ago."""
+    supplies = []
+    for colorant in range(1, 5):
+        supplies.append((colorant, 3, 3, "Toner", 1000, 500))
+    for colorant in range(1, 5):
+        supplies.append((colorant, 3, 9, "Drum Unit", 100, 3 if colorant == 2 else 60))
+    supplies.append((0, 4, 4, "Waste Toner Box", 100, 5))
+    return printer(
+        descr="KONICA MINOLTA bizhub C300i",
+        model="bizhub C300i",
+        serial="AA2J021012345",
+        error_state_hex="0000",
+        device_status=2,
+        printer_status=3,
+        supplies=supplies,
+        colorants=["yellow", "magenta", "cyan", "black"],
+        covers=[("Front Door", 4)],
+        trays=[("Tray1", 500, 400)],
+        pages=210456,
+        name="printer-dupes",
+        object_id="1.3.6.1.4.1.18334.1.1.1.2.1.183",
+        uptime=60_000,  # 10 minutes
+    )
+
+
+def ups_device(
+    *,
+    name: str,
+    descr: str,
+    object_id: str,
+    manufacturer: str,
+    model: str,
+    scalars: dict[str, tuple[str, object]],
+    uptime: int = 12_345_600,
+) -> list[Row]:
+    """A UPS-MIB device; ``scalars``: upsBattery/upsOutput object → (tag, value)."""
+    u = "1.3.6.1.2.1.33.1."
+    objects = {
+        "battery_status": "2.1.0",
+        "seconds_on_battery": "2.2.0",
+        "minutes_remaining": "2.3.0",
+        "charge": "2.4.0",
+        "battery_voltage": "2.5.0",
+        "battery_temperature": "2.7.0",
+        "input_frequency": "3.3.1.2.1",
+        "input_voltage": "3.3.1.3.1",
+        "output_source": "4.1.0",
+        "output_voltage": "4.4.1.2.1",
+        "output_current": "4.4.1.3.1",
+        "output_power": "4.4.1.4.1",
+        "output_load": "4.4.1.5.1",
+        "alarms_present": "6.1.0",
+    }
+    rows = system(descr, object_id, name, uptime) + [
+        (u + "1.1.0", "4", manufacturer),
+        (u + "1.2.0", "4", model),
+    ]
+    for key, (tag, value) in scalars.items():
+        rows.append((u + objects[key], tag, value))
+    return rows
+
+
+def ups_all_ones() -> list[Row]:
+    """A UPS on mains that cannot estimate: upsEstimatedMinutesRemaining and
+    upsSecondsOnBattery as all-ones (4294967295, sent as Gauge32 by its firmware), charge
+    100 %, no alarms."""
+    return ups_device(
+        name="ups-allones",
+        descr="CyberPower OL1500ERTXL2U",
+        object_id="1.3.6.1.4.1.3808.1.1.1",
+        manufacturer="CyberPower",
+        model="OL1500ERTXL2U",
+        scalars={
+            "battery_status": ("2", 2),
+            "seconds_on_battery": ("66", 4294967295),
+            "minutes_remaining": ("66", 4294967295),
+            "charge": ("2", 100),
+            "battery_voltage": ("2", 545),
+            "input_frequency": ("2", 500),
+            "input_voltage": ("2", 231),
+            "output_source": ("2", 3),
+            "output_voltage": ("2", 230),
+            "output_load": ("2", 21),
+            "alarms_present": ("66", 0),
+        },
+    )
+
+
+def ups_65535() -> list[Row]:
+    """A UPS whose "not available" is 65535 (16-bit all-ones): runtime, battery temperature
+    and output power; restarted 10 minutes ago (a firmware update)."""
+    return ups_device(
+        name="ups-65535",
+        descr="Riello Sentinel Pro SEP 1500",
+        object_id="1.3.6.1.4.1.5491.6",
+        manufacturer="RPS SpA",
+        model="SEP 1500",
+        scalars={
+            "battery_status": ("2", 2),
+            "seconds_on_battery": ("2", 0),
+            "minutes_remaining": ("2", 65535),
+            "charge": ("2", 98),
+            "battery_temperature": ("2", 65535),
+            "input_voltage": ("2", 229),
+            "output_source": ("2", 3),
+            "output_voltage": ("2", 229),
+            "output_power": ("2", 65535),
+            "output_load": ("2", 35),
+            "alarms_present": ("66", 0),
+        },
+        uptime=60_000,
+    )
+
+
 def ups_on_battery() -> list[Row]:
     """An Eaton UPS running on battery for 95 s: 87 % charge, 14 min left, onBattery alarm."""
     u = "1.3.6.1.2.1.33.1."
@@ -237,6 +438,30 @@ def switch(
     return rows
 
 
+def switch_without_ifx(ports: int = 8) -> list[Row]:
+    """An old switch without ifXTable: no ifName, no 64-bit counters, no ifHighSpeed; port 2
+    is down (enabled), port 8 is a 10G uplink whose ifSpeed saturates at 4294967295."""
+    rows = system("ProCurve J4899B Switch 2650", "1.3.6.1.4.1.11.2.3.7.11.44", "switch-old")
+    t = "1.3.6.1.2.1.2.2.1."
+    for i in range(1, ports + 1):
+        up = i != 2
+        rows += [
+            (f"{t}1.{i}", "2", i),
+            (f"{t}2.{i}", "4", f"Port {i}"),
+            (f"{t}3.{i}", "2", 6),
+            (f"{t}5.{i}", "66", 4294967295 if i == 8 else 100_000_000),
+            (f"{t}7.{i}", "2", 1),
+            (f"{t}8.{i}", "2", 1 if up else 2),
+            (f"{t}10.{i}", "65", 1000 * i),
+            (f"{t}13.{i}", "65", 0),
+            (f"{t}14.{i}", "65", 0),
+            (f"{t}16.{i}", "65", 2000 * i),
+            (f"{t}19.{i}", "65", 0),
+            (f"{t}20.{i}", "65", 0),
+        ]
+    return rows
+
+
 def snmprec(rows: list[Row]) -> str:
     ordered = sorted(rows, key=lambda row: tuple(int(p) for p in row[0].split(".")))
     return "".join(f"{oid}|{tag}|{value}\n" for oid, tag, value in ordered)
@@ -249,6 +474,13 @@ DEVICES = {
     "printer-replaced-before": lambda: replaced_printer(360),  # 5 % of 7200
     "printer-replaced-after": lambda: replaced_printer(7200),  # a new cartridge: 100 %
     "ups-onbattery": ups_on_battery,
+    "ups-allones": ups_all_ones,
+    "ups-65535": ups_65535,
+    "printer-hp-color": hp_color_cartridges,
+    "printer-canon-ink": canon_ink_no_colorants,
+    "printer-kyocera-empty": empty_toner_unknown_capacity,
+    "printer-dupes": duplicate_descriptions,
+    "switch-old": switch_without_ifx,
     "switch-48": switch,
     "switch-48-later": lambda: switch(octets=10**9 + 10**7),
 }

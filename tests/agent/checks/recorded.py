@@ -347,6 +347,11 @@ def assert_conforms(check_cls: type[Check], samples: list[Sample]) -> None:
         assert all(isinstance(v, str) for v in sample.labels.values()), (
             f"{sample.metric}: non-string label"
         )
+        for label, allowed in spec.values.items():  # the declared vocabulary, exactly
+            assert sample.labels.get(label) in allowed, (
+                f"{check_cls.name}: {sample.metric} {label}={sample.labels.get(label)!r} "
+                f"is not in its catalog's values {allowed}"
+            )
         assert isinstance(sample.value, int | float) and not isinstance(sample.value, bool), (
             f"{sample.metric}: value {sample.value!r} is not a number"
         )

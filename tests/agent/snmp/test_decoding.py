@@ -6,7 +6,7 @@ import pytest
 
 from agent.snmp.generic import rebooted
 from agent.snmp.interfaces import counter_delta
-from agent.snmp.printer import ERROR_FLAGS, decode_error_state, supply_level
+from agent.snmp.printer import ERROR_FLAGS, decode_error_state, supply_color, supply_level
 from agent.snmp.reading import DeviceReading
 from agent.snmp.ups import present_alarms
 from agent.snmp.vendors import vendor_of
@@ -43,7 +43,7 @@ def test_error_state_bits(raw: bytes | None, expected_on: set[str]) -> None:
         (80, 100, 80.0, "ok"),
         (1500, 2000, 75.0, "ok"),
         (0, 1000, 0.0, "empty"),
-        (0, -2, None, "empty"),  # empty is known even when the capacity is not
+        (0, -2, 0.0, "empty"),  # nothing left of any capacity: 0 %, not "no value"
         (-3, 100, None, "some_remaining"),  # never a number
         (-2, 100, None, "unknown"),
         (-1, 100, None, "unknown"),
@@ -59,6 +59,53 @@ def test_supply_level(level, capacity, percent, state) -> None:
     result = supply_level(level, capacity)
     assert result.state == state
     assert result.percent == (pytest.approx(percent) if percent is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("level", "capacity", "percent", "state"),
+    [
+        (100, 100, 0.0, "ok"),  # a waste box's level is its remaining space: all free
+        (10, 100, 90.0, "ok"),  # 10 % space left = 90 % full
+        (0, 100, 100.0, "full"),
+        (0, -2, 100.0, "full"),
+        (-3, 100, None, "some_remaining"),
+        (-2, -2, None, "unknown"),
+    ],
+)
+def test_receptacle_level_is_how_full(level, capacity, percent, state) -> None:
+    result = supply_level(level, capacity, receptacle=True)
+    assert (result.percent, result.state) == (percent, state)
+
+
+@pytest.mark.parametrize(
+    ("colorant", "description", "color"),
+    [
+        ("black", "TK-1160", "black"),
+        ("Cyan", "", "cyan"),
+        ("gloss", "Clear coat", "other"),  # the device names a colorant we do not know
+        ("", "Toner (Black)", "black"),
+        ("", "Black Cartridge HP CF410A", "black"),
+        ("", "CANON Matte Black Ink Tank", "matte_black"),
+        ("", "Cyan Toner", "cyan"),
+        ("", "Photo Black Ink", "photo_black"),
+        ("", "Light Cyan", "light_cyan"),
+        ("", "MAGENTA TONER", "magenta"),
+        ("", "Toner Gelb", "yellow"),
+        ("", "TN-243BK", "black"),
+        ("", "Brother TN-243C", "cyan"),
+        ("", "TK-5240Y", "yellow"),
+        ("", "Samsung CLT-K504S", "black"),
+        ("none", "Drum Unit", None),
+        ("", "Black/Cyan/Magenta/Yellow Drum", None),  # shared by all four: no colour
+        ("", "TN-243C TN-243M", None),  # two part numbers disagree
+        ("", "HP 26A CF226A", None),  # an HP part number names no colour
+        ("", "Imaging Drum", None),
+        ("", "TK-1160", None),
+        ("unknown", "", None),
+    ],
+)
+def test_supply_color(colorant, description, color) -> None:
+    assert supply_color(colorant, description) == color
 
 
 @pytest.mark.parametrize(
@@ -114,3 +161,22 @@ def test_ups_alarm_names_and_vendor_alarms() -> None:
 )
 def test_vendor_from_sys_object_id(oid, vendor) -> None:
     assert vendor_of(oid) == vendor
+
+
+def test_uptime_carries_on_across_the_32_bit_wrap_and_restarts_from_a_reboot() -> None:
+    from agent.snmp import generic
+
+    memory: dict = {}
+
+    def poll(ticks: int, now: float) -> tuple[float, list[str]]:
+        items = list(generic.evaluate(DeviceReading({"sys_uptime": ticks}), memory, now))
+        uptime = next(i.value for i in items if getattr(i, "metric", "") == "snmp_uptime_seconds")
+        return uptime, [i.type for i in items if not hasattr(i, "metric")]
+
+    top = 2**32 - 30_000  # 5 minutes before the wrap after 497 days
+    assert poll(top, 0.0) == (top / 100, [])
+    # 10 minutes later the counter wrapped: not a reboot, and the uptime keeps growing
+    after, events = poll(30_000, 600.0)
+    assert events == [] and after == pytest.approx((2**32 + 30_000) / 100)
+    # a real restart: the reboot event, and the uptime starts from the device's again
+    assert poll(500, 1200.0) == (5.0, ["reboot"])

@@ -68,7 +68,6 @@ def test_mono_printer_sentinel_and_error_state(sim_poll) -> None:
             "printer_supply_level_percent",
             supply="Imaging Drum",
             supply_type="opc",
-            color="none",
         )
         == 40
     )
@@ -95,7 +94,7 @@ def test_color_printer_four_cartridges(sim_poll) -> None:
         for k, v in values(result, "color", "printer_supply_level_percent").items()
     }
     assert levels == {"black": 80, "cyan": 75, "magenta": 50, "yellow": 0}
-    waste = {"supply": "Waste Toner Box", "supply_type": "waste_toner", "color": "none"}
+    waste = {"supply": "Waste Toner Box", "supply_type": "waste_toner"}  # no colour: none
     assert value(result, "color", "printer_supply_state", **waste, state="unknown") == 1
     assert (
         value(

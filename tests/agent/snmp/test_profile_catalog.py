@@ -80,7 +80,15 @@ def test_emitted_samples_match_catalogs(snmpsim) -> None:
         profile = profiles[devices[sample.asset][1]]
         spec = {s.name: s for s in profile.catalog}.get(sample.metric)
         assert spec is not None, f"{sample.metric} not in profile {profile.name}"
-        assert set(sample.labels) == set(spec.labels), (sample.metric, sample.labels)
+        assert set(spec.labels) - set(spec.optional) <= set(sample.labels) <= set(spec.labels), (
+            sample.metric,
+            sample.labels,
+        )
+        for label, allowed in spec.values.items():  # the declared vocabulary, exactly
+            if label in sample.labels:
+                assert sample.labels[label] in allowed, (sample.metric, label, sample.labels)
+        if spec.states:
+            assert sample.value in spec.states, (sample.metric, sample.value)
         assert all(isinstance(v, str) for v in sample.labels.values())
         emitted.setdefault(profile.name, set()).add(sample.metric)
     for name in SHIPPED:

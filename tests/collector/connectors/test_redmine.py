@@ -89,6 +89,26 @@ def test_project_by_client_and_default(
     assert issue(redmine, other)["project"]["name"] == "support"
 
 
+def test_severity_escalation_with_the_same_priority_is_one_note(
+    redmine: RedmineServer, make_subject: SubjectFactory
+) -> None:
+    """warning → critical under one priority: nothing to change in the issue's fields, but
+    the escalation note reaches Redmine, once (a retried delivery finds its marker)."""
+    subject = make_subject(severity="warning")
+    with connector(redmine) as redmine_main:
+        ref = redmine_main.deliver(Action.OPEN, subject, None)
+        priority = issue(redmine, ref)["priority"]["name"]
+        note = Comment(f"{subject.key}-e2", "Escalated: severity warning → critical (value 97).")
+        escalated = dataclasses.replace(subject, severity="critical", version=2, comment=note)
+        for _ in range(2):
+            assert redmine_main.deliver(Action.ESCALATE, escalated, ref) == ref
+        after = issue(redmine, ref)
+        assert after["priority"]["name"] == priority
+        assert [j["notes"] for j in after["journals"] if j["notes"]] == [
+            f"Escalated: severity warning → critical (value 97).\n\n[upkeep:{subject.key}-e2]"
+        ]
+
+
 def test_escalate_comment_time_entry_resolve(
     redmine: RedmineServer, make_subject: SubjectFactory
 ) -> None:

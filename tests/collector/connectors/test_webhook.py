@@ -104,6 +104,7 @@ def test_retry_after_failures_has_exactly_one_effect(make_subject: SubjectFactor
         "title": "Disk / on srv1 is 93% full",
         "description": "Disk usage 93% (threshold 90%).",
         "priority": "major",
+        "severity": None,
         "state": "open",
         "origin": "proactive",
         "opened_at": "2026-03-02T09:15:00+00:00",

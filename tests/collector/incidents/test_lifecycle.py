@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from collector.connectors import Action
-from collector.incidents.lifecycle import IncidentFacts, InvalidTransition, on_action, on_signal
+from collector.incidents.lifecycle import (
+    IncidentFacts,
+    InvalidTransition,
+    escalation_note,
+    on_action,
+    on_signal,
+)
 from collector.incidents.pipeline import AlertSignal
 
 DAY = 86400.0
@@ -52,6 +58,40 @@ def test_higher_priority_escalates() -> None:
     assert change.event == "escalated" and change.action is Action.ESCALATE
     assert change.fields["priority"] == "critical"
     assert change.data["previous_priority"] == "minor"
+
+
+def test_higher_severity_with_the_same_priority_still_escalates() -> None:
+    """warning → critical under a rule with one priority reaches the ticket systems (it was a
+    silent "repeated" before)."""
+    change = on_signal(
+        sig(severity="critical", priority="major", value=97.0, escalated=True),
+        facts(priority="major", severity="warning", count=2),
+        None,
+        1100.0,
+        DAY,
+    )
+    assert change.event == "escalated" and change.action is Action.ESCALATE
+    assert "priority" not in change.fields and change.fields["severity"] == "critical"
+    assert change.data["previous_severity"] == "warning" and change.data["severity"] == "critical"
+    assert escalation_note(change.data) == ("Escalated: severity warning → critical (value 97).")
+    # back to warning is not news for the ticket; rising again is
+    down = on_signal(
+        sig(priority="major"), facts(priority="major", severity="critical"), None, 1200.0, DAY
+    )
+    assert down.event == "repeated" and down.action is None and down.fields["severity"] == "warning"
+
+
+def test_escalation_note_names_both_changes() -> None:
+    change = on_signal(
+        sig(severity="critical", priority="critical", value=99.0),
+        facts(severity="warning"),
+        None,
+        1100.0,
+        DAY,
+    )
+    assert escalation_note(change.data) == (
+        "Escalated: severity warning → critical, priority minor → critical (value 99)."
+    )
 
 
 def test_lower_severity_never_lowers_priority() -> None:
