@@ -232,9 +232,12 @@ class Settings(BaseModel):
     #: the window lock further attempts until the oldest failure leaves the window.
     web_login_max_failures: int = Field(default=5, ge=1)
     web_login_window: Duration = Field(default=900.0, gt=0)
-    #: Dashboard: SLA clocks due within this are "at risk"; agents silent for this long are listed.
+    #: Dashboard: SLA clocks due within this are "at risk".
     web_sla_risk_window: Duration = Field(default=3600.0, ge=0)
-    web_agent_silent_after: Duration = Field(default=900.0, gt=0)
+    #: Dashboard "agents silent": used only while no ``metric: any`` absent rule is loaded (the
+    #: loaded rule's ``absent.for`` wins, so the page and the incidents agree); the default is
+    #: the shipped rules/agents.yaml ``agent-silent`` (a test keeps them equal).
+    web_agent_silent_after: Duration = Field(default=300.0, gt=0)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -414,6 +414,20 @@ class RuleService:
     def status(self) -> RulesStatus:
         return self.state
 
+    def silent_after(self) -> float | None:
+        """When an asset counts as silent: the shortest ``absent.for`` of the loaded, enabled
+        ``metric: any`` rules (the shipped ``agent-silent``), None when no such rule is loaded.
+
+        The dashboard's "agents silent" reads this, so it says what the rule opens incidents on.
+        """
+        with self._lock:
+            spans = [
+                c.rule.absent.for_
+                for c in self.engine.ruleset.any_rules
+                if c.rule.enabled and c.rule.absent is not None
+            ]
+        return min(spans) if spans else None
+
 
 def _idle(core: Core) -> bool:
     return (

@@ -84,6 +84,11 @@ def install(
         store, settings.web_login_max_failures * ADDRESS_FACTOR, settings.web_login_window
     )
     app.include_router(routes.web_router(incidents, rules))
+    # A person who opens the collector's bare address lands on the UI, not on a 404. Not an
+    # API operation: kept out of the OpenAPI document.
+    app.add_api_route(
+        "/", routes.root_redirect, methods=["GET"], include_in_schema=False, name="web-root"
+    )
     extra = management_router()
     app.state.web_management = extra is not None
     if extra is not None:

@@ -33,6 +33,8 @@ from collector.store import Store, inserted_id
 
 Role = Literal["admin", "technician", "client_viewer"]
 ROLES: tuple[Role, ...] = ("admin", "technician", "client_viewer")
+#: What a new user is unless someone chooses more (the Users form's default).
+LEAST_PRIVILEGED_ROLE: Role = "client_viewer"
 #: Roles that see every client and work incidents.
 STAFF_ROLES: frozenset[str] = frozenset({"admin", "technician"})
 MIN_PASSWORD_LENGTH = 10

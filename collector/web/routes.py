@@ -31,7 +31,14 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from markupsafe import Markup
 
 from collector import timeutil
-from collector.errors import Forbidden, InvalidArgument, NotFound, Unauthenticated, UpkeepError
+from collector.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    UpkeepError,
+)
 from collector.incidents import lifecycle
 from collector.incidents.service import IncidentService
 from collector.rules.service import RuleService
@@ -136,6 +143,19 @@ def render(
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, full, status_code=status_code)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def silence_threshold(rule_service: RuleService, settings: Any) -> float:
+    """Seconds without data before the dashboard lists an agent as silent: the loaded rules'
+    own definition (:meth:`RuleService.silent_after`), else ``web_agent_silent_after``."""
+    return rule_service.silent_after() or settings.web_agent_silent_after
+
+
+def root_redirect() -> Response:
+    """``GET /``: to the web UI (307, so the method stays GET)."""
+    response = RedirectResponse(PREFIX + "/", status_code=307)
     response.headers.update(SECURITY_HEADERS)
     return response
 
@@ -334,14 +354,16 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
     def dashboard(request: Request, user: User, scope: ClientScope) -> Response:
         settings = request.app.state.settings
         now = timeutil.now()
+        silent_after = silence_threshold(rule_service, settings)
         with request.app.state.store.read() as conn:
             context = {
+                "silent_after": silent_after,
                 "open_incidents": queries.open_incidents(conn, scope),
                 "at_risk": queries.sla_at_risk(
                     conn, scope, now=now, window=settings.web_sla_risk_window
                 ),
                 "silent": queries.silent_agents(
-                    conn, scope, now=now, after=settings.web_agent_silent_after
+                    conn, scope, now=now, after=silent_after
                 ),
                 "awaiting": approvals.awaiting(conn, scope),
                 "balance": (
@@ -662,16 +684,29 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
 
     # ------------------------------------------------------------------ users (admins)
 
+    #: The Users form's role choices, least privileged first (and preselected).
+    roles = sorted(auth.ROLES, key=lambda r: r != auth.LEAST_PRIVILEGED_ROLE)
+
+    def users_page(
+        request: Request, form: dict[str, str] | None = None, error: str = "", status: int = 200
+    ) -> Response:
+        with request.app.state.store.read() as conn:
+            rows = auth.list_users(conn)
+            options = queries.client_options(conn, Scope(None))
+        shown = {"username": "", "display_name": "", "client": ""}
+        shown.update(form or {})
+        shown.setdefault("role", auth.LEAST_PRIVILEGED_ROLE)
+        return render(
+            request,
+            "users.html",
+            {"rows": rows, "clients": options, "roles": roles, "form": shown, "error": error},
+            status_code=status,
+        )
+
     @router.get("/users")
     def user_list(request: Request, user: User) -> Response:
         require_admin(user)
-        store = request.app.state.store
-        with store.read() as conn:
-            rows = auth.list_users(conn)
-            options = queries.client_options(conn, Scope(None))
-        return render(
-            request, "users.html", {"rows": rows, "clients": options, "roles": auth.ROLES}
-        )
+        return users_page(request)
 
     @router.post("/users")
     def user_add(
@@ -679,21 +714,38 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         user: CsrfUser,
         username: Annotated[str, Form(max_length=100)],
         password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH)],
-        role: Annotated[str, Form(max_length=20)],
+        role: Annotated[str, Form(max_length=20)] = auth.LEAST_PRIVILEGED_ROLE,
         client: Annotated[str, Form(max_length=100, pattern=_TEXT)] = "",
         display_name: Annotated[str, Form(max_length=200, pattern=_TEXT)] = "",
     ) -> Response:
         require_admin(user)
-        with request.app.state.store.write() as conn:
-            auth.create_user(
-                conn,
-                username.strip(),
-                password,
-                role=role,
-                client=client or None,
-                display_name=display_name.strip(),
-                now=timeutil.now(),
-            )
+        # Shown back on a refusal (never the password), so nothing typed is lost.
+        typed = {"username": username, "display_name": display_name, "role": role, "client": client}
+        try:
+            if role not in auth.ROLES:
+                raise InvalidArgument(f"Role: must be one of {', '.join(auth.ROLES)}")
+            if role == "client_viewer" and not client:
+                raise InvalidArgument(
+                    "Client: a client viewer sees one client's pages; choose that client"
+                )
+            if role != "client_viewer" and client:
+                raise InvalidArgument(
+                    f"Client: a {role.replace('_', ' ')} sees every client; leave Client empty"
+                )
+            with request.app.state.store.write() as conn:
+                auth.create_user(
+                    conn,
+                    username.strip(),
+                    password,
+                    role=role,
+                    client=client or None,
+                    display_name=display_name.strip(),
+                    now=timeutil.now(),
+                )
+        except (InvalidArgument, NotFound, AlreadyExists) as exc:
+            from collector.api import status_for  # the one HTTP status table (api imports us)
+
+            return users_page(request, typed, exc.detail, status_for(exc))
         return redirect(PREFIX + "/users")
 
     @router.post("/users/{name}/{change}")
