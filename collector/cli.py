@@ -128,14 +128,64 @@ def _reported(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: Where ``upkeep demo`` keeps its store by default (relative to the working directory).
+DEMO_DIR = ".upkeep-demo"
+#: Settings that choose a store: with none of them given, the CLI looks for the demo's.
+_STORE_KEYS = (
+    "UPKEEP_CONFIG",
+    "UPKEEP_DATA_DIR",
+    "UPKEEP_DATABASE_URL",
+    "UPKEEP_DATABASE_URL_FILE",
+)
+_said: set[str] = set()  # notes already printed by this process (commands load settings twice)
+
+
+def _note(text: str) -> None:
+    """A note on stderr, once per process (stdout stays clean for JSON and tokens)."""
+    if text not in _said:
+        _said.add(text)
+        err.print(f"note: {text}", markup=False, soft_wrap=True)
+
+
+def demo_environ(environ: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, str]:
+    """The environment to load settings from: as given, or, when it configures no store and
+    ``./.upkeep-demo/upkeep.db`` exists, pointed at that store (what a running ``make demo``
+    uses in this folder), with a note on stderr."""
+    import os
+
+    env = dict(os.environ if environ is None else environ)
+    if any(env.get(key) for key in _STORE_KEYS):
+        return env
+    demo_dir = (cwd or Path.cwd()) / DEMO_DIR
+    if (demo_dir / "upkeep.db").is_file():
+        env["UPKEEP_DATA_DIR"] = str(demo_dir.resolve())
+        _note(f"no store configured; using the demo's store in {demo_dir.resolve()}")
+    return env
+
+
 def _settings(config: Path | None, **overrides: Any) -> Settings:
-    return load_settings(config, overrides=overrides)
+    environ = None if config is not None else demo_environ()
+    return load_settings(config, environ=environ, overrides=overrides)
 
 
 def _store(config: Path | None) -> Store:
-    """The store of the settings, migrated (admin commands work on a fresh database too)."""
-    store = Store.from_settings(_settings(config))
+    """The store of the settings, migrated (admin commands work on a fresh database too).
+
+    An empty store (no client at all) is named on stderr: a command that finds nothing says
+    where it looked, so a wrong store is never mistaken for an empty result.
+    """
+    settings = _settings(config)
+    store = Store.from_settings(settings)
     store.upgrade()
+    from collector.schema import clients
+
+    with store.read() as conn:
+        empty = conn.execute(sa.select(clients.c.id).limit(1)).first() is None
+    if empty:
+        _note(
+            f"the store {settings.database_display} is empty (no clients); choose another with "
+            "--config, UPKEEP_DATA_DIR or UPKEEP_DATABASE_URL"
+        )
     return store
 
 
@@ -160,7 +210,8 @@ def serve(
     """Run the collector: migrate the store, then serve the API until SIGTERM."""
     from collector.server import serve as run  # uvicorn only when serving
 
-    settings = _settings(config, host=host, port=port)
+    # A server's store is configured, never found: no demo lookup here.
+    settings = load_settings(config, overrides={"host": host, "port": port})
     run(settings)
 
 

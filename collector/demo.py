@@ -90,6 +90,20 @@ def provision_ui_and_contract(store: Store, data_dir: Path) -> str:
     return password
 
 
+def write_env(data_dir: Path) -> Path:
+    """``<data_dir>/env``: the settings that select the demo's store, for ``upkeep`` run from
+    another folder or shell (``. .upkeep-demo/env``); in this folder the CLI finds it itself."""
+    import shlex
+
+    path = data_dir / "env"
+    path.write_text(
+        "# written by `upkeep demo`: source it to point `upkeep` at the demo's store\n"
+        f"export UPKEEP_DATA_DIR={shlex.quote(str(data_dir))}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
 def agent_config(data_dir: Path, url: str, token_file: Path, interval: str) -> Path:
     """An agent config with this OS's default checks, all on ``interval``."""
     from agent.checks import registry
@@ -124,6 +138,8 @@ Upkeep demo is running. Data: {data_dir}/ (SQLite store, agent spool, tokens)
   metrics       {url}/metrics         (Prometheus exposition)
   assets        curl -s {auth} {url}/api/v1/assets
   agent config  {data_dir}/agent.yaml  (upkeep-agent run --config …)
+  CLI           upkeep incident list   (in this folder it finds the demo's store; elsewhere:
+                export UPKEEP_DATA_DIR={data_dir}   or   . {data_dir}/env)
 
 Press Ctrl-C to stop the collector and the agent.
 """,
@@ -176,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     admin_token_file = data_dir / "admin.token"
     _write_secret(admin_token_file, admin_token)
     config = agent_config(data_dir, url, data_dir / "agent.token", args.interval)
+    write_env(data_dir)
 
     server = build_server(settings, store=store, migrate=False)
     agent = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)])

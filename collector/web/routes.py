@@ -362,9 +362,7 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
                 "at_risk": queries.sla_at_risk(
                     conn, scope, now=now, window=settings.web_sla_risk_window
                 ),
-                "silent": queries.silent_agents(
-                    conn, scope, now=now, after=silent_after
-                ),
+                "silent": queries.silent_agents(conn, scope, now=now, after=silent_after),
                 "awaiting": approvals.awaiting(conn, scope),
                 "balance": (
                     queries.points(queries.balances(conn, scope).get(user.client_id))

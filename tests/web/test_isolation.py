@@ -68,6 +68,7 @@ def fill(path: str, world: World, *, other: bool = True) -> str:
         "action": "acknowledge",
         "decision": "approve",
         "change": "disable",
+        "row_id": "1",
         "key": t.request if path.startswith("/ui/requests/") else t.incident,
     }
     if path.startswith("/ui/users/"):
