@@ -154,11 +154,22 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Listen port (default 8427).", show_default=False)
     ] = None,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background/--no-background",
+            help="Run the periodic jobs and delivery workers (--no-background: only serve; "
+            "see docs/cluster.md). Default: the 'background' setting (on).",
+            show_default=False,
+        ),
+    ] = True,
 ) -> None:
     """Run the collector: migrate the store, then serve the API until SIGTERM."""
     from collector.server import serve as run  # uvicorn only when serving
 
     settings = _settings(config, host=host, port=port)
+    if not background:
+        settings = settings.model_copy(update={"background": False})
     run(settings)
 
 
