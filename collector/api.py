@@ -43,8 +43,10 @@ from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
 from collector.errors import (
     AlreadyExists,
+    ArtefactTooLarge,
     BodyTooLarge,
     Forbidden,
+    IncidentConflict,
     InvalidArgument,
     InvalidBatch,
     MalformedBody,
@@ -84,6 +86,8 @@ HTTP_STATUS: dict[type[UpkeepError], int] = {
     Forbidden: 403,
     NotFound: 404,
     AlreadyExists: 409,
+    IncidentConflict: 409,
+    ArtefactTooLarge: 422,
     BodyTooLarge: 413,
     UnsupportedEncoding: 415,
     InvalidBatch: 422,

@@ -26,6 +26,7 @@ from collector.contracts.cli import contract_app
 from collector.errors import (
     AlreadyExists,
     Forbidden,
+    IncidentConflict,
     InvalidArgument,
     NotFound,
     StoreUnavailable,
@@ -47,6 +48,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     InvalidArgument: 2,
     NotFound: 3,
     AlreadyExists: 4,
+    IncidentConflict: 75,  # EX_TEMPFAIL: try again
     Unauthenticated: 5,
     Forbidden: 5,
     StoreUnavailable: 69,  # EX_UNAVAILABLE

@@ -39,14 +39,13 @@ def attach_contract_listeners(
     settings: Settings,
     metric_of: Callable[[str], str | None] | None = None,
 ) -> tuple[SlaClocks, Ledger]:
-    """Every listener an incident writer needs, the server and the CLI alike, in order: contract
-    scope (tags out-of-scope incidents before their ticket is written), SLA clocks, the
+    """Every listener an incident writer needs, the server and the CLI alike: SLA clocks, the
     preventive-work record (``metric_of``: a rule id's metric, for its evidence) and the points
-    ledger (charges resolved incidents)."""
-    from collector.contracts import scope
+    ledger (charges resolved incidents). Each reads the change and writes its own tables, so
+    their order does not matter; contract scope is a pipeline stage whose decision carries the
+    incident's labels (``collector.contracts.scope``), not a listener."""
     from collector.preventive import PreventiveRecorder
 
-    service.listeners.append(scope.on_incident)
     clocks = attach_listeners(service)
     service.listeners.append(PreventiveRecorder(metric_of))
     ledger = Ledger(service.store, settings)
