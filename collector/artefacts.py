@@ -66,7 +66,9 @@ def put(
         "content": content,
         "created_at": now,
     }
-    artefact_id = conn.execute(artefacts.insert().values(**values)).inserted_primary_key[0]
+    artefact_id: int = conn.execute(
+        artefacts.insert().values(**values).returning(artefacts.c.id)
+    ).scalar_one()
     return Artefact(
         artefact_id, kind, values["name"], values["content_type"], digest, len(content), now
     )
