@@ -311,7 +311,16 @@ class IncidentService:
                 change = lifecycle.on_action(_facts(row), action, now, **args)
             except InvalidTransition as exc:
                 raise InvalidArgument(str(exc)) from None
-            self._write(conn, row, change, now, actor, extra=args)
+            try:
+                with conn.begin_nested():
+                    self._write(conn, row, change, now, actor, extra=args)
+            except sa.exc.IntegrityError as exc:
+                if not _active_fingerprint_conflict(exc):
+                    raise
+                raise InvalidArgument(
+                    f"{key} cannot be {change.event}: another incident of the same alert "
+                    "is active (one active incident per alert)"
+                ) from None
             return change.event
 
     def close_from_ticket(self, incident_id: int, connector: str, now: float) -> None:

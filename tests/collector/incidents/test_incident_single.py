@@ -84,3 +84,25 @@ def test_migration_0010_closes_older_duplicates_and_keeps_the_newest(db_url: str
         assert active.number == 3
     finally:
         store.dispose()
+
+
+def test_reopening_an_old_incident_while_a_new_one_of_its_alert_is_active_is_refused(
+    store: Store,
+) -> None:
+    from collector.errors import InvalidArgument
+
+    client = admin.create_client(store, "acme")
+    with store.write() as conn:
+        conn.execute(incidents.insert().values(_row(client.id, 1, "resolved")))
+        conn.execute(incidents.insert().values(_row(client.id, 2, "open")))
+    service = IncidentService(store)
+    with pytest.raises(InvalidArgument, match="another incident of the same alert is active"):
+        service.act("UPK-acme-1", "reopen", "jane")
+    with store.read() as conn:
+        states = dict(conn.execute(sa.select(incidents.c.number, incidents.c.state)).all())
+        reopened = conn.execute(
+            sa.select(sa.func.count()).select_from(incident_events)
+        ).scalar_one()
+    assert states == {1: "resolved", 2: "open"} and reopened == 0  # nothing half written
+    service.act("UPK-acme-2", "resolve", "jane")
+    assert service.act("UPK-acme-1", "reopen", "jane") == "reopened"
