@@ -1,22 +1,26 @@
 # The two README commands: `make demo` (main job) and `make test` (whole suite).
-# Both create .venv on first use and install what they need into it.
+# Both create .venv on first use and install what they need into it, at the versions pinned in
+# requirements/constraints.txt (so a fresh clone resolves what CI resolved; `make lock` refreshes).
 PY     ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+CONSTRAINTS := requirements/constraints.txt
+# Every extra the suite needs; `make lock` resolves exactly these.
+DEV_EXTRAS  := collector,postgres,dev
 
-.PHONY: demo test lint bench-agent bench-ingest clean
+.PHONY: demo test lint lock bench-agent bench-ingest clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c $(CONSTRAINTS) --upgrade pip
 
-$(VENV)/.deps-collector: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[collector]'
+$(VENV)/.deps-collector: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[collector]'
 	touch $@
 
-$(VENV)/.deps-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[collector,postgres,dev]'
+$(VENV)/.deps-dev: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[$(DEV_EXTRAS)]'
 	touch $@ $(VENV)/.deps-collector
 
 demo: $(VENV)/.deps-collector
@@ -26,10 +30,19 @@ test: $(VENV)/.deps-dev
 	scripts/test-system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Zero findings from each: ruff's lint rules, ruff's formatter, mypy ([tool.mypy] in pyproject).
 lint: $(VENV)/.deps-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Re-resolve every dependency to its newest allowed release in a throw-away venv and pin the
+# result; review the diff, run `make lint test`, commit the file.
+lock:
+	scripts/lock $(PY) $(CONSTRAINTS) '$(DEV_EXTRAS)'
 
 bench-agent: $(VENV)/.deps-dev
+	scripts/bench-system-deps
 	$(BIN)/python benchmarks/agent_footprint.py
 
 bench-ingest: $(VENV)/.deps-dev

@@ -10,14 +10,18 @@ import json
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from agent import __version__
 from agent.yamlsource import ConfigError
 
+if TYPE_CHECKING:
+    from agent.config import LoadedConfig
+
 EXIT_CONFIG = 2
 
 
-def _load(path: str | None):
+def _load(path: str | None) -> LoadedConfig:
     from agent.config import load_config
 
     return load_config(path)
@@ -43,23 +47,45 @@ def cmd_once(args: argparse.Namespace) -> int:
             print(f"check {name} skipped: {reason}", file=sys.stderr)
             del checks[name]
     runner = CheckRunner(checks)
+    collected: dict[str, float] = {}  # asset → its snmp_up
     try:
-        # Rates and CPU percentages need two readings: prime, wait, then collect.
-        for name in checks:
-            runner.run(name)
-        time.sleep(args.wait)
+        # Rates and CPU percentages need two readings: prime those, wait, then collect.
+        # Everything else (SNMP devices above all) is asked once.
+        primed = [name for name, check in checks.items() if check.needs_previous]
+        if primed:
+            runner.run_group(primed)
+            time.sleep(args.wait)
         out = sys.stdout
-        for name in checks:
-            result = runner.run(name)
+        for name, result in runner.run_group(list(checks)).items():
             if result.unsupported:
                 print(f"check {name} skipped: {result.unsupported}", file=sys.stderr)
                 continue
             for sample in result.samples:
+                if sample.metric == "snmp_up" and sample.asset:
+                    collected[sample.asset] = sample.value
                 out.write(json.dumps(sample.to_wire(), separators=(",", ":")) + "\n")
             for event in result.events:
                 print(f"event {event.type}: {event.message}", file=sys.stderr)
     finally:
         runner.shutdown()
+    return _snmp_outcome(cfg, collected)
+
+
+def _snmp_outcome(cfg: LoadedConfig, collected: dict[str, float]) -> int:
+    """Exit 1 naming every configured SNMP device that gave nothing (0: all answered)."""
+    snmp = cfg.snmp
+    targets = [t for t in snmp.targets if t.enabled] if snmp is not None else []
+    silent = [t for t in targets if collected.get(t.name) != 1.0]
+    for target in silent:
+        why = "no answer" if target.name in collected else "not polled before the deadline"
+        print(
+            f"error: snmp target {target.name} ({target.address}:{target.port}): "
+            f"nothing collected ({why})",
+            file=sys.stderr,
+        )
+    if silent:
+        print(f"error: {len(silent)} of {len(targets)} SNMP devices gave nothing", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -94,8 +120,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     require_collector(cfg)
     logging.getLogger().setLevel(cfg.agent.log_level.upper())
-    AgentService(cfg).run_forever()
+    try:
+        AgentService(cfg).run_forever()
+    finally:
+        _dump_modules()
     return 0
+
+
+def _dump_modules() -> None:
+    """Debug hook: with ``UPKEEP_AGENT_DUMP_MODULES=path`` a stopping agent writes the
+    modules it had imported there, one per line — how benchmarks and tests see what
+    the running service loaded (pure-Python modules never show in /proc/PID/maps)."""
+    import os
+
+    path = os.environ.get("UPKEEP_AGENT_DUMP_MODULES")
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("".join(f"{name}\n" for name in sorted(sys.modules)))
 
 
 def cmd_install_service(args: argparse.Namespace) -> int:
@@ -261,8 +302,6 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # One line per job run is noise; our own runner logs what matters (failures, skips).
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except ConfigError as exc:

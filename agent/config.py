@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-
 from agent.checks import registry
 from agent.checks.base import CheckConfig
 from agent.durations import Duration
+from agent.schema import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from agent.yamlsource import ConfigError, YamlDocument, describe_errors, validate
 
 if TYPE_CHECKING:
@@ -143,10 +142,18 @@ class AgentConfig(_Model):
 class LoadedConfig:
     """An AgentConfig plus each enabled check's validated options."""
 
-    def __init__(self, agent: AgentConfig, checks: dict[str, CheckConfig], source: str) -> None:
+    def __init__(
+        self,
+        agent: AgentConfig,
+        checks: dict[str, CheckConfig],
+        source: str,
+        snmp: SnmpConfig | None = None,
+    ) -> None:
         self.agent = agent
         self.checks = checks
         self.source = source
+        #: The validated ``snmp:`` section (``agent.snmp`` holds the same once loaded).
+        self.snmp = snmp
 
 
 def check_configs(
@@ -184,13 +191,14 @@ def load_config(path: str | Path | None) -> LoadedConfig:
             [f"{doc.where(())}: the config must be a mapping of keys (collector, site, checks, …)"]
         )
     agent = validate(AgentConfig, doc.data, doc)
+    snmp = None
     if agent.snmp is not None:
         from agent.snmp.config import SnmpConfig
 
         snmp = validate(SnmpConfig, agent.snmp, doc, ("snmp",))
         check_snmp(snmp, doc)
         agent = agent.model_copy(update={"snmp": snmp})
-    return LoadedConfig(agent, check_configs(agent.checks, doc), str(path))
+    return LoadedConfig(agent, check_configs(agent.checks, doc), str(path), snmp)
 
 
 def check_snmp(snmp: SnmpConfig, doc: YamlDocument | None) -> None:

@@ -64,7 +64,7 @@ class Host:
         """Raw CPU time counters. Checks compute percentages from their own previous
         reading: psutil's ``cpu_times_percent`` keeps its previous reading per *thread*,
         which gives wrong intervals when a scheduler runs a check on varying threads."""
-        return psutil.cpu_times(percpu=percpu)
+        return psutil.cpu_times(percpu=True) if percpu else psutil.cpu_times()
 
     def cpu_count(self, logical: bool = True) -> int | None:
         return psutil.cpu_count(logical=logical)

@@ -17,12 +17,16 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from agent.checks.base import Sample
 from agent.exposition import exposed_labels, family_help, family_name, family_type
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +104,13 @@ class MetricsEndpoint:
         self.latest = latest or LatestSamples()
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(AgentSeriesCollector(self.latest, site))
-        self._server = None
+        self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server, self._thread = start_http_server(
-            self.port, addr=self.host, registry=self.registry
-        )
-        self.port = self._server.server_address[1]  # when started on port 0 (tests)
+        server, self._thread = start_http_server(self.port, addr=self.host, registry=self.registry)
+        self._server = server
+        self.port = server.server_address[1]  # when started on port 0 (tests)
         log.info("metrics endpoint on http://%s:%d/metrics", self.host, self.port)
 
     def stop(self) -> None:

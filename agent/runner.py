@@ -1,7 +1,8 @@
 """The agent's service mode: schedule checks, spool what they return, ship the spool.
 
-Each check runs on its own APScheduler interval with jitter. The job hands the check to a
-worker pool and waits at most its timeout: a check that raises or hangs becomes a
+Checks sharing an interval form a group; each group has one scheduling thread that sleeps
+until the group is due (with jitter), hands the group to a worker and waits at most each
+check's timeout: a check that raises or hangs becomes a
 ``check_error`` event plus ``upkeep_check_up 0`` and the others go on. A check that
 cannot run here is reported once and never scheduled again.
 """
@@ -41,17 +42,18 @@ def build_checks(cfg: LoadedConfig, host: Host, *, persistent: bool = False) -> 
     """
     checks = {}
     for name, options in cfg.checks.items():
-        if persistent and "state_file" in type(options).model_fields and options.state_file is None:
+        # Only the checks that keep state have a state_file option.
+        if persistent and getattr(options, "state_file", False) is None:
             options = options.model_copy(
                 update={"state_file": cfg.agent.state_dir / f"{name}.state.json"}
             )
         checks[name] = registry.check_class(name)(options, host)
-    if cfg.agent.snmp is not None and cfg.agent.snmp.targets:
+    if cfg.snmp is not None and cfg.snmp.targets:
         from agent.snmp.check import (
             snmp_checks,  # pysnmp is loaded only when devices are configured
         )
 
-        checks.update(snmp_checks(cfg.agent.snmp, host))
+        checks.update(snmp_checks(cfg.snmp, host))
     return checks
 
 
@@ -138,9 +140,10 @@ class CheckRunner:
                 try:
                     future.result(timeout=poll)
                 except FutureTimeout:
-                    name = progress.current
-                    if name is None:
+                    current = progress.current
+                    if current is None:
                         continue
+                    name = current
                     timeout = self.checks[name].config.effective_timeout()
                     if time.monotonic() - progress.started <= timeout:
                         continue
@@ -223,12 +226,12 @@ class AgentService:
             self.metrics_endpoint = MetricsEndpoint(
                 agent.metrics.host, agent.metrics.port, agent.site
             )
-        self._scheduler = None
         self._threads: list[threading.Thread] = []
+        self._group_threads: list[threading.Thread] = []
 
     # -- scheduling --------------------------------------------------------------------
     def run_group(self, names: list[str]) -> None:
-        """One scheduler job: every check sharing an interval, spooled in one transaction."""
+        """One run of a group: every check sharing an interval, spooled in one transaction."""
         results = self.runner.run_group(list(names))
         samples, events = [], []
         for name, result in results.items():
@@ -262,14 +265,6 @@ class AgentService:
         )
 
     def start(self) -> None:
-        from apscheduler.executors.pool import ThreadPoolExecutor as JobPool
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        self._scheduler = BackgroundScheduler(
-            timezone="UTC",
-            executors={"default": JobPool(max_workers=max(4, len(self.runner.checks)))},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
-        )
         groups: dict[float, list[str]] = {}
         for name, check in self.runner.checks.items():
             reason = check.unsupported()
@@ -281,16 +276,14 @@ class AgentService:
         for interval, names in sorted(groups.items()):
             # Spread first runs so a fleet restarted together does not collect in lockstep.
             first = now + random.uniform(0, min(interval, 2.0))
-            self._scheduler.add_job(
-                self.run_group,
-                "interval",
-                args=[names],
-                id=f"every-{interval:g}s",
-                seconds=interval,
-                jitter=min(interval * 0.1, 5.0),
-                next_run_time=_utc(first),
+            thread = threading.Thread(
+                target=self._every,
+                args=(interval, names, first),
+                name=f"every-{interval:g}s",
+                daemon=True,
             )
-        self._scheduler.start()
+            thread.start()
+            self._group_threads.append(thread)
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.start()
         if self.shipper is not None:
@@ -311,16 +304,35 @@ class AgentService:
         self.stop_event.set()
         if self.shipper is not None:
             self.shipper.wake()
-        if self._scheduler is not None and self._scheduler.running:
-            # Wait for running jobs (bounded by their timeouts) so their samples reach the
-            # spool before it closes: a clean stop loses nothing.
-            self._scheduler.shutdown(wait=True)
+        # Wait for running groups (bounded by their checks' timeouts) so their samples reach
+        # the spool before it closes: a clean stop loses nothing.
+        longest = max(
+            (c.config.effective_timeout() for c in self.runner.checks.values()), default=0
+        )
+        for thread in self._group_threads:
+            thread.join(timeout=longest + 5)
         for thread in self._threads:
             thread.join(timeout=20)
         self.runner.shutdown()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.stop()
         self.spool.close()
+
+    def _every(self, interval: float, names: list[str], first: float) -> None:
+        """One group's schedule: run at ``first`` + k × interval, each time a little late
+        (jitter, so agents started together drift apart). A run that overran its slot is
+        not caught up: the next one starts at once and the schedule moves on (coalesced)."""
+        jitter = min(interval * 0.1, 5.0)
+        slot, due = 0, first
+        while not self.stop_event.wait(max(0.0, due - time.time())):
+            try:
+                self.run_group(names)
+            except Exception:  # a broken group must not end its schedule
+                log.exception("checks %s failed", ", ".join(names))
+            if not names:  # every check of the group said it cannot run here
+                return
+            slot = max(slot + 1, int((time.time() - first) // interval) + 1)
+            due = first + slot * interval + random.uniform(0, jitter)
 
     def run_forever(self) -> None:
         """Run until SIGTERM or SIGINT."""
@@ -338,9 +350,3 @@ class AgentService:
             self.stop_event.wait()
         finally:
             self.stop()
-
-
-def _utc(ts: float):
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC)

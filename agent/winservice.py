@@ -7,12 +7,17 @@ pywin32's ``pythonservice.exe``. The config path is the service's custom option
 
 from __future__ import annotations
 
-import servicemanager  # type: ignore[import-not-found]
-import win32event  # type: ignore[import-not-found]
-import win32service  # type: ignore[import-not-found]
-import win32serviceutil  # type: ignore[import-not-found]
+from typing import TYPE_CHECKING
+
+import servicemanager
+import win32event
+import win32service
+import win32serviceutil
 
 from agent.service import WINDOWS_SERVICE_NAME
+
+if TYPE_CHECKING:
+    from agent.runner import AgentService
 
 
 class AgentWindowsService(win32serviceutil.ServiceFramework):  # pragma: no cover - Windows
@@ -24,7 +29,7 @@ class AgentWindowsService(win32serviceutil.ServiceFramework):  # pragma: no cove
     def __init__(self, args: list[str]) -> None:
         super().__init__(args)
         self.stop_handle = win32event.CreateEvent(None, 0, 0, None)
-        self.service = None
+        self.service: AgentService | None = None
 
     def SvcStop(self) -> None:  # noqa: N802 - pywin32's name
         self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING)
@@ -40,9 +45,9 @@ class AgentWindowsService(win32serviceutil.ServiceFramework):  # pragma: no cove
         cfg = load_config(config)
         require_collector(cfg)
         servicemanager.LogInfoMsg(f"Upkeep agent starting with {config}")
-        self.service = AgentService(cfg)
-        self.service.start()
+        self.service = service = AgentService(cfg)
+        service.start()
         try:
             win32event.WaitForSingleObject(self.stop_handle, win32event.INFINITE)
         finally:
-            self.service.stop()
+            service.stop()

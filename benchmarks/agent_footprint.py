@@ -9,7 +9,10 @@
    / cycles (a cycle = every default check once, plus spooling and shipping their samples).
 3. In-process: CPU time (time.process_time) of one cycle of the default checks + spool
    write, median over 300 cycles, without scheduler and HTTP.
-Also asserts that pysnmp was not imported by a host-only agent.
+Also reports which heavy modules the service had imported (pysnmp, pydantic, APScheduler,
+requests): the agent writes its ``sys.modules`` at stop (``UPKEEP_AGENT_DUMP_MODULES``), since
+pure-Python modules never appear in /proc/PID/maps. ``--snmp-check`` runs the same probe
+with one SNMP target configured, to show that it does see pysnmp then.
 """
 
 from __future__ import annotations
@@ -64,9 +67,15 @@ def in_process_cycle(state_dir: Path, cycles: int = 300) -> dict:
     }
 
 
-def service_footprint(tmp: Path, seconds: float, interval: float) -> dict:
+HEAVY = ("pysnmp", "pydantic", "apscheduler", "requests")
+
+
+def service_footprint(tmp: Path, seconds: float, interval: float, snmp: bool = False) -> dict:
     from agent.checks import registry
     from tests.servers.collector import CollectorProcess, provision
+
+    tmp = tmp / ("with-snmp" if snmp else "host")
+    tmp.mkdir()
 
     with CollectorProcess(tmp / "collector") as collector:
         token = provision(collector, "bench").agent_token
@@ -81,11 +90,30 @@ def service_footprint(tmp: Path, seconds: float, interval: float) -> dict:
                     "state_dir": str(tmp / "agent-state"),
                     "spool": {"flush_interval": "5s"},
                     "checks": checks,
+                    **(
+                        {
+                            "snmp": {
+                                "targets": [
+                                    {
+                                        "name": "p",
+                                        "address": "127.0.0.1",
+                                        "port": 9,
+                                        "community": "x",
+                                    }
+                                ]
+                            }
+                        }
+                        if snmp
+                        else {}
+                    ),
                 }
             )
         )
+        dump = tmp / "modules.txt"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--config", str(cfg)], stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "agent", "run", "--config", str(cfg)],
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "UPKEEP_AGENT_DUMP_MODULES": str(dump)},
         )
         try:
             p = psutil.Process(proc.pid)
@@ -102,15 +130,13 @@ def service_footprint(tmp: Path, seconds: float, interval: float) -> dict:
                 readings.append(mem.pss)
                 if peak is None or mem.pss > peak.pss:
                     peak = mem
+            threads = p.num_threads()
             cpu = sum(p.cpu_times()[:2]) - cpu0
             elapsed = time.monotonic() - t0
-            modules = subprocess.run(
-                ["cat", f"/proc/{proc.pid}/maps"], capture_output=True, text=True
-            ).stdout
-            snmp_loaded = "pysnmp" in modules
         finally:
             proc.terminate()
             proc.wait(20)
+        loaded = {line.split(".")[0] for line in dump.read_text().split()}
     cycles = elapsed / (interval or 30.0)
     return {
         "rss_mib": round(peak.rss / 2**20, 1),
@@ -121,7 +147,8 @@ def service_footprint(tmp: Path, seconds: float, interval: float) -> dict:
         "seconds": round(elapsed, 1),
         "cycles": round(cycles),
         "cpu_ms_per_cycle": round(cpu / cycles * 1000, 2),
-        "pysnmp_mapped": snmp_loaded,
+        "threads": threads,
+        **{f"{name}_loaded": name in loaded for name in HEAVY},
     }
 
 
@@ -134,9 +161,18 @@ def main() -> None:
         default=1.0,
         help="seconds between runs of every check; 0 = the checks' own defaults (30 s)",
     )
+    parser.add_argument(
+        "--snmp-check",
+        action="store_true",
+        help="also run the service with one SNMP target: the module probe must see pysnmp",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if args.snmp_check:
+            snmp = service_footprint(tmp, 5, args.interval or 1.0, snmp=True)
+            print("service with one SNMP target:", json.dumps(snmp))
+            assert snmp["pysnmp_loaded"], "the module probe cannot see pysnmp"
         if args.interval:
             print("in-process cycle:", json.dumps(in_process_cycle(tmp)))
         print(

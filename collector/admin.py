@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from collector import timeutil
 from collector.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound, Unauthenticated
 from collector.schema import clients, tokens
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 TOKEN_PREFIX = "upk_"
 _DISPLAY_PREFIX_LEN = 10  # "upk_" + 6 characters: enough to tell tokens apart in a list
@@ -86,9 +86,8 @@ def create_client(store: Store, name: str) -> Client:
         if conn.execute(sa.select(clients.c.id).where(clients.c.name == name)).first():
             raise AlreadyExists(f"client {name!r} already exists")
         now = timeutil.now()
-        client_id = conn.execute(
-            clients.insert().values(name=name, enabled=True, created_at=now)
-        ).inserted_primary_key[0]
+        result = conn.execute(clients.insert().values(name=name, enabled=True, created_at=now))
+        client_id = inserted_id(result)
     return Client(client_id, name, True, timeutil.to_datetime(now))
 
 
@@ -134,7 +133,7 @@ def create_token(
     kind: TokenKind = "admin" if admin else "alertmanager" if alertmanager else "agent"
     with store.write() as conn:
         client_id = get_client(conn, client).id if client is not None else None
-        token_id = conn.execute(
+        result = conn.execute(
             tokens.insert().values(
                 kind=kind,
                 client_id=client_id,
@@ -143,7 +142,8 @@ def create_token(
                 token_hash=hash_token(token),
                 created_at=now,
             )
-        ).inserted_primary_key[0]
+        )
+        token_id = inserted_id(result)
     info = TokenInfo(
         token_id,
         kind,

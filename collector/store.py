@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from collector.errors import StoreUnavailable
@@ -55,17 +58,64 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Make the store file (and its directory) private before SQLite opens it.
+
+    The store holds token hashes, client data and contact details: 0600 for the file, 0700
+    for a directory created here. SQLite gives the ``-wal`` and ``-shm`` files the database
+    file's permissions, so they follow. A store created world-readable by an older version is
+    tightened (when this user owns it).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(OSError):  # not ours, or gone: leave it to the admin
+                if name.stat().st_mode & 0o077:
+                    os.chmod(name, 0o600)
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get("upkeep_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def dialect_insert(dialect: str) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
+    """``insert`` of the store's dialect, for ``ON CONFLICT`` (spelt alike by both)."""
+    if dialect == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the one row an ``INSERT … VALUES`` just wrote.
+
+    SQLAlchemy types ``inserted_primary_key`` as optional: it is None only for an
+    executemany or a table without a primary key, which would be a bug here.
+    """
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return int(key[0])
+
+
+#: JSON columns hold standard JSON only: a NaN or Infinity raises instead of being written
+#: (PostgreSQL would refuse it; SQLite would keep text no other reader can parse).
+json_serializer = functools.partial(json.dumps, allow_nan=False)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the SQLite pragmas / PostgreSQL pool settings Upkeep needs."""
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", json_serializer)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if (
+            parsed.database
+            and parsed.database != ":memory:"
+            and not parsed.database.startswith("file:")
+        ):
+            private_sqlite_file(Path(parsed.database).expanduser())
         engine = sa.create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -150,7 +200,8 @@ class Store:
             revision = self.current_revision()
         except sa.exc.SQLAlchemyError as exc:
             raise StoreUnavailable(
-                f"database not reachable: {type(exc.orig or exc).__name__}"
+                # DBAPIError wraps the driver's exception; other SQLAlchemyErrors have no orig.
+                f"database not reachable: {type(getattr(exc, 'orig', None) or exc).__name__}"
             ) from None
         if revision != self.head_revision():
             raise StoreUnavailable(

@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from agent.durations import Duration
+from agent.schema import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from agent.host import Host
@@ -134,6 +133,9 @@ class Check:
     catalog: ClassVar[tuple[MetricSpec, ...]] = ()
     #: Default interval when the config does not say (overrides CheckConfig's 30s).
     default_interval: ClassVar[float | None] = None
+    #: Its values are rates or percentages of the time since the previous run, so the
+    #: first run only primes it: ``upkeep-agent once`` runs such checks twice, others once.
+    needs_previous: ClassVar[bool] = False
 
     def __init__(self, config: CheckConfig, host: Host) -> None:
         self.config = config
@@ -156,7 +158,10 @@ class Check:
         ok = True
         try:
             for item in self.collect():
-                (samples if isinstance(item, Sample) else events).append(item)
+                if isinstance(item, Sample):
+                    samples.append(item)
+                else:
+                    events.append(item)
         except Unsupported as exc:
             unsupported = str(exc) or "not supported on this machine"
             samples, events, ok = [], [], False

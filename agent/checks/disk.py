@@ -6,10 +6,9 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 from agent.checks.patterns import NameFilter, NamePattern
+from agent.schema import Field
 
 if TYPE_CHECKING:
     from agent.host import Host

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, ClassVar
-
-from pydantic import Field
 
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 from agent.checks.patterns import NameFilter, NamePattern
 from agent.checks.rates import CounterRates
+from agent.schema import Field
 
 if TYPE_CHECKING:
     from agent.host import Host
@@ -56,6 +55,7 @@ class DiskIoCheck(Check):
     """
 
     name: ClassVar[str] = "diskio"
+    needs_previous: ClassVar[bool] = True
     Config: ClassVar[type[CheckConfig]] = DiskIoConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
@@ -104,7 +104,7 @@ class DiskIoCheck(Check):
 
     def collect(self) -> Iterator[Sample]:
         now = self.host.monotonic()
-        readings = {
+        readings: dict[str, Mapping[str, float]] = {
             device: {
                 field: getattr(counters, field) for field in _RATES if hasattr(counters, field)
             }

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 from agent.checks.targets import Target, probe_all, unique_names
+from agent.schema import Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from agent.host import HttpResponse

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 from agent.checks.patterns import NameFilter, NamePattern
 from agent.checks.rates import CounterRates
+from agent.schema import Field
 
 if TYPE_CHECKING:
     from agent.host import Host
@@ -52,6 +51,7 @@ class NetIoCheck(Check):
     """
 
     name: ClassVar[str] = "netio"
+    needs_previous: ClassVar[bool] = True
     Config: ClassVar[type[CheckConfig]] = NetIoConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(

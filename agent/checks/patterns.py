@@ -12,7 +12,7 @@ import fnmatch
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from agent.schema import AfterValidator
 
 REGEX_PREFIX = "re:"
 
@@ -31,7 +31,7 @@ def _validate(pattern: str) -> str:
     return pattern
 
 
-#: A pydantic field type for one pattern; validated (compiled once) at config load.
+#: A config field type for one pattern; validated (compiled once) at config load.
 NamePattern = Annotated[str, AfterValidator(_validate)]
 
 

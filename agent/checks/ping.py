@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
-
 from agent.checks.base import Check, CheckConfig, Event, MetricSpec, Sample, Unsupported
 from agent.checks.targets import Target, probe_all, unique_names
 from agent.durations import Duration
+from agent.schema import Field, field_validator, model_validator
 
 
 class PingTarget(Target):

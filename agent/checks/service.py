@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from pydantic import Field, field_validator
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
+from agent.schema import Field, field_validator
 
 #: Every state is sent each run, the current one as 1 and the others as 0: the collector
 #: keeps the latest value per series, so sending only the current state would leave
@@ -97,6 +96,7 @@ class ServiceCheck(Check):
         return None
 
     def collect(self) -> Iterator[Sample]:
+        states: tuple[str, ...]
         if self.host.platform == "win32":
             states, units = WINDOWS_STATES, self._windows()
         else:

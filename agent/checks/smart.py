@@ -7,9 +7,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample, Unsupported
+from agent.schema import BaseModel, ConfigDict, Field, field_validator
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from agent.durations import Duration
+from agent.schema import BaseModel, ConfigDict, Field
 
 #: Threads per run at most; network probes wait, they do not compute.
 MAX_PARALLEL = 16

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 from agent.checks.targets import Target, probe_all, unique_names
+from agent.schema import Field, field_validator, model_validator
 
 
 def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 from agent.checks.targets import Target, probe_all, unique_names
 from agent.checks.tcp import split_host_port
+from agent.schema import Field, field_validator, model_validator
 
 
 class TlsTarget(Target):

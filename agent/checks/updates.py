@@ -12,10 +12,9 @@ import re
 from collections.abc import Iterator
 from typing import ClassVar
 
-from pydantic import Field
-
 from agent.checks.base import Check, CheckConfig, MetricSpec, Sample
 from agent.durations import Duration
+from agent.schema import Field
 
 #: Debian/Ubuntu create this file when an installed update needs a reboot.
 APT_REBOOT_REQUIRED = "/var/run/reboot-required"
@@ -100,6 +99,7 @@ class UpdatesCheck(Check):
 
     def collect(self) -> Iterator[Sample]:
         manager = self._manager()
+        reboot: bool | None  # dnf cannot always tell
         if manager == "apt":
             pending, security, reboot = self._apt()
         elif manager == "dnf":

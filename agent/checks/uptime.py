@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field
-
 from agent.checks.base import Check, CheckConfig, Event, MetricSpec, Sample
+from agent.schema import Field
 
 if TYPE_CHECKING:
     from agent.host import Host
@@ -79,7 +78,7 @@ class UptimeCheck(Check):
         if previous is None or new_boot or abs(current["boot_time"] - previous["boot_time"]) >= 1.0:
             self._last = current
             self._save(current)
-        if new_boot:
+        if new_boot and previous is not None:
             booted = datetime.fromtimestamp(boot_time, UTC).isoformat(timespec="seconds")
             yield Event(
                 "reboot",

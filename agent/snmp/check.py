@@ -7,14 +7,14 @@ the group's timeout; its samples carry each device's own asset name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from agent.checks.base import Check, CheckConfig, Event, Sample
 from agent.durations import Duration
-from agent.snmp.config import SnmpConfig
+from agent.schema import Field
+from agent.snmp.config import SnmpConfig, SnmpTarget
 from agent.snmp.poller import SnmpPoller
 from agent.snmp.profiles import CORE_CATALOG, load_profiles
 
@@ -64,6 +64,34 @@ class SnmpPollCheck(Check):
         yield from result.events
 
 
+#: How many slow requests (each answered just before its timeout, after its retries) a
+#: device's poll may take before its group's deadline counts it late.
+SLOW_REQUESTS_PER_DEVICE = 3
+#: CPU of one device's poll on a loaded machine (decoding answers, profile logic), seconds.
+CPU_PER_DEVICE = 0.05
+
+
+def group_timeout(config: SnmpConfig, targets: list[SnmpTarget], interval: float) -> float:
+    """The deadline of one group's poll, scaled with its size.
+
+    Devices are polled ``concurrency`` at a time, so N devices take ceil(N / concurrency)
+    waves; a wave can take :data:`SLOW_REQUESTS_PER_DEVICE` requests that each use up the
+    timeout and every retry. Plus the CPU of every device's poll. Never below 60 s, never
+    above the interval (the next poll is due then). A group that still runs out of time
+    keeps what it has: the devices not done are reported ``snmp_up 0``.
+    """
+    if not targets:
+        return min(interval, 60.0)
+    slowest = max(
+        (t.timeout if t.timeout is not None else config.timeout)
+        * ((t.retries if t.retries is not None else config.retries) + 1)
+        for t in targets
+    )
+    waves = math.ceil(len(targets) / config.concurrency)
+    needed = waves * slowest * SLOW_REQUESTS_PER_DEVICE + len(targets) * CPU_PER_DEVICE
+    return min(interval, max(60.0, needed))
+
+
 def snmp_checks(
     config: SnmpConfig, host: Host, poller: SnmpPoller | None = None
 ) -> dict[str, Check]:
@@ -78,7 +106,8 @@ def snmp_checks(
     checks: dict[str, Check] = {}
     for interval, names in sorted(groups.items()):
         name = "snmp" if len(groups) == 1 else f"snmp_{interval:g}s"
-        timeout = min(interval, max(60.0, config.timeout * (config.retries + 1) * 8))
+        members = [t for t in targets if t.name in names]
+        timeout = group_timeout(config, members, interval)
         checks[name] = SnmpPollCheck(
             SnmpGroupConfig(interval=interval, timeout=timeout), host, poller, names, name
         )

@@ -23,6 +23,7 @@ from pysnmp.hlapi.v3arch import asyncio as hl
 from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
 from pysnmp.proto import rfc1902, rfc1905
 
+from agent.snmp import v2c
 from agent.snmp.config import Credentials
 
 Oid = tuple[int, ...]
@@ -61,7 +62,7 @@ def oid_text(oid: Sequence[int]) -> str:
     return ".".join(map(str, oid))
 
 
-_END = object()
+_END = v2c.END
 
 
 def _plain_int(value: Any) -> int:
@@ -133,9 +134,10 @@ def request_varbind(oid: Oid) -> Any:
     return varbind
 
 
-def _continue_varbind(name: Any) -> Any:
-    """The request var-bind that continues a walk after ``name`` (an OID the device sent)."""
-    return (name, _NULL)
+def _pysnmp_varbind(oid: Oid) -> Any:
+    """A pysnmp request var-bind: prepared for a profile's OIDs, built for others."""
+    varbind = _VARBINDS.get(oid)
+    return varbind if varbind is not None else (rfc1902.ObjectName(oid), _NULL)
 
 
 class SnmpLoop:
@@ -152,6 +154,8 @@ class SnmpLoop:
         self._thread.start()
         self.engines: list[Any] = [self.call(self._make_engine())]
         self._v3_keys: dict[str, list[int]] = {}
+        #: SNMPv1/v2c requests go through our own codec and socket (agent/snmp/v2c.py).
+        self.v2c = v2c.Client()
 
     @property
     def engine(self) -> Any:
@@ -181,6 +185,7 @@ class SnmpLoop:
         return self.engines[index]
 
     async def _close_engines(self) -> None:
+        self.v2c.close()
         for engine in self.engines:
             engine.close_dispatcher()
 
@@ -224,7 +229,9 @@ def auth_data(credentials: Credentials) -> Any:
 class DeviceSession:
     """Requests to one device: GET, and multi-column GETBULK (GETNEXT for v1) walks.
 
-    Lives on the :class:`SnmpLoop`; its coroutines run there.
+    Lives on the :class:`SnmpLoop`; its coroutines run there. SNMPv1/v2c requests use the
+    loop's own codec and socket (:mod:`agent.snmp.v2c`), SNMPv3 pysnmp's engine; either
+    way requests are lists of ``(oid, None)`` and answers lists of ``(oid, plain value)``.
     """
 
     def __init__(
@@ -239,13 +246,16 @@ class DeviceSession:
         self.snmp = snmp
         self.address = (address, port)
         self.v1 = credentials.version == "1"
+        self.v3 = credentials.version == "3"
         self._credentials = credentials
+        self._community = (credentials.community or "").encode()
         self._engine: Any = None
-        self._auth = auth_data(credentials)
+        self._auth = auth_data(credentials) if self.v3 else None
         self._context = hl.ContextData(contextName=credentials.context or "")
         self._timeout = timeout
         self._retries = retries
         self._transport: Any = None
+        self._resolved: tuple[str, int] | None = None
         self.requests = 0
 
     async def _target(self) -> Any:
@@ -260,12 +270,49 @@ class DeviceSession:
                 raise SnmpError(f"cannot resolve {self.address[0]}: {exc}") from None
         return self._transport
 
+    async def _peer(self) -> tuple[str, int]:
+        if self._resolved is None:
+            import socket
+
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    *self.address, family=socket.AF_INET, type=socket.SOCK_DGRAM
+                )
+            except OSError as exc:
+                raise SnmpError(f"cannot resolve {self.address[0]}: {exc}") from None
+            host, port = infos[0][4][:2]
+            self._resolved = (str(host), int(port))
+        return self._resolved
+
     async def _send(
         self, kind: str, varbinds: Sequence[Any], non_repeaters: int = 0, repetitions: int = 0
     ) -> tuple[Any, Any, Any, Any]:
-        """One request with prepared var-binds, on pysnmp's single-run generators: no
-        MIB resolution, no hlapi wrapping; answers are (ObjectName, value) pairs."""
+        """One request for ``varbinds`` (``(oid, None)`` pairs); answers come back as
+        (indication, error status, error index, [(oid, plain value)])."""
         self.requests += 1
+        if not self.v3:
+            try:
+                status, index, answer = await self.snmp.v2c.request(
+                    await self._peer(),
+                    0 if self.v1 else 1,
+                    self._community,
+                    kind,
+                    [oid for oid, _ in varbinds],
+                    self._timeout,
+                    self._retries,
+                    non_repeaters,
+                    repetitions,
+                )
+            except v2c.Timeout as exc:
+                return str(exc), 0, 0, []
+            return None, status, index, answer
+        return await self._send_v3(kind, varbinds, non_repeaters, repetitions)
+
+    async def _send_v3(
+        self, kind: str, varbinds: Sequence[Any], non_repeaters: int, repetitions: int
+    ) -> tuple[Any, Any, Any, Any]:
+        """The request on pysnmp's single-run generators: no MIB resolution, no hlapi
+        wrapping (SNMPv3: USM authentication and privacy)."""
         transport = await self._target()
         addr_name, _ = _LCD.configure(
             self._engine, self._auth, transport, self._context.contextName
@@ -290,15 +337,18 @@ class DeviceSession:
             self._context.contextEngineId,
             self._context.contextName,
         )
+        request = [_pysnmp_varbind(oid) for oid, _ in varbinds]
         if kind == "get":
-            cmdgen.GetCommandGenerator().send_varbinds(*context, varbinds, done)
+            cmdgen.GetCommandGenerator().send_varbinds(*context, request, done)
         elif kind == "next":
-            cmdgen.NextCommandGeneratorSingleRun().send_varbinds(*context, varbinds, done)
+            cmdgen.NextCommandGeneratorSingleRun().send_varbinds(*context, request, done)
         else:
             cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(
-                *context, non_repeaters, repetitions, varbinds, done
+                *context, non_repeaters, repetitions, request, done
             )
-        return await future
+        indication, status, index, answer = await future
+        pairs = [(name.asTuple(), plain(value)) for name, value in answer or ()]
+        return indication, status, index, pairs
 
     def _check(self, indication: Any, status: Any, index: Any) -> int:
         """Raise for a transport/engine error; return the PDU error status (0 = none)."""
@@ -317,7 +367,7 @@ class DeviceSession:
             chunk, pending = pending[:30], pending[30:]
             while chunk:
                 indication, status, index, varbinds = await self._send(
-                    "get", [request_varbind(oid) for oid in chunk]
+                    "get", [(oid, None) for oid in chunk]
                 )
                 status = self._check(indication, status, index)
                 if status == 2 and self.v1 and index:  # v1 noSuchName: drop that one and ask again
@@ -326,9 +376,8 @@ class DeviceSession:
                 if status:
                     raise SnmpError(f"GET error status {status}")
                 for name, value in varbinds:
-                    converted = plain(value)
-                    if converted is not None and converted is not _END:
-                        out[name.asTuple()] = converted
+                    if value is not None and value is not _END:
+                        out[name] = value
                 break
         return out
 
@@ -338,25 +387,37 @@ class DeviceSession:
         repetitions: int,
         max_rows: dict[Oid, int],
         scalars: Sequence[Oid] = (),
+        max_requests: int | None = None,
+        unfinished: set[Oid] | None = None,
     ) -> tuple[dict[Oid, dict[str, Any]], dict[Oid, Any]]:
         """Walk several table columns at once; ``scalars`` ride along as non-repeaters.
 
         Returns column → {row index: value} and scalar → value. Each column stops at the
         end of its subtree, at a non-increasing OID (a broken agent) or at its row limit.
+        With ``max_requests`` the walk stops after that many requests; the columns not
+        yet at their end are then added to ``unfinished``.
         """
         position = {column: column for column in columns}
-        # What to send next per column: the prepared column var-bind, then the last OID seen.
-        cursor = {column: request_varbind(column) for column in position}
+        if self.v3:  # (prepared pysnmp var-binds for the profile's OIDs)
+            for oid in [*position, *(scalar[:-1] for scalar in scalars)]:
+                request_varbind(oid)
+        # What to send next per column: the column, then the last OID seen in it.
+        cursor = dict(position)
         results: dict[Oid, dict[str, Any]] = {column: {} for column in position}
         scalar_values: dict[Oid, Any] = {}
         active = list(position)
         # GETNEXT of x.0 without its last component answers x.0 itself.
         nonrep = [scalar[:-1] for scalar in scalars]
+        sent = 0
         while active or nonrep:
+            if max_requests is not None and sent >= max_requests:
+                if unfinished is not None:
+                    unfinished.update(active)
+                break
+            sent += 1
+            request = [(o, None) for o in nonrep] + [(cursor[c], None) for c in active]
             if self.v1:
-                indication, status, index, varbinds = await self._next_v1(
-                    [request_varbind(o) for o in nonrep] + [cursor[c] for c in active]
-                )
+                indication, status, index, varbinds = await self._next_v1(request)
                 if varbinds is None:  # noSuchName: that column (or scalar) is done
                     bad = int(index) - 1
                     if bad < len(nonrep):
@@ -365,45 +426,36 @@ class DeviceSession:
                     else:
                         active.pop(bad - len(nonrep))
                     continue
-                reps = 1
             else:
                 indication, status, index, varbinds = await self._send(
-                    "bulk",
-                    [*(request_varbind(o) for o in nonrep), *(cursor[c] for c in active)],
-                    len(nonrep),
-                    repetitions,
+                    "bulk", request, len(nonrep), repetitions
                 )
                 if self._check(indication, status, index):
                     raise SnmpError(f"GETBULK error status {int(status)}")
-                reps = repetitions
             for scalar, (name, value) in zip(scalars, varbinds[: len(nonrep)], strict=False):
-                converted = plain(value)
-                if name.asTuple() == scalar and converted is not None and converted is not _END:
-                    scalar_values[scalar] = converted
+                if name == scalar and value is not None and value is not _END:
+                    scalar_values[scalar] = value
             rows = varbinds[len(nonrep) :]
             nonrep, scalars = [], []
             width = len(active)
             done: set[Oid] = set()
-            for i, (name, value) in enumerate(rows):
+            for i, (oid, value) in enumerate(rows):
                 column = active[i % width]
                 if column in done:
                     continue
-                oid = name.asTuple()
-                converted = plain(value)
                 prefix = len(column)
-                if converted is _END or oid[:prefix] != column or oid <= position[column]:
+                if value is _END or oid[:prefix] != column or oid <= position[column]:
                     done.add(column)
                     continue
                 position[column] = oid
-                cursor[column] = _continue_varbind(name)
+                cursor[column] = oid
                 bucket = results[column]
-                bucket[oid_text(oid[prefix:])] = converted
+                bucket[oid_text(oid[prefix:])] = value
                 if len(bucket) >= max_rows.get(column, 10_000):
                     done.add(column)
             if not rows or len(rows) < width:
                 # A device that returns nothing (or less than a row) for a column is done with it.
                 done.update(active[len(rows) :] if rows else active)
-            del reps
             active = [c for c in active if c not in done]
         return results, scalar_values
 

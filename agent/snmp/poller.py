@@ -39,6 +39,13 @@ ATTRIBUTES = {
 }
 
 
+def probe_repetitions(columns: int, scalars: int) -> int:
+    """GETBULK max-repetitions for a row-count probe of ``columns`` columns: as many rows
+    as fit the var-bind budget (at least 2: a row and the end of the column), so tables
+    of usual sizes end within the one request."""
+    return max(2, (VARBIND_BUDGET - scalars) // max(1, columns))
+
+
 @dataclass
 class Walk:
     """One multi-column walk: the tables it covers and the GETBULK max-repetitions."""
@@ -210,17 +217,45 @@ class SnmpPoller:
         return snmp.call(self._poll_all(devices, deadline), timeout=deadline + 5)
 
     async def _poll_all(self, devices: list[Device], deadline: float) -> PollResult:
+        """Every device, ``concurrency`` at a time. At the deadline the devices not done
+        are given up (``snmp_up 0``, a down event) and the others' results are kept."""
         limit = asyncio.Semaphore(self.config.concurrency)
         result = PollResult()
         started = time.monotonic()
+        finished: set[str] = set()
 
         async def one(device: Device) -> None:
             async with limit:
                 remaining = deadline - (time.monotonic() - started)
                 await self._poll_device(device, result, max(0.1, remaining))
+                finished.add(device.target.name)
 
-        await asyncio.gather(*(one(d) for d in devices))
+        tasks = [asyncio.ensure_future(one(d)) for d in devices]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=deadline)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        for device in devices:
+            if device.target.name not in finished:
+                self._down(device, result, f"not polled within the deadline of {deadline:.0f}s")
         return result
+
+    @staticmethod
+    def _down(device: Device, result: PollResult, reason: str) -> None:
+        name = device.target.name
+        result.samples.append(Sample("snmp_up", 0.0, asset=name))
+        if device.up is not False:
+            result.events.append(
+                Event(
+                    "snmp_device_down",
+                    f"{name} ({device.target.address}): {reason}",
+                    {"address": device.target.address, "error": reason[:200]},
+                    asset=name,
+                )
+            )
+        device.up = False
 
     async def _poll_device(self, device: Device, result: PollResult, deadline: float) -> None:
         from agent.snmp.engine import DeviceSession, SnmpError
@@ -245,17 +280,7 @@ class SnmpPoller:
                 if isinstance(exc, TimeoutError)
                 else str(exc) or type(exc).__name__
             )
-            result.samples.append(Sample("snmp_up", 0.0, asset=name))
-            if device.up is not False:
-                result.events.append(
-                    Event(
-                        "snmp_device_down",
-                        f"{name} ({device.target.address}): {reason}",
-                        {"address": device.target.address, "error": reason[:200]},
-                        asset=name,
-                    )
-                )
-            device.up = False
+            self._down(device, result, reason)
             return
         if device.up is False:
             result.events.append(Event("snmp_device_up", f"{name} answers again", {}, asset=name))
@@ -263,7 +288,10 @@ class SnmpPoller:
         try:
             for item in device.profile.evaluate(reading, device.memory, now):
                 item.asset = name
-                (result.samples if isinstance(item, Sample) else result.events).append(item)
+                if isinstance(item, Sample):
+                    result.samples.append(item)
+                else:
+                    result.events.append(item)
         except Exception as exc:  # a profile hook must not sink the poll of other devices
             log.warning("snmp %s: profile %s failed: %s", name, device.profile.name, exc)
             result.events.append(
@@ -296,11 +324,40 @@ class SnmpPoller:
             | (set(spec.static) if cached is not None else set())
             for table, spec in profile.tables.items()
         }
-        walks = plan_walks(
-            profile, device.rows, device.max_repetitions, hidden, len(scalar_oids)
-        ) or [Walk([], 1)]
         scalars = list(scalar_oids)
         walked: list[str] = []
+        unknown = [t for t in profile.tables if t not in device.rows]
+        if len(unknown) > 1:
+            # First poll: learn the row counts with one GETBULK of one column per table (the
+            # scalars riding along) instead of walking each table alone at max-repetitions,
+            # then read the rest with the sized walks of a warm poll. The probed columns
+            # are kept, not asked for again. A table longer than the probe could see is
+            # walked alone, as before.
+            first = {t: next(iter(profile.tables[t].columns.items())) for t in unknown}
+            probe = {parse_oid(oid): t for t, (_, oid) in first.items()}
+            repetitions = min(device.max_repetitions, probe_repetitions(len(probe), len(scalars)))
+            probe_limits = {oid: profile.tables[t].max_rows for oid, t in probe.items()}
+            longer: set[tuple[int, ...]] = set()
+            values, scalar_values = await session.walk(
+                list(probe), repetitions, probe_limits, scalars, max_requests=1, unfinished=longer
+            )
+            for oid, value in scalar_values.items():
+                reading.scalars[scalar_oids[oid]] = value
+            scalars = []
+            for oid, rows in values.items():
+                if oid in longer:
+                    continue
+                table = probe[oid]
+                column = first[table][0]
+                bucket = reading.tables.setdefault(table, {})
+                for index, value in rows.items():
+                    bucket.setdefault(index, {})[column] = value
+                device.rows[table] = len(rows)
+                hidden[table] = hidden[table] | {column}
+                walked.append(table)
+        walks = plan_walks(profile, device.rows, device.max_repetitions, hidden, len(scalars)) or (
+            [Walk([], 1)] if scalars else []
+        )
         for walk in walks:
             columns: dict[tuple[int, ...], tuple[str, str]] = {}
             limits: dict[tuple[int, ...], int] = {}
@@ -335,7 +392,7 @@ class SnmpPoller:
         else:
             device.static = self._static_of(device, reading)
             device.static_age = 0
-        for table in walked:
+        for table in dict.fromkeys(walked):
             rows = reading.tables.get(table, {})
             device.rows[table] = len(rows)
             fallbacks = profile.tables[table].fallback_for

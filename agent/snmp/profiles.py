@@ -22,9 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from agent.checks.base import Event, MetricSpec, Sample
+from agent.schema import BaseModel, ConfigDict, Field, field_validator, model_validator
 from agent.snmp.reading import DeviceReading, integer, text
 from agent.yamlsource import ConfigError, YamlDocument, validate
 
@@ -213,8 +212,10 @@ def _mapped(metric: MetricDef, reading: DeviceReading) -> Iterator[Sample]:
         if value is not None and value not in metric.ignore:
             yield Sample(metric.name, value * metric.scale, dict(templates))
         return
+    column = metric.value
+    assert column is not None, "MetricDef requires value: beside table:"
     for index, row in sorted(reading.table(metric.table or "").items()):
-        value = integer(row.get(metric.value))
+        value = integer(row.get(column))
         if value is None or value in metric.ignore:
             continue
         context = _RowText(index, row)

@@ -39,7 +39,7 @@ from collector.connectors.base import (
 )
 from collector.connectors.http import JsonApi, NotFoundError
 
-SOLVED = 5
+SOLVED: Literal[5] = 5
 CLOSED = 6
 SESSION_INVALID = "ERROR_SESSION_TOKEN_INVALID"
 

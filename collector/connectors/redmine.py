@@ -39,6 +39,14 @@ from collector.connectors.base import (
 )
 from collector.connectors.http import JsonApi, NotFoundError
 
+#: Upkeep priority → Redmine's default priority names.
+_PRIORITIES: dict[Priority, str | int] = {
+    Priority.CRITICAL: "Immediate",
+    Priority.MAJOR: "High",
+    Priority.MINOR: "Normal",
+    Priority.TECHNICAL: "Low",
+}
+
 
 class RedmineConfig(ConnectorConfig):
     """Options of a Redmine connector (see docs/connectors.md)."""
@@ -59,14 +67,7 @@ class RedmineConfig(ConnectorConfig):
     #: Id of an issue custom field (string) holding the incident key; also used to search.
     key_custom_field_id: int | None = None
     #: Upkeep priority → Redmine priority name or id.
-    priorities: dict[Priority, str | int] = Field(
-        default_factory=lambda: {
-            Priority.CRITICAL: "Immediate",
-            Priority.MAJOR: "High",
-            Priority.MINOR: "Normal",
-            Priority.TECHNICAL: "Low",
-        }
-    )
+    priorities: dict[Priority, str | int] = Field(default_factory=lambda: dict(_PRIORITIES))
     #: Status (name or id) a resolve sets; must be a closed status.
     closed_status: str | int = "Closed"
     reopen_status: str | int = "New"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -154,7 +154,7 @@ def contract_list(config: Config = None) -> None:
     def go() -> None:
         managed = managed_files(cli._settings(config).contracts_paths)
         with cli._store(config).read() as conn:
-            rows: list[Any] = list_contracts(conn)
+            rows = list_contracts(conn)
         table = Table("client", "plan", "version", "source", "updated")
         for r in rows:
             source = f"file {r.source}" if r.source in managed else r.source

@@ -17,7 +17,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fnmatch import fnmatchcase
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -35,8 +35,13 @@ from collector.incidents.maintenance import zone
 
 PRIORITIES = ("critical", "major", "minor", "technical")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provider", "unknown")
-NOTIFY_KINDS = ("reports", "low_balance", "approvals", "sla")
+Cause = Literal[
+    "wear", "hardware", "software", "client_error", "third_party", "provider", "unknown"
+]
+NotifyKind = Literal["reports", "low_balance", "approvals", "sla"]
+CAUSES: tuple[Cause, ...] = get_args(Cause)
+NOTIFY_KINDS: tuple[NotifyKind, ...] = get_args(NotifyKind)
+_DEFAULT_BILLABLE: tuple[Cause, ...] = ("client_error", "third_party")
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -366,11 +371,7 @@ class PointsPolicy(_Strict):
     minimum_charge: Duration = Field(default=0.0, ge=0)  # time charged at least, per charge
     rounding: Duration = Field(default=0.0, ge=0)  # round time up to a multiple of this
     #: Causes whose incidents cost points (time entries × rate); the rest are the provider's.
-    billable_causes: list[
-        Literal[
-            "wear", "hardware", "software", "client_error", "third_party", "provider", "unknown"
-        ]
-    ] = Field(default_factory=lambda: ["client_error", "third_party"])
+    billable_causes: list[Cause] = Field(default_factory=lambda: list(_DEFAULT_BILLABLE))
     low_balance: list[Annotated[Threshold, BeforeValidator(_threshold)]] = Field(
         default_factory=lambda: [Threshold(percent=25), Threshold(percent=10)]
     )
@@ -399,9 +400,7 @@ class Contact(_Strict):
     name: Name
     email: str
     #: What this contact receives; default all of them.
-    receives: list[Literal["reports", "low_balance", "approvals", "sla"]] = Field(
-        default_factory=lambda: list(NOTIFY_KINDS)
-    )
+    receives: list[NotifyKind] = Field(default_factory=lambda: list(NOTIFY_KINDS))
 
     @field_validator("email")
     @classmethod

@@ -9,6 +9,7 @@ it with :func:`get_contract` inside its own transaction; files and the API write
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,7 +80,7 @@ def contract_row(conn: Connection, client_id: int) -> Any | None:
     return conn.execute(sa.select(contracts).where(contracts.c.client_id == client_id)).first()
 
 
-def list_contracts(conn: Connection) -> list[Any]:
+def list_contracts(conn: Connection) -> Sequence[Any]:
     """Every stored contract row with its client's name (``client``), by client name."""
     return conn.execute(
         sa.select(contracts, clients.c.name.label("client"))

@@ -240,10 +240,10 @@ def next_occurrence(
         start_local = croniter(window.cron, local).get_next(datetime)
     else:
         rule = _rrule(window.rrule or "")
-        start_local = rule.after(local)
-        if start_local is None:
+        after = rule.after(local)
+        if after is None:
             return None
-        start_local = start_local.replace(tzinfo=None)
+        start_local = after.replace(tzinfo=None)
     start = _utc(start_local, tz)
     return (start, start + (window.duration or 0.0))
 

@@ -54,7 +54,7 @@ from collector.schema import (
     rule_alerts,
     sites,
 )
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -253,14 +253,15 @@ def add_window(conn: Connection, window: MaintenanceWindow, now: float) -> int:
         raise AlreadyExists(
             f"client {window.client!r} already has a maintenance window named {window.name!r}"
         )
-    return conn.execute(
+    result = conn.execute(
         maintenance_windows.insert().values(
             client_id=client_id,
             name=window.name,
             definition=window.model_dump(mode="json", exclude_defaults=True),
             created_at=now,
         )
-    ).inserted_primary_key[0]
+    )
+    return inserted_id(result)
 
 
 def delete_window(conn: Connection, window_id: int) -> None:

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,7 +38,7 @@ from collector.schema import (
     tickets,
     time_entries,
 )
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ _NEWS = ("opened", "reopened", "escalated")
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 #: Rule-engine events that concern incidents, and the signal status they become.
-_EVENT_STATUS = {
+_EVENT_STATUS: dict[str, Literal["firing", "resolved"]] = {
     "firing": "firing",
     "escalated": "firing",
     "deescalated": "firing",
@@ -204,7 +204,9 @@ class IncidentService:
                 self.renotify,
                 now,
             )
-        row = active if active is not None else recent
+        # A new incident (a re-fire past the reopen window) is a new row, not the old one
+        # rewritten as opened: that lost the old incident and sent its ticket a second open.
+        row = None if change.new else active if active is not None else recent
         key = self._write(conn, row, change, now, SYSTEM_ACTOR, signal=signal, decision=decision)
         return Applied(key, change.event)
 
@@ -404,7 +406,7 @@ class IncidentService:
                 "last_notified_at": now,
                 "reminders_sent": 0,
             }
-            incident_id = conn.execute(incidents.insert().values(**values)).inserted_primary_key[0]
+            incident_id = inserted_id(conn.execute(incidents.insert().values(**values)))
             version = 1
         else:
             incident_id, key, version = row.id, row.key, row.version + 1
@@ -431,15 +433,16 @@ class IncidentService:
         data = dict(change.data)
         comment, entry = note, None
         if change.event == "commented":
-            cid = conn.execute(
+            result = conn.execute(
                 incident_comments.insert().values(
                     incident_id=incident_id, actor=actor, body=data["body"], created_at=now
                 )
-            ).inserted_primary_key[0]
+            )
+            cid = inserted_id(result)
             data["comment_id"] = cid
             comment = Comment(f"{key}-c{cid}", data["body"], actor, timeutil.to_datetime(now))
         elif change.event == "time_logged":
-            tid = conn.execute(
+            result = conn.execute(
                 time_entries.insert().values(
                     incident_id=incident_id,
                     actor=actor,
@@ -448,7 +451,8 @@ class IncidentService:
                     note=data["note"],
                     created_at=now,
                 )
-            ).inserted_primary_key[0]
+            )
+            tid = inserted_id(result)
             data["time_entry_id"] = tid
             entry = TimeEntry(
                 f"{key}-t{tid}",
@@ -473,7 +477,7 @@ class IncidentService:
                     data=dict(event.data),
                 )
             )
-        client_id = signal.client_id if row is None and signal is not None else row.client_id
+        client_id = row.client_id if row is not None else values["client_id"]
         self._notify(
             conn, IncidentChanged(incident_id, key, client_id, change.event, data, actor, now)
         )
@@ -683,6 +687,10 @@ def _active_fingerprint_conflict(exc: sa.exc.IntegrityError) -> bool:
     return ACTIVE_FINGERPRINT_INDEX in text or "incidents.fingerprint" in text
 
 
+@overload
+def _facts(row: None) -> None: ...
+@overload
+def _facts(row: Any) -> IncidentFacts: ...
 def _facts(row: Any | None) -> IncidentFacts | None:
     if row is None:
         return None

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from collector.connectors.base import RemoteTimeEntry
 from collector.schema import incident_events, incidents, time_entries
+from collector.store import inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +64,20 @@ def mirror(
             continue
         try:
             with conn.begin_nested():
-                added.append(
-                    conn.execute(
-                        time_entries.insert().values(
-                            incident_id=incident_id,
-                            actor=(e.author or source)[:100],
-                            minutes=e.minutes,
-                            work_type=(e.work_type or None) and e.work_type[:40],
-                            note=e.note,
-                            source=source,
-                            external_id=e.external_id,
-                            spent_at=_spent_at(e, now),
-                            created_at=now,
-                        )
-                    ).inserted_primary_key[0]
+                result = conn.execute(
+                    time_entries.insert().values(
+                        incident_id=incident_id,
+                        actor=(e.author or source)[:100],
+                        minutes=e.minutes,
+                        work_type=(e.work_type or None) and e.work_type[:40],
+                        note=e.note,
+                        source=source,
+                        external_id=e.external_id,
+                        spent_at=_spent_at(e, now),
+                        created_at=now,
+                    )
                 )
+                added.append(inserted_id(result))
         except sa.exc.IntegrityError:  # another collector mirrored it a moment ago
             continue
         minutes += e.minutes

@@ -13,7 +13,7 @@ approve/reject link pages (no token: the signed link is the authority).
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
@@ -261,7 +261,7 @@ def ledger_router(
     )
     def notifications(
         principal: Any = admin,
-        state: Literal["pending", "in_flight", "done", "failed"] | None = None,
+        state: Literal["pending", "in_flight", "done", "dead"] | None = None,
         client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 200,
     ) -> list[NotificationOut]:
@@ -275,7 +275,9 @@ def ledger_router(
 
     for action in ("approve", "reject"):
 
-        def make(action: str) -> tuple[Callable[..., HTMLResponse], Callable[..., HTMLResponse]]:
+        def make(
+            action: str,
+        ) -> tuple[Callable[..., HTMLResponse], Callable[..., Awaitable[HTMLResponse]]]:
             verb = "Approve" if action == "approve" else "Reject"
 
             def confirm(token: Annotated[str, Query(max_length=2000)]) -> HTMLResponse:

@@ -117,25 +117,25 @@ def price(items: Iterable[WorkItem], policy: PointsPolicy) -> Priced:
         raw.append((None, raw[0][1], shortfall, raw[0][3]))
     lines: list[ChargeLine] = []
     exact, charged = Fraction(0), 0
-    for item, work_type, seconds, rate in raw:
+    for work, work_type, seconds, rate in raw:
         exact += Fraction(rate) * seconds / 3600
         centipoints = _half_up(exact) - charged
         charged += centipoints
-        if item is None:
+        if work is None:
             lines.append(
                 ChargeLine(None, work_type, 0, seconds, rate, centipoints, note="minimum charge")
             )
         else:
             lines.append(
                 ChargeLine(
-                    item.id,
+                    work.id,
                     work_type,
-                    item.minutes,
+                    work.minutes,
                     seconds,
                     rate,
                     centipoints,
-                    item.actor,
-                    item.note,
+                    work.actor,
+                    work.note,
                 )
             )
     return Priced(

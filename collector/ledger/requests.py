@@ -43,6 +43,7 @@ from collector.schema import (
     service_requests,
     time_entries,
 )
+from collector.store import inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def create(
     number = _next_number(conn, client_id)
     key = request_key(client, number)
     state = "new" if standard else "awaiting_approval"
-    request_id = conn.execute(
+    result = conn.execute(
         service_requests.insert().values(
             key=key,
             client_id=client_id,
@@ -169,7 +170,8 @@ def create(
             created_at=now,
             updated_at=now,
         )
-    ).inserted_primary_key[0]
+    )
+    request_id = inserted_id(result)
     _event(
         conn,
         request_id,
@@ -288,7 +290,7 @@ def hold_charge(
         f"Charging {format_points(amount)} points for {incident.key} ({why}) would take the "
         "points balance below zero; it is charged once you approve it."
     )
-    request_id = conn.execute(
+    result = conn.execute(
         service_requests.insert().values(
             key=key,
             client_id=incident.client_id,
@@ -304,7 +306,8 @@ def hold_charge(
             created_at=now,
             updated_at=now,
         )
-    ).inserted_primary_key[0]
+    )
+    request_id = inserted_id(result)
     _event(
         conn,
         request_id,
@@ -490,7 +493,7 @@ def log_time(
         _set(conn, row, now, state="in_progress", started_at=now)
         _event(conn, row.id, "started", actor, now)
     work_type = work_type or row.work_type
-    entry = conn.execute(
+    result = conn.execute(
         time_entries.insert().values(
             request_id=row.id,
             actor=actor,
@@ -500,7 +503,8 @@ def log_time(
             spent_at=now,
             created_at=now,
         )
-    ).inserted_primary_key[0]
+    )
+    entry = inserted_id(result)
     _event(
         conn,
         row.id,

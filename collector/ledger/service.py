@@ -40,6 +40,7 @@ from collector.schema import (
     ledger_notices,
     service_requests,
 )
+from collector.store import dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,7 @@ def insert_entry(
         data=dict(data or {}),
         dedupe_key=dedupe_key,
     )
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn.dialect.name)
     stmt = insert(ledger_entries).values(**values)
     if dedupe_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -359,10 +357,7 @@ def check_low_balance(conn: Connection, client_id: int, now: float) -> list[str]
     crossed = charges.thresholds_crossed(current, _allotment_of(conn, client_id, period), policy)
     if not crossed:
         return []
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn.dialect.name)
     new = []
     for label, _level in crossed:
         stmt = (

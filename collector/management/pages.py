@@ -336,11 +336,11 @@ def management_pages_router(
         )
         headline: dict[str, Any] = {}
         if results:
-            open_view: m.OpenByAge = results["open-incidents"]  # type: ignore[assignment]
-            sla_view: m.SlaCompliance = results["sla"]  # type: ignore[assignment]
-            fee_view: m.TimeVsFee = results["time-vs-fee"]  # type: ignore[assignment]
-            points_view: m.PointsConsumption = results["points"]  # type: ignore[assignment]
-            health: m.ConnectorHealth = results["connectors"]  # type: ignore[assignment]
+            open_view: m.OpenByAge = results["open-incidents"]
+            sla_view: m.SlaCompliance = results["sla"]
+            fee_view: m.TimeVsFee = results["time-vs-fee"]
+            points_view: m.PointsConsumption = results["points"]
+            health: m.ConnectorHealth = results["connectors"]
             headline = {
                 "open": open_view.total,
                 "open_week": open_view.totals[">7d"],

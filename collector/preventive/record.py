@@ -38,6 +38,7 @@ from collector.schema import (
     sites,
     time_entries,
 )
+from collector.store import inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +340,7 @@ def record_task(
         .limit(1)
     ).scalar()
     evidence, asset = task_evidence(conn, client_id, task, previous)
-    item_id = conn.execute(
+    result = conn.execute(
         preventive_work.insert().values(
             client_id=client_id,
             kind="task",
@@ -354,7 +355,8 @@ def record_task(
             evidence=evidence,
             created_at=now,
         )
-    ).inserted_primary_key[0]
+    )
+    item_id = inserted_id(result)
     return _item(conn.execute(_select().where(preventive_work.c.id == item_id)).one())
 
 

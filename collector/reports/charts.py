@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("svg")  # before pyplot is ever imported; we only use Figure (no global state)
 from matplotlib import rcParams  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from collector.reports.i18n import Formatter  # noqa: E402
 
@@ -90,7 +91,9 @@ def incidents_per_week(weekly: list[dict[str, Any]], fmt: Formatter) -> str | No
         color=REPORTED,
         label=fmt.gettext("reported by your staff"),
     )
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    locator = ax.yaxis.get_major_locator()
+    assert isinstance(locator, MaxNLocator)  # matplotlib's default AutoLocator is one
+    locator.set_params(integer=True)
     ax.set_ylabel(fmt.gettext("Incidents per week"))
     ax.legend(frameon=False)
     return _svg(fig, "weekly")
@@ -110,10 +113,10 @@ def points_balance(
     fig = Figure(figsize=(WIDTH, 2.2))
     fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.25)
     ax = fig.subplots()
-    ax.step(xs, ys, where="post", color=LINE)
+    ax.step(xs, ys, where="post", color=LINE)  # type: ignore[arg-type]  # matplotlib takes datetimes through its date converter; its stubs only list numbers
     ax.axhline(0, color="#888", linewidth=0.6)
     ax.set_ylabel(fmt.gettext("Points balance"))
-    ax.set_xticks(xs[1:-1][:12] or xs)
+    ax.set_xticks(xs[1:-1][:12] or xs)  # type: ignore[arg-type]  # matplotlib takes datetimes through its date converter; its stubs only list numbers
     ax.set_xticklabels(
         [fmt.date(x.timestamp()) for x in (xs[1:-1][:12] or xs)], rotation=30, ha="right"
     )
@@ -130,7 +133,7 @@ def trend_lines(lines: list[dict[str, Any]], fmt: Formatter) -> str | None:
     ax = fig.subplots()
     for line in lines:
         ax.plot(
-            [datetime.fromtimestamp(p[0], UTC) for p in line["points"]],
+            [datetime.fromtimestamp(p[0], UTC) for p in line["points"]],  # type: ignore[arg-type]  # matplotlib takes datetimes through its date converter; its stubs only list numbers
             [p[1] for p in line["points"]],
             label=line["label"],
             linewidth=1.2,
@@ -139,7 +142,7 @@ def trend_lines(lines: list[dict[str, Any]], fmt: Formatter) -> str | None:
     ax.set_ylabel(fmt.gettext("Used / level, %"))
     first = lines[0]["points"]
     ticks = [datetime.fromtimestamp(p[0], UTC) for p in first[:: max(1, len(first) // 6)]]
-    ax.set_xticks(ticks)
+    ax.set_xticks(ticks)  # type: ignore[arg-type]  # matplotlib takes datetimes through its date converter; its stubs only list numbers
     ax.set_xticklabels([fmt.date(t.timestamp()) for t in ticks], rotation=30, ha="right")
     ax.legend(frameon=False, fontsize=7, ncols=2)
     return _svg(fig, "trends")

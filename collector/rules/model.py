@@ -343,7 +343,7 @@ class Rule(Strict):
     def levels(self) -> list[Severity]:
         """The severities this rule can fire with."""
         if self.rule_kind == "threshold":
-            return [s for s in ("warning", "critical") if getattr(self, s) is not None]  # type: ignore[misc]
+            return [s for s in ("warning", "critical") if getattr(self, s) is not None]
         return [self.severity]
 
     def priority_for(self, severity: str) -> str:

@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,7 @@ class RuleService:
             stale_after=settings.rules_stale_after,
             reorder_window=settings.rules_reorder_window,
             series_gone_after=settings.rules_series_gone_after,
+            max_clock_skew=settings.max_clock_skew,
         )
 
     # ------------------------------------------------------------------ start
@@ -178,7 +179,7 @@ class RuleService:
                 self.engine.seen(asset_id, client_id, ts)
             self._update_gauges()
 
-    def _saved_state(self) -> tuple[list[Any], list[Any]]:
+    def _saved_state(self) -> tuple[Sequence[Any], Sequence[Any]]:
         with self.store.read() as conn:
             rows = conn.execute(sa.select(rule_alerts)).all()
             seen = conn.execute(
@@ -394,7 +395,7 @@ class RuleService:
             return self.state
 
     def _files_signature(self) -> tuple:
-        out = []
+        out: list[tuple[str, int | None, int | None]] = []
         for path in rule_files(self.paths):
             try:
                 st = os.stat(path)

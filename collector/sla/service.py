@@ -15,6 +15,7 @@ through the outbox, and a notification to the contract's contacts who receive ``
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ _EVENT = {"warning": "sla_warning", "breach": "sla_breached"}
 # ---------------------------------------------------------------------- reads of the facts
 
 
-def pauses_of(conn: Connection, incident_id: int) -> list[Any]:
+def pauses_of(conn: Connection, incident_id: int) -> Sequence[Any]:
     return conn.execute(
         sa.select(sla_pauses)
         .where(sla_pauses.c.incident_id == incident_id)
@@ -93,7 +94,9 @@ def status_of(
     calendar: BusinessCalendar | None = None,
 ) -> SlaStatus | None:
     """The incident's SLA status at ``now``; None when its contract has no target for its priority."""
-    targets = contract.sla.for_priority(row.priority) if contract is not None else None
+    if contract is None:
+        return None
+    targets = contract.sla.for_priority(row.priority)
     if targets is None or (targets.response is None and targets.resolution is None):
         return None
     pauses = [Pause(p.started_at, p.ended_at, p.reason) for p in pauses_of(conn, row.id)]
@@ -284,6 +287,7 @@ class SlaClocks:
             if existing is not None:
                 conn.execute(incident_sla.delete().where(incident_sla.c.incident_id == row.id))
             return None
+        assert contract is not None, "status_of gives a status only under a contract"
         notified = set(existing.notified or []) if existing is not None else set()
         for target, kind in notices_due(status, notified):
             self._notice(conn, row, contract, status, target, kind, now)
@@ -408,7 +412,7 @@ class SlaClocks:
         if status is None or notices_due(status, stored.notified or []):
             return True
         fresh = _row_values(row, status, now, sorted(stored.notified or []))
-        watched = _WATCHED
+        watched: tuple[str, ...] = _WATCHED
         if status.state == stored.state == "paused":  # a paused clock's due time moves with now
             watched = tuple(k for k in _WATCHED if not k.endswith("_due_at"))
         return any(fresh[k] != getattr(stored, k) for k in watched)

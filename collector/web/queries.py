@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,7 +59,7 @@ def points(centipoints: int | None) -> str:
 # ---------------------------------------------------------------------- clients
 
 
-def client_options(conn: Connection, scope: Scope) -> list[Any]:
+def client_options(conn: Connection, scope: Scope) -> Sequence[Any]:
     return conn.execute(
         sa.select(clients.c.id, clients.c.name)
         .where(scope.where(clients.c.id))
@@ -85,14 +86,14 @@ def balances(conn: Connection, scope: Scope) -> dict[int, int]:
 
 
 def list_clients(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
-    asset_counts = dict(
+    asset_counts: dict[int, int] = dict(
         conn.execute(
             sa.select(assets.c.client_id, sa.func.count())
             .where(scope.where(assets.c.client_id))
             .group_by(assets.c.client_id)
         ).all()
     )
-    open_counts = dict(
+    open_counts: dict[int, int] = dict(
         conn.execute(
             sa.select(incidents.c.client_id, sa.func.count())
             .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
@@ -231,7 +232,7 @@ def list_incidents(
     origin: str | None = None,
     asset_id: int | None = None,
     limit: int = 200,
-) -> list[Any]:
+) -> Sequence[Any]:
     query = _incident_query().where(scope.where(incidents.c.client_id))
     if client_id is not None:
         query = query.where(incidents.c.client_id == client_id)
@@ -248,7 +249,7 @@ def list_incidents(
     ).all()
 
 
-def open_incidents(conn: Connection, scope: Scope, limit: int = 100) -> list[Any]:
+def open_incidents(conn: Connection, scope: Scope, limit: int = 100) -> Sequence[Any]:
     return conn.execute(
         _incident_query()
         .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
@@ -360,7 +361,7 @@ def sla_at_risk(
     return out
 
 
-def silent_agents(conn: Connection, scope: Scope, *, now: float, after: float) -> list[Any]:
+def silent_agents(conn: Connection, scope: Scope, *, now: float, after: float) -> Sequence[Any]:
     return conn.execute(
         sa.select(
             agents.c.id,
@@ -391,7 +392,7 @@ def _alerts_query() -> sa.Select:
 
 def alerts(
     conn: Connection, scope: Scope, *, asset_id: int | None = None, limit: int = 500
-) -> list[Any]:
+) -> Sequence[Any]:
     query = _alerts_query().where(scope.where(rule_alerts.c.client_id))
     if asset_id is not None:
         query = query.where(rule_alerts.c.asset_id == asset_id)
@@ -437,13 +438,13 @@ def asset_page(conn: Connection, scope: Scope, asset_id: int, *, now: float) -> 
                 rollups_hourly.c.series_id,
                 rollups_hourly.c.hour,
                 rollups_hourly.c.sum,
-                rollups_hourly.c.count,
+                rollups_hourly.c.count.label("n"),  # not `count`: Row is a tuple, with .count()
             )
             .where(rollups_hourly.c.series_id.in_(drawn), rollups_hourly.c.hour >= since)
             .order_by(rollups_hourly.c.series_id, rollups_hourly.c.hour)
         ):
-            if r.count:
-                history[r.series_id].append((float(r.hour), r.sum / r.count))
+            if r.n:
+                history[r.series_id].append((float(r.hour), r.sum / r.n))
     latest_values = []
     for v in values:
         labels = json.loads(v.labels) if v.labels else {}
@@ -467,7 +468,7 @@ def asset_page(conn: Connection, scope: Scope, asset_id: int, *, now: float) -> 
 # ---------------------------------------------------------------------- reports
 
 
-def list_reports(conn: Connection, scope: Scope, limit: int = 500) -> list[Any]:
+def list_reports(conn: Connection, scope: Scope, limit: int = 500) -> Sequence[Any]:
     return conn.execute(
         sa.select(reports, clients.c.name.label("client"))
         .join(clients, clients.c.id == reports.c.client_id)
@@ -498,7 +499,7 @@ def _request_query() -> sa.Select:
     )
 
 
-def list_requests(conn: Connection, scope: Scope, limit: int = 500) -> list[Any]:
+def list_requests(conn: Connection, scope: Scope, limit: int = 500) -> Sequence[Any]:
     awaiting_first = sa.case((service_requests.c.state == "awaiting_approval", 0), else_=1)
     return conn.execute(
         _request_query()
@@ -516,7 +517,7 @@ def request_row(conn: Connection, scope: Scope, key: str) -> Any:
     return row
 
 
-def request_history(conn: Connection, request_id: int) -> list[Any]:
+def request_history(conn: Connection, request_id: int) -> Sequence[Any]:
     return conn.execute(
         sa.select(request_events)
         .where(request_events.c.request_id == request_id)

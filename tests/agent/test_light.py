@@ -1,5 +1,6 @@
 """The agent stays light: it never imports the collector's stack, and a host-only agent
-never imports pysnmp, requests or prometheus_client (memory budget: 30 MiB PSS)."""
+never imports pysnmp, requests, prometheus_client, pydantic or APScheduler (memory budget:
+20 MiB PSS)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ FORBIDDEN = {
     "pysnmp",
     "requests",
     "prometheus_client",
+    # config validation is agent.schema, scheduling one thread per interval group
+    "pydantic",
+    "pydantic_core",
+    "apscheduler",
 }
 
 BLOCKER = f"""
@@ -79,3 +84,54 @@ def test_service_loop_imports_nothing_heavy(tmp_path):
     heavy, snmp = proc.stdout.strip().splitlines()[-2:]
     assert heavy == "[]"
     assert snmp == "[]"  # not even the SNMP config models without an snmp: section
+
+
+def _run_service(tmp_path, extra: str, until=None) -> set[str]:
+    """``upkeep-agent run`` as a process for a few seconds (or until ``until(process)``
+    holds); the modules it had loaded."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        f"collector: {{url: 'http://127.0.0.1:9', token: t}}\nstate_dir: {tmp_path}\n{extra}"
+    )
+    dump = tmp_path / "modules.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "run", "--config", str(config)],
+        env={**os.environ, "UPKEEP_AGENT_DUMP_MODULES": str(dump)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)
+        deadline = time.monotonic() + 60
+        while until is not None and not until(psutil.Process(proc.pid)):
+            assert time.monotonic() < deadline, "the agent never got there"
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return set(dump.read_text().split())
+
+
+def test_running_service_has_no_pydantic_scheduler_or_snmp(tmp_path):
+    modules = _run_service(tmp_path, "")
+    assert {m.split(".")[0] for m in modules} & FORBIDDEN == set()
+    assert "agent.schema" in modules and "agent.runner" in modules
+
+
+def test_running_service_with_snmp_targets_loads_pysnmp(tmp_path):
+    """The same probe sees pysnmp when devices are configured: the check can fail."""
+    modules = _run_service(
+        tmp_path,
+        "snmp: {targets: [{name: p, address: 127.0.0.1, port: 9, community: x}]}\n",
+        # polled: the SNMP loop opened its UDP socket (the poller imports pysnmp before)
+        until=lambda process: process.net_connections(kind="udp"),
+    )
+    assert "pysnmp" in {m.split(".")[0] for m in modules}
+    assert "pydantic" not in {m.split(".")[0] for m in modules}

@@ -161,3 +161,40 @@ def test_service_gives_uptime_a_state_file_so_reboots_are_seen(tmp_path):
         assert svc.checks["uptime"].config.state_file == tmp_path / "uptime.state.json"
     finally:
         svc.spool.close()
+
+
+class Slow(Check):
+    name = "slow"
+    starts: list[float] = []
+
+    def collect(self) -> Iterator[Sample]:
+        Slow.starts.append(time.monotonic())
+        time.sleep(0.6)
+        yield Sample("slow_value", 1.0)
+
+
+def test_groups_run_on_their_own_intervals_and_an_overrun_is_not_caught_up(tmp_path):
+    Slow.starts = []
+    svc = service(tmp_path, {"steady": make(Steady, 0.1), "slow": make(Slow, 0.15, timeout=5)})
+    svc.start()
+    try:
+        time.sleep(2.5)
+    finally:
+        svc.stop()
+    from agent.spool import Spool
+
+    spool = Spool(tmp_path / "spool.db")
+    import json
+
+    doc = json.loads(spool.next_batch(max_samples=20_000).body({"id": "x"}, 0))
+    spool.close()
+    steady = [s for s in doc["samples"] if s["metric"] == "steady_value"]
+    # The slow group (0.6 s per run on a 0.15 s interval) does not hold up the other group.
+    assert len(steady) >= 8
+    # ... and its missed slots are skipped, not run back to back to catch up.
+    assert 2 <= len(Slow.starts) <= 5
+    gaps = [b - a for a, b in zip(Slow.starts, Slow.starts[1:], strict=False)]
+    assert min(gaps) >= 0.55
+    # One scheduling thread per interval group, no scheduler library or job pool.
+    names = {t.name for t in threading.enumerate()}
+    assert not any("APScheduler" in n or n.startswith("ThreadPoolExecutor") for n in names)

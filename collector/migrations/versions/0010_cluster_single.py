@@ -9,7 +9,7 @@ Report rows made before this revision keep their ``path`` (a file under
 ``<data_dir>/reports``) and are still served from it; new reports are artefacts.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -146,7 +146,7 @@ def measure(ctx: ReportContext, h0: int, h1: int, *, detail: bool = True) -> dic
             continue  # nothing at all from this agent in the period: not measured (not installed, retired)
         if have < expected:
             short.append(asset_id)
-        row = {
+        row: dict[str, Any] = {
             "asset": asset.name,
             "kind": asset.kind,
             "site": asset.site,

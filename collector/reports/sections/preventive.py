@@ -64,7 +64,9 @@ class PreventiveWork(Section):
             }
             for r in ctx.conn.execute(query)
         ]
-        by_kind = {k: {"kind": k, "count": 0, "minutes": 0} for k in ("incident", "task")}
+        by_kind: dict[str, dict[str, Any]] = {
+            k: {"kind": k, "count": 0, "minutes": 0} for k in ("incident", "task")
+        }
         for item in items:
             entry = by_kind.setdefault(
                 item["kind"], {"kind": item["kind"], "count": 0, "minutes": 0}

@@ -12,13 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 from recorded import RecordedHost, all_cases, replay
 
 from agent.checks import registry
 from agent.checks.base import BASE_CATALOG, Check, CheckConfig
 from agent.config import check_configs
 from agent.host import Host
+from agent.schema import ValidationError
 
 NAMES = sorted(registry.CHECKS)
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 from recorded import RecordedHost
 
 from agent.checks.service import ServiceCheck, ServiceConfig, parse_systemctl_show
+from agent.schema import ValidationError
 
 SYSTEMD = {"which": {"systemctl": "/usr/bin/systemctl"}, "path_exists": ["/run/systemd/system"]}
 ARGV = [
