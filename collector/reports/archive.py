@@ -35,7 +35,7 @@ from collector.reports.i18n import Formatter
 from collector.reports.model import build
 from collector.reports.render import CONTENT_TYPES, render
 from collector.schema import reports
-from collector.store import Store
+from collector.store import Store, inserted_id
 
 NOTIFY_KIND = "report"
 
@@ -246,20 +246,22 @@ def archive(
                 now=now,
                 max_bytes=max_bytes,
             )
-            report_id = conn.execute(
-                reports.insert().values(
-                    client_id=client_row.id,
-                    period=period,
-                    format=fmt,
-                    language=model["language"],
-                    path=name,
-                    artefact_id=stored.id,
-                    sha256=stored.sha256,
-                    bytes=stored.size,
-                    generated_by=actor,
-                    generated_at=now,
+            report_id = inserted_id(
+                conn.execute(
+                    reports.insert().values(
+                        client_id=client_row.id,
+                        period=period,
+                        format=fmt,
+                        language=model["language"],
+                        path=name,
+                        artefact_id=stored.id,
+                        sha256=stored.sha256,
+                        bytes=stored.size,
+                        generated_by=actor,
+                        generated_at=now,
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
             if email:
                 contract = get_contract(conn, client_row.id)
                 recipients = contract.contacts_for("reports") if contract is not None else []
