@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
 from collector import admin, retention, timeutil, web
 from collector.admin import Principal
+from collector.cluster import Cluster
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
 from collector.errors import (
@@ -272,9 +273,17 @@ def create_app(
     """
     own_store = store is None
     store = store or Store.from_settings(settings)
-    # Rules evaluate each stored batch right after its commit, within the same request.
-    rule_service = RuleService(store, settings)
-    ingestor = Ingestor(store, listeners=[rule_service.on_ingest])
+    # Rules evaluate each stored batch right after its commit, within the same request. On
+    # PostgreSQL the batch first goes to its shard's queue (same transaction) for whichever
+    # replica owns the shard (collector/cluster.py); on SQLite there is one process.
+    cluster = None if store.is_sqlite else Cluster(store, settings)
+    rule_service = RuleService(store, settings, cluster=cluster)
+    ingestor = Ingestor(
+        store,
+        listeners=[rule_service.on_ingest],
+        in_transaction=[cluster.enqueue] if cluster is not None else [],
+        seen_interval=settings.cluster_seen_write_interval if cluster is not None else 0.0,
+    )
     metrics = CollectorMetrics(store, settings)
     # Rule transitions open/update incidents in the same transaction; workers deliver tickets.
     incident_runtime = Incidents(store, settings, rule_service, metrics)
@@ -335,6 +344,7 @@ def create_app(
     app.state.ingestor = ingestor
     app.state.metrics = metrics
     app.state.rules = rule_service
+    app.state.cluster = cluster
     app.state.incidents = incident_runtime
     app.state.contract_files = contract_files
 
@@ -516,7 +526,10 @@ def create_app(
         """Prometheus exposition; needs a bearer token only when ``metrics_token_file`` is set."""
         metrics.authorize(credentials.credentials if credentials is not None else None)
         return Response(
-            metrics.exposition() + rule_service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST
+            metrics.exposition()
+            + rule_service.metrics.exposition()
+            + (cluster.metrics.exposition() if cluster is not None else b""),
+            media_type=CONTENT_TYPE_LATEST,
         )
 
     app.include_router(

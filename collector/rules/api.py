@@ -269,3 +269,7 @@ async def run_background(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        try:
+            await run_in_threadpool(service.stop)  # a cluster replica gives its shards back
+        except Exception:
+            log.exception("leaving the cluster failed")
