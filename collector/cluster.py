@@ -56,7 +56,7 @@ from collector.store import Store
 
 log = logging.getLogger(__name__)
 
-_DB_NOW = "EXTRACT(EPOCH FROM clock_timestamp())"
+_DB_NOW = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
 
 
 def shard_of(client_id: int, shards: int) -> int:
