@@ -362,6 +362,12 @@ class Cluster:
                     "started": self.started_at,
                 },
             )
+            # A replica that died long ago is no longer worth listing (status shows the
+            # recently silent ones, which is what an operator looks for after a crash).
+            conn.execute(
+                sa.text(f"DELETE FROM replicas WHERE heartbeat_at < {_DB_NOW} - :keep"),
+                {"keep": max(20 * self.ttl, 600.0)},
+            )
             with self._lock:
                 mine = dict(self._leases)
             renewed = (

@@ -42,7 +42,8 @@ def print_status(store: Store, ttl: float, out: Console) -> dict[str, Any]:
         if lease["owner"] and lease["expires_at"] > now and lease["acquired_at"]:
             oldest[lease["owner"]] = min(oldest.get(lease["owner"], now), lease["acquired_at"])
     table = Table(title=f"Replicas ({len(live_ids)} live, lease TTL {ttl:g}s)")
-    for col in ("replica", "host", "pid", "state", "last heartbeat", "shards", "oldest lease"):
+    table.add_column("replica", overflow="fold")
+    for col in ("host", "pid", "state", "last heartbeat", "shards", "oldest lease"):
         table.add_column(col)
     for r in info["replicas"]:
         table.add_row(
