@@ -342,6 +342,7 @@ class Ingestor:
             "last_seen": now,
         }
         if row is None:
+            self._seen_written[("agent", agent_id)] = now
             conn.execute(
                 agents.insert().values(
                     id=agent_id, client_id=client_id, first_seen=now, last_seq=batch.seq, **values
@@ -412,6 +413,8 @@ class Ingestor:
         if unknown:
             detail, fields = _unknown_asset_error(batch, unknown)
             raise InvalidBatch(detail, fields=fields)
+        if self.seen_interval > 0:  # just written with the inventory: the throttle starts now
+            self._seen_written.update((ids[n], now) for n in written if n in ids)
         touch = [ids[n] for n in named - written if self._seen_due(ids[n], now)]
         for chunk in _chunks(sorted(touch), 500):
             conn.execute(assets.update().where(assets.c.id.in_(chunk)).values(last_seen=now))

@@ -66,10 +66,12 @@ class Replica:
         self.rules.stop()
 
 
-def replica(store: Store, tmp_path: Path, name: str, shards: int = 8) -> Replica:
+def replica(
+    store: Store, tmp_path: Path, name: str, shards: int = 8, rules_text: str = RULES
+) -> Replica:
     rules = tmp_path / "rules"
     rules.mkdir(exist_ok=True)
-    (rules / "r.yaml").write_text(RULES)
+    (rules / "r.yaml").write_text(rules_text)
     settings = Settings.for_data_dir(
         tmp_path, rules_paths=[rules], cluster_shards=shards, cluster_lease_ttl=15
     )
@@ -239,3 +241,83 @@ def test_a_stale_owner_with_an_old_fencing_token_cannot_write_alert_state(
     assert b.rules.drain(0) == 1 and alerts(pg_store) == {"svc": "pending"}
     a.cluster.tick()  # its renewal fails: a lets go of the shard
     assert a.cluster.owned() == []
+
+
+SILENT_RULES = """
+rules:
+  - id: agent-silent
+    metric: any
+    absent: {for: 60s}
+    severity: critical
+"""
+
+
+def test_a_replica_taking_over_knows_from_the_store_which_assets_are_silent(
+    pg_store: Store, tmp_path
+) -> None:
+    a = replica(pg_store, tmp_path, "a", shards=1, rules_text=SILENT_RULES)
+    principal = principal_for(pg_store, "acme")
+    now = time.time()
+    a.ingestor.ingest(principal, batch([("cpu_usage_percent", {}, 5.0, now - 100)], "quiet"))
+    a.ingestor.ingest(principal, batch([("cpu_usage_percent", {}, 5.0, now - 10)], "busy"))
+    c = replica(pg_store, tmp_path, "c", shards=1, rules_text=SILENT_RULES)  # owns nothing
+    expire(pg_store, "a")  # the owner dies; c keeps its heartbeat
+    c.cluster.tick()
+    assert c.cluster.owned() == [0] and c.cluster.joined_running_cluster
+    # The new owner never received a batch itself, and it just started: neither "everything
+    # is fresh" (a start-up grace) nor "everything is silent" (no memory of any asset).
+    fired = c.rules.sweep(now)
+    assert [(t.rule_id, t.asset, t.event) for t in fired] == [("agent-silent", "quiet", "firing")]
+
+
+def test_last_seen_writes_are_throttled_per_agent_and_asset(pg_store: Store, tmp_path) -> None:
+    principal = principal_for(pg_store, "acme")
+    ingestor = Ingestor(pg_store, seen_interval=30.0)
+    b = batch([("cpu_usage_percent", {}, 5.0, time.time())])
+    t = time.time()
+
+    def seen() -> tuple[float, float]:
+        with pg_store.read() as conn:
+            return (
+                conn.execute(sa.text("SELECT last_seen FROM agents")).scalar(),
+                conn.execute(sa.text("SELECT last_seen FROM assets")).scalar(),
+            )
+
+    for offset in (0, 10, 29):
+        again = b.model_copy(update={"batch_id": uuid.uuid4(), "samples": []})
+        ingestor.ingest(principal, again if offset else b, received_at=t + offset)
+    assert seen() == (t, t)  # one write per 30 s, not one per batch
+    ingestor.ingest(
+        principal,
+        b.model_copy(update={"batch_id": uuid.uuid4(), "samples": []}),
+        received_at=t + 31,
+    )
+    assert seen() == (t + 31, t + 31)
+
+
+def test_cluster_metrics_and_status(pg_store: Store, tmp_path) -> None:
+    from rich.console import Console
+
+    from collector.cluster_cli import print_status
+
+    a = replica(pg_store, tmp_path, "a", shards=4)
+    b = replica(pg_store, tmp_path, "b", shards=4)
+    principal = principal_for(pg_store, "acme")
+    b.ingestor.ingest(principal, batch([("temperature_celsius", {}, 50.0, time.time())]))
+    shard = a.cluster.shard_of(principal.client_id)
+    text = a.cluster.metrics.exposition().decode()
+    assert "upkeep_cluster_owned_shards 4.0" in text
+    assert f'upkeep_cluster_queue_depth{{shard="{shard}"}} 1.0' in text
+    assert "upkeep_cluster_replicas_live 2.0" in text
+    a.cluster.tick()
+    text = a.cluster.metrics.exposition().decode()
+    assert "upkeep_cluster_lease_renewals_total 4.0" in text  # 4 renewed, then 2 given back
+    assert "upkeep_cluster_lease_losses_total 0.0" in text
+    console = Console(record=True, width=200)
+    info = print_status(pg_store, 15.0, console)
+    out = console.export_text()
+    assert info["owned"] == {"a": 2} and sorted(info["live"]) == ["a", "b"]
+    assert (
+        "Replicas (2 live, lease TTL 15s)" in out and "hand-off queue: 1 batch(es) waiting" in out
+    )
+    assert "without a live owner 2" in out  # b has not ticked yet: a gave back 2
