@@ -12,7 +12,6 @@ the contract the fuzz test checks.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -37,15 +36,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from collector import admin, retention, timeutil, web
+from collector import admin, timeutil, web
 from collector.admin import Principal
+from collector.background import collector_jobs
 from collector.cluster import Cluster
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
 from collector.errors import (
     AlreadyExists,
+    ArtefactTooLarge,
     BodyTooLarge,
     Forbidden,
+    IncidentConflict,
     InvalidArgument,
     InvalidBatch,
     MalformedBody,
@@ -63,11 +65,12 @@ from collector.incidents.api import incidents_router
 from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import Ingestor
+from collector.jobs import JobMetrics, JobRunner
 from collector.ledger.api import ledger_router
 from collector.management.api import management_router
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
 from collector.preventive.api import preventive_router
-from collector.rules.api import rules_router, run_background
+from collector.rules.api import rules_router, run_rules
 from collector.rules.service import RuleService
 from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
@@ -84,6 +87,8 @@ HTTP_STATUS: dict[type[UpkeepError], int] = {
     Forbidden: 403,
     NotFound: 404,
     AlreadyExists: 409,
+    IncidentConflict: 409,
+    ArtefactTooLarge: 422,
     BodyTooLarge: 413,
     UnsupportedEncoding: 415,
     InvalidBatch: 422,
@@ -267,9 +272,10 @@ def create_app(
 ) -> FastAPI:
     """The collector app. Migrates the store on startup unless ``migrate=False``.
 
-    ``store`` defaults to one built from ``settings`` (and disposed on shutdown).
-    ``run_retention`` starts the periodic retention task; ``run_reports`` (default: as
-    ``run_retention``) the report schedule, when ``report_schedule_interval`` is not 0.
+    ``store`` defaults to one built from ``settings`` (and disposed on shutdown). The periodic
+    jobs and workers (:mod:`collector.background`) run while the app does, unless
+    ``settings.background`` is off; ``run_retention`` / ``run_reports`` (default: as
+    ``run_retention``) leave out the retention job / the report schedule.
     """
     own_store = store is None
     store = store or Store.from_settings(settings)
@@ -298,40 +304,36 @@ def create_app(
     # PostgreSQL the database works in its own processes, so a few overlap usefully.
     ingest_limiter = anyio.CapacityLimiter(1 if store.is_sqlite else 4)
 
+    # Every periodic job and worker of this replica, in one registry (collector.background).
+    jobs, workers = collector_jobs(
+        store,
+        settings,
+        rule_service,
+        incident_runtime,
+        retention=run_retention,
+        reports=run_retention if run_reports is None else run_reports,
+    )
+    runner = JobRunner(
+        jobs, workers, engine=store.engine, metrics=JobMetrics(registry=metrics.registry)
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await run_in_threadpool(store.upgrade)
-        store.start_checkpointer()
         try:
             await run_in_threadpool(contract_files.reload)
         except Exception:  # a broken contract store must not keep the collector from serving
             log.exception("loading the contract files failed")
-        task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
-        report_task = None
-        if (
-            run_retention if run_reports is None else run_reports
-        ) and settings.report_schedule_interval > 0:
-            from collector.reports.schedule import run_schedule
-
-            report_task = asyncio.create_task(run_schedule(store, settings))
-        incident_runtime.start()
-        try:
-            async with (
-                run_background(rule_service, on_hup=[noise_control.reload, contract_files.reload]),
-                noise.run_release(store, settings.noise_release_interval),
-            ):
+        async with run_rules(rule_service, on_hup=[noise_control.reload, contract_files.reload]):
+            await run_in_threadpool(runner.start)
+            incident_runtime.log_connectors()
+            try:
                 yield
-        finally:
-            await run_in_threadpool(incident_runtime.stop)
-            store.stop_checkpointer()
-            for background in (task, report_task):
-                if background is not None:
-                    background.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await background
-            if own_store:
-                store.dispose()
+            finally:
+                await run_in_threadpool(runner.stop)
+                if own_store:
+                    store.dispose()
 
     app = FastAPI(
         title="Upkeep collector",
@@ -347,6 +349,7 @@ def create_app(
     app.state.cluster = cluster
     app.state.incidents = incident_runtime
     app.state.contract_files = contract_files
+    app.state.jobs = runner
 
     @app.exception_handler(UpkeepError)
     async def _domain_error(request: Request, exc: UpkeepError) -> JSONResponse:
@@ -602,13 +605,3 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-async def _retention_loop(store: Store, settings: Settings) -> None:
-    """Purge at start and then every ``retention_interval``; a failure waits for the next turn."""
-    while True:
-        try:
-            await run_in_threadpool(retention.purge, store, settings)
-        except Exception:
-            log.exception("retention run failed; retrying in %ss", settings.retention_interval)
-        await asyncio.sleep(settings.retention_interval)

@@ -26,6 +26,7 @@ from collector.contracts.cli import contract_app
 from collector.errors import (
     AlreadyExists,
     Forbidden,
+    IncidentConflict,
     InvalidArgument,
     NotFound,
     StoreUnavailable,
@@ -47,6 +48,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     InvalidArgument: 2,
     NotFound: 3,
     AlreadyExists: 4,
+    IncidentConflict: 75,  # EX_TEMPFAIL: try again
     Unauthenticated: 5,
     Forbidden: 5,
     StoreUnavailable: 69,  # EX_UNAVAILABLE
@@ -158,11 +160,22 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Listen port (default 8427).", show_default=False)
     ] = None,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background/--no-background",
+            help="Run the periodic jobs and delivery workers (--no-background: only serve; "
+            "see docs/cluster.md). Default: the 'background' setting (on).",
+            show_default=False,
+        ),
+    ] = True,
 ) -> None:
     """Run the collector: migrate the store, then serve the API until SIGTERM."""
     from collector.server import serve as run  # uvicorn only when serving
 
     settings = _settings(config, host=host, port=port)
+    if not background:
+        settings = settings.model_copy(update={"background": False})
     run(settings)
 
 

@@ -11,7 +11,7 @@ per-shard hand-off queue (docs/cluster.md).
   transaction (``SELECT … FOR SHARE`` on the lease row with owner and generation): a
   replica that lost the lease — paused, partitioned, killed and restarted — gets
   :class:`LeaseLost` and writes nothing, and a takeover waits for an in-flight write.
-* **Leases** are renewed every ``ttl / 5`` by a background thread; all times are the
+* **Leases** are renewed every ``ttl / 5`` by a periodic job; all times are the
   database's clock, so replicas' clocks do not matter. A replica that stops renewing loses
   its shards when ``expires_at`` passes (``cluster_lease_ttl``, default 15 s). Each replica
   takes free shards up to ``ceil(shards / live replicas)`` (live: a heartbeat in
@@ -22,9 +22,10 @@ per-shard hand-off queue (docs/cluster.md).
   :meth:`Cluster.enqueue` writes the samples the rules need into ``shard_queue`` for the
   batch's shard and sends ``NOTIFY`` (delivered on commit). The owner claims rows with
   ``FOR UPDATE SKIP LOCKED``, evaluates, and deletes them in the transaction that stores
-  the alert state. Wake-ups come from ``LISTEN`` on a dedicated psycopg 3 connection; the
-  queue is also polled every ``cluster_poll_interval``, so a lost notification (or a
-  broken listen connection) only delays work, never loses it.
+  the alert state. Wake-ups come from ``LISTEN`` on a dedicated psycopg 3 connection (a
+  worker); the queue is also polled every ``cluster_poll_interval`` (a periodic job), so a
+  lost notification (or a broken listen connection) only delays work, never loses it. The
+  jobs and the worker are registered in :mod:`collector.background` like every other.
 
 On SQLite there is no :class:`Cluster`: the one process owns every shard and the rule
 service evaluates each batch directly, as it always did.
@@ -189,7 +190,9 @@ class Cluster:
         self._leases: dict[int, Lease] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
-        self._wake_leases = threading.Event()
+        self._tick_lock = threading.Lock()
+        self._rebalance_due = False
+        self.takes_shards = True
         self._pending: set[int] = set()
         self._drain_wake = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -214,13 +217,21 @@ class Cluster:
     def shard_of(self, client_id: int) -> int:
         return shard_of(client_id, self.shards)
 
-    def start(self, *, background: bool = True) -> None:
-        """Announce this replica and take its share of the shards now (then keep them)."""
+    def start(self, *, take_shards: bool = True) -> None:
+        """Announce this replica and take its share of the shards now; the periodic jobs
+        (:meth:`renew`, :meth:`poll`) and the listener (:meth:`start_listening`) keep them.
+
+        ``take_shards=False`` (``upkeep serve --no-background``): this replica only stores
+        batches and queues them; it never heartbeats, so it does not count as a live replica
+        when the others share the shards out."""
         with self.store.read() as conn:
             schema = conn.execute(sa.text("SELECT current_schema()")).scalar() or "public"
         # One channel per schema: two deployments (or parallel test schemas) in one database
         # never wake each other.
         self._channel = "upkeep_q_" + hashlib.sha1(schema.encode()).hexdigest()[:16]
+        self.takes_shards = take_shards
+        if not take_shards:
+            return
         with self.store.write() as conn:
             conn.execute(
                 sa.text(
@@ -232,20 +243,13 @@ class Cluster:
             )
             others = conn.execute(
                 sa.text(
-                    f"SELECT count(*) FROM replicas WHERE id != :me AND heartbeat_at > {_DB_NOW} - :ttl"
+                    "SELECT count(*) FROM replicas WHERE id != :me "
+                    f"AND heartbeat_at > {_DB_NOW} - :ttl"
                 ),
                 {"me": self.id, "ttl": self.ttl},
             ).scalar()
         self.joined_running_cluster = bool(others)
         self.tick()
-        if background:
-            self._threads = [
-                threading.Thread(target=self._lease_loop, name="upkeep-leases", daemon=True),
-                threading.Thread(target=self._listen_loop, name="upkeep-listen", daemon=True),
-                threading.Thread(target=self._drain_loop, name="upkeep-drain", daemon=True),
-            ]
-            for thread in self._threads:
-                thread.start()
         log.info(
             "cluster replica %s: %d of %d shard(s) at start",
             self.id,
@@ -255,18 +259,10 @@ class Cluster:
 
     def stop(self) -> None:
         """Give every lease back and leave (a clean stop hands over without waiting a TTL)."""
-        self._stop.set()
-        self._wake_leases.set()
-        with self._drain_wake:
-            self._drain_wake.notify_all()
-        listen = self._listen_conn
-        if listen is not None:
-            with contextlib.suppress(Exception):  # best effort on the way out
-                listen.cancel_safe() if hasattr(listen, "cancel_safe") else listen.cancel()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads = []
-        with self._lock:
+        self.stop_listening()
+        if not self.takes_shards:
+            return
+        with self._tick_lock, self._lock:
             shards = sorted(self._leases)
             for shard in shards:
                 self._drop(shard)
@@ -278,6 +274,41 @@ class Cluster:
                 conn.execute(sa.text("SELECT pg_notify(:ch, 'rebalance')"), {"ch": self._channel})
         except sa.exc.SQLAlchemyError:
             log.warning("could not release shard leases on stop; they expire in %ss", self.ttl)
+
+    def renew(self) -> None:
+        """The periodic lease job (every ``ttl / 5``): heartbeat, renew, rebalance."""
+        self.tick()
+
+    def poll(self) -> None:
+        """The periodic queue job: evaluate whatever is queued for shards held here (the
+        fallback for a NOTIFY that never arrived, e.g. while the listener reconnected)."""
+        for shard in sorted(s for s in self.queue_depths() if self.owns(s)):
+            try:
+                self.on_drain(shard)
+            except Exception:
+                log.exception("shard %d: evaluating its queue failed; retrying", shard)
+
+    def start_listening(self) -> None:
+        """The listener worker: LISTEN on this schema's channel, drain shards on NOTIFY."""
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._listen_loop, name="upkeep-listen", daemon=True),
+            threading.Thread(target=self._drain_loop, name="upkeep-drain", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop_listening(self) -> None:
+        self._stop.set()
+        with self._drain_wake:
+            self._drain_wake.notify_all()
+        listen = self._listen_conn
+        if listen is not None:
+            with contextlib.suppress(Exception):  # best effort on the way out
+                listen.cancel_safe() if hasattr(listen, "cancel_safe") else listen.cancel()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
 
     # ------------------------------------------------------------------ hand-off
 
@@ -348,6 +379,12 @@ class Cluster:
 
     def tick(self) -> None:
         """Heartbeat, renew, and take or give back shards toward an even share."""
+        if not self.takes_shards:
+            return
+        with self._tick_lock:
+            self._tick()
+
+    def _tick(self) -> None:
         with self.store.write() as conn:
             conn.execute(
                 sa.text(
@@ -490,20 +527,6 @@ class Cluster:
 
     # ------------------------------------------------------------------ threads
 
-    def _lease_loop(self) -> None:
-        interval = self.ttl / 5
-        while not self._stop.is_set():
-            self._wake_leases.wait(interval)
-            self._wake_leases.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.tick()
-            except Exception:
-                # The database is away: renewals fail, the leases run out, and fencing keeps
-                # this replica from writing alert state it no longer owns.
-                log.exception("lease renewal failed; retrying in %.1fs", interval)
-
     def _listen_loop(self) -> None:
         import psycopg
 
@@ -527,8 +550,10 @@ class Cluster:
                 self._listen_conn = None
 
     def _notified(self, payload: str) -> None:
-        if payload == "rebalance":
-            self._wake_leases.set()
+        if payload == "rebalance":  # a replica left or gave shards back: look now, not in 3 s
+            with self._drain_wake:
+                self._rebalance_due = True
+                self._drain_wake.notify_all()
             return
         try:
             shard = int(payload)
@@ -540,17 +565,17 @@ class Cluster:
     def _drain_loop(self) -> None:
         while not self._stop.is_set():
             with self._drain_wake:
-                if not self._pending:
-                    self._drain_wake.wait(self.poll_interval)
+                if not self._pending and not self._rebalance_due:
+                    self._drain_wake.wait(1.0)
                 pending, self._pending = self._pending, set()
+                rebalance, self._rebalance_due = self._rebalance_due, False
             if self._stop.is_set():
                 return
-            if not pending:  # the poll: whatever is queued for shards held here
+            if rebalance:
                 try:
-                    pending = {s for s in self.queue_depths() if self.owns(s)}
-                except sa.exc.SQLAlchemyError:
-                    log.warning("polling the hand-off queue failed", exc_info=True)
-                    continue
+                    self.tick()
+                except Exception:
+                    log.exception("rebalancing shards failed; the lease job retries")
             for shard in sorted(pending):
                 if not self.owns(shard):
                     continue

@@ -262,7 +262,8 @@ deferred_signals = sa.Table(
 # ---------------------------------------------------------------------- incidents
 # One row per incident; `key` (UPK-<client>-<number>) is stable and carried by every ticket.
 # `number` counts per client (incident_counters). At most one incident per fingerprint is
-# open or acknowledged at a time (collector.incidents.lifecycle).
+# active (open, acknowledged or waiting) at a time: the partial unique index below enforces
+# it for every replica of a cluster (collector.incidents.lifecycle.ACTIVE).
 incidents = sa.Table(
     "incidents",
     metadata,
@@ -303,6 +304,18 @@ incidents = sa.Table(
     sa.UniqueConstraint("client_id", "number"),
     sa.Index(None, "fingerprint", "state"),
     sa.Index(None, "state", "opened_at"),
+)
+
+#: The states in which an incident is active (one per fingerprint); lifecycle.ACTIVE.
+ACTIVE_STATES = ("open", "acknowledged", "waiting_for_client", "waiting_for_third_party")
+ACTIVE_FINGERPRINT_INDEX = "uq_incidents_active_fingerprint"
+_active = sa.and_(incidents.c.fingerprint.is_not(None), incidents.c.state.in_(ACTIVE_STATES))
+sa.Index(
+    ACTIVE_FINGERPRINT_INDEX,
+    incidents.c.fingerprint,
+    unique=True,
+    postgresql_where=_active,
+    sqlite_where=_active,
 )
 
 incident_counters = sa.Table(
@@ -624,6 +637,21 @@ web_sessions = sa.Table(
 )
 
 # Generated client reports, archived with their content hash (collector.reports).
+# Files the collector makes and serves (report archive, attachments): in the database, so
+# any replica of a cluster can serve and mail them (collector.artefacts).
+artefacts = sa.Table(
+    "artefacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(30), nullable=False),  # report | …
+    sa.Column("name", sa.String(255), nullable=False),  # file name for downloads and mails
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+)
+
 reports = sa.Table(
     "reports",
     metadata,
@@ -632,7 +660,9 @@ reports = sa.Table(
     sa.Column("period", sa.String(10), nullable=False),
     sa.Column("format", sa.String(10), nullable=False),  # html | pdf | json | csv
     sa.Column("language", sa.String(10), nullable=False),
-    sa.Column("path", sa.Text, nullable=False),  # under <data_dir>/reports
+    # Where the content is: an artefact (since 0010), else a file (older archives).
+    sa.Column("path", sa.Text, nullable=False),  # the file name, or the file under data_dir/reports
+    sa.Column("artefact_id", sa.Integer, sa.ForeignKey("artefacts.id"), nullable=True),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("generated_by", sa.String(100), nullable=False),

@@ -111,6 +111,9 @@ class Settings(BaseModel):
     #: Must exceed the agent's longest spool age (7 d), or a late retry would be stored twice.
     batch_retention: Duration = Field(default=14 * 86400.0, gt=0)
     retention_interval: Duration = Field(default=600.0, gt=0)
+    #: Periodic jobs and delivery workers (collector/background.py; docs/cluster.md). Off
+    #: (``upkeep serve --no-background``): this replica only serves the API and ingests.
+    background: bool = True
     #: Rule files and folders (docs/rules.md); empty: the packs shipped in rules/.
     rules_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
     rules_sweep_interval: Duration = Field(default=15.0, gt=0)

@@ -186,7 +186,9 @@ class RuleService:
         with self._lock:
             self.reload(initial=True)
             if self.cluster is not None:
-                self.cluster.start()
+                # A replica without background work (--no-background) renews no leases, so
+                # it takes none: it stores and queues batches, the others evaluate them.
+                self.cluster.start(take_shards=self.settings.background)
                 self._update_gauges()
                 return
             try:

@@ -2,8 +2,8 @@
 
 Each "replica" is what ``create_app`` builds on PostgreSQL: a :class:`Cluster`, a
 :class:`RuleService` over it and an :class:`Ingestor` whose transaction hook queues the
-batch for its shard. Lease ticks are driven by hand (``start(background=False)`` and
-``tick()``), so every step is deterministic; expiry is forced by moving ``expires_at``.
+batch for its shard. Lease ticks are driven by hand (``start()`` and ``tick()``; no job
+runner), so every step is deterministic; expiry is forced by moving ``expires_at``.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def replica(
     cluster = Cluster(store, settings, replica_id=name)
     service = RuleService(store, settings, cluster=cluster)
     service.reload(initial=True)
-    cluster.start(background=False)
+    cluster.start()
     ingestor = Ingestor(store, listeners=[service.on_ingest], in_transaction=[cluster.enqueue])
     return Replica(cluster, service, ingestor)
 

@@ -2,7 +2,7 @@
 (issue 14).
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-01 21:10:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0010"  # chained after h14-single's 0010 (merged into this branch)
 branch_labels = None
 depends_on = None
 
