@@ -262,8 +262,8 @@ class Cluster:
         self.stop_listening()
         if not self.takes_shards:
             return
-        with self._tick_lock, self._lock:
-            shards = sorted(self._leases)
+        with self._tick_lock:
+            shards = self.owned()
             for shard in shards:
                 self._drop(shard)
         try:
@@ -435,8 +435,7 @@ class Cluster:
         for shard in sorted(lost):
             log.warning("shard %d: lease lost (expired or taken over)", shard)
             self.metrics.losses.inc()
-            with self._lock:
-                self._drop(shard)
+            self._drop(shard)
         self._rebalance()
         self.metrics.owned.set(len(self._leases))
 
@@ -447,9 +446,8 @@ class Cluster:
             held = sorted(self._leases)
         if len(held) > target:
             extra = held[target:]
-            with self._lock:
-                for shard in extra:
-                    self._drop(shard)
+            for shard in extra:
+                self._drop(shard)
             with self.store.write() as conn:
                 self._release_rows(conn, extra)
                 conn.execute(sa.text("SELECT pg_notify(:ch, 'rebalance')"), {"ch": self._channel})
@@ -478,8 +476,7 @@ class Cluster:
                     # Keep the lease but give the shard back: another replica (or the next
                     # tick) starts it from the store again.
                     log.exception("shard %d: starting it failed; giving it back", row.shard)
-                    with self._lock:
-                        self._drop(row.shard)
+                    self._drop(row.shard)
                     with self.store.write() as conn:
                         self._release_rows(conn, [row.shard])
                     continue
@@ -494,8 +491,11 @@ class Cluster:
                 )
 
     def _drop(self, shard: int) -> None:
-        """Stop evaluating ``shard`` here (caller holds ``_lock``)."""
-        if self._leases.pop(shard, None) is not None:
+        """Stop evaluating ``shard`` here. ``on_lose`` waits for an evaluation in flight, which
+        itself needs ``_lock`` (for its fencing token): so it is called without holding it."""
+        with self._lock:
+            lease = self._leases.pop(shard, None)
+        if lease is not None:
             try:
                 self.on_lose(shard)
             except Exception:

@@ -321,3 +321,36 @@ def test_cluster_metrics_and_status(pg_store: Store, tmp_path) -> None:
         "Replicas (2 live, lease TTL 15s)" in out and "hand-off queue: 1 batch(es) waiting" in out
     )
     assert "without a live owner 2" in out  # b has not ticked yet: a gave back 2
+
+
+def test_losing_a_shard_while_it_is_being_evaluated_does_not_deadlock(
+    pg_store: Store, tmp_path
+) -> None:
+    # Regression: giving a shard back held the cluster's lock while waiting for the shard's
+    # evaluation, and the evaluation needed that lock for its fencing token (a rolling
+    # restart froze every ingest thread).
+    import threading
+
+    a = replica(pg_store, tmp_path, "a", shards=2)
+    replica(pg_store, tmp_path, "b", shards=2)  # live: a's share is 1 of the 2 shards now
+    state = a.rules._shards[1]
+    evaluating, go = threading.Event(), threading.Event()
+    seen: list[int | None] = []
+
+    def evaluation() -> None:
+        with state.lock:
+            evaluating.set()
+            go.wait(5)
+            seen.append(a.cluster.generation(1))  # what fence() asks first
+
+    t1 = threading.Thread(target=evaluation, daemon=True)
+    t1.start()
+    evaluating.wait(5)
+    t2 = threading.Thread(target=a.cluster.tick, daemon=True)  # gives shard 1 back
+    t2.start()
+    time.sleep(0.5)  # t2 is now waiting for the evaluation to finish
+    go.set()
+    t1.join(5)
+    t2.join(5)
+    assert not t1.is_alive() and not t2.is_alive()
+    assert a.cluster.owned() == [0] and 1 not in a.rules._shards

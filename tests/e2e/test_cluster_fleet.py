@@ -34,7 +34,8 @@ from collector.schema import alert_transitions, clients, incidents, shard_leases
 from collector.store import Store
 from tests.conftest import _postgres_schema_url, postgres_unavailable
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# About 4 minutes of compressed fleet time plus starting 3 replicas 5 times on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(420)]
 
 SECRET = "fleet-secret"
 RULES = """
