@@ -71,7 +71,7 @@ def fresh_schema() -> Iterator[str]:
 
 
 def replicas(folder: Path, url: str, n: int, rules: str | None = None) -> list[CollectorProcess]:
-    env = {"UPKEEP_RULES_WATCH_INTERVAL": "0"}
+    env = {"UPKEEP_RULES_WATCH_INTERVAL": "0s"}
     if rules:
         (folder / "rules").mkdir(parents=True, exist_ok=True)
         (folder / "rules" / "r.yaml").write_text(rules)
