@@ -111,6 +111,8 @@ class Settings(BaseModel):
     #: Must exceed the agent's longest spool age (7 d), or a late retry would be stored twice.
     batch_retention: Duration = Field(default=14 * 86400.0, gt=0)
     retention_interval: Duration = Field(default=600.0, gt=0)
+    #: The largest file (a report) kept in the database (``artefacts``; PostgreSQL's limit is 1 GiB).
+    artefact_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, le=1024 * 1024 * 1024)
     #: Periodic jobs and delivery workers (collector/background.py; docs/cluster.md). Off
     #: (``upkeep serve --no-background``): this replica only serves the API and ingests.
     background: bool = True

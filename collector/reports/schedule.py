@@ -81,6 +81,7 @@ def run_once(store: Store, settings: Settings, now: float | None = None) -> list
                 now=now,
                 email=True,
                 replace=False,
+                max_bytes=settings.artefact_max_bytes,
             )
         except Exception:
             log.exception(

@@ -298,3 +298,38 @@ def test_serve_no_background_turns_the_setting_off(monkeypatch, tmp_path):
     result = CliRunner().invoke(cli.app, ["serve"])
     assert result.exit_code == 0, result.output
     assert [s.background for s in seen] == [False, True]
+
+
+@pytest.mark.postgres
+def test_each_singleton_job_of_three_collector_apps_runs_once_per_interval(pg_url, tmp_path):
+    """The real registry of three collectors on one schema: per interval (every replica's turn
+    comes once), each singleton job runs on one of them; the per-replica jobs run on all."""
+    stores = [Store.from_url(pg_url) for _ in range(3)]
+    stores[0].upgrade()
+    apps = [
+        create_app(Settings.for_data_dir(tmp_path / f"r{i}", database_url=pg_url), store=s)
+        for i, s in enumerate(stores)
+    ]
+    runners: list[JobRunner] = [app.state.jobs for app in apps]
+    try:
+        singletons = [j.name for j in runners[0].jobs if j.singleton]
+        assert set(singletons) == {"retention", "sla-sweep", "ledger-periods", "report-schedule"}
+        rounds = 3
+        for _ in range(rounds):
+            for runner in runners:
+                for job in runner.jobs:
+                    if job.name != "rules-sweep":  # needs the rules loaded (the lifespan does)
+                        runner.run_turn(job)
+        for name in singletons:
+            runs = [r.metrics.runs.labels(name)._value.get() for r in runners]
+            skips = [r.metrics.skips.labels(name)._value.get() for r in runners]
+            assert sorted(runs) == [0, 0, rounds], (name, runs)
+            assert sorted(skips) == [0, rounds, rounds], (name, skips)
+            assert sum(r.metrics.failures.labels(name)._value.get() for r in runners) == 0
+        for name in ("noise-release", "rules-watch"):
+            assert [r.metrics.runs.labels(name)._value.get() for r in runners] == [rounds] * 3
+    finally:
+        for runner in runners:
+            runner.stop()
+        for store in stores:
+            store.dispose()
