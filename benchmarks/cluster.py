@@ -162,7 +162,7 @@ def failover(runs: int) -> None:
 
                 time.sleep(5)  # leases settle over the three replicas
                 owner, generation = _owner(store, shard)
-                victim = next(p for p in procs if f":{p.process.pid}:" in owner)
+                victim = next(p for p in procs if p.process and f":{p.process.pid}:" in owner)
                 others = [p for p in procs if p is not victim]
                 post(91.0, others[0].url)  # five firing alerts owned by the victim
                 deadline = time.time() + 10
@@ -199,7 +199,7 @@ def failover(runs: int) -> None:
                 with store.read() as conn:
                     resolved = conn.execute(
                         sa.text("SELECT count(*) FROM alert_transitions WHERE event='resolved'")
-                    ).scalar()
+                    ).scalar_one()
                 print(
                     f"run {run + 1}: kill -9 -> first evaluation by the new owner "
                     f"{took:.1f}s (generation {generation} -> {new_generation}); "

@@ -160,7 +160,7 @@ class _QueueDepth:
 
 GainHandler = Callable[[int, int], None]  # (shard, generation)
 LoseHandler = Callable[[int], None]
-DrainHandler = Callable[[int], None]
+DrainHandler = Callable[[int], object]
 
 
 class Cluster:
@@ -338,13 +338,15 @@ class Cluster:
 
     def claim(self, conn: Connection, shard: int, limit: int = 50) -> list[Any]:
         """The oldest queued batches of ``shard`` not claimed by another transaction."""
-        return conn.execute(
-            sa.select(shard_queue.c.id, shard_queue.c.client_id, shard_queue.c.payload)
-            .where(shard_queue.c.shard == shard)
-            .order_by(shard_queue.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
+        return list(
+            conn.execute(
+                sa.select(shard_queue.c.id, shard_queue.c.client_id, shard_queue.c.payload)
+                .where(shard_queue.c.shard == shard)
+                .order_by(shard_queue.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+        )
 
     @staticmethod
     def done(conn: Connection, ids: list[int]) -> None:
@@ -591,7 +593,7 @@ def status(store: Store) -> dict[str, Any]:
         now = conn.execute(sa.text(f"SELECT {_DB_NOW}")).scalar()
         reps = conn.execute(sa.select(replicas).order_by(replicas.c.started_at)).all()
         leases = conn.execute(sa.select(shard_leases).order_by(shard_leases.c.shard)).all()
-        depths = dict(
+        depths: dict[int, int] = dict(
             conn.execute(
                 sa.select(shard_queue.c.shard, sa.func.count()).group_by(shard_queue.c.shard)
             ).all()

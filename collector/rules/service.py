@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,7 +206,7 @@ class RuleService:
         if self.cluster is not None:
             self.cluster.stop()
 
-    def _restore(self, engine: RuleEngine, rows: list[Any], seen: list[Any]) -> None:
+    def _restore(self, engine: RuleEngine, rows: Sequence[Any], seen: Sequence[Any]) -> None:
         for row in rows:
             if row.rule_id not in engine.ruleset.rules:
                 continue
@@ -227,7 +227,9 @@ class RuleService:
         for asset_id, client_id, ts in seen:
             engine.seen(asset_id, client_id, ts)
 
-    def _saved_state(self, client_ids: list[int] | None = None) -> tuple[list[Any], list[Any]]:
+    def _saved_state(
+        self, client_ids: list[int] | None = None
+    ) -> tuple[Sequence[Any], Sequence[Any]]:
         """Persisted alerts and each asset's newest sample time (of ``client_ids``, or all)."""
         alerts_q = sa.select(rule_alerts)
         seen_q = (
@@ -300,8 +302,8 @@ class RuleService:
                         rows = self.cluster.claim(conn, shard, limit)
                         if not rows:
                             return claimed
-                        stored = []
-                        refs: dict[int, SeriesRef] = {}
+                        stored: list[tuple[Any, float, float]] = []
+                        refs: dict[int, Any] = {}  # SeriesRef (frozen) for SeriesLike
                         for row in rows:
                             payload = (
                                 row.payload
@@ -631,7 +633,7 @@ class RuleService:
         return transitions
 
     def _files_signature(self) -> tuple:
-        out = []
+        out: list[tuple[str, int | None, int | None]] = []
         for path in rule_files(self.paths):
             try:
                 st = os.stat(path)
