@@ -473,6 +473,8 @@ class RuleService:
                 engine.preload(ref, [(ts, v) for ts, v in rows])
 
     def _persist(self, transitions: list[Transition], now: float) -> None:
+        if not transitions and not self.engine.has_changes():
+            return  # nothing to store: no write transaction (on SQLite it takes the write lock)
         with self.store.write() as conn:
             written = self._write(conn, self.engine, transitions, now)
         if written:
