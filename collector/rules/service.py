@@ -346,9 +346,11 @@ class RuleService:
             self._shards.pop(shard, None)
 
     def _fenced(
-        self, shard: int, run: Callable[[Connection, RuleEngine], list[Transition]]
+        self, shard: int, step: Callable[[RuleEngine], list[Transition]], now: float
     ) -> list[Transition]:
-        """``run(conn, engine)`` for an owned shard inside a fenced write transaction."""
+        """``step(engine)`` for an owned shard; its changes are written in a fenced
+        transaction. Nothing changed: no transaction at all (a sweep of a quiet shard is
+        free). Fenced out: the changes are dropped with the shard's engine."""
         assert self.cluster is not None
         state = self._shards.get(shard)
         if state is None:
@@ -356,10 +358,13 @@ class RuleService:
         with state.lock:
             if self._shards.get(shard) is not state:
                 return []
+            engine = state.engine
             try:
-                with self.store.write() as conn:
-                    self.cluster.fence(conn, shard)
-                    transitions = run(conn, state.engine)
+                transitions = step(engine)
+                if transitions or engine.has_changes():
+                    with self.store.write() as conn:
+                        self.cluster.fence(conn, shard)
+                        self._write(conn, engine, transitions, now)
             except LeaseLost:
                 self._shards.pop(shard, None)
                 return []
@@ -435,9 +440,7 @@ class RuleService:
         if self.cluster is not None:
             transitions = []
             for shard in sorted(self._shards):
-                transitions += self._fenced(
-                    shard, lambda conn, engine: self._swept(conn, engine, now)
-                )
+                transitions += self._fenced(shard, lambda engine: engine.sweep(now), now)
             self._update_gauges()
             self.metrics.seconds.labels("sweep").observe(time.perf_counter() - started)
             return transitions
@@ -446,11 +449,6 @@ class RuleService:
             self._persist(transitions, now)
             self._update_gauges()
         self.metrics.seconds.labels("sweep").observe(time.perf_counter() - started)
-        return transitions
-
-    def _swept(self, conn: Connection, engine: RuleEngine, now: float) -> list[Transition]:
-        transitions = engine.sweep(now)
-        self._write(conn, engine, transitions, now)
         return transitions
 
     def _preload(
@@ -608,10 +606,7 @@ class RuleService:
             transitions = self.engine.reload(result.ruleset, now)
             self._persist(transitions, now)
             for shard in sorted(self._shards):
-                self._fenced(
-                    shard,
-                    lambda conn, engine: self._reloaded(conn, engine, result.ruleset, now),
-                )
+                self._fenced(shard, lambda engine: engine.reload(result.ruleset, now), now)
             self.state.ok = True
             self.state.errors = []
             self.state.files = result.ruleset.files
@@ -626,13 +621,6 @@ class RuleService:
                 len(result.ruleset.files),
             )
             return self.state
-
-    def _reloaded(
-        self, conn: Connection, engine: RuleEngine, ruleset: RuleSet, now: float
-    ) -> list[Transition]:
-        transitions = engine.reload(ruleset, now)
-        self._write(conn, engine, transitions, now)
-        return transitions
 
     def _files_signature(self) -> tuple:
         out: list[tuple[str, int | None, int | None]] = []
