@@ -41,6 +41,7 @@ from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
 from collector import admin, proxies, timeutil, web
 from collector.admin import Principal
 from collector.background import collector_jobs
+from collector.cluster import Cluster
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
 from collector.errors import (
@@ -291,10 +292,17 @@ def create_app(
     """
     own_store = store is None
     store = store or Store.from_settings(settings)
-    # Rules evaluate each stored batch right after its commit, within the same request.
-    rule_service = RuleService(store, settings)
+    # Rules evaluate each stored batch right after its commit, within the same request. On
+    # PostgreSQL the batch first goes to its shard's queue (same transaction) for whichever
+    # replica owns the shard (collector/cluster.py); on SQLite there is one process.
+    cluster = None if store.is_sqlite else Cluster(store, settings)
+    rule_service = RuleService(store, settings, cluster=cluster)
     ingestor = Ingestor(
-        store, listeners=[rule_service.on_ingest], limits=IngestLimits.from_settings(settings)
+        store,
+        listeners=[rule_service.on_ingest],
+        in_transaction=[cluster.enqueue] if cluster is not None else [],
+        seen_interval=settings.cluster_seen_write_interval if cluster is not None else 0.0,
+        limits=IngestLimits.from_settings(settings),
     )
     metrics = CollectorMetrics(store, settings)
     # Rule transitions open/update incidents in the same transaction; workers deliver tickets.
@@ -372,6 +380,7 @@ def create_app(
     app.state.ingestor = ingestor
     app.state.metrics = metrics
     app.state.rules = rule_service
+    app.state.cluster = cluster
     app.state.incidents = incident_runtime
     app.state.contract_files = contract_files
     app.state.jobs = runner
@@ -573,7 +582,10 @@ def create_app(
         """Prometheus exposition; needs a bearer token only when ``metrics_token_file`` is set."""
         metrics.authorize(credentials.credentials if credentials is not None else None)
         return Response(
-            metrics.exposition() + rule_service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST
+            metrics.exposition()
+            + rule_service.metrics.exposition()
+            + (cluster.metrics.exposition() if cluster is not None else b""),
+            media_type=CONTENT_TYPE_LATEST,
         )
 
     app.include_router(

@@ -14,10 +14,15 @@ ticket-poll-closed      yes          close incidents whose ticket was closed in 
 ticket-time-entries     yes          mirror time entries logged in the ticket systems
 report-schedule         yes          render, archive and mail the reports that are due (at start)
 sqlite-checkpoint       no           SQLite only: copy the WAL into the database
+cluster-leases          no           PostgreSQL: heartbeat, renew this replica's shard leases,
+                                     take or give back shards toward an even share
+cluster-queue-poll      no           PostgreSQL: evaluate queued batches of shards held here
+                                     (the fallback when no NOTIFY arrived)
 ======================  ===========  ==========================================================
 
 Workers (started and stopped, never leased; their rows are claimed one by one): ``outbox`` (the
-ticket connectors) and ``notify`` (client e-mails).
+ticket connectors), ``notify`` (client e-mails) and, on PostgreSQL, ``cluster-listen`` (LISTEN
+for hand-off wake-ups; see :mod:`collector.cluster`).
 
 The rule sweep is per replica: each replica sweeps the alerts its own engine evaluates (the
 shard leases decide which those are, where a cluster has them).
@@ -123,8 +128,15 @@ def collector_jobs(
         )
     if store.checkpoints:
         add("sqlite-checkpoint", CHECKPOINT_INTERVAL, store.checkpoint)
+    cluster = rules.cluster
+    if cluster is not None:
+        # Per replica: each renews its own shard leases and evaluates its own shards' queues.
+        add("cluster-leases", settings.cluster_lease_ttl / 5, cluster.renew)
+        add("cluster-queue-poll", settings.cluster_poll_interval, cluster.poll)
     workers = [
         Worker("outbox", outbox.start, outbox.stop),
         Worker("notify", incidents.notify_workers.start, incidents.notify_workers.stop),
     ]
+    if cluster is not None:
+        workers.append(Worker("cluster-listen", cluster.start_listening, cluster.stop_listening))
     return jobs, workers

@@ -73,6 +73,10 @@ token_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(client_app, name="client")
 app.add_typer(token_app, name="token")
+cluster_app = typer.Typer(
+    help="Several collector replicas on one PostgreSQL (docs/cluster.md).", no_args_is_help=True
+)
+app.add_typer(cluster_app, name="cluster")
 app.add_typer(rules_app, name="rules")
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
@@ -175,6 +179,20 @@ def serve(
     if not background:
         settings = settings.model_copy(update={"background": False})
     run(settings)
+
+
+@cluster_app.command("status")
+@_reported
+def cluster_status(config: ConfigOption = None) -> None:
+    """Replicas seen, shards per replica, lease ages, hand-off queue depths."""
+    from collector.cluster_cli import print_status
+
+    settings = _settings(config)
+    store = _store(config)
+    try:
+        print_status(store, settings.cluster_lease_ttl, out)
+    finally:
+        store.dispose()
 
 
 @db_app.command("upgrade")

@@ -685,3 +685,44 @@ reports = sa.Table(
     sa.Column("emailed_at", Epoch, nullable=True),
     sa.Index(None, "client_id", "period"),
 )
+
+# ---------------------------------------------------------------------- cluster (PostgreSQL)
+# Rule evaluation is split into shards (collector.cluster.shard_of(client_id)); each shard is
+# owned by one live replica through a lease row. `generation` is the fencing token: it grows
+# on every change of owner, and every write of alert state checks it in its own transaction.
+shard_leases = sa.Table(
+    "shard_leases",
+    metadata,
+    sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.String(100), nullable=True),  # a replicas.id; NULL: never owned
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", Epoch, nullable=False),  # database clock; <= now: free to take
+    sa.Column("acquired_at", Epoch, nullable=True),
+    sa.Column("renewed_at", Epoch, nullable=True),
+)
+
+# Every live replica's heartbeat: how many replicas share the shards (each takes at most
+# ceil(shards / live replicas)), and what `upkeep cluster status` shows.
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", Epoch, nullable=False),
+    sa.Column("heartbeat_at", Epoch, nullable=False),
+)
+
+# The hand-off from the replica that stored a batch to the owner of its client's shard:
+# written in the ingest transaction, claimed by the owner with FOR UPDATE SKIP LOCKED and
+# deleted in the transaction that stores the resulting alert state.
+shard_queue = sa.Table(
+    "shard_queue",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("shard", sa.Integer, nullable=False),
+    sa.Column("client_id", sa.Integer, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),  # {"series": {id: [...]}, "rows": [[id, ts, v]]}
+    sa.Index(None, "shard", "id"),
+)

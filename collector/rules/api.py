@@ -251,3 +251,7 @@ async def run_rules(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        try:
+            await run_in_threadpool(service.stop)  # a cluster replica gives its shards back
+        except Exception:
+            log.exception("leaving the cluster failed")
