@@ -9,13 +9,14 @@ The agent builds batches as plain dicts (cheap) and the collector validates them
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 WIRE_VERSION = 1
 BATCH_PATH = "/api/v1/batches"
@@ -39,7 +40,8 @@ MetricName = Annotated[
 AssetName = Annotated[str, StringConstraints(min_length=1, max_length=253, strip_whitespace=False)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 #: Seconds since the epoch (UTC). Year 2001 .. 2286: rules out milliseconds sent by mistake.
-EpochSeconds = Annotated[float, Field(ge=1e9, le=1e10, allow_inf_nan=False)]
+#: (strict: a JSON number, never a numeric string or a boolean, as everywhere in the contract.)
+EpochSeconds = Annotated[float, Field(ge=1e9, le=1e10, allow_inf_nan=False, strict=True)]
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -53,13 +55,60 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     return labels
 
 
-Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
+Labels = Annotated[
+    dict[str, str],
+    AfterValidator(_check_labels),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_LABELS,
+            "propertyNames": {"pattern": r"^(?!__)[a-zA-Z_][a-zA-Z0-9_]*$"},
+            "additionalProperties": {"type": "string", "maxLength": 1024},
+        }
+    ),
+]
 
 
 def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("value must be a finite number")
     return value
+
+
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """Where in a JSON-like value the first NaN or ±Infinity is (``a.b[2]``), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if where is not None:
+                return where
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            where = non_finite_path(item, f"{path}[{i}]")
+            if where is not None:
+                return where
+    return None
+
+
+def _finite_json(value: dict[str, Any]) -> dict[str, Any]:
+    # JSON has no NaN/Infinity; Python's parser (and pydantic's) accept them, and stored
+    # they are invalid JSON (PostgreSQL refuses them). The C encoder finds one fastest;
+    # only then is the value walked to name where it is.
+    if value:
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            where = non_finite_path(value) or "(value)"
+            raise ValueError(
+                f"{where}: NaN and Infinity are not JSON numbers; send a finite number or null"
+            ) from None
+    return value
+
+
+#: A JSON object of free-form values (asset attributes, event data): finite numbers only.
+FiniteJsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
 
 
 class _Strict(BaseModel):
@@ -89,14 +138,14 @@ class Asset(_Strict):
     address: ShortText | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     tags: list[ShortText] = Field(default_factory=list, max_length=50)
-    attributes: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    attributes: FiniteJsonObject = Field(default_factory=dict, max_length=50)
 
 
 class Sample(_Strict):
     asset: AssetName
     metric: MetricName
     labels: Labels = Field(default_factory=dict)
-    value: Annotated[float, AfterValidator(_finite)]
+    value: Annotated[float, Field(strict=True), AfterValidator(_finite)]
     ts: EpochSeconds
 
 
@@ -109,23 +158,47 @@ class Event(_Strict):
     ]
     ts: EpochSeconds
     message: Annotated[str, StringConstraints(max_length=4000)] = ""
-    data: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    data: FiniteJsonObject = Field(default_factory=dict, max_length=50)
+
+
+_SENT_AT_SCHEMA = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+    "description": "When the agent sent the batch: RFC 3339, or seconds since the epoch",
+}
 
 
 class Batch(_Strict):
     """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches."""
 
     batch_id: UUID
-    seq: Annotated[int, Field(ge=0, le=2**63 - 1)]  # stored as a signed 64-bit integer
-    sent_at: datetime  # RFC 3339 string or epoch seconds
+    seq: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]  # stored as a signed 64-bit integer
+    sent_at: Annotated[datetime, WithJsonSchema(_SENT_AT_SCHEMA)]  # RFC 3339 or epoch seconds
     agent: AgentInfo
     assets: list[Asset] = Field(default_factory=list, max_length=MAX_ASSETS_PER_BATCH)
     samples: list[Sample] = Field(default_factory=list, max_length=MAX_SAMPLES_PER_BATCH)
     events: list[Event] = Field(default_factory=list, max_length=MAX_EVENTS_PER_BATCH)
 
 
+class Refused(BaseModel):
+    """Samples or events of a batch the collector did not store, and why (the rest is stored).
+
+    ``reason``: ``future_timestamp`` (``ts`` ahead of the collector's clock by more than its
+    ``max_clock_skew``), ``expired`` (``ts`` older than the collector keeps anything),
+    ``series_limit`` (a new series over the per-asset or per-client series limit).
+    """
+
+    what: Literal["samples", "events"]
+    reason: str
+    count: int
+    detail: str
+
+
 class BatchAccepted(BaseModel):
-    """The collector's answer to a batch (also for a duplicate)."""
+    """The collector's answer to a batch (also for a duplicate).
+
+    ``samples``/``events`` count what was stored; ``refused`` lists what was not, by reason
+    (not retried: a refused sample is as final as a stored one).
+    """
 
     batch_id: UUID
     seq: int
@@ -133,6 +206,7 @@ class BatchAccepted(BaseModel):
     samples: int = 0
     events: int = 0
     assets: int = 0
+    refused: list[Refused] = Field(default_factory=list)
 
 
 class WireError(BaseModel):

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -35,15 +35,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from collector import admin, retention, timeutil, web
+from collector import admin, proxies, retention, timeutil, web
 from collector.admin import Principal
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
 from collector.errors import (
     AlreadyExists,
     BodyTooLarge,
+    ClientDisconnected,
     Forbidden,
     InvalidArgument,
     InvalidBatch,
@@ -56,12 +58,15 @@ from collector.errors import (
     from_validation,
     problem_fields,
 )
+from collector.headers import HstsMiddleware
 from collector.incidents import noise
-from collector.incidents.alertmanager import RECEIVER_KINDS, alertmanager_router
+from collector.incidents.alertmanager import PATH as ALERTMANAGER_PATH
+from collector.incidents.alertmanager import RECEIVER_KINDS, AmWebhook, alertmanager_router
 from collector.incidents.api import incidents_router
 from collector.incidents.maintenance_api import maintenance_router
+from collector.incidents.outbox_api import outbox_router
 from collector.incidents.runtime import Incidents
-from collector.ingest import Ingestor
+from collector.ingest import IngestLimits, Ingestor
 from collector.ledger.api import ledger_router
 from collector.management.api import management_router
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
@@ -72,12 +77,14 @@ from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
 from collector.sla.api import sla_router
 from collector.store import Store
+from collector.strictjson import StrictJsonMiddleware
 
 log = logging.getLogger(__name__)
 
 #: The one place domain errors become HTTP status codes (most specific class first).
 HTTP_STATUS: dict[type[UpkeepError], int] = {
     MalformedBody: 400,
+    ClientDisconnected: 400,  # never read: the client is gone
     InvalidArgument: 400,
     Unauthenticated: 401,
     Forbidden: 403,
@@ -171,11 +178,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     if length.isdigit() and int(length) > limit:
         raise BodyTooLarge(f"request body is {length} bytes, over the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected(
+            f"client disconnected after {size} of {length or 'unknown'} body bytes"
+        ) from None
     return b"".join(chunks)
 
 
@@ -274,7 +286,9 @@ def create_app(
     store = store or Store.from_settings(settings)
     # Rules evaluate each stored batch right after its commit, within the same request.
     rule_service = RuleService(store, settings)
-    ingestor = Ingestor(store, listeners=[rule_service.on_ingest])
+    ingestor = Ingestor(
+        store, listeners=[rule_service.on_ingest], limits=IngestLimits.from_settings(settings)
+    )
     metrics = CollectorMetrics(store, settings)
     # Rule transitions open/update incidents in the same transaction; workers deliver tickets.
     incident_runtime = Incidents(store, settings, rule_service, metrics)
@@ -332,6 +346,26 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
+
+    def _disconnected(scope: MutableMapping[str, Any], received: int) -> None:
+        metrics.client_disconnects.inc()
+        log.info(
+            "%s %s: client disconnected after %d body bytes",
+            scope["method"],
+            scope["path"],
+            received,
+        )
+
+    if settings.tls_certfile is not None and settings.tls_hsts_max_age > 0:
+        app.add_middleware(HstsMiddleware, max_age=int(settings.tls_hsts_max_age))
+    # NaN/Infinity in any JSON body → 422 naming the field (batches and the Alertmanager
+    # receiver validate their own bodies, within their own limits).
+    app.add_middleware(
+        StrictJsonMiddleware,
+        skip={BATCH_PATH, ALERTMANAGER_PATH},
+        max_bytes=settings.max_body_bytes,
+        on_disconnect=_disconnected,
+    )
     app.state.ingestor = ingestor
     app.state.metrics = metrics
     app.state.rules = rule_service
@@ -339,7 +373,13 @@ def create_app(
     app.state.contract_files = contract_files
 
     @app.exception_handler(UpkeepError)
-    async def _domain_error(request: Request, exc: UpkeepError) -> JSONResponse:
+    async def _domain_error(request: Request, exc: UpkeepError) -> Response:
+        if isinstance(exc, ClientDisconnected):
+            # A dropped connection (agent on a flaky link, killed upload) is not our fault and
+            # not worth a traceback: one line, counted; the agent retries the batch.
+            metrics.client_disconnects.inc()
+            log.info("%s %s: %s", request.method, request.url.path, exc.detail)
+            return Response(status_code=status_for(exc))
         return _error_response(status_for(exc), exc.code, exc.detail, exc.fields)
 
     @app.exception_handler(RequestValidationError)
@@ -350,7 +390,13 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error_response(exc.status_code, code, str(exc.detail))
+        response = _error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route of the path only; a path served
+            # by several routes (GET and PUT as two functions) allows all of theirs.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        return response
 
     # ------------------------------------------------------------------ ingest
 
@@ -365,7 +411,11 @@ def create_app(
         batch = parse_batch(body)
         accepted = ingestor.ingest(principal, batch).accepted
         metrics.observe_batch(
-            accepted.samples, accepted.events, accepted.duplicate, time.perf_counter() - started
+            accepted.samples,
+            accepted.events,
+            accepted.duplicate,
+            time.perf_counter() - started,
+            accepted.refused,
         )
         return accepted
 
@@ -403,7 +453,8 @@ def create_app(
                 _ingest, principal, body, encoding, limiter=ingest_limiter
             )
         except UpkeepError as exc:
-            metrics.rejected.labels(exc.code).inc()
+            if not isinstance(exc, ClientDisconnected):
+                metrics.rejected.labels(exc.code).inc()
             raise
 
     # ------------------------------------------------------------------ reads (admin)
@@ -510,6 +561,8 @@ def create_app(
         "/metrics",
         tags=["operations"],
         response_class=Response,
+        # Open unless metrics_token_file is set: the bearer token is optional here.
+        openapi_extra={"security": [{}, {"HTTPBearer": []}]},
         responses={200: {"content": {"text/plain": {}}}, 401: _ERROR_RESPONSES[401]},
     )
     def get_metrics(credentials: Credentials) -> Response:
@@ -558,6 +611,9 @@ def create_app(
         maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
     )
     app.include_router(
+        outbox_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    )
+    app.include_router(
         management_router(
             store, settings, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}
         )
@@ -570,10 +626,13 @@ def create_app(
             read_body,
             require_receiver,
             {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 413, 422)},
+            count_unknown=metrics.alertmanager_unknown.inc,
         )
     )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
     web.install(app, settings, incident_runtime.service, rule_service)
+    # The real client address behind trusted reverse proxies (collector.proxies).
+    proxies.install(app, settings.trusted_proxies, settings.trusted_proxy_header)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -584,11 +643,80 @@ def create_app(
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(batch.pop("$defs", {}))
             components["Batch"] = batch
+            webhook = AmWebhook.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(webhook.pop("$defs", {}))
+            components["AmWebhook"] = webhook
+            _document_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _lax_datetime(schema: dict[str, Any]) -> None:
+    """A date-time parameter also takes seconds since the epoch (pydantic reads both): say so."""
+    for option in [schema, *schema.get("anyOf", [])]:
+        if option.get("format") == "date-time":
+            option.pop("format")
+            option.pop("type", None)
+            option["anyOf"] = [{"type": "string", "format": "date-time"}, {"type": "number"}]
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, allowed = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and allowed and regex.match(path):
+            methods |= set(allowed)
+    return sorted(methods)
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """Make the document say what the answers are: every 4xx body is a ``WireError``.
+
+    FastAPI documents 422 as its own ``HTTPValidationError``; ours is a ``WireError`` (the
+    handlers above). Every JSON body can also be refused by the strict JSON check (422) or
+    its size (413).
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["WireError"] = WireError.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    wire_error = {"application/json": {"schema": {"$ref": "#/components/schemas/WireError"}}}
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("422", {"description": "Body breaks the contract"})
+                responses.setdefault("413", {"description": "Body too large"})
+            parameters = operation.get("parameters", [])
+            if (
+                path.startswith("/api/")
+                and path != BATCH_PATH
+                and (parameters or "requestBody" in operation)
+            ):
+                # Whatever names something (a path key, ?client=, a body's client or asset)
+                # may name something that does not exist.
+                responses.setdefault("404", {"description": "A named thing does not exist"})
+            for parameter in parameters:
+                _lax_datetime(parameter.get("schema", {}))
+            # The signed-link pages answer in HTML, their refusals too.
+            html = "text/html" in responses.get("200", {}).get("content", {})
+            for code, answer in responses.items():
+                if code.startswith("4"):
+                    answer["content"] = (
+                        {"text/html": {"schema": {"type": "string"}}} if html else wire_error
+                    )
+                    if code == "422" and not html:
+                        answer["description"] = (
+                            "Invalid request: `detail` and `fields` name the field"
+                        )
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
 
 
 async def _retention_loop(store: Store, settings: Settings) -> None:

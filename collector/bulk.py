@@ -44,15 +44,27 @@ _ROLLUP_SET = """
 """
 
 
+#: A stored latest value dated further ahead of the database's clock than the skew (written
+#: before ingest refused future timestamps, or by a clock that was wrong) is replaced by any
+#: newer-arriving sample; otherwise it would freeze the series forever. The second condition
+#: is only evaluated when the first fails (an out-of-order sample): no cost in the steady state.
+_LATEST_WHERE = "WHERE excluded.ts >= latest.ts OR latest.ts > {now} + {skew!r}"
+_SQLITE_NOW = "CAST(strftime('%s', 'now') AS REAL)"
+_POSTGRES_NOW = "extract(epoch FROM now())"
+
+
 class SqliteBulkWriter:
     """SQLite: prepared statements run with ``executemany`` (the statement is cached)."""
 
     _SAMPLES = "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-    _LATEST = (
-        "INSERT INTO latest (series_id, ts, value) VALUES (?, ?, ?) "
-        "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
-        "WHERE excluded.ts >= latest.ts"
-    )
+
+    def __init__(self, max_clock_skew: float = 300.0) -> None:
+        self._LATEST = (
+            "INSERT INTO latest (series_id, ts, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
+            + _LATEST_WHERE.format(now=_SQLITE_NOW, skew=float(max_clock_skew))
+        )
+
     # SQLite's scalar MIN()/MAX() take several arguments; there is no LEAST/GREATEST.
     _ROLLUPS = (
         "INSERT INTO rollups_hourly (series_id, hour, min, max, sum, count, last, last_ts) "
@@ -82,12 +94,15 @@ class PostgresBulkWriter:
         "SELECT * FROM unnest(%(s)s::bigint[], %(t)s::float8[], %(v)s::float8[]) "
         "ON CONFLICT DO NOTHING"
     )
-    _LATEST = (
-        "INSERT INTO latest (series_id, ts, value) "
-        "SELECT * FROM unnest(%(s)s::bigint[], %(t)s::float8[], %(v)s::float8[]) "
-        "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
-        "WHERE excluded.ts >= latest.ts"
-    )
+
+    def __init__(self, max_clock_skew: float = 300.0) -> None:
+        self._LATEST = (
+            "INSERT INTO latest (series_id, ts, value) "
+            "SELECT * FROM unnest(%(s)s::bigint[], %(t)s::float8[], %(v)s::float8[]) "
+            "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
+            + _LATEST_WHERE.format(now=_POSTGRES_NOW, skew=float(max_clock_skew))
+        )
+
     _ROLLUPS = (
         "INSERT INTO rollups_hourly (series_id, hour, min, max, sum, count, last, last_ts) "
         "SELECT * FROM unnest(%(s)s::bigint[], %(h)s::bigint[], %(mn)s::float8[], "
@@ -120,9 +135,9 @@ class PostgresBulkWriter:
         )
 
 
-def writer_for(dialect: str) -> BulkWriter:
+def writer_for(dialect: str, *, max_clock_skew: float = 300.0) -> BulkWriter:
     if dialect == "sqlite":
-        return SqliteBulkWriter()
+        return SqliteBulkWriter(max_clock_skew)
     if dialect == "postgresql":
-        return PostgresBulkWriter()
+        return PostgresBulkWriter(max_clock_skew)
     raise ValueError(f"unsupported database dialect {dialect!r} (use sqlite or postgresql)")

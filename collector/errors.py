@@ -71,6 +71,12 @@ class BodyTooLarge(UpkeepError):
     code = "body_too_large"
 
 
+class ClientDisconnected(UpkeepError):
+    """The client went away before its request body was complete (nobody reads the answer)."""
+
+    code = "client_disconnected"
+
+
 class UnsupportedEncoding(UpkeepError):
     """A Content-Encoding other than gzip or identity."""
 

@@ -7,10 +7,18 @@
 2. registers or updates the agent (403 if its id belongs to another client) and its site;
 3. upserts the batch's assets and checks every sample/event names an asset the client has
    (422 naming ``samples[i].asset`` otherwise);
-4. resolves series ids (in-process cache; new series are created in bulk);
+4. resolves series ids (in-process cache; new series are created in bulk, within the
+   per-asset and per-client series limits);
 5. writes raw samples, the latest value per series (only if not older) and hourly rollups
    aggregated in Python per (series, hour), then merged in SQL;
 6. stores events and the batch row that makes a retry a no-op.
+
+Samples and events are refused one by one, never the batch (the rest is stored, the answer
+lists what was refused and why, the ``refused`` counters count it, and an event on the
+asset records it): a ``ts`` more than ``max_clock_skew`` ahead of the collector's clock
+(``future_timestamp``, event ``clock_skew``), a ``ts`` older than ``rollup_retention``
+(``expired``: nothing that old is kept), a new series over ``max_series_per_asset`` or
+``max_series_per_client`` (``series_limit``, event ``series_limit``).
 
 The result lists every stored sample as ``(SeriesRef, value, ts)``: the hook for the rule
 engine, which evaluates on arrival. Listeners passed to the Ingestor are called with the
@@ -22,21 +30,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from agent.wire import Asset, Batch, BatchAccepted
+from agent.durations import format_duration
+from agent.wire import Asset, Batch, BatchAccepted, Event, Refused, Sample
 from collector import timeutil
 from collector.admin import Principal
 from collector.bulk import RollupRow, SampleRow, writer_for
 from collector.errors import Forbidden, InvalidBatch
+from collector.rules.engine import humanize
 from collector.schema import agents, assets, batches, events, series, sites, tokens
 from collector.store import Store, inserted_id
+
+if TYPE_CHECKING:
+    from collector.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,28 @@ SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 #: Refresh a token's last_used_at at most this often (it costs a write).
 _TOKEN_TOUCH_INTERVAL = 60.0
 _HOUR = 3600
+_TS = operator.attrgetter("ts")
+#: Series named in a ``series_limit`` event (the count says how many there were).
+_EXAMPLES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """What a batch may hold beyond the wire contract (settings ``max_clock_skew``, …)."""
+
+    max_clock_skew: float = 300.0
+    max_age: float = 400 * 86400.0
+    max_series_per_asset: int = 2000
+    max_series_per_client: int = 50_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestLimits:
+        return cls(
+            max_clock_skew=settings.max_clock_skew,
+            max_age=settings.rollup_retention,
+            max_series_per_asset=settings.max_series_per_asset,
+            max_series_per_client=settings.max_series_per_client,
+        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # identity equality: one instance per series, cheap
@@ -93,6 +129,17 @@ class _Pending:
     sites: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Admitted:
+    """The samples and events of a batch that pass the time checks, and what was refused."""
+
+    samples: list[Sample]
+    events: list[Event]
+    refused: list[Refused] = field(default_factory=list)
+    #: asset name → (seconds ahead of the collector's clock at most, samples, events refused)
+    ahead: dict[str, list[float]] = field(default_factory=dict)
+
+
 class _SamplesAlreadyStored(Exception):
     """Some (series, ts) were stored by an earlier batch: redo the transaction filtering them."""
 
@@ -121,9 +168,16 @@ class Ingestor:
     samples, not series or assets); a future command that does must call :meth:`clear_caches`.
     """
 
-    def __init__(self, store: Store, listeners: Sequence[Listener] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        listeners: Sequence[Listener] = (),
+        *,
+        limits: IngestLimits | None = None,
+    ) -> None:
         self.store = store
-        self.writer = writer_for(store.dialect)
+        self.limits = limits or IngestLimits()
+        self.writer = writer_for(store.dialect, max_clock_skew=self.limits.max_clock_skew)
         self.listeners = list(listeners)
         self._insert = _insert(store.dialect)
         upsert = self._insert(assets)
@@ -160,13 +214,16 @@ class Ingestor:
         if principal.kind != "agent" or principal.client_id is None:
             raise Forbidden("only agent tokens may send batches")
         now = received_at if received_at is not None else timeutil.now()
-        keys = self._keys(batch)
+        admitted = self._admit(batch, now)
+        keys = self._keys(admitted.samples)
         careful = False
         for attempt in range(3):
             pending = _Pending()
             try:
                 with self.store.write() as conn:
-                    result = self._store(conn, principal, batch, keys, now, careful, pending)
+                    result = self._store(
+                        conn, principal, batch, admitted, keys, now, careful, pending
+                    )
             except _SamplesAlreadyStored:
                 careful = True
                 continue
@@ -192,12 +249,67 @@ class Ingestor:
     # ------------------------------------------------------------------ pure preparation
 
     @staticmethod
-    def _keys(batch: Batch) -> list[SeriesKey]:
+    def _keys(samples: list[Sample]) -> list[SeriesKey]:
         """The series key of each sample, in batch order."""
         return [
             (s.asset, s.metric, tuple(sorted(s.labels.items())) if s.labels else ())
-            for s in batch.samples
+            for s in samples
         ]
+
+    def _admit(self, batch: Batch, now: float) -> _Admitted:
+        """Split off samples and events dated in the future (beyond the skew) or too old."""
+        future = now + self.limits.max_clock_skew
+        expired = now - self.limits.max_age
+        out = _Admitted(batch.samples, batch.events)
+        # The common case costs C-level passes over the timestamps, no Python per sample.
+        for what in ("samples", "events"):
+            items: list[Any] = getattr(batch, what)
+            if not items:
+                continue
+            stamps = list(map(_TS, items))
+            if max(stamps) <= future and min(stamps) >= expired:
+                continue
+            kept, ahead, old = [], [], 0
+            for item in items:
+                if item.ts > future:
+                    ahead.append(item)
+                elif item.ts < expired:
+                    old += 1
+                else:
+                    kept.append(item)
+            setattr(out, what, kept)
+            if ahead:
+                offset = max(item.ts for item in ahead) - now
+                out.refused.append(
+                    Refused(
+                        what=what,
+                        reason="future_timestamp",
+                        count=len(ahead),
+                        detail=(
+                            f"{len(ahead)} {what} dated up to {humanize(offset)} ahead "
+                            f"of the collector's clock (max_clock_skew "
+                            f"{format_duration(self.limits.max_clock_skew)}): check the "
+                            f"agent's clock (NTP)"
+                        ),
+                    )
+                )
+                for item in ahead:
+                    entry = out.ahead.setdefault(item.asset, [0.0, 0, 0])
+                    entry[0] = max(entry[0], item.ts - now)
+                    entry[1 if what == "samples" else 2] += 1
+            if old:
+                out.refused.append(
+                    Refused(
+                        what=what,
+                        reason="expired",
+                        count=old,
+                        detail=(
+                            f"{old} {what} older than the collector keeps anything "
+                            f"(rollup_retention {format_duration(self.limits.max_age)})"
+                        ),
+                    )
+                )
+        return out
 
     # ------------------------------------------------------------------ the transaction
 
@@ -206,6 +318,7 @@ class Ingestor:
         conn: Connection,
         principal: Principal,
         batch: Batch,
+        admitted: _Admitted,
         keys: list[SeriesKey],
         now: float,
         careful: bool,
@@ -231,10 +344,17 @@ class Ingestor:
 
         site_id = self._site(conn, client_id, batch.agent.site, pending.sites)
         agent_id = self._agent(conn, client_id, site_id, batch, now)
-        asset_ids = self._assets_of(conn, client_id, site_id, batch, now, pending)
-        refs = self._series_of(conn, client_id, keys, asset_ids, pending.series)
+        asset_ids = self._assets_of(conn, client_id, site_id, batch, admitted, now, pending)
+        samples = admitted.samples
+        refused = list(admitted.refused)
+        notes: list[dict[str, Any]] = []
+        refs = self._series_of(conn, client_id, keys, asset_ids, pending.series, refused, notes)
+        # New series over a limit have no ref: their samples are refused.
+        kept = [(ref, s) for ref, s in zip(refs, samples, strict=True) if ref is not None]
+        samples = [s for _, s in kept]
+        known = [ref for ref, _ in kept]
 
-        sample_rows = [(ref.id, s.ts, s.value) for ref, s in zip(refs, batch.samples, strict=True)]
+        sample_rows = [(ref.id, s.ts, s.value) for ref, s in kept]
         if careful:
             sample_rows = self._without_stored(conn, sample_rows)
         sample_rows, latest_rows, rollup_rows = _aggregate(sample_rows)
@@ -244,23 +364,25 @@ class Ingestor:
         self.writer.upsert_latest(conn, latest_rows)
         self.writer.upsert_rollups(conn, rollup_rows)
 
-        if batch.events:
-            conn.execute(
-                events.insert(),
-                [
-                    {
-                        "client_id": client_id,
-                        "asset_id": asset_ids[e.asset],
-                        "agent_id": agent_id,
-                        "type": e.type,
-                        "ts": e.ts,
-                        "message": e.message,
-                        "data": e.data,
-                        "received_at": now,
-                    }
-                    for e in batch.events
-                ],
-            )
+        event_rows = [
+            {
+                "client_id": client_id,
+                "asset_id": asset_ids[e.asset],
+                "agent_id": agent_id,
+                "type": e.type,
+                "ts": e.ts,
+                "message": e.message,
+                "data": e.data,
+                "received_at": now,
+            }
+            for e in admitted.events
+        ]
+        notes.extend(self._clock_notes(admitted, asset_ids, batch, now))
+        for note in notes:  # the collector's own events about this batch
+            event_rows.append({**note, "client_id": client_id, "agent_id": agent_id, "ts": now})
+            event_rows[-1]["received_at"] = now
+        if event_rows:
+            conn.execute(events.insert(), event_rows)
         conn.execute(
             batches.insert().values(
                 batch_id=batch_id,
@@ -268,7 +390,7 @@ class Ingestor:
                 client_id=client_id,
                 seq=batch.seq,
                 samples=inserted,
-                events=len(batch.events),
+                events=len(admitted.events),
                 assets=len(batch.assets),
                 received_at=now,
             )
@@ -281,10 +403,42 @@ class Ingestor:
             batch_id=batch.batch_id,
             seq=batch.seq,
             samples=inserted,
-            events=len(batch.events),
+            events=len(admitted.events),
             assets=len(batch.assets),
+            refused=refused,
         )
-        return IngestResult(accepted, sample_rows, {ref.id: ref for ref in refs})
+        return IngestResult(accepted, sample_rows, {ref.id: ref for ref in known})
+
+    def _clock_notes(
+        self, admitted: _Admitted, asset_ids: dict[str, int], batch: Batch, now: float
+    ) -> list[dict[str, Any]]:
+        """A ``clock_skew`` event per asset whose samples/events were dated in the future."""
+        out = []
+        for asset, (offset, n_samples, n_events) in sorted(admitted.ahead.items()):
+            # The asset may be unknown (its only samples were refused): the agent's host then.
+            asset_id = asset_ids.get(asset) or asset_ids.get(batch.agent.hostname)
+            if asset_id is None:
+                continue
+            out.append(
+                {
+                    "asset_id": asset_id,
+                    "type": "clock_skew",
+                    "message": (
+                        f"{int(n_samples)} samples and {int(n_events)} events of {asset!r} refused: "
+                        f"dated up to {humanize(offset)} ahead of the collector's clock "
+                        f"(max_clock_skew {format_duration(self.limits.max_clock_skew)}); "
+                        f"check the agent's clock (NTP)"
+                    ),
+                    "data": {
+                        "asset": asset,
+                        "offset_seconds": round(offset, 3),
+                        "max_clock_skew_seconds": self.limits.max_clock_skew,
+                        "refused_samples": int(n_samples),
+                        "refused_events": int(n_events),
+                    },
+                }
+            )
+        return out
 
     def _site(self, conn: Connection, client_id: int, name: str, new_sites: dict) -> int:
         site_id = self._sites.get((client_id, name))
@@ -337,6 +491,7 @@ class Ingestor:
         client_id: int,
         site_id: int,
         batch: Batch,
+        admitted: _Admitted,
         now: float,
         pending: _Pending,
     ) -> dict[str, int]:
@@ -368,7 +523,7 @@ class Ingestor:
             pending.inventory.update((a.name, (site_id, a)) for a in changed)
         written = {a.name for a in changed}
 
-        mentioned = {s.asset for s in batch.samples} | {e.asset for e in batch.events}
+        mentioned = {s.asset for s in admitted.samples} | {e.asset for e in admitted.events}
         named = mentioned | {a.name for a in batch.assets}
         cached = self._assets.get(client_id, {})
         ids = {name: cached[name] for name in named if name in cached and name not in written}
@@ -382,7 +537,7 @@ class Ingestor:
                 ids[name] = asset_id
                 pending.assets[name] = asset_id
         unknown = mentioned - ids.keys()
-        if unknown:
+        if unknown:  # (only admitted samples/events name their assets; a refused one is moot)
             detail, fields = _unknown_asset_error(batch, unknown)
             raise InvalidBatch(detail, fields=fields)
         for chunk in _chunks(sorted(ids[name] for name in named - written), 500):
@@ -396,22 +551,34 @@ class Ingestor:
         keys: list[SeriesKey],
         asset_ids: dict[str, int],
         new_series: dict[SeriesKey, SeriesRef],
-    ) -> list[SeriesRef]:
-        """The SeriesRef of each sample (aligned with ``keys``), creating missing series in bulk."""
+        refused: list[Refused],
+        notes: list[dict[str, Any]],
+    ) -> list[SeriesRef | None]:
+        """The SeriesRef of each sample (aligned with ``keys``), creating missing series in bulk.
+
+        None for a sample of a new series over ``max_series_per_asset`` or
+        ``max_series_per_client`` (counted in ``refused``, one ``series_limit`` note per asset).
+        """
         cached = self._series.get(client_id, {})
         refs = [cached.get(key) for key in keys]  # the steady state: one dict probe per sample
         if None not in refs:
-            return refs  # type: ignore[return-value]
+            return refs
         missing = list(
             dict.fromkeys(key for key, ref in zip(keys, refs, strict=True) if ref is None)
         )
+        asset_names = {asset_id: name for name, asset_id in asset_ids.items()}
+        touched = sorted({asset_ids[key[0]] for key in missing})
+        existing = self._load_series(conn, client_id, touched, asset_names, new_series)
+        missing = [key for key in missing if key not in existing]
+        over = self._over_limits(conn, client_id, missing, asset_ids, existing)
+        if over:
+            missing = [key for key in missing if key not in over]
+            self._refuse_series(over, keys, refs, existing, asset_ids, refused, notes)
 
-        wanted: dict[tuple[int, str, str], SeriesKey] = {}
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key in missing:
             canonical = canonical_labels(key[2])
             digest = labels_hash(canonical)
-            wanted[(asset_ids[key[0]], key[1], digest)] = key
             rows.append(
                 {
                     "asset_id": asset_ids[key[0]],
@@ -420,35 +587,133 @@ class Ingestor:
                     "labels_hash": digest,
                 }
             )
-        conn.execute(
-            self._insert(series).on_conflict_do_nothing(
-                index_elements=[series.c.asset_id, series.c.metric, series.c.labels_hash]
-            ),
-            rows,
-        )
-        asset_names = {asset_id: name for name, asset_id in asset_ids.items()}
-        for chunk in _chunks(sorted({r["asset_id"] for r in rows}), 500):
-            # All series of these assets: warms the cache for the agent's next batch too.
-            found = conn.execute(
-                sa.select(
-                    series.c.id,
-                    series.c.asset_id,
-                    series.c.metric,
-                    series.c.labels,
-                    series.c.labels_hash,
-                ).where(series.c.asset_id.in_(chunk))
+        if rows:
+            conn.execute(
+                self._insert(series).on_conflict_do_nothing(
+                    index_elements=[series.c.asset_id, series.c.metric, series.c.labels_hash]
+                ),
+                rows,
             )
-            for sid, asset_id, metric, labels, digest in found:
-                wanted_key = wanted.get((asset_id, metric, digest))
-                key = wanted_key or (
-                    asset_names[asset_id],
-                    metric,
-                    tuple(sorted(json.loads(labels).items())),
-                )
-                new_series[key] = SeriesRef(sid, client_id, asset_id, key[0], metric, dict(key[2]))
+            self._load_series(
+                conn, client_id, sorted({r["asset_id"] for r in rows}), asset_names, new_series
+            )
         return [
-            ref if ref is not None else new_series[key] for key, ref in zip(keys, refs, strict=True)
+            ref if ref is not None else new_series.get(key)
+            for key, ref in zip(keys, refs, strict=True)
         ]
+
+    @staticmethod
+    def _load_series(
+        conn: Connection,
+        client_id: int,
+        asset_ids: list[int],
+        asset_names: dict[int, str],
+        into: dict[SeriesKey, SeriesRef],
+    ) -> dict[SeriesKey, SeriesRef]:
+        """All series of these assets (warms the cache for the agent's next batch too)."""
+        found: dict[SeriesKey, SeriesRef] = {}
+        for chunk in _chunks(asset_ids, 500):
+            rows = conn.execute(
+                sa.select(series.c.id, series.c.asset_id, series.c.metric, series.c.labels).where(
+                    series.c.asset_id.in_(chunk)
+                )
+            )
+            for sid, asset_id, metric, labels in rows:
+                key = (asset_names[asset_id], metric, tuple(sorted(json.loads(labels).items())))
+                found[key] = SeriesRef(sid, client_id, asset_id, key[0], metric, dict(key[2]))
+        into.update(found)
+        return found
+
+    def _over_limits(
+        self,
+        conn: Connection,
+        client_id: int,
+        missing: list[SeriesKey],
+        asset_ids: dict[str, int],
+        existing: dict[SeriesKey, SeriesRef],
+    ) -> dict[SeriesKey, str]:
+        """New series that would pass a series limit → which limit ("asset" or "client")."""
+        if not missing:
+            return {}
+        per_asset: dict[int, int] = {}
+        for ref in existing.values():
+            per_asset[ref.asset_id] = per_asset.get(ref.asset_id, 0) + 1
+        asset_limit = self.limits.max_series_per_asset
+        client_limit = self.limits.max_series_per_client
+        # Only batches that bring new series get here (an agent's first batches, a new disk).
+        client_total = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(series.join(assets, assets.c.id == series.c.asset_id))
+            .where(assets.c.client_id == client_id)
+        ).scalar_one()
+        over: dict[SeriesKey, str] = {}
+        for key in missing:  # in batch order: the first new series of a batch win
+            asset_id = asset_ids[key[0]]
+            if per_asset.get(asset_id, 0) >= asset_limit:
+                over[key] = "asset"
+            elif client_total >= client_limit:
+                over[key] = "client"
+            else:
+                per_asset[asset_id] = per_asset.get(asset_id, 0) + 1
+                client_total += 1
+        return over
+
+    def _refuse_series(
+        self,
+        over: dict[SeriesKey, str],
+        keys: list[SeriesKey],
+        refs: list[SeriesRef | None],
+        existing: dict[SeriesKey, SeriesRef],
+        asset_ids: dict[str, int],
+        refused: list[Refused],
+        notes: list[dict[str, Any]],
+    ) -> None:
+        n_samples = sum(
+            1 for key, ref in zip(keys, refs, strict=True) if ref is None and key in over
+        )
+        refused.append(
+            Refused(
+                what="samples",
+                reason="series_limit",
+                count=n_samples,
+                detail=(
+                    f"{n_samples} samples of {len(over)} new series over the series limit "
+                    f"(max_series_per_asset {self.limits.max_series_per_asset}, "
+                    f"max_series_per_client {self.limits.max_series_per_client})"
+                ),
+            )
+        )
+        by_asset: dict[str, list[SeriesKey]] = {}
+        for key in over:
+            by_asset.setdefault(key[0], []).append(key)
+        for asset, new in sorted(by_asset.items()):
+            which = over[new[0]]
+            limit = (
+                self.limits.max_series_per_asset
+                if which == "asset"
+                else self.limits.max_series_per_client
+            )
+            examples = [
+                {"metric": metric, "labels": dict(labels)} for _, metric, labels in new[:_EXAMPLES]
+            ]
+            notes.append(
+                {
+                    "asset_id": asset_ids[asset],
+                    "type": "series_limit",
+                    "message": (
+                        f"{len(new)} new series of {asset!r} refused: over the limit of {limit} "
+                        f"series per {which} (max_series_per_{which}); their samples were not "
+                        f"stored. Fix the check that makes a label per value, or raise the limit."
+                    ),
+                    "data": {
+                        "asset": asset,
+                        "limit": which,
+                        "max_series": limit,
+                        "refused_series": len(new),
+                        "examples": examples,
+                    },
+                }
+            )
 
     @staticmethod
     def _without_stored(conn: Connection, rows: list[SampleRow]) -> list[SampleRow]:

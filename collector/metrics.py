@@ -27,7 +27,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from prometheus_client import (
@@ -100,6 +100,33 @@ class CollectorMetrics:
             ["reason"],
             registry=r,
         )
+        self.samples_refused = Counter(
+            "upkeep_ingest_samples_refused",
+            "Samples of stored batches not stored, by reason (future_timestamp, expired, "
+            "series_limit).",
+            ["reason"],
+            registry=r,
+        )
+        self.events_refused = Counter(
+            "upkeep_ingest_events_refused",
+            "Events of stored batches not stored, by reason (future_timestamp, expired).",
+            ["reason"],
+            registry=r,
+        )
+        self.client_disconnects = Counter(
+            "upkeep_http_client_disconnects",
+            "Requests whose client went away before its body was complete.",
+            registry=r,
+        )
+        self.alertmanager_unknown = Counter(
+            "upkeep_alertmanager_alerts_unknown_client",
+            "Alertmanager alerts not applied: their client is unknown or not named.",
+            registry=r,
+        )
+        for reason in ("future_timestamp", "expired", "series_limit"):  # 0 before the first
+            self.samples_refused.labels(reason)
+        for reason in ("future_timestamp", "expired"):
+            self.events_refused.labels(reason)
         self.request_bytes = Histogram(
             "upkeep_ingest_request_bytes",
             "Batch request body size as sent.",
@@ -136,8 +163,18 @@ class CollectorMetrics:
         """Add a collector (the registration point for other components' metrics)."""
         self.registry.register(source)
 
-    def observe_batch(self, samples: int, events: int, duplicate: bool, seconds: float) -> None:
-        """Count one answered batch."""
+    def observe_batch(
+        self,
+        samples: int,
+        events: int,
+        duplicate: bool,
+        seconds: float,
+        refused: Iterable[Any] = (),
+    ) -> None:
+        """Count one answered batch (``refused``: its :class:`agent.wire.Refused` entries)."""
+        for entry in refused:
+            counter = self.samples_refused if entry.what == "samples" else self.events_refused
+            counter.labels(entry.reason).inc(entry.count)
         if duplicate:
             self.duplicates.inc()
         else:

@@ -2,8 +2,11 @@
 
 Low-balance notices, approval requests, SLA notices to the client's contacts and monthly
 reports are queued with :func:`queue` inside the transaction that decided them, and sent by
-the notification workers after commit (bounded retries, failures visible), so a mail server
-that is down never loses a notice and never blocks the decision.
+the notification workers after commit, so a mail server that is down never loses a notice and
+never blocks the decision: a transient failure is retried (capped exponential backoff) until the
+notice has been failing for ``notify_max_age``, then it is dead-lettered (state ``dead``, kept,
+listed, counted by ``upkeep_notifications{state="dead"}``) like a permanent failure; :func:`retry`
+sends dead notices again. Notices are independent messages (no thread, no order to keep).
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
+from agent.durations import format_duration
 from collector.delivery import CommitWakers, WorkerWakeup, idle_wait
 from collector.schema import notifications
 from collector.store import inserted_id
 
-PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
+PENDING, IN_FLIGHT, DONE, DEAD = "pending", "in_flight", "done", "dead"
 
 
 def queue(
@@ -272,10 +276,16 @@ class NotifyWorkers:
             log.exception("notification %s (%s) failed unexpectedly", row.id, row.kind)
             message, permanent = f"{type(exc).__name__}: {exc}", False
         else:
-            self._finish(row, DONE, None, sent_at=time.time())
+            self._finish(row, DONE, None, sent_at=time.time(), first_failed_at=None)
             return
-        if permanent or row.attempts >= self.settings.notify_max_attempts:
-            why = "permanent error" if permanent else f"gave up after {row.attempts} attempts"
+        now = time.time()
+        failing_since = row.first_failed_at if row.first_failed_at is not None else now
+        if permanent or now - failing_since >= self.settings.notify_max_age:
+            why = (
+                "permanent error"
+                if permanent
+                else f"failing for {format_duration(now - failing_since)}, {row.attempts} attempts"
+            )
             log.error(
                 "notification %s (%s) to %s failed (%s): %s",
                 row.id,
@@ -284,7 +294,7 @@ class NotifyWorkers:
                 why,
                 message,
             )
-            self._finish(row, FAILED, f"{why}: {message}")
+            self._finish(row, DEAD, f"{why}: {message}", first_failed_at=failing_since)
             return
         delay = backoff(
             row.attempts, self.settings.notify_retry_base, self.settings.notify_retry_max
@@ -297,7 +307,13 @@ class NotifyWorkers:
             delay,
             message,
         )
-        self._finish(row, PENDING, message, next_attempt_at=time.time() + delay)
+        self._finish(
+            row,
+            PENDING,
+            message,
+            next_attempt_at=time.time() + delay,
+            first_failed_at=failing_since,
+        )
 
     def _finish(self, row: Any, state: str, error: str | None, **values: Any) -> bool:
         with self.store.write() as conn:
@@ -320,8 +336,31 @@ class NotifyWorkers:
             )
 
 
+def retry(conn: Connection, ids: list[int] | None, now: float) -> list[int]:
+    """Send dead notices again (``ids``, or all when None): pending, due now, fresh attempts and
+    age. Returns the ids revived (a notice that is not dead is left alone)."""
+    where = [notifications.c.state == DEAD]
+    if ids is not None:
+        where.append(notifications.c.id.in_(ids))
+    revived = [r for (r,) in conn.execute(sa.select(notifications.c.id).where(*where)).all()]
+    if revived:
+        conn.execute(
+            notifications.update()
+            .where(notifications.c.id.in_(revived), notifications.c.state == DEAD)
+            .values(
+                state=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                first_failed_at=None,
+                claimed_until=None,
+            )
+        )
+        _wakers.after_commit(conn)
+    return revived
+
+
 def backlog(conn: Connection) -> dict[str, int]:
-    """Notifications by state (pending, in_flight, failed, done)."""
+    """Notifications by state (pending, in_flight, dead, done)."""
     return {
         state: int(count)
         for state, count in conn.execute(
@@ -373,6 +412,6 @@ class NotificationBacklog:
         )
         with self.store.read() as conn:
             counts = backlog(conn)
-        for state in (PENDING, IN_FLIGHT, FAILED):
+        for state in (PENDING, IN_FLIGHT, DEAD):
             family.add_metric([state], counts.get(state, 0))
         yield family

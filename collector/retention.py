@@ -1,5 +1,8 @@
 """Deleting what is past its retention: raw samples, rollups, events, idempotency rows.
 
+Raw samples and rollups dated further ahead than ``max_clock_skew`` (stored by a wrong
+clock before ingest refused such timestamps) are deleted too.
+
 Raw samples are deleted per series over the (series_id, ts) primary key, a chunk of series
 per transaction: no index on ts alone to maintain on every insert, and no write lock held
 long enough to stall ingest. Batch rows must outlive the agent's longest spool age, or a
@@ -41,17 +44,25 @@ def purge(store: Store, settings: Settings, now: float | None = None) -> Purged:
         series_ids = list(conn.execute(sa.select(series.c.id).order_by(series.c.id)).scalars())
     raw_cutoff = now - settings.raw_retention
     hour_cutoff = now - settings.rollup_retention
+    # Rows dated beyond the clock skew ingest accepts came from a wrong clock before ingest
+    # refused them; left alone they would hold rule windows and rollups for years.
+    future = now + settings.max_clock_skew
     for i in range(0, len(series_ids), SERIES_PER_TRANSACTION):
         chunk = series_ids[i : i + SERIES_PER_TRANSACTION]
         with store.write() as conn:
             out.samples += conn.execute(
-                samples.delete().where(samples.c.series_id.in_(chunk), samples.c.ts < raw_cutoff)
+                samples.delete().where(
+                    samples.c.series_id.in_(chunk),
+                    sa.or_(samples.c.ts < raw_cutoff, samples.c.ts > future),
+                )
             ).rowcount
             # An hour is dropped once all of it is past the retention.
             out.rollups += conn.execute(
                 rollups_hourly.delete().where(
                     rollups_hourly.c.series_id.in_(chunk),
-                    rollups_hourly.c.hour + 3600 <= hour_cutoff,
+                    sa.or_(
+                        rollups_hourly.c.hour + 3600 <= hour_cutoff, rollups_hourly.c.hour > future
+                    ),
                 )
             ).rowcount
     with store.write() as conn:

@@ -382,10 +382,12 @@ outbox = sa.Table(
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
-    sa.Column("state", sa.String(12), nullable=False),  # pending | in_flight | done | failed
+    sa.Column("state", sa.String(12), nullable=False),  # pending | in_flight | done | dead
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", Epoch, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
+    # When the current run of failures began (None: not failing); dead after outbox_max_age.
+    sa.Column("first_failed_at", Epoch, nullable=True),
     sa.Column("claimed_by", sa.String(100), nullable=True),
     sa.Column("claimed_until", Epoch, nullable=True),
     sa.Column("created_at", Epoch, nullable=False),
@@ -581,10 +583,11 @@ notifications = sa.Table(
     sa.Column("body_html", sa.Text, nullable=True),
     sa.Column("attachments", sa.JSON, nullable=False),  # [{name, content_type, path}]
     sa.Column("data", sa.JSON, nullable=False),
-    sa.Column("state", sa.String(12), nullable=False),  # pending | in_flight | done | failed
+    sa.Column("state", sa.String(12), nullable=False),  # pending | in_flight | done | dead
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", Epoch, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("first_failed_at", Epoch, nullable=True),
     sa.Column("claimed_until", Epoch, nullable=True),
     sa.Column("created_at", Epoch, nullable=False),
     sa.Column("sent_at", Epoch, nullable=True),
@@ -592,6 +595,18 @@ notifications = sa.Table(
 )
 
 # ---------------------------------------------------------------------- web UI, reports (issue 7)
+# Failed web logins, one row each (``key`` is ``user:<name>`` or ``addr:<address>``): counted
+# by every replica alike; rows older than the throttling window are deleted.
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("at", Epoch, nullable=False),
+    sa.Index(None, "key", "at"),
+    sa.Index(None, "at"),
+)
+
 users = sa.Table(
     "users",
     metadata,

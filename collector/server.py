@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 
 import uvicorn
 
@@ -61,6 +62,8 @@ def tune_gc() -> None:
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Migrate the store, then serve until SIGINT/SIGTERM (blocking)."""
+    # Everything the collector writes (store, reports, secrets, backups) is its own business.
+    os.umask(0o077)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from sqlalchemy.engine import make_url
@@ -142,6 +143,13 @@ class Settings(BaseModel):
     )
     alertmanager_site_label: str = Field(default="site", min_length=1, max_length=100)
     alertmanager_max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
+    #: Samples and events dated more than this ahead of the collector's clock are refused (a
+    #: wrong agent clock would otherwise freeze the series' latest value and its alerts).
+    max_clock_skew: Duration = Field(default=300.0, gt=0)
+    #: Series limits at ingest: a new series beyond them is refused (counted, reported as an
+    #: event); existing series keep being stored.
+    max_series_per_asset: int = Field(default=2000, ge=1)
+    max_series_per_client: int = Field(default=50_000, ge=1)
     max_body_bytes: Annotated[int, Field(gt=0, le=wire.MAX_BODY_BYTES)] = wire.MAX_BODY_BYTES
     max_decompressed_bytes: Annotated[int, Field(gt=0, le=wire.MAX_DECOMPRESSED_BYTES)] = (
         wire.MAX_DECOMPRESSED_BYTES
@@ -161,10 +169,12 @@ class Settings(BaseModel):
     incidents_reopen_window: Duration = Field(default=24 * 3600.0, ge=0)
     #: How often running SLA clocks are recomputed (warnings and breaches go out then; docs/sla.md).
     sla_sweep_interval: Duration = Field(default=30.0, gt=0)
-    #: Delivery threads; each claims one outbox row at a time.
+    #: Delivery threads per connector; each claims one of its connector's outbox rows at a
+    #: time, so a slow ticket system holds only its own threads (docs/incidents.md).
     outbox_workers: int = Field(default=2, ge=0, le=32)
-    #: Retries of a failing delivery: exponential from base (with jitter) up to max, this many.
-    outbox_max_attempts: int = Field(default=12, ge=1)
+    #: A delivery failing transiently is retried (exponential from base with jitter, capped at
+    #: max) until it has been failing this long, then dead-lettered (`upkeep outbox retry`).
+    outbox_max_age: Duration = Field(default=7 * 86400.0, gt=0)
     outbox_retry_base: Duration = Field(default=2.0, gt=0)
     outbox_retry_max: Duration = Field(default=600.0, gt=0)
     #: A claimed row whose worker died is claimed again after this long.
@@ -174,7 +184,8 @@ class Settings(BaseModel):
     #: Client notifications (collector.notify): SMTP, delivery threads and bounded retries.
     notify_email: NotifyEmail | None = None
     notify_workers: int = Field(default=1, ge=0, le=8)
-    notify_max_attempts: int = Field(default=10, ge=1)
+    #: Like outbox_max_age: a notice failing transiently this long is dead-lettered.
+    notify_max_age: Duration = Field(default=7 * 86400.0, gt=0)
     notify_retry_base: Duration = Field(default=30.0, gt=0)
     notify_retry_max: Duration = Field(default=3600.0, gt=0)
     notify_claim_timeout: Duration = Field(default=300.0, gt=0)
@@ -201,6 +212,8 @@ class Settings(BaseModel):
     #: Serve HTTPS directly (PEM files) instead of behind a TLS-terminating proxy; both or neither.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
+    #: With TLS on: ``Strict-Transport-Security: max-age=…`` on every answer (0: no header).
+    tls_hsts_max_age: Duration = Field(default=365 * 86400.0, ge=0)
     #: Web UI (docs/web-ui.md): a session ends after this long without a request, and at the latest
     #: this long after login.
     web_session_idle: Duration = Field(default=2 * 3600.0, gt=0)
@@ -208,6 +221,13 @@ class Settings(BaseModel):
     #: Mark the session cookie Secure although the collector speaks plain HTTP (behind a
     #: TLS-terminating proxy); when it serves HTTPS itself the cookie is always Secure.
     web_cookie_secure: bool = False
+    #: Reverse proxies (addresses or CIDR networks) whose forwarded headers say who the client
+    #: is (the web UI's login throttling counts per real address); from anyone else they are
+    #: ignored. Empty: the connecting address is the client.
+    trusted_proxies: Annotated[list[str], BeforeValidator(_name_list)] = Field(default_factory=list)
+    #: Which header those proxies set: ``x-forwarded-for`` (nginx, HAProxy's ``forwardfor``,
+    #: Traefik, Caddy) or ``forwarded`` (RFC 7239; HAProxy's ``option forwarded``).
+    trusted_proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     #: Login throttling: this many failures for a user name (5x as many from one address) within
     #: the window lock further attempts until the oldest failure leaves the window.
     web_login_max_failures: int = Field(default=5, ge=1)
@@ -215,6 +235,13 @@ class Settings(BaseModel):
     #: Dashboard: SLA clocks due within this are "at risk"; agents silent for this long are listed.
     web_sla_risk_window: Duration = Field(default=3600.0, ge=0)
     web_agent_silent_after: Duration = Field(default=900.0, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from collector.proxies import check_networks
+
+        return check_networks(value)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -56,6 +58,24 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Make the store file (and its directory) private before SQLite opens it.
+
+    The store holds token hashes, client data and contact details: 0600 for the file, 0700
+    for a directory created here. SQLite gives the ``-wal`` and ``-shm`` files the database
+    file's permissions, so they follow. A store created world-readable by an older version is
+    tightened (when this user owns it).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(OSError):  # not ours, or gone: leave it to the admin
+                if name.stat().st_mode & 0o077:
+                    os.chmod(name, 0o600)
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get("upkeep_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
@@ -80,12 +100,22 @@ def inserted_id(result: sa.CursorResult[Any]) -> int:
     return int(key[0])
 
 
+#: JSON columns hold standard JSON only: a NaN or Infinity raises instead of being written
+#: (PostgreSQL would refuse it; SQLite would keep text no other reader can parse).
+json_serializer = functools.partial(json.dumps, allow_nan=False)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the SQLite pragmas / PostgreSQL pool settings Upkeep needs."""
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", json_serializer)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if (
+            parsed.database
+            and parsed.database != ":memory:"
+            and not parsed.database.startswith("file:")
+        ):
+            private_sqlite_file(Path(parsed.database).expanduser())
         engine = sa.create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)

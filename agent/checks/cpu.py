@@ -55,7 +55,7 @@ class CpuCheck(Check):
             ("cpu",),
             "Busy percent of one logical CPU since the previous run (option per_cpu)",
         ),
-        MetricSpec("cpu_logical_count", "gauge", "", (), "Number of logical CPUs"),
+        MetricSpec("cpu_logical_cores", "gauge", "", (), "Number of logical CPUs"),
     )
 
     config: CpuConfig
@@ -68,7 +68,7 @@ class CpuCheck(Check):
     def collect(self) -> Iterator[Sample]:
         count = self.host.cpu_count(logical=True)
         if count:
-            yield Sample("cpu_logical_count", count)
+            yield Sample("cpu_logical_cores", count)
         total = self.host.cpu_times()
         previous, self._last_total = self._last_total, total
         if previous is not None and (shares := mode_shares(previous, total)) is not None:

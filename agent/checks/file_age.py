@@ -65,7 +65,7 @@ class FileAgeCheck(Check):
     default_interval: ClassVar[float | None] = 300.0
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("file_path_exists", "gauge", "", ("path",), "1 if the path exists, 0 if not"),
-        MetricSpec("file_count", "gauge", "", ("path",), "Number of files matching the pattern"),
+        MetricSpec("files", "gauge", "", ("path",), "Number of files matching the pattern"),
         MetricSpec(
             "file_age_seconds",
             "gauge",
@@ -108,7 +108,7 @@ class FileAgeCheck(Check):
                 yield Sample("file_path_exists", 0.0, labels)
                 continue
             yield Sample("file_path_exists", 1.0, labels)
-            yield Sample("file_count", count, dict(labels))
+            yield Sample("files", count, dict(labels))
             if newest is not None:
                 # A file stamped in the future (clock skew on the machine that wrote it)
                 # is as fresh as it gets, not negative seconds old.

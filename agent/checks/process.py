@@ -75,7 +75,7 @@ class ProcessCheck(Check):
     Config: ClassVar[type[CheckConfig]] = ProcessConfig
     catalog: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
-            "process_count", "gauge", "", ("process",), "Number of running processes that match"
+            "processes", "gauge", "", ("process",), "Number of running processes that match"
         ),
         MetricSpec(
             "process_up", "gauge", "", ("process",), "1 if at least one matching process runs"
@@ -109,5 +109,5 @@ class ProcessCheck(Check):
                     if pattern.search(cmdline):
                         counts[label] += 1
         for label, count in counts.items():
-            yield Sample("process_count", count, {"process": label})
+            yield Sample("processes", count, {"process": label})
             yield Sample("process_up", 1.0 if count else 0.0, {"process": label})

@@ -17,14 +17,16 @@ from agent.snmp.reading import DeviceReading, integer, text
 WRAP32 = 2**32
 WRAP64 = 2**64
 
-#: (metric, 64-bit column, 32-bit column, multiplier): octets → bits.
+#: (metric, 64-bit column, 32-bit column, octets?). Traffic is in bytes per second, the
+#: base unit Prometheus conventions (and ``promtool check metrics``) ask for; a dashboard
+#: that wants bit/s multiplies by 8.
 RATES = (
-    ("if_in_bits_per_second", "hc_in_octets", "in_octets", 8),
-    ("if_out_bits_per_second", "hc_out_octets", "out_octets", 8),
-    ("if_in_errors_per_second", None, "in_errors", 1),
-    ("if_out_errors_per_second", None, "out_errors", 1),
-    ("if_in_discards_per_second", None, "in_discards", 1),
-    ("if_out_discards_per_second", None, "out_discards", 1),
+    ("if_in_bytes_per_second", "hc_in_octets", "in_octets", True),
+    ("if_out_bytes_per_second", "hc_out_octets", "out_octets", True),
+    ("if_in_errors_per_second", None, "in_errors", False),
+    ("if_out_errors_per_second", None, "out_errors", False),
+    ("if_in_discards_per_second", None, "in_discards", False),
+    ("if_out_discards_per_second", None, "out_discards", False),
 )
 
 
@@ -50,13 +52,14 @@ def interface_name(index: str, row: dict[str, Any]) -> str:
     return text(row.get("name")) or text(row.get("descr")) or f"if{index}"
 
 
-def speed_bps(row: dict[str, Any]) -> float | None:
-    """ifHighSpeed (Mbit/s) when set, else ifSpeed (bit/s; saturates at 4.29 Gbit/s)."""
+def speed_bytes(row: dict[str, Any]) -> float | None:
+    """Link speed in bytes/s: ifHighSpeed (Mbit/s) when set, else ifSpeed (bit/s;
+    saturates at 4.29 Gbit/s)."""
     high = integer(row.get("high_speed"))
     if high:
-        return high * 1e6
+        return high * 1e6 / 8
     speed = integer(row.get("speed"))
-    return float(speed) if speed else None
+    return speed / 8 if speed else None
 
 
 def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iterator[Sample]:
@@ -80,14 +83,14 @@ def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iter
             value = integer(row.get(column))
             if value is not None:
                 yield Sample(metric, float(value), labels)
-        speed = speed_bps(row)
+        speed = speed_bytes(row)
         if speed is not None:
-            yield Sample("if_speed_bits_per_second", speed, labels)
+            yield Sample("if_speed_bytes_per_second", speed, labels)
 
         state = {"ts": now, "discontinuity": row.get("discontinuity")}
         before = previous.get(index)
         reset = before is not None and before.get("discontinuity") != row.get("discontinuity")
-        for metric, hc_column, column, multiplier in RATES:
+        for metric, hc_column, column, octets in RATES:
             value, bits, key = integer(row.get(hc_column)) if hc_column else None, 64, hc_column
             if value is None:
                 value, bits, key = integer(row.get(column)), 32, column
@@ -99,9 +102,9 @@ def evaluate(reading: DeviceReading, memory: dict[str, Any], now: float) -> Iter
             elapsed = now - before["ts"]
             if elapsed <= 0:
                 continue
-            limit = speed * elapsed / 8 * 1.1 if speed and multiplier == 8 else None
+            limit = speed * elapsed * 1.1 if speed and octets else None
             delta = counter_delta(before[key], value, bits, limit)
             if delta is not None:
-                yield Sample(metric, delta * multiplier / elapsed, labels)
+                yield Sample(metric, delta / elapsed, labels)
         current[index] = state
     memory["interfaces"] = current

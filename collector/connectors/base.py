@@ -278,6 +278,10 @@ class ConnectorConfig(BaseModel):
     type: str
     #: Seconds (or ``10s``) for connecting and for each read.
     timeout: Duration = Field(default=10.0, gt=0)
+    #: The whole of one delivery attempt (every connect, send and answer it needs): when it
+    #: passes, the attempt is cut and retried later (a transient failure). Keep it below the
+    #: collector's ``outbox_claim_timeout``.
+    deadline: Duration = Field(default=30.0, gt=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod
@@ -330,6 +334,32 @@ class Connector(abc.ABC):
         returned only when there is nothing to act on (a resolve of an unknown ticket).
         Raises :class:`ConnectorError`.
         """
+
+    def attempt(
+        self, action: Action, subject: TicketSubject, ref: TicketRef | None
+    ) -> TicketRef | None:
+        """:meth:`deliver` within the connector's ``deadline`` (what the outbox calls).
+
+        Whatever fails once the deadline has passed is reported as the deadline, transient.
+        """
+        from collector.connectors.deadline import deadline
+
+        with deadline(self.config.deadline) as limit:
+            try:
+                return self.deliver(action, subject, ref)
+            except ConnectorError as exc:
+                if not limit.expired:
+                    raise
+                message = exc.message
+            except OSError as exc:
+                if not limit.expired:
+                    raise
+                message = f"{type(exc).__name__}: {exc}"
+        raise ConnectorError(
+            f"{self.name}: {action} {subject.key} cut at its {limit.seconds:g} s deadline "
+            f"({message})",
+            permanent=False,
+        )
 
     def poll_closed(self, refs: Sequence[TicketRef]) -> list[TicketRef]:
         """Those of ``refs`` whose ticket was closed (or resolved) in the ticket system."""

@@ -26,6 +26,7 @@ from typing import ClassVar, Literal
 import jinja2
 from pydantic import Field, SecretStr, model_validator
 
+from collector.connectors import deadline
 from collector.connectors.base import (
     Action,
     Connector,
@@ -186,17 +187,35 @@ class EmailConnector(Connector):
         return ssl.create_default_context(cafile=self.config.ca_file)
 
     def send(self, msg: EmailMessage) -> None:
+        """Send ``msg`` within the connector's ``deadline`` (or the caller's, if sooner)."""
+        with deadline.deadline(self.config.deadline) as limit:
+            try:
+                self._send(msg)
+            except ConnectorError as exc:
+                if exc.permanent or not limit.expired:
+                    raise
+                raise ConnectorError(
+                    f"{exc.message} (cut at the {limit.seconds:g} s deadline)", permanent=False
+                ) from None
+
+    def _send(self, msg: EmailMessage) -> None:
         config = self.config
         port = config.port or DEFAULT_PORTS[config.security]
         where = f"email {self.name}: {config.host}:{port}"
         try:
+            # The connect gets at most the time left; after it, a watchdog cuts the socket
+            # at the deadline (a server trickling its replies never trips a read timeout).
+            # (the greeting is read by connect(), so the watchdog is armed before it).
+            timeout = deadline.clamp(config.timeout)
             if config.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    config.host, port, timeout=config.timeout, context=self._tls_context()
-                )
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=timeout, context=self._tls_context())
             else:
-                smtp = smtplib.SMTP(config.host, port, timeout=config.timeout)
-            with smtp:
+                smtp = smtplib.SMTP(timeout=timeout)
+            # connect() does not record the host, which the TLS handshakes verify the
+            # certificate against (the constructor would, but it also connects unguarded).
+            smtp._host = config.host  # type: ignore[attr-defined]
+            with smtp, deadline.socket_watchdog(lambda: smtp.sock):
+                smtp.connect(config.host, port)
                 if config.security == "starttls":
                     smtp.starttls(context=self._tls_context())
                 if config.username:

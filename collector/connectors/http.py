@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from collector.connectors import deadline
 from collector.connectors.base import ConnectorError
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -45,7 +46,8 @@ class JsonApi:
             headers=dict(headers or {}),
             auth=auth,
             timeout=timeout,
-            verify=verify,
+            # Each socket operation gets at most the time left of the attempt's deadline.
+            transport=deadline.DeadlineTransport(verify=verify),
             follow_redirects=False,
         )
 
@@ -75,7 +77,9 @@ class JsonApi:
                 headers=headers,
             )
         except httpx.TimeoutException:
-            raise ConnectorError(f"{where}: timed out", permanent=False) from None
+            left = deadline.remaining()
+            why = "the attempt's deadline passed" if left is not None and left <= 0 else "timed out"
+            raise ConnectorError(f"{where}: {why}", permanent=False) from None
         except httpx.TransportError as exc:
             raise ConnectorError(f"{where}: {type(exc).__name__}: {exc}", permanent=False) from None
         status = response.status_code

@@ -6,8 +6,12 @@ A firing alert opens or updates the incident of its fingerprint, a resolved one 
 it, through the same stages as a rule transition (maintenance, dependencies, …). Labels map
 to Upkeep's names by configurable label names (settings ``alertmanager_*``): the client
 (default ``client``), the asset (first present of ``asset``, ``instance``) and the site.
-A payload naming a client Upkeep does not know is refused whole (422, naming it): an
-unknown client is a configuration error to fix, never an alert to drop silently.
+Alerts are applied one by one: an alert naming a client Upkeep does not know (or none)
+is not applied, but it does not hold up the others. It is listed in the answer's
+``unknown`` with the reason, counted (``upkeep_alertmanager_alerts_unknown_client_total``)
+and logged as a warning: a configuration error to fix, never an alert dropped silently.
+(Alertmanager does not retry a notification answered 2xx or 4xx, so refusing the whole
+notification would only lose the known clients' alerts too.)
 
 Mapping a payload is pure (:func:`signals_of`); the endpoint only reads the body within its
 limit, authenticates (an admin token or a dedicated ``alertmanager`` token) and writes all
@@ -18,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -30,11 +35,13 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from collector import admin, timeutil
-from collector.errors import UnknownClient, from_validation
+from collector.errors import from_validation
 from collector.incidents.pipeline import AlertSignal
 from collector.schema import assets, clients, sites
 from collector.settings import Settings
 from collector.store import Store
+
+log = logging.getLogger(__name__)
 
 PATH = "/api/v1/alertmanager"
 #: Token kinds the receiver accepts.
@@ -66,8 +73,9 @@ class AmAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = {}
-    startsAt: datetime | None = None  # noqa: N815 - Alertmanager's field names
-    endsAt: datetime | None = None  # noqa: N815
+    # (strict: RFC 3339 strings as Alertmanager sends them, not numbers read as epochs)
+    startsAt: datetime | None = Field(default=None, strict=True)  # noqa: N815 - AM's names
+    endsAt: datetime | None = Field(default=None, strict=True)  # noqa: N815
     generatorURL: str = ""  # noqa: N815
     fingerprint: str = ""
 
@@ -86,7 +94,7 @@ class AmWebhook(BaseModel):
     commonAnnotations: dict[str, str] = {}  # noqa: N815
     externalURL: str = ""  # noqa: N815
     groupKey: str = ""  # noqa: N815
-    truncatedAlerts: int = 0  # noqa: N815
+    truncatedAlerts: int = Field(default=0, ge=0, strict=True)  # noqa: N815
 
 
 class AlertResult(BaseModel):
@@ -102,9 +110,22 @@ class AlertResult(BaseModel):
     reason: str = ""
 
 
+class UnknownAlert(BaseModel):
+    """An alert not applied because its client label names no client Upkeep knows."""
+
+    fingerprint: str
+    name: str
+    client: str
+    status: str
+    reason: str
+
+
 class WebhookAccepted(BaseModel):
+    """What became of each alert: ``alerts`` applied, ``unknown`` not (with the reason)."""
+
     receiver: str
     alerts: list[AlertResult]
+    unknown: list[UnknownAlert] = []
 
 
 def parse_webhook(raw: bytes) -> AmWebhook:
@@ -203,14 +224,6 @@ def signal_of(
     )
 
 
-def unknown_clients(
-    alerts: Iterable[AmAlert], names: LabelNames, known: Iterable[str]
-) -> list[str]:
-    """Clients named by ``alerts`` that are not in ``known`` (``''``: the label is missing)."""
-    have = set(known)
-    return sorted({client_of(a, names) or "" for a in alerts} - have)
-
-
 # ---------------------------------------------------------------------- applying
 
 Apply = Callable[[Connection, AlertSignal, float], Any]
@@ -218,8 +231,9 @@ Apply = Callable[[Connection, AlertSignal, float], Any]
 
 def apply_webhook(
     conn: Connection, payload: AmWebhook, names: LabelNames, apply: Apply, now: float
-) -> list[AlertResult]:
-    """Map and apply every alert of ``payload`` inside ``conn``'s transaction (all or nothing)."""
+) -> tuple[list[AlertResult], list[UnknownAlert]]:
+    """Map and apply every alert of ``payload`` whose client is known, inside ``conn``'s
+    transaction; the others are returned as :class:`UnknownAlert` (nothing written for them)."""
     wanted = {client_of(a, names) for a in payload.alerts} - {None}
     rows = (
         conn.execute(
@@ -229,23 +243,26 @@ def apply_webhook(
         else []
     )
     ids = {r.name: r.id for r in rows}
-    missing = unknown_clients(payload.alerts, names, ids)
-    if missing:
-        problems = [
-            f"alert label {names.client!r} is missing" if not c else f"unknown client {c!r}"
-            for c in missing
-        ]
-        raise UnknownClient(
-            f"{'; '.join(problems)}: create the client (upkeep client add NAME) or fix the label "
-            f"in Alertmanager's configuration; nothing in this notification was applied",
-            fields=[
-                {"loc": f"alerts.labels.{names.client}", "msg": p, "type": "unknown_client"}
-                for p in problems
-            ],
-        )
-    results = []
+    results, unknown = [], []
     for alert in payload.alerts:
         client = client_of(alert, names) or ""
+        if client not in ids:
+            reason = (
+                f"alert label {names.client!r} is missing"
+                if not client
+                else f"unknown client {client!r}"
+            )
+            unknown.append(
+                UnknownAlert(
+                    fingerprint=fingerprint(alert.labels),
+                    name=(alert.labels.get("alertname") or "alertmanager")[:200],
+                    client=client,
+                    status=alert.status,
+                    reason=f"{reason}: create the client (upkeep client add NAME) or fix the "
+                    f"label in Alertmanager's configuration",
+                )
+            )
+            continue
         known = _known_asset(conn, ids[client], asset_of(alert, names))
         signal = signal_of(alert, ids[client], client, names, now, known)
         applied = apply(conn, signal, now)
@@ -262,7 +279,7 @@ def apply_webhook(
                 reason=decision.reason if decision is not None else "",
             )
         )
-    return results
+    return results, unknown
 
 
 def _known_asset(conn: Connection, client_id: int, name: str | None) -> KnownAsset | None:
@@ -288,16 +305,28 @@ def alertmanager_router(
     read_body: Callable[[Request, int], Awaitable[bytes]],
     authenticate: Callable[..., admin.Principal],  # a FastAPI dependency (request, credentials)
     responses: dict[int | str, dict[str, Any]],
+    count_unknown: Callable[[int], None] = lambda n: None,
 ) -> APIRouter:
-    """``POST /api/v1/alertmanager``. ``authenticate(request)`` checks the bearer token."""
+    """``POST /api/v1/alertmanager``. ``authenticate(request)`` checks the bearer token;
+    ``count_unknown(n)`` counts alerts not applied for an unknown client."""
     router = APIRouter(tags=["alertmanager"], responses=responses)
     names = LabelNames.from_settings(settings)
     receiver_token = Depends(authenticate)
 
-    def receive(payload: AmWebhook) -> list[AlertResult]:
+    def receive(payload: AmWebhook) -> tuple[list[AlertResult], list[UnknownAlert]]:
         now = timeutil.now()
         with store.write() as conn:
-            return apply_webhook(conn, payload, names, apply, now)
+            results, unknown = apply_webhook(conn, payload, names, apply, now)
+        if unknown:
+            count_unknown(len(unknown))
+            log.warning(
+                "alertmanager receiver %r: %d of %d alerts not applied: %s",
+                payload.receiver,
+                len(unknown),
+                len(payload.alerts),
+                "; ".join(sorted({u.reason.split(":")[0] for u in unknown})),
+            )
+        return results, unknown
 
     @router.post(
         PATH,
@@ -306,7 +335,10 @@ def alertmanager_router(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": AmWebhook.model_json_schema()}},
+                # (the app adds AmWebhook and its parts to the document's components)
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/AmWebhook"}}
+                },
             }
         },
     )
@@ -315,10 +347,11 @@ def alertmanager_router(
     ) -> WebhookAccepted:
         """Firing alerts open or update incidents (origin ``external``), resolved ones resolve them.
 
-        422 when an alert's client is unknown (nothing of the notification is applied).
+        Alerts whose client is unknown (or not named) are not applied: they are listed in
+        ``unknown`` and counted; the other alerts of the notification are applied.
         """
         payload = parse_webhook(await read_body(request, settings.alertmanager_max_body_bytes))
-        results = await run_in_threadpool(receive, payload)
-        return WebhookAccepted(receiver=payload.receiver, alerts=results)
+        results, unknown = await run_in_threadpool(receive, payload)
+        return WebhookAccepted(receiver=payload.receiver, alerts=results, unknown=unknown)
 
     return router

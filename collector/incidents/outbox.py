@@ -2,18 +2,24 @@
 
 :func:`enqueue` runs inside the transaction that changes the incident (one row per connector
 the client uses), so a transition and its deliveries are committed together or not at all.
-:class:`OutboxWorkers` are background threads that
+:class:`OutboxWorkers` are background threads, ``outbox_workers`` of them *per connector*
+(each claims only its connector's rows, so a slow or hanging ticket system holds its own
+threads and never the others'), that
 
 1. claim one due row with a conditional UPDATE (``pending`` and due, or ``in_flight`` whose
    claim expired: a crashed worker's row) and check the row count; on PostgreSQL the row is
    picked with ``SELECT … FOR UPDATE SKIP LOCKED`` first so workers do not collide;
-2. skip rows that have an earlier undelivered row for the same incident and connector, so a
-   resolve is never sent before its open;
-3. call :meth:`Connector.deliver` (synchronous HTTP/SMTP, in the worker thread) with the
-   stored snapshot and the stored :class:`TicketRef`, then store the returned ref;
-4. on ``ConnectorError(permanent=False)`` (or any unexpected error) retry with exponential
-   backoff and jitter up to ``outbox_max_attempts``; permanent or exhausted: ``failed``,
-   shown by the API and counted by ``upkeep_outbox_failed_total``.
+2. skip rows that have an earlier row not delivered (pending, in flight or **dead**) for the
+   same incident and connector, so a resolve is never sent before its open, a comment never
+   lands before its ticket exists and a mail never threads onto a first mail nobody got;
+3. call :meth:`Connector.attempt` (synchronous HTTP/SMTP, in the worker thread, within the
+   connector's overall ``deadline``) with the stored snapshot and the stored
+   :class:`TicketRef`, then store the returned ref;
+4. on ``ConnectorError(permanent=False)`` (or any unexpected error) retry with capped
+   exponential backoff and jitter until the row has been failing for ``outbox_max_age``;
+   permanent or too old: ``dead`` (a dead letter: kept, listed by ``upkeep outbox list
+   --failed`` and the API, counted by ``upkeep_outbox_dead_letters``, sent again by
+   :func:`retry`; the rows behind it wait for it).
 
 Ingestion never waits for a connector: it only writes rows and wakes the workers.
 Workers also poll :meth:`Connector.poll_closed` so a ticket closed there closes the
@@ -37,6 +43,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.engine import Connection
 
+from agent.durations import format_duration
 from collector.connectors import (
     Action,
     Comment,
@@ -46,14 +53,17 @@ from collector.connectors import (
     TicketSubject,
     TimeEntry,
 )
-from collector.delivery import CommitWakers, WorkerWakeup, idle_wait
+from collector.connectors.deadline import deadline
+from collector.delivery import MAX_IDLE, CommitWakers, WorkerWakeup
 from collector.schema import outbox, tickets
 from collector.settings import Settings
 from collector.store import Store
 
 log = logging.getLogger(__name__)
 
-PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
+PENDING, IN_FLIGHT, DONE, DEAD = "pending", "in_flight", "done", "dead"
+#: Every state (the API's ``state`` filter).
+STATES = (PENDING, IN_FLIGHT, DONE, DEAD)
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -155,7 +165,8 @@ _wakers = CommitWakers("upkeep_outbox_wake")
 def backoff(attempts: int, base: float, ceiling: float, rng: random.Random | None = None) -> float:
     """Seconds before attempt ``attempts + 1``: exponential from ``base`` with full jitter in
     the upper half (so retries of many rows spread out), capped at ``ceiling``."""
-    delay = min(ceiling, base * (2 ** max(0, attempts - 1)))
+    # The exponent is capped: retries go on for days (outbox_max_age), and 2**1100 is no float.
+    delay = min(ceiling, base * (2 ** min(60, max(0, attempts - 1))))
     return delay / 2 + (rng or random).random() * delay / 2
 
 
@@ -169,24 +180,33 @@ def _due(now: float) -> Any:
     )
 
 
-def claim(store: Store, worker: str, now: float, lease: float) -> Any | None:
-    """Claim the oldest due row whose predecessors (same incident and connector) are delivered.
-
-    The conditional UPDATE's row count says whether this worker won the row; another worker
-    that read the same row first gets 0 and tries the next.
-    """
+def _blocked() -> Any:
+    """An earlier row of the same incident and connector is not delivered yet (or is dead)."""
     earlier = outbox.alias("earlier")
-    blocked = (
+    return (
         sa.select(earlier.c.id)
         .where(
             earlier.c.incident_id == outbox.c.incident_id,
             earlier.c.connector == outbox.c.connector,
             earlier.c.id < outbox.c.id,
-            earlier.c.state.in_((PENDING, IN_FLIGHT)),
+            earlier.c.state.in_((PENDING, IN_FLIGHT, DEAD)),
         )
         .exists()
     )
-    query = sa.select(outbox.c.id).where(_due(now), ~blocked).order_by(outbox.c.id).limit(8)
+
+
+def claim(
+    store: Store, worker: str, now: float, lease: float, connector: str | None = None
+) -> Any | None:
+    """Claim the oldest due row (of ``connector``, or any) whose predecessors (same incident
+    and connector) are delivered.
+
+    The conditional UPDATE's row count says whether this worker won the row; another worker
+    that read the same row first gets 0 and tries the next.
+    """
+    query = sa.select(outbox.c.id).where(_due(now), ~_blocked()).order_by(outbox.c.id).limit(8)
+    if connector is not None:
+        query = query.where(outbox.c.connector == connector)
     with store.write() as conn:
         if not store.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=outbox)
@@ -204,6 +224,113 @@ def claim(store: Store, worker: str, now: float, lease: float) -> Any | None:
             if won == 1:
                 return conn.execute(sa.select(outbox).where(outbox.c.id == row_id)).one()
     return None
+
+
+def idle_seconds(store: Store, connector: str | None = None) -> float:
+    """Seconds until a row of ``connector`` can be claimed: its next retry that is not waiting
+    behind an earlier row, or its next expired claim (bounded by ``MAX_IDLE``)."""
+    mine = [] if connector is None else [outbox.c.connector == connector]
+    with store.read() as conn:
+        due = conn.execute(
+            sa.select(sa.func.min(outbox.c.next_attempt_at)).where(
+                outbox.c.state == PENDING, ~_blocked(), *mine
+            )
+        ).scalar()
+        lease = conn.execute(
+            sa.select(sa.func.min(outbox.c.claimed_until)).where(outbox.c.state == IN_FLIGHT, *mine)
+        ).scalar()
+    now = time.time()
+    nearest = min([t for t in (due, lease) if t is not None], default=now + MAX_IDLE)
+    return max(0.01, min(MAX_IDLE, nearest - now + 0.005))
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+def retry(conn: Connection, ids: list[int] | None, now: float) -> list[int]:
+    """Send dead rows again (``ids``, or every dead row when None): they become pending, due
+    now, with a fresh attempt count and age. Rows behind them follow once they are delivered.
+    Returns the ids revived (an id that is not dead is left alone)."""
+    where = [outbox.c.state == DEAD]
+    if ids is not None:
+        where.append(outbox.c.id.in_(ids))
+    revived = [r for (r,) in conn.execute(sa.select(outbox.c.id).where(*where)).all()]
+    if revived:
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(revived), outbox.c.state == DEAD)
+            .values(
+                state=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                first_failed_at=None,
+                claimed_by=None,
+                claimed_until=None,
+            )
+        )
+        _wakers.after_commit(conn)
+    return revived
+
+
+def list_rows(
+    conn: Connection,
+    *,
+    state: str | None = None,
+    failed: bool = False,
+    connector: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Outbox rows newest first; ``failed``: the dead letters and the rows failing now (pending
+    with an error) — what someone should look at. ``waiting_for`` is the earlier row a row
+    waits behind (same incident and connector), if any."""
+    from collector.schema import incidents
+
+    earlier = outbox.alias("earlier")
+    waiting_for = (
+        sa.select(sa.func.min(earlier.c.id))
+        .where(
+            earlier.c.incident_id == outbox.c.incident_id,
+            earlier.c.connector == outbox.c.connector,
+            earlier.c.id < outbox.c.id,
+            earlier.c.state.in_((PENDING, IN_FLIGHT, DEAD)),
+        )
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(outbox, incidents.c.key, waiting_for.label("waiting_for"))
+        .join(incidents, incidents.c.id == outbox.c.incident_id)
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
+    )
+    if state is not None:
+        query = query.where(outbox.c.state == state)
+    if failed:
+        query = query.where(
+            sa.or_(
+                outbox.c.state == DEAD,
+                sa.and_(outbox.c.state.in_((PENDING, IN_FLIGHT)), outbox.c.last_error.is_not(None)),
+            )
+        )
+    if connector is not None:
+        query = query.where(outbox.c.connector == connector)
+    return [
+        {
+            "id": r.id,
+            "incident": r.key,
+            "connector": r.connector,
+            "action": r.action,
+            "version": r.version,
+            "state": r.state,
+            "attempts": r.attempts,
+            "last_error": r.last_error,
+            "created_at": r.created_at,
+            "first_failed_at": r.first_failed_at,
+            "next_attempt_at": r.next_attempt_at if r.state == PENDING else None,
+            "delivered_at": r.delivered_at,
+            "waiting_for": r.waiting_for,
+        }
+        for r in conn.execute(query).all()
+    ]
 
 
 def stored_ref(conn: Connection, incident_id: int, connector: str) -> TicketRef | None:
@@ -250,7 +377,7 @@ class OutboxMetrics:
         )
         self.failed = Counter(
             "upkeep_outbox_failed",
-            "Outbox rows that failed for good (permanent error or attempts exhausted).",
+            "Outbox rows dead-lettered (permanent error, or failing for outbox_max_age).",
             ["connector"],
             **kw,
         )
@@ -270,22 +397,36 @@ class OutboxMetrics:
         )
 
 
+DEAD_LETTERS_HELP = (
+    "Outbox rows dead-lettered (failed for good or for outbox_max_age), per connector; "
+    "`upkeep outbox retry` sends them again."
+)
+
+
 class BacklogCollector:
-    """``upkeep_outbox_backlog{state}``: rows not yet delivered, read at scrape time."""
+    """``upkeep_outbox_backlog{state}`` (rows not yet delivered) and
+    ``upkeep_outbox_dead_letters{connector}``, read at scrape time."""
 
     def __init__(self, store: Store, settings: Settings, **_: Any) -> None:
         self.store = store
+        self.connectors = list(settings.connectors_config().connectors)
 
     def describe(self) -> list[Metric]:
         return [
             GaugeMetricFamily(
                 "upkeep_outbox_backlog", "Outbox rows by state (not done).", labels=["state"]
-            )
+            ),
+            GaugeMetricFamily(
+                "upkeep_outbox_dead_letters", DEAD_LETTERS_HELP, labels=["connector"]
+            ),
         ]
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
             "upkeep_outbox_backlog", "Outbox rows by state (not done).", labels=["state"]
+        )
+        dead = GaugeMetricFamily(
+            "upkeep_outbox_dead_letters", DEAD_LETTERS_HELP, labels=["connector"]
         )
         with self.store.read() as conn:
             counts: dict[str, int] = dict(
@@ -295,9 +436,20 @@ class BacklogCollector:
                     .group_by(outbox.c.state)
                 ).all()
             )
-        for state in (PENDING, IN_FLIGHT, FAILED):
+            by_connector: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(outbox.c.connector, sa.func.count())
+                    .where(outbox.c.state == DEAD)
+                    .group_by(outbox.c.connector)
+                ).all()
+            )
+        for state in (PENDING, IN_FLIGHT, DEAD):
             family.add_metric([state], counts.get(state, 0))
+        # Every configured connector has a series (0 included), so an alert sees it go up.
+        for name in sorted(set(self.connectors) | set(by_connector)):
+            dead.add_metric([name], by_connector.get(name, 0))
         yield family
+        yield dead
 
 
 # --------------------------------------------------------------------------- workers
@@ -335,13 +487,30 @@ class OutboxWorkers:
         if self._threads or not self.connectors:
             return
         self._stop.clear()
+        for connector in self.connectors.values():
+            if connector.config.deadline >= self.settings.outbox_claim_timeout:
+                # Another worker would take the row over while the first still waits on it.
+                log.warning(
+                    "connector %s: deadline %ss is not below outbox_claim_timeout %ss; "
+                    "a slow attempt may be delivered twice",
+                    connector.name,
+                    connector.config.deadline,
+                    self.settings.outbox_claim_timeout,
+                )
+        self.bury_unconfigured()
         _wakers.add(self.wake)
-        for n in range(self.settings.outbox_workers):
-            thread = threading.Thread(
-                target=self._loop, args=(f"{self._id}:{n}",), name=f"outbox-{n}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        # Threads per connector: a ticket system that hangs until its deadline holds only its
+        # own threads; every other connector keeps delivering.
+        for name in self.connectors:
+            for n in range(self.settings.outbox_workers):
+                thread = threading.Thread(
+                    target=self._loop,
+                    args=(f"{self._id}:{name}:{n}", name),
+                    name=f"outbox-{name}-{n}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
         if self.settings.outbox_poll_closed_interval > 0 and any(
             c.supports_poll for c in self.connectors.values()
         ):
@@ -350,6 +519,20 @@ class OutboxWorkers:
             )
             thread.start()
             self._threads.append(thread)
+
+    def bury_unconfigured(self) -> int:
+        """Dead-letter the waiting rows of connectors no longer configured (no thread claims
+        them; dead, they are visible and can be retried once the connector is back)."""
+        with self.store.write() as conn:
+            return conn.execute(
+                outbox.update()
+                .where(outbox.c.state == PENDING, outbox.c.connector.not_in(list(self.connectors)))
+                .values(
+                    state=DEAD,
+                    last_error="the connector is not configured",
+                    first_failed_at=time.time(),
+                )
+            ).rowcount
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -369,19 +552,19 @@ class OutboxWorkers:
 
     # -- delivery
 
-    def _loop(self, worker: str) -> None:
-        # Sleep until the next retry is due (bounded), or a commit wakes us.
+    def _loop(self, worker: str, connector: str) -> None:
+        # Sleep until the connector's next retry is due (bounded), or a commit wakes us.
         self._wakeup.run(
             self._stop,
-            lambda: self.run_once(worker),
-            lambda: idle_wait(self.store, outbox),
+            lambda: self.run_once(worker, connector),
+            lambda: idle_seconds(self.store, connector),
             f"outbox worker {worker}",
         )
 
-    def run_once(self, worker: str = "inline") -> bool:
-        """Claim and deliver one row; False when nothing is due."""
+    def run_once(self, worker: str = "inline", connector: str | None = None) -> bool:
+        """Claim and deliver one row (of ``connector``, or any); False when nothing is due."""
         now = time.time()
-        row = claim(self.store, worker, now, self.settings.outbox_claim_timeout)
+        row = claim(self.store, worker, now, self.settings.outbox_claim_timeout, connector)
         if row is None:
             return False
         self.deliver(row, worker)
@@ -390,14 +573,14 @@ class OutboxWorkers:
     def deliver(self, row: Any, worker: str) -> None:
         connector = self.connectors.get(row.connector)
         if connector is None:
-            self._finish(row, worker, FAILED, f"connector {row.connector!r} is not configured")
+            self._finish(row, worker, DEAD, f"connector {row.connector!r} is not configured")
             self.metrics.failed.labels(row.connector).inc()
             return
         with self.store.read() as conn:
             ref = stored_ref(conn, row.incident_id, row.connector)
         try:
             subject = subject_of(row.payload)
-            result = connector.deliver(Action(row.action), subject, ref)
+            result = connector.attempt(Action(row.action), subject, ref)
         except ConnectorError as exc:
             self._failed(row, worker, exc.message, exc.permanent)
             return
@@ -422,9 +605,15 @@ class OutboxWorkers:
                 self.metrics.latency.labels(row.connector).observe(max(0.0, now - row.created_at))
 
     def _failed(self, row: Any, worker: str, message: str, permanent: bool) -> None:
-        exhausted = row.attempts >= self.settings.outbox_max_attempts
-        if permanent or exhausted:
-            why = "permanent error" if permanent else f"gave up after {row.attempts} attempts"
+        now = time.time()
+        failing_since = row.first_failed_at if row.first_failed_at is not None else now
+        too_old = now - failing_since >= self.settings.outbox_max_age
+        if permanent or too_old:
+            why = (
+                "permanent error"
+                if permanent
+                else f"failing for {format_duration(now - failing_since)}, {row.attempts} attempts"
+            )
             log.error(
                 "outbox %s: %s %s via %s failed (%s): %s",
                 row.id,
@@ -434,7 +623,7 @@ class OutboxWorkers:
                 why,
                 message,
             )
-            if self._finish(row, worker, FAILED, f"{why}: {message}"):
+            if self._finish(row, worker, DEAD, f"{why}: {message}", failing_since):
                 self.metrics.failed.labels(row.connector).inc()
             return
         delay = backoff(
@@ -461,6 +650,7 @@ class OutboxWorkers:
                 .values(
                     state=PENDING,
                     next_attempt_at=time.time() + delay,
+                    first_failed_at=failing_since,
                     last_error=message[:2000],
                     claimed_by=None,
                     claimed_until=None,
@@ -469,13 +659,26 @@ class OutboxWorkers:
         if won:
             self.metrics.retried.labels(row.connector).inc()
 
-    def _finish(self, row: Any, worker: str, state: str, error: str | None) -> bool:
+    def _finish(
+        self,
+        row: Any,
+        worker: str,
+        state: str,
+        error: str | None,
+        failing_since: float | None = None,
+    ) -> bool:
         with self.store.write() as conn:
-            return self._finish_in(conn, row, worker, state, error, time.time())
+            return self._finish_in(conn, row, worker, state, error, time.time(), failing_since)
 
     @staticmethod
     def _finish_in(
-        conn: Connection, row: Any, worker: str, state: str, error: str | None, now: float
+        conn: Connection,
+        row: Any,
+        worker: str,
+        state: str,
+        error: str | None,
+        now: float,
+        failing_since: float | None = None,
     ) -> bool:
         # Only the claim holder finishes its row (a row re-claimed after a lease expiry is
         # finished by its new holder; both deliveries were idempotent).
@@ -483,6 +686,7 @@ class OutboxWorkers:
             "state": state,
             "claimed_until": None,
             "last_error": None if error is None else error[:2000],
+            "first_failed_at": failing_since,
         }
         if state == DONE:
             values["delivered_at"] = now
@@ -534,7 +738,10 @@ class OutboxWorkers:
                 continue
             by_ref = {r.external_id: r.incident_id for r in rows}
             try:
-                done = connector.poll_closed([TicketRef(name, r.external_id, r.url) for r in rows])
+                with deadline(connector.config.deadline):
+                    done = connector.poll_closed(
+                        [TicketRef(name, r.external_id, r.url) for r in rows]
+                    )
             except ConnectorError as exc:
                 log.warning("polling %s for closed tickets failed: %s", name, exc.message)
                 continue
@@ -580,7 +787,8 @@ class OutboxWorkers:
                 ).all()
             for r in rows:
                 try:
-                    entries = connector.read_time_entries(TicketRef(name, r.external_id, r.url))
+                    with deadline(connector.config.deadline):
+                        entries = connector.read_time_entries(TicketRef(name, r.external_id, r.url))
                 except ConnectorError as exc:
                     log.warning(
                         "reading time entries of %s ticket %s failed: %s",

@@ -261,7 +261,7 @@ def ledger_router(
     )
     def notifications(
         principal: Any = admin,
-        state: Literal["pending", "in_flight", "done", "failed"] | None = None,
+        state: Literal["pending", "in_flight", "done", "dead"] | None = None,
         client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 200,
     ) -> list[NotificationOut]:

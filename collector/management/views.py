@@ -622,8 +622,10 @@ def _queues(
         q = acc.setdefault(
             name, {"pending": 0, "in_flight": 0, "failed": 0, "oldest": None, "attempts": 0}
         )
-        if state in q:
-            q[state] += n
+        # A dead letter (state "dead") is what these views call failed.
+        bucket = "failed" if state == "dead" else state
+        if bucket in q:
+            q[bucket] += n
         if state in _WAITING:
             q["oldest"] = oldest if q["oldest"] is None else min(q["oldest"], oldest)
         q["attempts"] = max(q["attempts"], attempts or 0)
@@ -655,7 +657,7 @@ def connector_health(
     connectors = _queues(conn, outbox, outbox.c.connector, outbox.c.delivered_at, span, now)
     kinds = _queues(conn, notifications, notifications.c.kind, notifications.c.sent_at, span, now)
     troubled = sa.or_(
-        outbox.c.state == "failed",
+        outbox.c.state == "dead",
         sa.and_(outbox.c.state.in_(_WAITING), outbox.c.last_error.is_not(None)),
     )
     outbox_rows = conn.execute(
@@ -675,7 +677,7 @@ def connector_health(
         .limit(problems_limit)
     ).all()
     troubled_n = sa.or_(
-        notifications.c.state == "failed",
+        notifications.c.state == "dead",
         sa.and_(notifications.c.state.in_(_WAITING), notifications.c.last_error.is_not(None)),
     )
     notification_rows = conn.execute(
@@ -703,7 +705,7 @@ def connector_health(
             attempts=r[4],
             last_error=_error(r[5]),
             created_at=_dt(r[6]),
-            next_attempt_at=_dt(r[7]) if r[3] != "failed" else None,
+            next_attempt_at=_dt(r[7]) if r[3] != "dead" else None,
         )
 
     return m.ConnectorHealth(

@@ -127,7 +127,8 @@ def _lock(conn: Connection, client_id: int, period: str) -> None:
 def _write_file(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
+    # Reports name clients, assets and costs: readable by the collector's user only.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(content)
         f.flush()
         os.fsync(f.fileno())

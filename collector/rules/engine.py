@@ -352,8 +352,12 @@ class RuleEngine:
         stale_after: float = 600.0,
         reorder_window: float = 900.0,
         series_gone_after: float = 86400.0,
+        max_clock_skew: float = 300.0,
     ) -> None:
         self.ruleset = ruleset
+        #: State dated further ahead than this (from samples stored before ingest refused
+        #: future timestamps) is forgotten when a sample arrives, so it cannot freeze an alert.
+        self.max_clock_skew = max_clock_skew
         self.asset_info = asset_info
         self.started_at = started_at
         self.stale_after = stale_after
@@ -467,7 +471,7 @@ class RuleEngine:
         for ref, value, ts in samples:
             if any_rules:
                 prev = seen.get(ref.asset_id)
-                if prev is None or ts > prev[1]:
+                if prev is None or ts > prev[1] or prev[1] > now + self.max_clock_skew:
                     seen[ref.asset_id] = (ref.client_id, ts)
             metric = ref.metric
             if metric in siblings:
@@ -551,6 +555,9 @@ class RuleEngine:
             return
         fresh = self._now - ts <= self.stale_after
         points = track.points
+        future = self._now + self.max_clock_skew
+        if points and points[-1][0] > future:  # points from a wrong clock would hold the window
+            del points[bisect.bisect_right(points, (future, math.inf)) :]
         if track.window > 0:
             if not points or ts > points[-1][0]:
                 points.append((ts, value))
@@ -624,6 +631,8 @@ class RuleEngine:
         fresh: bool,
         out: list[Transition],
     ) -> None:
+        if alert.core.last_ts > self._now + self.max_clock_skew:
+            _forget_future(alert, ts)
         core = alert.core
         before = (core.status, core.severity, core.flapping)
         snap = core.snapshot()
@@ -814,6 +823,11 @@ class RuleEngine:
                 continue
             if core.status == INACTIVE and core.raw == INACTIVE:
                 continue
+            if core.last_ts > now + self.max_clock_skew:
+                # A clock in the future would never go silent: its series counts from now.
+                _forget_future(alert, now)
+                core = alert.core
+                self._dirty.add(alert.fingerprint)
             before = (core.status, core.severity, core.flapping)
             snap = core.snapshot()
             reason = ""
@@ -869,6 +883,23 @@ class RuleEngine:
 # ---------------------------------------------------------------------- pure steps
 
 TICK = "tick"  # a history entry for a sweep that changed the state (no sample)
+
+
+def _forget_future(alert: Alert, ts: float) -> None:
+    """The alert's clock is in the future: move it back to just before ``ts`` (kept: status).
+
+    Its "since" times keep their order but are no later than ``ts``, so a clear sample now
+    starts the clear hold now and the alert resolves as it would have.
+    """
+    core = alert.core
+    before = ts - 1e-3
+    core.last_ts = before
+    for name in ("pending_since", "critical_since", "firing_since", "clear_since"):
+        value = getattr(core, name)
+        if value is not None and value > before:
+            setattr(core, name, before)
+    core.changes = [t for t in core.changes if t <= before]
+    alert.checkpoint, alert.history = core.copy(), []
 
 
 def _replay(core: Core, rule: Rule, entry: tuple, stale_after: float) -> None:

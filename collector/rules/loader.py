@@ -20,7 +20,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agent.yamlsource import ConfigError, YamlDocument, dotted
+from agent.yamlsource import (
+    ConfigError,
+    YamlDocument,
+    YamlSyntaxError,
+    dotted,
+    duplicate_key_message,
+)
 from collector.rules.catalog import known_metrics
 from collector.rules.model import ANY_METRIC, Override, Rule, RuleFile
 from collector.rules.ruleset import RuleSet
@@ -98,30 +104,13 @@ def position(doc: YamlDocument, loc: Sequence[str | int], *, key: bool = False) 
 
 
 def _duplicate_keys(doc: YamlDocument) -> list[Problem]:
-    out: list[Problem] = []
-
-    def walk(node: yaml.Node | None) -> None:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[str, yaml.Node] = {}
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value in seen:
-                    first = seen[k.value].start_mark.line + 1
-                    line, col = _mark(k)
-                    out.append(
-                        Problem(
-                            f"{doc.source}:{line}:{col}",
-                            f"duplicate key {k.value!r} (first at line {first}); YAML keeps only the last",
-                        )
-                    )
-                elif isinstance(k, yaml.ScalarNode):
-                    seen[k.value] = k
-                walk(v)
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                walk(item)
-
-    walk(doc.node)
-    return out
+    return [
+        Problem(
+            f"{doc.source}:{again.start_mark.line + 1}:{again.start_mark.column + 1}",
+            duplicate_key_message(key, first),
+        )
+        for key, first, again in doc.duplicates
+    ]
 
 
 # ---------------------------------------------------------------------- "did you mean"
@@ -227,7 +216,10 @@ def _validation_problems(
 
 def load_file(path: Path) -> tuple[RuleFile | None, YamlDocument | None, list[Problem]]:
     try:
-        doc = YamlDocument.from_file(path)
+        # Duplicate keys are reported with the file's other problems, not instead of them.
+        doc = YamlDocument.from_file(path, allow_duplicate_keys=True)
+    except YamlSyntaxError as exc:
+        return None, None, [Problem(f"{exc.source}:{exc.line}:{exc.column}", exc.message)]
     except ConfigError as exc:
         return (
             None,

@@ -142,6 +142,7 @@ class RuleService:
             stale_after=settings.rules_stale_after,
             reorder_window=settings.rules_reorder_window,
             series_gone_after=settings.rules_series_gone_after,
+            max_clock_skew=settings.max_clock_skew,
         )
 
     # ------------------------------------------------------------------ start

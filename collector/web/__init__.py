@@ -73,13 +73,15 @@ def install(
     """Add the web UI to ``app`` (after the app's own exception handlers are registered)."""
     from collector.web import routes
 
+    store = app.state.store
     app.state.web_throttle = LoginThrottle(
-        settings.web_login_max_failures, settings.web_login_window
+        store, settings.web_login_max_failures, settings.web_login_window
     )
-    # Per address a larger budget: behind a proxy every user shares its address, and one
-    # guesser must not lock everyone out; it still stops spraying many user names.
+    # Per address a larger budget: an office behind one NAT (or a proxy not listed in
+    # trusted_proxies) shares one address, and one guesser must not lock everyone out; it
+    # still stops spraying many user names. Both count in the database (every replica alike).
     app.state.web_address_throttle = LoginThrottle(
-        settings.web_login_max_failures * ADDRESS_FACTOR, settings.web_login_window
+        store, settings.web_login_max_failures * ADDRESS_FACTOR, settings.web_login_window
     )
     app.include_router(routes.web_router(incidents, rules))
     extra = management_router()

@@ -7,8 +7,10 @@ so a stolen database holds nothing that logs anyone in. Logout deletes the row.
 
 :class:`LoginThrottle` is pure (time is passed in): after ``max_failures`` failed logins for a
 key (a user name; the web UI keeps a second, larger budget per address) within ``window``
-seconds, further attempts are refused until the oldest failure leaves the window. It lives in the process, so each collector replica
-counts on its own (documented in docs/web-ui.md).
+seconds, further attempts are refused until the oldest failure leaves the window. The failures
+are rows in the database, so every replica on one store counts the same (docs/web-ui.md). The
+address is the real client's: behind a reverse proxy listed in ``trusted_proxies`` it comes
+from ``X-Forwarded-For`` / ``Forwarded`` (collector.proxies).
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy.engine import Connection
 
 from collector.errors import AlreadyExists, InvalidArgument, NotFound
-from collector.schema import clients, users, web_sessions
+from collector.schema import clients, login_failures, users, web_sessions
 from collector.store import Store, inserted_id
 
 Role = Literal["admin", "technician", "client_viewer"]
@@ -349,43 +349,49 @@ def purge_sessions(conn: Connection, *, now: float, idle: float) -> int:
 
 
 class LoginThrottle:
-    """Failed logins per user name and per address within a sliding window (see module doc)."""
+    """Failed logins per key (a user name, or an address) within a sliding window, counted in
+    the database (``login_failures``), so every collector replica on one store enforces the
+    same budget. Time is passed in; see the module docstring for the policy.
 
-    def __init__(self, max_failures: int, window: float) -> None:
+    Rows older than the window are deleted whenever a failure is written (the only moment the
+    table grows), so it holds at most the failures of the last window.
+    """
+
+    def __init__(self, store: Store, max_failures: int, window: float) -> None:
+        self.store = store
         self.max_failures = max_failures
         self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return times
 
     def retry_after(self, keys: list[str], now: float) -> float:
         """Seconds until an attempt for any of ``keys`` is allowed again (0: allowed now)."""
-        with self._lock:
-            wait = 0.0
+        wait = 0.0
+        with self.store.read() as conn:
             for key in keys:
-                times = self._recent(key, now)
+                times = (
+                    conn.execute(
+                        sa.select(login_failures.c.at)
+                        .where(
+                            login_failures.c.key == key[:200],
+                            login_failures.c.at > now - self.window,
+                        )
+                        .order_by(login_failures.c.at.desc())
+                        .limit(self.max_failures)
+                    )
+                    .scalars()
+                    .all()
+                )
                 if len(times) >= self.max_failures:
-                    wait = max(wait, times[-self.max_failures] + self.window - now)
-            return wait
+                    # Allowed again when the oldest of the newest max_failures leaves the window.
+                    wait = max(wait, times[-1] + self.window - now)
+        return wait
 
     def failed(self, keys: list[str], now: float) -> None:
-        with self._lock:
-            for key in keys:
-                times = self._failures.setdefault(key, deque())
-                times.append(now)
-                while len(times) > self.max_failures:  # older ones no longer matter
-                    times.popleft()
+        with self.store.write() as conn:
+            conn.execute(login_failures.delete().where(login_failures.c.at <= now - self.window))
+            conn.execute(login_failures.insert(), [{"key": k[:200], "at": now} for k in keys])
 
     def succeeded(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+        with self.store.write() as conn:
+            conn.execute(
+                login_failures.delete().where(login_failures.c.key.in_([k[:200] for k in keys]))
+            )

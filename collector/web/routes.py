@@ -15,6 +15,7 @@ extend ``base.html`` (blocks ``title`` and ``content``; context ``user`` and ``c
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import secrets
 from datetime import UTC, datetime
@@ -528,6 +529,44 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
         require_admin(user)
         rule_service.reload()
         return redirect(PREFIX + "/rules")
+
+    # ------------------------------------------------------------------ dead letters
+
+    # The Retry buttons of the management page "connectors" (staff): a dead delivery or
+    # notice is queued again; the workers send it first, later rows of its incident follow.
+    def _retry(request: Request, which: str, ids: list[int] | None) -> Response:
+        from collector import notify
+        from collector.incidents import outbox as outbox_queue
+
+        retry = outbox_queue.retry if which == "outbox" else notify.retry
+        with request.app.state.store.write() as conn:
+            revived = retry(conn, ids, timeutil.now())
+        logging.getLogger(__name__).info("web UI: %s %s queued again", which, revived)
+        return redirect(PREFIX + "/management/connectors")
+
+    @router.post("/outbox/{row_id}/retry")
+    def outbox_retry(
+        request: Request, user: CsrfUser, row_id: Annotated[int, PathParam(ge=1, le=2**62)]
+    ) -> Response:
+        require_staff(user)
+        return _retry(request, "outbox", [row_id])
+
+    @router.post("/outbox/retry")
+    def outbox_retry_all(request: Request, user: CsrfUser) -> Response:
+        require_staff(user)
+        return _retry(request, "outbox", None)
+
+    @router.post("/notifications/{row_id}/retry")
+    def notification_retry(
+        request: Request, user: CsrfUser, row_id: Annotated[int, PathParam(ge=1, le=2**62)]
+    ) -> Response:
+        require_staff(user)
+        return _retry(request, "notifications", [row_id])
+
+    @router.post("/notifications/retry")
+    def notification_retry_all(request: Request, user: CsrfUser) -> Response:
+        require_staff(user)
+        return _retry(request, "notifications", None)
 
     # ------------------------------------------------------------------ reports
 

@@ -63,7 +63,8 @@ def test_issue_example_loads(tmp_path):
             "collector",
             "either token or token_file",
         ),
-        ("site: a\nspool: {max_mb: 1\n  other: b: c\n", 3, "", "invalid YAML"),
+        # The brace opened on line 2 is the mistake, not where the parser gave up (line 3).
+        ("site: a\nspool: {max_mb: 1\n  other: b: c\n", 2, "", "invalid YAML: the '{' opened"),
     ],
 )
 def test_bad_config_names_file_line_and_path(tmp_path, text, line, where, what):

@@ -39,5 +39,9 @@ def test_samples_match_the_catalog(tmp_path):
     for sample in result.samples:
         assert sample.metric in catalog
         assert set(sample.labels) == set(catalog[sample.metric].labels)
-    assert {m.name for m in AgentSelfCheck.catalog} <= {s.metric for s in result.samples}
+    # the clock offset is known only once the collector answered
+    unknown_yet = {"upkeep_agent_clock_offset_seconds"}
+    assert {m.name for m in AgentSelfCheck.catalog} - unknown_yet <= {
+        s.metric for s in result.samples
+    }
     spool.close()

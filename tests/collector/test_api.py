@@ -43,6 +43,7 @@ def test_batch_gzip_and_duplicate(api, acme, kit):
         "samples": 1,
         "events": 0,
         "assets": 1,
+        "refused": [],
     }
     again = _post(api, acme.token, batch)
     assert again.status_code == 200
@@ -323,6 +324,33 @@ def test_openapi_documents_the_batch_body_and_errors(api):
         "$ref": "#/components/schemas/Sample"
     }
     assert {"400", "401", "403", "413", "422"} <= op["responses"].keys()
+
+
+def test_openapi_documents_422_and_4xx_as_wire_errors(api, admin_token):
+    """Issue 12 item 11: the document says what the answers are."""
+    schema = api.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    assert "HTTPValidationError" not in components and "ValidationError" not in components
+    wire_error = {"application/json": {"schema": {"$ref": "#/components/schemas/WireError"}}}
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            for code, answer in op["responses"].items():
+                if code.startswith("4"):
+                    assert answer.get("content") == wire_error, (method, path, code)
+    latest = schema["paths"]["/api/v1/assets/{asset_id}/latest"]["get"]["responses"]
+    assert {"401", "403", "404", "422"} <= latest.keys()
+    # ... and a 422 is one: the project's error format.
+    resp = api.get("/api/v1/assets/0/latest", headers=_auth(admin_token))
+    assert resp.status_code == 422 and set(resp.json()) == {"error", "detail", "fields"}
+
+
+def test_405_names_every_method_of_the_path_in_allow(api, admin_token):
+    # GET, PUT and DELETE of a contract are three routes of one path.
+    resp = api.post("/api/v1/contracts/acme", headers=_auth(admin_token))
+    _error(resp, 405, "method_not_allowed")
+    assert resp.headers["allow"] == "DELETE, GET, HEAD, PUT"
+    resp = api.delete("/healthz")
+    assert resp.status_code == 405 and resp.headers["allow"] == "GET, HEAD"
 
 
 def test_values_the_store_cannot_hold_are_422_not_500(api, acme, admin_token, kit, stored_state):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
 import threading
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -99,6 +101,13 @@ def test_https_collector_and_an_agent_shipper_trusting_a_private_ca(tmp_path):
         assert untrusting.ship_one() is Outcome.KEPT  # system CAs do not know the private CA
         assert trusting.ship_one() is Outcome.ACCEPTED
         spool.close()
+        # HSTS on every answer, whatever the path or status (issue 12 item 14).
+        trust = ssl.create_default_context(cafile=str(ca))
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=trust) as client:
+            for path, status in (("/healthz", 200), ("/api/v1/clients", 401), ("/nope", 404)):
+                resp = client.get(path)
+                assert resp.status_code == status
+                assert resp.headers["strict-transport-security"] == "max-age=31536000"
     finally:
         server.should_exit = True
         thread.join(10)
@@ -107,3 +116,15 @@ def test_https_collector_and_an_agent_shipper_trusting_a_private_ca(tmp_path):
 def test_tls_files_go_together(tmp_path):
     with pytest.raises(ConfigError, match="tls_certfile and tls_keyfile go together"):
         load_settings(environ={"UPKEEP_DATA_DIR": str(tmp_path), "UPKEEP_TLS_CERTFILE": "/x.pem"})
+
+
+def test_no_hsts_header_over_plain_http(tmp_path):
+    """Over plain HTTP the header would be ignored by browsers and is left to the TLS proxy."""
+    from fastapi.testclient import TestClient
+
+    from collector.api import create_app
+
+    settings = Settings.for_data_dir(tmp_path / "data")
+    with TestClient(create_app(settings, run_retention=False)) as client:
+        resp = client.get("/healthz")
+    assert resp.status_code == 200 and "strict-transport-security" not in resp.headers

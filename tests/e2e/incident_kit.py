@@ -34,7 +34,6 @@ def write_settings(folder: Path, connectors: dict[str, Any], **extra: Any) -> Pa
         "connectors": connectors,
         "outbox_retry_base": 0.2,
         "outbox_retry_max": 1.0,
-        "outbox_max_attempts": 200,
         # A SIGKILL can land while a row is claimed; the restarted collector takes it
         # over only when the claim expires (default 2 min), so keep claims short here.
         "outbox_claim_timeout": 3.0,

@@ -127,7 +127,7 @@ def test_agent_process_to_collector(tmp_path, backup_dir):
         )
         try:
             wait_for(
-                lambda: len(series_values(collector, "e2e-host", "file_count")) >= 3,
+                lambda: len(series_values(collector, "e2e-host", "files")) >= 3,
                 what="3 cycles",
             )
         finally:
@@ -144,7 +144,7 @@ def test_agent_process_to_collector(tmp_path, backup_dir):
         latest = latest["series"] if isinstance(latest, dict) else latest
         by_metric = {(s["metric"], json.dumps(s["labels"], sort_keys=True)): s for s in latest}
         path_labels = json.dumps({"path": str(backup_dir)}, sort_keys=True)
-        assert by_metric[("file_count", path_labels)]["value"] == 3
+        assert by_metric[("files", path_labels)]["value"] == 3
         age = by_metric[("file_age_seconds", path_labels)]
         assert 7200 <= age["value"] < 7200 + 120  # the newest file was 2 h old when the test began
         assert by_metric[("memory_total_bytes", "{}")]["value"] == psutil.virtual_memory().total
@@ -172,7 +172,7 @@ def test_agent_process_outage_and_restart_lose_nothing(tmp_path, backup_dir):
         agent = start_agent(config)
         try:
             wait_for(
-                lambda: len(series_values(collector, "e2e-host", "file_count")) >= 2,
+                lambda: len(series_values(collector, "e2e-host", "files")) >= 2,
                 what="first batches",
             )
             collector.stop()
@@ -185,8 +185,7 @@ def test_agent_process_outage_and_restart_lose_nothing(tmp_path, backup_dir):
             collector.start()
             wait_for(
                 lambda: any(
-                    ts > outage_end + 2
-                    for ts, _ in series_values(collector, "e2e-host", "file_count")
+                    ts > outage_end + 2 for ts, _ in series_values(collector, "e2e-host", "files")
                 ),
                 timeout=60,
                 what="backlog drained",
@@ -194,7 +193,7 @@ def test_agent_process_outage_and_restart_lose_nothing(tmp_path, backup_dir):
         finally:
             stop_agent(agent)
         time.sleep(0.5)
-    stamps = [t for t, _ in series_values(collector, "e2e-host", "file_count")]
+    stamps = [t for t, _ in series_values(collector, "e2e-host", "files")]
     inside = [t for t in stamps if outage_start < t < outage_end]
     assert len(inside) >= 4, "samples collected during the outage arrived"
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]

@@ -3,6 +3,7 @@ resolve → closed; and the same with Redmine away for a while: delivered once, 
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -110,6 +111,75 @@ def test_redmine_away_then_back_delivers_everything_once(tmp_path, redmine: Redm
         assert len(issues) == 1 and issues[0]["priority"]["name"] == "Immediate"
         issue = redmine.api("GET", f"issues/{issues[0]['id']}.json")["issue"]
         assert issue["status"].get("is_closed", issue["status"]["name"] in ("Closed", "Resolved"))
+
+
+def test_redmine_down_longer_than_the_old_retry_bound_loses_nothing(
+    tmp_path, redmine: RedmineServer
+) -> None:
+    """Redmine away for 25 s, with retries compressed so that the old bound (12 attempts,
+    ~10 s at these settings) would have given up: every ticket arrives once, and each
+    incident's changes arrive in order (open, comment, escalate, resolve)."""
+    client = f"e2e{uuid.uuid4().hex[:8]}"
+    config = settings_for(tmp_path, redmine, client)
+    text = config.read_text() + "outbox_max_age: 1h\n"
+    config.write_text(text)
+    with CollectorProcess(tmp_path / "c", config=config) as collector:
+        creds = provision(collector, client)
+        keys = [f"UPK-{client}-{n}" for n in (1, 2, 3)]
+        redmine.stop()
+        try:
+            agents = [Agent(collector, creds.agent_token, asset=f"srv{n}") for n in (1, 2, 3)]
+            for agent in agents:
+                agent.disk(91.0)
+            for key in keys:
+                api(
+                    collector,
+                    creds.admin_token,
+                    "POST",
+                    f"/api/v1/incidents/{key}/comments",
+                    json={"body": f"looking at {key}", "by": "bob"},
+                )
+            for agent in agents:
+                agent.disk(98.0)
+                agent.disk(40.0)
+            started = time.monotonic()
+            wait_for(
+                lambda: all(
+                    r["attempts"] >= 12
+                    for r in api(collector, creds.admin_token, "GET", "/api/v1/outbox")
+                    if r["action"] == "open"
+                ),
+                60,
+                "more failed attempts than the old bound allowed",
+            )
+            time.sleep(max(0.0, 25 - (time.monotonic() - started)))
+            rows = api(collector, creds.admin_token, "GET", "/api/v1/outbox")
+            assert {r["state"] for r in rows} <= {"pending", "in_flight"}  # none given up
+        finally:
+            redmine.start()
+        wait_for(
+            lambda: all(
+                r["state"] == "done"
+                for r in api(collector, creds.admin_token, "GET", "/api/v1/outbox")
+            ),
+            120,
+            "everything delivered",
+        )
+        rows = api(collector, creds.admin_token, "GET", "/api/v1/outbox")
+        for key in keys:
+            mine = sorted((r for r in rows if r["incident"] == key), key=lambda r: r["id"])
+            assert [r["action"] for r in mine] == ["open", "comment", "escalate", "resolve"]
+            delivered = [r["delivered_at"] for r in mine]
+            assert delivered == sorted(delivered), f"{key} delivered out of order"
+            issues = issues_with_key(redmine, key)
+            assert len(issues) == 1, f"{key}: {len(issues)} issues"
+            issue = redmine.api("GET", f"issues/{issues[0]['id']}.json?include=journals")["issue"]
+            assert issue["priority"]["name"] == "Immediate"
+            assert issue["status"].get(
+                "is_closed", issue["status"]["name"] in ("Closed", "Resolved")
+            )
+            notes = [j["notes"] for j in issue["journals"] if j.get("notes")]
+            assert sum(f"looking at {key}" in n for n in notes) == 1
 
 
 def test_issue_closed_in_redmine_closes_the_incident(tmp_path, redmine: RedmineServer) -> None:

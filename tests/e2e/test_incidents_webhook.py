@@ -104,7 +104,8 @@ def test_breach_escalate_resolve_reach_the_webhook_in_order(tmp_path) -> None:
         metrics = collector_metrics(collector)
         assert 'upkeep_outbox_delivered_total{action="open",connector="hooks"} 1.0' in metrics
         assert "upkeep_breach_to_ticket_seconds_count" in metrics
-        assert 'upkeep_outbox_backlog{state="failed"} 0.0' in metrics
+        assert 'upkeep_outbox_backlog{state="dead"} 0.0' in metrics
+        assert 'upkeep_outbox_dead_letters{connector="hooks"} 0.0' in metrics
     assert all(n >= 1 for n in receiver.effects.values())
 
 

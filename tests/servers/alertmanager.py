@@ -46,6 +46,7 @@ class AlertmanagerServer(ServerProcess):
         group_wait: str = "0s",
         group_interval: str = "1s",
         repeat_interval: str = "4h",
+        group_by: list[str] | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
         binary = alertmanager_binary()
@@ -62,7 +63,8 @@ class AlertmanagerServer(ServerProcess):
         config = {
             "route": {
                 "receiver": "upkeep",
-                "group_by": ["..."],
+                # Default: every alert its own notification; e.g. ["alertname"] to group.
+                "group_by": group_by or ["..."],
                 "group_wait": group_wait,
                 "group_interval": group_interval,
                 "repeat_interval": repeat_interval,

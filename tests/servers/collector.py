@@ -69,7 +69,7 @@ class CollectorProcess:
         env: dict[str, str] | None = None,
         config: str | Path | None = None,
         log_level: str = "info",
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 120.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ class CollectorProcess:
         self.wait_healthy(self.startup_timeout)
         return self
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
+    def wait_healthy(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:

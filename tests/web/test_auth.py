@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from collector.errors import AlreadyExists, InvalidArgument, NotFound
-from collector.schema import users, web_sessions
+from collector.schema import login_failures, users, web_sessions
 from collector.store import Store
 from collector.web import auth
 from tests.web.kit import NOW, PASSWORD, Browser, World
@@ -33,8 +33,8 @@ def test_session_state(
     assert auth.session_state(last_seen, expires, now, idle) == state
 
 
-def test_throttle_locks_after_max_failures_within_the_window() -> None:
-    throttle = auth.LoginThrottle(max_failures=3, window=100)
+def test_throttle_locks_after_max_failures_within_the_window(store) -> None:
+    throttle = auth.LoginThrottle(store, max_failures=3, window=100)
     keys = ["user:bob", "addr:1.2.3.4"]
     for t in (0, 10, 20):
         assert throttle.retry_after(keys, t) == 0
@@ -52,13 +52,48 @@ def test_throttle_locks_after_max_failures_within_the_window() -> None:
     )  # failures at 10, 20, 100: free at 110
 
 
-def test_throttle_success_clears_only_the_given_keys() -> None:
-    throttle = auth.LoginThrottle(max_failures=2, window=100)
+def test_throttle_success_clears_only_the_given_keys(store) -> None:
+    throttle = auth.LoginThrottle(store, max_failures=2, window=100)
     throttle.failed(["user:bob", "addr:x"], 0)
     throttle.failed(["user:bob", "addr:x"], 1)
     throttle.succeeded(["user:bob"])
     assert throttle.retry_after(["user:bob"], 2) == 0
     assert throttle.retry_after(["addr:x"], 2) > 0
+
+
+def test_throttle_prunes_failures_older_than_the_window(store) -> None:
+    throttle = auth.LoginThrottle(store, max_failures=3, window=100)
+    for t in range(10):
+        throttle.failed([f"user:u{t}", "addr:x"], t)
+    throttle.failed(["user:late"], 205)  # every earlier failure is out of the window now
+    with store.read() as conn:
+        rows = conn.execute(sa.select(login_failures.c.key, login_failures.c.at)).all()
+    assert [(k, at) for k, at in rows] == [("user:late", 205)]
+
+
+def test_throttle_holds_across_two_collectors_on_one_database(db_url: str, tmp_path) -> None:
+    """Two app instances (two engines, as two replicas) on one store: failures counted by one
+    lock the user out on the other."""
+    from collector.api import create_app
+    from collector.settings import Settings
+
+    first, second = Store.from_url(db_url), Store.from_url(db_url)
+    try:
+        first.upgrade()
+        with first.write() as conn:
+            auth.create_user(conn, "tech", PASSWORD, role="technician", now=0)
+        settings = Settings.for_data_dir(tmp_path, database_url=db_url)
+        apps = [
+            create_app(settings, store=s, migrate=False, run_retention=False)
+            for s in (first, second)
+        ]
+        for n in range(settings.web_login_max_failures):
+            assert Browser(apps[n % 2]).login("tech", "wrong password!").status_code == 401
+        assert Browser(apps[1]).login("tech", PASSWORD).status_code == 429
+        assert Browser(apps[0]).login("tech", PASSWORD).status_code == 429
+    finally:
+        first.dispose()
+        second.dispose()
 
 
 def test_passwords_are_argon2id_and_verified() -> None:

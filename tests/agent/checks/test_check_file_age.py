@@ -43,14 +43,14 @@ def test_newest_matching_file_in_a_folder(backups: Path) -> None:
     values = collect([{"path": str(backups), "pattern": "*.tar.gz"}])
     key = str(backups)
     assert values[("file_path_exists", key)] == 1
-    assert values[("file_count", key)] == 2
+    assert values[("files", key)] == 2
     assert values[("file_age_seconds", key)] == pytest.approx(3600, abs=30)
     assert values[("file_newest_size_bytes", key)] == 200
 
 
 def test_recursive_finds_subfolders_but_not_through_symlinks(backups: Path) -> None:
     values = collect([{"path": str(backups), "pattern": "*.tar.gz", "recursive": True}])
-    assert values[("file_count", str(backups))] == 3
+    assert values[("files", str(backups))] == 3
     assert values[("file_age_seconds", str(backups))] == pytest.approx(60, abs=30)
     assert values[("file_newest_size_bytes", str(backups))] == 300
 
@@ -68,11 +68,11 @@ def test_missing_path_and_single_file_and_empty_folder(tmp_path: Path) -> None:
         {
             ("file_path_exists", missing): 0,
             ("file_path_exists", single): 1,
-            ("file_count", single): 1,
+            ("files", single): 1,
             ("file_age_seconds", single): 26 * 3600,
             ("file_newest_size_bytes", single): 42,
             ("file_path_exists", empty): 1,
-            ("file_count", empty): 0,
+            ("files", empty): 0,
         },
         abs=30,
     )
@@ -85,7 +85,7 @@ def test_an_unreadable_subfolder_is_skipped(backups: Path) -> None:
     locked.chmod(0)
     try:
         values = collect([{"path": str(backups), "pattern": "*.tar.gz", "recursive": True}])
-        assert values[("file_count", str(backups))] == 3
+        assert values[("files", str(backups))] == 3
     finally:
         locked.chmod(0o755)
 

@@ -82,12 +82,12 @@ def test_real_host_finds_a_process_by_command_line_and_sees_it_go() -> None:
         deadline = time.monotonic() + 10
         while True:  # until the child has exec'd (before that it shows pytest's command line)
             counts = {s.metric: s.value for s in check.run().samples}
-            if counts["process_count"] or time.monotonic() > deadline:
+            if counts["processes"] or time.monotonic() > deadline:
                 break
             time.sleep(0.02)
-        assert counts["process_count"] == 1 and counts["process_up"] == 1
+        assert counts["processes"] == 1 and counts["process_up"] == 1
     finally:
         proc.kill()
         proc.wait()
     counts = {s.metric: s.value for s in check.run().samples}
-    assert counts["process_count"] == 0 and counts["process_up"] == 0
+    assert counts["processes"] == 0 and counts["process_up"] == 0

@@ -132,10 +132,10 @@ def test_switch_port_down_and_rates(sim_poll) -> None:
     assert value(result, "sw", "if_oper_status", **port3) == 2
     assert value(result, "sw", "if_admin_status", **port3) == 1
     assert len(values(result, "sw", "if_oper_status")) == 48
-    assert not values(first, "sw", "if_in_bits_per_second"), "no rate from a single reading"
-    rates = values(result, "sw", "if_in_bits_per_second")
+    assert not values(first, "sw", "if_in_bytes_per_second"), "no rate from a single reading"
+    rates = values(result, "sw", "if_in_bytes_per_second")
     assert len(rates) == 48 and all(v > 0 for v in rates.values())
-    uplink = value(result, "sw", "if_in_bits_per_second", interface="Gi1/0/1", alias="uplink")
+    uplink = value(result, "sw", "if_in_bytes_per_second", interface="Gi1/0/1", alias="uplink")
     assert uplink == pytest.approx(8 * 10**7 / (result.samples[0].ts or 1), rel=1) or uplink > 0
 
 

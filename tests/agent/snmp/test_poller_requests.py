@@ -29,7 +29,7 @@ def test_switch_stops_reading_32_bit_octets_once_hc_counters_are_known(snmpsim, 
         poller.close()
     interface_columns = len(profiles["switch"].tables["interfaces"].columns)
     assert max(sent) == interface_columns - 2
-    rates = [s for s in second.samples if s.metric == "if_in_bits_per_second"]
+    rates = [s for s in second.samples if s.metric == "if_in_bytes_per_second"]
     assert len(rates) == 48  # from the HC counters, as before
 
 

@@ -25,7 +25,7 @@ UNITS = {
     "hertz",
     "watts",
     "amperes",
-    "bits_per_second",
+    "bytes_per_second",
     "per_second",
 }
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))

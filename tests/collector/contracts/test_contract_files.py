@@ -179,7 +179,8 @@ def test_the_sample_contract_validates_and_shows_every_section() -> None:
      client: acme
      plan: [oops
      """,
-            "{f}:3: invalid YAML: expected ',' or ']', but got '<stream end>'",
+            "{f}:2:7: invalid YAML: the '[' opened here is never closed"
+            " (expected ',' or ']', but got '<stream end>' at 3:1)",
         ),
     ],
 )

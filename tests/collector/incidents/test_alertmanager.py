@@ -1,6 +1,6 @@
 """The Alertmanager receiver: payload mapping (pure) and ``POST /api/v1/alertmanager`` on a
-real store (SQLite and PostgreSQL): incidents opened and resolved, 422 for an unknown
-client, token kinds, body limit."""
+real store (SQLite and PostgreSQL): incidents opened and resolved, alerts of unknown
+clients reported and counted (the others applied), token kinds, body limit."""
 
 from __future__ import annotations
 
@@ -161,16 +161,26 @@ def test_firing_opens_and_resolved_resolves(app_client, store, acme, admin_token
     assert incident["state"] == "resolved" and incident["resolved_at"] is not None
 
 
-def test_unknown_client_is_422_naming_it_and_nothing_applied(app_client, acme, admin_token):
-    body = webhook(am_alert(), am_alert(client="initech", alertname="NodeDown"))
-    resp = app_client.post(PATH, json=body, headers=auth(admin_token))
-    assert resp.status_code == 422
-    assert resp.json()["error"] == "unknown_client" and "'initech'" in resp.json()["detail"]
-    assert incidents_of(app_client, admin_token) == []  # all or nothing
-    no_label = am_alert()
+def test_alerts_of_unknown_clients_are_reported_and_the_others_applied(
+    app_client, acme, admin_token
+):
+    no_label = am_alert(alertname="NoClient")
     del no_label["labels"]["client"]
-    resp = app_client.post(PATH, json=webhook(no_label), headers=auth(admin_token))
-    assert resp.status_code == 422 and "'client' is missing" in resp.json()["detail"]
+    body = webhook(am_alert(), am_alert(client="initech", alertname="NodeDown"), no_label)
+    resp = app_client.post(PATH, json=body, headers=auth(admin_token))
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    [applied] = answer["alerts"]
+    assert (applied["client"], applied["name"], applied["event"]) == ("acme", "DiskFull", "opened")
+    assert [(u["client"], u["name"], u["status"]) for u in answer["unknown"]] == [
+        ("initech", "NodeDown", "firing"),
+        ("", "NoClient", "firing"),
+    ]
+    assert answer["unknown"][0]["reason"].startswith("unknown client 'initech': create the client")
+    assert answer["unknown"][1]["reason"].startswith("alert label 'client' is missing")
+    assert [i["rule"] for i in incidents_of(app_client, admin_token)] == ["DiskFull"]
+    metrics = app_client.get("/metrics").text
+    assert "upkeep_alertmanager_alerts_unknown_client_total 2.0" in metrics
 
 
 @pytest.mark.parametrize("header", [None, "Bearer upk_nope", "Basic dXNlcjpwYXNz"])

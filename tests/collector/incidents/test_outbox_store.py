@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from collector import admin
 from collector.connectors import Connector, ConnectorError, ConnectorsConfig, TicketRef
 from collector.connectors.webhook import WebhookConfig
-from collector.incidents.outbox import OutboxWorkers, claim
+from collector.incidents.outbox import BacklogCollector, OutboxWorkers, claim, list_rows, retry
 from collector.incidents.pipeline import AlertSignal, suppress
 from collector.incidents.service import IncidentService
 from collector.schema import incident_events, incidents, outbox
@@ -207,22 +207,64 @@ def test_delivery_in_order_with_retry_and_stored_ref(store, service, clients_, t
     assert service.get("UPK-acme-1")["tickets"][0]["external_id"] == "T-UPK-acme-1"
 
 
-def test_permanent_and_exhausted_failures_are_stored(store, service, clients_, tmp_path) -> None:
+def test_permanent_and_too_old_failures_are_dead_letters(
+    store, service, clients_, tmp_path
+) -> None:
     apply(store, service, signal(client_id=clients_["acme"]))
     desk = Recorder("desk", [ConnectorError("401 unauthorized", permanent=True)])
-    mail = Recorder("mail", [ConnectorError("down", permanent=False)] * 5)
-    w = workers(store, tmp_path, {"desk": desk, "mail": mail}, outbox_max_attempts=3)
+    mail = Recorder("mail", [ConnectorError("down", permanent=False)] * 500)
+    w = workers(store, tmp_path, {"desk": desk, "mail": mail}, outbox_max_age=0.2)
     drain(w)
     by = {r.connector: r for r in outbox_rows(store)}
-    assert (
-        by["desk"].state == "failed" and "401" in by["desk"].last_error and by["desk"].attempts == 1
-    )
-    assert (
-        by["mail"].state == "failed"
-        and by["mail"].attempts == 3
-        and "gave up" in by["mail"].last_error
-    )
+    assert (by["desk"].state, by["desk"].attempts) == ("dead", 1) and "401" in by["desk"].last_error
+    assert by["mail"].state == "dead" and by["mail"].attempts > 3
+    assert "failing for" in by["mail"].last_error and by["mail"].first_failed_at is not None
     assert w.metrics.failed.labels("desk")._value.get() == 1
+
+
+def test_a_dead_letter_holds_back_later_rows_until_it_is_retried(
+    store, service, clients_, tmp_path
+) -> None:
+    """A comment never lands before the ticket exists: the rows behind a dead open wait, and a
+    retry sends the open first, then the rest in order."""
+    apply(store, service, signal(client="globex", client_id=clients_["globex"]))
+    service.act("UPK-globex-1", "comment", "bob", body="on my way")
+    service.act("UPK-globex-1", "resolve", "bob", note="done")
+    mail = Recorder("mail", [ConnectorError("550 mailbox unavailable", permanent=True)])
+    w = workers(store, tmp_path, {"mail": mail})
+    drain(w)
+    assert mail.calls == []
+    assert [(r.action, r.state) for r in outbox_rows(store)] == [
+        ("open", "dead"),
+        ("comment", "pending"),
+        ("resolve", "pending"),
+    ]
+    with store.read() as conn:
+        listed = list_rows(conn, failed=True)
+        waiting = {r["action"]: r["waiting_for"] for r in list_rows(conn)}
+    assert [r["action"] for r in listed] == ["open"]
+    dead_id = listed[0]["id"]
+    settings = Settings.for_data_dir(tmp_path, connectors=CONFIG)
+    families = {f.name: f for f in BacklogCollector(store, settings).collect()}
+    assert {
+        s.labels["connector"]: s.value for s in families["upkeep_outbox_dead_letters"].samples
+    } == {
+        "desk": 0,
+        "mail": 1,
+    }
+    assert {s.labels["state"]: s.value for s in families["upkeep_outbox_backlog"].samples} == {
+        "pending": 2,
+        "in_flight": 0,
+        "dead": 1,
+    }
+    assert waiting == {"open": None, "comment": dead_id, "resolve": dead_id}
+    with store.write() as conn:
+        assert retry(conn, None, time.time()) == [dead_id]
+    drain(w)
+    assert [c[0] for c in mail.calls] == ["open", "comment", "resolve"]
+    assert all(r.state == "done" and r.first_failed_at is None for r in outbox_rows(store))
+    with store.write() as conn:
+        assert retry(conn, [dead_id], time.time()) == []  # only dead rows are revived
 
 
 def test_crashed_workers_claim_is_taken_over_after_its_lease(store, service, clients_) -> None:
@@ -261,3 +303,16 @@ def test_events_are_append_only_rows(store, service, clients_) -> None:
     apply(store, service, signal(client_id=clients_["acme"]))
     with store.read() as conn:
         assert conn.execute(sa.select(incident_events.c.type)).scalars().all() == ["opened"]
+
+
+def test_backoff_stays_capped_after_days_of_attempts() -> None:
+    """Retries go on until outbox_max_age: thousands of attempts must not overflow the delay."""
+    import random
+
+    from collector.incidents.outbox import backoff
+
+    rng = random.Random(1)
+    assert 1.0 <= backoff(1, 2.0, 600.0, rng) <= 2.0
+    assert 4.0 <= backoff(3, 2.0, 600.0, rng) <= 8.0
+    for attempts in (30, 1100, 10_000):
+        assert 300.0 <= backoff(attempts, 2.0, 600.0, rng) <= 600.0

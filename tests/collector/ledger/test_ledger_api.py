@@ -221,5 +221,5 @@ def test_notifications_are_listed_with_their_state(acme_api) -> None:
         "/api/v1/notifications", params={"client": "acme", "state": "pending"}
     ).json()
     assert notice["kind"] == "low_balance" and notice["recipients"] == ["jane@acme.example"]
-    assert acme_api.get("/api/v1/notifications", params={"state": "failed"}).json() == []
+    assert acme_api.get("/api/v1/notifications", params={"state": "dead"}).json() == []
     assert acme_api.get("/api/v1/notifications", params={"client": "nobody"}).status_code == 404

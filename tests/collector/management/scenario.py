@@ -450,7 +450,7 @@ def build(store: Store) -> Scenario:
             conn,
             i["G2"],
             "jira",
-            "failed",
+            "dead",
             "2026-10-16 12:00",
             attempts=12,
             error="HTTP 400: bad field",
@@ -462,7 +462,7 @@ def build(store: Store) -> Scenario:
         _notification(
             conn,
             "low_balance",
-            "failed",
+            "dead",
             "2026-10-18 09:00",
             attempts=5,
             error="SMTP 550 mailbox unavailable",

@@ -20,10 +20,10 @@ def test_delivery_backlog_and_oldest_waiting_row(store, tmp_path):
         if line.startswith("upkeep_delivery_")
     }
     assert {k: v for k, v in lines.items() if k.startswith("upkeep_delivery_backlog")} == {
-        'upkeep_delivery_backlog{name="jira",queue="outbox",state="failed"}': 1,
+        'upkeep_delivery_backlog{name="jira",queue="outbox",state="dead"}': 1,
         'upkeep_delivery_backlog{name="jira",queue="outbox",state="pending"}': 2,
         'upkeep_delivery_backlog{name="redmine",queue="outbox",state="in_flight"}': 1,
-        'upkeep_delivery_backlog{name="low_balance",queue="notifications",state="failed"}': 1,
+        'upkeep_delivery_backlog{name="low_balance",queue="notifications",state="dead"}': 1,
         'upkeep_delivery_backlog{name="report",queue="notifications",state="pending"}': 1,
     }
     now = time.time()

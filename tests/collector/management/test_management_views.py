@@ -293,7 +293,7 @@ def test_connector_health(read, october):
     assert [
         (p.name, p.subject, p.state, p.attempts, p.last_error) for p in view.connector_problems
     ] == [
-        ("jira", "UPK-globex-2", "failed", 12, "HTTP 400: bad field"),
+        ("jira", "UPK-globex-2", "dead", 12, "HTTP 400: bad field"),
         ("jira", "UPK-globex-3", "pending", 3, "HTTP 503"),
     ]
     assert view.connector_problems[0].next_attempt_at is None
