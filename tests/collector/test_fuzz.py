@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -84,6 +85,9 @@ def schemathesis_run(
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        # schemathesis keeps a crash cache (.schemathesis/) in its working directory and
+        # replays it first: a fresh temp dir keeps every run the same and the tree clean.
+        cwd=tempfile.mkdtemp(prefix="upkeep-fuzz-"),
     )
 
 
