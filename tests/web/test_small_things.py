@@ -5,6 +5,7 @@ and the dashboard's "agents silent" is the shipped agent-silent rule's definitio
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from collector.schema import agents, users
 from collector.settings import Settings
 from collector.web import auth
 from collector.web.routes import STATIC_DIR
-from tests.web.kit import NOW, World
+from tests.web.kit import World
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 
@@ -105,6 +106,8 @@ def _silent_rule() -> Rule:
 
 
 def _agent(world: World, hostname: str, silent_for: float) -> None:
+    # Now, not kit.NOW (import time): in a long run that is minutes ago already.
+    now = time.time()
     with world.store.write() as conn:
         site_id = conn.execute(
             sa.select(agents.c.site_id).where(agents.c.client_id == world.a.id)
@@ -117,8 +120,8 @@ def _agent(world: World, hostname: str, silent_for: float) -> None:
                 hostname=hostname,
                 version="0.1.0",
                 os="linux",
-                first_seen=NOW - 86400,
-                last_seen=NOW - silent_for,
+                first_seen=now - 86400,
+                last_seen=now - silent_for,
                 last_seq=1,
             )
         )
