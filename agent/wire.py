@@ -188,7 +188,7 @@ class Batch(_Strict):
 
     batch_id: UUID
     seq: Annotated[
-        int, BeforeValidator(json_integer), Field(ge=0, le=2**63 - 1)
+        int, Field(ge=0, le=2**63 - 1), BeforeValidator(json_integer)
     ]  # stored as a signed 64-bit integer
     sent_at: Annotated[datetime, WithJsonSchema(_SENT_AT_SCHEMA)]  # RFC 3339 or epoch seconds
     agent: AgentInfo
