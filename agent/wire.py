@@ -184,7 +184,11 @@ _SENT_AT_SCHEMA = {
 
 
 class Batch(_Strict):
-    """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches."""
+    """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches.
+
+    No string anywhere in a batch may contain NUL (U+0000): the store cannot hold it, so such
+    a batch is refused whole with 422 ``nul_character``.
+    """
 
     batch_id: UUID
     seq: Annotated[
