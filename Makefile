@@ -13,7 +13,7 @@ DEV_EXTRAS  := collector,postgres,dev
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -c $(CONSTRAINTS) --upgrade pip
+	$(BIN)/pip install -q -c $(CONSTRAINTS) --upgrade pip setuptools
 
 $(VENV)/.deps-collector: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[collector]'

@@ -12,7 +12,6 @@ the contract the fuzz test checks.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -39,15 +38,19 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from collector import admin, proxies, retention, timeutil, web
+from collector import admin, proxies, timeutil, web
 from collector.admin import Principal
+from collector.background import collector_jobs
+from collector.cluster import Cluster
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
 from collector.errors import (
     AlreadyExists,
+    ArtefactTooLarge,
     BodyTooLarge,
     ClientDisconnected,
     Forbidden,
+    IncidentConflict,
     InvalidArgument,
     InvalidBatch,
     MalformedBody,
@@ -68,11 +71,12 @@ from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.outbox_api import outbox_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import IngestLimits, Ingestor
+from collector.jobs import JobMetrics, JobRunner
 from collector.ledger.api import ledger_router
 from collector.management.api import management_router
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
 from collector.preventive.api import preventive_router
-from collector.rules.api import rules_router, run_background
+from collector.rules.api import rules_router, run_rules
 from collector.rules.service import RuleService
 from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
@@ -91,6 +95,8 @@ HTTP_STATUS: dict[type[UpkeepError], int] = {
     Forbidden: 403,
     NotFound: 404,
     AlreadyExists: 409,
+    IncidentConflict: 409,
+    ArtefactTooLarge: 422,
     BodyTooLarge: 413,
     UnsupportedEncoding: 415,
     InvalidBatch: 422,
@@ -279,16 +285,24 @@ def create_app(
 ) -> FastAPI:
     """The collector app. Migrates the store on startup unless ``migrate=False``.
 
-    ``store`` defaults to one built from ``settings`` (and disposed on shutdown).
-    ``run_retention`` starts the periodic retention task; ``run_reports`` (default: as
-    ``run_retention``) the report schedule, when ``report_schedule_interval`` is not 0.
+    ``store`` defaults to one built from ``settings`` (and disposed on shutdown). The periodic
+    jobs and workers (:mod:`collector.background`) run while the app does, unless
+    ``settings.background`` is off; ``run_retention`` / ``run_reports`` (default: as
+    ``run_retention``) leave out the retention job / the report schedule.
     """
     own_store = store is None
     store = store or Store.from_settings(settings)
-    # Rules evaluate each stored batch right after its commit, within the same request.
-    rule_service = RuleService(store, settings)
+    # Rules evaluate each stored batch right after its commit, within the same request. On
+    # PostgreSQL the batch first goes to its shard's queue (same transaction) for whichever
+    # replica owns the shard (collector/cluster.py); on SQLite there is one process.
+    cluster = None if store.is_sqlite else Cluster(store, settings)
+    rule_service = RuleService(store, settings, cluster=cluster)
     ingestor = Ingestor(
-        store, listeners=[rule_service.on_ingest], limits=IngestLimits.from_settings(settings)
+        store,
+        listeners=[rule_service.on_ingest],
+        in_transaction=[cluster.enqueue] if cluster is not None else [],
+        seen_interval=settings.cluster_seen_write_interval if cluster is not None else 0.0,
+        limits=IngestLimits.from_settings(settings),
     )
     metrics = CollectorMetrics(store, settings)
     # Rule transitions open/update incidents in the same transaction; workers deliver tickets.
@@ -304,40 +318,36 @@ def create_app(
     # PostgreSQL the database works in its own processes, so a few overlap usefully.
     ingest_limiter = anyio.CapacityLimiter(1 if store.is_sqlite else 4)
 
+    # Every periodic job and worker of this replica, in one registry (collector.background).
+    jobs, workers = collector_jobs(
+        store,
+        settings,
+        rule_service,
+        incident_runtime,
+        retention=run_retention,
+        reports=run_retention if run_reports is None else run_reports,
+    )
+    runner = JobRunner(
+        jobs, workers, engine=store.engine, metrics=JobMetrics(registry=metrics.registry)
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await run_in_threadpool(store.upgrade)
-        store.start_checkpointer()
         try:
             await run_in_threadpool(contract_files.reload)
         except Exception:  # a broken contract store must not keep the collector from serving
             log.exception("loading the contract files failed")
-        task = asyncio.create_task(_retention_loop(store, settings)) if run_retention else None
-        report_task = None
-        if (
-            run_retention if run_reports is None else run_reports
-        ) and settings.report_schedule_interval > 0:
-            from collector.reports.schedule import run_schedule
-
-            report_task = asyncio.create_task(run_schedule(store, settings))
-        incident_runtime.start()
-        try:
-            async with (
-                run_background(rule_service, on_hup=[noise_control.reload, contract_files.reload]),
-                noise.run_release(store, settings.noise_release_interval),
-            ):
+        async with run_rules(rule_service, on_hup=[noise_control.reload, contract_files.reload]):
+            await run_in_threadpool(runner.start)
+            incident_runtime.log_connectors()
+            try:
                 yield
-        finally:
-            await run_in_threadpool(incident_runtime.stop)
-            store.stop_checkpointer()
-            for background in (task, report_task):
-                if background is not None:
-                    background.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await background
-            if own_store:
-                store.dispose()
+            finally:
+                await run_in_threadpool(runner.stop)
+                if own_store:
+                    store.dispose()
 
     app = FastAPI(
         title="Upkeep collector",
@@ -370,8 +380,10 @@ def create_app(
     app.state.ingestor = ingestor
     app.state.metrics = metrics
     app.state.rules = rule_service
+    app.state.cluster = cluster
     app.state.incidents = incident_runtime
     app.state.contract_files = contract_files
+    app.state.jobs = runner
 
     @app.exception_handler(UpkeepError)
     async def _domain_error(request: Request, exc: UpkeepError) -> Response:
@@ -570,7 +582,10 @@ def create_app(
         """Prometheus exposition; needs a bearer token only when ``metrics_token_file`` is set."""
         metrics.authorize(credentials.credentials if credentials is not None else None)
         return Response(
-            metrics.exposition() + rule_service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST
+            metrics.exposition()
+            + rule_service.metrics.exposition()
+            + (cluster.metrics.exposition() if cluster is not None else b""),
+            media_type=CONTENT_TYPE_LATEST,
         )
 
     app.include_router(
@@ -724,13 +739,3 @@ def _document_errors(schema: dict[str, Any]) -> None:
                         )
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-
-
-async def _retention_loop(store: Store, settings: Settings) -> None:
-    """Purge at start and then every ``retention_interval``; a failure waits for the next turn."""
-    while True:
-        try:
-            await run_in_threadpool(retention.purge, store, settings)
-        except Exception:
-            log.exception("retention run failed; retrying in %ss", settings.retention_interval)
-        await asyncio.sleep(settings.retention_interval)

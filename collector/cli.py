@@ -26,6 +26,7 @@ from collector.contracts.cli import contract_app
 from collector.errors import (
     AlreadyExists,
     Forbidden,
+    IncidentConflict,
     InvalidArgument,
     NotFound,
     StoreUnavailable,
@@ -48,6 +49,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     InvalidArgument: 2,
     NotFound: 3,
     AlreadyExists: 4,
+    IncidentConflict: 75,  # EX_TEMPFAIL: try again
     Unauthenticated: 5,
     Forbidden: 5,
     StoreUnavailable: 69,  # EX_UNAVAILABLE
@@ -71,6 +73,10 @@ token_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(client_app, name="client")
 app.add_typer(token_app, name="token")
+cluster_app = typer.Typer(
+    help="Several collector replicas on one PostgreSQL (docs/cluster.md).", no_args_is_help=True
+)
+app.add_typer(cluster_app, name="cluster")
 app.add_typer(rules_app, name="rules")
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
@@ -156,12 +162,37 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Listen port (default 8427).", show_default=False)
     ] = None,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background/--no-background",
+            help="Run the periodic jobs and delivery workers (--no-background: only serve; "
+            "see docs/cluster.md). Default: the 'background' setting (on).",
+            show_default=False,
+        ),
+    ] = True,
 ) -> None:
     """Run the collector: migrate the store, then serve the API until SIGTERM."""
     from collector.server import serve as run  # uvicorn only when serving
 
     settings = _settings(config, host=host, port=port)
+    if not background:
+        settings = settings.model_copy(update={"background": False})
     run(settings)
+
+
+@cluster_app.command("status")
+@_reported
+def cluster_status(config: ConfigOption = None) -> None:
+    """Replicas seen, shards per replica, lease ages, hand-off queue depths."""
+    from collector.cluster_cli import print_status
+
+    settings = _settings(config)
+    store = _store(config)
+    try:
+        print_status(store, settings.cluster_lease_ttl, out)
+    finally:
+        store.dispose()
 
 
 @db_app.command("upgrade")

@@ -95,6 +95,19 @@ class StoreUnavailable(UpkeepError):
     code = "store_unavailable"
 
 
+class IncidentConflict(UpkeepError):
+    """An incident changed (on another replica) between reading it and writing the change;
+    the caller may try again."""
+
+    code = "conflict"
+
+
+class ArtefactTooLarge(UpkeepError):
+    """A file to keep in the database (a report) is over ``artefact_max_bytes``."""
+
+    code = "artefact_too_large"
+
+
 class UnknownClient(InvalidBatch):
     """An alert (Alertmanager receiver) names a client Upkeep does not know, or none at all."""
 

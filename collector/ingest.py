@@ -117,6 +117,9 @@ class IngestResult:
 
 
 Listener = Callable[[IngestResult], None]
+#: Called inside the ingest transaction with the result about to be committed (the cluster's
+#: hand-off to a shard owner is written atomically with the samples it carries).
+TransactionHook = Callable[[Connection, IngestResult], None]
 
 
 @dataclass(slots=True)
@@ -174,11 +177,17 @@ class Ingestor:
         listeners: Sequence[Listener] = (),
         *,
         limits: IngestLimits | None = None,
+        in_transaction: Sequence[TransactionHook] = (),
+        seen_interval: float = 0.0,
     ) -> None:
         self.store = store
         self.limits = limits or IngestLimits()
         self.writer = writer_for(store.dialect, max_clock_skew=self.limits.max_clock_skew)
         self.listeners = list(listeners)
+        self.in_transaction = list(in_transaction)
+        #: Write an agent's/asset's unchanged row (only last_seen moves) at most this often.
+        self.seen_interval = seen_interval
+        self._seen_written: dict[object, float] = {}
         self._insert = _insert(store.dialect)
         upsert = self._insert(assets)
         self._asset_upsert = upsert.on_conflict_do_update(
@@ -407,7 +416,10 @@ class Ingestor:
             assets=len(batch.assets),
             refused=refused,
         )
-        return IngestResult(accepted, sample_rows, {ref.id: ref for ref in known})
+        result = IngestResult(accepted, sample_rows, {ref.id: ref for ref in known})
+        for hook in self.in_transaction:
+            hook(conn, result)
+        return result
 
     def _clock_notes(
         self, admitted: _Admitted, asset_ids: dict[str, int], batch: Batch, now: float
@@ -440,6 +452,16 @@ class Ingestor:
             )
         return out
 
+    def _seen_due(self, key: object, now: float) -> bool:
+        """Throttle last_seen-only writes (a cache of what this process wrote; 0: always)."""
+        if self.seen_interval <= 0:
+            return True
+        last = self._seen_written.get(key)
+        if last is not None and now - last < self.seen_interval:
+            return False
+        self._seen_written[key] = now
+        return True
+
     def _site(self, conn: Connection, client_id: int, name: str, new_sites: dict) -> int:
         site_id = self._sites.get((client_id, name))
         if site_id is not None:
@@ -470,6 +492,7 @@ class Ingestor:
             "last_seen": now,
         }
         if row is None:
+            self._seen_written[("agent", agent_id)] = now
             conn.execute(
                 agents.insert().values(
                     id=agent_id, client_id=client_id, first_seen=now, last_seq=batch.seq, **values
@@ -477,7 +500,8 @@ class Ingestor:
             )
         elif row.client_id != client_id:
             raise Forbidden(f"agent {agent_id} is registered to another client")
-        else:
+        elif self._seen_due(("agent", agent_id), now):
+            # Throttled (seen_interval): hostname/version/last_seq changes wait at most as long.
             conn.execute(
                 agents.update()
                 .where(agents.c.id == agent_id)
@@ -540,7 +564,10 @@ class Ingestor:
         if unknown:  # (only admitted samples/events name their assets; a refused one is moot)
             detail, fields = _unknown_asset_error(batch, unknown)
             raise InvalidBatch(detail, fields=fields)
-        for chunk in _chunks(sorted(ids[name] for name in named - written), 500):
+        if self.seen_interval > 0:  # just written with the inventory: the throttle starts now
+            self._seen_written.update((ids[n], now) for n in written if n in ids)
+        touch = [ids[n] for n in named - written if self._seen_due(ids[n], now)]
+        for chunk in _chunks(sorted(touch), 500):
             conn.execute(assets.update().where(assets.c.id.in_(chunk)).values(last_seen=now))
         return ids
 

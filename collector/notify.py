@@ -52,7 +52,9 @@ def queue(
 ) -> int | None:
     """Queue one notification; returns its id, or None when ``dedupe_key`` was queued before.
 
-    ``attachments``: ``{"name", "content_type", "path"}`` of files that exist when it is sent.
+    ``attachments``: ``{"name", "content_type", "artefact_id"}`` of files stored in the database
+    (:mod:`collector.artefacts`), or ``{"name", "content_type", "path"}`` of files that exist
+    when it is sent.
     """
     if (
         dedupe_key is not None
@@ -125,8 +127,11 @@ def smtp_mailer(settings: Any) -> Mailer | None:
     return EmailConnector("notify", email_config).send
 
 
-def message_of(row: Any, from_address: str) -> EmailMessage:
-    """The mail for a notification row (attachments read from their paths now)."""
+def message_of(
+    row: Any, from_address: str, read_artefact: Callable[[int], bytes] | None = None
+) -> EmailMessage:
+    """The mail for a notification row. Attachments are read now: ``artefact_id`` from the
+    database (``read_artefact``; any replica can send it), ``path`` from a file."""
     from collector.connectors import ConnectorError
 
     msg = EmailMessage()
@@ -144,6 +149,25 @@ def message_of(row: Any, from_address: str) -> EmailMessage:
     if row.body_html:
         msg.add_alternative(row.body_html, subtype="html")
     for attachment in row.attachments or []:
+        if attachment.get("artefact_id") is not None and read_artefact is not None:
+            name = attachment.get("name") or f"attachment-{attachment['artefact_id']}"
+            try:
+                content = read_artefact(int(attachment["artefact_id"]))
+            except Exception as exc:  # gone or damaged: say so, and do not retry forever
+                raise ConnectorError(
+                    f"attachment {name}: cannot read stored file {attachment['artefact_id']}: {exc}",
+                    permanent=True,
+                ) from None
+            ctype = (
+                attachment.get("content_type")
+                or mimetypes.guess_type(name)[0]
+                or "application/octet-stream"
+            )
+            maintype, _, subtype = ctype.partition("/")
+            msg.add_attachment(
+                content, maintype=maintype, subtype=subtype or "octet-stream", filename=name
+            )
+            continue
         path = Path(attachment["path"])
         try:
             content = path.read_bytes()
@@ -243,6 +267,11 @@ class NotifyWorkers:
     def wake(self) -> None:
         self._wakeup.wake()
 
+    def _read_artefact(self, artefact_id: int) -> bytes:
+        from collector.artefacts import read
+
+        return read(self.store, artefact_id)
+
     def _loop(self) -> None:
         self._wakeup.run(
             self._stop,
@@ -269,7 +298,7 @@ class NotifyWorkers:
         try:
             if not row.recipients:
                 raise ConnectorError("no recipients", permanent=True)
-            self.mailer(message_of(row, self.from_address))
+            self.mailer(message_of(row, self.from_address, self._read_artefact))
         except ConnectorError as exc:
             message, permanent = exc.message, exc.permanent
         except Exception as exc:  # unexpected: retry, bounded

@@ -262,7 +262,8 @@ deferred_signals = sa.Table(
 # ---------------------------------------------------------------------- incidents
 # One row per incident; `key` (UPK-<client>-<number>) is stable and carried by every ticket.
 # `number` counts per client (incident_counters). At most one incident per fingerprint is
-# open or acknowledged at a time (collector.incidents.lifecycle).
+# active (open, acknowledged or waiting) at a time: the partial unique index below enforces
+# it for every replica of a cluster (collector.incidents.lifecycle.ACTIVE).
 incidents = sa.Table(
     "incidents",
     metadata,
@@ -303,6 +304,18 @@ incidents = sa.Table(
     sa.UniqueConstraint("client_id", "number"),
     sa.Index(None, "fingerprint", "state"),
     sa.Index(None, "state", "opened_at"),
+)
+
+#: The states in which an incident is active (one per fingerprint); lifecycle.ACTIVE.
+ACTIVE_STATES = ("open", "acknowledged", "waiting_for_client", "waiting_for_third_party")
+ACTIVE_FINGERPRINT_INDEX = "uq_incidents_active_fingerprint"
+_active = sa.and_(incidents.c.fingerprint.is_not(None), incidents.c.state.in_(ACTIVE_STATES))
+sa.Index(
+    ACTIVE_FINGERPRINT_INDEX,
+    incidents.c.fingerprint,
+    unique=True,
+    postgresql_where=_active,
+    sqlite_where=_active,
 )
 
 incident_counters = sa.Table(
@@ -639,6 +652,21 @@ web_sessions = sa.Table(
 )
 
 # Generated client reports, archived with their content hash (collector.reports).
+# Files the collector makes and serves (report archive, attachments): in the database, so
+# any replica of a cluster can serve and mail them (collector.artefacts).
+artefacts = sa.Table(
+    "artefacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(30), nullable=False),  # report | …
+    sa.Column("name", sa.String(255), nullable=False),  # file name for downloads and mails
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+)
+
 reports = sa.Table(
     "reports",
     metadata,
@@ -647,11 +675,54 @@ reports = sa.Table(
     sa.Column("period", sa.String(10), nullable=False),
     sa.Column("format", sa.String(10), nullable=False),  # html | pdf | json | csv
     sa.Column("language", sa.String(10), nullable=False),
-    sa.Column("path", sa.Text, nullable=False),  # under <data_dir>/reports
+    # Where the content is: an artefact (since 0010), else a file (older archives).
+    sa.Column("path", sa.Text, nullable=False),  # the file name, or the file under data_dir/reports
+    sa.Column("artefact_id", sa.Integer, sa.ForeignKey("artefacts.id"), nullable=True),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("generated_by", sa.String(100), nullable=False),
     sa.Column("generated_at", Epoch, nullable=False),
     sa.Column("emailed_at", Epoch, nullable=True),
     sa.Index(None, "client_id", "period"),
+)
+
+# ---------------------------------------------------------------------- cluster (PostgreSQL)
+# Rule evaluation is split into shards (collector.cluster.shard_of(client_id)); each shard is
+# owned by one live replica through a lease row. `generation` is the fencing token: it grows
+# on every change of owner, and every write of alert state checks it in its own transaction.
+shard_leases = sa.Table(
+    "shard_leases",
+    metadata,
+    sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.String(100), nullable=True),  # a replicas.id; NULL: never owned
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", Epoch, nullable=False),  # database clock; <= now: free to take
+    sa.Column("acquired_at", Epoch, nullable=True),
+    sa.Column("renewed_at", Epoch, nullable=True),
+)
+
+# Every live replica's heartbeat: how many replicas share the shards (each takes at most
+# ceil(shards / live replicas)), and what `upkeep cluster status` shows.
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", Epoch, nullable=False),
+    sa.Column("heartbeat_at", Epoch, nullable=False),
+)
+
+# The hand-off from the replica that stored a batch to the owner of its client's shard:
+# written in the ingest transaction, claimed by the owner with FOR UPDATE SKIP LOCKED and
+# deleted in the transaction that stores the resulting alert state.
+shard_queue = sa.Table(
+    "shard_queue",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("shard", sa.Integer, nullable=False),
+    sa.Column("client_id", sa.Integer, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),  # {"series": {id: [...]}, "rows": [[id, ts, v]]}
+    sa.Index(None, "shard", "id"),
 )

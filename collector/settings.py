@@ -112,6 +112,11 @@ class Settings(BaseModel):
     #: Must exceed the agent's longest spool age (7 d), or a late retry would be stored twice.
     batch_retention: Duration = Field(default=14 * 86400.0, gt=0)
     retention_interval: Duration = Field(default=600.0, gt=0)
+    #: The largest file (a report) kept in the database (``artefacts``; PostgreSQL's limit is 1 GiB).
+    artefact_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, le=1024 * 1024 * 1024)
+    #: Periodic jobs and delivery workers (collector/background.py; docs/cluster.md). Off
+    #: (``upkeep serve --no-background``): this replica only serves the API and ingests.
+    background: bool = True
     #: Rule files and folders (docs/rules.md); empty: the packs shipped in rules/.
     rules_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
     rules_sweep_interval: Duration = Field(default=15.0, gt=0)
@@ -123,6 +128,16 @@ class Settings(BaseModel):
     rules_reorder_window: Duration = Field(default=900.0, ge=0)
     #: A firing alert whose series sent nothing for this long resolves ("no data").
     rules_series_gone_after: Duration = Field(default=86400.0, gt=0)
+    #: PostgreSQL only (docs/cluster.md): rule evaluation is split into this many shards by
+    #: client; each is owned by one live replica through a lease. Every replica of one
+    #: database must use the same number.
+    cluster_shards: int = Field(default=64, ge=1, le=4096)
+    #: A replica that stops renewing loses its shards after this long; the others take them.
+    cluster_lease_ttl: Duration = Field(default=15.0, ge=1)
+    #: How often a shard owner looks at its queue when no LISTEN/NOTIFY wake-up arrived.
+    cluster_poll_interval: Duration = Field(default=2.0, gt=0)
+    #: PostgreSQL: an agent's and asset's last_seen row is written at most this often.
+    cluster_seen_write_interval: Duration = Field(default=15.0, ge=0)
     #: Contract files and folders (docs/contracts.md): one YAML contract per client, loaded at
     #: start, on SIGHUP and on POST /api/v1/contracts/reload. Empty: contracts only via the API/CLI.
     contracts_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(

@@ -52,7 +52,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
         "PRAGMA cache_size = -65536"
     )  # 64 MiB page cache: series/latest/rollup indexes stay hot
     cur.execute("PRAGMA temp_store = MEMORY")
-    # Checkpoints normally run in the background (Store.start_checkpointer), off the ingest
+    # Checkpoints normally run in the background (the sqlite-checkpoint job), off the ingest
     # path; this only bounds the WAL (~40 MiB) when nothing else checkpoints.
     cur.execute("PRAGMA wal_autocheckpoint = 10000")
     cur.close()
@@ -154,6 +154,8 @@ class Store:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._checkpointer: threading.Thread | None = None
         self._checkpointer_stop = threading.Event()
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, **engine_kwargs: Any) -> Store:
@@ -206,36 +208,47 @@ class Store:
                 f"database schema at {revision}, expected {self.head_revision()}"
             )
 
-    def start_checkpointer(self, interval: float = 1.0) -> None:
-        """SQLite: copy the WAL into the database from a background thread every ``interval`` s.
-
-        A PASSIVE checkpoint neither waits for nor blocks the writer, and the thread spends
-        its time in SQLite's C code without the GIL, so ingest no longer pays for
-        checkpoints at commit (about a tenth of its time). No-op on PostgreSQL or :memory:.
-        """
+    @property
+    def checkpoints(self) -> bool:
+        """Whether :meth:`checkpoint` has work to do (a SQLite file; not :memory:, not PostgreSQL)."""
         database = self.engine.url.database
-        if not self.is_sqlite or not database or database == ":memory:" or self._checkpointer:
+        return self.is_sqlite and bool(database) and database != ":memory:"
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database (the ``sqlite-checkpoint`` periodic job).
+
+        A PASSIVE checkpoint neither waits for nor blocks the writer, and it runs in SQLite's C
+        code without the GIL, so ingest no longer pays for checkpoints at commit (about a tenth
+        of its time). One connection of its own, kept between turns. No-op elsewhere.
+        """
+        if not self.checkpoints:
+            return
+        with self._checkpoint_lock:
+            if self._checkpoint_conn is None:
+                conn = sqlite3.connect(
+                    str(self.engine.url.database), check_same_thread=False, isolation_level=None
+                )
+                conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                self._checkpoint_conn = conn
+            try:
+                self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:  # the next turn retries; autocheckpoint bounds the WAL
+                log.warning("WAL checkpoint failed: %s", exc)
+
+    def start_checkpointer(self, interval: float = 1.0) -> None:
+        """:meth:`checkpoint` every ``interval`` s from a thread of its own, for a store used
+        without the collector's job runner (the collector runs it as a periodic job)."""
+        if not self.checkpoints or self._checkpointer:
             return
         self._checkpointer_stop.clear()
         self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop,
-            args=(database, interval),
-            name="sqlite-checkpoint",
-            daemon=True,
+            target=self._checkpoint_loop, args=(interval,), name="sqlite-checkpoint", daemon=True
         )
         self._checkpointer.start()
 
-    def _checkpoint_loop(self, database: str, interval: float) -> None:
-        conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            while not self._checkpointer_stop.wait(interval):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as exc:  # the next turn retries; autocheckpoint bounds the WAL
-                    log.warning("WAL checkpoint failed: %s", exc)
-        finally:
-            conn.close()
+    def _checkpoint_loop(self, interval: float) -> None:
+        while not self._checkpointer_stop.wait(interval):
+            self.checkpoint()
 
     def stop_checkpointer(self) -> None:
         if self._checkpointer is not None:
@@ -245,4 +258,8 @@ class Store:
 
     def dispose(self) -> None:
         self.stop_checkpointer()
+        with self._checkpoint_lock:
+            if self._checkpoint_conn is not None:
+                self._checkpoint_conn.close()
+                self._checkpoint_conn = None
         self.engine.dispose()

@@ -10,12 +10,13 @@ For something out of scope the contract's ``out_of_scope`` policy decides:
   description (what the client reads);
 - ``billable``: the same with ``scope_policy=billable``; the points ledger charges the
   incident's time like client-caused work;
-- ``ignore``: :func:`scope_stage` (a pipeline stage, after noise control in ``collector.incidents.stages``)
-  suppresses the signal, so no incident opens. People are never ignored: a user-reported
-  incident on something out of scope is tagged instead.
+- ``ignore``: the signal is suppressed, so no incident opens. People are never ignored: a
+  user-reported incident on something out of scope is tagged instead.
 
-:func:`decide` is pure; :func:`on_incident` is the incident listener that writes the labels and
-the event (before the outbox row of the opening is written, so the new ticket carries them).
+:func:`decide` is pure; :func:`scope_stage` is the pipeline stage (after noise control in
+``collector.incidents.stages``, and the one stage of what people report): its decision carries
+the labels and the event, so the incident is written once, complete, and its first ticket
+carries them.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from sqlalchemy.engine import Connection
 
 from collector.contracts.model import Contract
 from collector.contracts.store import cached_contract
-from collector.incidents.pipeline import PASS, AlertSignal, Decision, suppress
-from collector.schema import assets, incident_events, incidents, sites
+from collector.incidents.pipeline import PASS, AddedEvent, AlertSignal, Decision, annotate, suppress
+from collector.schema import assets, incidents, sites
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +130,13 @@ def facts_of(
 
 
 def scope_stage(conn: Connection, signal: AlertSignal, now: float) -> Decision:
-    """Suppress a firing signal about something out of scope when the policy is ``ignore``."""
-    if signal.origin == "user_reported" or signal.status != "firing":
+    """A firing signal about something out of scope: suppressed when the policy is ``ignore``
+    (never a person's report), else passed with the labels and the ``out_of_scope`` event its
+    incident opens with."""
+    if signal.status != "firing":
         return PASS
     contract = cached_contract(conn, signal.client_id)
-    if contract is None or contract.scope.out_of_scope != "ignore":
+    if contract is None or (not contract.scope.include and not contract.scope.exclude):
         return PASS
     facts = facts_of(
         conn,
@@ -146,57 +149,35 @@ def scope_stage(conn: Connection, signal: AlertSignal, now: float) -> Decision:
     verdict = decide(contract, facts)
     if verdict is None:
         return PASS
-    if (
-        signal.fingerprint
-        and conn.execute(
-            sa.select(incidents.c.id)
-            .where(incidents.c.fingerprint == signal.fingerprint, incidents.c.state.in_(_ACTIVE))
-            .limit(1)
-        ).first()
-    ):
-        return PASS  # opened before the policy changed: let it run its course
-    return suppress(f"out of scope ({verdict.reason}); the contract ignores it")
-
-
-# ---------------------------------------------------------------------- the incident listener
-
-
-def on_incident(conn: Connection, changed: Any) -> None:
-    """Listener: an opened incident about something out of scope gets its labels and event."""
-    if changed.event != "opened":
-        return
-    row = conn.execute(sa.select(incidents).where(incidents.c.id == changed.incident_id)).first()
-    if row is None:
-        return
-    contract = cached_contract(conn, row.client_id)
-    if contract is None:
-        return
-    labels = dict(row.labels or {})
-    facts = facts_of(
-        conn, row.client_id, asset_id=row.asset_id, asset=row.asset, site=row.site, labels=labels
-    )
-    verdict = decide(contract, facts)
-    if verdict is None:
-        return
+    if verdict.policy == "ignore" and signal.origin != "user_reported":
+        if (
+            signal.fingerprint
+            and conn.execute(
+                sa.select(incidents.c.id)
+                .where(
+                    incidents.c.fingerprint == signal.fingerprint, incidents.c.state.in_(_ACTIVE)
+                )
+                .limit(1)
+            ).first()
+        ):
+            return PASS  # opened before the policy changed: let it run its course
+        return suppress(f"out of scope ({verdict.reason}); the contract ignores it")
     policy = "billable" if verdict.policy == "billable" else "tag"
-    labels.update({SCOPE_LABEL: OUT_OF_SCOPE, POLICY_LABEL: policy})
-    conn.execute(incidents.update().where(incidents.c.id == row.id).values(labels=labels))
-    conn.execute(
-        incident_events.insert().values(
-            incident_id=row.id,
-            ts=changed.ts,
-            actor="upkeep",
-            type=EVENT,
-            data={
-                "reason": verdict.reason,
-                "policy": policy,
-                "contract_policy": verdict.policy,
-                "asset": facts.name,
-                "service": facts.service,
-            },
-        )
+    return annotate(
+        {SCOPE_LABEL: OUT_OF_SCOPE, POLICY_LABEL: policy},
+        [
+            AddedEvent(
+                EVENT,
+                {
+                    "reason": verdict.reason,
+                    "policy": policy,
+                    "contract_policy": verdict.policy,
+                    "asset": facts.name,
+                    "service": facts.service,
+                },
+            )
+        ],
     )
-    log.info("%s is out of scope (%s): %s", changed.key, policy, verdict.reason)
 
 
 def is_billable(labels: Mapping[str, str]) -> bool:

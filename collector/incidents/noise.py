@@ -19,12 +19,10 @@ re-reads the file (a broken file is refused whole; the previous one keeps runnin
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,6 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy.engine import Connection
-from starlette.concurrency import run_in_threadpool
 
 from agent.yamlsource import ConfigError, YamlDocument, validate
 from collector import timeutil
@@ -164,42 +161,24 @@ def active_incident_key(conn: Connection, fingerprint: str) -> str | None:
     ).scalar()
 
 
-@contextlib.asynccontextmanager
-async def run_release(store: Store, interval: float) -> AsyncIterator[None]:
-    """Release due deferred signals every ``interval`` seconds while the app runs."""
-
-    def release() -> None:
-        now = timeutil.now()
-        with store.read() as conn:  # the common case, nothing due, takes no write lock
-            if (
-                conn.execute(
-                    sa.select(deferred_signals.c.fingerprint)
-                    .where(deferred_signals.c.until <= now)
-                    .limit(1)
-                ).first()
-                is None
-            ):
-                return
-        with store.write() as conn:
-            released = release_due(conn, now)
-        if released:
-            log.info("released %d held-back signal(s)", len(released))
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await run_in_threadpool(release)
-            except Exception:
-                log.exception("releasing deferred signals failed; retrying in %ss", interval)
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def release_once(store: Store, now: float | None = None) -> int:
+    """The ``noise-release`` periodic job: release the deferred signals that are due."""
+    now = timeutil.now() if now is None else now
+    with store.read() as conn:  # the common case, nothing due, takes no write lock
+        if (
+            conn.execute(
+                sa.select(deferred_signals.c.fingerprint)
+                .where(deferred_signals.c.until <= now)
+                .limit(1)
+            ).first()
+            is None
+        ):
+            return 0
+    with store.write() as conn:
+        released = release_due(conn, now)
+    if released:
+        log.info("released %d held-back signal(s)", len(released))
+    return len(released)
 
 
 # ---------------------------------------------------------------------- maintenance table

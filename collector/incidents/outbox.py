@@ -512,14 +512,8 @@ class OutboxWorkers:
                 )
                 thread.start()
                 self._threads.append(thread)
-        if self.settings.outbox_poll_closed_interval > 0 and any(
-            c.supports_poll for c in self.connectors.values()
-        ):
-            thread = threading.Thread(
-                target=self._poll_loop, name="outbox-poll-closed", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        # Polling closed tickets is a periodic job of its own (collector.background), once per
+        # cluster: ticket-poll-closed / ticket-time-entries.
 
     def bury_unconfigured(self) -> int:
         """Dead-letter the waiting rows of connectors no longer configured (no thread claims
@@ -705,17 +699,6 @@ class OutboxWorkers:
         )
 
     # -- two-way close
-
-    def _poll_loop(self) -> None:
-        while not self._stop.wait(self.settings.outbox_poll_closed_interval):
-            try:
-                self.poll_closed()
-            except Exception:
-                log.exception("polling closed tickets failed; retrying next turn")
-            try:
-                self.poll_time_entries()
-            except Exception:
-                log.exception("reading time entries from ticket systems failed; retrying next turn")
 
     def poll_closed(self) -> int:
         """Ask each polling connector which of our open tickets were closed; close those incidents."""

@@ -12,7 +12,9 @@ runs through :data:`STAGES` in order, each with ONE signature (Alertmanager's no
   written in (a stage may read, and may write its own bookkeeping, e.g. "suppressed while in
   maintenance window W"; it must not commit or call the network);
 - ``now`` is UTC epoch seconds;
-- the answer is :data:`PASS` (go on to the next stage), :func:`suppress` (drop the signal;
+- the answer is :data:`PASS` (go on to the next stage), :func:`annotate` (go on, and open the
+  incident with these labels and events, e.g. contract scope's ``scope=out-of-scope``),
+  :func:`suppress` (drop the signal;
   ``reason`` is recorded, ``parent`` names the incident key it is folded into, e.g. the site
   incident of a dependency) or :func:`defer` (hold it until ``until``; the owner of the stage
   re-emits it through :func:`run` when the time comes, e.g. at a maintenance window's end).
@@ -80,13 +82,28 @@ class AlertSignal:
 
 
 @dataclass(frozen=True, slots=True)
+class AddedEvent:
+    """An incident event a stage adds to the incident the signal opens (e.g. ``out_of_scope``)."""
+
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
-    """A stage's answer. Build with :data:`PASS`, :func:`suppress` or :func:`defer`."""
+    """A stage's answer. Build with :data:`PASS`, :func:`annotate`, :func:`suppress` or
+    :func:`defer`.
+
+    A passing decision may carry ``labels`` and ``events`` for the incident the signal opens:
+    the incident is written once, complete (its first ticket shows them), instead of being
+    patched afterwards by a listener. They apply only when the signal opens a new incident."""
 
     action: Literal["pass", "suppress", "defer"]
     reason: str = ""
     parent: str | None = None  # incident key the suppressed signal is folded into
     until: float | None = None  # defer: UTC epoch seconds
+    labels: Mapping[str, str] = field(default_factory=dict)
+    events: tuple[AddedEvent, ...] = ()
 
     @property
     def passes(self) -> bool:
@@ -94,6 +111,11 @@ class Decision:
 
 
 PASS = Decision("pass")
+
+
+def annotate(labels: Mapping[str, str], events: Sequence[AddedEvent] = ()) -> Decision:
+    """Pass, and open the incident (if the signal opens one) with these labels and events."""
+    return Decision("pass", labels=dict(labels), events=tuple(events))
 
 
 def suppress(reason: str, parent: str | None = None) -> Decision:
@@ -108,12 +130,13 @@ Stage = Callable[["Connection", AlertSignal, float], Decision]
 
 
 @cache
-def stages() -> tuple[Stage, ...]:
-    """The registered stages, in order (imported once from :mod:`collector.incidents.stages`)."""
-    from collector.incidents.stages import STAGES
+def stages(people: bool = False) -> tuple[Stage, ...]:
+    """The registered stages, in order (imported once from :mod:`collector.incidents.stages`);
+    ``people``: those a problem reported by a person goes through (``PEOPLE_STAGES``)."""
+    from collector.incidents.stages import PEOPLE_STAGES, STAGES
 
     out: list[Stage] = []
-    for entry in STAGES:
+    for entry in PEOPLE_STAGES if people else STAGES:
         if isinstance(entry, str):
             module_name, _, attr = entry.partition(":")
             out.append(getattr(importlib.import_module(module_name), attr))
@@ -125,12 +148,20 @@ def stages() -> tuple[Stage, ...]:
 def run(
     conn: Connection, signal: AlertSignal, now: float, pipeline: Sequence[Stage] | None = None
 ) -> Decision:
-    """Run ``signal`` through the stages; the first non-pass decision wins."""
-    for stage in stages() if pipeline is None else pipeline:
+    """Run ``signal`` through the stages; the first non-pass decision wins. Otherwise the
+    labels and events of the passing decisions are merged (a later stage's label wins).
+    A user-reported signal goes through the people's stages by default."""
+    if pipeline is None:
+        pipeline = stages(people=signal.origin == "user_reported")
+    labels: dict[str, str] = {}
+    events: list[AddedEvent] = []
+    for stage in pipeline:
         decision = stage(conn, signal, now)
         if not decision.passes:
             return decision
-    return PASS
+        labels.update(decision.labels)
+        events.extend(decision.events)
+    return annotate(labels, events) if labels or events else PASS
 
 
 def describe(decision: Decision) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collector.metrics import CollectorMetrics
 from collector.notify import NotifyWorkers
 from collector.rules.service import RuleService
 from collector.settings import Settings
-from collector.sla.service import SlaClocks, SlaSweeper
+from collector.sla.service import SlaClocks
 from collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,13 @@ def attach_contract_listeners(
     settings: Settings,
     metric_of: Callable[[str], str | None] | None = None,
 ) -> tuple[SlaClocks, Ledger]:
-    """Every listener an incident writer needs, the server and the CLI alike, in order: contract
-    scope (tags out-of-scope incidents before their ticket is written), SLA clocks, the
+    """Every listener an incident writer needs, the server and the CLI alike: SLA clocks, the
     preventive-work record (``metric_of``: a rule id's metric, for its evidence) and the points
-    ledger (charges resolved incidents)."""
-    from collector.contracts import scope
+    ledger (charges resolved incidents). Each reads the change and writes its own tables, so
+    their order does not matter; contract scope is a pipeline stage whose decision carries the
+    incident's labels (``collector.contracts.scope``), not a listener."""
     from collector.preventive import PreventiveRecorder
 
-    service.listeners.append(scope.on_incident)
     clocks = attach_listeners(service)
     service.listeners.append(PreventiveRecorder(metric_of))
     ledger = Ledger(service.store, settings)
@@ -55,7 +54,8 @@ def attach_contract_listeners(
 
 
 class Incidents:
-    """One collector's incident machinery. :meth:`start` after migrations, :meth:`stop` at shutdown."""
+    """One collector's incident machinery. Its workers and periodic jobs (SLA sweep, ticket
+    polling, ledger periods) are started by the collector's job runner (:mod:`collector.background`)."""
 
     def __init__(
         self,
@@ -76,7 +76,6 @@ class Incidents:
         self.sla, self.ledger = attach_contract_listeners(
             self.service, settings, lambda rule_id: rule_metric(rules, rule_id)
         )
-        self.sla_sweeper = SlaSweeper(self.sla, store, settings.sla_sweep_interval)
         self.outbox_metrics = OutboxMetrics(
             registry=metrics.registry if metrics is not None else None
         )
@@ -93,20 +92,10 @@ class Incidents:
         # Client notices (low balance, approvals, SLA, reports) are mailed by their own workers.
         self.notify_workers = NotifyWorkers(store, settings)
 
-    def start(self) -> None:
-        self.workers.start()
-        self.sla_sweeper.start()
-        self.notify_workers.start()
-        self.ledger.start()
+    def log_connectors(self) -> None:
         if self.config.connectors:
             log.info(
                 "outbox: %d worker(s) for connector(s) %s",
                 self.workers.settings.outbox_workers,
                 ", ".join(self.config.connectors),
             )
-
-    def stop(self) -> None:
-        self.sla_sweeper.stop()
-        self.workers.stop()
-        self.notify_workers.stop()
-        self.ledger.stop()

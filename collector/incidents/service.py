@@ -16,17 +16,19 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from collector import admin, timeutil
 from collector.connectors import Action, Comment, ConnectorsConfig, TicketSubject, TimeEntry
-from collector.errors import InvalidArgument, NotFound
+from collector.errors import IncidentConflict, InvalidArgument, NotFound
 from collector.incidents import lifecycle, pipeline, renotify
 from collector.incidents.lifecycle import Change, IncidentFacts, InvalidTransition
 from collector.incidents.outbox import enqueue
 from collector.incidents.pipeline import AlertSignal, Decision
 from collector.rules.engine import Transition
 from collector.schema import (
+    ACTIVE_FINGERPRINT_INDEX,
     clients,
     incident_comments,
     incident_counters,
@@ -145,16 +147,50 @@ class IncidentService:
                 self.apply_signal(conn, signal, now)
 
     def apply_signal(self, conn: Connection, signal: AlertSignal, now: float) -> Applied:
-        """Run ``signal`` through the stages and the lifecycle (inside ``conn``'s transaction)."""
+        """Run ``signal`` through the stages and the lifecycle (inside ``conn``'s transaction).
+
+        The active incident of the fingerprint is locked (``FOR UPDATE`` on PostgreSQL) before
+        the lifecycle decides. When there is none, the new (or reopened) incident is written in
+        a savepoint: if another replica opened one for the same fingerprint at the same moment,
+        the partial unique index refuses the second, and the signal becomes a repeat of the
+        incident that won.
+        """
         decision = pipeline.run(conn, signal, now, self.stages)
         if not decision.passes:
             if decision.action == "suppress" and decision.parent:
                 self._list_on_parent(conn, decision.parent, signal, decision.reason, now)
             return Applied(None, None, decision)
-        active = self._by_fingerprint(conn, signal.fingerprint, lifecycle.ACTIVE)
+        active = self._by_fingerprint(conn, signal.fingerprint, lifecycle.ACTIVE, lock=True)
+        if active is None and signal.status == "firing" and signal.fingerprint:
+            try:
+                with conn.begin_nested():
+                    return self._apply(conn, signal, decision, None, now)
+            except sa.exc.IntegrityError as exc:
+                if not _active_fingerprint_conflict(exc):
+                    raise
+            active = self._by_fingerprint(conn, signal.fingerprint, lifecycle.ACTIVE, lock=True)
+            if active is None:  # cannot be: the index just named one
+                raise RuntimeError(f"no active incident for {signal.fingerprint} after a conflict")
+            log.info(
+                "%s opened elsewhere at the same moment: a repeat of %s",
+                signal.fingerprint,
+                active.key,
+            )
+        return self._apply(conn, signal, decision, active, now)
+
+    def _apply(
+        self,
+        conn: Connection,
+        signal: AlertSignal,
+        decision: Decision,
+        active: Any | None,
+        now: float,
+    ) -> Applied:
         recent = None
         if active is None and signal.status == "firing":
-            recent = self._by_fingerprint(conn, signal.fingerprint, ("resolved", "closed"))
+            recent = self._by_fingerprint(
+                conn, signal.fingerprint, ("resolved", "closed"), lock=True
+            )
         change = lifecycle.on_signal(
             signal, _facts(active), _facts(recent), now, self.reopen_window
         )
@@ -171,7 +207,7 @@ class IncidentService:
         # A new incident (a re-fire past the reopen window) is a new row, not the old one
         # rewritten as opened: that lost the old incident and sent its ticket a second open.
         row = None if change.new else active if active is not None else recent
-        key = self._write(conn, row, change, now, SYSTEM_ACTOR, signal=signal)
+        key = self._write(conn, row, change, now, SYSTEM_ACTOR, signal=signal, decision=decision)
         return Applied(key, change.event)
 
     def _list_on_parent(
@@ -207,14 +243,17 @@ class IncidentService:
         )
 
     def _by_fingerprint(
-        self, conn: Connection, fingerprint: str, states: Iterable[str]
+        self, conn: Connection, fingerprint: str, states: Iterable[str], *, lock: bool = False
     ) -> Any | None:
-        return conn.execute(
+        query = (
             sa.select(incidents)
             .where(incidents.c.fingerprint == fingerprint, incidents.c.state.in_(tuple(states)))
             .order_by(incidents.c.id.desc())
             .limit(1)
-        ).first()
+        )
+        # FOR UPDATE (PostgreSQL; SQLite's writers are serialized anyway): the lifecycle decides
+        # on the row as it is, and nobody else changes it before this transaction ends.
+        return conn.execute(query.with_for_update() if lock else query).first()
 
     # ------------------------------------------------------------------ people
 
@@ -251,26 +290,50 @@ class IncidentService:
                 summary=title,
                 description=description,
             )
+            # The people's stages only annotate (e.g. out of scope): a report is never dropped.
+            decision = pipeline.run(conn, signal, now)
             change = lifecycle.on_signal(signal, None, None, now, self.reopen_window)
             assert change is not None
-            return self._write(conn, None, change, now, actor, signal=signal)
+            return self._write(
+                conn,
+                None,
+                change,
+                now,
+                actor,
+                signal=signal,
+                decision=decision if decision.passes else pipeline.PASS,
+            )
 
     def act(self, key: str, action: str, actor: str, **args: Any) -> str:
         """A technician's action on incident ``key``; returns the event type written."""
         now = timeutil.now()
         with self.store.write() as conn:
-            row = self._get(conn, key)
+            row = self._get(conn, key, lock=True)
             try:
                 change = lifecycle.on_action(_facts(row), action, now, **args)
             except InvalidTransition as exc:
                 raise InvalidArgument(str(exc)) from None
-            self._write(conn, row, change, now, actor, extra=args)
+            try:
+                with conn.begin_nested():
+                    self._write(conn, row, change, now, actor, extra=args)
+            except sa.exc.IntegrityError as exc:
+                if not _active_fingerprint_conflict(exc):
+                    raise
+                raise InvalidArgument(
+                    f"{key} cannot be {change.event}: another incident of the same alert "
+                    "is active (one active incident per alert)"
+                ) from None
             return change.event
 
     def close_from_ticket(self, incident_id: int, connector: str, now: float) -> None:
-        """A ticket was closed in the ticket system: close the incident here (two-way)."""
+        """A ticket was closed in the ticket system: close the incident here (two-way).
+
+        The row is locked first: two replicas hearing of the same close wait for each other,
+        and the second finds it closed (one close, one resolve to the other ticket systems)."""
         with self.store.write() as conn:
-            row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).first()
+            row = conn.execute(
+                sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
+            ).first()
             if row is None or row.state == "closed":
                 return
             change = lifecycle.on_action(_facts(row), "close", now, note=f"closed in {connector}")
@@ -291,7 +354,9 @@ class IncidentService:
         """A system event on an incident (e.g. ``sla_warning``), mirrored once to the client's
         ticket connectors as a comment with the stable id ``<key>-<note_id>`` (inside ``conn``'s
         transaction, like every incident change). Returns the incident key."""
-        row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).one()
+        row = conn.execute(
+            sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
+        ).one()
         note = Comment(f"{row.key}-{note_id}", body, actor, timeutil.to_datetime(now))
         return self._write(
             conn,
@@ -315,11 +380,16 @@ class IncidentService:
         signal: AlertSignal | None = None,
         extra: dict[str, Any] | None = None,
         note: Comment | None = None,
+        decision: Decision = pipeline.PASS,
     ) -> str:
+        """Write ``change`` to ``row`` (None: a new incident from ``signal``, with the labels and
+        events of the pipeline ``decision``), its event, the listeners' part and the outbox row."""
+        added: tuple[pipeline.AddedEvent, ...] = ()
         if row is None:
             assert signal is not None and change.new
             number = self._next_number(conn, signal.client_id)
             key = incident_key(signal.client, number)
+            added = decision.events
             values = {
                 **change.fields,
                 "key": key,
@@ -330,7 +400,7 @@ class IncidentService:
                 "asset_id": signal.asset_id,
                 "asset": signal.asset,
                 "rule": signal.name or None,
-                "labels": dict(signal.labels),
+                "labels": {**signal.labels, **decision.labels},
                 "version": 1,
                 "updated_at": now,
                 "last_notified_at": now,
@@ -347,11 +417,19 @@ class IncidentService:
                 notified = {"last_notified_at": now}
                 if change.event in _NEWS:
                     notified["reminders_sent"] = 0
-            conn.execute(
-                incidents.update()
-                .where(incidents.c.id == incident_id)
-                .values(**change.fields, **notified, version=version, updated_at=now)
-            )
+            # The version check: a change decided on a row that changed since it was read (a
+            # caller that did not lock it) fails instead of overwriting the other change.
+            if (
+                conn.execute(
+                    incidents.update()
+                    .where(incidents.c.id == incident_id, incidents.c.version == row.version)
+                    .values(**change.fields, **notified, version=version, updated_at=now)
+                ).rowcount
+                != 1
+            ):
+                raise IncidentConflict(
+                    f"incident {key} changed concurrently (version {row.version} is stale)"
+                )
         data = dict(change.data)
         comment, entry = note, None
         if change.event == "escalated" and comment is None:
@@ -397,6 +475,16 @@ class IncidentService:
                 incident_id=incident_id, ts=now, actor=actor, type=change.event, data=data
             )
         )
+        for event in added:  # from the pipeline decision (e.g. out_of_scope), after the opening
+            conn.execute(
+                incident_events.insert().values(
+                    incident_id=incident_id,
+                    ts=now,
+                    actor=SYSTEM_ACTOR,
+                    type=event.type,
+                    data=dict(event.data),
+                )
+            )
         client_id = row.client_id if row is not None else values["client_id"]
         self._notify(
             conn, IncidentChanged(incident_id, key, client_id, change.event, data, actor, now)
@@ -432,24 +520,29 @@ class IncidentService:
                 )
 
     def _next_number(self, conn: Connection, client_id: int) -> int:
-        # The UPDATE takes the row lock on PostgreSQL: concurrent openers get distinct numbers.
-        if conn.execute(
+        # Race-free on PostgreSQL: the first incident of a client on two replicas at once both
+        # insert the counter; ON CONFLICT DO NOTHING lets the second wait for the first and go
+        # on, and the UPDATE's row lock hands out distinct numbers (SQLite serializes writers).
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+            incident_counters
+        )
+        conn.execute(
+            insert.values(client_id=client_id, last_number=0).on_conflict_do_nothing(
+                index_elements=[incident_counters.c.client_id]
+            )
+        )
+        return conn.execute(
             incident_counters.update()
             .where(incident_counters.c.client_id == client_id)
             .values(last_number=incident_counters.c.last_number + 1)
-        ).rowcount:
-            return conn.execute(
-                sa.select(incident_counters.c.last_number).where(
-                    incident_counters.c.client_id == client_id
-                )
-            ).scalar_one()
-        conn.execute(incident_counters.insert().values(client_id=client_id, last_number=1))
-        return 1
+            .returning(incident_counters.c.last_number)
+        ).scalar_one()
 
     # ------------------------------------------------------------------ reads
 
-    def _get(self, conn: Connection, key: str) -> Any:
-        row = conn.execute(sa.select(incidents).where(incidents.c.key == key)).first()
+    def _get(self, conn: Connection, key: str, *, lock: bool = False) -> Any:
+        query = sa.select(incidents).where(incidents.c.key == key)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise NotFound(f"no incident {key!r}")
         return row
@@ -594,6 +687,12 @@ class IncidentService:
             sla=sla,
         )
         return detail
+
+
+def _active_fingerprint_conflict(exc: sa.exc.IntegrityError) -> bool:
+    """Whether ``exc`` is the one-active-incident-per-fingerprint index refusing a second one."""
+    text = str(exc.orig)
+    return ACTIVE_FINGERPRINT_INDEX in text or "incidents.fingerprint" in text
 
 
 @overload

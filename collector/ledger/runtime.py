@@ -1,5 +1,5 @@
 """The ledger as the collector, the API and the CLI use it: by client name and request key,
-each call one transaction on the store; plus the incident listener and the period task."""
+each call one transaction on the store; plus the incident listener (the period task is the ``ledger-periods`` job)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ class Ledger:
         self.store = store
         self.settings = settings
         self._links = links
-        self.clock = service.LedgerClock(store, getattr(settings, "ledger_period_interval", 3600.0))
 
     @cached_property
     def links(self) -> ApprovalLinks:
@@ -32,12 +31,6 @@ class Ledger:
         return self._links or links_from_settings(self.settings)
 
     # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> None:
-        self.clock.start()
-
-    def stop(self) -> None:
-        self.clock.stop()
 
     def on_incident_changed(self, conn: Connection, changed: Any) -> None:
         """Incident listener: (re)settle the incident's charge when it is resolved, closed or

@@ -12,13 +12,12 @@ charge committed before it.
 
 Periods are handled lazily — :func:`ensure_periods` runs before every ledger write and
 every statement read in a write transaction — and by the collector's periodic task
-(:class:`LedgerClock`), so a period's allotment exists from its first minute on.
+(the ``ledger-periods`` job, :mod:`collector.background`), so a period's allotment exists from its first minute on.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -611,38 +610,3 @@ def statement(
     )
     result["at_zero"] = found[1].at_zero if found is not None else None
     return result
-
-
-# ---------------------------------------------------------------------- the periodic task
-
-
-class LedgerClock:
-    """A thread running :func:`ensure_all_periods` every ``interval`` seconds (and at start)."""
-
-    def __init__(self, store: Any, interval: float) -> None:
-        self.store = store
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None or self.interval <= 0:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="ledger-periods", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                ensure_all_periods(self.store)
-            except Exception:
-                log.exception("ledger: period task failed; retrying next turn")
-            if self._stop.wait(self.interval):
-                return
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from collector import timeutil
-from collector.errors import NotFound
-from collector.reports.archive import ArchivedReport, archive, get_report, list_reports, reports_dir
+from collector.reports.archive import ArchivedReport, archive, content_of, get_report, list_reports
 from collector.reports.render import CONTENT_TYPES
+from collector.schema import reports
 from collector.settings import Settings
 from collector.store import Store
 
@@ -103,29 +103,32 @@ def reports_router(
                 body.language,
                 actor=actor,
                 email=body.email,
+                max_bytes=settings.artefact_max_bytes,
             )
         )
         return _out(result)
 
     @router.get(
         "/{report_id}/download",
-        response_class=FileResponse,
+        response_class=Response,
         responses={200: {"content": {t.split(";")[0]: {} for t in CONTENT_TYPES.values()}}},
     )
     def download(
         report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin
-    ) -> FileResponse:
-        """The archived file, as generated (its SHA-256 is in the listing)."""
+    ) -> Response:
+        """The archived file, as generated (its SHA-256 is in the listing); any replica serves it."""
         with store.read() as conn:
             report = get_report(conn, report_id)
-        path = Path(report.path)
-        root = reports_dir(settings.data_dir).resolve()
-        if not path.resolve().is_relative_to(root) or not path.is_file():
-            raise NotFound(f"the file of report {report_id} is no longer in the archive")
-        return FileResponse(
-            path,
+            row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).one()
+            content = content_of(conn, settings.data_dir, row)
+        return Response(
+            content,
             media_type=CONTENT_TYPES[report.format],
-            filename=f"{report.client}-{report.period}.{report.format}",
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="{report.client}-{report.period}.{report.format}"'
+                )
+            },
         )
 
     return router

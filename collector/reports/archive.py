@@ -1,20 +1,24 @@
-"""The report archive: files under ``<data_dir>/reports/<client>/``, one row each in ``reports``
-(SHA-256 of the content, size), and the e-mail to the client's report contacts.
+"""The report archive: one row each in ``reports`` (SHA-256 of the content, size), the file in
+the database (:mod:`collector.artefacts`, so every replica serves and mails it), and the e-mail
+to the client's report contacts.
 
-Archived files are never overwritten: each generation is a new file and row, named with its
-UTC time. ``replace=False`` (the scheduler) makes a generation a no-op when the client
-already has a report of that period in that format, checked again inside the write
-transaction (on PostgreSQL under an advisory lock), so two collectors never archive or
-e-mail the same period twice.
+Archived files are never overwritten: each generation is a new artefact and row, named with
+its UTC time. A generation takes the lock of its client and period (on PostgreSQL an advisory
+lock keyed on the schema, the client and the period) *before* it renders, so two replicas
+never render the same report at once; ``replace=False`` (the scheduler) then makes it a no-op
+when the client already has a report of that period in that format, so no period is archived
+or e-mailed twice.
+
+Reports archived before migration 0010 are files under ``<data_dir>/reports/<client>/``
+(``reports.path``, no ``artefact_id``); :func:`content_of` still serves them from there.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
+import contextlib
 import re
 import time
-import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +27,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector import admin, notify
+from collector import admin, artefacts, notify
 from collector.contracts.store import get_contract
 from collector.errors import NotFound
+from collector.jobs import lease_key_sql
 from collector.reports.i18n import Formatter
 from collector.reports.model import build
 from collector.reports.render import CONTENT_TYPES, render
@@ -118,21 +123,47 @@ def get_report(conn: Connection, report_id: int) -> ArchivedReport:
     return _row(r, r.client_name)
 
 
-def _lock(conn: Connection, client_id: int, period: str) -> None:
-    if conn.dialect.name == "postgresql":
-        key = zlib.crc32(f"upkeep-report:{client_id}:{period}".encode())
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+@contextlib.contextmanager
+def _generation_lock(store: Store, client_id: int, period: str) -> Iterator[None]:
+    """Held while one report of ``client_id`` and ``period`` is rendered and archived.
+
+    PostgreSQL: a transaction-level advisory lock on a connection of its own, so it is given
+    back whatever happens (commit, error, a dead process). SQLite has one process: nothing."""
+    if store.is_sqlite:
+        yield
+        return
+    with store.engine.connect() as conn, conn.begin():
+        conn.execute(
+            sa.text(f"SELECT pg_advisory_xact_lock({lease_key_sql()})"),
+            {"name": f"report:{client_id}:{period}"},
+        )
+        yield
 
 
-def _write_file(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    # Reports name clients, assets and costs: readable by the collector's user only.
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _archive_root(data_dir: str | Path) -> Path:
+    return reports_dir(data_dir).resolve()
+
+
+def legacy_file(data_dir: str | Path, stored_path: str) -> Path:
+    """The file of a report archived before 0010; NotFound if missing or outside the archive."""
+    root = _archive_root(data_dir)
+    stored = Path(stored_path)
+    # Absolute, relative to the archive, or relative to where a relative data_dir was resolved.
+    candidates = [stored] if stored.is_absolute() else [root / stored, stored]
+    for candidate in candidates:
+        path = candidate.resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    raise NotFound("the report's file is not in the archive")
+
+
+def content_of(conn: Connection, data_dir: str | Path, row: Any) -> bytes:
+    """The archived content of a ``reports`` row: its artefact, else its (older) file."""
+    if row.artefact_id is not None:
+        content = artefacts.get(conn, row.artefact_id).content
+        assert content is not None
+        return content
+    return legacy_file(data_dir, row.path).read_bytes()
 
 
 def email_text(model: dict[str, Any]) -> tuple[str, str]:
@@ -181,70 +212,81 @@ def archive(
     now: float | None = None,
     email: bool = False,
     replace: bool = True,
+    max_bytes: int = artefacts.DEFAULT_MAX_BYTES,
 ) -> ArchivedReport:
-    """Generate the report, write it under ``<data_dir>/reports``, record it; with ``email``,
-    queue it to the contract's ``reports`` contacts (once per client and period)."""
+    """Generate the report and archive it in the database; with ``email``, queue it to the
+    contract's ``reports`` contacts (once per client and period). ``data_dir`` is where
+    reports archived before 0010 are (it is no longer written)."""
     now = time.time() if now is None else now
     with store.read() as conn:
         client_row = admin.get_client(conn, client)
+    with _generation_lock(store, client_row.id, period):
         if not replace:
-            existing = find(conn, client_row.id, period, fmt)
+            with store.read() as conn:
+                existing = find(conn, client_row.id, period, fmt)
             if existing is not None:
                 return _row(existing, client_row.name)
-        model = build(conn, client, period, now=now, language=language)
-    content = render(model, fmt)
-    digest = hashlib.sha256(content).hexdigest()
-    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"{_safe(client_row.name)}-{period}-{model['language']}-{stamp}.{fmt}"
-    path = reports_dir(data_dir) / _safe(client_row.name) / name
-    with store.write() as conn:
-        _lock(conn, client_row.id, period)
-        if not replace:
-            existing = find(conn, client_row.id, period, fmt)
-            if existing is not None:
-                return _row(existing, client_row.name)
-        if path.exists():  # two generations in the same second: keep both
-            path = path.with_name(f"{path.stem}-{digest[:8]}{path.suffix}")
-        _write_file(path, content)
-        result = conn.execute(
-            reports.insert().values(
-                client_id=client_row.id,
-                period=period,
-                format=fmt,
-                language=model["language"],
-                path=str(path),
-                sha256=digest,
-                bytes=len(content),
-                generated_by=actor,
-                generated_at=now,
+        with store.read() as conn:
+            model = build(conn, client, period, now=now, language=language)
+        content = render(model, fmt)
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+        name = f"{_safe(client_row.name)}-{period}-{model['language']}-{stamp}.{fmt}"
+        content_type = CONTENT_TYPES[fmt].split(";")[0]
+        with store.write() as conn:
+            if not replace:  # SQLite: a CLI run in another process may have been quicker
+                existing = find(conn, client_row.id, period, fmt)
+                if existing is not None:
+                    return _row(existing, client_row.name)
+            stored = artefacts.put(
+                conn,
+                kind="report",
+                name=name,
+                content_type=content_type,
+                content=content,
+                now=now,
+                max_bytes=max_bytes,
             )
-        )
-        report_id = inserted_id(result)
-        if email:
-            contract = get_contract(conn, client_row.id)
-            recipients = contract.contacts_for("reports") if contract is not None else []
-            if recipients:
-                subject, body = email_text(model)
-                notify.queue(
-                    conn,
-                    kind=NOTIFY_KIND,
-                    recipients=recipients,
-                    subject=subject,
-                    body_text=body,
-                    now=now,
-                    client_id=client_row.id,
-                    attachments=[
-                        {
-                            "name": f"{_safe(client_row.name)}-{period}.{fmt}",
-                            "content_type": CONTENT_TYPES[fmt].split(";")[0],
-                            "path": str(path),
-                        }
-                    ],
-                    data={"report_id": report_id, "period": period, "sha256": digest},
-                    dedupe_key=f"report:{client_row.id}:{period}",
-                )
+            report_id = inserted_id(
                 conn.execute(
-                    reports.update().where(reports.c.id == report_id).values(emailed_at=now)
+                    reports.insert().values(
+                        client_id=client_row.id,
+                        period=period,
+                        format=fmt,
+                        language=model["language"],
+                        path=name,
+                        artefact_id=stored.id,
+                        sha256=stored.sha256,
+                        bytes=stored.size,
+                        generated_by=actor,
+                        generated_at=now,
+                    )
                 )
-        row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).one()
+            )
+            if email:
+                contract = get_contract(conn, client_row.id)
+                recipients = contract.contacts_for("reports") if contract is not None else []
+                if recipients:
+                    subject, body = email_text(model)
+                    notify.queue(
+                        conn,
+                        kind=NOTIFY_KIND,
+                        recipients=recipients,
+                        subject=subject,
+                        body_text=body,
+                        now=now,
+                        client_id=client_row.id,
+                        attachments=[
+                            {
+                                "name": f"{_safe(client_row.name)}-{period}.{fmt}",
+                                "content_type": content_type,
+                                "artefact_id": stored.id,
+                            }
+                        ],
+                        data={"report_id": report_id, "period": period, "sha256": stored.sha256},
+                        dedupe_key=f"report:{client_row.id}:{period}",
+                    )
+                    conn.execute(
+                        reports.update().where(reports.c.id == report_id).values(emailed_at=now)
+                    )
+            row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).one()
     return _row(row, client_row.name, created=True)

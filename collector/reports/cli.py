@@ -56,7 +56,17 @@ def run(
         )
         path.write_bytes(content)
         if keep:
-            archive(store, settings.data_dir, client, label, fmt, language, actor="cli", now=now)
+            archive(
+                store,
+                settings.data_dir,
+                client,
+                label,
+                fmt,
+                language,
+                actor="cli",
+                now=now,
+                max_bytes=settings.artefact_max_bytes,
+            )
         console.print(f"{path}: {len(content)} bytes")
         return [path]
     if out is not None and (str(out) == "-" or (out.exists() and not out.is_dir())):
@@ -80,7 +90,17 @@ def run(
             path = folder / f"{_safe(name)}-{label}.{fmt}"
             path.write_bytes(content)
             if keep:
-                archive(store, settings.data_dir, name, label, fmt, language, actor="cli", now=now)
+                archive(
+                    store,
+                    settings.data_dir,
+                    name,
+                    label,
+                    fmt,
+                    language,
+                    actor="cli",
+                    now=now,
+                    max_bytes=settings.artefact_max_bytes,
+                )
             written.append(path)
             progress.advance(task)
     console.print(f"{len(written)} report(s) in {folder}")

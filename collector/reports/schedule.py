@@ -8,13 +8,11 @@ next turn; the others go on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from collector.contracts.store import get_contract
 from collector.reports.archive import ArchivedReport, archive, find
@@ -83,6 +81,7 @@ def run_once(store: Store, settings: Settings, now: float | None = None) -> list
                 now=now,
                 email=True,
                 replace=False,
+                max_bytes=settings.artefact_max_bytes,
             )
         except Exception:
             log.exception(
@@ -99,15 +98,3 @@ def run_once(store: Store, settings: Settings, now: float | None = None) -> list
             )
             made.append(result)
     return made
-
-
-async def run_schedule(store: Store, settings: Settings) -> None:
-    """The collector's periodic task: :func:`run_once` every ``report_schedule_interval``."""
-    while True:
-        try:
-            await run_in_threadpool(run_once, store, settings)
-        except Exception:
-            log.exception(
-                "report schedule failed; retrying in %ss", settings.report_schedule_interval
-            )
-        await asyncio.sleep(settings.report_schedule_interval)

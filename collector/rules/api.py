@@ -2,8 +2,8 @@
 
 ``GET /api/v1/rules/status``, ``POST /api/v1/rules/reload`` (422 when the change is
 refused), ``GET /api/v1/alerts`` (current alerts) and ``GET /api/v1/alerts/transitions``
-(the append-only log, paged by id). All need an admin token. :func:`run_background`
-runs the sweep, watches the rule files, and reloads on SIGHUP.
+(the append-only log, paged by id). All need an admin token. :func:`run_rules`
+loads the rules and reloads them on SIGHUP (the sweep and the file watch are periodic jobs).
 """
 
 from __future__ import annotations
@@ -213,14 +213,15 @@ def rules_router(
 
 
 @contextlib.asynccontextmanager
-async def run_background(
+async def run_rules(
     service: RuleService, on_hup: Sequence[Callable[[], object]] = ()
 ) -> AsyncIterator[None]:
-    """Start the rules (in a thread), then sweep and watch until the app stops; SIGHUP reloads
-    the rules and calls ``on_hup`` (other reloadable files, e.g. the maintenance file)."""
+    """Start the rules (in a thread) and reload them on SIGHUP until the app stops, calling
+    ``on_hup`` too (other reloadable files, e.g. the maintenance file). The sweep and the file
+    watch are periodic jobs (:mod:`collector.background`)."""
     await run_in_threadpool(service.start)
-    settings = service.settings
     loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[None]] = []
 
     async def reload_now() -> None:
         try:
@@ -233,25 +234,6 @@ async def run_background(
             except Exception:
                 log.exception("reload on SIGHUP failed")
 
-    async def sweep_loop() -> None:
-        while True:
-            await asyncio.sleep(settings.rules_sweep_interval)
-            try:
-                await run_in_threadpool(service.sweep)
-            except Exception:
-                log.exception("rule sweep failed; retrying in %ss", settings.rules_sweep_interval)
-
-    async def watch_loop() -> None:
-        while True:
-            await asyncio.sleep(settings.rules_watch_interval)
-            try:
-                await run_in_threadpool(service.reload_if_changed)
-            except Exception:
-                log.exception("watching rule files failed")
-
-    tasks = [asyncio.create_task(sweep_loop())]
-    if settings.rules_watch_interval > 0:
-        tasks.append(asyncio.create_task(watch_loop()))
     hup = False
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
         loop.add_signal_handler(
@@ -269,3 +251,7 @@ async def run_background(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        try:
+            await run_in_threadpool(service.stop)  # a cluster replica gives its shards back
+        except Exception:
+            log.exception("leaving the cluster failed")

@@ -393,6 +393,10 @@ class RuleEngine:
         else:
             self._by_pair[(alert.rule_id, alert.series_id)] = alert
 
+    def has_changes(self) -> bool:
+        """Whether :meth:`take_dirty` would return anything (no write needed otherwise)."""
+        return bool(self._dirty or self._gone)
+
     def take_dirty(self) -> tuple[list[Alert], list[str]]:
         """Alerts whose persistent state changed since the last call, and fingerprints dropped."""
         dirty = [self.alerts[fp] for fp in self._dirty if fp in self.alerts]

@@ -15,6 +15,7 @@ persistence, hot reload. This is the I/O shell around the pure :mod:`collector.r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from collector import timeutil
+from collector.cluster import Cluster, LeaseLost
+from collector.ingest import SeriesRef
 from collector.rules.engine import Alert, AssetInfo, Core, RuleEngine, Transition
 from collector.rules.loader import Problem, load, rule_files
 from collector.rules.ruleset import RuleSet
@@ -117,11 +120,29 @@ def default_rules_paths() -> list[Path]:
     return [Path(sys.prefix) / "share" / "upkeep" / "rules"]
 
 
+@dataclass(slots=True)
+class _Shard:
+    """The engine of one shard this replica owns (cluster mode), with its own lock."""
+
+    engine: RuleEngine
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
 class RuleService:
-    """One collector's rule engine over one store. Thread-safe (one lock around the engine)."""
+    """One collector's rule engine over one store. Thread-safe (one lock around the engine).
+
+    With a :class:`~collector.cluster.Cluster` (PostgreSQL, several replicas) there is one
+    engine per owned shard instead, fed from the hand-off queue; ``self.engine`` then only
+    holds the loaded rules. Without one (SQLite, tests) everything runs in ``self.engine``.
+    """
 
     def __init__(
-        self, store: Store, settings: Settings, *, paths: Iterable[Path] | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        paths: Iterable[Path] | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -135,22 +156,42 @@ class RuleService:
         self._insert = sqlite.insert if store.is_sqlite else postgresql.insert
         #: Run inside ``_persist``'s write transaction; an exception rolls the whole change back.
         self.transition_listeners: list[TransitionListener] = []
-        self.engine = RuleEngine(
-            RuleSet(),
+        self._started_at = timeutil.now()
+        self.engine = self._new_engine(RuleSet(), self._started_at)
+        self.cluster = cluster
+        self._shards: dict[int, _Shard] = {}
+        self._refs: dict[int, SeriesRef] = {}
+        if cluster is not None:
+            cluster.on_gain = self._gain
+            cluster.on_lose = self._lose
+            cluster.on_drain = self.drain
+
+    def _new_engine(self, ruleset: RuleSet, started_at: float) -> RuleEngine:
+        return RuleEngine(
+            ruleset,
             self.asset_info,
-            started_at=timeutil.now(),
-            stale_after=settings.rules_stale_after,
-            reorder_window=settings.rules_reorder_window,
-            series_gone_after=settings.rules_series_gone_after,
-            max_clock_skew=settings.max_clock_skew,
+            started_at=started_at,
+            stale_after=self.settings.rules_stale_after,
+            reorder_window=self.settings.rules_reorder_window,
+            series_gone_after=self.settings.rules_series_gone_after,
+            max_clock_skew=self.settings.max_clock_skew,
         )
 
     # ------------------------------------------------------------------ start
 
     def start(self) -> None:
-        """Load the rules, restore persisted alerts, and seed absent clocks from the store."""
+        """Load the rules, restore persisted alerts, and seed absent clocks from the store.
+
+        In cluster mode: join the cluster instead; each shard this replica takes is restored
+        from the store when it is taken (:meth:`_gain`)."""
         with self._lock:
             self.reload(initial=True)
+            if self.cluster is not None:
+                # A replica without background work (--no-background) renews no leases, so
+                # it takes none: it stores and queues batches, the others evaluate them.
+                self.cluster.start(take_shards=self.settings.background)
+                self._update_gauges()
+                return
             try:
                 rows, seen = self._saved_state()
             except (
@@ -158,37 +199,187 @@ class RuleService:
             ) as exc:  # an unmigrated store (migrate=False): start empty
                 log.warning("rule state not restored: %s", type(exc).__name__)
                 rows, seen = [], []
-            for row in rows:
-                if row.rule_id not in self.engine.ruleset.rules:
-                    continue
-                core = Core.from_json(
-                    row.state if isinstance(row.state, dict) else json.loads(row.state)
-                )
-                self.engine.restore_alert(
-                    Alert(
-                        row.rule_id,
-                        row.fingerprint,
-                        row.client_id,
-                        row.asset_id,
-                        row.series_id,
-                        dict(row.labels),
-                        core,
-                    )
-                )
-            for asset_id, client_id, ts in seen:
-                self.engine.seen(asset_id, client_id, ts)
+            self._restore(self.engine, rows, seen)
             self._update_gauges()
 
-    def _saved_state(self) -> tuple[Sequence[Any], Sequence[Any]]:
+    def stop(self) -> None:
+        """Leave the cluster (its leases go back at once); nothing to do on one process."""
+        if self.cluster is not None:
+            self.cluster.stop()
+
+    def _restore(self, engine: RuleEngine, rows: Sequence[Any], seen: Sequence[Any]) -> None:
+        for row in rows:
+            if row.rule_id not in engine.ruleset.rules:
+                continue
+            core = Core.from_json(
+                row.state if isinstance(row.state, dict) else json.loads(row.state)
+            )
+            engine.restore_alert(
+                Alert(
+                    row.rule_id,
+                    row.fingerprint,
+                    row.client_id,
+                    row.asset_id,
+                    row.series_id,
+                    dict(row.labels),
+                    core,
+                )
+            )
+        for asset_id, client_id, ts in seen:
+            engine.seen(asset_id, client_id, ts)
+
+    def _saved_state(
+        self, client_ids: list[int] | None = None
+    ) -> tuple[Sequence[Any], Sequence[Any]]:
+        """Persisted alerts and each asset's newest sample time (of ``client_ids``, or all)."""
+        alerts_q = sa.select(rule_alerts)
+        seen_q = (
+            sa.select(series.c.asset_id, assets.c.client_id, sa.func.max(latest.c.ts))
+            .join(latest, latest.c.series_id == series.c.id)
+            .join(assets, assets.c.id == series.c.asset_id)
+            .group_by(series.c.asset_id, assets.c.client_id)
+        )
+        if client_ids is not None:
+            alerts_q = alerts_q.where(rule_alerts.c.client_id.in_(client_ids))
+            seen_q = seen_q.where(assets.c.client_id.in_(client_ids))
         with self.store.read() as conn:
-            rows = conn.execute(sa.select(rule_alerts)).all()
-            seen = conn.execute(
-                sa.select(series.c.asset_id, assets.c.client_id, sa.func.max(latest.c.ts))
-                .join(latest, latest.c.series_id == series.c.id)
-                .join(assets, assets.c.id == series.c.asset_id)
-                .group_by(series.c.asset_id, assets.c.client_id)
-            ).all()
+            rows = conn.execute(alerts_q).all()
+            seen = conn.execute(seen_q).all()
         return rows, seen
+
+    # ------------------------------------------------------------------ shards (cluster mode)
+
+    def _gain(self, shard: int, generation: int) -> None:
+        """A shard's lease was taken: rebuild its engine from the store (persisted alert state,
+        and each asset's newest sample for absent clocks; windows load on their next sample)."""
+        assert self.cluster is not None
+        # A replica that joined a running cluster needs no start-up grace for absent rules:
+        # the other replicas kept storing every batch, so "last seen" in the store is true.
+        started_at = self._started_at if not self.cluster.joined_running_cluster else 0.0
+        engine = self._new_engine(self.engine.ruleset, started_at)
+        with self.store.read() as conn:
+            ids = [
+                cid
+                for cid in conn.execute(sa.select(clients.c.id)).scalars()
+                if self.cluster.shard_of(cid) == shard
+            ]
+        rows, seen = self._saved_state(ids) if ids else ([], [])
+        self._restore(engine, rows, seen)
+        self._shards[shard] = _Shard(engine)
+        log.debug("shard %d (generation %d): %d alert(s) restored", shard, generation, len(rows))
+
+    def _lose(self, shard: int) -> None:
+        state = self._shards.pop(shard, None)
+        if state is not None:
+            with state.lock:  # wait for an evaluation in flight (its write is fenced anyway)
+                pass
+
+    def _refs_of(self, client_id: int, payload: dict[str, Any]) -> dict[int, SeriesRef]:
+        out = {}
+        for key, (asset_id, asset, metric, labels) in payload["series"].items():
+            sid = int(key)
+            ref = self._refs.get(sid)
+            if ref is None:
+                ref = SeriesRef(sid, client_id, asset_id, asset, metric, dict(labels))
+                self._refs[sid] = ref
+            out[sid] = ref
+        return out
+
+    def drain(self, shard: int, limit: int = 50) -> int:
+        """Evaluate the queued batches of an owned shard; returns how many were claimed."""
+        assert self.cluster is not None
+        state = self._shards.get(shard)
+        if state is None:
+            return 0
+        claimed = 0
+        with state.lock:
+            while self._shards.get(shard) is state:
+                started = time.perf_counter()
+                now = timeutil.now()
+                engine = state.engine
+                try:
+                    with self.store.write() as conn:
+                        self.cluster.fence(conn, shard)
+                        rows = self.cluster.claim(conn, shard, limit)
+                        if not rows:
+                            return claimed
+                        stored: list[tuple[Any, float, float]] = []
+                        refs: dict[int, Any] = {}  # SeriesRef (frozen) for SeriesLike
+                        for row in rows:
+                            payload = (
+                                row.payload
+                                if isinstance(row.payload, dict)
+                                else json.loads(row.payload)
+                            )
+                            these = self._refs_of(row.client_id, payload)
+                            refs.update(these)
+                            stored += [(these[sid], v, ts) for sid, ts, v in payload["rows"]]
+                        needs = engine.windows_needed(refs.values())
+                        if needs:
+                            self._preload(needs, conn, engine)
+                        transitions = engine.observe(stored, now)
+                        self._write(conn, engine, transitions, now)
+                        self.cluster.done(conn, [row.id for row in rows])
+                except LeaseLost:
+                    self._shards.pop(shard, None)
+                    return claimed
+                except Exception:
+                    # The engine ran ahead of a write that rolled back: start the shard over
+                    # from the store (the queue rows are still there).
+                    self._rebuild(shard, state)
+                    raise
+                claimed += len(rows)
+                self.cluster.metrics.handed.inc(len(rows))
+                self._logged(transitions)
+                self.metrics.seconds.labels("ingest").observe(time.perf_counter() - started)
+                if len(rows) < limit:
+                    break
+        return claimed
+
+    def _rebuild(self, shard: int, state: _Shard) -> None:
+        generation = self.cluster.generation(shard) if self.cluster is not None else None
+        if generation is None or self._shards.get(shard) is not state:
+            return
+        try:
+            self._gain(shard, generation)
+        except Exception:
+            log.exception("shard %d: rebuilding from the store failed", shard)
+            self._shards.pop(shard, None)
+
+    def _fenced(
+        self, shard: int, step: Callable[[RuleEngine], list[Transition]], now: float
+    ) -> list[Transition]:
+        """``step(engine)`` for an owned shard; its changes are written in a fenced
+        transaction. Nothing changed: no transaction at all (a sweep of a quiet shard is
+        free). Fenced out: the changes are dropped with the shard's engine."""
+        assert self.cluster is not None
+        state = self._shards.get(shard)
+        if state is None:
+            return []
+        with state.lock:
+            if self._shards.get(shard) is not state:
+                return []
+            engine = state.engine
+            try:
+                transitions = step(engine)
+                if transitions or engine.has_changes():
+                    with self.store.write() as conn:
+                        self.cluster.fence(conn, shard)
+                        self._write(conn, engine, transitions, now)
+            except LeaseLost:
+                self._shards.pop(shard, None)
+                return []
+            except Exception:
+                self._rebuild(shard, state)
+                raise
+        self._logged(transitions)
+        return transitions
+
+    def active_alerts(self) -> list[Alert]:
+        """Every pending or firing alert this replica evaluates."""
+        if self.cluster is None:
+            return self.engine.active()
+        return [a for state in list(self._shards.values()) for a in state.engine.active()]
 
     # ------------------------------------------------------------------ asset context
 
@@ -226,6 +417,13 @@ class RuleService:
         """Ingest listener: evaluate a stored batch's samples now."""
         if not result.rows:
             return
+        if self.cluster is not None:
+            # The batch went to its shard's queue in the ingest transaction; the owner
+            # evaluates it. Owning it here, do it now (sub-second, within this request).
+            shard = self.cluster.shard_of(next(iter(result.series.values())).client_id)
+            if self.cluster.owns(shard):
+                self.drain(shard)
+            return
         started = time.perf_counter()
         stored = result.stored
         now = timeutil.now()
@@ -240,6 +438,13 @@ class RuleService:
     def sweep(self, now: float | None = None) -> list[Transition]:
         started = time.perf_counter()
         now = timeutil.now() if now is None else now
+        if self.cluster is not None:
+            transitions = []
+            for shard in sorted(self._shards):
+                transitions += self._fenced(shard, lambda engine: engine.sweep(now), now)
+            self._update_gauges()
+            self.metrics.seconds.labels("sweep").observe(time.perf_counter() - started)
+            return transitions
         with self._lock:
             transitions = self.engine.sweep(now)
             self._persist(transitions, now)
@@ -247,93 +452,115 @@ class RuleService:
         self.metrics.seconds.labels("sweep").observe(time.perf_counter() - started)
         return transitions
 
-    def _preload(self, needs: list[tuple[Any, float]]) -> None:
-        with self.store.read() as conn:
+    def _preload(
+        self,
+        needs: list[tuple[Any, float]],
+        conn: Connection | None = None,
+        engine: RuleEngine | None = None,
+    ) -> None:
+        """Raw samples a new series' window needs (so a new owner's windows are full at once)."""
+        engine = engine or self.engine
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self.store.read())
             for ref, window in needs:
                 rows = conn.execute(
                     sa.select(samples.c.ts, samples.c.value).where(
                         samples.c.series_id == ref.id, samples.c.ts > timeutil.now() - window - 60
                     )
                 ).all()
-                self.engine.preload(ref, [(ts, v) for ts, v in rows])
+                engine.preload(ref, [(ts, v) for ts, v in rows])
 
     def _persist(self, transitions: list[Transition], now: float) -> None:
-        dirty, gone = self.engine.take_dirty()
+        if not transitions and not self.engine.has_changes():
+            return  # nothing to store: no write transaction (on SQLite it takes the write lock)
+        with self.store.write() as conn:
+            written = self._write(conn, self.engine, transitions, now)
+        if written:
+            self._logged(transitions)
+
+    def _write(
+        self, conn: Connection, engine: RuleEngine, transitions: list[Transition], now: float
+    ) -> bool:
+        """Store ``engine``'s changed alert state and ``transitions`` on ``conn``."""
+        dirty, gone = engine.take_dirty()
         if not transitions and not dirty and not gone:
-            return
+            return False
         keep = [a for a in dirty if not _idle(a.core)]
         drop = [a.fingerprint for a in dirty if _idle(a.core)] + gone
-        with self.store.write() as conn:
-            if drop:
-                conn.execute(rule_alerts.delete().where(rule_alerts.c.fingerprint.in_(drop)))
-            if keep:
-                stmt = self._insert(rule_alerts)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[rule_alerts.c.fingerprint],
-                    set_={
-                        c: getattr(stmt.excluded, c)
-                        for c in (
-                            "series_id",
-                            "status",
-                            "severity",
-                            "state",
-                            "summary",
-                            "updated_at",
-                            "labels",
-                        )
-                    },
-                )
-                summaries = {t.fingerprint: t.summary for t in transitions}
-                conn.execute(
-                    stmt,
-                    [
-                        {
-                            "fingerprint": a.fingerprint,
-                            "rule_id": a.rule_id,
-                            "client_id": a.client_id,
-                            "asset_id": a.asset_id,
-                            "series_id": a.series_id,
-                            "labels": a.labels,
-                            "status": a.core.status,
-                            "severity": a.core.severity,
-                            "state": a.core.to_json(),
-                            "summary": summaries.get(a.fingerprint, ""),
-                            "updated_at": now,
-                        }
-                        for a in keep
-                    ],
-                )
-            if transitions:
-                conn.execute(
-                    alert_transitions.insert(),
-                    [
-                        {
-                            "fingerprint": t.fingerprint,
-                            "rule_id": t.rule_id,
-                            "client_id": t.client_id,
-                            "asset_id": t.asset_id,
-                            "event": t.event,
-                            "status": t.status,
-                            "previous_status": t.previous_status,
-                            "severity": t.severity,
-                            "previous_severity": t.previous_severity,
-                            "ts": t.ts,
-                            "value": t.value if t.value is None or t.value == t.value else None,
-                            "labels": t.labels,
-                            "priority": t.priority,
-                            "kind": t.kind,
-                            "summary": t.summary,
-                            "description": t.description,
-                            "runbook": t.runbook,
-                            "flapping": t.flapping,
-                            "reason": t.reason,
-                            "recorded_at": now,
-                        }
-                        for t in transitions
-                    ],
-                )
-                for listener in self.transition_listeners:
-                    listener(conn, transitions, now)
+        if drop:
+            conn.execute(rule_alerts.delete().where(rule_alerts.c.fingerprint.in_(drop)))
+        if keep:
+            stmt = self._insert(rule_alerts)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[rule_alerts.c.fingerprint],
+                set_={
+                    c: getattr(stmt.excluded, c)
+                    for c in (
+                        "series_id",
+                        "status",
+                        "severity",
+                        "state",
+                        "summary",
+                        "updated_at",
+                        "labels",
+                    )
+                },
+            )
+            summaries = {t.fingerprint: t.summary for t in transitions}
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "fingerprint": a.fingerprint,
+                        "rule_id": a.rule_id,
+                        "client_id": a.client_id,
+                        "asset_id": a.asset_id,
+                        "series_id": a.series_id,
+                        "labels": a.labels,
+                        "status": a.core.status,
+                        "severity": a.core.severity,
+                        "state": a.core.to_json(),
+                        "summary": summaries.get(a.fingerprint, ""),
+                        "updated_at": now,
+                    }
+                    for a in keep
+                ],
+            )
+        if transitions:
+            conn.execute(
+                alert_transitions.insert(),
+                [
+                    {
+                        "fingerprint": t.fingerprint,
+                        "rule_id": t.rule_id,
+                        "client_id": t.client_id,
+                        "asset_id": t.asset_id,
+                        "event": t.event,
+                        "status": t.status,
+                        "previous_status": t.previous_status,
+                        "severity": t.severity,
+                        "previous_severity": t.previous_severity,
+                        "ts": t.ts,
+                        "value": t.value if t.value is None or t.value == t.value else None,
+                        "labels": t.labels,
+                        "priority": t.priority,
+                        "kind": t.kind,
+                        "summary": t.summary,
+                        "description": t.description,
+                        "runbook": t.runbook,
+                        "flapping": t.flapping,
+                        "reason": t.reason,
+                        "recorded_at": now,
+                    }
+                    for t in transitions
+                ],
+            )
+            for listener in self.transition_listeners:
+                listener(conn, transitions, now)
+        return True
+
+    def _logged(self, transitions: list[Transition]) -> None:
         for t in transitions:
             self.metrics.transitions.labels(t.event).inc()
             if t.event in ("firing", "resolved", "escalated"):
@@ -343,7 +570,7 @@ class RuleService:
 
     def _update_gauges(self) -> None:
         counts = {"pending": 0, "firing": 0}
-        for alert in self.engine.active():
+        for alert in self.active_alerts():
             counts[alert.core.status] = counts.get(alert.core.status, 0) + 1
         for status, count in counts.items():
             self.metrics.alerts.labels(status).set(count)
@@ -379,6 +606,8 @@ class RuleService:
                 return self.state
             transitions = self.engine.reload(result.ruleset, now)
             self._persist(transitions, now)
+            for shard in sorted(self._shards):
+                self._fenced(shard, lambda engine: engine.reload(result.ruleset, now), now)
             self.state.ok = True
             self.state.errors = []
             self.state.files = result.ruleset.files

@@ -1,5 +1,5 @@
 """SLA clocks in the store: ``incident_sla`` (the clocks as of the last look) and
-``sla_pauses`` (the pause history), kept up to date by an incident listener and a sweep.
+``sla_pauses`` (the pause history), kept up to date by an incident listener and a sweep (the ``sla-sweep`` job, :mod:`collector.background`).
 
 :meth:`SlaClocks.on_incident` runs after every incident event, inside its transaction:
 it records pauses (a stay in a waiting state; the time between a resolution and a reopen)
@@ -15,7 +15,6 @@ through the outbox, and a notification to the contract's contacts who receive ``
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -452,32 +451,3 @@ def _row_values(row: Any, status: SlaStatus, now: float, notified: list[str]) ->
         "notified": notified,
         "updated_at": now,
     }
-
-
-class SlaSweeper:
-    """A background thread that runs :meth:`SlaClocks.sweep` every ``interval`` seconds."""
-
-    def __init__(self, clocks: SlaClocks, store: Store, interval: float) -> None:
-        self.clocks, self.store, self.interval = clocks, store, interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="upkeep-sla-sweep", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.clocks.sweep(self.store)
-            except Exception:  # the store may be down for a moment: try again next time
-                log.exception("SLA sweep failed")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None

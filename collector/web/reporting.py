@@ -3,7 +3,7 @@
 The reports module is built alongside the web UI; until it is importable, the reports page
 lists archived reports and says that generating is not available. :func:`generate` is the
 only call into it: ``collector.reports.archive.archive(store, data_dir, client, period, fmt,
-actor=…)`` generates the report, writes it under ``<data_dir>/reports`` and records it in
+actor=…)`` generates the report, stores it in the database (``artefacts``) and records it in
 the ``reports`` table, where the archive list and the download find it. (The function is
 taken from the submodule: importing ``collector.reports.archive`` rebinds the package's
 attribute of the same name to the submodule.)
@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from pathlib import Path
 from typing import Any
 
-from collector.errors import InvalidArgument, NotFound
+from collector.errors import InvalidArgument
 from collector.settings import Settings
 from collector.store import Store
 
@@ -47,18 +46,20 @@ def generate(
     if fmt not in FORMATS:
         raise InvalidArgument(f"format must be one of {', '.join(FORMATS)}")
     return importlib.import_module(ARCHIVE_MODULE).archive(
-        store, settings.data_dir, client, period, fmt, actor=actor
+        store,
+        settings.data_dir,
+        client,
+        period,
+        fmt,
+        actor=actor,
+        max_bytes=settings.artefact_max_bytes,
     )
 
 
-def archived_file(settings: Settings, stored_path: str) -> Path:
-    """The file of an archived report; NotFound if it is missing or outside ``<data_dir>/reports``."""
-    root = (settings.data_dir / "reports").resolve()
-    stored = Path(stored_path)
-    # Absolute, relative to the archive, or relative to where a relative data_dir was resolved.
-    candidates = [stored] if stored.is_absolute() else [root / stored, stored]
-    for candidate in candidates:
-        path = candidate.resolve()
-        if path.is_relative_to(root) and path.is_file():
-            return path
-    raise NotFound("the report's file is not in the archive")
+def archived_content(store: Store, settings: Settings, row: Any) -> bytes:
+    """The content of an archived report row: from the database, or (archived before 0010)
+    its file under ``<data_dir>/reports``; NotFound if missing or outside the archive."""
+    from collector.reports.archive import content_of
+
+    with store.read() as conn:
+        return content_of(conn, settings.data_dir, row)

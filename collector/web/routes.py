@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -592,7 +592,9 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
     ) -> Response:
         with request.app.state.store.read() as conn:
             row = queries.report_row(conn, scope, report_id)
-        path = reporting.archived_file(request.app.state.settings, row.path)
+        content = reporting.archived_content(
+            request.app.state.store, request.app.state.settings, row
+        )
         media = {
             "html": "text/html",
             "pdf": "application/pdf",
@@ -600,8 +602,11 @@ def web_router(incident_service: IncidentService, rule_service: RuleService) -> 
             "csv": "text/csv",
         }.get(row.format, "application/octet-stream")
         filename = f"upkeep-report-{row.client}-{row.period}.{row.format}"
-        response = FileResponse(
-            path, media_type=media, filename=re.sub(r"[^A-Za-z0-9_.-]", "-", filename)
+        safe_name = re.sub(r"[^A-Za-z0-9_.-]", "-", filename)
+        response = Response(
+            content,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{safe_name}"'},
         )
         response.headers.update(
             {k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"}

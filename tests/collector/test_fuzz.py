@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -41,14 +42,15 @@ CONFIG = HERE / "fuzz.toml"
 CHECKS = ["all"]
 MAX_EXAMPLES = 15  # per operation and phase; all phases (coverage, fuzzing, stateful) run
 SEED = 1  # the same cases every run: a failure reproduces with `st replay` or this seed
-RUN_TIMEOUT = 270.0  # under pytest's 300 s; a quiet machine needs far less
+# All checks over every operation take minutes on a loaded 2-core machine: bounded, but
+# not tight (pytest's default 300 s per test would cut a healthy run short).
+RUN_TIMEOUT = 600.0
 
 
 def schemathesis_run(
     schema_url: str,
     checks: list[str],
     *,
-    cwd: Path,
     env: dict[str, str] | None = None,
     max_examples: int = MAX_EXAMPLES,
     timeout: float = RUN_TIMEOUT,
@@ -82,10 +84,10 @@ def schemathesis_run(
         capture_output=True,
         text=True,
         timeout=timeout,
-        # schemathesis keeps a crash cache in ./.schemathesis and replays it on the next run:
-        # a fresh folder per run, so every run is the same seeded run.
-        cwd=cwd,
         stdin=subprocess.DEVNULL,
+        # schemathesis keeps a crash cache (.schemathesis/) in its working directory and
+        # replays it first: a fresh temp dir keeps every run the same and the tree clean.
+        cwd=tempfile.mkdtemp(prefix="upkeep-fuzz-"),
     )
 
 
@@ -111,13 +113,13 @@ def _report(proc: subprocess.CompletedProcess[str]) -> str:
     return f"schemathesis exited {proc.returncode}:\n{body}\n{proc.stderr[-5000:]}"
 
 
+@pytest.mark.timeout(RUN_TIMEOUT + 180)
 def test_api_passes_checks_under_fuzzing(tmp_path):
     with CollectorProcess(tmp_path / "collector") as collector:
         creds = provision(collector, "acme")
         proc = schemathesis_run(
             f"{collector.url}/openapi.json",
             CHECKS,
-            cwd=tmp_path,
             env={
                 "UPKEEP_FUZZ_AGENT_TOKEN": creds.agent_token,
                 "UPKEEP_FUZZ_ADMIN_TOKEN": creds.admin_token,
@@ -173,7 +175,6 @@ def test_harness_fails_on_a_server_error(tmp_path):
         proc = schemathesis_run(
             f"http://127.0.0.1:{port}/openapi.json",
             ["not_a_server_error"],
-            cwd=tmp_path,
             env={"UPKEEP_FUZZ_AGENT_TOKEN": "-", "UPKEEP_FUZZ_ADMIN_TOKEN": "-"},
             max_examples=20,
             timeout=120,

@@ -30,6 +30,7 @@ Importable as ``tests.servers.collector`` (tests/conftest.py puts the repository
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -41,6 +42,17 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+
+def _die_with_parent() -> None:
+    """Linux: the collector gets SIGKILL when the test process dies (a test killed by
+    pytest-timeout, or Ctrl-C) instead of running on against a dropped schema. (The signal
+    follows the thread that started it: start collectors from a thread that outlives them.)"""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -122,7 +134,12 @@ class CollectorProcess:
         self._log.write(f"--- starting: {' '.join(args)}\n".encode())
         self._log.flush()
         self.process = subprocess.Popen(
-            args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            args,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl, no locks taken
         )
         self.wait_healthy(self.startup_timeout)
         return self

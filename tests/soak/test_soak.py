@@ -114,7 +114,6 @@ def settings_file(folder: Path, receiver: FlakyTicketSystem) -> Path:
         },
         "outbox_retry_base": 0.2,
         "outbox_retry_max": 1.0,
-        "outbox_max_attempts": 200,
         "outbox_claim_timeout": 3.0,
     }
     path = folder / "settings.yaml"

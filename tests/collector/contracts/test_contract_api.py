@@ -198,12 +198,15 @@ def test_preventive_endpoints(http, admin_token) -> None:
 
 def test_the_app_wires_scope_and_preventive_work_into_incidents(http) -> None:
     from collector.contracts import scope
+    from collector.incidents import pipeline
     from collector.incidents.runtime import rule_metric
     from collector.preventive import PreventiveRecorder
 
     runtime = http.app.state.incidents
     listeners = runtime.service.listeners
-    assert scope.on_incident in listeners
+    # Scope is a pipeline stage (its decision labels the incident), not a listener.
+    assert scope.scope_stage in pipeline.stages() and scope.scope_stage in pipeline.stages(True)
+    assert not any(getattr(x, "__module__", "") == scope.__name__ for x in listeners)
     recorder = next(x for x in listeners if isinstance(x, PreventiveRecorder))
     assert recorder.metric_of("disk-space") == "disk_used_percent"  # from the shipped rules
     assert recorder.metric_of("no-such-rule") is None

@@ -141,9 +141,8 @@ def fire(
 
 
 def make_service(store) -> IncidentService:
-    service = IncidentService(store, CONFIG)
-    service.listeners.append(scope.on_incident)
-    return service
+    # No listener: the scope stage's decision carries the labels and the event.
+    return IncidentService(store, CONFIG)
 
 
 @pytest.mark.parametrize("policy", ["tag", "billable"])

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from collector import admin
+from collector import admin, artefacts
 from collector.reports import schedule
 from collector.schema import notifications, reports
 from collector.settings import Settings
@@ -61,12 +60,13 @@ def test_scheduled_report_is_archived_and_emailed_once(built, settings):
         "en",
         "schedule",
     )
-    path = Path(made.path)
-    assert path.parent == settings.data_dir / "reports" / "acme"
-    content = path.read_bytes()
+    # In the database, not in this replica's data_dir: any replica serves and mails it.
+    assert not (settings.data_dir / "reports").exists()
+    [row] = _rows(built, reports)
+    with built.read() as conn:
+        content = artefacts.get(conn, row.artefact_id).content
     assert made.sha256 == hashlib.sha256(content).hexdigest() and made.bytes == len(content)
     assert b"UPK-acme-2" in content
-    [row] = _rows(built, reports)
     assert (row.sha256, row.bytes, row.emailed_at) == (made.sha256, made.bytes, scenario.NOW)
     [mail] = _rows(built, notifications)
     assert (mail.kind, mail.recipients, mail.client_id) == (
@@ -77,7 +77,7 @@ def test_scheduled_report_is_archived_and_emailed_once(built, settings):
     assert mail.subject == "Monthly report for acme, 2026-10"
     assert "Points left: 62.00" in mail.body_text and "Availability: 99.71%" in mail.body_text
     assert mail.attachments == [
-        {"name": "acme-2026-10.html", "content_type": "text/html", "path": str(path)}
+        {"name": "acme-2026-10.html", "content_type": "text/html", "artefact_id": row.artefact_id}
     ]
     assert mail.dedupe_key == f"report:{row.client_id}:2026-10"
 

@@ -1,0 +1,142 @@
+"""The registry table of a collector's background work: every periodic job and worker, in one
+list (see :mod:`collector.jobs` for the runner, the singleton leases and the metrics).
+
+======================  ===========  ==========================================================
+job                     singleton    what
+======================  ===========  ==========================================================
+retention               yes          purge old samples, rollups, events, batches (at start too)
+rules-sweep             no           time-based rules (no data, ``for`` expiry) of this engine
+rules-watch             no           reload this replica's rule files when they changed
+noise-release           no           release held-back signals (rows claimed by delete)
+sla-sweep               yes          recompute running SLA clocks, send warnings/breaches
+ledger-periods          yes          allotments, rollovers, expiries of new periods (at start)
+ticket-poll-closed      yes          close incidents whose ticket was closed in the ticket system
+ticket-time-entries     yes          mirror time entries logged in the ticket systems
+report-schedule         yes          render, archive and mail the reports that are due (at start)
+sqlite-checkpoint       no           SQLite only: copy the WAL into the database
+cluster-leases          no           PostgreSQL: heartbeat, renew this replica's shard leases,
+                                     take or give back shards toward an even share
+cluster-queue-poll      no           PostgreSQL: evaluate queued batches of shards held here
+                                     (the fallback when no NOTIFY arrived)
+======================  ===========  ==========================================================
+
+Workers (started and stopped, never leased; their rows are claimed one by one): ``outbox`` (the
+ticket connectors), ``notify`` (client e-mails) and, on PostgreSQL, ``cluster-listen`` (LISTEN
+for hand-off wake-ups; see :mod:`collector.cluster`).
+
+The rule sweep is per replica: each replica sweeps the alerts its own engine evaluates (the
+shard leases decide which those are, where a cluster has them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from collector.jobs import PeriodicJob, Worker
+
+if TYPE_CHECKING:
+    from collector.incidents.runtime import Incidents
+    from collector.rules.service import RuleService
+    from collector.settings import Settings
+    from collector.store import Store
+
+#: How often the SQLite WAL is checkpointed (Store.checkpoint).
+CHECKPOINT_INTERVAL = 1.0
+
+
+def collector_jobs(
+    store: Store,
+    settings: Settings,
+    rules: RuleService,
+    incidents: Incidents,
+    *,
+    retention: bool = True,
+    reports: bool = True,
+) -> tuple[list[PeriodicJob], list[Worker]]:
+    """The jobs and workers of one collector replica (none with ``settings.background`` off).
+
+    ``retention`` / ``reports``: leave those jobs out (tests that set the clock themselves)."""
+    if not settings.background:
+        return [], []
+    from collector import retention as retention_module
+    from collector.incidents import noise
+    from collector.ledger.service import ensure_all_periods
+
+    jobs: list[PeriodicJob] = []
+
+    def add(
+        name: str,
+        interval: float,
+        run: Callable[[], object],
+        *,
+        singleton: bool = False,
+        at_start: bool = False,
+    ) -> None:
+        if interval > 0:
+            jobs.append(PeriodicJob(name, interval, run, singleton, at_start))
+
+    if retention:
+        add(
+            "retention",
+            settings.retention_interval,
+            lambda: retention_module.purge(store, settings),
+            singleton=True,
+            at_start=True,
+        )
+    add("rules-sweep", settings.rules_sweep_interval, rules.sweep)
+    add("rules-watch", settings.rules_watch_interval, rules.reload_if_changed)
+    add("noise-release", settings.noise_release_interval, lambda: noise.release_once(store))
+    add(
+        "sla-sweep",
+        settings.sla_sweep_interval,
+        lambda: incidents.sla.sweep(store),
+        singleton=True,
+    )
+    add(
+        "ledger-periods",
+        settings.ledger_period_interval,
+        lambda: ensure_all_periods(store),
+        singleton=True,
+        at_start=True,
+    )
+    outbox = incidents.workers
+    if any(c.supports_poll for c in outbox.connectors.values()):
+        # Once per cluster: every replica asking every ticket system would multiply the
+        # requests and race to close the same incidents.
+        add(
+            "ticket-poll-closed",
+            settings.outbox_poll_closed_interval,
+            outbox.poll_closed,
+            singleton=True,
+        )
+        add(
+            "ticket-time-entries",
+            settings.outbox_poll_closed_interval,
+            outbox.poll_time_entries,
+            singleton=True,
+        )
+    if reports:
+        from collector.reports.schedule import run_once
+
+        add(
+            "report-schedule",
+            settings.report_schedule_interval,
+            lambda: run_once(store, settings),
+            singleton=True,
+            at_start=True,
+        )
+    if store.checkpoints:
+        add("sqlite-checkpoint", CHECKPOINT_INTERVAL, store.checkpoint)
+    cluster = rules.cluster
+    if cluster is not None:
+        # Per replica: each renews its own shard leases and evaluates its own shards' queues.
+        add("cluster-leases", settings.cluster_lease_ttl / 5, cluster.renew)
+        add("cluster-queue-poll", settings.cluster_poll_interval, cluster.poll)
+    workers = [
+        Worker("outbox", outbox.start, outbox.stop),
+        Worker("notify", incidents.notify_workers.start, incidents.notify_workers.stop),
+    ]
+    if cluster is not None:
+        workers.append(Worker("cluster-listen", cluster.start_listening, cluster.stop_listening))
+    return jobs, workers
