@@ -184,11 +184,15 @@ _SENT_AT_SCHEMA = {
 
 
 class Batch(_Strict):
-    """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches."""
+    """One push from an agent. ``batch_id`` makes a retry a no-op; ``seq`` orders batches.
+
+    No string anywhere in a batch may contain NUL (U+0000): the store cannot hold it, so such
+    a batch is refused whole with 422 ``nul_character``.
+    """
 
     batch_id: UUID
     seq: Annotated[
-        int, BeforeValidator(json_integer), Field(ge=0, le=2**63 - 1)
+        int, Field(ge=0, le=2**63 - 1), BeforeValidator(json_integer)
     ]  # stored as a signed 64-bit integer
     sent_at: Annotated[datetime, WithJsonSchema(_SENT_AT_SCHEMA)]  # RFC 3339 or epoch seconds
     agent: AgentInfo

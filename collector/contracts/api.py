@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from collector import admin, timeutil
 from collector.contracts import service
 from collector.contracts.files import ContractFiles
+from collector.contracts.model import Contract
 from collector.contracts.store import contract_row, list_contracts
 
 ClientParam = Annotated[str, PathParam(min_length=1, max_length=100, pattern=r"^[^\x00/]+$")]
@@ -54,6 +55,20 @@ class ReloadOut(BaseModel):
     loaded: list[dict[str, Any]]
     errors: list[str]
     at: datetime | None
+
+
+#: The PUT body as documented: the contract's fields (docs/contracts.md says each one's
+#: form), ``plan`` required, nothing else; ``client`` may be left out (the URL's).
+_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {name: {} for name in Contract.model_fields},
+    "required": [
+        name
+        for name, field in Contract.model_fields.items()
+        if field.is_required() and name != "client"
+    ],
+    "additionalProperties": False,
+}
 
 
 def _out(row: Any, client: str, managed: set[str], full: bool) -> Any:
@@ -108,7 +123,11 @@ def contracts_router(
             raise NotFound(f"client {client!r} has no contract")
         return _out(row, found.name, files.managed(), True)
 
-    @router.put("/api/v1/contracts/{client}", response_model=ContractOut)
+    @router.put(
+        "/api/v1/contracts/{client}",
+        response_model=ContractOut,
+        openapi_extra={"requestBody": {"content": {"application/json": {"schema": _BODY}}}},
+    )
     def put_contract(
         client: ClientParam, body: Annotated[dict[str, Any], Body()], principal: Any = admin_dep
     ) -> ContractOut:

@@ -25,10 +25,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from dateutil.rrule import rrule, rruleset, rrulestr
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
-    Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -41,6 +42,31 @@ MAX_DURATION = 31 * 86400.0
 #: DTSTART of an RRULE that gives none: only its time of day (midnight) matters, with BYHOUR.
 _RRULE_DEFAULT_START = datetime(2024, 1, 1)
 _ZONED_DTSTART = re.compile(r"DTSTART;TZID|DTSTART:\d{8}T\d{6}Z", re.IGNORECASE)
+
+
+def _window_duration(seconds: float) -> float:
+    if not 0 < seconds <= MAX_DURATION:
+        raise ValueError(f"must be more than 0 and at most 31 days ({MAX_DURATION:.0f} s)")
+    return seconds
+
+
+#: A window's length, as documented: pydantic cannot put ``gt``/``le`` of a field whose type
+#: has its own validator into the JSON schema (it left raw ``gt``/``le`` keys), so the bounds
+#: are checked and said here. (A string's value, "0s" or "99w", is checked but not
+#: expressible as a pattern.)
+WindowDuration = Annotated[
+    Duration,
+    AfterValidator(_window_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION},
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
+            ],
+            "description": "Seconds (more than 0, at most 31 days), or a duration like 2h",
+        }
+    ),
+]
 
 
 def zone(name: str) -> ZoneInfo:
@@ -66,7 +92,7 @@ class MaintenanceWindow(BaseModel):
     end: datetime | None = None
     cron: str | None = None  # recurring: 5-field cron in the window's zone
     rrule: str | None = None  # recurring: RFC 5545 RRULE (with DTSTART for the time of day)
-    duration: Duration | None = Field(default=None, gt=0, le=MAX_DURATION)
+    duration: WindowDuration | None = None
     sites: list[Name] = []
     assets: list[Name] = []
     tags: list[Name] = []

@@ -25,7 +25,15 @@ class ReportRequest(BaseModel):
     """Generate one report now and archive it."""
 
     client: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
-    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+    # Years 1970..2999: a month whose start and end are representable instants (year 1 or
+    # 9999 overflowed to a 500); the 422 names ``period``.
+    period: Annotated[
+        str,
+        Field(
+            pattern=r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$",
+            description="YYYY-MM, year 1970 to 2999",
+        ),
+    ]
     format: Literal["html", "pdf", "json", "csv"] = "pdf"
     language: Literal["en", "ru"] | None = None
     email: bool = Field(

@@ -377,3 +377,34 @@ def test_values_the_store_cannot_hold_are_422_not_500(api, acme, admin_token, ki
     batch = kit.make_batch([kit.sample("srv1", "m", 1.0, kit.HOUR0 + 3)])
     batch["assets"][0]["description"] = "C:\\u0000dir"
     assert _post(api, acme.token, batch).status_code == 200
+
+
+@pytest.mark.parametrize("period", ["0001-01", "9999-12"])
+def test_a_report_period_out_of_range_is_422_naming_it(api, acme, admin_token, period):
+    """Year 1 overflowed the period's bounds to a 500 (schemathesis found it)."""
+    resp = api.post(
+        "/api/v1/reports",
+        json={"client": "acme", "period": period, "format": "json"},
+        headers=_auth(admin_token),
+    )
+    _error(resp, 422, "invalid_request", "period")
+
+
+def test_openapi_carries_the_bounds_the_validation_enforces(api):
+    """A bound the API enforces is in the document (pydantic drops a ``Field`` bound placed
+    after a ``BeforeValidator`` into raw ``ge``/``gt`` keys no JSON Schema tool reads)."""
+    schema = api.get("/openapi.json").json()
+
+    def raw_keys(node, path=""):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("ge", "gt", "le", "lt"):
+                    yield f"{path}/{key}"
+                yield from raw_keys(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from raw_keys(value, f"{path}[{i}]")
+
+    assert list(raw_keys(schema)) == []
+    seq = schema["components"]["schemas"]["Batch"]["properties"]["seq"]
+    assert seq["minimum"] == 0 and seq["maximum"] == 2**63 - 1

@@ -231,7 +231,8 @@ def test_next_occurrence():
             "not a duration",
         ),
         ({"cron": "0 22 * * *", "duration": "1h", "timezone": "Mars/Olympus"}, "unknown time zone"),
-        ({"cron": "0 22 * * *", "duration": "40d"}, "less than or equal"),
+        ({"cron": "0 22 * * *", "duration": "40d"}, "at most 31 days"),
+        ({"cron": "0 22 * * *", "duration": 0}, "more than 0"),
     ],
 )
 def test_invalid_windows_name_the_problem(values, message):
