@@ -66,6 +66,15 @@ _SEVERITY = {
 # ---------------------------------------------------------------------- the payload
 
 
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float):
+        raise ValueError("must be an RFC 3339 date-time string, not a number")
+    return value
+
+
+AmTime = Annotated[datetime | None, BeforeValidator(_not_a_number)]
+
+
 class AmAlert(BaseModel):
     """One alert of a webhook notification (Alertmanager ``template.Alert``)."""
 
@@ -74,9 +83,10 @@ class AmAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = {}
-    # (strict: RFC 3339 strings as Alertmanager sends them, not numbers read as epochs)
-    startsAt: datetime | None = Field(default=None, strict=True)  # noqa: N815 - AM's names
-    endsAt: datetime | None = Field(default=None, strict=True)  # noqa: N815
+    # RFC 3339 strings as Alertmanager sends them, never numbers read as epochs (pydantic's
+    # strict mode would also refuse the strings of a Python dict, so numbers are refused here)
+    startsAt: AmTime = None  # noqa: N815 - AM's names
+    endsAt: AmTime = None  # noqa: N815
     generatorURL: str = ""  # noqa: N815
     fingerprint: str = ""
 
