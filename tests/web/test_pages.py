@@ -254,6 +254,8 @@ def test_reports_download_and_generation(
             "period": "2026-10",
             "fmt": "pdf",
             "actor": "tech",
+            # the UI passes the artefact size limit of its settings (report files are in the DB)
+            "max_bytes": world.settings.artefact_max_bytes,
         }
     ]
     assert (
