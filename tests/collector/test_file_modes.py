@@ -66,14 +66,6 @@ def test_a_world_readable_store_is_tightened(tmp_path, open_umask):
         again.dispose()
 
 
-def test_report_archive_files_are_private(tmp_path, open_umask):
-    from collector.reports.archive import _write_file
-
-    path = tmp_path / "reports" / "acme" / "2026-11.pdf"
-    _write_file(path, b"%PDF-1.7")
-    assert (_mode(path), _mode(path.parent)) == (0o600, 0o700)
-
-
 @pytest.mark.slow
 def test_upkeep_serve_creates_private_files(tmp_path, open_umask):
     data = tmp_path / "fresh"
