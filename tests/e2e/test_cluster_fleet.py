@@ -121,7 +121,7 @@ def settings_file(folder: Path, sink: Sink) -> Path:
                 },
                 "outbox_retry_base": 0.2,
                 "outbox_retry_max": 1.0,
-                "outbox_max_attempts": 200,
+                "outbox_max_age": "1h",
                 "outbox_claim_timeout": 3.0,
             }
         )
