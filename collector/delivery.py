@@ -99,3 +99,28 @@ def idle_wait(
     now = time.time()
     nearest = min([t for t in (due, lease) if t is not None], default=now + MAX_IDLE)
     return max(0.01, min(MAX_IDLE, nearest - now + 0.005))
+
+
+def revive_dead(
+    conn: Connection, table: sa.Table, ids: list[int] | None, now: float, dead: str, pending: str
+) -> list[int]:
+    """Dead rows of a delivery queue (``ids``, or all when None) back to pending, due now, with
+    a fresh attempt count and age; returns the ids revived (a row that is not dead is left)."""
+    where = [table.c.state == dead]
+    if ids is not None:
+        where.append(table.c.id.in_(ids))
+    revived = [r for (r,) in conn.execute(sa.select(table.c.id).where(*where)).all()]
+    if revived:
+        values: dict[str, object] = {
+            "state": pending,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "first_failed_at": None,
+            "claimed_until": None,
+        }
+        if "claimed_by" in table.c:
+            values["claimed_by"] = None
+        conn.execute(
+            table.update().where(table.c.id.in_(revived), table.c.state == dead).values(**values)
+        )
+    return revived

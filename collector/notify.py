@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from agent.durations import format_duration
-from collector.delivery import CommitWakers, WorkerWakeup, idle_wait
+from collector.delivery import CommitWakers, WorkerWakeup, idle_wait, revive_dead
 from collector.schema import notifications
 from collector.store import inserted_id
 
@@ -368,22 +368,8 @@ class NotifyWorkers:
 def retry(conn: Connection, ids: list[int] | None, now: float) -> list[int]:
     """Send dead notices again (``ids``, or all when None): pending, due now, fresh attempts and
     age. Returns the ids revived (a notice that is not dead is left alone)."""
-    where = [notifications.c.state == DEAD]
-    if ids is not None:
-        where.append(notifications.c.id.in_(ids))
-    revived = [r for (r,) in conn.execute(sa.select(notifications.c.id).where(*where)).all()]
+    revived = revive_dead(conn, notifications, ids, now, DEAD, PENDING)
     if revived:
-        conn.execute(
-            notifications.update()
-            .where(notifications.c.id.in_(revived), notifications.c.state == DEAD)
-            .values(
-                state=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                first_failed_at=None,
-                claimed_until=None,
-            )
-        )
         _wakers.after_commit(conn)
     return revived
 

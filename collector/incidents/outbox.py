@@ -54,7 +54,7 @@ from collector.connectors import (
     TimeEntry,
 )
 from collector.connectors.deadline import deadline
-from collector.delivery import MAX_IDLE, CommitWakers, WorkerWakeup
+from collector.delivery import MAX_IDLE, CommitWakers, WorkerWakeup, revive_dead
 from collector.schema import outbox, tickets
 from collector.settings import Settings
 from collector.store import Store
@@ -252,23 +252,8 @@ def retry(conn: Connection, ids: list[int] | None, now: float) -> list[int]:
     """Send dead rows again (``ids``, or every dead row when None): they become pending, due
     now, with a fresh attempt count and age. Rows behind them follow once they are delivered.
     Returns the ids revived (an id that is not dead is left alone)."""
-    where = [outbox.c.state == DEAD]
-    if ids is not None:
-        where.append(outbox.c.id.in_(ids))
-    revived = [r for (r,) in conn.execute(sa.select(outbox.c.id).where(*where)).all()]
+    revived = revive_dead(conn, outbox, ids, now, DEAD, PENDING)
     if revived:
-        conn.execute(
-            outbox.update()
-            .where(outbox.c.id.in_(revived), outbox.c.state == DEAD)
-            .values(
-                state=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                first_failed_at=None,
-                claimed_by=None,
-                claimed_until=None,
-            )
-        )
         _wakers.after_commit(conn)
     return revived
 
