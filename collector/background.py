@@ -4,7 +4,10 @@ list (see :mod:`collector.jobs` for the runner, the singleton leases and the met
 ======================  ===========  ==========================================================
 job                     singleton    what
 ======================  ===========  ==========================================================
-retention               yes          purge old samples, rollups, events, batches (at start too)
+retention               yes          purge old samples, rollups, events, batches (at start too);
+                                     on PostgreSQL drops whole expired partitions
+partitions              yes          PostgreSQL: create the day/month partitions of samples and
+                                     rollups ahead (at start too; collector/partitions.py)
 rules-sweep             no           time-based rules (no data, ``for`` expiry) of this engine
 rules-watch             no           reload this replica's rule files when they changed
 noise-release           no           release held-back signals (rows claimed by delete)
@@ -81,6 +84,16 @@ def collector_jobs(
             "retention",
             settings.retention_interval,
             lambda: retention_module.purge(store, settings),
+            singleton=True,
+            at_start=True,
+        )
+    if not store.is_sqlite:
+        from collector import partitions
+
+        add(
+            "partitions",
+            settings.partition_interval,
+            lambda: partitions.ensure(store, settings),
             singleton=True,
             at_start=True,
         )

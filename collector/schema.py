@@ -123,6 +123,9 @@ samples = sa.Table(
     sa.Column("ts", Epoch, primary_key=True),
     sa.Column("value", sa.Float(precision=53), nullable=False),
     sqlite_with_rowid=False,
+    # PostgreSQL (migration 0014): one partition per UTC day plus a default partition
+    # (collector.partitions); the partitions themselves are not in this metadata.
+    postgresql_partition_by="RANGE (ts)",
 )
 
 latest = sa.Table(
@@ -149,6 +152,7 @@ rollups_hourly = sa.Table(
     sa.Column("last", sa.Float(precision=53), nullable=False),
     sa.Column("last_ts", Epoch, nullable=False),
     sqlite_with_rowid=False,
+    postgresql_partition_by="RANGE (hour)",  # one partition per UTC month (collector.partitions)
 )
 
 batches = sa.Table(
@@ -725,4 +729,17 @@ shard_queue = sa.Table(
     sa.Column("created_at", Epoch, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),  # {"series": {id: [...]}, "rows": [[id, ts, v]]}
     sa.Index(None, "shard", "id"),
+)
+
+# ---------------------------------------------------------------------- remote write (issue 15)
+# Samples waiting for the Prometheus remote-write sender (collector.remote_write.exporter):
+# written in the ingest transaction, deleted once the receiver took them. No high-water mark:
+# the sender deletes exactly the rows it sent, so a row committed late is sent at the next turn.
+remote_write_queue = sa.Table(
+    "remote_write_queue",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("series_id", sa.BigInteger, nullable=False),
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("value", sa.Float(precision=53), nullable=False),
 )

@@ -81,6 +81,40 @@ class NotifyEmail(BaseModel):
         return self
 
 
+class RemoteWrite(BaseModel):
+    """Prometheus remote write of every stored sample (collector/remote_write; docs/remote-write.md).
+
+    The bearer token only from a file (``bearer_token_file``), never inline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The receiver's write endpoint, e.g. http://prometheus:9090/api/v1/write.
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    bearer_token_file: Path | None = None
+    #: Extra request headers, e.g. ``X-Scope-OrgID`` (Mimir tenant), ``THANOS-TENANT``.
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: Labels added to every series (e.g. ``upkeep: prod``); a sample's own label wins.
+    external_labels: dict[str, str] = Field(default_factory=dict)
+    #: A CA bundle to verify the receiver's certificate with (default: the system's).
+    ca_file: Path | None = None
+    timeout: Duration = Field(default=10.0, gt=0)
+    #: How often the sender looks for queued samples (it sends until the queue is empty).
+    send_interval: Duration = Field(default=1.0, gt=0)
+    max_samples_per_send: int = Field(default=2000, ge=1, le=100_000)
+    #: The queue's bound: past it, new samples are not queued (counted as dropped).
+    max_queue_samples: int = Field(default=1_000_000, ge=1)
+    min_backoff: Duration = Field(default=0.5, gt=0)
+    max_backoff: Duration = Field(default=60.0, gt=0)
+
+    @field_validator("headers", "external_labels")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or any(c in name for c in "\r\n:"):
+                raise ValueError(f"bad name {name!r}")
+        return value
+
+
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$UPKEEP_DATA_DIR``, else ``$XDG_DATA_HOME/upkeep``, else ``~/.local/share/upkeep``.
 
@@ -112,6 +146,10 @@ class Settings(BaseModel):
     #: Must exceed the agent's longest spool age (7 d), or a late retry would be stored twice.
     batch_retention: Duration = Field(default=14 * 86400.0, gt=0)
     retention_interval: Duration = Field(default=600.0, gt=0)
+    #: PostgreSQL: day partitions of raw samples are created this many days ahead, by the
+    #: ``partitions`` job every ``partition_interval`` (collector/partitions.py).
+    partition_days_ahead: int = Field(default=3, ge=1, le=60)
+    partition_interval: Duration = Field(default=3600.0, gt=0)
     #: The largest file (a report) kept in the database (``artefacts``; PostgreSQL's limit is 1 GiB).
     artefact_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, le=1024 * 1024 * 1024)
     #: Periodic jobs and delivery workers (collector/background.py; docs/cluster.md). Off
@@ -198,6 +236,8 @@ class Settings(BaseModel):
     outbox_poll_closed_interval: Duration = Field(default=300.0, ge=0)
     #: Client notifications (collector.notify): SMTP, delivery threads and bounded retries.
     notify_email: NotifyEmail | None = None
+    #: Prometheus remote write of every stored sample (off when unset; docs/remote-write.md).
+    remote_write: RemoteWrite | None = None
     notify_workers: int = Field(default=1, ge=0, le=8)
     #: Like outbox_max_age: a notice failing transiently this long is dead-lettered.
     notify_max_age: Duration = Field(default=7 * 86400.0, gt=0)

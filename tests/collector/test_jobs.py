@@ -313,7 +313,13 @@ def test_each_singleton_job_of_three_collector_apps_runs_once_per_interval(pg_ur
     runners: list[JobRunner] = [app.state.jobs for app in apps]
     try:
         singletons = [j.name for j in runners[0].jobs if j.singleton]
-        assert set(singletons) == {"retention", "sla-sweep", "ledger-periods", "report-schedule"}
+        assert set(singletons) == {
+            "retention",
+            "partitions",
+            "sla-sweep",
+            "ledger-periods",
+            "report-schedule",
+        }
         rounds = 3
         for _ in range(rounds):
             for runner in runners:

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from collector.migrations.env_filters import include_name
 from collector.schema import metadata
 from collector.store import Store
 
@@ -40,7 +41,10 @@ def test_migrations_upgrade_an_empty_database_to_head(db_url):
 def test_migrated_database_matches_the_metadata(store):
     with store.engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+            MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": include_name}
+            ),
+            metadata,
         )
     assert diff == []
 
