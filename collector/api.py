@@ -76,6 +76,7 @@ from collector.ledger.api import ledger_router
 from collector.management.api import management_router
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
 from collector.preventive.api import preventive_router
+from collector.remote_write.exporter import RemoteWriteExporter
 from collector.rules.api import rules_router, run_rules
 from collector.rules.service import RuleService
 from collector.schema import assets, clients, latest, series, sites
@@ -297,14 +298,21 @@ def create_app(
     # replica owns the shard (collector/cluster.py); on SQLite there is one process.
     cluster = None if store.is_sqlite else Cluster(store, settings)
     rule_service = RuleService(store, settings, cluster=cluster)
+    # Prometheus remote write (optional): samples queued in the ingest transaction.
+    remote_write = RemoteWriteExporter.from_settings(store, settings)
     ingestor = Ingestor(
         store,
         listeners=[rule_service.on_ingest],
-        in_transaction=[cluster.enqueue] if cluster is not None else [],
+        in_transaction=[
+            *([cluster.enqueue] if cluster is not None else []),
+            *([remote_write.enqueue] if remote_write is not None else []),
+        ],
         seen_interval=settings.cluster_seen_write_interval if cluster is not None else 0.0,
         limits=IngestLimits.from_settings(settings),
     )
     metrics = CollectorMetrics(store, settings)
+    if remote_write is not None:
+        metrics.register(remote_write)
     # Rule transitions open/update incidents in the same transaction; workers deliver tickets.
     incident_runtime = Incidents(store, settings, rule_service, metrics)
     # Noise control: the maintenance file, and the lifecycle as the target of released signals.
@@ -326,6 +334,7 @@ def create_app(
         incident_runtime,
         retention=run_retention,
         reports=run_retention if run_reports is None else run_reports,
+        remote_write=remote_write,
     )
     runner = JobRunner(
         jobs, workers, engine=store.engine, metrics=JobMetrics(registry=metrics.registry)

@@ -21,6 +21,8 @@ cluster-leases          no           PostgreSQL: heartbeat, renew this replica's
                                      take or give back shards toward an even share
 cluster-queue-poll      no           PostgreSQL: evaluate queued batches of shards held here
                                      (the fallback when no NOTIFY arrived)
+remote-write            yes          send queued samples to the remote-write receiver
+                                     (when ``remote_write`` is configured; at start too)
 ======================  ===========  ==========================================================
 
 Workers (started and stopped, never leased; their rows are claimed one by one): ``outbox`` (the
@@ -40,6 +42,7 @@ from collector.jobs import PeriodicJob, Worker
 
 if TYPE_CHECKING:
     from collector.incidents.runtime import Incidents
+    from collector.remote_write.exporter import RemoteWriteExporter
     from collector.rules.service import RuleService
     from collector.settings import Settings
     from collector.store import Store
@@ -56,10 +59,12 @@ def collector_jobs(
     *,
     retention: bool = True,
     reports: bool = True,
+    remote_write: RemoteWriteExporter | None = None,
 ) -> tuple[list[PeriodicJob], list[Worker]]:
     """The jobs and workers of one collector replica (none with ``settings.background`` off).
 
-    ``retention`` / ``reports``: leave those jobs out (tests that set the clock themselves)."""
+    ``retention`` / ``reports``: leave those jobs out (tests that set the clock themselves).
+    ``remote_write``: the exporter whose sender runs as the ``remote-write`` job."""
     if not settings.background:
         return [], []
     from collector import retention as retention_module
@@ -139,6 +144,15 @@ def collector_jobs(
             singleton=True,
             at_start=True,
         )
+    if remote_write is not None:
+        # Once per cluster: one sender keeps each series' samples in timestamp order.
+        add(
+            "remote-write",
+            remote_write.config.send_interval,
+            remote_write.send_pending,
+            singleton=True,
+            at_start=True,
+        )
     if store.checkpoints:
         add("sqlite-checkpoint", CHECKPOINT_INTERVAL, store.checkpoint)
     cluster = rules.cluster
@@ -150,6 +164,8 @@ def collector_jobs(
         Worker("outbox", outbox.start, outbox.stop),
         Worker("notify", incidents.notify_workers.start, incidents.notify_workers.stop),
     ]
+    if remote_write is not None:
+        workers.append(Worker("remote-write-http", remote_write.open, remote_write.close))
     if cluster is not None:
         workers.append(Worker("cluster-listen", cluster.start_listening, cluster.stop_listening))
     return jobs, workers

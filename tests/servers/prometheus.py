@@ -73,12 +73,14 @@ class PrometheusServer(ServerProcess):
         rule_files: list[Path] = (),
         evaluation_interval: str = "1s",
         startup_timeout: float = 30.0,
+        remote_write_receiver: bool = False,
     ) -> None:
         binary = prometheus_binary()
         if binary is None:
             raise RuntimeError("prometheus not installed (Debian package 'prometheus')")
         super().__init__(workdir, startup_timeout=startup_timeout)
         self.binary = binary
+        self.remote_write_receiver = remote_write_receiver
         self.config_path = self.workdir / "prometheus.yml"
         config = {
             "global": {
@@ -99,7 +101,12 @@ class PrometheusServer(ServerProcess):
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--storage.tsdb.retention.time=1h",
             "--log.level=warn",
-        ]
+        ] + (["--web.enable-remote-write-receiver"] if self.remote_write_receiver else [])
+
+    @property
+    def write_url(self) -> str:
+        """The remote-write receiver's endpoint (``remote_write_receiver=True``)."""
+        return f"{self.url}/api/v1/write"
 
     def api(self, path: str, **params: str) -> Any:
         """GET ``/api/v1/<path>``; returns ``data`` (raises on an error answer)."""
