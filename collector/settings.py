@@ -101,8 +101,9 @@ class RemoteWrite(BaseModel):
     #: How often the sender looks for queued samples (it sends until the queue is empty).
     send_interval: Duration = Field(default=1.0, gt=0)
     max_samples_per_send: int = Field(default=2000, ge=1, le=100_000)
-    #: The queue's bound: past it, new samples are not queued (counted as dropped).
-    max_queue_samples: int = Field(default=1_000_000, ge=1)
+    #: The queue's bound: past it, new samples are not queued (counted as dropped). The
+    #: default holds about 2 h of a 1,000-host fleet (docs/sizing.md: ~0.5 GiB on SQLite).
+    max_queue_samples: int = Field(default=20_000_000, ge=1)
     min_backoff: Duration = Field(default=0.5, gt=0)
     max_backoff: Duration = Field(default=60.0, gt=0)
 
