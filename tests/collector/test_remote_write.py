@@ -170,6 +170,8 @@ def test_samples_arrive_in_prometheus_with_their_labels_and_values(tmp_path, db_
             app = create_app(
                 settings, store=store, migrate=False, run_retention=False, run_reports=False
             )
+            job = app.state.jobs.job("remote-write")  # through the one job registry
+            assert job.singleton and job.interval == 0.1
             with TestClient(app) as client:
                 r = client.post(
                     "/api/v1/batches",
