@@ -38,7 +38,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Cause = Literal[
     "wear", "hardware", "software", "client_error", "third_party", "provider", "unknown"
 ]
-NotifyKind = Literal["reports", "low_balance", "approvals", "sla"]
+NotifyKind = Literal["reports", "low_balance", "approvals", "sla", "closing"]
 CAUSES: tuple[Cause, ...] = get_args(Cause)
 NOTIFY_KINDS: tuple[NotifyKind, ...] = get_args(NotifyKind)
 _DEFAULT_BILLABLE: tuple[Cause, ...] = ("client_error", "third_party")
@@ -434,6 +434,17 @@ class MaintenanceTask(_Strict):
         return timedelta(days=days)
 
 
+class Closing(_Strict):
+    """Closing communication (:mod:`collector.closing`): what the client's ``closing`` contacts
+    are told when an incident they can see is resolved, and when it closes without an answer."""
+
+    #: No answer to the closing message this long after it was sent: the incident closes.
+    auto_close_after: Duration = Field(default=7 * 86400.0, gt=0)
+    #: Proactive fixes the client never noticed: a message for ``each``, one ``daily`` digest
+    #: (after the client's day ended), or only in the ``monthly`` report.
+    announce_proactive: Literal["each", "daily", "monthly"] = "daily"
+
+
 # ---------------------------------------------------------------------- the contract
 
 
@@ -449,6 +460,7 @@ class Contract(_Strict):
     sla: Sla = Field(default_factory=Sla)
     points: PointsPolicy | None = None  # None: no points (everything included)
     contacts: list[Contact] = Field(default_factory=list)
+    closing: Closing = Field(default_factory=Closing)
     maintenance_tasks: list[MaintenanceTask] = Field(default_factory=list)
 
     @field_validator("maintenance_tasks")

@@ -610,3 +610,29 @@ def statement(
     )
     result["at_zero"] = found[1].at_zero if found is not None else None
     return result
+
+
+# ---------------------------------------------------------------------- reads for closing messages
+
+
+def incident_points(conn: Connection, incident_id: int) -> tuple[int, int] | None:
+    """What incident ``incident_id`` cost in points so far (positive centipoints, reversals
+    netted) and the client's balance right after its latest charge entry; None when the client
+    has no points ledger. A free incident costs 0 and the balance is the current one."""
+    client_id = conn.execute(
+        sa.select(incidents.c.client_id).where(incidents.c.id == incident_id)
+    ).scalar()
+    if client_id is None or points_policy(conn, client_id) is None:
+        return None
+    charged, last_id = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0),
+            sa.func.max(ledger_entries.c.id),
+        ).where(ledger_entries.c.incident_id == incident_id, ledger_entries.c.kind == "charge")
+    ).one()
+    after = sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0)).where(
+        ledger_entries.c.client_id == client_id
+    )
+    if last_id is not None:
+        after = after.where(ledger_entries.c.id <= last_id)
+    return -int(charged), int(conn.execute(after).scalar_one())
