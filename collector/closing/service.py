@@ -271,7 +271,7 @@ class ClosingService:
 
         f = notices.NoticeFormatter(contract.language, _zone(contract))
         links = closing_links(self.settings, max(1.0, expires - now))
-        points = incident_points(conn, facts.incident_id)
+        points = incident_points(conn, facts.incident_id, now)
         return {
             "key": facts.key,
             "title": facts.title,
@@ -280,7 +280,8 @@ class ClosingService:
             "opened": f.when(facts.opened_at),
             "resolved": f.when(facts.resolved_at),
             "zone": _zone(contract),
-            "note": (facts.note or "").strip() or None,
+            "note": _client_note(facts),
+            "cleared": facts.automatic_note,
             "time_spent": f.duration(facts.minutes * 60) if facts.minutes else None,
             "points_enabled": points is not None,
             "charged": bool(points and points[0] > 0),
@@ -340,14 +341,15 @@ class ClosingService:
                 facts = resolution_of(conn, r.incident_id)
                 if facts is None:
                     continue
-                cost = incident_points(conn, r.incident_id)
+                cost = incident_points(conn, r.incident_id, now)
                 items.append(
                     {
                         "key": facts.key,
                         "title": facts.title,
                         "asset": facts.asset,
                         "resolved": f.when(facts.resolved_at),
-                        "note": (facts.note or "").strip() or None,
+                        "note": _client_note(facts),
+                        "cleared": facts.automatic_note,
                         "charged": bool(cost and cost[0] > 0),
                         "cost": f.points(cost[0]) if cost else None,
                     }
@@ -499,7 +501,8 @@ class ClosingService:
             "language": _language(contract),
             "zone": _zone(contract),
             "resolved": f.when(facts.resolved_at),
-            "note": (facts.note or "").strip() or None,
+            "note": _client_note(facts),
+            "cleared": facts.automatic_note,
             "open": row.state in self._answerable(row.kind, action),
             "state": row.state,
             "answered": f.when(row.answered_at) if row.answered_at else None,
@@ -681,6 +684,14 @@ def ratings(conn: Connection, client_id: int | None, start: float, end: float) -
         "average": average,
         "per_score": {s: per.get(s, 0) for s in model.RATINGS},
     }
+
+
+def _client_note(facts: Resolution) -> str | None:
+    """The resolution note as the client reads it: a person's words; not Upkeep's own note of
+    an alert clearing (raw values and UTC times; the message says it in words instead)."""
+    if facts.automatic_note:
+        return None
+    return (facts.note or "").strip() or None
 
 
 def _rating(value: int | None) -> int | None:

@@ -15,8 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.schema import clients, incidents, time_entries
+from collector.schema import clients, incident_events, incidents, time_entries
 
+#: Who writes automatic changes (collector.incidents.service.SYSTEM_ACTOR).
+SYSTEM_ACTOR = "upkeep"
 #: The scope label the contract stage puts on what is out of scope (collector.contracts.scope).
 _SCOPE_LABEL, _OUT_OF_SCOPE = "scope", "out-of-scope"
 
@@ -46,6 +48,8 @@ class Resolution:
     closed_at: float | None
     note: str | None
     minutes: int  # time logged on it, all work types
+    #: The note is Upkeep's own (the alert cleared), not a person's.
+    automatic_note: bool = False
 
     @property
     def visible(self) -> bool:
@@ -60,6 +64,21 @@ def resolution_of(conn: Connection, incident_id: int) -> Resolution | None:
     ).first()
     if row is None:
         return None
+    last = conn.execute(
+        sa.select(incident_events.c.actor, incident_events.c.data)
+        .where(
+            incident_events.c.incident_id == incident_id,
+            incident_events.c.type.in_(("resolved", "closed")),
+        )
+        .order_by(incident_events.c.id.desc())
+        .limit(1)
+    ).first()
+    automatic = (
+        last is not None
+        and last.actor == SYSTEM_ACTOR
+        and row.resolution_note is not None
+        and (last.data or {}).get("note") == row.resolution_note
+    )
     minutes = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(time_entries.c.minutes), 0)).where(
             time_entries.c.incident_id == incident_id
@@ -82,6 +101,7 @@ def resolution_of(conn: Connection, incident_id: int) -> Resolution | None:
         closed_at=row.closed_at,
         note=row.resolution_note,
         minutes=int(minutes),
+        automatic_note=automatic,
     )
 
 

@@ -615,8 +615,8 @@ def statement(
 # ---------------------------------------------------------------------- reads for closing messages
 
 
-def incident_points(conn: Connection, incident_id: int) -> tuple[int, int] | None:
-    """What incident ``incident_id`` cost in points so far (positive centipoints, reversals
+def incident_points(conn: Connection, incident_id: int, now: float) -> tuple[int, int] | None:
+    """(In a write transaction: the periods up to ``now`` are brought in first.) What incident ``incident_id`` cost in points so far (positive centipoints, reversals
     netted) and the client's balance right after its latest charge entry; None when the client
     has no points ledger. A free incident costs 0 and the balance is the current one."""
     client_id = conn.execute(
@@ -624,6 +624,7 @@ def incident_points(conn: Connection, incident_id: int) -> tuple[int, int] | Non
     ).scalar()
     if client_id is None or points_policy(conn, client_id) is None:
         return None
+    ensure_periods(conn, client_id, now)  # a free incident's client may have no entry yet
     charged, last_id = conn.execute(
         sa.select(
             sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0),
