@@ -79,7 +79,11 @@ def _safe(name: str) -> str:
 
 
 def _row(
-    r: Any, client: str, created: bool = False, conn: Connection | None = None
+    r: Any,
+    client: str,
+    created: bool = False,
+    conn: Connection | None = None,
+    now: float | None = None,
 ) -> ArchivedReport:
     state, error, accepted = (
         mail_state(conn, r) if conn is not None else ("not_emailed", None, None)
@@ -98,7 +102,7 @@ def _row(
         emailed_at=accepted,
         email_state=state,
         email_error=error,
-        draft=is_draft(r, time.time()),
+        draft=is_draft(r, time.time() if now is None else now),
         published_at=r.published_at,
         created=created,
     )
@@ -115,7 +119,9 @@ def find(conn: Connection, client_id: int, period: str, fmt: str) -> Any | None:
     ).first()
 
 
-def list_reports(conn: Connection, client: str | None = None) -> list[ArchivedReport]:
+def list_reports(
+    conn: Connection, client: str | None = None, now: float | None = None
+) -> list[ArchivedReport]:
     from collector.schema import clients
 
     query = (
@@ -125,10 +131,10 @@ def list_reports(conn: Connection, client: str | None = None) -> list[ArchivedRe
     )
     if client is not None:
         query = query.where(reports.c.client_id == admin.get_client(conn, client).id)
-    return [_row(r, r.client_name, conn=conn) for r in conn.execute(query)]
+    return [_row(r, r.client_name, conn=conn, now=now) for r in conn.execute(query)]
 
 
-def get_report(conn: Connection, report_id: int) -> ArchivedReport:
+def get_report(conn: Connection, report_id: int, now: float | None = None) -> ArchivedReport:
     from collector.schema import clients
 
     r = conn.execute(
@@ -138,7 +144,7 @@ def get_report(conn: Connection, report_id: int) -> ArchivedReport:
     ).first()
     if r is None:
         raise NotFound(f"no report with id {report_id}")
-    return _row(r, r.client_name, conn=conn)
+    return _row(r, r.client_name, conn=conn, now=now)
 
 
 def publish(
@@ -156,7 +162,7 @@ def publish(
             .values(published_at=now, published_by=actor[:100])
         )
         del found
-        return get_report(conn, report_id)
+        return get_report(conn, report_id, now)
 
 
 @contextlib.contextmanager
@@ -261,7 +267,7 @@ def archive(
             with store.read() as conn:
                 existing = find(conn, client_row.id, period, fmt)
             if existing is not None:
-                return _row(existing, client_row.name, conn=conn)
+                return _row(existing, client_row.name, conn=conn, now=now)
         with store.read() as conn:
             model = build(conn, client, period, now=now, language=language)
             period_end = resolve(period, get_contract(conn, client_row.id)).end
@@ -279,7 +285,7 @@ def archive(
             if not replace:  # SQLite: a CLI run in another process may have been quicker
                 existing = find(conn, client_row.id, period, fmt)
                 if existing is not None:
-                    return _row(existing, client_row.name, conn=conn)
+                    return _row(existing, client_row.name, conn=conn, now=now)
             stored = artefacts.put(
                 conn,
                 kind="report",
@@ -336,4 +342,4 @@ def archive(
                             .values(emailed_at=now, notification_id=notification_id)
                         )
             row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).one()
-            return _row(row, client_row.name, created=True, conn=conn)
+            return _row(row, client_row.name, created=True, conn=conn, now=now)
