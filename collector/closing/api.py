@@ -188,6 +188,8 @@ def _portal_page(
         "confirmed": _t(language, "You confirmed this is solved."),
         "reopened": _t(language, "You reported this is not solved; it was reopened."),
         "auto_closed": _t(language, "This was closed without an answer."),
+        "awaiting": _t(language, "Waiting for the client's answer."),
+        "announced": _t(language, "Waiting for the client's answer."),
     }.get(facts["state"], _t(language, "There is nothing left to answer."))
     text = notices.render_page(
         "portal.html.j2",

@@ -585,7 +585,7 @@ class ClosingService:
     ) -> Answered:
         allowed = self._answerable(row.kind, action)
         comment = (comment or "").strip()[:4000] or None
-        state = "confirmed" if action == "confirm" else "reopened"
+        state: Literal["confirmed", "reopened"] = "confirmed" if action == "confirm" else "reopened"
         contract = _contract(conn, row.client_id)
         language = _language(contract)
         if (

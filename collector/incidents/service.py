@@ -388,7 +388,16 @@ class IncidentService:
         else:
             change = Change("client_answered", {}, {"state": row.state})
         change = Change(change.event, change.fields, {**change.data, **data}, change.action)
-        self._write(conn, row, change, now, actor, extra={})
+        try:
+            with conn.begin_nested():
+                self._write(conn, row, change, now, actor, extra={})
+        except sa.exc.IntegrityError as exc:
+            if not _active_fingerprint_conflict(exc):
+                raise
+            # The alert fired again meanwhile (a newer incident is active): keep the answer.
+            row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).one()
+            change = Change("client_answered", {}, {**data, "state": row.state})
+            self._write(conn, row, change, now, actor, extra={})
         return change.event
 
     def record(

@@ -82,7 +82,7 @@ def _out(report: ArchivedReport) -> ReportOut:
         generated_by=report.generated_by,
         generated_at=timeutil.to_datetime(report.generated_at),
         emailed_at=timeutil.to_datetime(report.emailed_at),
-        email_state=report.email_state,  # type: ignore[arg-type]
+        email_state=report.email_state,
         email_error=report.email_error,
         draft=report.draft,
         published_at=timeutil.to_datetime(report.published_at),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -17,7 +17,6 @@ import pytest
 
 from tests.servers.collector import CollectorProcess, create_admin_token, create_client
 from tests.servers.smtp import SmtpServer
-
 
 EN_MONTHS = "January February March April May June July August September October November December"
 RU_MONTHS = "января февраля марта апреля мая июня июля августа сентября октября ноября декабря"
@@ -59,11 +58,11 @@ def world(tmp_path: Path):
     with SmtpServer(tmp_path / "smtp") as smtp:
         config = tmp_path / "collector.yaml"
         config.write_text(
-            "notify_email: {host: 127.0.0.1, port: %d, security: none,"
+            f"notify_email: {{host: 127.0.0.1, port: {smtp.port}, security: none,"
             " from_address: desk@provider.example}\n"
             "notify_retry_base: 0.2\n"
             "closing_delay: 0\n"
-            "closing_interval: 0.2\n" % smtp.port
+            "closing_interval: 0.2\n"
         )
         with CollectorProcess(tmp_path / "collector", config=config) as collector:
             token = create_admin_token(collector)

@@ -148,6 +148,17 @@ def test_confirm_closes_records_the_rating_and_the_link_works_once(store, settin
         }
     with pytest.raises(InvalidArgument, match="rating"):
         world.closing.answer_by_link(tokens["confirm"], "confirm", rating=6, now=clock.now)
+    from collector.closing.metrics import ClosingCollector
+
+    families = {f.name: f for f in ClosingCollector(store, settings).collect()}
+    assert {s.labels["score"]: s.value for s in families["upkeep_closing_ratings"].samples} == {
+        "1": 0,
+        "2": 0,
+        "3": 0,
+        "4": 1,
+        "5": 0,
+    }
+    assert families["upkeep_closing_awaiting"].samples == []
 
 
 def test_not_solved_reopens_with_the_clients_comment(store, settings, clock) -> None:

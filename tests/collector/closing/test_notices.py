@@ -18,10 +18,7 @@ def test_every_message_has_a_russian_translation() -> None:
             continue
         found = catalog.get(message.id)
         strings = found.string if found is not None else None
-        if isinstance(strings, tuple):
-            ok = all(strings)
-        else:
-            ok = bool(strings)
+        ok = all(strings) if isinstance(strings, tuple) else bool(strings)
         if found is None or not ok or found.fuzzy:
             missing.append(message.id)
     assert missing == []
