@@ -127,6 +127,10 @@ class Human:
         if seconds is None:
             return _MISSING
         seconds = abs(float(seconds))
+        if 0 < seconds < 1:  # round trips, response times
+            return format_unit(
+                round(seconds * 1000), "duration-millisecond", length="short", locale=self.locale
+            )
         if not precise:
             return format_timedelta(
                 timedelta(seconds=seconds), threshold=1.5, locale=self.locale, format="long"
