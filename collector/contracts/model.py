@@ -454,6 +454,10 @@ class Contract(_Strict):
     client: Name
     plan: Plan
     language: Literal["en", "ru"] = "en"
+    #: How dates and numbers are written (``en-GB``, ``de-DE``, ``ru-RU``); None: the language
+    #: in the calendar's country (holidays country, else the time zone's): ``en_DE`` for an
+    #: English contract on a Europe/Berlin calendar. Its language must be the contract's.
+    locale: str | None = None
     period: Period = Field(default_factory=Period)
     scope: Scope = Field(default_factory=Scope)
     calendar: Calendar = Field(default_factory=Calendar)
@@ -462,6 +466,29 @@ class Contract(_Strict):
     contacts: list[Contact] = Field(default_factory=list)
     closing: Closing = Field(default_factory=Closing)
     maintenance_tasks: list[MaintenanceTask] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _locale_of_language(self) -> Contract:
+        if self.locale is not None:
+            from collector.notices.human import parse_locale
+
+            parsed = parse_locale(self.locale)
+            if parsed.language != self.language:
+                raise ValueError(
+                    f"locale {self.locale!r} is for language {parsed.language!r}, "
+                    f"but the contract's language is {self.language!r}"
+                )
+            object.__setattr__(self, "locale", str(parsed))
+        return self
+
+    @property
+    def effective_locale(self) -> str:
+        """:attr:`locale`, or the default from the language and the calendar's country."""
+        from collector.notices.human import default_locale
+
+        return self.locale or default_locale(
+            self.language, self.calendar.holidays.country, self.calendar.timezone
+        )
 
     @field_validator("maintenance_tasks")
     @classmethod

@@ -31,7 +31,9 @@ from collector import admin, artefacts, notify
 from collector.contracts.store import get_contract
 from collector.errors import InvalidArgument, NotFound
 from collector.jobs import lease_key_sql
-from collector.reports.i18n import Formatter
+from collector.notices import Voice, default_locale
+from collector.notices import render as render_notice
+from collector.notices.model import ReportMailNotice
 from collector.reports.model import build
 from collector.reports.period import resolve
 from collector.reports.render import CONTENT_TYPES, render
@@ -208,38 +210,36 @@ def content_of(conn: Connection, data_dir: str | Path, row: Any) -> bytes:
     return legacy_file(data_dir, row.path).read_bytes()
 
 
-def email_text(model: dict[str, Any]) -> tuple[str, str]:
-    """Subject and plain-text body of the report e-mail, in the report's language."""
-    f = Formatter(model["language"], model["period"]["timezone"])
+def email_notice(model: dict[str, Any]) -> ReportMailNotice:
+    """The report e-mail as a typed notice (words: :mod:`collector.notices`)."""
     s = model["sections"]["summary"]
-    subject = f.gettext(
-        "Monthly report for %(client)s, %(period)s",
+    return ReportMailNotice(
         client=model["client"],
         period=model["period"]["label"],
+        period_start=model["period"]["start"],
+        period_end=model["period"]["end"],
+        assets=s["assets"],
+        availability=s["availability"],
+        proactive=s["proactive"],
+        incidents=s["incidents"],
+        preventive_hours=s["preventive_hours"],
+        sla_met=s["sla_met"],
+        sla_breaches=s["sla_breaches"],
+        points_enabled=s["points_enabled"],
+        points_left=s["points_left"],
     )
-    lines = [
-        f.gettext(
-            "Please find attached the monthly report for %(client)s, %(start)s – %(end)s.",
-            client=model["client"],
-            start=f.date(model["period"]["start"]),
-            end=f.date(model["period"]["end"] - 1),
-        ),
-        "",
-        f.gettext("Assets monitored: %(n)s", n=f.number(s["assets"])),
-        f.gettext("Availability: %(pct)s", pct=f.percent(s["availability"])),
-        f.gettext(
-            "Problems caught before anyone noticed: %(p)s of %(n)s",
-            p=f.number(s["proactive"]),
-            n=f.number(s["incidents"]),
-        ),
-        f.gettext("Preventive work: %(hours)s hours", hours=f.number(s["preventive_hours"], 2)),
-        f.gettext("SLA met")
-        if s["sla_met"]
-        else f.gettext("SLA targets missed: %(n)s", n=s["sla_breaches"]),
-    ]
-    if s["points_enabled"]:
-        lines.append(f.gettext("Points left: %(points)s", points=f.points(s["points_left"])))
-    return subject, "\n".join(lines) + "\n"
+
+
+def email_voice(model: dict[str, Any]) -> Voice:
+    tz = model["period"]["timezone"]
+    language = model["language"]
+    return Voice(language, tz, model.get("locale") or default_locale(language, None, tz))
+
+
+def email_text(model: dict[str, Any]) -> tuple[str, str]:
+    """Subject and plain-text body of the report e-mail, in the report's language."""
+    mail = render_notice(email_notice(model), email_voice(model))
+    return mail.subject, mail.text
 
 
 def archive(
@@ -316,13 +316,14 @@ def archive(
                 contract = get_contract(conn, client_row.id)
                 recipients = contract.contacts_for("reports") if contract is not None else []
                 if recipients:
-                    subject, body = email_text(model)
+                    mail = render_notice(email_notice(model), email_voice(model))
                     notification_id = notify.queue(
                         conn,
                         kind=NOTIFY_KIND,
                         recipients=recipients,
-                        subject=subject,
-                        body_text=body,
+                        subject=mail.subject,
+                        body_text=mail.text,
+                        body_html=mail.html,
                         now=now,
                         client_id=client_row.id,
                         attachments=[

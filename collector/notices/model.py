@@ -1,0 +1,89 @@
+"""The notices, one dataclass per kind: language-free facts (codes, numbers, epoch times).
+
+:func:`collector.notices.render.render` turns one into words; ``template`` names its
+templates (``templates/<template>.txt.j2`` with blocks ``subject`` and ``body``, and
+``templates/<template>.html.j2``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Common to every notice: whose it is."""
+
+    template: ClassVar[str]
+    client: str
+
+
+@dataclass(frozen=True)
+class SlaNotice(Notice):
+    """An SLA target of an incident is about to be missed (``warning``) or was (``breach``)."""
+
+    template: ClassVar[str] = "sla"
+    incident: str  # the incident's key, UPK-acme-7
+    priority: str  # critical, major, minor, technical
+    target: Literal["response", "resolution"]
+    kind: Literal["warning", "breach"]
+    within_seconds: float  # the time allowed
+    clock: Literal["business", "calendar"]
+    due_at: float | None
+    elapsed_seconds: float  # counted so far (on the target's clock)
+    percent: float  # of the time allowed
+    title: str = ""  # the incident's title, when there is one
+
+
+@dataclass(frozen=True)
+class LowBalanceNotice(Notice):
+    """The points balance reached a low-balance threshold (or zero) in a period."""
+
+    template: ClassVar[str] = "low_balance"
+    period: str  # YYYY-MM
+    period_start: float  # epoch, inclusive
+    period_end: float  # epoch, exclusive
+    balance_centipoints: int
+    allotment_centipoints: int
+    threshold: str  # the contract's label: "25%", "10.00pt", or "zero"
+    used_up: bool
+    at_zero: Literal["allow_negative", "require_approval"]
+
+
+@dataclass(frozen=True)
+class ApprovalRequestNotice(Notice):
+    """A non-standard service request needs the client's approval of its estimate."""
+
+    template: ClassVar[str] = "approval_request"
+    request: str  # the request's key, REQ-acme-3
+    title: str
+    requested_by: str
+    description: str = ""
+    estimate_minutes: int | None = None
+    work_type: str | None = None
+    estimate_centipoints: int = 0
+    approve_url: str | None = None
+    reject_url: str | None = None
+    #: A charge held at zero balance: the incident it is for and why it costs points.
+    held_incident: str | None = None
+    held_basis: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportMailNotice(Notice):
+    """The monthly report is attached."""
+
+    template: ClassVar[str] = "report_mail"
+    period: str  # YYYY-MM
+    period_start: float
+    period_end: float  # exclusive
+    assets: int
+    availability: float | None  # percent
+    proactive: int
+    incidents: int
+    preventive_hours: float
+    sla_met: bool
+    sla_breaches: int
+    points_enabled: bool
+    points_left: int | None  # centipoints
