@@ -12,7 +12,8 @@ each on its own, in a daily digest, or only in the monthly report.
 - :mod:`collector.closing.model`: what kind of notice an incident gets (pure);
 - :mod:`collector.closing.service`: the incident listener, the ``closing`` job (compose and
   queue due messages and digests, close unanswered ones), answers by link and portal, ratings;
-- :mod:`collector.closing.notices`: the texts, from Jinja2 templates and Babel catalogs;
+- the texts: typed notices (:mod:`collector.notices.model`) of the one notice renderer, and
+  :mod:`collector.closing.pages` for the link and portal pages (same catalog);
 - :mod:`collector.closing.links`: the signed links (:class:`collector.ledger.links.ApprovalLinks`
   with their own context);
 - :mod:`collector.closing.api`: the link pages, the client portal's page, the staff API.

@@ -22,10 +22,11 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from collector import timeutil
-from collector.closing import notices
+from collector.closing import pages
 from collector.closing.links import closing_links
 from collector.closing.service import ClosingService
 from collector.errors import UpkeepError
+from collector.notices import closing_words as words
 from collector.web import routes
 from collector.web.routes import ClientScope, CsrfUser, KeyParam, User
 
@@ -66,8 +67,8 @@ def _link_page(
     token: str = "",
     status: int = 200,
 ) -> HTMLResponse:
-    text = notices.render_page(
-        "link_page.html.j2",
+    text = pages.render_page(
+        "closing_link.html.j2",
         language,
         {
             "language": language,
@@ -85,7 +86,7 @@ def _link_page(
 
 
 def _t(language: str, message: str, **values: Any) -> str:
-    return notices.gettext_for(language, message, **values)
+    return pages.gettext(language, message, **values)
 
 
 def _rating(value: str) -> int | None:
@@ -109,7 +110,7 @@ def link_page(
         language = _language_of(service, token)
         return _link_page(
             language,
-            _t(language, "This link cannot be used"),
+            _t(language, words.CANNOT_USE),
             message=_t(language, _refusal(exc)),
             status=400,
         )
@@ -117,17 +118,15 @@ def link_page(
     if not facts["open"]:
         return _link_page(
             language,
-            _t(language, "This link was used already."),
-            message=_t(language, "The answer was recorded on %(when)s.", when=facts["answered"])
+            _t(language, words.USED),
+            message=_t(language, words.ANSWERED_ON, when=facts["answered"])
             if facts["answered"]
-            else _t(language, "There is nothing left to answer."),
+            else _t(language, words.NOTHING_LEFT),
             facts=facts,
             status=410,
         )
     heading = (
-        _t(language, "Is this solved?")
-        if action == "confirm"
-        else _t(language, "Not solved? Tell us what is still wrong")
+        _t(language, words.IS_IT_SOLVED) if action == "confirm" else _t(language, words.NOT_SOLVED)
     )
     return _link_page(language, heading, facts=facts, form=True, action=action, token=token)
 
@@ -150,27 +149,27 @@ async def link_answer(
         language = _language_of(service, token)
         return _link_page(
             language,
-            _t(language, "This link cannot be used"),
+            _t(language, words.CANNOT_USE),
             message=exc.detail if exc.code == "link_used" else _t(language, _refusal(exc)),
             status=400,
         )
-    return _link_page(done.language, _t(done.language, "Thank you"), message=_thanks(done))
+    return _link_page(done.language, _t(done.language, words.THANK_YOU), message=_thanks(done))
 
 
 def _refusal(exc: UpkeepError) -> str:
     """The msgid that explains a refused link (the details stay in English for the log)."""
     detail = exc.detail or ""
     if "expired" in detail:
-        return "This link has expired. Please contact your service provider."
+        return words.EXPIRED
     if exc.code == "invalid_argument" and "rating" in detail:
-        return "A rating is a whole number from 1 to 5."
-    return "This link is not valid. Please use the link from the e-mail as it is."
+        return words.BAD_RATING
+    return words.NOT_VALID
 
 
 def _thanks(done: Any) -> str:
     if done.state == "confirmed":
-        return _t(done.language, "Thank you: %(key)s is closed.", key=done.key)
-    return _t(done.language, "Thank you: %(key)s is reopened and we are on it again.", key=done.key)
+        return _t(done.language, words.CLOSED, key=done.key)
+    return _t(done.language, words.REOPENED, key=done.key)
 
 
 # ---------------------------------------------------------------------- the client portal
@@ -185,14 +184,14 @@ def _portal_page(
 ) -> HTMLResponse:
     session = getattr(request.state, "web_session", None)
     state_text = {
-        "confirmed": _t(language, "You confirmed this is solved."),
-        "reopened": _t(language, "You reported this is not solved; it was reopened."),
-        "auto_closed": _t(language, "This was closed without an answer."),
-        "awaiting": _t(language, "Waiting for the client's answer."),
-        "announced": _t(language, "Waiting for the client's answer."),
-    }.get(facts["state"], _t(language, "There is nothing left to answer."))
-    text = notices.render_page(
-        "portal.html.j2",
+        "confirmed": _t(language, words.YOU_CONFIRMED),
+        "reopened": _t(language, words.YOU_REOPENED),
+        "auto_closed": _t(language, words.AUTO_CLOSED),
+        "awaiting": _t(language, words.WAITING),
+        "announced": _t(language, words.WAITING),
+    }.get(facts["state"], _t(language, words.NOTHING_LEFT))
+    text = pages.render_page(
+        "closing_portal.html.j2",
         language,
         {
             "user": session.user if session else None,

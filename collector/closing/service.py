@@ -29,13 +29,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import notify
-from collector.closing import model, notices
+from collector.closing import model, pages
 from collector.closing.links import InvalidLink, closing_links
 from collector.contracts.model import Contract
 from collector.contracts.store import get_contract
 from collector.errors import Forbidden, InvalidArgument, NotFound
 from collector.incidents.resolution import Resolution, resolution_of, state_of
 from collector.incidents.service import IncidentService
+from collector.notices import Voice, render
+from collector.notices import closing_words as words
+from collector.notices.model import ClosingNotice, FixAnnouncedNotice, FixDigestNotice, FixItem
 from collector.schema import clients, incident_closings
 from collector.store import Store
 
@@ -72,6 +75,10 @@ def _language(contract: Contract | None) -> str:
 
 def _zone(contract: Contract | None) -> str:
     return contract.calendar.timezone if contract is not None else "UTC"
+
+
+def _voice(contract: Contract | None) -> Voice:
+    return Voice.of(contract) if contract is not None else Voice()
 
 
 def _end_of_local_day(ts: float, zone_name: str) -> float:
@@ -215,8 +222,8 @@ class ClosingService:
             )
             return 0
         expires = now + contract.closing.auto_close_after
-        context = self.message_context(conn, facts, contract, row.token_id, now, expires)
-        subject, body = notices.render(row.kind, contract.language, context)
+        notice = self.notice(conn, facts, contract, row.kind, row.token_id, now, expires)
+        mail = render(notice, Voice.of(contract))
         recipients = contract.contacts_for("closing")
         notification_id = None
         if recipients:
@@ -224,8 +231,9 @@ class ClosingService:
                 conn,
                 kind=NOTIFY_KIND,
                 recipients=recipients,
-                subject=subject,
-                body_text=body,
+                subject=mail.subject,
+                body_text=mail.text,
+                body_html=mail.html,
                 now=now,
                 client_id=row.client_id,
                 data={"incident": facts.key, "closing_id": row.id, "kind": row.kind},
@@ -247,50 +255,54 @@ class ClosingService:
                 "to": ", ".join(recipients)
                 or "nobody (no contact receives closing notices; the portal can answer)",
                 "language": contract.language,
-                "closes_without_answer_at": notices.NoticeFormatter("en", _zone(contract)).when(
-                    expires
-                )
-                if row.kind == "closing"
-                else None,
+                "closes_without_answer_at": (
+                    Voice("en", _zone(contract), "en").human.datetime(expires)
+                    if row.kind == "closing"
+                    else None
+                ),
             },
             now,
         )
         return 1
 
-    def message_context(
+    def notice(
         self,
         conn: Connection,
         facts: Resolution,
         contract: Contract,
+        kind: str,
         token_id: str,
         now: float,
         expires: float,
-    ) -> dict[str, Any]:
-        """The formatted values of one closing message or announcement."""
+    ) -> ClosingNotice | FixAnnouncedNotice:
+        """The closing message (``kind`` closing) or the announcement of one proactive fix."""
         from collector.ledger.service import incident_points
 
-        f = notices.NoticeFormatter(contract.language, _zone(contract))
         links = closing_links(self.settings, max(1.0, expires - now))
         points = incident_points(conn, facts.incident_id, now)
-        return {
-            "key": facts.key,
+        common: dict[str, Any] = {
+            "client": facts.client,
+            "incident": facts.key,
             "title": facts.title,
             "asset": facts.asset,
-            "reported": facts.origin == "user_reported",
-            "opened": f.when(facts.opened_at),
-            "resolved": f.when(facts.resolved_at),
-            "zone": _zone(contract),
+            "opened_at": facts.opened_at,
+            "resolved_at": facts.resolved_at or now,
             "note": _client_note(facts),
             "cleared": facts.automatic_note,
-            "time_spent": f.duration(facts.minutes * 60) if facts.minutes else None,
+            "minutes": facts.minutes,
             "points_enabled": points is not None,
-            "charged": bool(points and points[0] > 0),
-            "cost": f.points(points[0]) if points else None,
-            "balance": f.points(points[1]) if points else None,
-            "confirm_url": links.url(token_id, "confirm", now),
+            "charged_centipoints": points[0] if points else 0,
+            "balance_centipoints": points[1] if points else None,
             "reopen_url": links.url(token_id, "reopen", now),
-            "auto_close_day": f.day(expires),
         }
+        if kind == "announce":
+            return FixAnnouncedNotice(**common)
+        return ClosingNotice(
+            **common,
+            reported=facts.origin == "user_reported",
+            confirm_url=links.url(token_id, "confirm", now),
+            closes_at=expires,
+        )
 
     def send_digests(self, now: float) -> int:
         with self.store.read() as conn:
@@ -326,10 +338,10 @@ class ClosingService:
         ).all()
         if contract is None or not rows:
             return 0
-        f = notices.NoticeFormatter(contract.language, _zone(contract))
+        human = Voice.of(contract).human
         by_day: dict[str, list[Any]] = {}
         for r in rows:
-            by_day.setdefault(f.day(r.resolved_at), []).append(r)
+            by_day.setdefault(human.local(r.resolved_at).date().isoformat(), []).append(r)
         recipients = contract.contacts_for("closing")
         from collector.ledger.service import incident_points
 
@@ -343,28 +355,25 @@ class ClosingService:
                     continue
                 cost = incident_points(conn, r.incident_id, now)
                 items.append(
-                    {
-                        "key": facts.key,
-                        "title": facts.title,
-                        "asset": facts.asset,
-                        "resolved": f.when(facts.resolved_at),
-                        "note": _client_note(facts),
-                        "cleared": facts.automatic_note,
-                        "charged": bool(cost and cost[0] > 0),
-                        "cost": f.points(cost[0]) if cost else None,
-                    }
+                    FixItem(
+                        incident=facts.key,
+                        title=facts.title,
+                        asset=facts.asset,
+                        resolved_at=facts.resolved_at or r.resolved_at,
+                        note=_client_note(facts),
+                        cleared=facts.automatic_note,
+                        charged_centipoints=cost[0] if cost else 0,
+                    )
                 )
-            subject, body = notices.render(
-                "digest",
-                contract.language,
-                {
-                    "day": day,
-                    "count": len(items),
-                    "items": items,
-                    "zone": _zone(contract),
-                    "points_enabled": points_on,
-                    "balance": f.points(balance(conn, client_id)) if points_on else None,
-                },
+            mail = render(
+                FixDigestNotice(
+                    client=contract.client,
+                    day=day_rows[0].resolved_at,
+                    items=tuple(items),
+                    points_enabled=points_on,
+                    balance_centipoints=balance(conn, client_id) if points_on else None,
+                ),
+                Voice.of(contract),
             )
             notification_id = None
             if recipients and items:
@@ -372,11 +381,12 @@ class ClosingService:
                     conn,
                     kind=DIGEST_KIND,
                     recipients=recipients,
-                    subject=subject,
-                    body_text=body,
+                    subject=mail.subject,
+                    body_text=mail.text,
+                    body_html=mail.html,
                     now=now,
                     client_id=client_id,
-                    data={"incidents": [i["key"] for i in items], "day": day},
+                    data={"incidents": [i.incident for i in items], "day": day},
                     dedupe_key=f"closing-digest:{client_id}:{day_rows[0].id}",
                 )
             conn.execute(
@@ -494,18 +504,18 @@ class ClosingService:
         contract = _contract(conn, row.client_id)
         facts = resolution_of(conn, row.incident_id)
         assert facts is not None
-        f = notices.NoticeFormatter(_language(contract), _zone(contract))
+        human = _voice(contract).human
         return {
             "key": facts.key,
             "title": facts.title,
             "language": _language(contract),
             "zone": _zone(contract),
-            "resolved": f.when(facts.resolved_at),
+            "resolved": human.datetime(facts.resolved_at),
             "note": _client_note(facts),
             "cleared": facts.automatic_note,
             "open": row.state in self._answerable(row.kind, action),
             "state": row.state,
-            "answered": f.when(row.answered_at) if row.answered_at else None,
+            "answered": human.datetime(row.answered_at) if row.answered_at else None,
             "action": action,
             "kind": row.kind,
         }
@@ -606,18 +616,16 @@ class ClosingService:
             current = conn.execute(
                 sa.select(incident_closings).where(incident_closings.c.id == row.id)
             ).one()
-            f = notices.NoticeFormatter(language, _zone(contract))
+            human = _voice(contract).human
             raise LinkUsed(
-                notices.gettext_for(language, "This link was used already.")
+                pages.gettext(language, words.USED)
                 + " "
                 + (
-                    notices.gettext_for(
-                        language,
-                        "The answer was recorded on %(when)s.",
-                        when=f.when(current.answered_at),
+                    pages.gettext(
+                        language, words.ANSWERED_ON, when=human.datetime(current.answered_at)
                     )
                     if current.answered_at
-                    else notices.gettext_for(language, "There is nothing left to answer.")
+                    else pages.gettext(language, words.NOTHING_LEFT)
                 )
             )
         self.incidents.client_answer(

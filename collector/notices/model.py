@@ -87,3 +87,69 @@ class ReportMailNotice(Notice):
     sla_breaches: int
     points_enabled: bool
     points_left: int | None  # centipoints
+
+
+@dataclass(frozen=True)
+class ClosingNotice(Notice):
+    """An incident the client sees was resolved: what happened, what was done, what it cost,
+    and the two signed links (collector.closing)."""
+
+    template: ClassVar[str] = "closing"
+    incident: str  # the incident's key
+    title: str
+    asset: str | None
+    reported: bool  # the client reported it
+    opened_at: float
+    resolved_at: float
+    note: str | None  # the technician's resolution note (None: none, or Upkeep's own)
+    cleared: bool  # no person's note: the alert cleared
+    minutes: int  # time logged
+    points_enabled: bool
+    charged_centipoints: int  # what it cost (0: covered)
+    balance_centipoints: int | None  # the balance right after its charge
+    confirm_url: str
+    reopen_url: str
+    closes_at: float  # no answer by then: it closes
+
+
+@dataclass(frozen=True)
+class FixAnnouncedNotice(Notice):
+    """A proactive fix the client never noticed, told on its own (``announce_proactive: each``)."""
+
+    template: ClassVar[str] = "fix_announced"
+    incident: str
+    title: str
+    asset: str | None
+    opened_at: float
+    resolved_at: float
+    note: str | None
+    cleared: bool
+    minutes: int
+    points_enabled: bool
+    charged_centipoints: int
+    balance_centipoints: int | None
+    reopen_url: str
+
+
+@dataclass(frozen=True)
+class FixItem:
+    """One fix of a daily digest."""
+
+    incident: str
+    title: str
+    asset: str | None
+    resolved_at: float
+    note: str | None
+    cleared: bool
+    charged_centipoints: int
+
+
+@dataclass(frozen=True)
+class FixDigestNotice(Notice):
+    """The proactive fixes of one of the client's days (``announce_proactive: daily``)."""
+
+    template: ClassVar[str] = "fix_digest"
+    day: float  # a moment in that day (its date is shown in the client's zone)
+    items: tuple[FixItem, ...]
+    points_enabled: bool
+    balance_centipoints: int | None

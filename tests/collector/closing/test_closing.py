@@ -50,19 +50,18 @@ EN_BODY = """Hello,
 the problem you reported has been resolved.
 
 What happened: Printer on the 2nd floor jams
-Noticed: 5 October 2026, 10:00
-Resolved: 5 October 2026, 11:30
-(times in Europe/Berlin)
+Noticed: 5 Oct 2026, 10:00 CEST
+Resolved: 5 Oct 2026, 11:30 CEST
 
 What was done: Cleared a paper jam and replaced the pickup roller.
-Time spent: 50 min
-This costs 1.20 points of your contract. Balance after: 18.80 points.
+Time spent: 50 minutes
+This costs 1,20 points of your contract. Balance after: 18,80 points.
 
 Is everything in order?
 All good, close it: {confirm}
 Not solved: {reopen}
 
-If we do not hear from you, we will close it on 8 October 2026.
+If we do not hear from you, we will close it on 8 Oct 2026.
 """
 
 RU_BODY = """Здравствуйте!
@@ -70,19 +69,18 @@ RU_BODY = """Здравствуйте!
 проблема, о которой вы сообщили, решена.
 
 Что произошло: Printer on the 2nd floor jams
-Обнаружено: 5 октября 2026, 10:00
-Решено: 5 октября 2026, 11:30
-(время: Europe/Berlin)
+Обнаружено: 5 окт. 2026\u202fг., 10:00 CEST
+Решено: 5 окт. 2026\u202fг., 11:30 CEST
 
 Что сделано: Cleared a paper jam and replaced the pickup roller.
-Затрачено времени: 50 мин
+Затрачено времени: 50 минут
 Это стоит 1,20 баллов по вашему договору. Остаток после списания: 18,80 баллов.
 
 Всё ли в порядке?
 Всё в порядке, закрыть: {confirm}
 Не решено: {reopen}
 
-Если вы не ответите, мы закроем обращение 8 октября 2026.
+8 окт. 2026\u202fг. мы закроем обращение, если вы не ответите.
 """
 
 
@@ -136,7 +134,7 @@ def test_confirm_closes_records_the_rating_and_the_link_works_once(store, settin
         "quick, thanks",
         "link",
     )
-    with pytest.raises(LinkUsed, match="used already.*5 October 2026, 11:41"):
+    with pytest.raises(LinkUsed, match="used already.*5 Oct 2026, 11:41 CEST"):
         world.closing.answer_by_link(tokens["confirm"], "confirm", now=clock.tick(60))
     with pytest.raises(LinkUsed):  # the other link of the same message is spent too
         world.closing.answer_by_link(tokens["reopen"], "reopen", comment="x", now=clock.now)
@@ -269,10 +267,10 @@ def test_a_proactive_fix_is_announced_each_time(store, settings, clock) -> None:
     world.closing.run_once(now=clock.tick(60))
     (mail,) = kit.queued(store)
     assert mail.subject == f"Fixed before you noticed: srv1: disk /data almost full (1) ({key})"
-    assert "Noticed: 5 October 2026, 22:00\nResolved: 5 October 2026, 22:30\n" in mail.body_text
+    assert "Noticed: 5 Oct 2026, 22:00 CEST\nResolved: 5 Oct 2026, 22:30 CEST\n" in mail.body_text
     assert (
         "What was done: our monitoring confirmed the problem is gone; no note was written.\n"
-        "This is covered by your contract: no points are charged. Balance: 20.00 points.\n"
+        "This is covered by your contract: no points are charged. Balance: 20,00 points.\n"
     ) in mail.body_text
     assert "confirm?token=" not in mail.body_text  # nothing to confirm; reopen is offered
     tokens = kit.links_in(mail.body_text)
@@ -291,12 +289,14 @@ def test_proactive_fixes_of_a_day_come_in_one_digest_after_the_clients_day(
     assert world.closing.run_once(now=ts("2026-10-05 21:59"))["digests"] == 0
     assert world.closing.run_once(now=ts("2026-10-05 22:00"))["digests"] == 1
     (mail,) = kit.queued(store, "closing_digest")
-    assert mail.subject == "Исправлено до того, как вы заметили, 5 октября 2026: 2 проблемы"
-    assert "5 октября 2026, 10:30: srv1: disk /data almost full (1) (srv1) [UPK-acme-1]" in (
-        mail.body_text
+    assert mail.subject == "Исправлено до того, как вы заметили, 5 окт. 2026 г.: 2 проблемы"
+    assert (
+        "- 5 окт. 2026\u202fг., 10:30 CEST: srv1: disk /data almost full (1) (srv1) [UPK-acme-1]\n"
+        in (mail.body_text)
     )
-    assert "5 октября 2026, 22:30: srv1: disk /data almost full (2) (srv1) [UPK-acme-2]" in (
-        mail.body_text
+    assert (
+        "- 5 окт. 2026\u202fг., 22:30 CEST: srv1: disk /data almost full (2) (srv1) [UPK-acme-2]\n"
+        in (mail.body_text)
     )
     assert "Остаток: 20,00 баллов." in mail.body_text
     assert world.closing.run_once(now=ts("2026-10-06 22:00"))["digests"] == 0
