@@ -25,7 +25,7 @@ from collector import timeutil
 from collector.closing import pages
 from collector.closing.links import closing_links
 from collector.closing.service import ClosingService
-from collector.errors import UpkeepError
+from collector.errors import InvalidArgument, UpkeepError
 from collector.notices import closing_words as words
 from collector.web import routes
 from collector.web.routes import ClientScope, CsrfUser, KeyParam, User
@@ -235,13 +235,23 @@ def portal_answer(
     key: KeyParam,
     user: CsrfUser,
     scope: ClientScope,
-    action: Annotated[Literal["confirm", "reopen"], Form()],
+    action: Annotated[str, Form(max_length=10)] = "",
     rating: Rating = "",
     comment: Comment = "",
 ) -> HTMLResponse:
     service = _closing(request)
+    # Scope first: another client's incident is "not found" whatever the form says.
+    with service.store.read() as conn:
+        service.portal_row(conn, scope, key)
+    if action not in ("confirm", "reopen"):
+        raise InvalidArgument("action must be confirm or reopen")
     done = service.answer_in_portal(
-        scope, user, key, action, rating=_rating(rating), comment=comment
+        scope,
+        user,
+        key,
+        "confirm" if action == "confirm" else "reopen",
+        rating=_rating(rating),
+        comment=comment,
     )
     facts = _portal_facts(request, scope, key)
     return _portal_page(request, done.language, facts, message=_thanks(done))
