@@ -654,6 +654,16 @@ def create_app(
             count_unknown=metrics.alertmanager_unknown.inc,
         )
     )
+    from collector.closing import api as closing_api
+
+    # Before the web UI: /ui/incidents/{key}/closing must not be taken for an incident action.
+    app.include_router(closing_api.router)
+    from collector.reports.web import router as report_pages
+
+    app.include_router(report_pages)
+    app.include_router(
+        closing_api.closings_router(require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
+    )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
     web.install(app, settings, incident_runtime.service, rule_service)
     # The real client address behind trusted reverse proxies (collector.proxies).

@@ -13,6 +13,8 @@ rules-watch             no           reload this replica's rule files when they 
 noise-release           no           release held-back signals (rows claimed by delete)
 sla-sweep               yes          recompute running SLA clocks, send warnings/breaches
 ledger-periods          yes          allotments, rollovers, expiries of new periods (at start)
+closing                 yes          compose and queue due closing messages and daily digests,
+                                     close incidents whose closing message got no answer
 ticket-poll-closed      yes          close incidents whose ticket was closed in the ticket system
 ticket-time-entries     yes          mirror time entries logged in the ticket systems
 report-schedule         yes          render, archive and mail the reports that are due (at start)
@@ -117,6 +119,12 @@ def collector_jobs(
         lambda: ensure_all_periods(store),
         singleton=True,
         at_start=True,
+    )
+    add(
+        "closing",
+        settings.closing_interval,
+        incidents.closing.run_once,
+        singleton=True,
     )
     outbox = incidents.workers
     if any(c.supports_poll for c in outbox.connectors.values()):

@@ -462,6 +462,28 @@ def report(
     )
 
 
+@app.command("report-publish")
+@_reported
+def report_publish(
+    report_id: Annotated[
+        int,
+        typer.Argument(
+            help="The archived report's id (GET /api/v1/reports, or the web UI's archive)."
+        ),
+    ],
+    by: Annotated[str, typer.Option(help="Who publishes it (recorded).")] = "cli",
+    config: ConfigOption = None,
+) -> None:
+    """Release a draft report (of a period not over yet) to the client's viewers."""
+    from collector.reports.archive import publish
+
+    done = publish(_store(config), report_id, actor=by)
+    out.print(
+        f"report {done.id} ({done.client} {done.period} {done.format}): "
+        + ("published" if done.published_at is not None else "not a draft")
+    )
+
+
 def main() -> None:
     """Console entry point ``upkeep``."""
     app()

@@ -66,6 +66,7 @@ STORE_COLLECTORS: dict[str, str] = {
     "ledger": "collector.ledger.metrics:BalanceCollector",
     "notifications": "collector.notify:NotificationBacklog",
     "deliveries": "collector.management.metrics:DeliveryCollector",
+    "closing": "collector.closing.metrics:ClosingCollector",
 }
 
 _SIZE_BUCKETS = (1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 8388608, 33554432)

@@ -686,8 +686,48 @@ reports = sa.Table(
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("generated_by", sa.String(100), nullable=False),
     sa.Column("generated_at", Epoch, nullable=False),
-    sa.Column("emailed_at", Epoch, nullable=True),
+    sa.Column("emailed_at", Epoch, nullable=True),  # queued to the report contacts (not: sent)
+    # The notification that mails it (its state says pending / e-mailed / failed, and why).
+    sa.Column("notification_id", BigId, nullable=True),
+    # A report of a period not over yet is a draft that client viewers do not see until it is
+    # published (``published_at``) or the period has ended (``period_end``).
+    sa.Column("period_end", Epoch, nullable=True),
+    sa.Column("published_at", Epoch, nullable=True),
+    sa.Column("published_by", sa.String(100), nullable=True),
     sa.Index(None, "client_id", "period"),
+)
+
+# Closing communication (collector.closing): one row per resolution of an incident the client
+# sees. ``token_id`` names the row in its signed confirm/reopen links; the conditional UPDATE
+# out of ``awaiting`` makes each row's links single-use.
+incident_closings = sa.Table(
+    "incident_closings",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("token_id", sa.String(40), nullable=False, unique=True),
+    # closing: the message with confirm/reopen links; announce: a proactive fix, told on its
+    # own; digest: a proactive fix, told in the client's daily digest.
+    sa.Column("kind", sa.String(12), nullable=False),
+    # due (message not sent yet) | awaiting (sent, no answer) | confirmed | reopened |
+    # auto_closed | announced | superseded (reopened before it was answered or sent)
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("resolved_at", Epoch, nullable=False),
+    sa.Column("due_at", Epoch, nullable=False),  # when the message is composed and queued
+    sa.Column("sent_at", Epoch, nullable=True),
+    sa.Column("expires_at", Epoch, nullable=True),  # no answer by then: closed automatically
+    sa.Column("notification_id", BigId, nullable=True),
+    sa.Column("answered_at", Epoch, nullable=True),
+    sa.Column("answered_by", sa.String(200), nullable=True),
+    sa.Column("answered_via", sa.String(12), nullable=True),  # link | portal | auto
+    sa.Column("rating", sa.SmallInteger, nullable=True),  # 1–5
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
+    sa.Index(None, "state", "due_at"),
+    sa.Index(None, "incident_id"),
+    sa.Index(None, "client_id", "answered_at"),
 )
 
 # ---------------------------------------------------------------------- cluster (PostgreSQL)

@@ -250,6 +250,12 @@ class Settings(BaseModel):
     #: HMAC secret of approval links; default: ``approval-secret`` in data_dir, made on first use.
     approval_secret_file: Path | None = None
     approval_link_max_age: Duration = Field(default=14 * 86400.0, gt=0)
+    #: Closing communication (collector.closing, docs/closing.md): how long after an incident is
+    #: resolved its closing message is composed (room for the technician's note in the ticket
+    #: system), and how often due messages, daily digests and automatic closes are looked for
+    #: (0: never).
+    closing_delay: Duration = Field(default=600.0, ge=0)
+    closing_interval: Duration = Field(default=60.0, ge=0)
     #: How often the ledger writes new periods' allotments, rollovers and expiries (0: only lazily).
     ledger_period_interval: Duration = Field(default=3600.0, ge=0)
     #: Management views: what one hour of a technician's work costs the company (time vs fee;

@@ -246,6 +246,23 @@ def marked_id(text: str | None) -> str | None:
     return found.group(1) if found else None
 
 
+#: Longest resolution note read back from a ticket (the rest is cut).
+NOTE_MAX = 4000
+
+
+def technician_note(notes: Sequence[str]) -> str | None:
+    """The newest of ``notes`` (oldest first) that a person wrote: not one Upkeep mirrored
+    (marker) and not Upkeep's own resolve/reopen/priority texts. None when there is none."""
+    for text in reversed(notes):
+        text = (text or "").strip()
+        if not text or marked_id(text) is not None:
+            continue
+        if text.startswith(("Resolved by Upkeep", "Upkeep:")):
+            continue
+        return text[:NOTE_MAX]
+    return None
+
+
 # --------------------------------------------------------------------------- configuration
 
 
@@ -322,6 +339,8 @@ class Connector(abc.ABC):
     supports_poll: ClassVar[bool] = False
     #: The connector can read time entries logged on a ticket (:meth:`read_time_entries`).
     supports_time_entries: ClassVar[bool] = False
+    #: The connector can read the technician's closing note (:meth:`read_resolution_note`).
+    supports_resolution_note: ClassVar[bool] = False
 
     def __init__(self, name: str, config: ConnectorConfig) -> None:
         self.name = name
@@ -371,6 +390,10 @@ class Connector(abc.ABC):
     def read_time_entries(self, ref: TicketRef) -> list[RemoteTimeEntry]:
         """Every time entry logged on the ticket ``ref`` (those Upkeep wrote carry ``upkeep_id``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot read time entries")
+
+    def read_resolution_note(self, ref: TicketRef) -> str | None:
+        """The technician's newest note on the closed ticket ``ref`` (:func:`technician_note`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read notes")
 
     def close(self) -> None:
         """Release connections. The connector is not used afterwards."""

@@ -33,6 +33,7 @@ from collector.connectors.base import (
     resolution_text,
     routed,
     secret,
+    technician_note,
 )
 from collector.connectors.http import JsonApi, NotFoundError
 
@@ -47,6 +48,29 @@ def adf(text: str) -> dict[str, Any]:
         if line.strip()
     ]
     return {"type": "doc", "version": 1, "content": paragraphs}
+
+
+def _adf_parts(node: Any, parts: list[str]) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "text":
+            parts.append(str(node.get("text") or ""))
+        for child in node.get("content") or []:
+            _adf_parts(child, parts)
+
+
+def adf_text(document: Any) -> str:
+    """The plain text of an Atlassian Document Format document (paragraphs as lines); a
+    plain string (Jira Server's API v2) as it is."""
+    if isinstance(document, str):
+        return document
+    if not isinstance(document, dict):
+        return ""
+    lines: list[str] = []
+    for block in document.get("content") or []:
+        parts: list[str] = []
+        _adf_parts(block, parts)
+        lines.append("".join(parts))
+    return "\n".join(lines)
 
 
 class JiraConfig(ConnectorConfig):
@@ -85,6 +109,7 @@ class JiraConnector(TicketConnector):
     """Issues in Jira; see the module docstring."""
 
     config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
+    supports_resolution_note = True
     config: JiraConfig
 
     def __init__(self, name: str, config: JiraConfig) -> None:
@@ -222,6 +247,14 @@ class JiraConnector(TicketConnector):
     def reopen(self, ticket: dict[str, Any], subject: TicketSubject) -> None:
         if self._is_done(ticket):
             self._transition(ticket, self.config.reopen_transition)
+
+    def read_resolution_note(self, ref: TicketRef) -> str | None:
+        """The newest comment a person wrote on the issue (the technician's closing note)."""
+        answer = self.api.get(
+            f"rest/api/3/issue/{ref.external_id}/comment",
+            params={"orderBy": "created", "maxResults": 100},
+        )
+        return technician_note([adf_text(c.get("body")) for c in answer.get("comments", [])])
 
     def poll_closed(self, refs: Sequence[TicketRef]) -> list[TicketRef]:
         by_key = {r.external_id: r for r in refs if r.system == self.name}

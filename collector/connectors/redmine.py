@@ -36,6 +36,7 @@ from collector.connectors.base import (
     resolution_text,
     routed,
     secret,
+    technician_note,
 )
 from collector.connectors.http import JsonApi, NotFoundError
 
@@ -82,6 +83,7 @@ class RedmineConnector(TicketConnector):
     config_model: ClassVar[type[ConnectorConfig]] = RedmineConfig
     config: RedmineConfig
     supports_time_entries = True
+    supports_resolution_note = True
 
     def __init__(self, name: str, config: RedmineConfig) -> None:
         super().__init__(name, config)
@@ -265,6 +267,13 @@ class RedmineConnector(TicketConnector):
                 "notes": "Upkeep: the problem is back; reopened.",
             },
         )
+
+    def read_resolution_note(self, ref: TicketRef) -> str | None:
+        """The newest journal note a person wrote on the issue (the technician's closing note)."""
+        issue = self.api.get(f"issues/{int(ref.external_id)}.json", params={"include": "journals"})[
+            "issue"
+        ]
+        return technician_note([j.get("notes") or "" for j in issue.get("journals", [])])
 
     def poll_closed(self, refs: Sequence[TicketRef]) -> list[TicketRef]:
         by_id = {r.external_id: r for r in refs if r.system == self.name}

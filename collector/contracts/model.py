@@ -38,7 +38,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Cause = Literal[
     "wear", "hardware", "software", "client_error", "third_party", "provider", "unknown"
 ]
-NotifyKind = Literal["reports", "low_balance", "approvals", "sla"]
+NotifyKind = Literal["reports", "low_balance", "approvals", "sla", "closing"]
 CAUSES: tuple[Cause, ...] = get_args(Cause)
 NOTIFY_KINDS: tuple[NotifyKind, ...] = get_args(NotifyKind)
 _DEFAULT_BILLABLE: tuple[Cause, ...] = ("client_error", "third_party")
@@ -434,6 +434,17 @@ class MaintenanceTask(_Strict):
         return timedelta(days=days)
 
 
+class Closing(_Strict):
+    """Closing communication (:mod:`collector.closing`): what the client's ``closing`` contacts
+    are told when an incident they can see is resolved, and when it closes without an answer."""
+
+    #: No answer to the closing message this long after it was sent: the incident closes.
+    auto_close_after: Duration = Field(default=7 * 86400.0, gt=0)
+    #: Proactive fixes the client never noticed: a message for ``each``, one ``daily`` digest
+    #: (after the client's day ended), or only in the ``monthly`` report.
+    announce_proactive: Literal["each", "daily", "monthly"] = "daily"
+
+
 # ---------------------------------------------------------------------- the contract
 
 
@@ -443,13 +454,41 @@ class Contract(_Strict):
     client: Name
     plan: Plan
     language: Literal["en", "ru"] = "en"
+    #: How dates and numbers are written (``en-GB``, ``de-DE``, ``ru-RU``); None: the language
+    #: in the calendar's country (holidays country, else the time zone's): ``en_DE`` for an
+    #: English contract on a Europe/Berlin calendar. Its language must be the contract's.
+    locale: str | None = None
     period: Period = Field(default_factory=Period)
     scope: Scope = Field(default_factory=Scope)
     calendar: Calendar = Field(default_factory=Calendar)
     sla: Sla = Field(default_factory=Sla)
     points: PointsPolicy | None = None  # None: no points (everything included)
     contacts: list[Contact] = Field(default_factory=list)
+    closing: Closing = Field(default_factory=Closing)
     maintenance_tasks: list[MaintenanceTask] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _locale_of_language(self) -> Contract:
+        if self.locale is not None:
+            from collector.notices.human import parse_locale
+
+            parsed = parse_locale(self.locale)
+            if parsed.language != self.language:
+                raise ValueError(
+                    f"locale {self.locale!r} is for language {parsed.language!r}, "
+                    f"but the contract's language is {self.language!r}"
+                )
+            object.__setattr__(self, "locale", str(parsed))
+        return self
+
+    @property
+    def effective_locale(self) -> str:
+        """:attr:`locale`, or the default from the language and the calendar's country."""
+        from collector.notices.human import default_locale
+
+        return self.locale or default_locale(
+            self.language, self.calendar.holidays.country, self.calendar.timezone
+        )
 
     @field_validator("maintenance_tasks")
     @classmethod

@@ -440,7 +440,8 @@ class BacklogCollector:
 
 # --------------------------------------------------------------------------- workers
 
-ClosedHandler = Callable[[int, str, float], None]
+#: (incident id, connector name, when, the technician's closing note or None)
+ClosedHandler = Callable[[int, str, float, str | None], None]
 
 
 class OutboxWorkers:
@@ -718,6 +719,7 @@ class OutboxWorkers:
                 incident_id = by_ref.get(ref.external_id)
                 if incident_id is None:
                     continue
+                note = self._resolution_note(connector, ref)
                 now = time.time()
                 with self.store.write() as conn:
                     conn.execute(
@@ -726,9 +728,27 @@ class OutboxWorkers:
                         .values(closed_remotely_at=now)
                     )
                 if self.on_closed is not None:
-                    self.on_closed(incident_id, name, now)
+                    self.on_closed(incident_id, name, now, note)
                 closed += 1
         return closed
+
+    @staticmethod
+    def _resolution_note(connector: Connector, ref: TicketRef) -> str | None:
+        """The technician's closing note on the ticket, where the connector can read it; a
+        failure to read it never keeps the incident from closing."""
+        if not connector.supports_resolution_note:
+            return None
+        try:
+            with deadline(connector.config.deadline):
+                return connector.read_resolution_note(ref)
+        except (ConnectorError, OSError) as exc:
+            log.warning(
+                "reading the closing note of %s ticket %s failed: %s",
+                connector.name,
+                ref.external_id,
+                getattr(exc, "message", exc),
+            )
+            return None
 
     def poll_time_entries(self, now: float | None = None) -> int:
         """Mirror time entries logged in the ticket systems (connectors that can read them) on

@@ -50,6 +50,11 @@ def attach_contract_listeners(
     service.listeners.append(PreventiveRecorder(metric_of))
     ledger = Ledger(service.store, settings)
     service.listeners.append(ledger.on_incident_changed)
+    # Closing communication: a due row per resolution the client should hear of (the message
+    # itself is composed later by the ``closing`` job, after the ledger's charge).
+    from collector.closing.service import ClosingService
+
+    service.listeners.append(ClosingService(service.store, settings, service).on_incident)
     return clocks, ledger
 
 
@@ -91,6 +96,10 @@ class Incidents:
         )
         # Client notices (low balance, approvals, SLA, reports) are mailed by their own workers.
         self.notify_workers = NotifyWorkers(store, settings)
+        from collector.closing.service import ClosingService
+
+        #: Closing messages, announcements, answers (its job: ``closing`` in collector.background).
+        self.closing = ClosingService(store, settings, self.service)
 
     def log_connectors(self) -> None:
         if self.config.connectors:

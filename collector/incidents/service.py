@@ -325,8 +325,13 @@ class IncidentService:
                 ) from None
             return change.event
 
-    def close_from_ticket(self, incident_id: int, connector: str, now: float) -> None:
+    def close_from_ticket(
+        self, incident_id: int, connector: str, now: float, note: str | None = None
+    ) -> None:
         """A ticket was closed in the ticket system: close the incident here (two-way).
+
+        ``note``: the technician's closing note read back from the ticket (Redmine journal,
+        Jira comment), where the connector can; it becomes the resolution note.
 
         The row is locked first: two replicas hearing of the same close wait for each other,
         and the second finds it closed (one close, one resolve to the other ticket systems)."""
@@ -336,8 +341,80 @@ class IncidentService:
             ).first()
             if row is None or row.state == "closed":
                 return
-            change = lifecycle.on_action(_facts(row), "close", now, note=f"closed in {connector}")
+            change = lifecycle.on_action(
+                _facts(row), "close", now, note=note or f"closed in {connector}"
+            )
+            if note:
+                change = Change(
+                    change.event,
+                    {**change.fields, "resolution_note": note},
+                    {**change.data, "from_ticket": connector},
+                    change.action,
+                )
             self._write(conn, row, change, now, f"{connector}", extra={})
+
+    def client_answer(
+        self,
+        conn: Connection,
+        incident_id: int,
+        answer: Literal["confirmed", "reopened", "auto_closed"],
+        actor: str,
+        now: float,
+        *,
+        via: str,
+        rating: int | None = None,
+        comment: str | None = None,
+    ) -> str:
+        """The client's answer to a closing message, written in ``conn``'s transaction: confirmed
+        (or no answer in time: ``auto_closed``) closes a resolved incident, ``reopened`` reopens
+        it with their comment. When the incident moved on meanwhile (closed from the ticket
+        system, or active again) the answer is recorded as an event without a state change.
+        The rating and comment are in the event (the incident's timeline). Returns the event."""
+        row = conn.execute(
+            sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
+        ).one()
+        data: dict[str, Any] = {"answer": answer, "via": via, "rating": rating, "comment": comment}
+        change: Change
+        if answer == "reopened" and row.state in ("resolved", "closed"):
+            note = comment or "the client says the problem is not solved"
+            change = lifecycle.on_action(_facts(row), "reopen", now, note=note)
+        elif answer != "reopened" and row.state == "resolved":
+            note = (
+                "the client confirmed it is solved"
+                if answer == "confirmed"
+                else "closed automatically: the client did not answer"
+            )
+            change = lifecycle.on_action(_facts(row), "close", now, note=note)
+        else:
+            change = Change("client_answered", {}, {"state": row.state})
+        change = Change(change.event, change.fields, {**change.data, **data}, change.action)
+        try:
+            with conn.begin_nested():
+                self._write(conn, row, change, now, actor, extra={})
+        except sa.exc.IntegrityError as exc:
+            if not _active_fingerprint_conflict(exc):
+                raise
+            # The alert fired again meanwhile (a newer incident is active): keep the answer.
+            row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).one()
+            change = Change("client_answered", {}, {**data, "state": row.state})
+            self._write(conn, row, change, now, actor, extra={})
+        return change.event
+
+    def record(
+        self,
+        conn: Connection,
+        incident_id: int,
+        event: str,
+        data: dict[str, Any],
+        now: float,
+        actor: str = SYSTEM_ACTOR,
+    ) -> None:
+        """A system event on the incident's timeline (e.g. ``closing_sent``), not sent to the
+        ticket systems and changing nothing else (inside ``conn``'s transaction)."""
+        row = conn.execute(
+            sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
+        ).one()
+        self._write(conn, row, Change(event, {}, dict(data)), now, actor)
 
     def annotate(
         self,

@@ -44,18 +44,26 @@ def _unb64(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class ApprovalLinks:
-    """Makes and checks decision links. ``base_url``: the collector as clients reach it."""
+    """Makes and checks decision links. ``base_url``: the collector as clients reach it.
+
+    ``context`` separates the uses of one secret (a request decision, an incident's closing
+    message: :mod:`collector.closing.links`), so a token of one kind is never valid as another;
+    ``path`` is where the links point (``<base_url><path>/<action>?token=…``)."""
 
     secret: bytes
     base_url: str
     max_age: float
+    context: bytes = _CONTEXT
+    actions: tuple[str, ...] = ACTIONS
+    path: str = ""
+    what: str = "a request"
 
     def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self.secret, _CONTEXT + payload.encode(), hashlib.sha256).digest())
+        return _b64(hmac.new(self.secret, self.context + payload.encode(), hashlib.sha256).digest())
 
     def token(self, key: str, action: str, now: float) -> str:
-        if action not in ACTIONS:
-            raise ValueError(f"action must be one of {ACTIONS}")
+        if action not in self.actions:
+            raise ValueError(f"action must be one of {self.actions}")
         payload = _b64(
             json.dumps(
                 {"r": key, "a": action, "e": int(now + self.max_age)}, separators=(",", ":")
@@ -64,7 +72,10 @@ class ApprovalLinks:
         return f"{payload}.{self._sign(payload)}"
 
     def url(self, key: str, action: str, now: float) -> str:
-        return f"{self.base_url.rstrip('/')}/{action}?token={quote(self.token(key, action, now))}"
+        return (
+            f"{self.base_url.rstrip('/')}{self.path}/{action}"
+            f"?token={quote(self.token(key, action, now))}"
+        )
 
     def verify(self, token: str, action: str, now: float) -> str:
         """The request key the token decides; :class:`InvalidLink` otherwise."""
@@ -76,7 +87,7 @@ class ApprovalLinks:
         except ValueError:
             raise InvalidLink("this link is not valid") from None
         if data.get("a") != action:
-            raise InvalidLink(f"this link does not {action} a request")
+            raise InvalidLink(f"this link does not {action} {self.what}")
         if now > float(data.get("e", 0)):
             raise InvalidLink("this link has expired; ask your service provider for a new one")
         return str(data["r"])

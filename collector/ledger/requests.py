@@ -35,6 +35,8 @@ from collector.contracts.model import format_points
 from collector.errors import InvalidArgument, NotFound
 from collector.ledger import charges, service
 from collector.ledger.charges import WorkItem
+from collector.notices import Voice, render
+from collector.notices.model import ApprovalRequestNotice
 from collector.schema import (
     clients,
     ledger_entries,
@@ -190,8 +192,14 @@ def create(
 
 
 def _ask_for_approval(
-    conn: Connection, row: Any, now: float, links: Any | None, intro: str | None = None
+    conn: Connection,
+    row: Any,
+    now: float,
+    links: Any | None,
+    held: tuple[str, str] | None = None,
 ) -> int | None:
+    """Mail the approval request (``held``: the incident key and basis of a charge held at
+    zero balance, which the mail explains instead of "X asked us for")."""
     from collector.contracts.store import get_contract
 
     contract = get_contract(conn, row.client_id)
@@ -206,39 +214,41 @@ def _ask_for_approval(
             reason="no contact receives approvals; record the decision by phone or the API",
         )
         return None
-    lines = [intro or f"{row.requested_by} asked us for: {row.title}", ""]
-    if row.description:
-        lines += [row.description, ""]
-    if row.estimate_minutes:
-        lines.append(
-            f"Estimated work: {row.estimate_minutes} minutes ({row.work_type or 'default'})."
-        )
-    lines.append(
-        f"Estimate: {format_points(row.estimate_centipoints or 0)} points. "
-        "You are charged the actual time, at most the approved estimate."
-    )
+    approve_url = reject_url = None
     if links is not None:
         try:
-            lines += [
-                "",
-                f"Approve: {links.url(row.key, 'approve', now)}",
-                f"Reject:  {links.url(row.key, 'reject', now)}",
-            ]
+            approve_url = links.url(row.key, "approve", now)
+            reject_url = links.url(row.key, "reject", now)
         except Exception:  # no secret (unwritable data_dir): still ask, by reply or phone
             log.exception(
                 "approval links for %s could not be made; the mail goes without them", row.key
             )
-    lines += ["", f"Reference: {row.key}"]
-    subject = (
-        f"[{row.client}] Approval needed: {row.key} {row.title} — "
-        f"{format_points(row.estimate_centipoints or 0)} points"
+            approve_url = reject_url = None
+    assert contract is not None, "recipients come from a contract"
+    mail = render(
+        ApprovalRequestNotice(
+            client=row.client,
+            request=row.key,
+            title=row.title,
+            requested_by=row.requested_by,
+            description=row.description or "",
+            estimate_minutes=row.estimate_minutes,
+            work_type=row.work_type,
+            estimate_centipoints=row.estimate_centipoints or 0,
+            approve_url=approve_url,
+            reject_url=reject_url,
+            held_incident=held[0] if held else None,
+            held_basis=held[1] if held else None,
+        ),
+        Voice.of(contract),
     )
     queued = notify.queue(
         conn,
         kind="approval_request",
         recipients=recipients,
-        subject=subject,
-        body_text="\n".join(lines),
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
         now=now,
         client_id=row.client_id,
         data={"request": row.key},
@@ -326,7 +336,7 @@ def hold_charge(
             "data": data,
         },
     )
-    _ask_for_approval(conn, _row(conn, key), now, links, intro=description)
+    _ask_for_approval(conn, _row(conn, key), now, links, held=(incident.key, why))
     return key
 
 

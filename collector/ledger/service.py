@@ -31,6 +31,8 @@ from collector.contracts.store import get_contract
 from collector.errors import InvalidArgument, NotFound
 from collector.ledger import charges
 from collector.ledger.charges import EntryView, WorkItem
+from collector.notices import Voice, render
+from collector.notices.model import LowBalanceNotice
 from collector.schema import (
     clients,
     contracts,
@@ -386,34 +388,28 @@ def check_low_balance(conn: Connection, client_id: int, now: float) -> list[str]
             lowest,
         )
         return new
-    used_up = lowest == charges.ZERO
-    subject = (
-        f"[{contract.client}] Support points used up"
-        if used_up
-        else f"[{contract.client}] Support points low: {format_points(current)} left"
+    start, end = contract.period_bounds(period)
+    mail = render(
+        LowBalanceNotice(
+            client=contract.client,
+            period=period,
+            period_start=start.timestamp(),
+            period_end=end.timestamp(),
+            balance_centipoints=current,
+            allotment_centipoints=policy.allotment,
+            threshold=lowest,
+            used_up=lowest == charges.ZERO,
+            at_zero=policy.at_zero,
+        ),
+        Voice.of(contract),
     )
-    lines = [f"Your balance of support points for {period} is {format_points(current)} points.", ""]
-    if used_up:
-        lines.append(
-            "New billable work "
-            + (
-                "will be invoiced as an overdraft."
-                if policy.at_zero == "allow_negative"
-                else "needs your approval before it is charged."
-            )
-        )
-    else:
-        lines.append(
-            f"It has reached the {lowest} threshold of your {format_points(policy.allotment)} "
-            "points per period."
-        )
-    lines += ["", "To buy more points, reply to this message or call us."]
     notify.queue(
         conn,
         kind="low_balance",
         recipients=recipients,
-        subject=subject,
-        body_text="\n".join(lines),
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
         now=now,
         client_id=client_id,
         data={"period": period, "threshold": lowest, "balance": current},
@@ -610,3 +606,30 @@ def statement(
     )
     result["at_zero"] = found[1].at_zero if found is not None else None
     return result
+
+
+# ---------------------------------------------------------------------- reads for closing messages
+
+
+def incident_points(conn: Connection, incident_id: int, now: float) -> tuple[int, int] | None:
+    """(In a write transaction: the periods up to ``now`` are brought in first.) What incident ``incident_id`` cost in points so far (positive centipoints, reversals
+    netted) and the client's balance right after its latest charge entry; None when the client
+    has no points ledger. A free incident costs 0 and the balance is the current one."""
+    client_id = conn.execute(
+        sa.select(incidents.c.client_id).where(incidents.c.id == incident_id)
+    ).scalar()
+    if client_id is None or points_policy(conn, client_id) is None:
+        return None
+    ensure_periods(conn, client_id, now)  # a free incident's client may have no entry yet
+    charged, last_id = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0),
+            sa.func.max(ledger_entries.c.id),
+        ).where(ledger_entries.c.incident_id == incident_id, ledger_entries.c.kind == "charge")
+    ).one()
+    after = sa.select(sa.func.coalesce(sa.func.sum(ledger_entries.c.centipoints), 0)).where(
+        ledger_entries.c.client_id == client_id
+    )
+    if last_id is not None:
+        after = after.where(ledger_entries.c.id <= last_id)
+    return -int(charged), int(conn.execute(after).scalar_one())

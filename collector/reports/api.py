@@ -14,7 +14,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from collector import timeutil
-from collector.reports.archive import ArchivedReport, archive, content_of, get_report, list_reports
+from collector.reports.archive import (
+    ArchivedReport,
+    archive,
+    content_of,
+    get_report,
+    list_reports,
+    publish,
+)
 from collector.reports.render import CONTENT_TYPES
 from collector.schema import reports
 from collector.settings import Settings
@@ -53,7 +60,14 @@ class ReportOut(BaseModel):
     bytes: int
     generated_by: str
     generated_at: datetime
+    #: When the mail server accepted the report mail (None: not e-mailed, or not yet).
     emailed_at: datetime | None
+    email_state: Literal["not_emailed", "pending", "emailed", "failed"]
+    #: Why it is not e-mailed yet (pending: waiting, or the last retry's error) or failed.
+    email_error: str | None
+    #: Of an unfinished period and not published: client viewers do not see it.
+    draft: bool
+    published_at: datetime | None
 
 
 def _out(report: ArchivedReport) -> ReportOut:
@@ -68,6 +82,10 @@ def _out(report: ArchivedReport) -> ReportOut:
         generated_by=report.generated_by,
         generated_at=timeutil.to_datetime(report.generated_at),
         emailed_at=timeutil.to_datetime(report.emailed_at),
+        email_state=report.email_state,
+        email_error=report.email_error,
+        draft=report.draft,
+        published_at=timeutil.to_datetime(report.published_at),
     )
 
 
@@ -107,6 +125,14 @@ def reports_router(
             )
         )
         return _out(result)
+
+    @router.post("/{report_id}/publish", response_model=ReportOut)
+    def publish_report(
+        report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin
+    ) -> ReportOut:
+        """Release a draft (a report of a period not over yet) to the client's viewers."""
+        actor = f"token:{getattr(principal, 'token_id', '?')}"
+        return _out(publish(store, report_id, actor=actor))
 
     @router.get(
         "/{report_id}/download",

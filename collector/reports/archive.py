@@ -29,11 +29,15 @@ from sqlalchemy.engine import Connection
 
 from collector import admin, artefacts, notify
 from collector.contracts.store import get_contract
-from collector.errors import NotFound
+from collector.errors import InvalidArgument, NotFound
 from collector.jobs import lease_key_sql
-from collector.reports.i18n import Formatter
+from collector.notices import Voice, default_locale
+from collector.notices import render as render_notice
+from collector.notices.model import ReportMailNotice
 from collector.reports.model import build
+from collector.reports.period import resolve
 from collector.reports.render import CONTENT_TYPES, render
+from collector.reports.states import is_draft, mail_state
 from collector.schema import reports
 from collector.store import Store, inserted_id
 
@@ -54,7 +58,14 @@ class ArchivedReport:
     bytes: int
     generated_by: str
     generated_at: float
-    emailed_at: float | None
+    emailed_at: float | None  # when the mail server accepted it (None: not, or not yet)
+    #: not_emailed | pending | emailed | failed (:func:`mail_state`), and why when not e-mailed
+    email_state: str = "not_emailed"
+    email_error: str | None = None
+    #: A report of a period not over yet that staff have not published: client viewers do
+    #: not see it (:func:`visible_to_clients`).
+    draft: bool = False
+    published_at: float | None = None
     created: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,7 +80,16 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "client"
 
 
-def _row(r: Any, client: str, created: bool = False) -> ArchivedReport:
+def _row(
+    r: Any,
+    client: str,
+    created: bool = False,
+    conn: Connection | None = None,
+    now: float | None = None,
+) -> ArchivedReport:
+    state, error, accepted = (
+        mail_state(conn, r) if conn is not None else ("not_emailed", None, None)
+    )
     return ArchivedReport(
         id=r.id,
         client=client,
@@ -81,7 +101,11 @@ def _row(r: Any, client: str, created: bool = False) -> ArchivedReport:
         bytes=int(r.bytes),
         generated_by=r.generated_by,
         generated_at=r.generated_at,
-        emailed_at=r.emailed_at,
+        emailed_at=accepted,
+        email_state=state,
+        email_error=error,
+        draft=is_draft(r, time.time() if now is None else now),
+        published_at=r.published_at,
         created=created,
     )
 
@@ -97,7 +121,9 @@ def find(conn: Connection, client_id: int, period: str, fmt: str) -> Any | None:
     ).first()
 
 
-def list_reports(conn: Connection, client: str | None = None) -> list[ArchivedReport]:
+def list_reports(
+    conn: Connection, client: str | None = None, now: float | None = None
+) -> list[ArchivedReport]:
     from collector.schema import clients
 
     query = (
@@ -107,10 +133,10 @@ def list_reports(conn: Connection, client: str | None = None) -> list[ArchivedRe
     )
     if client is not None:
         query = query.where(reports.c.client_id == admin.get_client(conn, client).id)
-    return [_row(r, r.client_name) for r in conn.execute(query)]
+    return [_row(r, r.client_name, conn=conn, now=now) for r in conn.execute(query)]
 
 
-def get_report(conn: Connection, report_id: int) -> ArchivedReport:
+def get_report(conn: Connection, report_id: int, now: float | None = None) -> ArchivedReport:
     from collector.schema import clients
 
     r = conn.execute(
@@ -120,7 +146,25 @@ def get_report(conn: Connection, report_id: int) -> ArchivedReport:
     ).first()
     if r is None:
         raise NotFound(f"no report with id {report_id}")
-    return _row(r, r.client_name)
+    return _row(r, r.client_name, conn=conn, now=now)
+
+
+def publish(
+    store: Store, report_id: int, *, actor: str, now: float | None = None
+) -> ArchivedReport:
+    """Release a draft to the client's viewers before its period ends (staff). Publishing a
+    report that is not a draft changes nothing. It is not e-mailed: the report of the finished
+    period is (by the schedule)."""
+    now = time.time() if now is None else now
+    with store.write() as conn:
+        found = get_report(conn, report_id)
+        conn.execute(
+            reports.update()
+            .where(reports.c.id == report_id, reports.c.published_at.is_(None))
+            .values(published_at=now, published_by=actor[:100])
+        )
+        del found
+        return get_report(conn, report_id, now)
 
 
 @contextlib.contextmanager
@@ -166,38 +210,36 @@ def content_of(conn: Connection, data_dir: str | Path, row: Any) -> bytes:
     return legacy_file(data_dir, row.path).read_bytes()
 
 
-def email_text(model: dict[str, Any]) -> tuple[str, str]:
-    """Subject and plain-text body of the report e-mail, in the report's language."""
-    f = Formatter(model["language"], model["period"]["timezone"])
+def email_notice(model: dict[str, Any]) -> ReportMailNotice:
+    """The report e-mail as a typed notice (words: :mod:`collector.notices`)."""
     s = model["sections"]["summary"]
-    subject = f.gettext(
-        "Monthly report for %(client)s, %(period)s",
+    return ReportMailNotice(
         client=model["client"],
         period=model["period"]["label"],
+        period_start=model["period"]["start"],
+        period_end=model["period"]["end"],
+        assets=s["assets"],
+        availability=s["availability"],
+        proactive=s["proactive"],
+        incidents=s["incidents"],
+        preventive_hours=s["preventive_hours"],
+        sla_met=s["sla_met"],
+        sla_breaches=s["sla_breaches"],
+        points_enabled=s["points_enabled"],
+        points_left=s["points_left"],
     )
-    lines = [
-        f.gettext(
-            "Please find attached the monthly report for %(client)s, %(start)s – %(end)s.",
-            client=model["client"],
-            start=f.date(model["period"]["start"]),
-            end=f.date(model["period"]["end"] - 1),
-        ),
-        "",
-        f.gettext("Assets monitored: %(n)s", n=f.number(s["assets"])),
-        f.gettext("Availability: %(pct)s", pct=f.percent(s["availability"])),
-        f.gettext(
-            "Problems caught before anyone noticed: %(p)s of %(n)s",
-            p=f.number(s["proactive"]),
-            n=f.number(s["incidents"]),
-        ),
-        f.gettext("Preventive work: %(hours)s hours", hours=f.number(s["preventive_hours"], 2)),
-        f.gettext("SLA met")
-        if s["sla_met"]
-        else f.gettext("SLA targets missed: %(n)s", n=s["sla_breaches"]),
-    ]
-    if s["points_enabled"]:
-        lines.append(f.gettext("Points left: %(points)s", points=f.points(s["points_left"])))
-    return subject, "\n".join(lines) + "\n"
+
+
+def email_voice(model: dict[str, Any]) -> Voice:
+    tz = model["period"]["timezone"]
+    language = model["language"]
+    return Voice(language, tz, model.get("locale") or default_locale(language, None, tz))
+
+
+def email_text(model: dict[str, Any]) -> tuple[str, str]:
+    """Subject and plain-text body of the report e-mail, in the report's language."""
+    mail = render_notice(email_notice(model), email_voice(model))
+    return mail.subject, mail.text
 
 
 def archive(
@@ -225,9 +267,16 @@ def archive(
             with store.read() as conn:
                 existing = find(conn, client_row.id, period, fmt)
             if existing is not None:
-                return _row(existing, client_row.name)
+                return _row(existing, client_row.name, conn=conn, now=now)
         with store.read() as conn:
             model = build(conn, client, period, now=now, language=language)
+            period_end = resolve(period, get_contract(conn, client_row.id)).end
+        if email and now < period_end:
+            raise InvalidArgument(
+                f"the report of {period} is a draft until the period ends "
+                f"({datetime.fromtimestamp(period_end, UTC):%Y-%m-%d %H:%M} UTC) and is not "
+                "e-mailed; generate it without e-mail, or after the period ended"
+            )
         content = render(model, fmt)
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
         name = f"{_safe(client_row.name)}-{period}-{model['language']}-{stamp}.{fmt}"
@@ -236,7 +285,7 @@ def archive(
             if not replace:  # SQLite: a CLI run in another process may have been quicker
                 existing = find(conn, client_row.id, period, fmt)
                 if existing is not None:
-                    return _row(existing, client_row.name)
+                    return _row(existing, client_row.name, conn=conn, now=now)
             stored = artefacts.put(
                 conn,
                 kind="report",
@@ -259,6 +308,7 @@ def archive(
                         bytes=stored.size,
                         generated_by=actor,
                         generated_at=now,
+                        period_end=period_end,
                     )
                 )
             )
@@ -266,13 +316,14 @@ def archive(
                 contract = get_contract(conn, client_row.id)
                 recipients = contract.contacts_for("reports") if contract is not None else []
                 if recipients:
-                    subject, body = email_text(model)
-                    notify.queue(
+                    mail = render_notice(email_notice(model), email_voice(model))
+                    notification_id = notify.queue(
                         conn,
                         kind=NOTIFY_KIND,
                         recipients=recipients,
-                        subject=subject,
-                        body_text=body,
+                        subject=mail.subject,
+                        body_text=mail.text,
+                        body_html=mail.html,
                         now=now,
                         client_id=client_row.id,
                         attachments=[
@@ -285,8 +336,11 @@ def archive(
                         data={"report_id": report_id, "period": period, "sha256": stored.sha256},
                         dedupe_key=f"report:{client_row.id}:{period}",
                     )
-                    conn.execute(
-                        reports.update().where(reports.c.id == report_id).values(emailed_at=now)
-                    )
+                    if notification_id is not None:  # None: this period was queued before
+                        conn.execute(
+                            reports.update()
+                            .where(reports.c.id == report_id)
+                            .values(emailed_at=now, notification_id=notification_id)
+                        )
             row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).one()
-    return _row(row, client_row.name, created=True)
+            return _row(row, client_row.name, created=True, conn=conn, now=now)

@@ -22,6 +22,13 @@ def metric_labels() -> dict[str, frozenset[str]]:
 
 
 @functools.cache
+def metric_units() -> dict[str, str]:
+    """Every metric name the agent is known to send → its catalog unit (``seconds``, ``bytes``,
+    ``percent``, … or ``""``): what decides how a value is written for a person."""
+    return {spec.name: spec.unit for spec in _specs()}
+
+
+@functools.cache
 def label_values() -> dict[str, dict[str, frozenset[str]]]:
     """metric → enumerated label → every value the agent can send (its vocabulary)."""
     out: dict[str, dict[str, set[str]]] = {}

@@ -23,6 +23,7 @@ alerts' persistent state changed (the service writes them to the store).
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import math
 import string
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
+from collector.notices.human import FILTERS, Human
 from collector.rules.model import ANY_METRIC, Rule, Severity
 from collector.rules.ruleset import CompiledRule, Matcher, RuleSet, format_value
 
@@ -179,6 +181,37 @@ def fingerprint(rule_id: str, client_id: int, asset_id: int, labels: dict[str, s
 # ---------------------------------------------------------------------- templates
 
 
+class Measured(float):
+    """A sample value that knows its unit (from the agent's metric catalog).
+
+    In a summary ``{value}`` is written by the unit ("3 days" for seconds, "12.3 GB" for bytes,
+    "97%" for percent), ``{value:duration}`` / ``:ago`` / ``:in`` / ``:bytes`` / ``:percent``
+    / ``:date`` / ``:number`` by that filter (:data:`collector.notices.human.FILTERS`), and a
+    number format (``{value:.1f}``) as before.
+    """
+
+    unit: str | None
+
+    def __new__(cls, value: float, unit: str | None = None) -> Measured:
+        made = super().__new__(cls, value)
+        made.unit = unit
+        return made
+
+    def __format__(self, spec: str) -> str:
+        human = _human()
+        if not spec:
+            return human.by_unit(float(self), self.unit)
+        if spec in FILTERS:
+            return human.apply(spec, float(self))
+        return float(self).__format__(spec)
+
+
+@functools.cache
+def _human() -> Human:
+    # Rule texts become incident titles and ticket subjects for technicians: English, UTC.
+    return Human("en", "UTC")
+
+
 class _TemplateFormatter(string.Formatter):
     def get_value(self, key: Any, args: Sequence[Any], kwargs: Any) -> Any:
         if isinstance(key, int):
@@ -186,6 +219,12 @@ class _TemplateFormatter(string.Formatter):
         return kwargs.get(key, "")
 
     def format_field(self, value: Any, format_spec: str) -> Any:
+        if (
+            format_spec in FILTERS
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            return _human().apply(format_spec, value)
         try:
             return super().format_field(value, format_spec)
         except (ValueError, TypeError):
@@ -196,13 +235,47 @@ _FORMATTER = _TemplateFormatter()
 
 
 def render(template: str, context: dict[str, Any]) -> str:
-    """``template`` with ``{label}``, ``{value:.0f}``, …; an unknown field renders empty."""
+    """``template`` with ``{label}``, ``{value:.0f}``, ``{value:duration}``, …; an unknown
+    field renders empty."""
     if not template:
         return ""
     try:
         return _FORMATTER.vformat(template, (), context)
     except (ValueError, IndexError, KeyError, AttributeError):
         return template
+
+
+def summary_context(
+    labels: dict[str, str],
+    value: float | None,
+    rule: Rule,
+    *,
+    asset: str,
+    client: str,
+    site: str | None,
+    eta: float | None,
+    severity: str | None,
+) -> dict[str, Any]:
+    """The fields a rule's summary and description may name."""
+    return {
+        **labels,
+        "value": summary_value(value, rule.metric),
+        "asset": asset,
+        "client": client,
+        "site": site or "",
+        "eta": humanize(eta),
+        "rule": rule.id,
+        "severity": severity or "",
+    }
+
+
+def summary_value(value: float | None, metric: str) -> Measured | None:
+    """The ``{value}`` of a summary: the sample value with its metric's catalog unit."""
+    if value is None:
+        return None
+    from collector.rules.catalog import metric_units
+
+    return Measured(value, metric_units().get(metric))
 
 
 def humanize(seconds: float | None) -> str:
@@ -719,16 +792,16 @@ class RuleEngine:
         severity = core.severity or severity0
         value = core.last_value
         labels = {**alert.labels, **rule.labels}
-        context: dict[str, Any] = {
-            **alert.labels,
-            "value": value,
-            "asset": info.name,
-            "client": info.client,
-            "site": info.site or "",
-            "eta": humanize(core.eta),
-            "rule": rule.id,
-            "severity": severity or "",
-        }
+        context = summary_context(
+            alert.labels,
+            value,
+            rule,
+            asset=info.name,
+            client=info.client,
+            site=info.site,
+            eta=core.eta,
+            severity=severity,
+        )
         return Transition(
             rule_id=rule.id,
             fingerprint=alert.fingerprint,
@@ -1020,5 +1093,8 @@ __all__ = [
     "aggregate",
     "fingerprint",
     "humanize",
+    "Measured",
+    "summary_context",
+    "summary_value",
     "render",
 ]

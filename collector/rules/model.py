@@ -355,13 +355,21 @@ class Rule(Strict):
 def check_template(template: str, name: str) -> None:
     import string
 
+    from collector.notices.human import FILTERS
+
     try:
-        list(string.Formatter().parse(template))
+        fields = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise ValueError(
             f"{name}: not a valid template ({exc}); write fields as {{label}} and "
             "a literal brace as {{ or }}"
         ) from None
+    for _text, field, spec, _conversion in fields:
+        if field is not None and spec and spec.isalpha() and spec not in FILTERS:
+            raise ValueError(
+                f"{name}: {{{field}:{spec}}} names no filter; use one of {', '.join(FILTERS)} "
+                "or a number format like .1f"
+            )
 
 
 class Override(Strict):

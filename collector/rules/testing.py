@@ -242,16 +242,19 @@ def _compare(
             labels["site"] = info.site
         summary = None
         if any(w.summary is not None for w in wanted):
-            from collector.rules.engine import humanize, render
+            from collector.rules.engine import render, summary_context
 
-            context = {
-                **alert.labels,
-                "value": alert.core.last_value,
-                "asset": labels["asset"],
-                "client": labels["client"],
-                "site": labels.get("site", ""),
-                "eta": humanize(alert.core.eta),
-            }
+            rule = engine.ruleset.rules[alert.rule_id]
+            context = summary_context(
+                alert.labels,
+                alert.core.last_value,
+                rule.rule,
+                asset=labels["asset"],
+                client=labels["client"],
+                site=labels.get("site"),
+                eta=alert.core.eta,
+                severity=alert.core.severity,
+            )
             summary = render(
                 engine._rule_for(engine.ruleset.rules[alert.rule_id], alert.asset_id).summary,
                 context,

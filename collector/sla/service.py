@@ -26,7 +26,8 @@ from collector import notify, timeutil
 from collector.contracts.model import Contract
 from collector.contracts.store import get_contract
 from collector.incidents.lifecycle import WAITING
-from collector.incidents.maintenance import zone
+from collector.notices import Voice, default_locale, render
+from collector.notices.model import SlaNotice
 from collector.schema import incident_events, incident_sla, incidents, sla_pauses
 from collector.sla.calendar import BusinessCalendar
 from collector.sla.clock import Pause, SlaStatus, TargetStatus, compute, notices_due
@@ -167,58 +168,39 @@ def sla_section(conn: Connection, incident_id: int, now: float) -> dict[str, Any
     }
 
 
-def _duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    if minutes < 1:
-        return f"{seconds:g}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
-
-
-_RU_TARGET = {"response": "реакцию", "resolution": "решение"}
-_RU_TARGET_TITLE = {"response": "время реакции", "resolution": "время решения"}
-_RU_CLOCK = {"business": "рабочее время", "calendar": "календарное время"}
+def sla_notice(key: str, t: TargetStatus, kind: str, priority: str, client: str = "") -> SlaNotice:
+    """The typed notice of an SLA warning or breach (words: :mod:`collector.notices`)."""
+    return SlaNotice(
+        client=client,
+        incident=key,
+        priority=priority,
+        target=t.target,  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
+        within_seconds=t.within,
+        clock=t.clock,  # type: ignore[arg-type]
+        due_at=t.due_at,
+        elapsed_seconds=t.elapsed,
+        percent=t.percent,
+    )
 
 
 def notice_text(
-    key: str, t: TargetStatus, kind: str, priority: str, tz: str, language: str = "en"
+    key: str,
+    t: TargetStatus,
+    kind: str,
+    priority: str,
+    tz: str,
+    language: str = "en",
+    locale: str | None = None,
 ) -> tuple[str, str]:
     """(subject, body) of an SLA warning or breach notice, in ``language`` (en, ru).
 
     Ticket comments are written in English (for the technicians); the client's contacts
-    get their contract's language.
+    get their contract's language and locale.
     """
-    due = (
-        "-"
-        if t.due_at is None
-        else timeutil.to_datetime(t.due_at).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
-    )
-    if language == "ru":
-        allowed = f"{_duration(t.within)} ({_RU_CLOCK[t.clock]})"
-        target = _RU_TARGET[t.target]
-        if kind == "warning":
-            return (
-                f"Предупреждение SLA: {key}, {_RU_TARGET_TITLE[t.target]} до {due}",
-                f"Предупреждение SLA по {key} ({priority}): использовано {t.percent:.0f}% времени "
-                f"на {target} {allowed}; срок — {due}.",
-            )
-        return (
-            f"Нарушение SLA: {key}, {_RU_TARGET_TITLE[t.target]}",
-            f"Нарушение SLA по {key} ({priority}): срок на {target} {allowed} истёк {due}; "
-            f"учтено {_duration(t.elapsed)}.",
-        )
-    allowed = f"{_duration(t.within)} ({t.clock} time)"
-    if kind == "warning":
-        return (
-            f"SLA warning: {key} {t.target} due {due}",
-            f"SLA warning for {key} ({priority}): {t.percent:.0f}% of the {t.target} time "
-            f"{allowed} is used; it is due {due}.",
-        )
-    return (
-        f"SLA breached: {key} {t.target}",
-        f"SLA breached for {key} ({priority}): the {t.target} target of {allowed} "
-        f"was due {due}; {_duration(t.elapsed)} counted.",
-    )
+    voice = Voice(language, tz, locale or default_locale(language, None, tz))
+    rendered = render(sla_notice(key, t, kind, priority), voice)
+    return rendered.subject, rendered.text.strip()
 
 
 # ---------------------------------------------------------------------- the clocks
@@ -312,8 +294,8 @@ class SlaClocks:
         now: float,
     ) -> None:
         t = getattr(status, target)
-        tz = contract.calendar.timezone
-        _, body = notice_text(row.key, t, kind, status.priority, tz)
+        notice = sla_notice(row.key, t, kind, status.priority, contract.client)
+        body = render(notice, Voice.of(contract, "en")).text.strip()
         data = {
             "target": target,
             "priority": status.priority,
@@ -338,13 +320,14 @@ class SlaClocks:
             )
         recipients = contract.contacts_for("sla")
         if recipients:
-            subject, text = notice_text(row.key, t, kind, status.priority, tz, contract.language)
+            mail = render(notice, Voice.of(contract))
             notify.queue(
                 conn,
                 kind=_EVENT[kind],
                 recipients=recipients,
-                subject=subject,
-                body_text=text,
+                subject=mail.subject,
+                body_text=mail.text,
+                body_html=mail.html,
                 now=now,
                 client_id=row.client_id,
                 data={**data, "incident": row.key, "kind": kind},

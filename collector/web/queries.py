@@ -8,6 +8,7 @@ client's row). Functions return plain dicts and rows for the templates.
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -468,21 +469,53 @@ def asset_page(conn: Connection, scope: Scope, asset_id: int, *, now: float) -> 
 # ---------------------------------------------------------------------- reports
 
 
-def list_reports(conn: Connection, scope: Scope, limit: int = 500) -> Sequence[Any]:
-    return conn.execute(
+def _report_states(conn: Connection, rows: Sequence[Any], now: float) -> list[dict[str, Any]]:
+    from collector.reports.states import is_draft, mail_state
+
+    out = []
+    for r in rows:
+        state, error, accepted = mail_state(conn, r)
+        out.append(
+            {
+                **r._asdict(),
+                "email_state": state,
+                "email_error": error,
+                "emailed_at": accepted,
+                "draft": is_draft(r, now),
+            }
+        )
+    return out
+
+
+def _drafts_hidden(scope: Scope, now: float) -> Any:
+    """Client viewers do not see drafts (reports of a running period not published)."""
+    if scope.everything:
+        return sa.true()
+    from collector.reports.states import visible_to_clients
+
+    return visible_to_clients(now)
+
+
+def list_reports(
+    conn: Connection, scope: Scope, limit: int = 500, now: float | None = None
+) -> list[dict[str, Any]]:
+    now = time.time() if now is None else now
+    rows = conn.execute(
         sa.select(reports, clients.c.name.label("client"))
         .join(clients, clients.c.id == reports.c.client_id)
-        .where(scope.where(reports.c.client_id))
+        .where(scope.where(reports.c.client_id), _drafts_hidden(scope, now))
         .order_by(reports.c.generated_at.desc(), reports.c.id.desc())
         .limit(limit)
     ).all()
+    return _report_states(conn, rows, now)
 
 
-def report_row(conn: Connection, scope: Scope, report_id: int) -> Any:
+def report_row(conn: Connection, scope: Scope, report_id: int, now: float | None = None) -> Any:
+    now = time.time() if now is None else now
     row = conn.execute(
         sa.select(reports, clients.c.name.label("client"))
         .join(clients, clients.c.id == reports.c.client_id)
-        .where(reports.c.id == report_id)
+        .where(reports.c.id == report_id, _drafts_hidden(scope, now))
     ).first()
     if row is None:
         raise NotFound(f"no report with id {report_id}")

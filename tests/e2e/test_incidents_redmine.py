@@ -233,3 +233,8 @@ def test_issue_closed_in_redmine_closes_the_incident(tmp_path, redmine: RedmineS
         assert any("redmine" in str(e).lower() for e in detail["events"][-2:]), detail["events"][
             -2:
         ]
+        # The technician's closing note (the journal of the close, not Upkeep's own notes) is
+        # read back as the resolution note: what the client's closing message says was done.
+        assert detail["resolution_note"] == "fixed on site"
+        closed_event = next(e for e in reversed(detail["events"]) if e["type"] == "closed")
+        assert closed_event["data"]["from_ticket"] == "redmine-main"

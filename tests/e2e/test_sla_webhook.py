@@ -91,7 +91,7 @@ def test_sla_warning_and_breach_reach_the_webhook(tmp_path) -> None:
         warning, breach = comments()
         assert warning.startswith(f"SLA warning for {key} (critical): ")
         assert breach.startswith(
-            f"SLA breached for {key} (critical): the response target of 4s (calendar time)"
+            f"SLA breached for {key} (critical): the response target of 4 seconds (calendar time)"
         )
         # the sweep keeps running: still exactly one of each
         detail = api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")

@@ -74,7 +74,7 @@ def test_scheduled_report_is_archived_and_emailed_once(built, settings):
         ["ann@acme.example"],
         row.client_id,
     )
-    assert mail.subject == "Monthly report for acme, 2026-10"
+    assert mail.subject == "Monthly report for acme, October 2026"
     assert "Points left: 62.00" in mail.body_text and "Availability: 99.71%" in mail.body_text
     assert mail.attachments == [
         {"name": "acme-2026-10.html", "content_type": "text/html", "artefact_id": row.artefact_id}
@@ -109,7 +109,7 @@ def test_russian_contract_gets_a_russian_email(store, settings):
     [made] = schedule.run_once(store, settings, now=scenario.NOW)
     assert made.language == "ru"
     [mail] = _rows(store, notifications)
-    assert mail.subject == "Ежемесячный отчёт для acme за 2026-10"
+    assert mail.subject == "Ежемесячный отчёт для acme за октябрь 2026"
     assert "Остаток баллов: 62,00" in mail.body_text
 
 

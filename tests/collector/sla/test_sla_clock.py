@@ -306,23 +306,23 @@ def test_a_late_stop_is_a_breach_but_never_a_warning():
         (
             "warning",
             "en",
-            "SLA warning: UPK-acme-7 response due 2026-03-02 11:00 CET",
-            "SLA warning for UPK-acme-7 (major): 75% of the response time 2h00m (business time) is used; "
-            "it is due 2026-03-02 11:00 CET.",
+            "SLA warning: UPK-acme-7 response due 2 Mar 2026, 11:00 CET",
+            "SLA warning for UPK-acme-7 (major): 75% of the response time of 2 hours (business time) "
+            "is used; it is due 2 Mar 2026, 11:00 CET.",
         ),
         (
             "breach",
             "en",
             "SLA breached: UPK-acme-7 response",
-            "SLA breached for UPK-acme-7 (major): the response target of 2h00m (business time) was due "
-            "2026-03-02 11:00 CET; 1h30m counted.",
+            "SLA breached for UPK-acme-7 (major): the response target of 2 hours (business time) was "
+            "due 2 Mar 2026, 11:00 CET; 1 hour, 30 minutes counted.",
         ),
         (
             "breach",
             "ru",
             "Нарушение SLA: UPK-acme-7, время реакции",
-            "Нарушение SLA по UPK-acme-7 (major): срок на реакцию 2h00m (рабочее время) истёк 2026-03-02 11:00 CET; "
-            "учтено 1h30m.",
+            "Нарушение SLA по UPK-acme-7 (высокий): срок реакции 2 часа (рабочее время) истёк "
+            "2 мар. 2026\u202fг., 11:00 CET; учтено 1 час 30 минут.",
         ),
     ],
 )
