@@ -71,7 +71,7 @@ from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.outbox_api import outbox_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import IngestLimits, Ingestor
-from collector.jobs import JobMetrics, JobRunner
+from collector.jobs import JobMetrics, JobRunner, PeriodicJob
 from collector.ledger.api import ledger_router
 from collector.management.api import management_router
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
@@ -318,6 +318,12 @@ def create_app(
     # PostgreSQL the database works in its own processes, so a few overlap usefully.
     ingest_limiter = anyio.CapacityLimiter(1 if store.is_sqlite else 4)
 
+    # Remediation (docs/remediation.md): automatic fixes on firing alerts, signed agent tasks.
+    from collector.remediation.service import Remediation
+
+    remediation = Remediation(
+        store, settings, rule_service, incident_runtime.service, incident_runtime.ledger
+    )
     # Every periodic job and worker of this replica, in one registry (collector.background).
     jobs, workers = collector_jobs(
         store,
@@ -327,6 +333,9 @@ def create_app(
         retention=run_retention,
         reports=run_retention if run_reports is None else run_reports,
     )
+    if settings.background:
+        # Approved fixes are queued, rejected ones cancelled, late ones expired.
+        jobs = [*jobs, PeriodicJob("remediation-sync", 5.0, remediation.sync, singleton=True)]
     runner = JobRunner(
         jobs, workers, engine=store.engine, metrics=JobMetrics(registry=metrics.registry)
     )
@@ -645,6 +654,20 @@ def create_app(
             count_unknown=metrics.alertmanager_unknown.inc,
         )
     )
+    from collector.remediation.api import remediation_router
+
+    def require_agent(request: Request, credentials: Credentials) -> Principal:
+        return authenticate(request.app.state.store, bearer_token(credentials), "agent")
+
+    app.include_router(
+        remediation_router(
+            remediation,
+            require_admin,
+            require_agent,
+            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
+        )
+    )
+    app.state.remediation = remediation
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
     web.install(app, settings, incident_runtime.service, rule_service)
     # The real client address behind trusted reverse proxies (collector.proxies).

@@ -377,6 +377,12 @@ class RuleService:
         self._logged(transitions)
         return transitions
 
+    def engines(self) -> list[RuleEngine]:
+        """The engines of this replica (one; one per owned shard in a cluster)."""
+        if self.cluster is None:
+            return [self.engine]
+        return [state.engine for state in list(self._shards.values())] or [self.engine]
+
     def active_alerts(self) -> list[Alert]:
         """Every pending or firing alert this replica evaluates."""
         if self.cluster is None:
