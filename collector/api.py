@@ -71,7 +71,7 @@ from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.outbox_api import outbox_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import IngestLimits, Ingestor
-from collector.jobs import JobMetrics, JobRunner, PeriodicJob
+from collector.jobs import JobMetrics, JobRunner
 from collector.ledger.api import ledger_router
 from collector.management.api import management_router
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
@@ -332,10 +332,8 @@ def create_app(
         incident_runtime,
         retention=run_retention,
         reports=run_retention if run_reports is None else run_reports,
+        remediation=remediation,
     )
-    if settings.background:
-        # Approved fixes are queued, rejected ones cancelled, late ones expired.
-        jobs = [*jobs, PeriodicJob("remediation-sync", 5.0, remediation.sync, singleton=True)]
     runner = JobRunner(
         jobs, workers, engine=store.engine, metrics=JobMetrics(registry=metrics.registry)
     )

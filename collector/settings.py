@@ -128,6 +128,8 @@ class Settings(BaseModel):
     actions_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
     #: A task not finished by then is reported expired (and the agent will not run it).
     task_deadline: Duration = Field(default=3600.0, gt=0, le=7 * 86400.0)
+    #: How often approvals are picked up and deadlines checked (0: never).
+    task_sync_interval: Duration = Field(default=5.0, ge=0)
     #: How often rule files are checked for changes (0: only SIGHUP and the reload API).
     rules_watch_interval: Duration = Field(default=2.0, ge=0)
     #: A sample older than this when it arrives (a spool replay) moves clocks but never fires.

@@ -21,7 +21,14 @@ from agent.yamlsource import ConfigError, YamlDocument, describe_errors
 #: The kinds the agent implements (agent/actions.py KINDS; a test ties the two).
 KINDS = ("restart-service", "clean-temp", "rotate-logs", "clear-print-spooler", "run-script")
 OSES = ("linux", "windows", "macos")
-_SHIPPED = Path(__file__).resolve().parents[2] / "actions"
+def shipped_actions_path() -> Path:
+    """``actions/`` next to the source tree, else ``<prefix>/share/upkeep/actions``."""
+    import sys
+
+    here = Path(__file__).resolve().parents[2] / "actions"
+    if here.is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "upkeep" / "actions"
 
 
 class ActionsInvalid(ConfigError):
@@ -156,7 +163,7 @@ def _files(paths: Iterable[Path]) -> list[Path]:
 
 def load_library(paths: Iterable[Path] | None = None) -> ActionLibrary:
     """Load every action file; ActionsInvalid lists every problem with its file and line."""
-    paths = list(paths or []) or [_SHIPPED]
+    paths = list(paths or []) or [shipped_actions_path()]
     problems: list[str] = []
     actions: dict[str, ActionDef] = {}
     where: dict[str, str] = {}
