@@ -21,6 +21,8 @@ from agent.yamlsource import ConfigError, YamlDocument, describe_errors
 #: The kinds the agent implements (agent/actions.py KINDS; a test ties the two).
 KINDS = ("restart-service", "clean-temp", "rotate-logs", "clear-print-spooler", "run-script")
 OSES = ("linux", "windows", "macos")
+
+
 def shipped_actions_path() -> Path:
     """``actions/`` next to the source tree, else ``<prefix>/share/upkeep/actions``."""
     import sys

@@ -43,7 +43,9 @@ def test_clean_temp_removes_only_old_files_and_never_follows_links(tmp_path: Pat
     (folder / "link").symlink_to(tmp_path / "keep")
     (folder / "filelink.tmp").symlink_to(outside)
     result = perform(
-        "clean-temp", {"path": str(folder), "older_than_days": 7, "pattern": "*.tmp"}, ActionContext()
+        "clean-temp",
+        {"path": str(folder), "older_than_days": 7, "pattern": "*.tmp"},
+        ActionContext(),
     )
     assert result.exit_code == 0
     assert result.facts == {"files_removed": 2, "bytes_removed": 3000, "errors": 0}
@@ -74,7 +76,9 @@ def test_rotate_logs_compresses_and_deletes_old_archives(tmp_path: Path) -> None
     _old(tmp_path / "today.log", 0.1)
     _old(tmp_path / "ancient.log.gz", 60)
     result = perform(
-        "rotate-logs", {"path": str(tmp_path), "older_than_days": 1, "delete_after_days": 30}, ActionContext()
+        "rotate-logs",
+        {"path": str(tmp_path), "older_than_days": 1, "delete_after_days": 30},
+        ActionContext(),
     )
     assert result.exit_code == 0
     assert result.facts == {"files_compressed": 1, "files_deleted": 1, "errors": 0}
@@ -86,12 +90,15 @@ def test_run_script_only_by_name_inside_the_scripts_folder(tmp_path: Path) -> No
     scripts = tmp_path / "scripts"
     scripts.mkdir()
     script = scripts / "hello.sh"
-    script.write_text("#!/bin/sh\necho hello \"$1\"\n")
+    script.write_text('#!/bin/sh\necho hello "$1"\n')
     script.chmod(0o755)
     (tmp_path / "evil.sh").write_text("#!/bin/sh\necho evil\n")
     ctx = ActionContext(scripts_dir=scripts, timeout=30)
     result = perform("run-script", {"script": "hello.sh", "args": ["a b; rm -rf /"]}, ctx)
-    assert (result.exit_code, result.output) == (0, "hello a b; rm -rf /\n")  # one argument, no shell
+    assert (result.exit_code, result.output) == (
+        0,
+        "hello a b; rm -rf /\n",
+    )  # one argument, no shell
     for bad in ("../evil.sh", "/bin/sh", "missing.sh", ".hidden"):
         with pytest.raises(ActionError):
             perform("run-script", {"script": bad}, ctx)
@@ -105,7 +112,9 @@ def test_a_hung_command_is_killed_and_reported(tmp_path: Path) -> None:
     (scripts / "hang.sh").write_text("#!/bin/sh\nsleep 300\n")
     (scripts / "hang.sh").chmod(0o755)
     start = time.monotonic()
-    result = perform("run-script", {"script": "hang.sh"}, ActionContext(scripts_dir=scripts, timeout=1))
+    result = perform(
+        "run-script", {"script": "hang.sh"}, ActionContext(scripts_dir=scripts, timeout=1)
+    )
     assert time.monotonic() - start < 10
     assert result.exit_code == 124 and result.output.startswith("timed out after 1s")
 

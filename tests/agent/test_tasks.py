@@ -69,7 +69,9 @@ def scripts(tmp_path: Path) -> Path:
     return folder
 
 
-def channel(tmp_path: Path, signer: TaskSigner, scripts: Path, allow=("run-script",)) -> RecordingChannel:
+def channel(
+    tmp_path: Path, signer: TaskSigner, scripts: Path, allow=("run-script",)
+) -> RecordingChannel:
     return RecordingChannel(
         "http://127.0.0.1:1",
         "token",
@@ -141,7 +143,9 @@ def test_results_wait_for_the_collector(tmp_path, signer, scripts):
     assert runs(tmp_path) == 1
 
 
-def test_a_task_interrupted_by_a_restart_is_reported_failed_not_run_again(tmp_path, signer, scripts):
+def test_a_task_interrupted_by_a_restart_is_reported_failed_not_run_again(
+    tmp_path, signer, scripts
+):
     ch = channel(tmp_path, signer, scripts)
     task = envelope(signer)
     assert ch.journal.start(task["id"], "run-script", time.time() + 600)  # then the agent died
@@ -150,7 +154,9 @@ def test_a_task_interrupted_by_a_restart_is_reported_failed_not_run_again(tmp_pa
     again.poll_once()
     assert runs(tmp_path) == 0
     result = again.results()[task["id"]]
-    assert result["status"] == "failed" and "restarted while this task was running" in result["output"]
+    assert (
+        result["status"] == "failed" and "restarted while this task was running" in result["output"]
+    )
 
 
 def test_trust_on_first_use_pins_the_key(tmp_path, signer, scripts):
@@ -162,12 +168,16 @@ def test_trust_on_first_use_pins_the_key(tmp_path, signer, scripts):
                 return 200, {"public_key": self.key}
             return super()._request(method, path, body)
 
-    ch = FirstContact("http://127.0.0.1:1", "t", "srv1", tmp_path / "state", ["run-script"], scripts_dir=scripts)
+    ch = FirstContact(
+        "http://127.0.0.1:1", "t", "srv1", tmp_path / "state", ["run-script"], scripts_dir=scripts
+    )
     ch.verifier()
     assert (tmp_path / "state" / "collector-task-key").read_text().strip() == signer.public_key()
     # later the collector presents another key: the pinned one still decides
     FirstContact.key = TaskSigner(generate_key()).public_key()
-    later = FirstContact("http://127.0.0.1:1", "t", "srv1", tmp_path / "state", ["run-script"], scripts_dir=scripts)
+    later = FirstContact(
+        "http://127.0.0.1:1", "t", "srv1", tmp_path / "state", ["run-script"], scripts_dir=scripts
+    )
     task = envelope(signer)
     later.offer = [task]
     later.poll_once()

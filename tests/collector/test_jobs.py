@@ -273,7 +273,13 @@ def test_the_collector_registers_its_jobs_and_runs_them(tmp_path):
         "sqlite-checkpoint",
     ]
     singletons = {j.name for j in runner.jobs if j.singleton}
-    assert singletons == {"retention", "sla-sweep", "ledger-periods", "report-schedule", "remediation-sync"}
+    assert singletons == {
+        "retention",
+        "sla-sweep",
+        "ledger-periods",
+        "report-schedule",
+        "remediation-sync",
+    }
     with TestClient(app) as client:
         assert runner.running
         names = {t.name for t in threading.enumerate()}
@@ -314,7 +320,13 @@ def test_each_singleton_job_of_three_collector_apps_runs_once_per_interval(pg_ur
     runners: list[JobRunner] = [app.state.jobs for app in apps]
     try:
         singletons = [j.name for j in runners[0].jobs if j.singleton]
-        assert set(singletons) == {"retention", "sla-sweep", "ledger-periods", "report-schedule", "remediation-sync"}
+        assert set(singletons) == {
+            "retention",
+            "sla-sweep",
+            "ledger-periods",
+            "report-schedule",
+            "remediation-sync",
+        }
         rounds = 3
         for _ in range(rounds):
             for runner in runners:

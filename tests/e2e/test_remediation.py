@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -462,3 +463,129 @@ def test_a_task_signed_with_another_key_is_refused(tmp_path: Path) -> None:
     assert refused["output"] == "bad signature"
     assert not runs.exists()
     assert uuid.UUID(task["id"])
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORD = "correct horse battery staple"
+
+
+def web_login(collector: CollectorProcess, username: str) -> tuple[httpx.Client, str]:
+    web = httpx.Client(base_url=collector.url, follow_redirects=False, timeout=10)
+    token = _CSRF.search(web.get("/ui/login").text).group(1)
+    answer = web.post(
+        "/ui/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
+    )
+    assert answer.status_code == 303, answer.text
+    return web, _CSRF.search(web.get("/ui/").text).group(1)
+
+
+CLIENT_RULE = """
+rules:
+  - id: e2e-app
+    metric: plugin_state
+    critical: "== 2"
+    priority: major
+    kind: outage
+    summary: "{asset}: {name} down"
+    remediate: {action: run-script, params: {script: fix.sh}, policy: client}
+"""
+
+
+def test_client_policy_approved_in_the_portal_and_charged_once(tmp_path: Path) -> None:
+    key = generate_key()
+    settings = collector_settings(tmp_path, CLIENT_RULE, key)
+    runs, started = tmp_path / "runs.log", tmp_path / "started"
+    scripts = tmp_path / "scripts"
+    _script(scripts, runs, started, 0)
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    with CollectorProcess(
+        tmp_path / "c", config=settings, env={"UPKEEP_TASK_SIGNING_KEY": key}
+    ) as collector:
+        creds = provision(collector, "acme")
+        api(
+            collector,
+            creds.admin_token,
+            "PUT",
+            "/api/v1/contracts/acme",
+            json={
+                "client": "acme",
+                "plan": {"name": "Standard"},
+                "points": {
+                    "allotment": 20,
+                    "rates": {"default": 1},
+                    "rounding": "15m",
+                    "minimum_charge": "15m",
+                },
+            },
+        )
+        for user, role in (("tech", "technician"), ("jane", "client_viewer")):
+            extra = ["--client", "acme"] if role == "client_viewer" else []
+            collector.cli(
+                "user", "add", user, "--role", role, *extra, "--password-file", str(tmp_path / "pw")
+            )
+        config = agent_config(
+            tmp_path,
+            collector.url,
+            creds.agent_token,
+            "app03",
+            _plugin_down(),
+            ["run-script"],
+            scripts_dir=str(scripts),
+        )
+        agent = start_agent(config)
+        try:
+            incident = wait_for(
+                lambda: next(
+                    (
+                        i
+                        for i in api(collector, creds.admin_token, "GET", "/api/v1/incidents")
+                        if i["rule"] == "e2e-app"
+                    ),
+                    None,
+                ),
+                60,
+                "the incident",
+            )
+            # the technician presses "Run fix" on the incident page
+            tech, csrf = web_login(collector, "tech")
+            page = tech.get(f"/ui/incidents/{incident['key']}").text
+            assert 'id="run-fix"' in page
+            pressed = tech.post(f"/ui/fixes/{incident['key']}", data={"csrf_token": csrf})
+            assert pressed.status_code == 303, pressed.text
+            [task] = api(collector, creds.admin_token, "GET", "/api/v1/tasks")
+            assert task["state"] == "awaiting_approval" and task["request_key"]
+            time.sleep(3)  # polling rounds go by: nothing runs before the client approves
+            assert not runs.exists()
+            # the client approves the quote in the portal
+            jane, csrf = web_login(collector, "jane")
+            assert task["request_key"] in jane.get("/ui/requests").text
+            approved = jane.post(
+                f"/ui/requests/{task['request_key']}/approve",
+                data={"csrf_token": csrf, "note": "ok"},
+            )
+            assert approved.status_code == 303, approved.text
+            done = wait_for(
+                lambda: (
+                    (t := _task(collector, creds.admin_token, task["id"]))["state"] == "succeeded"
+                    and t
+                ),
+                60,
+                "the approved fix to run",
+            )
+            request = api(
+                collector, creds.admin_token, "GET", f"/api/v1/requests/{task['request_key']}"
+            )
+            # the agent's result again (a retry): nothing changes, nothing is charged twice
+            again = httpx.post(
+                f"{collector.url}/api/v1/agent/tasks/{task['id']}/result",
+                json={"status": "succeeded", "exit_code": 0},
+                headers={"Authorization": f"Bearer {creds.agent_token}"},
+            )
+            assert again.status_code == 200
+            ledger = api(collector, creds.admin_token, "GET", "/api/v1/clients/acme/ledger")
+        finally:
+            stop_agent(agent)
+    assert done["policy"] == "client" and runs.read_text().count("run") == 1
+    assert request["state"] == "done", request
+    # 15 minutes at 1 point per hour, charged once
+    assert ledger["charged"] == -25 and len(ledger["charges"]) == 1, ledger  # centipoints
