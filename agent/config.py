@@ -104,6 +104,28 @@ class MetricsConfig(_Model):
         return int(self.listen.rpartition(":")[2])
 
 
+class ActionsConfig(_Model):
+    """Remediation tasks from the collector (agent/tasks.py). Default: none allowed, no polling."""
+
+    #: Action names (the collector's actions/*.yaml) this agent may run.
+    allow: list[str] = Field(default_factory=list)
+    #: Folder of the scripts the ``run-script`` kind may run, by file name only.
+    scripts_dir: Path | None = None
+    #: The collector's Ed25519 task key (base64, from ``upkeep tasks key``); default: the key
+    #: the collector presents on first contact, pinned in the state directory.
+    public_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{43}=$")
+    poll_interval: Duration = Field(default=30.0, ge=1, le=3600)
+    max_output_bytes: int = Field(default=16384, ge=256, le=1_048_576)
+
+    @field_validator("allow")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name or not all(c.isalnum() or c in "-_." for c in name):
+                raise ValueError(f"{name!r} is not an action name")
+        return value
+
+
 class AgentConfig(_Model):
     collector: CollectorConfig | None = None
     site: str = Field(default="default", min_length=1, max_length=100)
@@ -117,6 +139,7 @@ class AgentConfig(_Model):
     state_dir: Path = Field(default_factory=default_state_dir)
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
     log_level: str = Field(default="info", pattern=r"^(?i)(debug|info|warning|error)$")
     #: name → options; validated per check against the check's own Config in ``load_config``.
     checks: dict[str, dict[str, Any] | None] | None = None

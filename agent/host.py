@@ -183,6 +183,19 @@ class Host:
             env=full_env,
         )
 
+    def run_bounded(
+        self,
+        argv: list[str],
+        timeout: float,
+        max_output: int = 16384,
+        env: dict[str, str] | None = None,
+    ) -> Any:
+        """Run an untrusted program (a plugin): clean environment, bounded output, its
+        process group killed on timeout (``agent.boundedrun``)."""
+        from agent.boundedrun import run_bounded
+
+        return run_bounded(argv, timeout, max_output, env)
+
     # -- network (the checks ping, tcp, http, tls, dns) ---------------------------------
     def ping(self, address: str, timeout: float, seq: int = 0) -> float | None:
         """One ICMP echo: the round trip in seconds, or None without a reply.

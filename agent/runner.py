@@ -217,6 +217,25 @@ class AgentService:
                 batch_max_samples=agent.spool.batch_max_samples,
                 flush_interval=agent.spool.flush_interval,
             )
+        self.tasks = None
+        if agent.collector is not None and agent.actions.allow:
+            # Only an agent that allows actions polls for tasks (and loads cryptography).
+            from agent.tasks import TaskChannel
+
+            self.tasks = TaskChannel(
+                agent.collector.url,
+                token or agent.collector.read_token() or "",
+                self.host.asset_name,
+                agent.state_dir,
+                agent.actions.allow,
+                public_key=agent.actions.public_key,
+                scripts_dir=agent.actions.scripts_dir,
+                poll_interval=agent.actions.poll_interval,
+                max_output=agent.actions.max_output_bytes,
+                ca_bundle=str(agent.collector.ca_bundle) if agent.collector.ca_bundle else None,
+                timeout=agent.collector.timeout,
+                user_agent=f"upkeep-agent/{__version__}",
+            )
         self.self_check = AgentSelfCheck(self.spool, self.shipper, self.host)
         self.runner = CheckRunner({**self.checks, self.self_check.name: self.self_check})
         self.metrics_endpoint = None
@@ -289,6 +308,12 @@ class AgentService:
         if self.shipper is not None:
             thread = threading.Thread(
                 target=self.shipper.run, args=(self.stop_event,), name="shipper", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        if self.tasks is not None:
+            thread = threading.Thread(
+                target=self.tasks.run_forever, args=(self.stop_event,), name="tasks", daemon=True
             )
             thread.start()
             self._threads.append(thread)

@@ -326,6 +326,12 @@ def create_app(
     # PostgreSQL the database works in its own processes, so a few overlap usefully.
     ingest_limiter = anyio.CapacityLimiter(1 if store.is_sqlite else 4)
 
+    # Remediation (docs/remediation.md): automatic fixes on firing alerts, signed agent tasks.
+    from collector.remediation.service import Remediation
+
+    remediation = Remediation(
+        store, settings, rule_service, incident_runtime.service, incident_runtime.ledger
+    )
     # Every periodic job and worker of this replica, in one registry (collector.background).
     jobs, workers = collector_jobs(
         store,
@@ -335,6 +341,7 @@ def create_app(
         retention=run_retention,
         reports=run_retention if run_reports is None else run_reports,
         remote_write=remote_write,
+        remediation=remediation,
     )
     runner = JobRunner(
         jobs, workers, engine=store.engine, metrics=JobMetrics(registry=metrics.registry)
@@ -664,6 +671,20 @@ def create_app(
     app.include_router(
         closing_api.closings_router(require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
     )
+    from collector.remediation.api import remediation_router
+
+    def require_agent(request: Request, credentials: Credentials) -> Principal:
+        return authenticate(request.app.state.store, bearer_token(credentials), "agent")
+
+    app.include_router(
+        remediation_router(
+            remediation,
+            require_admin,
+            require_agent,
+            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
+        )
+    )
+    app.state.remediation = remediation
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
     web.install(app, settings, incident_runtime.service, rule_service)
     # The real client address behind trusted reverse proxies (collector.proxies).

@@ -38,7 +38,7 @@ shard leases decide which those are, where a cluster has them).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from collector.jobs import PeriodicJob, Worker
 
@@ -62,6 +62,7 @@ def collector_jobs(
     retention: bool = True,
     reports: bool = True,
     remote_write: RemoteWriteExporter | None = None,
+    remediation: Any = None,
 ) -> tuple[list[PeriodicJob], list[Worker]]:
     """The jobs and workers of one collector replica (none with ``settings.background`` off).
 
@@ -161,6 +162,9 @@ def collector_jobs(
             singleton=True,
             at_start=True,
         )
+    if remediation is not None:
+        # Approved fixes are queued, rejected ones cancelled, tasks past their deadline expired.
+        add("remediation-sync", settings.task_sync_interval, remediation.sync, singleton=True)
     if store.checkpoints:
         add("sqlite-checkpoint", CHECKPOINT_INTERVAL, store.checkpoint)
     cluster = rules.cluster

@@ -38,6 +38,7 @@ from collector.incidents.maintenance_cli import maintenance_app
 from collector.incidents.outbox_cli import outbox_app
 from collector.ledger.cli import ledger_app, request_app
 from collector.preventive.cli import preventive_app
+from collector.remediation.cli import tasks_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
 from collector.sla.cli import sla_app
@@ -87,6 +88,7 @@ app.add_typer(preventive_app, name="preventive")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(request_app, name="request")
 app.add_typer(user_app, name="user")
+app.add_typer(tasks_app, name="tasks")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

@@ -783,3 +783,54 @@ remote_write_queue = sa.Table(
     sa.Column("ts", Epoch, nullable=False),
     sa.Column("value", sa.Float(precision=53), nullable=False),
 )
+
+# ---------------------------------------------------------------------- remediation (issue 18)
+# Signed tasks for agents (collector/remediation): queued → delivered → succeeded | failed |
+# refused | expired; ``cancelled`` before delivery; ``awaiting_approval`` while the client
+# decides (policy client). ``payload``/``signature`` are exactly what the agent verifies.
+remediation_tasks = sa.Table(
+    "remediation_tasks",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("asset_id", sa.Integer, sa.ForeignKey("assets.id"), nullable=False),
+    sa.Column("asset", sa.String(253), nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("policy", sa.String(20), nullable=False),  # auto | technician | client
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("expires_at", Epoch, nullable=False),
+    sa.Column("payload", sa.Text, nullable=True),  # NULL until approved (policy client)
+    sa.Column("signature", sa.String(100), nullable=True),
+    sa.Column("delivered_at", Epoch, nullable=True),
+    sa.Column("finished_at", Epoch, nullable=True),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("output", sa.Text, nullable=True),
+    sa.Column("duration", sa.Float, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True),  # measured before/after, facts
+    sa.Column("request_key", sa.String(140), nullable=True),  # ledger request (policy client)
+    sa.Index(None, "client_id", "asset_id", "state"),
+    sa.Index(None, "asset_id", "created_at"),
+    sa.Index(None, "incident_id"),
+)
+
+# Append-only: who did what to which task, where, with what result. Never updated.
+remediation_audit = sa.Table(
+    "remediation_audit",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("event", sa.String(30), nullable=False),
+    sa.Column("task_id", sa.String(36), nullable=True),
+    sa.Column("client_id", sa.Integer, nullable=True),
+    sa.Column("asset", sa.String(253), nullable=True),
+    sa.Column("action", sa.String(100), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index(None, "task_id"),
+    sa.Index(None, "client_id", "ts"),
+)

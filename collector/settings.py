@@ -37,7 +37,7 @@ from collector.incidents.renotify import RenotifyPolicy
 
 ENV_PREFIX = "UPKEEP_"
 #: Keys whose value may also come from ``UPKEEP_<KEY>_FILE`` (Docker/systemd credentials).
-SECRET_KEYS = ("database_url",)
+SECRET_KEYS = ("database_url", "task_signing_key")
 DEFAULT_PORT = 8427
 
 
@@ -159,6 +159,16 @@ class Settings(BaseModel):
     #: Rule files and folders (docs/rules.md); empty: the packs shipped in rules/.
     rules_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
     rules_sweep_interval: Duration = Field(default=15.0, gt=0)
+    #: Remediation (docs/remediation.md): the Ed25519 key tasks are signed with (base64 of
+    #: the 32-byte private key, from ``upkeep tasks keygen``; also UPKEEP_TASK_SIGNING_KEY
+    #: or ``_FILE``). Without it no task can be created and agents get no tasks.
+    task_signing_key: SecretStr | None = None
+    #: Action library files and folders (``actions/*.yaml``); empty: the shipped actions/.
+    actions_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
+    #: A task not finished by then is reported expired (and the agent will not run it).
+    task_deadline: Duration = Field(default=3600.0, gt=0, le=7 * 86400.0)
+    #: How often approvals are picked up and deadlines checked (0: never).
+    task_sync_interval: Duration = Field(default=5.0, ge=0)
     #: How often rule files are checked for changes (0: only SIGHUP and the reload API).
     rules_watch_interval: Duration = Field(default=2.0, ge=0)
     #: A sample older than this when it arrives (a spool replay) moves clocks but never fires.

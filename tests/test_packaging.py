@@ -23,6 +23,7 @@ def test_wheel_contains_data_files(tmp_path):
     for pack in ("servers", "agents", "printers", "network", "ups"):
         assert f"{data}{pack}.yaml" in names  # default rule packs → <prefix>/share/upkeep/rules
     assert f"{data}rule-file.schema.json" in names
+    assert "upkeep-0.1.0.data/data/share/upkeep/actions/defaults.yaml" in names
     assert "collector/migrations/versions/0001_initial.py" in names
     assert "collector/migrations/env.py" in names
     assert "agent/snmp/profiles/printer.yaml" in names

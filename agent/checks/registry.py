@@ -27,6 +27,8 @@ CHECKS: dict[str, str] = {
     "file_age": "agent.checks.file_age:FileAgeCheck",
     "updates": "agent.checks.updates:UpdatesCheck",
     "smart": "agent.checks.smart:SmartCheck",
+    # Script checks in the monitoring-plugins convention: they need commands, so opt-in.
+    "plugin": "agent.checks.plugin:PluginCheck",
     # Network checks: they need targets, so none is in DEFAULTS.
     "ping": "agent.checks.ping:PingCheck",
     "tcp": "agent.checks.tcp:TcpCheck",

@@ -144,6 +144,11 @@ class PreventiveRecorder:
         return True
 
     def evidence(self, conn: Connection, row: Any) -> dict[str, Any]:
+        from collector.remediation.tasks import evidence_for_incident
+
+        fixed = evidence_for_incident(conn, row.id)
+        if fixed is not None:  # a fix did it: its own before/after ("free 2 GiB → 14 GiB")
+            return fixed
         supply = _supply_event(conn, row)
         if supply is not None:
             return ev.supply_evidence(row.asset, _labels(supply.data), supply.message)

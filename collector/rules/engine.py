@@ -407,6 +407,9 @@ class _SeriesTrack:
 # ---------------------------------------------------------------------- the engine
 
 AssetResolver = Callable[[int], AssetInfo]
+#: (asset id, series labels) → the latest text the asset's agent sent about that series
+#: (a plugin check's output), for templates' ``{output}``; None when there is none.
+TextResolver = Callable[[int, dict[str, str]], str | None]
 
 
 class RuleEngine:
@@ -426,8 +429,10 @@ class RuleEngine:
         reorder_window: float = 900.0,
         series_gone_after: float = 86400.0,
         max_clock_skew: float = 300.0,
+        texts: TextResolver | None = None,
     ) -> None:
         self.ruleset = ruleset
+        self.texts = texts
         #: State dated further ahead than this (from samples stored before ingest refused
         #: future timestamps) is forgotten when a sample arrives, so it cannot freeze an alert.
         self.max_clock_skew = max_clock_skew
@@ -802,6 +807,9 @@ class RuleEngine:
             eta=core.eta,
             severity=severity,
         )
+        if "{output" in rule.summary or "{output" in (rule.description or ""):
+            # Looked up only for the rules that quote it, and only on a transition.
+            context["output"] = (self.texts and self.texts(alert.asset_id, alert.labels)) or ""
         return Transition(
             rule_id=rule.id,
             fingerprint=alert.fingerprint,

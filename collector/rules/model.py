@@ -243,6 +243,18 @@ class FlappingSpec(Strict):
 PriorityMap = dict[Severity, Priority]
 
 
+class RemediateSpec(Strict):
+    """A fix from the action library (collector/remediation, docs/remediation.md).
+
+    ``params`` values may quote the alert's labels: ``"{mountpoint}"``."""
+
+    action: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")
+    params: dict[str, Any] = Field(default_factory=dict)
+    policy: Literal["auto", "technician", "client"] = "technician"
+    #: ``auto``: at most this many runs per asset per day (24 hours).
+    max_per_day: int = Field(default=3, ge=1, le=100)
+
+
 class Rule(Strict):
     """One rule. Its kind follows from its keys: warning/critical, absent, forecast or state."""
 
@@ -289,6 +301,7 @@ class Rule(Strict):
     )
     flapping: FlappingSpec = Field(default_factory=FlappingSpec)
     enabled: bool = True
+    remediate: RemediateSpec | None = None
 
     @model_validator(mode="after")
     def _kind(self) -> Rule:

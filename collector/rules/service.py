@@ -41,6 +41,7 @@ from collector.schema import (
     alert_transitions,
     assets,
     clients,
+    events,
     latest,
     rule_alerts,
     samples,
@@ -175,6 +176,7 @@ class RuleService:
             reorder_window=self.settings.rules_reorder_window,
             series_gone_after=self.settings.rules_series_gone_after,
             max_clock_skew=self.settings.max_clock_skew,
+            texts=self.plugin_text,
         )
 
     # ------------------------------------------------------------------ start
@@ -375,6 +377,12 @@ class RuleService:
         self._logged(transitions)
         return transitions
 
+    def engines(self) -> list[RuleEngine]:
+        """The engines of this replica (one; one per owned shard in a cluster)."""
+        if self.cluster is None:
+            return [self.engine]
+        return [state.engine for state in list(self._shards.values())] or [self.engine]
+
     def active_alerts(self) -> list[Alert]:
         """Every pending or firing alert this replica evaluates."""
         if self.cluster is None:
@@ -410,6 +418,25 @@ class RuleService:
             )
         self._assets[asset_id] = (now, info)
         return info
+
+    def plugin_text(self, asset_id: int, labels: dict[str, str]) -> str | None:
+        """The latest ``plugin_output`` event text of the asset's plugin ``labels["name"]``
+        (the agent sends one on every run that is not OK), for templates' ``{output}``."""
+        name = labels.get("name")
+        if name is None:
+            return None
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(events.c.data)
+                .where(events.c.asset_id == asset_id, events.c.type == "plugin_output")
+                .order_by(events.c.ts.desc())
+                .limit(50)
+            ).all()
+        for row in rows:
+            data = row.data or {}
+            if data.get("name") == name:
+                return str(data.get("text") or "")[:1000]
+        return None
 
     # ------------------------------------------------------------------ evaluation
 

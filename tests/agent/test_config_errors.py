@@ -35,7 +35,7 @@ TABLE = [
     (
         "site: a\nchecks:\n  cpu: {}\n  teleport: {}\n",
         [
-            "FILE:2: checks: unknown check 'teleport' (known: cpu, disk, diskio, dns, file_age, http, load, memory, netio, ping, process, service, smart, tcp, temperature, tls, updates, uptime)"
+            "FILE:2: checks: unknown check 'teleport' (known: cpu, disk, diskio, dns, file_age, http, load, memory, netio, ping, plugin, process, service, smart, tcp, temperature, tls, updates, uptime)"
         ],
     ),
     (

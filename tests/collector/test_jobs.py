@@ -269,10 +269,17 @@ def test_the_collector_registers_its_jobs_and_runs_them(tmp_path):
         "sla-sweep",
         "ledger-periods",
         "report-schedule",
+        "remediation-sync",
         "sqlite-checkpoint",
     ]
     singletons = {j.name for j in runner.jobs if j.singleton}
-    assert singletons == {"retention", "sla-sweep", "ledger-periods", "report-schedule"}
+    assert singletons == {
+        "retention",
+        "sla-sweep",
+        "ledger-periods",
+        "report-schedule",
+        "remediation-sync",
+    }
     with TestClient(app) as client:
         assert runner.running
         names = {t.name for t in threading.enumerate()}
@@ -319,6 +326,7 @@ def test_each_singleton_job_of_three_collector_apps_runs_once_per_interval(pg_ur
             "sla-sweep",
             "ledger-periods",
             "report-schedule",
+            "remediation-sync",
         }
         rounds = 3
         for _ in range(rounds):

@@ -40,6 +40,11 @@ _FLAGS_PRINTER_ERROR_COVERED_ELSEWHERE = (
 #: (pack, metric, label or "value") → value the agent sends that no rule of the pack matches
 #: → why that is right.
 UNMATCHED: dict[tuple[str, str, str], dict[str, str]] = {
+    ("plugins", "plugin_state", "value"): {
+        "0": "OK: nothing to do",
+        "1": "plugin-problem's warning level (a threshold rule, == 1, so it escalates)",
+        "2": "plugin-problem's critical level (== 2)",
+    },
     ("printers", "printer_supply_level_percent", "supply_type"): {
         "other": "the printer does not say what it is: no level that means anything",
         "unknown": "the printer does not say what it is: no level that means anything",

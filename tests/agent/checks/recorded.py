@@ -214,6 +214,29 @@ class RecordedHost:
                 )
         raise NotRecorded(f"cycle {self.cycle} has no recording for run({argv!r})")
 
+    def run_bounded(
+        self,
+        argv: list[str],
+        timeout: float,
+        max_output: int = 16384,
+        env: dict[str, str] | None = None,
+    ) -> Any:
+        from agent.boundedrun import BoundedRun
+
+        self.calls.append("run_bounded")
+        for recorded in self.cycles[self.cycle].get("run_bounded") or []:
+            if recorded.get("argv") == list(argv):
+                return BoundedRun(
+                    recorded.get("returncode"),
+                    recorded.get("stdout", ""),
+                    recorded.get("stderr", ""),
+                    recorded.get("duration", 0.01),
+                    timed_out=recorded.get("timed_out", False),
+                    truncated=recorded.get("truncated", False),
+                    error=recorded.get("error"),
+                )
+        raise NotRecorded(f"cycle {self.cycle} has no recording for run_bounded({argv!r})")
+
     # -- network: recorded per address (ping: one entry per probe, by seq)
     def _network(self, method: str, key: str) -> Any:
         recorded = self._get(method)

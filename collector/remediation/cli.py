@@ -1,0 +1,111 @@
+"""``upkeep tasks keygen|key|list|show|audit|fix``: the remediation task channel from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+tasks_app = typer.Typer(
+    help="Remediation: signing key, agent tasks, their audit log, Run fix.", no_args_is_help=True
+)
+
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False
+    ),
+]
+
+
+@tasks_app.command("keygen")
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="File to write the private key to (0600).")],
+) -> None:
+    """Generate a task signing key into a file; point UPKEEP_TASK_SIGNING_KEY_FILE at it."""
+    import os
+
+    from collector.remediation.keys import TaskSigner, generate_key
+
+    key = generate_key()
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    typer.echo(f"public key (for agents' actions.public_key): {TaskSigner(key).public_key()}")
+
+
+@tasks_app.command("key")
+def public_key(config: Config = None) -> None:
+    """Print the public key of the configured task signing key."""
+    from collector import cli
+    from collector.errors import NotFound
+    from collector.remediation.keys import TaskSigner
+
+    @cli._reported
+    def go() -> None:
+        secret = cli._settings(config).task_signing_key
+        if secret is None:
+            raise NotFound("no task_signing_key configured")
+        typer.echo(TaskSigner(secret.get_secret_value()).public_key())
+
+    go()
+
+
+def _print(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@tasks_app.command("list")
+def list_tasks(client: Annotated[str | None, typer.Option()] = None, config: Config = None) -> None:
+    """Tasks, newest first (JSON)."""
+    from collector import admin, cli
+    from collector.remediation import tasks
+
+    @cli._reported
+    def go() -> None:
+        with cli._store(config).read() as conn:
+            client_id = admin.get_client(conn, client).id if client else None
+            _print(tasks.list_tasks(conn, client_id=client_id))
+
+    go()
+
+
+@tasks_app.command("audit")
+def audit(task: Annotated[str | None, typer.Argument()] = None, config: Config = None) -> None:
+    """The append-only audit log (of one task, or all)."""
+    from collector import cli
+    from collector.remediation import tasks
+
+    @cli._reported
+    def go() -> None:
+        with cli._store(config).read() as conn:
+            _print(tasks.audit_log(conn, task))
+
+    go()
+
+
+@tasks_app.command("fix")
+def fix(
+    incident: str,
+    by: Annotated[str, typer.Option("--by", help="Who runs it.")],
+    action: Annotated[str | None, typer.Option(help="Another action than the rule's.")] = None,
+    config: Config = None,
+) -> None:
+    """Run fix on an incident: the rule's action by its policy (client: after approval)."""
+    from collector import cli
+    from collector.incidents.cli import _service
+    from collector.remediation.service import Remediation
+    from collector.rules.service import RuleService
+
+    @cli._reported
+    def go() -> None:
+        settings = cli._settings(config)
+        store = cli._store(config)
+        rules = RuleService(store, settings)
+        rules.reload(initial=True)
+        remediation = Remediation(store, settings, rules, _service(config))
+        _print(remediation.run_fix(incident, by, action=action))
+
+    go()

@@ -1,0 +1,206 @@
+"""The agent's task channel (agent/tasks.py) with real Ed25519 keys and a real journal:
+signatures, replays, expiry, the allow-list, restarts. HTTP is replaced by a recorder
+here; the whole channel against a real collector is tests/e2e/test_remediation.py."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.tasks import TaskChannel, TaskVerifier
+from collector.remediation.keys import TaskSigner, generate_key
+
+
+class RecordingChannel(TaskChannel):
+    """A channel whose collector is a list: what it was sent, and tasks to hand out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.sent: list[tuple[str, str, dict | None]] = []
+        self.offer: list[dict] = []
+        self.down = False
+        super().__init__(*args, **kwargs)
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
+        import urllib3
+
+        if self.down:
+            raise urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+        self.sent.append((method, path, body))
+        if path.endswith("/poll"):
+            return 200, {"tasks": self.offer}
+        return 200, {}
+
+    def results(self) -> dict[str, dict]:
+        return {p.split("/")[-2]: b for m, p, b in self.sent if p.endswith("/result") and b}
+
+
+@pytest.fixture
+def signer() -> TaskSigner:
+    return TaskSigner(generate_key())
+
+
+def envelope(signer: TaskSigner, **overrides: Any) -> dict:
+    task = {
+        "id": str(uuid.uuid4()),
+        "asset": "srv1",
+        "action": "run-script",
+        "kind": "run-script",
+        "params": {"script": "count.sh"},
+        "issued_at": time.time(),
+        "expires_at": time.time() + 600,
+        "timeout": 30,
+        **overrides,
+    }
+    payload, signature = signer.sign(task)
+    return {"id": task["id"], "payload": payload, "signature": signature}
+
+
+@pytest.fixture
+def scripts(tmp_path: Path) -> Path:
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    script = folder / "count.sh"
+    script.write_text(f'#!/bin/sh\necho run >> "{tmp_path / "runs"}"\necho done\n')
+    script.chmod(0o755)
+    return folder
+
+
+def channel(
+    tmp_path: Path, signer: TaskSigner, scripts: Path, allow=("run-script",)
+) -> RecordingChannel:
+    return RecordingChannel(
+        "http://127.0.0.1:1",
+        "token",
+        "srv1",
+        tmp_path / "state",
+        list(allow),
+        public_key=signer.public_key(),
+        scripts_dir=scripts,
+    )
+
+
+def runs(tmp_path: Path) -> int:
+    path = tmp_path / "runs"
+    return path.read_text().count("run") if path.exists() else 0
+
+
+def test_a_signed_allowed_task_runs_once_even_when_delivered_again(tmp_path, signer, scripts):
+    ch = channel(tmp_path, signer, scripts)
+    task = envelope(signer)
+    ch.offer = [task]
+    ch.poll_once()
+    ch.poll_once()  # the collector re-delivers (our answer was lost, or a replay)
+    assert runs(tmp_path) == 1
+    result = ch.results()[task["id"]]
+    assert result["status"] == "succeeded" and result["output"] == "done\n"
+    # a new process with the same journal: still not run again
+    again = channel(tmp_path, signer, scripts)
+    again.offer = [task]
+    again.poll_once()
+    assert runs(tmp_path) == 1
+
+
+def test_refusals_run_nothing(tmp_path, signer, scripts):
+    ch = channel(tmp_path, signer, scripts)
+    other = TaskSigner(generate_key())
+    forged = envelope(other)
+    tampered = envelope(signer)
+    tampered["payload"] = tampered["payload"].replace("count.sh", "other.sh")
+    expired = envelope(signer, expires_at=time.time() - 1)
+    not_ours = envelope(signer, asset="srv2")
+    not_allowed = envelope(signer, action="clean-temp", kind="clean-temp", params={"path": "/tmp"})
+    swapped = envelope(signer)
+    swapped["id"] = str(uuid.uuid4())
+    ch.offer = [forged, tampered, expired, not_ours, not_allowed, swapped]
+    ch.poll_once()
+    assert runs(tmp_path) == 0
+    got = ch.results()
+    assert got[forged["id"]] == {"status": "refused", "output": "bad signature", "duration": 0.0}
+    assert got[tampered["id"]]["output"] == "bad signature"
+    assert got[expired["id"]]["status"] == "expired"
+    assert "not this one" in got[not_ours["id"]]["output"]
+    assert "not in this agent's actions.allow" in got[not_allowed["id"]]["output"]
+    assert got[swapped["id"]]["output"] == "the envelope's id is not the signed one"
+
+
+def test_results_wait_for_the_collector(tmp_path, signer, scripts):
+    ch = channel(tmp_path, signer, scripts)
+    task = envelope(signer)
+    ch.offer = [task]
+    ch.verifier()
+    ch.down = True
+    # the poll itself fails while down; handle the task as if it was fetched just before
+    ch.handle(task, ch.verifier())
+    assert runs(tmp_path) == 1 and ch.results() == {}
+    ch.down = False
+    ch.offer = []
+    ch.poll_once()
+    assert ch.results()[task["id"]]["status"] == "succeeded"
+    assert runs(tmp_path) == 1
+
+
+def test_a_task_interrupted_by_a_restart_is_reported_failed_not_run_again(
+    tmp_path, signer, scripts
+):
+    ch = channel(tmp_path, signer, scripts)
+    task = envelope(signer)
+    assert ch.journal.start(task["id"], "run-script", time.time() + 600)  # then the agent died
+    again = channel(tmp_path, signer, scripts)
+    again.offer = [task]
+    again.poll_once()
+    assert runs(tmp_path) == 0
+    result = again.results()[task["id"]]
+    assert (
+        result["status"] == "failed" and "restarted while this task was running" in result["output"]
+    )
+
+
+def test_trust_on_first_use_pins_the_key(tmp_path, signer, scripts):
+    class FirstContact(RecordingChannel):
+        key = signer.public_key()
+
+        def _request(self, method, path, body=None):
+            if path.endswith("/key"):
+                return 200, {"public_key": self.key}
+            return super()._request(method, path, body)
+
+    ch = FirstContact(
+        "http://127.0.0.1:1", "t", "srv1", tmp_path / "state", ["run-script"], scripts_dir=scripts
+    )
+    ch.verifier()
+    assert (tmp_path / "state" / "collector-task-key").read_text().strip() == signer.public_key()
+    # later the collector presents another key: the pinned one still decides
+    FirstContact.key = TaskSigner(generate_key()).public_key()
+    later = FirstContact(
+        "http://127.0.0.1:1", "t", "srv1", tmp_path / "state", ["run-script"], scripts_dir=scripts
+    )
+    task = envelope(signer)
+    later.offer = [task]
+    later.poll_once()
+    assert runs(tmp_path) == 1
+
+
+def test_verifier_rejects_garbage(signer):
+    verifier = TaskVerifier(__import__("base64").b64decode(signer.public_key()))
+    for bad in ({}, {"payload": "x"}, {"payload": "{}", "signature": "!!!"}):
+        with pytest.raises(Exception, match="signed|signature"):
+            verifier.verify(bad)
+
+
+def test_the_agent_without_actions_loads_no_cryptography(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from agent.config import load_config; from agent.runner import AgentService;"
+        f"open({str(tmp_path / 'a.yaml')!r}, 'w').write('collector: {{url: http://127.0.0.1:1, token: x}}\\n"
+        f"state_dir: {tmp_path / 's'}\\nchecks: {{memory: {{}}}}\\n');"
+        f"s = AgentService(load_config({str(tmp_path / 'a.yaml')!r}));"
+        "print(s.tasks is None, 'cryptography' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
