@@ -9,6 +9,7 @@ rules-sweep             no           time-based rules (no data, ``for`` expiry) 
 rules-watch             no           reload this replica's rule files when they changed
 noise-release           no           release held-back signals (rows claimed by delete)
 sla-sweep               yes          recompute running SLA clocks, send warnings/breaches
+oncall-escalate         yes          page the escalation steps that are due (collector.oncall)
 ledger-periods          yes          allotments, rollovers, expiries of new periods (at start)
 ticket-poll-closed      yes          close incidents whose ticket was closed in the ticket system
 ticket-time-entries     yes          mirror time entries logged in the ticket systems
@@ -93,6 +94,15 @@ def collector_jobs(
         lambda: incidents.sla.sweep(store),
         singleton=True,
     )
+    if not incidents.oncall.config.empty:
+        # Once per cluster (the climb's conditional UPDATE keeps even two turns from paging twice).
+        add(
+            "oncall-escalate",
+            settings.oncall_interval,
+            incidents.oncall.sweep,
+            singleton=True,
+            at_start=True,
+        )
     add(
         "ledger-periods",
         settings.ledger_period_interval,
