@@ -40,6 +40,7 @@ from collector.ledger.cli import ledger_app, request_app
 from collector.preventive.cli import preventive_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
+from collector.oncall.cli import oncall_app
 from collector.sla.cli import sla_app
 from collector.store import Store
 from collector.web.cli import user_app
@@ -82,6 +83,7 @@ app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(sla_app, name="sla")
+app.add_typer(oncall_app, name="oncall")
 app.add_typer(contract_app, name="contract")
 app.add_typer(preventive_app, name="preventive")
 app.add_typer(ledger_app, name="ledger")

@@ -385,6 +385,7 @@ def parse_documents(docs: Sequence[YamlDocument]) -> OncallConfig:
     problems: list[str] = []
     defined: dict[tuple[str, str], str] = {}
     override_docs: list[tuple[YamlDocument, int, OverrideConfig]] = []
+    broken_channels: set[str] = set()  # reported already: no "unknown channel" after them
     for doc in docs:
         config.sources.append(doc.source)
         data = doc.data if doc.data is not None else {}
@@ -406,9 +407,11 @@ def parse_documents(docs: Sequence[YamlDocument]) -> OncallConfig:
                         value = parse_paging_config(value)
                     except ValidationError as exc:
                         problems.extend(_describe(exc, doc, [section, name]))
+                        broken_channels.add(name)
                         continue
                     except ValueError as exc:
                         problems.append(f"{here}: {section}.{name}.{exc}")
+                        broken_channels.add(name)
                         continue
                 getattr(config, section)[name] = value
         for i, override in enumerate(part.overrides):
@@ -432,7 +435,7 @@ def parse_documents(docs: Sequence[YamlDocument]) -> OncallConfig:
 
     for name, person in config.people.items():
         for i, contact in enumerate(person.contacts):
-            if contact.channel not in config.channels:
+            if contact.channel not in config.channels and contact.channel not in broken_channels:
                 problems.append(
                     f"{at('people', name, 'contacts', i, 'channel')}: people.{name}.contacts[{i}]"
                     f".channel: unknown channel {contact.channel!r}"

@@ -63,6 +63,7 @@ class Oncall:
         self.incidents = incidents
         self.config = config if config is not None else (load(settings.oncall_paths) if settings.oncall_paths else OncallConfig())
         self.channels: dict[str, PagingConnector] = build_channels(self.config.channels)
+        self._missing: set[str] = set()
 
     @cached_property
     def links(self) -> PageLinks:
@@ -83,7 +84,9 @@ class Oncall:
         try:
             found = admin.get_client(conn, client)
         except NotFound:
-            log.warning("on-call: no client %r (holidays_from / business hours)", client)
+            if client not in self._missing:
+                self._missing.add(client)
+                log.warning("on-call: no client %r (holidays_from / business hours)", client)
             return None
         contract = get_contract(conn, found.id)
         return None if contract is None else BusinessCalendar(contract.calendar)
