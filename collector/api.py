@@ -651,7 +651,7 @@ def create_app(
         oncall_router(
             incident_runtime.oncall,
             require_admin,
-            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 404)},
+            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
         )
     )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
