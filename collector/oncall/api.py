@@ -148,9 +148,11 @@ def oncall_router(
         except InvalidLink as exc:
             language = "en"
             status = 400 if "not valid" in exc.detail or "expired" in exc.detail else 409
-            message = texts.translations(language).gettext(
-                "This link was used already." if status == 409 else "This link is not valid or has expired."
-            )
+            t = texts.translations(language)
+            if status == 409:
+                message = t.gettext("This link was used already.")
+            else:
+                message = t.gettext("This link is not valid or has expired.")
             return _html(language, status, key="", title="", message=message)
         return _html(
             info["language"],
