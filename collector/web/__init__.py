@@ -84,6 +84,9 @@ def install(
         store, settings.web_login_max_failures * ADDRESS_FACTOR, settings.web_login_window
     )
     app.include_router(routes.web_router(incidents, rules))
+    from collector.oncall.web import router as oncall_pages
+
+    app.include_router(oncall_pages)  # staff only (the router's own dependency)
     # A person who opens the collector's bare address lands on the UI, not on a 404. Not an
     # API operation: kept out of the OpenAPI document.
     app.add_api_route(
