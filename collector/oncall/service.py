@@ -71,42 +71,14 @@ class Oncall:
 
     # ------------------------------------------------------------------ schedules
 
-    def _closed_days(self, conn: Connection, client: str | None) -> schedule.ClosedDay | None:
-        if client is None:
-            return None
-        calendar = self._calendar(conn, client)
-        return None if calendar is None else calendar.is_closed
-
     def _calendar(self, conn: Connection, client: str) -> BusinessCalendar | None:
-        from collector import admin
-        from collector.contracts.store import get_contract
-
-        try:
-            found = admin.get_client(conn, client)
-        except NotFound:
-            if client not in self._missing:
-                self._missing.add(client)
-                log.warning("on-call: no client %r (holidays_from / business hours)", client)
-            return None
-        contract = get_contract(conn, found.id)
-        return None if contract is None else BusinessCalendar(contract.calendar)
+        return contract_calendar(conn, client, self._missing)
 
     def rotation(self, conn: Connection, name: str) -> schedule.Rotation:
-        if name not in self.config.rotations:
-            raise NotFound(f"no rotation named {name!r}")
-        return self.config.rotation(name, self._closed_days(conn, self.config.rotations[name].holidays_from))
+        return rotation_of(conn, self.config, name, self._missing)
 
     def overrides(self, conn: Connection, rotation: str | None = None) -> list[schedule.Override]:
-        """The files' overrides, then the stored ones (in the order they were made)."""
-        query = sa.select(oncall_overrides).where(oncall_overrides.c.deleted_at.is_(None)).order_by(oncall_overrides.c.id)
-        if rotation is not None:
-            query = query.where(oncall_overrides.c.rotation == rotation)
-        stored = [
-            schedule.Override(r.rotation, r.person, r.starts_at, r.ends_at, r.replaces, r.reason, r.created_by, str(r.id))
-            for r in conn.execute(query)
-        ]
-        files = [o for o in self.config.overrides if rotation is None or o.rotation == rotation]
-        return [*files, *stored]
+        return overrides_of(conn, self.config, rotation)
 
     def _person_view(self, person: str | None) -> dict[str, Any] | None:
         if person is None:
@@ -572,6 +544,45 @@ class Oncall:
         except ConnectorError as exc:
             log.warning("telegram %s: answerCallbackQuery failed: %s", channel, exc.message)
         return {"handled": True, **result}
+
+
+def contract_calendar(conn: Connection, client: str, missing: set[str] | None = None) -> BusinessCalendar | None:
+    """The coverage calendar of ``client``'s contract (None: no such client or no contract)."""
+    from collector import admin
+    from collector.contracts.store import get_contract
+
+    try:
+        found = admin.get_client(conn, client)
+    except NotFound:
+        if missing is None or client not in missing:
+            if missing is not None:
+                missing.add(client)
+            log.warning("on-call: no client %r (holidays_from / business hours)", client)
+        return None
+    contract = get_contract(conn, found.id)
+    return None if contract is None else BusinessCalendar(contract.calendar)
+
+
+def rotation_of(conn: Connection, config: OncallConfig, name: str, missing: set[str] | None = None) -> schedule.Rotation:
+    """Rotation ``name`` with its hand-overs moved off the holidays of ``holidays_from``."""
+    if name not in config.rotations:
+        raise NotFound(f"no rotation named {name!r}")
+    client = config.rotations[name].holidays_from
+    calendar = None if client is None else contract_calendar(conn, client, missing)
+    return config.rotation(name, None if calendar is None else calendar.is_closed)
+
+
+def overrides_of(conn: Connection, config: OncallConfig, rotation: str | None = None) -> list[schedule.Override]:
+    """The files' overrides, then the stored ones (in the order they were made)."""
+    query = sa.select(oncall_overrides).where(oncall_overrides.c.deleted_at.is_(None)).order_by(oncall_overrides.c.id)
+    if rotation is not None:
+        query = query.where(oncall_overrides.c.rotation == rotation)
+    stored = [
+        schedule.Override(r.rotation, r.person, r.starts_at, r.ends_at, r.replaces, r.reason, r.created_by, str(r.id))
+        for r in conn.execute(query)
+    ]
+    files = [o for o in config.overrides if rotation is None or o.rotation == rotation]
+    return [*files, *stored]
 
 
 def _usable(used_for: str | None, action: str) -> bool:

@@ -196,3 +196,25 @@ def test_an_incident_without_a_policy_is_not_paged(store, setup) -> None:
     service.report(client="acme", title="Printer low on toner", actor="desk", priority="minor")
     assert oncall.sweep() == 0
     assert pages(store) == []
+
+
+def test_management_view_ack_times_and_nights(store, setup, tmp_path) -> None:
+    from collector.management.oncall import oncall_view
+    from collector.management.periods import TimeRange
+
+    clock, make = setup
+    service, oncall = make()
+    key = service.report(client="acme", title="Core switch down", actor="desk", priority="critical")
+    oncall.sweep()
+    clock.at(90)
+    service.act(key, "acknowledge", "anna")
+    (tmp_path / "oncall.yaml").write_text(ONCALL)
+    # 14 days from Monday 21 Sept (anna's week from 14 Sept 09:00, boris's from 21 Sept 09:00)
+    span = TimeRange(T0 - 86400, T0 + 13 * 86400)
+    with store.read() as conn:
+        view = oncall_view(conn, span, (str(tmp_path),))
+    assert [(a.key, a.count, a.median_seconds) for a in view.by_priority] == [("critical", 1, 90.0)]
+    assert [(a.key, a.count) for a in view.by_person] == [("anna", 1)]
+    primary = {r.person: r.nights for r in view.nights if r.rotation == "primary"}
+    # 03:00 of 21 Sept-4 Oct: 21 Sept anna, 22-28 boris, 29 Sept-4 Oct anna
+    assert primary == {"anna": 7, "boris": 7}
