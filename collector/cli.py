@@ -37,10 +37,10 @@ from collector.incidents.cli import incident_app
 from collector.incidents.maintenance_cli import maintenance_app
 from collector.incidents.outbox_cli import outbox_app
 from collector.ledger.cli import ledger_app, request_app
+from collector.oncall.cli import oncall_app
 from collector.preventive.cli import preventive_app
 from collector.rules.cli import rules_app
 from collector.settings import Settings, load_settings
-from collector.oncall.cli import oncall_app
 from collector.sla.cli import sla_app
 from collector.store import Store
 from collector.web.cli import user_app

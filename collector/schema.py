@@ -752,7 +752,11 @@ oncall_escalations = sa.Table(
     "oncall_escalations",
     metadata,
     sa.Column(
-        "incident_id", sa.Integer, sa.ForeignKey("incidents.id"), primary_key=True, autoincrement=False
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id"),
+        primary_key=True,
+        autoincrement=False,
     ),
     sa.Column("client", sa.String(100), nullable=False),
     sa.Column("policy", sa.String(64), nullable=False),

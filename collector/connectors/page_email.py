@@ -14,7 +14,7 @@ from collector.connectors.paging import Page, PagingConnector
 
 
 class PageEmailConfig(EmailConfig):
-    type: Literal["email"] = "email"  # type: ignore[assignment]
+    type: Literal["email"] = "email"
 
 
 class PageEmailConnector(PagingConnector):

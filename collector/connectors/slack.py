@@ -78,7 +78,9 @@ class WebhookPoster(PagingConnector):
             self._api.send("POST", secret(self.config.url), json=self.body(page))
         except ConnectorError as exc:
             status = exc.message.split(": HTTP ", 1)[1] if ": HTTP " in exc.message else "failed"
-            raise ConnectorError(f"{self.name}: POST webhook: {status}", permanent=exc.permanent) from None
+            raise ConnectorError(
+                f"{self.name}: POST webhook: {status}", permanent=exc.permanent
+            ) from None
         return None
 
     def close(self) -> None:

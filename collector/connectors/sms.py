@@ -67,7 +67,9 @@ class SmsConnector(PagingConnector):
     def request(self, page: Page) -> tuple[str, dict[str, str], dict[str, Any] | None]:
         """(url, headers, body) of the gateway request for ``page``."""
         if not page.to:
-            raise ConnectorError(f"sms {self.name}: {page.person} has no phone number", permanent=True)
+            raise ConnectorError(
+                f"sms {self.name}: {page.person} has no phone number", permanent=True
+            )
         values = {"to": page.to, "text": sms_text(page), "id": page.id, "ack_url": page.ack_url}
         url = _fill(self.config.url, {k: quote(v, safe="") for k, v in values.items()})
         headers = _fill(self.config.headers, {"secret": secret(self.config.secret)})
@@ -95,7 +97,9 @@ class SmsConnector(PagingConnector):
         except ConnectorError as exc:
             # The URL may hold the number and the text: name only the status.
             status = exc.message.split(": HTTP ", 1)[1] if ": HTTP " in exc.message else "failed"
-            raise ConnectorError(f"sms {self.name}: gateway: {status}", permanent=exc.permanent) from None
+            raise ConnectorError(
+                f"sms {self.name}: gateway: {status}", permanent=exc.permanent
+            ) from None
         return None
 
     def close(self) -> None:

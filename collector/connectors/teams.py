@@ -38,12 +38,21 @@ def teams_body(page: Page) -> dict[str, Any]:
                     "type": "AdaptiveCard",
                     "version": "1.4",
                     "body": [
-                        {"type": "TextBlock", "text": page.subject, "weight": "Bolder", "wrap": True},
+                        {
+                            "type": "TextBlock",
+                            "text": page.subject,
+                            "weight": "Bolder",
+                            "wrap": True,
+                        },
                         {"type": "TextBlock", "text": page.text, "wrap": True},
                     ],
                     "actions": [
                         {"type": "Action.OpenUrl", "title": page.ack_label, "url": page.ack_url},
-                        {"type": "Action.OpenUrl", "title": page.resolve_label, "url": page.resolve_url},
+                        {
+                            "type": "Action.OpenUrl",
+                            "title": page.resolve_label,
+                            "url": page.resolve_url,
+                        },
                     ],
                 },
             }

@@ -78,7 +78,9 @@ class TelegramConnector(PagingConnector):
 
     def send(self, page: Page) -> TicketRef | None:
         if not page.to:
-            raise ConnectorError(f"telegram {self.name}: {page.person} has no chat id", permanent=True)
+            raise ConnectorError(
+                f"telegram {self.name}: {page.person} has no chat id", permanent=True
+            )
         result = self._call(
             "sendMessage",
             {
@@ -88,8 +90,14 @@ class TelegramConnector(PagingConnector):
                 "reply_markup": {
                     "inline_keyboard": [
                         [
-                            {"text": page.ack_label, "callback_data": callback_data("ack", page.number)},
-                            {"text": page.resolve_label, "callback_data": callback_data("res", page.number)},
+                            {
+                                "text": page.ack_label,
+                                "callback_data": callback_data("ack", page.number),
+                            },
+                            {
+                                "text": page.resolve_label,
+                                "callback_data": callback_data("res", page.number),
+                            },
                         ]
                     ]
                 },

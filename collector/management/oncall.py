@@ -50,10 +50,19 @@ def oncall_view(conn: Connection, span: TimeRange, paths: tuple[str, ...]) -> m.
                 days.append(day)
             day += timedelta(days=1)
         rotation = rotation_of(conn, config, name)
-        counts = schedule.nights(rotation, overrides_of(conn, config, name), days, rotation_config.timezone)
+        counts = schedule.nights(
+            rotation, overrides_of(conn, config, name), days, rotation_config.timezone
+        )
         for person, nights in counts.items():
             found = config.people.get(person)
-            rows.append(m.NightsRow(rotation=name, person=person, name=(found.name if found else "") or person, nights=nights))
+            rows.append(
+                m.NightsRow(
+                    rotation=name,
+                    person=person,
+                    name=(found.name if found else "") or person,
+                    nights=nights,
+                )
+            )
     rows.sort(key=lambda r: (-r.nights, r.rotation, r.person))
     return m.OncallView(
         since=timeutil.to_datetime(span.since),

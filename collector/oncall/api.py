@@ -64,7 +64,9 @@ def _pages() -> jinja2.Environment:
 def _html(language: str, status: int = 200, **values: Any) -> HTMLResponse:
     env = _pages().overlay()
     env.install_gettext_translations(texts.translations(language), newstyle=True)  # type: ignore[attr-defined]
-    return HTMLResponse(env.get_template("link.html").render(language=language, **values), status_code=status)
+    return HTMLResponse(
+        env.get_template("link.html").render(language=language, **values), status_code=status
+    )
 
 
 def oncall_router(
@@ -77,7 +79,9 @@ def oncall_router(
 
     @router.get("/api/v1/oncall/who")
     def who(
-        at: Annotated[datetime | None, Query(description="The moment (ISO 8601 with zone); default now.")] = None,
+        at: Annotated[
+            datetime | None, Query(description="The moment (ISO 8601 with zone); default now.")
+        ] = None,
         principal: Any = admin,
     ) -> list[dict[str, Any]]:
         """Per rotation: who is on call at ``at`` and who is next, from when."""
@@ -128,7 +132,13 @@ def oncall_router(
         try:
             info = oncall.page_info(token)
         except InvalidLink:
-            return _html("en", 400, key="", title="", message=texts.translations("en").gettext("This link is not valid or has expired."))
+            return _html(
+                "en",
+                400,
+                key="",
+                title="",
+                message=texts.translations("en").gettext("This link is not valid or has expired."),
+            )
         return _html(
             info["language"],
             key=info["key"],
@@ -165,7 +175,9 @@ def oncall_router(
     async def telegram_webhook(
         channel: NameParam,
         request: Request,
-        secret_token: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token", max_length=256)] = None,
+        secret_token: Annotated[
+            str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token", max_length=256)
+        ] = None,
     ) -> dict[str, Any]:
         from starlette.concurrency import run_in_threadpool
 
@@ -181,4 +193,3 @@ def oncall_router(
         return await run_in_threadpool(oncall.telegram_update, channel, secret_token, update)
 
     return router
-

@@ -11,13 +11,17 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-oncall_app = typer.Typer(help="On-call rotations, overrides and who is on call (docs/oncall.md).", no_args_is_help=True)
+oncall_app = typer.Typer(
+    help="On-call rotations, overrides and who is on call (docs/oncall.md).", no_args_is_help=True
+)
 override_app = typer.Typer(help="Overrides: swaps and vacation covers.", no_args_is_help=True)
 oncall_app.add_typer(override_app, name="override")
 
 Config = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False),
+    typer.Option(
+        "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="JSON.")]
 
@@ -38,7 +42,9 @@ def _moment(text: str, tz: str = "UTC") -> float:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidArgument(f"{text!r} is not a date and time (use 2026-03-02T09:00+01:00)") from None
+        raise InvalidArgument(
+            f"{text!r} is not a date and time (use 2026-03-02T09:00+01:00)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(tz))
     return moment.timestamp()
@@ -50,7 +56,10 @@ def _local(value: datetime | None, tz: str) -> str:
 
 @oncall_app.command("who")
 def who(
-    at: Annotated[str | None, typer.Option("--at", help="The moment (ISO 8601; without a zone: the rotation's).")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="The moment (ISO 8601; without a zone: the rotation's)."),
+    ] = None,
     config: Config = None,
     as_json: AsJson = False,
 ) -> None:
@@ -63,7 +72,7 @@ def who(
         if not oncall.config.rotations:
             cli.err.print("no rotations configured (oncall_paths)")
             raise typer.Exit(1)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name, rotation in oncall.config.rotations.items():
             moment = None if at is None else _moment(at, rotation.timezone)
             rows.extend(r for r in oncall.who(moment) if r["rotation"] == name)
@@ -73,7 +82,11 @@ def who(
         for r in rows:
             tz = r["timezone"]
             person = r["person"]["name"] if r["person"] else "nobody"
-            via = f" (override: {r['override']['reason'] or 'by ' + r['override']['created_by']})" if r["override"] else ""
+            via = (
+                f" (override: {r['override']['reason'] or 'by ' + r['override']['created_by']})"
+                if r["override"]
+                else ""
+            )
             cli.out.print(f"{r['rotation']}: {person}{via} — at {_local(r['at'], tz)}")
             if r["next"]:
                 nxt = r["next"]["person"]["name"] if r["next"]["person"] else "nobody"
@@ -108,7 +121,9 @@ def override_add(
     start: Annotated[str, typer.Option(help="From (ISO 8601; without a zone: the rotation's).")],
     end: Annotated[str, typer.Option(help="Until.")],
     by: Annotated[str, typer.Option("--by", help="Who makes the override (recorded).")],
-    replaces: Annotated[str | None, typer.Option(help="Only while this person would be on call.")] = None,
+    replaces: Annotated[
+        str | None, typer.Option(help="Only while this person would be on call.")
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why (vacation, swap, …).")] = "",
     config: Config = None,
 ) -> None:
@@ -118,12 +133,23 @@ def override_add(
     @cli._reported
     def go() -> None:
         oncall = _oncall(config)
-        tz = oncall.config.rotations[rotation].timezone if rotation in oncall.config.rotations else "UTC"
-        made = oncall.add_override(
-            rotation=rotation, person=person, start=_moment(start, tz), end=_moment(end, tz),
-            replaces=replaces, reason=reason, actor=by,
+        tz = (
+            oncall.config.rotations[rotation].timezone
+            if rotation in oncall.config.rotations
+            else "UTC"
         )
-        cli.out.print(f"override {made['id']}: {person} in {rotation}, {_local(made['start'], tz)} – {_local(made['end'], tz)}")
+        made = oncall.add_override(
+            rotation=rotation,
+            person=person,
+            start=_moment(start, tz),
+            end=_moment(end, tz),
+            replaces=replaces,
+            reason=reason,
+            actor=by,
+        )
+        cli.out.print(
+            f"override {made['id']}: {person} in {rotation}, {_local(made['start'], tz)} – {_local(made['end'], tz)}"
+        )
 
     go()
 
@@ -141,7 +167,11 @@ def override_list(config: Config = None, as_json: AsJson = False) -> None:
             cli.out.print(json.dumps(rows, default=str, indent=2), soft_wrap=True)
             return
         for r in rows:
-            tz = oncall.config.rotations[r["rotation"]].timezone if r["rotation"] in oncall.config.rotations else "UTC"
+            tz = (
+                oncall.config.rotations[r["rotation"]].timezone
+                if r["rotation"] in oncall.config.rotations
+                else "UTC"
+            )
             cli.out.print(
                 f"{r['id']:>6} {r['rotation']}: {r['person']}"
                 f"{' for ' + r['replaces'] if r['replaces'] else ''} {_local(r['start'], tz)} – {_local(r['end'], tz)}"

@@ -64,7 +64,9 @@ class Due:
     sla_pulled: bool
 
 
-def step_at(policy: Policy, index: int, started_at: float, add_business: AddBusiness | None) -> float:
+def step_at(
+    policy: Policy, index: int, started_at: float, add_business: AddBusiness | None
+) -> float:
     """When step ``index`` is due by its own delay."""
     after = policy.steps[index].after
     if policy.business_hours and add_business is not None:
@@ -91,12 +93,7 @@ def due(
         reasons.append("schedule")
         index += 1
     pulled = sla_pulled
-    if (
-        not pulled
-        and sla_warn_at is not None
-        and sla_warn_at <= now
-        and index < len(policy.steps)
-    ):
+    if not pulled and sla_warn_at is not None and sla_warn_at <= now and index < len(policy.steps):
         steps.append(index)
         reasons.append("sla_warning")
         index += 1

@@ -39,12 +39,16 @@ class PageLinks:
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {sorted(ACTIONS)}")
         payload = _b64(
-            json.dumps({"p": page, "a": action, "e": int(now + self.max_age)}, separators=(",", ":")).encode()
+            json.dumps(
+                {"p": page, "a": action, "e": int(now + self.max_age)}, separators=(",", ":")
+            ).encode()
         )
         return f"{payload}.{self._sign(payload)}"
 
     def url(self, page: int, action: str, now: float) -> str:
-        return f"{self.base_url.rstrip('/')}/oncall/page?token={quote(self.token(page, action, now))}"
+        return (
+            f"{self.base_url.rstrip('/')}/oncall/page?token={quote(self.token(page, action, now))}"
+        )
 
     def verify(self, token: str, now: float) -> tuple[int, str]:
         """(page number, action) of a valid token; :class:`InvalidLink` otherwise."""

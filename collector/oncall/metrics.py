@@ -74,7 +74,9 @@ class AckTimes:
             rows = ack_rows(conn, time.time() - WINDOW)
         groups: dict[tuple[str, str], list[float]] = {}
         for r in rows:
-            groups.setdefault((r.priority, person_label(self.config, r.stopped_by)), []).append(max(0.0, r.seconds))
+            groups.setdefault((r.priority, person_label(self.config, r.stopped_by)), []).append(
+                max(0.0, r.seconds)
+            )
         for (priority, person), values in sorted(groups.items()):
             buckets = [(str(b), sum(1 for v in values if v <= b)) for b in BUCKETS]
             buckets.append(("+Inf", len(values)))

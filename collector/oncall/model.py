@@ -139,7 +139,9 @@ class LayerConfig(_Strict):
             return value
         m = _HOURS.match(value)
         if not m:
-            raise ValueError(f"{value!r} is not a range of hours (use HH:MM-HH:MM, e.g. 08:00-20:00)")
+            raise ValueError(
+                f"{value!r} is not a range of hours (use HH:MM-HH:MM, e.g. 08:00-20:00)"
+            )
         _minutes(f"{m.group(1)}:{m.group(2)}", "hours")
         _minutes(f"{m.group(3)}:{m.group(4)}", "hours")
         return value
@@ -335,7 +337,9 @@ def oncall_files(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir() if p.suffix in ONCALL_SUFFIXES and p.is_file()))
+            out.extend(
+                sorted(p for p in path.iterdir() if p.suffix in ONCALL_SUFFIXES and p.is_file())
+            )
         else:
             out.append(path)
     return out
@@ -353,7 +357,9 @@ def _node_at(doc: YamlDocument, loc: Sequence[str | int]) -> yaml.Node | None:
                     break
             else:
                 return found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = found = node.value[part]
         else:
             return found
@@ -368,11 +374,20 @@ def where(doc: YamlDocument, loc: Sequence[str | int]) -> str:
     return f"{doc.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
 
 
-def _describe(exc: ValidationError, doc: YamlDocument, prefix: Sequence[str | int] = ()) -> list[str]:
+def _describe(
+    exc: ValidationError, doc: YamlDocument, prefix: Sequence[str | int] = ()
+) -> list[str]:
     problems = []
     for err in exc.errors(include_url=False, include_input=False):
-        loc = [*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))]
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        loc = [
+            *prefix,
+            *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))),
+        ]
+        msg = (
+            "unknown key"
+            if err["type"] == "extra_forbidden"
+            else err["msg"].removeprefix("Value error, ")
+        )
         problems.append(f"{where(doc, loc)}: {dotted(loc)}: {msg}")
     return problems
 
@@ -455,7 +470,11 @@ def parse_documents(docs: Sequence[YamlDocument]) -> OncallConfig:
             found = getattr(policy, priority)
             for i, step in enumerate(found.steps if found else []):
                 for j, target in enumerate(step.page):
-                    kind, ref = ("rotation", target.rotation) if target.rotation else ("person", target.person)
+                    kind, ref = (
+                        ("rotation", target.rotation)
+                        if target.rotation
+                        else ("person", target.person)
+                    )
                     known = config.rotations if kind == "rotation" else config.people
                     if ref not in known:
                         path = [priority, "steps", i, "page", j, kind]
@@ -464,19 +483,27 @@ def parse_documents(docs: Sequence[YamlDocument]) -> OncallConfig:
                             f"unknown {kind} {ref!r}"
                         )
     if config.escalation.default is not None and config.escalation.default not in config.policies:
-        problems.append(f"{defined[('escalation', '')]}: escalation.default: unknown policy {config.escalation.default!r}")
+        problems.append(
+            f"{defined[('escalation', '')]}: escalation.default: unknown policy {config.escalation.default!r}"
+        )
     for client, policy_name in config.escalation.clients.items():
         if policy_name not in config.policies:
-            problems.append(f"{defined[('escalation', '')]}: escalation.clients.{client}: unknown policy {policy_name!r}")
+            problems.append(
+                f"{defined[('escalation', '')]}: escalation.clients.{client}: unknown policy {policy_name!r}"
+            )
     for doc, i, override in override_docs:
         loc: list[str | int] = ["overrides", i]
         if override.rotation not in config.rotations:
-            problems.append(f"{where(doc, [*loc, 'rotation'])}: overrides[{i}].rotation: unknown rotation {override.rotation!r}")
+            problems.append(
+                f"{where(doc, [*loc, 'rotation'])}: overrides[{i}].rotation: unknown rotation {override.rotation!r}"
+            )
             continue
         for key in ("person", "replaces"):
             who = getattr(override, key)
             if who is not None and who not in config.people:
-                problems.append(f"{where(doc, [*loc, key])}: overrides[{i}].{key}: unknown person {who!r}")
+                problems.append(
+                    f"{where(doc, [*loc, key])}: overrides[{i}].{key}: unknown person {who!r}"
+                )
         tz = config.rotations[override.rotation].timezone
         try:
             start, end = _moment(override.start, tz), _moment(override.end, tz)

@@ -32,6 +32,7 @@ from collector.oncall.links import ACTIONS, InvalidLink, PageLinks, links_from_s
 from collector.oncall.model import OncallConfig, load
 from collector.schema import oncall_escalations, oncall_overrides, oncall_pages
 from collector.sla.calendar import BusinessCalendar
+from collector.store import inserted_id
 
 if TYPE_CHECKING:
     from collector.incidents.service import IncidentChanged, IncidentService
@@ -61,7 +62,11 @@ class Oncall:
         self.store = store
         self.settings = settings
         self.incidents = incidents
-        self.config = config if config is not None else (load(settings.oncall_paths) if settings.oncall_paths else OncallConfig())
+        self.config = (
+            config
+            if config is not None
+            else (load(settings.oncall_paths) if settings.oncall_paths else OncallConfig())
+        )
         self.channels: dict[str, PagingConnector] = build_channels(self.config.channels)
         self._missing: set[str] = set()
 
@@ -135,7 +140,9 @@ class Oncall:
         out: dict[str, dict[str, int]] = {}
         with self.store.read() as conn:
             for name, config in self.config.rotations.items():
-                out[name] = schedule.nights(self.rotation(conn, name), self.overrides(conn, name), days, config.timezone)
+                out[name] = schedule.nights(
+                    self.rotation(conn, name), self.overrides(conn, name), days, config.timezone
+                )
         return out
 
     # ------------------------------------------------------------------ overrides (API, CLI, UI)
@@ -174,13 +181,17 @@ class Oncall:
                     created_at=now,
                 )
             )
-            number = result.inserted_primary_key[0]
-        log.info("on-call override %s: %s in %s (%s) by %s", number, person, rotation, reason, actor)
+            number = inserted_id(result)
+        log.info(
+            "on-call override %s: %s in %s (%s) by %s", number, person, rotation, reason, actor
+        )
         return self.get_override(int(number))
 
     def get_override(self, number: int) -> dict[str, Any]:
         with self.store.read() as conn:
-            row = conn.execute(sa.select(oncall_overrides).where(oncall_overrides.c.id == number)).first()
+            row = conn.execute(
+                sa.select(oncall_overrides).where(oncall_overrides.c.id == number)
+            ).first()
         if row is None:
             raise NotFound(f"no override {number}")
         return _override_row(row)
@@ -188,7 +199,11 @@ class Oncall:
     def list_overrides(self, *, include_past: bool = False) -> list[dict[str, Any]]:
         now = timeutil.now()
         with self.store.read() as conn:
-            query = sa.select(oncall_overrides).where(oncall_overrides.c.deleted_at.is_(None)).order_by(oncall_overrides.c.starts_at)
+            query = (
+                sa.select(oncall_overrides)
+                .where(oncall_overrides.c.deleted_at.is_(None))
+                .order_by(oncall_overrides.c.starts_at)
+            )
             if not include_past:
                 query = query.where(oncall_overrides.c.ends_at > now)
             stored = [_override_row(r) for r in conn.execute(query)]
@@ -230,7 +245,12 @@ class Oncall:
                     conn.execute(
                         oncall_escalations.update()
                         .where(oncall_escalations.c.incident_id == row.id)
-                        .values(policy=policy.name, priority=row.priority, next_at=changed.ts, updated_at=changed.ts)
+                        .values(
+                            policy=policy.name,
+                            priority=row.priority,
+                            next_at=changed.ts,
+                            updated_at=changed.ts,
+                        )
                     )
                 return
             values = {
@@ -250,14 +270,27 @@ class Oncall:
             if climb is None:
                 conn.execute(oncall_escalations.insert().values(incident_id=row.id, **values))
             else:
-                conn.execute(oncall_escalations.update().where(oncall_escalations.c.incident_id == row.id).values(**values))
+                conn.execute(
+                    oncall_escalations.update()
+                    .where(oncall_escalations.c.incident_id == row.id)
+                    .values(**values)
+                )
             return
         if climb is not None and climb.state == RUNNING:
             state = RESOLVED if row.state in ("resolved", "closed") else ACKNOWLEDGED
             conn.execute(
                 oncall_escalations.update()
-                .where(oncall_escalations.c.incident_id == row.id, oncall_escalations.c.state == RUNNING)
-                .values(state=state, stopped_at=changed.ts, stopped_by=changed.actor[:200], next_at=None, updated_at=changed.ts)
+                .where(
+                    oncall_escalations.c.incident_id == row.id,
+                    oncall_escalations.c.state == RUNNING,
+                )
+                .values(
+                    state=state,
+                    stopped_at=changed.ts,
+                    stopped_by=changed.actor[:200],
+                    next_at=None,
+                    updated_at=changed.ts,
+                )
             )
 
     # ------------------------------------------------------------------ the climb: the job
@@ -273,8 +306,14 @@ class Oncall:
                 for r in conn.execute(
                     sa.select(oncall_escalations.c.incident_id).where(
                         sa.or_(
-                            sa.and_(oncall_escalations.c.state == RUNNING, oncall_escalations.c.next_at <= now),
-                            sa.and_(oncall_escalations.c.state != RUNNING, ~oncall_escalations.c.stop_recorded),
+                            sa.and_(
+                                oncall_escalations.c.state == RUNNING,
+                                oncall_escalations.c.next_at <= now,
+                            ),
+                            sa.and_(
+                                oncall_escalations.c.state != RUNNING,
+                                ~oncall_escalations.c.stop_recorded,
+                            ),
                         )
                     )
                 )
@@ -319,7 +358,9 @@ class Oncall:
         policy = self.config.policy(climb.client, climb.priority)
         if policy is None:
             conn.execute(
-                oncall_escalations.update().where(oncall_escalations.c.incident_id == incident_id).values(next_at=None, updated_at=now)
+                oncall_escalations.update()
+                .where(oncall_escalations.c.incident_id == incident_id)
+                .values(next_at=None, updated_at=now)
             )
             return 0
         calendar = self._calendar(conn, climb.client) if policy.business_hours else None
@@ -343,13 +384,20 @@ class Oncall:
                 oncall_escalations.c.next_step == climb.next_step,
                 oncall_escalations.c.state == RUNNING,
             )
-            .values(next_step=decided.next_step, next_at=decided.next_at, sla_pulled=decided.sla_pulled, updated_at=now)
+            .values(
+                next_step=decided.next_step,
+                next_at=decided.next_at,
+                sla_pulled=decided.sla_pulled,
+                updated_at=now,
+            )
         ).rowcount
         if moved != 1:
             raise _Lost
         return written
 
-    def _sla_times(self, conn: Connection, row: Any, now: float) -> tuple[float | None, float | None]:
+    def _sla_times(
+        self, conn: Connection, row: Any, now: float
+    ) -> tuple[float | None, float | None]:
         """(warn_at, due_at) of the incident's running response target, if it has one."""
         from collector.contracts.store import get_contract
         from collector.sla.service import status_of
@@ -374,7 +422,9 @@ class Oncall:
         written = 0
         for target in step.targets:
             if target.kind == "rotation":
-                person = schedule.who_at(self.rotation(conn, target.name), self.overrides(conn, target.name), now).person
+                person = schedule.who_at(
+                    self.rotation(conn, target.name), self.overrides(conn, target.name), now
+                ).person
             else:
                 person = target.name
             if person is None or person not in self.config.people:
@@ -382,8 +432,14 @@ class Oncall:
                     conn,
                     row.id,
                     "paged",
-                    {"step": index + 1, "target": str(target), "person": None, "reason": reason,
-                     "channels": [], "note": f"nobody is on call in {target}"},
+                    {
+                        "step": index + 1,
+                        "target": str(target),
+                        "person": None,
+                        "reason": reason,
+                        "channels": [],
+                        "note": f"nobody is on call in {target}",
+                    },
                     now=now,
                     actor=ONCALL_ACTOR,
                 )
@@ -391,18 +447,22 @@ class Oncall:
             config = self.config.people[person]
             channels = []
             for contact in config.contacts:
-                number = conn.execute(
-                    oncall_pages.insert().values(
-                        incident_id=row.id,
-                        step=index,
-                        person=person,
-                        channel=contact.channel,
-                        address=contact.to,
-                        reason=reason,
-                        created_at=now,
+                number = inserted_id(
+                    conn.execute(
+                        oncall_pages.insert().values(
+                            incident_id=row.id,
+                            step=index,
+                            person=person,
+                            channel=contact.channel,
+                            address=contact.to,
+                            reason=reason,
+                            created_at=now,
+                        )
                     )
-                ).inserted_primary_key[0]
-                page = self._page(int(number), row, person, config, contact.to, index, now, response_due)
+                )
+                page = self._page(
+                    int(number), row, person, config, contact.to, index, now, response_due
+                )
                 enqueue_page(conn, row.id, PREFIX + contact.channel, page.as_json(), now)
                 channels.append(contact.channel)
                 written += 1
@@ -410,14 +470,28 @@ class Oncall:
                 conn,
                 row.id,
                 "paged",
-                {"step": index + 1, "target": str(target), "person": person, "reason": reason, "channels": channels},
+                {
+                    "step": index + 1,
+                    "target": str(target),
+                    "person": person,
+                    "reason": reason,
+                    "channels": channels,
+                },
                 now=now,
                 actor=ONCALL_ACTOR,
             )
         return written
 
     def _page(
-        self, number: int, row: Any, person: str, config: Any, to: str, step: int, now: float, response_due: float | None
+        self,
+        number: int,
+        row: Any,
+        person: str,
+        config: Any,
+        to: str,
+        step: int,
+        now: float,
+        response_due: float | None,
     ) -> Page:
         ack = self.links.url(number, "ack", now)
         res = self.links.url(number, "res", now)
@@ -463,6 +537,8 @@ class Oncall:
             if page is None:
                 raise InvalidLink("this link is not valid")
             row = self.incidents.row(conn, page.incident_id)
+        if row is None:
+            raise InvalidLink("this link is not valid")
         person = self.config.people.get(page.person)
         return {
             "action": ACTIONS[action],
@@ -480,7 +556,15 @@ class Oncall:
         number, action = self.links.verify(token, timeutil.now())
         return self._answer(number, action, via="link")
 
-    def _answer(self, number: int, action: str, *, via: str, chat: str | None = None, channel: str | None = None) -> dict[str, Any]:
+    def _answer(
+        self,
+        number: int,
+        action: str,
+        *,
+        via: str,
+        chat: str | None = None,
+        channel: str | None = None,
+    ) -> dict[str, Any]:
         now = timeutil.now()
         with self.store.write() as conn:
             page = conn.execute(sa.select(oncall_pages).where(oncall_pages.c.id == number)).first()
@@ -493,17 +577,26 @@ class Oncall:
                 oncall_pages.update()
                 .where(
                     oncall_pages.c.id == number,
-                    sa.or_(*(oncall_pages.c.used_for.is_(None) if a is None else oncall_pages.c.used_for == a for a in allowed)),
+                    sa.or_(
+                        *(
+                            oncall_pages.c.used_for.is_(None)
+                            if a is None
+                            else oncall_pages.c.used_for == a
+                            for a in allowed
+                        )
+                    ),
                 )
                 .values(used_at=now, used_for=ACTIONS[action])
             ).rowcount
             row = self.incidents.row(conn, page.incident_id)
-        if not won:
+        if not won or row is None:
             raise InvalidLink("this link was used already")
         verb = ACTIONS[action]
         try:
             if action == "res":
-                self.incidents.act(row.key, "resolve", page.person, note=f"resolved from the on-call page ({via})")
+                self.incidents.act(
+                    row.key, "resolve", page.person, note=f"resolved from the on-call page ({via})"
+                )
             else:
                 self.incidents.act(row.key, "acknowledge", page.person)
             done = True
@@ -512,7 +605,9 @@ class Oncall:
             done = False
         return {"key": row.key, "action": verb, "done": done, "person": page.person}
 
-    def telegram_update(self, channel: str, secret_header: str | None, update: dict[str, Any]) -> dict[str, Any]:
+    def telegram_update(
+        self, channel: str, secret_header: str | None, update: dict[str, Any]
+    ) -> dict[str, Any]:
         """A Telegram webhook update: a press of a page's button (see collector.connectors.telegram)."""
         connector = self.channels.get(PREFIX + channel)
         if connector is None or not connector.two_way:
@@ -531,7 +626,9 @@ class Oncall:
             if action not in ACTIONS or not number.isdigit():
                 raise InvalidLink("unknown button")
             with self.store.read() as conn:
-                page = conn.execute(sa.select(oncall_pages.c.person).where(oncall_pages.c.id == int(number))).first()
+                page = conn.execute(
+                    sa.select(oncall_pages.c.person).where(oncall_pages.c.id == int(number))
+                ).first()
             if page is not None and page.person in self.config.people:
                 language = self.config.people[page.person].language
             result = self._answer(int(number), action, via="telegram", chat=chat, channel=channel)
@@ -546,7 +643,9 @@ class Oncall:
         return {"handled": True, **result}
 
 
-def contract_calendar(conn: Connection, client: str, missing: set[str] | None = None) -> BusinessCalendar | None:
+def contract_calendar(
+    conn: Connection, client: str, missing: set[str] | None = None
+) -> BusinessCalendar | None:
     """The coverage calendar of ``client``'s contract (None: no such client or no contract)."""
     from collector import admin
     from collector.contracts.store import get_contract
@@ -563,7 +662,9 @@ def contract_calendar(conn: Connection, client: str, missing: set[str] | None = 
     return None if contract is None else BusinessCalendar(contract.calendar)
 
 
-def rotation_of(conn: Connection, config: OncallConfig, name: str, missing: set[str] | None = None) -> schedule.Rotation:
+def rotation_of(
+    conn: Connection, config: OncallConfig, name: str, missing: set[str] | None = None
+) -> schedule.Rotation:
     """Rotation ``name`` with its hand-overs moved off the holidays of ``holidays_from``."""
     if name not in config.rotations:
         raise NotFound(f"no rotation named {name!r}")
@@ -572,13 +673,28 @@ def rotation_of(conn: Connection, config: OncallConfig, name: str, missing: set[
     return config.rotation(name, None if calendar is None else calendar.is_closed)
 
 
-def overrides_of(conn: Connection, config: OncallConfig, rotation: str | None = None) -> list[schedule.Override]:
+def overrides_of(
+    conn: Connection, config: OncallConfig, rotation: str | None = None
+) -> list[schedule.Override]:
     """The files' overrides, then the stored ones (in the order they were made)."""
-    query = sa.select(oncall_overrides).where(oncall_overrides.c.deleted_at.is_(None)).order_by(oncall_overrides.c.id)
+    query = (
+        sa.select(oncall_overrides)
+        .where(oncall_overrides.c.deleted_at.is_(None))
+        .order_by(oncall_overrides.c.id)
+    )
     if rotation is not None:
         query = query.where(oncall_overrides.c.rotation == rotation)
     stored = [
-        schedule.Override(r.rotation, r.person, r.starts_at, r.ends_at, r.replaces, r.reason, r.created_by, str(r.id))
+        schedule.Override(
+            r.rotation,
+            r.person,
+            r.starts_at,
+            r.ends_at,
+            r.replaces,
+            r.reason,
+            r.created_by,
+            str(r.id),
+        )
         for r in conn.execute(query)
     ]
     files = [o for o in config.overrides if rotation is None or o.rotation == rotation]

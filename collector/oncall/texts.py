@@ -75,7 +75,10 @@ def when(ts: float, timezone: str, language: str) -> str:
     """A moment in the person's zone and locale (``2 Dec 2026, 03:15 CET``)."""
     tz = ZoneInfo(timezone)
     return format_datetime(
-        datetime.fromtimestamp(ts, UTC).astimezone(tz), "d MMM y, HH:mm zzz", tzinfo=tz, locale=language
+        datetime.fromtimestamp(ts, UTC).astimezone(tz),
+        "d MMM y, HH:mm zzz",
+        tzinfo=tz,
+        locale=language,
     )
 
 
@@ -83,13 +86,23 @@ def render_page(language: str, timezone: str, **values: Any) -> tuple[str, str, 
     """(subject, text, acknowledge label, resolve label) of a page in ``language``."""
     t = translations(language)
     priority_label = t.gettext(PRIORITY_LABELS.get(values["priority"], values["priority"]))
-    text = _env(language).get_template("page.txt.j2").render(
-        priority_label=priority_label,
-        opened=when(values["opened_at"], timezone, language),
-        response_due=None if values.get("response_due") is None else when(values["response_due"], timezone, language),
-        **{k: v for k, v in values.items() if k not in ("opened_at", "response_due")},
+    text = (
+        _env(language)
+        .get_template("page.txt.j2")
+        .render(
+            priority_label=priority_label,
+            opened=when(values["opened_at"], timezone, language),
+            response_due=None
+            if values.get("response_due") is None
+            else when(values["response_due"], timezone, language),
+            **{k: v for k, v in values.items() if k not in ("opened_at", "response_due")},
+        )
     )
-    subject = t.gettext(SUBJECT) % {"priority": priority_label, "key": values["key"], "title": values["title"]}
+    subject = t.gettext(SUBJECT) % {
+        "priority": priority_label,
+        "key": values["key"],
+        "title": values["title"],
+    }
     return subject, text.strip() + "\n", t.gettext(ACK_LABEL), t.gettext(RESOLVE_LABEL)
 
 

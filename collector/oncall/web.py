@@ -42,21 +42,39 @@ def oncall_page(request: Request, user: routes.User, error: str | None = None) -
                 **row,
                 "now_text": _local(row["at"], tz),
                 "next_text": None if row["next"] is None else _local(row["next"]["at"], tz),
-                "shifts": [{**s, "from_text": _local(s["from"], tz), "to_text": _local(s["to"], tz)} for s in shifts],
+                "shifts": [
+                    {**s, "from_text": _local(s["from"], tz), "to_text": _local(s["to"], tz)}
+                    for s in shifts
+                ],
             }
         )
     overrides = [
-        {**o, "start_text": _local(o["start"], _tz(oncall, o["rotation"])), "end_text": _local(o["end"], _tz(oncall, o["rotation"]))}
+        {
+            **o,
+            "start_text": _local(o["start"], _tz(oncall, o["rotation"])),
+            "end_text": _local(o["end"], _tz(oncall, o["rotation"])),
+        }
         for o in oncall.list_overrides()
     ]
     people = [
-        {"id": pid, "name": p.name or pid, "channels": [c.channel for c in p.contacts], "timezone": p.timezone}
+        {
+            "id": pid,
+            "name": p.name or pid,
+            "channels": [c.channel for c in p.contacts],
+            "timezone": p.timezone,
+        }
         for pid, p in oncall.config.people.items()
     ]
     return routes.render(
         request,
         "oncall.html",
-        {"rotations": rotations, "overrides": overrides, "people": people, "error": error, "configured": not oncall.config.empty},
+        {
+            "rotations": rotations,
+            "overrides": overrides,
+            "people": people,
+            "error": error,
+            "configured": not oncall.config.empty,
+        },
     )
 
 
@@ -107,4 +125,3 @@ def add_override(
 def delete_override(request: Request, user: routes.CsrfUser, number: int) -> Response:
     _oncall(request).delete_override(number, user.display_name or user.username)
     return routes.redirect(routes.PREFIX + "/oncall")
-

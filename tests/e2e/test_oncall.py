@@ -92,32 +92,54 @@ def test_critical_incident_climbs_to_b_who_acknowledges_from_the_phone(tmp_path)
     with fake.server:
         (oncall_dir / "ops.yaml").write_text(oncall_yaml(fake.server.url))
         settings = write_settings(
-            tmp_path / "conf", {}, oncall_paths=[str(oncall_dir)], oncall_interval=0.2, sla_sweep_interval=0.5
+            tmp_path / "conf",
+            {},
+            oncall_paths=[str(oncall_dir)],
+            oncall_interval=0.2,
+            sla_sweep_interval=0.5,
         )
         with CollectorProcess(tmp_path / "c", config=settings) as collector:
             creds = provision(collector, "acme")
             store = Store.from_url(f"sqlite:///{collector.data_dir / 'upkeep.db'}")
             try:
                 with store.write() as conn:
-                    put_contract(conn, admin.get_client(conn, "acme").id, Contract.model_validate(CONTRACT), source="test", actor="e2e", now=0)
+                    put_contract(
+                        conn,
+                        admin.get_client(conn, "acme").id,
+                        Contract.model_validate(CONTRACT),
+                        source="test",
+                        actor="e2e",
+                        now=0,
+                    )
             finally:
                 store.dispose()
-            key = api(collector, creds.admin_token, "POST", "/api/v1/incidents",
-                      json={"client": "acme", "title": "Core switch down", "priority": "critical"})["key"]
+            key = api(
+                collector,
+                creds.admin_token,
+                "POST",
+                "/api/v1/incidents",
+                json={"client": "acme", "title": "Core switch down", "priority": "critical"},
+            )["key"]
 
             # A is paged at once (Slack, mentioning her; Telegram with the buttons)
             wait_for(lambda: fake.to("/slack/hook"), 15, "A's Slack page")
             slack = fake.to("/slack/hook")[0].json
-            assert slack["text"].startswith(f"<@UANNA> Critical incident {key} at acme\nCore switch down\n")
+            assert slack["text"].startswith(
+                f"<@UANNA> Critical incident {key} at acme\nCore switch down\n"
+            )
             # nobody answers: B is paged after 3 s
             wait_for(lambda: fake.to("/mm/hook"), 15, "B's Mattermost page")
             detail = api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")
             paged = [e for e in detail["events"] if e["type"] == "paged"]
-            assert [(e["data"]["step"], e["data"]["person"]) for e in paged] == [(1, "anna"), (2, "boris")]
+            assert [(e["data"]["step"], e["data"]["person"]) for e in paged] == [
+                (1, "anna"),
+                (2, "boris"),
+            ]
             opened = ts(detail["opened_at"])
             assert 3.0 <= ts(paged[1]["ts"]) - opened < 6.0
-            telegram = fake.to(f"/bot{TOKEN}/sendMessage")
-            wait_for(lambda: len(fake.to(f"/bot{TOKEN}/sendMessage")) == 2, 10, "both Telegram pages")
+            wait_for(
+                lambda: len(fake.to(f"/bot{TOKEN}/sendMessage")) == 2, 10, "both Telegram pages"
+            )
             chats = sorted(r.json["chat_id"] for r in fake.to(f"/bot{TOKEN}/sendMessage"))
             assert chats == ["1001", "1002"]
 
@@ -126,8 +148,13 @@ def test_critical_incident_climbs_to_b_who_acknowledges_from_the_phone(tmp_path)
             ack_url = re.search(r"\[Acknowledge\]\((\S+)\)", text).group(1)
             assert ack_url.startswith(f"{collector.url}/oncall/page?token=")
             shown = httpx.get(ack_url, timeout=10)
-            assert shown.status_code == 200 and 'id="confirm"' in shown.text  # a GET changes nothing
-            assert api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["state"] == "open"
+            assert (
+                shown.status_code == 200 and 'id="confirm"' in shown.text
+            )  # a GET changes nothing
+            assert (
+                api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["state"]
+                == "open"
+            )
             token = re.search(r'name="token" value="([^"]+)"', shown.text).group(1)
             done = httpx.post(f"{collector.url}/oncall/page", data={"token": token}, timeout=10)
             assert done.status_code == 200 and "Acknowledged. The escalation stops." in done.text
@@ -136,7 +163,12 @@ def test_critical_incident_climbs_to_b_who_acknowledges_from_the_phone(tmp_path)
 
             # the climb stops: an escalation_stopped event, and no page to the lead at 8 s
             wait_for(
-                lambda: any(e["type"] == "escalation_stopped" for e in api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")["events"]),
+                lambda: any(
+                    e["type"] == "escalation_stopped"
+                    for e in api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key}")[
+                        "events"
+                    ]
+                ),
                 10,
                 "the escalation_stopped event",
             )
@@ -150,20 +182,32 @@ def test_critical_incident_climbs_to_b_who_acknowledges_from_the_phone(tmp_path)
             ack = next(e for e in detail["events"] if e["type"] == "acknowledged")
             assert ack["actor"] == "boris"
             assert detail["sla"]["response"]["state"] == "stopped"
-            assert ts(detail["sla"]["response"]["stopped_at"]) == pytest.approx(ts(ack["ts"]), abs=0.01)
+            assert ts(detail["sla"]["response"]["stopped_at"]) == pytest.approx(
+                ts(ack["ts"]), abs=0.01
+            )
 
             metrics = httpx.get(f"{collector.url}/metrics", timeout=10).text
             assert 'upkeep_oncall_pages_total{channel="slack",result="sent"} 1.0' in metrics
             assert 'upkeep_oncall_pages_total{channel="tg",result="sent"} 2.0' in metrics
-            assert 'upkeep_oncall_ack_seconds_count{person="boris",priority="critical"} 1.0' in metrics
+            assert (
+                'upkeep_oncall_ack_seconds_count{person="boris",priority="critical"} 1.0' in metrics
+            )
 
             # who is on call, through the API
             who = api(collector, creds.admin_token, "GET", "/api/v1/oncall/who")
-            assert {w["rotation"]: w["person"]["id"] for w in who} == {"primary": "anna", "secondary": "boris"}
+            assert {w["rotation"]: w["person"]["id"] for w in who} == {
+                "primary": "anna",
+                "secondary": "boris",
+            }
 
             # a second incident: A resolves it with the Telegram button
-            key2 = api(collector, creds.admin_token, "POST", "/api/v1/incidents",
-                       json={"client": "acme", "title": "UPS on battery", "priority": "critical"})["key"]
+            key2 = api(
+                collector,
+                creds.admin_token,
+                "POST",
+                "/api/v1/incidents",
+                json={"client": "acme", "title": "UPS on battery", "priority": "critical"},
+            )["key"]
             wait_for(lambda: len(fake.to(f"/bot{TOKEN}/sendMessage")) == 3, 15, "A's Telegram page")
             page = fake.to(f"/bot{TOKEN}/sendMessage")[2].json
             assert page["chat_id"] == "1001" and key2 in page["text"]
@@ -178,12 +222,22 @@ def test_critical_incident_climbs_to_b_who_acknowledges_from_the_phone(tmp_path)
                 },
             }
             hook = f"{collector.url}/api/v1/oncall/telegram/tg"
-            wrong = httpx.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}, timeout=10)
+            wrong = httpx.post(
+                hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}, timeout=10
+            )
             assert wrong.status_code == 403
-            answered = httpx.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": HOOK_SECRET}, timeout=10)
+            answered = httpx.post(
+                hook,
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": HOOK_SECRET},
+                timeout=10,
+            )
             assert answered.status_code == 200 and answered.json()["done"] is True
             [callback] = fake.to(f"/bot{TOKEN}/answerCallbackQuery")
-            assert callback.json == {"callback_query_id": "cbq-77", "text": "Resolved. The escalation ends."}
+            assert callback.json == {
+                "callback_query_id": "cbq-77",
+                "text": "Resolved. The escalation ends.",
+            }
             detail2 = api(collector, creds.admin_token, "GET", f"/api/v1/incidents/{key2}")
             assert detail2["state"] == "resolved"
             assert next(e for e in detail2["events"] if e["type"] == "resolved")["actor"] == "anna"

@@ -35,12 +35,24 @@ def test_page_shows_now_next_and_a_new_override_takes_over(world, browser) -> No
     assert page.status_code == 200
     [now] = oncall.who()
     assert now["person"]["name"] in page.text and "Europe/Berlin" in page.text
-    assert re.search(r'<dd class="next">(Anna Berg|Boris Kovalev) from \w{3} \d\d \w{3} \d{4} 09:00 CE', page.text)
+    assert re.search(
+        r'<dd class="next">(Anna Berg|Boris Kovalev) from \w{3} \d\d \w{3} \d{4} 09:00 CE',
+        page.text,
+    )
     other = "boris" if now["person"]["id"] == "anna" else "anna"
     berlin = datetime.now(ZoneInfo("Europe/Berlin"))
     start = (berlin - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     end = (berlin + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
-    done = tech.post("/ui/oncall/overrides", {"rotation": "primary", "person": other, "start": start, "end": end, "reason": "swap with a colleague"})
+    done = tech.post(
+        "/ui/oncall/overrides",
+        {
+            "rotation": "primary",
+            "person": other,
+            "start": start,
+            "end": end,
+            "reason": "swap with a colleague",
+        },
+    )
     assert done.status_code == 303
     [after] = oncall.who()
     assert after["person"]["id"] == other and after["override"]["reason"] == "swap with a colleague"
@@ -55,7 +67,15 @@ def test_page_shows_now_next_and_a_new_override_takes_over(world, browser) -> No
 def test_bad_override_is_named_and_viewers_are_kept_out(world, browser) -> None:
     _install(world)
     tech = browser("tech")
-    bad = tech.post("/ui/oncall/overrides", {"rotation": "primary", "person": "anna", "start": "2026-03-02T10:00", "end": "2026-03-01T10:00"})
+    bad = tech.post(
+        "/ui/oncall/overrides",
+        {
+            "rotation": "primary",
+            "person": "anna",
+            "start": "2026-03-02T10:00",
+            "end": "2026-03-01T10:00",
+        },
+    )
     assert 'id="error">end: must be after start' in bad.text
     viewer = browser("viewer-a")
     assert viewer.get("/ui/oncall").status_code in (403, 404)

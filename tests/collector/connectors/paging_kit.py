@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.connectors.paging import Page, PagingConnector, parse_paging_config, paging_class
+from collector.connectors.paging import Page, PagingConnector, paging_class, parse_paging_config
 
 
 def make_page(**overrides: Any) -> Page:

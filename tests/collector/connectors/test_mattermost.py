@@ -9,7 +9,9 @@ from tests.collector.connectors.paging_kit import channel, make_page
 
 def test_page_is_markdown_with_both_links_and_a_mention() -> None:
     with FakeHttpServer(lambda r: Reply(200, b"ok")) as server:
-        hook = channel("mm", {"type": "mattermost", "url": server.url + "/hooks/abc123", "username": "Upkeep"})
+        hook = channel(
+            "mm", {"type": "mattermost", "url": server.url + "/hooks/abc123", "username": "Upkeep"}
+        )
         hook.page(make_page(to="anna.berg"))
     [request] = server.requests
     assert (request.method, request.route) == ("POST", "/hooks/abc123")

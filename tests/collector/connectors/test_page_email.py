@@ -41,7 +41,16 @@ def test_page_mail_carries_both_links_and_a_stable_message_id(tmp_path) -> None:
 def test_a_refused_data_is_retried(tmp_path) -> None:
     with SmtpServer(tmp_path) as smtp:
         smtp.reply_to_data = "451 4.3.0 try later"
-        mail = channel("mail", {"type": "email", "host": "127.0.0.1", "port": smtp.port, "security": "none", "from_address": "p@upkeep.example"})
+        mail = channel(
+            "mail",
+            {
+                "type": "email",
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "security": "none",
+                "from_address": "p@upkeep.example",
+            },
+        )
         with pytest.raises(ConnectorError) as caught:
             mail.page(make_page(to="anna@example.net"))
     assert caught.value.permanent is False

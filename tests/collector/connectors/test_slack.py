@@ -42,7 +42,12 @@ def test_page_is_a_message_with_two_link_buttons_mentioning_the_person() -> None
 
 @pytest.mark.parametrize(("status", "permanent"), [(404, True), (410, True), (500, False)])
 def test_errors_never_show_the_webhook_url(status: int, permanent: bool) -> None:
-    with FakeHttpServer(lambda r: Reply(status, b"no_service")) as server, pytest.raises(ConnectorError) as caught:
-        channel("slack", {"type": "slack", "url": server.url + "/services/T0/B0/SECRETPART"}).page(make_page())
+    with (
+        FakeHttpServer(lambda r: Reply(status, b"no_service")) as server,
+        pytest.raises(ConnectorError) as caught,
+    ):
+        channel("slack", {"type": "slack", "url": server.url + "/services/T0/B0/SECRETPART"}).page(
+            make_page()
+        )
     assert caught.value.permanent is permanent
     assert "SECRETPART" not in caught.value.message and str(status) in caught.value.message

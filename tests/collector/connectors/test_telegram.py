@@ -14,7 +14,10 @@ TOKEN = "123456:SECRET-bot-token"
 
 
 def bot(server: FakeHttpServer):
-    return channel("tg", {"type": "telegram", "api_url": server.url, "bot_token": TOKEN, "webhook_secret": "hook"})
+    return channel(
+        "tg",
+        {"type": "telegram", "api_url": server.url, "bot_token": TOKEN, "webhook_secret": "hook"},
+    )
 
 
 def test_send_message_with_acknowledge_and_resolve_buttons() -> None:
@@ -55,8 +58,15 @@ def test_answer_callback_query() -> None:
     [(400, True), (403, True), (429, False), (502, False)],
 )
 def test_errors_say_whether_a_retry_helps_and_hide_the_token(status: int, permanent: bool) -> None:
-    body = {"ok": False, "error_code": status, "description": "Forbidden: bot was blocked by the user"}
-    with FakeHttpServer(lambda r: Reply(status, body)) as server, pytest.raises(ConnectorError) as caught:
+    body = {
+        "ok": False,
+        "error_code": status,
+        "description": "Forbidden: bot was blocked by the user",
+    }
+    with (
+        FakeHttpServer(lambda r: Reply(status, body)) as server,
+        pytest.raises(ConnectorError) as caught,
+    ):
         bot(server).page(make_page())
     assert caught.value.permanent is permanent
     assert TOKEN not in caught.value.message and "SECRET" not in caught.value.message
@@ -64,7 +74,10 @@ def test_errors_say_whether_a_retry_helps_and_hide_the_token(status: int, perman
 
 
 def test_a_person_without_chat_id_is_a_permanent_error() -> None:
-    with FakeHttpServer(lambda r: Reply(200, {"ok": True})) as server, pytest.raises(ConnectorError) as caught:
+    with (
+        FakeHttpServer(lambda r: Reply(200, {"ok": True})) as server,
+        pytest.raises(ConnectorError) as caught,
+    ):
         bot(server).page(make_page(to=""))
     assert caught.value.permanent and server.requests == []
 

@@ -30,7 +30,9 @@ T0 = 1_000_000.0
         (3, T0 + 9999, (), None),  # climbed to the top: nothing more
     ],
 )
-def test_schedule(next_step: int, now: float, steps: tuple[int, ...], next_at: float | None) -> None:
+def test_schedule(
+    next_step: int, now: float, steps: tuple[int, ...], next_at: float | None
+) -> None:
     decided = due(CRITICAL, T0, next_step, now)
     assert (decided.steps, decided.next_at) == (steps, next_at)
     assert decided.next_step == next_step + len(steps)
@@ -49,17 +51,27 @@ def test_schedule(next_step: int, now: float, steps: tuple[int, ...], next_at: f
         (1, T0 + 700, False, (1, 2), ("schedule", "sla_warning"), None, True),
     ],
 )
-def test_sla_warning_pulls_the_next_step(next_step, now, pulled, steps, reasons, next_at, pulled_after) -> None:
+def test_sla_warning_pulls_the_next_step(
+    next_step, now, pulled, steps, reasons, next_at, pulled_after
+) -> None:
     warn_at = T0 + 300 if now < T0 + 650 else T0 + 650
     decided = due(CRITICAL, T0, next_step, now, sla_warn_at=warn_at, sla_pulled=pulled)
-    assert (decided.steps, decided.reasons, decided.next_at, decided.sla_pulled) == (steps, reasons, next_at, pulled_after)
+    assert (decided.steps, decided.reasons, decided.next_at, decided.sla_pulled) == (
+        steps,
+        reasons,
+        next_at,
+        pulled_after,
+    )
 
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = BusinessCalendar(
     Calendar.model_validate(
-        {"timezone": "Europe/Berlin", "business_hours": {d: ["08:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-         "holidays": {"extra": ["2026-12-24"]}}
+        {
+            "timezone": "Europe/Berlin",
+            "business_hours": {d: ["08:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+            "holidays": {"extra": ["2026-12-24"]},
+        }
     )
 )
 MINOR = Policy("standard", "minor", (Step(0, ON_CALL), Step(3600, LEAD)), business_hours=True)
@@ -75,11 +87,18 @@ def b(text: str) -> float:
         ("2026-12-01 10:00", "2026-12-01 10:00", (0,), "2026-12-01 11:00"),  # Tuesday, in hours
         ("2026-12-01 22:00", "2026-12-01 22:00", (), "2026-12-02 08:00"),  # night: next morning
         ("2026-12-01 22:00", "2026-12-02 08:00", (0,), "2026-12-02 09:00"),
-        ("2026-12-04 16:30", "2026-12-04 16:30", (0,), "2026-12-07 08:30"),  # Friday: Monday morning
+        (
+            "2026-12-04 16:30",
+            "2026-12-04 16:30",
+            (0,),
+            "2026-12-07 08:30",
+        ),  # Friday: Monday morning
         ("2026-12-23 20:00", "2026-12-23 20:00", (), "2026-12-25 08:00"),  # the 24th is closed
     ],
 )
-def test_business_hours_policy_waits_for_the_next_business_morning(opened, now, steps, next_at) -> None:
+def test_business_hours_policy_waits_for_the_next_business_morning(
+    opened, now, steps, next_at
+) -> None:
     decided = due(MINOR, b(opened), 0, b(now), add_business=OFFICE.add_business_seconds)
     assert decided.steps == steps
     assert decided.next_at == b(next_at)

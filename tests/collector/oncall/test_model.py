@@ -86,15 +86,25 @@ def test_unknown_key_bad_time_zone_and_handover(tmp_path) -> None:
     with pytest.raises(ConfigError) as caught:
         load([tmp_path])
     problems = caught.value.problems
-    assert any(p.startswith(f"{path}:2:10: people.anna.timezone: unknown time zone") for p in problems), problems
-    assert f"{path}:7:16: rotations.primary.handover.every: Input should be 'day' or 'week'" in problems
-    assert any(p.startswith(f"{path}:7:34: rotations.primary.handover.at: '25:00' is not a time of day") for p in problems)
+    assert any(
+        p.startswith(f"{path}:2:10: people.anna.timezone: unknown time zone") for p in problems
+    ), problems
+    assert (
+        f"{path}:7:16: rotations.primary.handover.every: Input should be 'day' or 'week'"
+        in problems
+    )
+    assert any(
+        p.startswith(f"{path}:7:34: rotations.primary.handover.at: '25:00' is not a time of day")
+        for p in problems
+    )
     assert f"{path}:8:5: rotations.primary.colour: unknown key" in problems
 
 
 def test_a_broken_channel_and_a_person_defined_twice(tmp_path) -> None:
     (tmp_path / "a.yaml").write_text(BASE)
-    (tmp_path / "b.yaml").write_text("channels:\n  tg: {type: telegram}\npeople:\n  anna: {contacts: [{channel: tg}]}\n")
+    (tmp_path / "b.yaml").write_text(
+        "channels:\n  tg: {type: telegram}\npeople:\n  anna: {contacts: [{channel: tg}]}\n"
+    )
     with pytest.raises(ConfigError) as caught:
         load([tmp_path])
     assert caught.value.problems == [

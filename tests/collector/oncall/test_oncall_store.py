@@ -72,7 +72,14 @@ def setup(store, tmp_path, monkeypatch):
     def make(response: str = "1h"):
         client = admin.create_client(store, "acme")
         with store.write() as conn:
-            put_contract(conn, client.id, Contract.model_validate(contract(response)), source="t", actor="t", now=T0)
+            put_contract(
+                conn,
+                client.id,
+                Contract.model_validate(contract(response)),
+                source="t",
+                actor="t",
+                now=T0,
+            )
         settings = Settings.for_data_dir(tmp_path, public_url="https://upkeep.example")
         service = IncidentService(store)
         oncall = Oncall(store, settings, service, parse_text(ONCALL))
@@ -99,12 +106,18 @@ def pages(store):
     with store.read() as conn:
         return [
             (r.connector, r.payload["page"]["person"], r.payload["page"]["to"])
-            for r in conn.execute(sa.select(outbox).where(outbox.c.action == "page").order_by(outbox.c.id))
+            for r in conn.execute(
+                sa.select(outbox).where(outbox.c.action == "page").order_by(outbox.c.id)
+            )
         ]
 
 
 def paged(store, key):
-    return [(ts, d["step"], d["person"], d["reason"]) for kind, ts, d in events(store, key) if kind == "paged"]
+    return [
+        (ts, d["step"], d["person"], d["reason"])
+        for kind, ts, d in events(store, key)
+        if kind == "paged"
+    ]
 
 
 def test_the_climb_pages_step_by_step_and_the_link_stops_it(store, setup) -> None:
@@ -122,9 +135,17 @@ def test_the_climb_pages_step_by_step_and_the_link_stops_it(store, setup) -> Non
     assert paged(store, key) == [(0, 1, "anna", "schedule"), (600, 2, "boris", "schedule")]
     # boris's page is in Russian, with his time zone
     with store.read() as conn:
-        boris_page = conn.execute(sa.select(outbox.c.payload).where(outbox.c.action == "page").order_by(outbox.c.id.desc())).scalar()
+        boris_page = conn.execute(
+            sa.select(outbox.c.payload)
+            .where(outbox.c.action == "page")
+            .order_by(outbox.c.id.desc())
+        ).scalar()
     page = boris_page["page"]
-    assert page["ack_label"] == "Принять" and "эскалации" in page["text"] and "21 сент. 2026, 17:13 +0300" in page["text"]
+    assert (
+        page["ack_label"] == "Принять"
+        and "эскалации" in page["text"]
+        and "21 сент. 2026, 17:13 +0300" in page["text"]
+    )
     token = page["ack_url"].split("token=", 1)[1]
     from urllib.parse import unquote
 
@@ -174,7 +195,9 @@ def test_resolving_ends_the_climb_and_a_tampered_link_is_refused(store, setup) -
     key = service.report(client="acme", title="Core switch down", actor="desk", priority="critical")
     oncall.sweep()
     with store.read() as conn:
-        payload = conn.execute(sa.select(outbox.c.payload).where(outbox.c.action == "page")).scalar()
+        payload = conn.execute(
+            sa.select(outbox.c.payload).where(outbox.c.action == "page")
+        ).scalar()
     from urllib.parse import unquote
 
     res = unquote(payload["page"]["resolve_url"].split("token=", 1)[1])
@@ -184,7 +207,12 @@ def test_resolving_ends_the_climb_and_a_tampered_link_is_refused(store, setup) -
     assert oncall.use_link(res)["done"] is True
     clock.at(700)
     assert oncall.sweep() == 0
-    assert [k for k, _, _ in events(store, key)] == ["opened", "paged", "resolved", "escalation_stopped"]
+    assert [k for k, _, _ in events(store, key)] == [
+        "opened",
+        "paged",
+        "resolved",
+        "escalation_stopped",
+    ]
     clock.at(400_000)  # past oncall_link_max_age (3 days)
     with pytest.raises(InvalidLink, match="expired"):
         oncall.page_info(res)

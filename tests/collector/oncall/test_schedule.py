@@ -21,7 +21,11 @@ def t(text: str) -> float:
 
 WEEKLY = Rotation(
     "primary",
-    (Layer(("anna", "boris", "chen"), date(2026, 3, 2), "Europe/Berlin", time(9, 0), 7, name="week"),),
+    (
+        Layer(
+            ("anna", "boris", "chen"), date(2026, 3, 2), "Europe/Berlin", time(9, 0), 7, name="week"
+        ),
+    ),
 )
 
 
@@ -78,7 +82,16 @@ HOLIDAYS = {date(2026, 4, 6), date(2026, 5, 1)}
 def test_weekly_handover_moves_off_a_holiday(moment: str, person: str) -> None:
     rotation = Rotation(
         "primary",
-        (Layer(("boris", "chen", "anna"), date(2026, 3, 2), "Europe/Berlin", time(9, 0), 7, closed=_closed(HOLIDAYS)),),
+        (
+            Layer(
+                ("boris", "chen", "anna"),
+                date(2026, 3, 2),
+                "Europe/Berlin",
+                time(9, 0),
+                7,
+                closed=_closed(HOLIDAYS),
+            ),
+        ),
     )
     assert who_at(rotation, [], t(moment)).person == person
 
@@ -93,10 +106,21 @@ def test_weekly_handover_moves_off_a_holiday(moment: str, person: str) -> None:
         ("2026-05-03 09:00", "anna"),  # nobody is skipped
     ],
 )
-def test_daily_rotation_holiday_keeps_the_phone_without_skipping_anyone(moment: str, person: str) -> None:
+def test_daily_rotation_holiday_keeps_the_phone_without_skipping_anyone(
+    moment: str, person: str
+) -> None:
     rotation = Rotation(
         "daily",
-        (Layer(("anna", "boris"), date(2026, 4, 30), "Europe/Berlin", time(9, 0), 1, closed=_closed(HOLIDAYS)),),
+        (
+            Layer(
+                ("anna", "boris"),
+                date(2026, 4, 30),
+                "Europe/Berlin",
+                time(9, 0),
+                1,
+                closed=_closed(HOLIDAYS),
+            ),
+        ),
     )
     assert who_at(rotation, [], t(moment)).person == person
 
@@ -104,8 +128,24 @@ def test_daily_rotation_holiday_keeps_the_phone_without_skipping_anyone(moment: 
 FOLLOW_THE_SUN = Rotation(
     "sun",
     (
-        Layer(("eva", "finn"), date(2026, 3, 2), "Europe/Berlin", time(8, 0), 7, hours=(8 * 60, 20 * 60), name="europe"),
-        Layer(("kim", "lee"), date(2026, 3, 2), "Asia/Singapore", time(8, 0), 7, hours=(3 * 60, 15 * 60), name="asia"),
+        Layer(
+            ("eva", "finn"),
+            date(2026, 3, 2),
+            "Europe/Berlin",
+            time(8, 0),
+            7,
+            hours=(8 * 60, 20 * 60),
+            name="europe",
+        ),
+        Layer(
+            ("kim", "lee"),
+            date(2026, 3, 2),
+            "Asia/Singapore",
+            time(8, 0),
+            7,
+            hours=(3 * 60, 15 * 60),
+            name="asia",
+        ),
     ),
 )
 
@@ -132,8 +172,23 @@ def test_follow_the_sun_next_change_is_the_window_edge() -> None:
     assert change[0] == t("2026-03-03 20:00") and change[1].person == "kim"
 
 
-VACATION = Override("primary", "chen", t("2026-03-11 00:00"), t("2026-03-13 00:00"), replaces="boris", reason="vacation", created_by="lead")
-SWAP = Override("primary", "boris", t("2026-03-02 09:00"), t("2026-03-09 09:00"), reason="swap", created_by="anna")
+VACATION = Override(
+    "primary",
+    "chen",
+    t("2026-03-11 00:00"),
+    t("2026-03-13 00:00"),
+    replaces="boris",
+    reason="vacation",
+    created_by="lead",
+)
+SWAP = Override(
+    "primary",
+    "boris",
+    t("2026-03-02 09:00"),
+    t("2026-03-09 09:00"),
+    reason="swap",
+    created_by="anna",
+)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +202,11 @@ SWAP = Override("primary", "boris", t("2026-03-02 09:00"), t("2026-03-09 09:00")
         ("2026-03-04 12:00", [SWAP], "boris"),  # a swap without replaces covers whoever it is
         ("2026-03-11 12:00", [SWAP, VACATION], "chen"),
         # a later override wins over an earlier one for the same moment
-        ("2026-03-04 12:00", [SWAP, Override("primary", "chen", t("2026-03-04 00:00"), t("2026-03-05 00:00"))], "chen"),
+        (
+            "2026-03-04 12:00",
+            [SWAP, Override("primary", "chen", t("2026-03-04 00:00"), t("2026-03-05 00:00"))],
+            "chen",
+        ),
     ],
 )
 def test_overrides(moment: str, overrides: list[Override], person: str) -> None:
@@ -157,7 +216,10 @@ def test_overrides(moment: str, overrides: list[Override], person: str) -> None:
 def test_override_is_named_in_the_answer_and_in_the_shifts() -> None:
     found = who_at(WEEKLY, [VACATION], t("2026-03-12 10:00"))
     assert found.override == VACATION
-    got = [(a, b, w.person) for a, b, w in shifts(WEEKLY, [VACATION], t("2026-03-09 09:00"), t("2026-03-16 09:00"))]
+    got = [
+        (a, b, w.person)
+        for a, b, w in shifts(WEEKLY, [VACATION], t("2026-03-09 09:00"), t("2026-03-16 09:00"))
+    ]
     assert got == [
         (t("2026-03-09 09:00"), t("2026-03-11 00:00"), "boris"),
         (t("2026-03-11 00:00"), t("2026-03-13 00:00"), "chen"),
