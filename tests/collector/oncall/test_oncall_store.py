@@ -246,3 +246,31 @@ def test_management_view_ack_times_and_nights(store, setup, tmp_path) -> None:
     primary = {r.person: r.nights for r in view.nights if r.rotation == "primary"}
     # 03:00 of 21 Sept-4 Oct: 21 Sept anna, 22-28 boris, 29 Sept-4 Oct anna
     assert primary == {"anna": 7, "boris": 7}
+
+
+def test_a_restart_or_another_replica_continues_without_double_pages(store, setup, tmp_path) -> None:
+    import threading
+
+    clock, make = setup
+    service, first = make()
+    key = service.report(client="acme", title="Core switch down", actor="desk", priority="critical")
+    settings = Settings.for_data_dir(tmp_path, public_url="https://upkeep.example")
+    # the other replica (or the collector after a restart): its own objects, the same store
+    second = Oncall(store, settings, service, parse_text(ONCALL))
+    barrier = threading.Barrier(2)
+    written: list[int] = []
+
+    def sweep(replica: Oncall) -> None:
+        barrier.wait()
+        written.append(replica.sweep())
+
+    threads = [threading.Thread(target=sweep, args=(r,)) for r in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(written) == [0, 2]  # anna's two pages, once
+    clock.at(600)
+    assert second.sweep() == 1 and first.sweep() == 0
+    assert [p for _, p, _ in pages(store)] == ["anna", "anna", "boris"]
+    assert [s for _, s, _, _ in paged(store, key)] == [1, 2]
