@@ -685,6 +685,15 @@ def create_app(
         )
     )
     app.state.remediation = remediation
+    from collector.oncall.api import oncall_router
+
+    app.include_router(
+        oncall_router(
+            incident_runtime.oncall,
+            require_admin,
+            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
+        )
+    )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
     web.install(app, settings, incident_runtime.service, rule_service)
     # The real client address behind trusted reverse proxies (collector.proxies).

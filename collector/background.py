@@ -12,6 +12,7 @@ rules-sweep             no           time-based rules (no data, ``for`` expiry) 
 rules-watch             no           reload this replica's rule files when they changed
 noise-release           no           release held-back signals (rows claimed by delete)
 sla-sweep               yes          recompute running SLA clocks, send warnings/breaches
+oncall-escalate         yes          page the escalation steps that are due (collector.oncall)
 ledger-periods          yes          allotments, rollovers, expiries of new periods (at start)
 closing                 yes          compose and queue due closing messages and daily digests,
                                      close incidents whose closing message got no answer
@@ -114,6 +115,15 @@ def collector_jobs(
         lambda: incidents.sla.sweep(store),
         singleton=True,
     )
+    if not incidents.oncall.config.empty:
+        # Once per cluster (the climb's conditional UPDATE keeps even two turns from paging twice).
+        add(
+            "oncall-escalate",
+            settings.oncall_interval,
+            incidents.oncall.sweep,
+            singleton=True,
+            at_start=True,
+        )
     add(
         "ledger-periods",
         settings.ledger_period_interval,

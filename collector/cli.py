@@ -37,6 +37,7 @@ from collector.incidents.cli import incident_app
 from collector.incidents.maintenance_cli import maintenance_app
 from collector.incidents.outbox_cli import outbox_app
 from collector.ledger.cli import ledger_app, request_app
+from collector.oncall.cli import oncall_app
 from collector.preventive.cli import preventive_app
 from collector.remediation.cli import tasks_app
 from collector.rules.cli import rules_app
@@ -83,6 +84,7 @@ app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(sla_app, name="sla")
+app.add_typer(oncall_app, name="oncall")
 app.add_typer(contract_app, name="contract")
 app.add_typer(preventive_app, name="preventive")
 app.add_typer(ledger_app, name="ledger")

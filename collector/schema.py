@@ -834,3 +834,66 @@ remediation_audit = sa.Table(
     sa.Index(None, "task_id"),
     sa.Index(None, "client_id", "ts"),
 )
+# On-call (collector.oncall, docs/oncall.md). Overrides made through the API/CLI/UI (the
+# YAML files' overrides are not stored); a deleted override is kept with deleted_at.
+oncall_overrides = sa.Table(
+    "oncall_overrides",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("rotation", sa.String(64), nullable=False),
+    sa.Column("person", sa.String(64), nullable=False),
+    sa.Column("replaces", sa.String(64), nullable=True),
+    sa.Column("starts_at", Epoch, nullable=False),
+    sa.Column("ends_at", Epoch, nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("deleted_at", Epoch, nullable=True),
+    sa.Column("deleted_by", sa.String(200), nullable=True),
+    sa.Index(None, "rotation", "ends_at"),
+)
+
+# One escalation climb per incident: the next step and when it is due. The job moves
+# ``next_step`` with a conditional UPDATE, so a step is paged once across replicas/restarts.
+oncall_escalations = sa.Table(
+    "oncall_escalations",
+    metadata,
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("client", sa.String(100), nullable=False),
+    sa.Column("policy", sa.String(64), nullable=False),
+    sa.Column("priority", sa.String(20), nullable=False),
+    sa.Column("started_at", Epoch, nullable=False),
+    sa.Column("next_step", sa.Integer, nullable=False),
+    sa.Column("next_at", Epoch, nullable=True),  # None: nothing more to page
+    sa.Column("sla_pulled", sa.Boolean, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),  # running | acknowledged | resolved | done
+    sa.Column("stopped_at", Epoch, nullable=True),
+    sa.Column("stopped_by", sa.String(200), nullable=True),
+    sa.Column("stop_recorded", sa.Boolean, nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+    sa.Index(None, "state", "next_at"),
+)
+
+# Every page sent (one person, one channel, one step); the signed links name the page, and
+# ``used_at`` makes them single-use.
+oncall_pages = sa.Table(
+    "oncall_pages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("person", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("reason", sa.String(20), nullable=False),  # schedule | sla_warning
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("used_at", Epoch, nullable=True),
+    sa.Column("used_for", sa.String(12), nullable=True),  # acknowledge | resolve
+    sa.Index(None, "incident_id"),
+)

@@ -266,6 +266,12 @@ class Settings(BaseModel):
     #: (0: never).
     closing_delay: Duration = Field(default=600.0, ge=0)
     closing_interval: Duration = Field(default=60.0, ge=0)
+    #: On-call (docs/oncall.md): rotation/escalation/channel files and folders (``oncall/*.yaml``);
+    #: empty: nobody is paged. The escalation job looks for due steps this often.
+    oncall_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(default_factory=list)
+    oncall_interval: Duration = Field(default=10.0, gt=0)
+    #: How long the acknowledge/resolve links in a page work.
+    oncall_link_max_age: Duration = Field(default=3 * 86400.0, gt=0)
     #: How often the ledger writes new periods' allotments, rollovers and expiries (0: only lazily).
     ledger_period_interval: Duration = Field(default=3600.0, ge=0)
     #: Management views: what one hour of a technician's work costs the company (time vs fee;

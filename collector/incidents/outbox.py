@@ -159,6 +159,31 @@ def enqueue(
     return len(connectors)
 
 
+#: The action of an on-call page row (collector.oncall): its payload is ``{"key", "page"}``.
+PAGE = "page"
+
+
+def enqueue_page(
+    conn: Connection, incident_id: int, connector: str, page: Mapping[str, Any], now: float
+) -> None:
+    """Write one pending page row (inside the caller's transaction); ``page`` is
+    :meth:`collector.connectors.paging.Page.as_json`."""
+    conn.execute(
+        outbox.insert().values(
+            incident_id=incident_id,
+            connector=connector,
+            action=PAGE,
+            version=int(page["number"]),
+            payload={"key": page["incident"], "page": dict(page)},
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    _wakers.after_commit(conn)
+
+
 # Commit hooks: the workers wake the moment the rows are visible, not at their next poll.
 _wakers = CommitWakers("upkeep_outbox_wake")
 
@@ -182,9 +207,13 @@ def _due(now: float) -> Any:
 
 
 def _blocked() -> Any:
-    """An earlier row of the same incident and connector is not delivered yet (or is dead)."""
+    """An earlier row of the same incident and connector is not delivered yet (or is dead).
+
+    Pages wait for nobody: each is a message of its own, and a page to one person that failed
+    for good must not hold back the page to the next person."""
     earlier = outbox.alias("earlier")
-    return (
+    return sa.and_(
+        outbox.c.action != PAGE,
         sa.select(earlier.c.id)
         .where(
             earlier.c.incident_id == outbox.c.incident_id,
@@ -192,7 +221,7 @@ def _blocked() -> Any:
             earlier.c.id < outbox.c.id,
             earlier.c.state.in_((PENDING, IN_FLIGHT, DEAD)),
         )
-        .exists()
+        .exists(),
     )
 
 
@@ -373,6 +402,13 @@ class OutboxMetrics:
             ["connector"],
             **kw,
         )
+        self.pages = Counter(
+            "upkeep_oncall_pages",
+            "On-call pages handed to a paging channel (result: sent; retry: failed, tried again; "
+            "failed: failed for good).",
+            ["channel", "result"],
+            **kw,
+        )
         self.latency = Histogram(
             "upkeep_breach_to_ticket_seconds",
             "From the breaching sample's arrival (the incident opening) to the ticket system "
@@ -381,6 +417,10 @@ class OutboxMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             **kw,
         )
+
+
+def _channel(connector: str) -> str:
+    return connector.removeprefix("page:")
 
 
 DEAD_LETTERS_HELP = (
@@ -560,8 +600,11 @@ class OutboxWorkers:
         with self.store.read() as conn:
             ref = stored_ref(conn, row.incident_id, row.connector)
         try:
-            subject = subject_of(row.payload)
-            result = connector.attempt(Action(row.action), subject, ref)
+            if row.action == PAGE:
+                result = self._page(connector, row)
+            else:
+                subject = subject_of(row.payload)
+                result = connector.attempt(Action(row.action), subject, ref)
         except ConnectorError as exc:
             self._failed(row, worker, exc.message, exc.permanent)
             return
@@ -577,15 +620,27 @@ class OutboxWorkers:
             return
         now = time.time()
         with self.store.write() as conn:
-            if result is not None:
+            if result is not None and row.action != PAGE:
                 store_ref(conn, row.incident_id, result, now)
             won = self._finish_in(conn, row, worker, DONE, None, now)
         if won:
             self.metrics.delivered.labels(row.connector, row.action).inc()
+            if row.action == PAGE:
+                self.metrics.pages.labels(_channel(row.connector), "sent").inc()
             if row.action == str(Action.OPEN):
                 self.metrics.latency.labels(row.connector).observe(max(0.0, now - row.created_at))
 
+    @staticmethod
+    def _page(connector: Connector, row: Any) -> TicketRef | None:
+        from collector.connectors.paging import Page, PagingConnector
+
+        if not isinstance(connector, PagingConnector):
+            raise ConnectorError(f"{connector.name} is not a paging channel", permanent=True)
+        return connector.page(Page.from_json(row.payload["page"]))
+
     def _failed(self, row: Any, worker: str, message: str, permanent: bool) -> None:
+        if row.action == PAGE:
+            self._count_page_failure(row, permanent)
         now = time.time()
         failing_since = row.first_failed_at if row.first_failed_at is not None else now
         too_old = now - failing_since >= self.settings.outbox_max_age
@@ -639,6 +694,12 @@ class OutboxWorkers:
             ).rowcount
         if won:
             self.metrics.retried.labels(row.connector).inc()
+
+    def _count_page_failure(self, row: Any, permanent: bool) -> None:
+        now = time.time()
+        failing_since = row.first_failed_at if row.first_failed_at is not None else now
+        final = permanent or now - failing_since >= self.settings.outbox_max_age
+        self.metrics.pages.labels(_channel(row.connector), "failed" if final else "retry").inc()
 
     def _finish(
         self,

@@ -11,6 +11,8 @@ from collector.incidents.service import IncidentService
 from collector.ledger.runtime import Ledger
 from collector.metrics import CollectorMetrics
 from collector.notify import NotifyWorkers
+from collector.oncall.metrics import AckTimes
+from collector.oncall.service import Oncall
 from collector.rules.service import RuleService
 from collector.settings import Settings
 from collector.sla.service import SlaClocks
@@ -38,6 +40,7 @@ def attach_contract_listeners(
     service: IncidentService,
     settings: Settings,
     metric_of: Callable[[str], str | None] | None = None,
+    oncall: Oncall | None = None,
 ) -> tuple[SlaClocks, Ledger]:
     """Every listener an incident writer needs, the server and the CLI alike: SLA clocks, the
     preventive-work record (``metric_of``: a rule id's metric, for its evidence) and the points
@@ -55,6 +58,10 @@ def attach_contract_listeners(
     from collector.closing.service import ClosingService
 
     service.listeners.append(ClosingService(service.store, settings, service).on_incident)
+    # On-call: starts the escalation climb of a new incident, stops it on acknowledgement.
+    if oncall is None:
+        oncall = Oncall(service.store, settings, service)
+    service.listeners.append(oncall.on_incident)
     return clocks, ledger
 
 
@@ -78,18 +85,21 @@ class Incidents:
             renotify_policy=settings.renotify_policy(),
         )
         rules.transition_listeners.append(self.service.on_transitions)
+        self.oncall = Oncall(store, settings, self.service)
         self.sla, self.ledger = attach_contract_listeners(
-            self.service, settings, lambda rule_id: rule_metric(rules, rule_id)
+            self.service, settings, lambda rule_id: rule_metric(rules, rule_id), self.oncall
         )
         self.outbox_metrics = OutboxMetrics(
             registry=metrics.registry if metrics is not None else None
         )
         if metrics is not None:
             metrics.register(BacklogCollector(store, settings))
+            metrics.register(AckTimes(store, self.oncall.config))
         self.workers = OutboxWorkers(
             store,
             settings,
-            self.config.build(),
+            # Ticket connectors and paging channels (``page:<name>``) share the outbox.
+            {**self.config.build(), **self.oncall.channels},
             self.outbox_metrics,
             on_closed=self.service.close_from_ticket,
             incident_listeners=self.service.listeners,

@@ -400,22 +400,6 @@ class IncidentService:
             self._write(conn, row, change, now, actor, extra={})
         return change.event
 
-    def record(
-        self,
-        conn: Connection,
-        incident_id: int,
-        event: str,
-        data: dict[str, Any],
-        now: float,
-        actor: str = SYSTEM_ACTOR,
-    ) -> None:
-        """A system event on the incident's timeline (e.g. ``closing_sent``), not sent to the
-        ticket systems and changing nothing else (inside ``conn``'s transaction)."""
-        row = conn.execute(
-            sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
-        ).one()
-        self._write(conn, row, Change(event, {}, dict(data)), now, actor)
-
     def annotate(
         self,
         conn: Connection,
@@ -443,6 +427,23 @@ class IncidentService:
             actor,
             note=note,
         )
+
+    def record(
+        self,
+        conn: Connection,
+        incident_id: int,
+        event: str,
+        data: dict[str, Any],
+        now: float,
+        actor: str = SYSTEM_ACTOR,
+    ) -> str:
+        """A system event on the incident's timeline that no ticket system hears of and that
+        changes nothing else (e.g. ``closing_sent``, the on-call ``paged`` steps), inside
+        ``conn``'s transaction. Returns the incident key."""
+        row = conn.execute(
+            sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
+        ).one()
+        return self._write(conn, row, Change(event, {}, dict(data), None), now, actor)
 
     # ------------------------------------------------------------------ writing
 
@@ -616,6 +617,14 @@ class IncidentService:
         ).scalar_one()
 
     # ------------------------------------------------------------------ reads
+
+    def row(self, conn: Connection, incident_id: int) -> Any | None:
+        """The incident's row with its client's name (``client``), or None (listeners' read)."""
+        return conn.execute(
+            sa.select(incidents, clients.c.name.label("client"))
+            .join(clients, clients.c.id == incidents.c.client_id)
+            .where(incidents.c.id == incident_id)
+        ).first()
 
     def _get(self, conn: Connection, key: str, *, lock: bool = False) -> Any:
         query = sa.select(incidents).where(incidents.c.key == key)

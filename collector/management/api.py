@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from collector import timeutil
 from collector.management import models as m
 from collector.management.catalog import VIEWS, ViewQuery, compute
+from collector.management.oncall import paths_of
 from collector.management.periods import resolve_range
 from collector.settings import Settings
 from collector.store import Store
@@ -59,6 +60,7 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "time-vs-fee": m.TimeVsFee,
     "points": m.PointsConsumption,
     "connectors": m.ConnectorHealth,
+    "oncall": m.OncallView,
 }
 
 
@@ -80,7 +82,9 @@ def management_router(
 
     def run(name: str, since: datetime | None, until: datetime | None, **params: Any) -> BaseModel:
         now = clock() if clock is not None else timeutil.now()
-        query = ViewQuery(span=resolve_range(since, until, now), **params)
+        query = ViewQuery(
+            span=resolve_range(since, until, now), oncall_paths=paths_of(settings), **params
+        )
         with store.read() as conn:
             return compute(name, conn, query, now)
 
@@ -125,7 +129,11 @@ def management_router(
     def connectors(since: Since = None, until: Until = None) -> Any:
         return run("connectors", since, until)
 
+    def oncall(since: Since = None, until: Until = None) -> Any:
+        return run("oncall", since, until)
+
     for name, endpoint in (
+        ("oncall", oncall),
         ("created-resolved", created_resolved),
         ("open-incidents", open_incidents),
         ("sla", sla),

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Connection
 
 from collector.management import views
+from collector.management.oncall import oncall_view
 from collector.management.periods import BucketUnit, TimeRange, time_zone
 
 
@@ -55,6 +56,9 @@ VIEWS: dict[str, View] = {
     "connectors": View(
         "Connectors' health", "Ticket outbox and client notifications: backlog and failures."
     ),
+    "oncall": View(
+        "On-call", "Time to acknowledge pages per priority and person; who carried the most nights."
+    ),
 }
 
 
@@ -67,6 +71,8 @@ class ViewQuery:
     bucket: BucketUnit = "day"
     limit: int = 10
     hourly_cost: Decimal = Decimal(60)
+    #: The on-call files (settings.oncall_paths), for the on-call view's rotations.
+    oncall_paths: tuple[str, ...] = ()
 
 
 def compute(name: str, conn: Connection, query: ViewQuery, now: float) -> BaseModel:
@@ -84,5 +90,6 @@ def compute(name: str, conn: Connection, query: ViewQuery, now: float) -> BaseMo
         ),
         "points": lambda: views.points_consumption(conn, query.span),
         "connectors": lambda: views.connector_health(conn, query.span, now),
+        "oncall": lambda: oncall_view(conn, query.span, query.oncall_paths),
     }
     return runners[name]()

@@ -245,3 +245,30 @@ class ConnectorHealth(Ranged):
     connector_problems: list[DeliveryProblem]
     notifications: list[QueueHealth]
     notification_problems: list[DeliveryProblem]
+
+
+# ---------------------------------------------------------------------- on-call
+
+
+class AckFigures(BaseModel):
+    """Acknowledgements of escalation climbs: how many, the median and the slowest (seconds)."""
+
+    key: str  # a priority, or a person (``other``: acknowledged by someone not on call)
+    count: int
+    median_seconds: float
+    max_seconds: float
+
+
+class NightsRow(BaseModel):
+    rotation: str
+    person: str
+    name: str
+    nights: int
+
+
+class OncallView(Ranged):
+    timezone: str
+    by_priority: list[AckFigures]
+    by_person: list[AckFigures]
+    #: Who held the phone at 03:00 (the rotation's time zone) of each day in the range, most first.
+    nights: list[NightsRow]

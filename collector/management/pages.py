@@ -13,6 +13,7 @@ Empty fields mean the defaults (the last 30 days up to now).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -28,6 +29,7 @@ from collector.errors import Forbidden, InvalidArgument
 from collector.management import TEMPLATES_DIR, charts
 from collector.management import models as m
 from collector.management.catalog import VIEWS, ViewQuery, compute
+from collector.management.oncall import paths_of
 from collector.management.periods import resolve_range, time_zone
 
 #: Roles that may see the management pages (client viewers get 403).
@@ -188,6 +190,17 @@ def view_charts(name: str, view: Any, fmt: Formatter) -> list[charts.Chart]:
                 [(r.actor, round(r.total_minutes / 60, 1)) for r in people],
             )
         ]
+    if name == "oncall":
+        return [
+            charts.rows(
+                "Median minutes to acknowledge, per priority",
+                [(a.key, round(a.median_seconds / 60, 1)) for a in view.by_priority],
+            ),
+            charts.rows(
+                "Nights on call per person",
+                [(f"{r.name} ({r.rotation})", r.nights) for r in view.nights],
+            ),
+        ]
     if name == "top-problems":
         return [
             charts.rows(
@@ -324,6 +337,7 @@ def management_pages_router(
                 exc.detail,
                 Formatter(),
             )
+        query = dataclasses.replace(query, oncall_paths=paths_of(settings))
         with request.app.state.store.read() as conn:
             results = {name: compute(name, conn, query, now()) for name in names}
         return results, form, None, Formatter(query.timezone)

@@ -87,6 +87,9 @@ def install(
     from collector.web import fixes
 
     app.include_router(fixes.router)  # "Run fix" (collector/remediation)
+    from collector.oncall.web import router as oncall_pages
+
+    app.include_router(oncall_pages)  # staff only (the router's own dependency)
     # A person who opens the collector's bare address lands on the UI, not on a 404. Not an
     # API operation: kept out of the OpenAPI document.
     app.add_api_route(

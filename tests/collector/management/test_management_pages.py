@@ -53,8 +53,17 @@ def templates() -> Jinja2Templates:
 
 @pytest.fixture
 def ui(store: Store, scenario, tmp_path) -> Iterator[TestClient]:
+    # One rotation, so the on-call page has nights to draw (they come from the schedule).
+    (tmp_path / "oncall").mkdir()
+    (tmp_path / "oncall" / "ops.yaml").write_text(
+        "channels: {chat: {type: slack, url: 'http://127.0.0.1:9/x'}}\n"
+        "people: {anna: {name: Anna, contacts: [{channel: chat}]}}\n"
+        "rotations: {primary: {start: 2026-09-07, people: [anna]}}\n"
+    )
     settings = Settings.for_data_dir(
-        tmp_path / "data", database_url=store.engine.url.render_as_string(hide_password=False)
+        tmp_path / "data",
+        database_url=store.engine.url.render_as_string(hide_password=False),
+        oncall_paths=[tmp_path / "oncall"],
     )
     app = create_app(settings, store=store, migrate=False, run_retention=False)
     before = len(app.router.routes)
@@ -125,6 +134,12 @@ def test_every_page_renders_in_the_base_layout_with_a_chart(ui, name):
     assert "signed in as admin-user" in html and 'value="tok-123"' in html
     checker = parsed(html)
     assert "svg" in checker.tags and "rect" in checker.tags and "table" in checker.tags
+
+
+def test_oncall_page_counts_the_nights(ui):
+    html = ui.get("/ui/management/oncall", params=OCTOBER).text
+    row = cells(html)
+    assert row[row.index("Anna") : row.index("Anna") + 3] == ["Anna", "primary", "31"]
 
 
 def test_created_vs_resolved_page_numbers(ui):
