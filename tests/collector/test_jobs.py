@@ -268,6 +268,7 @@ def test_the_collector_registers_its_jobs_and_runs_them(tmp_path):
         "noise-release",
         "sla-sweep",
         "ledger-periods",
+        "closing",
         "report-schedule",
         "remediation-sync",
         "sqlite-checkpoint",
@@ -277,6 +278,7 @@ def test_the_collector_registers_its_jobs_and_runs_them(tmp_path):
         "retention",
         "sla-sweep",
         "ledger-periods",
+        "closing",
         "report-schedule",
         "remediation-sync",
     }
@@ -325,6 +327,7 @@ def test_each_singleton_job_of_three_collector_apps_runs_once_per_interval(pg_ur
             "partitions",
             "sla-sweep",
             "ledger-periods",
+            "closing",
             "report-schedule",
             "remediation-sync",
         }
