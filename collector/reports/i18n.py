@@ -12,6 +12,7 @@ come in empty; ``tests/collector/reports/test_i18n.py`` fails until they are tra
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import io
@@ -145,10 +146,8 @@ class Formatter:
             name = describe(metric, e.get("labels") or {})
             template = EVIDENCE_NAMES.get(metric)
             if template is not None:
-                try:
+                with contextlib.suppress(KeyError, ValueError):
                     name = self.gettext(template).format_map(dict(e.get("labels") or {}))
-                except (KeyError, ValueError):
-                    pass
             if after is None:
                 return f"{name}: {self.gettext('no data')}"
             shown = self.human.by_unit(after, unit)
