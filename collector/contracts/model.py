@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -275,13 +276,68 @@ class Calendar(_Strict):
 # ---------------------------------------------------------------------- SLA targets
 
 
+#: ``10 business_days``, ``16 business_hours``, ``3 calendar_days``, ``4 calendar_hours``.
+_UNIT_WITHIN = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(business|calendar)[_ ](days?|hours?)\s*$", re.IGNORECASE
+)
+_DAY_SHORT_FORM = re.compile(r"\d(?:\.\d+)?\s*[dw](?![a-z])")
+#: What a "day" of the business_days clock is worth in the stored seconds (one open day).
+BUSINESS_DAY = 86400.0
+
+
 class Target(_Strict):
-    """One SLA target: within this much time, counted on the business or the calendar clock."""
+    """One SLA target: within this much time, counted on one clock.
+
+    Clocks: ``calendar`` (24x7 seconds), ``business`` (business hours), ``business_days``
+    (open days of the calendar: each open day counts 1, a part of it the part of its hours
+    that passed; stored as days × 86400). Write ``within: 10 business_days`` (or
+    ``business_hours``, ``calendar_days``, ``calendar_hours``), or a duration (``4h``) with
+    an optional ``clock``. A day or week short form (``10d``, ``3d``, ``1w``) is refused unless
+    ``clock: calendar`` says which days are meant: on the business clock "10d" would be 240
+    business hours, which nobody means.
+    """
 
     within: Duration = Field(gt=0)
-    clock: Literal["business", "calendar"] | None = (
-        None  # None: calendar if the priority is always_on
+    clock: Literal["business", "calendar", "business_days"] | None = (
+        None  # None: calendar if the priority is always_on, else business
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, dict) or not isinstance(value.get("within"), str):
+            return value
+        text = value["within"]
+        match = _UNIT_WITHIN.match(text)
+        if match:
+            number, kind, unit = float(match.group(1)), match.group(2).lower(), match.group(3)
+            days = unit.lower().startswith("day")
+            clock = "business_days" if kind == "business" and days else kind
+            given = value.get("clock")
+            if given is not None and given != clock:
+                raise ValueError(
+                    f"within {text!r} counts on the {clock} clock, but clock says {given!r}; "
+                    "drop clock"
+                )
+            if kind == "business" and days:
+                seconds = number * BUSINESS_DAY
+            else:
+                seconds = number * (86400 if days else 3600)
+            return {**value, "within": seconds, "clock": clock}
+        stored = bool(info.context and info.context.get("stored"))
+        if (
+            _DAY_SHORT_FORM.search(text)
+            and value.get("clock") not in ("calendar", "business_days")
+            and not stored
+        ):
+            number = re.match(r"\s*(\d+(?:\.\d+)?)", text)
+            n = number.group(1) if number else "10"
+            raise ValueError(
+                f"within {text!r} is ambiguous: write '{n} business_days' (open days of the "
+                f"calendar), '{n} calendar_days' (24x7), or a duration in hours ('16h') with "
+                "clock: business"
+            )
+        return value
 
 
 def _target(value: Any) -> Any:

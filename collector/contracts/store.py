@@ -24,7 +24,13 @@ def get_contract(conn: Connection, client_id: int) -> Contract | None:
     row = conn.execute(
         sa.select(contracts.c.definition).where(contracts.c.client_id == client_id)
     ).first()
-    return None if row is None else Contract.model_validate(row.definition)
+    return None if row is None else stored_contract(row.definition)
+
+
+def stored_contract(definition: Any) -> Contract:
+    """A stored definition as a contract. Stored definitions were accepted once: a form that
+    is refused in new input since (a ``10d`` business target) keeps the meaning it had."""
+    return Contract.model_validate(definition, context={"stored": True})
 
 
 def put_contract(

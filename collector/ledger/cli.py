@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -49,22 +50,30 @@ def _run(func: Any) -> None:
     cli._reported(func)()
 
 
-def _day(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") if ts is not None else "-"
+def _day(ts: float | None, tz: str = "UTC") -> str:
+    """The day of ``ts`` in the contract's zone (a Berlin period starts 23:00 UTC the day before)."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d")
 
 
 def render_statement(s: dict[str, Any]) -> list[str]:
     """The statement as text lines (what ``upkeep ledger show`` prints)."""
     from collector.contracts.model import format_points as p
 
+    tz = s.get("timezone") or "UTC"
     lines = [
         f"Points statement: {s['client']}, period {s['period']}"
-        + (f" ({_day(s['start'])} to {_day(s['end'])}, end exclusive)" if s["start"] else ""),
+        + (
+            f" ({_day(s['start'], tz)} to {_day(s['end'] - 1, tz)})"
+            if s["start"] is not None and s["end"] is not None
+            else ""
+        ),
         f"  {'Opening balance':<44}{p(s['opening_balance']):>10}",
     ]
     for entry in s["entries"]:
         ref = entry["incident"] or entry["request"] or ""
-        label = f"{_day(entry['ts'])} {entry['kind']:<10} {ref}"
+        label = f"{_day(entry['ts'], tz)} {entry['kind']:<10} {ref}"
         lines.append(
             f"  {label:<44}{p(entry['centipoints']):>10}  {entry['reason']} [{entry['actor']}]"
         )

@@ -605,6 +605,8 @@ def statement(
         client=name, period=period, opening=opening, entries=entries, start=start, end=end
     )
     result["at_zero"] = found[1].at_zero if found is not None else None
+    #: The zone the period's bounds are days of (the contract's calendar).
+    result["timezone"] = contract.calendar.timezone if contract is not None else "UTC"
     return result
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from collector import timeutil
 from collector.contracts.model import Contract
+from collector.contracts.store import stored_contract
 from collector.incidents.lifecycle import ACTIVE
 from collector.management import models as m
 from collector.management.periods import (
@@ -431,7 +432,7 @@ def _contracts(conn: Connection) -> dict[int, Contract]:
         sa.select(contracts.c.client_id, contracts.c.definition)
     ):
         try:
-            out[client_id] = Contract.model_validate(definition)
+            out[client_id] = stored_contract(definition)
         except ValidationError:  # one unreadable contract must not take the view down
             log.warning("contract of client %s does not validate; shown without a fee", client_id)
     return out

@@ -29,7 +29,7 @@ class SlaNotice(Notice):
     target: Literal["response", "resolution"]
     kind: Literal["warning", "breach"]
     within_seconds: float  # the time allowed
-    clock: Literal["business", "calendar"]
+    clock: Literal["business", "calendar", "business_days"]
     due_at: float | None
     elapsed_seconds: float  # counted so far (on the target's clock)
     percent: float  # of the time allowed

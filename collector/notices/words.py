@@ -10,4 +10,8 @@ PRIORITIES = {
     "minor": N_("minor"),
     "technical": N_("technical"),
 }
-CLOCKS = {"business": N_("business time"), "calendar": N_("calendar time")}
+CLOCKS = {
+    "business": N_("business time"),
+    "calendar": N_("calendar time"),
+    "business_days": N_("working days"),
+}

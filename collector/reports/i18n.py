@@ -12,6 +12,7 @@ come in empty; ``tests/collector/reports/test_i18n.py`` fails until they are tra
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import io
@@ -91,15 +92,79 @@ def update_catalogs() -> None:
 
 # ---------------------------------------------------------------------- formatting
 
+#: Evidence units (collector.preventive.evidence) → the metric catalog's unit names.
+_EVIDENCE_UNITS = {"%": "percent", "s": "seconds", "B": "bytes", "°C": "celsius"}
+#: What a metric is called in evidence, translatable; keys as collector.preventive.evidence.NAMES
+#: (a test ties the two together).
+EVIDENCE_NAMES = {
+    "disk_used_percent": N_("disk {mountpoint}"),
+    "disk_inodes_used_percent": N_("inodes on {mountpoint}"),
+    "disk_free_bytes": N_("free space on {mountpoint}"),
+    "memory_used_percent": N_("memory use"),
+    "swap_used_percent": N_("swap use"),
+    "cpu_usage_percent": N_("CPU use"),
+    "load_average_per_core": N_("load per core"),
+    "temperature_celsius": N_("temperature {sensor}"),
+    "file_age_seconds": N_("age of {path}"),
+    "os_updates_pending": N_("pending updates"),
+    "os_security_updates_pending": N_("pending security updates"),
+    "os_reboot_required": N_("reboot required"),
+    "ups_battery_charge_percent": N_("UPS battery charge"),
+    "ups_battery_runtime_seconds": N_("UPS runtime"),
+    "tls_cert_expiry_seconds": N_("certificate {target} valid for"),
+    "service_up": N_("service {service} up"),
+    "process_up": N_("process {process} up"),
+    "smart_pending_sectors": N_("pending sectors on {device}"),
+    "smart_reallocated_sectors": N_("reallocated sectors on {device}"),
+}
+
 
 class Formatter:
     """Numbers, percentages, dates, money, points and durations for one locale and time zone."""
 
-    def __init__(self, language: str, timezone: str = "UTC") -> None:
+    def __init__(self, language: str, timezone: str = "UTC", locale: str | None = None) -> None:
+        from collector.notices.human import Human, parse_locale
+
         self.language = language
-        self.locale = Locale.parse(language)
+        self.locale = parse_locale(locale) if locale else Locale.parse(language)
         self.tz = ZoneInfo(timezone)
         self.t = translations(language)
+        #: The shared human-value formatting (durations, sizes, units) in this locale.
+        self.human = Human(self.locale, timezone)
+
+    def evidence(self, e: dict[str, Any] | None) -> str:
+        """Preventive-work evidence as the reader reads it: "age of /srv/backup: 3 days → 2
+        minutes" — never a raw float, never "None"."""
+        if not e:
+            return ""
+        unit = _EVIDENCE_UNITS.get(e.get("unit") or "")
+        before, after = e.get("before"), e.get("after")
+        metric = e.get("metric")
+        if e.get("source") == "metric" and metric:
+            from collector.preventive.evidence import describe
+
+            name = describe(metric, e.get("labels") or {})
+            template = EVIDENCE_NAMES.get(metric)
+            if template is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    name = self.gettext(template).format_map(dict(e.get("labels") or {}))
+            if after is None:
+                return f"{name}: {self.gettext('no data')}"
+            shown = self.human.by_unit(after, unit)
+            if before is not None:
+                shown = f"{self.human.by_unit(before, unit)} → {shown}"
+            return f"{name}: {shown}"
+        if e.get("source") == "event":
+            supply = str(e.get("supply") or "")
+            if after is None or before is None:
+                return self.gettext("%(supply)s was replaced", supply=supply)
+            return self.gettext(
+                "%(supply)s was replaced: %(before)s → %(after)s",
+                supply=supply,
+                before=self.human.percent(before),
+                after=self.human.percent(after),
+            )
+        return str(e.get("text") or "")
 
     def gettext(self, message: str, **values: Any) -> str:
         text = self.t.gettext(message)

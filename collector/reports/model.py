@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from collector import admin
 from collector.contracts.store import get_contract
 from collector.errors import InvalidArgument
+from collector.notices import Voice, default_locale
 from collector.reports import registry
 from collector.reports.context import ReportContext
 from collector.reports.i18n import LANGUAGES
@@ -69,6 +70,13 @@ def build(
         "schema": SCHEMA_VERSION,
         "client": row.name,
         "language": language,
+        # How dates and numbers are written: the contract's locale when the report is in the
+        # contract's language, else that language in the calendar's country.
+        "locale": (
+            Voice.of(contract, language).locale
+            if contract is not None
+            else default_locale(language, None, period.timezone)
+        ),
         "plan": plan,
         "period": {
             "label": period.label,

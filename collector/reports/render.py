@@ -41,7 +41,7 @@ def html(model: dict[str, Any]) -> str:
     """The report as one HTML page: inline CSS and SVG, no external reference."""
     from collector.reports import charts  # matplotlib: only when a report is drawn
 
-    fmt = Formatter(model["language"], model["period"]["timezone"])
+    fmt = Formatter(model["language"], model["period"]["timezone"], model.get("locale"))
     env = _environment(model["language"])
     return env.get_template("report.html.j2").render(
         m=model, s=model["sections"], f=fmt, t=texts, charts=charts.all_charts(model, fmt)

@@ -103,6 +103,41 @@ RECOMMENDATIONS = {
     "train_users": N_("Most problems came from how it is used: a short training would help."),
     "escalate_vendor": N_("Most problems came from a supplier: we recommend raising it with them."),
     "root_cause_review": N_("We recommend a root-cause review of this device with us."),
+    "add_memory": N_(
+        "Memory keeps running short: we recommend more RAM or a look at what uses it."
+    ),
+    "check_load": N_(
+        "It is often overloaded: we recommend a look at its workload or a faster machine."
+    ),
+    "check_restarts": N_(
+        "It keeps restarting: we recommend checking its power supply, updates and crash logs."
+    ),
+    "check_service": N_(
+        "A service on it keeps stopping: we recommend a look at the service's logs and settings."
+    ),
+    "check_backups": N_(
+        "Backups keep falling behind: we recommend checking the backup job and its storage."
+    ),
+    "check_cooling": N_("It keeps running hot: we recommend checking its cooling and airflow."),
+    "check_cabling": N_(
+        "Its network ports keep failing: we recommend checking cables and the switch port."
+    ),
+    "check_bandwidth": N_(
+        "Its connection is often slow: we recommend a look at the line and its load."
+    ),
+    "automate_certificates": N_(
+        "Certificates keep nearing expiry: we recommend renewing them automatically."
+    ),
+    "stock_paper": N_("Paper runs out often: keep more paper at the printer."),
+    "printer_handling": N_(
+        "Paper jams and open covers keep stopping it: a short how-to for its users would help, "
+        "or a service if it persists."
+    ),
+    "check_mains": N_("It keeps running on battery: we recommend having the mains supply checked."),
+    "replace_ups_battery": N_(
+        "The UPS battery keeps reporting problems: we recommend replacing it."
+    ),
+    "fix_time_sync": N_("Its clock keeps drifting: we recommend fixing its time synchronisation."),
 }
 TREND_METRICS = {
     "incidents": N_("Incidents"),

@@ -21,7 +21,9 @@ from typing import Literal
 from collector.contracts.model import WEEKDAYS, Calendar, Target
 from collector.incidents.maintenance import zone
 
-Clock = Literal["business", "calendar"]
+Clock = Literal["business", "calendar", "business_days"]
+#: One open day on the ``business_days`` clock, in its seconds (days × 86400: "10 days").
+DAY = 86400.0
 
 #: How far ahead a due time is searched before giving up (a calendar with no open hours).
 _HORIZON_DAYS = 3 * 366
@@ -122,14 +124,59 @@ class BusinessCalendar:
             day += timedelta(days=1)
         return math.inf
 
+    def _day_length(self, day: date) -> float:
+        return sum(b - a for a, b in self.intervals(day))
+
+    def business_days(self, start: float, end: float) -> float:
+        """Open days between ``start`` and ``end``, × :data:`DAY`: each open day counts one,
+        a part of it the part of its business hours inside [start, end)."""
+        if end <= start:
+            return 0.0
+        total = 0.0
+        day, last = self._local_date(start) - timedelta(days=1), self._local_date(end)
+        while day <= last:
+            length = self._day_length(day)
+            if length > 0:
+                inside = 0.0
+                for a, b in self.intervals(day):
+                    lo, hi = max(a, start), min(b, end)
+                    if hi > lo:
+                        inside += hi - lo
+                total += inside / length
+            day += timedelta(days=1)
+        return total * DAY
+
+    def add_business_days(self, start: float, amount: float) -> float:
+        """The moment ``amount`` (days × :data:`DAY`) of open days have passed since ``start``:
+        10 business days from Tuesday 10:00 is Tuesday two weeks later at 10:00 (no holiday)."""
+        remaining = max(0.0, amount) / DAY
+        day = self._local_date(start) - timedelta(days=1)
+        for _ in range(_HORIZON_DAYS):
+            length = self._day_length(day)
+            if length > 0:
+                for a, b in self.intervals(day):
+                    lo = max(a, start)
+                    if b <= lo:
+                        continue
+                    share = (b - lo) / length
+                    if remaining <= share + 1e-12:
+                        return lo + remaining * length
+                    remaining -= share
+            day += timedelta(days=1)
+        return math.inf
+
     def measure(self, clock: Clock, start: float, end: float) -> float:
         """Time between ``start`` and ``end`` on ``clock``."""
         if clock == "calendar":
             return max(0.0, end - start)
+        if clock == "business_days":
+            return self.business_days(start, end)
         return self.business_seconds(start, end)
 
     def advance(self, clock: Clock, start: float, seconds: float) -> float:
         """``start`` plus ``seconds`` on ``clock``."""
         if clock == "calendar":
             return start + max(0.0, seconds)
+        if clock == "business_days":
+            return self.add_business_days(start, seconds)
         return self.add_business_seconds(start, seconds)

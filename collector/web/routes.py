@@ -18,16 +18,17 @@ import contextlib
 import logging
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
 
 from collector import timeutil
@@ -83,11 +84,51 @@ class LoginRequired(Unauthenticated):
 # ---------------------------------------------------------------------- templates
 
 
-def _when(value: float | datetime | None) -> str:
+@pass_context
+def _when(context: Any, value: float | datetime | None) -> str:
+    """A moment in the page's time zone (the client's calendar on a client's page and for a
+    client viewer; UTC on pages across clients), with the zone's abbreviation."""
     if value is None:
         return "-"
     moment = value if isinstance(value, datetime) else timeutil.to_datetime(value)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    tz = ZoneInfo(context.get("display_tz") or "UTC")
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _client_of_page(context: dict[str, Any], session: Any) -> int | None:
+    user = session.user if session else None
+    if user is not None and getattr(user, "client_id", None) is not None:
+        return int(user.client_id)
+    for key in ("incident", "client", "asset"):
+        item = context.get(key)
+        if item is None:
+            continue
+        value = item.get("client_id") if isinstance(item, dict) else None
+        if value is None and key == "client":
+            value = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+        if value is None:
+            value = getattr(item, "client_id", None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _display_timezone(request: Request, context: dict[str, Any], session: Any) -> str:
+    """The time zone a page shows times in: its client's contract calendar, else UTC."""
+    if context.get("display_tz"):
+        return str(context["display_tz"])
+    client_id = _client_of_page(context, session)
+    store = getattr(request.app.state, "store", None)
+    if client_id is None or store is None:
+        return "UTC"
+    from collector.contracts.store import get_contract
+
+    try:
+        with store.read() as conn:
+            contract = get_contract(conn, client_id)
+    except Exception:  # a page never fails over its time zone
+        return "UTC"
+    return contract.calendar.timezone if contract is not None else "UTC"
 
 
 def _ago(epoch: float | None) -> str:
@@ -107,6 +148,11 @@ def _span(seconds: float) -> str:
     return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    """``1 | plural("asset")`` → "1 asset", ``2`` → "2 assets" (the web UI is English)."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return "-"
@@ -123,6 +169,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.filters.update(when=_when, ago=_ago, span=_span, number=_number, points=queries.points)
+    env.filters["plural"] = _plural
     return env
 
 
@@ -142,6 +189,7 @@ def render(
         "request": request,
         **(context or {}),
     }
+    full["display_tz"] = _display_timezone(request, full, session)
     response = templates.TemplateResponse(request, name, full, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     return response

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from collector.ledger.service import SYSTEM_ACTOR
 from collector.reports.context import ReportContext
 from collector.reports.sections import Section
 from collector.schema import incidents, ledger_entries, service_requests
@@ -57,6 +58,7 @@ class PointsStatement(Section):
                 service_requests.c.key.label("request"),
                 service_requests.c.title.label("request_title"),
                 incidents.c.title.label("incident_title"),
+                incidents.c.cause.label("incident_cause"),
             )
             .select_from(
                 le.outerjoin(incidents, incidents.c.id == le.c.incident_id).outerjoin(
@@ -81,7 +83,10 @@ class PointsStatement(Section):
                     "incident": r.incident,
                     "request": r.request,
                     "subject": r.incident_title or r.request_title,
-                    "reason": r.reason,
+                    # What the ledger wrote itself (allotment, rollover, a charge's basis) is an
+                    # English log line; the report says it in the reader's words instead.
+                    "reason": None if r.actor == SYSTEM_ACTOR else r.reason,
+                    "cause": r.incident_cause if r.kind == "charge" else None,
                     "actor": r.actor,
                 }
             )

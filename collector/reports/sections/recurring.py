@@ -1,5 +1,7 @@
 """Recurring problems: the assets with the most incidents over this period and the three
-before it, each with a recommendation from what their incidents were about."""
+before it, each with a recommendation chosen by what actually recurred on it (the same
+problem family or the same classified cause, :func:`collector.reports.analysis.recommendation`),
+or none when nothing did."""
 
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ class RecurringProblems(Section):
                     "rules": rules,
                     "causes": sorted({d.cause for d in rows if d.cause}),
                     "recommendation": recommendation(
-                        [d.rule for d in rows], [d.cause for d in rows], [d.kind for d in rows]
+                        [d.rule for d in rows], [d.cause for d in rows]
                     ),
                 }
             )

@@ -72,19 +72,48 @@ def test_week_of():
 
 
 @pytest.mark.parametrize(
-    ("rules", "causes", "kinds", "code"),
+    ("rules", "causes", "code"),
     [
-        (["disk-space"], [None], ["capacity"], "add_capacity"),
-        (["x"], ["hardware"], [None], "replace_hardware"),
-        (["toner-low"], [None], [None], "stock_supplies"),
-        (["agent-silent"], [None], ["outage"], "check_power_network"),
-        ([None], ["client_error"], [None], "train_users"),
-        ([None], ["third_party"], [None], "escalate_vendor"),
-        ([None], [None], [None], "root_cause_review"),
+        # the two cases from issue 16: different problems are not a recurring problem
+        (["rebooted", "memory-high"], [None, None], None),
+        (["process-down", "backup-too-old", "tls-cert-expiring"], [None, None, None], None),
+        # what recurred decides
+        (["disk-space", "disk-full-soon"], [None, None], "add_capacity"),
+        (["memory-high", "swap-high", "rebooted"], [None, None, None], "add_memory"),
+        (["rebooted", "rebooted"], [None, None], "check_restarts"),
+        (["agent-silent", "ping-loss", "disk-space"], [None, None, None], "check_power_network"),
+        (["toner-low", "toner-empty"], [None, None], "stock_supplies"),
+        (["backup-too-old", "backup-too-old"], [None, None], "check_backups"),
+        (["process-down", "service-down"], [None, None], "check_service"),
+        # a classified cause that recurred wins over the rules
+        (["disk-space", "disk-space", "x"], ["hardware", "wear", None], "replace_hardware"),
+        ([None, None], ["client_error", "client_error"], "train_users"),
+        ([None, None], ["third_party", "third_party"], "escalate_vendor"),
+        # one classified cause is no pattern; an unknown rule has no family
+        (["x", "x", "x"], ["hardware", None, None], None),
+        ([None], [None], None),
     ],
 )
-def test_recommendation(rules, causes, kinds, code):
-    assert analysis.recommendation(rules, causes, kinds) == code
+def test_recommendation(rules, causes, code):
+    assert analysis.recommendation(rules, causes) == code
+
+
+def test_every_shipped_rule_has_a_problem_family():
+    from tests.rules.test_rule_texts import shipped
+
+    ids = {r.id for r in shipped()}
+    assert ids == set(analysis.RULE_FAMILIES)
+    families = {f for f in analysis.RULE_FAMILIES.values() if f is not None}
+    assert families == set(analysis.FAMILY_RECOMMENDATIONS)
+
+
+def test_every_recommendation_has_a_text():
+    from collector.reports import texts
+
+    codes = set(analysis.FAMILY_RECOMMENDATIONS.values()) | set(
+        analysis.CAUSE_RECOMMENDATIONS.values()
+    )
+    assert codes <= set(texts.RECOMMENDATIONS)
 
 
 @pytest.mark.parametrize(
