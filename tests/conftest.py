@@ -17,6 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check logic, not speed: on a loaded CI machine a slow example must not fail
+# the suite (no per-example deadline, no "too slow" health check), and the examples are derived
+# from the test, not from a random seed, so every run tries the same ones.
+settings.register_profile(
+    "upkeep", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.load_profile("upkeep")
 
 # Make ``tests.servers.collector`` importable from any test (and from benchmarks/).
 _ROOT = str(Path(__file__).resolve().parent.parent)

@@ -116,7 +116,7 @@ def test_sqlite_tables_are_unchanged_by_0014(tmp_path):
 
         _upgrade_to(store, "0011")
         before = ddl()
-        store.upgrade()
+        _upgrade_to(store, "0014")
         after = ddl()
         # 0014 adds the remote-write queue; no other table, index or column differs.
         assert set(after) - set(before) == {"remote_write_queue"}
