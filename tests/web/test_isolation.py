@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from collector.schema import metadata
+from collector.schema import metadata, series
 from tests.web.kit import World
 
 #: Routes every visitor may reach (the login form, the stylesheet).
@@ -73,6 +73,13 @@ def fill(path: str, world: World, *, other: bool = True) -> str:
     }
     if path.startswith("/ui/users/"):
         values["name"] = "viewer-b" if other else "viewer-a"
+    if "{series_id}" in path:  # the series of the tenant's asset (chart data)
+        with world.store.read() as conn:
+            values["series_id"] = str(
+                conn.execute(
+                    sa.select(series.c.id).where(series.c.asset_id == t.asset_id)
+                ).scalar_one()
+            )
 
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
