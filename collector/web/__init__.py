@@ -38,7 +38,12 @@ MANAGEMENT_MODULES = (
 )
 MANAGEMENT_NAMES = ("router", "web_router", "management_router")
 #: Pages with a module-level ``router`` (dependencies from ``collector.web.routes``).
-PAGE_MODULES = ("collector.web.asset_pages", "collector.web.fleet")
+PAGE_MODULES = (
+    "collector.web.asset_pages",
+    "collector.web.fleet",
+    "collector.web.backtest",
+    "collector.web.onboarding",
+)
 
 
 def management_router() -> APIRouter | None:
