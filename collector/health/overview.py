@@ -223,8 +223,8 @@ def asset_health(
         ("memory_used_percent", "Memory"),
         ("swap_used_percent", "Swap"),
     ):
-        line = first(metric)
-        if line is not None:
+        gauge = first(metric)
+        if gauge is not None:
             extra = ""
             if metric == "memory_used_percent":
                 used, total = first("memory_used_bytes"), first("memory_total_bytes")
@@ -233,10 +233,10 @@ def asset_health(
             health.gauges.append(
                 {
                     "title": title,
-                    "percent": line.value,
-                    "text": line.text,
+                    "percent": gauge.value,
+                    "text": gauge.text,
                     "extra": extra,
-                    "series": line.id,
+                    "series": gauge.id,
                 }
             )
     uptime = first("uptime_seconds") or first("snmp_uptime_seconds")
@@ -476,16 +476,16 @@ def fleet(
     agent_where = [scope.where(agents.c.client_id), agents.c.last_seen < now - silent_after]
     if client:
         agent_where.append(clients.c.name == client)
-    for a in conn.execute(
+    for silent in conn.execute(
         sa.select(clients.c.name.label("client"), sites.c.name.label("site"))
         .select_from(agents)
         .join(clients, clients.c.id == agents.c.client_id)
         .outerjoin(sites, sites.c.id == agents.c.site_id)
         .where(*agent_where)
     ):
-        if site and a.site != site:
+        if site and silent.site != site:
             continue
-        silent_by_site[(a.client, a.site)] += 1
+        silent_by_site[(silent.client, silent.site)] += 1
     tree: dict[str, FleetNode] = {}
     site_nodes: dict[tuple[str, str | None], FleetNode] = {}
     for r in rows:

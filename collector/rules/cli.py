@@ -93,8 +93,8 @@ def rules_backtest(
     try:
         candidate = load_candidate(file, current)
     except BacktestError as exc:
-        for problem in exc.problems or [exc.detail]:
-            typer.echo(f"error: {problem}", err=True)
+        for text in [str(p) for p in exc.problems] or [exc.detail]:
+            typer.echo(f"error: {text}", err=True)
         raise typer.Exit(1) from None
     store = cli._store(config)
     until = timeutil.now()

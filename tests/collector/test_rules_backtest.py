@@ -61,7 +61,12 @@ def test_candidate_against_the_loaded_rule(store: Store, history: dict, tmp_path
     candidate = load_candidate(path, current)
     now = history["now"]
     report = backtest(
-        store, candidate, current, client="acme", since=now - 8 * DAY, until=now,
+        store,
+        candidate,
+        current,
+        client="acme",
+        since=now - 8 * DAY,
+        until=now,
         settings=history["settings"],
     )
     by_id = {o.rule_id: o for o in report.candidate}
@@ -110,7 +115,18 @@ def test_cli(store: Store, history: dict, tmp_path: Path, db_url: str) -> None:
     )
     runner = CliRunner()
     result = runner.invoke(
-        app, ["rules", "backtest", str(path), "--client", "acme", "--since", "8d", "-c", str(settings_file)]
+        app,
+        [
+            "rules",
+            "backtest",
+            str(path),
+            "--client",
+            "acme",
+            "--since",
+            "8d",
+            "-c",
+            str(settings_file),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "rule disk-space (disk_used_percent)" in result.output
@@ -118,9 +134,26 @@ def test_cli(store: Store, history: dict, tmp_path: Path, db_url: str) -> None:
     assert "loaded:    2 alert(s), 2 incident(s)" in result.output
     assert "web-01: 1 (loaded rule: 1)" in result.output
     result = runner.invoke(
-        app, ["rules", "backtest", str(path), "--client", "acme", "--since", "forever", "-c", str(settings_file)]
+        app,
+        [
+            "rules",
+            "backtest",
+            str(path),
+            "--client",
+            "acme",
+            "--since",
+            "forever",
+            "-c",
+            str(settings_file),
+        ],
     )
     assert result.exit_code == 2 and "--since" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: x\n    metric: cpu_usage_percent\n    warning: '>> 9'\n")
+    result = runner.invoke(
+        app, ["rules", "backtest", str(bad), "--client", "acme", "-c", str(settings_file)]
+    )
+    assert result.exit_code == 1 and f"error: {bad}:4:" in result.output
     result = runner.invoke(
         app, ["rules", "backtest", str(path), "--client", "nobody", "-c", str(settings_file)]
     )

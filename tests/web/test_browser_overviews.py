@@ -21,18 +21,19 @@ import pytest
 from collector.store import Store
 from tests.servers.collector import CollectorProcess
 from tests.web.health_kit import seed_asset
-from tests.web.test_browser import (  # noqa: F401  (the chrome fixture)
-    CHROMEDRIVER,
-    CHROMIUM,
+
+# test_browser skips (at import) where chromium, chromedriver or selenium are missing; its
+# Selenium names come along from there.
+from tests.web.test_browser import (  # noqa: F401  (chrome: the fixture)
     PASSWORD,
+    By,
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverWait,
     chrome,
     log_in,
     wait_url,
 )
-
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402, I001
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -54,7 +55,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
                 from collector.schema import clients
 
-                acme = conn.execute(sa.select(clients.c.id).where(clients.c.name == "acme")).scalar_one()
+                acme = conn.execute(
+                    sa.select(clients.c.id).where(clients.c.name == "acme")
+                ).scalar_one()
             now = time.time()
             host = seed_asset(store, acme, "web-01", "host", now=now)
             seed_asset(store, acme, "prn-01", "printer", now=now)
@@ -71,7 +74,9 @@ def shot(driver: Any, name: str) -> None:
 def wait_for(driver: Any, condition: Any, what: str, timeout: float = 20) -> Any:
     try:
         return WebDriverWait(
-            driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+            driver,
+            timeout,
+            ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
         ).until(condition)
     except Exception:
         raise AssertionError(f"{what}:\n{driver.page_source[:4000]}") from None
@@ -102,7 +107,11 @@ def test_asset_overview_draws_a_week(site: dict[str, Any], admin: Any) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(admin).move_to_element(figure.find_element(By.CSS_SELECTOR, ".u-over")).perform()
-    wait_for(admin, lambda d: " %" in d.find_element(By.CSS_SELECTOR, cpu + " .u-legend").text, "no values")
+    wait_for(
+        admin,
+        lambda d: " %" in d.find_element(By.CSS_SELECTOR, cpu + " .u-legend").text,
+        "no values",
+    )
     shot(admin, "asset-overview")
     # 1 h: raw samples only.
     admin.find_element(By.CSS_SELECTOR, '.ranges a[data-range="1h"]').click()
@@ -116,7 +125,9 @@ def test_asset_overview_draws_a_week(site: dict[str, Any], admin: Any) -> None:
     admin.find_element(By.CSS_SELECTOR, f'button.show-chart[data-series="{uptime}"]').click()
     wait_for(
         admin,
-        lambda d: d.find_element(By.CSS_SELECTOR, f'figure.chart[data-series="{uptime}"][data-state="drawn"]'),
+        lambda d: d.find_element(
+            By.CSS_SELECTOR, f'figure.chart[data-series="{uptime}"][data-state="drawn"]'
+        ),
         "the uptime chart was not added",
     )
     box = admin.find_element(By.ID, "series-search")
@@ -147,9 +158,7 @@ def test_onboarding_until_the_first_samples(site: dict[str, Any], admin: Any) ->
     admin.find_element(By.CSS_SELECTOR, "#token-form input[name=label]").send_keys("file server")
     admin.find_element(By.CSS_SELECTOR, "#token-form input[name=site]").send_keys("office-a")
     admin.find_element(By.CSS_SELECTOR, "#token-form button").click()
-    token = wait_for(
-        admin, lambda d: d.find_element(By.ID, "token-value").text, "no token shown"
-    )
+    token = wait_for(admin, lambda d: d.find_element(By.ID, "token-value").text, "no token shown")
     linux = admin.find_element(By.ID, "install-linux").text
     assert f"UPKEEP_AGENT_TOKEN={token}" in linux and f"--url {url}" in linux
     assert token in admin.find_element(By.ID, "install-windows").text
@@ -160,11 +169,22 @@ def test_onboarding_until_the_first_samples(site: dict[str, Any], admin: Any) ->
         "batch_id": str(uuid.uuid4()),
         "seq": 1,
         "sent_at": now,
-        "agent": {"id": str(uuid.uuid4()), "version": "0.1.0", "hostname": "fs1", "site": "office-a"},
+        "agent": {
+            "id": str(uuid.uuid4()),
+            "version": "0.1.0",
+            "hostname": "fs1",
+            "site": "office-a",
+        },
         "assets": [{"name": "fs1", "kind": "host"}],
         "samples": [
             {"asset": "fs1", "metric": "cpu_usage_percent", "labels": {}, "value": 12.5, "ts": now},
-            {"asset": "fs1", "metric": "memory_used_percent", "labels": {}, "value": 40.0, "ts": now},
+            {
+                "asset": "fs1",
+                "metric": "memory_used_percent",
+                "labels": {},
+                "value": 40.0,
+                "ts": now,
+            },
         ],
         "events": [],
     }
@@ -207,13 +227,15 @@ def test_connector_test_against_the_real_redmine(
     assert "works" in result.text, result.text
     ticket = admin.find_element(By.ID, "ticket-link").text
     issue = redmine.api("GET", f"issues/{ticket}.json")["issue"]
-    assert issue["subject"].startswith("[UPK-TEST-") and "[Upkeep connection test]" in issue["subject"]
+    assert (
+        issue["subject"].startswith("[UPK-TEST-") and "[Upkeep connection test]" in issue["subject"]
+    )
     assert issue["status"].get("is_closed", True) and issue["status"]["name"] != "New"
     shot(admin, "connector-test")
     # A wrong key: the exact error Redmine's answer led to.
     admin.get(f"{url}/ui/onboarding/connectors")
     area = admin.find_element(By.CSS_SELECTOR, "#connector-form textarea[name=definition]")
-    area.send_keys(definition.replace(redmine.api_key, "\"" + "0" * 40 + "\""))
+    area.send_keys(definition.replace(redmine.api_key, '"' + "0" * 40 + '"'))
     admin.find_element(By.CSS_SELECTOR, "#connector-form button").click()
     error = wait_for(admin, lambda d: d.find_element(By.ID, "connector-exact-error"), "no error")
     assert re.search(r"401|api key|API key|authenticat", error.text, re.I), error.text
@@ -233,7 +255,9 @@ def test_backtest_page(site: dict[str, Any], admin: Any) -> None:
         "    kind: capacity\n"
         '    summary: "{asset}: disk {value:.0f}%"\n'
     )
-    admin.find_element(By.CSS_SELECTOR, "#backtest-form select[name=since] option[value='7d']").click()
+    admin.find_element(
+        By.CSS_SELECTOR, "#backtest-form select[name=since] option[value='7d']"
+    ).click()
     admin.find_element(By.CSS_SELECTOR, "#backtest-form button").click()
     report = wait_for(admin, lambda d: d.find_element(By.ID, "backtest-report"), "no report")
     rows = report.find_elements(By.CSS_SELECTOR, "table.backtest-summary tr.candidate td")

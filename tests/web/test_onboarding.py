@@ -21,7 +21,9 @@ from collector.web import onboarding
 from tests.web.bare import Session, anonymous, bare_app
 from tests.web.kit import World
 
-SAMPLE = (Path(__file__).resolve().parents[2] / "collector/contracts/sample-contract.yaml").read_text()
+SAMPLE = (
+    Path(__file__).resolve().parents[2] / "collector/contracts/sample-contract.yaml"
+).read_text()
 
 
 @pytest.fixture
@@ -32,15 +34,25 @@ def app(world: World) -> Any:
 def test_client_token_and_install_commands(world: World, app: Any) -> None:
     root = Session(app, world.store, "root")
     answer = root.post("/ui/onboarding/clients", {"name": "initech"})
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/onboarding/clients/initech"
+    assert (
+        answer.status_code == 303 and answer.headers["location"] == "/ui/onboarding/clients/initech"
+    )
     again = root.post("/ui/onboarding/clients", {"name": "initech"})
     assert again.status_code == 409 and "initech" in again.text and 'value="initech"' in again.text
-    page = root.post("/ui/onboarding/clients/initech/tokens", {"label": "file server", "site": "office-a"})
+    page = root.post(
+        "/ui/onboarding/clients/initech/tokens", {"label": "file server", "site": "office-a"}
+    )
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     token = re.search(r'<code class="secret" id="token-value">([^<]+)</code>', page.text).group(1)
     # The commands carry the token, the collector's address and the site.
-    assert f"sudo UPKEEP_AGENT_TOKEN={token} sh install-agent.sh --url http://testserver --site office-a" in page.text
-    assert f"$env:UPKEEP_AGENT_TOKEN = &#39;{token}&#39;; . .\\install-agent.ps1; Install-UpkeepAgent -Url &#39;http://testserver&#39; -Site &#39;office-a&#39;" in page.text
+    assert (
+        f"sudo UPKEEP_AGENT_TOKEN={token} sh install-agent.sh --url http://testserver --site office-a"
+        in page.text
+    )
+    assert (
+        f"$env:UPKEEP_AGENT_TOKEN = &#39;{token}&#39;; . .\\install-agent.ps1; Install-UpkeepAgent -Url &#39;http://testserver&#39; -Site &#39;office-a&#39;"
+        in page.text
+    )
     with world.store.read() as conn:
         principal = admin.authenticate(conn, token, need="agent")
         assert principal.client_name == "initech"
@@ -68,11 +80,19 @@ def test_contract_validate_and_apply(world: World, app: Any) -> None:
     assert bad.replace("'", "&#39;").splitlines()[5] in answer.text  # what was typed is kept
     wrong = SAMPLE.replace("client: acme", "client: globex", 1)
     answer = root.post("/ui/onboarding/clients/acme/contract", {"text": wrong})
-    assert answer.status_code == 400 and "the contract of &#39;globex&#39;, not &#39;acme&#39;" in answer.text
-    answer = root.post("/ui/onboarding/clients/acme/contract", {"text": SAMPLE, "action": "validate"})
+    assert (
+        answer.status_code == 400
+        and "the contract of &#39;globex&#39;, not &#39;acme&#39;" in answer.text
+    )
+    answer = root.post(
+        "/ui/onboarding/clients/acme/contract", {"text": SAMPLE, "action": "validate"}
+    )
     assert answer.status_code == 200 and "The contract is valid (not applied yet)." in answer.text
     with world.store.read() as conn:
-        assert conn.execute(sa.select(contracts).where(contracts.c.client_id == world.a.id)).first() is None
+        assert (
+            conn.execute(sa.select(contracts).where(contracts.c.client_id == world.a.id)).first()
+            is None
+        )
     answer = root.http.post(
         "/ui/onboarding/clients/acme/contract",
         data={"csrf_token": root.csrf, "action": "apply"},
@@ -91,12 +111,17 @@ def test_connector_test_names_the_exact_error(world: World, app: Any) -> None:
     # The kit's webhook points at 127.0.0.1:9 (nothing listens): the exact error is shown.
     answer = root.post("/ui/onboarding/connectors/test", {"client": "acme", "connector": "psa"})
     assert answer.status_code == 502
-    assert re.search(r'id="connector-exact-error">[^<]*(refused|Connect)', answer.text), answer.text[-1500:]
+    assert re.search(r'id="connector-exact-error">[^<]*(refused|Connect)', answer.text), (
+        answer.text[-1500:]
+    )
     answer = root.post(
-        "/ui/onboarding/connectors/test", {"client": "acme", "definition": "type: redmine\nurl: x\n"}
+        "/ui/onboarding/connectors/test",
+        {"client": "acme", "definition": "type: redmine\nurl: x\n"},
     )
     assert answer.status_code == 400 and "definition: " in answer.text
-    answer = root.post("/ui/onboarding/connectors/test", {"client": "acme", "definition": "type: [\n"})
+    answer = root.post(
+        "/ui/onboarding/connectors/test", {"client": "acme", "definition": "type: [\n"}
+    )
     assert answer.status_code == 400 and "definition:2:1: not YAML" in answer.text
     answer = root.post("/ui/onboarding/connectors/test", {"client": "acme", "connector": "nope"})
     assert answer.status_code == 400 and "no configured connector named" in answer.text
@@ -116,14 +141,21 @@ ROUTES = [
 
 def test_only_admins(world: World, app: Any) -> None:
     enumerated = {
-        (m, r.path) for r in onboarding.router.routes for m in getattr(r, "methods", ()) if m != "HEAD"
+        (m, r.path)
+        for r in onboarding.router.routes
+        for m in getattr(r, "methods", ())
+        if m != "HEAD"
     }
     assert len(enumerated) == len(ROUTES)  # every route of the router is checked below
     before = admin.list_tokens(world.store)
     for user in ("tech", "viewer-a"):
         session = Session(app, world.store, user)
         for method, url in ROUTES:
-            answer = session.get(url) if method == "GET" else session.post(url, {"name": "x", "client": "acme"})
+            answer = (
+                session.get(url)
+                if method == "GET"
+                else session.post(url, {"name": "x", "client": "acme"})
+            )
             assert answer.status_code == 403, (user, method, url, answer.status_code)
     for method, url in ROUTES:
         assert anonymous(app).request(method, url).status_code == 401
