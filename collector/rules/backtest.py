@@ -338,6 +338,8 @@ def backtest(
     metrics = {c.rule.metric for c in candidate.rules.values()} | {
         c.rule.metric for c in old.rules.values()
     }
+    # `where` keys that name another metric (sibling series) need that metric's samples too.
+    wanted = metrics | candidate.sibling_metrics | old.sibling_metrics
     with store.read() as conn:
         client_row = conn.execute(sa.select(clients).where(clients.c.name == client)).first()
         if client_row is None:
@@ -357,7 +359,7 @@ def backtest(
         for s in conn.execute(
             sa.select(series.c.id, series.c.asset_id, series.c.metric, series.c.labels).where(
                 series.c.asset_id.in_(list(info)) if info else sa.false(),
-                series.c.metric.in_(sorted(metrics)),
+                series.c.metric.in_(sorted(wanted)),
             )
         ):
             refs[s.id] = SeriesRef(
@@ -387,37 +389,52 @@ def backtest(
             max_clock_skew=settings.max_clock_skew,
         )
 
-    runs = [_Run(engine(candidate), _Tally(candidate, settings.incidents_reopen_window))]
-    if old.rules:
-        runs.append(_Run(engine(old), _Tally(old, settings.incidents_reopen_window)))
-    total = 0
-    batch: list[tuple[SeriesRef, float, float]] = []
-    slice_end = since + STEP
-    for ts, sid, value in heapq.merge(*streams):
-        if ts >= slice_end:
-            if batch:
-                for run in runs:
-                    run.step(batch, slice_end)
-                total += len(batch)
-                batch = []
-            slice_end = (math.floor((ts - since) / STEP) + 1) * STEP + since
-        batch.append((refs[sid], value, ts))
-    if batch:
+    rulesets = [candidate, *([old] if old.rules else [])]
+    tallies = [_Tally(r, settings.incidents_reopen_window) for r in rulesets]
+
+    def replay(stream: Iterator[tuple[float, int, float]]) -> int:
+        """Hand ``stream`` to fresh engines (one per rule set) slice by slice."""
+        runs = [_Run(engine(r), t) for r, t in zip(rulesets, tallies, strict=True)]
+        count = 0
+        batch: list[tuple[SeriesRef, float, float]] = []
+        slice_end = since + STEP
+        for ts, sid, value in stream:
+            if ts >= slice_end:
+                if batch:
+                    for run in runs:
+                        run.step(batch, slice_end)
+                    count += len(batch)
+                    batch = []
+                slice_end = (math.floor((ts - since) / STEP) + 1) * STEP + since
+            batch.append((refs[sid], value, ts))
+        if batch:
+            for run in runs:
+                run.step(batch, slice_end)
+            count += len(batch)
         for run in runs:
-            run.step(batch, slice_end)
-        total += len(batch)
-    runs_ = [(run.engine, run.tally) for run in runs]
-    for eng, tally in runs_:
-        if tally.active:
-            tally.add(eng.sweep(min(until, slice_end)))
-        for fp, start in tally.firing_since.items():
-            rule_id = eng.alerts[fp].rule_id if fp in eng.alerts else None
-            if rule_id in tally.outcomes:
-                tally.outcomes[rule_id].firing_seconds += until - start
-    candidate_out = list(runs[0].tally.outcomes.values())
+            eng, tally = run.engine, run.tally
+            if tally.active:
+                tally.add(eng.sweep(min(until, slice_end)))
+            for fp in [fp for fp in tally.firing_since if fp in eng.alerts]:
+                rule_id = eng.alerts[fp].rule_id
+                if rule_id in tally.outcomes:
+                    tally.outcomes[rule_id].firing_seconds += until - tally.firing_since[fp]
+                del tally.firing_since[fp]
+            tally.active.difference_update(eng.alerts)  # this stream is done
+        return count
+
+    siblings = candidate.sibling_metrics | old.sibling_metrics
+    if any(r.metric in siblings for r in refs.values()):
+        # A rule's `where` reads another series of the asset: every series in one time order.
+        total = replay(heapq.merge(*streams))
+    else:
+        # Each series' alerts depend on that series alone: one engine pair per series, which
+        # keeps every sweep to the series' own alerts and needs no merge of the streams.
+        total = sum(replay(stream) for stream in streams)
+    candidate_out = list(tallies[0].outcomes.values())
     current_out: dict[str, RuleOutcome | None] = {rid: None for rid in candidate.rules}
-    if len(runs) > 1:
-        for rid, outcome in runs[1].tally.outcomes.items():
+    if len(tallies) > 1:
+        for rid, outcome in tallies[1].outcomes.items():
             current_out[rid] = outcome
     warnings = []
     missing = sorted(m for m in metrics if m not in {r.metric for r in refs.values()})

@@ -158,3 +158,65 @@ def test_cli(store: Store, history: dict, tmp_path: Path, db_url: str) -> None:
         app, ["rules", "backtest", str(path), "--client", "nobody", "-c", str(settings_file)]
     )
     assert result.exit_code != 0 and "no client named 'nobody'" in result.output
+
+
+def test_a_sibling_metric_in_where_is_replayed_with_its_series(
+    store: Store, tmp_path: Path
+) -> None:
+    """``where: {if_admin_status: "1"}`` reads the port's other series: both are replayed in one
+    time order, so a port that is down counts only while it is enabled."""
+    from collector.schema import assets, series, sites
+    from tests.web.health_kit import add_history
+
+    now = time.time()
+    client = admin.create_client(store, "acme")
+    with store.write() as conn:
+        site_id = conn.execute(
+            sites.insert().values(client_id=client.id, name="hq", created_at=now)
+        ).inserted_primary_key[0]
+        asset_id = conn.execute(
+            assets.insert().values(
+                client_id=client.id,
+                site_id=site_id,
+                name="sw-1",
+                kind="switch",
+                tags=[],
+                attributes={},
+                first_seen=now - 9 * DAY,
+                last_seen=now,
+            )
+        ).inserted_primary_key[0]
+        for port, admin_status in (("eth0", 1.0), ("eth1", 2.0)):  # eth1 is disabled
+            labels = json.dumps({"alias": "", "interface": port}, separators=(",", ":"))
+            ids = {}
+            for metric in ("if_oper_status", "if_admin_status"):
+                ids[metric] = conn.execute(
+                    series.insert().values(
+                        asset_id=asset_id,
+                        metric=metric,
+                        labels=labels,
+                        labels_hash=f"{metric}-{port}",
+                    )
+                ).inserted_primary_key[0]
+            # Down (2) on the third day for six hours, up (1) otherwise.
+            t_down = now - 5 * DAY
+            add_history(
+                conn,
+                ids["if_oper_status"],
+                lambda t, t_down=t_down: 2.0 if t_down <= t < t_down + 6 * 3600 else 1.0,
+                now=now,
+            )
+            add_history(conn, ids["if_admin_status"], lambda t, v=admin_status: v, now=now)
+    current = load([RULES]).ruleset
+    report = backtest(
+        store,
+        current,
+        current,
+        client="acme",
+        since=now - 8 * DAY,
+        until=now,
+        settings=Settings.for_data_dir(tmp_path / "data"),
+    )
+    link = {o.rule_id: o for o in report.candidate}["link-down"]
+    assert link.alerts == 1 and link.by_asset == {"sw-1": 1}
+    assert [e["labels"]["interface"] for e in link.events if e["incident"] == "opens"] == ["eth0"]
