@@ -34,7 +34,6 @@ from collector.errors import InvalidArgument
 from collector.ingest import SeriesRef
 from collector.rules.engine import FIRING, AssetInfo, RuleEngine, Transition
 from collector.rules.loader import Problem, load
-from collector.rules.model import Rule
 from collector.rules.ruleset import RuleSet
 from collector.schema import assets, clients, rollups_hourly, samples, series, sites
 
@@ -250,70 +249,17 @@ class _Tally:
 
 
 class _Run:
-    """One engine over the stream, with its tally. A sample that cannot change anything — a
-    plain threshold rule (no aggregate, forecast, state or sibling match) whose alert on the
-    series is idle and whose condition does not hold — is not handed to the engine: the engine
-    would only note its time and value (the outcome is the same, the replay much faster)."""
+    """One engine over a stream, with its tally: each slice of samples is observed at the
+    slice's end, then swept while an alert of the tally is pending or firing."""
 
     def __init__(self, engine: RuleEngine, tally: _Tally) -> None:
         self.engine = engine
         self.tally = tally
-        self._plain: dict[int, list[tuple[str, Rule]] | None] = {}
-        self._alerts: dict[tuple[str, int], Any] = {}
-        self._known = 0
-
-    def _rules(self, ref: SeriesRef) -> list[tuple[str, Rule]] | None:
-        if ref.id in self._plain:
-            return self._plain[ref.id]
-        eng = self.engine
-        found: list[tuple[str, Rule]] | None = []
-        for compiled in eng.ruleset.by_metric.get(ref.metric, ()):
-            rule = eng.ruleset.effective(compiled.id, *self._asset(ref.asset_id))
-            if (
-                rule.aggregate.func != "last"
-                or rule.forecast is not None
-                or rule.state is not None
-                or rule.absent is not None
-                or compiled.matchers
-            ):
-                found = None
-                break
-            assert found is not None
-            found.append((compiled.id, rule))
-        self._plain[ref.id] = found
-        return found
-
-    def _asset(self, asset_id: int) -> tuple[str, str | None, str, frozenset[str]]:
-        a = self.engine.asset_info(asset_id)
-        return a.client, a.site, a.name, a.tags
-
-    def _quiet(self, ref: SeriesRef, value: float) -> bool:
-        rules = self._rules(ref)
-        if not rules:
-            return False
-        for rule_id, rule in rules:
-            alert = self._alerts.get((rule_id, ref.id))
-            if alert is None:
-                return False  # the engine has not seen the series yet: let it create the alert
-            core = alert.core
-            if core.status != "inactive" or core.raw != "inactive" or core.flapping:
-                return False
-            level, _ = RuleEngine._levels(rule, value, ref.labels)
-            if level is not None:
-                return False
-        return True
 
     def step(self, batch: list[tuple[SeriesRef, float, float]], now: float) -> None:
-        kept = [item for item in batch if not self._quiet(item[0], item[1])]
-        if kept:
-            self.tally.add(self.engine.observe(kept, now))
+        self.tally.add(self.engine.observe(batch, now))
         if self.tally.active:
             self.tally.add(self.engine.sweep(now))
-        if len(self.engine.alerts) != self._known:
-            for alert in self.engine.alerts.values():
-                if alert.series_id is not None:
-                    self._alerts[(alert.rule_id, alert.series_id)] = alert
-            self._known = len(self.engine.alerts)
 
 
 def backtest(
@@ -390,6 +336,16 @@ def backtest(
         )
 
     rulesets = [candidate, *([old] if old.rules else [])]
+    # How long after a sample a clock can still run out: the longest `for`, keep_firing_for
+    # or flapping window of the rules, plus a slice.
+    horizon = STEP + max(
+        (
+            max(c.rule.for_, c.rule.keep_firing_for, c.rule.flapping.window)
+            for r in rulesets
+            for c in r.rules.values()
+        ),
+        default=0.0,
+    )
     tallies = [_Tally(r, settings.incidents_reopen_window) for r in rulesets]
 
     def replay(stream: Iterator[tuple[float, int, float]]) -> int:
@@ -399,18 +355,27 @@ def backtest(
         batch: list[tuple[SeriesRef, float, float]] = []
         slice_end = since + STEP
         for ts, sid, value in stream:
+            count += 1
+            ref = refs[sid]
             if ts >= slice_end:
                 if batch:
                     for run in runs:
                         run.step(batch, slice_end)
-                    count += len(batch)
                     batch = []
+                    # Between sparse samples (hourly averages) time still passes: sweep on, as
+                    # the collector's periodic sweep would, while a `for` or `keep_firing_for`
+                    # clock may expire before the next sample.
+                    tick = slice_end + STEP
+                    while tick < ts and tick <= slice_end + horizon:
+                        for run in runs:
+                            if run.tally.active:
+                                run.tally.add(run.engine.sweep(tick))
+                        tick += STEP
                 slice_end = (math.floor((ts - since) / STEP) + 1) * STEP + since
-            batch.append((refs[sid], value, ts))
+            batch.append((ref, value, ts))
         if batch:
             for run in runs:
                 run.step(batch, slice_end)
-            count += len(batch)
         for run in runs:
             eng, tally = run.engine, run.tally
             if tally.active:

@@ -220,3 +220,93 @@ def test_a_sibling_metric_in_where_is_replayed_with_its_series(
     link = {o.rule_id: o for o in report.candidate}["link-down"]
     assert link.alerts == 1 and link.by_asset == {"sw-1": 1}
     assert [e["labels"]["interface"] for e in link.events if e["incident"] == "opens"] == ["eth0"]
+
+
+NOISY = """\
+rules:
+  - id: cpu-noisy
+    metric: cpu_usage_percent
+    warning: "> 50"
+    clear: "< 40"
+    for: 40s
+    keep_firing_for: 30s
+    priority: {warning: minor}
+    kind: capacity
+    summary: "{asset}: CPU {value:.0f}%"
+"""
+
+
+def test_the_shortcuts_change_no_outcome(store: Store, tmp_path: Path) -> None:
+    """The backtest skips idle, quiet samples and slices time; a plain engine fed every sample
+    one by one (swept after each) must open exactly as many alerts."""
+    import heapq
+    import random
+
+    from collector.ingest import SeriesRef
+    from collector.rules.backtest import _history
+    from collector.rules.engine import AssetInfo, RuleEngine
+    from collector.schema import series
+    from tests.web.health_kit import add_history
+
+    now = time.time()
+    client = admin.create_client(store, "acme")
+    ids = seed_asset(store, client.id, "web-01", "host", now=now)
+    noise = random.Random(17)
+    values = {}
+
+    def value_at(t: float) -> float:  # a stable pseudo-random walk around the thresholds
+        key = round(t)
+        if key not in values:
+            values[key] = noise.choice((30.0, 45.0, 55.0, 60.0, 35.0, 52.0))
+        return values[key]
+
+    with store.write() as conn:
+        sid = conn.execute(
+            series.insert().values(
+                asset_id=ids["asset"],
+                metric="cpu_usage_percent",
+                labels='{"core":"x"}',
+                labels_hash="noisy",
+            )
+        ).inserted_primary_key[0]
+        add_history(conn, sid, value_at, now=now, days=1, raw_hours=3, step=20)
+    current = load([RULES]).ruleset
+    candidate = load_candidate_text(NOISY, "noisy.yaml", current)
+    settings = Settings.for_data_dir(tmp_path / "data")
+    since = now - DAY
+    report = backtest(
+        store, candidate, current, client="acme", since=since, until=now, settings=settings
+    )
+    got = {o.rule_id: o for o in report.candidate}["cpu-noisy"]
+
+    engine = RuleEngine(
+        candidate,
+        lambda a: AssetInfo(a, client.id, "acme", "hq", "web-01"),
+        started_at=since,
+        stale_after=settings.rules_stale_after,
+        reorder_window=settings.rules_reorder_window,
+        series_gone_after=settings.rules_series_gone_after,
+        max_clock_skew=settings.max_clock_skew,
+    )
+    ref = SeriesRef(sid, client.id, ids["asset"], "web-01", "cpu_usage_percent", {"core": "x"})
+    other = SeriesRef(
+        ids["cpu_usage_percent"], client.id, ids["asset"], "web-01", "cpu_usage_percent", {}
+    )
+    with store.read() as conn:
+        streams, _, _ = _history(conn, [sid, ids["cpu_usage_percent"]], since, now)
+    fired = 0
+    clock = since
+    for ts, s, value in heapq.merge(*streams):
+        # The collector sweeps every rules_sweep_interval between samples.
+        changes = []
+        while clock + settings.rules_sweep_interval < ts:
+            clock += settings.rules_sweep_interval
+            changes += engine.sweep(clock)
+        clock = max(clock, ts)
+        changes += engine.observe([(ref if s == sid else other, value, ts)], ts)
+        changes += engine.sweep(ts)
+        for t in changes:
+            if t.rule_id == "cpu-noisy" and t.event == "firing" and t.previous_status != "firing":
+                fired += 1
+    assert fired >= 3  # the walk crosses the thresholds now and then
+    assert got.alerts == fired
