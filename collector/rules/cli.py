@@ -59,3 +59,68 @@ def rules_test(
         typer.echo("no test files given", err=True)
         failed = True
     raise typer.Exit(1 if failed else 0)
+
+
+@rules_app.command("backtest")
+def rules_backtest(
+    file: Annotated[Path, typer.Argument(help="The candidate rule file (YAML).")],
+    client: Annotated[str, typer.Option("--client", help="Whose stored history to replay.")],
+    since: Annotated[
+        str, typer.Option("--since", help="How far back: 30d, 12h, 90m (at most 400 days).")
+    ] = "30d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG)."),
+    ] = None,
+) -> None:
+    """How many alerts and incidents FILE's rules would have opened over the client's stored
+    history (raw samples within retention, hourly rollups beyond), compared with the loaded
+    rules of the same id. Exit 1 when the file has errors (shown at file:line:col)."""
+    import json
+
+    from collector import cli, timeutil
+    from collector.rules.backtest import BacktestError, backtest, format_report, load_candidate
+    from collector.rules.service import default_rules_paths
+
+    try:
+        span = parse_since(since)
+    except ValueError as exc:
+        typer.echo(f"error: --since: {exc}", err=True)
+        raise typer.Exit(2) from None
+    settings = cli._settings(config)
+    current = load(settings.rules_paths or default_rules_paths()).ruleset
+    try:
+        candidate = load_candidate(file, current)
+    except BacktestError as exc:
+        for text in [str(p) for p in exc.problems] or [exc.detail]:
+            typer.echo(f"error: {text}", err=True)
+        raise typer.Exit(1) from None
+    store = cli._store(config)
+    until = timeutil.now()
+    try:
+        report = cli._reported(backtest)(
+            store,
+            candidate,
+            current,
+            client=client,
+            since=until - span,
+            until=until,
+            settings=settings,
+        )
+    finally:
+        store.dispose()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        typer.echo(format_report(report))
+
+
+def parse_since(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``3600s`` → seconds (more than 0, at most 400 days)."""
+    from agent.durations import parse_duration
+
+    seconds = parse_duration(text.strip())
+    if not 0 < seconds <= 400 * 86400:
+        raise ValueError(f"{text!r}: must be more than 0 and at most 400 days")
+    return seconds

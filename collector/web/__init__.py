@@ -37,6 +37,13 @@ MANAGEMENT_MODULES = (
     "collector.management",
 )
 MANAGEMENT_NAMES = ("router", "web_router", "management_router")
+#: Pages with a module-level ``router`` (dependencies from ``collector.web.routes``).
+PAGE_MODULES = (
+    "collector.web.asset_pages",
+    "collector.web.fleet",
+    "collector.web.backtest",
+    "collector.web.onboarding",
+)
 
 
 def management_router() -> APIRouter | None:
@@ -83,6 +90,10 @@ def install(
     app.state.web_address_throttle = LoginThrottle(
         store, settings.web_login_max_failures * ADDRESS_FACTOR, settings.web_login_window
     )
+    # Issue 17's pages, each a module-level router; first, so the asset overview answers
+    # /ui/assets/{id} (the older asset page in routes.py is shadowed until it is removed).
+    for module_name in PAGE_MODULES:
+        app.include_router(importlib.import_module(module_name).router)
     app.include_router(routes.web_router(incidents, rules))
     from collector.web import fixes
 

@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from collector.schema import metadata
+from collector.schema import metadata, series
 from tests.web.kit import World
 
 #: Routes every visitor may reach (the login form, the stylesheet).
 PUBLIC = {("GET", "/ui/login"), ("POST", "/ui/login"), ("GET", "/ui/static")}
 #: Forms whose subject is the user's own session: they succeed for anyone logged in.
 OWN_SESSION = {("POST", "/ui/logout")}
+#: Admin-only pages: every parameter value is refused alike (403) before anything is looked up,
+#: so a 403 there is no existence oracle.
+ADMIN_ONLY_PREFIX = "/ui/onboarding"
 #: Form fields a POST route needs so that only access control can refuse it.
 FORM_FIELDS: dict[str, dict[str, str]] = {
     "/ui/incidents/{key}/{action}": {"body": "x", "minutes": "5", "cause": "wear", "note": "n"},
@@ -69,10 +72,18 @@ def fill(path: str, world: World, *, other: bool = True) -> str:
         "decision": "approve",
         "change": "disable",
         "row_id": "1",
+        "token_id": "1",
         "key": t.request if path.startswith("/ui/requests/") else t.incident,
     }
     if path.startswith("/ui/users/"):
         values["name"] = "viewer-b" if other else "viewer-a"
+    if "{series_id}" in path:  # the series of the tenant's asset (chart data)
+        with world.store.read() as conn:
+            values["series_id"] = str(
+                conn.execute(
+                    sa.select(series.c.id).where(series.c.asset_id == t.asset_id)
+                ).scalar_one()
+            )
 
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -134,7 +145,9 @@ def test_a_client_viewer_never_sees_or_touches_another_clients_data(
         url = fill(path, world)
         if method == "GET":
             response = me.get(url)
-            if "{" in path:
+            if path.startswith(ADMIN_ONLY_PREFIX):
+                assert response.status_code == 403, (url, response.status_code)
+            elif "{" in path:
                 # 404, the same answer as for an id that does not exist: no existence oracle.
                 assert response.status_code == 404, (url, response.status_code)
             else:
