@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from collector import admin, proxies, timeutil, web
+from collector import admin, proxies, timeutil, web, wirecodec
 from collector.admin import Principal
 from collector.background import collector_jobs
 from collector.cluster import Cluster
@@ -221,7 +221,7 @@ def inflate(body: bytes, limit: int) -> bytes:
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def parse_batch(raw: bytes) -> Batch:
+def parse_batch(raw: bytes) -> Batch | wirecodec.Batch:
     """Validate a JSON body against the wire contract (400 not JSON, 422 contract broken)."""
     if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
         # PostgreSQL cannot store NUL in text; refuse it on every store alike.
@@ -230,7 +230,7 @@ def parse_batch(raw: bytes) -> Batch:
             fields=[{"loc": "(body)", "msg": "NUL character in a string", "type": "nul_character"}],
         )
     try:
-        return Batch.model_validate_json(raw)
+        return wirecodec.decode_batch(raw)
     except ValidationError as exc:
         raise from_validation(exc) from None
 

@@ -1,6 +1,7 @@
 """Store one agent batch: all or nothing, idempotent by ``batch_id``, independent of HTTP.
 
-:meth:`Ingestor.ingest` takes a validated :class:`agent.wire.Batch` and the authenticated
+:meth:`Ingestor.ingest` takes a validated batch (:class:`agent.wire.Batch`, or the same decoded
+by :mod:`collector.wirecodec`) and the authenticated
 :class:`~collector.admin.Principal` and, in one write transaction:
 
 1. answers ``duplicate`` if the batch_id is already stored (nothing is written);
@@ -39,9 +40,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from agent import wire
 from agent.durations import format_duration
-from agent.wire import Asset, Batch, BatchAccepted, Event, Refused, Sample
-from collector import timeutil
+from agent.wire import BatchAccepted, Refused
+from collector import timeutil, wirecodec
 from collector.admin import Principal
 from collector.bulk import RollupRow, SampleRow, writer_for
 from collector.errors import Forbidden, InvalidBatch
@@ -53,6 +55,13 @@ if TYPE_CHECKING:
     from collector.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: A batch as the pydantic model of the contract or its fast decoder (collector.wirecodec)
+#: makes it: the same attributes and values, read alike here.
+Batch = wire.Batch | wirecodec.Batch
+Asset = wire.Asset | wirecodec.Asset
+Sample = wire.Sample | wirecodec.Sample
+Event = wire.Event | wirecodec.Event
 
 #: (asset name, metric, sorted label items): identifies a series within one client.
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
@@ -136,8 +145,8 @@ class _Pending:
 class _Admitted:
     """The samples and events of a batch that pass the time checks, and what was refused."""
 
-    samples: list[Sample]
-    events: list[Event]
+    samples: Sequence[Sample]
+    events: Sequence[Event]
     refused: list[Refused] = field(default_factory=list)
     #: asset name → (seconds ahead of the collector's clock at most, samples, events refused)
     ahead: dict[str, list[float]] = field(default_factory=dict)
@@ -258,7 +267,7 @@ class Ingestor:
     # ------------------------------------------------------------------ pure preparation
 
     @staticmethod
-    def _keys(samples: list[Sample]) -> list[SeriesKey]:
+    def _keys(samples: Sequence[Sample]) -> list[SeriesKey]:
         """The series key of each sample, in batch order."""
         return [
             (s.asset, s.metric, tuple(sorted(s.labels.items())) if s.labels else ())
@@ -791,7 +800,9 @@ def _aggregate(rows: list[SampleRow]) -> tuple[list[SampleRow], list[SampleRow],
 
 def _unknown_asset_error(batch: Batch, unknown: set[str]) -> tuple[str, list[dict[str, Any]]]:
     fields = []
-    for i, s in enumerate(batch.samples):
+    samples: Sequence[Sample] = batch.samples
+    batch_events: Sequence[Event] = batch.events
+    for i, s in enumerate(samples):
         if s.asset in unknown:
             fields.append(
                 {
@@ -801,7 +812,7 @@ def _unknown_asset_error(batch: Batch, unknown: set[str]) -> tuple[str, list[dic
                 }
             )
             unknown = unknown - {s.asset}
-    for i, e in enumerate(batch.events):
+    for i, e in enumerate(batch_events):
         if e.asset in unknown:
             fields.append(
                 {
