@@ -52,7 +52,7 @@ bench-ingest: $(VENV)/.deps-dev
 # a fresh schema): 400 host agents + 4 site agents, 30 s compressed 20x, CPU per batch.
 bench-fleet: $(VENV)/.deps-dev
 	$(BIN)/python benchmarks/fleet.py --serve sqlite --serve postgresql \
-		--agents 400 --clients 20 --sites 4 --speed 20 --duration 30 --warmup 3
+		--agents 400 --clients 20 --sites 4 --speed 20 --duration 30 --warmup
 
 clean:
 	rm -rf $(VENV) .upkeep-demo .pytest_cache

@@ -27,7 +27,7 @@ Importable (``from benchmarks.fleet import Fleet``; the fleet e2e test uses it) 
 command. ``--serve`` starts a real ``upkeep serve`` itself (``make bench-fleet`` runs both)::
 
     python benchmarks/fleet.py --serve sqlite --serve postgresql --agents 400 --speed 20 \\
-        --duration 30 --warmup 3
+        --duration 30 --warmup
     python benchmarks/fleet.py --url http://127.0.0.1:8427 --database-url postgresql+psycopg://... \\
         --clients 10 --agents 100 --sites 10 --duration 60 --speed 10
 
@@ -242,6 +242,9 @@ class Report:
     per_url: Counter
     #: CPU seconds per process group over the run (``collector``, ``postgresql``), if measured
     cpu: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds per second of each group with no batch arriving (its periodic jobs),
+    #: measured before the run; subtracted in the "net" figures
+    idle: dict[str, float] = field(default_factory=dict)
 
     @property
     def samples_per_second(self) -> float:
@@ -254,13 +257,17 @@ class Report:
             return self.latencies[0]
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1]
 
+    def net_cpu(self, group: str) -> float:
+        """CPU seconds of ``group`` for the batches: less what it uses idle in as long."""
+        return self.cpu[group] - self.idle.get(group, 0.0) * self.seconds
+
     def cpu_per_million(self, group: str) -> float:
-        """CPU seconds of ``group`` per million accepted samples."""
-        return self.cpu[group] / self.samples * 1e6 if self.samples else float("nan")
+        """Net CPU seconds of ``group`` per million accepted samples."""
+        return self.net_cpu(group) / self.samples * 1e6 if self.samples else float("nan")
 
     def cpu_per_batch(self, group: str) -> float:
-        """CPU seconds of ``group`` per accepted batch."""
-        return self.cpu[group] / self.batches if self.batches else float("nan")
+        """Net CPU seconds of ``group`` per accepted batch."""
+        return self.net_cpu(group) / self.batches if self.batches else float("nan")
 
     def summary(self) -> str:
         text = (
@@ -271,8 +278,9 @@ class Report:
         )
         for group in self.cpu:
             text += (
-                f"; {group} CPU {self.cpu[group]:.1f} s = {self.cpu_per_million(group):.1f} s "
-                f"per million samples, {self.cpu_per_batch(group) * 1000:.2f} ms per batch"
+                f"; {group} CPU {self.cpu[group]:.1f} s (idle {self.idle.get(group, 0):.2f}/s) "
+                f"= net {self.cpu_per_million(group):.1f} s per million samples, "
+                f"{self.cpu_per_batch(group) * 1000:.2f} ms per batch"
             )
         return text
 
@@ -668,6 +676,18 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
+def warm_up(url: str, agents: list[FleetAgent], workers: int, host_source: str) -> None:
+    """Every agent's first batch, which creates its series: not the steady state measured."""
+    fleet = Fleet([url], agents, interval=3600.0, workers=workers, host_source=host_source)
+    fleet.period = 1.0  # spread the first batches over a second ...
+    fleet.start()
+    fleet.period = 3600.0  # ... and send no second one
+    deadline = time.monotonic() + 600
+    while fleet.report().batches < len(agents) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    fleet.stop()
+
+
 def serve_and_run(args: argparse.Namespace, store: str) -> Report:
     """Start a real ``upkeep serve`` on ``store`` (sqlite: a temp dir; postgresql: a fresh
     schema of ``--postgres-url``), provision the fleet, run it, measure CPU."""
@@ -703,14 +723,10 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
             meter=CpuMeter(groups, children={"postgresql"}),
         )
         if args.warmup:
-            # Every agent's first batch creates its series: not the steady state measured.
-            Fleet(
-                [collector.url],
-                agents,
-                interval=args.warmup,
-                workers=args.workers,
-                host_source=args.host_source,
-            ).run(args.warmup)
+            warm_up(collector.url, agents, args.workers, args.host_source)
+        idle = CpuMeter(groups, children={"postgresql"}).start()
+        time.sleep(args.idle)
+        idle_rate = {k: v / args.idle for k, v in idle.stop().items()}
         if args.py_spy:
             spy = subprocess.Popen(
                 [
@@ -732,7 +748,9 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
                 stderr=subprocess.DEVNULL,
             )
             stack.callback(spy.wait)
-        return fleet.run(args.duration)
+        report = fleet.run(args.duration)
+        report.idle = idle_rate
+        return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -767,7 +785,12 @@ def main(argv: list[str] | None = None) -> int:
         help="host batch shape: the real agent's `once` output here, or its catalogs",
     )
     parser.add_argument(
-        "--warmup", type=float, default=0.0, help="seconds of a first run (series creation)"
+        "--warmup",
+        action="store_true",
+        help="first let every agent send one batch (series creation), then measure",
+    )
+    parser.add_argument(
+        "--idle", type=float, default=5.0, help="seconds to measure the idle CPU before the run"
     )
     parser.add_argument("--py-spy", metavar="PREFIX", help="record the collector with py-spy")
     args = parser.parse_args(argv)

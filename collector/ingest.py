@@ -28,6 +28,7 @@ result after the commit, so a slow listener never holds the write transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -44,11 +45,11 @@ from agent import wire
 from agent.durations import format_duration
 from agent.wire import BatchAccepted, Refused
 from collector import timeutil, wirecodec
-from collector.admin import Principal
+from collector.admin import Principal, hash_token
 from collector.bulk import RollupRow, SampleRow, writer_for
-from collector.errors import Forbidden, InvalidBatch
+from collector.errors import Forbidden, InvalidBatch, Unauthenticated
 from collector.rules.engine import humanize
-from collector.schema import agents, assets, batches, events, series, sites, tokens
+from collector.schema import agents, assets, batches, clients, events, series, sites, tokens
 from collector.store import Store, inserted_id
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ _HOUR = 3600
 _TS = operator.attrgetter("ts")
 #: Series named in a ``series_limit`` event (the count says how many there were).
 _EXAMPLES = 5
+#: Agent tokens remembered (token hash → Principal); beyond this the cache starts over.
+_MAX_PRINCIPALS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,7 @@ class _Pending:
     inventory: dict[str, tuple[int, Asset]] = field(default_factory=dict)
     series: dict[SeriesKey, SeriesRef] = field(default_factory=dict)
     sites: dict[tuple[int, str], int] = field(default_factory=dict)
+    touched: float | None = None  # the token's last_used_at as written
 
 
 @dataclass(slots=True)
@@ -219,9 +223,56 @@ class Ingestor:
         self._inventory: dict[int, dict[str, tuple[int, Asset]]] = {}
         self._series: dict[int, dict[SeriesKey, SeriesRef]] = {}
         self._sites: dict[tuple[int, str], int] = {}
+        # Agent tokens already authenticated, so a steady stream of batches pays neither a
+        # read transaction nor a thread hop for it. Never trusted alone: every batch's write
+        # transaction re-reads the token's row (revoked by any process, client disabled).
+        self._principals: dict[str, Principal] = {}
+        self._token_keys: dict[int, str] = {}  # token id → its key in _principals
+        self._token_check = sa.select(
+            tokens.c.revoked_at, tokens.c.kind, clients.c.name, clients.c.enabled
+        ).select_from(tokens.outerjoin(clients, tokens.c.client_id == clients.c.id))
 
     def clear_caches(self) -> None:
         self._assets, self._inventory, self._series, self._sites = {}, {}, {}, {}
+        self._principals, self._token_keys = {}, {}
+
+    # ------------------------------------------------------------------ agent tokens
+
+    def cached_principal(self, token: str) -> Principal | None:
+        """The principal of an agent token seen before (still checked in each transaction)."""
+        return self._principals.get(hash_token(token))
+
+    def remember_principal(self, token: str, principal: Principal) -> None:
+        """Remember an agent token :func:`collector.admin.authenticate` just accepted."""
+        if principal.kind != "agent":
+            return
+        if len(self._principals) >= _MAX_PRINCIPALS:
+            self._principals, self._token_keys = {}, {}
+        key = hash_token(token)
+        self._principals[key] = principal
+        self._token_keys[principal.token_id] = key
+
+    def _check_token(self, conn: Connection, principal: Principal) -> None:
+        """Refuse a batch whose token was revoked (or client disabled) since it was cached:
+        the answers of :func:`collector.admin.authenticate`, read inside the write transaction."""
+        row = conn.execute(self._token_check.where(tokens.c.id == principal.token_id)).first()
+        if row is None or row.revoked_at is not None:
+            self._forget(principal)
+            raise Unauthenticated("unknown or revoked token")
+        if row.kind == "agent" and not row.enabled:
+            self._forget(principal)
+            raise Forbidden(f"client {row.name!r} is disabled")
+
+    def _touched(self, principal: Principal, when: float) -> None:
+        """The cached principal carries the last_used_at just written (touched once a minute)."""
+        key = self._token_keys.get(principal.token_id)
+        if key is not None and key in self._principals:
+            self._principals[key] = dataclasses.replace(self._principals[key], last_used_at=when)
+
+    def _forget(self, principal: Principal) -> None:
+        key = self._token_keys.pop(principal.token_id, None)
+        if key is not None:
+            self._principals.pop(key, None)
 
     # ------------------------------------------------------------------ entry point
 
@@ -256,6 +307,8 @@ class Ingestor:
             self._inventory.setdefault(principal.client_id, {}).update(pending.inventory)
             self._series.setdefault(principal.client_id, {}).update(pending.series)
             self._sites.update(pending.sites)
+            if pending.touched is not None:
+                self._touched(principal, pending.touched)
             for listener in self.listeners:
                 try:
                     listener(result)
@@ -344,6 +397,7 @@ class Ingestor:
     ) -> IngestResult:
         client_id = principal.client_id
         assert client_id is not None
+        self._check_token(conn, principal)
         batch_id = str(batch.batch_id)
         done = conn.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).first()
         if done is not None:
@@ -417,6 +471,7 @@ class Ingestor:
             conn.execute(
                 tokens.update().where(tokens.c.id == principal.token_id).values(last_used_at=now)
             )
+            pending.touched = now
         accepted = BatchAccepted(
             batch_id=batch.batch_id,
             seq=batch.seq,
