@@ -551,7 +551,7 @@ def _error_name(exc: BaseException) -> str:
 class CpuMeter:
     """CPU seconds (user + system) used by named groups of processes between :meth:`start`
     and :meth:`stop`: the collector process(es), and PostgreSQL's postmaster with all its
-    backends. Process CPU time, not wall time: meaningful on a machine shared with other work.
+    backends (see :func:`postgres_backends`). Process CPU time, not wall time: meaningful on a machine shared with other work.
 
     A process that exits between the two readings is not counted (PostgreSQL backends of a
     pooled collector live for the whole run)."""
@@ -598,18 +598,22 @@ class CpuMeter:
         return self.seconds
 
 
-def postgres_pid(database_url: str) -> int:
-    """The postmaster's pid of the PostgreSQL server behind ``database_url`` (same machine)."""
-    import psutil
+def postgres_backends(database_url: str, application_name: str) -> list[int]:
+    """The pids of the PostgreSQL backends serving connections named ``application_name``
+    (the collector's pool; the server is on this machine). Other sessions of the same
+    server (other tests, other benchmarks) are not counted, nor are PostgreSQL's own
+    background processes (WAL writer, checkpointer)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
-            backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-        parent = psutil.Process(backend).parent()
-        assert parent is not None
-        return parent.pid
+            return list(
+                conn.execute(
+                    sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                    {"name": application_name},
+                ).scalars()
+            )
     finally:
         engine.dispose()
 
@@ -701,6 +705,9 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
             database_url = f"sqlite:///{tmp / 'upkeep.db'}"
         else:
             database_url = stack.enter_context(fresh_schema(args.postgres_url))
+            # Names the collector's connections, to meter only their backends.
+            app_name = f"upkeep-fleet-{uuid.uuid4().hex[:8]}"
+            database_url += f"&application_name={app_name}"
         env = {"UPKEEP_RULES_WATCH_INTERVAL": "0s"}
         collector = CollectorProcess(
             tmp, database_url=database_url, env=env, log_level="warning", startup_timeout=120
@@ -710,8 +717,6 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
         agents = provision(database_url, args.clients, args.agents, args.sites)
         assert collector.process is not None
         groups = {"collector": [collector.process.pid]}
-        if store == "postgresql":
-            groups["postgresql"] = [postgres_pid(database_url)]
         fleet = Fleet(
             [collector.url],
             agents,
@@ -720,11 +725,13 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
             rate_limit=args.rate_limit,
             workers=args.workers,
             host_source=args.host_source,
-            meter=CpuMeter(groups, children={"postgresql"}),
+            meter=CpuMeter(groups),
         )
         if args.warmup:
             warm_up(collector.url, agents, args.workers, args.host_source)
-        idle = CpuMeter(groups, children={"postgresql"}).start()
+        if store == "postgresql":  # after the warm-up: the collector's pool is open
+            groups["postgresql"] = postgres_backends(args.postgres_url, app_name)
+        idle = CpuMeter(groups).start()
         time.sleep(args.idle)
         idle_rate = {k: v / args.idle for k, v in idle.stop().items()}
         if args.py_spy:

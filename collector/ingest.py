@@ -49,7 +49,7 @@ from collector.admin import Principal, hash_token
 from collector.bulk import RollupRow, SampleRow, writer_for
 from collector.errors import Forbidden, InvalidBatch, Unauthenticated
 from collector.rules.engine import humanize
-from collector.schema import agents, assets, batches, clients, events, series, sites, tokens
+from collector.schema import agents, assets, events, series, sites
 from collector.store import Store, inserted_id
 
 if TYPE_CHECKING:
@@ -160,6 +160,37 @@ class _SamplesAlreadyStored(Exception):
     """Some (series, ts) were stored by an earlier batch: redo the transaction filtering them."""
 
 
+class _Statements:
+    """The per-batch statements of the steady state as the driver's own SQL: a batch runs
+    each once, and SQLAlchemy Core's per-execution work (compile-cache lookup, parameter
+    processing, result metadata) cost more than the statements themselves on SQLite."""
+
+    def __init__(self, dialect: str) -> None:
+        mark = "?" if dialect == "sqlite" else "%s"
+
+        def sql(text: str) -> str:
+            return text.replace("?", mark)
+
+        self.token = sql(
+            "SELECT t.revoked_at, t.kind, c.name, c.enabled FROM tokens t "
+            "LEFT JOIN clients c ON c.id = t.client_id WHERE t.id = ?"
+        )
+        self.batch_done = sql(
+            "SELECT client_id, seq, samples, events, assets FROM batches WHERE batch_id = ?"
+        )
+        self.agent = sql("SELECT client_id, last_seq FROM agents WHERE id = ?")
+        self.agent_seen = sql(
+            "UPDATE agents SET site_id = ?, hostname = ?, version = ?, os = ?, last_seen = ?, "
+            "last_seq = ? WHERE id = ?"
+        )
+        self.asset_seen = sql("UPDATE assets SET last_seen = ? WHERE id = ?")
+        self.batch = sql(
+            "INSERT INTO batches (batch_id, agent_id, client_id, seq, samples, events, assets, "
+            "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        self.token_used = sql("UPDATE tokens SET last_used_at = ? WHERE id = ?")
+
+
 def canonical_labels(labels: dict[str, str] | Iterable[tuple[str, str]]) -> str:
     items = sorted(labels.items()) if isinstance(labels, dict) else list(labels)
     return json.dumps(dict(items), separators=(",", ":"), ensure_ascii=False)
@@ -228,9 +259,7 @@ class Ingestor:
         # transaction re-reads the token's row (revoked by any process, client disabled).
         self._principals: dict[str, Principal] = {}
         self._token_keys: dict[int, str] = {}  # token id → its key in _principals
-        self._token_check = sa.select(
-            tokens.c.revoked_at, tokens.c.kind, clients.c.name, clients.c.enabled
-        ).select_from(tokens.outerjoin(clients, tokens.c.client_id == clients.c.id))
+        self._sql = _Statements(store.dialect)
 
     def clear_caches(self) -> None:
         self._assets, self._inventory, self._series, self._sites = {}, {}, {}, {}
@@ -255,7 +284,7 @@ class Ingestor:
     def _check_token(self, conn: Connection, principal: Principal) -> None:
         """Refuse a batch whose token was revoked (or client disabled) since it was cached:
         the answers of :func:`collector.admin.authenticate`, read inside the write transaction."""
-        row = conn.execute(self._token_check.where(tokens.c.id == principal.token_id)).first()
+        row = conn.exec_driver_sql(self._sql.token, (principal.token_id,)).first()
         if row is None or row.revoked_at is not None:
             self._forget(principal)
             raise Unauthenticated("unknown or revoked token")
@@ -399,7 +428,7 @@ class Ingestor:
         assert client_id is not None
         self._check_token(conn, principal)
         batch_id = str(batch.batch_id)
-        done = conn.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).first()
+        done = conn.exec_driver_sql(self._sql.batch_done, (batch_id,)).first()
         if done is not None:
             if done.client_id != client_id:
                 raise Forbidden(f"batch_id {batch_id} was sent by another client")
@@ -455,22 +484,21 @@ class Ingestor:
             event_rows[-1]["received_at"] = now
         if event_rows:
             conn.execute(events.insert(), event_rows)
-        conn.execute(
-            batches.insert().values(
-                batch_id=batch_id,
-                agent_id=agent_id,
-                client_id=client_id,
-                seq=batch.seq,
-                samples=inserted,
-                events=len(admitted.events),
-                assets=len(batch.assets),
-                received_at=now,
-            )
+        conn.exec_driver_sql(
+            self._sql.batch,
+            (
+                batch_id,
+                agent_id,
+                client_id,
+                batch.seq,
+                inserted,
+                len(admitted.events),
+                len(batch.assets),
+                now,
+            ),
         )
         if principal.last_used_at is None or now - principal.last_used_at > _TOKEN_TOUCH_INTERVAL:
-            conn.execute(
-                tokens.update().where(tokens.c.id == principal.token_id).values(last_used_at=now)
-            )
+            conn.exec_driver_sql(self._sql.token_used, (now, principal.token_id))
             pending.touched = now
         accepted = BatchAccepted(
             batch_id=batch.batch_id,
@@ -545,9 +573,7 @@ class Ingestor:
     ) -> str:
         info = batch.agent
         agent_id = str(info.id)
-        row = conn.execute(
-            sa.select(agents.c.client_id, agents.c.last_seq).where(agents.c.id == agent_id)
-        ).first()
+        row = conn.exec_driver_sql(self._sql.agent, (agent_id,)).first()
         values = {
             "site_id": site_id,
             "hostname": info.hostname,
@@ -566,10 +592,17 @@ class Ingestor:
             raise Forbidden(f"agent {agent_id} is registered to another client")
         elif self._seen_due(("agent", agent_id), now):
             # Throttled (seen_interval): hostname/version/last_seq changes wait at most as long.
-            conn.execute(
-                agents.update()
-                .where(agents.c.id == agent_id)
-                .values(last_seq=max(row.last_seq, batch.seq), **values)
+            conn.exec_driver_sql(
+                self._sql.agent_seen,
+                (
+                    site_id,
+                    info.hostname,
+                    info.version,
+                    info.os,
+                    now,
+                    max(row.last_seq, batch.seq),
+                    agent_id,
+                ),
             )
         return agent_id
 
@@ -631,8 +664,10 @@ class Ingestor:
         if self.seen_interval > 0:  # just written with the inventory: the throttle starts now
             self._seen_written.update((ids[n], now) for n in written if n in ids)
         touch = [ids[n] for n in named - written if self._seen_due(ids[n], now)]
-        for chunk in _chunks(sorted(touch), 500):
-            conn.execute(assets.update().where(assets.c.id.in_(chunk)).values(last_seen=now))
+        if touch:
+            conn.exec_driver_sql(
+                self._sql.asset_seen, [(now, asset_id) for asset_id in sorted(touch)]
+            )
         return ids
 
     def _series_of(
