@@ -245,6 +245,8 @@ class Report:
     #: CPU seconds per second of each group with no batch arriving (its periodic jobs),
     #: measured before the run; subtracted in the "net" figures
     idle: dict[str, float] = field(default_factory=dict)
+    #: Resident memory (bytes) of each metered group at the end of the run
+    rss: dict[str, int] = field(default_factory=dict)
 
     @property
     def samples_per_second(self) -> float:
@@ -282,6 +284,8 @@ class Report:
                 f"= net {self.cpu_per_million(group):.1f} s per million samples, "
                 f"{self.cpu_per_batch(group) * 1000:.2f} ms per batch"
             )
+            if group in self.rss:
+                text += f", RSS {self.rss[group] / 2**20:,.0f} MiB"
         return text
 
 
@@ -407,6 +411,7 @@ class Fleet:
         report = self.report()
         if self.meter is not None:
             report.cpu = self.meter.stop()
+            report.rss = dict(self.meter.rss)
         return report
 
     def run(self, duration: float) -> Report:
@@ -561,10 +566,12 @@ class CpuMeter:
         self.children = set(children)  # groups whose processes' descendants count too
         self._before: dict[str, dict[int, float]] = {}
         self.seconds: dict[str, float] = {}
+        self.rss: dict[str, int] = {}
 
     def _read(self) -> dict[str, dict[int, float]]:
         import psutil
 
+        self.rss = {}
         out: dict[str, dict[int, float]] = {}
         for name, pids in self.groups.items():
             found: dict[int, float] = {}
@@ -579,6 +586,7 @@ class CpuMeter:
                 for p in procs:
                     try:
                         t = p.cpu_times()
+                        self.rss[name] = self.rss.get(name, 0) + p.memory_info().rss
                     except psutil.NoSuchProcess:
                         continue
                     found[p.pid] = t.user + t.system

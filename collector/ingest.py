@@ -4,6 +4,8 @@
 by :mod:`collector.wirecodec`) and the authenticated
 :class:`~collector.admin.Principal` and, in one write transaction:
 
+0. re-reads the agent token's row (the API caches tokens across requests: a token revoked
+   or a client disabled by any process is refused here, 401/403);
 1. answers ``duplicate`` if the batch_id is already stored (nothing is written);
 2. registers or updates the agent (403 if its id belongs to another client) and its site;
 3. upserts the batch's assets and checks every sample/event names an asset the client has

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
+from servers.collector import CollectorProcess
 
 from benchmarks.fleet import CpuMeter, Fleet, host_series, provision
 from collector.schema import samples, series
 from collector.store import Store
-from servers.collector import CollectorProcess
 
 
 def test_host_shape_is_what_the_real_checks_emit():
