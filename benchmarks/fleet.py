@@ -3,49 +3,62 @@
 Each simulated agent has its own token and agent id and posts a gzip JSON batch every
 ``interval`` seconds (divided by ``speed``: time compression — rules with compressed
 durations see the same sequence sooner), round-robin across the collector URLs over
-keep-alive connections, as agents behind a load balancer would. A URL that refuses (a
-replica restarting) is skipped for the next one, as a balancer's health check would; a
-batch is retried until some replica accepts it, like the agent's spool, so no sample is
-lost. Batches have the real agent's shape, taken from the agent's own metric catalogs:
+keep-alive HTTP connections (one per sender thread and URL), optionally under a fleet-wide
+rate limit, as agents behind a load balancer would. A URL that refuses (a replica
+restarting) is skipped for the next one, as a balancer's health check would; a batch is
+retried until some replica accepts it, like the agent's spool, so no sample is lost.
+Batches have the real agent's shape and encoding (compact JSON, gzip level 5):
 
-* a **host** agent: the Linux default checks (cpu, load, memory, disk, diskio, netio,
-  uptime, temperature) with their label sets, plus ``upkeep_check_up`` /
-  ``upkeep_check_duration_seconds`` per check — about 80 samples;
+* a **host** agent: what the Linux default checks emit. ``host_source="once"`` (the
+  command's default) takes the (metric, labels) of ``upkeep-agent once --print`` run on this
+  machine — the real checks' output, about 80 samples; ``"catalog"`` (the library default,
+  the same on every machine) builds them from the checks' metric catalogs with coherent
+  label values, plus ``upkeep_check_up`` / ``upkeep_check_duration_seconds`` per check;
 * a **site** agent: its host plus the SNMP profiles' metrics of a 48-port switch, a printer
   and a UPS — about 500 samples.
 
 Values sit in healthy ranges (no shipped rule fires). Scripted :class:`Fault` s change a
 metric of one asset between two times (e.g. cpu at 99 % for asset X from t1 to t2), or
-silence an agent. The :class:`Report` has accepted samples/s and batch latency p50/p99.
+silence an agent. The :class:`Report` has accepted samples/s, batch latency p50/p99 and,
+with a :class:`CpuMeter`, the CPU seconds (process time, not wall time) of the collector
+and of PostgreSQL per million samples and per batch.
 
 Importable (``from benchmarks.fleet import Fleet``; the fleet e2e test uses it) and a
-command::
+command. ``--serve`` starts a real ``upkeep serve`` itself (``make bench-fleet`` runs both)::
 
+    python benchmarks/fleet.py --serve sqlite --serve postgresql --agents 400 --speed 20 \\
+        --duration 30 --warmup
     python benchmarks/fleet.py --url http://127.0.0.1:8427 --database-url postgresql+psycopg://... \\
         --clients 10 --agents 100 --sites 10 --duration 60 --speed 10
 
 ``--database-url`` provisions clients and tokens directly in the store (a throw-away one).
+Numbers: benchmarks/README.md, "Fleet simulator".
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import heapq
+import http.client
 import itertools
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,8 +139,38 @@ def _healthy(metric: str, labels: dict[str, str]) -> float:
     return 1.0
 
 
-def host_series() -> list[tuple[str, dict[str, str]]]:
-    """(metric, labels) of a Linux host agent's default checks, from the agent's catalogs."""
+_ONCE: list[tuple[str, dict[str, str]]] | None = None
+
+
+def host_series_once() -> list[tuple[str, dict[str, str]]]:
+    """(metric, labels) of what the real agent's default checks emit on this machine: the
+    output of ``upkeep-agent once --print`` (run once per process and kept)."""
+    global _ONCE
+    if _ONCE is None:
+        out = subprocess.run(
+            [sys.executable, "-m", "agent.cli", "once", "--print", "--wait", "0.5"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        seen: dict[tuple[str, tuple[tuple[str, str], ...]], None] = {}
+        for line in out.stdout.splitlines():
+            sample = json.loads(line)
+            seen[(sample["metric"], tuple(sorted(sample["labels"].items())))] = None
+        if not seen:
+            raise RuntimeError(f"upkeep-agent once printed no sample: {out.stderr[-2000:]}")
+        _ONCE = [(metric, dict(labels)) for metric, labels in seen]
+    return list(_ONCE)
+
+
+def host_series(source: str = "catalog") -> list[tuple[str, dict[str, str]]]:
+    """(metric, labels) of a Linux host agent's default checks: ``source="once"`` what the
+    real checks emit on this machine (:func:`host_series_once`), ``"catalog"`` the agent's
+    metric catalogs with coherent label values (the same on every machine)."""
+    if source == "once":
+        return host_series_once()
     from agent.checks.base import BASE_CATALOG
     from agent.checks.registry import check_class, default_checks
 
@@ -197,6 +240,13 @@ class Report:
     errors: Counter
     retries: int
     per_url: Counter
+    #: CPU seconds per process group over the run (``collector``, ``postgresql``), if measured
+    cpu: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds per second of each group with no batch arriving (its periodic jobs),
+    #: measured before the run; subtracted in the "net" figures
+    idle: dict[str, float] = field(default_factory=dict)
+    #: Resident memory (bytes) of each metered group at the end of the run
+    rss: dict[str, int] = field(default_factory=dict)
 
     @property
     def samples_per_second(self) -> float:
@@ -209,13 +259,34 @@ class Report:
             return self.latencies[0]
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1]
 
+    def net_cpu(self, group: str) -> float:
+        """CPU seconds of ``group`` for the batches: less what it uses idle in as long."""
+        return self.cpu[group] - self.idle.get(group, 0.0) * self.seconds
+
+    def cpu_per_million(self, group: str) -> float:
+        """Net CPU seconds of ``group`` per million accepted samples."""
+        return self.net_cpu(group) / self.samples * 1e6 if self.samples else float("nan")
+
+    def cpu_per_batch(self, group: str) -> float:
+        """Net CPU seconds of ``group`` per accepted batch."""
+        return self.net_cpu(group) / self.batches if self.batches else float("nan")
+
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.batches} batches, {self.samples} samples in {self.seconds:.1f}s: "
             f"{self.samples_per_second:,.0f} samples/s accepted; batch latency "
             f"p50 {self.percentile(50) * 1000:.0f} ms, p99 {self.percentile(99) * 1000:.0f} ms; "
             f"retries {self.retries}, errors {dict(self.errors) or 0}"
         )
+        for group in self.cpu:
+            text += (
+                f"; {group} CPU {self.cpu[group]:.1f} s (idle {self.idle.get(group, 0):.2f}/s) "
+                f"= net {self.cpu_per_million(group):.1f} s per million samples, "
+                f"{self.cpu_per_batch(group) * 1000:.2f} ms per batch"
+            )
+            if group in self.rss:
+                text += f", RSS {self.rss[group] / 2**20:,.0f} MiB"
+        return text
 
 
 class Fleet:
@@ -233,6 +304,8 @@ class Fleet:
         workers: int = 8,
         seed: int = 0,
         timeout: float = 10.0,
+        meter: CpuMeter | None = None,
+        host_source: str = "catalog",
     ) -> None:
         self.urls = list(urls)
         self.agents = agents
@@ -255,8 +328,9 @@ class Fleet:
         self._per_url: Counter = Counter()
         self._rr = itertools.count()
         self._threads: list[threading.Thread] = []
+        self.meter = meter
         self._series = {
-            "host": host_series(),
+            "host": host_series(host_source),
             **{p: snmp_series(p) for p in ("switch", "printer", "ups")},
         }
 
@@ -313,6 +387,8 @@ class Fleet:
     # ------------------------------------------------------------------ running
 
     def start(self) -> Fleet:
+        if self.meter is not None:
+            self.meter.start()
         self.started = time.time()
         # Spread the agents over one period, as real agents started at different times are.
         for i, agent in enumerate(self.agents):
@@ -332,7 +408,11 @@ class Fleet:
             self._cv.notify_all()
         for thread in self._threads:
             thread.join(timeout=self.timeout + 5)
-        return self.report()
+        report = self.report()
+        if self.meter is not None:
+            report.cpu = self.meter.stop()
+            report.rss = dict(self.meter.rss)
+        return report
 
     def run(self, duration: float) -> Report:
         self.start()
@@ -370,7 +450,7 @@ class Fleet:
             self._cv.notify()
 
     def _worker(self) -> None:
-        sessions: dict[str, requests.Session] = {}
+        connections: dict[str, http.client.HTTPConnection] = {}
         last_send = 0.0
         while True:
             job = self._next()
@@ -385,13 +465,30 @@ class Fleet:
                 last_send = time.time()
             body = self.batch(agent, time.time())
             if body is not None:
-                self._send(sessions, agent, body)
+                self._send(connections, agent, body)
             self._schedule(max(due + self.period, time.time()), i, agent)
-        for session in sessions.values():
-            session.close()
+        for conn in connections.values():
+            conn.close()
 
-    def _send(self, sessions: dict[str, requests.Session], agent: FleetAgent, body: dict) -> None:
-        data = gzip.compress(json.dumps(body).encode(), compresslevel=5)
+    def _connection(
+        self, connections: dict[str, http.client.HTTPConnection], url: str
+    ) -> http.client.HTTPConnection:
+        conn = connections.get(url)
+        if conn is None:
+            parts = urlsplit(url)
+            cls = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            conn = connections[url] = cls(parts.netloc, timeout=self.timeout)
+        return conn
+
+    def _send(
+        self, connections: dict[str, http.client.HTTPConnection], agent: FleetAgent, body: dict
+    ) -> None:
+        # The agent's own encoding: compact JSON, gzip level 5 (agent/shipper.py).
+        data = gzip.compress(json.dumps(body, separators=(",", ":")).encode(), compresslevel=5)
         headers = {
             "Authorization": f"Bearer {agent.token}",
             "Content-Type": "application/json",
@@ -402,19 +499,22 @@ class Fleet:
         attempt = 0
         while not self._stop.is_set() or attempt == 0:
             url = self.urls[(first + attempt) % len(self.urls)]
-            session = sessions.setdefault(url, requests.Session())
+            conn = self._connection(connections, url)
             started = time.perf_counter()
             try:
-                resp = session.post(
-                    url + "/api/v1/batches", data=data, headers=headers, timeout=self.timeout
+                # One keep-alive connection per worker and URL, as an agent's session keeps.
+                conn.request(
+                    "POST", urlsplit(url).path.rstrip("/") + "/api/v1/batches", data, headers
                 )
-            except requests.RequestException as exc:
+                resp = conn.getresponse()
+                payload = resp.read()
+            except (OSError, http.client.HTTPException) as exc:
                 # A replica restarting or killed: the next URL, as a balancer would.
                 with self._lock:
-                    self._errors[type(exc).__name__] += 1
+                    self._errors[_error_name(exc)] += 1
                     self._retries += 1
-                session.close()
-                sessions.pop(url, None)
+                conn.close()
+                connections.pop(url, None)
                 attempt += 1
                 if time.time() > deadline:
                     return
@@ -422,20 +522,108 @@ class Fleet:
                     time.sleep(0.2)
                 continue
             latency = time.perf_counter() - started
+            if resp.will_close:
+                conn.close()
+                connections.pop(url, None)
             with self._lock:
-                if resp.status_code == 200:
+                if resp.status == 200:
                     self._batches += 1
-                    self._samples += resp.json()["samples"]
+                    self._samples += json.loads(payload)["samples"]
                     self._latencies.append(latency)
                     self._per_url[url] += 1
                     return
-                self._errors[f"http {resp.status_code}"] += 1
-            if resp.status_code < 500:
+                self._errors[f"http {resp.status}"] += 1
+            if resp.status < 500:
                 return  # refused for good (a wrong token, a bad batch): never retried
             attempt += 1
             self._retries += 1
             if time.time() > deadline:
                 return
+
+
+def _error_name(exc: BaseException) -> str:
+    """``ConnectionError`` for every refused/reset/aborted connection (as requests named it)."""
+    if isinstance(exc, ConnectionError | http.client.RemoteDisconnected):
+        return "ConnectionError"
+    if isinstance(exc, TimeoutError):
+        return "Timeout"
+    return type(exc).__name__
+
+
+# ---------------------------------------------------------------------- CPU accounting
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by named groups of processes between :meth:`start`
+    and :meth:`stop`: the collector process(es), and PostgreSQL's postmaster with all its
+    backends (see :func:`postgres_backends`). Process CPU time, not wall time: meaningful on a machine shared with other work.
+
+    A process that exits between the two readings is not counted (PostgreSQL backends of a
+    pooled collector live for the whole run)."""
+
+    def __init__(self, groups: dict[str, list[int]], *, children: set[str] = frozenset()) -> None:
+        self.groups = groups
+        self.children = set(children)  # groups whose processes' descendants count too
+        self._before: dict[str, dict[int, float]] = {}
+        self.seconds: dict[str, float] = {}
+        self.rss: dict[str, int] = {}
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        import psutil
+
+        self.rss = {}
+        out: dict[str, dict[int, float]] = {}
+        for name, pids in self.groups.items():
+            found: dict[int, float] = {}
+            for pid in pids:
+                try:
+                    proc = psutil.Process(pid)
+                    procs = [proc] + (
+                        proc.children(recursive=True) if name in self.children else []
+                    )
+                except psutil.NoSuchProcess:
+                    continue
+                for p in procs:
+                    try:
+                        t = p.cpu_times()
+                        self.rss[name] = self.rss.get(name, 0) + p.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        continue
+                    found[p.pid] = t.user + t.system
+            out[name] = found
+        return out
+
+    def start(self) -> CpuMeter:
+        self._before = self._read()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        after = self._read()
+        self.seconds = {
+            name: sum(t - self._before.get(name, {}).get(pid, 0.0) for pid, t in now.items())
+            for name, now in after.items()
+        }
+        return self.seconds
+
+
+def postgres_backends(database_url: str, application_name: str) -> list[int]:
+    """The pids of the PostgreSQL backends serving connections named ``application_name``
+    (the collector's pool; the server is on this machine). Other sessions of the same
+    server (other tests, other benchmarks) are not counted, nor are PostgreSQL's own
+    background processes (WAL writer, checkpointer)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                    {"name": application_name},
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
 
 
 # ---------------------------------------------------------------------- provisioning
@@ -474,10 +662,129 @@ def provision(
         store.dispose()
 
 
+@contextlib.contextmanager
+def fresh_schema(base_url: str) -> Iterator[str]:
+    """A URL whose search_path is a new, empty PostgreSQL schema, dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    schema = f"fleet_{uuid.uuid4().hex[:10]}"
+    url = make_url(base_url)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def load() -> str:
+    """The machine's load average, to print next to every figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def warm_up(url: str, agents: list[FleetAgent], workers: int, host_source: str) -> None:
+    """Every agent's first batch, which creates its series: not the steady state measured."""
+    fleet = Fleet([url], agents, interval=3600.0, workers=workers, host_source=host_source)
+    fleet.period = 1.0  # spread the first batches over a second ...
+    fleet.start()
+    fleet.period = 3600.0  # ... and send no second one
+    deadline = time.monotonic() + 600
+    while fleet.report().batches < len(agents) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    fleet.stop()
+
+
+def serve_and_run(args: argparse.Namespace, store: str) -> Report:
+    """Start a real ``upkeep serve`` on ``store`` (sqlite: a temp dir; postgresql: a fresh
+    schema of ``--postgres-url``), provision the fleet, run it, measure CPU."""
+    import tempfile
+
+    from tests.servers.collector import CollectorProcess
+
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="upkeep-fleet-")))
+        if store == "sqlite":
+            database_url = f"sqlite:///{tmp / 'upkeep.db'}"
+        else:
+            database_url = stack.enter_context(fresh_schema(args.postgres_url))
+            # Names the collector's connections, to meter only their backends.
+            app_name = f"upkeep-fleet-{uuid.uuid4().hex[:8]}"
+            database_url += f"&application_name={app_name}"
+        env = {"UPKEEP_RULES_WATCH_INTERVAL": "0s"}
+        collector = CollectorProcess(
+            tmp, database_url=database_url, env=env, log_level="warning", startup_timeout=120
+        )
+        stack.callback(collector.stop)
+        collector.start()
+        agents = provision(database_url, args.clients, args.agents, args.sites)
+        assert collector.process is not None
+        groups = {"collector": [collector.process.pid]}
+        fleet = Fleet(
+            [collector.url],
+            agents,
+            interval=args.interval,
+            speed=args.speed,
+            rate_limit=args.rate_limit,
+            workers=args.workers,
+            host_source=args.host_source,
+            meter=CpuMeter(groups),
+        )
+        if args.warmup:
+            warm_up(collector.url, agents, args.workers, args.host_source)
+        if store == "postgresql":  # after the warm-up: the collector's pool is open
+            groups["postgresql"] = postgres_backends(args.postgres_url, app_name)
+        idle = CpuMeter(groups).start()
+        time.sleep(args.idle)
+        idle_rate = {k: v / args.idle for k, v in idle.stop().items()}
+        if args.py_spy:
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "--pid",
+                    str(collector.process.pid),
+                    "--duration",
+                    str(int(args.duration)),
+                    "--rate",
+                    "50",
+                    "--format",
+                    "raw",
+                    "--output",
+                    f"{args.py_spy}.{store}.txt",
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            stack.callback(spy.wait)
+        report = fleet.run(args.duration)
+        report.idle = idle_rate
+        return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", action="append", required=True, help="collector URL (repeat)")
-    parser.add_argument("--database-url", required=True, help="store to provision tokens in")
+    parser.add_argument("--url", action="append", help="collector URL (repeat)")
+    parser.add_argument("--database-url", help="store to provision tokens in (with --url)")
+    parser.add_argument(
+        "--serve",
+        action="append",
+        choices=["sqlite", "postgresql"],
+        help="start a real collector on this store instead of --url (repeat: one run each)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "UPKEEP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+        help="PostgreSQL server for --serve postgresql (a fresh schema is used and dropped)",
+    )
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--sites", type=int, default=10, help="how many agents are site agents")
@@ -486,7 +793,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0, help="time compression factor")
     parser.add_argument("--rate-limit", type=float, default=None, help="batches/s for the fleet")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument(
+        "--host-source",
+        choices=["once", "catalog"],
+        default="once",
+        help="host batch shape: the real agent's `once` output here, or its catalogs",
+    )
+    parser.add_argument(
+        "--warmup",
+        action="store_true",
+        help="first let every agent send one batch (series creation), then measure",
+    )
+    parser.add_argument(
+        "--idle", type=float, default=5.0, help="seconds to measure the idle CPU before the run"
+    )
+    parser.add_argument("--py-spy", metavar="PREFIX", help="record the collector with py-spy")
     args = parser.parse_args(argv)
+    if args.serve:
+        for store in args.serve:
+            report = serve_and_run(args, store)
+            print(f"{store}: {report.summary()} ({load()})", flush=True)
+        return 0
+    if not args.url or not args.database_url:
+        parser.error("give --serve, or --url and --database-url")
     agents = provision(args.database_url, args.clients, args.agents, args.sites)
     fleet = Fleet(
         args.url,
@@ -495,9 +824,10 @@ def main(argv: list[str] | None = None) -> int:
         speed=args.speed,
         rate_limit=args.rate_limit,
         workers=args.workers,
+        host_source=args.host_source,
     )
     report = fleet.run(args.duration)
-    print(report.summary())
+    print(f"{report.summary()} ({load()})")
     return 0
 
 

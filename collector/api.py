@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
-from collector import admin, proxies, timeutil, web
+from collector import admin, proxies, timeutil, web, wirecodec
 from collector.admin import Principal
 from collector.background import collector_jobs
 from collector.cluster import Cluster
@@ -222,7 +222,7 @@ def inflate(body: bytes, limit: int) -> bytes:
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def parse_batch(raw: bytes) -> Batch:
+def parse_batch(raw: bytes) -> Batch | wirecodec.Batch:
     """Validate a JSON body against the wire contract (400 not JSON, 422 contract broken)."""
     if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
         # PostgreSQL cannot store NUL in text; refuse it on every store alike.
@@ -231,7 +231,7 @@ def parse_batch(raw: bytes) -> Batch:
             fields=[{"loc": "(body)", "msg": "NUL character in a string", "type": "nul_character"}],
         )
     try:
-        return Batch.model_validate_json(raw)
+        return wirecodec.decode_batch(raw)
     except ValidationError as exc:
         raise from_validation(exc) from None
 
@@ -429,15 +429,22 @@ def create_app(
 
     # ------------------------------------------------------------------ ingest
 
-    def _ingest(principal: Principal, body: bytes, encoding: str) -> BatchAccepted:
+    def _ingest(
+        principal: Principal, token: str, cached: bool, body: bytes, encoding: str
+    ) -> Response:
         started = time.perf_counter()
-        if encoding in ("gzip", "x-gzip"):
-            body = inflate(body, settings.max_decompressed_bytes)
-        elif len(body) > settings.max_decompressed_bytes:
-            raise BodyTooLarge(
-                f"request body is over the limit of {settings.max_decompressed_bytes} bytes"
-            )
-        batch = parse_batch(body)
+        try:
+            if encoding in ("gzip", "x-gzip"):
+                body = inflate(body, settings.max_decompressed_bytes)
+            elif len(body) > settings.max_decompressed_bytes:
+                raise BodyTooLarge(
+                    f"request body is over the limit of {settings.max_decompressed_bytes} bytes"
+                )
+            batch = parse_batch(body)
+        except UpkeepError:
+            if cached:  # a token revoked since it was cached is a 401 before any body error
+                authenticate(store, token, "agent")
+            raise
         accepted = ingestor.ingest(principal, batch).accepted
         metrics.observe_batch(
             accepted.samples,
@@ -446,7 +453,8 @@ def create_app(
             time.perf_counter() - started,
             accepted.refused,
         )
-        return accepted
+        # Serialized here, once: a Response skips FastAPI's second validation of the model.
+        return Response(accepted.model_dump_json(), media_type="application/json")
 
     batch_schema_ref = {"$ref": "#/components/schemas/Batch"}
 
@@ -463,14 +471,19 @@ def create_app(
             }
         },
     )
-    async def post_batch(request: Request, credentials: Credentials) -> BatchAccepted:
+    async def post_batch(request: Request, credentials: Credentials) -> Response:
         """Idempotent by ``batch_id``: a retry answers 200 with ``duplicate: true``.
 
         ``Content-Encoding: gzip`` is accepted. Limits: the body as sent and decompressed.
         """
         try:
             token = bearer_token(credentials)
-            principal = await run_in_threadpool(authenticate, store, token, "agent")
+            # A token seen before costs no lookup here; the ingest transaction re-checks it.
+            principal = ingestor.cached_principal(token)
+            cached = principal is not None
+            if principal is None:
+                principal = await run_in_threadpool(authenticate, store, token, "agent")
+                ingestor.remember_principal(token, principal)
             body = await read_body(request, settings.max_body_bytes)
             metrics.request_bytes.observe(len(body))
             encoding = request.headers.get("content-encoding", "identity").strip().lower()
@@ -479,7 +492,7 @@ def create_app(
                     f"Content-Encoding {encoding!r} is not supported; use gzip"
                 )
             return await anyio.to_thread.run_sync(
-                _ingest, principal, body, encoding, limiter=ingest_limiter
+                _ingest, principal, token, cached, body, encoding, limiter=ingest_limiter
             )
         except UpkeepError as exc:
             if not isinstance(exc, ClientDisconnected):

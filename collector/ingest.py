@@ -1,8 +1,11 @@
 """Store one agent batch: all or nothing, idempotent by ``batch_id``, independent of HTTP.
 
-:meth:`Ingestor.ingest` takes a validated :class:`agent.wire.Batch` and the authenticated
+:meth:`Ingestor.ingest` takes a validated batch (:class:`agent.wire.Batch`, or the same decoded
+by :mod:`collector.wirecodec`) and the authenticated
 :class:`~collector.admin.Principal` and, in one write transaction:
 
+0. re-reads the agent token's row (the API caches tokens across requests: a token revoked
+   or a client disabled by any process is refused here, 401/403);
 1. answers ``duplicate`` if the batch_id is already stored (nothing is written);
 2. registers or updates the agent (403 if its id belongs to another client) and its site;
 3. upserts the batch's assets and checks every sample/event names an asset the client has
@@ -27,6 +30,7 @@ result after the commit, so a slow listener never holds the write transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -39,20 +43,28 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from agent import wire
 from agent.durations import format_duration
-from agent.wire import Asset, Batch, BatchAccepted, Event, Refused, Sample
-from collector import timeutil
-from collector.admin import Principal
+from agent.wire import BatchAccepted, Refused
+from collector import timeutil, wirecodec
+from collector.admin import Principal, hash_token
 from collector.bulk import RollupRow, SampleRow, writer_for
-from collector.errors import Forbidden, InvalidBatch
+from collector.errors import Forbidden, InvalidBatch, Unauthenticated
 from collector.rules.engine import humanize
-from collector.schema import agents, assets, batches, events, series, sites, tokens
+from collector.schema import agents, assets, events, series, sites
 from collector.store import Store, inserted_id
 
 if TYPE_CHECKING:
     from collector.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: A batch as the pydantic model of the contract or its fast decoder (collector.wirecodec)
+#: makes it: the same attributes and values, read alike here.
+Batch = wire.Batch | wirecodec.Batch
+Asset = wire.Asset | wirecodec.Asset
+Sample = wire.Sample | wirecodec.Sample
+Event = wire.Event | wirecodec.Event
 
 #: (asset name, metric, sorted label items): identifies a series within one client.
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
@@ -63,6 +75,8 @@ _HOUR = 3600
 _TS = operator.attrgetter("ts")
 #: Series named in a ``series_limit`` event (the count says how many there were).
 _EXAMPLES = 5
+#: Agent tokens remembered (token hash → Principal); beyond this the cache starts over.
+_MAX_PRINCIPALS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +144,15 @@ class _Pending:
     inventory: dict[str, tuple[int, Asset]] = field(default_factory=dict)
     series: dict[SeriesKey, SeriesRef] = field(default_factory=dict)
     sites: dict[tuple[int, str], int] = field(default_factory=dict)
+    touched: float | None = None  # the token's last_used_at as written
 
 
 @dataclass(slots=True)
 class _Admitted:
     """The samples and events of a batch that pass the time checks, and what was refused."""
 
-    samples: list[Sample]
-    events: list[Event]
+    samples: Sequence[Sample]
+    events: Sequence[Event]
     refused: list[Refused] = field(default_factory=list)
     #: asset name → (seconds ahead of the collector's clock at most, samples, events refused)
     ahead: dict[str, list[float]] = field(default_factory=dict)
@@ -145,6 +160,37 @@ class _Admitted:
 
 class _SamplesAlreadyStored(Exception):
     """Some (series, ts) were stored by an earlier batch: redo the transaction filtering them."""
+
+
+class _Statements:
+    """The per-batch statements of the steady state as the driver's own SQL: a batch runs
+    each once, and SQLAlchemy Core's per-execution work (compile-cache lookup, parameter
+    processing, result metadata) cost more than the statements themselves on SQLite."""
+
+    def __init__(self, dialect: str) -> None:
+        mark = "?" if dialect == "sqlite" else "%s"
+
+        def sql(text: str) -> str:
+            return text.replace("?", mark)
+
+        self.token = sql(
+            "SELECT t.revoked_at, t.kind, c.name, c.enabled FROM tokens t "
+            "LEFT JOIN clients c ON c.id = t.client_id WHERE t.id = ?"
+        )
+        self.batch_done = sql(
+            "SELECT client_id, seq, samples, events, assets FROM batches WHERE batch_id = ?"
+        )
+        self.agent = sql("SELECT client_id, last_seq FROM agents WHERE id = ?")
+        self.agent_seen = sql(
+            "UPDATE agents SET site_id = ?, hostname = ?, version = ?, os = ?, last_seen = ?, "
+            "last_seq = ? WHERE id = ?"
+        )
+        self.asset_seen = sql("UPDATE assets SET last_seen = ? WHERE id = ?")
+        self.batch = sql(
+            "INSERT INTO batches (batch_id, agent_id, client_id, seq, samples, events, assets, "
+            "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        self.token_used = sql("UPDATE tokens SET last_used_at = ? WHERE id = ?")
 
 
 def canonical_labels(labels: dict[str, str] | Iterable[tuple[str, str]]) -> str:
@@ -210,9 +256,54 @@ class Ingestor:
         self._inventory: dict[int, dict[str, tuple[int, Asset]]] = {}
         self._series: dict[int, dict[SeriesKey, SeriesRef]] = {}
         self._sites: dict[tuple[int, str], int] = {}
+        # Agent tokens already authenticated, so a steady stream of batches pays neither a
+        # read transaction nor a thread hop for it. Never trusted alone: every batch's write
+        # transaction re-reads the token's row (revoked by any process, client disabled).
+        self._principals: dict[str, Principal] = {}
+        self._token_keys: dict[int, str] = {}  # token id → its key in _principals
+        self._sql = _Statements(store.dialect)
 
     def clear_caches(self) -> None:
         self._assets, self._inventory, self._series, self._sites = {}, {}, {}, {}
+        self._principals, self._token_keys = {}, {}
+
+    # ------------------------------------------------------------------ agent tokens
+
+    def cached_principal(self, token: str) -> Principal | None:
+        """The principal of an agent token seen before (still checked in each transaction)."""
+        return self._principals.get(hash_token(token))
+
+    def remember_principal(self, token: str, principal: Principal) -> None:
+        """Remember an agent token :func:`collector.admin.authenticate` just accepted."""
+        if principal.kind != "agent":
+            return
+        if len(self._principals) >= _MAX_PRINCIPALS:
+            self._principals, self._token_keys = {}, {}
+        key = hash_token(token)
+        self._principals[key] = principal
+        self._token_keys[principal.token_id] = key
+
+    def _check_token(self, conn: Connection, principal: Principal) -> None:
+        """Refuse a batch whose token was revoked (or client disabled) since it was cached:
+        the answers of :func:`collector.admin.authenticate`, read inside the write transaction."""
+        row = conn.exec_driver_sql(self._sql.token, (principal.token_id,)).first()
+        if row is None or row.revoked_at is not None:
+            self._forget(principal)
+            raise Unauthenticated("unknown or revoked token")
+        if row.kind == "agent" and not row.enabled:
+            self._forget(principal)
+            raise Forbidden(f"client {row.name!r} is disabled")
+
+    def _touched(self, principal: Principal, when: float) -> None:
+        """The cached principal carries the last_used_at just written (touched once a minute)."""
+        key = self._token_keys.get(principal.token_id)
+        if key is not None and key in self._principals:
+            self._principals[key] = dataclasses.replace(self._principals[key], last_used_at=when)
+
+    def _forget(self, principal: Principal) -> None:
+        key = self._token_keys.pop(principal.token_id, None)
+        if key is not None:
+            self._principals.pop(key, None)
 
     # ------------------------------------------------------------------ entry point
 
@@ -247,6 +338,8 @@ class Ingestor:
             self._inventory.setdefault(principal.client_id, {}).update(pending.inventory)
             self._series.setdefault(principal.client_id, {}).update(pending.series)
             self._sites.update(pending.sites)
+            if pending.touched is not None:
+                self._touched(principal, pending.touched)
             for listener in self.listeners:
                 try:
                     listener(result)
@@ -258,7 +351,7 @@ class Ingestor:
     # ------------------------------------------------------------------ pure preparation
 
     @staticmethod
-    def _keys(samples: list[Sample]) -> list[SeriesKey]:
+    def _keys(samples: Sequence[Sample]) -> list[SeriesKey]:
         """The series key of each sample, in batch order."""
         return [
             (s.asset, s.metric, tuple(sorted(s.labels.items())) if s.labels else ())
@@ -335,8 +428,9 @@ class Ingestor:
     ) -> IngestResult:
         client_id = principal.client_id
         assert client_id is not None
+        self._check_token(conn, principal)
         batch_id = str(batch.batch_id)
-        done = conn.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).first()
+        done = conn.exec_driver_sql(self._sql.batch_done, (batch_id,)).first()
         if done is not None:
             if done.client_id != client_id:
                 raise Forbidden(f"batch_id {batch_id} was sent by another client")
@@ -392,22 +486,22 @@ class Ingestor:
             event_rows[-1]["received_at"] = now
         if event_rows:
             conn.execute(events.insert(), event_rows)
-        conn.execute(
-            batches.insert().values(
-                batch_id=batch_id,
-                agent_id=agent_id,
-                client_id=client_id,
-                seq=batch.seq,
-                samples=inserted,
-                events=len(admitted.events),
-                assets=len(batch.assets),
-                received_at=now,
-            )
+        conn.exec_driver_sql(
+            self._sql.batch,
+            (
+                batch_id,
+                agent_id,
+                client_id,
+                batch.seq,
+                inserted,
+                len(admitted.events),
+                len(batch.assets),
+                now,
+            ),
         )
         if principal.last_used_at is None or now - principal.last_used_at > _TOKEN_TOUCH_INTERVAL:
-            conn.execute(
-                tokens.update().where(tokens.c.id == principal.token_id).values(last_used_at=now)
-            )
+            conn.exec_driver_sql(self._sql.token_used, (now, principal.token_id))
+            pending.touched = now
         accepted = BatchAccepted(
             batch_id=batch.batch_id,
             seq=batch.seq,
@@ -481,9 +575,7 @@ class Ingestor:
     ) -> str:
         info = batch.agent
         agent_id = str(info.id)
-        row = conn.execute(
-            sa.select(agents.c.client_id, agents.c.last_seq).where(agents.c.id == agent_id)
-        ).first()
+        row = conn.exec_driver_sql(self._sql.agent, (agent_id,)).first()
         values = {
             "site_id": site_id,
             "hostname": info.hostname,
@@ -502,10 +594,17 @@ class Ingestor:
             raise Forbidden(f"agent {agent_id} is registered to another client")
         elif self._seen_due(("agent", agent_id), now):
             # Throttled (seen_interval): hostname/version/last_seq changes wait at most as long.
-            conn.execute(
-                agents.update()
-                .where(agents.c.id == agent_id)
-                .values(last_seq=max(row.last_seq, batch.seq), **values)
+            conn.exec_driver_sql(
+                self._sql.agent_seen,
+                (
+                    site_id,
+                    info.hostname,
+                    info.version,
+                    info.os,
+                    now,
+                    max(row.last_seq, batch.seq),
+                    agent_id,
+                ),
             )
         return agent_id
 
@@ -567,8 +666,10 @@ class Ingestor:
         if self.seen_interval > 0:  # just written with the inventory: the throttle starts now
             self._seen_written.update((ids[n], now) for n in written if n in ids)
         touch = [ids[n] for n in named - written if self._seen_due(ids[n], now)]
-        for chunk in _chunks(sorted(touch), 500):
-            conn.execute(assets.update().where(assets.c.id.in_(chunk)).values(last_seen=now))
+        if touch:
+            conn.exec_driver_sql(
+                self._sql.asset_seen, [(now, asset_id) for asset_id in sorted(touch)]
+            )
         return ids
 
     def _series_of(
@@ -791,7 +892,9 @@ def _aggregate(rows: list[SampleRow]) -> tuple[list[SampleRow], list[SampleRow],
 
 def _unknown_asset_error(batch: Batch, unknown: set[str]) -> tuple[str, list[dict[str, Any]]]:
     fields = []
-    for i, s in enumerate(batch.samples):
+    samples: Sequence[Sample] = batch.samples
+    batch_events: Sequence[Event] = batch.events
+    for i, s in enumerate(samples):
         if s.asset in unknown:
             fields.append(
                 {
@@ -801,7 +904,7 @@ def _unknown_asset_error(batch: Batch, unknown: set[str]) -> tuple[str, list[dic
                 }
             )
             unknown = unknown - {s.asset}
-    for i, e in enumerate(batch.events):
+    for i, e in enumerate(batch_events):
         if e.asset in unknown:
             fields.append(
                 {

@@ -186,6 +186,32 @@ def test_revoked_token_is_401(api, store, acme, kit, stored_state):
     assert stored_state()
 
 
+def test_a_cached_token_revoked_elsewhere_is_refused_at_once(api, store, acme, kit, stored_state):
+    """The collector caches agent tokens across requests (stored_state's batch cached this
+    one); a revocation by any process (here: another connection, as the CLI's) holds from
+    the next batch on: 401, also before a body error, and nothing is stored."""
+    assert api.app.state.ingestor.cached_principal(acme.token) is not None
+    info = admin.list_tokens(store, "acme")[0]
+    admin.revoke_token(store, info.id)
+    _error(_post(api, acme.token, b'{"batch_id": '), 401, "unauthenticated", "revoked")
+    batch = kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])
+    _error(_post(api, acme.token, batch), 401, "unauthenticated", "revoked")
+    # A duplicate of the stored batch is no exception.
+    _error(_post(api, acme.token, batch), 401, "unauthenticated", "revoked")
+    assert api.app.state.ingestor.cached_principal(acme.token) is None
+    assert stored_state()
+
+
+def test_a_cached_token_of_a_client_disabled_since_is_403(api, store, acme, kit, stored_state):
+    assert api.app.state.ingestor.cached_principal(acme.token) is not None
+    admin.set_client_enabled(store, "acme", False)
+    batch = kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])
+    _error(_post(api, acme.token, batch), 403, "forbidden", "disabled")
+    assert stored_state()
+    admin.set_client_enabled(store, "acme", True)
+    assert _post(api, acme.token, batch).status_code == 200
+
+
 def test_admin_token_cannot_ingest(api, admin_token, kit, stored_state):
     _error(
         _post(api, admin_token, kit.make_batch([kit.sample("srv1", "m", 3.0, kit.HOUR0 + 9)])),

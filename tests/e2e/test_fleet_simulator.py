@@ -1,0 +1,65 @@
+"""The fleet simulator (benchmarks/fleet.py) against a real collector on SQLite.
+
+Its batches are the real agent's: the host shape is what ``upkeep-agent once`` emits here,
+every metric of it is in the agent's catalogs, and the collector stores every sample the
+simulator counts as accepted. Its CPU meter reads the collector's process time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+from servers.collector import CollectorProcess
+
+from benchmarks.fleet import CpuMeter, Fleet, host_series, provision
+from collector.schema import samples, series
+from collector.store import Store
+
+
+def test_host_shape_is_what_the_real_checks_emit():
+    once = host_series("once")
+    catalog = host_series("catalog")
+    assert 40 <= len(once) <= 120
+    assert {m for m, _ in once} <= {m for m, _ in catalog}
+    # Label names of each metric as the catalogs declare them.
+    names = {m: set(labels) for m, labels in catalog}
+    for metric, labels in once:
+        assert set(labels) == names[metric], (metric, labels)
+
+
+def test_fleet_batches_are_accepted_stored_and_metered(tmp_path):
+    url = f"sqlite:///{tmp_path / 'upkeep.db'}"
+    with CollectorProcess(tmp_path, database_url=url, log_level="warning") as collector:
+        agents = provision(url, clients=2, agents=6, sites=1)
+        assert collector.process is not None
+        meter = CpuMeter({"collector": [collector.process.pid]})
+        fleet = Fleet(
+            [collector.url],
+            agents,
+            interval=1.0,
+            workers=2,
+            host_source="once",
+            meter=meter,
+            rate_limit=20,
+        )
+        fleet.start()
+        deadline = time.monotonic() + 60
+        while fleet.report().batches < 18 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        report = fleet.stop()
+        assert report.errors == {} and report.batches >= 18, report.summary()
+        store = Store.from_url(url)
+        try:
+            with store.read() as conn:
+                stored = conn.execute(sa.select(sa.func.count()).select_from(samples)).scalar()
+                n_series = conn.execute(sa.select(sa.func.count()).select_from(series)).scalar()
+        finally:
+            store.dispose()
+    assert stored == report.samples
+    host = len(host_series("once"))
+    # 6 hosts, one of them a site agent with a switch, a printer and a UPS.
+    assert n_series > 6 * host
+    assert report.cpu["collector"] > 0
+    assert report.cpu_per_million("collector") > 0
+    assert len(report.latencies) == report.batches
