@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 DAY = 86400
 #: How long partition DDL may wait for a lock before giving up until the next turn.
-LOCK_TIMEOUT = "5s"
+LOCK_TIMEOUT = "2s"
 
 
 @dataclass(frozen=True, slots=True)

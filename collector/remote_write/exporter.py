@@ -60,6 +60,8 @@ _SIZE_REFRESH = 1.0
 _TURN_SECONDS = 10.0
 #: Series labels are re-read this often (an asset moved to another site).
 _LABELS_TTL = 600.0
+#: "Queue full" is logged at most this often (the counter counts every sample).
+_FULL_LOG_INTERVAL = 60.0
 
 _PG_INSERT = (
     "INSERT INTO remote_write_queue (series_id, ts, value) "
@@ -77,6 +79,7 @@ class RemoteWriteExporter:
         self._lock = threading.Lock()
         self._size_estimate = 0
         self._size_read_at = float("-inf")
+        self._full_logged_at = float("-inf")
         self._labels: dict[int, tuple[tuple[str, str], ...]] = {}
         self._labels_read_at = time.monotonic()
         self._failures = 0
@@ -114,11 +117,14 @@ class RemoteWriteExporter:
                 self._size_estimate += len(rows)
                 self.queued += len(rows)
         if full:
-            log.warning(
-                "remote write queue full (%d samples, max_queue_samples): %d samples not queued",
-                self._size_estimate,
-                len(rows),
-            )
+            if now - self._full_logged_at >= _FULL_LOG_INTERVAL:  # not once per batch
+                self._full_logged_at = now
+                log.warning(
+                    "remote write queue full (%d samples, max_queue_samples): new samples are "
+                    "not queued (%d dropped so far; upkeep_remote_write_samples_dropped_total)",
+                    self._size_estimate,
+                    self.dropped,
+                )
             return
         if conn.dialect.name == "postgresql":
             s, t, v = zip(*rows, strict=True)
