@@ -248,7 +248,9 @@ def test_management_view_ack_times_and_nights(store, setup, tmp_path) -> None:
     assert primary == {"anna": 7, "boris": 7}
 
 
-def test_a_restart_or_another_replica_continues_without_double_pages(store, setup, tmp_path) -> None:
+def test_a_restart_or_another_replica_continues_without_double_pages(
+    store, setup, tmp_path
+) -> None:
     import threading
 
     clock, make = setup
