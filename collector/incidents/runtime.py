@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from agent.yamlsource import ConfigError
 from collector.connectors import ConnectorsConfig
 from collector.incidents.outbox import BacklogCollector, OutboxMetrics, OutboxWorkers
 from collector.incidents.service import IncidentService
@@ -12,6 +13,7 @@ from collector.ledger.runtime import Ledger
 from collector.metrics import CollectorMetrics
 from collector.notify import NotifyWorkers
 from collector.oncall.metrics import AckTimes
+from collector.oncall.model import OncallConfig
 from collector.oncall.service import Oncall
 from collector.rules.service import RuleService
 from collector.settings import Settings
@@ -60,7 +62,13 @@ def attach_contract_listeners(
     service.listeners.append(ClosingService(service.store, settings, service).on_incident)
     # On-call: starts the escalation climb of a new incident, stops it on acknowledgement.
     if oncall is None:
-        oncall = Oncall(service.store, settings, service)
+        try:
+            oncall = Oncall(service.store, settings, service)
+        except ConfigError as exc:
+            # A command (``upkeep incident ack``) run without the channels' secrets in its
+            # environment still stops the climb; only the server refuses a broken file.
+            log.warning("on-call files not usable here (%s); climbs are still stopped", exc)
+            oncall = Oncall(service.store, settings, service, OncallConfig())
     service.listeners.append(oncall.on_incident)
     return clocks, ledger
 

@@ -155,14 +155,18 @@ def override_add(
 
 
 @override_app.command("list")
-def override_list(config: Config = None, as_json: AsJson = False) -> None:
+def override_list(
+    config: Config = None,
+    as_json: AsJson = False,
+    past: Annotated[bool, typer.Option("--past", help="Also overrides that ended.")] = False,
+) -> None:
     """Overrides that have not ended (files and API/CLI/UI)."""
     from collector import cli
 
     @cli._reported
     def go() -> None:
         oncall = _oncall(config)
-        rows = oncall.list_overrides()
+        rows = oncall.list_overrides(include_past=past)
         if as_json:
             cli.out.print(json.dumps(rows, default=str, indent=2), soft_wrap=True)
             return

@@ -229,7 +229,7 @@ class Oncall:
     def on_incident(self, conn: Connection, changed: IncidentChanged) -> None:
         """Start a climb when an incident with a policy opens (or reopens, or rises to a
         priority with one); stop it when the incident is acknowledged, waits or is resolved."""
-        if self.config.empty or changed.event in ("paged", "escalation_stopped"):
+        if changed.event in ("paged", "escalation_stopped"):
             return
         row = self.incidents.row(conn, changed.incident_id)
         if row is None:
@@ -238,6 +238,8 @@ class Oncall:
             sa.select(oncall_escalations).where(oncall_escalations.c.incident_id == row.id)
         ).first()
         if row.state == "open":
+            if self.config.empty:
+                return
             policy = self.config.policy(row.client, row.priority)
             restart = changed.event == "reopened" and climb is not None
             if policy is None or (climb is not None and not restart):
@@ -354,7 +356,24 @@ class Oncall:
             return 0
         row = self.incidents.row(conn, incident_id)
         if row is None or row.state != "open":
-            return 0  # the listener stops it
+            # Acknowledged or resolved by a writer whose listener did not stop the climb (it
+            # would have): stop it here, the event follows on the next turn.
+            conn.execute(
+                oncall_escalations.update()
+                .where(
+                    oncall_escalations.c.incident_id == incident_id,
+                    oncall_escalations.c.state == RUNNING,
+                )
+                .values(
+                    state=RESOLVED
+                    if row is None or row.state in ("resolved", "closed")
+                    else ACKNOWLEDGED,
+                    stopped_at=now,
+                    next_at=None,
+                    updated_at=now,
+                )
+            )
+            return 0
         policy = self.config.policy(climb.client, climb.priority)
         if policy is None:
             conn.execute(

@@ -276,3 +276,30 @@ def test_a_restart_or_another_replica_continues_without_double_pages(
     assert second.sweep() == 1 and first.sweep() == 0
     assert [p for _, p, _ in pages(store)] == ["anna", "anna", "boris"]
     assert [s for _, s, _, _ in paged(store, key)] == [1, 2]
+
+
+def test_an_acknowledgement_by_a_writer_without_the_files_still_stops_the_climb(
+    store, setup, tmp_path
+) -> None:
+    from collector.oncall.model import OncallConfig
+
+    clock, make = setup
+    service, oncall = make()
+    key = service.report(client="acme", title="Core switch down", actor="desk", priority="critical")
+    oncall.sweep()
+    # e.g. `upkeep incident ack` in a shell without the channels' secrets: no on-call files
+    settings = Settings.for_data_dir(tmp_path)
+    cli_service = IncidentService(store)
+    attach_contract_listeners(
+        cli_service, settings, oncall=Oncall(store, settings, cli_service, OncallConfig())
+    )
+    clock.at(60)
+    cli_service.act(key, "acknowledge", "anna")
+    clock.at(700)
+    assert oncall.sweep() == 0
+    assert [k for k, _, _ in events(store, key)] == [
+        "opened",
+        "paged",
+        "acknowledged",
+        "escalation_stopped",
+    ]
