@@ -1,6 +1,7 @@
 """The management views: one function per view, over a connection and a time range.
 
-Each reads the store directly (incidents, incident_events, time_entries, incident_sla,
+Each reads the store directly (incidents, incident_events, time_entries, SLA figures through
+the SLA read model collector.sla.summary,
 ledger_entries, contracts, outbox, notifications) and counts in SQL — grouping by client,
 priority, actor, state or by a local day/week whose edges :mod:`collector.management.periods`
 computes — so a view's cost grows with the number of groups, not of rows. Python only
@@ -39,7 +40,6 @@ from collector.schema import (
     clients,
     contracts,
     incident_events,
-    incident_sla,
     incidents,
     ledger_entries,
     notifications,
@@ -47,6 +47,7 @@ from collector.schema import (
     service_requests,
     time_entries,
 )
+from collector.sla.summary import target_outcomes, tracked_incidents
 
 log = logging.getLogger(__name__)
 
@@ -180,27 +181,6 @@ def open_by_age(conn: Connection, now: float) -> m.OpenByAge:
 # ---------------------------------------------------------------------- SLA compliance
 
 
-def _sla_sums(kind: str, now: float) -> list[Any]:
-    target = incident_sla.c[f"{kind}_target"]
-    due = incident_sla.c[f"{kind}_due_at"]
-    done = incident_sla.c["responded_at" if kind == "response" else "resolved_at"].is_not(None)
-    tracked = target.is_not(None)
-    # As collector.sla.compliance judges it: a running clock already past its due time is a
-    # breach even before the sweep sets the flag.
-    overdue = sa.and_(sa.not_(done), incident_sla.c.state == "running", due.is_not(None), due < now)
-    breached = sa.or_(incident_sla.c[f"{kind}_breached"] == sa.true(), overdue)
-
-    def count_if(*conditions: Any) -> Any:
-        return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
-
-    return [
-        count_if(tracked, sa.not_(breached), done).label(f"{kind}_met"),
-        count_if(tracked, breached).label(f"{kind}_breached"),
-        count_if(tracked, sa.not_(breached), sa.not_(done)).label(f"{kind}_pending"),
-        count_if(sa.not_(tracked)).label(f"{kind}_untracked"),
-    ]
-
-
 def _figures(met: int, breached: int, pending: int, untracked: int) -> m.SlaFigures:
     return m.SlaFigures(
         met=met,
@@ -229,28 +209,20 @@ def _sla_row(client: str, priority: str, counts: Iterable[dict[str, int]]) -> m.
 
 def sla_compliance(conn: Connection, span: TimeRange, now: float) -> m.SlaCompliance:
     """Response and resolution targets met vs breached, for the incidents opened in the range,
-    per client and (SLA) priority, with a total per client and overall. A running clock past
-    its due time at ``now`` counts as breached (as in ``collector.sla.compliance``)."""
-    query = (
-        sa.select(
-            clients.c.name.label("client"),
-            incident_sla.c.priority,
-            sa.func.count().label("incidents"),
-            *_sla_sums("response", now),
-            *_sla_sums("resolution", now),
-        )
-        .select_from(
-            incident_sla.join(incidents, incidents.c.id == incident_sla.c.incident_id).join(
-                clients, clients.c.id == incident_sla.c.client_id
-            )
-        )
-        .where(incidents.c.opened_at >= span.since, incidents.c.opened_at < span.until)
-        .group_by(clients.c.name, incident_sla.c.priority)
-    )
+    per client and (SLA) priority, with a total per client and overall — from the SLA read
+    model (:func:`collector.sla.summary.target_outcomes`), so a running clock past its due
+    time at ``now`` counts as breached here as in the report and the API."""
     grouped: dict[str, dict[str, dict[str, int]]] = {}
-    for row in conn.execute(query).mappings():
-        counts = {k: int(v or 0) for k, v in row.items() if k not in ("client", "priority")}
-        grouped.setdefault(row["client"], {})[row["priority"]] = counts
+    for (client, priority), n in tracked_incidents(conn, span.since, span.until).items():
+        counts = {"incidents": n}
+        for kind in ("response", "resolution"):
+            counts[f"{kind}_untracked"] = n
+        grouped.setdefault(client, {})[priority] = counts
+    for o in target_outcomes(conn, span.since, span.until, now):
+        counts = grouped.setdefault(o.client, {}).setdefault(o.priority, {"incidents": 0})
+        key = f"{o.target}_{o.outcome}"
+        counts[key] = counts.get(key, 0) + 1
+        counts[f"{o.target}_untracked"] = counts.get(f"{o.target}_untracked", 0) - 1
     rows, per_client = [], []
     for client in sorted(grouped):
         by_priority = grouped[client]

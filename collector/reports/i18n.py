@@ -137,11 +137,12 @@ class Formatter:
         minutes" — never a raw float, never "None"."""
         if not e:
             return ""
-        unit = _EVIDENCE_UNITS.get(e.get("unit") or "")
+        from collector.preventive.evidence import describe, unit_of
+
         before, after = e.get("before"), e.get("after")
         metric = e.get("metric")
-        if e.get("source") == "metric" and metric:
-            from collector.preventive.evidence import describe
+        unit = _EVIDENCE_UNITS.get(e.get("unit") or (unit_of(metric) if metric else ""))
+        if metric and (e.get("source") == "metric" or "before" in e or "after" in e):
 
             name = describe(metric, e.get("labels") or {})
             template = EVIDENCE_NAMES.get(metric)
@@ -164,7 +165,20 @@ class Formatter:
                 before=self.human.percent(before),
                 after=self.human.percent(after),
             )
-        return str(e.get("text") or "")
+        if e.get("text"):
+            return str(e["text"])
+        # Older or hand-written evidence: its plain facts, each in the reader's numbers.
+        parts = []
+        for key, value in e.items():
+            if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+                continue
+            shown = (
+                self.human.number(value, 0 if float(value).is_integer() else 2)
+                if isinstance(value, int | float)
+                else str(value)
+            )
+            parts.append(f"{key.replace('_', ' ')}: {shown}")
+        return "; ".join(parts)
 
     def gettext(self, message: str, **values: Any) -> str:
         text = self.t.gettext(message)

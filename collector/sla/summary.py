@@ -1,17 +1,26 @@
-"""SLA compliance per client and period, from ``incident_sla`` (read by the API, the CLI,
-the monthly report and the management views)."""
+"""The SLA read model: every SLA figure anyone shows comes from here (the API, the CLI, the
+monthly report, the management views). Nobody else reads ``incident_sla``.
+
+:func:`outcome` is the one judgement of a target: *met* (stopped in time), *breached* (the
+breach flag, or a running clock already past its due time at ``now`` — the sweep would flag
+it shortly), *pending* (running or paused, not yet due). :func:`target_outcomes` lists them
+per incident and target, :func:`compliance` counts them per priority for one client,
+:func:`compliance_by_client` for every client in a range.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import timeutil
 from collector.contracts.model import PRIORITIES
-from collector.schema import incident_sla, incidents
+from collector.schema import clients, incident_sla, incidents
 
 TARGETS = ("response", "resolution")
 
@@ -35,6 +44,125 @@ def outcome(row: Any, target: str, now: float) -> str | None:
     return "pending"
 
 
+Outcome = Literal["met", "breached", "pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetOutcome:
+    """One SLA target of one incident, judged at ``now`` (see :func:`outcome`)."""
+
+    incident_id: int
+    client_id: int
+    client: str
+    key: str
+    title: str
+    asset: str | None
+    origin: str
+    cause: str | None
+    resolution_note: str | None
+    incident_state: str
+    opened_at: float
+    priority: str
+    target: str  # response | resolution
+    within: float  # seconds allowed on the target's clock
+    due_at: float | None
+    done_at: float | None  # responded / resolved
+    elapsed: float
+    paused_seconds: float
+    outcome: Outcome
+
+
+def target_outcomes(
+    conn: Connection,
+    start: float | datetime,
+    end: float | datetime,
+    now: float,
+    client_id: int | None = None,
+) -> list[TargetOutcome]:
+    """Every SLA target of the incidents detected in [start, end) (one client, or all),
+    judged at ``now``, in detection order."""
+    query = (
+        sa.select(
+            incident_sla,
+            clients.c.name.label("client"),
+            incidents.c.key,
+            incidents.c.title,
+            incidents.c.asset,
+            incidents.c.origin,
+            incidents.c.cause,
+            incidents.c.resolution_note,
+            incidents.c.opened_at,
+            incidents.c.state.label("incident_state"),
+        )
+        .select_from(
+            incident_sla.join(incidents, incidents.c.id == incident_sla.c.incident_id).join(
+                clients, clients.c.id == incident_sla.c.client_id
+            )
+        )
+        .where(incidents.c.opened_at >= _epoch(start), incidents.c.opened_at < _epoch(end))
+        .order_by(incidents.c.opened_at, incidents.c.id)
+    )
+    if client_id is not None:
+        query = query.where(incident_sla.c.client_id == client_id)
+    out = []
+    for row in conn.execute(query):
+        for target in TARGETS:
+            result = outcome(row, target, now)
+            if result is None:
+                continue
+            out.append(
+                TargetOutcome(
+                    incident_id=row.incident_id,
+                    client_id=row.client_id,
+                    client=row.client,
+                    key=row.key,
+                    title=row.title,
+                    asset=row.asset,
+                    origin=row.origin,
+                    cause=row.cause,
+                    resolution_note=row.resolution_note,
+                    incident_state=row.incident_state,
+                    opened_at=row.opened_at,
+                    priority=row.priority,
+                    target=target,
+                    within=float(getattr(row, f"{target}_target")),
+                    due_at=getattr(row, f"{target}_due_at"),
+                    done_at=row.responded_at if target == "response" else row.resolved_at,
+                    elapsed=float(getattr(row, f"{target}_elapsed") or 0.0),
+                    paused_seconds=float(row.paused_seconds or 0.0),
+                    outcome=result,  # type: ignore[arg-type]
+                )
+            )
+    return out
+
+
+def tracked_incidents(
+    conn: Connection, start: float | datetime, end: float | datetime, client_id: int | None = None
+) -> dict[tuple[str, str], int]:
+    """(client name, priority) → incidents with SLA clocks detected in [start, end)."""
+    query = (
+        sa.select(clients.c.name, incident_sla.c.priority, sa.func.count())
+        .select_from(
+            incident_sla.join(incidents, incidents.c.id == incident_sla.c.incident_id).join(
+                clients, clients.c.id == incident_sla.c.client_id
+            )
+        )
+        .where(incidents.c.opened_at >= _epoch(start), incidents.c.opened_at < _epoch(end))
+        .group_by(clients.c.name, incident_sla.c.priority)
+    )
+    if client_id is not None:
+        query = query.where(incident_sla.c.client_id == client_id)
+    return {(c, p): int(n) for c, p, n in conn.execute(query)}
+
+
+def counts(outcomes: Iterable[TargetOutcome]) -> dict[str, dict[str, int]]:
+    """target → {met, breached, pending} over ``outcomes``."""
+    out = {t: {"met": 0, "breached": 0, "pending": 0} for t in TARGETS}
+    for o in outcomes:
+        out[o.target][o.outcome] += 1
+    return out
+
+
 def _empty() -> dict[str, Any]:
     return {
         "incidents": 0,
@@ -42,9 +170,9 @@ def _empty() -> dict[str, Any]:
     }
 
 
-def _percent(counts: dict[str, Any]) -> None:
-    decided = counts["met"] + counts["breached"]
-    counts["percent"] = None if decided == 0 else round(100.0 * counts["met"] / decided, 2)
+def _percent(figures: dict[str, Any]) -> None:
+    decided = figures["met"] + figures["breached"]
+    figures["percent"] = None if decided == 0 else round(100.0 * figures["met"] / decided, 2)
 
 
 def compliance(
@@ -73,29 +201,18 @@ def compliance(
     """
     now = timeutil.now() if now is None else now
     lo, hi = _epoch(start), _epoch(end)
-    rows = conn.execute(
-        sa.select(incident_sla)
-        .join(incidents, incidents.c.id == incident_sla.c.incident_id)
-        .where(
-            incident_sla.c.client_id == client_id,
-            incidents.c.opened_at >= lo,
-            incidents.c.opened_at < hi,
-        )
-    ).all()
     per: dict[str, dict[str, Any]] = {}
     total = _empty()
-    for row in rows:
-        bucket = per.setdefault(row.priority, _empty())
-        for counts in (bucket, total):
-            counts["incidents"] += 1
+    for (_client, priority), n in tracked_incidents(conn, lo, hi, client_id).items():
+        bucket = per.setdefault(priority, _empty())
+        bucket["incidents"] += n
+        total["incidents"] += n
+    for o in target_outcomes(conn, lo, hi, now, client_id):
+        per.setdefault(o.priority, _empty())[o.target][o.outcome] += 1
+        total[o.target][o.outcome] += 1
+    for figures in [*per.values(), total]:
         for target in TARGETS:
-            result = outcome(row, target, now)
-            if result is not None:
-                bucket[target][result] += 1
-                total[target][result] += 1
-    for counts in [*per.values(), total]:
-        for target in TARGETS:
-            _percent(counts[target])
+            _percent(figures[target])
     order = {p: i for i, p in enumerate(PRIORITIES)}
     return {
         "start": lo,

@@ -1,9 +1,9 @@
 """SLA compliance per priority for the incidents opened in the period; every breach explained.
 
-Reads the ``incident_sla`` clocks (kept by :mod:`collector.sla`) directly. A target counts as
-*met* once it stopped in time (responded / resolved before the due time), as *breached* once
-the clock ran past it; a clock still running within its target is *in progress* and left out
-of the percentage.
+Figures from the SLA read model (:func:`collector.sla.summary.target_outcomes`), so they are
+the API's and the management view's: a target is *met* once it stopped in time, *breached*
+once flagged or a running clock is past its due time at report time; a clock still within
+its target is *in progress* and left out of the percentage.
 """
 
 from __future__ import annotations
@@ -11,42 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
 from collector.reports.analysis import percent
 from collector.reports.context import ReportContext
 from collector.reports.sections import Section
 from collector.reports.sections.incidents import PRIORITY_ORDER, origin_group
-from collector.schema import incident_sla, incidents
-
-
-def outcome(target: float | None, done_at: float | None, breached: bool) -> str | None:
-    """met | breached | running | None (no target)."""
-    if target is None:
-        return None
-    if breached:
-        return "breached"
-    return "met" if done_at is not None else "running"
+from collector.sla.summary import target_outcomes, tracked_incidents
 
 
 def breaches(ctx: ReportContext, start: float, end: float) -> int:
-    """Targets breached by incidents opened in [start, end) (for trends)."""
-    query = (
-        sa.select(sa.func.count())
-        .select_from(incident_sla.join(incidents, incidents.c.id == incident_sla.c.incident_id))
-        .where(
-            incidents.c.client_id == ctx.client_id,
-            incidents.c.opened_at >= start,
-            incidents.c.opened_at < end,
-        )
+    """Targets breached by incidents opened in [start, end) (for trends), judged at report time."""
+    return sum(
+        o.outcome == "breached"
+        for o in target_outcomes(ctx.conn, start, end, ctx.now, ctx.client_id)
     )
-    response = (
-        ctx.conn.execute(query.where(incident_sla.c.response_breached.is_(True))).scalar() or 0
-    )
-    resolution = (
-        ctx.conn.execute(query.where(incident_sla.c.resolution_breached.is_(True))).scalar() or 0
-    )
-    return int(response) + int(resolution)
 
 
 def _blank(priority: str) -> dict[str, Any]:
@@ -68,63 +45,39 @@ class SlaCompliance(Section):
 
     def compute(self, ctx: ReportContext, done: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         p = ctx.period
-        query = (
-            sa.select(
-                incident_sla,
-                incidents.c.key,
-                incidents.c.title,
-                incidents.c.asset,
-                incidents.c.cause,
-                incidents.c.resolution_note,
-                incidents.c.origin,
-                incidents.c.opened_at,
-                incidents.c.state.label("incident_state"),
-            )
-            .select_from(incident_sla.join(incidents, incidents.c.id == incident_sla.c.incident_id))
-            .where(
-                incidents.c.client_id == ctx.client_id,
-                incidents.c.opened_at >= p.start,
-                incidents.c.opened_at < p.end,
-            )
-            .order_by(incidents.c.opened_at, incidents.c.id)
-        )
         per: dict[str, dict[str, Any]] = {pr: _blank(pr) for pr in PRIORITY_ORDER}
+        for (_client, priority), n in tracked_incidents(
+            ctx.conn, p.start, p.end, ctx.client_id
+        ).items():
+            per.setdefault(priority, _blank(priority))["incidents"] += n
         explained: list[dict[str, Any]] = []
-        for r in ctx.conn.execute(query):
-            row = per.setdefault(r.priority, _blank(r.priority))
-            row["incidents"] += 1
-            for target in ("response", "resolution"):
-                seconds = getattr(r, f"{target}_target")
-                done_at = r.responded_at if target == "response" else r.resolved_at
-                result = outcome(seconds, done_at, bool(getattr(r, f"{target}_breached")))
-                if result is None:
-                    continue
-                row[f"{target}_target"] = seconds
-                if result == "running":
-                    row["running"] += 1
-                    continue
-                row[f"{target}_{result}"] += 1
-                if result == "breached":
-                    elapsed = float(getattr(r, f"{target}_elapsed"))
-                    explained.append(
-                        {
-                            "key": r.key,
-                            "title": r.title,
-                            "asset": r.asset,
-                            "priority": r.priority,
-                            "target": target,
-                            "origin": origin_group(r.origin),
-                            "target_seconds": seconds,
-                            "elapsed_seconds": elapsed,
-                            "over_seconds": round(max(0.0, elapsed - seconds), 3),
-                            "paused_seconds": float(r.paused_seconds),
-                            "due_at": getattr(r, f"{target}_due_at"),
-                            "done_at": done_at,
-                            "cause": r.cause,
-                            "resolution_note": r.resolution_note,
-                            "state": r.incident_state,
-                        }
-                    )
+        for o in target_outcomes(ctx.conn, p.start, p.end, ctx.now, ctx.client_id):
+            row = per.setdefault(o.priority, _blank(o.priority))
+            row[f"{o.target}_target"] = o.within
+            if o.outcome == "pending":
+                row["running"] += 1
+                continue
+            row[f"{o.target}_{o.outcome}"] += 1
+            if o.outcome == "breached":
+                explained.append(
+                    {
+                        "key": o.key,
+                        "title": o.title,
+                        "asset": o.asset,
+                        "priority": o.priority,
+                        "target": o.target,
+                        "origin": origin_group(o.origin),
+                        "target_seconds": o.within,
+                        "elapsed_seconds": o.elapsed,
+                        "over_seconds": round(max(0.0, o.elapsed - o.within), 3),
+                        "paused_seconds": o.paused_seconds,
+                        "due_at": o.due_at,
+                        "done_at": o.done_at,
+                        "cause": o.cause,
+                        "resolution_note": o.resolution_note,
+                        "state": o.incident_state,
+                    }
+                )
         rows = []
         met = measured = 0
         for row in per.values():

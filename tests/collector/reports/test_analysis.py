@@ -9,7 +9,6 @@ import pytest
 from collector.contracts.model import Contract
 from collector.reports import analysis, period
 from collector.reports.analysis import Window
-from collector.reports.sections.sla import outcome
 from collector.reports.sections.updates import disk_status
 
 H = 3600
@@ -114,20 +113,6 @@ def test_every_recommendation_has_a_text():
         analysis.CAUSE_RECOMMENDATIONS.values()
     )
     assert codes <= set(texts.RECOMMENDATIONS)
-
-
-@pytest.mark.parametrize(
-    ("target", "done", "breached", "expected"),
-    [
-        (None, None, False, None),
-        (60, 10, False, "met"),
-        (60, None, False, "running"),
-        (60, 10, True, "breached"),
-        (60, None, True, "breached"),
-    ],
-)
-def test_sla_outcome(target, done, breached, expected):
-    assert outcome(target, done, breached) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,83 @@
+"""One read model per domain: a domain's tables are read only through its package.
+
+An AST check over every collector module: which tables it imports from ``collector.schema``
+(or reaches as ``schema.<table>``). A table of ``OWNERS`` may be named only inside its
+domain's package (and the schema, the migrations, backup/retention which move whole tables).
+``KNOWN_DEBT`` lists the readers not moved yet; the test fails on any new reader and on a
+listed one that no longer reads the table (so the list only shrinks).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2] / "collector"
+OWNERS = {
+    "incident_sla": "collector.sla",
+    "sla_pauses": "collector.sla",
+    "ledger_entries": "collector.ledger",
+    "ledger_notices": "collector.ledger",
+    "preventive_work": "collector.preventive",
+}
+#: Whole-table movers, not readers of figures.
+EXEMPT = ("collector.schema", "collector.migrations", "collector.backup", "collector.retention")
+#: Readers still to move onto their domain's read functions (module → tables).
+KNOWN_DEBT = {
+    "collector.web.queries": {"incident_sla", "ledger_entries"},
+    "collector.management.views": {"ledger_entries"},
+    "collector.reports.sections.points": {"ledger_entries"},
+    "collector.reports.sections.preventive": {"preventive_work"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def tables_named(tree: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "collector.schema":
+            found |= {a.name for a in node.names if a.name in OWNERS}
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "schema"
+            and node.attr in OWNERS
+        ):
+            found.add(node.attr)
+    return found
+
+
+def readers() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        name = module_name(path)
+        if name.startswith(EXEMPT):
+            continue
+        foreign = {
+            t
+            for t in tables_named(ast.parse(path.read_text(), str(path)))
+            if not (name == OWNERS[t] or name.startswith(OWNERS[t] + "."))
+        }
+        if foreign:
+            out[name] = foreign
+    return out
+
+
+def test_nobody_reads_another_domains_tables():
+    assert readers() == KNOWN_DEBT
+
+
+def test_the_check_sees_a_reader():
+    tree = ast.parse("from collector.schema import incident_sla, incidents\nschema.ledger_entries")
+    assert tables_named(tree) == {"incident_sla", "ledger_entries"}
+
+
+def test_the_sla_figures_have_one_reader():
+    # the report's SLA section and the management view read the SLA read model, not the table
+    found = readers()
+    assert "collector.reports.sections.sla" not in found
+    assert "incident_sla" not in found.get("collector.management.views", set())
