@@ -374,6 +374,13 @@ def test_a_hanging_receiver_never_holds_up_ingest(tmp_path, db_url, kit):
                 _ingest(store, exporter, tenant, kit, [kit.sample("srv1", "m", float(k), now + k)])
             assert sender.is_alive()  # still waiting for the receiver's answer
             assert exporter.backlog() == 6 and exporter.queued == 6
+            # And the request as a whole is bounded by `timeout` (not only each read).
+            cut = RemoteWriteExporter(store, _config(slow.url, timeout=1))
+            started = time.monotonic()
+            assert cut.send_pending() == 0
+            assert time.monotonic() - started < 10 and cut.failed_requests == 1
+            assert exporter.backlog() == 6  # nothing lost
+            cut.close()
         finally:
             exporter.close()
             store.dispose()
