@@ -42,6 +42,8 @@ import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.engine import Connection
 
+from collector.connectors.deadline import DeadlineTransport
+from collector.connectors.deadline import deadline as request_deadline
 from collector.remote_write import protocol
 from collector.remote_write.labels import series_labels
 from collector.schema import assets, clients, remote_write_queue, series, sites
@@ -153,7 +155,13 @@ class RemoteWriteExporter:
                 token = self.config.bearer_token_file.read_text().strip()
                 headers["Authorization"] = f"Bearer {token}"
             verify: Any = str(self.config.ca_file) if self.config.ca_file else True
-            self._client = httpx.Client(headers=headers, timeout=self.config.timeout, verify=verify)
+            # The deadline transport bounds a whole request (connect, send, the answer), which
+            # per-read timeouts alone do not: a receiver trickling its answer is cut at timeout.
+            self._client = httpx.Client(
+                headers=headers,
+                timeout=self.config.timeout,
+                transport=DeadlineTransport(verify=verify),
+            )
 
     def close(self) -> None:
         if self._client is not None:
@@ -168,8 +176,8 @@ class RemoteWriteExporter:
         self.open()
         assert self._client is not None
         delivered = 0
-        deadline = time.monotonic() + _TURN_SECONDS
-        while time.monotonic() < deadline:
+        turn_ends = time.monotonic() + _TURN_SECONDS
+        while time.monotonic() < turn_ends:
             with self.store.read() as conn:
                 rows = conn.execute(
                     sa.select(Q.c.id, Q.c.series_id, Q.c.ts, Q.c.value)
@@ -181,7 +189,8 @@ class RemoteWriteExporter:
                 body = protocol.encode(self._series(conn, rows))
             self.requests += 1
             try:
-                response = self._client.post(self.config.url, content=body)
+                with request_deadline(self.config.timeout):
+                    response = self._client.post(self.config.url, content=body)
             except httpx.HTTPError as exc:
                 self._failed(f"{type(exc).__name__}: {exc}")
                 break

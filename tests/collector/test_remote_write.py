@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(prometheus_binary() is None, reason="Debian pack
 
 
 def _config(url: str, **kw) -> RemoteWrite:
-    return RemoteWrite(url=url, min_backoff=0.01, max_backoff=0.05, timeout=5, **kw)
+    return RemoteWrite(**{"url": url, "min_backoff": 0.01, "max_backoff": 0.05, "timeout": 5, **kw})
 
 
 def _series_values(prom: PrometheusServer, expr: str) -> dict[tuple, list[tuple[float, float]]]:
@@ -347,6 +347,40 @@ def test_a_random_mix_of_series_arrives_complete(tmp_path, db_url, kit):
             assert exporter.send_pending() == total == 200
             counts = prom.query('count_over_time(upkeep_load{client="acme"}[1h])')
             assert len(counts) == 20 and {r["value"][1] for r in counts} == {"10"}
+        finally:
+            exporter.close()
+            store.dispose()
+
+
+def test_a_hanging_receiver_never_holds_up_ingest(tmp_path, db_url, kit):
+    """The sender stuck in a request (a receiver trickling its answer) holds no database lock:
+    batches keep being stored and queued meanwhile (SQLite's single writer included)."""
+    import threading
+
+    from tests.servers.slow_http import SlowServer
+
+    store = Store.from_url(db_url)
+    store.upgrade()
+    tenant = kit.add_tenant(store, "acme")
+    now = time.time()
+    with SlowServer("head", interval=0.5) as slow:
+        exporter = RemoteWriteExporter(store, _config(slow.url, timeout=30))
+        try:
+            _ingest(store, exporter, tenant, kit, [kit.sample("srv1", "m", 1.0, now - 10)])
+            sender = threading.Thread(target=exporter.send_pending, daemon=True)
+            sender.start()
+            _wait(lambda: slow.connections >= 1, what="the sender's request in flight")
+            for k in range(5):
+                _ingest(store, exporter, tenant, kit, [kit.sample("srv1", "m", float(k), now + k)])
+            assert sender.is_alive()  # still waiting for the receiver's answer
+            assert exporter.backlog() == 6 and exporter.queued == 6
+            # And the request as a whole is bounded by `timeout` (not only each read).
+            cut = RemoteWriteExporter(store, _config(slow.url, timeout=1))
+            started = time.monotonic()
+            assert cut.send_pending() == 0
+            assert time.monotonic() - started < 10 and cut.failed_requests == 1
+            assert exporter.backlog() == 6  # nothing lost
+            cut.close()
         finally:
             exporter.close()
             store.dispose()
