@@ -330,8 +330,8 @@ class Target(_Strict):
             and value.get("clock") not in ("calendar", "business_days")
             and not stored
         ):
-            number = re.match(r"\s*(\d+(?:\.\d+)?)", text)
-            n = number.group(1) if number else "10"
+            leading = re.match(r"\s*(\d+(?:\.\d+)?)", text)
+            n = leading.group(1) if leading else "10"
             raise ValueError(
                 f"within {text!r} is ambiguous: write '{n} business_days' (open days of the "
                 f"calendar), '{n} calendar_days' (24x7), or a duration in hours ('16h') with "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -183,7 +183,9 @@ class Human:
             return _MISSING
         return format_date(self.local(ts), format=format, locale=self.locale)
 
-    def datetime(self, ts: float | None, format: str = "medium") -> str:  # noqa: A002
+    def datetime(  # noqa: A002
+        self, ts: float | None, format: Literal["full", "long", "medium", "short"] = "medium"
+    ) -> str:
         """Date and time in the reader's zone, minutes only, with the zone's abbreviation:
         "1 Dec 2026, 14:05 CET" (``short``: the locale's numeric date)."""
         if ts is None:

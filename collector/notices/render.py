@@ -75,8 +75,18 @@ def _filter(name: str) -> Any:
     return apply
 
 
-_FILTER_NAMES = ("duration", "ago", "in", "bytes", "percent", "date", "datetime", "points")
-_FILTER_NAMES += ("number", "money")
+_FILTER_NAMES: tuple[str, ...] = (
+    "duration",
+    "ago",
+    "in",
+    "bytes",
+    "percent",
+    "date",
+    "datetime",
+    "points",
+    "number",
+    "money",
+)
 
 
 def _paragraphs(text: str) -> list[str]:

@@ -143,7 +143,6 @@ class Formatter:
         metric = e.get("metric")
         unit = _EVIDENCE_UNITS.get(e.get("unit") or (unit_of(metric) if metric else ""))
         if metric and (e.get("source") == "metric" or "before" in e or "after" in e):
-
             name = describe(metric, e.get("labels") or {})
             template = EVIDENCE_NAMES.get(metric)
             if template is not None:

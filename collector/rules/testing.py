@@ -244,11 +244,11 @@ def _compare(
         if any(w.summary is not None for w in wanted):
             from collector.rules.engine import render, summary_context
 
-            rule = engine.ruleset.rules[alert.rule_id]
+            compiled = engine.ruleset.rules[alert.rule_id]
             context = summary_context(
                 alert.labels,
                 alert.core.last_value,
-                rule.rule,
+                compiled.rule,
                 asset=labels["asset"],
                 client=labels["client"],
                 site=labels.get("site"),

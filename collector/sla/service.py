@@ -174,10 +174,10 @@ def sla_notice(key: str, t: TargetStatus, kind: str, priority: str, client: str 
         client=client,
         incident=key,
         priority=priority,
-        target=t.target,  # type: ignore[arg-type]
+        target=t.target,
         kind=kind,  # type: ignore[arg-type]
         within_seconds=t.within,
-        clock=t.clock,  # type: ignore[arg-type]
+        clock=t.clock,
         due_at=t.due_at,
         elapsed_seconds=t.elapsed,
         percent=t.percent,

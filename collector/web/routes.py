@@ -153,6 +153,11 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
+def _noun(count: int, singular: str, plural: str | None = None) -> str:
+    """The word alone: ``1 | noun("asset")`` → "asset" (for a count shown in its own markup)."""
+    return singular if count == 1 else plural or singular + "s"
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return "-"
@@ -170,6 +175,7 @@ def _environment() -> Environment:
     )
     env.filters.update(when=_when, ago=_ago, span=_span, number=_number, points=queries.points)
     env.filters["plural"] = _plural
+    env.filters["noun"] = _noun
     return env
 
 
