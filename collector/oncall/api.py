@@ -44,10 +44,20 @@ class OverrideIn(BaseModel):
     by: str | None = Field(default=None, max_length=100, pattern=_TEXT)
 
 
+#: Moments the API answers for (a schedule is counted hand-over by hand-over from its start).
+EARLIEST, LATEST = datetime(2000, 1, 1).timestamp(), datetime(2200, 1, 1).timestamp()
+
+
 def _epoch(value: datetime, field: str) -> float:
     if value.tzinfo is None:
         raise InvalidArgument(f"{field}: give a time zone (e.g. 2026-03-02T09:00:00+01:00)")
-    return value.timestamp()
+    try:
+        moment = value.timestamp()
+    except (OverflowError, ValueError, OSError):
+        moment = -1.0
+    if not EARLIEST <= moment <= LATEST:
+        raise InvalidArgument(f"{field}: must be between 2000 and 2200")
+    return moment
 
 
 @functools.cache
