@@ -44,10 +44,27 @@ class OverrideIn(BaseModel):
     by: str | None = Field(default=None, max_length=100, pattern=_TEXT)
 
 
+#: Moments the API answers for (a schedule is counted hand-over by hand-over from its start).
+EARLIEST, LATEST = datetime(2000, 1, 1).timestamp(), datetime(2200, 1, 1).timestamp()
+
+
+def _parse(text: str, field: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidArgument(f"{field}: {text!r} is not a date and time (ISO 8601)") from None
+
+
 def _epoch(value: datetime, field: str) -> float:
     if value.tzinfo is None:
         raise InvalidArgument(f"{field}: give a time zone (e.g. 2026-03-02T09:00:00+01:00)")
-    return value.timestamp()
+    try:
+        moment = value.timestamp()
+    except (OverflowError, ValueError, OSError):
+        moment = -1.0
+    if not EARLIEST <= moment <= LATEST:
+        raise InvalidArgument(f"{field}: must be between 2000 and 2200")
+    return moment
 
 
 @functools.cache
@@ -80,22 +97,23 @@ def oncall_router(
     @router.get("/api/v1/oncall/who")
     def who(
         at: Annotated[
-            datetime | None, Query(description="The moment (ISO 8601 with zone); default now.")
+            str | None,
+            Query(max_length=40, description="The moment (ISO 8601 with zone); default now."),
         ] = None,
         principal: Any = admin,
     ) -> list[dict[str, Any]]:
         """Per rotation: who is on call at ``at`` and who is next, from when."""
-        return oncall.who(None if at is None else _epoch(at, "at"))
+        return oncall.who(None if at is None else _epoch(_parse(at, "at"), "at"))
 
     @router.get("/api/v1/oncall/rotations/{name}/shifts")
     def rotation_shifts(
         name: NameParam,
-        start: Annotated[datetime, Query()],
-        end: Annotated[datetime, Query()],
+        start: Annotated[str, Query(max_length=40, description="ISO 8601 with zone.")],
+        end: Annotated[str, Query(max_length=40, description="ISO 8601 with zone.")],
         principal: Any = admin,
     ) -> list[dict[str, Any]]:
         """The shifts of one rotation between ``start`` and ``end`` (at most 92 days)."""
-        a, b = _epoch(start, "start"), _epoch(end, "end")
+        a, b = _epoch(_parse(start, "start"), "start"), _epoch(_parse(end, "end"), "end")
         if not 0 < b - a <= 92 * 86400:
             raise InvalidArgument("end: must be after start, at most 92 days")
         return oncall.shifts(name, a, b)

@@ -121,7 +121,7 @@ def add_override(
     return routes.redirect(routes.PREFIX + "/oncall")
 
 
-@router.post(routes.PREFIX + "/oncall/overrides/{number}/delete")
-def delete_override(request: Request, user: routes.CsrfUser, number: int) -> Response:
-    _oncall(request).delete_override(number, user.display_name or user.username)
+@router.post(routes.PREFIX + "/oncall/overrides/{row_id}/delete")
+def delete_override(request: Request, user: routes.CsrfUser, row_id: int) -> Response:
+    _oncall(request).delete_override(row_id, user.display_name or user.username)
     return routes.redirect(routes.PREFIX + "/oncall")
