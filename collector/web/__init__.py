@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collector.errors import UpkeepError
+from collector.errors import UpkeepError, status_for
 from collector.incidents.service import IncidentService
 from collector.rules.service import RuleService
 from collector.settings import Settings
@@ -83,7 +83,7 @@ def install(
     app.state.web_address_throttle = LoginThrottle(
         store, settings.web_login_max_failures * ADDRESS_FACTOR, settings.web_login_window
     )
-    app.include_router(routes.web_router(incidents, rules))
+    app.include_router(routes.router)
     # A person who opens the collector's bare address lands on the UI, not on a 404. Not an
     # API operation: kept out of the OpenAPI document.
     app.add_api_route(
@@ -112,8 +112,6 @@ def install(
             if isinstance(exc, routes.LoginRequired):
                 return routes.login_redirect(request)
             if isinstance(exc, UpkeepError):
-                from collector.api import status_for
-
                 return routes.error_page(request, status_for(exc), exc.detail)
             if isinstance(exc, RequestValidationError):
                 return routes.error_page(request, 400, routes.problem_text(exc))
