@@ -70,7 +70,10 @@ def management_router() -> APIRouter | None:
 def install(
     app: FastAPI, settings: Settings, incidents: IncidentService, rules: RuleService
 ) -> None:
-    """Add the web UI to ``app`` (after the app's own exception handlers are registered)."""
+    """Add the web UI to ``app`` (after the app's own exception handlers are registered).
+
+    The pages reach the incident service and the rules through the app's Runtime
+    (``collector.runtime``); ``incidents`` and ``rules`` are kept for older callers."""
     from collector.web import routes
 
     store = app.state.store
