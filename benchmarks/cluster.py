@@ -42,6 +42,8 @@ from tests.servers.collector import CollectorProcess, free_port  # noqa: E402
 POSTGRES_URL = os.environ.get(
     "UPKEEP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+#: The PostgreSQL application_name of the benchmark's connections (to count their backends).
+APPLICATION_NAME = f"upkeep-bench-{os.getpid()}"
 RULES = """
 rules:
   - id: hot
@@ -62,9 +64,9 @@ def fresh_schema() -> Iterator[str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
+        yield url.update_query_dict(
+            {"options": f"-csearch_path={schema}", "application_name": APPLICATION_NAME}
+        ).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -89,7 +91,43 @@ def replicas(folder: Path, url: str, n: int, rules: str | None = None) -> list[C
     ]
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (Linux /proc; 0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+def postgres_cpu_seconds(url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving this benchmark's replicas (found by the
+    ``application_name`` of their connections, :func:`fresh_schema`): the server is shared
+    with other work on this machine, so only these backends count. The server's own
+    background processes (WAL writer, checkpointer) are shared and left out."""
+    engine = sa.create_engine(url.replace("postgresql+psycopg", "postgresql+psycopg"))
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
+                    "AND pid <> pg_backend_pid()"
+                ),
+                {"name": APPLICATION_NAME},
+            ).scalars()
+            return {pid: cpu_seconds(pid) for pid in pids}
+    finally:
+        engine.dispose()
+
+
 def throughput(counts: list[int], seconds: float, agents: int, sites: int) -> None:
+    """Accepted samples/s per replica count, and where the CPU went: collector replicas,
+    PostgreSQL and the fleet simulator (this process), in CPU seconds per million samples.
+    Their sum over the wall time against the machine's cores says what saturates."""
+    cores = os.cpu_count() or 1
     for n in counts:
         with tempfile.TemporaryDirectory() as tmp, fresh_schema() as url:
             procs = replicas(Path(tmp), url, n)
@@ -99,8 +137,26 @@ def throughput(counts: list[int], seconds: float, agents: int, sites: int) -> No
                 fleet_agents = provision(url, clients=20, agents=agents, sites=sites)
                 # speed 30: each agent sends every second; 12 senders keep the replicas busy.
                 fleet = Fleet([p.url for p in procs], fleet_agents, speed=30, workers=12)
+                pids = [p.process.pid for p in procs if p.process is not None]
+                load = os.getloadavg()[0]
+                before = ([cpu_seconds(pid) for pid in pids], postgres_cpu_seconds(url), os.times())
                 report = fleet.run(seconds)
+                after = ([cpu_seconds(pid) for pid in pids], postgres_cpu_seconds(url), os.times())
+                collector = sum(after[0]) - sum(before[0])
+                # A backend that started during the run counts from 0; one that ended is lost
+                # (the replicas keep pooled connections, so few do).
+                postgres = sum(cpu - before[1].get(pid, 0.0) for pid, cpu in after[1].items())
+                simulator = (after[2].user + after[2].system) - (before[2].user + before[2].system)
+                per_million = 1e6 / max(report.samples, 1)
+                busy = (collector + postgres + simulator) / max(report.seconds, 1e-9)
                 print(f"{n} replica(s): {report.summary()}")
+                print(
+                    f"  CPU s per million samples: collector {collector * per_million:.1f} "
+                    f"(replicas: {', '.join(f'{b - a:.1f}s' for a, b in zip(before[0], after[0], strict=True))}), "
+                    f"PostgreSQL {postgres * per_million:.1f}, simulator {simulator * per_million:.1f}; "
+                    f"CPU busy {busy:.2f} of {cores} cores; load before {load:.2f}, "
+                    f"after {os.getloadavg()[0]:.2f}"
+                )
             finally:
                 for p in procs:
                     p.stop()

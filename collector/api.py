@@ -1,8 +1,12 @@
 """The collector's HTTP API (FastAPI): ingest, admin reads, health and metrics.
 
-``create_app(settings)`` builds the app; ``collector.server`` runs it under uvicorn. Domain
-errors (``collector.errors``) become HTTP answers in one place, :data:`HTTP_STATUS`, and
-every 4xx body is an :class:`agent.wire.WireError`.
+``create_app(settings)`` builds the app; ``collector.server`` runs it under uvicorn.
+:func:`build_runtime` wires one replica into a :class:`collector.runtime.Runtime`, kept on
+``app.state.runtime``; the routers here (``ingest_router``, ``read_router``,
+``operations_router``) are defined at module level and reach it through the dependency
+``RuntimeDep``, so each can be mounted alone on a bare app in a test. Domain errors
+(``collector.errors``) become HTTP answers in one place, :data:`collector.errors.HTTP_STATUS`,
+and every 4xx body is an :class:`agent.wire.WireError`.
 
 The batch body is read by hand (size limits before anything is parsed; gzip inflated with
 a cap) and parsed with ``Batch.model_validate_json``; its schema is added to the OpenAPI
@@ -13,6 +17,7 @@ the contract the fuzz test checks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -25,7 +30,7 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -45,13 +50,9 @@ from collector.cluster import Cluster
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
 from collector.errors import (
-    AlreadyExists,
-    ArtefactTooLarge,
+    HTTP_STATUS,
     BodyTooLarge,
     ClientDisconnected,
-    Forbidden,
-    IncidentConflict,
-    InvalidArgument,
     InvalidBatch,
     MalformedBody,
     NotFound,
@@ -61,6 +62,7 @@ from collector.errors import (
     UpkeepError,
     from_validation,
     problem_fields,
+    status_for,
 )
 from collector.headers import HstsMiddleware
 from collector.incidents import noise
@@ -79,6 +81,7 @@ from collector.preventive.api import preventive_router
 from collector.remote_write.exporter import RemoteWriteExporter
 from collector.rules.api import rules_router, run_rules
 from collector.rules.service import RuleService
+from collector.runtime import Runtime, RuntimeDep, get_runtime
 from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
 from collector.sla.api import sla_router
@@ -87,22 +90,7 @@ from collector.strictjson import StrictJsonMiddleware
 
 log = logging.getLogger(__name__)
 
-#: The one place domain errors become HTTP status codes (most specific class first).
-HTTP_STATUS: dict[type[UpkeepError], int] = {
-    MalformedBody: 400,
-    ClientDisconnected: 400,  # never read: the client is gone
-    InvalidArgument: 400,
-    Unauthenticated: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    AlreadyExists: 409,
-    IncidentConflict: 409,
-    ArtefactTooLarge: 422,
-    BodyTooLarge: 413,
-    UnsupportedEncoding: 415,
-    InvalidBatch: 422,
-    StoreUnavailable: 503,
-}
+__all__ = ["HTTP_STATUS", "Runtime", "build_runtime", "create_app", "status_for"]
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": WireError, "description": text}
@@ -115,13 +103,6 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         422: "Body breaks the wire contract",
     }.items()
 }
-
-
-def status_for(exc: UpkeepError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]
-    return 500
 
 
 def _error_response(
@@ -262,7 +243,7 @@ def authenticate(
 
 def require_admin(request: Request, credentials: Credentials) -> Principal:
     """Dependency of the read API: an admin token (agent tokens get 403)."""
-    return authenticate(request.app.state.store, bearer_token(credentials), "admin")
+    return authenticate(get_runtime(request).store, bearer_token(credentials), "admin")
 
 
 Admin = Annotated[Principal, Depends(require_admin)]
@@ -270,29 +251,275 @@ Admin = Annotated[Principal, Depends(require_admin)]
 
 def require_receiver(request: Request, credentials: Credentials) -> Principal:
     """Dependency of the Alertmanager receiver: an alertmanager or an admin token."""
-    return authenticate(request.app.state.store, bearer_token(credentials), RECEIVER_KINDS)
+    return authenticate(get_runtime(request).store, bearer_token(credentials), RECEIVER_KINDS)
+
+
+def require_agent(request: Request, credentials: Credentials) -> Principal:
+    """Dependency of the agents' task channel (collector.remediation): an agent token."""
+    return authenticate(get_runtime(request).store, bearer_token(credentials), "agent")
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: _ERROR_RESPONSES[code] for code in codes}
+
+
+# ---------------------------------------------------------------------- ingest
+
+ingest_router = APIRouter(tags=["ingest"])
+
+
+def ingest_body(
+    runtime: Runtime, principal: Principal, token: str, cached: bool, body: bytes, encoding: str
+) -> Response:
+    """Inflate, parse and store one batch body (runs in a worker thread)."""
+    settings, metrics = runtime.settings, runtime.metrics
+    started = time.perf_counter()
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            body = inflate(body, settings.max_decompressed_bytes)
+        elif len(body) > settings.max_decompressed_bytes:
+            raise BodyTooLarge(
+                f"request body is over the limit of {settings.max_decompressed_bytes} bytes"
+            )
+        batch = parse_batch(body)
+    except UpkeepError:
+        if cached:  # a token revoked since it was cached is a 401 before any body error
+            authenticate(runtime.store, token, "agent")
+        raise
+    accepted = runtime.ingestor.ingest(principal, batch).accepted
+    metrics.observe_batch(
+        accepted.samples,
+        accepted.events,
+        accepted.duplicate,
+        time.perf_counter() - started,
+        accepted.refused,
+    )
+    # Serialized here, once: a Response skips FastAPI's second validation of the model.
+    return Response(accepted.model_dump_json(), media_type="application/json")
+
+
+@ingest_router.post(
+    BATCH_PATH,
+    response_model=BatchAccepted,
+    responses=_ERROR_RESPONSES,
+    summary="Store a batch of samples, assets and events from an agent",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}},
+        }
+    },
+)
+async def post_batch(request: Request, credentials: Credentials, runtime: RuntimeDep) -> Response:
+    """Idempotent by ``batch_id``: a retry answers 200 with ``duplicate: true``.
+
+    ``Content-Encoding: gzip`` is accepted. Limits: the body as sent and decompressed.
+    """
+    metrics = runtime.metrics
+    try:
+        token = bearer_token(credentials)
+        # A token seen before costs no lookup here; the ingest transaction re-checks it.
+        ingestor = runtime.ingestor
+        principal = ingestor.cached_principal(token)
+        cached = principal is not None
+        if principal is None:
+            principal = await run_in_threadpool(authenticate, runtime.store, token, "agent")
+            ingestor.remember_principal(token, principal)
+        body = await read_body(request, runtime.settings.max_body_bytes)
+        metrics.request_bytes.observe(len(body))
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", "x-gzip", ""):
+            raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; use gzip")
+        return await anyio.to_thread.run_sync(
+            ingest_body,
+            runtime,
+            principal,
+            token,
+            cached,
+            body,
+            encoding,
+            limiter=runtime.ingest_limiter,
+        )
+    except UpkeepError as exc:
+        if not isinstance(exc, ClientDisconnected):
+            metrics.rejected.labels(exc.code).inc()
+        raise
+
+
+# ---------------------------------------------------------------------- reads (admin)
+
+read_router = APIRouter(tags=["read"], responses=_responses(401, 403))
+
+
+@read_router.get("/api/v1/clients", response_model=list[ClientOut])
+def get_clients(principal: Admin, runtime: RuntimeDep) -> list[ClientOut]:
+    return [
+        ClientOut(id=c.id, name=c.name, enabled=c.enabled, created_at=c.created_at)
+        for c in admin.list_clients(runtime.store)
+    ]
+
+
+@read_router.get("/api/v1/assets", response_model=list[AssetOut])
+def get_assets(
+    principal: Admin,
+    runtime: RuntimeDep,
+    client: Annotated[
+        str | None,
+        Query(description="only this client's assets", max_length=100, pattern=r"^[^\x00]*$"),
+    ] = None,
+) -> list[AssetOut]:
+    query = (
+        sa.select(assets, clients.c.name.label("client_name"), sites.c.name.label("site_name"))
+        .join(clients, assets.c.client_id == clients.c.id)
+        .outerjoin(sites, assets.c.site_id == sites.c.id)
+        .order_by(clients.c.name, assets.c.name)
+    )
+    with runtime.store.read() as conn:
+        if client is not None:
+            query = query.where(assets.c.client_id == admin.get_client(conn, client).id)
+        rows = conn.execute(query).all()
+    return [
+        AssetOut(
+            id=r.id,
+            client=r.client_name,
+            site=r.site_name,
+            name=r.name,
+            kind=r.kind,
+            vendor=r.vendor,
+            model=r.model,
+            serial=r.serial,
+            address=r.address,
+            description=r.description,
+            tags=r.tags,
+            attributes=r.attributes,
+            first_seen=timeutil.to_datetime(r.first_seen),
+            last_seen=timeutil.to_datetime(r.last_seen),
+        )
+        for r in rows
+    ]
+
+
+@read_router.get("/api/v1/assets/{asset_id}/latest", response_model=list[LatestValue])
+def get_asset_latest(
+    asset_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Admin, runtime: RuntimeDep
+) -> list[LatestValue]:
+    query = (
+        sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
+        .join(latest, latest.c.series_id == series.c.id)
+        .where(series.c.asset_id == asset_id)
+        .order_by(series.c.metric, series.c.labels)
+    )
+    with runtime.store.read() as conn:
+        if conn.execute(sa.select(assets.c.id).where(assets.c.id == asset_id)).first() is None:
+            raise NotFound(f"no asset with id {asset_id}")
+        rows = conn.execute(query).all()
+    return [
+        LatestValue(
+            series_id=r.id,
+            metric=r.metric,
+            labels=json.loads(r.labels),
+            value=r.value,
+            ts=timeutil.to_datetime(r.ts),
+        )
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------------- operations
+
+operations_router = APIRouter(tags=["operations"])
+
+
+@operations_router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": WireError, "description": "Database not usable"}},
+)
+def healthz(runtime: RuntimeDep) -> Health:
+    """200 when the database answers and is migrated. No authentication."""
+    runtime.store.check()
+    return Health(status="ok")
+
+
+@operations_router.get(
+    "/metrics",
+    response_class=Response,
+    # Open unless metrics_token_file is set: the bearer token is optional here.
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},
+    responses={200: {"content": {"text/plain": {}}}, 401: _ERROR_RESPONSES[401]},
+)
+def get_metrics(credentials: Credentials, runtime: RuntimeDep) -> Response:
+    """Prometheus exposition; needs a bearer token only when ``metrics_token_file`` is set."""
+    runtime.metrics.authorize(credentials.credentials if credentials is not None else None)
+    cluster = runtime.cluster
+    return Response(
+        runtime.metrics.exposition()
+        + runtime.rules.metrics.exposition()
+        + (cluster.metrics.exposition() if cluster is not None else b""),
+        media_type=CONTENT_TYPE_LATEST,
+    )
+
+
+# ---------------------------------------------------------------------- errors as answers
+
+
+def _count_disconnect(request: Request) -> None:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.metrics.client_disconnects.inc()
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    """A domain error (:mod:`collector.errors`) as its HTTP answer with a ``WireError`` body."""
+    assert isinstance(exc, UpkeepError)
+    if isinstance(exc, ClientDisconnected):
+        # A dropped connection (agent on a flaky link, killed upload) is not our fault and
+        # not worth a traceback: one line, counted; the agent retries the batch.
+        _count_disconnect(request)
+        log.info("%s %s: %s", request.method, request.url.path, exc.detail)
+        return Response(status_code=status_for(exc))
+    return _error_response(status_for(exc), exc.code, exc.detail, exc.fields)
+
+
+async def request_invalid(request: Request, exc: Exception) -> Response:
+    """FastAPI's own validation errors as a ``WireError`` naming the fields (422)."""
+    assert isinstance(exc, RequestValidationError)
+    detail, fields = problem_fields(exc.errors())
+    return _error_response(422, "invalid_request", detail, fields)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404/405/… as a ``WireError``; a 405 names every method of the path."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    response = _error_response(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route of the path only; a path served
+        # by several routes (GET and PUT as two functions) allows all of theirs.
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The JSON error answers of the API (the web UI adds HTML pages for ``/ui`` on top)."""
+    app.add_exception_handler(UpkeepError, domain_error)
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 # ---------------------------------------------------------------------- the app
 
 
-def create_app(
+def build_runtime(
     settings: Settings,
+    store: Store,
     *,
-    store: Store | None = None,
-    migrate: bool = True,
     run_retention: bool = True,
     run_reports: bool | None = None,
-) -> FastAPI:
-    """The collector app. Migrates the store on startup unless ``migrate=False``.
-
-    ``store`` defaults to one built from ``settings`` (and disposed on shutdown). The periodic
-    jobs and workers (:mod:`collector.background`) run while the app does, unless
-    ``settings.background`` is off; ``run_retention`` / ``run_reports`` (default: as
-    ``run_retention``) leave out the retention job / the report schedule.
-    """
-    own_store = store is None
-    store = store or Store.from_settings(settings)
+) -> Runtime:
+    """Wire one replica: rule engine, ingest, metrics, incidents, contract files and the
+    registry of periodic jobs (:mod:`collector.background`). Nothing is started here."""
     # Rules evaluate each stored batch right after its commit, within the same request. On
     # PostgreSQL the batch first goes to its shard's queue (same transaction) for whichever
     # replica owns the shard (collector/cluster.py); on SQLite there is one process.
@@ -320,12 +547,6 @@ def create_app(
     noise.set_emitter(incident_runtime.service.apply_signal, noise.active_incident_key)
     # Contract files: loaded at start (after migrations), on SIGHUP and on the reload API.
     contract_files = ContractFiles(store, settings.contracts_paths)
-    # Decoding and storing a batch is CPU work under the GIL. On SQLite, where writes are
-    # serialized anyway, running several at once only makes threads queue for the GIL
-    # (each sqlite3 step releases and re-takes it): one at a time is ~20% faster. On
-    # PostgreSQL the database works in its own processes, so a few overlap usefully.
-    ingest_limiter = anyio.CapacityLimiter(1 if store.is_sqlite else 4)
-
     # Remediation (docs/remediation.md): automatic fixes on firing alerts, signed agent tasks.
     from collector.remediation.service import Remediation
 
@@ -346,323 +567,76 @@ def create_app(
     runner = JobRunner(
         jobs, workers, engine=store.engine, metrics=JobMetrics(registry=metrics.registry)
     )
+    return Runtime(
+        settings=settings,
+        store=store,
+        rules=rule_service,
+        incidents=incident_runtime,
+        metrics=metrics,
+        ingestor=ingestor,
+        contract_files=contract_files,
+        jobs=runner,
+        cluster=cluster,
+        # Decoding and storing a batch is CPU work under the GIL. On SQLite, where writes
+        # are serialized anyway, running several at once only makes threads queue for the
+        # GIL (each sqlite3 step releases and re-takes it): one at a time is ~20% faster. On
+        # PostgreSQL the database works in its own processes, so a few overlap usefully.
+        ingest_limiter=anyio.CapacityLimiter(1 if store.is_sqlite else 4),
+        noise_control=noise_control,
+        remediation=remediation,
+        remote_write=remote_write,
+    )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if migrate:
-            await run_in_threadpool(store.upgrade)
+
+@contextlib.asynccontextmanager
+async def run_runtime(
+    runtime: Runtime, *, migrate: bool = True, dispose: bool = False
+) -> AsyncIterator[None]:
+    """Migrate, load the contract files, run rules and the job registry; stop them after."""
+    store = runtime.store
+    if migrate:
+        await run_in_threadpool(store.upgrade)
+    try:
+        await run_in_threadpool(runtime.contract_files.reload)
+    except Exception:  # a broken contract store must not keep the collector from serving
+        log.exception("loading the contract files failed")
+    on_hup = [runtime.noise_control.reload, runtime.contract_files.reload]
+    async with run_rules(runtime.rules, on_hup=on_hup):
+        await run_in_threadpool(runtime.jobs.start)
+        runtime.incidents.log_connectors()
         try:
-            await run_in_threadpool(contract_files.reload)
-        except Exception:  # a broken contract store must not keep the collector from serving
-            log.exception("loading the contract files failed")
-        async with run_rules(rule_service, on_hup=[noise_control.reload, contract_files.reload]):
-            await run_in_threadpool(runner.start)
-            incident_runtime.log_connectors()
-            try:
-                yield
-            finally:
-                await run_in_threadpool(runner.stop)
-                if own_store:
-                    store.dispose()
+            yield
+        finally:
+            await run_in_threadpool(runtime.jobs.stop)
+            if dispose:
+                store.dispose()
 
-    app = FastAPI(
-        title="Upkeep collector",
-        version="1",
-        lifespan=lifespan,
-        description="Ingest API for Upkeep agents and read API for admins.",
-    )
-    app.state.settings = settings
-    app.state.store = store
 
-    def _disconnected(scope: MutableMapping[str, Any], received: int) -> None:
-        metrics.client_disconnects.inc()
-        log.info(
-            "%s %s: client disconnected after %d body bytes",
-            scope["method"],
-            scope["path"],
-            received,
-        )
-
-    if settings.tls_certfile is not None and settings.tls_hsts_max_age > 0:
-        app.add_middleware(HstsMiddleware, max_age=int(settings.tls_hsts_max_age))
-    # NaN/Infinity in any JSON body → 422 naming the field (batches and the Alertmanager
-    # receiver validate their own bodies, within their own limits).
-    app.add_middleware(
-        StrictJsonMiddleware,
-        skip={BATCH_PATH, ALERTMANAGER_PATH},
-        max_bytes=settings.max_body_bytes,
-        on_disconnect=_disconnected,
-    )
-    app.state.ingestor = ingestor
-    app.state.metrics = metrics
-    app.state.rules = rule_service
-    app.state.cluster = cluster
-    app.state.incidents = incident_runtime
-    app.state.contract_files = contract_files
-    app.state.jobs = runner
-
-    @app.exception_handler(UpkeepError)
-    async def _domain_error(request: Request, exc: UpkeepError) -> Response:
-        if isinstance(exc, ClientDisconnected):
-            # A dropped connection (agent on a flaky link, killed upload) is not our fault and
-            # not worth a traceback: one line, counted; the agent retries the batch.
-            metrics.client_disconnects.inc()
-            log.info("%s %s: %s", request.method, request.url.path, exc.detail)
-            return Response(status_code=status_for(exc))
-        return _error_response(status_for(exc), exc.code, exc.detail, exc.fields)
-
-    @app.exception_handler(RequestValidationError)
-    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail, fields = problem_fields(exc.errors())
-        return _error_response(422, "invalid_request", detail, fields)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        response = _error_response(exc.status_code, code, str(exc.detail))
-        response.headers.update(exc.headers or {})
-        if exc.status_code == 405:
-            # Starlette names the methods of the first route of the path only; a path served
-            # by several routes (GET and PUT as two functions) allows all of theirs.
-            response.headers["Allow"] = ", ".join(_allowed_methods(request))
-        return response
-
-    # ------------------------------------------------------------------ ingest
-
-    def _ingest(
-        principal: Principal, token: str, cached: bool, body: bytes, encoding: str
-    ) -> Response:
-        started = time.perf_counter()
-        try:
-            if encoding in ("gzip", "x-gzip"):
-                body = inflate(body, settings.max_decompressed_bytes)
-            elif len(body) > settings.max_decompressed_bytes:
-                raise BodyTooLarge(
-                    f"request body is over the limit of {settings.max_decompressed_bytes} bytes"
-                )
-            batch = parse_batch(body)
-        except UpkeepError:
-            if cached:  # a token revoked since it was cached is a 401 before any body error
-                authenticate(store, token, "agent")
-            raise
-        accepted = ingestor.ingest(principal, batch).accepted
-        metrics.observe_batch(
-            accepted.samples,
-            accepted.events,
-            accepted.duplicate,
-            time.perf_counter() - started,
-            accepted.refused,
-        )
-        # Serialized here, once: a Response skips FastAPI's second validation of the model.
-        return Response(accepted.model_dump_json(), media_type="application/json")
-
-    batch_schema_ref = {"$ref": "#/components/schemas/Batch"}
-
-    @app.post(
-        BATCH_PATH,
-        response_model=BatchAccepted,
-        tags=["ingest"],
-        responses=_ERROR_RESPONSES,
-        summary="Store a batch of samples, assets and events from an agent",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": batch_schema_ref}},
-            }
-        },
-    )
-    async def post_batch(request: Request, credentials: Credentials) -> Response:
-        """Idempotent by ``batch_id``: a retry answers 200 with ``duplicate: true``.
-
-        ``Content-Encoding: gzip`` is accepted. Limits: the body as sent and decompressed.
-        """
-        try:
-            token = bearer_token(credentials)
-            # A token seen before costs no lookup here; the ingest transaction re-checks it.
-            principal = ingestor.cached_principal(token)
-            cached = principal is not None
-            if principal is None:
-                principal = await run_in_threadpool(authenticate, store, token, "agent")
-                ingestor.remember_principal(token, principal)
-            body = await read_body(request, settings.max_body_bytes)
-            metrics.request_bytes.observe(len(body))
-            encoding = request.headers.get("content-encoding", "identity").strip().lower()
-            if encoding not in ("identity", "gzip", "x-gzip", ""):
-                raise UnsupportedEncoding(
-                    f"Content-Encoding {encoding!r} is not supported; use gzip"
-                )
-            return await anyio.to_thread.run_sync(
-                _ingest, principal, token, cached, body, encoding, limiter=ingest_limiter
-            )
-        except UpkeepError as exc:
-            if not isinstance(exc, ClientDisconnected):
-                metrics.rejected.labels(exc.code).inc()
-            raise
-
-    # ------------------------------------------------------------------ reads (admin)
-
-    @app.get(
-        "/api/v1/clients",
-        response_model=list[ClientOut],
-        tags=["read"],
-        responses={k: _ERROR_RESPONSES[k] for k in (401, 403)},
-    )
-    def get_clients(principal: Admin) -> list[ClientOut]:
-        return [
-            ClientOut(id=c.id, name=c.name, enabled=c.enabled, created_at=c.created_at)
-            for c in admin.list_clients(store)
-        ]
-
-    @app.get(
-        "/api/v1/assets",
-        response_model=list[AssetOut],
-        tags=["read"],
-        responses={k: _ERROR_RESPONSES[k] for k in (401, 403)},
-    )
-    def get_assets(
-        principal: Admin,
-        client: Annotated[
-            str | None,
-            Query(description="only this client's assets", max_length=100, pattern=r"^[^\x00]*$"),
-        ] = None,
-    ) -> list[AssetOut]:
-        query = (
-            sa.select(assets, clients.c.name.label("client_name"), sites.c.name.label("site_name"))
-            .join(clients, assets.c.client_id == clients.c.id)
-            .outerjoin(sites, assets.c.site_id == sites.c.id)
-            .order_by(clients.c.name, assets.c.name)
-        )
-        with store.read() as conn:
-            if client is not None:
-                query = query.where(assets.c.client_id == admin.get_client(conn, client).id)
-            rows = conn.execute(query).all()
-        return [
-            AssetOut(
-                id=r.id,
-                client=r.client_name,
-                site=r.site_name,
-                name=r.name,
-                kind=r.kind,
-                vendor=r.vendor,
-                model=r.model,
-                serial=r.serial,
-                address=r.address,
-                description=r.description,
-                tags=r.tags,
-                attributes=r.attributes,
-                first_seen=timeutil.to_datetime(r.first_seen),
-                last_seen=timeutil.to_datetime(r.last_seen),
-            )
-            for r in rows
-        ]
-
-    @app.get(
-        "/api/v1/assets/{asset_id}/latest",
-        response_model=list[LatestValue],
-        tags=["read"],
-        responses={k: _ERROR_RESPONSES[k] for k in (401, 403)},
-    )
-    def get_asset_latest(
-        asset_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Admin
-    ) -> list[LatestValue]:
-        query = (
-            sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
-            .join(latest, latest.c.series_id == series.c.id)
-            .where(series.c.asset_id == asset_id)
-            .order_by(series.c.metric, series.c.labels)
-        )
-        with store.read() as conn:
-            if conn.execute(sa.select(assets.c.id).where(assets.c.id == asset_id)).first() is None:
-                raise NotFound(f"no asset with id {asset_id}")
-            rows = conn.execute(query).all()
-        return [
-            LatestValue(
-                series_id=r.id,
-                metric=r.metric,
-                labels=json.loads(r.labels),
-                value=r.value,
-                ts=timeutil.to_datetime(r.ts),
-            )
-            for r in rows
-        ]
-
-    # ------------------------------------------------------------------ operations
-
-    @app.get(
-        "/healthz",
-        response_model=Health,
-        tags=["operations"],
-        responses={503: {"model": WireError, "description": "Database not usable"}},
-    )
-    def healthz() -> Health:
-        """200 when the database answers and is migrated. No authentication."""
-        store.check()
-        return Health(status="ok")
-
-    @app.get(
-        "/metrics",
-        tags=["operations"],
-        response_class=Response,
-        # Open unless metrics_token_file is set: the bearer token is optional here.
-        openapi_extra={"security": [{}, {"HTTPBearer": []}]},
-        responses={200: {"content": {"text/plain": {}}}, 401: _ERROR_RESPONSES[401]},
-    )
-    def get_metrics(credentials: Credentials) -> Response:
-        """Prometheus exposition; needs a bearer token only when ``metrics_token_file`` is set."""
-        metrics.authorize(credentials.credentials if credentials is not None else None)
-        return Response(
-            metrics.exposition()
-            + rule_service.metrics.exposition()
-            + (cluster.metrics.exposition() if cluster is not None else b""),
-            media_type=CONTENT_TYPE_LATEST,
-        )
-
+def include_routers(app: FastAPI, runtime: Runtime) -> None:
+    """Every API router of the collector, and the web UI under ``/ui``."""
+    store, settings = runtime.store, runtime.settings
+    incident_runtime = runtime.incidents
+    app.include_router(ingest_router)
+    app.include_router(read_router)
+    app.include_router(operations_router)
+    app.include_router(rules_router(runtime.rules, require_admin, _responses(401, 403)))
     app.include_router(
-        rules_router(rule_service, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
+        incidents_router(incident_runtime.service, require_admin, _responses(400, 401, 403))
     )
+    app.include_router(sla_router(store, require_admin, _responses(400, 401, 403)))
     app.include_router(
-        incidents_router(
-            incident_runtime.service,
-            require_admin,
-            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
-        )
+        contracts_router(runtime.contract_files, require_admin, _responses(401, 403))
     )
+    app.include_router(preventive_router(store, require_admin, _responses(400, 401, 403)))
     app.include_router(
-        sla_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)})
+        ledger_router(incident_runtime.ledger, require_admin, _responses(400, 401, 403))
     )
-    app.include_router(
-        contracts_router(
-            contract_files, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)}
-        )
-    )
-    app.include_router(
-        preventive_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)})
-    )
-    app.include_router(
-        ledger_router(
-            incident_runtime.ledger,
-            require_admin,
-            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
-        )
-    )
-    from collector.reports.api import reports_router
+    from collector.reports.api import reports_router  # matplotlib and WeasyPrint, lazily
 
-    app.include_router(
-        reports_router(
-            store, settings, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}
-        )
-    )
-    app.include_router(
-        maintenance_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
-    )
-    app.include_router(
-        outbox_router(store, require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
-    )
-    app.include_router(
-        management_router(
-            store, settings, require_admin, {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)}
-        )
-    )
+    app.include_router(reports_router(store, settings, require_admin, _responses(400, 401, 403)))
+    app.include_router(maintenance_router(store, require_admin, _responses(401, 403)))
+    app.include_router(outbox_router(store, require_admin, _responses(401, 403)))
+    app.include_router(management_router(store, settings, require_admin, _responses(400, 401, 403)))
     app.include_router(
         alertmanager_router(
             store,
@@ -670,8 +644,8 @@ def create_app(
             incident_runtime.service.apply_signal,
             read_body,
             require_receiver,
-            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403, 413, 422)},
-            count_unknown=metrics.alertmanager_unknown.inc,
+            _responses(400, 401, 403, 413, 422),
+            count_unknown=runtime.metrics.alertmanager_unknown.inc,
         )
     )
     from collector.closing import api as closing_api
@@ -681,55 +655,113 @@ def create_app(
     from collector.reports.web import router as report_pages
 
     app.include_router(report_pages)
-    app.include_router(
-        closing_api.closings_router(require_admin, {k: _ERROR_RESPONSES[k] for k in (401, 403)})
-    )
+    app.include_router(closing_api.closings_router(require_admin, _responses(401, 403)))
     from collector.remediation.api import remediation_router
-
-    def require_agent(request: Request, credentials: Credentials) -> Principal:
-        return authenticate(request.app.state.store, bearer_token(credentials), "agent")
 
     app.include_router(
         remediation_router(
-            remediation,
-            require_admin,
-            require_agent,
-            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
+            runtime.remediation, require_admin, require_agent, _responses(400, 401, 403)
         )
     )
-    app.state.remediation = remediation
     from collector.oncall.api import oncall_router
 
     app.include_router(
-        oncall_router(
-            incident_runtime.oncall,
-            require_admin,
-            {k: _ERROR_RESPONSES[k] for k in (400, 401, 403)},
-        )
+        oncall_router(incident_runtime.oncall, require_admin, _responses(400, 401, 403))
     )
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
-    web.install(app, settings, incident_runtime.service, rule_service)
+    web.install(app, settings, incident_runtime.service, runtime.rules)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    migrate: bool = True,
+    run_retention: bool = True,
+    run_reports: bool | None = None,
+) -> FastAPI:
+    """The collector app. Migrates the store on startup unless ``migrate=False``.
+
+    ``store`` defaults to one built from ``settings`` (and disposed on shutdown). The periodic
+    jobs and workers (:mod:`collector.background`) run while the app does, unless
+    ``settings.background`` is off; ``run_retention`` / ``run_reports`` (default: as
+    ``run_retention``) leave out the retention job / the report schedule.
+    """
+    own_store = store is None
+    runtime = build_runtime(
+        settings,
+        store or Store.from_settings(settings),
+        run_retention=run_retention,
+        run_reports=run_reports,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with run_runtime(runtime, migrate=migrate, dispose=own_store):
+            yield
+
+    app = FastAPI(
+        title="Upkeep collector",
+        version="1",
+        lifespan=lifespan,
+        description="Ingest API for Upkeep agents and read API for admins.",
+    )
+    app.state.runtime = runtime
+    # The parts by name, as before the Runtime existed (pages and tests read them).
+    app.state.settings = settings
+    app.state.store = runtime.store
+    app.state.ingestor = runtime.ingestor
+    app.state.metrics = runtime.metrics
+    app.state.rules = runtime.rules
+    app.state.cluster = runtime.cluster
+    app.state.incidents = runtime.incidents
+    app.state.contract_files = runtime.contract_files
+    app.state.jobs = runtime.jobs
+    app.state.remediation = runtime.remediation
+
+    if settings.tls_certfile is not None and settings.tls_hsts_max_age > 0:
+        app.add_middleware(HstsMiddleware, max_age=int(settings.tls_hsts_max_age))
+    # NaN/Infinity in any JSON body → 422 naming the field (batches and the Alertmanager
+    # receiver validate their own bodies, within their own limits).
+    app.add_middleware(
+        StrictJsonMiddleware,
+        skip={BATCH_PATH, ALERTMANAGER_PATH},
+        max_bytes=settings.max_body_bytes,
+        on_disconnect=functools.partial(_disconnected, runtime.metrics),
+    )
+    install_error_handlers(app)
+    include_routers(app, runtime)
     # The real client address behind trusted reverse proxies (collector.proxies).
     proxies.install(app, settings.trusted_proxies, settings.trusted_proxy_header)
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(batch.pop("$defs", {}))
-            components["Batch"] = batch
-            webhook = AmWebhook.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(webhook.pop("$defs", {}))
-            components["AmWebhook"] = webhook
-            _document_errors(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = functools.partial(openapi_document, app)  # type: ignore[method-assign]
     return app
+
+
+def _disconnected(
+    metrics: CollectorMetrics, scope: MutableMapping[str, Any], received: int
+) -> None:
+    metrics.client_disconnects.inc()
+    log.info(
+        "%s %s: client disconnected after %d body bytes", scope["method"], scope["path"], received
+    )
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document (the contract the fuzz test checks), built once per app."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(batch.pop("$defs", {}))
+        components["Batch"] = batch
+        webhook = AmWebhook.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(webhook.pop("$defs", {}))
+        components["AmWebhook"] = webhook
+        _document_errors(schema)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _lax_datetime(schema: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """``upkeep``: the collector's command line (serve, db, client, token, demo).
 
-Every command loads settings the same way as the server (``--config F`` or
+Every command loads settings the same way as the server (helpers shared with the
+subcommands of other packages: :mod:`collector.cli_support`) (``--config F`` or
 ``UPKEEP_CONFIG``, then ``UPKEEP_*`` environment), so it works on the store a running
 collector uses. Domain errors become exit codes in one place, :data:`EXIT_CODES`.
 ``token create`` prints the token once, as the last line of stdout.
@@ -9,30 +10,28 @@ collector uses. Domain errors become exit codes in one place, :data:`EXIT_CODES`
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from agent.yamlsource import ConfigError
 from collector import admin
-from collector.contracts.cli import contract_app
-from collector.errors import (
-    AlreadyExists,
-    Forbidden,
-    IncidentConflict,
-    InvalidArgument,
-    NotFound,
-    StoreUnavailable,
-    Unauthenticated,
-    UpkeepError,
+from collector.cli_support import (
+    DEMO_DIR,
+    EXIT_CODES,
+    ConfigOption,
+    demo_environ,
+    err,
+    exit_code_for,
+    out,
+    reported,
+    settings_of,
+    store_of,
+    when,
 )
+from collector.contracts.cli import contract_app
+from collector.errors import InvalidArgument
 from collector.incidents.cli import incident_app
 from collector.incidents.maintenance_cli import maintenance_app
 from collector.incidents.outbox_cli import outbox_app
@@ -41,24 +40,13 @@ from collector.oncall.cli import oncall_app
 from collector.preventive.cli import preventive_app
 from collector.remediation.cli import tasks_app
 from collector.rules.cli import rules_app
-from collector.settings import Settings, load_settings
+from collector.settings import load_settings
 from collector.sla.cli import sla_app
 from collector.store import Store
 from collector.web.cli import user_app
 
-#: The one place errors become exit codes (2 is also typer's usage error).
-EXIT_CODES: dict[type[Exception], int] = {
-    InvalidArgument: 2,
-    NotFound: 3,
-    AlreadyExists: 4,
-    IncidentConflict: 75,  # EX_TEMPFAIL: try again
-    Unauthenticated: 5,
-    Forbidden: 5,
-    StoreUnavailable: 69,  # EX_UNAVAILABLE
-    sa.exc.OperationalError: 69,
-    ConfigError: 78,  # EX_CONFIG
-    UpkeepError: 1,
-}
+# Re-exported: these lived here before collector.cli_support and are still imported by name.
+__all__ = ["DEMO_DIR", "EXIT_CODES", "app", "demo_environ", "exit_code_for", "main"]
 
 app = typer.Typer(
     name="upkeep",
@@ -92,122 +80,18 @@ app.add_typer(request_app, name="request")
 app.add_typer(user_app, name="user")
 app.add_typer(tasks_app, name="tasks")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="Settings YAML file (default: $UPKEEP_CONFIG).", show_default=False
-    ),
-]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def exit_code_for(exc: BaseException) -> int | None:
-    for cls in type(exc).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return None
-
-
-def _reported(func: F) -> F:
-    """Turn domain errors into a message on stderr and their exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except tuple(EXIT_CODES) as exc:
-            if isinstance(exc, ConfigError):
-                for problem in exc.problems:
-                    err.print(f"[red]error:[/] {problem}", markup=True, soft_wrap=True)
-            elif isinstance(exc, sa.exc.OperationalError):
-                # The driver's message may contain the URL; show only the kind of failure.
-                err.print(
-                    f"[red]error:[/] database not usable: {type(exc.orig).__name__}: "
-                    f"{str(exc.orig).splitlines()[0] if exc.orig else ''}",
-                    markup=True,
-                    soft_wrap=True,
-                )
-            else:
-                err.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
-            raise typer.Exit(exit_code_for(exc) or 1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-#: Where ``upkeep demo`` keeps its store by default (relative to the working directory).
-DEMO_DIR = ".upkeep-demo"
-#: Settings that choose a store: with none of them given, the CLI looks for the demo's.
-_STORE_KEYS = (
-    "UPKEEP_CONFIG",
-    "UPKEEP_DATA_DIR",
-    "UPKEEP_DATABASE_URL",
-    "UPKEEP_DATABASE_URL_FILE",
-)
-_said: set[str] = set()  # notes already printed by this process (commands load settings twice)
-
-
-def _note(text: str) -> None:
-    """A note on stderr, once per process (stdout stays clean for JSON and tokens)."""
-    if text not in _said:
-        _said.add(text)
-        err.print(f"note: {text}", markup=False, soft_wrap=True)
-
-
-def demo_environ(environ: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, str]:
-    """The environment to load settings from: as given, or, when it configures no store and
-    ``./.upkeep-demo/upkeep.db`` exists, pointed at that store (what a running ``make demo``
-    uses in this folder), with a note on stderr."""
-    import os
-
-    env = dict(os.environ if environ is None else environ)
-    if any(env.get(key) for key in _STORE_KEYS):
-        return env
-    demo_dir = (cwd or Path.cwd()) / DEMO_DIR
-    if (demo_dir / "upkeep.db").is_file():
-        env["UPKEEP_DATA_DIR"] = str(demo_dir.resolve())
-        _note(f"no store configured; using the demo's store in {demo_dir.resolve()}")
-    return env
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    environ = None if config is not None else demo_environ()
-    return load_settings(config, environ=environ, overrides=overrides)
-
-
-def _store(config: Path | None) -> Store:
-    """The store of the settings, migrated (admin commands work on a fresh database too).
-
-    An empty store (no client at all) is named on stderr: a command that finds nothing says
-    where it looked, so a wrong store is never mistaken for an empty result.
-    """
-    settings = _settings(config)
-    store = Store.from_settings(settings)
-    store.upgrade()
-    from collector.schema import clients
-
-    with store.read() as conn:
-        empty = conn.execute(sa.select(clients.c.id).limit(1)).first() is None
-    if empty:
-        _note(
-            f"the store {settings.database_display} is empty (no clients); choose another with "
-            "--config, UPKEEP_DATA_DIR or UPKEEP_DATABASE_URL"
-        )
-    return store
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+# The shared helpers under their old names, for callers written before collector.cli_support.
+_reported = reported
+_settings = settings_of
+_store = store_of
+_when = when
 
 
 # ---------------------------------------------------------------------- serve, db, demo
 
 
 @app.command()
-@_reported
+@reported
 def serve(
     config: ConfigOption = None,
     host: Annotated[
@@ -237,13 +121,13 @@ def serve(
 
 
 @cluster_app.command("status")
-@_reported
+@reported
 def cluster_status(config: ConfigOption = None) -> None:
     """Replicas seen, shards per replica, lease ages, hand-off queue depths."""
     from collector.cluster_cli import print_status
 
-    settings = _settings(config)
-    store = _store(config)
+    settings = settings_of(config)
+    store = store_of(config)
     try:
         print_status(store, settings.cluster_lease_ttl, out)
     finally:
@@ -251,10 +135,10 @@ def cluster_status(config: ConfigOption = None) -> None:
 
 
 @db_app.command("upgrade")
-@_reported
+@reported
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply pending migrations (the server also does this when it starts)."""
-    settings = _settings(config)
+    settings = settings_of(config)
     store = Store.from_settings(settings)
     try:
         before = store.current_revision()
@@ -267,10 +151,10 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 
 @db_app.command("current")
-@_reported
+@reported
 def db_current(config: ConfigOption = None) -> None:
     """Show the store's migration revision and the newest one this version knows."""
-    store = Store.from_settings(_settings(config))
+    store = Store.from_settings(settings_of(config))
     try:
         out.print(f"current: {store.current_revision() or 'empty'}; head: {store.head_revision()}")
     finally:
@@ -278,7 +162,7 @@ def db_current(config: ConfigOption = None) -> None:
 
 
 @db_app.command("backup")
-@_reported
+@reported
 def db_backup(
     dest: Annotated[
         Path, typer.Argument(help="Backup file, or a directory for upkeep-<UTC time>.db files.")
@@ -294,7 +178,7 @@ def db_backup(
     """Copy the SQLite store while the collector runs (SQLite's online backup API)."""
     from collector.backup import backup_sqlite
 
-    result = backup_sqlite(_settings(config), dest, keep=keep)
+    result = backup_sqlite(settings_of(config), dest, keep=keep)
     for old in result.removed:
         out.print(f"removed {old}")
     out.print(f"{result.path}: {result.bytes} bytes in {result.seconds:.1f}s")
@@ -313,38 +197,38 @@ def demo(ctx: typer.Context) -> None:
 
 
 @client_app.command("add")
-@_reported
+@reported
 def client_add(
     name: Annotated[str, typer.Argument(help="Unique client name.")], config: ConfigOption = None
 ) -> None:
     """Create a client."""
-    client = admin.create_client(_store(config), name)
+    client = admin.create_client(store_of(config), name)
     out.print(f"Created client {client.name!r} (id {client.id}).")
 
 
 @client_app.command("list")
-@_reported
+@reported
 def client_list(config: ConfigOption = None) -> None:
     """List clients."""
     table = Table("id", "name", "enabled", "created")
-    for c in admin.list_clients(_store(config)):
-        table.add_row(str(c.id), c.name, "yes" if c.enabled else "no", _when(c.created_at))
+    for c in admin.list_clients(store_of(config)):
+        table.add_row(str(c.id), c.name, "yes" if c.enabled else "no", when(c.created_at))
     out.print(table)
 
 
 @client_app.command("disable")
-@_reported
+@reported
 def client_disable(name: str, config: ConfigOption = None) -> None:
     """Disable a client: its agents' batches are refused (403) until enabled again."""
-    admin.set_client_enabled(_store(config), name, False)
+    admin.set_client_enabled(store_of(config), name, False)
     out.print(f"Disabled client {name!r}.")
 
 
 @client_app.command("enable")
-@_reported
+@reported
 def client_enable(name: str, config: ConfigOption = None) -> None:
     """Enable a disabled client again."""
-    admin.set_client_enabled(_store(config), name, True)
+    admin.set_client_enabled(store_of(config), name, True)
     out.print(f"Enabled client {name!r}.")
 
 
@@ -352,7 +236,7 @@ def client_enable(name: str, config: ConfigOption = None) -> None:
 
 
 @token_app.command("create")
-@_reported
+@reported
 def token_create(
     client: Annotated[
         str | None, typer.Option(help="Create an agent token for this client.")
@@ -374,7 +258,7 @@ def token_create(
     if [client is not None, admin_token, alertmanager].count(True) != 1:
         raise InvalidArgument("give either --client NAME (agent token), --admin or --alertmanager")
     info, token = admin.create_token(
-        _store(config), client=client, admin=admin_token, alertmanager=alertmanager, name=name
+        store_of(config), client=client, admin=admin_token, alertmanager=alertmanager, name=name
     )
     owner = f"for client {info.client!r}" if info.client else f"({info.kind})"
     out.print(
@@ -385,35 +269,35 @@ def token_create(
 
 
 @token_app.command("list")
-@_reported
+@reported
 def token_list(
     client: Annotated[str | None, typer.Option(help="Only this client's tokens.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """List tokens (prefixes only; tokens themselves are not stored)."""
     table = Table("id", "kind", "client", "name", "prefix", "created", "last used", "revoked")
-    for t in admin.list_tokens(_store(config), client):
+    for t in admin.list_tokens(store_of(config), client):
         table.add_row(
             str(t.id),
             t.kind,
             t.client or "-",
             t.name or "-",
             t.prefix + "…",
-            _when(t.created_at),
-            _when(t.last_used_at),
-            _when(t.revoked_at),
+            when(t.created_at),
+            when(t.last_used_at),
+            when(t.revoked_at),
         )
     out.print(table)
 
 
 @token_app.command("revoke")
-@_reported
+@reported
 def token_revoke(
     token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id from 'token list'.")],
     config: ConfigOption = None,
 ) -> None:
     """Revoke a token at once."""
-    admin.revoke_token(_store(config), token_id)
+    admin.revoke_token(store_of(config), token_id)
     out.print(f"Revoked token {token_id}.")
 
 
@@ -421,7 +305,7 @@ def token_revoke(
 
 
 @app.command("report")
-@_reported
+@reported
 def report(
     client: Annotated[
         str | None,
@@ -451,10 +335,10 @@ def report(
     """Generate the monthly client report (docs/reports.md)."""
     from collector.reports.cli import run  # matplotlib, WeasyPrint: only for this command
 
-    settings = _settings(config)
+    settings = settings_of(config)
     to_stdout = output is not None and str(output) == "-"
     run(
-        _store(config),
+        store_of(config),
         settings,
         client=client,
         period=period,

@@ -4,12 +4,14 @@ the client notifications (:mod:`collector.notify`).
 - :class:`CommitWakers`: workers wake the moment new rows are committed, not at their next poll;
 - :class:`WorkerWakeup`: a worker loop that works while there is work, then sleeps until woken
   or until the next row comes due (never missing a wake-up between its check and its sleep);
-- :func:`idle_wait`: how long that is, from a queue table's ``next_attempt_at`` / ``claimed_until``.
+- :func:`idle_wait`: how long that is, from a queue table's ``next_attempt_at`` / ``claimed_until``;
+- :func:`backoff`: the delay before a failed row's next attempt.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -124,3 +126,11 @@ def revive_dead(
             table.update().where(table.c.id.in_(revived), table.c.state == dead).values(**values)
         )
     return revived
+
+
+def backoff(attempts: int, base: float, ceiling: float, rng: random.Random | None = None) -> float:
+    """Seconds before attempt ``attempts + 1``: exponential from ``base`` with full jitter in
+    the upper half (so retries of many rows spread out), capped at ``ceiling``."""
+    # The exponent is capped: retries go on for days (outbox_max_age), and 2**1100 is no float.
+    delay = min(ceiling, base * (2 ** min(60, max(0, attempts - 1))))
+    return delay / 2 + (rng or random).random() * delay / 2

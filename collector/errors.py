@@ -1,8 +1,9 @@
 """Domain exceptions of the collector.
 
-Code below the API and the CLI raises these; ``collector.api`` maps them to HTTP status
-codes (``HTTP_STATUS``) and ``collector.cli`` to exit codes (``EXIT_CODES``), each in one
-table, so a new error needs one line in each place and nothing else.
+Code below the API and the CLI raises these; :data:`HTTP_STATUS` here maps them to HTTP
+status codes (for the API and the web UI alike, :func:`status_for`) and
+``collector.cli_support.EXIT_CODES`` to exit codes, each in one table, so a new error needs
+one line in each place and nothing else.
 """
 
 from __future__ import annotations
@@ -112,6 +113,32 @@ class UnknownClient(InvalidBatch):
     """An alert (Alertmanager receiver) names a client Upkeep does not know, or none at all."""
 
     code = "unknown_client"
+
+
+#: The one place domain errors become HTTP status codes (most specific class first).
+HTTP_STATUS: dict[type[UpkeepError], int] = {
+    MalformedBody: 400,
+    ClientDisconnected: 400,  # never read: the client is gone
+    InvalidArgument: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    AlreadyExists: 409,
+    IncidentConflict: 409,
+    ArtefactTooLarge: 422,
+    BodyTooLarge: 413,
+    UnsupportedEncoding: 415,
+    InvalidBatch: 422,
+    StoreUnavailable: 503,
+}
+
+
+def status_for(exc: UpkeepError) -> int:
+    """The HTTP status of a domain error (its nearest class in :data:`HTTP_STATUS`; else 500)."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500
 
 
 def problem_fields(errors: Iterable[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:

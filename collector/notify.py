@@ -292,7 +292,7 @@ class NotifyWorkers:
 
     def deliver(self, row: Any) -> None:
         from collector.connectors import ConnectorError
-        from collector.incidents.outbox import backoff
+        from collector.delivery import backoff
 
         assert self.mailer is not None
         try:

@@ -473,6 +473,37 @@ sla_pauses = sa.Table(
     sa.Column("actor", sa.String(100), nullable=False),
 )
 
+# Which releases may run on this schema (one row, written by every ``Store.upgrade``): the
+# revision migrated to and the revisions whose code is compatible with it (docs/cluster.md,
+# rolling upgrade). A replica that does not know the database's revision reads this.
+schema_compat = sa.Table(
+    "schema_compat",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("revision", sa.String(32), nullable=False),
+    sa.Column("compatible", sa.JSON, nullable=False),
+    sa.Column("written_at", Epoch, nullable=False),
+)
+
+# The SLA notices sent (warning at the contract's threshold, breach at the due time): the SLA
+# domain's own record of them, written by the SLA clocks (listener and sweep) and shown in
+# the incident's timeline through collector.sla.queries.timeline — the clocks never write
+# into the incident's own event log (collector/incidents/service.py: listeners only read).
+sla_notices = sa.Table(
+    "sla_notices",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("target", sa.String(12), nullable=False),  # response | resolution
+    sa.Column("kind", sa.String(12), nullable=False),  # warning | breach
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),  # priority, within, clock, due_at, elapsed, body
+    sa.UniqueConstraint("incident_id", "target", "kind"),
+    sa.Index(None, "client_id", "ts"),
+)
+
 # Service requests (non-standard work the client asks for): estimated in points, approved or
 # rejected by the client, charged on completion (collector.ledger.requests).
 service_requests = sa.Table(

@@ -143,6 +143,54 @@ def _head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(
+        r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    )
+
+
+def compatible_revisions(script: ScriptDirectory) -> list[str]:
+    """The revisions whose code may run on a database at ``script``'s head: the head, and
+    going back through every migration that declares ``BACKWARD_COMPATIBLE = True`` (expand
+    only: new tables, new nullable columns, data copied, nothing dropped or renamed that the
+    code before it reads or writes), the revision before it. The first migration without the
+    declaration (a contract step) stops the walk."""
+    head = script.get_current_head()
+    if head is None:
+        return []
+    out = [head]
+    revision = script.get_revision(head)
+    while (
+        revision is not None
+        and revision.down_revision is not None
+        and getattr(revision.module, "BACKWARD_COMPATIBLE", False) is True
+    ):
+        down = revision.down_revision
+        assert isinstance(down, str), "the migrations are one line (no merges)"
+        out.append(down)
+        revision = script.get_revision(down)
+    return out
+
+
+def _write_compat(conn: Connection, script: ScriptDirectory) -> None:
+    """Record, next to alembic's version, which releases may still run on this schema."""
+    from collector.schema import schema_compat
+
+    head = script.get_current_head()
+    values = {"revision": head, "compatible": compatible_revisions(script), "written_at": _now()}
+    if conn.execute(sa.select(schema_compat.c.id).where(schema_compat.c.id == 1)).first():
+        conn.execute(schema_compat.update().where(schema_compat.c.id == 1).values(**values))
+    else:
+        conn.execute(schema_compat.insert().values(id=1, **values))
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
 class Store:
     """One database: the engine, the SQLite write lock, migrations and health."""
 
@@ -181,10 +229,56 @@ class Store:
             yield conn
 
     def upgrade(self) -> None:
-        """Apply pending migrations (no-op at head)."""
+        """Apply pending migrations (no-op at head).
+
+        A database already migrated past this release (a newer replica upgraded it during a
+        rolling upgrade, docs/cluster.md) is left alone when its schema is declared
+        compatible with this release; otherwise :class:`StoreUnavailable` says so.
+        """
+        if self._ahead_compatibly():
+            return
         with self.engine.connect() as conn:
-            command.upgrade(alembic_config(conn), "head")
+            config = alembic_config(conn)
+            command.upgrade(config, "head")
+            _write_compat(conn, ScriptDirectory.from_config(config))
             conn.commit()
+
+    def _ahead_compatibly(self) -> bool:
+        """True when the database is at a revision this release does not know and that
+        revision's release declared it compatible with this one; raises when not compatible."""
+        current = self.current_revision()
+        if current is None or current in _known_revisions():
+            return False
+        compatible = self.compatible_with_schema()
+        if compatible is None or self.head_revision() not in compatible:
+            raise StoreUnavailable(
+                f"database schema at {current} is newer than this collector (it knows up to "
+                f"{self.head_revision()}) and not compatible with it: upgrade this replica to "
+                "the release that migrated the database (docs/cluster.md, rolling upgrade)"
+            )
+        log.info(
+            "database schema at %s is newer than this collector (%s) and compatible with it",
+            current,
+            self.head_revision(),
+        )
+        return True
+
+    def compatible_with_schema(self) -> list[str] | None:
+        """The revisions the database's schema was declared compatible with (None: unknown)."""
+        from collector.schema import schema_compat
+
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(schema_compat.c.revision, schema_compat.c.compatible).where(
+                        schema_compat.c.id == 1
+                    )
+                ).first()
+        except sa.exc.SQLAlchemyError:
+            return None  # no such table: a schema from before compatibility was recorded
+        if row is None or row.revision != self.current_revision():
+            return None  # written by an older step than the schema's: assume nothing
+        return [str(r) for r in row.compatible or []]
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
@@ -195,7 +289,8 @@ class Store:
         return _head_revision()
 
     def check(self) -> None:
-        """Raise StoreUnavailable unless the database answers and is migrated to head."""
+        """Raise StoreUnavailable unless the database answers and is migrated to head (or to a
+        newer release's revision declared compatible with this one: a rolling upgrade)."""
         try:
             revision = self.current_revision()
         except sa.exc.SQLAlchemyError as exc:
@@ -203,10 +298,12 @@ class Store:
                 # DBAPIError wraps the driver's exception; other SQLAlchemyErrors have no orig.
                 f"database not reachable: {type(getattr(exc, 'orig', None) or exc).__name__}"
             ) from None
-        if revision != self.head_revision():
-            raise StoreUnavailable(
-                f"database schema at {revision}, expected {self.head_revision()}"
-            )
+        if revision == self.head_revision():
+            return
+        if revision is not None and revision not in _known_revisions():
+            self._ahead_compatibly()  # a newer release's schema: fine if declared compatible
+            return
+        raise StoreUnavailable(f"database schema at {revision}, expected {self.head_revision()}")
 
     @property
     def checkpoints(self) -> bool:

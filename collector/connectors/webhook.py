@@ -7,7 +7,8 @@ Body: ``{"schema": 1, "action", "key", "idempotency_key", "sent_at", "incident":
   (the body contains ``sent_at``; receivers should refuse old timestamps);
 - ``X-Upkeep-Timestamp``: the same moment as Unix seconds;
 - ``Idempotency-Key: <key>:<action>:<version>``: the same for every retry of one delivery,
-  so a receiver applies it once;
+  so a receiver applies it once; a comment is ``<key>:comment:<comment id>`` (its stable id:
+  a note that changes nothing of the incident, e.g. an SLA warning, keeps the version);
 - ``X-Upkeep-Event: <action>``.
 
 Any 2xx is success. If the answer is JSON with ``id`` (and optionally ``url``), that becomes the
@@ -44,6 +45,8 @@ def signature(secret_value: str, body: bytes) -> str:
 
 
 def idempotency_key(action: Action, subject: TicketSubject) -> str:
+    if action == Action.COMMENT and subject.comment is not None:
+        return f"{subject.key}:{action}:{subject.comment.id}"
     return f"{subject.key}:{action}:{subject.version}"
 
 

@@ -30,12 +30,12 @@ def _known_clients(config: Path | None) -> tuple[list[str] | None, str]:
     """Client names from the settings' store, or None and why not (the check is then skipped)."""
     import sqlalchemy as sa
 
-    from collector import cli
+    from collector import cli_support
     from collector.schema import clients
     from collector.store import Store
 
     try:
-        settings = cli._settings(config)
+        settings = cli_support.settings_of(config)
         if settings.database_url is None and not (settings.data_dir / "upkeep.db").exists():
             return None, f"no store at {settings.data_dir / 'upkeep.db'}"
         store = Store.from_settings(settings)
@@ -85,17 +85,17 @@ def contract_apply(
     by: Annotated[str, typer.Option("--by", help="Who applies it (recorded).")] = "cli",
 ) -> None:
     """Validate one contract file and store it for its client (a running collector uses it at once)."""
-    from collector import cli, timeutil
+    from collector import cli_support, timeutil
     from collector.contracts import service
     from collector.contracts.files import managed_files, parse_file, raise_problems
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         parsed = parse_file(path)
         raise_problems([parsed])
         assert parsed.contract is not None
-        settings = cli._settings(config)
-        with cli._store(config).write() as conn:
+        settings = cli_support.settings_of(config)
+        with cli_support.store_of(config).write() as conn:
             version = service.apply(
                 conn,
                 parsed.contract,
@@ -104,7 +104,9 @@ def contract_apply(
                 now=timeutil.now(),
                 managed=managed_files(settings.contracts_paths),
             )
-        cli.out.print(f"Applied the contract of {parsed.contract.client!r} (version {version}).")
+        cli_support.out.print(
+            f"Applied the contract of {parsed.contract.client!r} (version {version})."
+        )
 
     go()
 
@@ -118,13 +120,13 @@ def contract_show(
     """Print a client's stored contract (YAML, or JSON with --json)."""
     import yaml
 
-    from collector import admin, cli, timeutil
+    from collector import admin, cli_support, timeutil
     from collector.contracts.store import contract_row
     from collector.errors import NotFound
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        with cli._store(config).read() as conn:
+        with cli_support.store_of(config).read() as conn:
             found = admin.get_client(conn, client)
             row = contract_row(conn, found.id)
         if row is None:
@@ -146,14 +148,14 @@ def contract_list(config: Config = None) -> None:
     """List stored contracts: client, plan, version, where they come from."""
     from rich.table import Table
 
-    from collector import cli, timeutil
+    from collector import cli_support, timeutil
     from collector.contracts.files import managed_files
     from collector.contracts.store import list_contracts
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        managed = managed_files(cli._settings(config).contracts_paths)
-        with cli._store(config).read() as conn:
+        managed = managed_files(cli_support.settings_of(config).contracts_paths)
+        with cli_support.store_of(config).read() as conn:
             rows = list_contracts(conn)
         table = Table("client", "plan", "version", "source", "updated")
         for r in rows:
@@ -165,6 +167,6 @@ def contract_list(config: Config = None) -> None:
                 source,
                 f"{timeutil.to_datetime(r.updated_at):%Y-%m-%d %H:%M} by {r.updated_by}",
             )
-        cli.out.print(table)
+        cli_support.out.print(table)
 
     go()

@@ -27,13 +27,13 @@ By = Annotated[str, typer.Option("--by", help="Who does it (recorded in the even
 
 
 def _service(config: Path | None) -> Any:
-    from collector import cli
+    from collector import cli_support
     from collector.incidents.runtime import attach_contract_listeners
     from collector.incidents.service import IncidentService
 
-    settings = cli._settings(config)
+    settings = cli_support.settings_of(config)
     service = IncidentService(
-        cli._store(config),
+        cli_support.store_of(config),
         settings.connectors_config(),
         reopen_window=settings.incidents_reopen_window,
     )
@@ -44,12 +44,12 @@ def _service(config: Path | None) -> Any:
 
 
 def _run(config: Path | None, key: str, action: str, by: str, **args: Any) -> None:
-    from collector import cli
+    from collector import cli_support
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         event = _service(config).act(key, action, by, **args)
-        cli.out.print(f"{key}: {event}")
+        cli_support.out.print(f"{key}: {event}")
 
     go()
 
@@ -70,16 +70,16 @@ def incident_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
     """List incidents, newest first."""
-    from collector import cli
+    from collector import cli_support
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         rows = _service(config).list(client=client, state=state, priority=priority, origin=origin)
         for r in rows:
             if as_json:
-                cli.out.print(json.dumps(r, default=str), soft_wrap=True)
+                cli_support.out.print(json.dumps(r, default=str), soft_wrap=True)
             else:
-                cli.out.print(
+                cli_support.out.print(
                     f"{r['key']:<24} {r['state']:<13} {r['priority']:<9} {r['origin']:<13} "
                     f"{_when(r['opened_at'])}  {r['asset'] or '-'}  {r['title']}",
                     soft_wrap=True,
@@ -91,11 +91,13 @@ def incident_list(
 @incident_app.command("show")
 def incident_show(key: str, config: Config = None) -> None:
     """One incident with its events, tickets and outbox rows (JSON)."""
-    from collector import cli
+    from collector import cli_support
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        cli.out.print(json.dumps(_service(config).get(key), default=str, indent=2), soft_wrap=True)
+        cli_support.out.print(
+            json.dumps(_service(config).get(key), default=str, indent=2), soft_wrap=True
+        )
 
     go()
 
@@ -214,11 +216,11 @@ def incident_charge(
     points: Annotated[str | None, typer.Option(help="Charge exactly this many points.")] = None,
 ) -> None:
     """Override the incident's points charge (free, charged, or --points N), with a reason."""
-    from collector import cli
+    from collector import cli_support
     from collector.contracts.model import to_centipoints
     from collector.errors import InvalidArgument
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         if [free, charged, points is not None].count(True) != 1:
             raise InvalidArgument("give one of --free, --charged, --points N")
@@ -232,6 +234,6 @@ def incident_charge(
         event = _service(config).act(
             key, "charge", by, mode=mode, centipoints=amount, reason=reason
         )
-        cli.out.print(f"{key}: {event}")
+        cli_support.out.print(f"{key}: {event}")
 
     go()

@@ -29,12 +29,12 @@ Names = Annotated[list[str] | None, typer.Option(show_default=False)]
 
 def _open(config: Path | None) -> Any:
     """The store, with the maintenance file of the settings loaded (for listings and name clashes)."""
-    from collector import cli
+    from collector import cli_support
     from collector.incidents import noise
 
-    settings = cli._settings(config)
+    settings = cli_support.settings_of(config)
     noise.configure(noise.NoiseControl(settings.maintenance_file))
-    return cli._store(config)
+    return cli_support.store_of(config)
 
 
 def _span(span: tuple[float, float] | None) -> str:
@@ -53,16 +53,16 @@ def maintenance_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
     """List maintenance windows (file and database) with their open or next occurrence."""
-    from collector import cli, timeutil
+    from collector import cli_support, timeutil
     from collector.incidents import noise
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         with _open(config).read() as conn:
             listed = noise.list_windows(conn, timeutil.now(), client)
         for w in listed:
             if as_json:
-                cli.out.print(
+                cli_support.out.print(
                     json.dumps(
                         {
                             "id": w.id,
@@ -75,7 +75,7 @@ def maintenance_list(
                 )
             else:
                 state = "OPEN" if w.current is not None else "next"
-                cli.out.print(
+                cli_support.out.print(
                     f"{w.id if w.id is not None else '-':<5} {w.source:<5} {w.window.client:<16} "
                     f"{w.window.name:<24} {state:<5} {_span(w.next)}",
                     soft_wrap=True,
@@ -112,12 +112,12 @@ def maintenance_add(
     """Add a maintenance window (selectors --site/--asset/--tag/--rule may repeat; none: the whole client)."""
     from pydantic import ValidationError
 
-    from collector import cli, timeutil
+    from collector import cli_support, timeutil
     from collector.errors import InvalidArgument
     from collector.incidents import noise
     from collector.incidents.maintenance import MaintenanceWindow
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         values = {
             "client": client,
@@ -146,7 +146,9 @@ def maintenance_add(
             raise InvalidArgument("; ".join(problems)) from None
         with _open(config).write() as conn:
             window_id = noise.add_window(conn, window, timeutil.now())
-        cli.out.print(f"Added maintenance window {window_id} {name!r} for client {client!r}.")
+        cli_support.out.print(
+            f"Added maintenance window {window_id} {name!r} for client {client!r}."
+        )
 
     go()
 
@@ -154,13 +156,13 @@ def maintenance_add(
 @maintenance_app.command("delete")
 def maintenance_delete(window_id: int, config: Config = None) -> None:
     """Delete a window added with ``add`` or the API (by its id from ``list``)."""
-    from collector import cli
+    from collector import cli_support
     from collector.incidents import noise
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         with _open(config).write() as conn:
             noise.delete_window(conn, window_id)
-        cli.out.print(f"Deleted maintenance window {window_id}.")
+        cli_support.out.print(f"Deleted maintenance window {window_id}.")
 
     go()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -54,7 +53,7 @@ from collector.connectors import (
     TimeEntry,
 )
 from collector.connectors.deadline import deadline
-from collector.delivery import MAX_IDLE, CommitWakers, WorkerWakeup, revive_dead
+from collector.delivery import MAX_IDLE, CommitWakers, WorkerWakeup, backoff, revive_dead
 from collector.schema import outbox, tickets
 from collector.settings import Settings
 from collector.store import Store
@@ -186,14 +185,6 @@ def enqueue_page(
 
 # Commit hooks: the workers wake the moment the rows are visible, not at their next poll.
 _wakers = CommitWakers("upkeep_outbox_wake")
-
-
-def backoff(attempts: int, base: float, ceiling: float, rng: random.Random | None = None) -> float:
-    """Seconds before attempt ``attempts + 1``: exponential from ``base`` with full jitter in
-    the upper half (so retries of many rows spread out), capped at ``ceiling``."""
-    # The exponent is capped: retries go on for days (outbox_max_age), and 2**1100 is no float.
-    delay = min(ceiling, base * (2 ** min(60, max(0, attempts - 1))))
-    return delay / 2 + (rng or random).random() * delay / 2
 
 
 # --------------------------------------------------------------------------- claiming

@@ -49,15 +49,15 @@ def outbox_list(
     """List outbox rows, newest first (local time)."""
     from rich.table import Table
 
-    from collector import cli
+    from collector import cli_support
     from collector.errors import InvalidArgument
     from collector.incidents.outbox import STATES, list_rows
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         if state is not None and state not in STATES:
             raise InvalidArgument(f"--state: must be one of {', '.join(STATES)}")
-        store = cli._store(config)
+        store = cli_support.store_of(config)
         try:
             with store.read() as conn:
                 rows = list_rows(conn, state=state, failed=failed, connector=connector, limit=limit)
@@ -65,7 +65,7 @@ def outbox_list(
             store.dispose()
         if as_json:
             for row in rows:
-                cli.out.print(json.dumps(row), markup=False, soft_wrap=True)
+                cli_support.out.print(json.dumps(row), markup=False, soft_wrap=True)
             return
         table = Table(
             "id",
@@ -91,7 +91,7 @@ def outbox_list(
                 _when(r["next_attempt_at"]),
                 (r["last_error"] or "")[:200],
             )
-        cli.out.print(table)
+        cli_support.out.print(table)
 
     go()
 
@@ -106,15 +106,15 @@ def outbox_retry(
     config: Config = None,
 ) -> None:
     """Send dead letters again (their later rows follow in order)."""
-    from collector import cli, timeutil
+    from collector import cli_support, timeutil
     from collector.errors import InvalidArgument, NotFound
     from collector.incidents.outbox import retry
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
         if bool(ids) == all_:
             raise InvalidArgument("give outbox row ids or --all (not both)")
-        store = cli._store(config)
+        store = cli_support.store_of(config)
         try:
             with store.write() as conn:
                 revived = retry(conn, None if all_ else list(ids or []), timeutil.now())
@@ -123,10 +123,10 @@ def outbox_retry(
         if ids and not revived:
             raise NotFound(f"no dead outbox row among {', '.join(map(str, ids))}")
         skipped = sorted(set(ids or []) - set(revived))
-        cli.out.print(
+        cli_support.out.print(
             f"{len(revived)} dead letter(s) queued again: {', '.join(map(str, revived)) or '-'}"
         )
         if skipped:
-            cli.err.print(f"not dead (left alone): {', '.join(map(str, skipped))}")
+            cli_support.err.print(f"not dead (left alone): {', '.join(map(str, skipped))}")
 
     go()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -23,6 +23,7 @@ from collector import admin, timeutil
 from collector.connectors import Action, Comment, ConnectorsConfig, TicketSubject, TimeEntry
 from collector.errors import IncidentConflict, InvalidArgument, NotFound
 from collector.incidents import lifecycle, pipeline, renotify
+from collector.incidents.changes import IncidentChanged, IncidentListener
 from collector.incidents.lifecycle import Change, IncidentFacts, InvalidTransition
 from collector.incidents.outbox import enqueue
 from collector.incidents.pipeline import AlertSignal, Decision
@@ -88,23 +89,6 @@ def signal_of(t: Transition) -> AlertSignal | None:
         escalated=t.event == "escalated",
         event=t.event,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentChanged:
-    """What a listener hears after every incident event (inside the same transaction)."""
-
-    incident_id: int
-    key: str
-    client_id: int
-    event: str  # opened, acknowledged, resolved, priority_changed, waiting, …
-    data: dict[str, Any]
-    actor: str
-    ts: float
-
-
-#: A listener: (conn, change) → None. SLA clocks, the ledger and the preventive-work record.
-IncidentListener = Callable[[Connection, IncidentChanged], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,9 +396,10 @@ class IncidentService:
         now: float,
         actor: str = SYSTEM_ACTOR,
     ) -> str:
-        """A system event on an incident (e.g. ``sla_warning``), mirrored once to the client's
-        ticket connectors as a comment with the stable id ``<key>-<note_id>`` (inside ``conn``'s
-        transaction, like every incident change). Returns the incident key."""
+        """A system event on an incident, mirrored once to the client's ticket connectors as a
+        comment with the stable id ``<key>-<note_id>`` (inside ``conn``'s transaction, like
+        every incident change). Returns the incident key. Not for listeners: they write their
+        own tables and use :meth:`mirror_note` for the ticket comment."""
         row = conn.execute(
             sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
         ).one()
@@ -444,6 +429,34 @@ class IncidentService:
             sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
         ).one()
         return self._write(conn, row, Change(event, {}, dict(data), None), now, actor)
+    def mirror_note(
+        self,
+        conn: Connection,
+        incident_id: int,
+        *,
+        body: str,
+        note_id: str,
+        now: float,
+        actor: str = SYSTEM_ACTOR,
+    ) -> str:
+        """Queue a comment with the stable id ``<key>-<note_id>`` to the client's ticket
+        connectors, changing nothing of the incident (it only reads the row): what a domain
+        that keeps its own record (an SLA notice) tells the ticket systems. Returns the key."""
+        current = conn.execute(
+            sa.select(incidents, clients.c.name.label("client"))
+            .join(clients, clients.c.id == incidents.c.client_id)
+            .where(incidents.c.id == incident_id)
+        ).one()
+        note = Comment(f"{current.key}-{note_id}", body, actor, timeutil.to_datetime(now))
+        enqueue(
+            conn,
+            incident_id,
+            subject_of_row(current, comment=note),
+            Action.COMMENT,
+            self.connectors.for_client(current.client),
+            now,
+        )
+        return str(current.key)
 
     # ------------------------------------------------------------------ writing
 
@@ -694,9 +707,18 @@ class IncidentService:
                 .where(time_entries.c.incident_id == row.id)
                 .order_by(time_entries.c.id)
             ).all()
-            from collector.sla.service import sla_section  # SLA reads build on incidents, not back
+            from collector.sla import service as sla_reads  # SLA reads build on incidents, not back
 
-            sla = sla_section(conn, row.id, timeutil.now())
+            sla = sla_reads.sla_section(conn, row.id, timeutil.now())
+            # The timeline: the incident's own events (in their order) with the SLA notices
+            # the SLA domain keeps, each after the events up to its moment.
+            timeline = merge_timeline(
+                [
+                    {"id": e.id, "ts": e.ts, "actor": e.actor, "type": e.type, "data": e.data}
+                    for e in events
+                ],
+                sla_reads.timeline(conn, row.id),
+            )
         detail = summary_of(row)
         detail.update(
             fingerprint=row.fingerprint,
@@ -716,16 +738,7 @@ class IncidentService:
             version=row.version,
             acknowledged_at=timeutil.to_datetime(row.acknowledged_at),
             closed_at=timeutil.to_datetime(row.closed_at),
-            events=[
-                {
-                    "id": e.id,
-                    "ts": timeutil.to_datetime(e.ts),
-                    "actor": e.actor,
-                    "type": e.type,
-                    "data": e.data,
-                }
-                for e in events
-            ],
+            events=[{**e, "ts": timeutil.to_datetime(e["ts"])} for e in timeline],
             tickets=[
                 {
                     "connector": t.connector,
@@ -817,6 +830,20 @@ def summary_of(row: Any) -> dict[str, Any]:
 
 
 _SUBJECT_STATE = {"waiting_for_client": "acknowledged", "waiting_for_third_party": "acknowledged"}
+
+
+def merge_timeline(
+    events: list[dict[str, Any]], notes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``events`` in their order, each of ``notes`` (by time) placed after the events up to its
+    moment: an event and the notice it caused (same time) read in that order."""
+    merged: list[dict[str, Any]] = []
+    pending = list(notes)
+    for event in events:
+        while pending and pending[0]["ts"] < event["ts"]:
+            merged.append(pending.pop(0))
+        merged.append(event)
+    return merged + pending
 
 
 def subject_of_row(

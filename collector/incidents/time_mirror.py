@@ -95,7 +95,7 @@ def _record(
     now: float,
     listeners: Sequence[Any],
 ) -> None:
-    from collector.incidents.service import IncidentChanged
+    from collector.incidents.changes import IncidentChanged
 
     row = conn.execute(
         sa.select(incidents.c.key, incidents.c.client_id).where(incidents.c.id == incident_id)

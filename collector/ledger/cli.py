@@ -28,10 +28,10 @@ Client = Annotated[str, typer.Option("--client", help="The client's name.")]
 
 
 def _ledger(config: Path | None) -> Any:
-    from collector import cli
+    from collector import cli_support
     from collector.ledger.runtime import Ledger
 
-    return Ledger(cli._store(config), cli._settings(config))
+    return Ledger(cli_support.store_of(config), cli_support.settings_of(config))
 
 
 def _points(value: str, name: str = "points") -> int:
@@ -45,9 +45,9 @@ def _points(value: str, name: str = "points") -> int:
 
 
 def _run(func: Any) -> None:
-    from collector import cli
+    from collector import cli_support
 
-    cli._reported(func)()
+    cli_support.reported(func)()
 
 
 def _day(ts: float | None, tz: str = "UTC") -> str:
@@ -112,15 +112,15 @@ def ledger_show(
     as_json: Annotated[bool, typer.Option("--json", help="The statement as JSON.")] = False,
 ) -> None:
     """Print the points statement of a period."""
-    from collector import cli
+    from collector import cli_support
 
     def go() -> None:
         s = _ledger(config).statement(client, period)
         if as_json:
-            cli.out.print(json.dumps(s, indent=2), soft_wrap=True)
+            cli_support.out.print(json.dumps(s, indent=2), soft_wrap=True)
             return
         for line in render_statement(s):
-            cli.out.print(line, soft_wrap=True, markup=False)
+            cli_support.out.print(line, soft_wrap=True, markup=False)
 
     _run(go)
 
@@ -134,13 +134,13 @@ def ledger_topup(
     config: Config = None,
 ) -> None:
     """Record points the client bought."""
-    from collector import cli
+    from collector import cli_support
 
     def go() -> None:
         ledger = _ledger(config)
         entry = ledger.topup(client, _points(points), by=by, reason=reason)
         balance = ledger.statement(client)["closing_balance"]
-        cli.out.print(f"entry {entry}: top-up {points} points; balance {_fmt(balance)}")
+        cli_support.out.print(f"entry {entry}: top-up {points} points; balance {_fmt(balance)}")
 
     _run(go)
 
@@ -154,13 +154,13 @@ def ledger_adjust(
     config: Config = None,
 ) -> None:
     """Record a correction (who and why)."""
-    from collector import cli
+    from collector import cli_support
 
     def go() -> None:
         ledger = _ledger(config)
         entry = ledger.adjust(client, _points(points), by=by, reason=reason)
         balance = ledger.statement(client)["closing_balance"]
-        cli.out.print(f"entry {entry}: adjustment {points} points; balance {_fmt(balance)}")
+        cli_support.out.print(f"entry {entry}: adjustment {points} points; balance {_fmt(balance)}")
 
     _run(go)
 
@@ -175,9 +175,9 @@ def _fmt(centipoints: int | None) -> str:
 
 
 def _print_request(r: dict[str, Any]) -> None:
-    from collector import cli
+    from collector import cli_support
 
-    cli.out.print(
+    cli_support.out.print(
         f"{r['key']}: {r['state']} — {r['title']} (estimate {_fmt(r['estimate_centipoints'])}, "
         f"approved {_fmt(r['approved_centipoints'])}, charged {_fmt(r.get('charged_centipoints'))})",
         soft_wrap=True,
@@ -239,10 +239,10 @@ def request_list(
 @request_app.command("show")
 def request_show(key: str, config: Config = None) -> None:
     """One request with its events and time entries (JSON)."""
-    from collector import cli
+    from collector import cli_support
 
     _run(
-        lambda: cli.out.print(
+        lambda: cli_support.out.print(
             json.dumps(_ledger(config).get_request(key), default=str, indent=2), soft_wrap=True
         )
     )

@@ -39,14 +39,14 @@ def preventive_record(
     config: Config = None,
 ) -> None:
     """Record a maintenance task of the client's contract as done; the evidence is captured now."""
-    from collector import admin, cli, timeutil
+    from collector import admin, cli_support, timeutil
     from collector.contracts.store import get_contract
     from collector.errors import NotFound
     from collector.preventive import record_task
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        with cli._store(config).write() as conn:
+        with cli_support.store_of(config).write() as conn:
             found = admin.get_client(conn, client)
             contract = get_contract(conn, found.id)
             if contract is None:
@@ -63,7 +63,7 @@ def preventive_record(
                 actor=by,
                 now=timeutil.now(),
             )
-        cli.out.print(
+        cli_support.out.print(
             f"Recorded {task!r} for {client!r}: {item['evidence']['text']}", soft_wrap=True
         )
 
@@ -80,14 +80,14 @@ def preventive_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
     """List the client's preventive items of a contract period."""
-    from collector import admin, cli, timeutil
+    from collector import admin, cli_support, timeutil
     from collector.contracts.store import get_contract
     from collector.preventive import items
     from collector.preventive.api import period_range
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        with cli._store(config).read() as conn:
+        with cli_support.store_of(config).read() as conn:
             found = admin.get_client(conn, client)
             start, end = period_range(get_contract(conn, found.id), period, timeutil.now())
             rows = items(conn, found.id, start, end)
@@ -95,13 +95,13 @@ def preventive_list(
             if as_json:
                 print(json.dumps(r))
             else:
-                cli.out.print(
+                cli_support.out.print(
                     f"{_when(r['done_at'])}  {r['kind']:<8} {r['minutes']:>4} min  {r['actor']:<12} "
                     f"{r['title']} — {r['evidence']['text']}",
                     soft_wrap=True,
                 )
         if not as_json:
-            cli.out.print(f"{len(rows)} item(s), {sum(r['minutes'] for r in rows)} min")
+            cli_support.out.print(f"{len(rows)} item(s), {sum(r['minutes'] for r in rows)} min")
 
     go()
 
@@ -109,19 +109,19 @@ def preventive_list(
 @preventive_app.command("tasks")
 def preventive_tasks(client: str, config: Config = None) -> None:
     """The contract's maintenance tasks: last done, next due, overdue."""
-    from collector import admin, cli, timeutil
+    from collector import admin, cli_support, timeutil
     from collector.contracts.store import get_contract
     from collector.preventive import task_status
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        with cli._store(config).read() as conn:
+        with cli_support.store_of(config).read() as conn:
             found = admin.get_client(conn, client)
             contract = get_contract(conn, found.id)
             rows = task_status(conn, found.id, contract, timeutil.now()) if contract else []
         for r in rows:
             flag = "OVERDUE" if r["overdue"] else "ok"
-            cli.out.print(
+            cli_support.out.print(
                 f"{r['task_id']:<24} {r['every']:<9} last {_when(r['last_done_at'])}  "
                 f"due {_when(r['next_due_at'])}  {flag}",
                 soft_wrap=True,

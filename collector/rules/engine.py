@@ -339,8 +339,14 @@ class ForecastTrack:
     sum_v: float = 0.0
     n: int = 0
 
-    def add(self, ts: float, value: float) -> bool:
-        """Add a sample; True when a bucket closed (the fit changed)."""
+    def history(self) -> float:
+        """How far back raw samples rebuild this track (a new shard owner, a restart): the fit's
+        span plus the bucket it starts in and the one being filled."""
+        return self.using + 2 * self.width
+
+    def add(self, ts: float, value: float, count: int = 1) -> bool:
+        """Add a sample (``count`` > 1: ``count`` samples of mean ``value`` at mean time ``ts``,
+        an hourly rollup); True when a bucket closed (the fit changed)."""
         bucket = int(ts // self.width)
         closed = False
         if self.bucket is not None and bucket < self.bucket:
@@ -350,9 +356,9 @@ class ForecastTrack:
             closed = True
         if self.bucket != bucket:
             self.bucket, self.sum_t, self.sum_v, self.n = bucket, 0.0, 0.0, 0
-        self.sum_t += ts
-        self.sum_v += value
-        self.n += 1
+        self.sum_t += ts * count
+        self.sum_v += value * count
+        self.n += count
         return closed
 
     def _close(self) -> None:
@@ -493,20 +499,53 @@ class RuleEngine:
             self._asset_seen[asset_id] = (client_id, ts)
 
     def windows_needed(self, refs: Iterable[SeriesLike]) -> list[tuple[SeriesLike, float]]:
-        """New series that need history for a window (the service preloads them from the store)."""
+        """New series that need history (the service preloads them from the store): for an
+        aggregate window, and for a forecast's fit (:meth:`ForecastTrack.history`), so a new
+        shard owner or a restarted collector continues both as if it had run all along."""
         out = []
         for ref in refs:
             if ref.id in self._series:
                 continue
             track = self._track(ref)
-            if track.window > 0:
-                out.append((ref, track.window))
+            needed = max(
+                [track.window, *(f.history() for f in track.forecasts.values())], default=0.0
+            )
+            if needed > 0:
+                out.append((ref, needed))
         return out
 
-    def preload(self, ref: SeriesLike, points: Iterable[tuple[float, float]]) -> None:
+    def needs_rollups(self, ref: SeriesLike) -> bool:
+        """Whether a new series has forecasts (whose fit may reach past the raw samples kept)."""
+        return bool(self._track(ref).forecasts)
+
+    def preload(
+        self,
+        ref: SeriesLike,
+        points: Iterable[tuple[float, float]],
+        *,
+        before: float = math.inf,
+        hourly: Iterable[tuple[float, float, int]] = (),
+    ) -> None:
+        """History of a new series from the store: raw ``points`` (ts, value) for its window
+        and its forecasts, and for forecasts whose fit reaches past the raw samples, ``hourly``
+        rollups (mean ts, mean value, count) older than the oldest raw point. Forecasts get
+        only what is older than ``before`` (the samples about to be observed are added then)."""
         track = self._track(ref)
-        merged = sorted(set(track.points) | set(points))
-        track.points[:] = merged
+        raw = sorted(set(points))
+        if track.window > 0 and raw:
+            horizon = raw[-1][0] - max(track.window, self.reorder_window) - 60
+            merged = sorted(set(track.points) | {p for p in raw if p[0] >= horizon})
+            track.points[:] = merged
+        if not track.forecasts:
+            return
+        oldest = raw[0][0] if raw else math.inf
+        history = [(ts, v, n) for ts, v, n in sorted(hourly) if ts < oldest and ts < before]
+        history += [(ts, v, 1) for ts, v in raw if ts < before]
+        for forecast in track.forecasts.values():
+            if forecast.bucket is not None:
+                continue  # already fed (not new): never twice
+            for ts, value, count in history:
+                forecast.add(ts, value, count)
 
     # ------------------------------------------------------------------ reload
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -43,6 +44,7 @@ from collector.schema import (
     clients,
     events,
     latest,
+    rollups_hourly,
     rule_alerts,
     samples,
     series,
@@ -318,7 +320,7 @@ class RuleService:
                             stored += [(these[sid], v, ts) for sid, ts, v in payload["rows"]]
                         needs = engine.windows_needed(refs.values())
                         if needs:
-                            self._preload(needs, conn, engine)
+                            self._preload(needs, conn, engine, _first_ts(stored))
                         transitions = engine.observe(stored, now)
                         self._write(conn, engine, transitions, now)
                         self.cluster.done(conn, [row.id for row in rows])
@@ -457,7 +459,7 @@ class RuleService:
         with self._lock:
             needs = self.engine.windows_needed(result.series.values())
             if needs:
-                self._preload(needs)
+                self._preload(needs, first=_first_ts(stored))
             transitions = self.engine.observe(stored, now)
             self._persist(transitions, now)
         self.metrics.seconds.labels("ingest").observe(time.perf_counter() - started)
@@ -484,19 +486,45 @@ class RuleService:
         needs: list[tuple[Any, float]],
         conn: Connection | None = None,
         engine: RuleEngine | None = None,
+        first: dict[int, float] | None = None,
     ) -> None:
-        """Raw samples a new series' window needs (so a new owner's windows are full at once)."""
+        """Raw samples (and, for a long forecast, hourly rollups) a new series' window and
+        forecasts need, so a new owner's windows and fits are full at once. ``first``: per
+        series, the earliest sample about to be observed (forecasts get what is older)."""
         engine = engine or self.engine
         with contextlib.ExitStack() as stack:
             if conn is None:
                 conn = stack.enter_context(self.store.read())
             for ref, window in needs:
+                since = timeutil.now() - window - 60
                 rows = conn.execute(
                     sa.select(samples.c.ts, samples.c.value).where(
-                        samples.c.series_id == ref.id, samples.c.ts > timeutil.now() - window - 60
+                        samples.c.series_id == ref.id, samples.c.ts > since
                     )
                 ).all()
-                engine.preload(ref, [(ts, v) for ts, v in rows])
+                hourly: list[tuple[float, float, int]] = []
+                if engine.needs_rollups(ref) and (
+                    not rows or min(r.ts for r in rows) > since + 3600
+                ):
+                    # A fit longer than the raw samples kept: hourly means beyond them.
+                    hourly = [
+                        (hour + 1800.0, total / count, int(count))
+                        for hour, total, count in conn.execute(
+                            sa.select(
+                                rollups_hourly.c.hour, rollups_hourly.c.sum, rollups_hourly.c.count
+                            ).where(
+                                rollups_hourly.c.series_id == ref.id,
+                                rollups_hourly.c.hour >= since - 3600,
+                                rollups_hourly.c.count > 0,
+                            )
+                        )
+                    ]
+                engine.preload(
+                    ref,
+                    [(ts, v) for ts, v in rows],
+                    before=(first or {}).get(ref.id, math.inf),
+                    hourly=hourly,
+                )
 
     def _persist(self, transitions: list[Transition], now: float) -> None:
         if not transitions and not self.engine.has_changes():
@@ -692,3 +720,12 @@ def _idle(core: Core) -> bool:
         and not core.flapping
         and not core.changes
     )
+
+
+def _first_ts(stored: Iterable[tuple[Any, float, float]]) -> dict[int, float]:
+    """Per series id, the earliest ts among stored (ref, value, ts) rows."""
+    first: dict[int, float] = {}
+    for ref, _value, ts in stored:
+        if ts < first.get(ref.id, math.inf):
+            first[ref.id] = ts
+    return first

@@ -34,22 +34,22 @@ def sla_compliance(
     as_json: Annotated[bool, typer.Option("--json", help="JSON.")] = False,
 ) -> None:
     """Compliance per priority of the incidents detected in one contract period."""
-    from collector import cli
+    from collector import cli_support
     from collector.sla.queries import compliance_for_period
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        figures = compliance_for_period(cli._store(config), client, period)
+        figures = compliance_for_period(cli_support.store_of(config), client, period)
         if as_json:
-            cli.out.print(json.dumps(figures, default=str, indent=2), soft_wrap=True)
+            cli_support.out.print(json.dumps(figures, default=str, indent=2), soft_wrap=True)
             return
-        cli.out.print(
+        cli_support.out.print(
             f"SLA compliance of {figures['client']}, period {period} "
             f"({figures['start']:%Y-%m-%d} – {figures['end']:%Y-%m-%d}, {figures['timezone']})"
         )
         rows = [*figures["priorities"].items(), ("total", figures["total"])]
         for name, counts in rows:
-            cli.out.print(
+            cli_support.out.print(
                 f"{name:<10} {counts['incidents']:>4} incidents  response: {_target(counts['response'])}"
                 f"  resolution: {_target(counts['resolution'])}",
                 soft_wrap=True,
@@ -61,15 +61,17 @@ def sla_compliance(
 @sla_app.command("show")
 def sla_show(key: str, config: Config = None) -> None:
     """One incident's SLA clocks: due times, elapsed, breached, pauses (JSON)."""
-    from collector import cli
+    from collector import cli_support
     from collector.sla.queries import incident_sla
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        section = incident_sla(cli._store(config), key)
+        section = incident_sla(cli_support.store_of(config), key)
         if section is None:
-            cli.out.print(f"{key}: no SLA target applies (no contract, or none for its priority)")
+            cli_support.out.print(
+                f"{key}: no SLA target applies (no contract, or none for its priority)"
+            )
             return
-        cli.out.print(json.dumps(section, default=str, indent=2), soft_wrap=True)
+        cli_support.out.print(json.dumps(section, default=str, indent=2), soft_wrap=True)
 
     go()

@@ -7,9 +7,17 @@ for every incident, and — when the client's contract has targets for the incid
 priority — recomputes the clocks from detection (:func:`collector.sla.clock.compute`).
 :meth:`SlaClocks.sweep` recomputes the clocks that still run (or are paused) every
 ``sla_sweep_interval``. Whenever a clock is looked at, the warnings and breaches that are
-due and not yet sent go out once each per target (``incident_sla.notified``): an incident
-event (``sla_warning`` / ``sla_breached``), a comment to the client's ticket connectors
-through the outbox, and a notification to the contract's contacts who receive ``sla``.
+due and not yet sent go out once each per target (``incident_sla.notified``): a row in
+``sla_notices`` (the SLA domain's record; the incident timeline shows it through
+:func:`timeline`), a comment to the client's ticket connectors through the outbox
+(``IncidentService.mirror_note``), and a notification to the contract's contacts who
+receive ``sla``.
+
+The listener and the sweep only *read* the incident (its row and events) and write the SLA
+domain's tables (``incident_sla``, ``sla_pauses``, ``sla_notices``) plus the delivery queues:
+never the incident's row or its event log, so the incident is written once, complete, by
+``collector.incidents.service`` and the listeners' order does not matter
+(tests/collector/incidents/test_listeners_read_only.py).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from collector.contracts.store import get_contract
 from collector.incidents.lifecycle import WAITING
 from collector.notices import Voice, default_locale, render
 from collector.notices.model import SlaNotice
-from collector.schema import incident_events, incident_sla, incidents, sla_pauses
+from collector.schema import incident_events, incident_sla, incidents, sla_notices, sla_pauses
 from collector.sla.calendar import BusinessCalendar
 from collector.sla.clock import Pause, SlaStatus, TargetStatus, compute, notices_due
 
@@ -184,6 +192,44 @@ def sla_notice(key: str, t: TargetStatus, kind: str, priority: str, client: str 
     )
 
 
+def timeline(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+    """The SLA notices sent for an incident, as entries of its timeline (the incident detail
+    merges them with its own events by time): ``type`` ``sla_warning`` / ``sla_breached``."""
+    rows = conn.execute(
+        sa.select(sla_notices)
+        .where(sla_notices.c.incident_id == incident_id)
+        .order_by(sla_notices.c.ts, sla_notices.c.id)
+    ).all()
+    return [
+        {
+            "id": None,
+            "ts": r.ts,
+            "actor": r.actor,
+            "type": _EVENT[r.kind],
+            "data": dict(r.data),
+            "source": "sla",
+        }
+        for r in rows
+    ]
+
+
+def notices(conn: Connection, *, incident_id: int | None = None) -> list[dict[str, Any]]:
+    """The SLA notices sent (oldest first), each ``{incident_id, target, kind, ts, data}``."""
+    query = sa.select(sla_notices).order_by(sla_notices.c.id)
+    if incident_id is not None:
+        query = query.where(sla_notices.c.incident_id == incident_id)
+    return [
+        {
+            "incident_id": r.incident_id,
+            "target": r.target,
+            "kind": r.kind,
+            "ts": r.ts,
+            "data": r.data,
+        }
+        for r in conn.execute(query).all()
+    ]
+
+
 def notice_text(
     key: str,
     t: TargetStatus,
@@ -304,19 +350,22 @@ class SlaClocks:
             "due_at": t.due_at,
             "elapsed": round(t.elapsed, 3),
         }
-        if self.incidents is not None:
-            self.incidents.annotate(
-                conn, row.id, _EVENT[kind], data, body=body, note_id=f"sla-{target}-{kind}", now=now
+        # The SLA domain's own record of the notice (at most one per target and kind); the
+        # incident itself is not written (its timeline reads this table, :func:`timeline`).
+        conn.execute(
+            sla_notices.insert().values(
+                incident_id=row.id,
+                client_id=row.client_id,
+                target=target,
+                kind=kind,
+                ts=now,
+                actor=SYSTEM_ACTOR,
+                data={**data, "body": body},
             )
-        else:
-            conn.execute(
-                incident_events.insert().values(
-                    incident_id=row.id,
-                    ts=now,
-                    actor=SYSTEM_ACTOR,
-                    type=_EVENT[kind],
-                    data={**data, "body": body},
-                )
+        )
+        if self.incidents is not None:  # the ticket systems hear of it as a comment
+            self.incidents.mirror_note(
+                conn, row.id, body=body, note_id=f"sla-{target}-{kind}", now=now
             )
         recipients = contract.contacts_for("sla")
         if recipients:

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collector.errors import UpkeepError
+from collector.errors import UpkeepError, status_for
 from collector.incidents.service import IncidentService
 from collector.rules.service import RuleService
 from collector.settings import Settings
@@ -77,7 +77,10 @@ def management_router() -> APIRouter | None:
 def install(
     app: FastAPI, settings: Settings, incidents: IncidentService, rules: RuleService
 ) -> None:
-    """Add the web UI to ``app`` (after the app's own exception handlers are registered)."""
+    """Add the web UI to ``app`` (after the app's own exception handlers are registered).
+
+    The pages reach the incident service and the rules through the app's Runtime
+    (``collector.runtime``); ``incidents`` and ``rules`` are kept for older callers."""
     from collector.web import routes
 
     store = app.state.store
@@ -94,7 +97,7 @@ def install(
     # /ui/assets/{id} (the older asset page in routes.py is shadowed until it is removed).
     for module_name in PAGE_MODULES:
         app.include_router(importlib.import_module(module_name).router)
-    app.include_router(routes.web_router(incidents, rules))
+    app.include_router(routes.router)
     from collector.web import fixes
 
     app.include_router(fixes.router)  # "Run fix" (collector/remediation)
@@ -129,8 +132,6 @@ def install(
             if isinstance(exc, routes.LoginRequired):
                 return routes.login_redirect(request)
             if isinstance(exc, UpkeepError):
-                from collector.api import status_for
-
                 return routes.error_page(request, status_for(exc), exc.detail)
             if isinstance(exc, RequestValidationError):
                 return routes.error_page(request, 400, routes.problem_text(exc))

@@ -62,12 +62,12 @@ def user_add(
     config: Config = None,
 ) -> None:
     """Add a user; the password is asked for (or read with --password-file)."""
-    from collector import cli, timeutil
+    from collector import cli_support, timeutil
     from collector.web import auth
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        store = cli._store(config)
+        store = cli_support.store_of(config)
         password = read_password(password_file)
         with store.write() as conn:
             auth.create_user(
@@ -80,7 +80,9 @@ def user_add(
                 email=email,
                 now=timeutil.now(),
             )
-        cli.out.print(f"user {username} added ({role}{', client ' + client if client else ''})")
+        cli_support.out.print(
+            f"user {username} added ({role}{', client ' + client if client else ''})"
+        )
 
     go()
 
@@ -90,12 +92,12 @@ def user_list(config: Config = None) -> None:
     """List users (never their password hashes)."""
     from rich.table import Table
 
-    from collector import cli, timeutil
+    from collector import cli_support, timeutil
     from collector.web import auth
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        with cli._store(config).read() as conn:
+        with cli_support.store_of(config).read() as conn:
             rows = auth.list_users(conn)
         table = Table("user", "name", "role", "client", "status", "created", "last login", box=None)
         for u in rows:
@@ -105,23 +107,25 @@ def user_list(config: Config = None) -> None:
                 u.role,
                 u.client or "-",
                 "disabled" if u.disabled else "active",
-                cli._when(timeutil.to_datetime(u.created_at)),
-                cli._when(timeutil.to_datetime(u.last_login_at)),
+                cli_support.when(timeutil.to_datetime(u.created_at)),
+                cli_support.when(timeutil.to_datetime(u.last_login_at)),
             )
-        cli.out.print(table)
+        cli_support.out.print(table)
 
     go()
 
 
 def _set_disabled(username: str, disabled: bool, config: Path | None) -> None:
-    from collector import cli
+    from collector import cli_support
     from collector.web import auth
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        with cli._store(config).write() as conn:
+        with cli_support.store_of(config).write() as conn:
             auth.set_disabled(conn, username, disabled)
-        cli.out.print(f"user {username} {'disabled (sessions ended)' if disabled else 'enabled'}")
+        cli_support.out.print(
+            f"user {username} {'disabled (sessions ended)' if disabled else 'enabled'}"
+        )
 
     go()
 
@@ -141,15 +145,15 @@ def user_enable(username: str, config: Config = None) -> None:
 @user_app.command("passwd")
 def user_passwd(username: str, password_file: PasswordFile = None, config: Config = None) -> None:
     """Set a new password (asked for, or read with --password-file); ends the user's sessions."""
-    from collector import cli
+    from collector import cli_support
     from collector.web import auth
 
-    @cli._reported
+    @cli_support.reported
     def go() -> None:
-        store = cli._store(config)
+        store = cli_support.store_of(config)
         password = read_password(password_file)
         with store.write() as conn:
             auth.set_password(conn, username, password)
-        cli.out.print(f"password of {username} changed; their sessions ended")
+        cli_support.out.print(f"password of {username} changed; their sessions ended")
 
     go()

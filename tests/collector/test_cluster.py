@@ -354,3 +354,58 @@ def test_losing_a_shard_while_it_is_being_evaluated_does_not_deadlock(
     t2.join(5)
     assert not t1.is_alive() and not t2.is_alive()
     assert a.cluster.owned() == [0] and 1 not in a.rules._shards
+
+
+FORECAST_RULES = """
+rules:
+  - id: fill
+    metric: disk_used_percent
+    forecast: {reach: 100, within: 1d, using: 1h}
+    summary: "{asset}: disk full in {eta}"
+"""
+
+
+def test_a_new_owner_continues_a_forecast_as_if_one_process_had_run_all_along(
+    pg_store: Store, tmp_path, monkeypatch
+) -> None:
+    """The forecast's fit is rebuilt from the raw samples on a hand-over: the firing forecast
+    neither resolves (an empty fit has too few points) nor moves; its ETA after the hand-over
+    is the one a single process that saw every sample computes."""
+    from collector import timeutil
+    from collector.rules.engine import ForecastTrack
+
+    clock = [time.time() - 7200]
+    monkeypatch.setattr(timeutil, "now", lambda: clock[0])
+    a = replica(pg_store, tmp_path, "a", shards=1, rules_text=FORECAST_RULES)
+    principal = principal_for(pg_store, "acme")
+    reference = ForecastTrack(width=3600 / 48, using=3600)  # what one process would hold
+    step, start = 75.0, clock[0]
+
+    def send(owner: Replica, k: int) -> None:
+        clock[0] = start + k * step
+        value = 50 + 0.2 * k
+        reference.add(clock[0], value)
+        owner.ingestor.ingest(
+            principal, batch([("disk_used_percent", {"mount": "/"}, value, clock[0])])
+        )
+
+    for k in range(36):  # 45 minutes of a disk filling up, evaluated by a
+        send(a, k)
+    assert alerts(pg_store) == {"fill": "firing"}
+    [before] = a.rules.active_alerts()
+    assert before.core.eta is not None
+
+    expire(pg_store, "a")  # a is killed; b takes the shard
+    b = replica(pg_store, tmp_path, "b", shards=1, rules_text=FORECAST_RULES)
+    assert b.cluster.owned() == [0]
+    for k in range(36, 44):  # 10 more minutes, evaluated by b
+        send(b, k)
+        [alert] = b.rules.active_alerts()
+        expected, _ = reference.eta(100, 6)
+        assert alert.core.eta == pytest.approx(expected, rel=1e-9), f"sample {k}"
+    assert alerts(pg_store) == {"fill": "firing"}  # never resolved by the hand-over
+    with pg_store.read() as conn:
+        events = conn.execute(sa.text("SELECT event FROM alert_transitions ORDER BY id")).scalars()
+        assert list(events).count("resolved") == 0
+    a.stop()
+    b.stop()

@@ -179,7 +179,7 @@ def test_cookie_is_secure_over_https_or_when_the_setting_says_so(world: World) -
     b.http = TestClient(world.app, base_url="https://testserver", follow_redirects=False)
     assert "Secure" in b.login("tech").headers["set-cookie"]
     # Behind a TLS proxy that does not say so: the setting marks cookies Secure on plain http.
-    world.app.state.settings = world.settings.model_copy(update={"web_cookie_secure": True})
+    world.app.state.runtime.settings = world.settings.model_copy(update={"web_cookie_secure": True})
     plain = TestClient(world.app, follow_redirects=False)
     assert "Secure" in plain.get("/ui/login").headers["set-cookie"]
 

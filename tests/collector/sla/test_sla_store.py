@@ -16,7 +16,6 @@ from collector.incidents.runtime import attach_listeners
 from collector.incidents.service import IncidentService
 from collector.metrics import CollectorMetrics
 from collector.schema import (
-    incident_events,
     incident_sla,
     incidents,
     notifications,
@@ -25,6 +24,7 @@ from collector.schema import (
 )
 from collector.settings import Settings
 from collector.sla import compliance
+from collector.sla.service import notices as sla_notices
 
 T0 = 1_790_000_000.0  # 2026-09-21 13:33:20 UTC, a Monday
 ALL_DAY = {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -244,16 +244,11 @@ def test_no_contract_or_no_target_means_no_clock_but_pauses_are_kept(store, serv
 
 
 def events(store, type_):
+    """The SLA notices of one kind, through the SLA domain's read function (they are its
+    facts, not incident events)."""
+    kind = {"sla_warning": "warning", "sla_breached": "breach"}[type_]
     with store.read() as conn:
-        return (
-            conn.execute(
-                sa.select(incident_events.c.data)
-                .where(incident_events.c.type == type_)
-                .order_by(incident_events.c.id)
-            )
-            .scalars()
-            .all()
-        )
+        return [n["data"] for n in sla_notices(conn) if n["kind"] == kind]
 
 
 def test_sweep_sends_each_warning_and_breach_once(store, service, clock):
