@@ -429,6 +429,7 @@ class IncidentService:
             sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
         ).one()
         return self._write(conn, row, Change(event, {}, dict(data), None), now, actor)
+
     def mirror_note(
         self,
         conn: Connection,

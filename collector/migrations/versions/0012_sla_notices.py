@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0011"
+down_revision = "0019"  # chained at merge after h19-oncall's 0019 (ids are names, not an order)
 branch_labels = None
 depends_on = None
 
