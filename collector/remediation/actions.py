@@ -102,6 +102,28 @@ class ActionDef(BaseModel):
             out[key] = _typed(self.name, key, spec, given[key])
         return out
 
+    def rule_problems(self, given: dict[str, Any]) -> list[str]:
+        """What is wrong with a rule's ``remediate.params`` for this action, found when the
+        rule file loads: unknown or missing parameters, and values of the wrong type. A text
+        quoting the alert's labels (``"{mountpoint}"``) is checked when the fix is queued."""
+        problems = [
+            f"unknown parameter {key!r} (known: {', '.join(sorted(self.params)) or 'none'})"
+            for key in sorted(set(given) - set(self.params))
+        ]
+        for key, spec in self.params.items():
+            if key not in given:
+                if spec.required:
+                    problems.append(f"parameter {key!r} is required")
+                continue
+            value = given[key]
+            if isinstance(value, str) and "{" in value:
+                continue
+            try:
+                _typed(self.name, key, spec, value)
+            except ValueError as exc:
+                problems.append(str(exc).removeprefix(f"action {self.name}: "))
+        return problems
+
 
 def _typed(action: str, key: str, spec: ParamSpec, value: Any) -> Any:
     where = f"action {action}: parameter {key!r}"

@@ -23,9 +23,25 @@ rules_app = typer.Typer(
 @rules_app.command("check")
 def rules_check(
     paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")],
+    actions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--actions",
+            help="Action library files or folders that `remediate` may name "
+            "(default: the shipped actions/).",
+        ),
+    ] = None,
 ) -> None:
     """Validate rule files (folders: every *.yaml but tests). Exit 0 clean, 1 on errors."""
-    result = load(paths)
+    from collector.remediation.actions import ActionsInvalid, load_library
+
+    try:
+        library = dict(load_library(actions).actions)
+    except ActionsInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(1) from None
+    result = load(paths, actions=library)
     for problem in result.problems:
         typer.echo(str(problem), err=problem.level == "error")
     rules = len(result.ruleset.rules)

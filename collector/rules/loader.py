@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import difflib
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -30,6 +30,9 @@ from agent.yamlsource import (
 from collector.rules.catalog import known_metrics
 from collector.rules.model import ANY_METRIC, Override, Rule, RuleFile
 from collector.rules.ruleset import RuleSet
+
+if TYPE_CHECKING:
+    from collector.remediation.actions import ActionDef
 
 RULE_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
@@ -247,8 +250,17 @@ def _with_col(where: str) -> str:
     return where + ":1" if where.count(":") == 1 else where
 
 
-def load(paths: Iterable[str | Path], *, catalog: frozenset[str] | None = None) -> LoadResult:
-    """Load every rule file under ``paths``; never raises for bad content (see ``problems``)."""
+def load(
+    paths: Iterable[str | Path],
+    *,
+    catalog: frozenset[str] | None = None,
+    actions: Mapping[str, ActionDef] | None = None,
+) -> LoadResult:
+    """Load every rule file under ``paths``; never raises for bad content (see ``problems``).
+
+    ``actions`` (the remediation action library by name): a rule's ``remediate`` must name one
+    of them with parameters it takes (an error at the rule's line otherwise); None: unchecked.
+    """
     catalog = known_metrics() if catalog is None else catalog
     files = rule_files(paths)
     problems: list[Problem] = []
@@ -285,6 +297,8 @@ def load(paths: Iterable[str | Path], *, catalog: frozenset[str] | None = None) 
                         "warning",
                     )
                 )
+            if rule.remediate is not None and actions is not None:
+                problems.extend(_remediate_problems(rule, i, doc, actions))
         for i, override in enumerate(parsed.overrides):
             overrides.append((override, str(path), doc, i))
     ids = {rule.id for rule, _ in rules}
@@ -304,6 +318,29 @@ def load(paths: Iterable[str | Path], *, catalog: frozenset[str] | None = None) 
     problems.sort(key=_order)
     ruleset = RuleSet.build(rules, [o for o, *_ in overrides], [str(f) for f in files])
     return LoadResult(ruleset, problems)
+
+
+def _remediate_problems(
+    rule: Rule, i: int, doc: YamlDocument, actions: Mapping[str, ActionDef]
+) -> list[Problem]:
+    assert rule.remediate is not None
+    name = rule.remediate.action
+    action = actions.get(name)
+    if action is None:
+        return [
+            Problem(
+                position(doc, ["rules", i, "remediate", "action"]),
+                f"rules[{i}].remediate.action: no action {name!r} in the action library "
+                f"(actions_paths, docs/remediation.md){did_you_mean(name, actions)}",
+            )
+        ]
+    return [
+        Problem(
+            position(doc, ["rules", i, "remediate", "params"]),
+            f"rules[{i}].remediate.params: {problem}",
+        )
+        for problem in action.rule_problems(rule.remediate.params)
+    ]
 
 
 def _order(problem: Problem) -> tuple:

@@ -632,13 +632,23 @@ class RuleService:
 
     # ------------------------------------------------------------------ reload
 
+    def _actions(self) -> dict[str, Any] | None:
+        """The remediation action library the rules' ``remediate`` must name (None: a broken
+        library, which the remediation service reports; the rules are not held up by it)."""
+        from collector.remediation.actions import ActionsInvalid, load_library
+
+        try:
+            return dict(load_library(self.settings.actions_paths).actions)
+        except ActionsInvalid:
+            return None
+
     def reload(self, *, initial: bool = False) -> RulesStatus:
         """Load the rule paths again; refuse the whole change if any file has an error."""
         with self._lock:
             now = timeutil.now()
             self.state.last_attempt_at = now
             self._signature = self._files_signature()
-            result = load(self.paths)
+            result = load(self.paths, actions=self._actions())
             self.state.warnings = [str(p) for p in result.warnings]
             missing = [p for p in self.paths if not p.exists()]
             errors: list[Problem] = list(result.errors)
