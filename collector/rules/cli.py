@@ -38,8 +38,8 @@ def rules_check(
     try:
         library = dict(load_library(actions).actions)
     except ActionsInvalid as exc:
-        for problem in exc.problems:
-            typer.echo(problem, err=True)
+        for line in exc.problems:
+            typer.echo(line, err=True)
         raise typer.Exit(1) from None
     result = load(paths, actions=library)
     for problem in result.problems:
