@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from agent.yamlsource import ConfigError
 from collector import timeutil
 from collector.connectors.base import ConnectorError, secret
 from collector.connectors.paging import PREFIX, Page, PagingConnector, build_channels
@@ -69,6 +70,28 @@ class Oncall:
         )
         self.channels: dict[str, PagingConnector] = build_channels(self.config.channels)
         self._missing: set[str] = set()
+
+    def reload(self) -> bool:
+        """Read ``settings.oncall_paths`` again (SIGHUP, like the contract files). A file with
+        an error changes nothing: the rotations in use stay, and every problem is logged with
+        its file:line:column. Returns whether the new files were taken."""
+        if not self.settings.oncall_paths:
+            return False
+        try:
+            config = load(self.settings.oncall_paths)
+            channels = build_channels(config.channels)
+        except ConfigError as exc:  # every problem of every file, with its position
+            for problem in exc.problems:
+                log.error("on-call files not reloaded (the previous ones stay): %s", problem)
+            return False
+        # Channels first: a sweep that reads the new config finds the channels it names.
+        self.channels, self.config = channels, config
+        log.info(
+            "on-call files reloaded: %d people, %d rotations",
+            len(config.people),
+            len(config.rotations),
+        )
+        return True
 
     @cached_property
     def links(self) -> PageLinks:
