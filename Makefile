@@ -5,6 +5,10 @@ PY     ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+# Worker processes of the suite (pytest-xdist): most tests wait on servers and subprocesses, so
+# three keep a 2-core machine busy; every test takes its own ports, files and database schema.
+# PYTEST_JOBS=0 runs it in one process.
+PYTEST_JOBS ?= 3
 CONSTRAINTS := requirements/constraints.txt
 # Every extra the suite needs; `make lock` resolves exactly these.
 DEV_EXTRAS  := collector,postgres,dev
@@ -28,7 +32,7 @@ demo: $(VENV)/.deps-collector
 
 test: $(VENV)/.deps-dev
 	scripts/test-system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) $(PYTEST_ARGS)
 
 # Zero findings from each: ruff's lint rules, ruff's formatter, mypy ([tool.mypy] in pyproject).
 lint: $(VENV)/.deps-dev

@@ -600,7 +600,11 @@ async def run_runtime(
         await run_in_threadpool(runtime.contract_files.reload)
     except Exception:  # a broken contract store must not keep the collector from serving
         log.exception("loading the contract files failed")
-    on_hup = [runtime.noise_control.reload, runtime.contract_files.reload]
+    on_hup = [
+        runtime.noise_control.reload,
+        runtime.contract_files.reload,
+        runtime.incidents.oncall.reload,
+    ]
     async with run_rules(runtime.rules, on_hup=on_hup):
         await run_in_threadpool(runtime.jobs.start)
         runtime.incidents.log_connectors()

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from collector.errors import NotFound
 from collector.health import catalog, units
-from collector.reports.analysis import days_until, fit
+from collector.reports.analysis import fit
 from collector.schema import (
     agents,
     assets,
@@ -100,12 +100,20 @@ def trends(
 
 
 def days_to(line: tuple[float, float, float] | None, target: float) -> float | None:
-    """Days until the fitted line reaches ``target`` (None: never, or no line)."""
+    """Days until the fitted line reaches ``target`` (None: never, or no line): 100 % (a disk
+    filling up) is reached from below, 0 % (a supply running out) from above. A line moving
+    away from its target never reaches it — a refilled toner or a flat line whose fitted slope
+    is float noise (PostgreSQL's sums) is "not running out", not "empty now"."""
     if line is None:
         return None
     intercept, slope, x_now = line
-    days = days_until(intercept, slope, x_now, target)
-    return None if days is None else round(days, 1)
+    current = intercept + slope * x_now
+    rising = target > 0  # a disk toward 100 %; a supply toward 0 %
+    if (current >= target) if rising else (current <= target):
+        return 0.0
+    if (slope <= 0) if rising else (slope >= 0):
+        return None
+    return round((target - current) / slope, 1)
 
 
 def forecast_text(days: float | None) -> str:

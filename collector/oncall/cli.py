@@ -27,12 +27,12 @@ AsJson = Annotated[bool, typer.Option("--json", help="JSON.")]
 
 
 def _oncall(config: Path | None) -> Any:
-    from collector import cli
+    from collector import cli_support as cli
     from collector.incidents.service import IncidentService
     from collector.oncall.service import Oncall
 
-    settings = cli._settings(config)
-    store = cli._store(config)
+    settings = cli.settings_of(config)
+    store = cli.store_of(config)
     return Oncall(store, settings, IncidentService(store))
 
 
@@ -64,9 +64,9 @@ def who(
     as_json: AsJson = False,
 ) -> None:
     """Who is on call now (or at --at) and who is next, per rotation."""
-    from collector import cli
+    from collector import cli_support as cli
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
         oncall = _oncall(config)
         if not oncall.config.rotations:
@@ -100,10 +100,10 @@ def check(
     paths: Annotated[list[Path], typer.Argument(help="On-call files or folders.")],
 ) -> None:
     """Validate on-call files (problems as file:line:column)."""
-    from collector import cli
+    from collector import cli_support as cli
     from collector.oncall.model import load
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
         found = load(paths)
         cli.out.print(
@@ -128,9 +128,9 @@ def override_add(
     config: Config = None,
 ) -> None:
     """Put someone on call in a rotation for a while."""
-    from collector import cli
+    from collector import cli_support as cli
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
         oncall = _oncall(config)
         tz = (
@@ -161,9 +161,9 @@ def override_list(
     past: Annotated[bool, typer.Option("--past", help="Also overrides that ended.")] = False,
 ) -> None:
     """Overrides that have not ended (files and API/CLI/UI)."""
-    from collector import cli
+    from collector import cli_support as cli
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
         oncall = _oncall(config)
         rows = oncall.list_overrides(include_past=past)
@@ -192,9 +192,9 @@ def override_delete(
     config: Config = None,
 ) -> None:
     """Withdraw an override made through the API/CLI/UI (file overrides: edit the file)."""
-    from collector import cli
+    from collector import cli_support as cli
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
         _oncall(config).delete_override(number, by)
         cli.out.print(f"override {number} deleted")

@@ -39,13 +39,13 @@ def keygen(
 @tasks_app.command("key")
 def public_key(config: Config = None) -> None:
     """Print the public key of the configured task signing key."""
-    from collector import cli
+    from collector import cli_support as cli
     from collector.errors import NotFound
     from collector.remediation.keys import TaskSigner
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
-        secret = cli._settings(config).task_signing_key
+        secret = cli.settings_of(config).task_signing_key
         if secret is None:
             raise NotFound("no task_signing_key configured")
         typer.echo(TaskSigner(secret.get_secret_value()).public_key())
@@ -60,12 +60,13 @@ def _print(data: Any) -> None:
 @tasks_app.command("list")
 def list_tasks(client: Annotated[str | None, typer.Option()] = None, config: Config = None) -> None:
     """Tasks, newest first (JSON)."""
-    from collector import admin, cli
+    from collector import admin
+    from collector import cli_support as cli
     from collector.remediation import tasks
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
-        with cli._store(config).read() as conn:
+        with cli.store_of(config).read() as conn:
             client_id = admin.get_client(conn, client).id if client else None
             _print(tasks.list_tasks(conn, client_id=client_id))
 
@@ -75,12 +76,12 @@ def list_tasks(client: Annotated[str | None, typer.Option()] = None, config: Con
 @tasks_app.command("audit")
 def audit(task: Annotated[str | None, typer.Argument()] = None, config: Config = None) -> None:
     """The append-only audit log (of one task, or all)."""
-    from collector import cli
+    from collector import cli_support as cli
     from collector.remediation import tasks
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
-        with cli._store(config).read() as conn:
+        with cli.store_of(config).read() as conn:
             _print(tasks.audit_log(conn, task))
 
     go()
@@ -94,15 +95,15 @@ def fix(
     config: Config = None,
 ) -> None:
     """Run fix on an incident: the rule's action by its policy (client: after approval)."""
-    from collector import cli
+    from collector import cli_support as cli
     from collector.incidents.cli import _service
     from collector.remediation.service import Remediation
     from collector.rules.service import RuleService
 
-    @cli._reported
+    @cli.reported
     def go() -> None:
-        settings = cli._settings(config)
-        store = cli._store(config)
+        settings = cli.settings_of(config)
+        store = cli.store_of(config)
         rules = RuleService(store, settings)
         rules.reload(initial=True)
         remediation = Remediation(store, settings, rules, _service(config))

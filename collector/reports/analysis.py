@@ -125,6 +125,9 @@ RULE_FAMILIES: dict[str, str | None] = {
     # agents
     "agent-silent": "reachability",
     "check-failing": None,
+    # a script check can watch anything: what recurred is the plugin's, not a family of ours
+    "plugin-problem": None,
+    "plugin-unknown": None,
     "agent-clock-ahead": "clock",
     "agent-clock-behind": "clock",
     "agent-spool-corrupt": None,

@@ -95,7 +95,8 @@ def rules_backtest(
     rules of the same id. Exit 1 when the file has errors (shown at file:line:col)."""
     import json
 
-    from collector import cli, timeutil
+    from collector import cli_support as cli
+    from collector import timeutil
     from collector.rules.backtest import BacktestError, backtest, format_report, load_candidate
     from collector.rules.service import default_rules_paths
 
@@ -104,7 +105,7 @@ def rules_backtest(
     except ValueError as exc:
         typer.echo(f"error: --since: {exc}", err=True)
         raise typer.Exit(2) from None
-    settings = cli._settings(config)
+    settings = cli.settings_of(config)
     current = load(settings.rules_paths or default_rules_paths()).ruleset
     try:
         candidate = load_candidate(file, current)
@@ -112,10 +113,10 @@ def rules_backtest(
         for text in [str(p) for p in exc.problems] or [exc.detail]:
             typer.echo(f"error: {text}", err=True)
         raise typer.Exit(1) from None
-    store = cli._store(config)
+    store = cli.store_of(config)
     until = timeutil.now()
     try:
-        report = cli._reported(backtest)(
+        report = cli.reported(backtest)(
             store,
             candidate,
             current,

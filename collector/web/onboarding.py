@@ -117,7 +117,7 @@ def client_create(
             raise InvalidArgument("Name: give the client a name")
         admin.create_client(request.app.state.store, name)
     except (InvalidArgument, AlreadyExists) as exc:
-        from collector.api import status_for  # the one HTTP status table
+        from collector.errors import status_for  # the one HTTP status table
 
         with request.app.state.store.read() as conn:
             rows = queries.list_clients(conn, Scope(None))

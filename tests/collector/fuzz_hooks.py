@@ -2,7 +2,7 @@
 ``schemathesis run`` through ``SCHEMATHESIS_HOOKS`` in its own process, never by pytest.
 
 Valid tokens are sent so generated requests get past authentication and exercise decoding,
-validation and storage: the agent token for the ingest endpoint, the admin token elsewhere.
+validation and storage: the agent token for the agent's endpoints, the admin token elsewhere.
 The tokens come from the environment the test sets (``UPKEEP_FUZZ_AGENT_TOKEN``,
 ``UPKEEP_FUZZ_ADMIN_TOKEN``).
 """
@@ -13,7 +13,12 @@ import os
 
 import schemathesis
 
-AGENT_PATHS = ("/api/v1/batches",)
+# The agent's own endpoints: batches and the remediation task channel (collector.remediation).
+AGENT_PATHS = (
+    "/api/v1/batches",
+    "/api/v1/agent/tasks/poll",
+    "/api/v1/agent/tasks/{task_id}/result",
+)
 
 
 # No caching: the token depends on the operation (the default caches the first one for 300 s).

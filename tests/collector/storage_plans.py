@@ -34,8 +34,13 @@ class Query:
 
 
 class _Sink:
-    def preload(self, ref: object, rows: list) -> None:
+    """The engine side of ``RuleService._preload``: takes the rows, wants no rollups."""
+
+    def preload(self, ref: object, rows: list, **hourly: object) -> None:
         pass
+
+    def needs_rollups(self, ref: object) -> bool:
+        return False
 
 
 def _capture(conn: Connection, name: str, call: Callable[[], object]) -> list[Query]:

@@ -24,8 +24,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from agent import wire
 from collector import wirecodec
-from collector.api import parse_batch, status_for
-from collector.errors import UpkeepError, from_validation
+from collector.api import parse_batch
+from collector.errors import UpkeepError, from_validation, status_for
 
 NOW = 1_750_000_000.0
 AGENT_ID = "6f1c1c9e-8a36-4c53-9d2b-2f4f4f1f0a11"

@@ -1,6 +1,8 @@
 """One web router mounted alone on a bare FastAPI app (no collector app, no other routes):
 the route-level tests of issue 17's pages. The app state holds only what the router's
-dependencies read (store, settings, rule service); sessions are created in the store."""
+dependencies read: the collector's Runtime (collector.runtime; the web UI's dependencies reach
+the store and settings through it) and, by name, the store, settings and rule service the
+pages read; sessions are created in the store."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from collector.web.routes import SESSION_COOKIE
 
 def bare_app(world: Any, router: APIRouter) -> FastAPI:
     app = FastAPI()
+    app.state.runtime = world.app.state.runtime
     app.state.store = world.store
     app.state.settings = world.settings
     app.state.rules = world.app.state.rules
@@ -28,7 +31,7 @@ def bare_app(world: Any, router: APIRouter) -> FastAPI:
 
     @app.exception_handler(UpkeepError)
     async def _error(request: Request, exc: UpkeepError) -> JSONResponse:
-        from collector.api import status_for
+        from collector.errors import status_for
 
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=status_for(exc))
 

@@ -151,6 +151,8 @@ def test_no_listener_and_no_sla_sweep_writes_an_incidents_table(
         "SlaClocks.on_incident",
         "PreventiveRecorder",
         "Ledger.on_incident_changed",
+        "ClosingService.on_incident",
+        "Oncall.on_incident",
         "SlaClocks.sweep",
     }
     with store.read() as conn:

@@ -64,6 +64,8 @@ def ui(store: Store, scenario, tmp_path) -> Iterator[TestClient]:
         tmp_path / "data",
         database_url=store.engine.url.render_as_string(hide_password=False),
         oncall_paths=[tmp_path / "oncall"],
+        # The pages read the seeded scenario: no outbox worker or job may change it meanwhile.
+        background=False,
     )
     app = create_app(settings, store=store, migrate=False, run_retention=False)
     before = len(app.router.routes)
