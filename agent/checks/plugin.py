@@ -35,7 +35,7 @@ PERF_METRICS = {
     "seconds": "plugin_perfdata_seconds",
     "bytes": "plugin_perfdata_bytes",
     "percent": "plugin_perfdata_percent",
-    "counter": "plugin_perfdata_counter_total",
+    "counter": "plugin_perfdata_continuous_total",
     "": "plugin_perfdata",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -171,7 +171,7 @@ class PluginCheck(Check):
             "A performance-data value in %",
         ),
         MetricSpec(
-            "plugin_perfdata_counter_total",
+            "plugin_perfdata_continuous_total",
             "counter",
             "",
             ("name", "label"),
