@@ -30,16 +30,14 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
@@ -47,7 +45,7 @@ from collector import admin, proxies, timeutil, web, wirecodec
 from collector.admin import Principal
 from collector.background import collector_jobs
 from collector.cluster import Cluster
-from collector.contracts.api import contracts_router
+from collector.contracts import api as contracts_api
 from collector.contracts.files import ContractFiles
 from collector.errors import (
     HTTP_STATUS,
@@ -56,8 +54,6 @@ from collector.errors import (
     InvalidBatch,
     MalformedBody,
     NotFound,
-    StoreUnavailable,
-    Unauthenticated,
     UnsupportedEncoding,
     UpkeepError,
     from_validation,
@@ -65,44 +61,57 @@ from collector.errors import (
     status_for,
 )
 from collector.headers import HstsMiddleware
-from collector.incidents import noise
+from collector.httpdeps import (
+    ERROR_RESPONSES,
+    Admin,
+    Credentials,
+    authenticate,
+    bearer_token,
+    read_body,
+    require_admin,
+    require_agent,
+    responses,
+)
+from collector.incidents import alertmanager, maintenance_api, noise, outbox_api
+from collector.incidents import api as incidents_api
 from collector.incidents.alertmanager import PATH as ALERTMANAGER_PATH
-from collector.incidents.alertmanager import RECEIVER_KINDS, AmWebhook, alertmanager_router
-from collector.incidents.api import incidents_router
-from collector.incidents.maintenance_api import maintenance_router
-from collector.incidents.outbox_api import outbox_router
+from collector.incidents.alertmanager import AmWebhook, require_receiver
 from collector.incidents.runtime import Incidents
 from collector.ingest import IngestLimits, Ingestor
 from collector.jobs import JobMetrics, JobRunner
-from collector.ledger.api import ledger_router
-from collector.management.api import management_router
+from collector.ledger import api as ledger_api
+from collector.management import api as management_api
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
-from collector.preventive.api import preventive_router
+from collector.preventive import api as preventive_api
 from collector.remote_write.exporter import RemoteWriteExporter
-from collector.rules.api import rules_router, run_rules
+from collector.rules import api as rules_api
+from collector.rules.api import run_rules
 from collector.rules.service import RuleService
-from collector.runtime import Runtime, RuntimeDep, get_runtime
+from collector.runtime import Runtime, RuntimeDep
 from collector.schema import assets, clients, latest, series, sites
 from collector.settings import Settings
-from collector.sla.api import sla_router
+from collector.sla import api as sla_api
 from collector.store import Store
 from collector.strictjson import StrictJsonMiddleware
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HTTP_STATUS", "Runtime", "build_runtime", "create_app", "status_for"]
+__all__ = [
+    "HTTP_STATUS",
+    "Admin",
+    "Runtime",
+    "authenticate",
+    "bearer_token",
+    "build_runtime",
+    "create_app",
+    "read_body",
+    "require_admin",
+    "require_agent",
+    "require_receiver",
+    "status_for",
+]
 
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": WireError, "description": text}
-    for code, text in {
-        400: "Malformed JSON or gzip",
-        401: "Missing, unknown or revoked token",
-        403: "Token may not do this",
-        413: "Body too large (as sent or decompressed)",
-        415: "Unsupported Content-Encoding",
-        422: "Body breaks the wire contract",
-    }.items()
-}
+_ERROR_RESPONSES = ERROR_RESPONSES
 
 
 def _error_response(
@@ -161,25 +170,6 @@ class Health(BaseModel):
 # ---------------------------------------------------------------------- body decoding
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) as soon as it passes ``limit`` bytes."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(f"request body is {length} bytes, over the limit of {limit} bytes")
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientDisconnected(
-            f"client disconnected after {size} of {length or 'unknown'} body bytes"
-        ) from None
-    return b"".join(chunks)
-
-
 def inflate(body: bytes, limit: int) -> bytes:
     """Gunzip ``body`` without ever producing more than ``limit`` + 1 bytes (gzip bombs)."""
     out = bytearray()
@@ -219,48 +209,8 @@ def parse_batch(raw: bytes) -> Batch | wirecodec.Batch:
 
 # ---------------------------------------------------------------------- authentication
 
-_bearer = HTTPBearer(
-    auto_error=False, description="An agent token (ingest) or an admin token (reads)"
-)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthenticated("missing or malformed Authorization header; use 'Bearer <token>'")
-    return credentials.credentials
-
-
-def authenticate(
-    store: Store, token: str, need: admin.TokenKind | tuple[admin.TokenKind, ...]
-) -> Principal:
-    try:
-        with store.read() as conn:
-            return admin.authenticate(conn, token, need=need)
-    except sa.exc.OperationalError:
-        raise StoreUnavailable("database not reachable") from None
-
-
-def require_admin(request: Request, credentials: Credentials) -> Principal:
-    """Dependency of the read API: an admin token (agent tokens get 403)."""
-    return authenticate(get_runtime(request).store, bearer_token(credentials), "admin")
-
-
-Admin = Annotated[Principal, Depends(require_admin)]
-
-
-def require_receiver(request: Request, credentials: Credentials) -> Principal:
-    """Dependency of the Alertmanager receiver: an alertmanager or an admin token."""
-    return authenticate(get_runtime(request).store, bearer_token(credentials), RECEIVER_KINDS)
-
-
-def require_agent(request: Request, credentials: Credentials) -> Principal:
-    """Dependency of the agents' task channel (collector.remediation): an agent token."""
-    return authenticate(get_runtime(request).store, bearer_token(credentials), "agent")
-
-
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: _ERROR_RESPONSES[code] for code in codes}
+#: Kept for the routers still built by a factory (remediation, closings).
+_responses = responses
 
 
 # ---------------------------------------------------------------------- ingest
@@ -618,40 +568,25 @@ async def run_runtime(
 
 def include_routers(app: FastAPI, runtime: Runtime) -> None:
     """Every API router of the collector, and the web UI under ``/ui``."""
-    store, settings = runtime.store, runtime.settings
-    incident_runtime = runtime.incidents
-    app.include_router(ingest_router)
-    app.include_router(read_router)
-    app.include_router(operations_router)
-    app.include_router(rules_router(runtime.rules, require_admin, _responses(401, 403)))
-    app.include_router(
-        incidents_router(incident_runtime.service, require_admin, _responses(400, 401, 403))
-    )
-    app.include_router(sla_router(store, require_admin, _responses(400, 401, 403)))
-    app.include_router(
-        contracts_router(runtime.contract_files, require_admin, _responses(401, 403))
-    )
-    app.include_router(preventive_router(store, require_admin, _responses(400, 401, 403)))
-    app.include_router(
-        ledger_router(incident_runtime.ledger, require_admin, _responses(400, 401, 403))
-    )
-    from collector.reports.api import reports_router  # matplotlib and WeasyPrint, lazily
+    from collector.reports.api import router as reports  # matplotlib and WeasyPrint, lazily
 
-    app.include_router(reports_router(store, settings, require_admin, _responses(400, 401, 403)))
-    app.include_router(maintenance_router(store, require_admin, _responses(401, 403)))
-    app.include_router(outbox_router(store, require_admin, _responses(401, 403)))
-    app.include_router(management_router(store, settings, require_admin, _responses(400, 401, 403)))
-    app.include_router(
-        alertmanager_router(
-            store,
-            settings,
-            incident_runtime.service.apply_signal,
-            read_body,
-            require_receiver,
-            _responses(400, 401, 403, 413, 422),
-            count_unknown=runtime.metrics.alertmanager_unknown.inc,
-        )
-    )
+    for router in (
+        ingest_router,
+        read_router,
+        operations_router,
+        rules_api.router,
+        incidents_api.router,
+        sla_api.router,
+        contracts_api.router,
+        preventive_api.router,
+        ledger_api.router,
+        reports,
+        maintenance_api.router,
+        outbox_api.router,
+        management_api.router,
+        alertmanager.router,
+    ):
+        app.include_router(router)
     from collector.closing import api as closing_api
 
     # Before the web UI: /ui/incidents/{key}/closing must not be taken for an incident action.
@@ -667,13 +602,11 @@ def include_routers(app: FastAPI, runtime: Runtime) -> None:
             runtime.remediation, require_admin, require_agent, _responses(400, 401, 403)
         )
     )
-    from collector.oncall.api import oncall_router
+    from collector.oncall.api import router as oncall
 
-    app.include_router(
-        oncall_router(incident_runtime.oncall, require_admin, _responses(400, 401, 403))
-    )
+    app.include_router(oncall)
     # The web UI under /ui (docs/web-ui.md): pages, sessions, and HTML error pages for /ui paths.
-    web.install(app, settings, incident_runtime.service, runtime.rules)
+    web.install(app, runtime.settings, runtime.incident_service, runtime.rules)
 
 
 def create_app(

@@ -10,7 +10,6 @@ the body says which and why, and that client's stored contract stays as it was).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -25,6 +24,8 @@ from collector.contracts import service
 from collector.contracts.files import ContractFiles
 from collector.contracts.model import Contract
 from collector.contracts.store import contract_row, list_contracts
+from collector.httpdeps import Admin, responses
+from collector.runtime import RuntimeDep
 
 ClientParam = Annotated[str, PathParam(min_length=1, max_length=100, pattern=r"^[^\x00/]+$")]
 
@@ -84,76 +85,80 @@ def _out(row: Any, client: str, managed: set[str], full: bool) -> Any:
     return ContractOut(**summary, contract=row.definition) if full else ContractSummary(**summary)
 
 
-def contracts_router(
-    files: ContractFiles,
-    require_admin: Callable[..., Any],
-    responses: dict[int | str, dict[str, Any]],
-) -> APIRouter:
-    router = APIRouter(tags=["contracts"], responses=responses)
-    admin_dep = Depends(require_admin)
-    store = files.store
+def get_contract_files(runtime: RuntimeDep) -> ContractFiles:
+    """FastAPI dependency: the app's contract files (``Runtime.contract_files``)."""
+    return runtime.contract_files
 
-    @router.get("/api/v1/contracts", response_model=list[ContractSummary])
-    def get_contracts(principal: Any = admin_dep) -> list[ContractSummary]:
-        managed = files.managed()
-        with store.read() as conn:
-            return [_out(r, r.client, managed, False) for r in list_contracts(conn)]
 
-    @router.post(
-        "/api/v1/contracts/reload",
-        response_model=ReloadOut,
-        responses={422: {"model": ReloadOut, "description": "A contract file was refused"}},
-    )
-    async def post_reload(principal: Any = admin_dep) -> Any:
-        """Load the contract files again. A file with a problem is refused alone (422 lists it);
-        its client keeps the contract stored before."""
-        result = ReloadOut(**(await run_in_threadpool(files.reload)).as_json())
-        if not result.ok:
-            return JSONResponse(result.model_dump(mode="json"), status_code=422)
-        return result
+Files = Annotated[ContractFiles, Depends(get_contract_files)]
 
-    @router.get("/api/v1/contracts/{client}", response_model=ContractOut)
-    def get_contract(client: ClientParam, principal: Any = admin_dep) -> ContractOut:
-        with store.read() as conn:
-            found = admin.get_client(conn, client)
-            row = contract_row(conn, found.id)
-        if row is None:
-            from collector.errors import NotFound
+#: ``/api/v1/contracts*`` (admin token).
+router = APIRouter(tags=["contracts"], responses=responses(401, 403))
 
-            raise NotFound(f"client {client!r} has no contract")
-        return _out(row, found.name, files.managed(), True)
 
-    @router.put(
-        "/api/v1/contracts/{client}",
-        response_model=ContractOut,
-        openapi_extra={"requestBody": {"content": {"application/json": {"schema": _BODY}}}},
-    )
-    def put_contract(
-        client: ClientParam, body: Annotated[dict[str, Any], Body()], principal: Any = admin_dep
-    ) -> ContractOut:
-        """Store the client's contract (the YAML file's content as JSON). 422 names the field;
-        409 when the contract is managed by a contract file."""
-        if "\\u0000" in json.dumps(body):
-            raise service.InvalidContract("strings must not contain NUL characters")
-        contract = service.validate_body(body, client)
-        managed = files.managed()
-        with store.write() as conn:
-            service.apply(
-                conn,
-                contract,
-                source=service.API_SOURCE,
-                actor=f"admin-token-{principal.token_id}",
-                now=timeutil.now(),
-                managed=managed,
-            )
-            found = admin.get_client(conn, client)
-            row = contract_row(conn, found.id)
-        return _out(row, found.name, managed, True)
+@router.get("/api/v1/contracts", response_model=list[ContractSummary])
+def get_contracts(principal: Admin, files: Files) -> list[ContractSummary]:
+    managed = files.managed()
+    with files.store.read() as conn:
+        return [_out(r, r.client, managed, False) for r in list_contracts(conn)]
 
-    @router.delete("/api/v1/contracts/{client}", status_code=204, response_class=Response)
-    def delete_contract(client: ClientParam, principal: Any = admin_dep) -> Response:
-        with store.write() as conn:
-            service.remove(conn, client, files.managed())
-        return Response(status_code=204)
 
-    return router
+@router.post(
+    "/api/v1/contracts/reload",
+    response_model=ReloadOut,
+    responses={422: {"model": ReloadOut, "description": "A contract file was refused"}},
+)
+async def post_reload(principal: Admin, files: Files) -> Any:
+    """Load the contract files again. A file with a problem is refused alone (422 lists it);
+    its client keeps the contract stored before."""
+    result = ReloadOut(**(await run_in_threadpool(files.reload)).as_json())
+    if not result.ok:
+        return JSONResponse(result.model_dump(mode="json"), status_code=422)
+    return result
+
+
+@router.get("/api/v1/contracts/{client}", response_model=ContractOut)
+def get_contract(client: ClientParam, principal: Admin, files: Files) -> ContractOut:
+    with files.store.read() as conn:
+        found = admin.get_client(conn, client)
+        row = contract_row(conn, found.id)
+    if row is None:
+        from collector.errors import NotFound
+
+        raise NotFound(f"client {client!r} has no contract")
+    return _out(row, found.name, files.managed(), True)
+
+
+@router.put(
+    "/api/v1/contracts/{client}",
+    response_model=ContractOut,
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": _BODY}}}},
+)
+def put_contract(
+    client: ClientParam, body: Annotated[dict[str, Any], Body()], principal: Admin, files: Files
+) -> ContractOut:
+    """Store the client's contract (the YAML file's content as JSON). 422 names the field;
+    409 when the contract is managed by a contract file."""
+    if "\\u0000" in json.dumps(body):
+        raise service.InvalidContract("strings must not contain NUL characters")
+    contract = service.validate_body(body, client)
+    managed = files.managed()
+    with files.store.write() as conn:
+        service.apply(
+            conn,
+            contract,
+            source=service.API_SOURCE,
+            actor=f"admin-token-{principal.token_id}",
+            now=timeutil.now(),
+            managed=managed,
+        )
+        found = admin.get_client(conn, client)
+        row = contract_row(conn, found.id)
+    return _out(row, found.name, managed, True)
+
+
+@router.delete("/api/v1/contracts/{client}", status_code=204, response_class=Response)
+def delete_contract(client: ClientParam, principal: Admin, files: Files) -> Response:
+    with files.store.write() as conn:
+        service.remove(conn, client, files.managed())
+    return Response(status_code=204)

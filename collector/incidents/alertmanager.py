@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -37,10 +37,11 @@ from starlette.concurrency import run_in_threadpool
 from agent.wire import json_integer
 from collector import admin, timeutil
 from collector.errors import from_validation
+from collector.httpdeps import Credentials, authenticate, bearer_token, read_body, responses
 from collector.incidents.pipeline import AlertSignal
+from collector.runtime import Runtime, RuntimeDep, get_runtime
 from collector.schema import assets, clients, sites
 from collector.settings import Settings
-from collector.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -309,60 +310,58 @@ def _known_asset(conn: Connection, client_id: int, name: str | None) -> KnownAss
 # ---------------------------------------------------------------------- HTTP
 
 
-def alertmanager_router(
-    store: Store,
-    settings: Settings,
-    apply: Apply,
-    read_body: Callable[[Request, int], Awaitable[bytes]],
-    authenticate: Callable[..., admin.Principal],  # a FastAPI dependency (request, credentials)
-    responses: dict[int | str, dict[str, Any]],
-    count_unknown: Callable[[int], None] = lambda n: None,
-) -> APIRouter:
-    """``POST /api/v1/alertmanager``. ``authenticate(request)`` checks the bearer token;
-    ``count_unknown(n)`` counts alerts not applied for an unknown client."""
-    router = APIRouter(tags=["alertmanager"], responses=responses)
-    names = LabelNames.from_settings(settings)
-    receiver_token = Depends(authenticate)
+def require_receiver(request: Request, credentials: Credentials) -> admin.Principal:
+    """Dependency of the receiver: an alertmanager or an admin token."""
+    return authenticate(get_runtime(request).store, bearer_token(credentials), RECEIVER_KINDS)
 
-    def receive(payload: AmWebhook) -> tuple[list[AlertResult], list[UnknownAlert]]:
-        now = timeutil.now()
-        with store.write() as conn:
-            results, unknown = apply_webhook(conn, payload, names, apply, now)
-        if unknown:
-            count_unknown(len(unknown))
-            log.warning(
-                "alertmanager receiver %r: %d of %d alerts not applied: %s",
-                payload.receiver,
-                len(unknown),
-                len(payload.alerts),
-                "; ".join(sorted({u.reason.split(":")[0] for u in unknown})),
-            )
-        return results, unknown
 
-    @router.post(
-        PATH,
-        response_model=WebhookAccepted,
-        summary="Alertmanager webhook receiver (version 4)",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                # (the app adds AmWebhook and its parts to the document's components)
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/AmWebhook"}}
-                },
-            }
-        },
-    )
-    async def post_alertmanager(
-        request: Request, principal: Any = receiver_token
-    ) -> WebhookAccepted:
-        """Firing alerts open or update incidents (origin ``external``), resolved ones resolve them.
+Receiver = Annotated[admin.Principal, Depends(require_receiver)]
 
-        Alerts whose client is unknown (or not named) are not applied: they are listed in
-        ``unknown`` and counted; the other alerts of the notification are applied.
-        """
-        payload = parse_webhook(await read_body(request, settings.alertmanager_max_body_bytes))
-        results, unknown = await run_in_threadpool(receive, payload)
-        return WebhookAccepted(receiver=payload.receiver, alerts=results, unknown=unknown)
+#: ``POST /api/v1/alertmanager`` (an alertmanager or an admin token).
+router = APIRouter(tags=["alertmanager"], responses=responses(400, 401, 403, 413, 422))
 
-    return router
+
+def receive(runtime: Runtime, payload: AmWebhook) -> tuple[list[AlertResult], list[UnknownAlert]]:
+    """Apply one payload's alerts in one transaction; count and log those not applied."""
+    now = timeutil.now()
+    names = LabelNames.from_settings(runtime.settings)
+    with runtime.store.write() as conn:
+        results, unknown = apply_webhook(
+            conn, payload, names, runtime.incident_service.apply_signal, now
+        )
+    if unknown:
+        runtime.metrics.alertmanager_unknown.inc(len(unknown))
+        log.warning(
+            "alertmanager receiver %r: %d of %d alerts not applied: %s",
+            payload.receiver,
+            len(unknown),
+            len(payload.alerts),
+            "; ".join(sorted({u.reason.split(":")[0] for u in unknown})),
+        )
+    return results, unknown
+
+
+@router.post(
+    PATH,
+    response_model=WebhookAccepted,
+    summary="Alertmanager webhook receiver (version 4)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            # (the app adds AmWebhook and its parts to the document's components)
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AmWebhook"}}},
+        }
+    },
+)
+async def post_alertmanager(
+    request: Request, principal: Receiver, runtime: RuntimeDep
+) -> WebhookAccepted:
+    """Firing alerts open or update incidents (origin ``external``), resolved ones resolve them.
+
+    Alerts whose client is unknown (or not named) are not applied: they are listed in
+    ``unknown`` and counted; the other alerts of the notification are applied.
+    """
+    body = await read_body(request, runtime.settings.alertmanager_max_body_bytes)
+    payload = parse_webhook(body)
+    results, unknown = await run_in_threadpool(receive, runtime, payload)
+    return WebhookAccepted(receiver=payload.receiver, alerts=results, unknown=unknown)

@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field
 
 from collector.contracts.model import Points
 from collector.errors import InvalidArgument
+from collector.httpdeps import Admin, responses
 from collector.incidents.service import IncidentService
+from collector.runtime import RuntimeDep
 
 State = Literal[
     "open", "acknowledged", "waiting_for_client", "waiting_for_third_party", "resolved", "closed"
@@ -137,130 +139,164 @@ class ActionDone(BaseModel):
     event: str
 
 
-def incidents_router(
-    service: IncidentService,
-    require_admin: Callable[..., Any],
-    responses: dict[int | str, dict[str, Any]],
-) -> APIRouter:
-    router = APIRouter(tags=["incidents"], responses=responses)
-    admin = Depends(require_admin)
+def get_incident_service(runtime: RuntimeDep) -> IncidentService:
+    """FastAPI dependency: the app's incident service (``Runtime.incident_service``)."""
+    return runtime.incident_service
 
-    def who(body: Actor, principal: Any) -> str:
-        return body.by or f"admin-token-{principal.token_id}"
 
-    @router.post("/api/v1/incidents", response_model=IncidentDetail, status_code=201)
-    def report(body: ReportIn, principal: Any = admin) -> IncidentDetail:
-        """Open a ``user_reported`` incident (404 for an unknown client)."""
-        key = service.report(
-            client=body.client,
-            title=body.title,
-            actor=who(body, principal),
-            description=body.description,
-            priority=body.priority,
-            asset=body.asset,
-            site=body.site,
-        )
-        return IncidentDetail(**service.get(key))
+Service = Annotated[IncidentService, Depends(get_incident_service)]
 
-    @router.get("/api/v1/incidents", response_model=list[IncidentSummary])
-    def list_incidents(
-        principal: Any = admin,
-        client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
-        state: State | None = None,
-        priority: PriorityName | None = None,
-        origin: Literal["proactive", "external", "user_reported"] | None = None,
-        since: Annotated[datetime | None, Query(description="changed at or after")] = None,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    ) -> list[IncidentSummary]:
-        rows = service.list(
-            client=client,
-            state=state,
-            priority=priority,
-            origin=origin,
-            since=since.timestamp() if since is not None else None,
-            limit=limit,
-        )
-        return [IncidentSummary(**r) for r in rows]
+#: ``/api/v1/incidents*`` (admin token).
+router = APIRouter(tags=["incidents"], responses=responses(400, 401, 403))
 
-    @router.get("/api/v1/incidents/{key}", response_model=IncidentDetail)
-    def show(key: KeyParam, principal: Any = admin) -> IncidentDetail:
-        return IncidentDetail(**service.get(key))
 
-    def act(key: str, action: str, actor: Actor, principal: Any, **args: Any) -> ActionDone:
-        return ActionDone(key=key, event=service.act(key, action, who(actor, principal), **args))
+def who(body: Actor, principal: Any) -> str:
+    return body.by or f"admin-token-{principal.token_id}"
 
-    @router.post("/api/v1/incidents/{key}/acknowledge", response_model=ActionDone)
-    def acknowledge(key: KeyParam, body: Actor | None = None, principal: Any = admin) -> ActionDone:
-        return act(key, "acknowledge", body or Actor(), principal)
 
-    @router.post("/api/v1/incidents/{key}/assign", response_model=ActionDone)
-    def assign(key: KeyParam, body: AssignIn, principal: Any = admin) -> ActionDone:
-        return act(key, "assign", body, principal, assignee=body.assignee)
+@router.post("/api/v1/incidents", response_model=IncidentDetail, status_code=201)
+def report(body: ReportIn, principal: Admin, service: Service) -> IncidentDetail:
+    """Open a ``user_reported`` incident (404 for an unknown client)."""
+    key = service.report(
+        client=body.client,
+        title=body.title,
+        actor=who(body, principal),
+        description=body.description,
+        priority=body.priority,
+        asset=body.asset,
+        site=body.site,
+    )
+    return IncidentDetail(**service.get(key))
 
-    @router.post("/api/v1/incidents/{key}/comments", response_model=ActionDone)
-    def comment(key: KeyParam, body: CommentIn, principal: Any = admin) -> ActionDone:
-        return act(key, "comment", body, principal, body=body.body)
 
-    @router.post("/api/v1/incidents/{key}/time-entries", response_model=ActionDone)
-    def log_time(key: KeyParam, body: TimeEntryIn, principal: Any = admin) -> ActionDone:
-        return act(
-            key,
-            "time_entry",
-            body,
-            principal,
-            minutes=body.minutes,
-            work_type=body.work_type,
-            note=body.note,
-        )
+@router.get("/api/v1/incidents", response_model=list[IncidentSummary])
+def list_incidents(
+    principal: Admin,
+    service: Service,
+    client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
+    state: State | None = None,
+    priority: PriorityName | None = None,
+    origin: Literal["proactive", "external", "user_reported"] | None = None,
+    since: Annotated[datetime | None, Query(description="changed at or after")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[IncidentSummary]:
+    rows = service.list(
+        client=client,
+        state=state,
+        priority=priority,
+        origin=origin,
+        since=since.timestamp() if since is not None else None,
+        limit=limit,
+    )
+    return [IncidentSummary(**r) for r in rows]
 
-    @router.post("/api/v1/incidents/{key}/cause", response_model=ActionDone)
-    def cause(key: KeyParam, body: CauseIn, principal: Any = admin) -> ActionDone:
-        return act(key, "cause", body, principal, cause=body.cause)
 
-    @router.post("/api/v1/incidents/{key}/wait", response_model=ActionDone)
-    def wait(key: KeyParam, body: WaitIn, principal: Any = admin) -> ActionDone:
-        """Wait for the client or a third party: the SLA clocks pause (acknowledges an open incident)."""
-        return act(key, "wait", body, principal, reason=body.reason, note=body.note)
+@router.get("/api/v1/incidents/{key}", response_model=IncidentDetail)
+def show(key: KeyParam, principal: Admin, service: Service) -> IncidentDetail:
+    return IncidentDetail(**service.get(key))
 
-    @router.post("/api/v1/incidents/{key}/resume", response_model=ActionDone)
-    def resume(key: KeyParam, body: NoteIn | None = None, principal: Any = admin) -> ActionDone:
-        """End the wait: back to acknowledged, the SLA clocks run on."""
+
+def act(
+    service: IncidentService, key: str, action: str, actor: Actor, principal: Any, **args: Any
+) -> ActionDone:
+    return ActionDone(key=key, event=service.act(key, action, who(actor, principal), **args))
+
+
+@router.post("/api/v1/incidents/{key}/acknowledge", response_model=ActionDone)
+def acknowledge(
+    key: KeyParam, principal: Admin, service: Service, body: Actor | None = None
+) -> ActionDone:
+    return act(service, key, "acknowledge", body or Actor(), principal)
+
+
+@router.post("/api/v1/incidents/{key}/assign", response_model=ActionDone)
+def assign(key: KeyParam, body: AssignIn, principal: Admin, service: Service) -> ActionDone:
+    return act(service, key, "assign", body, principal, assignee=body.assignee)
+
+
+@router.post("/api/v1/incidents/{key}/comments", response_model=ActionDone)
+def comment(key: KeyParam, body: CommentIn, principal: Admin, service: Service) -> ActionDone:
+    return act(service, key, "comment", body, principal, body=body.body)
+
+
+@router.post("/api/v1/incidents/{key}/time-entries", response_model=ActionDone)
+def log_time(key: KeyParam, body: TimeEntryIn, principal: Admin, service: Service) -> ActionDone:
+    return act(
+        service,
+        key,
+        "time_entry",
+        body,
+        principal,
+        minutes=body.minutes,
+        work_type=body.work_type,
+        note=body.note,
+    )
+
+
+@router.post("/api/v1/incidents/{key}/cause", response_model=ActionDone)
+def cause(key: KeyParam, body: CauseIn, principal: Admin, service: Service) -> ActionDone:
+    return act(service, key, "cause", body, principal, cause=body.cause)
+
+
+@router.post("/api/v1/incidents/{key}/wait", response_model=ActionDone)
+def wait(key: KeyParam, body: WaitIn, principal: Admin, service: Service) -> ActionDone:
+    """Wait for the client or a third party: the SLA clocks pause (acknowledges an open incident)."""
+    return act(service, key, "wait", body, principal, reason=body.reason, note=body.note)
+
+
+@router.post("/api/v1/incidents/{key}/resume", response_model=ActionDone)
+def resume(
+    key: KeyParam, principal: Admin, service: Service, body: NoteIn | None = None
+) -> ActionDone:
+    """End the wait: back to acknowledged, the SLA clocks run on."""
+    body = body or NoteIn()
+    return act(service, key, "resume", body, principal, note=body.note)
+
+
+@router.post("/api/v1/incidents/{key}/priority", response_model=ActionDone)
+def change_priority(
+    key: KeyParam, body: PriorityIn, principal: Admin, service: Service
+) -> ActionDone:
+    """Change the priority by hand; SLA targets are recomputed from detection, pauses kept."""
+    return act(service, key, "priority", body, principal, priority=body.priority, note=body.note)
+
+
+@router.post("/api/v1/incidents/{key}/charge", response_model=ActionDone)
+def charge(key: KeyParam, body: ChargeIn, principal: Admin, service: Service) -> ActionDone:
+    """Override the points charge: free, charged, or ``points`` (applied when resolved)."""
+    if (body.mode is None) == (body.points is None):
+        raise InvalidArgument("give mode (free or charged) or points, not both")
+    mode = "amount" if body.points is not None else body.mode
+    return act(
+        service,
+        key,
+        "charge",
+        body,
+        principal,
+        mode=mode,
+        centipoints=body.points,
+        reason=body.reason,
+    )
+
+
+def _note_action(action: str) -> Callable[..., ActionDone]:
+    """The endpoint of an action whose only argument is an optional note."""
+
+    def endpoint(
+        key: KeyParam, principal: Admin, service: Service, body: NoteIn | None = None
+    ) -> ActionDone:
         body = body or NoteIn()
-        return act(key, "resume", body, principal, note=body.note)
+        return act(service, key, action, body, principal, note=body.note)
 
-    @router.post("/api/v1/incidents/{key}/priority", response_model=ActionDone)
-    def change_priority(key: KeyParam, body: PriorityIn, principal: Any = admin) -> ActionDone:
-        """Change the priority by hand; SLA targets are recomputed from detection, pauses kept."""
-        return act(key, "priority", body, principal, priority=body.priority, note=body.note)
+    endpoint.__name__ = action
+    endpoint.__doc__ = f"{action.capitalize()} the incident (optional note)."
+    return endpoint
 
-    @router.post("/api/v1/incidents/{key}/charge", response_model=ActionDone)
-    def charge(key: KeyParam, body: ChargeIn, principal: Any = admin) -> ActionDone:
-        """Override the points charge: free, charged, or ``points`` (applied when resolved)."""
-        if (body.mode is None) == (body.points is None):
-            raise InvalidArgument("give mode (free or charged) or points, not both")
-        mode = "amount" if body.points is not None else body.mode
-        return act(
-            key, "charge", body, principal, mode=mode, centipoints=body.points, reason=body.reason
-        )
 
-    for name in ("resolve", "close", "reopen"):
-
-        def make(action: str) -> Callable[..., ActionDone]:
-            def endpoint(
-                key: KeyParam, body: NoteIn | None = None, principal: Any = admin
-            ) -> ActionDone:
-                body = body or NoteIn()
-                return act(key, action, body, principal, note=body.note)
-
-            endpoint.__name__ = action
-            endpoint.__doc__ = f"{action.capitalize()} the incident (optional note)."
-            return endpoint
-
-        router.add_api_route(
-            f"/api/v1/incidents/{{key}}/{name}",
-            make(name),
-            methods=["POST"],
-            response_model=ActionDone,
-        )
-
-    return router
+for _action in ("resolve", "close", "reopen"):
+    router.add_api_route(
+        f"/api/v1/incidents/{{key}}/{_action}",
+        _note_action(_action),
+        methods=["POST"],
+        response_model=ActionDone,
+    )

@@ -8,18 +8,18 @@ window (same shape as a ``windows:`` item of the file; 404 unknown client, 409 n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from collector import timeutil
+from collector.httpdeps import Admin, responses
 from collector.incidents import noise
 from collector.incidents.maintenance import MaintenanceWindow
-from collector.store import Store
+from collector.runtime import RuntimeDep
 
 PATH = "/api/v1/maintenance"
 
@@ -57,38 +57,35 @@ def window_out(listed: noise.ListedWindow) -> WindowOut:
     )
 
 
-def maintenance_router(
-    store: Store, require_admin: Callable[..., Any], responses: dict[int | str, dict[str, Any]]
-) -> APIRouter:
-    router = APIRouter(tags=["maintenance"], responses=responses)
-    admin = Depends(require_admin)
+#: ``/api/v1/maintenance*`` (admin token).
+router = APIRouter(tags=["maintenance"], responses=responses(401, 403))
 
-    @router.get(PATH, response_model=list[WindowOut])
-    def list_windows(
-        principal: Any = admin,
-        client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
-    ) -> list[WindowOut]:
-        with store.read() as conn:
-            return [window_out(w) for w in noise.list_windows(conn, timeutil.now(), client)]
 
-    @router.post(PATH, response_model=WindowOut, status_code=201)
-    def add_window(window: MaintenanceWindow, principal: Any = admin) -> WindowOut:
-        """Add a window; alerts it covers open no incident while it is open."""
-        now = timeutil.now()
-        with store.write() as conn:
-            window_id = noise.add_window(conn, window, now)
-            return next(
-                window_out(w)
-                for w in noise.list_windows(conn, now, window.client)
-                if w.id == window_id
-            )
+@router.get(PATH, response_model=list[WindowOut])
+def list_windows(
+    principal: Admin,
+    runtime: RuntimeDep,
+    client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
+) -> list[WindowOut]:
+    with runtime.store.read() as conn:
+        return [window_out(w) for w in noise.list_windows(conn, timeutil.now(), client)]
 
-    @router.delete(f"{PATH}/{{window_id}}", status_code=204, response_class=Response)
-    def delete_window(
-        window_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin
-    ) -> Response:
-        with store.write() as conn:
-            noise.delete_window(conn, window_id)
-        return Response(status_code=204)
 
-    return router
+@router.post(PATH, response_model=WindowOut, status_code=201)
+def add_window(window: MaintenanceWindow, principal: Admin, runtime: RuntimeDep) -> WindowOut:
+    """Add a window; alerts it covers open no incident while it is open."""
+    now = timeutil.now()
+    with runtime.store.write() as conn:
+        window_id = noise.add_window(conn, window, now)
+        return next(
+            window_out(w) for w in noise.list_windows(conn, now, window.client) if w.id == window_id
+        )
+
+
+@router.delete(f"{PATH}/{{window_id}}", status_code=204, response_class=Response)
+def delete_window(
+    window_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Admin, runtime: RuntimeDep
+) -> Response:
+    with runtime.store.write() as conn:
+        noise.delete_window(conn, window_id)
+    return Response(status_code=204)

@@ -26,7 +26,9 @@ from starlette.concurrency import run_in_threadpool
 
 from collector.contracts.model import Points, format_points
 from collector.errors import UpkeepError
+from collector.httpdeps import Admin, responses
 from collector.ledger.runtime import Ledger
+from collector.runtime import RuntimeDep
 
 _TEXT = r"^[^\x00]*$"
 ClientParam = Annotated[str, PathParam(max_length=100, pattern=_TEXT)]
@@ -165,174 +167,185 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     )
 
 
-def ledger_router(
-    ledger: Ledger, require_admin: Callable[..., Any], responses: dict[int | str, dict[str, Any]]
-) -> APIRouter:
-    router = APIRouter(tags=["ledger"], responses=responses)
-    admin = Depends(require_admin)
+def get_ledger(runtime: RuntimeDep) -> Ledger:
+    """FastAPI dependency: the app's points ledger and service requests (``Incidents.ledger``)."""
+    return runtime.incidents.ledger
 
-    @router.get("/api/v1/clients/{client}/ledger", response_model=Statement)
-    def show(
-        client: ClientParam,
-        principal: Any = admin,
-        period: Annotated[
-            str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
-        ] = None,
-    ) -> Statement:
-        """The client's points statement for ``period`` (default: the current one)."""
-        return Statement(**ledger.statement(client, period))
 
-    @router.post(
-        "/api/v1/clients/{client}/ledger/topups", response_model=EntryCreated, status_code=201
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+#: The ledger, service requests and notifications (admin token), and the client's links.
+router = APIRouter(tags=["ledger"], responses=responses(400, 401, 403))
+
+
+@router.get("/api/v1/clients/{client}/ledger", response_model=Statement)
+def show(
+    client: ClientParam,
+    principal: Admin,
+    ledger: LedgerDep,
+    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")] = None,
+) -> Statement:
+    """The client's points statement for ``period`` (default: the current one)."""
+    return Statement(**ledger.statement(client, period))
+
+
+@router.post("/api/v1/clients/{client}/ledger/topups", response_model=EntryCreated, status_code=201)
+def topup(client: ClientParam, body: EntryIn, principal: Admin, ledger: LedgerDep) -> EntryCreated:
+    entry = ledger.topup(client, body.points, by=body.by, reason=body.reason)
+    return EntryCreated(id=entry, closing_balance=ledger.statement(client)["closing_balance"])
+
+
+@router.post(
+    "/api/v1/clients/{client}/ledger/adjustments", response_model=EntryCreated, status_code=201
+)
+def adjust(client: ClientParam, body: EntryIn, principal: Admin, ledger: LedgerDep) -> EntryCreated:
+    entry = ledger.adjust(client, body.points, by=body.by, reason=body.reason)
+    return EntryCreated(id=entry, closing_balance=ledger.statement(client)["closing_balance"])
+
+
+@router.post("/api/v1/requests", response_model=RequestDetail, status_code=201, tags=["requests"])
+def create(body: RequestIn, principal: Admin, ledger: LedgerDep) -> RequestDetail:
+    """A service request: ``REQ-<client>-<n>``; non-standard ones await the client's approval."""
+    return RequestDetail(
+        **ledger.create_request(
+            client=body.client,
+            title=body.title,
+            description=body.description,
+            requested_by=body.requested_by,
+            standard=body.standard,
+            work_type=body.work_type,
+            estimate_minutes=body.estimate_minutes,
+            actor=body.by or f"admin-token-{principal.token_id}",
+        )
     )
-    def topup(client: ClientParam, body: EntryIn, principal: Any = admin) -> EntryCreated:
-        entry = ledger.topup(client, body.points, by=body.by, reason=body.reason)
-        return EntryCreated(id=entry, closing_balance=ledger.statement(client)["closing_balance"])
 
-    @router.post(
-        "/api/v1/clients/{client}/ledger/adjustments", response_model=EntryCreated, status_code=201
-    )
-    def adjust(client: ClientParam, body: EntryIn, principal: Any = admin) -> EntryCreated:
-        entry = ledger.adjust(client, body.points, by=body.by, reason=body.reason)
-        return EntryCreated(id=entry, closing_balance=ledger.statement(client)["closing_balance"])
 
-    @router.post(
-        "/api/v1/requests", response_model=RequestDetail, status_code=201, tags=["requests"]
+@router.get("/api/v1/requests", response_model=list[RequestSummary], tags=["requests"])
+def list_requests(
+    principal: Admin,
+    ledger: LedgerDep,
+    client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
+    state: RequestState | None = None,
+) -> list[RequestSummary]:
+    return [RequestSummary(**r) for r in ledger.list_requests(client=client, state=state)]
+
+
+@router.get("/api/v1/requests/{key}", response_model=RequestDetail, tags=["requests"])
+def get(key: KeyParam, principal: Admin, ledger: LedgerDep) -> RequestDetail:
+    return RequestDetail(**ledger.get_request(key))
+
+
+@router.post("/api/v1/requests/{key}/approve", response_model=RequestDetail, tags=["requests"])
+def approve(key: KeyParam, body: ApproveIn, principal: Admin, ledger: LedgerDep) -> RequestDetail:
+    return RequestDetail(
+        **ledger.approve(key, by=body.by, via=body.via, cap=body.cap, note=body.note)
     )
-    def create(body: RequestIn, principal: Any = admin) -> RequestDetail:
-        """A service request: ``REQ-<client>-<n>``; non-standard ones await the client's approval."""
-        return RequestDetail(
-            **ledger.create_request(
-                client=body.client,
-                title=body.title,
-                description=body.description,
-                requested_by=body.requested_by,
-                standard=body.standard,
-                work_type=body.work_type,
-                estimate_minutes=body.estimate_minutes,
-                actor=body.by or f"admin-token-{principal.token_id}",
+
+
+@router.post("/api/v1/requests/{key}/reject", response_model=RequestDetail, tags=["requests"])
+def reject(key: KeyParam, body: DecisionIn, principal: Admin, ledger: LedgerDep) -> RequestDetail:
+    return RequestDetail(**ledger.reject(key, by=body.by, via=body.via, note=body.note))
+
+
+@router.post("/api/v1/requests/{key}/start", response_model=RequestDetail, tags=["requests"])
+def start(key: KeyParam, body: ByIn, principal: Admin, ledger: LedgerDep) -> RequestDetail:
+    return RequestDetail(**ledger.start_request(key, by=body.by))
+
+
+@router.post("/api/v1/requests/{key}/time-entries", response_model=RequestDetail, tags=["requests"])
+def log_time(
+    key: KeyParam, body: RequestTimeIn, principal: Admin, ledger: LedgerDep
+) -> RequestDetail:
+    """A time entry (refused while the request awaits approval)."""
+    return RequestDetail(
+        **ledger.log_time(
+            key, by=body.by, minutes=body.minutes, work_type=body.work_type, note=body.note
+        )
+    )
+
+
+@router.post("/api/v1/requests/{key}/complete", response_model=RequestDetail, tags=["requests"])
+def complete(key: KeyParam, body: ByIn, principal: Admin, ledger: LedgerDep) -> RequestDetail:
+    """Done: charges the actual time, capped at the approved amount."""
+    return RequestDetail(**ledger.complete(key, by=body.by))
+
+
+@router.get("/api/v1/notifications", response_model=list[NotificationOut], tags=["notifications"])
+def notifications(
+    principal: Admin,
+    ledger: LedgerDep,
+    state: Literal["pending", "in_flight", "done", "dead"] | None = None,
+    client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> list[NotificationOut]:
+    """Client notifications (low balance, approval requests, …), newest first."""
+    return [
+        NotificationOut(**n) for n in ledger.notifications(state=state, client=client, limit=limit)
+    ]
+
+
+# ------------------------------------------------------------------ the client's links
+
+
+def _link_endpoints(
+    action: str,
+) -> tuple[Callable[..., HTMLResponse], Callable[..., Awaitable[HTMLResponse]]]:
+    verb = "Approve" if action == "approve" else "Reject"
+
+    def confirm(token: Annotated[str, Query(max_length=2000)], ledger: LedgerDep) -> HTMLResponse:
+        try:
+            request = ledger.check_link(token, action)
+        except UpkeepError as exc:
+            return _page("Link not valid", f"<p>{html.escape(exc.detail)}</p>", 400)
+        if request["state"] != "awaiting_approval":
+            return _page(
+                f"{request['key']}: {request['state']}",
+                f"<p>This request is already {html.escape(request['state'])}.</p>",
             )
+        amount = format_points(request["estimate_centipoints"] or 0)
+        return _page(
+            f"{verb} {request['key']}?",
+            f"<p><b>{html.escape(request['title'])}</b></p><p>{html.escape(request['description'])}</p>"
+            f"<p>Estimate: {amount} points.</p>"
+            f"<form method='post'><input type='hidden' name='token' value='{html.escape(token)}'>"
+            f"<button type='submit'>{verb}</button></form>",
         )
 
-    @router.get("/api/v1/requests", response_model=list[RequestSummary], tags=["requests"])
-    def list_requests(
-        principal: Any = admin,
-        client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
-        state: RequestState | None = None,
-    ) -> list[RequestSummary]:
-        return [RequestSummary(**r) for r in ledger.list_requests(client=client, state=state)]
-
-    @router.get("/api/v1/requests/{key}", response_model=RequestDetail, tags=["requests"])
-    def get(key: KeyParam, principal: Any = admin) -> RequestDetail:
-        return RequestDetail(**ledger.get_request(key))
-
-    @router.post("/api/v1/requests/{key}/approve", response_model=RequestDetail, tags=["requests"])
-    def approve(key: KeyParam, body: ApproveIn, principal: Any = admin) -> RequestDetail:
-        return RequestDetail(
-            **ledger.approve(key, by=body.by, via=body.via, cap=body.cap, note=body.note)
+    async def decide(request: Request, ledger: LedgerDep) -> HTMLResponse:
+        # A plain urlencoded form (no multipart parser needed for one field).
+        body = await request.body()
+        token = (
+            parse_qs(body[:8192].decode("latin-1")).get("token")
+            or [request.query_params.get("token", "")]
+        )[0]
+        try:
+            decided = await run_in_threadpool(ledger.decide_by_link, token, action)
+        except UpkeepError as exc:
+            return _page("Not done", f"<p>{html.escape(exc.detail)}</p>", 400)
+        return _page(
+            f"{decided['key']}: {decided['state']}",
+            f"<p>Thank you. {html.escape(decided['title'])} is {html.escape(decided['state'])}.</p>",
         )
 
-    @router.post("/api/v1/requests/{key}/reject", response_model=RequestDetail, tags=["requests"])
-    def reject(key: KeyParam, body: DecisionIn, principal: Any = admin) -> RequestDetail:
-        return RequestDetail(**ledger.reject(key, by=body.by, via=body.via, note=body.note))
+    confirm.__name__, decide.__name__ = f"{action}_link_page", f"{action}_link_decide"
+    return confirm, decide
 
-    @router.post("/api/v1/requests/{key}/start", response_model=RequestDetail, tags=["requests"])
-    def start(key: KeyParam, body: ByIn, principal: Any = admin) -> RequestDetail:
-        return RequestDetail(**ledger.start_request(key, by=body.by))
 
-    @router.post(
-        "/api/v1/requests/{key}/time-entries", response_model=RequestDetail, tags=["requests"]
+for action in ("approve", "reject"):
+    page, post = _link_endpoints(action)
+    router.add_api_route(
+        f"/{action}",
+        page,
+        methods=["GET"],
+        response_class=HTMLResponse,
+        tags=["requests"],
+        summary=f"Page of an e-mailed {action} link",
     )
-    def log_time(key: KeyParam, body: RequestTimeIn, principal: Any = admin) -> RequestDetail:
-        """A time entry (refused while the request awaits approval)."""
-        return RequestDetail(
-            **ledger.log_time(
-                key, by=body.by, minutes=body.minutes, work_type=body.work_type, note=body.note
-            )
-        )
-
-    @router.post("/api/v1/requests/{key}/complete", response_model=RequestDetail, tags=["requests"])
-    def complete(key: KeyParam, body: ByIn, principal: Any = admin) -> RequestDetail:
-        """Done: charges the actual time, capped at the approved amount."""
-        return RequestDetail(**ledger.complete(key, by=body.by))
-
-    @router.get(
-        "/api/v1/notifications", response_model=list[NotificationOut], tags=["notifications"]
+    router.add_api_route(
+        f"/{action}",
+        post,
+        methods=["POST"],
+        response_class=HTMLResponse,
+        tags=["requests"],
+        summary=f"Confirm an e-mailed {action} link",
     )
-    def notifications(
-        principal: Any = admin,
-        state: Literal["pending", "in_flight", "done", "dead"] | None = None,
-        client: Annotated[str | None, Query(max_length=100, pattern=_TEXT)] = None,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-    ) -> list[NotificationOut]:
-        """Client notifications (low balance, approval requests, …), newest first."""
-        return [
-            NotificationOut(**n)
-            for n in ledger.notifications(state=state, client=client, limit=limit)
-        ]
-
-    # ------------------------------------------------------------------ the client's links
-
-    for action in ("approve", "reject"):
-
-        def make(
-            action: str,
-        ) -> tuple[Callable[..., HTMLResponse], Callable[..., Awaitable[HTMLResponse]]]:
-            verb = "Approve" if action == "approve" else "Reject"
-
-            def confirm(token: Annotated[str, Query(max_length=2000)]) -> HTMLResponse:
-                try:
-                    request = ledger.check_link(token, action)
-                except UpkeepError as exc:
-                    return _page("Link not valid", f"<p>{html.escape(exc.detail)}</p>", 400)
-                if request["state"] != "awaiting_approval":
-                    return _page(
-                        f"{request['key']}: {request['state']}",
-                        f"<p>This request is already {html.escape(request['state'])}.</p>",
-                    )
-                amount = format_points(request["estimate_centipoints"] or 0)
-                return _page(
-                    f"{verb} {request['key']}?",
-                    f"<p><b>{html.escape(request['title'])}</b></p><p>{html.escape(request['description'])}</p>"
-                    f"<p>Estimate: {amount} points.</p>"
-                    f"<form method='post'><input type='hidden' name='token' value='{html.escape(token)}'>"
-                    f"<button type='submit'>{verb}</button></form>",
-                )
-
-            async def decide(request: Request) -> HTMLResponse:
-                # A plain urlencoded form (no multipart parser needed for one field).
-                body = await request.body()
-                token = (
-                    parse_qs(body[:8192].decode("latin-1")).get("token")
-                    or [request.query_params.get("token", "")]
-                )[0]
-                try:
-                    decided = await run_in_threadpool(ledger.decide_by_link, token, action)
-                except UpkeepError as exc:
-                    return _page("Not done", f"<p>{html.escape(exc.detail)}</p>", 400)
-                return _page(
-                    f"{decided['key']}: {decided['state']}",
-                    f"<p>Thank you. {html.escape(decided['title'])} is {html.escape(decided['state'])}.</p>",
-                )
-
-            confirm.__name__, decide.__name__ = f"{action}_link_page", f"{action}_link_decide"
-            return confirm, decide
-
-        page, post = make(action)
-        router.add_api_route(
-            f"/{action}",
-            page,
-            methods=["GET"],
-            response_class=HTMLResponse,
-            tags=["requests"],
-            summary=f"Page of an e-mailed {action} link",
-        )
-        router.add_api_route(
-            f"/{action}",
-            post,
-            methods=["POST"],
-            response_class=HTMLResponse,
-            tags=["requests"],
-            summary=f"Confirm an e-mailed {action} link",
-        )
-    return router

@@ -9,7 +9,6 @@ parameter; domain errors map to HTTP in ``collector.api``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -17,13 +16,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from collector import timeutil
+from collector.httpdeps import require_admin, responses
 from collector.management import models as m
 from collector.management.catalog import VIEWS, ViewQuery, compute
+from collector.management.deps import Now
 from collector.management.oncall import paths_of
 from collector.management.periods import resolve_range
-from collector.settings import Settings
-from collector.store import Store
+from collector.runtime import Runtime, RuntimeDep
 
 #: What ``tz`` may look like (IANA names); anything else is refused before zoneinfo sees it.
 TZ_PATTERN = r"^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$"
@@ -64,84 +63,101 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def management_router(
-    store: Store,
-    settings: Settings,
-    require_admin: Callable[..., Any],
-    responses: dict[int | str, dict[str, Any]],
-    *,
-    clock: Callable[[], float] | None = None,
-) -> APIRouter:
-    """The management API over ``store``; ``clock`` gives "now" (default: ``timeutil.now``)."""
-    router = APIRouter(
-        prefix="/api/v1/management",
-        tags=["management"],
-        responses=responses,
-        dependencies=[Depends(require_admin)],
+#: ``/api/v1/management/<view>`` (admin token).
+router = APIRouter(
+    prefix="/api/v1/management",
+    tags=["management"],
+    responses=responses(400, 401, 403),
+    dependencies=[Depends(require_admin)],
+)
+
+
+def run(
+    runtime: Runtime,
+    now: float,
+    name: str,
+    since: datetime | None,
+    until: datetime | None,
+    **params: Any,
+) -> BaseModel:
+    """The view ``name`` over the runtime's store for the range ``since``..``until``."""
+    query = ViewQuery(
+        span=resolve_range(since, until, now), oncall_paths=paths_of(runtime.settings), **params
     )
+    with runtime.store.read() as conn:
+        return compute(name, conn, query, now)
 
-    def run(name: str, since: datetime | None, until: datetime | None, **params: Any) -> BaseModel:
-        now = clock() if clock is not None else timeutil.now()
-        query = ViewQuery(
-            span=resolve_range(since, until, now), oncall_paths=paths_of(settings), **params
-        )
-        with store.read() as conn:
-            return compute(name, conn, query, now)
 
-    def add(name: str, endpoint: Callable[..., Any]) -> None:
-        view = VIEWS[name]
-        router.add_api_route(
-            f"/{name}",
-            endpoint,
-            methods=["GET"],
-            response_model=RESPONSE_MODELS[name],
-            summary=view.title,
-            description=view.description,
-            name=f"management_{name}",
-        )
+def created_resolved(
+    runtime: RuntimeDep,
+    now: Now,
+    since: Since = None,
+    until: Until = None,
+    tz: Tz = "UTC",
+    bucket: Bucket = "day",
+) -> Any:
+    return run(runtime, now, "created-resolved", since, until, timezone=tz, bucket=bucket)
 
-    def created_resolved(
-        since: Since = None, until: Until = None, tz: Tz = "UTC", bucket: Bucket = "day"
-    ) -> Any:
-        return run("created-resolved", since, until, timezone=tz, bucket=bucket)
 
-    def open_incidents() -> Any:
-        return run("open-incidents", None, None)
+def open_incidents(runtime: RuntimeDep, now: Now) -> Any:
+    return run(runtime, now, "open-incidents", None, None)
 
-    def sla(since: Since = None, until: Until = None) -> Any:
-        return run("sla", since, until)
 
-    def technicians(since: Since = None, until: Until = None) -> Any:
-        return run("technicians", since, until)
+def sla(runtime: RuntimeDep, now: Now, since: Since = None, until: Until = None) -> Any:
+    return run(runtime, now, "sla", since, until)
 
-    def top_problems(since: Since = None, until: Until = None, limit: Limit = 10) -> Any:
-        return run("top-problems", since, until, limit=limit)
 
-    def time_vs_fee(
-        since: Since = None, until: Until = None, tz: Tz = "UTC", hourly_cost: HourlyCost = None
-    ) -> Any:
-        cost = hourly_cost if hourly_cost is not None else settings.management_hourly_cost
-        return run("time-vs-fee", since, until, timezone=tz, hourly_cost=cost)
+def technicians(runtime: RuntimeDep, now: Now, since: Since = None, until: Until = None) -> Any:
+    return run(runtime, now, "technicians", since, until)
 
-    def points(since: Since = None, until: Until = None) -> Any:
-        return run("points", since, until)
 
-    def connectors(since: Since = None, until: Until = None) -> Any:
-        return run("connectors", since, until)
+def top_problems(
+    runtime: RuntimeDep, now: Now, since: Since = None, until: Until = None, limit: Limit = 10
+) -> Any:
+    return run(runtime, now, "top-problems", since, until, limit=limit)
 
-    def oncall(since: Since = None, until: Until = None) -> Any:
-        return run("oncall", since, until)
 
-    for name, endpoint in (
-        ("oncall", oncall),
-        ("created-resolved", created_resolved),
-        ("open-incidents", open_incidents),
-        ("sla", sla),
-        ("technicians", technicians),
-        ("top-problems", top_problems),
-        ("time-vs-fee", time_vs_fee),
-        ("points", points),
-        ("connectors", connectors),
-    ):
-        add(name, endpoint)
-    return router
+def time_vs_fee(
+    runtime: RuntimeDep,
+    now: Now,
+    since: Since = None,
+    until: Until = None,
+    tz: Tz = "UTC",
+    hourly_cost: HourlyCost = None,
+) -> Any:
+    cost = hourly_cost if hourly_cost is not None else runtime.settings.management_hourly_cost
+    return run(runtime, now, "time-vs-fee", since, until, timezone=tz, hourly_cost=cost)
+
+
+def points(runtime: RuntimeDep, now: Now, since: Since = None, until: Until = None) -> Any:
+    return run(runtime, now, "points", since, until)
+
+
+def connectors(runtime: RuntimeDep, now: Now, since: Since = None, until: Until = None) -> Any:
+    return run(runtime, now, "connectors", since, until)
+
+
+def oncall(runtime: RuntimeDep, now: Now, since: Since = None, until: Until = None) -> Any:
+    return run(runtime, now, "oncall", since, until)
+
+
+for _name, _endpoint in (
+    ("oncall", oncall),
+    ("created-resolved", created_resolved),
+    ("open-incidents", open_incidents),
+    ("sla", sla),
+    ("technicians", technicians),
+    ("top-problems", top_problems),
+    ("time-vs-fee", time_vs_fee),
+    ("points", points),
+    ("connectors", connectors),
+):
+    router.add_api_route(
+        f"/{_name}",
+        _endpoint,
+        methods=["GET"],
+        response_model=RESPONSE_MODELS[_name],
+        summary=VIEWS[_name].title,
+        description=VIEWS[_name].description,
+        name=f"management_{_name}",
+    )

@@ -1,10 +1,14 @@
 """Server-rendered management pages (``/ui/management``) for admins and technicians.
 
 The web UI (``collector.web``) owns login, sessions, CSRF and the layout template
-``base.html`` (blocks ``title`` and ``content``; context ``user`` and ``csrf_token``); it
-mounts :func:`management_pages_router` with its templates and its staff dependency. Each page
-renders one view of :mod:`collector.management.catalog` as HTML tables plus inline SVG bar
-charts (:mod:`collector.management.charts`): no JavaScript.
+``base.html``; :data:`router` is defined here at module level and mounted by
+``collector.web.install`` (through ``collector.management.web``). Its handlers take what they
+need as FastAPI dependencies: the signed-in staff user (:func:`staff`, over the web UI's
+``staff_user``), the page renderer (:func:`page_renderer`, the web UI's ``render``), the
+collector's Runtime (store, settings) and "now" (``collector.management.deps.current_time``);
+a test overrides any of them in ``app.dependency_overrides``. Each page renders one view of
+:mod:`collector.management.catalog` as HTML tables plus inline SVG bar charts
+(:mod:`collector.management.charts`): no JavaScript.
 
 The range comes from a GET form (no CSRF needed: nothing changes): ``since`` / ``until`` as
 local dates in ``tz`` (``until`` inclusive: the whole day) or local date-times (exclusive).
@@ -17,20 +21,22 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
 import jinja2
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from collector import timeutil
 from collector.contracts.model import format_points
 from collector.errors import Forbidden, InvalidArgument
 from collector.management import TEMPLATES_DIR, charts
 from collector.management import models as m
 from collector.management.catalog import VIEWS, ViewQuery, compute
+from collector.management.deps import Now
 from collector.management.oncall import paths_of
 from collector.management.periods import resolve_range, time_zone
+from collector.runtime import Runtime, RuntimeDep
+from collector.web import routes
 
 #: Roles that may see the management pages (client viewers get 403).
 STAFF_ROLES = ("admin", "technician")
@@ -264,140 +270,116 @@ def ensure_loader(env: jinja2.Environment) -> None:
         env.loader = jinja2.ChoiceLoader([env.loader, extra]) if env.loader is not None else extra
 
 
-def management_pages_router(
-    templates: Any,
-    require_staff: Callable[..., Any],
-    *,
-    prefix: str = "/ui/management",
-    page_context: Callable[[Request, Any], Mapping[str, Any]] | None = None,
-    render: Callable[..., Response] | None = None,
-    clock: Callable[[], float] | None = None,
-) -> APIRouter:
-    """The management pages under ``prefix``.
+#: Where the pages live.
+PREFIX = "/ui/management"
+#: ``render(request, name, context, status_code=…)``: a page in the web UI's layout.
+Renderer = Callable[..., Response]
 
-    ``templates``: a ``starlette.templating.Jinja2Templates`` (or a bare ``jinja2.Environment``)
-    whose loader finds ``base.html``; ``management/*.html`` is added to it if missing.
-    ``require_staff``: a FastAPI dependency returning the signed-in user (a mapping or an object
-    with ``role``); it should refuse anonymous users and client viewers itself, and a user whose
-    role is not admin or technician is refused here as well (403). ``page_context(request,
-    user)``: the base template's context (``user``, ``csrf_token``, …); default ``{"user": user,
-    "csrf_token": request.state.csrf_token if set}``. ``render(request, name, context,
-    status_code=…)``: the web UI's own page renderer (fills ``user``, ``csrf_token``, its
-    navigation and security headers); when given, ``page_context`` is not used. The store and
-    settings come from ``request.app.state`` (set by ``collector.api.create_app``).
-    """
-    env: jinja2.Environment = (
-        templates if isinstance(templates, jinja2.Environment) else templates.env
+
+def page_renderer() -> Renderer:
+    """FastAPI dependency: the web UI's page renderer (fills ``user``, ``csrf_token``, its
+    navigation and security headers). A test may put another in
+    ``app.dependency_overrides``."""
+    return routes.render
+
+
+def staff(user: Annotated[Any, Depends(routes.staff_user)]) -> Any:
+    """The signed-in user, if an admin or a technician (client viewers get 403)."""
+    role = _role(user)
+    if role is not None and role not in STAFF_ROLES:
+        raise Forbidden("the management views are for admins and technicians")
+    return user
+
+
+Staff = Annotated[Any, Depends(staff)]
+Render = Annotated[Renderer, Depends(page_renderer)]
+
+#: The ``/ui/management`` pages (the web UI mounts them; not part of the API document).
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+def run(
+    request: Request, runtime: Runtime, now: float, names: list[str]
+) -> tuple[dict[str, Any], dict[str, str], str | None, Formatter]:
+    """The views ``names`` for the page's form; on a bad form: no results, the error, and the
+    form as typed (shown back for correction)."""
+    settings = runtime.settings
+    try:
+        query, form = form_query(request.query_params, now, settings.management_hourly_cost)
+    except InvalidArgument as exc:
+        return (
+            {},
+            {k: v[:MAX_FIELD] for k, v in request.query_params.items()},
+            exc.detail,
+            Formatter(),
+        )
+    query = dataclasses.replace(query, oncall_paths=paths_of(settings))
+    with runtime.store.read() as conn:
+        results = {name: compute(name, conn, query, now) for name in names}
+    return results, form, None, Formatter(query.timezone)
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, user: Staff, render: Render, runtime: RuntimeDep, now: Now) -> Response:
+    results, form, error, fmt = run(
+        request, runtime, now, ["open-incidents", "sla", "time-vs-fee", "points", "connectors"]
     )
-    ensure_loader(env)
-    router = APIRouter(prefix=prefix, include_in_schema=False)
+    headline: dict[str, Any] = {}
+    if results:
+        open_view: m.OpenByAge = results["open-incidents"]
+        sla_view: m.SlaCompliance = results["sla"]
+        fee_view: m.TimeVsFee = results["time-vs-fee"]
+        points_view: m.PointsConsumption = results["points"]
+        health: m.ConnectorHealth = results["connectors"]
+        headline = {
+            "open": open_view.total,
+            "open_week": open_view.totals[">7d"],
+            "sla_response": sla_view.overall.response.percent,
+            "sla_resolution": sla_view.overall.resolution.percent,
+            "loss_clients": fee_view.loss_clients,
+            "overdrawn_clients": points_view.overdrawn_clients,
+            "failed": sum(q.failed for q in health.connectors + health.notifications),
+            "backlog": sum(
+                q.pending + q.in_flight for q in health.connectors + health.notifications
+            ),
+        }
+    context = {"headline": headline, "form": form, "error": error, "fmt": fmt, "current": None}
+    return render(
+        request,
+        "management/index.html",
+        {**context, "views": VIEWS, "prefix": PREFIX},
+        status_code=400 if error else 200,
+    )
 
-    # Defaults, not Annotated[...]: with postponed annotations FastAPI cannot see local names.
-    signed_in = Depends(require_staff)
 
-    def staff(request: Request, user: Any = signed_in) -> Any:
-        role = _role(user)
-        if role is not None and role not in STAFF_ROLES:
-            raise Forbidden("the management views are for admins and technicians")
-        return user
+def _page(name: str) -> Callable[..., Response]:
+    """The endpoint of the page of view ``name``."""
 
-    def base_context(request: Request, user: Any) -> dict[str, Any]:
-        if page_context is not None:
-            return dict(page_context(request, user))
-        return {"user": user, "csrf_token": getattr(request.state, "csrf_token", None)}
-
-    is_staff = Depends(staff)
-
-    def page_response(
-        request: Request, user: Any, name: str, context: dict[str, Any], status: int = 200
+    def endpoint(
+        request: Request, user: Staff, render: Render, runtime: RuntimeDep, now: Now
     ) -> Response:
-        context = {**context, "views": VIEWS, "prefix": prefix}
-        if render is not None:
-            return render(request, name, context, status_code=status)
-        full = {**base_context(request, user), **context, "request": request}
-        if hasattr(templates, "TemplateResponse"):
-            return templates.TemplateResponse(request, name, full, status_code=status)
-        return HTMLResponse(env.get_template(name).render(full), status_code=status)
-
-    def now() -> float:
-        return clock() if clock is not None else timeutil.now()
-
-    def run(
-        request: Request, names: list[str]
-    ) -> tuple[dict[str, Any], dict[str, str], str | None, Formatter]:
-        """The views ``names`` for the page's form; on a bad form: no results, the error, and the
-        form as typed (shown back for correction)."""
-        settings = request.app.state.settings
-        try:
-            query, form = form_query(request.query_params, now(), settings.management_hourly_cost)
-        except InvalidArgument as exc:
-            return (
-                {},
-                {k: v[:MAX_FIELD] for k, v in request.query_params.items()},
-                exc.detail,
-                Formatter(),
-            )
-        query = dataclasses.replace(query, oncall_paths=paths_of(settings))
-        with request.app.state.store.read() as conn:
-            results = {name: compute(name, conn, query, now()) for name in names}
-        return results, form, None, Formatter(query.timezone)
-
-    @router.get("", response_class=HTMLResponse)
-    @router.get("/", response_class=HTMLResponse)
-    def index(request: Request, user: Any = is_staff) -> Response:
-        results, form, error, fmt = run(
-            request, ["open-incidents", "sla", "time-vs-fee", "points", "connectors"]
-        )
-        headline: dict[str, Any] = {}
-        if results:
-            open_view: m.OpenByAge = results["open-incidents"]
-            sla_view: m.SlaCompliance = results["sla"]
-            fee_view: m.TimeVsFee = results["time-vs-fee"]
-            points_view: m.PointsConsumption = results["points"]
-            health: m.ConnectorHealth = results["connectors"]
-            headline = {
-                "open": open_view.total,
-                "open_week": open_view.totals[">7d"],
-                "sla_response": sla_view.overall.response.percent,
-                "sla_resolution": sla_view.overall.resolution.percent,
-                "loss_clients": fee_view.loss_clients,
-                "overdrawn_clients": points_view.overdrawn_clients,
-                "failed": sum(q.failed for q in health.connectors + health.notifications),
-                "backlog": sum(
-                    q.pending + q.in_flight for q in health.connectors + health.notifications
-                ),
-            }
-        return page_response(
+        results, form, error, fmt = run(request, runtime, now, [name])
+        view = results.get(name)
+        context = {
+            "view": view,
+            "meta": VIEWS[name],
+            "form": form,
+            "error": error,
+            "fmt": fmt,
+            "current": name,
+            "charts": view_charts(name, view, fmt) if view is not None else [],
+        }
+        return render(
             request,
-            user,
-            "management/index.html",
-            {"headline": headline, "form": form, "error": error, "fmt": fmt, "current": None},
-            400 if error else 200,
+            f"management/{name}.html",
+            {**context, "views": VIEWS, "prefix": PREFIX},
+            status_code=400 if error else 200,
         )
 
-    def page(name: str) -> Callable[..., Response]:
-        def endpoint(request: Request, user: Any = is_staff) -> Response:
-            results, form, error, fmt = run(request, [name])
-            view = results.get(name)
-            return page_response(
-                request,
-                user,
-                f"management/{name}.html",
-                {
-                    "view": view,
-                    "meta": VIEWS[name],
-                    "form": form,
-                    "error": error,
-                    "fmt": fmt,
-                    "current": name,
-                    "charts": view_charts(name, view, fmt) if view is not None else [],
-                },
-                400 if error else 200,
-            )
+    endpoint.__name__ = f"management_page_{name.replace('-', '_')}"
+    return endpoint
 
-        endpoint.__name__ = f"management_page_{name.replace('-', '_')}"
-        return endpoint
 
-    for name in VIEWS:
-        router.add_api_route(f"/{name}", page(name), methods=["GET"], response_class=HTMLResponse)
-    return router
+for _name in VIEWS:
+    router.add_api_route(f"/{_name}", _page(_name), methods=["GET"], response_class=HTMLResponse)

@@ -13,7 +13,6 @@ expiring, single-use link (:mod:`collector.oncall.links`). ``POST
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,9 +23,11 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from collector.errors import InvalidArgument
+from collector.httpdeps import Admin, responses
 from collector.oncall import texts
 from collector.oncall.links import InvalidLink
 from collector.oncall.service import Oncall
+from collector.runtime import RuntimeDep
 
 _TEXT = r"^[^\x00]*$"
 NameParam = Annotated[str, PathParam(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -86,128 +87,147 @@ def _html(language: str, status: int = 200, **values: Any) -> HTMLResponse:
     )
 
 
-def oncall_router(
-    oncall: Oncall,
-    require_admin: Callable[..., Any],
-    responses: dict[int | str, dict[str, Any]],
-) -> APIRouter:
-    router = APIRouter(tags=["oncall"], responses=responses)
-    admin = Depends(require_admin)
+def get_oncall(runtime: RuntimeDep) -> Oncall:
+    """FastAPI dependency: the app's on-call service (``Incidents.oncall``)."""
+    return runtime.incidents.oncall
 
-    @router.get("/api/v1/oncall/who")
-    def who(
-        at: Annotated[
-            str | None,
-            Query(max_length=40, description="The moment (ISO 8601 with zone); default now."),
-        ] = None,
-        principal: Any = admin,
-    ) -> list[dict[str, Any]]:
-        """Per rotation: who is on call at ``at`` and who is next, from when."""
-        return oncall.who(None if at is None else _epoch(_parse(at, "at"), "at"))
 
-    @router.get("/api/v1/oncall/rotations/{name}/shifts")
-    def rotation_shifts(
-        name: NameParam,
-        start: Annotated[str, Query(max_length=40, description="ISO 8601 with zone.")],
-        end: Annotated[str, Query(max_length=40, description="ISO 8601 with zone.")],
-        principal: Any = admin,
-    ) -> list[dict[str, Any]]:
-        """The shifts of one rotation between ``start`` and ``end`` (at most 92 days)."""
-        a, b = _epoch(_parse(start, "start"), "start"), _epoch(_parse(end, "end"), "end")
-        if not 0 < b - a <= 92 * 86400:
-            raise InvalidArgument("end: must be after start, at most 92 days")
-        return oncall.shifts(name, a, b)
+OncallDep = Annotated[Oncall, Depends(get_oncall)]
 
-    @router.get("/api/v1/oncall/overrides")
-    def list_overrides(
-        past: Annotated[bool, Query(description="Also overrides that ended.")] = False,
-        principal: Any = admin,
-    ) -> list[dict[str, Any]]:
-        return oncall.list_overrides(include_past=past)
+#: The on-call API (admin token), the paged person's link page and Telegram's webhook.
+router = APIRouter(tags=["oncall"], responses=responses(400, 401, 403))
 
-    @router.post("/api/v1/oncall/overrides", status_code=201)
-    def add_override(body: OverrideIn, principal: Any = admin) -> dict[str, Any]:
-        """Put ``person`` on call in ``rotation`` from ``start`` to ``end`` (a swap, a vacation
-        cover; with ``replaces``: only while that person would be on call)."""
-        return oncall.add_override(
-            rotation=body.rotation,
-            person=body.person,
-            start=_epoch(body.start, "start"),
-            end=_epoch(body.end, "end"),
-            replaces=body.replaces,
-            reason=body.reason,
-            actor=body.by or f"admin-token-{principal.token_id}",
-        )
 
-    @router.delete("/api/v1/oncall/overrides/{number}", status_code=204)
-    def delete_override(number: Annotated[int, PathParam(ge=1)], principal: Any = admin) -> None:
-        oncall.delete_override(number, f"admin-token-{principal.token_id}")
+@router.get("/api/v1/oncall/who")
+def who(
+    principal: Admin,
+    oncall: OncallDep,
+    at: Annotated[
+        str | None,
+        Query(max_length=40, description="The moment (ISO 8601 with zone); default now."),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Per rotation: who is on call at ``at`` and who is next, from when."""
+    return oncall.who(None if at is None else _epoch(_parse(at, "at"), "at"))
 
-    # ------------------------------------------------------------------ no login
 
-    @router.get("/oncall/page", response_class=HTMLResponse, include_in_schema=False)
-    def page_link(token: Annotated[str, Query(max_length=MAX_TOKEN)] = "") -> HTMLResponse:
-        try:
-            info = oncall.page_info(token)
-        except InvalidLink:
-            return _html(
-                "en",
-                400,
-                key="",
-                title="",
-                message=texts.translations("en").gettext("This link is not valid or has expired."),
-            )
+@router.get("/api/v1/oncall/rotations/{name}/shifts")
+def rotation_shifts(
+    principal: Admin,
+    oncall: OncallDep,
+    name: NameParam,
+    start: Annotated[str, Query(max_length=40, description="ISO 8601 with zone.")],
+    end: Annotated[str, Query(max_length=40, description="ISO 8601 with zone.")],
+) -> list[dict[str, Any]]:
+    """The shifts of one rotation between ``start`` and ``end`` (at most 92 days)."""
+    a, b = _epoch(_parse(start, "start"), "start"), _epoch(_parse(end, "end"), "end")
+    if not 0 < b - a <= 92 * 86400:
+        raise InvalidArgument("end: must be after start, at most 92 days")
+    return oncall.shifts(name, a, b)
+
+
+@router.get("/api/v1/oncall/overrides")
+def list_overrides(
+    principal: Admin,
+    oncall: OncallDep,
+    past: Annotated[bool, Query(description="Also overrides that ended.")] = False,
+) -> list[dict[str, Any]]:
+    return oncall.list_overrides(include_past=past)
+
+
+@router.post("/api/v1/oncall/overrides", status_code=201)
+def add_override(body: OverrideIn, principal: Admin, oncall: OncallDep) -> dict[str, Any]:
+    """Put ``person`` on call in ``rotation`` from ``start`` to ``end`` (a swap, a vacation
+    cover; with ``replaces``: only while that person would be on call)."""
+    return oncall.add_override(
+        rotation=body.rotation,
+        person=body.person,
+        start=_epoch(body.start, "start"),
+        end=_epoch(body.end, "end"),
+        replaces=body.replaces,
+        reason=body.reason,
+        actor=body.by or f"admin-token-{principal.token_id}",
+    )
+
+
+@router.delete("/api/v1/oncall/overrides/{number}", status_code=204)
+def delete_override(
+    number: Annotated[int, PathParam(ge=1)], principal: Admin, oncall: OncallDep
+) -> None:
+    oncall.delete_override(number, f"admin-token-{principal.token_id}")
+
+
+# ------------------------------------------------------------------ no login
+
+
+@router.get("/oncall/page", response_class=HTMLResponse, include_in_schema=False)
+def page_link(
+    oncall: OncallDep, token: Annotated[str, Query(max_length=MAX_TOKEN)] = ""
+) -> HTMLResponse:
+    try:
+        info = oncall.page_info(token)
+    except InvalidLink:
         return _html(
-            info["language"],
-            key=info["key"],
-            title=info["title"],
-            used=info["used"],
-            action=info["action"],
-            token=token,
-            action_url="page",
-            message=None,
+            "en",
+            400,
+            key="",
+            title="",
+            message=texts.translations("en").gettext("This link is not valid or has expired."),
         )
+    return _html(
+        info["language"],
+        key=info["key"],
+        title=info["title"],
+        used=info["used"],
+        action=info["action"],
+        token=token,
+        action_url="page",
+        message=None,
+    )
 
-    @router.post("/oncall/page", response_class=HTMLResponse, include_in_schema=False)
-    def page_confirm(token: Annotated[str, Form(max_length=MAX_TOKEN)] = "") -> HTMLResponse:
-        try:
-            info = oncall.page_info(token)
-            result = oncall.use_link(token)
-        except InvalidLink as exc:
-            language = "en"
-            status = 400 if "not valid" in exc.detail or "expired" in exc.detail else 409
-            t = texts.translations(language)
-            if status == 409:
-                message = t.gettext("This link was used already.")
-            else:
-                message = t.gettext("This link is not valid or has expired.")
-            return _html(language, status, key="", title="", message=message)
-        return _html(
-            info["language"],
-            key=info["key"],
-            title=info["title"],
-            message=texts.answer_text(info["language"], result["action"], result["done"]),
-        )
 
-    @router.post("/api/v1/oncall/telegram/{channel}", include_in_schema=False)
-    async def telegram_webhook(
-        channel: NameParam,
-        request: Request,
-        secret_token: Annotated[
-            str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token", max_length=256)
-        ] = None,
-    ) -> dict[str, Any]:
-        from starlette.concurrency import run_in_threadpool
+@router.post("/oncall/page", response_class=HTMLResponse, include_in_schema=False)
+def page_confirm(
+    oncall: OncallDep, token: Annotated[str, Form(max_length=MAX_TOKEN)] = ""
+) -> HTMLResponse:
+    try:
+        info = oncall.page_info(token)
+        result = oncall.use_link(token)
+    except InvalidLink as exc:
+        language = "en"
+        status = 400 if "not valid" in exc.detail or "expired" in exc.detail else 409
+        t = texts.translations(language)
+        if status == 409:
+            message = t.gettext("This link was used already.")
+        else:
+            message = t.gettext("This link is not valid or has expired.")
+        return _html(language, status, key="", title="", message=message)
+    return _html(
+        info["language"],
+        key=info["key"],
+        title=info["title"],
+        message=texts.answer_text(info["language"], result["action"], result["done"]),
+    )
 
-        body = await request.body()
-        if len(body) > 64 * 1024:
-            raise InvalidArgument("the update is too large")
-        import json
 
-        try:
-            update = json.loads(body or b"{}")
-        except ValueError:
-            raise InvalidArgument("the update is not JSON") from None
-        return await run_in_threadpool(oncall.telegram_update, channel, secret_token, update)
+@router.post("/api/v1/oncall/telegram/{channel}", include_in_schema=False)
+async def telegram_webhook(
+    oncall: OncallDep,
+    channel: NameParam,
+    request: Request,
+    secret_token: Annotated[
+        str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token", max_length=256)
+    ] = None,
+) -> dict[str, Any]:
+    from starlette.concurrency import run_in_threadpool
 
-    return router
+    body = await request.body()
+    if len(body) > 64 * 1024:
+        raise InvalidArgument("the update is too large")
+    import json
+
+    try:
+        update = json.loads(body or b"{}")
+    except ValueError:
+        raise InvalidArgument("the update is not JSON") from None
+    return await run_in_threadpool(oncall.telegram_update, channel, secret_token, update)

@@ -8,11 +8,10 @@ says, per contract task, when it was last done, when it is due next and whether 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -20,7 +19,9 @@ from collector import admin, timeutil
 from collector.contracts.model import Contract
 from collector.contracts.store import get_contract
 from collector.errors import InvalidArgument, NotFound
+from collector.httpdeps import Admin, responses
 from collector.preventive import record
+from collector.runtime import RuntimeDep
 
 _TEXT = r"^[^\x00]*$"
 ClientParam = Annotated[str, PathParam(min_length=1, max_length=100, pattern=r"^[^\x00/]+$")]
@@ -92,72 +93,69 @@ def period_range(contract: Contract | None, period: str | None, now: float) -> t
     return start.timestamp(), end.timestamp()
 
 
-def preventive_router(
-    store: Any, require_admin: Callable[..., Any], responses: dict[int | str, dict[str, Any]]
-) -> APIRouter:
-    router = APIRouter(tags=["preventive"], responses=responses)
-    admin_dep = Depends(require_admin)
+#: ``/api/v1/clients/{client}/preventive*`` (admin token).
+router = APIRouter(tags=["preventive"], responses=responses(400, 401, 403))
 
-    @router.post(
-        "/api/v1/clients/{client}/preventive", response_model=PreventiveItem, status_code=201
-    )
-    def post_task(
-        client: ClientParam, body: TaskDone, principal: Any = admin_dep
-    ) -> PreventiveItem:
-        """Record a maintenance task of the client's contract as done (evidence captured now)."""
-        now = timeutil.now()
-        with store.write() as conn:
-            found = admin.get_client(conn, client)
-            contract = get_contract(conn, found.id)
-            if contract is None:
-                raise NotFound(
-                    f"client {found.name!r} has no contract (maintenance tasks come from it)"
-                )
-            item = record.record_task(
-                conn,
-                found.id,
-                contract,
-                body.task_id,
-                minutes=body.minutes,
-                note=body.note,
-                actor=body.by or f"admin-token-{principal.token_id}",
-                now=now,
-                done_at=body.done_at.timestamp() if body.done_at else None,
+
+@router.post("/api/v1/clients/{client}/preventive", response_model=PreventiveItem, status_code=201)
+def post_task(
+    client: ClientParam, body: TaskDone, principal: Admin, runtime: RuntimeDep
+) -> PreventiveItem:
+    """Record a maintenance task of the client's contract as done (evidence captured now)."""
+    now = timeutil.now()
+    with runtime.store.write() as conn:
+        found = admin.get_client(conn, client)
+        contract = get_contract(conn, found.id)
+        if contract is None:
+            raise NotFound(
+                f"client {found.name!r} has no contract (maintenance tasks come from it)"
             )
-        return item_out(item)
+        item = record.record_task(
+            conn,
+            found.id,
+            contract,
+            body.task_id,
+            minutes=body.minutes,
+            note=body.note,
+            actor=body.by or f"admin-token-{principal.token_id}",
+            now=now,
+            done_at=body.done_at.timestamp() if body.done_at else None,
+        )
+    return item_out(item)
 
-    @router.get("/api/v1/clients/{client}/preventive", response_model=list[PreventiveItem])
-    def get_items(
-        client: ClientParam,
-        principal: Any = admin_dep,
-        period: Annotated[
-            str | None,
-            Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; default: the current period"),
-        ] = None,
-    ) -> list[PreventiveItem]:
-        with store.read() as conn:
-            found = admin.get_client(conn, client)
-            start, end = period_range(get_contract(conn, found.id), period, timeutil.now())
-            return [item_out(i) for i in record.items(conn, found.id, start, end)]
 
-    @router.get("/api/v1/clients/{client}/preventive/tasks", response_model=list[TaskStatus])
-    def get_tasks(client: ClientParam, principal: Any = admin_dep) -> list[TaskStatus]:
-        with store.read() as conn:
-            found = admin.get_client(conn, client)
-            contract = get_contract(conn, found.id)
-            rows = record.task_status(conn, found.id, contract, timeutil.now()) if contract else []
-        return [
-            TaskStatus(
-                **{
-                    **r,
-                    "last_done_at": _dt(r["last_done_at"]),
-                    "next_due_at": _dt(r["next_due_at"]),
-                }
-            )
-            for r in rows
-        ]
+@router.get("/api/v1/clients/{client}/preventive", response_model=list[PreventiveItem])
+def get_items(
+    client: ClientParam,
+    principal: Admin,
+    runtime: RuntimeDep,
+    period: Annotated[
+        str | None,
+        Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; default: the current period"),
+    ] = None,
+) -> list[PreventiveItem]:
+    with runtime.store.read() as conn:
+        found = admin.get_client(conn, client)
+        start, end = period_range(get_contract(conn, found.id), period, timeutil.now())
+        return [item_out(i) for i in record.items(conn, found.id, start, end)]
 
-    return router
+
+@router.get("/api/v1/clients/{client}/preventive/tasks", response_model=list[TaskStatus])
+def get_tasks(client: ClientParam, principal: Admin, runtime: RuntimeDep) -> list[TaskStatus]:
+    with runtime.store.read() as conn:
+        found = admin.get_client(conn, client)
+        contract = get_contract(conn, found.id)
+        rows = record.task_status(conn, found.id, contract, timeutil.now()) if contract else []
+    return [
+        TaskStatus(
+            **{
+                **r,
+                "last_done_at": _dt(r["last_done_at"]),
+                "next_due_at": _dt(r["next_due_at"]),
+            }
+        )
+        for r in rows
+    ]
 
 
 def _dt(value: float | None) -> datetime | None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from collector import timeutil
+from collector.httpdeps import Admin, responses
 from collector.reports.archive import (
     ArchivedReport,
     archive,
@@ -23,9 +23,8 @@ from collector.reports.archive import (
     publish,
 )
 from collector.reports.render import CONTENT_TYPES
+from collector.runtime import RuntimeDep
 from collector.schema import reports
-from collector.settings import Settings
-from collector.store import Store
 
 
 class ReportRequest(BaseModel):
@@ -89,72 +88,69 @@ def _out(report: ArchivedReport) -> ReportOut:
     )
 
 
-def reports_router(
-    store: Store,
-    settings: Settings,
-    require_admin: Callable[..., Any],
-    responses: dict[int | str, dict[str, Any]],
-) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=responses)
-    admin = Depends(require_admin)
+#: ``/api/v1/reports*`` (admin token).
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=responses(400, 401, 403))
 
-    @router.get("", response_model=list[ReportOut])
-    def get_reports(
-        client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
-        principal: Any = admin,
-    ) -> list[ReportOut]:
-        """Archived reports, newest first (optionally of one client)."""
-        with store.read() as conn:
-            return [_out(r) for r in list_reports(conn, client)]
 
-    @router.post("", response_model=ReportOut, status_code=201)
-    async def post_report(body: ReportRequest, principal: Any = admin) -> ReportOut:
-        """Generate the report now, archive it (a new version each time) and return its record."""
-        actor = f"token:{getattr(principal, 'token_id', '?')}"
-        result = await run_in_threadpool(
-            lambda: archive(
-                store,
-                settings.data_dir,
-                body.client,
-                body.period,
-                body.format,
-                body.language,
-                actor=actor,
-                email=body.email,
-                max_bytes=settings.artefact_max_bytes,
-            )
+@router.get("", response_model=list[ReportOut])
+def get_reports(
+    principal: Admin,
+    runtime: RuntimeDep,
+    client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
+) -> list[ReportOut]:
+    """Archived reports, newest first (optionally of one client)."""
+    with runtime.store.read() as conn:
+        return [_out(r) for r in list_reports(conn, client)]
+
+
+@router.post("", response_model=ReportOut, status_code=201)
+async def post_report(body: ReportRequest, principal: Admin, runtime: RuntimeDep) -> ReportOut:
+    """Generate the report now, archive it (a new version each time) and return its record."""
+    actor = f"token:{getattr(principal, 'token_id', '?')}"
+    result = await run_in_threadpool(
+        lambda: archive(
+            runtime.store,
+            runtime.settings.data_dir,
+            body.client,
+            body.period,
+            body.format,
+            body.language,
+            actor=actor,
+            email=body.email,
+            max_bytes=runtime.settings.artefact_max_bytes,
         )
-        return _out(result)
-
-    @router.post("/{report_id}/publish", response_model=ReportOut)
-    def publish_report(
-        report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin
-    ) -> ReportOut:
-        """Release a draft (a report of a period not over yet) to the client's viewers."""
-        actor = f"token:{getattr(principal, 'token_id', '?')}"
-        return _out(publish(store, report_id, actor=actor))
-
-    @router.get(
-        "/{report_id}/download",
-        response_class=Response,
-        responses={200: {"content": {t.split(";")[0]: {} for t in CONTENT_TYPES.values()}}},
     )
-    def download(
-        report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Any = admin
-    ) -> Response:
-        """The archived file, as generated (its SHA-256 is in the listing); any replica serves it."""
-        with store.read() as conn:
-            report = get_report(conn, report_id)
-            row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).one()
-            content = content_of(conn, settings.data_dir, row)
-        return Response(
-            content,
-            media_type=CONTENT_TYPES[report.format],
-            headers={
-                "Content-Disposition": (
-                    f'attachment; filename="{report.client}-{report.period}.{report.format}"'
-                )
-            },
-        )
+    return _out(result)
 
-    return router
+
+@router.post("/{report_id}/publish", response_model=ReportOut)
+def publish_report(
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Admin, runtime: RuntimeDep
+) -> ReportOut:
+    """Release a draft (a report of a period not over yet) to the client's viewers."""
+    actor = f"token:{getattr(principal, 'token_id', '?')}"
+    return _out(publish(runtime.store, report_id, actor=actor))
+
+
+@router.get(
+    "/{report_id}/download",
+    response_class=Response,
+    responses={200: {"content": {t.split(";")[0]: {} for t in CONTENT_TYPES.values()}}},
+)
+def download(
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principal: Admin, runtime: RuntimeDep
+) -> Response:
+    """The archived file, as generated (its SHA-256 is in the listing); any replica serves it."""
+    with runtime.store.read() as conn:
+        report = get_report(conn, report_id)
+        row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).one()
+        content = content_of(conn, runtime.settings.data_dir, row)
+    return Response(
+        content,
+        media_type=CONTENT_TYPES[report.format],
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="{report.client}-{report.period}.{report.format}"'
+            )
+        },
+    )

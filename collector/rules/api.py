@@ -23,7 +23,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from collector import timeutil
+from collector.httpdeps import Admin, responses
 from collector.rules.service import RuleService, RulesStatus
+from collector.runtime import RuntimeDep
 from collector.schema import alert_transitions, assets, clients, rule_alerts
 
 log = logging.getLogger(__name__)
@@ -103,113 +105,119 @@ def status_out(state: RulesStatus) -> RulesStatusOut:
     )
 
 
-def rules_router(
-    service: RuleService,
-    require_admin: Callable[..., Any],
-    responses: dict[int | str, dict[str, Any]],
-) -> APIRouter:
-    router = APIRouter(tags=["rules"], responses=responses)
-    admin = Depends(require_admin)
+def get_rule_service(runtime: RuntimeDep) -> RuleService:
+    """FastAPI dependency: the app's rule engine (``Runtime.rules``)."""
+    return runtime.rules
 
-    @router.get("/api/v1/rules/status", response_model=RulesStatusOut)
-    def get_rules_status(principal: Any = admin) -> RulesStatusOut:
-        return status_out(service.status())
 
-    @router.post(
-        "/api/v1/rules/reload",
-        response_model=RulesStatusOut,
-        responses={422: {"model": RulesStatusOut, "description": "The change was refused"}},
+Rules = Annotated[RuleService, Depends(get_rule_service)]
+
+#: ``/api/v1/rules/*`` and ``/api/v1/alerts*`` (admin token).
+router = APIRouter(tags=["rules"], responses=responses(401, 403))
+
+
+@router.get("/api/v1/rules/status", response_model=RulesStatusOut)
+def get_rules_status(principal: Admin, service: Rules) -> RulesStatusOut:
+    return status_out(service.status())
+
+
+@router.post(
+    "/api/v1/rules/reload",
+    response_model=RulesStatusOut,
+    responses={422: {"model": RulesStatusOut, "description": "The change was refused"}},
+)
+def post_rules_reload(principal: Admin, service: Rules) -> Any:
+    """Load the rule files again. A change with any error is refused whole (422)."""
+    state = status_out(service.reload())
+    if not state.last_reload_success:
+        return JSONResponse(state.model_dump(mode="json"), status_code=422)
+    return state
+
+
+@router.get("/api/v1/alerts", response_model=list[AlertOut])
+def get_alerts(
+    principal: Admin,
+    service: Rules,
+    status: Annotated[Literal["firing", "pending", "all"], Query()] = "all",
+    client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
+) -> list[AlertOut]:
+    query = (
+        sa.select(
+            rule_alerts, clients.c.name.label("client_name"), assets.c.name.label("asset_name")
+        )
+        .join(clients, clients.c.id == rule_alerts.c.client_id)
+        .join(assets, assets.c.id == rule_alerts.c.asset_id)
+        .where(rule_alerts.c.status.in_(["firing", "pending"] if status == "all" else [status]))
+        .order_by(rule_alerts.c.status, clients.c.name, assets.c.name, rule_alerts.c.rule_id)
     )
-    def post_rules_reload(principal: Any = admin) -> Any:
-        """Load the rule files again. A change with any error is refused whole (422)."""
-        state = status_out(service.reload())
-        if not state.last_reload_success:
-            return JSONResponse(state.model_dump(mode="json"), status_code=422)
-        return state
-
-    @router.get("/api/v1/alerts", response_model=list[AlertOut])
-    def get_alerts(
-        principal: Any = admin,
-        status: Annotated[Literal["firing", "pending", "all"], Query()] = "all",
-        client: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
-    ) -> list[AlertOut]:
-        query = (
-            sa.select(
-                rule_alerts, clients.c.name.label("client_name"), assets.c.name.label("asset_name")
-            )
-            .join(clients, clients.c.id == rule_alerts.c.client_id)
-            .join(assets, assets.c.id == rule_alerts.c.asset_id)
-            .where(rule_alerts.c.status.in_(["firing", "pending"] if status == "all" else [status]))
-            .order_by(rule_alerts.c.status, clients.c.name, assets.c.name, rule_alerts.c.rule_id)
-        )
-        if client is not None:
-            query = query.where(clients.c.name == client)
-        with service.store.read() as conn:
-            rows = conn.execute(query).all()
-        out = []
-        for r in rows:
-            state = r.state or {}
-            out.append(
-                AlertOut(
-                    fingerprint=r.fingerprint,
-                    rule=r.rule_id,
-                    status=r.status,
-                    severity=r.severity,
-                    client=r.client_name,
-                    asset=r.asset_name,
-                    labels=r.labels,
-                    summary=r.summary,
-                    value=state.get("last_value"),
-                    pending_since=_dt(state.get("pending_since")),
-                    firing_since=_dt(state.get("firing_since")),
-                    flapping=bool(state.get("flapping")),
-                    updated_at=timeutil.to_datetime(r.updated_at),
-                )
-            )
-        return out
-
-    @router.get("/api/v1/alerts/transitions", response_model=list[TransitionOut])
-    def get_transitions(
-        principal: Any = admin,
-        after: Annotated[int, Query(ge=0, le=2**62, description="only ids above this")] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[TransitionOut]:
-        query = (
-            sa.select(alert_transitions)
-            .where(alert_transitions.c.id > after)
-            .order_by(alert_transitions.c.id)
-            .limit(limit)
-        )
-        with service.store.read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            TransitionOut(
-                id=r.id,
+    if client is not None:
+        query = query.where(clients.c.name == client)
+    with service.store.read() as conn:
+        rows = conn.execute(query).all()
+    out = []
+    for r in rows:
+        state = r.state or {}
+        out.append(
+            AlertOut(
                 fingerprint=r.fingerprint,
                 rule=r.rule_id,
-                event=r.event,
                 status=r.status,
-                previous_status=r.previous_status,
                 severity=r.severity,
-                previous_severity=r.previous_severity,
-                ts=timeutil.to_datetime(r.ts),
-                value=r.value,
-                client_id=r.client_id,
-                asset_id=r.asset_id,
+                client=r.client_name,
+                asset=r.asset_name,
                 labels=r.labels,
-                priority=r.priority,
-                kind=r.kind,
                 summary=r.summary,
-                description=r.description,
-                runbook=r.runbook,
-                flapping=r.flapping,
-                reason=r.reason,
-                recorded_at=timeutil.to_datetime(r.recorded_at),
+                value=state.get("last_value"),
+                pending_since=_dt(state.get("pending_since")),
+                firing_since=_dt(state.get("firing_since")),
+                flapping=bool(state.get("flapping")),
+                updated_at=timeutil.to_datetime(r.updated_at),
             )
-            for r in rows
-        ]
+        )
+    return out
 
-    return router
+
+@router.get("/api/v1/alerts/transitions", response_model=list[TransitionOut])
+def get_transitions(
+    principal: Admin,
+    service: Rules,
+    after: Annotated[int, Query(ge=0, le=2**62, description="only ids above this")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[TransitionOut]:
+    query = (
+        sa.select(alert_transitions)
+        .where(alert_transitions.c.id > after)
+        .order_by(alert_transitions.c.id)
+        .limit(limit)
+    )
+    with service.store.read() as conn:
+        rows = conn.execute(query).all()
+    return [
+        TransitionOut(
+            id=r.id,
+            fingerprint=r.fingerprint,
+            rule=r.rule_id,
+            event=r.event,
+            status=r.status,
+            previous_status=r.previous_status,
+            severity=r.severity,
+            previous_severity=r.previous_severity,
+            ts=timeutil.to_datetime(r.ts),
+            value=r.value,
+            client_id=r.client_id,
+            asset_id=r.asset_id,
+            labels=r.labels,
+            priority=r.priority,
+            kind=r.kind,
+            summary=r.summary,
+            description=r.description,
+            runbook=r.runbook,
+            flapping=r.flapping,
+            reason=r.reason,
+            recorded_at=timeutil.to_datetime(r.recorded_at),
+        )
+        for r in rows
+    ]
 
 
 @contextlib.asynccontextmanager

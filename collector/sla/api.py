@@ -7,16 +7,16 @@ incident detail's ``sla``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel
 
+from collector.httpdeps import Admin, responses
+from collector.runtime import RuntimeDep
 from collector.sla.queries import compliance_for_period, incident_sla
-from collector.store import Store
 
 _TEXT = r"^[^\x00]*$"
 
@@ -46,27 +46,26 @@ class ComplianceOut(BaseModel):
     total: PriorityCompliance
 
 
-def sla_router(
-    store: Store, require_admin: Callable[..., Any], responses: dict[int | str, dict[str, Any]]
-) -> APIRouter:
-    router = APIRouter(tags=["sla"], responses=responses)
-    admin = Depends(require_admin)
+#: ``/api/v1/sla/*`` (admin token).
+router = APIRouter(tags=["sla"], responses=responses(400, 401, 403))
 
-    @router.get("/api/v1/sla/compliance", response_model=ComplianceOut)
-    def compliance(
-        client: Annotated[str, Query(max_length=100, pattern=_TEXT)],
-        period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
-        principal: Any = admin,
-    ) -> ComplianceOut:
-        """Compliance per priority (404: unknown client or no contract; 400: bad period)."""
-        return ComplianceOut(**compliance_for_period(store, client, period))
 
-    @router.get("/api/v1/sla/incidents/{key}")
-    def incident(
-        key: Annotated[str, PathParam(max_length=140, pattern=r"^[A-Za-z0-9_.-]+$")],
-        principal: Any = admin,
-    ) -> dict[str, Any] | None:
-        """The incident's SLA clocks now (null when no target applies; 404: unknown incident)."""
-        return incident_sla(store, key)
+@router.get("/api/v1/sla/compliance", response_model=ComplianceOut)
+def compliance(
+    client: Annotated[str, Query(max_length=100, pattern=_TEXT)],
+    period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
+    principal: Admin,
+    runtime: RuntimeDep,
+) -> ComplianceOut:
+    """Compliance per priority (404: unknown client or no contract; 400: bad period)."""
+    return ComplianceOut(**compliance_for_period(runtime.store, client, period))
 
-    return router
+
+@router.get("/api/v1/sla/incidents/{key}")
+def incident(
+    key: Annotated[str, PathParam(max_length=140, pattern=r"^[A-Za-z0-9_.-]+$")],
+    principal: Admin,
+    runtime: RuntimeDep,
+) -> dict[str, Any] | None:
+    """The incident's SLA clocks now (null when no target applies; 404: unknown incident)."""
+    return incident_sla(runtime.store, key)
