@@ -43,6 +43,16 @@ from starlette.routing import Match
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
 from collector import admin, proxies, timeutil, web, wirecodec
 from collector.admin import Principal
+from collector.api_auth import (
+    ERROR_RESPONSES,
+    Admin,
+    Credentials,
+    authenticate,
+    bearer_token,
+    require_admin,
+    require_agent,
+    responses,
+)
 from collector.background import collector_jobs
 from collector.cluster import Cluster
 from collector.contracts import api as contracts_api
@@ -61,17 +71,6 @@ from collector.errors import (
     status_for,
 )
 from collector.headers import HstsMiddleware
-from collector.httpdeps import (
-    ERROR_RESPONSES,
-    Admin,
-    Credentials,
-    authenticate,
-    bearer_token,
-    read_body,
-    require_admin,
-    require_agent,
-    responses,
-)
 from collector.incidents import alertmanager, maintenance_api, noise, outbox_api
 from collector.incidents import api as incidents_api
 from collector.incidents.alertmanager import PATH as ALERTMANAGER_PATH
@@ -84,6 +83,7 @@ from collector.management import api as management_api
 from collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
 from collector.preventive import api as preventive_api
 from collector.remote_write.exporter import RemoteWriteExporter
+from collector.request_body import read_body
 from collector.rules import api as rules_api
 from collector.rules.api import run_rules
 from collector.rules.service import RuleService

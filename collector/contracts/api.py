@@ -20,11 +20,11 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from collector import admin, timeutil
+from collector.api_auth import Admin, responses
 from collector.contracts import service
 from collector.contracts.files import ContractFiles
 from collector.contracts.model import Contract
 from collector.contracts.store import contract_row, list_contracts
-from collector.httpdeps import Admin, responses
 from collector.runtime import RuntimeDep
 
 ClientParam = Annotated[str, PathParam(min_length=1, max_length=100, pattern=r"^[^\x00/]+$")]

@@ -36,9 +36,10 @@ from starlette.concurrency import run_in_threadpool
 
 from agent.wire import json_integer
 from collector import admin, timeutil
+from collector.api_auth import Credentials, authenticate, bearer_token, responses
 from collector.errors import from_validation
-from collector.httpdeps import Credentials, authenticate, bearer_token, read_body, responses
 from collector.incidents.pipeline import AlertSignal
+from collector.request_body import read_body
 from collector.runtime import Runtime, RuntimeDep, get_runtime
 from collector.schema import assets, clients, sites
 from collector.settings import Settings

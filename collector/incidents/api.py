@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from collector.api_auth import Admin, responses
 from collector.contracts.model import Points
 from collector.errors import InvalidArgument
-from collector.httpdeps import Admin, responses
 from collector.incidents.service import IncidentService
 from collector.runtime import RuntimeDep
 

@@ -16,7 +16,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from collector import timeutil
-from collector.httpdeps import Admin, responses
+from collector.api_auth import Admin, responses
 from collector.incidents import noise
 from collector.incidents.maintenance import MaintenanceWindow
 from collector.runtime import RuntimeDep

@@ -17,8 +17,8 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from collector import timeutil
+from collector.api_auth import ERROR_RESPONSES, Admin, responses
 from collector.errors import NotFound
-from collector.httpdeps import ERROR_RESPONSES, Admin, responses
 from collector.incidents.outbox import list_rows, retry
 from collector.runtime import RuntimeDep
 from collector.schema import outbox

@@ -24,9 +24,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from collector.api_auth import Admin, responses
 from collector.contracts.model import Points, format_points
 from collector.errors import UpkeepError
-from collector.httpdeps import Admin, responses
 from collector.ledger.runtime import Ledger
 from collector.runtime import RuntimeDep
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from collector.httpdeps import require_admin, responses
+from collector.api_auth import require_admin, responses
 from collector.management import models as m
 from collector.management.catalog import VIEWS, ViewQuery, compute
 from collector.management.deps import Now

@@ -22,8 +22,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from collector.api_auth import Admin, responses
 from collector.errors import InvalidArgument
-from collector.httpdeps import Admin, responses
 from collector.oncall import texts
 from collector.oncall.links import InvalidLink
 from collector.oncall.service import Oncall

@@ -16,10 +16,10 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from collector import admin, timeutil
+from collector.api_auth import Admin, responses
 from collector.contracts.model import Contract
 from collector.contracts.store import get_contract
 from collector.errors import InvalidArgument, NotFound
-from collector.httpdeps import Admin, responses
 from collector.preventive import record
 from collector.runtime import RuntimeDep
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from collector import timeutil
-from collector.httpdeps import Admin, responses
+from collector.api_auth import Admin, responses
 from collector.reports.archive import (
     ArchivedReport,
     archive,

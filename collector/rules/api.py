@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from collector import timeutil
-from collector.httpdeps import Admin, responses
+from collector.api_auth import Admin, responses
 from collector.rules.service import RuleService, RulesStatus
 from collector.runtime import RuntimeDep
 from collector.schema import alert_transitions, assets, clients, rule_alerts

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel
 
-from collector.httpdeps import Admin, responses
+from collector.api_auth import Admin, responses
 from collector.runtime import RuntimeDep
 from collector.sla.queries import compliance_for_period, incident_sla
 

@@ -13,6 +13,7 @@ import jinja2
 import markupsafe
 import pytest
 from fastapi import Request
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from fastapi.testclient import TestClient
 
@@ -20,10 +21,13 @@ from collector import admin
 from collector.api import create_app
 from collector.errors import InvalidArgument, Unauthenticated
 from collector.management import TEMPLATES_DIR
+from collector.management import pages as management_pages
 from collector.management.catalog import VIEWS
-from collector.management.pages import Formatter, ensure_loader, form_query, management_pages_router
+from collector.management.deps import current_time
+from collector.management.pages import Formatter, ensure_loader, form_query, page_renderer
 from collector.settings import Settings
 from collector.store import Store
+from collector.web import routes as web_routes
 from tests.collector.management.scenario import NOW, at
 
 BASE = """<!doctype html>
@@ -39,6 +43,19 @@ def require_staff(request: Request) -> dict[str, str]:
     if role is None:
         raise Unauthenticated("sign in first")
     return {"username": f"{role}-user", "role": role}
+
+
+def stub_renderer() -> Any:
+    """The stub of the web UI's renderer: the stub layout, the header's user, a fixed token."""
+    env = templates().env
+
+    def render(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200):
+        role = request.headers.get("x-test-role")
+        user = {"username": f"{role}-user", "role": role}
+        full = {**context, "user": user, "csrf_token": "tok-123", "request": request}
+        return HTMLResponse(env.get_template(name).render(full), status_code=status_code)
+
+    return render
 
 
 def templates() -> Jinja2Templates:
@@ -68,20 +85,11 @@ def ui(store: Store, scenario, tmp_path) -> Iterator[TestClient]:
         background=False,
     )
     app = create_app(settings, store=store, migrate=False, run_retention=False)
-    before = len(app.router.routes)
-    app.include_router(
-        management_pages_router(
-            templates(),
-            require_staff,
-            clock=lambda: NOW,
-            page_context=lambda request, user: {"user": user, "csrf_token": "tok-123"},
-        )
-    )
-    # The app mounts the web UI's own management pages (real sessions) at the same paths: the
-    # stub-authenticated copy goes first so these tests reach it.
-    added = app.router.routes[before:]
-    del app.router.routes[before:]
-    app.router.routes[:0] = added
+    # The module-level router's dependencies, overridden the FastAPI way: the stub user (a
+    # test header, no session), the stub layout and a fixed "now".
+    app.dependency_overrides[web_routes.staff_user] = require_staff
+    app.dependency_overrides[page_renderer] = stub_renderer
+    app.dependency_overrides[current_time] = lambda: NOW
     with TestClient(app) as client:
         client.headers["x-test-role"] = "admin"
         yield client
@@ -379,9 +387,12 @@ def test_overview_answers_without_the_trailing_slash(ui):
 
 
 def test_a_renderer_of_the_web_ui_replaces_the_default(store, scenario, tmp_path):
-    """``render=``: the web UI's renderer gets the template name, the context and the status."""
+    """The page renderer is a dependency: the web UI's by default, another one when an app
+    overrides it; it gets the template name, the context and the status. The router is
+    mounted alone on a bare app (no collector app around it)."""
     from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse
+
+    from collector.api import build_runtime
 
     seen: list[tuple[str, int]] = []
     env = templates().env
@@ -393,12 +404,17 @@ def test_a_renderer_of_the_web_ui_replaces_the_default(store, scenario, tmp_path
         )
         return HTMLResponse(html, status_code=status_code)
 
-    app = FastAPI()
-    app.state.store = store
-    app.state.settings = Settings.for_data_dir(tmp_path)
-    app.include_router(
-        management_pages_router(templates(), require_staff, render=render, clock=lambda: NOW)
+    settings = Settings.for_data_dir(
+        tmp_path,
+        database_url=store.engine.url.render_as_string(hide_password=False),
+        background=False,
     )
+    app = FastAPI()
+    app.state.runtime = build_runtime(settings, store)
+    app.include_router(management_pages.router)
+    app.dependency_overrides[web_routes.staff_user] = require_staff
+    app.dependency_overrides[page_renderer] = lambda: render
+    app.dependency_overrides[current_time] = lambda: NOW
     with TestClient(app) as client:
         page = client.get(
             "/ui/management/points", params=OCTOBER, headers={"x-test-role": "technician"}

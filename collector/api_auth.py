@@ -1,12 +1,12 @@
-"""What every API router of the collector shares: the bearer-token dependencies, the
-documented error answers and the bounded body reader.
+"""The API's token dependencies and documented error answers, apart from ``collector.api`` so
+that a domain's module-level router (``collector.closing.api``, …) can require an admin token
+without importing the whole app (and without an import cycle).
 
-The routers are defined at module level in their domain packages (``collector.rules.api``,
-``collector.incidents.api``, …) and reach the collector through the app's
-:class:`collector.runtime.Runtime` (``RuntimeDep``); their token checks are the dependencies
-here (:data:`Admin`: an admin token, agent tokens get 403). ``collector.api`` mounts them all
-and re-exports these names. This module imports no router, so any router may import it
-without an import cycle.
+- :func:`require_admin` / :data:`Admin`: an admin token (agent tokens get 403).
+- :func:`require_agent`: an agent token (the agents' task channel).
+- :func:`responses`: the OpenAPI entries of the error answers a router documents.
+
+The store is the request's :class:`~collector.runtime.Runtime`'s (``RuntimeDep``).
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.requests import ClientDisconnect
 
 from agent.wire import WireError
 from collector import admin
 from collector.admin import Principal
-from collector.errors import BodyTooLarge, ClientDisconnected, StoreUnavailable, Unauthenticated
+from collector.errors import StoreUnavailable, Unauthenticated
 from collector.runtime import get_runtime
 from collector.store import Store
 
-#: The documented error answers (every 4xx body is an agent.wire.WireError).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": WireError, "description": text}
     for code, text in {
@@ -40,7 +38,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The documented answers ``codes`` of a router (its OpenAPI ``responses``)."""
+    """The documented error answers ``codes`` (a router's or a route's ``responses=``)."""
     return {code: ERROR_RESPONSES[code] for code in codes}
 
 
@@ -67,33 +65,13 @@ def authenticate(
 
 
 def require_admin(request: Request, credentials: Credentials) -> Principal:
-    """Dependency of the admin API: an admin token (agent tokens get 403)."""
+    """Dependency of the read API: an admin token (agent tokens get 403)."""
     return authenticate(get_runtime(request).store, bearer_token(credentials), "admin")
 
 
-#: A handler's admin principal (the token it acts as).
 Admin = Annotated[Principal, Depends(require_admin)]
 
 
 def require_agent(request: Request, credentials: Credentials) -> Principal:
     """Dependency of the agents' task channel (collector.remediation): an agent token."""
     return authenticate(get_runtime(request).store, bearer_token(credentials), "agent")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) as soon as it passes ``limit`` bytes."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(f"request body is {length} bytes, over the limit of {limit} bytes")
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientDisconnected(
-            f"client disconnected after {size} of {length or 'unknown'} body bytes"
-        ) from None
-    return b"".join(chunks)
