@@ -147,7 +147,7 @@ def main() -> None:
                 elif q.name.startswith("ingest retry"):
                     lo_q, hi_q = now - 30, now
                 elif q.name.startswith("asset page"):
-                    lo_q, hi_q = now - 2 * DAY, now + 62 * DAY
+                    lo_q, hi_q = now - 7 * DAY - 3600, now + 62 * DAY
                 else:
                     lo_q, hi_q = now - 30 * DAY - 3600, now
                 scans = storage_plans.check_plan(conn, q, lo_q, hi_q)

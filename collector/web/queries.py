@@ -7,7 +7,6 @@ client's row). Functions return plain dicts and rows for the templates.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,20 +24,16 @@ from collector.schema import (
     clients,
     incident_sla,
     incidents,
-    latest,
     ledger_entries,
     outbox,
     reports,
     request_events,
-    rollups_hourly,
     rule_alerts,
-    series,
     service_requests,
     sites,
     tickets,
 )
 from collector.web.access import Scope
-from collector.web.charts import sparkline
 
 OPEN_STATES = ("open", "acknowledged", "waiting_for_client", "waiting_for_third_party")
 STATES = (*OPEN_STATES, "resolved", "closed")
@@ -48,9 +43,6 @@ CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provid
 _PRIORITY_RANK = sa.case(
     {p: i for i, p in enumerate(PRIORITIES)}, value=incidents.c.priority, else_=9
 )
-#: Asset page: series drawn as sparklines, and over how many hours.
-SPARK_SERIES = 40
-SPARK_HOURS = 7 * 24
 
 
 def points(centipoints: int | None) -> str:
@@ -412,58 +404,6 @@ def alert_count(conn: Connection, scope: Scope) -> int:
             scope.where(rule_alerts.c.client_id), rule_alerts.c.status.in_(("firing", "pending"))
         )
     ).scalar_one()
-
-
-def asset_page(conn: Connection, scope: Scope, asset_id: int, *, now: float) -> dict[str, Any]:
-    row = conn.execute(
-        sa.select(assets, clients.c.name.label("client"), sites.c.name.label("site"))
-        .join(clients, clients.c.id == assets.c.client_id)
-        .outerjoin(sites, sites.c.id == assets.c.site_id)
-        .where(assets.c.id == asset_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"no asset with id {asset_id}")
-    scope.check(row.client_id, f"asset with id {asset_id}")
-    values = conn.execute(
-        sa.select(series.c.id, series.c.metric, series.c.labels, latest.c.value, latest.c.ts)
-        .join(latest, latest.c.series_id == series.c.id)
-        .where(series.c.asset_id == asset_id)
-        .order_by(series.c.metric, series.c.labels)
-    ).all()
-    drawn = [v.id for v in values[:SPARK_SERIES]]
-    history: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    if drawn:
-        since = (int(now) // 3600 - SPARK_HOURS) * 3600
-        for r in conn.execute(
-            sa.select(
-                rollups_hourly.c.series_id,
-                rollups_hourly.c.hour,
-                rollups_hourly.c.sum,
-                rollups_hourly.c.count.label("n"),  # not `count`: Row is a tuple, with .count()
-            )
-            .where(rollups_hourly.c.series_id.in_(drawn), rollups_hourly.c.hour >= since)
-            .order_by(rollups_hourly.c.series_id, rollups_hourly.c.hour)
-        ):
-            if r.n:
-                history[r.series_id].append((float(r.hour), r.sum / r.n))
-    latest_values = []
-    for v in values:
-        labels = json.loads(v.labels) if v.labels else {}
-        label_text = ", ".join(f"{k}={val}" for k, val in sorted(labels.items()))
-        chart = None
-        if v.id in history:
-            chart = sparkline(
-                history[v.id], label=f"{v.metric} {label_text}: hourly average, last 7 days"
-            )
-        latest_values.append(
-            {"metric": v.metric, "labels": label_text, "value": v.value, "ts": v.ts, "chart": chart}
-        )
-    return {
-        "asset": row,
-        "values": latest_values,
-        "alerts": alerts(conn, scope, asset_id=asset_id),
-        "incidents": list_incidents(conn, scope, asset_id=asset_id, limit=50),
-    }
 
 
 # ---------------------------------------------------------------------- reports

@@ -29,7 +29,6 @@ from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
-from markupsafe import Markup
 
 from collector import timeutil
 from collector.errors import (
@@ -594,14 +593,6 @@ def client_detail(request: Request, name: NameParam, user: User, scope: ClientSc
     with get_runtime(request).store.read() as conn:
         page = queries.client_page(conn, scope, name)
     return render(request, "client.html", page)
-
-
-@router.get("/assets/{asset_id}")
-def asset_detail(request: Request, asset_id: IdParam, user: User, scope: ClientScope) -> Response:
-    with get_runtime(request).store.read() as conn:
-        page = queries.asset_page(conn, scope, asset_id, now=timeutil.now())
-    page["charts"] = {i: Markup(v["chart"]) for i, v in enumerate(page["values"]) if v["chart"]}
-    return render(request, "asset.html", page)
 
 
 # ------------------------------------------------------------------ rules

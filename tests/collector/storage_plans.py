@@ -63,13 +63,12 @@ def real_queries(
     conn: Connection, *, client_id: int, asset_id: int, series_id: int, metric: str, now: float
 ) -> list[Query]:
     """Every statement over samples/rollups the rule engine, web UI, reports and ingest send."""
+    from collector.health import timeseries
     from collector.ingest import Ingestor
     from collector.reports import queries as report_queries
     from collector.reports.context import ReportContext
     from collector.reports.sections import availability
     from collector.rules.service import RuleService
-    from collector.web.access import Scope
-    from collector.web.queries import asset_page
 
     @dataclass
     class Ref:
@@ -92,8 +91,8 @@ def real_queries(
         )
     out += _capture(
         conn,
-        "asset page sparklines (rollups)",
-        lambda: asset_page(conn, Scope(None), asset_id, now=now),
+        "asset page chart (raw samples and rollups, 7 days)",
+        lambda: timeseries.series_points(conn, series_id, since=now - 7 * 86400, until=now),
     )
     out += _capture(
         conn,

@@ -262,7 +262,7 @@ def test_real_queries_are_pruned_to_their_partitions_and_use_the_primary_keys(st
         names = {q.name for q in queries}
         assert {
             "rule window (raw samples, last hour)",
-            "asset page sparklines (rollups)",
+            "asset page chart (raw samples and rollups, 7 days)",
             "report hour stats (rollups, a month)",
             "report availability hours (rollups, a month)",
         } <= names
@@ -272,7 +272,7 @@ def test_real_queries_are_pruned_to_their_partitions_and_use_the_primary_keys(st
             elif q.name.startswith("ingest retry"):
                 lo, hi = now - 30, now
             elif q.name.startswith("asset page"):
-                lo, hi = now - 2 * DAY, now + 62 * DAY
+                lo, hi = now - 7 * DAY - 3600, now + 62 * DAY
             else:
                 lo, hi = now - 30 * DAY - 3600, now
             scans = storage_plans.check_plan(conn, q, lo, hi)
