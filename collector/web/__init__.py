@@ -93,8 +93,7 @@ def install(
     app.state.web_address_throttle = LoginThrottle(
         store, settings.web_login_max_failures * ADDRESS_FACTOR, settings.web_login_window
     )
-    # Issue 17's pages, each a module-level router; first, so the asset overview answers
-    # /ui/assets/{id} (the older asset page in routes.py is shadowed until it is removed).
+    # Issue 17's pages, each a module-level router (the asset overview answers /ui/assets/{id}).
     for module_name in PAGE_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     app.include_router(routes.router)
