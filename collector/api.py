@@ -30,12 +30,11 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,6 +45,15 @@ from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
 from collector import admin, proxies, timeutil, web, wirecodec
 from collector.admin import Principal
 from collector.background import collector_jobs
+from collector.bearer import ERROR_RESPONSES as _ERROR_RESPONSES
+from collector.bearer import (
+    Admin,
+    Credentials,
+    authenticate,
+    bearer_token,
+    require_admin,
+)
+from collector.bearer import responses as _responses
 from collector.cluster import Cluster
 from collector.contracts.api import contracts_router
 from collector.contracts.files import ContractFiles
@@ -56,8 +64,6 @@ from collector.errors import (
     InvalidBatch,
     MalformedBody,
     NotFound,
-    StoreUnavailable,
-    Unauthenticated,
     UnsupportedEncoding,
     UpkeepError,
     from_validation,
@@ -91,18 +97,6 @@ from collector.strictjson import StrictJsonMiddleware
 log = logging.getLogger(__name__)
 
 __all__ = ["HTTP_STATUS", "Runtime", "build_runtime", "create_app", "status_for"]
-
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": WireError, "description": text}
-    for code, text in {
-        400: "Malformed JSON or gzip",
-        401: "Missing, unknown or revoked token",
-        403: "Token may not do this",
-        413: "Body too large (as sent or decompressed)",
-        415: "Unsupported Content-Encoding",
-        422: "Body breaks the wire contract",
-    }.items()
-}
 
 
 def _error_response(
@@ -219,48 +213,10 @@ def parse_batch(raw: bytes) -> Batch | wirecodec.Batch:
 
 # ---------------------------------------------------------------------- authentication
 
-_bearer = HTTPBearer(
-    auto_error=False, description="An agent token (ingest) or an admin token (reads)"
-)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthenticated("missing or malformed Authorization header; use 'Bearer <token>'")
-    return credentials.credentials
-
-
-def authenticate(
-    store: Store, token: str, need: admin.TokenKind | tuple[admin.TokenKind, ...]
-) -> Principal:
-    try:
-        with store.read() as conn:
-            return admin.authenticate(conn, token, need=need)
-    except sa.exc.OperationalError:
-        raise StoreUnavailable("database not reachable") from None
-
-
-def require_admin(request: Request, credentials: Credentials) -> Principal:
-    """Dependency of the read API: an admin token (agent tokens get 403)."""
-    return authenticate(get_runtime(request).store, bearer_token(credentials), "admin")
-
-
-Admin = Annotated[Principal, Depends(require_admin)]
-
 
 def require_receiver(request: Request, credentials: Credentials) -> Principal:
     """Dependency of the Alertmanager receiver: an alertmanager or an admin token."""
     return authenticate(get_runtime(request).store, bearer_token(credentials), RECEIVER_KINDS)
-
-
-def require_agent(request: Request, credentials: Credentials) -> Principal:
-    """Dependency of the agents' task channel (collector.remediation): an agent token."""
-    return authenticate(get_runtime(request).store, bearer_token(credentials), "agent")
-
-
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: _ERROR_RESPONSES[code] for code in codes}
 
 
 # ---------------------------------------------------------------------- ingest
@@ -660,13 +616,9 @@ def include_routers(app: FastAPI, runtime: Runtime) -> None:
 
     app.include_router(report_pages)
     app.include_router(closing_api.closings_router(require_admin, _responses(401, 403)))
-    from collector.remediation.api import remediation_router
+    from collector.remediation.api import router as remediation_router
 
-    app.include_router(
-        remediation_router(
-            runtime.remediation, require_admin, require_agent, _responses(400, 401, 403)
-        )
-    )
+    app.include_router(remediation_router)
     from collector.oncall.api import oncall_router
 
     app.include_router(
