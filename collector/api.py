@@ -501,13 +501,17 @@ def build_runtime(
     # Noise control: the maintenance file, and the lifecycle as the target of released signals.
     noise_control = noise.configure(noise.NoiseControl(settings.maintenance_file))
     noise.set_emitter(incident_runtime.service.apply_signal, noise.active_incident_key)
-    # Contract files: loaded at start (after migrations), on SIGHUP and on the reload API.
-    contract_files = ContractFiles(store, settings.contracts_paths)
     # Remediation (docs/remediation.md): automatic fixes on firing alerts, signed agent tasks.
     from collector.remediation.service import Remediation
 
     remediation = Remediation(
         store, settings, rule_service, incident_runtime.service, incident_runtime.ledger
+    )
+    # Contract files: loaded at start (after migrations), on SIGHUP and on the reload API;
+    # their remediation.standard must name actions of the library (unchecked when the
+    # library did not load: a broken action file must not refuse every contract).
+    contract_files = ContractFiles(
+        store, settings.contracts_paths, actions=remediation.library.actions or None
     )
     # Every periodic job and worker of this replica, in one registry (collector.background).
     jobs, workers = collector_jobs(

@@ -263,19 +263,27 @@ class Remediation:
             return task_domain.summary(task)
 
     def _quote(self, conn: Connection, row: Any, action: Any, actor: str, now: float) -> str:
-        """A non-standard ledger request for the fix: the client approves its estimate first."""
+        """The ledger request the client approves before the fix runs: non-standard (quoted
+        in points, charged on success) unless the contract includes the action
+        (``remediation.standard``, or a contract without points): then a standard request,
+        free, that still waits for the approval."""
+        from collector.contracts.store import get_contract
         from collector.ledger import requests as ledger_requests
 
+        contract = get_contract(conn, row.client_id)
+        standard = contract is None or contract.fix_is_standard(action.name)
         return ledger_requests.create(
             conn,
             client_id=row.client_id,
             title=f"{action.description} ({row.asset}, {row.key})"[:500],
             description=f"Fix {action.name} for incident {row.key}: {row.title}",
             requested_by=actor,
-            standard=False,
+            standard=standard,
+            approval=True,
             estimate_minutes=action.estimate_minutes,
             now=now,
             actor=actor,
+            links=getattr(self.ledger, "links", None),
         )
 
     def sync(self) -> int:
