@@ -22,9 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from collector import admin
 from collector.bearer import Admin, Agent, responses
-from collector.errors import InvalidArgument, NotFound
+from collector.errors import NotFound
 from collector.remediation import tasks as task_domain
-from collector.remediation.keys import SigningKeyMissing
 from collector.remediation.service import Remediation
 from collector.runtime import RuntimeDep
 
@@ -219,12 +218,9 @@ def list_actions(principal: Admin, runtime: RuntimeDep) -> list[ActionOut]:
 @router.post("/api/v1/tasks", response_model=TaskOut, status_code=201)
 def create_task(body: NewTask, principal: Admin, runtime: RuntimeDep) -> TaskOut:
     """Queue an action on an asset (no incident): a technician's own fix."""
-    try:
-        task = _remediation(runtime).create_task(
-            body.client, body.asset, body.action, body.params, _admin(principal)
-        )
-    except SigningKeyMissing as exc:
-        raise InvalidArgument(str(exc)) from None
+    task = _remediation(runtime).create_task(
+        body.client, body.asset, body.action, body.params, _admin(principal)
+    )
     return TaskOut(**task)
 
 
@@ -256,10 +252,7 @@ def run_fix(
     runtime: RuntimeDep,
 ) -> TaskOut:
     """ "Run fix": the incident rule's action by its policy (client: after approval)."""
-    try:
-        task = _remediation(runtime).run_fix(
-            key, _admin(principal), action=body.action, params=body.params
-        )
-    except SigningKeyMissing as exc:
-        raise InvalidArgument(str(exc)) from None
+    task = _remediation(runtime).run_fix(
+        key, _admin(principal), action=body.action, params=body.params
+    )
     return TaskOut(**task)
