@@ -25,6 +25,8 @@ from collector.schema import incidents, remediation_tasks
 from collector.settings import load_settings
 from tests.collector.conftest import add_tenant, make_batch, sample
 
+pytestmark = pytest.mark.slow  # about 20 runs of the console script per store
+
 UPKEEP = shutil.which("upkeep", path=str(Path(sys.executable).parent)) or shutil.which("upkeep")
 
 RULES = """
