@@ -415,6 +415,7 @@ class TaskChannel:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Poll until ``stop``; a held poll is interrupted the moment it is set."""
+
         def interrupt_on_stop() -> None:
             stop.wait()
             self.interrupt()
@@ -441,7 +442,7 @@ class TaskChannel:
 def _tracking(pool_class: Any, connections: weakref.WeakSet[Any]) -> Any:
     """``pool_class`` recording each connection it opens in ``connections``."""
 
-    class Tracking(pool_class):  # type: ignore[misc, valid-type]
+    class Tracking(pool_class):
         def _new_conn(self) -> Any:
             conn = super()._new_conn()
             connections.add(conn)

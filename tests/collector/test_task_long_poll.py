@@ -109,9 +109,11 @@ def add_asset(url: str, token: str, name: str = "srv1") -> None:
     assert answer.status_code == 200, answer.text
 
 
-def queue_task(url: str, admin_token: str, asset: str = "srv1") -> dict[str, Any]:
-    answer = httpx.post(
-        f"{url}/api/v1/tasks",
+def queue_task(url: str | Any, admin_token: str, asset: str = "srv1") -> dict[str, Any]:
+    """POST /api/v1/tasks to ``url`` (or through a TestClient of another replica)."""
+    http = httpx.Client(base_url=url) if isinstance(url, str) else url
+    answer = http.post(
+        "/api/v1/tasks",
         json={
             "client": "acme",
             "asset": asset,
@@ -122,6 +124,35 @@ def queue_task(url: str, admin_token: str, asset: str = "srv1") -> dict[str, Any
     )
     assert answer.status_code == 201, answer.text
     return answer.json()
+
+
+def succeeded(url: str, admin_token: str, task_id: str) -> dict[str, Any]:
+    """The task once it succeeded (within 10 s)."""
+    return wait_until(
+        lambda: (t := get_task(url, admin_token, task_id))["state"] == "succeeded" and t,
+        10,
+        f"task {task_id} to succeed",
+    )
+
+
+def held_polls(url: str, token: str, assets: list[str], wait: float) -> list[threading.Thread]:
+    """Polls with ``wait`` for ``assets``, each in a thread of its own (started)."""
+    threads = [
+        threading.Thread(
+            target=httpx.post,
+            args=(f"{url}{POLL}",),
+            kwargs={
+                "json": {"asset": asset, "wait": wait},
+                "headers": {"Authorization": f"Bearer {token}"},
+                "timeout": wait + 30,
+            },
+            daemon=True,
+        )
+        for asset in assets
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def get_task(url: str, admin_token: str, task_id: str) -> dict[str, Any]:
@@ -165,21 +196,9 @@ def test_a_task_reaches_a_long_polling_agent_at_once(
         with agent(server.url, world, key, tmp_path, long_poll=20.0) as channel:
             wait_until(lambda: waiters(server).parked == 1, 10, "the agent's poll to be held")
             # Held polls keep no thread or connection: the API answers meanwhile.
-            extra = [
-                threading.Thread(
-                    target=httpx.post,
-                    args=(f"{server.url}{POLL}",),
-                    kwargs={
-                        "json": {"asset": f"idle{i}", "wait": 3},
-                        "headers": {"Authorization": f"Bearer {world.tenant.token}"},
-                        "timeout": 10,
-                    },
-                    daemon=True,
-                )
-                for i in range(30)
-            ]
-            for thread in extra:
-                thread.start()
+            extra = held_polls(
+                server.url, world.tenant.token, [f"idle{i}" for i in range(30)], wait=3
+            )
             wait_until(lambda: waiters(server).parked == 31, 10, "31 held polls")
             started = time.monotonic()
             health = httpx.get(f"{server.url}/healthz", timeout=5)
@@ -193,14 +212,7 @@ def test_a_task_reaches_a_long_polling_agent_at_once(
             assert answered_in < 2.0, f"other requests waited {answered_in:.2f}s"
 
             task = queue_task(server.url, world.admin)
-            done = wait_until(
-                lambda: (
-                    (t := get_task(server.url, world.admin, task["id"]))["state"] == "succeeded"
-                    and t
-                ),
-                10,
-                "the task to run",
-            )
+            done = succeeded(server.url, world.admin, task["id"])
             latency = done["delivered_at"] - done["created_at"]
             # The agent polls every 30 s without the long-poll; it got this one at once.
             assert latency < 5.0, f"delivered {latency:.2f}s after it was queued"
@@ -209,14 +221,7 @@ def test_a_task_reaches_a_long_polling_agent_at_once(
             # The agent asks again at once: a second task is delivered as fast.
             wait_until(lambda: waiters(server).parked >= 1, 10, "the next held poll")
             second = queue_task(server.url, world.admin)
-            again = wait_until(
-                lambda: (
-                    (t := get_task(server.url, world.admin, second["id"]))["state"] == "succeeded"
-                    and t
-                ),
-                10,
-                "the second task",
-            )
+            again = succeeded(server.url, world.admin, second["id"])
             assert again["delivered_at"] - again["created_at"] < 5.0
             for thread in extra:
                 thread.join(timeout=10)
@@ -252,17 +257,7 @@ def test_held_polls_are_bounded_end_at_their_wait_and_on_shutdown(
         took = time.monotonic() - started
         assert empty.json() == {"tasks": []} and 0.9 < took < 4, took
         # Two held (the bound); a third is answered at once.
-        held = [
-            threading.Thread(
-                target=httpx.post,
-                args=(f"{server.url}{POLL}",),
-                kwargs={"json": {"asset": f"a{i}", "wait": 30}, "headers": headers, "timeout": 60},
-                daemon=True,
-            )
-            for i in range(2)
-        ]
-        for thread in held:
-            thread.start()
+        held = held_polls(server.url, world.tenant.token, ["a0", "a1"], wait=30)
         wait_until(lambda: waiters(server).parked == 2, 10, "two held polls")
         started = time.monotonic()
         third = httpx.post(
@@ -298,26 +293,8 @@ def test_a_task_queued_on_another_replica_reaches_the_held_poll(
             agent(first.url, world, key, tmp_path, long_poll=20.0) as channel,
         ):
             wait_until(lambda: waiters(first).parked == 1, 10, "the agent held on replica A")
-            created = replica_b.post(
-                "/api/v1/tasks",
-                json={
-                    "client": "acme",
-                    "asset": "srv1",
-                    "action": "run-script",
-                    "params": {"script": "fix.sh"},
-                },
-                headers={"Authorization": f"Bearer {world.admin}"},
-            )
-            assert created.status_code == 201, created.text
-            task = created.json()
-            done = wait_until(
-                lambda: (
-                    (t := get_task(first.url, world.admin, task["id"]))["state"] == "succeeded"
-                    and t
-                ),
-                10,
-                "the task to run",
-            )
+            task = queue_task(replica_b, world.admin)
+            done = succeeded(first.url, world.admin, task["id"])
             assert channel.last_error is None
     latency = done["delivered_at"] - done["created_at"]
     # Found by A's re-check (every task_poll_recheck = 1 s), not the agent's 30 s polling.
