@@ -27,6 +27,9 @@ from collector.remediation import tasks as task_domain
 from collector.remediation.service import Remediation
 from collector.runtime import RuntimeDep
 
+#: Seconds between a held poll's checks that its agent is still connected.
+DISCONNECT_CHECK = 5.0
+
 TaskId = Annotated[str, PathParam(pattern=r"^[0-9a-f-]{36}$")]
 
 
@@ -178,8 +181,9 @@ async def poll(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            # Wake at least once a second to notice an agent that went away.
-            woken = await waiter.wait(min(remaining, 1.0))
+            # Wake now and then to notice an agent that went away (its poll would end at
+            # its wait anyway; a task woken for meanwhile is delivered again to the next).
+            woken = await waiter.wait(min(remaining, DISCONNECT_CHECK))
             if await request.is_disconnected():
                 break
             if woken and not waiters.closed:
