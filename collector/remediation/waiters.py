@@ -30,6 +30,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from collector.store import after_commit
+
 log = logging.getLogger(__name__)
 
 Key = tuple[int, str]  # (client id, asset name)
@@ -122,9 +124,9 @@ class TaskWaiters:
             waiter.wake()
 
     def after_commit(self, conn: Connection, key: Key) -> None:
-        """Wake ``key``'s polls when ``conn``'s transaction commits (a rolled back task wakes
-        nobody). A poll woken a moment before the row is visible finds it on its next look."""
-        sa.event.listen(conn, "commit", lambda _conn: self.wake(key), once=True)
+        """Wake ``key``'s polls once ``conn``'s transaction (a ``Store.write``) committed: the
+        woken poll sees the task. A rolled back task wakes nobody."""
+        after_commit(conn, lambda: self.wake(key))
 
     def close(self) -> None:
         """Shutting down: every parked poll answers now (empty), none is parked any more."""

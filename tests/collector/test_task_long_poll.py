@@ -301,3 +301,30 @@ def test_a_task_queued_on_another_replica_reaches_the_held_poll(
     assert latency < 5.0, f"delivered {latency:.2f}s after replica B queued it"
     print(f"cross-replica delivery latency: {latency * 1000:.0f} ms")
     assert world.marker.read_text().count("run") == 1
+
+
+def test_after_commit_callbacks_see_the_commit_and_never_run_on_rollback(store: Store) -> None:
+    """The wake of a held poll (Store.write's after-commit callbacks): it runs once the rows
+    are visible to another connection, never for a transaction rolled back, and nothing is
+    left behind on the pooled connection for its next user."""
+    from collector.schema import clients
+    from collector.store import after_commit
+
+    def count() -> int:
+        with store.read() as conn:
+            return len(conn.execute(clients.select()).all())
+
+    seen: list[int] = []
+    with store.write() as conn:
+        conn.execute(clients.insert().values(name="one", created_at=timeutil.now()))
+        after_commit(conn, lambda: seen.append(count()))
+        assert seen == []
+    assert seen == [1]  # run after the commit: another connection saw the row
+
+    with pytest.raises(RuntimeError), store.write() as conn:
+        conn.execute(clients.insert().values(name="two", created_at=timeutil.now()))
+        after_commit(conn, lambda: seen.append(-1))
+        raise RuntimeError("rolled back")
+    with store.write() as conn:
+        pass  # the same pooled connection, most likely: the dropped callback stays dropped
+    assert seen == [1] and count() == 1
