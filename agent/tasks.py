@@ -400,14 +400,20 @@ class TaskChannel:
                 with contextlib.suppress(OSError):  # closed meanwhile
                     sock.shutdown(socket.SHUT_RDWR)
 
-    def next_delay(self, handled: list[bool] | None, failures: int) -> float:
+    def next_delay(
+        self, handled: list[bool] | None, failures: int, took: float | None = None
+    ) -> float:
         """Seconds before the next poll: none after a long-poll's answer; after a failure
         1, 2, 4 … s (with jitter) up to ``poll_interval``; ``poll_interval`` when polling
-        plainly, and a short pause when only tasks handled before came back (nothing new:
-        the collector still waits for a result, asking at once again would spin)."""
+        plainly, or when an empty answer came long before the wait (``took`` seconds: the
+        collector held no poll — at its bound, shutting down, or configured without); a
+        short pause when only tasks handled before came back (nothing new: the collector
+        still waits for a result; asking at once again would spin)."""
         if handled is None:
             return min(self.poll_interval, 2.0 ** min(failures - 1, 16)) * random.uniform(0.8, 1)
         if not (self.long_poll > 0 and self.long_poll_supported):
+            return self.poll_interval
+        if not handled and took is not None and took < self.long_poll / 2:
             return self.poll_interval
         if handled and not any(handled):
             return min(self.poll_interval, 5.0)
@@ -425,6 +431,7 @@ class TaskChannel:
         failures = 0
         while not stop.is_set():
             handled: list[bool] | None = None
+            started = time.monotonic()
             try:
                 handled = self._round(self.long_poll)
                 self.last_error = None
@@ -435,7 +442,7 @@ class TaskChannel:
                 failures += 1
                 self.last_error = str(exc)
                 log.info("task channel: %s", exc)
-            if stop.wait(self.next_delay(handled, failures)):
+            if stop.wait(self.next_delay(handled, failures, time.monotonic() - started)):
                 return
 
 

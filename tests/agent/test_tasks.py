@@ -256,7 +256,10 @@ def test_the_loop_backs_off_on_errors_and_pauses_on_nothing_new(tmp_path, signer
     assert max(delays) <= 30 and delays[-1] >= 24  # capped at poll_interval
     assert ch.next_delay([False, False], 0) == 5.0  # only known tasks came back: no spin
     assert ch.next_delay([False, True], 0) == 0.0
-    assert ch.next_delay([], 0) == 0.0  # the wait ended empty: ask again
+    ch.long_poll = 25
+    assert ch.next_delay([], 0, took=25.1) == 0.0  # the wait ended empty: ask again
+    # Empty at once: the collector held nothing (its bound, shutdown): no spinning.
+    assert ch.next_delay([], 0, took=0.01) == 30
 
 
 def test_stopping_interrupts_a_held_poll(tmp_path, signer, scripts):
