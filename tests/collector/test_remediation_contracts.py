@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from collector import timeutil
 from collector.api import create_app
 from collector.contracts.files import check
 from collector.remediation.keys import generate_key
+from collector.schema import notifications
 from collector.settings import Settings
 from tests.collector.conftest import add_tenant, make_batch, sample
 
@@ -51,6 +53,7 @@ CONTRACT = {
     "plan": {"name": "Standard"},
     "points": {"allotment": 20, "rates": {"default": 4}, "rounding": "15m"},
     "remediation": {"standard": ["restart-service"]},
+    "contacts": [{"name": "Jane", "email": "jane@acme.example", "receives": ["approvals"]}],
 }
 
 
@@ -148,6 +151,20 @@ def test_standard_fixes_are_free_non_standard_ones_charged_once(
     assert free["standard"] is True and free["state"] == "awaiting_approval"
     assert free["estimate_centipoints"] is None
     assert done["state"] == "done"
+    # Both asked the client; the standard one says it is included instead of a price.
+    with store.read() as conn:
+        mails = {
+            r.data["request"]: r
+            for r in conn.execute(
+                sa.select(notifications).where(notifications.c.kind == "approval_request")
+            )
+        }
+    non_standard, standard = mails[quoted["key"]], mails[free["key"]]
+    assert non_standard.subject.endswith("— 1.00 points"), non_standard.subject
+    assert "Estimate: 1.00 points" in non_standard.body_text
+    assert standard.subject.endswith("— included in your contract"), standard.subject
+    assert "included in your contract: no points are charged" in standard.body_text
+    assert "points" not in standard.subject and "Estimate:" not in standard.body_text
     ledger = app.get("/api/v1/clients/acme/ledger", headers=bearer(admin_token)).json()
     assert ledger["charged"] == -100 and len(ledger["charges"]) == 1, ledger  # unchanged
 
