@@ -13,6 +13,7 @@ Admins: ``GET /api/v1/actions``, ``POST /api/v1/tasks``, ``GET /api/v1/tasks[/{i
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -171,12 +172,12 @@ async def poll(
     client_id, agent = int(principal.client_id or 0), _agent(principal)
     wait = min(body.wait, remediation.settings.task_poll_max_wait)
     deadline = time.monotonic() + wait
-    found = await run_in_threadpool(remediation.poll, client_id, body.asset, agent)
-    if found or wait <= 0:
-        return PollAnswer(tasks=[SignedTask(**t) for t in found])
     waiters = remediation.waiters
-    async with waiters.parked_for((client_id, body.asset)) as waiter:
-        # None: this process holds as many polls as it may; answer now (empty).
+    # Parked before the first look, so that a task committed meanwhile wakes it.
+    parking = waiters.parked_for((client_id, body.asset)) if wait > 0 else nullcontext()
+    async with parking as waiter:
+        found = await run_in_threadpool(remediation.poll, client_id, body.asset, agent)
+        # waiter None: no wait asked, or this process holds as many polls as it may.
         while waiter is not None and not found and not waiters.closed:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
