@@ -28,9 +28,6 @@ from collector.remediation import tasks as task_domain
 from collector.remediation.service import Remediation
 from collector.runtime import RuntimeDep
 
-#: Seconds between a held poll's checks that its agent is still connected.
-DISCONNECT_CHECK = 5.0
-
 TaskId = Annotated[str, PathParam(pattern=r"^[0-9a-f-]{36}$")]
 
 
@@ -47,7 +44,7 @@ class PollRequest(_Strict):
     asset: str = Field(min_length=1, max_length=253)
     #: Seconds to hold the answer open until a task comes (a long-poll); cut to the
     #: collector's ``task_poll_max_wait``. 0: answer at once.
-    wait: float = Field(default=0.0, ge=0, le=3600)
+    wait: float = Field(default=0.0, ge=0, le=3600, strict=True)  # a number, not true/"5"
 
 
 class SignedTask(BaseModel):
@@ -182,9 +179,9 @@ async def poll(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            # Wake now and then to notice an agent that went away (its poll would end at
-            # its wait anyway; a task woken for meanwhile is delivered again to the next).
-            woken = await waiter.wait(min(remaining, DISCONNECT_CHECK))
+            woken = await waiter.wait(remaining)
+            # An agent that went away: its held poll lingers until its wait ends (that is
+            # all it costs; a task it was woken for is delivered again on the next poll).
             if await request.is_disconnected():
                 break
             if woken and not waiters.closed:
