@@ -267,6 +267,11 @@ def test_held_polls_are_bounded_end_at_their_wait_and_on_shutdown(
         # A bad wait names the field.
         bad = httpx.post(f"{server.url}{POLL}", json={"asset": "srv1", "wait": -1}, headers=headers)
         assert bad.status_code == 422 and "wait" in bad.text
+        for wrong in (False, "5"):  # a number, not a flag or a text
+            refused = httpx.post(
+                f"{server.url}{POLL}", json={"asset": "srv1", "wait": wrong}, headers=headers
+            )
+            assert refused.status_code == 422 and "wait" in refused.text
         # Shutdown answers the held polls at once instead of waiting 30 s for them.
         started = time.monotonic()
         server.should_exit = True
