@@ -114,7 +114,13 @@ class ActionsConfig(_Model):
     #: The collector's Ed25519 task key (base64, from ``upkeep tasks key``); default: the key
     #: the collector presents on first contact, pinned in the state directory.
     public_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{43}=$")
+    #: Between polls when the collector holds no long-poll (an older collector), after a
+    #: failed poll at most (failures back off from 1 s up to this).
     poll_interval: Duration = Field(default=30.0, ge=1, le=3600)
+    #: How long each poll asks the collector to hold its answer until a task comes (a
+    #: long-poll: a task is picked up within a moment of being queued); 0: plain polling
+    #: every ``poll_interval``. The collector cuts it to its ``task_poll_max_wait``.
+    long_poll: Duration = Field(default=25.0, ge=0, le=300)
     max_output_bytes: int = Field(default=16384, ge=256, le=1_048_576)
 
     @field_validator("allow")

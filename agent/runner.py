@@ -231,6 +231,7 @@ class AgentService:
                 public_key=agent.actions.public_key,
                 scripts_dir=agent.actions.scripts_dir,
                 poll_interval=agent.actions.poll_interval,
+                long_poll=agent.actions.long_poll,
                 max_output=agent.actions.max_output_bytes,
                 ca_bundle=str(agent.collector.ca_bundle) if agent.collector.ca_bundle else None,
                 timeout=agent.collector.timeout,

@@ -1,7 +1,12 @@
 """The task channel, agent side: pick up signed tasks on the regular contact, run, report.
 
-No inbound port: the agent asks ``POST /api/v1/agent/tasks/poll`` every ``poll_interval``
-(only when ``actions.allow`` names something; the default allows nothing and never polls).
+No inbound port: the agent asks ``POST /api/v1/agent/tasks/poll`` (only when ``actions.allow``
+names something; the default allows nothing and never polls). Each poll is a long-poll: it
+asks the collector to hold the answer up to ``long_poll`` seconds until a task is queued, so
+a task is picked up within a moment, and asks again as soon as it is answered. A failed poll
+backs off (1 s, 2 s, … up to ``poll_interval``); a collector without the long-poll (it
+refuses ``wait``) is asked every ``poll_interval``. Stopping the agent interrupts a held
+poll at once (its socket is shut down).
 
 Every task is checked before anything runs:
 
@@ -22,11 +27,15 @@ loses none. Each run is also logged (INFO) with its id, action and outcome.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
+import random
+import socket
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +170,7 @@ class TaskChannel:
         public_key: str | None = None,
         scripts_dir: Path | None = None,
         poll_interval: float = 30.0,
+        long_poll: float = 25.0,
         max_output: int = 16384,
         ca_bundle: str | None = None,
         timeout: float = 15.0,
@@ -170,6 +180,10 @@ class TaskChannel:
         self.asset = asset
         self.allow = set(allow)
         self.poll_interval = poll_interval
+        self.long_poll = long_poll
+        self.timeout = timeout
+        #: False once the collector refused ``wait`` (older than the long-poll).
+        self.long_poll_supported = True
         self.state_dir = state_dir
         self.configured_key = public_key
         self.ctx = ActionContext(scripts_dir=scripts_dir, max_output=max_output)
@@ -188,6 +202,12 @@ class TaskChannel:
             cert_reqs="CERT_REQUIRED",
             ca_certs=ca_bundle,
         )
+        # The connections in use, so that stopping can shut down a held long-poll's socket.
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._http.pool_classes_by_scheme = {
+            scheme: _tracking(pool, self._connections)
+            for scheme, pool in self._http.pool_classes_by_scheme.items()
+        }
         self.last_error: str | None = None
         for task_id in self.journal.interrupted():
             log.warning("task %s was running when the agent stopped: not run again", task_id)
@@ -206,11 +226,14 @@ class TaskChannel:
 
     # -- HTTP --------------------------------------------------------------------------
     def _request(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
+        # A long-poll is answered after up to ``wait`` seconds: read that much longer.
+        wait = float((body or {}).get("wait") or 0) if path == POLL_PATH else 0.0
         resp = self._http.request(
             method,
             self.base + path,
             body=json.dumps(body).encode() if body is not None else None,
             headers=self._headers,
+            timeout=urllib3.Timeout(connect=min(self.timeout, 10.0), read=self.timeout + wait),
         )
         try:
             data = json.loads(resp.data) if resp.data else None
@@ -240,20 +263,33 @@ class TaskChannel:
         return self._verifier
 
     # -- one round ---------------------------------------------------------------------
-    def poll_once(self) -> int:
-        """Report what is pending, fetch new tasks and handle them; the number handled."""
+    def poll_once(self, wait: float = 0.0) -> int:
+        """Report what is pending, fetch new tasks (holding the poll open up to ``wait``
+        seconds until one comes) and handle them; the number handled."""
+        return len(self._round(wait))
+
+    def _round(self, wait: float) -> list[bool]:
+        """One poll; for each task received, whether it was new here (run or refused now)."""
         self.report_pending()
         verifier = self.verifier()
-        status, data = self._request("POST", POLL_PATH, {"asset": self.asset})
+        body: dict[str, Any] = {"asset": self.asset}
+        if wait > 0 and self.long_poll_supported:
+            body["wait"] = wait
+        status, data = self._request("POST", POLL_PATH, body)
+        if status == 422 and "wait" in body:
+            # A collector from before the long-poll: poll it plainly from now on.
+            log.info("the collector holds no task long-poll; polling every %gs", self.poll_interval)
+            self.long_poll_supported = False
+            status, data = self._request("POST", POLL_PATH, {"asset": self.asset})
         if status != 200 or not isinstance(data, dict):
             raise RuntimeError(f"task poll answered HTTP {status}: {data}")
         tasks = data.get("tasks") or []
-        for envelope in tasks:
-            self.handle(envelope, verifier)
+        handled = [self.handle(envelope, verifier) for envelope in tasks]
         self.journal.prune(time.time())
-        return len(tasks)
+        return handled
 
-    def handle(self, envelope: dict[str, Any], verifier: TaskVerifier) -> None:
+    def handle(self, envelope: dict[str, Any], verifier: TaskVerifier) -> bool:
+        """Check, run and report one task; False when it was known here already."""
         task_id = str(envelope.get("id") or "")
         try:
             task = verifier.verify(envelope)
@@ -263,14 +299,14 @@ class TaskChannel:
             log.warning("task %s refused: %s", task_id or "?", exc)
             if task_id:
                 self._report(task_id, {"status": exc.status, "output": str(exc), "duration": 0.0})
-            return
+            return True
         known = self.journal.get(task_id)
         if known is not None:
             state, result, reported = known
             if state == "done" and result is not None and not reported:
                 self._report(task_id, result)
             log.info("task %s already %s here: not run again", task_id, state)
-            return
+            return False
         action = str(task.get("action"))
         expires_at = float(task.get("expires_at") or 0)
         try:
@@ -280,9 +316,9 @@ class TaskChannel:
             result = {"status": exc.status, "output": str(exc), "duration": 0.0}
             self.journal.finish(task_id, action, expires_at, result)
             self._report(task_id, result)
-            return
+            return True
         if not self.journal.start(task_id, action, expires_at):
-            return  # another round got it first
+            return False  # another round got it first
         result = self.run(task)
         self.journal.finish(task_id, action, expires_at, result)
         log.info(
@@ -295,6 +331,7 @@ class TaskChannel:
             (result.get("output") or "")[:200],
         )
         self._report(task_id, result)
+        return True
 
     def _check(self, task: dict[str, Any], expires_at: float) -> None:
         if task.get("asset") != self.asset:
@@ -355,13 +392,68 @@ class TaskChannel:
             if not self._report(task_id, result):
                 return
 
+    def interrupt(self) -> None:
+        """Shut down the sockets in use: a held long-poll returns (with an error) at once."""
+        for conn in list(self._connections):
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def next_delay(
+        self, handled: list[bool] | None, failures: int, took: float | None = None
+    ) -> float:
+        """Seconds before the next poll: none after a long-poll's answer; after a failure
+        1, 2, 4 … s (with jitter) up to ``poll_interval``; ``poll_interval`` when polling
+        plainly, or when an empty answer came long before the wait (``took`` seconds: the
+        collector held no poll — at its bound, shutting down, or configured without); a
+        short pause when only tasks handled before came back (nothing new: the collector
+        still waits for a result; asking at once again would spin)."""
+        if handled is None:
+            return min(self.poll_interval, 2.0 ** min(failures - 1, 16)) * random.uniform(0.8, 1)
+        if not (self.long_poll > 0 and self.long_poll_supported):
+            return self.poll_interval
+        if not handled and took is not None and took < self.long_poll / 2:
+            return self.poll_interval
+        if handled and not any(handled):
+            return min(self.poll_interval, 5.0)
+        return 0.0
+
     def run_forever(self, stop: threading.Event) -> None:
-        while True:
+        """Poll until ``stop``; a held poll is interrupted the moment it is set."""
+
+        def interrupt_on_stop() -> None:
+            stop.wait()
+            self.interrupt()
+
+        watcher = threading.Thread(target=interrupt_on_stop, name="tasks-stop", daemon=True)
+        watcher.start()
+        failures = 0
+        while not stop.is_set():
+            handled: list[bool] | None = None
+            started = time.monotonic()
             try:
-                self.poll_once()
+                handled = self._round(self.long_poll)
                 self.last_error = None
+                failures = 0
             except Exception as exc:  # the channel retries; it never stops the agent
+                if stop.is_set():
+                    return
+                failures += 1
                 self.last_error = str(exc)
                 log.info("task channel: %s", exc)
-            if stop.wait(self.poll_interval):
+            if stop.wait(self.next_delay(handled, failures, time.monotonic() - started)):
                 return
+
+
+def _tracking(pool_class: Any, connections: weakref.WeakSet[Any]) -> Any:
+    """``pool_class`` recording each connection it opens in ``connections``."""
+
+    class Tracking(pool_class):
+        def _new_conn(self) -> Any:
+            conn = super()._new_conn()
+            connections.add(conn)
+            return conn
+
+    Tracking.__name__ = f"Tracking{pool_class.__name__}"
+    return Tracking

@@ -209,7 +209,7 @@ def parse_batch(raw: bytes) -> Batch | wirecodec.Batch:
 
 # ---------------------------------------------------------------------- authentication
 
-#: Kept for the routers still built by a factory (remediation, closings).
+#: Kept for the routers still built by a factory (closings).
 _responses = responses
 
 
@@ -495,13 +495,17 @@ def build_runtime(
     # Noise control: the maintenance file, and the lifecycle as the target of released signals.
     noise_control = noise.configure(noise.NoiseControl(settings.maintenance_file))
     noise.set_emitter(incident_runtime.service.apply_signal, noise.active_incident_key)
-    # Contract files: loaded at start (after migrations), on SIGHUP and on the reload API.
-    contract_files = ContractFiles(store, settings.contracts_paths)
     # Remediation (docs/remediation.md): automatic fixes on firing alerts, signed agent tasks.
     from collector.remediation.service import Remediation
 
     remediation = Remediation(
         store, settings, rule_service, incident_runtime.service, incident_runtime.ledger
+    )
+    # Contract files: loaded at start (after migrations), on SIGHUP and on the reload API;
+    # their remediation.standard must name actions of the library (unchecked when the
+    # library did not load: a broken action file must not refuse every contract).
+    contract_files = ContractFiles(
+        store, settings.contracts_paths, actions=remediation.library.actions or None
     )
     # Every periodic job and worker of this replica, in one registry (collector.background).
     jobs, workers = collector_jobs(
@@ -595,13 +599,9 @@ def include_routers(app: FastAPI, runtime: Runtime) -> None:
 
     app.include_router(report_pages)
     app.include_router(closing_api.closings_router(require_admin, _responses(401, 403)))
-    from collector.remediation.api import remediation_router
+    from collector.remediation.api import router as remediation_router
 
-    app.include_router(
-        remediation_router(
-            runtime.remediation, require_admin, require_agent, _responses(400, 401, 403)
-        )
-    )
+    app.include_router(remediation_router)
     from collector.oncall.api import router as oncall
 
     app.include_router(oncall)

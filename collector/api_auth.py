@@ -70,6 +70,7 @@ def require_admin(request: Request, credentials: Credentials) -> Principal:
 
 
 Admin = Annotated[Principal, Depends(require_admin)]
+Agent = Annotated[Principal, Depends(require_agent)]
 
 
 def require_agent(request: Request, credentials: Credentials) -> Principal:

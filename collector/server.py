@@ -20,6 +20,18 @@ from collector.store import Store
 log = logging.getLogger(__name__)
 
 
+class CollectorServer(uvicorn.Server):
+    """uvicorn's server, releasing the agents' parked task polls first on shutdown: a held
+    long-poll answers (empty) at once instead of keeping the graceful shutdown waiting."""
+
+    async def shutdown(self, sockets: list | None = None) -> None:
+        runtime = getattr(getattr(self.config.app, "state", None), "runtime", None)
+        remediation = getattr(runtime, "remediation", None)
+        if remediation is not None:
+            remediation.waiters.close()
+        await super().shutdown(sockets)
+
+
 def build_server(
     settings: Settings,
     *,
@@ -43,7 +55,7 @@ def build_server(
         ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
         ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,
     )
-    return uvicorn.Server(config)
+    return CollectorServer(config)
 
 
 def tune_gc() -> None:

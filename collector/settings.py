@@ -169,6 +169,14 @@ class Settings(BaseModel):
     task_deadline: Duration = Field(default=3600.0, gt=0, le=7 * 86400.0)
     #: How often approvals are picked up and deadlines checked (0: never).
     task_sync_interval: Duration = Field(default=5.0, ge=0)
+    #: The longest an agent's task poll is held open waiting for a task (its ``wait`` is cut
+    #: to this; 0: no long-poll, every poll answers at once).
+    task_poll_max_wait: Duration = Field(default=25.0, ge=0, le=300.0)
+    #: Polls held open at once per collector process; more are answered at once (empty).
+    task_poll_max_parked: int = Field(default=1000, ge=0, le=100_000)
+    #: How often the held polls look for tasks queued by another process (another replica,
+    #: the CLI); a task queued by this process wakes its agent at once.
+    task_poll_recheck: Duration = Field(default=1.0, gt=0, le=60.0)
     #: How often rule files are checked for changes (0: only SIGHUP and the reload API).
     rules_watch_interval: Duration = Field(default=2.0, ge=0)
     #: A sample older than this when it arrives (a spool replay) moves clocks but never fires.

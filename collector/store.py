@@ -191,6 +191,15 @@ def _now() -> float:
     return time.time()
 
 
+_AFTER_COMMIT = "upkeep_after_commit"
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after :meth:`Store.write`'s transaction on ``conn`` committed (never
+    when it rolls back). Outside a ``Store.write`` it never runs."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
 class Store:
     """One database: the engine, the SQLite write lock, migrations and health."""
 
@@ -215,12 +224,22 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction: committed on exit, rolled back on any exception."""
+        """A write transaction: committed on exit, rolled back on any exception. Callbacks
+        given to :func:`after_commit` run once the commit is done (the rows are visible)."""
         lock = self._write_lock or contextlib.nullcontext()
         with lock, self.engine.connect() as conn:
             conn = conn.execution_options(upkeep_write=True)
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                # conn.info lives with the pooled DBAPI connection: never left for the next.
+                callbacks = conn.info.pop(_AFTER_COMMIT, [])
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the transaction is committed; a callback cannot undo it
+                log.exception("an after-commit callback failed")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

@@ -141,7 +141,7 @@ def put_contract(
     409 when the contract is managed by a contract file."""
     if "\\u0000" in json.dumps(body):
         raise service.InvalidContract("strings must not contain NUL characters")
-    contract = service.validate_body(body, client)
+    contract = service.validate_body(body, client, files.actions)
     managed = files.managed()
     with files.store.write() as conn:
         service.apply(

@@ -50,6 +50,18 @@ def _known_clients(config: Path | None) -> tuple[list[str] | None, str]:
         return None, f"store not reachable ({type(exc).__name__})"
 
 
+def _action_names(config: Path | None) -> set[str] | None:
+    """The action library's names (the settings' ``actions_paths``), or None when it does
+    not load (``upkeep actions`` problems are reported by the collector, not here)."""
+    from collector import cli_support
+    from collector.remediation.actions import load_library
+
+    try:
+        return set(load_library(cli_support.settings_of(config).actions_paths).actions)
+    except Exception:  # bad settings or action files only skip this check
+        return None
+
+
 @contract_app.command("check")
 def contract_check(
     paths: Annotated[list[Path], typer.Argument(help="Contract files or folders.")],
@@ -62,7 +74,7 @@ def contract_check(
     from collector.contracts.files import check
 
     known, why = (None, "--no-store") if no_store else _known_clients(config)
-    parsed = check(paths, known)
+    parsed = check(paths, known, _action_names(config))
     problems = [p for item in parsed for p in item.problems]
     for problem in problems:
         typer.echo(problem, err=True)

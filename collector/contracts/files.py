@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,10 @@ _QUOTED = re.compile(r"'([^']+)'")
 def _refine(loc: list[str | int], msg: str, data: Any) -> list[str | int]:
     """Point a model-level message at the key it is about (the line an admin must change)."""
     node = _child(data, loc)
+    if isinstance(node, list) and msg.startswith("action "):  # remediation.standard: the item
+        quoted = _QUOTED.search(msg)
+        at = [i for i, v in enumerate(node) if quoted and v == quoted.group(1)]
+        return [*loc, at[1 if "twice" in msg and len(at) > 1 else 0]] if at else loc
     if not isinstance(node, dict):
         return loc
     if msg.startswith("unknown weekday"):
@@ -180,15 +184,17 @@ def _duplicate_tasks(doc: YamlDocument) -> list[str]:
     return out
 
 
-def parse_document(doc: YamlDocument) -> tuple[Contract | None, list[str]]:
-    """Validate one parsed contract file."""
+def parse_document(
+    doc: YamlDocument, actions: Collection[str] | None = None
+) -> tuple[Contract | None, list[str]]:
+    """Validate one parsed contract file (``actions``: the names remediation may list)."""
     if not isinstance(doc.data, dict):
         return None, [
             f"{doc.where([])}: (top level): a contract file is a mapping with client:, plan:, …"
         ]
     problems = _duplicate_tasks(doc)
     try:
-        contract = Contract.model_validate(doc.data)
+        contract = Contract.model_validate(doc.data, context=validation_context(actions))
     except ValidationError as exc:
         return None, sorted(problems + describe(exc, doc), key=_line)
     return (None, problems) if problems else (contract, [])
@@ -199,7 +205,11 @@ def _line(problem: str) -> int:
     return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
 
 
-def parse_file(path: str | Path) -> ParsedFile:
+def validation_context(actions: Collection[str] | None) -> dict[str, Any] | None:
+    return {"actions": set(actions)} if actions is not None else None
+
+
+def parse_file(path: str | Path, actions: Collection[str] | None = None) -> ParsedFile:
     """Read and validate one contract file (never raises for bad content)."""
     path = Path(path)
     if not path.exists():
@@ -208,17 +218,20 @@ def parse_file(path: str | Path) -> ParsedFile:
         doc = YamlDocument.from_file(path)
     except ConfigError as exc:
         return ParsedFile(path, problems=list(exc.problems))
-    contract, problems = parse_document(doc)
+    contract, problems = parse_document(doc, actions)
     return ParsedFile(path, contract, problems, doc)
 
 
 def check(
-    paths: Iterable[str | Path], known_clients: Iterable[str] | None = None
+    paths: Iterable[str | Path],
+    known_clients: Iterable[str] | None = None,
+    actions: Collection[str] | None = None,
 ) -> list[ParsedFile]:
-    """Parse every contract file under ``paths``. Also refused: a second file for a client, and
-    (when ``known_clients`` is given) a client Upkeep does not know."""
+    """Parse every contract file under ``paths``. Also refused: a second file for a client,
+    (when ``known_clients`` is given) a client Upkeep does not know, and (``actions``: the
+    action library's names) a standard fix that is no action."""
     known = set(known_clients) if known_clients is not None else None
-    parsed = [parse_file(p) for p in contract_files(paths)]
+    parsed = [parse_file(p, actions) for p in contract_files(paths)]
     owner: dict[str, Path] = {}
     for item in parsed:
         if item.contract is None or item.doc is None:
@@ -273,9 +286,13 @@ class ContractFiles:
     """Loads ``paths`` into the store. Thread-safe; every collector replica may run it (storing
     an unchanged contract is a no-op)."""
 
-    def __init__(self, store: Any, paths: Iterable[str | Path]) -> None:
+    def __init__(
+        self, store: Any, paths: Iterable[str | Path], actions: Collection[str] | None = None
+    ) -> None:
         self.store = store
         self.paths = [Path(p) for p in paths]
+        #: The action library's names (``remediation.standard`` must name actions).
+        self.actions = set(actions) if actions is not None else None
         self.last = ReloadResult(paths=[str(p) for p in self.paths])
         self._lock = threading.Lock()
 
@@ -292,7 +309,7 @@ class ContractFiles:
         with self._lock:
             with self.store.write() as conn:
                 names = dict(conn.execute(sa.select(clients.c.name, clients.c.id)).all())
-                for item in check(self.paths, names):
+                for item in check(self.paths, names, self.actions):
                     if item.contract is None:
                         result.errors.extend(item.problems)
                         continue

@@ -13,6 +13,7 @@ Points are written as decimals (``20``, ``1.5``) and kept as integer hundredths
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -501,6 +502,39 @@ class Closing(_Strict):
     announce_proactive: Literal["each", "daily", "monthly"] = "daily"
 
 
+class RemediationTerms(_Strict):
+    """What the fee includes of the fixes the agents run (:mod:`collector.remediation`).
+
+    An action listed in ``standard`` is included: a fix with policy ``client`` still waits
+    for the client's approval, but is a standard request (no points quoted or charged). Any
+    other action is a non-standard request: quoted in points at the contract's rate, charged
+    through the ledger once when it succeeds. A contract without ``points`` includes every
+    action."""
+
+    standard: list[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+    ] = Field(default_factory=list)
+
+    @field_validator("standard")
+    @classmethod
+    def _known_once(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        # The collector and ``upkeep contract check`` pass the action library's names.
+        known = info.context.get("actions") if info.context else None
+        seen: set[str] = set()
+        for name in value:
+            if known is not None and name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"action {name!r} is not in the action library{hint}")
+            if name in seen:
+                raise ValueError(f"action {name!r} is listed twice")
+            seen.add(name)
+        return value
+
+    def included(self, action: str) -> bool:
+        return action in self.standard
+
+
 # ---------------------------------------------------------------------- the contract
 
 
@@ -521,6 +555,7 @@ class Contract(_Strict):
     points: PointsPolicy | None = None  # None: no points (everything included)
     contacts: list[Contact] = Field(default_factory=list)
     closing: Closing = Field(default_factory=Closing)
+    remediation: RemediationTerms = Field(default_factory=RemediationTerms)
     maintenance_tasks: list[MaintenanceTask] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -555,6 +590,10 @@ class Contract(_Strict):
                 raise ValueError(f"task id {task.id!r} is used twice")
             seen.add(task.id)
         return value
+
+    def fix_is_standard(self, action: str) -> bool:
+        """Whether fix ``action`` is included in the fee (no points: none, or listed)."""
+        return self.points is None or self.remediation.included(action)
 
     def contacts_for(self, kind: str) -> list[str]:
         """E-mail addresses of the contacts that receive ``kind`` (reports, low_balance, …)."""

@@ -37,7 +37,9 @@ class InvalidContract(InvalidBatch):
     code = "invalid_contract"
 
 
-def validate_body(data: Any, client: str | None = None) -> Contract:
+def validate_body(
+    data: Any, client: str | None = None, actions: Collection[str] | None = None
+) -> Contract:
     """A contract from a JSON body; ``client`` (the URL's) fills or must equal ``client:``."""
     if isinstance(data, dict) and client is not None:
         given = data.get("client")
@@ -55,7 +57,8 @@ def validate_body(data: Any, client: str | None = None) -> Contract:
                 ],
             )
     try:
-        return Contract.model_validate(data)
+        context = {"actions": set(actions)} if actions is not None else None
+        return Contract.model_validate(data, context=context)
     except ValidationError as exc:
         detail, fields = problem_fields(exc.errors(include_url=False, include_input=False))
         raise InvalidContract(detail, fields=fields) from None

@@ -3,6 +3,7 @@
 States::
 
     standard:      new ──start/log-time──► in_progress ──complete──► done        (free)
+                   (approval=True: awaiting_approval ──approve──► approved ──► … done, free)
     non-standard:  awaiting_approval ──approve──► approved ──start/log-time──► in_progress
                         │                         ──complete──► done (charged)
                         └──reject──► rejected
@@ -132,8 +133,11 @@ def create(
     now: float,
     actor: str,
     links: Any | None = None,
+    approval: bool = False,
 ) -> str:
-    """A new request; returns its key (``REQ-<client>-<n>``)."""
+    """A new request; returns its key (``REQ-<client>-<n>``). ``approval``: a standard
+    request that still waits for the client's approval (free: nothing is quoted or charged;
+    a fix with policy client that the contract includes)."""
     title = _text("title", title, 500)
     description = _text("description", description, 20000, required=False)
     requested_by = _text("requested_by", requested_by, 200)
@@ -155,7 +159,8 @@ def create(
         estimate = charges.estimate(estimate_minutes, work_type, found[1])
     number = _next_number(conn, client_id)
     key = request_key(client, number)
-    state = "new" if standard else "awaiting_approval"
+    ask = approval or not standard
+    state = "awaiting_approval" if ask else "new"
     result = conn.execute(
         service_requests.insert().values(
             key=key,
@@ -186,7 +191,7 @@ def create(
         estimate_minutes=estimate_minutes,
         estimate_centipoints=estimate,
     )
-    if not standard:
+    if ask:
         _ask_for_approval(conn, _row(conn, key), now, links)
     return key
 
@@ -239,6 +244,7 @@ def _ask_for_approval(
             reject_url=reject_url,
             held_incident=held[0] if held else None,
             held_basis=held[1] if held else None,
+            included=bool(row.standard),
         ),
         Voice.of(contract),
     )

@@ -68,6 +68,8 @@ class ApprovalRequestNotice(Notice):
     #: A charge held at zero balance: the incident it is for and why it costs points.
     held_incident: str | None = None
     held_basis: str | None = None
+    #: A standard request that still needs approval: included in the contract, no points.
+    included: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The task channel's HTTP side: agent endpoints (agent token) and the admin API.
 
 Agents: ``GET /api/v1/agent/tasks/key`` (the public key to pin), ``POST
-/api/v1/agent/tasks/poll`` (signed tasks for one of the token's client's assets), ``POST
+/api/v1/agent/tasks/poll`` (signed tasks for one of the token's client's assets; with
+``wait`` a long-poll, :mod:`collector.remediation.waiters`), ``POST
 /api/v1/agent/tasks/{id}/result``. An agent token only ever sees and answers its own
 client's tasks (another client's task is "not found").
 
@@ -11,20 +12,21 @@ Admins: ``GET /api/v1/actions``, ``POST /api/v1/tasks``, ``GET /api/v1/tasks[/{i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from contextlib import nullcontext
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from collector import admin, timeutil
-from collector.errors import InvalidArgument, NotFound
+from collector import admin
+from collector.api_auth import Admin, Agent, responses
+from collector.errors import NotFound
 from collector.remediation import tasks as task_domain
-from collector.remediation.keys import SigningKeyMissing
 from collector.remediation.service import Remediation
-from collector.schema import assets
+from collector.runtime import RuntimeDep
 
 TaskId = Annotated[str, PathParam(pattern=r"^[0-9a-f-]{36}$")]
 
@@ -40,6 +42,9 @@ class PublicKey(BaseModel):
 
 class PollRequest(_Strict):
     asset: str = Field(min_length=1, max_length=253)
+    #: Seconds to hold the answer open until a task comes (a long-poll); cut to the
+    #: collector's ``task_poll_max_wait``. 0: answer at once.
+    wait: float = Field(default=0.0, ge=0, le=3600, strict=True)  # a number, not true/"5"
 
 
 class SignedTask(BaseModel):
@@ -126,135 +131,130 @@ class AuditLine(BaseModel):
     detail: dict[str, Any]
 
 
-def remediation_router(
-    remediation: Remediation,
-    require_admin: Callable[..., Any],
-    require_agent: Callable[..., Any],
-    responses: dict[int | str, dict[str, Any]],
-) -> APIRouter:
-    router = APIRouter(tags=["remediation"], responses=responses)
-    store = remediation.store
-    as_admin = Depends(require_admin)
-    as_agent = Depends(require_agent)
+router = APIRouter(tags=["remediation"], responses=responses(400, 401, 403))
 
-    def _signer_key() -> str:
-        if remediation.signer is None:
-            raise NotFound("this collector has no task_signing_key: it sends no tasks")
-        return remediation.signer.public_key()
 
-    @router.get("/api/v1/agent/tasks/key", response_model=PublicKey)
-    def task_key(principal: admin.Principal = as_agent) -> PublicKey:
-        """The public key agents pin to verify task signatures."""
-        return PublicKey(public_key=_signer_key())
+def _remediation(runtime: Any) -> Remediation:
+    remediation: Remediation = runtime.remediation
+    return remediation
 
-    @router.post("/api/v1/agent/tasks/poll", response_model=PollAnswer)
-    def poll(body: PollRequest, principal: admin.Principal = as_agent) -> PollAnswer:
-        """Signed tasks for ``asset`` (of the token's client), delivered until answered."""
-        now = timeutil.now()
-        with store.write() as conn:
-            found = task_domain.poll(
-                conn,
-                int(principal.client_id or 0),
-                body.asset,
-                f"agent-token:{principal.token_id}",
-                now,
-            )
-        return PollAnswer(tasks=[SignedTask(**t) for t in found])
 
-    @router.post("/api/v1/agent/tasks/{task_id}/result", response_model=TaskOut)
-    def result(task_id: TaskId, body: TaskResult, principal: admin.Principal = as_agent) -> TaskOut:
-        """The agent's result; a second one for the same task changes nothing."""
-        return TaskOut(
-            **remediation.record_result(
-                int(principal.client_id or 0),
-                task_id,
-                body.model_dump(),
-                f"agent-token:{principal.token_id}",
-            )
+def _agent(principal: admin.Principal) -> str:
+    return f"agent-token:{principal.token_id}"
+
+
+def _admin(principal: admin.Principal) -> str:
+    return f"admin-token:{principal.token_id}"
+
+
+@router.get("/api/v1/agent/tasks/key", response_model=PublicKey)
+def task_key(principal: Agent, runtime: RuntimeDep) -> PublicKey:
+    """The public key agents pin to verify task signatures."""
+    signer = _remediation(runtime).signer
+    if signer is None:
+        raise NotFound("this collector has no task_signing_key: it sends no tasks")
+    return PublicKey(public_key=signer.public_key())
+
+
+@router.post("/api/v1/agent/tasks/poll", response_model=PollAnswer)
+async def poll(
+    body: PollRequest, request: Request, principal: Agent, runtime: RuntimeDep
+) -> PollAnswer:
+    """Signed tasks for ``asset`` (of the token's client), delivered until answered.
+
+    With ``wait``, an empty answer is held until a task is queued for the asset (answered
+    the moment it is), the wait is over, or the agent goes away; no database connection
+    or thread is held meanwhile (collector.remediation.waiters)."""
+    remediation = _remediation(runtime)
+    client_id, agent = int(principal.client_id or 0), _agent(principal)
+    wait = min(body.wait, remediation.settings.task_poll_max_wait)
+    deadline = time.monotonic() + wait
+    waiters = remediation.waiters
+    # Parked before the first look, so that a task committed meanwhile wakes it.
+    parking = waiters.parked_for((client_id, body.asset)) if wait > 0 else nullcontext()
+    async with parking as waiter:
+        found = await run_in_threadpool(remediation.poll, client_id, body.asset, agent)
+        # waiter None: no wait asked, or this process holds as many polls as it may.
+        while waiter is not None and not found and not waiters.closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            woken = await waiter.wait(remaining)
+            # An agent that went away: its held poll lingers until its wait ends (that is
+            # all it costs; a task it was woken for is delivered again on the next poll).
+            if await request.is_disconnected():
+                break
+            if woken and not waiters.closed:
+                found = await run_in_threadpool(remediation.poll, client_id, body.asset, agent)
+    return PollAnswer(tasks=[SignedTask(**t) for t in found])
+
+
+@router.post("/api/v1/agent/tasks/{task_id}/result", response_model=TaskOut)
+def result(task_id: TaskId, body: TaskResult, principal: Agent, runtime: RuntimeDep) -> TaskOut:
+    """The agent's result; a second one for the same task changes nothing."""
+    return TaskOut(
+        **_remediation(runtime).record_result(
+            int(principal.client_id or 0), task_id, body.model_dump(), _agent(principal)
         )
+    )
 
-    @router.get("/api/v1/actions", response_model=list[ActionOut])
-    def list_actions(principal: admin.Principal = as_admin) -> list[ActionOut]:
-        return [
-            ActionOut(
-                name=a.name,
-                kind=a.kind,
-                description=a.description,
-                os=list(a.os),
-                params={k: v.model_dump() for k, v in a.params.items()},
-                expects=a.expects.model_dump() if a.expects else None,
-                timeout=a.timeout,
-                estimate_minutes=a.estimate_minutes,
-            )
-            for a in sorted(remediation.library.actions.values(), key=lambda a: a.name)
-        ]
 
-    @router.post("/api/v1/tasks", response_model=TaskOut, status_code=201)
-    def create_task(body: NewTask, principal: admin.Principal = as_admin) -> TaskOut:
-        """Queue an action on an asset (no incident): a technician's own fix."""
-        try:
-            action = remediation.library.get(body.action)
-        except KeyError as exc:
-            raise InvalidArgument(str(exc.args[0])) from None
-        now = timeutil.now()
-        with store.write() as conn:
-            client = admin.get_client(conn, body.client)
-            asset_id = conn.execute(
-                sa.select(assets.c.id).where(
-                    assets.c.client_id == client.id, assets.c.name == body.asset
-                )
-            ).scalar()
-            if asset_id is None:
-                raise NotFound(f"client {body.client} has no asset {body.asset!r}")
-            try:
-                row = task_domain.create(
-                    conn,
-                    remediation.signer,
-                    action,
-                    client_id=client.id,
-                    asset_id=asset_id,
-                    params=body.params,
-                    policy="technician",
-                    actor=f"admin-token:{principal.token_id}",
-                    now=now,
-                    deadline=remediation.settings.task_deadline,
-                )
-            except SigningKeyMissing as exc:
-                raise InvalidArgument(str(exc)) from None
-            return TaskOut(**task_domain.summary(row))
+@router.get("/api/v1/actions", response_model=list[ActionOut])
+def list_actions(principal: Admin, runtime: RuntimeDep) -> list[ActionOut]:
+    library = _remediation(runtime).library
+    return [
+        ActionOut(
+            name=a.name,
+            kind=a.kind,
+            description=a.description,
+            os=list(a.os),
+            params={k: v.model_dump() for k, v in a.params.items()},
+            expects=a.expects.model_dump() if a.expects else None,
+            timeout=a.timeout,
+            estimate_minutes=a.estimate_minutes,
+        )
+        for a in sorted(library.actions.values(), key=lambda a: a.name)
+    ]
 
-    @router.get("/api/v1/tasks", response_model=list[TaskOut])
-    def list_tasks(
-        principal: admin.Principal = as_admin, client: str | None = None
-    ) -> list[TaskOut]:
-        with store.read() as conn:
-            client_id = admin.get_client(conn, client).id if client else None
-            return [TaskOut(**t) for t in task_domain.list_tasks(conn, client_id=client_id)]
 
-    @router.get("/api/v1/tasks/{task_id}", response_model=TaskOut)
-    def get_task(task_id: TaskId, principal: admin.Principal = as_admin) -> TaskOut:
-        with store.read() as conn:
-            return TaskOut(**task_domain.get(conn, task_id))
+@router.post("/api/v1/tasks", response_model=TaskOut, status_code=201)
+def create_task(body: NewTask, principal: Admin, runtime: RuntimeDep) -> TaskOut:
+    """Queue an action on an asset (no incident): a technician's own fix."""
+    task = _remediation(runtime).create_task(
+        body.client, body.asset, body.action, body.params, _admin(principal)
+    )
+    return TaskOut(**task)
 
-    @router.get("/api/v1/tasks/{task_id}/audit", response_model=list[AuditLine])
-    def task_audit(task_id: TaskId, principal: admin.Principal = as_admin) -> list[AuditLine]:
-        with store.read() as conn:
-            task_domain.get(conn, task_id)
-            return [AuditLine(**line) for line in task_domain.audit_log(conn, task_id)]
 
-    @router.post("/api/v1/incidents/{key}/fix", response_model=TaskOut, status_code=201)
-    def run_fix(
-        key: Annotated[str, PathParam(max_length=140)],
-        body: RunFix,
-        principal: admin.Principal = as_admin,
-    ) -> TaskOut:
-        """ "Run fix": the incident rule's action by its policy (client: after approval)."""
-        try:
-            task = remediation.run_fix(
-                key, f"admin-token:{principal.token_id}", action=body.action, params=body.params
-            )
-        except SigningKeyMissing as exc:
-            raise InvalidArgument(str(exc)) from None
-        return TaskOut(**task)
+@router.get("/api/v1/tasks", response_model=list[TaskOut])
+def list_tasks(principal: Admin, runtime: RuntimeDep, client: str | None = None) -> list[TaskOut]:
+    with runtime.store.read() as conn:
+        client_id = admin.get_client(conn, client).id if client else None
+        return [TaskOut(**t) for t in task_domain.list_tasks(conn, client_id=client_id)]
 
-    return router
+
+@router.get("/api/v1/tasks/{task_id}", response_model=TaskOut)
+def get_task(task_id: TaskId, principal: Admin, runtime: RuntimeDep) -> TaskOut:
+    with runtime.store.read() as conn:
+        return TaskOut(**task_domain.get(conn, task_id))
+
+
+@router.get("/api/v1/tasks/{task_id}/audit", response_model=list[AuditLine])
+def task_audit(task_id: TaskId, principal: Admin, runtime: RuntimeDep) -> list[AuditLine]:
+    with runtime.store.read() as conn:
+        task_domain.get(conn, task_id)
+        return [AuditLine(**line) for line in task_domain.audit_log(conn, task_id)]
+
+
+@router.post("/api/v1/incidents/{key}/fix", response_model=TaskOut, status_code=201)
+def run_fix(
+    key: Annotated[str, PathParam(max_length=140)],
+    body: RunFix,
+    principal: Admin,
+    runtime: RuntimeDep,
+) -> TaskOut:
+    """ "Run fix": the incident rule's action by its policy (client: after approval)."""
+    task = _remediation(runtime).run_fix(
+        key, _admin(principal), action=body.action, params=body.params
+    )
+    return TaskOut(**task)

@@ -14,9 +14,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from collector.errors import InvalidArgument
 
-class SigningKeyMissing(Exception):
-    """No task_signing_key configured: tasks cannot be created."""
+
+class SigningKeyMissing(InvalidArgument):
+    """No task_signing_key configured: tasks cannot be created (400; CLI exit code 2)."""
 
 
 class TaskSigner:

@@ -28,7 +28,8 @@ from collector.errors import InvalidArgument, NotFound
 from collector.remediation import tasks as task_domain
 from collector.remediation.actions import ActionLibrary, ActionsInvalid, load_library
 from collector.remediation.keys import TaskSigner
-from collector.schema import incidents
+from collector.remediation.waiters import TaskWaiters, pending_keys
+from collector.schema import assets, incidents
 
 if TYPE_CHECKING:
     from collector.rules.engine import Transition
@@ -75,7 +76,58 @@ class Remediation:
             for problem in exc.problems:
                 log.error("action library: %s", problem)
             self.library = ActionLibrary({})
+        #: Agents' long-polls parked in this process (docs/remediation.md, "Delivery").
+        self.waiters = TaskWaiters(
+            pending_keys(store, timeutil.now),
+            max_parked=settings.task_poll_max_parked,
+            recheck=settings.task_poll_recheck,
+        )
         rules.transition_listeners.append(self.on_transitions)
+
+    # ------------------------------------------------------------------ delivery
+
+    def _queued(self, conn: Connection, row: Any) -> None:
+        """``row`` is queued for its agent: wake its long-poll when ``conn`` commits."""
+        if row.state == "queued":
+            self.waiters.after_commit(conn, (row.client_id, row.asset))
+
+    def poll(self, client_id: int, asset: str, agent: str) -> list[dict[str, Any]]:
+        """The signed tasks waiting for ``asset`` of ``client_id``, marked delivered."""
+        with self.store.write() as conn:
+            return task_domain.poll(conn, client_id, asset, agent, timeutil.now())
+
+    def create_task(
+        self, client: str, asset: str, action: str, params: dict[str, Any], actor: str
+    ) -> dict[str, Any]:
+        """Queue ``action`` on ``asset`` of ``client`` without an incident (a technician's own)."""
+        from collector import admin
+
+        try:
+            definition = self.library.get(action)
+        except KeyError as exc:
+            raise InvalidArgument(str(exc.args[0])) from None
+        now = timeutil.now()
+        with self.store.write() as conn:
+            found = admin.get_client(conn, client)
+            asset_id = conn.execute(
+                sa.select(assets.c.id).where(assets.c.client_id == found.id, assets.c.name == asset)
+            ).scalar()
+            if asset_id is None:
+                raise NotFound(f"client {client} has no asset {asset!r}")
+            row = task_domain.create(
+                conn,
+                self.signer,
+                definition,
+                client_id=found.id,
+                asset_id=asset_id,
+                params=params,
+                policy="technician",
+                actor=actor,
+                now=now,
+                deadline=self.settings.task_deadline,
+            )
+            self._queued(conn, row)
+            return task_domain.summary(row)
 
     # ------------------------------------------------------------------ policy auto
 
@@ -136,6 +188,7 @@ class Remediation:
                 deadline=self.settings.task_deadline,
                 incident_id=incident_id,
             )
+        self._queued(conn, task)
         if incident_id is not None:
             self._comment(
                 conn,
@@ -197,6 +250,7 @@ class Remediation:
                 approved=policy != "client",
                 request_key=request_key,
             )
+            self._queued(conn, task)
             verb = "waits for the client's approval" if policy == "client" else "queued"
             self._comment(
                 conn,
@@ -209,19 +263,27 @@ class Remediation:
             return task_domain.summary(task)
 
     def _quote(self, conn: Connection, row: Any, action: Any, actor: str, now: float) -> str:
-        """A non-standard ledger request for the fix: the client approves its estimate first."""
+        """The ledger request the client approves before the fix runs: non-standard (quoted
+        in points, charged on success) unless the contract includes the action
+        (``remediation.standard``, or a contract without points): then a standard request,
+        free, that still waits for the approval."""
+        from collector.contracts.store import get_contract
         from collector.ledger import requests as ledger_requests
 
+        contract = get_contract(conn, row.client_id)
+        standard = contract is None or contract.fix_is_standard(action.name)
         return ledger_requests.create(
             conn,
             client_id=row.client_id,
             title=f"{action.description} ({row.asset}, {row.key})"[:500],
             description=f"Fix {action.name} for incident {row.key}: {row.title}",
             requested_by=actor,
-            standard=False,
+            standard=standard,
+            approval=True,
             estimate_minutes=action.estimate_minutes,
             now=now,
             actor=actor,
+            links=getattr(self.ledger, "links", None),
         )
 
     def sync(self) -> int:
@@ -241,7 +303,7 @@ class Remediation:
             for row in waiting:
                 state = ledger_requests.get(conn, row.request_key).get("state")
                 if state in ("approved", "in_progress") and self.signer is not None:
-                    task_domain.approve(
+                    approved = task_domain.approve(
                         conn,
                         self.signer,
                         row.id,
@@ -249,6 +311,7 @@ class Remediation:
                         "client",
                         now,
                     )
+                    self._queued(conn, approved)
                     changed += 1
                 elif state in ("rejected", "cancelled"):
                     task_domain.cancel(conn, row.id, "client", now, "the client rejected the quote")

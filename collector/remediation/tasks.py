@@ -25,6 +25,7 @@ from collector.remediation.keys import SigningKeyMissing, TaskSigner
 from collector.schema import assets, remediation_audit, remediation_tasks
 
 FINAL = ("succeeded", "failed", "refused", "expired", "cancelled")
+STATES = ("awaiting_approval", "queued", "delivered", *FINAL)
 OPEN = ("queued", "delivered")
 RESULT_STATES = ("succeeded", "failed", "refused", "expired")
 MAX_OUTPUT = 16384

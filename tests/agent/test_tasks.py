@@ -204,3 +204,96 @@ def test_the_agent_without_actions_loads_no_cryptography(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False"]
+
+
+class OldCollector(RecordingChannel):
+    """A collector from before the long-poll: ``wait`` breaks its strict poll body (422)."""
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
+        if path.endswith("/poll") and body and "wait" in body:
+            self.sent.append((method, path, body))
+            return 422, {"error": "invalid_request", "detail": "body.wait: extra"}
+        return super()._request(method, path, body)
+
+
+def test_the_long_poll_asks_to_wait_and_falls_back_for_an_old_collector(tmp_path, signer, scripts):
+    ch = channel(tmp_path, signer, scripts)
+    ch.offer = [envelope(signer)]
+    assert ch.poll_once(wait=25) == 1
+    [poll] = [b for m, p, b in ch.sent if p.endswith("/poll")]
+    assert poll == {"asset": "srv1", "wait": 25}
+    assert ch.next_delay([True], 0) == 0.0  # answered: ask again at once
+
+    old = OldCollector(
+        "http://127.0.0.1:1",
+        "token",
+        "srv1",
+        tmp_path / "old-state",
+        ["run-script"],
+        public_key=signer.public_key(),
+        scripts_dir=scripts,
+        poll_interval=30,
+    )
+    old.offer = [envelope(signer)]
+    assert old.poll_once(wait=25) == 1  # asked again without wait, in the same round
+    assert [b for m, p, b in old.sent if p.endswith("/poll")] == [
+        {"asset": "srv1", "wait": 25},
+        {"asset": "srv1"},
+    ]
+    assert old.long_poll_supported is False
+    assert old.next_delay([], 0) == 30  # plain polling: every poll_interval
+    old.poll_once(wait=25)
+    assert old.sent[-1][2] == {"asset": "srv1"}  # not asked to wait again
+    assert runs(tmp_path) == 2
+
+
+def test_the_loop_backs_off_on_errors_and_pauses_on_nothing_new(tmp_path, signer, scripts):
+    ch = channel(tmp_path, signer, scripts)
+    ch.poll_interval = 30
+    delays = [ch.next_delay(None, n) for n in range(1, 8)]
+    assert 0.8 <= delays[0] <= 1 and 1.6 <= delays[1] <= 2 and 3.2 <= delays[2] <= 4
+    assert all(a < b for a, b in zip(delays[:5], delays[1:5], strict=False))
+    assert max(delays) <= 30 and delays[-1] >= 24  # capped at poll_interval
+    assert ch.next_delay([False, False], 0) == 5.0  # only known tasks came back: no spin
+    assert ch.next_delay([False, True], 0) == 0.0
+    ch.long_poll = 25
+    assert ch.next_delay([], 0, took=25.1) == 0.0  # the wait ended empty: ask again
+    # Empty at once: the collector held nothing (its bound, shutdown): no spinning.
+    assert ch.next_delay([], 0, took=0.01) == 30
+
+
+def test_stopping_interrupts_a_held_poll(tmp_path, signer, scripts):
+    """A real socket held open by a server that never answers: stop ends the loop at once."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    ch = TaskChannel(
+        f"http://127.0.0.1:{server.getsockname()[1]}",
+        "token",
+        "srv1",
+        tmp_path / "state",
+        ["run-script"],
+        public_key=signer.public_key(),
+        scripts_dir=scripts,
+        long_poll=60,
+    )
+    stop = threading.Event()
+    loop = threading.Thread(target=ch.run_forever, args=(stop,), daemon=True)
+    loop.start()
+    deadline = time.monotonic() + 10
+    while not accepted:
+        assert time.monotonic() < deadline, "the agent did not connect"
+        time.sleep(0.01)
+    time.sleep(0.2)  # the poll is sent and waits for its answer (60 s + the timeout)
+    started = time.monotonic()
+    stop.set()
+    loop.join(timeout=5)
+    assert not loop.is_alive() and time.monotonic() - started < 2
+    server.close()
+    for conn in accepted:
+        conn.close()

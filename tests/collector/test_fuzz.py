@@ -115,7 +115,10 @@ def _report(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.mark.timeout(RUN_TIMEOUT + 180)
 def test_api_passes_checks_under_fuzzing(tmp_path):
-    with CollectorProcess(tmp_path / "collector") as collector:
+    # The task poll's generated `wait` (up to 3600 s) would hold each such request 25 s;
+    # half a second still runs the held path (waiters.py) for every one.
+    env = {"UPKEEP_TASK_POLL_MAX_WAIT": "0.5s"}
+    with CollectorProcess(tmp_path / "collector", env=env) as collector:
         creds = provision(collector, "acme")
         proc = schemathesis_run(
             f"{collector.url}/openapi.json",

@@ -5,6 +5,7 @@ closure or a global of ``create_app`` would fail here."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -162,3 +163,70 @@ def test_a_router_needs_the_runtime_on_app_state() -> None:
     app.include_router(operations_router)
     with TestClient(app, raise_server_exceptions=True) as http, pytest.raises(AttributeError):
         http.get("/healthz")
+
+
+def test_remediation_router_alone_delivers_tasks_from_the_runtime(
+    store: Store, settings: Settings
+) -> None:
+    """The task channel's router on a bare app: its handlers reach the Runtime's remediation
+    (signer, library, long-poll waiters) through the dependency, nothing else."""
+    import threading
+
+    from agent.wire import Batch
+    from collector.remediation.api import router as remediation_router
+    from collector.remediation.keys import TaskSigner, generate_key
+    from tests.collector.conftest import add_tenant, make_batch
+
+    key = generate_key()
+    keyed = Settings.for_data_dir(
+        settings.data_dir, database_url=settings.database_url, task_signing_key=key
+    )
+    runtime = build_runtime(keyed.model_copy(update={"background": False}), store)
+    acme = add_tenant(store, "acme")
+    runtime.ingestor.ingest(acme.principal, Batch.model_validate(make_batch(assets=["srv1"])))
+    _, admin_token = admin.create_token(store, admin=True)
+    as_admin = {"Authorization": f"Bearer {admin_token}"}
+    as_agent = {"Authorization": f"Bearer {acme.token}"}
+    with TestClient(bare_app(runtime, remediation_router)) as http:
+        public = http.get("/api/v1/agent/tasks/key", headers=as_agent)
+        refused = http.get("/api/v1/agent/tasks/key", headers=as_admin)
+        assert public.json()["public_key"] == TaskSigner(key).public_key()
+        assert refused.status_code == 403
+        # A held poll is answered by a task queued through the same router meanwhile.
+        answers: list[Any] = []
+        poller = threading.Thread(
+            target=lambda: answers.append(
+                http.post(
+                    "/api/v1/agent/tasks/poll", json={"asset": "srv1", "wait": 20}, headers=as_agent
+                )
+            )
+        )
+        poller.start()
+        deadline = time.monotonic() + 10
+        while runtime.remediation.waiters.parked != 1:
+            assert time.monotonic() < deadline, "the poll was not held"
+            time.sleep(0.01)
+        started = time.monotonic()
+        created = http.post(
+            "/api/v1/tasks",
+            json={
+                "client": "acme",
+                "asset": "srv1",
+                "action": "restart-service",
+                "params": {"service": "nginx"},
+            },
+            headers=as_admin,
+        )
+        poller.join(timeout=10)
+        assert created.status_code == 201, created.text
+        [answer] = answers
+        assert [t["id"] for t in answer.json()["tasks"]] == [created.json()["id"]]
+        assert time.monotonic() - started < 5
+        unknown = http.post(
+            "/api/v1/tasks",
+            json={"client": "acme", "asset": "srv9", "action": "restart-service", "params": {}},
+            headers=as_admin,
+        )
+        assert unknown.status_code == 404 and "no asset 'srv9'" in unknown.json()["detail"]
+        # Only this router is mounted.
+        assert http.get("/api/v1/clients", headers=as_admin).status_code == 404
