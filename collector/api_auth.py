@@ -70,9 +70,11 @@ def require_admin(request: Request, credentials: Credentials) -> Principal:
 
 
 Admin = Annotated[Principal, Depends(require_admin)]
-Agent = Annotated[Principal, Depends(require_agent)]
 
 
 def require_agent(request: Request, credentials: Credentials) -> Principal:
     """Dependency of the agents' task channel (collector.remediation): an agent token."""
     return authenticate(get_runtime(request).store, bearer_token(credentials), "agent")
+
+
+Agent = Annotated[Principal, Depends(require_agent)]
