@@ -41,7 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import FunctionElement
 
 from collector import timeutil
 from collector.bulk import RollupRow, SampleRow
@@ -98,7 +98,9 @@ def read_progress(conn: Connection, *, lock: str | None = None) -> Progress:
         sql += " FOR SHARE" if lock == "share" else " FOR UPDATE"
     row = conn.exec_driver_sql(sql).first()
     if row is None:
-        raise RuntimeError("rollup_state has no row: the database is not migrated (upkeep db upgrade)")
+        raise RuntimeError(
+            "rollup_state has no row: the database is not migrated (upkeep db upgrade)"
+        )
     return Progress(int(row[0]), int(row[1]))
 
 
