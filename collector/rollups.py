@@ -33,6 +33,7 @@ sum up to the order of floating-point additions).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -113,6 +114,14 @@ def mark_built(conn: Connection, until: int, series: int = 0) -> None:
     )
 
 
+def built_through(conn: Connection, hour: int) -> None:
+    """Mark every hour up to ``hour`` (inclusive) built, never moving the progress back: for
+    rollups written directly (imports, test fixtures), which readers then take as they are."""
+    progress = read_progress(conn, lock="update")
+    if progress.until <= hour:
+        mark_built(conn, int(hour // HOUR) * HOUR + HOUR)
+
+
 # ---------------------------------------------------------------------- ingest's late path
 
 
@@ -146,11 +155,20 @@ def aggregate(rows: list[SampleRow]) -> list[RollupRow]:
 # ---------------------------------------------------------------------- readers
 
 
-def _raw_hours(lo: Any, not_built_series: Any, not_built_hour: Any) -> sa.Select[Any]:
-    """The rollup columns aggregated from the raw samples from ``lo`` on (minus the series of
-    hour ``not_built_hour`` up to ``not_built_series``, already built)."""
+def _raw_hours(until: Any, done: Any, since: Any, before: Any) -> sa.Select[Any]:
+    """The rollup columns aggregated from the raw samples of the hours not built: from
+    ``until`` on, less the series up to ``done`` of the hour ``until``; within the reader's
+    ``[since, before)`` when given (static bounds: PostgreSQL prunes the day partitions)."""
     x = samples.alias("raw")
     hour = hour_of(x.c.ts)
+    where = [
+        x.c.ts >= until,
+        sa.not_(sa.and_(x.c.ts < until + HOUR, x.c.series_id <= done)),
+    ]
+    if since is not None:
+        where.append(x.c.ts >= since)
+    if before is not None:
+        where.append(x.c.ts < before)
     grouped = (
         sa.select(
             x.c.series_id,
@@ -161,14 +179,18 @@ def _raw_hours(lo: Any, not_built_series: Any, not_built_hour: Any) -> sa.Select
             sa.func.count().label("count"),
             sa.func.max(x.c.ts).label("last_ts"),
         )
-        .where(
-            x.c.ts >= lo,
-            sa.not_(sa.and_(x.c.ts < not_built_hour + HOUR, x.c.series_id <= not_built_series)),
-        )
+        .where(*where)
         .group_by(x.c.series_id, hour)
         .subquery("raw_hours")
     )
     last = samples.alias("raw_last")
+    # The same time bounds on the row the last value is read from: its partitions are pruned.
+    on = [last.c.series_id == grouped.c.series_id, last.c.ts == grouped.c.last_ts]
+    on.append(last.c.ts >= until)
+    if since is not None:
+        on.append(last.c.ts >= since)
+    if before is not None:
+        on.append(last.c.ts < before)
     return sa.select(
         grouped.c.series_id,
         grouped.c.hour,
@@ -181,21 +203,29 @@ def _raw_hours(lo: Any, not_built_series: Any, not_built_hour: Any) -> sa.Select
     ).join_from(
         grouped,
         last,
-        sa.and_(last.c.series_id == grouped.c.series_id, last.c.ts == grouped.c.last_ts),
+        sa.and_(*on),
     )
 
 
-def hourly(name: str = "rollups") -> sa.Subquery:
+@functools.lru_cache(maxsize=512)  # one object per range: a query may name it twice
+def hourly(since: int | None = None, before: int | None = None, name: str = "rollups") -> Any:
     """``rollups_hourly`` as readers must see it: the built hours from the table, the others
-    computed from the raw samples (same columns: series_id, hour, min, max, sum, count, last,
-    last_ts). Readers bound it by series and hour as they bound the table."""
-    state = sa.select(rollup_state.c.built_until).where(rollup_state.c.id == 1).scalar_subquery()
+    computed from the raw samples (the same columns: series_id, hour, min, max, sum, count,
+    last, last_ts). ``since`` / ``before``: the hours ``[since, before)`` the reader wants at
+    most (it still bounds the rows itself); give them where known, so that PostgreSQL reads
+    only the partitions of that range."""
+    until = sa.select(rollup_state.c.built_until).where(rollup_state.c.id == 1).scalar_subquery()
     done = sa.select(rollup_state.c.built_series).where(rollup_state.c.id == 1).scalar_subquery()
     r = rollups_hourly
+    where = [sa.or_(r.c.hour < until, sa.and_(r.c.hour == until, r.c.series_id <= done))]
+    if since is not None:
+        where.append(r.c.hour >= since)
+    if before is not None:
+        where.append(r.c.hour < before)
     built = sa.select(
         r.c.series_id, r.c.hour, r.c.min, r.c.max, r.c.sum, r.c.count, r.c.last, r.c.last_ts
-    ).where(sa.or_(r.c.hour < state, sa.and_(r.c.hour == state, r.c.series_id <= done)))
-    return sa.union_all(built, _raw_hours(state, done, state)).subquery(name)
+    ).where(*where)
+    return sa.union_all(built, _raw_hours(until, done, since, before)).subquery(name)
 
 
 # ---------------------------------------------------------------------- the job

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from collector.contracts.model import format_points
 from collector.contracts.store import get_contract
 from collector.errors import NotFound
+from collector.rollups import hourly
 from collector.schema import (
     agents,
     assets,
@@ -30,7 +31,6 @@ from collector.schema import (
     outbox,
     reports,
     request_events,
-    rollups_hourly,
     rule_alerts,
     series,
     service_requests,
@@ -434,15 +434,16 @@ def asset_page(conn: Connection, scope: Scope, asset_id: int, *, now: float) -> 
     history: dict[int, list[tuple[float, float]]] = defaultdict(list)
     if drawn:
         since = (int(now) // 3600 - SPARK_HOURS) * 3600
+        HOURLY = hourly(since)
         for r in conn.execute(
             sa.select(
-                rollups_hourly.c.series_id,
-                rollups_hourly.c.hour,
-                rollups_hourly.c.sum,
-                rollups_hourly.c.count.label("n"),  # not `count`: Row is a tuple, with .count()
+                HOURLY.c.series_id,
+                HOURLY.c.hour,
+                HOURLY.c.sum,
+                HOURLY.c.count.label("n"),  # not `count`: Row is a tuple, with .count()
             )
-            .where(rollups_hourly.c.series_id.in_(drawn), rollups_hourly.c.hour >= since)
-            .order_by(rollups_hourly.c.series_id, rollups_hourly.c.hour)
+            .where(HOURLY.c.series_id.in_(drawn), HOURLY.c.hour >= since)
+            .order_by(HOURLY.c.series_id, HOURLY.c.hour)
         ):
             if r.n:
                 history[r.series_id].append((float(r.hour), r.sum / r.n))
