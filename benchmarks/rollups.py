@@ -121,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.store}: {n:,} samples of {args.series:,} series, one hour: "
             f"{report.rows:,} rollup rows in {report.chunks} chunks; collector CPU {cpu:.2f} s "
             f"({cpu / n * 1e6:.2f} s per 10^6 samples)"
-            + (f", PostgreSQL backend CPU {db:.2f} s ({db / n * 1e6:.2f} s per 10^6)" if pid else "")
+            + (
+                f", PostgreSQL backend CPU {db:.2f} s ({db / n * 1e6:.2f} s per 10^6)"
+                if pid
+                else ""
+            )
             + f"; wall {wall:.2f} s; load average {load:.1f}"
         )
         assert report.rows == args.series and report.hours == 1
