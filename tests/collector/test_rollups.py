@@ -285,3 +285,26 @@ def test_two_runtimes_one_job_run_per_turn_and_concurrent_runs_agree(db_url, kit
     finally:
         for s in stores:
             s.dispose()
+
+
+def test_retention_keeps_the_raw_samples_of_hours_not_built_yet(store, acme, tmp_path):
+    """A collector back from an outage longer than raw retention builds those hours first."""
+    from collector import retention
+    from collector.schema import samples
+    from collector.settings import Settings
+
+    _set_progress(store, START)
+    ing = Ingestor(store)
+    for received, batch in _history(seed=9)[:-1]:
+        ing.ingest(acme.principal, _batch(batch), received_at=received)
+    with store.read() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(samples)).scalar()
+    short = Settings.for_data_dir(tmp_path, raw_retention="1h")
+    assert retention.purge(store, short, now=NOW).samples == 0
+    rollups.build(store, now=NOW)
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(samples)).scalar() == stored
+    _assert_same(_figures(store, "acme"), _figures(store, "acme", rollups.hourly()))
+    # Built: raw retention applies again (PostgreSQL drops whole days only).
+    after = retention.purge(store, short, now=NOW)
+    assert after.samples > 0 if store.is_sqlite else after.samples == 0
