@@ -8,6 +8,8 @@ retention               yes          purge old samples, rollups, events, batches
                                      on PostgreSQL drops whole expired partitions
 partitions              yes          PostgreSQL: create the day/month partitions of samples and
                                      rollups ahead (at start too; collector/partitions.py)
+rollups                 yes          build the closed hours' rollups from the raw samples,
+                                     catching up after downtime (at start too; collector/rollups.py)
 rules-sweep             no           time-based rules (no data, ``for`` expiry) of this engine
 rules-watch             no           reload this replica's rule files when they changed
 noise-release           no           release held-back signals (rows claimed by delete)
@@ -106,6 +108,15 @@ def collector_jobs(
             singleton=True,
             at_start=True,
         )
+    from collector import rollups
+
+    add(
+        "rollups",
+        settings.rollup_interval,
+        lambda: rollups.build(store),
+        singleton=True,
+        at_start=True,
+    )
     add("rules-sweep", settings.rules_sweep_interval, rules.sweep)
     add("rules-watch", settings.rules_watch_interval, rules.reload_if_changed)
     add("noise-release", settings.noise_release_interval, lambda: noise.release_once(store))

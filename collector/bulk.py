@@ -2,9 +2,18 @@
 
 This is the ingest hot path, so it speaks the driver's own SQL: ``executemany`` of one
 prepared statement on SQLite (each row costs one VDBE run, no Python per row beyond the
-tuple), and a single ``INSERT … SELECT FROM unnest(arrays)`` statement on PostgreSQL (one
-round trip for thousands of rows). Both merge rollups in the database, so two collectors,
-or two batches for the same hour, combine correctly.
+tuple); on PostgreSQL raw samples go in by ``COPY … FROM STDIN (FORMAT BINARY)`` (psycopg 3's
+``cursor.copy``, rows encoded in its C code: no SQL parsing, no per-row executor work) and the
+rest as a single ``INSERT … SELECT FROM unnest(arrays)`` statement (one round trip).
+
+``COPY`` cannot skip a row already stored: a (series, ts) stored by an earlier batch makes it
+fail with a unique violation, raised as :class:`SamplesConflict`, and ingest redoes the
+transaction with ``exact=True``, which filters such rows and inserts with ``ON CONFLICT DO
+NOTHING`` (rare: an agent re-sending samples under a new batch id).
+
+Hourly rollups are built from the raw samples by the ``rollups`` job (collector/rollups.py);
+ingest only merges the samples of hours already built (late ones) with :meth:`upsert_rollups`,
+in the database, so two collectors, or two batches for the same hour, combine correctly.
 """
 
 from __future__ import annotations
@@ -20,11 +29,20 @@ SampleRow = tuple[int, float, float]
 RollupRow = tuple[int, int, float, float, float, int, float, float]
 
 
+class SamplesConflict(Exception):
+    """A raw sample's (series, ts) is already stored (PostgreSQL ``COPY``): the transaction is
+    aborted; redo it with ``exact=True``."""
+
+
 class BulkWriter(Protocol):
     """Writes the three per-sample tables of one batch inside the caller's transaction."""
 
-    def insert_samples(self, conn: Connection, rows: Sequence[SampleRow]) -> int:
-        """Insert raw samples, skipping (series_id, ts) already stored; return rows inserted."""
+    def insert_samples(
+        self, conn: Connection, rows: Sequence[SampleRow], *, exact: bool = False
+    ) -> int:
+        """Insert raw samples; return rows inserted. A (series_id, ts) already stored is
+        skipped (not counted), or, where the fast path cannot skip (``COPY``) and ``exact`` is
+        false, raises :class:`SamplesConflict`."""
 
     def upsert_latest(self, conn: Connection, rows: Sequence[SampleRow]) -> None:
         """One row per series: replaces the stored latest value only if not older."""
@@ -72,7 +90,9 @@ class SqliteBulkWriter:
         + _ROLLUP_SET.format(least="MIN", greatest="MAX")
     )
 
-    def insert_samples(self, conn: Connection, rows: Sequence[SampleRow]) -> int:
+    def insert_samples(
+        self, conn: Connection, rows: Sequence[SampleRow], *, exact: bool = False
+    ) -> int:
         if not rows:
             return 0
         return conn.exec_driver_sql(self._SAMPLES, list(rows)).rowcount
@@ -96,6 +116,9 @@ class PostgresBulkWriter:
     )
 
     def __init__(self, max_clock_skew: float = 300.0) -> None:
+        from psycopg.errors import UniqueViolation  # the postgres extra: only needed here
+
+        self._unique_violation = UniqueViolation
         self._LATEST = (
             "INSERT INTO latest (series_id, ts, value) "
             "SELECT * FROM unnest(%(s)s::bigint[], %(t)s::float8[], %(v)s::float8[]) "
@@ -116,10 +139,27 @@ class PostgresBulkWriter:
         s, t, v = zip(*rows, strict=True)
         return {"s": list(s), "t": list(t), "v": list(v)}
 
-    def insert_samples(self, conn: Connection, rows: Sequence[SampleRow]) -> int:
+    _COPY = "COPY samples (series_id, ts, value) FROM STDIN (FORMAT BINARY)"
+    _COPY_TYPES = ("int8", "float8", "float8")
+
+    def insert_samples(
+        self, conn: Connection, rows: Sequence[SampleRow], *, exact: bool = False
+    ) -> int:
         if not rows:
             return 0
-        return conn.exec_driver_sql(self._SAMPLES, self._columns(rows)).rowcount
+        if exact:
+            return conn.exec_driver_sql(self._SAMPLES, self._columns(rows)).rowcount
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        try:
+            with raw.cursor() as cur:
+                with cur.copy(self._COPY) as copy:
+                    copy.set_types(self._COPY_TYPES)
+                    for row in rows:
+                        copy.write_row(row)
+                return cur.rowcount
+        except self._unique_violation as exc:
+            raise SamplesConflict(str(exc)) from exc
 
     def upsert_latest(self, conn: Connection, rows: Sequence[SampleRow]) -> None:
         if rows:

@@ -12,8 +12,10 @@ by :mod:`collector.wirecodec`) and the authenticated
    (422 naming ``samples[i].asset`` otherwise);
 4. resolves series ids (in-process cache; new series are created in bulk, within the
    per-asset and per-client series limits);
-5. writes raw samples, the latest value per series (only if not older) and hourly rollups
-   aggregated in Python per (series, hour), then merged in SQL;
+5. writes raw samples (``COPY`` on PostgreSQL) and the latest value per series (one row per
+   series per batch, only if not older); hourly rollups are built from the raw samples by
+   the ``rollups`` job (:mod:`collector.rollups`), and only a sample of an hour already
+   built (a late one) is merged into its rollup here;
 6. stores events and the batch row that makes a retry a no-op.
 
 Samples and events are refused one by one, never the batch (the rest is stored, the answer
@@ -46,9 +48,9 @@ from sqlalchemy.engine import Connection
 from agent import wire
 from agent.durations import format_duration
 from agent.wire import BatchAccepted, Refused
-from collector import timeutil, wirecodec
+from collector import rollups, timeutil, wirecodec
 from collector.admin import Principal, hash_token
-from collector.bulk import RollupRow, SampleRow, writer_for
+from collector.bulk import SampleRow, SamplesConflict, writer_for
 from collector.errors import Forbidden, InvalidBatch, Unauthenticated
 from collector.rules.engine import humanize
 from collector.schema import agents, assets, events, series, sites
@@ -73,6 +75,7 @@ SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 _TOKEN_TOUCH_INTERVAL = 60.0
 _HOUR = 3600
 _TS = operator.attrgetter("ts")
+_ROW_TS = operator.itemgetter(1)
 #: Series named in a ``series_limit`` event (the count says how many there were).
 _EXAMPLES = 5
 #: Agent tokens remembered (token hash → Principal); beyond this the cache starts over.
@@ -262,6 +265,9 @@ class Ingestor:
         self._principals: dict[str, Principal] = {}
         self._token_keys: dict[int, str] = {}  # token id → its key in _principals
         self._sql = _Statements(store.dialect)
+        #: The rollups job's progress as last read here (it only grows): hours before it are
+        #: built, so their samples are merged into rollups by the batch (collector/rollups.py).
+        self._built_until: int | None = None
 
     def clear_caches(self) -> None:
         self._assets, self._inventory, self._series, self._sites = {}, {}, {}, {}
@@ -460,12 +466,19 @@ class Ingestor:
         sample_rows = [(ref.id, s.ts, s.value) for ref, s in kept]
         if careful:
             sample_rows = self._without_stored(conn, sample_rows)
-        sample_rows, latest_rows, rollup_rows = _aggregate(sample_rows)
-        inserted = self.writer.insert_samples(conn, sample_rows)
+        sample_rows, latest_rows = _dedupe(sample_rows)
+        try:
+            inserted = self.writer.insert_samples(conn, sample_rows, exact=careful)
+        except SamplesConflict:
+            raise _SamplesAlreadyStored() from None
         if inserted != len(sample_rows):
             raise _SamplesAlreadyStored()
         self.writer.upsert_latest(conn, latest_rows)
-        self.writer.upsert_rollups(conn, rollup_rows)
+        if sample_rows and self._maybe_late(sample_rows, now):
+            # A sample of an hour the rollups job may have built: merged into its rollup here.
+            rollup_rows, progress = rollups.late_rollups(conn, sample_rows)
+            self._built_until = max(self._built_until or 0, progress.until)
+            self.writer.upsert_rollups(conn, rollup_rows)
 
         event_rows = [
             {
@@ -545,6 +558,15 @@ class Ingestor:
                 }
             )
         return out
+
+    def _maybe_late(self, rows: list[SampleRow], now: float) -> bool:
+        """Whether a sample may be of an hour the rollups job built already: one older than
+        :data:`collector.rollups.LATE_AFTER` past its hour's end, or of an hour before the
+        progress this process last read (or none read yet). False for the steady state: then
+        the batch writes no rollup and does not read the progress (collector/rollups.py)."""
+        hour = int(min(map(_ROW_TS, rows)) // _HOUR) * _HOUR
+        built = self._built_until
+        return built is None or hour < built or hour + _HOUR + rollups.LATE_AFTER <= now
 
     def _seen_due(self, key: object, now: float) -> bool:
         """Throttle last_seen-only writes (a cache of what this process wrote; 0: always)."""
@@ -862,32 +884,19 @@ class Ingestor:
         return [row for row in rows if (row[0], row[1]) not in stored]
 
 
-def _aggregate(rows: list[SampleRow]) -> tuple[list[SampleRow], list[SampleRow], list[RollupRow]]:
-    """Raw rows (deduplicated), the latest row per series, and rollup rows per (series, hour)."""
+def _dedupe(rows: list[SampleRow]) -> tuple[list[SampleRow], list[SampleRow]]:
+    """Raw rows (deduplicated, sorted by (series, ts) when a series has several) and the
+    latest row per series: one ``latest`` write per series per batch, the newest ts wins."""
     if len({row[0] for row in rows}) == len(rows):
-        # The common case, one sample per series: no grouping, three list passes in C.
-        rollups = [(sid, int(ts // _HOUR) * _HOUR, v, v, v, 1, v, ts) for sid, ts, v in rows]
-        return rows, rows, rollups
+        return rows, rows  # the common case, one sample per series: nothing to group
     # Several samples of one series (an agent catching up). The same (series, ts) twice in
     # one batch: the one sent last wins.
     unique = sorted({(sid, ts): v for sid, ts, v in rows}.items())
     rows = [(sid, ts, v) for (sid, ts), v in unique]
     latest: dict[int, SampleRow] = {}
-    hours: dict[tuple[int, int], list[Any]] = {}
     for row in rows:  # sorted by (series, ts): the last row seen is the newest
-        sid, ts, v = row
-        latest[sid] = row
-        key = (sid, int(ts // _HOUR) * _HOUR)
-        agg = hours.get(key)
-        if agg is None:
-            hours[key] = [v, v, v, 1, v, ts]
-        else:
-            agg[0] = min(agg[0], v)
-            agg[1] = max(agg[1], v)
-            agg[2] += v
-            agg[3] += 1
-            agg[4], agg[5] = v, ts
-    return rows, list(latest.values()), [(sid, hour, *agg) for (sid, hour), agg in hours.items()]
+        latest[row[0]] = row
+    return rows, list(latest.values())
 
 
 def _unknown_asset_error(batch: Batch, unknown: set[str]) -> tuple[str, list[dict[str, Any]]]:

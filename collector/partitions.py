@@ -209,13 +209,16 @@ def ensure(store: Store, settings: Settings, now: float | None = None) -> list[s
     return created
 
 
-def drop_expired(store: Store, settings: Settings, now: float | None = None) -> list[str]:
-    """Drop every day/month partition wholly past its retention; return the names dropped."""
+def drop_expired(
+    store: Store, settings: Settings, now: float | None = None, *, raw_cutoff: float | None = None
+) -> list[str]:
+    """Drop every day/month partition wholly past its retention; return the names dropped.
+    ``raw_cutoff``: raw samples are kept from here on at least (default: raw retention)."""
     if store.is_sqlite:
         return []
     now = timeutil.now() if now is None else now
     cutoffs = {
-        SAMPLES.table: now - settings.raw_retention,
+        SAMPLES.table: now - settings.raw_retention if raw_cutoff is None else raw_cutoff,
         ROLLUPS.table: now - settings.rollup_retention,
     }
     dropped = []

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from collector import partitions, timeutil
+from collector import partitions, rollups, timeutil
 from collector.schema import batches, events, rollups_hourly, samples, series
 from collector.settings import Settings
 from collector.store import Store
@@ -47,10 +47,13 @@ def purge(store: Store, settings: Settings, now: float | None = None) -> Purged:
     now = timeutil.now() if now is None else now
     with store.read() as conn:
         partitioned = partitions.is_partitioned(conn, samples.name)
+        # Raw samples of hours the rollups job has not built yet are kept (a collector back
+        # from an outage longer than raw_retention builds them first): collector/rollups.py.
+        raw_cutoff = min(now - settings.raw_retention, rollups.read_progress(conn).until)
     out = (
-        _purge_partitioned(store, settings, now)
+        _purge_partitioned(store, settings, now, raw_cutoff)
         if partitioned
-        else _purge_rows(store, settings, now)
+        else _purge_rows(store, settings, now, raw_cutoff)
     )
     with store.write() as conn:
         out.events = conn.execute(
@@ -72,12 +75,11 @@ def purge(store: Store, settings: Settings, now: float | None = None) -> Purged:
     return out
 
 
-def _purge_rows(store: Store, settings: Settings, now: float) -> Purged:
+def _purge_rows(store: Store, settings: Settings, now: float, raw_cutoff: float) -> Purged:
     """SQLite (and an unpartitioned PostgreSQL store): delete row by row, per series chunk."""
     out = Purged()
     with store.read() as conn:
         series_ids = list(conn.execute(sa.select(series.c.id).order_by(series.c.id)).scalars())
-    raw_cutoff = now - settings.raw_retention
     hour_cutoff = now - settings.rollup_retention
     # Rows dated beyond the clock skew ingest accepts came from a wrong clock before ingest
     # refused them; left alone they would hold rule windows and rollups for years.
@@ -103,12 +105,11 @@ def _purge_rows(store: Store, settings: Settings, now: float) -> Purged:
     return out
 
 
-def _purge_partitioned(store: Store, settings: Settings, now: float) -> Purged:
+def _purge_partitioned(store: Store, settings: Settings, now: float, raw_cutoff: float) -> Purged:
     """PostgreSQL: drop whole partitions past retention; delete only in the default partitions
     and in partitions wholly dated beyond the clock skew (ingest refuses such rows)."""
-    out = Purged(partitions=partitions.drop_expired(store, settings, now))
+    out = Purged(partitions=partitions.drop_expired(store, settings, now, raw_cutoff=raw_cutoff))
     future = now + settings.max_clock_skew
-    raw_cutoff = now - settings.raw_retention
     hour_cutoff = now - settings.rollup_retention
     for scheme, cutoff, counter in (
         (partitions.SAMPLES, raw_cutoff, "samples"),

@@ -155,6 +155,18 @@ rollups_hourly = sa.Table(
     postgresql_partition_by="RANGE (hour)",  # one partition per UTC month (collector.partitions)
 )
 
+# The progress of the ``rollups`` job (collector/rollups.py): every hour before built_until
+# is built from raw samples, and of the hour built_until the series with ids up to
+# built_series. One row (id 1), written by the migration.
+rollup_state = sa.Table(
+    "rollup_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("built_until", sa.BigInteger, nullable=False),
+    sa.Column("built_series", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+)
+
 batches = sa.Table(
     "batches",
     metadata,

@@ -151,6 +151,9 @@ class Settings(BaseModel):
     #: ``partitions`` job every ``partition_interval`` (collector/partitions.py).
     partition_days_ahead: int = Field(default=3, ge=1, le=60)
     partition_interval: Duration = Field(default=3600.0, gt=0)
+    #: The ``rollups`` job (collector/rollups.py): builds the closed hours' rollups from the
+    #: raw samples every ``rollup_interval``.
+    rollup_interval: Duration = Field(default=60.0, gt=0)
     #: The largest file (a report) kept in the database (``artefacts``; PostgreSQL's limit is 1 GiB).
     artefact_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, le=1024 * 1024 * 1024)
     #: Periodic jobs and delivery workers (collector/background.py; docs/cluster.md). Off

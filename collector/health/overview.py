@@ -19,13 +19,13 @@ from sqlalchemy.engine import Connection
 from collector.errors import NotFound
 from collector.health import catalog, units
 from collector.reports.analysis import fit
+from collector.rollups import hourly
 from collector.schema import (
     agents,
     assets,
     clients,
     incidents,
     latest,
-    rollups_hourly,
     rule_alerts,
     series,
     sites,
@@ -71,14 +71,15 @@ def trends(
         return {}
     h_end = int(now // HOUR) * HOUR
     h0 = h_end - FIT_DAYS * DAY
-    x = (rollups_hourly.c.hour - h0) / float(DAY)
-    y = rollups_hourly.c.sum / rollups_hourly.c.count
+    HOURLY = hourly(h0, h_end + HOUR)
+    x = (HOURLY.c.hour - h0) / float(DAY)
+    y = HOURLY.c.sum / HOURLY.c.count
     out: dict[int, tuple[float, float, float]] = {}
     for chunk in range(0, len(series_ids), 500):
         ids = list(series_ids[chunk : chunk + 500])
         for r in conn.execute(
             sa.select(
-                rollups_hourly.c.series_id,
+                HOURLY.c.series_id,
                 sa.func.count().label("n"),
                 sa.func.sum(x).label("sx"),
                 sa.func.sum(y).label("sy"),
@@ -86,12 +87,12 @@ def trends(
                 sa.func.sum(x * x).label("sxx"),
             )
             .where(
-                rollups_hourly.c.series_id.in_(ids),
-                rollups_hourly.c.hour >= h0,
-                rollups_hourly.c.hour <= h_end,
-                rollups_hourly.c.count > 0,
+                HOURLY.c.series_id.in_(ids),
+                HOURLY.c.hour >= h0,
+                HOURLY.c.hour <= h_end,
+                HOURLY.c.count > 0,
             )
-            .group_by(rollups_hourly.c.series_id)
+            .group_by(HOURLY.c.series_id)
         ):
             line = fit(int(r.n), float(r.sx), float(r.sy), float(r.sxy), float(r.sxx))
             if line is not None:

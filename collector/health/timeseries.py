@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector.errors import InvalidArgument, NotFound
-from collector.schema import assets, rollups_hourly, samples, series
+from collector.rollups import hourly
+from collector.schema import assets, samples, series
 
 HOUR = 3600
 #: The ranges the charts offer, in seconds.
@@ -127,18 +128,19 @@ def series_points(
             source = "raw"
     hour_until = raw_start if rows else until
     first_hour = int(since // HOUR) * HOUR
+    HOURLY = hourly(first_hour, int(hour_until) + HOUR)
     rolled = conn.execute(
         sa.select(
-            rollups_hourly.c.hour,
-            rollups_hourly.c.sum,
-            rollups_hourly.c.count.label("n"),
-            rollups_hourly.c.min,
-            rollups_hourly.c.max,
+            HOURLY.c.hour,
+            HOURLY.c.sum,
+            HOURLY.c.count.label("n"),
+            HOURLY.c.min,
+            HOURLY.c.max,
         ).where(
-            rollups_hourly.c.series_id == series_id,
-            rollups_hourly.c.hour >= first_hour,
+            HOURLY.c.series_id == series_id,
+            HOURLY.c.hour >= first_hour,
             # Only whole hours before the first raw sample: no sample is counted twice.
-            rollups_hourly.c.hour + (HOUR if rows else 0) <= hour_until,
+            HOURLY.c.hour + (HOUR if rows else 0) <= hour_until,
         )
     ).all()
     if rolled:

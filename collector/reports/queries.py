@@ -15,9 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from collector.reports.context import ReportContext
-from collector.schema import assets, rollups_hourly, series
-
-R = rollups_hourly
+from collector.rollups import hourly
+from collector.schema import assets, series
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +59,7 @@ def _per_series(
     ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int, *columns: Any
 ) -> list[tuple[SeriesRef, Any]]:
     # The first column must be a count (series without rows in the range are left out).
+    R = hourly(h0, h1)
     metrics = list(metrics)
     if ctx.dialect == "postgresql":
         # A LATERAL aggregate per series: one primary-key range scan each. With ``IN`` the
@@ -94,6 +94,7 @@ def hour_stats(
 ) -> list[tuple[SeriesRef, Any]]:
     """Per series with rollups in [h0, h1): hours with data, the sum of hourly averages,
     min of mins, max of maxes."""
+    R = hourly(h0, h1)
     return _per_series(
         ctx,
         metrics,
@@ -120,6 +121,7 @@ def hours_below(
     ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int, below: float = 1.0
 ) -> list[tuple[int, int, float]]:
     """(series id, hour, hourly average) of every hour whose min was under ``below`` (down hours)."""
+    R = hourly(h0, h1)
     query = (
         sa.select(R.c.series_id, R.c.hour, (R.c.sum / R.c.count).label("avg"))
         .where(
@@ -154,6 +156,7 @@ def _edge_values(
 ) -> list[Any]:
     # One index seek per series: the hour is a correlated MIN/MAX over the (series_id, hour)
     # primary key, which SQLite and PostgreSQL both answer from the index without a scan.
+    R = hourly(h0, h1)
     inner = R.alias("edge")
     hour = (
         sa.select(edge(inner.c.hour))
@@ -186,6 +189,7 @@ def linear_fits(
 ) -> list[tuple[SeriesRef, Any]]:
     """Least-squares sums of hourly averages against time (in days since ``h0``), per series:
     n, Σx, Σy, Σxy, Σx² — enough for :func:`collector.reports.analysis.fit`."""
+    R = hourly(h0, h1)
     x = (R.c.hour - h0) / 86400.0
     y = R.c.sum / R.c.count
     return _per_series(
@@ -203,6 +207,7 @@ def linear_fits(
 
 def decreases(ctx: ReportContext, metrics: Iterable[str], h0: int, h1: int) -> dict[int, float]:
     """Per series: the sum of drops between consecutive hourly last values (e.g. updates applied)."""
+    R = hourly(h0, h1)
     inner = (
         sa.select(
             R.c.series_id,
@@ -238,6 +243,7 @@ def daily_averages(
     ctx: ReportContext, series_ids: list[int], h0: int, h1: int
 ) -> dict[int, list[tuple[int, float]]]:
     """Per series: (day start epoch, average of hourly averages) for the days in [h0, h1)."""
+    R = hourly(h0, h1)
     if not series_ids:
         return {}
     day = (R.c.hour - h0) // 86400

@@ -32,11 +32,12 @@ import sqlalchemy as sa
 
 from collector.errors import InvalidArgument
 from collector.ingest import SeriesRef
+from collector.rollups import hourly as hourly_rollups
 from collector.rules.engine import FIRING, AssetInfo, RuleEngine, Transition
 from collector.rules.loader import Problem, load
 from collector.rules.model import Rule
 from collector.rules.ruleset import RuleSet
-from collector.schema import assets, clients, rollups_hourly, samples, series, sites
+from collector.schema import assets, clients, samples, series, sites
 
 HOUR = 3600
 #: Samples are handed to the engine in slices of this many seconds of history (the engine
@@ -164,21 +165,22 @@ def _history(
     raw: dict[int, list[tuple[float, int, float]]] = defaultdict(list)
     n_hourly = n_raw = 0
     first_hour = int(since // HOUR) * HOUR
+    HOURLY = hourly_rollups(first_hour, int(until // HOUR) * HOUR + HOUR)
     for chunk in range(0, len(ids), 500):
         part = ids[chunk : chunk + 500]
         for sid, hour, total, count in conn.execute(
             sa.select(
-                rollups_hourly.c.series_id,
-                rollups_hourly.c.hour,
-                rollups_hourly.c.sum,
-                rollups_hourly.c.count,
+                HOURLY.c.series_id,
+                HOURLY.c.hour,
+                HOURLY.c.sum,
+                HOURLY.c.count,
             )
             .where(
-                rollups_hourly.c.series_id.in_(part),
-                rollups_hourly.c.hour >= first_hour,
-                rollups_hourly.c.hour <= until,
+                HOURLY.c.series_id.in_(part),
+                HOURLY.c.hour >= first_hour,
+                HOURLY.c.hour <= until,
             )
-            .order_by(rollups_hourly.c.series_id, rollups_hourly.c.hour)
+            .order_by(HOURLY.c.series_id, HOURLY.c.hour)
         ):
             # The hour's average, dated at the hour's end (when it was complete); only hours
             # wholly before the series' raw samples, so nothing is counted twice.

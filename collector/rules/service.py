@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 from collector import timeutil
 from collector.cluster import Cluster, LeaseLost
 from collector.ingest import SeriesRef
+from collector.rollups import hourly as hourly_rollups
 from collector.rules.engine import Alert, AssetInfo, Core, RuleEngine, Transition
 from collector.rules.loader import Problem, load, rule_files
 from collector.rules.ruleset import RuleSet
@@ -44,7 +45,6 @@ from collector.schema import (
     clients,
     events,
     latest,
-    rollups_hourly,
     rule_alerts,
     samples,
     series,
@@ -507,15 +507,14 @@ class RuleService:
                     not rows or min(r.ts for r in rows) > since + 3600
                 ):
                     # A fit longer than the raw samples kept: hourly means beyond them.
+                    HOURLY = hourly_rollups(int(since // 3600) * 3600 - 3600)
                     hourly = [
                         (hour + 1800.0, total / count, int(count))
                         for hour, total, count in conn.execute(
-                            sa.select(
-                                rollups_hourly.c.hour, rollups_hourly.c.sum, rollups_hourly.c.count
-                            ).where(
-                                rollups_hourly.c.series_id == ref.id,
-                                rollups_hourly.c.hour >= since - 3600,
-                                rollups_hourly.c.count > 0,
+                            sa.select(HOURLY.c.hour, HOURLY.c.sum, HOURLY.c.count).where(
+                                HOURLY.c.series_id == ref.id,
+                                HOURLY.c.hour >= since - 3600,
+                                HOURLY.c.count > 0,
                             )
                         )
                     ]

@@ -263,6 +263,7 @@ def test_the_collector_registers_its_jobs_and_runs_them(tmp_path):
     runner: JobRunner = app.state.jobs
     assert runner.names == [
         "retention",
+        "rollups",
         "rules-sweep",
         "rules-watch",
         "noise-release",
@@ -276,6 +277,7 @@ def test_the_collector_registers_its_jobs_and_runs_them(tmp_path):
     singletons = {j.name for j in runner.jobs if j.singleton}
     assert singletons == {
         "retention",
+        "rollups",
         "sla-sweep",
         "ledger-periods",
         "closing",
@@ -325,6 +327,7 @@ def test_each_singleton_job_of_three_collector_apps_runs_once_per_interval(pg_ur
         assert set(singletons) == {
             "retention",
             "partitions",
+            "rollups",
             "sla-sweep",
             "ledger-periods",
             "closing",

@@ -19,6 +19,8 @@ OWNERS = {
     "ledger_entries": "collector.ledger",
     "ledger_notices": "collector.ledger",
     "preventive_work": "collector.preventive",
+    # Hours not built yet come from the raw samples: read rollups through collector.rollups.
+    "rollups_hourly": "collector.rollups",
 }
 #: Whole-table movers, not readers of figures.
 EXEMPT = ("collector.schema", "collector.migrations", "collector.backup", "collector.retention")

@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 
 from agent.wire import Batch
-from collector import retention
+from collector import retention, rollups
 from collector.ingest import IngestLimits, Ingestor
 from collector.schema import batches, events, latest, rollups_hourly, samples
 from collector.settings import Settings
@@ -49,6 +49,8 @@ def test_purge_deletes_only_what_is_past_its_retention(store, acme, kit, tmp_pat
         received_at=now,
     )
     assert (_count(store, samples), _count(store, batches)) == (4, 2)
+    # The current hour's rollup: built by the rollups job once the hour is closed.
+    rollups.build(store, now=now + hour + rollups.CLOSE_AFTER)
 
     settings = Settings.for_data_dir(tmp_path)
     if not store.is_sqlite:

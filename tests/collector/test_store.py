@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -50,7 +51,6 @@ def test_migrated_database_matches_the_metadata(store):
 
 
 def test_check_fails_on_an_unmigrated_database(db_url):
-    import pytest
 
     from collector.errors import StoreUnavailable
 
@@ -104,3 +104,36 @@ def test_background_checkpointer_starts_and_stops(tmp_path):
     store.dispose()
     assert not thread.is_alive()
     assert len(admin.list_clients(Store.from_url(f"sqlite:///{tmp_path / 'x.db'}"))) == 20
+
+
+def test_postgresql_pings_an_idle_pooled_connection_and_replaces_a_dead_one(db_url, monkeypatch):
+    """No ping per checkout (a round trip per transaction); a connection idle past
+    PING_AFTER_IDLE is pinged, and one the server closed meanwhile is replaced."""
+    from collector import store as store_module
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL pool only")
+    store = Store.from_url(db_url, pool_size=1, max_overflow=0)
+    try:
+        pings: list[object] = []
+        real_ping = store.engine.dialect.do_ping
+        monkeypatch.setattr(
+            store.engine.dialect, "do_ping", lambda c: pings.append(c) or real_ping(c)
+        )
+        with store.read() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        for _ in range(3):  # in steady use: never pinged
+            with store.read() as conn:
+                assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid
+        assert pings == []
+
+        other = sa.create_engine(db_url)
+        with other.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        other.dispose()
+        monkeypatch.setattr(store_module, "PING_AFTER_IDLE", 0.0)
+        with store.read() as conn:  # idle: pinged, found dead, replaced by a new connection
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+        assert len(pings) == 1
+    finally:
+        store.dispose()

@@ -44,6 +44,23 @@ def db(collector: CollectorProcess) -> sqlite3.Connection:
     return sqlite3.connect(collector.data_dir / "upkeep.db", timeout=10)
 
 
+def _rollups_sql(metric: str) -> str:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite
+
+    from collector.rollups import hourly
+    from collector.schema import series
+
+    h = hourly()
+    query = (
+        sa.select(h.c.hour, h.c.min, h.c.max, h.c.sum, h.c.count, h.c.last)
+        .join(series, series.c.id == h.c.series_id)
+        .where(series.c.metric == metric)
+        .order_by(h.c.hour)
+    )
+    return str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+
+
 def series_values(
     collector: CollectorProcess, asset: str, metric: str
 ) -> list[tuple[float, float]]:
@@ -150,13 +167,11 @@ def test_agent_process_to_collector(tmp_path, backup_dir):
         assert by_metric[("memory_total_bytes", "{}")]["value"] == psutil.virtual_memory().total
         assert by_metric[("upkeep_check_up", json.dumps({"check": "file_age"}))]["value"] == 1
 
-        # rollups agree with the raw samples they summarise
+        # rollups agree with the raw samples they summarise (as readers see them: the hours
+        # the rollups job has not built yet are computed from the raw samples)
         raw = series_values(collector, "e2e-host", "memory_used_bytes")
         with db(collector) as conn:
-            rows = conn.execute(
-                "SELECT h.hour, h.min, h.max, h.sum, h.count, h.last FROM rollups_hourly h"
-                " JOIN series r ON r.id = h.series_id WHERE r.metric = 'memory_used_bytes' ORDER BY h.hour"
-            ).fetchall()
+            rows = conn.execute(_rollups_sql("memory_used_bytes")).fetchall()
         assert sum(r[4] for r in rows) == len(raw)
         for hour, lo, hi, total, count, last in rows:
             values = [v for ts, v in raw if hour <= ts < hour + 3600]

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from collector import rollups
 from collector.schema import assets, latest, rollups_hourly, samples, series, sites
 from collector.store import Store
 
@@ -58,6 +59,7 @@ def add_history(
             }
         )
     conn.execute(rollups_hourly.insert(), rows)
+    rollups.built_through(conn, h_end)  # these hours' rollups are as written here
     raw = []
     ts = now - raw_hours * HOUR
     while ts <= now:

@@ -27,7 +27,8 @@ from collector.reports import queries
 from collector.reports.analysis import HOUR, downtime_windows, missing_hours, percent
 from collector.reports.context import ReportContext
 from collector.reports.sections import Section
-from collector.schema import assets, rollups_hourly, series
+from collector.rollups import hourly
+from collector.schema import assets, series
 
 SNMP_UP = "snmp_up"
 AGENT_UP = "upkeep_check_up"
@@ -57,7 +58,7 @@ def agent_hours(ctx: ReportContext, h0: int, h1: int) -> dict[int, int]:
 def agent_hour_list(
     ctx: ReportContext, asset_ids: list[int], h0: int, h1: int
 ) -> dict[int, list[int]]:
-    R = rollups_hourly
+    R = hourly(h0, h1)
     query = (
         sa.select(series.c.asset_id, R.c.hour)
         .distinct()
