@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from collector.contracts.model import format_points
 from collector.contracts.store import get_contract
 from collector.errors import NotFound
+from collector.ledger import read as ledger_read
 from collector.schema import (
     agents,
     assets,
@@ -26,7 +27,6 @@ from collector.schema import (
     incident_sla,
     incidents,
     latest,
-    ledger_entries,
     outbox,
     reports,
     request_events,
@@ -77,13 +77,8 @@ def client_by_name(conn: Connection, scope: Scope, name: str) -> Any:
 
 
 def balances(conn: Connection, scope: Scope) -> dict[int, int]:
-    """Points balance (centipoints) per client: the sum of the ledger."""
-    rows = conn.execute(
-        sa.select(ledger_entries.c.client_id, sa.func.sum(ledger_entries.c.centipoints))
-        .where(scope.where(ledger_entries.c.client_id))
-        .group_by(ledger_entries.c.client_id)
-    ).all()
-    return {r[0]: int(r[1] or 0) for r in rows}
+    """Points balance (centipoints) per client in scope (the ledger's read model)."""
+    return ledger_read.balances(conn, scope.client_ids)
 
 
 def list_clients(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
@@ -176,41 +171,51 @@ def _duration(seconds: float) -> str:
 
 def client_page(conn: Connection, scope: Scope, name: str) -> dict[str, Any]:
     row = client_by_name(conn, scope, name)
-    balance = conn.execute(
-        sa.select(sa.func.sum(ledger_entries.c.centipoints)).where(
-            ledger_entries.c.client_id == row.id
-        )
-    ).scalar()
+    statement = ledger_read.statement(conn, row.id)
     asset_rows = conn.execute(
         sa.select(assets, sites.c.name.label("site"))
         .outerjoin(sites, sites.c.id == assets.c.site_id)
         .where(assets.c.client_id == row.id)
         .order_by(assets.c.name)
     ).all()
-    ledger = conn.execute(
-        sa.select(ledger_entries)
-        .where(ledger_entries.c.client_id == row.id)
-        .order_by(ledger_entries.c.ts.desc(), ledger_entries.c.id.desc())
-        .limit(20)
-    ).all()
     return {
         "client": row,
         "contract": contract_summary(_contract(conn, row.id)),
-        "balance": points(balance) if balance is not None else None,
+        "balance": points(statement.closing_balance) if statement is not None else None,
         "assets": asset_rows,
-        "ledger": [
-            {
-                "ts": e.ts,
-                "period": e.period,
-                "kind": e.kind,
-                "points": points(e.centipoints),
-                "reason": e.reason,
-            }
-            for e in ledger
-        ],
+        "statement": _statement(statement),
         "open_incidents": list_incidents(
             conn, scope, client_id=row.id, states=OPEN_STATES, limit=50
         ),
+    }
+
+
+def _statement(s: ledger_read.Statement | None) -> dict[str, Any] | None:
+    """The current period's points statement as the client page shows it."""
+    if s is None:
+        return None
+    f = s.figures
+    return {
+        "period": s.period,
+        "opening": points(f.opening_balance),
+        "allotment": points(f.allotment),
+        "rollover": points(f.rollover_in + f.rollover_out),
+        "charged": points(-f.charged),
+        "topped_up": points(f.topped_up),
+        "adjusted": points(f.adjusted),
+        "expired": points(f.expired),
+        "closing": points(f.closing_balance),
+        "entries": [
+            {
+                "ts": e.ts,
+                "kind": e.kind,
+                "points": points(e.centipoints),
+                "balance": points(e.balance),
+                "ref": " ".join(x for x in (e.incident, e.request) if x) or None,
+                "reason": e.reason,
+            }
+            for e in reversed(s.entries)
+        ],
     }
 
 
