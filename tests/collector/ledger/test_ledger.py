@@ -21,39 +21,7 @@ from collector.schema import (
     notifications,
     service_requests,
 )
-from tests.collector.ledger.ledgerkit import give_contract, ts
-
-
-def work_incident(
-    books,
-    title: str,
-    cause: str | None,
-    entries: list[tuple[int, str | None]],
-    *,
-    labels: dict | None = None,
-    charge: dict | None = None,
-    resolve: bool = True,
-) -> str:
-    """Report an incident, log time, set the cause (and labels, as the contracts helper does), resolve."""
-    svc, clock = books.incidents, books.clock
-    key = svc.report(client="acme", title=title, actor="desk")
-    if labels:
-        with books.store.write() as conn:
-            conn.execute(incidents.update().where(incidents.c.key == key).values(labels=labels))
-    for minutes, work_type in entries:
-        clock.tick()
-        svc.act(
-            key, "time_entry", "bob", minutes=minutes, work_type=work_type, note=f"{title} work"
-        )
-    if cause:
-        svc.act(key, "cause", "bob", cause=cause)
-    if charge:
-        svc.act(key, "charge", "bob", **charge)
-    if resolve:
-        clock.tick()
-        svc.act(key, "resolve", "bob", note="done")
-    clock.tick()
-    return key
+from tests.collector.ledger.ledgerkit import give_contract, ts, work_incident
 
 
 def entries_of(store, client_id: int) -> list[tuple]:
