@@ -25,7 +25,6 @@ EXEMPT = ("collector.schema", "collector.migrations", "collector.backup", "colle
 #: Readers still to move onto their domain's read functions (module → tables).
 KNOWN_DEBT = {
     "collector.web.queries": {"incident_sla"},
-    "collector.reports.sections.preventive": {"preventive_work"},
 }
 
 
