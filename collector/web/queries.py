@@ -11,6 +11,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +25,6 @@ from collector.schema import (
     agents,
     assets,
     clients,
-    incident_sla,
     incidents,
     latest,
     outbox,
@@ -37,6 +37,7 @@ from collector.schema import (
     sites,
     tickets,
 )
+from collector.sla import summary as sla_summary
 from collector.web.access import Scope
 from collector.web.charts import sparkline
 
@@ -273,9 +274,8 @@ def incident_row(conn: Connection, scope: Scope, key: str) -> Any:
 
 
 def incident_sla_row(conn: Connection, incident_id: int) -> Any:
-    return conn.execute(
-        sa.select(incident_sla).where(incident_sla.c.incident_id == incident_id)
-    ).first()
+    """The incident's SLA clock (the SLA read model)."""
+    return sla_summary.incident_clock(conn, incident_id)
 
 
 def ticket_sync(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
@@ -315,56 +315,14 @@ def ticket_sync(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
 def sla_at_risk(
     conn: Connection, scope: Scope, *, now: float, window: float, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """Running SLA clocks whose response or resolution is due within ``window`` or overdue."""
-    horizon = now + window
-    response_due = sa.and_(
-        incident_sla.c.responded_at.is_(None),
-        incident_sla.c.response_due_at.is_not(None),
-        incident_sla.c.response_due_at <= horizon,
-    )
-    resolution_due = sa.and_(
-        incident_sla.c.resolved_at.is_(None),
-        incident_sla.c.resolution_due_at.is_not(None),
-        incident_sla.c.resolution_due_at <= horizon,
-    )
-    rows = conn.execute(
-        sa.select(
-            incident_sla,
-            incidents.c.key,
-            incidents.c.title,
-            incidents.c.state.label("incident_state"),
-            clients.c.name.label("client"),
+    """Running SLA clocks whose response or resolution is due within ``window`` or overdue
+    (the SLA read model, :func:`collector.sla.summary.at_risk`)."""
+    return [
+        asdict(r)
+        for r in sla_summary.at_risk(
+            conn, now=now, window=window, client_ids=scope.client_ids, limit=limit
         )
-        .join(incidents, incidents.c.id == incident_sla.c.incident_id)
-        .join(clients, clients.c.id == incident_sla.c.client_id)
-        .where(
-            scope.where(incident_sla.c.client_id),
-            incident_sla.c.state == "running",
-            sa.or_(response_due, resolution_due),
-        )
-        .limit(limit)
-    ).all()
-    out = []
-    for r in rows:
-        for clock in ("response", "resolution"):
-            due = getattr(r, f"{clock}_due_at")
-            done = r.responded_at if clock == "response" else r.resolved_at
-            if due is None or done is not None or due > horizon:
-                continue
-            out.append(
-                {
-                    "key": r.key,
-                    "title": r.title,
-                    "client": r.client,
-                    "priority": r.priority,
-                    "clock": clock,
-                    "due_at": due,
-                    "overdue": due <= now,
-                    "seconds": abs(due - now),
-                }
-            )
-    out.sort(key=lambda item: item["due_at"])
-    return out
+    ]
 
 
 def silent_agents(conn: Connection, scope: Scope, *, now: float, after: float) -> Sequence[Any]:

@@ -19,12 +19,34 @@ OWNERS = {
     "ledger_entries": "collector.ledger",
     "ledger_notices": "collector.ledger",
     "preventive_work": "collector.preventive",
+    # the incidents' period figures (collector.incidents.read); assets, latest and the rollups
+    # are not listed: the asset registry is every domain's identity, and the fleet/asset
+    # figures already have their read model (collector.health)
+    "incidents": "collector.incidents",
+    "incident_events": "collector.incidents",
+    "time_entries": "collector.incidents",
 }
 #: Whole-table movers, not readers of figures.
 EXEMPT = ("collector.schema", "collector.migrations", "collector.backup", "collector.retention")
 #: Readers still to move onto their domain's read functions (module → tables).
 KNOWN_DEBT = {
-    "collector.web.queries": {"incident_sla"},
+    # joins for an incident's key, title or client (identity, not figures)
+    "collector.closing.service": {"incidents"},
+    "collector.contracts.scope": {"incidents"},
+    "collector.health.overview": {"incidents"},
+    "collector.ledger.read": {"incidents"},
+    "collector.preventive.read": {"incidents"},
+    "collector.remediation.service": {"incidents"},
+    "collector.sla.queries": {"incidents"},
+    "collector.sla.summary": {"incidents"},
+    # writers' reads of incident state and time (charges, clocks, preventive evidence)
+    "collector.ledger.requests": {"time_entries"},
+    "collector.ledger.service": {"incident_events", "incidents", "time_entries"},
+    "collector.preventive.record": {"incidents", "time_entries"},
+    "collector.sla.service": {"incident_events", "incidents"},
+    # figures still counted in place: to move onto collector.incidents.read
+    "collector.management.views": {"incident_events", "incidents", "time_entries"},
+    "collector.web.queries": {"incidents"},
 }
 
 
@@ -78,6 +100,11 @@ def test_the_sla_figures_have_one_reader():
     found = readers()
     assert "collector.reports.sections.sla" not in found
     assert "incident_sla" not in found.get("collector.management.views", set())
+
+
+def test_the_report_reads_incident_figures_through_their_read_model():
+    found = readers()
+    assert not [m for m in found if m.startswith("collector.reports.")]
 
 
 def test_the_points_figures_have_one_reader():
