@@ -78,7 +78,8 @@ def periods_between(contract: Contract | None, since: float, until: float) -> li
     """The periods that overlap ``[since, until)``, oldest first (at most 120)."""
     if until <= since:
         return []
-    label, out = period_of(contract, since), []
+    label = period_of(contract, since)
+    out: list[str] = []
     while len(out) < 120 and bounds(contract, label)[0] < until:
         out.append(label)
         label = charges.next_period(label)
