@@ -9,7 +9,10 @@ the readers not moved yet).
   resolved and the mean time to resolve (MTTR);
 - :func:`origin_counts` — opened per origin group, counted in SQL (trends);
 - :func:`recurring` — the assets with the most incidents in a range, with what recurred on
-  them (rules, causes, kinds): the input of the recurring-problems recommendation.
+  them (rules, causes, kinds): the input of the recurring-problems recommendation;
+- :func:`open_counts` — open (active) incidents per client or per asset (the web UI's lists,
+  the fleet overview); :func:`listing`, :func:`most_urgent_open` and :func:`by_key` — the rows
+  the web UI lists (each with its client's name).
 
 An incident counts in the range it was *opened* in; it is resolved when it has a resolution
 time (or, closed without one, its closing time). The origin groups are ``proactive``
@@ -19,17 +22,20 @@ time (or, closed without one, its closing time). The origin groups are ``proacti
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.schema import incidents, time_entries
+from collector.incidents.lifecycle import ACTIVE
+from collector.schema import clients, incidents, time_entries
 
 PRIORITY_ORDER = ("critical", "major", "minor", "technical")
 ORIGIN_GROUPS = ("proactive", "user_reported")
+#: The states of an open incident (not resolved or closed).
+OPEN_STATES = ACTIVE
 
 
 def origin_group(origin: str) -> str:
@@ -218,3 +224,88 @@ def recurring(
     return [
         RecurringAsset(r.asset, int(r.n), int(r.now or 0), tuple(details[r.asset])) for r in found
     ]
+
+
+# ---------------------------------------------------------------------- open incidents, lists
+
+
+def open_counts(
+    conn: Connection,
+    *,
+    per: Literal["client", "asset"],
+    ids: Collection[int] | None = None,
+    without_asset: bool = False,
+) -> dict[int, int]:
+    """Open incidents per client id or per asset id (of ``ids``; None: all);
+    ``without_asset``: only those with no asset (reported by phone)."""
+    column = incidents.c.client_id if per == "client" else incidents.c.asset_id
+    query = (
+        sa.select(column, sa.func.count())
+        .where(incidents.c.state.in_(OPEN_STATES), column.is_not(None))
+        .group_by(column)
+    )
+    if without_asset:
+        query = query.where(incidents.c.asset_id.is_(None))
+    if ids is not None:
+        query = query.where(column.in_(sorted(ids)))
+    return {int(k): int(n) for k, n in conn.execute(query).all()}
+
+
+def _listing() -> sa.Select:
+    return sa.select(incidents, clients.c.name.label("client")).join(
+        clients, clients.c.id == incidents.c.client_id
+    )
+
+
+def _of(query: sa.Select, client_ids: Collection[int] | None) -> sa.Select:
+    return (
+        query if client_ids is None else query.where(incidents.c.client_id.in_(sorted(client_ids)))
+    )
+
+
+def listing(
+    conn: Connection,
+    *,
+    client_ids: Collection[int] | None = None,
+    client_id: int | None = None,
+    states: Sequence[str] | None = None,
+    priority: str | None = None,
+    origin: str | None = None,
+    asset_id: int | None = None,
+    limit: int = 200,
+) -> Sequence[Any]:
+    """Incidents (of ``client_ids``; None: every client), newest first, filtered."""
+    query = _of(_listing(), client_ids)
+    if client_id is not None:
+        query = query.where(incidents.c.client_id == client_id)
+    if states:
+        query = query.where(incidents.c.state.in_(states))
+    if priority:
+        query = query.where(incidents.c.priority == priority)
+    if origin:
+        query = query.where(incidents.c.origin == origin)
+    if asset_id is not None:
+        query = query.where(incidents.c.asset_id == asset_id)
+    return conn.execute(
+        query.order_by(incidents.c.opened_at.desc(), incidents.c.id.desc()).limit(limit)
+    ).all()
+
+
+def most_urgent_open(
+    conn: Connection, *, client_ids: Collection[int] | None = None, limit: int = 100
+) -> Sequence[Any]:
+    """Open incidents, most urgent priority first, then oldest first."""
+    rank = sa.case(
+        {p: i for i, p in enumerate(PRIORITY_ORDER)}, value=incidents.c.priority, else_=9
+    )
+    return conn.execute(
+        _of(_listing(), client_ids)
+        .where(incidents.c.state.in_(OPEN_STATES))
+        .order_by(rank, incidents.c.opened_at)
+        .limit(limit)
+    ).all()
+
+
+def by_key(conn: Connection, key: str) -> Any | None:
+    """One incident with its client's name, or None."""
+    return conn.execute(_listing().where(incidents.c.key == key)).first()

@@ -20,12 +20,12 @@ from sqlalchemy.engine import Connection
 from collector.contracts.model import format_points
 from collector.contracts.store import get_contract
 from collector.errors import NotFound
+from collector.incidents import read as incidents_read
 from collector.ledger import read as ledger_read
 from collector.schema import (
     agents,
     assets,
     clients,
-    incidents,
     latest,
     outbox,
     reports,
@@ -41,14 +41,11 @@ from collector.sla import summary as sla_summary
 from collector.web.access import Scope
 from collector.web.charts import sparkline
 
-OPEN_STATES = ("open", "acknowledged", "waiting_for_client", "waiting_for_third_party")
+OPEN_STATES = incidents_read.OPEN_STATES
 STATES = (*OPEN_STATES, "resolved", "closed")
 PRIORITIES = ("critical", "major", "minor", "technical")
 ORIGINS = ("proactive", "external", "user_reported")
 CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provider", "unknown")
-_PRIORITY_RANK = sa.case(
-    {p: i for i, p in enumerate(PRIORITIES)}, value=incidents.c.priority, else_=9
-)
 #: Asset page: series drawn as sparklines, and over how many hours.
 SPARK_SERIES = 40
 SPARK_HOURS = 7 * 24
@@ -90,13 +87,7 @@ def list_clients(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
             .group_by(assets.c.client_id)
         ).all()
     )
-    open_counts: dict[int, int] = dict(
-        conn.execute(
-            sa.select(incidents.c.client_id, sa.func.count())
-            .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
-            .group_by(incidents.c.client_id)
-        ).all()
-    )
+    open_counts = incidents_read.open_counts(conn, per="client", ids=scope.client_ids)
     balance = balances(conn, scope)
     out = []
     for row in conn.execute(
@@ -223,12 +214,6 @@ def _statement(s: ledger_read.Statement | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------- incidents
 
 
-def _incident_query() -> sa.Select:
-    return sa.select(incidents, clients.c.name.label("client")).join(
-        clients, clients.c.id == incidents.c.client_id
-    )
-
-
 def list_incidents(
     conn: Connection,
     scope: Scope,
@@ -240,33 +225,24 @@ def list_incidents(
     asset_id: int | None = None,
     limit: int = 200,
 ) -> Sequence[Any]:
-    query = _incident_query().where(scope.where(incidents.c.client_id))
-    if client_id is not None:
-        query = query.where(incidents.c.client_id == client_id)
-    if states:
-        query = query.where(incidents.c.state.in_(states))
-    if priority:
-        query = query.where(incidents.c.priority == priority)
-    if origin:
-        query = query.where(incidents.c.origin == origin)
-    if asset_id is not None:
-        query = query.where(incidents.c.asset_id == asset_id)
-    return conn.execute(
-        query.order_by(incidents.c.opened_at.desc(), incidents.c.id.desc()).limit(limit)
-    ).all()
+    return incidents_read.listing(
+        conn,
+        client_ids=scope.client_ids,
+        client_id=client_id,
+        states=states,
+        priority=priority,
+        origin=origin,
+        asset_id=asset_id,
+        limit=limit,
+    )
 
 
 def open_incidents(conn: Connection, scope: Scope, limit: int = 100) -> Sequence[Any]:
-    return conn.execute(
-        _incident_query()
-        .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
-        .order_by(_PRIORITY_RANK, incidents.c.opened_at)
-        .limit(limit)
-    ).all()
+    return incidents_read.most_urgent_open(conn, client_ids=scope.client_ids, limit=limit)
 
 
 def incident_row(conn: Connection, scope: Scope, key: str) -> Any:
-    row = conn.execute(_incident_query().where(incidents.c.key == key)).first()
+    row = incidents_read.by_key(conn, key)
     if row is None:
         raise NotFound(f"no incident {key!r}")
     scope.check(row.client_id, f"incident {key!r}")

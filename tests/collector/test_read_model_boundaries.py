@@ -33,7 +33,6 @@ KNOWN_DEBT = {
     # joins for an incident's key, title or client (identity, not figures)
     "collector.closing.service": {"incidents"},
     "collector.contracts.scope": {"incidents"},
-    "collector.health.overview": {"incidents"},
     "collector.ledger.read": {"incidents"},
     "collector.preventive.read": {"incidents"},
     "collector.remediation.service": {"incidents"},
@@ -44,9 +43,9 @@ KNOWN_DEBT = {
     "collector.ledger.service": {"incident_events", "incidents", "time_entries"},
     "collector.preventive.record": {"incidents", "time_entries"},
     "collector.sla.service": {"incident_events", "incidents"},
-    # figures still counted in place: to move onto collector.incidents.read
+    # figures still counted in place (created vs resolved, open by age, workload, top
+    # problems, time vs fee): to move onto collector.incidents.read
     "collector.management.views": {"incident_events", "incidents", "time_entries"},
-    "collector.web.queries": {"incidents"},
 }
 
 
@@ -102,9 +101,10 @@ def test_the_sla_figures_have_one_reader():
     assert "incident_sla" not in found.get("collector.management.views", set())
 
 
-def test_the_report_reads_incident_figures_through_their_read_model():
+def test_the_report_and_the_web_ui_read_incidents_through_their_read_model():
     found = readers()
-    assert not [m for m in found if m.startswith("collector.reports.")]
+    assert not [m for m in found if m.startswith(("collector.reports.", "collector.web."))]
+    assert "collector.health.overview" not in found
 
 
 def test_the_points_figures_have_one_reader():
