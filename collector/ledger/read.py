@@ -217,8 +217,9 @@ def period_figures(
     """Per client with ledger entries: the figures of each contract period overlapping
     ``[since, until)``, as of ``until`` (the last one's closing balance is the balance then).
 
-    One grouped query (per client, period, kind and sign); a period is each client's own
-    (its contract's calendar).
+    One grouped query (per client, period, kind and sign, over every entry up to ``until``:
+    the groups grow with clients × months of history, not with entries), and each client's
+    contract for its periods (its calendar).
     """
     rows = conn.execute(_moves([_le.c.ts <= until])).all()
     per_client: dict[int, list[Any]] = {}
