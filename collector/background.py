@@ -75,7 +75,7 @@ def collector_jobs(
         return [], []
     from collector import retention as retention_module
     from collector.incidents import noise
-    from collector.ledger.service import ensure_all_periods
+    from collector.ledger.entries import ensure_all_periods
 
     jobs: list[PeriodicJob] = []
 

@@ -18,13 +18,13 @@ from sqlalchemy.engine import Connection
 
 from collector.errors import NotFound
 from collector.health import catalog, units
+from collector.incidents import read as incidents_read
 from collector.reports.analysis import fit
 from collector.rollups import hourly
 from collector.schema import (
     agents,
     assets,
     clients,
-    incidents,
     latest,
     rule_alerts,
     series,
@@ -35,7 +35,7 @@ DAY = 86400
 HOUR = 3600
 FIT_DAYS = 14
 PSEUDO_FS = ("tmpfs", "devtmpfs", "squashfs", "overlay", "iso9660")
-OPEN_STATES = ("open", "acknowledged", "waiting_for_client", "waiting_for_third_party")
+OPEN_STATES = incidents_read.OPEN_STATES
 #: Worst first: the order of the fleet overview and the rank of an asset's state.
 STATES = ("critical", "warning", "silent", "pending", "ok")
 _RANK = {s: i for i, s in enumerate(STATES)}
@@ -209,11 +209,7 @@ def asset_health(
         .where(rule_alerts.c.asset_id == asset_id, rule_alerts.c.status.in_(("firing", "pending")))
         .order_by(rule_alerts.c.status, rule_alerts.c.rule_id)
     ).all()
-    open_count = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(incidents)
-        .where(incidents.c.asset_id == asset_id, incidents.c.state.in_(OPEN_STATES))
-    ).scalar_one()
+    open_count = incidents_read.open_counts(conn, per="asset", ids=[asset_id]).get(asset_id, 0)
     states = [alert_state(a.status, a.severity) for a in open_alerts]
     if now - row.last_seen >= silent_after:
         states.append("silent")
@@ -449,12 +445,7 @@ def fleet(
             )
         ):
             alert_states[a.asset_id].append(alert_state(a.status, a.severity))
-        for i in conn.execute(
-            sa.select(incidents.c.asset_id, sa.func.count().label("n"))
-            .where(incidents.c.asset_id.in_(part), incidents.c.state.in_(OPEN_STATES))
-            .group_by(incidents.c.asset_id)
-        ):
-            open_by_asset[i.asset_id] = i.n
+        open_by_asset.update(incidents_read.open_counts(conn, per="asset", ids=part))
         watched = conn.execute(
             sa.select(series.c.id, series.c.asset_id, series.c.metric, series.c.labels).where(
                 series.c.asset_id.in_(part),
@@ -531,20 +522,19 @@ def fleet(
         for c in conn.execute(sa.select(clients.c.name).where(*client_where)):
             tree.setdefault(c.name, FleetNode(c.name))
     # Incidents without an asset (reported by phone) count for their client.
-    for c in conn.execute(
-        sa.select(clients.c.name, sa.func.count().label("n"))
-        .select_from(incidents)
-        .join(clients, clients.c.id == incidents.c.client_id)
-        .where(
-            scope.where(incidents.c.client_id),
-            incidents.c.asset_id.is_(None),
-            incidents.c.state.in_(OPEN_STATES),
-            *([clients.c.name == client] if client else []),
+    if not site:
+        phoned = incidents_read.open_counts(
+            conn, per="client", ids=scope.client_ids, without_asset=True
         )
-        .group_by(clients.c.name)
-    ):
-        if c.name in tree and not site:
-            tree[c.name].open_incidents += c.n
+        names = dict(
+            conn.execute(
+                sa.select(clients.c.id, clients.c.name).where(clients.c.id.in_(sorted(phoned)))
+            ).all()
+        )
+        for client_id, n in phoned.items():
+            name = names.get(client_id)
+            if name in tree and (not client or name == client):
+                tree[name].open_incidents += n
     out = list(tree.values())
     for node in out:
         node.sort()

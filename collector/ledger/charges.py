@@ -8,7 +8,8 @@
 - :func:`close_period` says what happens to a period's remaining balance: how much rolls
   over and how much expires (an overdraft — a negative balance — carries over untouched).
 - :func:`thresholds_crossed` names the low-balance thresholds at or below which a balance is.
-- :func:`build_statement` folds a period's ledger entries into the statement.
+- :func:`build_statement` folds a period's ledger entries into the :class:`Statement`
+  (:class:`Figures`: the totals, the same fold for grouped sums).
 
 Amounts are integer centipoints everywhere (``format_points`` shows them); charges are
 *costs* here (positive) and become negative ledger entries in :mod:`collector.ledger.service`.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -196,7 +197,7 @@ def thresholds_crossed(balance: int, allotment: int, policy: PointsPolicy) -> li
 
 @dataclass(frozen=True, slots=True)
 class EntryView:
-    """A ledger entry as the statement shows it."""
+    """A ledger entry as the statement shows it (``balance``: the balance right after it)."""
 
     id: int
     kind: str
@@ -207,6 +208,9 @@ class EntryView:
     incident: str | None = None  # the incident's key
     request: str | None = None  # the service request's key
     data: Mapping[str, Any] = field(default_factory=dict)
+    subject: str | None = None  # the incident's or the request's title
+    cause: str | None = None  # the incident's cause
+    balance: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -214,45 +218,135 @@ class EntryView:
         return out
 
 
-def build_statement(
-    *,
-    client: str,
-    period: str,
-    opening: int,
-    entries: Sequence[EntryView],
-    start: float | None = None,
-    end: float | None = None,
-) -> dict[str, Any]:
-    """The statement of ``period``: see docs/ledger.md for the shape. ``opening``: the sum
-    of every entry before the period."""
-    by_kind: dict[str, list[EntryView]] = {kind: [] for kind in KINDS}
-    for entry in entries:
-        by_kind[entry.kind].append(entry)
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A period's totals (centipoints, signed as in the ledger: ``charged`` is negative)."""
 
-    def total(kind: str, sign: int = 0) -> int:
-        return sum(
-            e.centipoints for e in by_kind[kind] if sign == 0 or (e.centipoints > 0) == (sign > 0)
+    opening_balance: int = 0
+    allotment: int = 0
+    rollover_in: int = 0
+    rollover_out: int = 0
+    charged: int = 0  # charge entries, reversals included
+    topped_up: int = 0
+    adjusted: int = 0
+    expired: int = 0
+
+    @classmethod
+    def fold(cls, opening: int, moves: Iterable[tuple[str, int]]) -> Figures:
+        """The totals of ``moves`` (kind, centipoints) after ``opening``; a rollover counts
+        in or out by its sign. Sums of moves grouped by kind and sign fold the same."""
+        sums = dict.fromkeys((*_FIGURE_OF.values(), "rollover_out"), 0)
+        for kind, centipoints in moves:
+            name = _FIGURE_OF[kind]
+            if kind == "rollover":
+                name = "rollover_in" if centipoints > 0 else "rollover_out"
+            sums[name] += int(centipoints)
+        return cls(opening_balance=int(opening), **sums)
+
+    @property
+    def net(self) -> int:
+        """What the period's entries add up to."""
+        return (
+            self.allotment
+            + self.rollover_in
+            + self.rollover_out
+            + self.charged
+            + self.topped_up
+            + self.adjusted
+            + self.expired
         )
 
-    closing = opening + sum(e.centipoints for e in entries)
-    return {
-        "client": client,
-        "period": period,
-        "start": start,
-        "end": end,
-        "opening_balance": opening,
-        "allotment": total("allotment"),
-        "rollover_in": total("rollover", +1),
-        "rollover_out": total("rollover", -1),
-        "charged": total("charge"),
-        "topped_up": total("topup"),
-        "adjusted": total("adjustment"),
-        "expired": total("expiry"),
-        "closing_balance": closing,
-        "overdraft": closing < 0,
-        "overdraft_centipoints": max(0, -closing),
-        "charges": [e.as_json() for e in by_kind["charge"]],
-        "topups": [e.as_json() for e in by_kind["topup"]],
-        "adjustments": [e.as_json() for e in by_kind["adjustment"]],
-        "entries": [e.as_json() for e in entries],
-    }
+    @property
+    def closing_balance(self) -> int:
+        return self.opening_balance + self.net
+
+    @property
+    def overdraft_centipoints(self) -> int:
+        return max(0, -self.closing_balance)
+
+    def by_kind(self) -> dict[str, int]:
+        """The period's net per entry kind (rollover in and out together), in :data:`KINDS` order."""
+        return {
+            "allotment": self.allotment,
+            "rollover": self.rollover_in + self.rollover_out,
+            "charge": self.charged,
+            "topup": self.topped_up,
+            "adjustment": self.adjusted,
+            "expiry": self.expired,
+        }
+
+
+_FIGURE_OF = {
+    "allotment": "allotment",
+    "rollover": "rollover_in",
+    "charge": "charged",
+    "topup": "topped_up",
+    "adjustment": "adjusted",
+    "expiry": "expired",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A period's points statement (docs/ledger.md): its figures and its entries by time."""
+
+    client: str
+    period: str
+    figures: Figures
+    entries: tuple[EntryView, ...] = ()
+    start: float | None = None  # epoch s, the period's bounds (None without a contract)
+    end: float | None = None  # exclusive
+    timezone: str = "UTC"  # the zone the bounds are days of (the contract's calendar)
+    at_zero: str | None = None  # the contract's at_zero policy (None: no points)
+    allotment_policy: int | None = None  # the contract's allotment per period (None: no points)
+
+    @property
+    def opening_balance(self) -> int:
+        return self.figures.opening_balance
+
+    @property
+    def closing_balance(self) -> int:
+        return self.figures.closing_balance
+
+    def of_kind(self, kind: str) -> list[EntryView]:
+        return [e for e in self.entries if e.kind == kind]
+
+    def as_json(self) -> dict[str, Any]:
+        f = self.figures
+        return {
+            "client": self.client,
+            "period": self.period,
+            "start": self.start,
+            "end": self.end,
+            "timezone": self.timezone,
+            "opening_balance": f.opening_balance,
+            "allotment": f.allotment,
+            "rollover_in": f.rollover_in,
+            "rollover_out": f.rollover_out,
+            "charged": f.charged,
+            "topped_up": f.topped_up,
+            "adjusted": f.adjusted,
+            "expired": f.expired,
+            "closing_balance": f.closing_balance,
+            "overdraft": f.closing_balance < 0,
+            "overdraft_centipoints": f.overdraft_centipoints,
+            "at_zero": self.at_zero,
+            "charges": [e.as_json() for e in self.of_kind("charge")],
+            "topups": [e.as_json() for e in self.of_kind("topup")],
+            "adjustments": [e.as_json() for e in self.of_kind("adjustment")],
+            "entries": [e.as_json() for e in self.entries],
+        }
+
+
+def build_statement(
+    *, client: str, period: str, opening: int, entries: Sequence[EntryView], **extra: Any
+) -> Statement:
+    """The statement of ``period`` from its entries (by time) after ``opening`` (the sum of
+    every entry before the period); each entry gets the balance right after it. ``extra``:
+    the other :class:`Statement` fields."""
+    running, shown = opening, []
+    for entry in entries:
+        running += entry.centipoints
+        shown.append(replace(entry, balance=running))
+    figures = Figures.fold(opening, ((e.kind, e.centipoints) for e in entries))
+    return Statement(client=client, period=period, figures=figures, entries=tuple(shown), **extra)

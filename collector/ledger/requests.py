@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from collector import notify, timeutil
 from collector.contracts.model import format_points
 from collector.errors import InvalidArgument, NotFound
-from collector.ledger import charges, service
+from collector.ledger import charges, entries
 from collector.ledger.charges import WorkItem
 from collector.notices import Voice, render
 from collector.notices.model import ApprovalRequestNotice
@@ -150,7 +150,7 @@ def create(
             raise InvalidArgument(
                 "estimate_minutes: a non-standard request needs an estimate (minutes > 0)"
             )
-        found = service.points_policy(conn, client_id)
+        found = entries.points_policy(conn, client_id)
         if found is None:
             raise InvalidArgument(
                 f"client {client!r} has no points in its contract; "
@@ -214,7 +214,7 @@ def _ask_for_approval(
             conn,
             row.id,
             "approval_not_sent",
-            service.SYSTEM_ACTOR,
+            entries.SYSTEM_ACTOR,
             now,
             reason="no contact receives approvals; record the decision by phone or the API",
         )
@@ -264,7 +264,7 @@ def _ask_for_approval(
         conn,
         row.id,
         "approval_requested",
-        service.SYSTEM_ACTOR,
+        entries.SYSTEM_ACTOR,
         now,
         recipients=recipients,
         notification_id=queued,
@@ -426,7 +426,7 @@ def _charge_held(conn: Connection, row: Any, hold: dict[str, Any], actor: str, n
         )
     ).scalar_one()
     if amount:
-        service.post(
+        entries.post(
             conn,
             row.client_id,
             kind="charge",
@@ -550,7 +550,7 @@ def complete(conn: Connection, key: str, *, actor: str, now: float) -> dict[str,
     _refuse_unless_workable(row, "completing")
     charged = 0
     if not row.standard:
-        found = service.points_policy(conn, row.client_id)
+        found = entries.points_policy(conn, row.client_id)
         if found is None:
             raise InvalidArgument(f"{key}: the client's contract has no points any more")
         priced = charges.price(request_work(conn, row.id), found[1])
@@ -563,7 +563,7 @@ def complete(conn: Connection, key: str, *, actor: str, now: float) -> dict[str,
                     f" ({format_points(priced.total)} of work, capped at the approved "
                     f"{format_points(row.approved_centipoints or 0)})"
                 )
-            service.post(
+            entries.post(
                 conn,
                 row.client_id,
                 kind="charge",

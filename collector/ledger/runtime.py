@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from collector import admin, timeutil
-from collector.ledger import requests, service
+from collector.ledger import entries, read, requests, service
 from collector.ledger.links import ApprovalLinks, links_from_settings
 from collector.store import Store
 
@@ -47,18 +47,16 @@ class Ledger:
 
     def statement(self, client: str, period: str | None = None) -> dict[str, Any]:
         with self.store.write() as conn:
-            result = service.statement(
-                conn, self._client_id(conn, client), period, now=timeutil.now()
-            )
+            result = read.statement(conn, self._client_id(conn, client), period, now=timeutil.now())
         if result is None:
             from collector.errors import NotFound
 
             raise NotFound(f"client {client!r} has no points ledger (no points in its contract)")
-        return result
+        return result.as_json()
 
     def topup(self, client: str, centipoints: int, *, by: str, reason: str) -> int:
         with self.store.write() as conn:
-            return service.topup(
+            return entries.topup(
                 conn,
                 self._client_id(conn, client),
                 centipoints,
@@ -69,7 +67,7 @@ class Ledger:
 
     def adjust(self, client: str, centipoints: int, *, by: str, reason: str) -> int:
         with self.store.write() as conn:
-            return service.adjust(
+            return entries.adjust(
                 conn,
                 self._client_id(conn, client),
                 centipoints,

@@ -178,7 +178,8 @@ class TimeVsFee(Ranged):
 
 
 class PeriodPoints(BaseModel):
-    """Ledger movements of one contract period that fall in the range (centipoints).
+    """The statement figures of one contract period the range overlaps, as of its end
+    (centipoints; the same as the period's points statement).
 
     ``charged`` is positive (what was consumed); the others are signed as in the ledger.
     """
@@ -194,7 +195,8 @@ class PeriodPoints(BaseModel):
 
 
 class ClientPoints(BaseModel):
-    """A client's points: movements per period in the range, and the balance at ``until``."""
+    """A client's points: the figures per period the range overlaps, and the balance at
+    ``until`` (the last period's closing balance then)."""
 
     client: str
     periods: list[PeriodPoints]

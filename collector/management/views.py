@@ -2,7 +2,7 @@
 
 Each reads the store directly (incidents, incident_events, time_entries, SLA figures through
 the SLA read model collector.sla.summary,
-ledger_entries, contracts, outbox, notifications) and counts in SQL — grouping by client,
+points through the ledger's read model collector.ledger.read, contracts, outbox, notifications) and counts in SQL — grouping by client,
 priority, actor, state or by a local day/week whose edges :mod:`collector.management.periods`
 computes — so a view's cost grows with the number of groups, not of rows. Python only
 merges the grouped rows and derives percentages, money and rankings.
@@ -26,6 +26,7 @@ from collector import timeutil
 from collector.contracts.model import Contract
 from collector.contracts.store import stored_contract
 from collector.incidents.lifecycle import ACTIVE
+from collector.ledger import read as ledger_read
 from collector.management import models as m
 from collector.management.periods import (
     AGE_BUCKETS,
@@ -41,7 +42,6 @@ from collector.schema import (
     contracts,
     incident_events,
     incidents,
-    ledger_entries,
     notifications,
     outbox,
     service_requests,
@@ -479,50 +479,31 @@ def time_vs_fee(
 
 # ---------------------------------------------------------------------- points
 
-_LEDGER_FIELDS = {
-    "allotment": "allotment",
-    "rollover": "rollover",
-    "charge": "charged",
-    "topup": "topups",
-    "adjustment": "adjustments",
-    "expiry": "expired",
-}
-
 
 def points_consumption(conn: Connection, span: TimeRange) -> m.PointsConsumption:
-    """Per client: ledger movements in the range per contract period (charges as consumption),
-    and the balance at ``until`` (all entries before it) with the overdraft below zero."""
+    """Per client: the statement figures of each contract period the range overlaps, as of
+    ``until`` (the ledger's read model, :func:`collector.ledger.read.period_figures`: the
+    same figures as the statement), and the balance then with the overdraft below zero."""
     names = _client_names(conn)
-    moves = conn.execute(
-        sa.select(
-            ledger_entries.c.client_id,
-            ledger_entries.c.period,
-            ledger_entries.c.kind,
-            sa.func.sum(ledger_entries.c.centipoints),
-        )
-        .where(ledger_entries.c.ts >= span.since, ledger_entries.c.ts < span.until)
-        .group_by(ledger_entries.c.client_id, ledger_entries.c.period, ledger_entries.c.kind)
-    ).all()
-    balances = dict(
-        conn.execute(
-            sa.select(ledger_entries.c.client_id, sa.func.sum(ledger_entries.c.centipoints))
-            .where(ledger_entries.c.ts < span.until)
-            .group_by(ledger_entries.c.client_id)
-        ).all()
-    )
-    periods: dict[int, dict[str, dict[str, int]]] = {}
-    for client_id, period, kind, total in moves:
-        fields = periods.setdefault(client_id, {}).setdefault(
-            period, dict.fromkeys(_LEDGER_FIELDS.values(), 0)
-        )
-        fields[_LEDGER_FIELDS.get(kind, "adjustments")] += int(total)
     out = []
-    for cid in sorted(set(periods) | set(balances), key=lambda c: names.get(c, str(c))):
-        rows = []
-        for period, f in sorted(periods.get(cid, {}).items()):
-            net = sum(f.values())
-            rows.append(m.PeriodPoints(period=period, net=net, **{**f, "charged": -f["charged"]}))
-        balance = int(balances.get(cid) or 0)
+    for cid, found in sorted(
+        ledger_read.period_figures(conn, span.since, span.until).items(),
+        key=lambda item: names.get(item[0], str(item[0])),
+    ):
+        rows = [
+            m.PeriodPoints(
+                period=period,
+                allotment=f.allotment,
+                rollover=f.rollover_in + f.rollover_out,
+                charged=-f.charged,
+                topups=f.topped_up,
+                adjustments=f.adjusted,
+                expired=f.expired,
+                net=f.net,
+            )
+            for period, f in found
+        ]
+        balance = found[-1][1].closing_balance
         out.append(
             m.ClientPoints(
                 client=names.get(cid, str(cid)),

@@ -12,7 +12,8 @@ reported them, and maintenance tasks done — each with its evidence.
   the incident later updates the item's minutes.
 - :func:`record_task` records a contract maintenance task done; the evidence is the task's
   ``evidence`` metric now, against its value at the previous record.
-- :func:`items` is the read the monthly report uses; :func:`task_status` says what is due.
+- :func:`items` lists what was done (the read model is :mod:`collector.preventive.read`);
+  :func:`task_status` says what is due.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Connection
 from collector.contracts.model import Contract, MaintenanceTask
 from collector.errors import InvalidArgument, NotFound
 from collector.preventive import evidence as ev
+from collector.preventive import read
 from collector.schema import (
     assets,
     events,
@@ -362,7 +364,7 @@ def record_task(
         )
     )
     item_id = inserted_id(result)
-    return _item(conn.execute(_select().where(preventive_work.c.id == item_id)).one())
+    return read.item(conn, item_id).as_json()
 
 
 def task_status(
@@ -397,47 +399,7 @@ def task_status(
     return out
 
 
-# ---------------------------------------------------------------------- reads
-
-
-def _select() -> sa.Select:
-    return sa.select(preventive_work, incidents.c.key.label("incident_key")).outerjoin(
-        incidents, incidents.c.id == preventive_work.c.incident_id
-    )
-
-
-def _item(r: Any) -> dict[str, Any]:
-    evidence = r.evidence if isinstance(r.evidence, dict) else json.loads(r.evidence or "{}")
-    return {
-        "id": r.id,
-        "kind": r.kind,
-        "task_id": r.task_id,
-        "incident_id": r.incident_id,
-        "incident_key": r.incident_key,
-        "title": r.title,
-        "asset": r.asset,
-        "done_at": r.done_at,
-        "minutes": r.minutes,
-        "actor": r.actor,
-        "note": r.note,
-        "evidence": evidence,
-    }
-
-
 def items(conn: Connection, client_id: int, start: float, end: float) -> list[dict[str, Any]]:
-    """The client's preventive items done in ``[start, end)`` (UTC epoch seconds), oldest first.
-
-    Each item: ``{id, kind ("incident" | "task"), task_id, incident_id, incident_key, title,
-    asset, done_at (epoch seconds), minutes, actor, note, evidence}`` where ``evidence`` is
-    ``{text, before, after, unit, source, …}`` (``before``/``after`` None when not one number).
-    """
-    rows = conn.execute(
-        _select()
-        .where(
-            preventive_work.c.client_id == client_id,
-            preventive_work.c.done_at >= start,
-            preventive_work.c.done_at < end,
-        )
-        .order_by(preventive_work.c.done_at, preventive_work.c.id)
-    ).all()
-    return [_item(r) for r in rows]
+    """The client's preventive items done in ``[start, end)`` (UTC epoch seconds), oldest first,
+    as JSON (:meth:`collector.preventive.read.Item.as_json`)."""
+    return [i.as_json() for i in read.items(conn, client_id, start, end)]

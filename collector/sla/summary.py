@@ -5,12 +5,13 @@ monthly report, the management views). Nobody else reads ``incident_sla``.
 breach flag, or a running clock already past its due time at ``now`` — the sweep would flag
 it shortly), *pending* (running or paused, not yet due). :func:`target_outcomes` lists them
 per incident and target, :func:`compliance` counts them per priority for one client,
-:func:`compliance_by_client` for every client in a range.
+:func:`compliance_by_client` for every client in a range; :func:`at_risk` lists the running
+clocks due soon or overdue, :func:`incident_clock` is one incident's clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -220,3 +221,74 @@ def compliance(
         "priorities": dict(sorted(per.items(), key=lambda kv: order.get(kv[0], 99))),
         "total": total,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class AtRisk:
+    """A running SLA clock due within the window (``overdue``: already past due, i.e.
+    breached in :func:`outcome`'s terms); ``seconds`` until or since it was due."""
+
+    key: str
+    title: str
+    client: str
+    priority: str
+    clock: str  # response | resolution
+    due_at: float
+    overdue: bool
+    seconds: float
+
+
+def at_risk(
+    conn: Connection,
+    *,
+    now: float,
+    window: float,
+    client_ids: Collection[int] | None = None,
+    limit: int = 100,
+) -> list[AtRisk]:
+    """Running clocks (of ``client_ids``; None: every client) whose response or resolution is
+    due by ``now + window`` and not done, soonest due first."""
+    horizon = now + window
+    response_due = sa.and_(
+        incident_sla.c.responded_at.is_(None),
+        incident_sla.c.response_due_at.is_not(None),
+        incident_sla.c.response_due_at <= horizon,
+    )
+    resolution_due = sa.and_(
+        incident_sla.c.resolved_at.is_(None),
+        incident_sla.c.resolution_due_at.is_not(None),
+        incident_sla.c.resolution_due_at <= horizon,
+    )
+    query = (
+        sa.select(
+            incident_sla,
+            incidents.c.key,
+            incidents.c.title,
+            clients.c.name.label("client"),
+        )
+        .join(incidents, incidents.c.id == incident_sla.c.incident_id)
+        .join(clients, clients.c.id == incident_sla.c.client_id)
+        .where(incident_sla.c.state == "running", sa.or_(response_due, resolution_due))
+        .limit(limit)
+    )
+    if client_ids is not None:
+        query = query.where(incident_sla.c.client_id.in_(sorted(client_ids)))
+    out = []
+    for r in conn.execute(query).all():
+        for clock in TARGETS:
+            due = getattr(r, f"{clock}_due_at")
+            done = r.responded_at if clock == "response" else r.resolved_at
+            if due is None or done is not None or due > horizon:
+                continue
+            out.append(
+                AtRisk(r.key, r.title, r.client, r.priority, clock, due, due <= now, abs(due - now))
+            )
+    out.sort(key=lambda item: item.due_at)
+    return out
+
+
+def incident_clock(conn: Connection, incident_id: int) -> Any:
+    """The incident's ``incident_sla`` row (None: no SLA target applies)."""
+    return conn.execute(
+        sa.select(incident_sla).where(incident_sla.c.incident_id == incident_id)
+    ).first()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,13 +19,12 @@ from sqlalchemy.engine import Connection
 from collector.contracts.model import format_points
 from collector.contracts.store import get_contract
 from collector.errors import NotFound
+from collector.incidents import read as incidents_read
+from collector.ledger import read as ledger_read
 from collector.schema import (
     agents,
     assets,
     clients,
-    incident_sla,
-    incidents,
-    ledger_entries,
     outbox,
     reports,
     request_events,
@@ -33,16 +33,14 @@ from collector.schema import (
     sites,
     tickets,
 )
+from collector.sla import summary as sla_summary
 from collector.web.access import Scope
 
-OPEN_STATES = ("open", "acknowledged", "waiting_for_client", "waiting_for_third_party")
+OPEN_STATES = incidents_read.OPEN_STATES
 STATES = (*OPEN_STATES, "resolved", "closed")
 PRIORITIES = ("critical", "major", "minor", "technical")
 ORIGINS = ("proactive", "external", "user_reported")
 CAUSES = ("wear", "hardware", "software", "client_error", "third_party", "provider", "unknown")
-_PRIORITY_RANK = sa.case(
-    {p: i for i, p in enumerate(PRIORITIES)}, value=incidents.c.priority, else_=9
-)
 
 
 def points(centipoints: int | None) -> str:
@@ -69,13 +67,8 @@ def client_by_name(conn: Connection, scope: Scope, name: str) -> Any:
 
 
 def balances(conn: Connection, scope: Scope) -> dict[int, int]:
-    """Points balance (centipoints) per client: the sum of the ledger."""
-    rows = conn.execute(
-        sa.select(ledger_entries.c.client_id, sa.func.sum(ledger_entries.c.centipoints))
-        .where(scope.where(ledger_entries.c.client_id))
-        .group_by(ledger_entries.c.client_id)
-    ).all()
-    return {r[0]: int(r[1] or 0) for r in rows}
+    """Points balance (centipoints) per client in scope (the ledger's read model)."""
+    return ledger_read.balances(conn, scope.client_ids)
 
 
 def list_clients(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
@@ -86,13 +79,7 @@ def list_clients(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
             .group_by(assets.c.client_id)
         ).all()
     )
-    open_counts: dict[int, int] = dict(
-        conn.execute(
-            sa.select(incidents.c.client_id, sa.func.count())
-            .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
-            .group_by(incidents.c.client_id)
-        ).all()
-    )
+    open_counts = incidents_read.open_counts(conn, per="client", ids=scope.client_ids)
     balance = balances(conn, scope)
     out = []
     for row in conn.execute(
@@ -168,51 +155,55 @@ def _duration(seconds: float) -> str:
 
 def client_page(conn: Connection, scope: Scope, name: str) -> dict[str, Any]:
     row = client_by_name(conn, scope, name)
-    balance = conn.execute(
-        sa.select(sa.func.sum(ledger_entries.c.centipoints)).where(
-            ledger_entries.c.client_id == row.id
-        )
-    ).scalar()
+    statement = ledger_read.statement(conn, row.id)
     asset_rows = conn.execute(
         sa.select(assets, sites.c.name.label("site"))
         .outerjoin(sites, sites.c.id == assets.c.site_id)
         .where(assets.c.client_id == row.id)
         .order_by(assets.c.name)
     ).all()
-    ledger = conn.execute(
-        sa.select(ledger_entries)
-        .where(ledger_entries.c.client_id == row.id)
-        .order_by(ledger_entries.c.ts.desc(), ledger_entries.c.id.desc())
-        .limit(20)
-    ).all()
     return {
         "client": row,
         "contract": contract_summary(_contract(conn, row.id)),
-        "balance": points(balance) if balance is not None else None,
+        "balance": points(statement.closing_balance) if statement is not None else None,
         "assets": asset_rows,
-        "ledger": [
-            {
-                "ts": e.ts,
-                "period": e.period,
-                "kind": e.kind,
-                "points": points(e.centipoints),
-                "reason": e.reason,
-            }
-            for e in ledger
-        ],
+        "statement": _statement(statement),
         "open_incidents": list_incidents(
             conn, scope, client_id=row.id, states=OPEN_STATES, limit=50
         ),
     }
 
 
+def _statement(s: ledger_read.Statement | None) -> dict[str, Any] | None:
+    """The current period's points statement as the client page shows it."""
+    if s is None:
+        return None
+    f = s.figures
+    return {
+        "period": s.period,
+        "opening": points(f.opening_balance),
+        "allotment": points(f.allotment),
+        "rollover": points(f.rollover_in + f.rollover_out),
+        "charged": points(-f.charged),
+        "topped_up": points(f.topped_up),
+        "adjusted": points(f.adjusted),
+        "expired": points(f.expired),
+        "closing": points(f.closing_balance),
+        "entries": [
+            {
+                "ts": e.ts,
+                "kind": e.kind,
+                "points": points(e.centipoints),
+                "balance": points(e.balance),
+                "ref": " ".join(x for x in (e.incident, e.request) if x) or None,
+                "reason": e.reason,
+            }
+            for e in reversed(s.entries)
+        ],
+    }
+
+
 # ---------------------------------------------------------------------- incidents
-
-
-def _incident_query() -> sa.Select:
-    return sa.select(incidents, clients.c.name.label("client")).join(
-        clients, clients.c.id == incidents.c.client_id
-    )
 
 
 def list_incidents(
@@ -226,33 +217,24 @@ def list_incidents(
     asset_id: int | None = None,
     limit: int = 200,
 ) -> Sequence[Any]:
-    query = _incident_query().where(scope.where(incidents.c.client_id))
-    if client_id is not None:
-        query = query.where(incidents.c.client_id == client_id)
-    if states:
-        query = query.where(incidents.c.state.in_(states))
-    if priority:
-        query = query.where(incidents.c.priority == priority)
-    if origin:
-        query = query.where(incidents.c.origin == origin)
-    if asset_id is not None:
-        query = query.where(incidents.c.asset_id == asset_id)
-    return conn.execute(
-        query.order_by(incidents.c.opened_at.desc(), incidents.c.id.desc()).limit(limit)
-    ).all()
+    return incidents_read.listing(
+        conn,
+        client_ids=scope.client_ids,
+        client_id=client_id,
+        states=states,
+        priority=priority,
+        origin=origin,
+        asset_id=asset_id,
+        limit=limit,
+    )
 
 
 def open_incidents(conn: Connection, scope: Scope, limit: int = 100) -> Sequence[Any]:
-    return conn.execute(
-        _incident_query()
-        .where(scope.where(incidents.c.client_id), incidents.c.state.in_(OPEN_STATES))
-        .order_by(_PRIORITY_RANK, incidents.c.opened_at)
-        .limit(limit)
-    ).all()
+    return incidents_read.most_urgent_open(conn, client_ids=scope.client_ids, limit=limit)
 
 
 def incident_row(conn: Connection, scope: Scope, key: str) -> Any:
-    row = conn.execute(_incident_query().where(incidents.c.key == key)).first()
+    row = incidents_read.by_key(conn, key)
     if row is None:
         raise NotFound(f"no incident {key!r}")
     scope.check(row.client_id, f"incident {key!r}")
@@ -260,9 +242,8 @@ def incident_row(conn: Connection, scope: Scope, key: str) -> Any:
 
 
 def incident_sla_row(conn: Connection, incident_id: int) -> Any:
-    return conn.execute(
-        sa.select(incident_sla).where(incident_sla.c.incident_id == incident_id)
-    ).first()
+    """The incident's SLA clock (the SLA read model)."""
+    return sla_summary.incident_clock(conn, incident_id)
 
 
 def ticket_sync(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
@@ -302,56 +283,14 @@ def ticket_sync(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
 def sla_at_risk(
     conn: Connection, scope: Scope, *, now: float, window: float, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """Running SLA clocks whose response or resolution is due within ``window`` or overdue."""
-    horizon = now + window
-    response_due = sa.and_(
-        incident_sla.c.responded_at.is_(None),
-        incident_sla.c.response_due_at.is_not(None),
-        incident_sla.c.response_due_at <= horizon,
-    )
-    resolution_due = sa.and_(
-        incident_sla.c.resolved_at.is_(None),
-        incident_sla.c.resolution_due_at.is_not(None),
-        incident_sla.c.resolution_due_at <= horizon,
-    )
-    rows = conn.execute(
-        sa.select(
-            incident_sla,
-            incidents.c.key,
-            incidents.c.title,
-            incidents.c.state.label("incident_state"),
-            clients.c.name.label("client"),
+    """Running SLA clocks whose response or resolution is due within ``window`` or overdue
+    (the SLA read model, :func:`collector.sla.summary.at_risk`)."""
+    return [
+        asdict(r)
+        for r in sla_summary.at_risk(
+            conn, now=now, window=window, client_ids=scope.client_ids, limit=limit
         )
-        .join(incidents, incidents.c.id == incident_sla.c.incident_id)
-        .join(clients, clients.c.id == incident_sla.c.client_id)
-        .where(
-            scope.where(incident_sla.c.client_id),
-            incident_sla.c.state == "running",
-            sa.or_(response_due, resolution_due),
-        )
-        .limit(limit)
-    ).all()
-    out = []
-    for r in rows:
-        for clock in ("response", "resolution"):
-            due = getattr(r, f"{clock}_due_at")
-            done = r.responded_at if clock == "response" else r.resolved_at
-            if due is None or done is not None or due > horizon:
-                continue
-            out.append(
-                {
-                    "key": r.key,
-                    "title": r.title,
-                    "client": r.client,
-                    "priority": r.priority,
-                    "clock": clock,
-                    "due_at": due,
-                    "overdue": due <= now,
-                    "seconds": abs(due - now),
-                }
-            )
-    out.sort(key=lambda item: item["due_at"])
-    return out
+    ]
 
 
 def silent_agents(conn: Connection, scope: Scope, *, now: float, after: float) -> Sequence[Any]:

@@ -38,6 +38,8 @@ from collector.web import auth
 
 PASSWORD = "correct horse battery"
 NOW = time.time()
+#: The (UTC) month of NOW: the current period of a client without a contract calendar.
+PERIOD = time.strftime("%Y-%m", time.gmtime(NOW))
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -142,7 +144,7 @@ def _seed_client(store: Store, settings: Settings, name: str, marker: str) -> Te
         conn.execute(
             ledger_entries.insert().values(
                 client_id=client.id,
-                period="2026-11",
+                period=PERIOD,
                 kind="allotment",
                 centipoints=1000_00,
                 ts=now - 3600,
@@ -154,7 +156,7 @@ def _seed_client(store: Store, settings: Settings, name: str, marker: str) -> Te
         conn.execute(
             ledger_entries.insert().values(
                 client_id=client.id,
-                period="2026-11",
+                period=PERIOD,
                 kind="charge",
                 centipoints=-250,
                 ts=now - 60,

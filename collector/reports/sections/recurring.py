@@ -5,16 +5,13 @@ or none when nothing did."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
+from collector.incidents import read
 from collector.reports.analysis import recommendation
 from collector.reports.context import ReportContext
 from collector.reports.sections import Section
-from collector.schema import incidents
 
 LOOKBACK = 3
 MIN_INCIDENTS = 2
@@ -26,52 +23,24 @@ class RecurringProblems(Section):
 
     def compute(self, ctx: ReportContext, done: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         start = ctx.previous(LOOKBACK)[0].start
-        end = ctx.period.end
-        where = (
-            incidents.c.client_id == ctx.client_id,
-            incidents.c.opened_at >= start,
-            incidents.c.opened_at < end,
-            incidents.c.asset.is_not(None),
+        found = read.recurring(
+            ctx.conn,
+            ctx.client_id,
+            start,
+            ctx.period.end,
+            recent=ctx.period.start,
+            at_least=MIN_INCIDENTS,
+            top=TOP,
         )
-        top = ctx.conn.execute(
-            sa.select(
-                incidents.c.asset,
-                sa.func.count().label("n"),
-                sa.func.sum(sa.case((incidents.c.opened_at >= ctx.period.start, 1), else_=0)).label(
-                    "now"
-                ),
-            )
-            .where(*where)
-            .group_by(incidents.c.asset)
-            .having(sa.func.count() >= MIN_INCIDENTS)
-            .order_by(sa.func.count().desc(), incidents.c.asset)
-            .limit(TOP)
-        ).all()
-        names = [r.asset for r in top]
-        details: dict[str, list[Any]] = defaultdict(list)
-        if names:
-            for r in ctx.conn.execute(
-                sa.select(
-                    incidents.c.asset,
-                    incidents.c.rule,
-                    incidents.c.cause,
-                    incidents.c.kind,
-                    incidents.c.title,
-                )
-                .where(*where, incidents.c.asset.in_(names))
-                .order_by(incidents.c.opened_at)
-            ):
-                details[r.asset].append(r)
         items = []
-        for r in top:
-            rows = details[r.asset]
-            rules = sorted({d.rule for d in rows if d.rule})
+        for r in found:
+            rows = r.occurrences
             items.append(
                 {
                     "asset": r.asset,
-                    "incidents": int(r.n),
-                    "this_period": int(r.now or 0),
-                    "rules": rules,
+                    "incidents": r.incidents,
+                    "this_period": r.recent,
+                    "rules": sorted({d.rule for d in rows if d.rule}),
                     "causes": sorted({d.cause for d in rows if d.cause}),
                     "recommendation": recommendation(
                         [d.rule for d in rows], [d.cause for d in rows]

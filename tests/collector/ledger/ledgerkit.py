@@ -9,6 +9,7 @@ from collector import admin
 from collector.contracts.model import Contract
 from collector.contracts.store import put_contract
 from collector.ledger.links import ApprovalLinks
+from collector.schema import incidents
 from collector.store import Store
 
 POINTS = {
@@ -80,3 +81,35 @@ def give_contract(
 LINKS = ApprovalLinks(
     b"0123456789abcdef0123456789abcdef", "https://upkeep.example.com", 7 * 86400.0
 )
+
+
+def work_incident(
+    books,
+    title: str,
+    cause: str | None,
+    entries: list[tuple[int, str | None]],
+    *,
+    labels: dict | None = None,
+    charge: dict | None = None,
+    resolve: bool = True,
+) -> str:
+    """Report an incident, log time, set the cause (and labels, as the contracts helper does), resolve."""
+    svc, clock = books.incidents, books.clock
+    key = svc.report(client="acme", title=title, actor="desk")
+    if labels:
+        with books.store.write() as conn:
+            conn.execute(incidents.update().where(incidents.c.key == key).values(labels=labels))
+    for minutes, work_type in entries:
+        clock.tick()
+        svc.act(
+            key, "time_entry", "bob", minutes=minutes, work_type=work_type, note=f"{title} work"
+        )
+    if cause:
+        svc.act(key, "cause", "bob", cause=cause)
+    if charge:
+        svc.act(key, "charge", "bob", **charge)
+    if resolve:
+        clock.tick()
+        svc.act(key, "resolve", "bob", note="done")
+    clock.tick()
+    return key

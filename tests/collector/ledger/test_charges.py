@@ -138,6 +138,9 @@ def test_build_statement_sums_by_kind_and_flags_an_overdraft() -> None:
         EntryView(6, "adjustment", -1200, 5.0, "alice", "correction"),
     ]
     s = charges.build_statement(client="acme", period="2026-10", opening=0, entries=entries)
+    assert [e.balance for e in s.entries] == [500, 2500, -100, 0, 1000, -200]
+    assert s.figures.by_kind()["rollover"] == 500 and s.figures.net == -200
+    s = s.as_json()
     assert (
         s["rollover_in"],
         s["rollover_out"],
@@ -151,4 +154,13 @@ def test_build_statement_sums_by_kind_and_flags_an_overdraft() -> None:
     assert [c["id"] for c in s["charges"]] == [3, 4] and s["charges"][0]["incident"] == "UPK-acme-1"
     assert not charges.build_statement(
         client="acme", period="2026-10", opening=200, entries=entries
-    )["overdraft"]
+    ).as_json()["overdraft"]
+
+
+def test_figures_fold_grouped_sums_like_entries() -> None:
+    # a rollover is in or out by its sign; sums grouped by kind and sign fold the same
+    moves = [("rollover", 300), ("rollover", -100), ("charge", -50), ("charge", 20)]
+    grouped = [("rollover", 300), ("rollover", -100), ("charge", -30)]
+    assert charges.Figures.fold(10, moves) == charges.Figures.fold(10, grouped)
+    f = charges.Figures.fold(10, moves)
+    assert (f.rollover_in, f.rollover_out, f.charged, f.closing_balance) == (300, -100, -30, 180)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from collector import admin
 from collector.errors import InvalidArgument
-from collector.ledger import charges, service
+from collector.ledger import charges, entries, read, service
 from collector.schema import (
     incidents,
     ledger_entries,
@@ -21,39 +21,7 @@ from collector.schema import (
     notifications,
     service_requests,
 )
-from tests.collector.ledger.ledgerkit import give_contract, ts
-
-
-def work_incident(
-    books,
-    title: str,
-    cause: str | None,
-    entries: list[tuple[int, str | None]],
-    *,
-    labels: dict | None = None,
-    charge: dict | None = None,
-    resolve: bool = True,
-) -> str:
-    """Report an incident, log time, set the cause (and labels, as the contracts helper does), resolve."""
-    svc, clock = books.incidents, books.clock
-    key = svc.report(client="acme", title=title, actor="desk")
-    if labels:
-        with books.store.write() as conn:
-            conn.execute(incidents.update().where(incidents.c.key == key).values(labels=labels))
-    for minutes, work_type in entries:
-        clock.tick()
-        svc.act(
-            key, "time_entry", "bob", minutes=minutes, work_type=work_type, note=f"{title} work"
-        )
-    if cause:
-        svc.act(key, "cause", "bob", cause=cause)
-    if charge:
-        svc.act(key, "charge", "bob", **charge)
-    if resolve:
-        clock.tick()
-        svc.act(key, "resolve", "bob", note="done")
-    clock.tick()
-    return key
+from tests.collector.ledger.ledgerkit import give_contract, ts, work_incident
 
 
 def entries_of(store, client_id: int) -> list[tuple]:
@@ -289,7 +257,7 @@ def test_period_end_rolls_over_and_expires_once(books, rollover, expected) -> No
     books.clock.set("2026-10-01 00:00")  # the first second of October
     for _ in range(3):  # lazily on reads, by the periodic task, again: written once
         books.ledger.statement("acme")
-        service.ensure_all_periods(books.store)
+        entries.ensure_all_periods(books.store)
     got = entries_of(books.store, books.client_id)
     assert got == [
         ("2026-09", "allotment", 2000),
@@ -359,7 +327,7 @@ def test_no_points_contract_no_ledger(store, clock, tmp_path) -> None:
     with pytest.raises(InvalidArgument, match="no points"):
         ledger.topup("bare", 100, by="bob", reason="x")
     with store.read() as conn:
-        assert service.statement(conn, admin.get_client(conn, "bare").id) is None
+        assert read.statement(conn, admin.get_client(conn, "bare").id) is None
 
 
 def test_topups_and_adjustments_need_who_and_why(books) -> None:
@@ -567,7 +535,7 @@ def test_two_charges_at_once_never_lose_an_entry(books) -> None:
                 ledger_entries.c.kind == "charge"
             )
         ).all()
-        total = service.balance(conn, books.client_id)
+        total = entries.balance(conn, books.client_id)
     assert len(rows) == 10 and len({r.incident_id for r in rows}) == 10
     assert total == 2000 - 5 * (100 + 50)
 
@@ -620,7 +588,7 @@ def test_the_balance_is_the_sum_of_the_entries(books, ops) -> None:
             books.ledger.adjust("acme", amount, by="bob", reason="fix")
         elif op == "charge" and amount != 0:
             with books.store.write() as conn:
-                service.post(
+                entries.post(
                     conn,
                     books.client_id,
                     kind="charge",
@@ -635,9 +603,9 @@ def test_the_balance_is_the_sum_of_the_entries(books, ops) -> None:
                 ledger_entries.c.client_id == books.client_id
             )
         ).all()
-        assert service.balance(conn, books.client_id) == sum(a for a, _ in amounts)
+        assert entries.balance(conn, books.client_id) == sum(a for a, _ in amounts)
         periods = sorted({p for _, p in amounts})
-        statements = [service.statement(conn, books.client_id, p) for p in periods]
+        statements = [read.statement(conn, books.client_id, p).as_json() for p in periods]
     assert statements[-1]["closing_balance"] == sum(a for a, _ in amounts)
     for before, after in zip(statements, statements[1:], strict=False):
         assert after["opening_balance"] == before["closing_balance"]

@@ -249,7 +249,7 @@ def test_points_consumption(read, october):
     assert (acme.client, acme.charged, acme.balance, acme.overdraft) == ("acme", 1150, -50, 50)
     assert [
         (p.period, p.allotment, p.charged, p.topups, p.expired, p.net) for p in acme.periods
-    ] == [("2026-09", 0, 0, 0, -600, -600), ("2026-10", 1000, 1150, 100, 0, -50)]
+    ] == [("2026-10", 1000, 1150, 100, 0, -50)]  # September's expiry is September's statement
     # The November charge is after the range: neither in the movements nor in the balance.
     assert (globex.client, globex.charged, globex.balance, globex.overdraft) == (
         "globex",
@@ -316,4 +316,5 @@ def test_views_of_an_empty_range_are_empty(read):
     )
     assert read(views.technician_workload, empty).rows == []
     assert read(views.top_problems, empty).assets_by_incidents == []
-    assert read(views.points_consumption, empty).charged == 0
+    # points are per contract period: a day in November shows November's statement up to then
+    assert read(views.points_consumption, empty).charged == 100  # globex's 2 November charge

@@ -111,3 +111,23 @@ def test_report_management_and_api_agree(store, built):
         total["response"]["pending"] + total["resolution"]["pending"]
     )
     assert acme.incidents == total["incidents"] == section["clocks"]
+
+
+def test_the_web_dashboard_calls_the_late_clock_overdue(store, built):
+    # the dashboard's "SLA at risk" comes from the same read model: a running clock past due
+    # is overdue there exactly when outcome() says breached
+    from collector.sla.summary import at_risk
+    from collector.web import queries
+    from collector.web.access import Scope
+
+    now = scenario.NOW
+    with store.read() as conn:
+        risky = at_risk(conn, now=now, window=3600)
+        shown = queries.sla_at_risk(conn, Scope(None), now=now, window=3600)
+        nobody = queries.sla_at_risk(conn, Scope(frozenset()), now=now, window=3600)
+        outcomes = {(o.key, o.target): o.outcome for o in target_outcomes(conn, 0, now, now)}
+    late = [r for r in risky if r.key == "UPK-acme-90"]
+    assert [(r.clock, r.overdue) for r in late] == [("response", True), ("resolution", True)]
+    assert all(outcomes[(r.key, r.clock)] == "breached" for r in risky if r.overdue)
+    assert [s["key"] for s in shown] == [r.key for r in risky] and nobody == []
+    assert late[0].seconds == now - scenario.at(28, 10)
