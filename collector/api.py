@@ -73,6 +73,7 @@ from collector.incidents.maintenance_api import maintenance_router
 from collector.incidents.outbox_api import outbox_router
 from collector.incidents.runtime import Incidents
 from collector.ingest import IngestLimits, Ingestor
+from collector.install_scripts import router as install_router
 from collector.jobs import JobMetrics, JobRunner
 from collector.ledger.api import ledger_router
 from collector.management.api import management_router
@@ -621,6 +622,7 @@ def include_routers(app: FastAPI, runtime: Runtime) -> None:
     store, settings = runtime.store, runtime.settings
     incident_runtime = runtime.incidents
     app.include_router(ingest_router)
+    app.include_router(install_router)  # GET /install/agent.sh, /install/agent.ps1 (public)
     app.include_router(read_router)
     app.include_router(operations_router)
     app.include_router(rules_router(runtime.rules, require_admin, _responses(401, 403)))
