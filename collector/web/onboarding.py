@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from agent.yamlsource import ConfigError, YamlDocument
 from collector import admin, timeutil
-from collector.connectors import build_connector, parse_connector_config
+from collector.connectors import CONNECTORS, build_connector, parse_connector_config
 from collector.connectors.probe import probe
 from collector.contracts import service as contracts
 from collector.contracts.files import parse_document
@@ -220,6 +220,7 @@ def _connector_names(request: Request) -> list[dict[str, Any]]:
             "name": n,
             "type": c.type,
             "clients": [cl for cl in config.clients if n in config.clients[cl]],
+            "disabled": n in config.disabled,
         }
         for n, c in config.connectors.items()
     ]
@@ -232,7 +233,13 @@ def connectors_page(request: Request) -> Response:
     return render(
         request,
         "onboarding_connectors.html",
-        {"connectors": _connector_names(request), "clients": options, "result": None, "typed": ""},
+        {
+            "connectors": _connector_names(request),
+            "connector_types": sorted(CONNECTORS),
+            "clients": options,
+            "result": None,
+            "typed": "",
+        },
     )
 
 
@@ -284,6 +291,7 @@ def connector_test(
         "onboarding_connectors.html",
         {
             "connectors": _connector_names(request),
+            "connector_types": sorted(CONNECTORS),
             "clients": options,
             "result": result,
             "error": error,

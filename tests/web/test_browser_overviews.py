@@ -24,13 +24,12 @@ from tests.web.health_kit import seed_asset
 
 # test_browser skips (at import) where chromium, chromedriver or selenium are missing; its
 # Selenium names come along from there.
-from tests.web.test_browser import (  # noqa: F401  (chrome: the fixture)
+from tests.web.test_browser import (
     PASSWORD,
     By,
     NoSuchElementException,
     StaleElementReferenceException,
     WebDriverWait,
-    chrome,
     log_in,
     wait_url,
 )
@@ -83,7 +82,7 @@ def wait_for(driver: Any, condition: Any, what: str, timeout: float = 20) -> Any
 
 
 @pytest.fixture(scope="module")
-def admin(site: dict[str, Any], chrome: Any) -> Any:  # noqa: F811
+def admin(site: dict[str, Any], chrome: Any) -> Any:
     log_in(chrome, site["url"], "boss")
     return chrome
 
