@@ -240,6 +240,41 @@ def test_connector_test_against_the_real_redmine(
     assert re.search(r"401|api key|API key|authenticat", error.text, re.I), error.text
 
 
+def test_a_connector_saved_in_the_ui_is_tested_against_the_real_redmine(
+    site: dict[str, Any], admin: Any, redmine: Any
+) -> None:
+    """Saved through the form (the key write-only), then chosen as a configured connector and
+    tested: a marked ticket opened and closed in the real Redmine."""
+    from selenium.webdriver.support.ui import Select
+
+    url = site["url"]
+    admin.get(f"{url}/ui/onboarding/connectors")
+    admin.find_element(By.ID, "new-redmine").click()
+    form = wait_for(admin, lambda d: d.find_element(By.ID, "connector-save-form"), "no form")
+    form.find_element(By.NAME, "name").send_keys("redmine-ui")
+    form.find_element(By.NAME, "options").send_keys(
+        f"url: {redmine.url}\ndefault_project: support\n"
+        f"key_custom_field_id: {redmine.custom_field_id}\ntimeout: 15\n"
+    )
+    form.find_element(By.ID, "secret-api_key").send_keys(redmine.api_key)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    row = wait_for(admin, lambda d: d.find_element(By.ID, "connector-redmine-ui"), "not listed")
+    assert "enabled" in row.text
+    admin.get(f"{url}/ui/onboarding/connectors/redmine-ui/edit")
+    assert redmine.api_key not in admin.page_source  # write-only
+    assert "stored — leave empty to keep it" in admin.page_source
+    admin.get(f"{url}/ui/onboarding/connectors")
+    Select(admin.find_element(By.NAME, "client")).select_by_value("acme")
+    Select(admin.find_element(By.NAME, "connector")).select_by_value("redmine-ui")
+    admin.find_element(By.CSS_SELECTOR, "#connector-form button").click()
+    result = wait_for(admin, lambda d: d.find_element(By.ID, "connector-result"), "no result")
+    assert "works" in result.text, result.text
+    ticket = admin.find_element(By.ID, "ticket-link").text
+    issue = redmine.api("GET", f"issues/{ticket}.json")["issue"]
+    assert "[Upkeep connection test]" in issue["subject"]
+    shot(admin, "connector-saved")
+
+
 def test_backtest_page(site: dict[str, Any], admin: Any) -> None:
     admin.get(f"{site['url']}/ui/rules/backtest")
     area = admin.find_element(By.CSS_SELECTOR, "#backtest-form textarea[name=text]")
