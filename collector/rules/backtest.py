@@ -416,6 +416,13 @@ class _Run:
                 return False
         return True
 
+    def feed(self, batch: list[Any], now: float) -> None:
+        """One slice: sample indices of the series replayed alone, else (ref, value, ts)."""
+        if self.ref is not None:
+            self.step_at(batch, now)
+        else:
+            self.step(batch, now)
+
     def step(self, batch: list[tuple[SeriesRef, float, float]], now: float) -> None:
         # Once a series has a sample the engine must see, every later sample of that series
         # in the slice goes too (a quiet one may reset what the first one started).
@@ -610,7 +617,22 @@ def backtest(
                 run.tally.add(run.engine.sweep(tick))
                 tick += STEP
 
-    def finish(runs: list[_Run], slice_end: float) -> None:
+    def advance(runs: list[_Run], batch: list[Any], slice_end: float, ts: float) -> float:
+        """A sample at ``ts``: the slice before it handed over (and swept on), if it is done;
+        the end of the slice ``ts`` falls in."""
+        if ts < slice_end:
+            return slice_end
+        if batch:
+            for run in runs:
+                run.feed(batch, slice_end)
+            batch.clear()
+            ticks(runs, slice_end, ts)
+        return next_slice(ts)
+
+    def finish(runs: list[_Run], batch: list[Any], slice_end: float) -> None:
+        if batch:
+            for run in runs:
+                run.feed(batch, slice_end)
         for run in runs:
             eng, tally = run.engine, run.tally
             if tally.active:
@@ -633,18 +655,9 @@ def backtest(
         slice_end = since + STEP
         for ts, sid, value in stream:
             count += 1
-            if ts >= slice_end:
-                if batch:
-                    for run in runs:
-                        run.step(batch, slice_end)
-                    batch = []
-                    ticks(runs, slice_end, ts)
-                slice_end = next_slice(ts)
+            slice_end = advance(runs, batch, slice_end, ts)
             batch.append((refs[sid], value, ts))
-        if batch:
-            for run in runs:
-                run.step(batch, slice_end)
-        finish(runs, slice_end)
+        finish(runs, batch, slice_end)
         return count
 
     def replay_alone(sid: int) -> int:
@@ -664,14 +677,7 @@ def backtest(
         slice_end = since + STEP
         k = 0
         while k < n:
-            ts = ts_list[k]
-            if ts >= slice_end:
-                if batch:
-                    for run in runs:
-                        run.step_at(batch, slice_end)
-                    batch = []
-                    ticks(runs, slice_end, ts)
-                slice_end = next_slice(ts)
+            slice_end = advance(runs, batch, slice_end, ts_list[k])
             if may is not None and not batch and all(run.idle() for run in runs):
                 # The alerts are idle, nothing pending in this slice: skip to the next sample
                 # that may hold a condition (no sweep either: idle alerts have no clock).
@@ -682,10 +688,7 @@ def backtest(
                     continue
             batch.append(k)
             k += 1
-        if batch:
-            for run in runs:
-                run.step_at(batch, slice_end)
-        finish(runs, slice_end)
+        finish(runs, batch, slice_end)
         return n
 
     siblings = candidate.sibling_metrics | old.sibling_metrics

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from collector.connectors import CONNECTORS
@@ -105,21 +106,18 @@ async def connector_save(
     return redirect(f"{LIST}?saved={name}")
 
 
-@router.post("/{name}/disable")
-def connector_disable(
-    request: Request, user: Annotated[Any, Depends(csrf_user)], name: str
+@router.post("/{name}/{change}")
+def connector_disable_or_enable(
+    request: Request,
+    user: Annotated[Any, Depends(csrf_user)],
+    name: str,
+    change: Annotated[str, PathParam(pattern="^(disable|enable)$")],
 ) -> Response:
     saved_connectors.set_disabled(
-        request.app.state.store, request.app.state.settings, name, True, f"web:{user.username}"
-    )
-    return redirect(LIST)
-
-
-@router.post("/{name}/enable")
-def connector_enable(
-    request: Request, user: Annotated[Any, Depends(csrf_user)], name: str
-) -> Response:
-    saved_connectors.set_disabled(
-        request.app.state.store, request.app.state.settings, name, False, f"web:{user.username}"
+        request.app.state.store,
+        request.app.state.settings,
+        name,
+        change == "disable",
+        f"web:{user.username}",
     )
     return redirect(LIST)
