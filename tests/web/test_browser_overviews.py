@@ -159,7 +159,12 @@ def test_onboarding_until_the_first_samples(site: dict[str, Any], admin: Any) ->
     admin.find_element(By.CSS_SELECTOR, "#token-form button").click()
     token = wait_for(admin, lambda d: d.find_element(By.ID, "token-value").text, "no token shown")
     linux = admin.find_element(By.ID, "install-linux").text
-    assert f"UPKEEP_AGENT_TOKEN={token}" in linux and f"--url {url}" in linux
+    assert (
+        f"UPKEEP_AGENT_TOKEN={token}" in linux and f"curl -fsSL {url}/install/agent.sh |" in linux
+    )
+
+    served = httpx.get(f"{url}/install/agent.sh", timeout=10)  # what the command runs
+    assert served.status_code == 200 and f"COLLECTOR_URL={url}\n" in served.text
     assert token in admin.find_element(By.ID, "install-windows").text
     shot(admin, "onboarding-token")
     # The machine's agent sends its first batch with that token.
