@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import tempfile
 import time
@@ -128,7 +129,8 @@ def main() -> None:
         path.write_text(CANDIDATE.replace("cpu-saturated", args.rule_id))
         candidate = load_candidate(path, current)
         settings = Settings.for_data_dir(Path(tmp) / "data")
-        started = time.perf_counter()
+        load_before = os.getloadavg()[0]
+        started, cpu = time.perf_counter(), time.process_time()
         report = backtest(
             store,
             candidate,
@@ -139,10 +141,12 @@ def main() -> None:
             settings=settings,
         )
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         new, old = report.candidate[0], report.current[args.rule_id]
         print(
             f"{args.assets} assets × {args.days} days: {report.samples} points "
-            f"({report.raw_samples} raw, {report.hourly_points} hourly) in {elapsed:.2f} s; "
+            f"({report.raw_samples} raw, {report.hourly_points} hourly) in {cpu:.2f} s CPU "
+            f"({elapsed:.2f} s wall, load {load_before:.1f} → {os.getloadavg()[0]:.1f}); "
             f"candidate {new.alerts} alerts / {new.incidents} incidents, "
             f"loaded {old.alerts if old else '-'} alerts / {old.incidents if old else '-'} incidents"
         )

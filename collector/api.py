@@ -77,6 +77,7 @@ from collector.incidents.alertmanager import PATH as ALERTMANAGER_PATH
 from collector.incidents.alertmanager import AmWebhook, require_receiver
 from collector.incidents.runtime import Incidents
 from collector.ingest import IngestLimits, Ingestor
+from collector.install_scripts import router as install_router
 from collector.jobs import JobMetrics, JobRunner
 from collector.ledger import api as ledger_api
 from collector.management import api as management_api
@@ -576,6 +577,7 @@ def include_routers(app: FastAPI, runtime: Runtime) -> None:
 
     for router in (
         ingest_router,
+        install_router,  # GET /install/agent.sh, /install/agent.ps1 (public)
         read_router,
         operations_router,
         rules_api.router,

@@ -940,3 +940,17 @@ oncall_pages = sa.Table(
     sa.Column("used_for", sa.String(12), nullable=True),  # acknowledge | resolve
     sa.Index(None, "incident_id"),
 )
+
+#: Changes made to the collector's configuration from the web UI (connectors saved, disabled):
+#: who, when, what — never a secret (collector/connectors/saved.py).
+config_audit = sa.Table(
+    "config_audit",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("ts", Epoch, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index(None, "subject", "id"),
+)

@@ -351,18 +351,19 @@ class Settings(BaseModel):
         """The connectors configuration (empty when none is set). Raises ConfigError."""
         if self.connectors is not None:
             return self.connectors
-        if self.connectors_file is None:
-            return ConnectorsConfig()
-        doc = YamlDocument.from_file(self.connectors_file)
+        path = self.connectors_file
+        if path is None:
+            # Saved from the web UI (collector/connectors/saved.py) when no file is named.
+            path = Path(self.data_dir) / "connectors.yaml"
+            if not path.exists():
+                return ConnectorsConfig()
+        doc = YamlDocument.from_file(path)
         try:
             return ConnectorsConfig.model_validate(doc.data or {})
         except ValidationError as exc:
             err = exc.errors(include_input=False, include_url=False)[0]
             raise ConfigError(
-                [
-                    f"{self.connectors_file}: {dotted(list(err['loc']))}: "
-                    f"{err['msg'].removeprefix('Value error, ')}"
-                ]
+                [f"{path}: {dotted(list(err['loc']))}: {err['msg'].removeprefix('Value error, ')}"]
             ) from None
 
     @classmethod

@@ -104,6 +104,8 @@ class ConnectorsConfig(BaseModel):
     default: list[str] | None = None
     #: Per client: exactly these connectors (an empty list: none).
     clients: dict[str, list[str]] = Field(default_factory=dict)
+    #: Connectors kept defined but given no incidents (disabled from the web UI).
+    disabled: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -130,6 +132,7 @@ class ConnectorsConfig(BaseModel):
     def _known_names(self) -> ConnectorsConfig:
         for where, names in [
             ("default", self.default or []),
+            ("disabled", self.disabled),
             *((f"clients.{c}", n) for c, n in self.clients.items()),
         ]:
             unknown = [n for n in names if n not in self.connectors]
@@ -140,8 +143,15 @@ class ConnectorsConfig(BaseModel):
     def for_client(self, client: str) -> list[str]:
         """Names of the connectors ``client``'s incidents go to."""
         if client in self.clients:
-            return list(self.clients[client])
-        return list(self.connectors) if self.default is None else list(self.default)
+            names = self.clients[client]
+        else:
+            names = list(self.connectors) if self.default is None else self.default
+        return [n for n in names if n not in self.disabled]
 
     def build(self) -> dict[str, Connector]:
-        return {name: build_connector(name, config) for name, config in self.connectors.items()}
+        """The enabled connectors (a disabled one gets no deliveries)."""
+        return {
+            name: build_connector(name, config)
+            for name, config in self.connectors.items()
+            if name not in self.disabled
+        }

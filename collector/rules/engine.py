@@ -549,6 +549,18 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ reload
 
+    def window(self, ref: SeriesLike) -> float:
+        """How far back the engine keeps the points of ``ref`` for its rules' aggregates."""
+        return self._track(ref).window
+
+    def prime_window(self, ref: SeriesLike, points: list[tuple[float, float]]) -> None:
+        """Set the aggregate window of ``ref`` to ``points`` (ts, value; sorted): a replay that
+        did not hand the engine samples which could change nothing (the backtest) gives it
+        the window those samples would have filled before the next one it hands over."""
+        track = self._track(ref)
+        if track.window > 0:
+            track.points = points
+
     def reload(self, ruleset: RuleSet, now: float) -> list[Transition]:
         """Swap the rules. Unchanged rules keep everything; changed rules keep their alerts'
         state (re-evaluated from the next sample); removed rules resolve their alerts."""
@@ -975,6 +987,42 @@ class RuleEngine:
                 self._dirty.add(alert.fingerprint)
             self._emit(out, alert, rule, before, now, reason)
         return out
+
+    def next_change(self) -> float:
+        """The earliest time from which a :meth:`sweep` without new samples could change an
+        alert: a ``for``, ``keep_firing_for``, escalation or flapping clock running out, or a
+        series going silent (a little early, for float rounding). ``-inf`` when any time
+        (absent rules, a disabled rule, a clock in the future), ``inf`` when no clock runs.
+        A replay in order (the backtest) sweeps only from then on: earlier sweeps change
+        nothing."""
+        if self.ruleset.any_rules:
+            return -math.inf
+        rules = self.ruleset.rules
+        soonest = math.inf
+        for alert in self.alerts.values():
+            compiled = rules.get(alert.rule_id)
+            if compiled is None or alert.series_id is None:
+                continue
+            rule = self._rule_for(compiled, alert.asset_id)
+            core = alert.core
+            if rule.absent is not None or core.last_ts > self._now + self.max_clock_skew:
+                return -math.inf
+            if core.status == INACTIVE and core.raw == INACTIVE:
+                continue
+            if not rule.enabled:
+                return -math.inf
+            due = core.last_ts + self.series_gone_after
+            if core.raw == PENDING and core.pending_since is not None:
+                due = min(due, core.pending_since + rule.for_)
+            if core.raw == FIRING:
+                if core.critical_since is not None and core.severity != "critical":
+                    due = min(due, core.critical_since + rule.for_)
+                if core.clear_since is not None:
+                    due = min(due, core.clear_since + rule.keep_firing_for)
+            if core.flapping:
+                due = min(due, core.changes[-1] + rule.flapping.window if core.changes else -1)
+            soonest = min(soonest, due - 1e-3)
+        return soonest
 
     def _absent_tick(
         self, alert: Alert, rule: Rule, now: float, last: float, silent: bool, out: list[Transition]

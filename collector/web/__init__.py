@@ -42,6 +42,7 @@ PAGE_MODULES = (
     "collector.web.asset_pages",
     "collector.web.fleet",
     "collector.web.backtest",
+    "collector.web.connector_pages",  # before onboarding: /connectors/new is not a name
     "collector.web.onboarding",
 )
 

@@ -1,6 +1,6 @@
 """Onboarding in the web UI (``/ui/onboarding``, admins only): create a client, create and
 revoke its agent tokens (shown once, with copy-paste install commands for Linux and Windows:
-``deploy/install/``), upload, validate and apply its contract (problems at file:line:col from
+the scripts the collector serves at ``/install/agent.sh`` and ``/install/agent.ps1``), upload, validate and apply its contract (problems at file:line:col from
 the contract loader), test a connector with a clearly marked ticket that is closed right away
 (``collector.connectors.probe``), and reach the failed deliveries (management → connectors).
 
@@ -10,7 +10,6 @@ viewers); forms also on :func:`collector.web.routes.csrf_user`.
 
 from __future__ import annotations
 
-import shlex
 from typing import Annotated, Any
 
 import yaml
@@ -20,12 +19,13 @@ from fastapi.responses import Response
 
 from agent.yamlsource import ConfigError, YamlDocument
 from collector import admin, timeutil
-from collector.connectors import build_connector, parse_connector_config
+from collector.connectors import CONNECTORS, build_connector, parse_connector_config
 from collector.connectors.probe import probe
 from collector.contracts import service as contracts
 from collector.contracts.files import parse_document
 from collector.contracts.store import contract_row
 from collector.errors import AlreadyExists, InvalidArgument, NotFound
+from collector.install_scripts import collector_url, install_commands
 from collector.web import queries
 from collector.web.access import Scope
 from collector.web.routes import PREFIX, admin_user, csrf_user, redirect, render
@@ -39,29 +39,6 @@ TokenIdParam = Annotated[int, PathParam(ge=1, le=2**53)]
 Text = Annotated[str, Form(max_length=200, pattern=r"^[^\x00]*$")]
 MAX_UPLOAD = 256 * 1024
 WEB_SOURCE = "web"
-
-
-def _collector_url(request: Request) -> str:
-    configured = getattr(request.app.state.settings, "public_url", None)
-    return (configured or str(request.base_url)).rstrip("/")
-
-
-def install_commands(url: str, token: str, site: str) -> dict[str, str]:
-    """Copy-paste commands for deploy/install/install-agent.sh and install-agent.ps1."""
-    site = site or "default"
-    linux = (
-        f"sudo UPKEEP_AGENT_TOKEN={shlex.quote(token)} sh install-agent.sh "
-        f"--url {shlex.quote(url)} --site {shlex.quote(site)}"
-    )
-
-    def ps(value: str) -> str:
-        return "'" + value.replace("'", "''") + "'"
-
-    windows = (
-        f"$env:UPKEEP_AGENT_TOKEN = {ps(token)}; . .\\install-agent.ps1; "
-        f"Install-UpkeepAgent -Url {ps(url)} -Site {ps(site)}"
-    )
-    return {"linux": linux, "windows": windows}
 
 
 def _client_page(
@@ -89,7 +66,7 @@ def _client_page(
             "contract_row": row,
             "managed_by_file": row.source if row is not None and row.source in managed else None,
             "contract": contract or {"text": "", "filename": "contract.yaml"},
-            "collector_url": _collector_url(request),
+            "collector_url": collector_url(request),
         },
         status_code=status,
     )
@@ -159,7 +136,7 @@ def token_create(
             "id": info.id,
             "token": token,
             "site": site.strip() or "default",
-            "commands": install_commands(_collector_url(request), token, site.strip()),
+            "commands": install_commands(collector_url(request), token, site.strip()),
         },
     )
 
@@ -243,6 +220,7 @@ def _connector_names(request: Request) -> list[dict[str, Any]]:
             "name": n,
             "type": c.type,
             "clients": [cl for cl in config.clients if n in config.clients[cl]],
+            "disabled": n in config.disabled,
         }
         for n, c in config.connectors.items()
     ]
@@ -255,7 +233,13 @@ def connectors_page(request: Request) -> Response:
     return render(
         request,
         "onboarding_connectors.html",
-        {"connectors": _connector_names(request), "clients": options, "result": None, "typed": ""},
+        {
+            "connectors": _connector_names(request),
+            "connector_types": sorted(CONNECTORS),
+            "clients": options,
+            "result": None,
+            "typed": "",
+        },
     )
 
 
@@ -307,6 +291,7 @@ def connector_test(
         "onboarding_connectors.html",
         {
             "connectors": _connector_names(request),
+            "connector_types": sorted(CONNECTORS),
             "clients": options,
             "result": result,
             "error": error,

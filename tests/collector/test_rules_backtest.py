@@ -236,9 +236,14 @@ rules:
 """
 
 
+NOISY_AVG = NOISY.replace("for: 40s", "for: 40s\n    aggregate: avg 2m")
+NOISY_MAX = NOISY.replace("for: 40s", "for: 40s\n    aggregate: max 90s")
+
+
 def test_the_shortcuts_change_no_outcome(store: Store, tmp_path: Path) -> None:
     """The backtest skips idle, quiet samples and slices time; a plain engine fed every sample
     one by one (swept after each) must open exactly as many alerts."""
+    rule_text = NOISY
     import heapq
     import random
 
@@ -271,7 +276,7 @@ def test_the_shortcuts_change_no_outcome(store: Store, tmp_path: Path) -> None:
         ).inserted_primary_key[0]
         add_history(conn, sid, value_at, now=now, days=1, raw_hours=3, step=20)
     current = load([RULES]).ruleset
-    candidate = load_candidate_text(NOISY, "noisy.yaml", current)
+    candidate = load_candidate_text(rule_text, "noisy.yaml", current)
     settings = Settings.for_data_dir(tmp_path / "data")
     since = now - DAY
     report = backtest(
@@ -310,3 +315,109 @@ def test_the_shortcuts_change_no_outcome(store: Store, tmp_path: Path) -> None:
                 fired += 1
     assert fired >= 3  # the walk crosses the thresholds now and then
     assert got.alerts == fired
+
+
+@pytest.mark.parametrize(
+    "rule_text",
+    [NOISY, NOISY_AVG, NOISY_MAX, NOISY.replace("cpu-noisy", "cpu-saturated")],
+    ids=["last", "avg", "max", "replaces-loaded"],
+)
+def test_the_fast_replay_reports_what_the_exhaustive_one_does(
+    store: Store, tmp_path: Path, rule_text: str
+) -> None:
+    """Skipping samples that cannot hold (aggregates from arrays, the window primed), sweeping
+    only when a clock can run out: the whole report (counts, assets, every event, firing
+    time) is the one of a replay handing every sample to the engines and sweeping every
+    tick."""
+    import random
+
+    from collector.schema import series
+    from tests.web.health_kit import add_history
+
+    now = time.time()
+    client = admin.create_client(store, "acme")
+    noise = random.Random(23)
+    for name in ("web-01", "web-02"):
+        ids = seed_asset(store, client.id, name, "host", now=now)
+        with store.write() as conn:
+            values: dict[int, float] = {}
+
+            def value_at(t: float, values: dict[int, float] = values) -> float:
+                key = round(t) // 300 if t < now - 3 * 3600 else round(t)
+                if key not in values:
+                    values[key] = noise.choice((30.0, 45.0, 55.0, 60.0, 35.0, 52.0, 95.0, 99.0))
+                return values[key]
+
+            sid = conn.execute(
+                series.insert().values(
+                    asset_id=ids["asset"],
+                    metric="cpu_usage_percent",
+                    labels='{"core":"y"}',
+                    labels_hash=f"noisy-{name}",
+                )
+            ).inserted_primary_key[0]
+            add_history(conn, sid, value_at, now=now, days=3, raw_hours=6, step=20)
+    current = load([RULES]).ruleset
+    candidate = load_candidate_text(rule_text, "noisy.yaml", current)
+    settings = Settings.for_data_dir(tmp_path / "data")
+    reports = [
+        backtest(
+            store,
+            candidate,
+            current,
+            client="acme",
+            since=now - 3 * DAY,
+            until=now,
+            settings=settings,
+            shortcuts=shortcuts,
+        ).to_json()
+        for shortcuts in (True, False)
+    ]
+    for report in reports:
+        report.pop("seconds")
+    fast, slow = reports
+    assert fast == slow
+    assert sum(o["alerts"] for o in fast["candidate"]) >= 3
+
+
+@pytest.mark.parametrize("func", ["last", "avg", "sum", "count", "min", "max", "delta"])
+def test_may_hold_never_misses_a_sample_the_engine_would_alert_on(func: str) -> None:
+    """The vectorised pre-pass may say "could hold" too often (a margin for rounding) but never
+    "cannot" where the engine's own aggregate over the window holds."""
+    import random
+
+    import numpy as np
+
+    from collector.rules.backtest import may_hold
+    from collector.rules.engine import aggregate
+    from collector.rules.model import Rule
+
+    rnd = random.Random(func)
+    ts = np.cumsum([rnd.choice((15.0, 30.0, 30.0, 3600.0)) for _ in range(3000)])
+    values = np.array([rnd.choice((1e9, 44.9, 45.0, 45.1, 0.1, 60.0)) for _ in range(3000)])
+    spec = {"aggregate": f"{func} 5m"} if func != "last" else {}
+    crossed = []
+    for threshold in ("> 45", "<= 45", "== 45", ">= 135", "< 12"):
+        rule = Rule.model_validate(
+            {
+                "id": "r",
+                "metric": "m",
+                "warning": threshold,
+                "priority": {"warning": "minor"},
+                "kind": "capacity",
+                "summary": "s",
+                **spec,
+            }
+        )
+        mask = may_hold(rule, ts, values)
+        assert mask is not None
+        points = list(zip(ts.tolist(), values.tolist(), strict=True))
+        wrong = []
+        for k, (t, v) in enumerate(points):
+            got = v if func == "last" else aggregate(points, func, rule.aggregate.window, t)
+            assert got is not None and rule.warning is not None
+            if rule.warning.holds(got) and not mask[k]:
+                wrong.append((k, got))
+        assert not wrong, (threshold, wrong[:3])
+        crossed.append(0 < mask.sum() < len(mask))
+    assert any(crossed)  # the data crosses some threshold both ways

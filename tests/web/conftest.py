@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +29,21 @@ def browser(world: World) -> Callable[..., Browser]:
         return b
 
     return make
+
+
+@pytest.fixture(scope="module")
+def chrome() -> Iterator[Any]:
+    """One headless Chromium per browser test module (tests/web/chromium.py; skips where
+    chromium, chromedriver or selenium are missing)."""
+    import shutil
+    import tempfile
+
+    from tests.web.chromium import start_chrome
+
+    profile = tempfile.mkdtemp(prefix="upkeep-chromium-")
+    driver = start_chrome(profile)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

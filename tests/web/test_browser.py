@@ -8,8 +8,6 @@ and logs out; a client viewer cannot reach another client's incident page.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,25 +20,17 @@ from collector.schema import incidents
 from collector.store import Store
 from tests.servers.collector import CollectorProcess, create_admin_token
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# Skips this module (at import) where chromium, chromedriver or selenium are missing.
+from tests.web.chromium import (
+    By,
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverWait,
+)
+
 PASSWORD = "browser test password"
 
 pytestmark = pytest.mark.slow
-
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-    pytest.skip(
-        "needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
-        "scripts/test-system-deps installs them",
-        allow_module_level=True,
-    )
-webdriver = pytest.importorskip(
-    "selenium.webdriver", reason="needs selenium (pip install -e .[dev])"
-)
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,33 +66,6 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
             response.raise_for_status()
             keys[client] = response.json()["key"]
         yield {"server": server, "keys": keys, "db": f"sqlite:///{server.data_dir / 'upkeep.db'}"}
-
-
-@pytest.fixture(scope="module")
-def chrome() -> Iterator[Any]:
-    profile = tempfile.mkdtemp(prefix="upkeep-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def state_in_store(db_url: str, key: str) -> str:

@@ -24,13 +24,12 @@ from tests.web.health_kit import seed_asset
 
 # test_browser skips (at import) where chromium, chromedriver or selenium are missing; its
 # Selenium names come along from there.
-from tests.web.test_browser import (  # noqa: F401  (chrome: the fixture)
+from tests.web.test_browser import (
     PASSWORD,
     By,
     NoSuchElementException,
     StaleElementReferenceException,
     WebDriverWait,
-    chrome,
     log_in,
     wait_url,
 )
@@ -83,7 +82,7 @@ def wait_for(driver: Any, condition: Any, what: str, timeout: float = 20) -> Any
 
 
 @pytest.fixture(scope="module")
-def admin(site: dict[str, Any], chrome: Any) -> Any:  # noqa: F811
+def admin(site: dict[str, Any], chrome: Any) -> Any:
     log_in(chrome, site["url"], "boss")
     return chrome
 
@@ -160,7 +159,12 @@ def test_onboarding_until_the_first_samples(site: dict[str, Any], admin: Any) ->
     admin.find_element(By.CSS_SELECTOR, "#token-form button").click()
     token = wait_for(admin, lambda d: d.find_element(By.ID, "token-value").text, "no token shown")
     linux = admin.find_element(By.ID, "install-linux").text
-    assert f"UPKEEP_AGENT_TOKEN={token}" in linux and f"--url {url}" in linux
+    assert (
+        f"UPKEEP_AGENT_TOKEN={token}" in linux and f"curl -fsSL {url}/install/agent.sh |" in linux
+    )
+
+    served = httpx.get(f"{url}/install/agent.sh", timeout=10)  # what the command runs
+    assert served.status_code == 200 and f"COLLECTOR_URL={url}\n" in served.text
     assert token in admin.find_element(By.ID, "install-windows").text
     shot(admin, "onboarding-token")
     # The machine's agent sends its first batch with that token.
@@ -239,6 +243,41 @@ def test_connector_test_against_the_real_redmine(
     admin.find_element(By.CSS_SELECTOR, "#connector-form button").click()
     error = wait_for(admin, lambda d: d.find_element(By.ID, "connector-exact-error"), "no error")
     assert re.search(r"401|api key|API key|authenticat", error.text, re.I), error.text
+
+
+def test_a_connector_saved_in_the_ui_is_tested_against_the_real_redmine(
+    site: dict[str, Any], admin: Any, redmine: Any
+) -> None:
+    """Saved through the form (the key write-only), then chosen as a configured connector and
+    tested: a marked ticket opened and closed in the real Redmine."""
+    from selenium.webdriver.support.ui import Select
+
+    url = site["url"]
+    admin.get(f"{url}/ui/onboarding/connectors")
+    admin.find_element(By.ID, "new-redmine").click()
+    form = wait_for(admin, lambda d: d.find_element(By.ID, "connector-save-form"), "no form")
+    form.find_element(By.NAME, "name").send_keys("redmine-ui")
+    form.find_element(By.NAME, "options").send_keys(
+        f"url: {redmine.url}\ndefault_project: support\n"
+        f"key_custom_field_id: {redmine.custom_field_id}\ntimeout: 15\n"
+    )
+    form.find_element(By.ID, "secret-api_key").send_keys(redmine.api_key)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    row = wait_for(admin, lambda d: d.find_element(By.ID, "connector-redmine-ui"), "not listed")
+    assert "enabled" in row.text
+    admin.get(f"{url}/ui/onboarding/connectors/redmine-ui/edit")
+    assert redmine.api_key not in admin.page_source  # write-only
+    assert "stored — leave empty to keep it" in admin.page_source
+    admin.get(f"{url}/ui/onboarding/connectors")
+    Select(admin.find_element(By.NAME, "client")).select_by_value("acme")
+    Select(admin.find_element(By.NAME, "connector")).select_by_value("redmine-ui")
+    admin.find_element(By.CSS_SELECTOR, "#connector-form button").click()
+    result = wait_for(admin, lambda d: d.find_element(By.ID, "connector-result"), "no result")
+    assert "works" in result.text, result.text
+    ticket = admin.find_element(By.ID, "ticket-link").text
+    issue = redmine.api("GET", f"issues/{ticket}.json")["issue"]
+    assert "[Upkeep connection test]" in issue["subject"]
+    shot(admin, "connector-saved")
 
 
 def test_backtest_page(site: dict[str, Any], admin: Any) -> None:

@@ -44,15 +44,16 @@ def test_client_token_and_install_commands(world: World, app: Any) -> None:
     )
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     token = re.search(r'<code class="secret" id="token-value">([^<]+)</code>', page.text).group(1)
-    # The commands carry the token, the collector's address and the site.
+    # The commands fetch the scripts the collector serves and carry the token and the site.
     assert (
-        f"sudo UPKEEP_AGENT_TOKEN={token} sh install-agent.sh --url http://testserver --site office-a"
-        in page.text
-    )
+        "curl -fsSL http://testserver/install/agent.sh | "
+        f"sudo UPKEEP_AGENT_TOKEN={token} sh -s -- --site office-a"
+    ) in page.text
     assert (
-        f"$env:UPKEEP_AGENT_TOKEN = &#39;{token}&#39;; . .\\install-agent.ps1; Install-UpkeepAgent -Url &#39;http://testserver&#39; -Site &#39;office-a&#39;"
-        in page.text
-    )
+        f"$env:UPKEEP_AGENT_TOKEN = &#39;{token}&#39;; "
+        "irm &#39;http://testserver/install/agent.ps1&#39; | iex; "
+        "Install-UpkeepAgent -Site &#39;office-a&#39;"
+    ) in page.text
     with world.store.read() as conn:
         principal = admin.authenticate(conn, token, need="agent")
         assert principal.client_name == "initech"
