@@ -30,12 +30,11 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,6 +44,18 @@ from starlette.routing import Match
 from agent.wire import BATCH_PATH, Batch, BatchAccepted, WireError
 from collector import admin, proxies, timeutil, web, wirecodec
 from collector.admin import Principal
+from collector.api_auth import (
+    ERROR_RESPONSES as _ERROR_RESPONSES,
+)
+from collector.api_auth import (
+    Admin,
+    Credentials,
+    authenticate,
+    bearer_token,
+    require_admin,
+    require_agent,
+    responses,
+)
 from collector.background import collector_jobs
 from collector.cluster import Cluster
 from collector.contracts.api import contracts_router
@@ -56,8 +67,6 @@ from collector.errors import (
     InvalidBatch,
     MalformedBody,
     NotFound,
-    StoreUnavailable,
-    Unauthenticated,
     UnsupportedEncoding,
     UpkeepError,
     from_validation,
@@ -91,18 +100,6 @@ from collector.strictjson import StrictJsonMiddleware
 log = logging.getLogger(__name__)
 
 __all__ = ["HTTP_STATUS", "Runtime", "build_runtime", "create_app", "status_for"]
-
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": WireError, "description": text}
-    for code, text in {
-        400: "Malformed JSON or gzip",
-        401: "Missing, unknown or revoked token",
-        403: "Token may not do this",
-        413: "Body too large (as sent or decompressed)",
-        415: "Unsupported Content-Encoding",
-        422: "Body breaks the wire contract",
-    }.items()
-}
 
 
 def _error_response(
@@ -219,48 +216,13 @@ def parse_batch(raw: bytes) -> Batch | wirecodec.Batch:
 
 # ---------------------------------------------------------------------- authentication
 
-_bearer = HTTPBearer(
-    auto_error=False, description="An agent token (ingest) or an admin token (reads)"
-)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthenticated("missing or malformed Authorization header; use 'Bearer <token>'")
-    return credentials.credentials
-
-
-def authenticate(
-    store: Store, token: str, need: admin.TokenKind | tuple[admin.TokenKind, ...]
-) -> Principal:
-    try:
-        with store.read() as conn:
-            return admin.authenticate(conn, token, need=need)
-    except sa.exc.OperationalError:
-        raise StoreUnavailable("database not reachable") from None
-
-
-def require_admin(request: Request, credentials: Credentials) -> Principal:
-    """Dependency of the read API: an admin token (agent tokens get 403)."""
-    return authenticate(get_runtime(request).store, bearer_token(credentials), "admin")
-
-
-Admin = Annotated[Principal, Depends(require_admin)]
-
 
 def require_receiver(request: Request, credentials: Credentials) -> Principal:
     """Dependency of the Alertmanager receiver: an alertmanager or an admin token."""
     return authenticate(get_runtime(request).store, bearer_token(credentials), RECEIVER_KINDS)
 
 
-def require_agent(request: Request, credentials: Credentials) -> Principal:
-    """Dependency of the agents' task channel (collector.remediation): an agent token."""
-    return authenticate(get_runtime(request).store, bearer_token(credentials), "agent")
-
-
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: _ERROR_RESPONSES[code] for code in codes}
+_responses = responses
 
 
 # ---------------------------------------------------------------------- ingest
@@ -655,11 +617,11 @@ def include_routers(app: FastAPI, runtime: Runtime) -> None:
     from collector.closing import api as closing_api
 
     # Before the web UI: /ui/incidents/{key}/closing must not be taken for an incident action.
+    # (Its pages and the staff API /api/v1/closings; one module-level router on the Runtime.)
     app.include_router(closing_api.router)
     from collector.reports.web import router as report_pages
 
     app.include_router(report_pages)
-    app.include_router(closing_api.closings_router(require_admin, _responses(401, 403)))
     from collector.remediation.api import remediation_router
 
     app.include_router(
