@@ -675,25 +675,6 @@ class ClosingService:
             ]
 
 
-def ratings(conn: Connection, client_id: int | None, start: float, end: float) -> dict[str, Any]:
-    """Satisfaction ratings answered in [start, end): how many, the average, per score."""
-    query = sa.select(incident_closings.c.rating, sa.func.count()).where(
-        incident_closings.c.rating.is_not(None),
-        incident_closings.c.answered_at >= start,
-        incident_closings.c.answered_at < end,
-    )
-    if client_id is not None:
-        query = query.where(incident_closings.c.client_id == client_id)
-    per = {int(r): int(n) for r, n in conn.execute(query.group_by(incident_closings.c.rating))}
-    total = sum(per.values())
-    average = sum(r * n for r, n in per.items()) / total if total else None
-    return {
-        "count": total,
-        "average": average,
-        "per_score": {s: per.get(s, 0) for s in model.RATINGS},
-    }
-
-
 def _client_note(facts: Resolution) -> str | None:
     """The resolution note as the client reads it: a person's words; not Upkeep's own note of
     an alert clearing (raw values and UTC times; the message says it in words instead)."""

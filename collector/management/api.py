@@ -61,7 +61,12 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "points": m.PointsConsumption,
     "connectors": m.ConnectorHealth,
     "oncall": m.OncallView,
+    "satisfaction": m.SatisfactionView,
 }
+Name = Annotated[
+    str | None,
+    Query(max_length=200, pattern=r"^[^\x00-\x1f]+$", description="only this one's figures"),
+]
 
 
 def management_router(
@@ -132,6 +137,15 @@ def management_router(
     def oncall(since: Since = None, until: Until = None) -> Any:
         return run("oncall", since, until)
 
+    def satisfaction(
+        since: Since = None,
+        until: Until = None,
+        tz: Tz = "UTC",
+        client: Name = None,
+        technician: Name = None,
+    ) -> Any:
+        return run("satisfaction", since, until, timezone=tz, client=client, technician=technician)
+
     for name, endpoint in (
         ("oncall", oncall),
         ("created-resolved", created_resolved),
@@ -142,6 +156,7 @@ def management_router(
         ("time-vs-fee", time_vs_fee),
         ("points", points),
         ("connectors", connectors),
+        ("satisfaction", satisfaction),
     ):
         add(name, endpoint)
     return router
