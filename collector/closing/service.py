@@ -283,7 +283,7 @@ class ClosingService:
         common: dict[str, Any] = {
             "client": facts.client,
             "incident": facts.key,
-            "title": facts.title,
+            "title": facts.title_in(contract.language, Voice.of(contract).human),
             "asset": facts.asset,
             "opened_at": facts.opened_at,
             "resolved_at": facts.resolved_at or now,
@@ -357,7 +357,7 @@ class ClosingService:
                 items.append(
                     FixItem(
                         incident=facts.key,
-                        title=facts.title,
+                        title=facts.title_in(contract.language, human),
                         asset=facts.asset,
                         resolved_at=facts.resolved_at or r.resolved_at,
                         note=_client_note(facts),
@@ -507,7 +507,7 @@ class ClosingService:
         human = _voice(contract).human
         return {
             "key": facts.key,
-            "title": facts.title,
+            "title": facts.title_in(_language(contract), human),
             "language": _language(contract),
             "zone": _zone(contract),
             "resolved": human.datetime(facts.resolved_at),
@@ -633,7 +633,8 @@ class ClosingService:
         )
         found = state_of(conn, row.incident_id)
         facts = resolution_of(conn, row.incident_id)
-        return Answered(found.key, facts.title if facts else found.key, state, language)
+        title = facts.title_in(language, _voice(contract).human) if facts else found.key
+        return Answered(found.key, title, state, language)
 
     # ------------------------------------------------------------------ reads
 

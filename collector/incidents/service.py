@@ -88,6 +88,7 @@ def signal_of(t: Transition) -> AlertSignal | None:
         flapping=t.flapping,
         escalated=t.event == "escalated",
         event=t.event,
+        title_source=t.title_source,
     )
 
 
