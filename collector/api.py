@@ -210,7 +210,6 @@ def parse_batch(raw: bytes) -> Batch | wirecodec.Batch:
 
 # ---------------------------------------------------------------------- authentication
 
-#: Kept for the routers still built by a factory (closings).
 _responses = responses
 
 
@@ -596,11 +595,11 @@ def include_routers(app: FastAPI, runtime: Runtime) -> None:
     from collector.closing import api as closing_api
 
     # Before the web UI: /ui/incidents/{key}/closing must not be taken for an incident action.
+    # (Its pages and the staff API /api/v1/closings; one module-level router on the Runtime.)
     app.include_router(closing_api.router)
     from collector.reports.web import router as report_pages
 
     app.include_router(report_pages)
-    app.include_router(closing_api.closings_router(require_admin, _responses(401, 403)))
     from collector.remediation.api import router as remediation_router
 
     app.include_router(remediation_router)

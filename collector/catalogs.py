@@ -1,14 +1,16 @@
 """One Babel message catalog of a package: ``locale/<lang>/LC_MESSAGES/<domain>.po``.
 
-The English texts are the message ids. The reports (``collector.reports.i18n``) and the client
-notices (``collector.notices.i18n``) each have one; this is the loading, extraction and merge
-they share, so a fix to how a ``.po`` is read or updated is made once.
+The English texts are the message ids. The reports (``collector.reports.i18n``), the client
+notices (``collector.notices.i18n``) and the shipped rules' summaries (``collector.rules.i18n``)
+each have one; this is the loading, extraction and merge they share, so a fix to how a ``.po``
+is read or updated is made once.
 """
 
 from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,9 @@ class MessageCatalog:
     what: str
     templates: str
     languages: tuple[str, ...] = LANGUAGES
+    #: Messages that are not in code or templates (e.g. the shipped rules' summaries in YAML):
+    #: ``(message, filename, line)`` triples, extracted with the rest.
+    extra: Callable[[], Iterable[tuple[str, str, int]]] | None = field(default=None, compare=False)
     _cache: dict[str, gettext.NullTranslations] = field(default_factory=dict, compare=False)
 
     @property
@@ -84,6 +89,8 @@ class MessageCatalog:
             catalog.add(
                 message, None, [(filename, lineno)], auto_comments=comments, context=context
             )
+        for message, filename, lineno in self.extra() if self.extra is not None else ():
+            catalog.add(message, None, [(filename, lineno)])
         return catalog
 
     def update(self) -> None:

@@ -298,6 +298,9 @@ incidents = sa.Table(
     sa.Column("severity", sa.String(10), nullable=True),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("title", sa.Text, nullable=False),
+    # What a rule's title was rendered from (template, fields, value, unit, forecast), so it can
+    # be said in the client's language (collector.incidents.titles); NULL: the title as stored.
+    sa.Column("title_source", sa.JSON, nullable=True),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("labels", sa.JSON, nullable=False),
     sa.Column("first_value", sa.Float(precision=53), nullable=True),

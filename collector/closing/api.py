@@ -12,21 +12,22 @@ Pages are in the contract's language (templates + the closing catalog).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from collector import timeutil
+from collector.api_auth import Admin, responses
 from collector.closing import pages
 from collector.closing.links import closing_links
 from collector.closing.service import ClosingService
 from collector.errors import InvalidArgument, UpkeepError
 from collector.notices import closing_words as words
+from collector.runtime import RuntimeDep, get_runtime
 from collector.web import routes
 from collector.web.routes import ClientScope, CsrfUser, KeyParam, User
 
@@ -46,7 +47,7 @@ Token = Annotated[str, Form(max_length=2000)]
 
 
 def _closing(request: Request) -> ClosingService:
-    service: ClosingService = request.app.state.incidents.closing
+    service: ClosingService = get_runtime(request).incidents.closing
     return service
 
 
@@ -93,6 +94,8 @@ def _rating(value: str) -> int | None:
     return int(value) if value else None
 
 
+#: Every route of closing communication; the handlers reach the closing service through the
+#: request's Runtime (``collector.runtime``), so the router can be mounted alone.
 router = APIRouter()
 
 
@@ -276,35 +279,32 @@ class ClosingOut(BaseModel):
     comment: str | None
 
 
-def closings_router(
-    require_admin: Callable[..., Any], responses: dict[int | str, dict[str, Any]]
-) -> APIRouter:
-    api = APIRouter(tags=["closing"], responses=responses)
-    admin = Depends(require_admin)
-
-    @api.get("/api/v1/closings", response_model=list[ClosingOut])
-    def list_closings(
-        request: Request,
-        client: Annotated[str | None, Query(max_length=100)] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        principal: Any = admin,
-    ) -> list[ClosingOut]:
-        """Closing messages and announcements, the clients' answers and ratings, newest first."""
-        rows = _closing(request).list(client=client, limit=limit)
-        return [
-            ClosingOut(
+@router.get(
+    "/api/v1/closings",
+    response_model=list[ClosingOut],
+    tags=["closing"],
+    responses=responses(401, 403),
+)
+def list_closings(
+    principal: Admin,
+    runtime: RuntimeDep,
+    client: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[ClosingOut]:
+    """Closing messages and announcements, the clients' answers and ratings, newest first."""
+    rows = runtime.incidents.closing.list(client=client, limit=limit)
+    return [
+        ClosingOut(
+            **{
+                **r,
                 **{
-                    **r,
-                    **{
-                        k: timeutil.to_datetime(r[k])
-                        for k in ("resolved_at", "sent_at", "expires_at", "answered_at")
-                    },
-                }
-            )
-            for r in rows
-        ]
-
-    return api
+                    k: timeutil.to_datetime(r[k])
+                    for k in ("resolved_at", "sent_at", "expires_at", "answered_at")
+                },
+            }
+        )
+        for r in rows
+    ]
 
 
 def link_url(settings: Any, token_id: str, action: str, now: float, max_age: float) -> str:

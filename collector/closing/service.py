@@ -283,7 +283,7 @@ class ClosingService:
         common: dict[str, Any] = {
             "client": facts.client,
             "incident": facts.key,
-            "title": facts.title,
+            "title": facts.title_in(contract.language, Voice.of(contract).human),
             "asset": facts.asset,
             "opened_at": facts.opened_at,
             "resolved_at": facts.resolved_at or now,
@@ -357,7 +357,7 @@ class ClosingService:
                 items.append(
                     FixItem(
                         incident=facts.key,
-                        title=facts.title,
+                        title=facts.title_in(contract.language, human),
                         asset=facts.asset,
                         resolved_at=facts.resolved_at or r.resolved_at,
                         note=_client_note(facts),
@@ -507,7 +507,7 @@ class ClosingService:
         human = _voice(contract).human
         return {
             "key": facts.key,
-            "title": facts.title,
+            "title": facts.title_in(_language(contract), human),
             "language": _language(contract),
             "zone": _zone(contract),
             "resolved": human.datetime(facts.resolved_at),
@@ -633,7 +633,8 @@ class ClosingService:
         )
         found = state_of(conn, row.incident_id)
         facts = resolution_of(conn, row.incident_id)
-        return Answered(found.key, facts.title if facts else found.key, state, language)
+        title = facts.title_in(language, _voice(contract).human) if facts else found.key
+        return Answered(found.key, title, state, language)
 
     # ------------------------------------------------------------------ reads
 
@@ -673,25 +674,6 @@ class ClosingService:
                 }
                 for r in conn.execute(query).all()
             ]
-
-
-def ratings(conn: Connection, client_id: int | None, start: float, end: float) -> dict[str, Any]:
-    """Satisfaction ratings answered in [start, end): how many, the average, per score."""
-    query = sa.select(incident_closings.c.rating, sa.func.count()).where(
-        incident_closings.c.rating.is_not(None),
-        incident_closings.c.answered_at >= start,
-        incident_closings.c.answered_at < end,
-    )
-    if client_id is not None:
-        query = query.where(incident_closings.c.client_id == client_id)
-    per = {int(r): int(n) for r, n in conn.execute(query.group_by(incident_closings.c.rating))}
-    total = sum(per.values())
-    average = sum(r * n for r, n in per.items()) / total if total else None
-    return {
-        "count": total,
-        "average": average,
-        "per_score": {s: per.get(s, 0) for s in model.RATINGS},
-    }
 
 
 def _client_note(facts: Resolution) -> str | None:

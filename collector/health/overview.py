@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from collector.errors import NotFound
 from collector.health import catalog, units
 from collector.incidents import read as incidents_read
-from collector.reports.analysis import fit
+from collector.reports.analysis import days_until, fit
 from collector.rollups import hourly
 from collector.schema import (
     agents,
@@ -107,14 +107,8 @@ def days_to(line: tuple[float, float, float] | None, target: float) -> float | N
     is float noise (PostgreSQL's sums) is "not running out", not "empty now"."""
     if line is None:
         return None
-    intercept, slope, x_now = line
-    current = intercept + slope * x_now
-    rising = target > 0  # a disk toward 100 %; a supply toward 0 %
-    if (current >= target) if rising else (current <= target):
-        return 0.0
-    if (slope <= 0) if rising else (slope >= 0):
-        return None
-    return round((target - current) / slope, 1)
+    days = days_until(*line, target, rising=target > 0)  # a disk toward 100 %, a supply to 0 %
+    return None if days is None else round(days, 1)
 
 
 def forecast_text(days: float | None) -> str:

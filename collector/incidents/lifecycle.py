@@ -198,6 +198,9 @@ def on_signal(
         "severity": signal.severity,
         "kind": signal.kind,
         "title": signal.summary or signal.name,
+        "title_source": dict(signal.title_source)
+        if signal.summary and signal.title_source
+        else None,
         "description": signal.description,
         "first_value": signal.value,
         "last_value": signal.value,

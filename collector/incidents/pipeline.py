@@ -79,6 +79,9 @@ class AlertSignal:
     tags: frozenset[str] = frozenset()
     #: The source event's own name (e.g. the rule engine's ``firing``/``escalated``/``flapping``).
     event: str = ""
+    #: What ``summary`` was rendered from (a rule's; collector.rules.engine.title_source), so
+    #: the title can be said in the client's language (collector.incidents.titles).
+    title_source: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

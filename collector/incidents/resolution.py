@@ -15,6 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from collector.incidents.titles import localized_title
+from collector.notices.human import Human
 from collector.schema import clients, incident_events, incidents, time_entries
 
 #: Who writes automatic changes (collector.incidents.service.SYSTEM_ACTOR).
@@ -50,6 +52,12 @@ class Resolution:
     minutes: int  # time logged on it, all work types
     #: The note is Upkeep's own (the alert cleared), not a person's.
     automatic_note: bool = False
+    #: What a rule's title was rendered from (collector.incidents.titles); None: as stored.
+    title_source: Mapping[str, Any] | None = None
+
+    def title_in(self, language: str, human: Human) -> str:
+        """The title as a reader of ``language`` reads it (a shipped rule's, translated)."""
+        return localized_title(self.title, self.title_source, language, human)
 
     @property
     def visible(self) -> bool:
@@ -102,6 +110,7 @@ def resolution_of(conn: Connection, incident_id: int) -> Resolution | None:
         note=row.resolution_note,
         minutes=int(minutes),
         automatic_note=automatic,
+        title_source=row.title_source,
     )
 
 

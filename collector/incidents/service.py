@@ -88,6 +88,7 @@ def signal_of(t: Transition) -> AlertSignal | None:
         flapping=t.flapping,
         escalated=t.event == "escalated",
         event=t.event,
+        title_source=t.title_source,
     )
 
 
@@ -98,6 +99,14 @@ class Applied:
     key: str | None
     event: str | None
     decision: Decision = pipeline.PASS
+
+
+def reopen_comment(comment: str, *, via: str, rating: int | None) -> str:
+    """The ticket comment of a client's "not solved" answer (staff-facing, in English like the
+    other notes Upkeep writes to ticket systems): their words, where they said it, the rating."""
+    where = {"link": "the closing link", "portal": "the client portal"}.get(via, via)
+    rated = f" (rating {rating}/5)" if rating is not None else ""
+    return f"The client says it is not solved, via {where}{rated}:\n\n{comment.strip()}"
 
 
 class IncidentService:
@@ -382,6 +391,20 @@ class IncidentService:
             row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).one()
             change = Change("client_answered", {}, {**data, "state": row.state})
             self._write(conn, row, change, now, actor, extra={})
+        if answer == "reopened" and comment and comment.strip():
+            # What the client said reaches the ticket systems as a comment after the reopen
+            # (same outbox, same order), with a stable id: the incident's version it made.
+            version = conn.execute(
+                sa.select(incidents.c.version).where(incidents.c.id == incident_id)
+            ).scalar_one()
+            self.mirror_note(
+                conn,
+                incident_id,
+                body=reopen_comment(comment, via=via, rating=rating),
+                note_id=f"a{version}",
+                now=now,
+                actor=actor,
+            )
         return change.event
 
     def annotate(

@@ -60,7 +60,12 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "points": m.PointsConsumption,
     "connectors": m.ConnectorHealth,
     "oncall": m.OncallView,
+    "satisfaction": m.SatisfactionView,
 }
+Name = Annotated[
+    str | None,
+    Query(max_length=200, pattern=r"^[^\x00-\x1f]+$", description="only this one's figures"),
+]
 
 
 #: ``/api/v1/management/<view>`` (admin token).
@@ -141,6 +146,27 @@ def oncall(runtime: RuntimeDep, now: Now, since: Since = None, until: Until = No
     return run(runtime, now, "oncall", since, until)
 
 
+def satisfaction(
+    runtime: RuntimeDep,
+    now: Now,
+    since: Since = None,
+    until: Until = None,
+    tz: Tz = "UTC",
+    client: Name = None,
+    technician: Name = None,
+) -> Any:
+    return run(
+        runtime,
+        now,
+        "satisfaction",
+        since,
+        until,
+        timezone=tz,
+        client=client,
+        technician=technician,
+    )
+
+
 for _name, _endpoint in (
     ("oncall", oncall),
     ("created-resolved", created_resolved),
@@ -151,6 +177,7 @@ for _name, _endpoint in (
     ("time-vs-fee", time_vs_fee),
     ("points", points),
     ("connectors", connectors),
+    ("satisfaction", satisfaction),
 ):
     router.add_api_route(
         f"/{_name}",

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from collector.management import views
 from collector.management.oncall import oncall_view
 from collector.management.periods import BucketUnit, TimeRange, time_zone
+from collector.management.satisfaction import satisfaction_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,11 @@ VIEWS: dict[str, View] = {
     "oncall": View(
         "On-call", "Time to acknowledge pages per priority and person; who carried the most nights."
     ),
+    "satisfaction": View(
+        "Satisfaction",
+        "Clients' closing ratings (1–5) per client, technician and month, with averages.",
+        zoned=True,
+    ),
 }
 
 
@@ -73,6 +79,9 @@ class ViewQuery:
     hourly_cost: Decimal = Decimal(60)
     #: The on-call files (settings.oncall_paths), for the on-call view's rotations.
     oncall_paths: tuple[str, ...] = ()
+    #: Only this client's / technician's figures (the satisfaction view); None: everyone's.
+    client: str | None = None
+    technician: str | None = None
 
 
 def compute(name: str, conn: Connection, query: ViewQuery, now: float) -> BaseModel:
@@ -91,5 +100,12 @@ def compute(name: str, conn: Connection, query: ViewQuery, now: float) -> BaseMo
         "points": lambda: views.points_consumption(conn, query.span),
         "connectors": lambda: views.connector_health(conn, query.span, now),
         "oncall": lambda: oncall_view(conn, query.span, query.oncall_paths),
+        "satisfaction": lambda: satisfaction_view(
+            conn,
+            query.span,
+            time_zone(query.timezone),
+            client=query.client,
+            technician=query.technician,
+        ),
     }
     return runners[name]()

@@ -274,3 +274,44 @@ class OncallView(Ranged):
     by_person: list[AckFigures]
     #: Who held the phone at 03:00 (the rotation's time zone) of each day in the range, most first.
     nights: list[NightsRow]
+
+
+# ---------------------------------------------------------------------- satisfaction ratings
+
+
+class RatingFigures(BaseModel):
+    """Ratings (1–5) of one group: how many, the average (None: none given), per score."""
+
+    key: str = Field(description="the client, the technician or the local month (YYYY-MM)")
+    count: int
+    average: float | None = Field(description="the mean rating, rounded to 2 decimals")
+    per_score: dict[int, int]
+
+
+class RatingRow(BaseModel):
+    """One rating a client gave answering a closing message."""
+
+    incident: str
+    url: str = Field(description="the incident's page in the web UI")
+    title: str
+    client: str
+    technician: str = Field(description="who resolved it ('upkeep': it cleared by itself)")
+    rating: int
+    comment: str | None
+    answer: Literal["confirmed", "reopened"]
+    answered_at: datetime
+    answered_via: str | None
+
+
+class SatisfactionView(Ranged):
+    """Clients' satisfaction ratings answered in the range: overall, per client, per
+    technician and per local month, and each rating (newest first) with a link to its incident."""
+
+    timezone: str
+    client: str | None = None
+    technician: str | None = None
+    overall: RatingFigures
+    by_client: list[RatingFigures]
+    by_technician: list[RatingFigures]
+    by_month: list[RatingFigures]
+    ratings: list[RatingRow]

@@ -104,8 +104,19 @@ def form_query(
         "bucket": bucket,
         "limit": str(limit),
         "hourly_cost": str(cost),
+        "client": field("client"),
+        "technician": field("technician"),
     }
-    return ViewQuery(span=span, timezone=tz, bucket=bucket, limit=limit, hourly_cost=cost), shown  # type: ignore[arg-type]
+    query = ViewQuery(
+        span=span,
+        timezone=tz,
+        bucket=bucket,  # type: ignore[arg-type]
+        limit=limit,
+        hourly_cost=cost,
+        client=shown["client"] or None,
+        technician=shown["technician"] or None,
+    )
+    return query, shown
 
 
 # ---------------------------------------------------------------------- formatting for templates
@@ -135,6 +146,11 @@ class Formatter:
         if value is None:
             return "—"
         return f"{value:,.2f} {currency or ''}".strip()
+
+    @staticmethod
+    def rating(value: float | None) -> str:
+        """An average rating: ``4.5 / 5``; ``—`` when none was given."""
+        return "—" if value is None else f"{value:.1f} / 5"
 
     @staticmethod
     def age(seconds: float | None) -> str:
@@ -235,6 +251,16 @@ def view_charts(name: str, view: Any, fmt: Formatter) -> list[charts.Chart]:
             charts.rows(
                 "Points charged per client", [(c.client, c.charged / 100) for c in view.clients]
             )
+        ]
+    if name == "satisfaction":
+        return [
+            charts.rows(
+                "Average rating per technician",
+                [(t.key, t.average or 0.0) for t in view.by_technician],
+            ),
+            charts.rows(
+                "Average rating per client", [(c.key, c.average or 0.0) for c in view.by_client]
+            ),
         ]
     if name == "connectors":
         queues = view.connectors

@@ -64,12 +64,17 @@ def fit(n: int, sx: float, sy: float, sxy: float, sxx: float) -> tuple[float, fl
     return intercept, slope
 
 
-def days_until(intercept: float, slope: float, x_now: float, target: float) -> float | None:
-    """Days from ``x_now`` until the line reaches ``target`` (0 if already there; None if never)."""
+def days_until(
+    intercept: float, slope: float, x_now: float, target: float, *, rising: bool
+) -> float | None:
+    """Days from ``x_now`` until the line reaches ``target``, approached from below when
+    ``rising`` (a disk filling up toward 100 %) or from above otherwise (a supply running out
+    toward 0 %): 0 when already there, None when never — a line moving away from its target
+    (a refilled toner, a disk being cleaned up) or a flat one never reaches it."""
     current = intercept + slope * x_now
-    if (slope > 0 and current >= target) or (slope < 0 and current <= target):
+    if (current >= target) if rising else (current <= target):
         return 0.0
-    if slope == 0 or (target - current) / slope < 0:
+    if (slope <= 0) if rising else (slope >= 0):
         return None
     return (target - current) / slope
 

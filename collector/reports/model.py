@@ -15,7 +15,9 @@ from sqlalchemy.engine import Connection
 from collector import admin
 from collector.contracts.store import get_contract
 from collector.errors import InvalidArgument
+from collector.incidents.titles import localize_titles
 from collector.notices import Voice, default_locale
+from collector.notices.human import Human, parse_locale
 from collector.reports import registry
 from collector.reports.context import ReportContext
 from collector.reports.i18n import LANGUAGES
@@ -59,6 +61,13 @@ def build(
     done: dict[str, dict[str, Any]] = {}
     for name in registry.compute_order(names):
         done[name] = registry.load(name).compute(ctx, done)
+    locale = (
+        Voice.of(contract, language).locale
+        if contract is not None
+        else default_locale(language, None, period.timezone)
+    )
+    # Rule titles were written in English when the incidents opened: said in the report's.
+    localize_titles(done, conn, row.id, language, Human(parse_locale(locale), period.timezone))
     plan = None
     if contract is not None:
         plan = {
@@ -72,11 +81,7 @@ def build(
         "language": language,
         # How dates and numbers are written: the contract's locale when the report is in the
         # contract's language, else that language in the calendar's country.
-        "locale": (
-            Voice.of(contract, language).locale
-            if contract is not None
-            else default_locale(language, None, period.timezone)
-        ),
+        "locale": locale,
         "plan": plan,
         "period": {
             "label": period.label,

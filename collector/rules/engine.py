@@ -168,6 +168,9 @@ class Transition:
     runbook: str | None
     flapping: bool
     reason: str = ""
+    #: What ``summary`` was rendered from (:func:`title_source`): said again in a client's
+    #: language by collector.incidents.titles.
+    title_source: dict[str, Any] | None = None
 
 
 def fingerprint(rule_id: str, client_id: int, asset_id: int, labels: dict[str, str]) -> str:
@@ -218,13 +221,22 @@ class _TemplateFormatter(string.Formatter):
             return ""
         return kwargs.get(key, "")
 
+    def __init__(self, human: Human | None = None) -> None:
+        super().__init__()
+        self.human = human
+
     def format_field(self, value: Any, format_spec: str) -> Any:
+        human = self.human or _human()
+        if isinstance(value, Measured) and (not format_spec or format_spec in FILTERS):
+            if not format_spec:
+                return human.by_unit(float(value), value.unit)
+            return human.apply(format_spec, float(value))
         if (
             format_spec in FILTERS
             and isinstance(value, int | float)
             and not isinstance(value, bool)
         ):
-            return _human().apply(format_spec, value)
+            return human.apply(format_spec, value)
         try:
             return super().format_field(value, format_spec)
         except (ValueError, TypeError):
@@ -234,15 +246,49 @@ class _TemplateFormatter(string.Formatter):
 _FORMATTER = _TemplateFormatter()
 
 
-def render(template: str, context: dict[str, Any]) -> str:
+def render(template: str, context: dict[str, Any], human: Human | None = None) -> str:
     """``template`` with ``{label}``, ``{value:.0f}``, ``{value:duration}``, …; an unknown
-    field renders empty."""
+    field renders empty. ``human``: the reader's language and zone for the values (default:
+    English, UTC — the technicians' title)."""
     if not template:
         return ""
+    formatter = _FORMATTER if human is None else _TemplateFormatter(human)
     try:
-        return _FORMATTER.vformat(template, (), context)
+        return formatter.vformat(template, (), context)
     except (ValueError, IndexError, KeyError, AttributeError):
         return template
+
+
+def title_source(
+    template: str, context: dict[str, Any], metric: str, eta: float | None
+) -> dict[str, Any] | None:
+    """What a summary was rendered from, as JSON: the template, the text fields it may quote,
+    the raw value with its unit and the forecast in seconds. None for an empty template."""
+    if not template:
+        return None
+    value = context.get("value")
+    return {
+        "template": template,
+        "fields": {
+            k: v for k, v in context.items() if k not in ("value", "eta") and isinstance(v, str)
+        },
+        "value": None if value is None else float(value),
+        "unit": getattr(value, "unit", None),
+        "metric": metric,
+        "eta": eta,
+    }
+
+
+def render_source(source: dict[str, Any], human: Human, template: str | None = None) -> str:
+    """A :func:`title_source` rendered again for ``human``'s reader, with ``template`` (its
+    translation) or the stored one; the forecast ``{eta}`` becomes a duration in words."""
+    value = source.get("value")
+    context: dict[str, Any] = {
+        **(source.get("fields") or {}),
+        "value": None if value is None else Measured(float(value), source.get("unit")),
+        "eta": "" if source.get("eta") is None else human.duration(float(source["eta"])),
+    }
+    return render(template or str(source.get("template") or ""), context, human)
 
 
 def summary_context(
@@ -884,6 +930,7 @@ class RuleEngine:
             runbook=rule.runbook,
             flapping=core.flapping,
             reason=reason,
+            title_source=title_source(rule.summary, context, rule.metric, core.eta),
         )
 
     # ------------------------------------------------------------------ absent
@@ -1189,7 +1236,9 @@ __all__ = [
     "fingerprint",
     "humanize",
     "Measured",
+    "render_source",
     "summary_context",
     "summary_value",
+    "title_source",
     "render",
 ]

@@ -73,6 +73,19 @@ class TargetOutcome:
     outcome: Outcome
 
 
+def _elapsed(row: Any, target: str, result: str, now: float) -> float:
+    """The target's elapsed time as of ``now``: the stored figure (business time, kept by the
+    sweep), but for a clock still running past its due time at least the target plus the
+    time since it came due — never "0 min over" for an overdue clock the sweep has not
+    reached yet."""
+    stored = float(getattr(row, f"{target}_elapsed") or 0.0)
+    due = getattr(row, f"{target}_due_at")
+    done = row.responded_at if target == "response" else row.resolved_at
+    if result == "breached" and done is None and due is not None and now > due:
+        return max(stored, float(getattr(row, f"{target}_target")) + (now - float(due)))
+    return stored
+
+
 def target_outcomes(
     conn: Connection,
     start: float | datetime,
@@ -129,7 +142,7 @@ def target_outcomes(
                     within=float(getattr(row, f"{target}_target")),
                     due_at=getattr(row, f"{target}_due_at"),
                     done_at=row.responded_at if target == "response" else row.resolved_at,
-                    elapsed=float(getattr(row, f"{target}_elapsed") or 0.0),
+                    elapsed=_elapsed(row, target, result, now),
                     paused_seconds=float(row.paused_seconds or 0.0),
                     outcome=result,  # type: ignore[arg-type]
                 )

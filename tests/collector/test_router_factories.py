@@ -13,11 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "collector"
 
-#: Factories still allowed, by "module path:function". It is being converted to a
-#: module-level router on another branch (issue 17): remove it from here when it lands.
-ALLOWED = {
-    "collector/closing/api.py:closings_router",
-}
+#: Factories still allowed, by "module path:function" (none: every router is module-level).
+ALLOWED: set[str] = set()
 
 
 def router_factories(package: Path = PACKAGE, root: Path = ROOT) -> set[str]:

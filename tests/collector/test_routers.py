@@ -230,3 +230,47 @@ def test_remediation_router_alone_delivers_tasks_from_the_runtime(
         assert unknown.status_code == 404 and "no asset 'srv9'" in unknown.json()["detail"]
         # Only this router is mounted.
         assert http.get("/api/v1/clients", headers=as_admin).status_code == 404
+
+
+def test_closing_router_alone_lists_closings_and_answers_a_link_through_the_runtime(
+    runtime: Runtime, client_for: Any
+) -> None:
+    from collector.closing import api as closing_api
+    from tests.collector.closing import closingkit
+
+    closingkit.give(runtime.store, "acme")
+    _, admin_token = admin.create_token(runtime.store, admin=True)
+    _, agent_token = admin.create_token(runtime.store, client="acme")
+    service = runtime.incident_service
+    key = service.report(client="acme", title="Printer on the 2nd floor jams", actor="jane")
+    service.act(key, "resolve", "tech", note="Cleared the jam.")
+    sent = runtime.incidents.closing.run_once(now=timeutil.now() + runtime.settings.closing_delay)
+    assert sent["sent"] == 1
+    (mail,) = closingkit.queued(runtime.store)
+    token = closingkit.links_in(mail.body_text)["confirm"]
+    http = client_for(closing_api.router)
+    staff = {"Authorization": f"Bearer {admin_token}"}
+
+    listed = http.get("/api/v1/closings", headers=staff)
+    refused = http.get("/api/v1/closings", headers={"Authorization": f"Bearer {agent_token}"})
+    anonymous = http.get("/api/v1/closings")
+    page = http.get("/closing/confirm", params={"token": token})
+    bad = http.get("/closing/confirm", params={"token": "forged"})
+    answer = http.post("/closing/confirm", data={"token": token, "rating": "5", "comment": ""})
+    after = http.get("/api/v1/closings", headers=staff, params={"client": "acme"})
+
+    assert listed.status_code == 200, listed.text
+    assert [(c["incident"], c["client"], c["state"]) for c in listed.json()] == [
+        (key, "acme", "awaiting")
+    ]
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert anonymous.status_code == 401
+    assert page.status_code == 200 and "Printer on the 2nd floor jams" in page.text
+    assert bad.status_code == 400
+    assert answer.status_code == 200, answer.text
+    assert key in answer.text
+    assert [(c["state"], c["rating"], c["answered_via"]) for c in after.json()] == [
+        ("confirmed", 5, "link")
+    ]
+    # Only this router is mounted: the rest of the API is not there.
+    assert http.get("/api/v1/clients", headers=staff).status_code == 404

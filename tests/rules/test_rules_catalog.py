@@ -1,67 +1,75 @@
-"""The shipped rule packs only use metrics and labels that agents really send.
-
-The catalog is read from the agent's own check and SNMP-profile catalogs, so a renamed
-metric or label on either side fails here instead of silently never firing.
-"""
+"""The rules' Russian catalog covers the summary of every shipped rule (read from
+rules/*.yaml, not listed by hand), each translation with the same ``{…}`` fields and filters,
+and renders with the fields a summary may name."""
 
 from __future__ import annotations
 
 import string
-from pathlib import Path
 
-import pytest
+from babel.messages.pofile import read_po
 
-from collector.rules.catalog import metric_labels
-from collector.rules.loader import load
-
-RULES = Path(__file__).resolve().parents[2] / "rules"
-#: What every template sees besides the series' labels (docs/rules.md).
-TEMPLATE_VARS = {"value", "asset", "client", "site", "eta", "rule", "severity", "priority", "kind"}
-#: Fields a rule on one of these metrics may quote besides its labels (collector/rules/engine.py).
-METRIC_TEMPLATE_VARS = {"plugin_state": {"output"}}
+from collector.notices.human import Human
+from collector.rules import i18n
+from collector.rules.engine import render_source
 
 
-def shipped_rules():
-    result = load([RULES])
-    assert not result.errors, [str(p) for p in result.errors]
-    return [compiled.rule for compiled in result.ruleset.rules.values()]
+def _catalog():
+    with i18n.po_path("ru").open("rb") as f:
+        return read_po(f, locale="ru", domain=i18n.DOMAIN)
 
 
-def fields(template: str) -> set[str]:
+def _fields(template: str) -> set[tuple[str, str]]:
     return {
-        name.split(".")[0].split("[")[0]
-        for _, name, _, _ in string.Formatter().parse(template)
-        if name
+        (name, spec or "")
+        for _text, name, spec, _conv in string.Formatter().parse(template)
+        if name is not None
     }
 
 
-@pytest.mark.parametrize("rule", shipped_rules(), ids=lambda r: r.id)
-def test_rule_uses_real_metric_and_labels(rule):
-    catalog = metric_labels()
-    if rule.metric == "any":
-        return
-    assert rule.metric in catalog, f"{rule.id}: no agent check or SNMP profile sends {rule.metric}"
-    labels = catalog[rule.metric]
-    for key in rule.where:
-        # a where key is a label of the series, or a sibling metric of the same asset
-        assert key in labels or key in catalog, (
-            f"{rule.id}: where {key!r} is neither a label nor a metric"
+def test_extraction_finds_every_shipped_summary():
+    ids = {m.id for m in i18n.extract() if m.id}
+    assert "{asset}: newest file in {path} is {value:duration} old" in ids
+    assert "{target}: TLS certificate expires {value:in}" in ids
+    assert len(ids) >= 40
+    # The test packs' cases are not shipped rules.
+    assert not any(f.endswith(".test.yaml") for m in i18n.extract() for f, _ in m.locations)
+
+
+def test_russian_catalog_is_complete():
+    catalog = _catalog()
+    missing = [
+        m.id
+        for m in i18n.extract()
+        if m.id
+        and (
+            catalog.get(m.id) is None
+            or "fuzzy" in catalog.get(m.id).flags
+            or not catalog.get(m.id).string
         )
-    used = fields(rule.summary) | fields(rule.description)
-    unknown = (
-        used
-        - labels
-        - TEMPLATE_VARS
-        - set(rule.labels)
-        - METRIC_TEMPLATE_VARS.get(rule.metric, set())
-    )
-    assert not unknown, (
-        f"{rule.id}: template uses {sorted(unknown)}, {rule.metric} has labels {sorted(labels)}"
-    )
+    ]
+    assert missing == []
 
 
-def test_catalog_reads_the_agents_catalogs():
-    catalog = metric_labels()
-    assert catalog["if_oper_status"] == {"interface", "alias"}
-    assert catalog["disk_used_percent"] >= {"mountpoint", "device", "fstype"}
-    assert "printer_supply_level_percent" in catalog and "upkeep_check_up" in catalog
+def test_translations_keep_the_fields_and_filters():
+    for message in _catalog():
+        if message.id:
+            assert _fields(message.string) == _fields(message.id), message.id
+
+
+def test_every_translation_renders_without_a_raw_number_or_placeholder():
+    ru = Human("ru_RU", "Europe/Moscow")
+    for message in _catalog():
+        if not message.id:
+            continue
+        names = {name for name, _spec in _fields(message.id)} - {"value", "eta"}
+        source = {
+            "template": message.id,
+            "fields": {n: f"<{n}>" for n in names},
+            "value": 259211.5,
+            "unit": "seconds" if "duration" in message.id or "ago" in message.id else None,
+            "eta": 3 * 86400.0,
+        }
+        text = render_source(source, ru, message.string)
+        assert "{" not in text and "None" not in text, text
+        if any(spec in ("duration", "ago", "in") for _n, spec in _fields(message.id)):
+            assert "259211" not in text and "3 дня" in text, text  # words, not seconds

@@ -45,14 +45,14 @@ class RisksAhead(Section):
                 if ref.labels.get("fstype") in PSEUDO_FS:
                     continue
                 days, horizon, kind = (
-                    days_until(intercept, slope, x_now, 100.0),
+                    days_until(intercept, slope, x_now, 100.0, rising=True),
                     DISK_HORIZON_DAYS,
                     "disk_full",
                 )
                 subject = ref.labels.get("mountpoint", "")
             else:
                 days, horizon, kind = (
-                    days_until(intercept, slope, x_now, 0.0),
+                    days_until(intercept, slope, x_now, 0.0, rising=False),
                     TONER_HORIZON_DAYS,
                     "toner_out",
                 )

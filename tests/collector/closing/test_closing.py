@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from collector.closing.links import InvalidLink
-from collector.closing.service import LinkUsed, ratings
+from collector.closing.read import ratings
+from collector.closing.service import LinkUsed
 from collector.errors import InvalidArgument, NotFound
 from collector.incidents.pipeline import AlertSignal
 from collector.settings import Settings

@@ -15,6 +15,7 @@ from collector.contracts.model import Contract
 from collector.contracts.store import put_contract
 from collector.schema import (
     clients,
+    incident_closings,
     incident_events,
     incident_sla,
     incidents,
@@ -258,6 +259,41 @@ def _notification(
     )
 
 
+def _closing(
+    conn: Any,
+    sc: Scenario,
+    incident: str,
+    client: str,
+    resolved: str,
+    state: str,
+    answered: str,
+    rating: int | None,
+    *,
+    via: str = "link",
+    comment: str | None = None,
+) -> None:
+    """A closing message answered at ``answered`` (the satisfaction view's rows)."""
+    conn.execute(
+        incident_closings.insert().values(
+            incident_id=sc.incidents[incident],
+            client_id=sc.clients[client],
+            token_id=f"tok-{incident}",
+            kind="closing",
+            state=state,
+            resolved_at=at(resolved),
+            due_at=at(resolved) + 600,
+            sent_at=at(resolved) + 600,
+            expires_at=at(resolved) + 7 * 86400,
+            answered_at=at(answered),
+            answered_by="client" if via == "link" else "jane",
+            answered_via=via,
+            rating=rating,
+            comment=comment,
+            created_at=at(resolved),
+        )
+    )
+
+
 def build(store: Store) -> Scenario:
     sc = Scenario()
     with store.write() as conn:
@@ -468,4 +504,32 @@ def build(store: Store) -> Scenario:
             error="SMTP 550 mailbox unavailable",
         )
         _notification(conn, "report", "pending", "2026-10-20 06:00")  # 6 h old
+        # Closing answers with ratings: A1 (alice resolved it) 5, A2 (cleared by itself) 4,
+        # G1 (bob) 2 and reopened; G4's closed automatically without a rating (not counted).
+        _closing(conn, sc, "A1", "acme", "2026-10-02 12:00", "confirmed", "2026-10-02 15:00", 5)
+        _closing(
+            conn,
+            sc,
+            "A2",
+            "acme",
+            "2026-10-06 09:00",
+            "confirmed",
+            "2026-10-07 09:00",
+            4,
+            via="portal",
+        )
+        _closing(
+            conn,
+            sc,
+            "G1",
+            "globex",
+            "2026-10-12 08:00",
+            "reopened",
+            "2026-10-13 10:00",
+            2,
+            comment="Still slow.",
+        )
+        _closing(
+            conn, sc, "G4", "globex", "2026-10-01 01:00", "auto_closed", "2026-10-08 01:00", None
+        )
     return sc

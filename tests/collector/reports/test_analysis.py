@@ -52,13 +52,30 @@ def test_fit_exact_line_and_forecast():
         sum(x * x for x in xs),
     )
     assert (a, b) == (50.0, 2.0)
-    assert analysis.days_until(a, b, 3, 100) == 22.0
-    assert (
-        analysis.days_until(a, b, 3, 10) == 0.0
-    )  # rising and already above a lower target: passed
-    assert analysis.days_until(100, -5, 0, 0) == 20.0
-    assert analysis.days_until(100, 0, 0, 0) is None
-    assert analysis.days_until(100, 1, 0, 90) == 0.0  # already past it
+    assert analysis.days_until(a, b, 3, 100, rising=True) == 22.0
+    # rising and already above a lower ceiling: passed
+    assert analysis.days_until(a, b, 3, 10, rising=True) == 0.0
+    assert analysis.days_until(100, -5, 0, 0, rising=False) == 20.0
+    assert analysis.days_until(100, 0, 0, 0, rising=False) is None
+    assert analysis.days_until(100, 1, 0, 90, rising=True) == 0.0  # already past it
+    assert analysis.days_until(0, -1, 0, 0, rising=False) == 0.0  # empty already
+
+
+@pytest.mark.parametrize(
+    ("intercept", "slope", "x_now"),
+    [
+        (40.0, 2.5, 14.0),  # a refilled toner: rising, far above empty
+        (75.0, 1e-12, 14.0),  # flat, with float noise of a slope
+        (75.0, 0.0, 14.0),  # flat
+    ],
+)
+def test_days_until_a_supply_moving_away_from_empty_never_runs_out(intercept, slope, x_now):
+    assert analysis.days_until(intercept, slope, x_now, 0.0, rising=False) is None
+
+
+def test_days_until_a_disk_being_cleaned_up_never_fills():
+    assert analysis.days_until(90.0, -0.5, 10.0, 100.0, rising=True) is None
+    assert analysis.days_until(90.0, 0.5, 10.0, 100.0, rising=True) == 10.0
 
 
 def test_fit_needs_points_and_spread():
