@@ -9,7 +9,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from collector.management.web import web_router
+from collector.management.web import router as management_pages
 from collector.schema import incident_closings, incidents
 from tests.web.bare import Session, anonymous, bare_app
 from tests.web.kit import NOW, World
@@ -44,7 +44,7 @@ def app(world: World):
     # acme rated 4 and globex 1, both within the page's default range (the last 30 days).
     _rate(world, world.a.incident, world.a.id, 4, NOW - 86400)
     _rate(world, world.b.incident, world.b.id, 1, NOW - 2 * 86400)
-    return bare_app(world, web_router())
+    return bare_app(world, management_pages)
 
 
 def cells(html: str) -> list[str]:
