@@ -757,7 +757,7 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
                     "raw",
                     "--output",
                     f"{args.py_spy}.{store}.txt",
-                    "--nonblocking",
+                    "--nonblocking", *(["--gil"] if os.environ.get("FLEET_SPY_GIL") else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
