@@ -424,6 +424,9 @@ class _SeriesTrack:
         return (q[-2], q[-1]) if q else (self.base_ts, self.base_value)
 
 
+#: The track of every series no rule names (shared; never changed: no rules, no window).
+_NO_RULES = _SeriesTrack()
+
 # ---------------------------------------------------------------------- the engine
 
 AssetResolver = Callable[[int], AssetInfo]
@@ -525,7 +528,7 @@ class RuleEngine:
         shard owner or a restarted collector continues both as if it had run all along."""
         out = []
         for ref in refs:
-            if ref.id in self._series:
+            if ref.id in self._series or ref.metric not in self.ruleset.by_metric:
                 continue
             track = self._track(ref)
             needed = max(
@@ -639,6 +642,8 @@ class RuleEngine:
         track = self._series.get(ref.id)
         if track is not None:
             return track
+        if ref.metric not in self.ruleset.by_metric:
+            return _NO_RULES  # most series: nothing kept for them at all
         track = _SeriesTrack()
         rules = []
         for compiled in self.ruleset.by_metric.get(ref.metric, ()):
