@@ -9,9 +9,12 @@
 and every 4xx body is an :class:`agent.wire.WireError`.
 
 The batch body is read by hand (size limits before anything is parsed; gzip inflated with
-a cap) and parsed with ``Batch.model_validate_json``; its schema is added to the OpenAPI
-document explicitly, since FastAPI cannot see a body it does not parse. That document is
-the contract the fuzz test checks.
+a cap) and decoded by :mod:`collector.wirecodec` (pydantic's ``Batch`` answers whatever it
+refuses); its schema is added to the OpenAPI document explicitly, since FastAPI cannot see a
+body it does not parse. That document is the contract the fuzz test checks. In the full app
+``POST /api/v1/batches`` is answered by :class:`BatchRoute`, an ASGI middleware ahead of
+FastAPI's routing that runs the route's own functions (same answers), with one hop to an
+ingest thread (:mod:`collector.ingest_threads`) per batch.
 """
 
 from __future__ import annotations
