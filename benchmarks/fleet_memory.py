@@ -41,12 +41,19 @@ def rss_mib() -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", default="2000,5000,10000,30000", help="steps, comma-separated")
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="default: enough that no client reaches max_series_per_client (50,000 series)",
+    )
     parser.add_argument("--batches", type=int, default=2, help="batches per host (30 s apart)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="N", help="top N sites")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     args = parser.parse_args(argv)
     steps = [int(x) for x in args.hosts.split(",")]
+    if args.clients <= 0:  # 78 series a host; 40,000 series a client leaves headroom
+        args.clients = max(20, -(-max(steps) * 78 // 40_000))
 
     from collector import admin, wirecodec
     from collector.api import build_runtime
