@@ -55,6 +55,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -198,6 +199,20 @@ def snmp_series(profile: str) -> list[tuple[str, dict[str, str]]]:
 
 # ---------------------------------------------------------------------- the fleet
 
+#: Breach mode (``--breach-chance``): the sample a breaching host sends, and the rule added
+#: to the default packs for it (no ``for``: an incident opens at the first breaching sample).
+BREACH_METRIC = "disk_used_percent"
+BREACH_VALUE = 99.5
+BREACH_RULE = """
+rules:
+  - id: fleet-breach
+    metric: disk_used_percent
+    warning: "> 99"
+    priority: minor
+    kind: capacity
+    summary: "{asset}: disk {mountpoint} is {value:.0f}% full"
+"""
+
 
 @dataclass
 class FleetAgent:
@@ -247,6 +262,10 @@ class Report:
     idle: dict[str, float] = field(default_factory=dict)
     #: Resident memory (bytes) of each metered group at the end of the run
     rss: dict[str, int] = field(default_factory=dict)
+    #: Breach mode: seconds from sending a breaching sample to its incident's ``open``
+    #: webhook arriving at the local receiver, and how many breaches never arrived
+    breach_latencies: list[float] = field(default_factory=list)
+    breaches_missing: int = 0
 
     @property
     def samples_per_second(self) -> float:
@@ -286,6 +305,16 @@ class Report:
             )
             if group in self.rss:
                 text += f", RSS {self.rss[group] / 2**20:,.0f} MiB"
+        if self.breach_latencies or self.breaches_missing:
+            got = sorted(self.breach_latencies)
+            cut = statistics.quantiles(got, n=100, method="inclusive") if len(got) > 1 else got * 99
+            text += (
+                f"; breach -> webhook: {len(got)} arrived, {self.breaches_missing} missing, "
+                f"p50 {cut[49] * 1000:.0f} ms, p99 {cut[98] * 1000:.0f} ms, "
+                f"max {got[-1] * 1000:.0f} ms"
+                if got
+                else f"; breach -> webhook: none of {self.breaches_missing} arrived"
+            )
         return text
 
 
@@ -306,8 +335,14 @@ class Fleet:
         timeout: float = 10.0,
         meter: CpuMeter | None = None,
         host_source: str = "catalog",
+        breach_chance: float = 0.0,
     ) -> None:
         self.urls = list(urls)
+        #: Breach mode: each host batch has this chance of carrying one breaching sample
+        #: (:data:`BREACH_METRIC` at :data:`BREACH_VALUE`), at most once per host; the time
+        #: it was sent is kept by host name in :attr:`breaches` (``time.perf_counter``).
+        self.breach_chance = breach_chance
+        self.breaches: dict[str, float] = {}
         self.agents = agents
         self.period = interval / speed
         self.faults = list(faults)
@@ -352,9 +387,17 @@ class Fleet:
             for asset, _, profile in agent.devices
             if asset not in silent
         ]
+        breach = (
+            self.breach_chance > 0
+            and agent.hostname not in self.breaches
+            and self.random.random() < self.breach_chance
+        )
         for asset, series in shapes:
             for metric, labels in series:
                 value = _healthy(metric, labels) * (1 + self.random.uniform(-0.02, 0.02))
+                if breach and asset == agent.hostname and metric == BREACH_METRIC:
+                    value, breach = BREACH_VALUE, False
+                    self.breaches[agent.hostname] = time.perf_counter()
                 for f in active:
                     if (
                         f.asset == asset
@@ -717,8 +760,18 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
             app_name = f"upkeep-fleet-{uuid.uuid4().hex[:8]}"
             database_url += f"&application_name={app_name}"
         env = {"UPKEEP_RULES_WATCH_INTERVAL": "0s"}
+        config = None
+        receiver = None
+        if args.breach_chance:
+            receiver = stack.enter_context(webhook_receiver())
+            config = breach_settings(tmp / "conf", receiver.server_address[1])
         collector = CollectorProcess(
-            tmp, database_url=database_url, env=env, log_level="warning", startup_timeout=120
+            tmp,
+            database_url=database_url,
+            env=env,
+            log_level="warning",
+            startup_timeout=120,
+            config=config,
         )
         stack.callback(collector.stop)
         collector.start()
@@ -734,6 +787,7 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
             workers=args.workers,
             host_source=args.host_source,
             meter=CpuMeter(groups),
+            breach_chance=args.breach_chance,
         )
         if args.warmup:
             warm_up(collector.url, agents, args.workers, args.host_source)
@@ -758,6 +812,7 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
                     "--output",
                     f"{args.py_spy}.{store}.txt",
                     "--nonblocking",
+                    *(["--gil"] if args.py_spy_gil else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -765,7 +820,86 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
             stack.callback(spy.wait)
         report = fleet.run(args.duration)
         report.idle = idle_rate
+        if receiver is not None:
+            report.breach_latencies, report.breaches_missing = receiver.latencies(
+                fleet.breaches, wait=10.0
+            )
         return report
+
+
+class WebhookReceiver(ThreadingHTTPServer):
+    """A real HTTP server for the collector's webhook connector: the arrival time
+    (``time.perf_counter``) of the first ``open`` request per asset."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived = time.perf_counter()
+                doc = json.loads(body)
+                if doc.get("action") == "open":
+                    with owner.lock:
+                        owner.arrivals.setdefault(doc["incident"]["asset"], arrived)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    def latencies(self, sent: dict[str, float], *, wait: float) -> tuple[list[float], int]:
+        """Seconds from sent to arrived per breaching asset; waits up to ``wait`` s for all."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with self.lock:
+                if all(asset in self.arrivals for asset in sent):
+                    break
+            time.sleep(0.2)
+        with self.lock:
+            got = [self.arrivals[a] - t for a, t in sent.items() if a in self.arrivals]
+        return got, len(sent) - len(got)
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def breach_settings(folder: Path, port: int) -> Path:
+    """Collector settings for breach mode: the default packs plus :data:`BREACH_RULE`, and a
+    webhook connector to the local receiver."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rules").mkdir(exist_ok=True)
+    (folder / "rules" / "fleet-breach.yaml").write_text(BREACH_RULE)
+    settings = {
+        "rules_paths": [str(ROOT / "rules"), str(folder / "rules")],
+        "connectors": {
+            "connectors": {
+                "fleet": {"type": "webhook", "url": f"http://127.0.0.1:{port}/", "secret": "fleet"}
+            }
+        },
+        "rules_watch_interval": 0,
+    }
+    path = folder / "settings.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -808,6 +942,16 @@ def main(argv: list[str] | None = None) -> int:
         "--idle", type=float, default=5.0, help="seconds to measure the idle CPU before the run"
     )
     parser.add_argument("--py-spy", metavar="PREFIX", help="record the collector with py-spy")
+    parser.add_argument(
+        "--py-spy-gil", action="store_true", help="py-spy: only the thread holding the GIL"
+    )
+    parser.add_argument(
+        "--breach-chance",
+        type=float,
+        default=0.0,
+        help="breach mode (--serve): chance per host batch of one breaching sample (once per "
+        "host); reports breach -> webhook latency p50/p99",
+    )
     args = parser.parse_args(argv)
     if args.serve:
         for store in args.serve:

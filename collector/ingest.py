@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import operator
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -101,9 +102,30 @@ class IngestLimits:
         )
 
 
+#: Label sets as the series cache holds them, shared by every series with the same labels
+#: (a fleet's hosts repeat the same few hundred): stored JSON → (sorted pairs, dict), the
+#: strings interned. Bounded: past the bound a label set is simply not shared.
+_LABEL_SETS: dict[str, tuple[tuple[tuple[str, str], ...], dict[str, str]]] = {}
+_MAX_LABEL_SETS = 500_000
+
+
+def shared_labels(stored: str) -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
+    """A series' labels (its stored JSON) as (sorted pairs, dict), one shared copy per
+    distinct label set. The dict is read-only by contract (:class:`SeriesRef`)."""
+    got = _LABEL_SETS.get(stored)
+    if got is None:
+        intern = sys.intern
+        pairs = tuple(sorted((intern(k), intern(v)) for k, v in json.loads(stored).items()))
+        got = (pairs, dict(pairs))
+        if len(_LABEL_SETS) < _MAX_LABEL_SETS:
+            _LABEL_SETS[intern(stored)] = got
+    return got
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # identity equality: one instance per series, cheap
 class SeriesRef:
-    """One series as the rule engine sees it. Shared, never copied per sample."""
+    """One series as the rule engine sees it. Shared, never copied per sample; ``labels`` is
+    shared by the series with the same label set (:func:`shared_labels`): never modify it."""
 
     id: int
     client_id: int
@@ -769,8 +791,9 @@ class Ingestor:
                 )
             )
             for sid, asset_id, metric, labels in rows:
-                key = (asset_names[asset_id], metric, tuple(sorted(json.loads(labels).items())))
-                found[key] = SeriesRef(sid, client_id, asset_id, key[0], metric, dict(key[2]))
+                pairs, shared = shared_labels(labels)
+                key = (asset_names[asset_id], sys.intern(metric), pairs)
+                found[key] = SeriesRef(sid, client_id, asset_id, key[0], key[1], shared)
         into.update(found)
         return found
 

@@ -43,8 +43,9 @@ class Runtime:
     contract_files: ContractFiles
     jobs: JobRunner
     cluster: Cluster | None = None
-    #: How many batches are decoded and stored at once (anyio.CapacityLimiter).
-    ingest_limiter: Any = None
+    #: The threads that decode and store batches (collector.ingest_threads.IngestThreads;
+    #: their number is how many batches are stored at once). None: Starlette's thread pool.
+    ingest_threads: Any = None
     #: The maintenance file's noise control (collector.incidents.noise.NoiseControl).
     noise_control: Any = None
     #: Automatic fixes and signed agent tasks (collector.remediation.service.Remediation).

@@ -18,6 +18,7 @@ comparing the two decoders value by value.
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 from datetime import datetime
@@ -36,10 +37,12 @@ _Finite = Annotated[float, msgspec.Meta(ge=-_MAX, le=_MAX)]
 _Epoch = Annotated[float, msgspec.Meta(ge=1e9, le=1e10)]
 _Short = Annotated[str, msgspec.Meta(max_length=200)]
 _AssetName = Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
-_Metric = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\A[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-]
-_LabelName = Annotated[str, msgspec.Meta(pattern=r"\A(?!__)[a-zA-Z_][a-zA-Z0-9_]*\Z")]
+#: Metric and label names: their patterns are checked by :func:`_names_ok` once per distinct
+#: name (a process-wide set of names already seen valid), not by msgspec for every sample.
+_METRIC_NAME = re.compile(r"\A[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+_LABEL_NAME = re.compile(r"\A(?!__)[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_Metric = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_LabelName = str
 _LabelValue = Annotated[str, msgspec.Meta(max_length=1024)]
 _Labels = Annotated[dict[_LabelName, _LabelValue], msgspec.Meta(max_length=wire.MAX_LABELS)]
 _Kind = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"\A[a-z][a-z0-9_]*\Z")]
@@ -129,6 +132,9 @@ def _checked(batch: Batch) -> Batch:
         _sent_at.validate_python(batch.sent_at)
     except ValueError:
         raise _Unsure from None
+    samples = batch.samples
+    if samples and not _names_ok(samples):
+        raise _Unsure
     for asset in batch.assets:
         if asset.attributes:
             _finite_json(asset.attributes)
@@ -136,6 +142,32 @@ def _checked(batch: Batch) -> Batch:
         if event.data:
             _finite_json(event.data)
     return batch
+
+
+#: Names seen valid (bounded: a flood of distinct names only costs the regex again).
+_GOOD_METRICS: set[str] = set()
+_GOOD_LABELS: set[str] = set()
+_MAX_GOOD = 200_000
+
+
+def _names_ok(samples: list[Sample]) -> bool:
+    """Every metric and label name of ``samples`` matches the contract's pattern.
+
+    Set operations in C over the batch's names; the regex runs only for names not seen
+    valid before (a fleet sends the same few hundred names again and again)."""
+    new = {s.metric for s in samples} - _GOOD_METRICS
+    if new and not _learn(new, _METRIC_NAME, _GOOD_METRICS):
+        return False
+    new = set().union(*[s.labels for s in samples]) - _GOOD_LABELS
+    return not new or _learn(new, _LABEL_NAME, _GOOD_LABELS)
+
+
+def _learn(names: set[str], pattern: re.Pattern[str], good: set[str]) -> bool:
+    if not all(pattern.search(name) for name in names):
+        return False
+    if len(good) < _MAX_GOOD:
+        good |= names
+    return True
 
 
 def _finite_json(value: dict[str, Any]) -> None:

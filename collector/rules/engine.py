@@ -27,6 +27,7 @@ import functools
 import hashlib
 import math
 import string
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
@@ -454,7 +455,23 @@ class _SeriesTrack:
     window: float = 0.0
     rules: list[tuple[CompiledRule, tuple[Matcher, ...]]] = field(default_factory=list)
     forecasts: dict[str, ForecastTrack] = field(default_factory=dict)
+    #: Bit i set: ``rules[i]`` has no Alert for this series yet and is taken by the fast path
+    #: (:meth:`RuleEngine._observe_series`) while its samples do not hold the condition.
+    lean: int = 0
+    #: For lean rules, what their Alerts would hold: the samples (ts, value interleaved,
+    #: sorted) within the reorder window, and the newest sample folded out of it (the
+    #: checkpoint's clock). An Alert made from these is the general path's, exactly.
+    quiet: array | None = None
+    base_ts: float = -math.inf
+    base_value: float | None = None
 
+    def newest(self) -> tuple[float, float | None]:
+        q = self.quiet
+        return (q[-2], q[-1]) if q else (self.base_ts, self.base_value)
+
+
+#: The track of every series no rule names (shared; never changed: no rules, no window).
+_NO_RULES = _SeriesTrack()
 
 # ---------------------------------------------------------------------- the engine
 
@@ -482,8 +499,13 @@ class RuleEngine:
         series_gone_after: float = 86400.0,
         max_clock_skew: float = 300.0,
         texts: TextResolver | None = None,
+        fast: bool = True,
     ) -> None:
         self.ruleset = ruleset
+        #: The fast path for simple thresholds (docs/rules.md, "Cost"): a series whose simple
+        #: rules' condition has not held gets no Alert object at all. ``False`` is the general
+        #: path for every sample (the property test compares both).
+        self.fast = fast
         self.texts = texts
         #: State dated further ahead than this (from samples stored before ingest refused
         #: future timestamps) is forgotten when a sample arrives, so it cannot freeze an alert.
@@ -506,6 +528,8 @@ class RuleEngine:
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
         self._now = started_at
+        self._clocks: dict[int, tuple[Any, float, float | None]] = {}  # lean, over a reload
+        self._rule_lists: dict[tuple, list[tuple[CompiledRule, tuple[Matcher, ...]]]] = {}
 
     # ------------------------------------------------------------------ state in and out
 
@@ -550,7 +574,7 @@ class RuleEngine:
         shard owner or a restarted collector continues both as if it had run all along."""
         out = []
         for ref in refs:
-            if ref.id in self._series:
+            if ref.id in self._series or ref.metric not in self.ruleset.by_metric:
                 continue
             track = self._track(ref)
             needed = max(
@@ -613,7 +637,14 @@ class RuleEngine:
         old = self.ruleset
         self.ruleset = ruleset
         self._effective.clear()
-        self._series.clear()  # rule lists per series are rebuilt on the next sample
+        # Rule lists per series are rebuilt on the next sample; a lean series keeps its
+        # samples (the general path's Alerts keep theirs over a reload too).
+        self._clocks = {
+            sid: (t.quiet, t.base_ts, t.base_value)
+            for sid, t in self._series.items()
+            if t.lean and (t.quiet or t.base_ts != -math.inf)
+        }
+        self._series.clear()
         out: list[Transition] = []
         for fp, alert in list(self.alerts.items()):
             compiled = ruleset.rules.get(alert.rule_id)
@@ -669,20 +700,105 @@ class RuleEngine:
         track = self._series.get(ref.id)
         if track is not None:
             return track
+        if ref.metric not in self.ruleset.by_metric:
+            return _NO_RULES  # most series: nothing kept for them at all
         track = _SeriesTrack()
+        rules = []
         for compiled in self.ruleset.by_metric.get(ref.metric, ()):
             ok, left = compiled.match_labels(ref.labels, self.ruleset.sibling_metrics)
             if not ok:
                 continue
-            track.rules.append((compiled, left))
+            rules.append((compiled, left))
             rule = compiled.rule
             if rule.aggregate.func != "last":
                 track.window = max(track.window, rule.aggregate.window)
             if rule.forecast is not None:
                 spec = rule.forecast
                 track.forecasts[rule.id] = ForecastTrack(width=spec.using / 48, using=spec.using)
+        if rules:
+            # Series of one metric mostly match the same rules: one shared list for them.
+            key = tuple((id(c), left) for c, left in rules)
+            track.rules = self._rule_lists.setdefault(key, rules)
+        if self.fast:
+            track.lean = self._lean_bits(ref, track.rules)
+            if track.lean:
+                kept = self._clocks.pop(ref.id, None) if self._clocks else None
+                if kept is not None:
+                    track.quiet, track.base_ts, track.base_value = kept
+                if track.quiet is None:
+                    track.quiet = array("d")
         self._series[ref.id] = track
         return track
+
+    def _lean_bits(
+        self, ref: SeriesLike, rules: list[tuple[CompiledRule, tuple[Matcher, ...]]]
+    ) -> int:
+        """Which of a new series' rules the fast path may take: plain last-value conditions
+        (no window, forecast, absence or sibling join) with no Alert or saved state yet."""
+        bits, bit = 0, 1
+        for compiled, left in rules:
+            rule = compiled.rule
+            if (
+                not left
+                and rule.aggregate.func == "last"
+                and rule.forecast is None
+                and rule.absent is None
+                and (compiled.id, ref.id) not in self._by_pair
+            ):
+                fp = fingerprint(compiled.id, ref.client_id, ref.asset_id, ref.labels)
+                if fp not in self.alerts and fp not in self._restored:
+                    bits |= bit
+            bit <<= 1
+        return bits
+
+    def _unlean(
+        self, track: _SeriesTrack, bit: int, compiled: CompiledRule, rule: Rule, ref: SeriesLike
+    ) -> None:
+        """A lean pair's condition holds: it gets the Alert the general path would have had
+        all along (its clock, checkpoint and reorder history from ``track``), and the general
+        path from here on."""
+        track.lean &= ~bit
+        alert = self._alert(compiled, ref)
+        if alert.core.last_ts != -math.inf or alert.history:
+            return  # not new after all (cannot happen: _lean_bits checked)
+        alert.checkpoint = Core(last_ts=track.base_ts, last_value=track.base_value)
+        if track.base_ts == -math.inf:
+            alert.checkpoint = Core()
+        q = track.quiet or ()
+        labels = ref.labels
+        alert.history = [
+            (q[i], None, self._levels(rule, q[i + 1], labels)[1], True, q[i + 1])
+            for i in range(0, len(q), 2)
+        ]
+        last_ts, last_value = track.newest()
+        alert.core = Core(last_ts=last_ts, last_value=last_value)
+        if last_ts == -math.inf:
+            alert.core = Core()
+
+    def _lean_sample(self, track: _SeriesTrack, ts: float, value: float) -> None:
+        """Record a sample of a lean series as each lean Alert's history would (``_apply``,
+        ``_trim``): appended in order, inserted when late but after the checkpoint."""
+        q = track.quiet
+        if q is None:
+            return
+        if not track.lean:
+            track.quiet = None
+            return
+        newest = q[-2] if q else track.base_ts
+        if ts > newest:
+            q.append(ts)
+            q.append(value)
+            horizon = ts - self.reorder_window
+            if len(q) >= 4 and q[0] < horizon:
+                cut = 0
+                while cut < len(q) - 2 and q[cut] < horizon:
+                    cut += 2
+                track.base_ts, track.base_value = q[cut - 2], q[cut - 1]
+                del q[:cut]
+        elif ts < newest and ts > track.base_ts:
+            times = q[::2]
+            i = 2 * bisect.bisect_right(times, ts)
+            q[i:i] = array("d", (ts, value))
 
     def _rule_for(self, compiled: CompiledRule, asset_id: int) -> Rule:
         key = (compiled.id, asset_id)
@@ -750,8 +866,28 @@ class RuleEngine:
             if points[0][0] < points[-1][0] - keep - 60:
                 cut = bisect.bisect_left(points, (points[-1][0] - keep, -math.inf))
                 del points[:cut]
+        lean = track.lean
+        if lean:
+            newest = track.newest()[0]
+            if newest > future:  # as _forget_future: the clock moves back to just before ts
+                q = track.quiet
+                track.base_ts = ts - 1e-3
+                track.base_value = q[-1] if q else track.base_value
+                if q:
+                    del q[:]
+                newest = track.base_ts
+            beyond = ts <= track.base_ts or ts == newest  # the general path ignores these
+        bit = 1
         for compiled, left in track.rules:
             rule = self._rule_for(compiled, ref.asset_id)
+            if lean & bit:
+                # The fast path: a simple threshold with no Alert. A sample that does not
+                # hold it only joins the series' quiet history (after this loop).
+                if not rule.enabled or beyond or self._levels(rule, value, ref.labels)[0] is None:
+                    bit <<= 1
+                    continue
+                self._unlean(track, bit, compiled, rule, ref)
+            bit <<= 1
             if not rule.enabled:
                 continue
             alert = self._alert(compiled, ref)
@@ -783,6 +919,8 @@ class RuleEngine:
                 continue
             level, clear_ok = self._levels(rule, v, ref.labels)
             self._apply(alert, rule, ts, v, level, clear_ok, fresh, out)
+        if lean:
+            self._lean_sample(track, ts, value)
 
     @staticmethod
     def _levels(rule: Rule, v: float, labels: dict[str, str]) -> tuple[Severity | None, bool]:
