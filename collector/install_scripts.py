@@ -61,7 +61,12 @@ def install_commands(url: str, token: str, site: str) -> dict[str, str]:
     return {"linux": linux, "windows": windows}
 
 
-@router.get("/install/{name}", response_class=PlainTextResponse, include_in_schema=True)
+@router.get(
+    "/install/{name}",
+    response_class=PlainTextResponse,
+    include_in_schema=True,
+    responses={404: {"description": "No install script of this name"}},
+)
 def install_script(name: str, request: Request) -> PlainTextResponse:
     """An agent install script with this collector's address filled in (no secret in it)."""
     if name not in SCRIPTS:
