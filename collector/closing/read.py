@@ -6,7 +6,10 @@ ratings through these functions only; nobody else names the table for figures.
 - :func:`ratings`: count, average and per-score counts of the ratings answered in a range;
 - :func:`rated_closings`: each rating answered in a range (newest first), with its incident,
   client and the technician who resolved it;
-- :func:`summarise`: count / average / per score of a list of ratings (one formula).
+- :func:`summarise`: count / average / per score of a list of ratings (one formula);
+- :func:`satisfaction`: a client's closing communication in a range, as the monthly report
+  tells it (messages sent and answered, the ratings, the answers with the client's comments,
+  the reopens and the automatic closes).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.closing.model import RATINGS
+from collector.closing.model import ANSWERS, RATINGS
 from collector.schema import clients, incident_closings, incident_events, incidents
 
 #: The events whose actor resolved an incident (a close of an active incident resolves it too).
@@ -141,3 +144,114 @@ def rated_closings(
     if technician is not None:
         out = [r for r in out if r.technician == technician]
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RatingSummary:
+    """The ratings of a range: how many, their average (None when none), how many per score."""
+
+    count: int
+    average: float | None
+    per_score: dict[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ClosingAnswer:
+    """How one closing message was answered: by the client (confirmed or reopened as "not
+    solved", with their rating and comment), or closed automatically without an answer."""
+
+    incident: str
+    title: str
+    answer: str  # confirmed | reopened | auto_closed
+    answered_at: float
+    rating: int | None
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Satisfaction:
+    """A client's closing communication in a range [start, end).
+
+    ``sent`` counts the closing messages (with confirm/reopen links) sent in the range and
+    ``answered`` those of them the client has answered (at any time up to now), so the
+    share answered is over the range's own messages. The ratings and ``answers`` are those
+    given in the range (what :func:`ratings` and the management view count), whichever month
+    their message was sent in; a proactive fix's announcement reopened by the client is
+    among them too.
+    """
+
+    sent: int
+    answered: int
+    ratings: RatingSummary
+    #: Every answer of the range, oldest first.
+    answers: tuple[ClosingAnswer, ...]
+
+    @property
+    def comments(self) -> tuple[ClosingAnswer, ...]:
+        """The answers that came with a comment of the client's."""
+        return tuple(a for a in self.answers if a.comment)
+
+    @property
+    def reopened(self) -> tuple[ClosingAnswer, ...]:
+        """The incidents the client reopened as "not solved"."""
+        return tuple(a for a in self.answers if a.answer == "reopened")
+
+    @property
+    def auto_closed(self) -> tuple[ClosingAnswer, ...]:
+        """The incidents closed automatically after no answer."""
+        return tuple(a for a in self.answers if a.answer == "auto_closed")
+
+
+def satisfaction(conn: Connection, client_id: int, start: float, end: float) -> Satisfaction:
+    """Client ``client_id``'s closing messages sent in [start, end) and the answers given in it."""
+    mine = incident_closings.c.client_id == client_id
+    sent_in_range = sa.and_(
+        mine,
+        incident_closings.c.kind == "closing",
+        incident_closings.c.sent_at >= start,
+        incident_closings.c.sent_at < end,
+    )
+    answered_by_client = incident_closings.c.state.in_(("confirmed", "reopened"))
+    sent, answered = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((answered_by_client, 1), else_=0)), 0),
+        ).where(sent_in_range)
+    ).one()
+    rows = conn.execute(
+        sa.select(
+            incidents.c.key,
+            incidents.c.title,
+            incident_closings.c.state,
+            incident_closings.c.answered_at,
+            incident_closings.c.rating,
+            incident_closings.c.comment,
+        )
+        .join(incidents, incidents.c.id == incident_closings.c.incident_id)
+        .where(
+            mine,
+            incident_closings.c.state.in_(ANSWERS),
+            incident_closings.c.answered_at >= start,
+            incident_closings.c.answered_at < end,
+        )
+        .order_by(incident_closings.c.answered_at, incident_closings.c.id)
+    ).all()
+    figures = ratings(conn, client_id, start, end)
+    return Satisfaction(
+        sent=int(sent),
+        answered=int(answered),
+        ratings=RatingSummary(
+            count=figures["count"], average=figures["average"], per_score=figures["per_score"]
+        ),
+        answers=tuple(
+            ClosingAnswer(
+                incident=r.key,
+                title=r.title,
+                answer=r.state,
+                answered_at=float(r.answered_at),
+                rating=None if r.rating is None else int(r.rating),
+                comment=(r.comment or "").strip() or None,
+            )
+            for r in rows
+        ),
+    )

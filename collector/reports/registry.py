@@ -21,6 +21,7 @@ SECTIONS: dict[str, str] = {
     "incidents": "collector.reports.sections.incidents:Incidents",
     "preventive": "collector.reports.sections.preventive:PreventiveWork",
     "sla": "collector.reports.sections.sla:SlaCompliance",
+    "satisfaction": "collector.reports.sections.satisfaction:ClientSatisfaction",
     "points": "collector.reports.sections.points:PointsStatement",
     "consumables": "collector.reports.sections.consumables:Consumables",
     "updates": "collector.reports.sections.updates:UpdatesAndDisks",

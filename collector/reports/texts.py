@@ -15,6 +15,7 @@ SECTION_TITLES = {
     "incidents": N_("Incidents"),
     "preventive": N_("Preventive work"),
     "sla": N_("SLA compliance"),
+    "satisfaction": N_("Your feedback"),
     "points": N_("Points statement"),
     "consumables": N_("Consumables"),
     "updates": N_("Updates and disk health"),
@@ -73,6 +74,12 @@ LEDGER_KINDS = {
 PREVENTIVE_KINDS = {
     "incident": N_("caught before anyone noticed"),
     "task": N_("scheduled maintenance"),
+}
+#: How a closing message was answered (collector.closing.model.ANSWERS).
+CLOSING_ANSWERS = {
+    "confirmed": N_("all good"),
+    "reopened": N_("not solved"),
+    "auto_closed": N_("closed without an answer"),
 }
 SLA_TARGETS = {"response": N_("response"), "resolution": N_("resolution")}
 SERVICE_METRICS = {

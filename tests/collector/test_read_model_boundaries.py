@@ -27,6 +27,8 @@ OWNERS = {
     "incidents": "collector.incidents",
     "incident_events": "collector.incidents",
     "time_entries": "collector.incidents",
+    # the clients' answers and ratings (collector.closing.read)
+    "incident_closings": "collector.closing",
 }
 #: Whole-table movers, not readers of figures.
 EXEMPT = ("collector.schema", "collector.migrations", "collector.backup", "collector.retention")
@@ -105,6 +107,11 @@ def test_the_report_and_the_web_ui_read_incidents_through_their_read_model():
     found = readers()
     assert not [m for m in found if m.startswith(("collector.reports.", "collector.web."))]
     assert "collector.health.overview" not in found
+
+
+def test_the_satisfaction_figures_have_one_reader():
+    # the report's satisfaction section and the management view read collector.closing.read
+    assert not [m for m, tables in readers().items() if "incident_closings" in tables]
 
 
 def test_the_points_figures_have_one_reader():

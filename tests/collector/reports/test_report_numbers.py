@@ -28,6 +28,7 @@ def test_period_and_header(model):
         "incidents",
         "preventive",
         "sla",
+        "satisfaction",
         "points",
         "consumables",
         "updates",
