@@ -16,7 +16,8 @@ By hand (times UTC; Berlin is UTC+1 in November):
 - points: October 20.00 − 15.00 → opening 5,00; +20,00 (1 Nov 00:00 Berlin = 31 Oct 23:00
   UTC: dated 1 Nov) → 25,00; N2 −15,00 (1.5 h × 10) → closing 10,00; charged 15,00.
 - evidence: backup age 259289.27 s = 3.0 days → "3 days"; 2.48 s → "2 seconds".
-- ratings: N2 4, N3 5 → 2 ratings, (4 + 5) / 2 = 4.5.
+- ratings: N2 4, N3 5 → 2 ratings, (4 + 5) / 2 = 4.5; both messages sent in November and
+  answered: 2 of 2 (100 %).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ EXPECTED = {
         "charge": "10 Nov 2026 charge UPK-nordwind-2 Printer on the 2nd floor jams "
         "cause: user error -15,00 10,00",
         "left": "Points left at the end of the period: 10,00.",
+        "closing": "We sent 2 closing messages after resolved incidents. "
+        "You answered 2 of 2 (100%).",
+        "ratings": "2 ratings, on average 4,5 out of 5.",
     },
     "ru": {
         "generated": "Сформирован 03.12.2026, 10:00",
@@ -79,6 +83,8 @@ EXPECTED = {
         "charge": "10 нояб. 2026 г. списание UPK-nordwind-2 Printer on the 2nd floor jams "
         "причина: ошибка пользователя -15,00 10,00",
         "left": "Остаток баллов на конец периода: 10,00.",
+        "closing": "Мы отправили 2 сообщения о решённых инцидентах. Вы ответили на 2 из 2 (100%).",
+        "ratings": "2 оценки, в среднем 4,5 из 5.",
     },
 }
 TITLES = {
