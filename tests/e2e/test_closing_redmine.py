@@ -157,8 +157,7 @@ def test_not_solved_with_a_comment_reopens_the_redmine_issue_with_that_comment(
     notes = [j["notes"] for j in issue["journals"] if j.get("notes")]
     (said,) = [n for n in notes if COMMENT in n]
     assert said.startswith(
-        "client: The client says it is not solved, via the closing link (rating 2/5):\n\n"
-        f"{COMMENT}"
+        f"client: The client says it is not solved, via the closing link (rating 2/5):\n\n{COMMENT}"
     ), said
     # The reopen came before the comment, each once.
     reopen_note = notes.index("Upkeep: the problem is back; reopened.")

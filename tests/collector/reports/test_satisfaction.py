@@ -168,7 +168,8 @@ def test_the_pdf_report_has_the_same_sentences(month, tmp_path) -> None:
     text = " ".join(
         subprocess.run(
             ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], check=True, capture_output=True
-        ).stdout.decode()
+        )
+        .stdout.decode()
         .split()
     )
     sent, rated = EXPECTED[language][1:3]
