@@ -265,3 +265,31 @@ def test_russian_plurals_of_the_section(n, ratings, sent) -> None:
         )
         == sent
     )
+
+
+def test_the_read_model_on_each_backend(store, tmp_path, monkeypatch) -> None:
+    """:func:`collector.closing.read.satisfaction` gives the hand-computed figures on SQLite
+    and PostgreSQL alike (the section only copies them)."""
+    from collector import admin, timeutil
+    from collector.closing import read
+
+    clock = Clock(ts("2026-11-01 08:00"))
+    monkeypatch.setattr(timeutil, "now", clock)
+    seed(store, Settings.for_data_dir(tmp_path / "data", closing_delay=0.0), clock, "en")
+    november = (ts("2026-10-31 23:00"), ts("2026-11-30 23:00"))  # Berlin's November
+    with store.read() as conn:
+        client_id = admin.get_client(conn, "acme").id
+        found = read.satisfaction(conn, client_id, *november)
+        assert read.satisfaction(conn, client_id + 1, *november).sent == 0
+    assert (found.sent, found.answered, found.ratings.count) == (5, 3, 3)
+    assert found.ratings.per_score == {1: 0, 2: 1, 3: 0, 4: 1, 5: 1}
+    assert round(found.ratings.average or 0, 4) == 3.6667
+    assert [(a.incident, a.answer, a.rating) for a in found.answers] == [
+        ("UPK-acme-1", "confirmed", 5),
+        ("UPK-acme-2", "reopened", 2),
+        ("UPK-acme-2", "confirmed", 4),
+        ("UPK-acme-3", "auto_closed", None),
+    ]
+    assert [a.incident for a in found.comments] == ["UPK-acme-1", "UPK-acme-2"]
+    assert [a.incident for a in found.reopened] == ["UPK-acme-2"]
+    assert [a.incident for a in found.auto_closed] == ["UPK-acme-3"]
