@@ -55,7 +55,7 @@ from collector.bulk import SampleRow, SamplesConflict, writer_for
 from collector.errors import Forbidden, InvalidBatch, Unauthenticated
 from collector.rules.engine import humanize
 from collector.schema import agents, assets, events, series, sites
-from collector.store import Store, inserted_id
+from collector.store import DriverSQL, Store, inserted_id
 
 if TYPE_CHECKING:
     from collector.settings import Settings
@@ -311,16 +311,17 @@ class Ingestor:
         self._principals[key] = principal
         self._token_keys[principal.token_id] = key
 
-    def _check_token(self, conn: Connection, principal: Principal) -> None:
+    def _check_token(self, db: DriverSQL, principal: Principal) -> None:
         """Refuse a batch whose token was revoked (or client disabled) since it was cached:
         the answers of :func:`collector.admin.authenticate`, read inside the write transaction."""
-        row = conn.exec_driver_sql(self._sql.token, (principal.token_id,)).first()
-        if row is None or row.revoked_at is not None:
+        row = db.first(self._sql.token, (principal.token_id,))
+        if row is None or row[0] is not None:
             self._forget(principal)
             raise Unauthenticated("unknown or revoked token")
-        if row.kind == "agent" and not row.enabled:
+        _, kind, name, enabled = row
+        if kind == "agent" and not enabled:
             self._forget(principal)
-            raise Forbidden(f"client {row.name!r} is disabled")
+            raise Forbidden(f"client {name!r} is disabled")
 
     def _touched(self, principal: Principal, when: float) -> None:
         """The cached principal carries the last_used_at just written (touched once a minute)."""
@@ -456,26 +457,28 @@ class Ingestor:
     ) -> IngestResult:
         client_id = principal.client_id
         assert client_id is not None
-        self._check_token(conn, principal)
+        db = DriverSQL(conn)
+        self._check_token(db, principal)
         batch_id = str(batch.batch_id)
-        done = conn.exec_driver_sql(self._sql.batch_done, (batch_id,)).first()
+        done = db.first(self._sql.batch_done, (batch_id,))
         if done is not None:
-            if done.client_id != client_id:
+            done_client, done_seq, done_samples, done_events, done_assets = done
+            if done_client != client_id:
                 raise Forbidden(f"batch_id {batch_id} was sent by another client")
             return IngestResult(
                 BatchAccepted(
                     batch_id=batch.batch_id,
-                    seq=done.seq,
+                    seq=done_seq,
                     duplicate=True,
-                    samples=done.samples,
-                    events=done.events,
-                    assets=done.assets,
+                    samples=done_samples,
+                    events=done_events,
+                    assets=done_assets,
                 )
             )
 
         site_id = self._site(conn, client_id, batch.agent.site, pending.sites)
-        agent_id = self._agent(conn, client_id, site_id, batch, now)
-        asset_ids = self._assets_of(conn, client_id, site_id, batch, admitted, now, pending)
+        agent_id = self._agent(conn, db, client_id, site_id, batch, now)
+        asset_ids = self._assets_of(conn, db, client_id, site_id, batch, admitted, now, pending)
         samples = admitted.samples
         refused = list(admitted.refused)
         notes: list[dict[str, Any]] = []
@@ -521,7 +524,7 @@ class Ingestor:
             event_rows[-1]["received_at"] = now
         if event_rows:
             conn.execute(events.insert(), event_rows)
-        conn.exec_driver_sql(
+        db.run(
             self._sql.batch,
             (
                 batch_id,
@@ -535,7 +538,7 @@ class Ingestor:
             ),
         )
         if principal.last_used_at is None or now - principal.last_used_at > _TOKEN_TOUCH_INTERVAL:
-            conn.exec_driver_sql(self._sql.token_used, (now, principal.token_id))
+            db.run(self._sql.token_used, (now, principal.token_id))
             pending.touched = now
         accepted = BatchAccepted(
             batch_id=batch.batch_id,
@@ -615,11 +618,17 @@ class Ingestor:
         return site_id
 
     def _agent(
-        self, conn: Connection, client_id: int, site_id: int, batch: Batch, now: float
+        self,
+        conn: Connection,
+        db: DriverSQL,
+        client_id: int,
+        site_id: int,
+        batch: Batch,
+        now: float,
     ) -> str:
         info = batch.agent
         agent_id = str(info.id)
-        row = conn.exec_driver_sql(self._sql.agent, (agent_id,)).first()
+        row = db.first(self._sql.agent, (agent_id,))
         values = {
             "site_id": site_id,
             "hostname": info.hostname,
@@ -634,11 +643,11 @@ class Ingestor:
                     id=agent_id, client_id=client_id, first_seen=now, last_seq=batch.seq, **values
                 )
             )
-        elif row.client_id != client_id:
+        elif row[0] != client_id:
             raise Forbidden(f"agent {agent_id} is registered to another client")
         elif self._seen_due(("agent", agent_id), now):
             # Throttled (seen_interval): hostname/version/last_seq changes wait at most as long.
-            conn.exec_driver_sql(
+            db.run(
                 self._sql.agent_seen,
                 (
                     site_id,
@@ -646,7 +655,7 @@ class Ingestor:
                     info.version,
                     info.os,
                     now,
-                    max(row.last_seq, batch.seq),
+                    max(row[1], batch.seq),
                     agent_id,
                 ),
             )
@@ -655,6 +664,7 @@ class Ingestor:
     def _assets_of(
         self,
         conn: Connection,
+        db: DriverSQL,
         client_id: int,
         site_id: int,
         batch: Batch,
@@ -711,9 +721,7 @@ class Ingestor:
             self._seen_written.update((ids[n], now) for n in written if n in ids)
         touch = [ids[n] for n in named - written if self._seen_due(ids[n], now)]
         if touch:
-            conn.exec_driver_sql(
-                self._sql.asset_seen, [(now, asset_id) for asset_id in sorted(touch)]
-            )
+            db.many(self._sql.asset_seen, [(now, asset_id) for asset_id in sorted(touch)])
         return ids
 
     def _series_of(
