@@ -363,19 +363,116 @@ class Ingestor:
                     raise
                 log.debug("ingest conflict on attempt %d, retrying", attempt + 1)
                 continue
-            self._assets.setdefault(principal.client_id, {}).update(pending.assets)
-            self._inventory.setdefault(principal.client_id, {}).update(pending.inventory)
-            self._series.setdefault(principal.client_id, {}).update(pending.series)
-            self._sites.update(pending.sites)
-            if pending.touched is not None:
-                self._touched(principal, pending.touched)
-            for listener in self.listeners:
-                try:
-                    listener(result)
-                except Exception:  # a listener must never turn a stored batch into an error
-                    log.exception("ingest listener %r failed", listener)
+            self._committed(principal, result, pending)
             return result
         raise AssertionError("unreachable")
+
+    def ingest_many(
+        self, items: Sequence[tuple[Principal, Batch]]
+    ) -> list[IngestResult | Exception]:
+        """Store several batches, each as :meth:`ingest` would, in one write transaction on
+        SQLite (group commit): the batches that arrived while the ingest thread was busy
+        share one ``BEGIN IMMEDIATE`` … ``COMMIT``. Each batch runs in a savepoint of its
+        own, so a refused batch (or one that fails for any reason) is rolled back alone and
+        gets its own error, the others are stored. Nothing is answered before the commit:
+        the caches and listeners see a batch only once it is committed, and if the commit
+        itself fails, every batch of the group is stored again on its own (one transaction
+        each). Returns, aligned with ``items``, the result or the exception :meth:`ingest`
+        would have raised. Elsewhere (PostgreSQL, where writers do not queue for one lock)
+        and for a single batch it is :meth:`ingest` per batch.
+        """
+        if len(items) == 1 or not self.store.is_sqlite:
+            return [self._ingest_one(principal, batch) for principal, batch in items]
+        out: list[IngestResult | Exception | None] = [None] * len(items)
+        todo = []
+        for i, (principal, batch) in enumerate(items):
+            if principal.kind != "agent" or principal.client_id is None:
+                out[i] = Forbidden("only agent tokens may send batches")
+                continue
+            now = timeutil.now()
+            admitted = self._admit(batch, now)
+            todo.append((i, principal, batch, admitted, self._keys(admitted.samples), now))
+        stored: list[tuple[int, Principal, IngestResult, _Pending]] = []
+        try:
+            with self.store.write() as conn:
+                db = DriverSQL(conn)
+                for i, principal, batch, admitted, keys, now in todo:
+                    got = self._in_savepoint(conn, db, principal, batch, admitted, keys, now)
+                    if isinstance(got, Exception):
+                        out[i] = got
+                    else:
+                        stored.append((i, principal, *got))
+        except Exception:
+            # Nothing of the group is stored: each batch again, in a transaction of its own.
+            log.warning("group commit of %d batches failed; one by one", len(todo), exc_info=True)
+            for i, principal, batch, *_ in todo:
+                out[i] = self._ingest_one(principal, batch)
+            return [r for r in out if r is not None]
+        for i, principal, result, pending in stored:
+            self._committed(principal, result, pending)
+            out[i] = result
+        return [r for r in out if r is not None]
+
+    def _ingest_one(self, principal: Principal, batch: Batch) -> IngestResult | Exception:
+        try:
+            return self.ingest(principal, batch)
+        except Exception as exc:  # the caller answers it, as if ingest had raised it
+            return exc
+
+    def _in_savepoint(
+        self,
+        conn: Connection,
+        db: DriverSQL,
+        principal: Principal,
+        batch: Batch,
+        admitted: _Admitted,
+        keys: list[SeriesKey],
+        now: float,
+    ) -> tuple[IngestResult, _Pending] | Exception:
+        """One batch of a group (:meth:`ingest_many`) in a savepoint: its result and cache
+        entries, or the exception that refused it (its writes rolled back, the group's kept).
+        A failure to roll back to the savepoint is raised: the group is then redone."""
+        careful = False
+        for attempt in range(3):
+            pending = _Pending()
+            db.run("SAVEPOINT upkeep_batch", ())
+            try:
+                result = self._store(conn, principal, batch, admitted, keys, now, careful, pending)
+            except _SamplesAlreadyStored:
+                self._rollback_savepoint(db)
+                careful = True
+                continue
+            except sa.exc.IntegrityError as exc:
+                self._rollback_savepoint(db)
+                if attempt == 2:
+                    return exc
+                continue
+            except Exception as exc:
+                self._rollback_savepoint(db)
+                return exc
+            db.run("RELEASE upkeep_batch", ())
+            return result, pending
+        return AssertionError("unreachable")
+
+    @staticmethod
+    def _rollback_savepoint(db: DriverSQL) -> None:
+        db.run("ROLLBACK TO upkeep_batch", ())
+        db.run("RELEASE upkeep_batch", ())
+
+    def _committed(self, principal: Principal, result: IngestResult, pending: _Pending) -> None:
+        """After the commit: cache what the batch created, then the listeners (rules)."""
+        assert principal.client_id is not None
+        self._assets.setdefault(principal.client_id, {}).update(pending.assets)
+        self._inventory.setdefault(principal.client_id, {}).update(pending.inventory)
+        self._series.setdefault(principal.client_id, {}).update(pending.series)
+        self._sites.update(pending.sites)
+        if pending.touched is not None:
+            self._touched(principal, pending.touched)
+        for listener in self.listeners:
+            try:
+                listener(result)
+            except Exception:  # a listener must never turn a stored batch into an error
+                log.exception("ingest listener %r failed", listener)
 
     # ------------------------------------------------------------------ pure preparation
 
