@@ -76,6 +76,8 @@ SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 _TOKEN_TOUCH_INTERVAL = 60.0
 _HOUR = 3600
 _TS = operator.attrgetter("ts")
+_VALUE = operator.attrgetter("value")
+_ID = operator.attrgetter("id")
 _ROW_TS = operator.itemgetter(1)
 #: Series named in a ``series_limit`` event (the count says how many there were).
 _EXAMPLES = 5
@@ -580,12 +582,16 @@ class Ingestor:
         refused = list(admitted.refused)
         notes: list[dict[str, Any]] = []
         refs = self._series_of(conn, client_id, keys, asset_ids, pending.series, refused, notes)
-        # New series over a limit have no ref: their samples are refused.
-        kept = [(ref, s) for ref, s in zip(refs, samples, strict=True) if ref is not None]
-        samples = [s for _, s in kept]
-        known = [ref for ref, _ in kept]
-
-        sample_rows = [(ref.id, s.ts, s.value) for ref, s in kept]
+        known: Sequence[SeriesRef]
+        if None in refs:  # New series over a limit have no ref: their samples are refused.
+            kept = [(ref, s) for ref, s in zip(refs, samples, strict=True) if ref is not None]
+            samples = [s for _, s in kept]
+            known = [ref for ref, _ in kept]
+        else:  # the steady state: every sample has its series
+            known = refs  # type: ignore[assignment]
+        # Built by C-level passes (no Python frame per sample).
+        ids = list(map(_ID, known))
+        sample_rows = list(zip(ids, map(_TS, samples), map(_VALUE, samples), strict=True))
         if careful:
             sample_rows = self._without_stored(conn, sample_rows)
         sample_rows, latest_rows = _dedupe(sample_rows)
@@ -645,7 +651,7 @@ class Ingestor:
             assets=len(batch.assets),
             refused=refused,
         )
-        result = IngestResult(accepted, sample_rows, {ref.id: ref for ref in known})
+        result = IngestResult(accepted, sample_rows, dict(zip(ids, known, strict=True)))
         for hook in self.in_transaction:
             hook(conn, result)
         return result

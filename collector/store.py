@@ -292,6 +292,8 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
+        # Write connections carry the option from the start (made once, not per transaction).
+        self._write_engine = engine.execution_options(upkeep_write=True)
         # PostgreSQL serializes conflicting writers with row locks; no process-wide lock.
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._checkpointer: threading.Thread | None = None
@@ -312,8 +314,7 @@ class Store:
         """A write transaction: committed on exit, rolled back on any exception. Callbacks
         given to :func:`after_commit` run once the commit is done (the rows are visible)."""
         lock = self._write_lock or contextlib.nullcontext()
-        with lock, self.engine.connect() as conn:
-            conn = conn.execution_options(upkeep_write=True)
+        with lock, self._write_engine.connect() as conn:
             try:
                 with conn.begin():
                     yield conn
