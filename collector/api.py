@@ -14,7 +14,8 @@ refuses); its schema is added to the OpenAPI document explicitly, since FastAPI 
 body it does not parse. That document is the contract the fuzz test checks. In the full app
 ``POST /api/v1/batches`` is answered by :class:`BatchRoute`, an ASGI middleware ahead of
 FastAPI's routing that runs the route's own functions (same answers), with one hop to an
-ingest thread (:mod:`collector.ingest_threads`) per batch.
+ingest thread (:mod:`collector.ingest_threads`) per batch; on SQLite the batches queued
+together are stored in one transaction (group commit, :meth:`Ingestor.ingest_many`).
 """
 
 from __future__ import annotations

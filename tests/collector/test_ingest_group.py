@@ -213,3 +213,57 @@ def test_ingest_threads_stop(size):
         assert not threads._threads
 
     asyncio.run(main())
+
+
+def test_concurrent_posts_are_grouped_and_answered_each(store, settings, kit):
+    """Through the collector app: batches posted while the ingest thread is busy are stored
+    in one group; each gets its own answer (a bad one its 422), all good ones are stored."""
+    import json
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from agent.wire import BATCH_PATH
+    from collector.api import create_app
+
+    if not store.is_sqlite:
+        pytest.skip("group commit is SQLite's")
+    admin.create_client(store, "acme")
+    _, token = admin.create_token(store, client="acme", name="agent")
+    app = create_app(settings, store=store, migrate=False, run_retention=False)
+    now = time.time()
+    bodies = [
+        kit.make_batch([kit.sample(f"h{i}", "cpu_percent", float(i), now)], hostname=f"h{i}")
+        for i in range(8)
+    ]
+    bodies[3] = kit.make_batch([kit.sample("ghost", "cpu_percent", 3.0, now)], assets=[])
+    sizes: list[int] = []
+    with TestClient(app) as client:
+        ingestor = app.state.runtime.ingestor
+        real = ingestor.ingest_many
+
+        def slow_first(items):
+            sizes.append(len(items))
+            if len(sizes) == 1:
+                time.sleep(0.5)  # the others queue meanwhile
+            return real(items)
+
+        ingestor.ingest_many = slow_first
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def post(body):
+            return client.post(BATCH_PATH, content=json.dumps(body), headers=headers)
+
+        client.post(BATCH_PATH, content=json.dumps(bodies[0]), headers=headers)  # token cached
+        with ThreadPoolExecutor(8) as pool:
+            first = pool.submit(post, kit.make_batch([], assets=["h0"]))
+            time.sleep(0.2)
+            answers = list(pool.map(post, bodies[1:]))
+            first.result()
+    assert [r.status_code for r in answers] == [200, 200, 422, 200, 200, 200, 200]
+    assert "unknown asset" in answers[2].json()["detail"]
+    assert max(sizes) > 1
+    with store.read() as conn:
+        values = sorted(conn.execute(sa.select(samples.c.value)).scalars())
+    assert values == [0.0, 1.0, 2.0, 4.0, 5.0, 6.0, 7.0]
