@@ -14,6 +14,8 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from collector.errors import NotFound
+
 router = APIRouter(tags=["install"])
 
 #: Served name → (file in collector/install/, media type).
@@ -65,15 +67,21 @@ def install_commands(url: str, token: str, site: str) -> dict[str, str]:
     "/install/{name}",
     response_class=PlainTextResponse,
     include_in_schema=True,
-    responses={404: {"description": "No install script of this name"}},
+    responses={
+        200: {
+            "description": "The script, with this collector's address filled in",
+            "content": {
+                "text/x-shellscript": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        },
+        404: {"description": "No install script of this name"},
+    },
 )
 def install_script(name: str, request: Request) -> PlainTextResponse:
     """An agent install script with this collector's address filled in (no secret in it)."""
     if name not in SCRIPTS:
-        return PlainTextResponse(
-            f"no install script {name!r}; there are {', '.join(sorted(SCRIPTS))}\n",
-            status_code=404,
-        )
+        raise NotFound(f"no install script {name!r}; there are {', '.join(sorted(SCRIPTS))}")
     return PlainTextResponse(
         script_text(name, collector_url(request)),
         media_type=SCRIPTS[name][1],

@@ -1,11 +1,12 @@
 """The management views: one function per view, over a connection and a time range.
 
-Each reads the store directly (incidents, incident_events, time_entries, SLA figures through
-the SLA read model collector.sla.summary,
-points through the ledger's read model collector.ledger.read, contracts, outbox, notifications) and counts in SQL — grouping by client,
-priority, actor, state or by a local day/week whose edges :mod:`collector.management.periods`
-computes — so a view's cost grows with the number of groups, not of rows. Python only
-merges the grouped rows and derives percentages, money and rankings.
+Each domain's figures come from its read model: incidents, their events and the time spent
+from :mod:`collector.incidents.read`, SLA figures from :mod:`collector.sla.summary`, points
+from :mod:`collector.ledger.read`; contracts, clients, the outbox and notifications are read
+here. The figures are counted in SQL — grouped by client, priority, actor, state or by a local
+day/week whose edges :mod:`collector.management.periods` computes — so a view's cost grows
+with the number of groups, not of rows. Python only merges the grouped rows and derives
+percentages, money and rankings.
 
 Time spent is counted when it was spent (``time_entries.spent_at``, else ``created_at``).
 """
@@ -13,7 +14,7 @@ Time spent is counted when it was spent (``time_entries.spent_at``, else ``creat
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection
 from collector import timeutil
 from collector.contracts.model import Contract
 from collector.contracts.store import stored_contract
-from collector.incidents.lifecycle import ACTIVE
+from collector.incidents import read as incidents_read
 from collector.ledger import read as ledger_read
 from collector.management import models as m
 from collector.management.periods import (
@@ -37,16 +38,7 @@ from collector.management.periods import (
     months_covered,
     percent,
 )
-from collector.schema import (
-    clients,
-    contracts,
-    incident_events,
-    incidents,
-    notifications,
-    outbox,
-    service_requests,
-    time_entries,
-)
+from collector.schema import clients, contracts, notifications, outbox
 from collector.sla.summary import target_outcomes, tracked_incidents
 
 log = logging.getLogger(__name__)
@@ -71,29 +63,6 @@ def _priority_key(priority: str) -> tuple[int, str]:
     )
 
 
-def _bucket_of(column: Any, edges: Sequence[float]) -> Any:
-    """SQL: the index of the first bucket whose end (``edges``, ascending) exceeds ``column``.
-
-    Rows are filtered to the range first, so the last bucket takes the rest. Grouping happens
-    on a subquery's column: PostgreSQL would not match a CASE with bound parameters in SELECT
-    and in GROUP BY as the same expression.
-    """
-
-    def between(lo: int, hi: int) -> Any:
-        # Buckets lo..hi as a balanced tree of CASEs: log2(n) comparisons per row instead of
-        # n (a year of days: 9 instead of up to 365).
-        if lo == hi:
-            return sa.literal(lo)
-        mid = (lo + hi) // 2
-        return sa.case((column < edges[mid], between(lo, mid)), else_=between(mid + 1, hi))
-
-    return between(0, max(len(edges) - 1, 0))
-
-
-def _spent() -> Any:
-    return sa.func.coalesce(time_entries.c.spent_at, time_entries.c.created_at)
-
-
 # ---------------------------------------------------------------------- created vs resolved
 
 
@@ -102,21 +71,10 @@ def created_vs_resolved(
 ) -> m.CreatedResolved:
     """Incidents opened and resolved per local day or week of ``tz``."""
     parts = buckets(span, tz, unit)
-    edges = [b.end for b in parts]
-
-    def count_by_bucket(column: Any) -> dict[int, int]:
-        inner = (
-            sa.select(_bucket_of(column, edges).label("b"))
-            .where(column >= span.since, column < span.until)
-            .subquery()
-        )
-        return {
-            int(b): n
-            for b, n in conn.execute(sa.select(inner.c.b, sa.func.count()).group_by(inner.c.b))
-        }
-
-    created = count_by_bucket(incidents.c.opened_at)
-    resolved = count_by_bucket(incidents.c.resolved_at)
+    counted = incidents_read.opened_resolved_by_bucket(
+        conn, span.since, span.until, [b.end for b in parts]
+    )
+    created, resolved = counted.opened, counted.resolved
     rows = [
         m.CreatedResolvedBucket(
             label=b.label,
@@ -143,26 +101,12 @@ def created_vs_resolved(
 
 def open_by_age(conn: Connection, now: float) -> m.OpenByAge:
     """Incidents not resolved yet (open, acknowledged, waiting) by age bucket and priority."""
-    opened = incidents.c.opened_at
-    whens = [(opened > now - upper, label) for label, upper in AGE_BUCKETS if upper is not None]
-    inner = (
-        sa.select(incidents.c.priority, sa.case(*whens, else_=AGE_LABELS[-1]).label("age"))
-        .where(incidents.c.state.in_(ACTIVE))
-        .subquery()
-    )
-    grouped = conn.execute(
-        sa.select(inner.c.priority, inner.c.age, sa.func.count()).group_by(
-            inner.c.priority, inner.c.age
-        )
-    ).all()
-    oldest = conn.execute(
-        sa.select(sa.func.min(opened)).where(incidents.c.state.in_(ACTIVE))
-    ).scalar()
+    found = incidents_read.open_by_age(conn, now, AGE_BUCKETS)
     by_priority: dict[str, dict[str, int]] = {
         p: dict.fromkeys(AGE_LABELS, 0) for p in PRIORITY_ORDER
     }
-    for priority, age, n in grouped:
-        by_priority.setdefault(priority, dict.fromkeys(AGE_LABELS, 0))[age] += n
+    for c in found.counts:
+        by_priority.setdefault(c.priority, dict.fromkeys(AGE_LABELS, 0))[c.age] += c.count
     rows = [
         m.OpenAgeRow(priority=p, counts=c, total=sum(c.values()))
         for p, c in sorted(by_priority.items(), key=lambda item: _priority_key(item[0]))
@@ -174,7 +118,7 @@ def open_by_age(conn: Connection, now: float) -> m.OpenByAge:
         rows=rows,
         totals=totals,
         total=sum(totals.values()),
-        oldest_opened_at=_dt(oldest),
+        oldest_opened_at=_dt(found.oldest_opened_at),
     )
 
 
@@ -241,38 +185,19 @@ def sla_compliance(conn: Connection, span: TimeRange, now: float) -> m.SlaCompli
 def technician_workload(conn: Connection, span: TimeRange) -> m.TechnicianWorkload:
     """Per actor: minutes logged on incidents and on service requests (by when spent), and the
     incidents they acknowledged and resolved in the range."""
-    on_incident = time_entries.c.incident_id.is_not(None)
-    time_query = (
-        sa.select(
-            time_entries.c.actor,
-            sa.func.sum(sa.case((on_incident, time_entries.c.minutes), else_=0)).label("inc"),
-            sa.func.sum(sa.case((on_incident, 0), else_=time_entries.c.minutes)).label("req"),
-            sa.func.count().label("entries"),
-            sa.func.count(sa.distinct(time_entries.c.incident_id)).label("incidents"),
-            sa.func.count(sa.distinct(time_entries.c.request_id)).label("requests"),
-        )
-        .where(_spent() >= span.since, _spent() < span.until)
-        .group_by(time_entries.c.actor)
-    )
-    event_query = (
-        sa.select(incident_events.c.actor, incident_events.c.type, sa.func.count())
-        .where(
-            incident_events.c.ts >= span.since,
-            incident_events.c.ts < span.until,
-            incident_events.c.type.in_(("acknowledged", "resolved")),
-        )
-        .group_by(incident_events.c.actor, incident_events.c.type)
-    )
     work: dict[str, dict[str, int]] = {}
-    for r in conn.execute(time_query):
-        work[r.actor] = {
-            "incident_minutes": int(r.inc or 0),
-            "request_minutes": int(r.req or 0),
-            "time_entries": r.entries,
-            "incidents_worked": r.incidents,
-            "requests_worked": r.requests,
+    for t in incidents_read.time_by_actor(conn, span.since, span.until):
+        work[t.actor] = {
+            "incident_minutes": t.incident_minutes,
+            "request_minutes": t.request_minutes,
+            "time_entries": t.time_entries,
+            "incidents_worked": t.incidents_worked,
+            "requests_worked": t.requests_worked,
         }
-    for actor, kind, n in conn.execute(event_query):
+    transitions = incidents_read.transitions_by_actor(
+        conn, span.since, span.until, ("acknowledged", "resolved")
+    )
+    for (actor, kind), n in transitions.items():
         work.setdefault(actor, {})[kind] = n
     rows = []
     for actor, w in work.items():
@@ -303,30 +228,6 @@ def technician_workload(conn: Connection, span: TimeRange) -> m.TechnicianWorklo
 # ---------------------------------------------------------------------- top problems
 
 
-def _client_minutes(conn: Connection, span: TimeRange) -> dict[int, int]:
-    """Minutes logged in the range per client id: on its incidents plus its service requests."""
-    in_range = (_spent() >= span.since, _spent() < span.until)
-    out: dict[int, int] = {}
-    on_incidents = (
-        sa.select(incidents.c.client_id, sa.func.sum(time_entries.c.minutes))
-        .select_from(time_entries.join(incidents, incidents.c.id == time_entries.c.incident_id))
-        .where(*in_range)
-        .group_by(incidents.c.client_id)
-    )
-    on_requests = (
-        sa.select(service_requests.c.client_id, sa.func.sum(time_entries.c.minutes))
-        .select_from(
-            time_entries.join(service_requests, service_requests.c.id == time_entries.c.request_id)
-        )
-        .where(*in_range)
-        .group_by(service_requests.c.client_id)
-    )
-    for query in (on_incidents, on_requests):
-        for client_id, minutes in conn.execute(query):
-            out[client_id] = out.get(client_id, 0) + int(minutes or 0)
-    return out
-
-
 def _client_names(conn: Connection) -> dict[int, str]:
     return dict(conn.execute(sa.select(clients.c.id, clients.c.name)).all())
 
@@ -334,36 +235,17 @@ def _client_names(conn: Connection) -> dict[int, str]:
 def top_problems(conn: Connection, span: TimeRange, limit: int = 10) -> m.TopProblems:
     """The assets and clients with the most incidents opened, and the most time logged, in the range."""
     names = _client_names(conn)
-    opened = (incidents.c.opened_at >= span.since, incidents.c.opened_at < span.until)
-    asset_counts = conn.execute(
-        sa.select(incidents.c.client_id, incidents.c.asset, sa.func.count())
-        .where(*opened, incidents.c.asset.is_not(None))
-        .group_by(incidents.c.client_id, incidents.c.asset)
-    ).all()
-    asset_minutes = conn.execute(
-        sa.select(incidents.c.client_id, incidents.c.asset, sa.func.sum(time_entries.c.minutes))
-        .select_from(time_entries.join(incidents, incidents.c.id == time_entries.c.incident_id))
-        .where(_spent() >= span.since, _spent() < span.until, incidents.c.asset.is_not(None))
-        .group_by(incidents.c.client_id, incidents.c.asset)
-    ).all()
-    assets: dict[tuple[int, str], list[int]] = {}
-    for client_id, asset, n in asset_counts:
-        assets.setdefault((client_id, asset), [0, 0])[0] = n
-    for client_id, asset, minutes in asset_minutes:
-        assets.setdefault((client_id, asset), [0, 0])[1] = int(minutes or 0)
     asset_rows = [
-        m.ProblemAsset(client=names.get(cid, str(cid)), asset=asset, incidents=n, minutes=mins)
-        for (cid, asset), (n, mins) in assets.items()
+        m.ProblemAsset(
+            client=names.get(a.client_id, str(a.client_id)),
+            asset=a.asset,
+            incidents=a.incidents,
+            minutes=a.minutes,
+        )
+        for a in incidents_read.work_by_asset(conn, span.since, span.until)
     ]
-
-    client_counts: dict[int, int] = dict(
-        conn.execute(
-            sa.select(incidents.c.client_id, sa.func.count())
-            .where(*opened)
-            .group_by(incidents.c.client_id)
-        ).all()
-    )
-    client_minutes = _client_minutes(conn, span)
+    client_counts = incidents_read.opened_by_client(conn, span.since, span.until)
+    client_minutes = incidents_read.minutes_by_client(conn, span.since, span.until)
     client_rows = [
         m.ProblemClient(
             client=names.get(cid, str(cid)),
@@ -456,7 +338,7 @@ def time_vs_fee(
         cid
         for (cid,) in conn.execute(sa.select(clients.c.id).where(clients.c.enabled == sa.true()))
     }
-    minutes = _client_minutes(conn, span)
+    minutes = incidents_read.minutes_by_client(conn, span.since, span.until)
     deals = _contracts(conn)
     months = months_covered(span, tz)
     rows = [
@@ -614,22 +496,28 @@ def connector_health(
         outbox.c.state == "dead",
         sa.and_(outbox.c.state.in_(_WAITING), outbox.c.last_error.is_not(None)),
     )
-    outbox_rows = conn.execute(
+    troubled_rows = conn.execute(
         sa.select(
             outbox.c.id,
             outbox.c.connector,
-            incidents.c.key,
+            outbox.c.incident_id,
             outbox.c.state,
             outbox.c.attempts,
             outbox.c.last_error,
             outbox.c.created_at,
             outbox.c.next_attempt_at,
         )
-        .join(incidents, incidents.c.id == outbox.c.incident_id)
         .where(troubled)
         .order_by(outbox.c.id.desc())
         .limit(problems_limit)
     ).all()
+    # The incident's key as the subject (outbox.incident_id is a required foreign key).
+    keys = incidents_read.keys_by_id(conn, {r.incident_id for r in troubled_rows})
+    outbox_rows = [
+        (r[0], r[1], keys.get(r.incident_id), *r[3:])
+        for r in troubled_rows
+        if r.incident_id in keys
+    ]
     troubled_n = sa.or_(
         notifications.c.state == "dead",
         sa.and_(notifications.c.state.in_(_WAITING), notifications.c.last_error.is_not(None)),

@@ -173,15 +173,20 @@ class Formatter:
         return format_decimal(Decimal(centipoints) / 100, format="#,##0.00", locale=self.locale)
 
     def duration(self, seconds: float | None) -> str:
-        """``5400`` → "1 h 30 min" (days past 48 hours)."""
+        """``5400`` → "1 h 30 min" (days past 48 hours); a zero last part is left out
+        ("5 d", "2 h"), a zero duration is "0 min"."""
         if seconds is None:
             return "–"
         minutes = int(math.floor(seconds / 60 + 0.5))
         days, rest = divmod(minutes, 1440)
         hours, mins = divmod(rest, 60)
         if days >= 2:
+            if not hours:
+                return self.gettext("%(d)s d", d=days)
             return self.gettext("%(d)s d %(h)s h", d=days, h=hours)
         hours += days * 24
+        if hours and not mins:
+            return self.gettext("%(h)s h", h=hours)
         if hours:
             return self.gettext("%(h)s h %(m)s min", h=hours, m=mins)
         return self.gettext("%(m)s min", m=mins)

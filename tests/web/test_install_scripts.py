@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from collector import admin
+from collector.api import install_error_handlers
 from collector.install_scripts import install_commands, router, script_text
 from collector.settings import Settings
 
@@ -29,6 +30,7 @@ def _app(public_url: str | None) -> TestClient:
     app = FastAPI()
     app.state.settings = Settings.model_validate({"public_url": public_url})
     app.include_router(router)
+    install_error_handlers(app)  # the API's JSON error answers, as in the whole app
     return TestClient(app)
 
 
@@ -48,7 +50,8 @@ def test_served_scripts_carry_the_collector_address_and_no_secret() -> None:
     assert "COLLECTOR_URL='https://x/a'\"'\"'b'" in script_text("agent.sh", "https://x/a'b")
     assert "$UpkeepCollectorUrl = 'https://x/a''b'" in script_text("agent.ps1", "https://x/a'b")
     missing = client.get("/install/agent.exe")
-    assert missing.status_code == 404 and "agent.ps1, agent.sh" in missing.text
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert "agent.ps1, agent.sh" in missing.json()["detail"]
     # Everything else is the file in the repository (deploy/install links to it).
     for name, path in (("agent.sh", "install-agent.sh"), ("agent.ps1", "install-agent.ps1")):
         shipped = (ROOT / "deploy/install" / path).read_text()

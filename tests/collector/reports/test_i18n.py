@@ -120,8 +120,11 @@ def test_russian_report_has_no_english_of_ours(ru_model):
         "62,00",
         "1\xa0200,00\xa0€",
         "Заняло",
+        # after the semicolon the sentence goes on in lower case
+        "Заменено 2 расходных материала; напечатано 3\xa0720 страниц.",
     ):
         assert russian in text, russian
+    assert "; Напечатан" not in text
 
 
 def test_the_chart_labels_are_translated(ru_model):
@@ -174,6 +177,26 @@ def test_formatting_follows_the_locale(language, expected):
         "days": f.days(1.2),
     }
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "en", "ru"),
+    [
+        (5 * 86400, "5 d", "5 д"),  # no "0 h" after whole days
+        (5 * 86400 + 3 * 3600, "5 d 3 h", "5 д 3 ч"),
+        (5 * 86400 + 3 * 3600 + 20 * 60, "5 d 3 h", "5 д 3 ч"),  # minutes not shown past 2 days
+        (2 * 86400, "2 d", "2 д"),
+        (47 * 3600, "47 h", "47 ч"),  # under 2 days: hours
+        (86400, "24 h", "24 ч"),
+        (3600, "1 h", "1 ч"),  # no "0 min" after whole hours
+        (5400, "1 h 30 min", "1 ч 30 мин"),
+        (45 * 60, "45 min", "45 мин"),
+        (29, "0 min", "0 мин"),  # nothing to show but nothing: one zero part stays
+        (None, "–", "–"),
+    ],
+)
+def test_durations_leave_out_a_zero_last_part(seconds, en, ru):
+    assert (Formatter("en").duration(seconds), Formatter("ru").duration(seconds)) == (en, ru)
 
 
 def test_russian_plurals():
