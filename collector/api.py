@@ -14,7 +14,8 @@ refuses); its schema is added to the OpenAPI document explicitly, since FastAPI 
 body it does not parse. That document is the contract the fuzz test checks. In the full app
 ``POST /api/v1/batches`` is answered by :class:`BatchRoute`, an ASGI middleware ahead of
 FastAPI's routing that runs the route's own functions (same answers), with one hop to an
-ingest thread (:mod:`collector.ingest_threads`) per batch.
+ingest thread (:mod:`collector.ingest_threads`) per batch; on SQLite the batches queued
+together are stored in one transaction (group commit, :meth:`Ingestor.ingest_many`).
 """
 
 from __future__ import annotations
@@ -226,8 +227,21 @@ def ingest_body(
     runtime: Runtime, principal: Principal, token: str, cached: bool, body: bytes, encoding: str
 ) -> Response:
     """Inflate, parse and store one batch body (runs in a worker thread)."""
-    settings, metrics = runtime.settings, runtime.metrics
-    started = time.perf_counter()
+    (outcome,) = ingest_bodies([(runtime, principal, token, cached, body, encoding)])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+#: Batches decoded and stored together by the ingest thread at most (group commit on SQLite).
+MAX_GROUP = 16
+
+
+def decode_body(
+    runtime: Runtime, token: str, cached: bool, body: bytes, encoding: str
+) -> Batch | wirecodec.Batch:
+    """Inflate and parse one batch body (400/413/422 as domain errors)."""
+    settings = runtime.settings
     try:
         if encoding in ("gzip", "x-gzip"):
             body = inflate(body, settings.max_decompressed_bytes)
@@ -235,21 +249,49 @@ def ingest_body(
             raise BodyTooLarge(
                 f"request body is over the limit of {settings.max_decompressed_bytes} bytes"
             )
-        batch = parse_batch(body)
+        return parse_batch(body)
     except UpkeepError:
         if cached:  # a token revoked since it was cached is a 401 before any body error
             authenticate(runtime.store, token, "agent")
         raise
-    accepted = runtime.ingestor.ingest(principal, batch).accepted
-    metrics.observe_batch(
-        accepted.samples,
-        accepted.events,
-        accepted.duplicate,
-        time.perf_counter() - started,
-        accepted.refused,
-    )
-    # Serialized here, once: a Response skips FastAPI's second validation of the model.
-    return Response(accepted.model_dump_json(), media_type="application/json")
+
+
+def ingest_bodies(works: list[tuple[Any, ...]]) -> list[Response | BaseException]:
+    """Inflate, parse and store the batch bodies queued together (the ingest thread's
+    group): ``works`` are :func:`ingest_body`'s arguments; each gets its answer or its
+    error, one batch's error never another's. Stored with :meth:`Ingestor.ingest_many`
+    (one transaction on SQLite)."""
+    runtime = works[0][0]
+    if any(work[0] is not runtime for work in works):  # (one runtime per thread pool)
+        return [ingest_bodies([work])[0] for work in works]
+    out: list[Response | BaseException | None] = [None] * len(works)
+    decoded: list[tuple[int, float, Principal, Batch | wirecodec.Batch]] = []
+    for i, (_, principal, token, cached, body, encoding) in enumerate(works):
+        started = time.perf_counter()
+        try:
+            decoded.append(
+                (i, started, principal, decode_body(runtime, token, cached, body, encoding))
+            )
+        except Exception as exc:
+            out[i] = exc
+    if decoded:
+        results = runtime.ingestor.ingest_many([(p, batch) for _, _, p, batch in decoded])
+        metrics = runtime.metrics
+        for (i, started, _, _), result in zip(decoded, results, strict=True):
+            if isinstance(result, BaseException):
+                out[i] = result
+                continue
+            accepted = result.accepted
+            metrics.observe_batch(
+                accepted.samples,
+                accepted.events,
+                accepted.duplicate,
+                time.perf_counter() - started,
+                accepted.refused,
+            )
+            # Serialized here, once: a Response skips FastAPI's second validation of the model.
+            out[i] = Response(accepted.model_dump_json(), media_type="application/json")
+    return [o for o in out if o is not None]
 
 
 @ingest_router.post(
@@ -309,8 +351,8 @@ async def receive_batch(
             return await run_in_threadpool(
                 ingest_body, runtime, principal, token, cached, body, encoding
             )
-        result: Response = await threads.run(
-            ingest_body, runtime, principal, token, cached, body, encoding
+        result: Response = await threads.run_grouped(
+            ingest_bodies, runtime, principal, token, cached, body, encoding
         )
         return result
     except UpkeepError as exc:
@@ -628,7 +670,11 @@ def build_runtime(
         # are serialized anyway, running several at once only makes threads queue for the
         # GIL (each sqlite3 step releases and re-takes it): one at a time is ~20% faster. On
         # PostgreSQL the database works in its own processes, so a few overlap usefully.
-        ingest_threads=IngestThreads(1 if store.is_sqlite else 4),
+        # Group commit on SQLite: the batches that queued while one was stored share one
+        # transaction (Ingestor.ingest_many); PostgreSQL's threads take one batch each.
+        ingest_threads=(
+            IngestThreads(1, max_group=MAX_GROUP) if store.is_sqlite else IngestThreads(4)
+        ),
         noise_control=noise_control,
         remediation=remediation,
         remote_write=remote_write,

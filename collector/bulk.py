@@ -23,6 +23,8 @@ from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
+from collector.store import DriverSQL
+
 #: (series_id, ts, value)
 SampleRow = tuple[int, float, float]
 #: (series_id, hour, min, max, sum, count, last, last_ts)
@@ -95,15 +97,15 @@ class SqliteBulkWriter:
     ) -> int:
         if not rows:
             return 0
-        return conn.exec_driver_sql(self._SAMPLES, list(rows)).rowcount
+        return DriverSQL(conn).many(self._SAMPLES, list(rows))
 
     def upsert_latest(self, conn: Connection, rows: Sequence[SampleRow]) -> None:
         if rows:
-            conn.exec_driver_sql(self._LATEST, list(rows))
+            DriverSQL(conn).many(self._LATEST, list(rows))
 
     def upsert_rollups(self, conn: Connection, rows: Sequence[RollupRow]) -> None:
         if rows:
-            conn.exec_driver_sql(self._ROLLUPS, list(rows))
+            DriverSQL(conn).many(self._ROLLUPS, list(rows))
 
 
 class PostgresBulkWriter:

@@ -55,7 +55,7 @@ from collector.bulk import SampleRow, SamplesConflict, writer_for
 from collector.errors import Forbidden, InvalidBatch, Unauthenticated
 from collector.rules.engine import humanize
 from collector.schema import agents, assets, events, series, sites
-from collector.store import Store, inserted_id
+from collector.store import DriverSQL, Store, inserted_id
 
 if TYPE_CHECKING:
     from collector.settings import Settings
@@ -76,6 +76,8 @@ SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 _TOKEN_TOUCH_INTERVAL = 60.0
 _HOUR = 3600
 _TS = operator.attrgetter("ts")
+_VALUE = operator.attrgetter("value")
+_ID = operator.attrgetter("id")
 _ROW_TS = operator.itemgetter(1)
 #: Series named in a ``series_limit`` event (the count says how many there were).
 _EXAMPLES = 5
@@ -311,16 +313,17 @@ class Ingestor:
         self._principals[key] = principal
         self._token_keys[principal.token_id] = key
 
-    def _check_token(self, conn: Connection, principal: Principal) -> None:
+    def _check_token(self, db: DriverSQL, principal: Principal) -> None:
         """Refuse a batch whose token was revoked (or client disabled) since it was cached:
         the answers of :func:`collector.admin.authenticate`, read inside the write transaction."""
-        row = conn.exec_driver_sql(self._sql.token, (principal.token_id,)).first()
-        if row is None or row.revoked_at is not None:
+        row = db.first(self._sql.token, (principal.token_id,))
+        if row is None or row[0] is not None:
             self._forget(principal)
             raise Unauthenticated("unknown or revoked token")
-        if row.kind == "agent" and not row.enabled:
+        _, kind, name, enabled = row
+        if kind == "agent" and not enabled:
             self._forget(principal)
-            raise Forbidden(f"client {row.name!r} is disabled")
+            raise Forbidden(f"client {name!r} is disabled")
 
     def _touched(self, principal: Principal, when: float) -> None:
         """The cached principal carries the last_used_at just written (touched once a minute)."""
@@ -362,19 +365,116 @@ class Ingestor:
                     raise
                 log.debug("ingest conflict on attempt %d, retrying", attempt + 1)
                 continue
-            self._assets.setdefault(principal.client_id, {}).update(pending.assets)
-            self._inventory.setdefault(principal.client_id, {}).update(pending.inventory)
-            self._series.setdefault(principal.client_id, {}).update(pending.series)
-            self._sites.update(pending.sites)
-            if pending.touched is not None:
-                self._touched(principal, pending.touched)
-            for listener in self.listeners:
-                try:
-                    listener(result)
-                except Exception:  # a listener must never turn a stored batch into an error
-                    log.exception("ingest listener %r failed", listener)
+            self._committed(principal, result, pending)
             return result
         raise AssertionError("unreachable")
+
+    def ingest_many(
+        self, items: Sequence[tuple[Principal, Batch]]
+    ) -> list[IngestResult | Exception]:
+        """Store several batches, each as :meth:`ingest` would, in one write transaction on
+        SQLite (group commit): the batches that arrived while the ingest thread was busy
+        share one ``BEGIN IMMEDIATE`` … ``COMMIT``. Each batch runs in a savepoint of its
+        own, so a refused batch (or one that fails for any reason) is rolled back alone and
+        gets its own error, the others are stored. Nothing is answered before the commit:
+        the caches and listeners see a batch only once it is committed, and if the commit
+        itself fails, every batch of the group is stored again on its own (one transaction
+        each). Returns, aligned with ``items``, the result or the exception :meth:`ingest`
+        would have raised. Elsewhere (PostgreSQL, where writers do not queue for one lock)
+        and for a single batch it is :meth:`ingest` per batch.
+        """
+        if len(items) == 1 or not self.store.is_sqlite:
+            return [self._ingest_one(principal, batch) for principal, batch in items]
+        out: list[IngestResult | Exception | None] = [None] * len(items)
+        todo = []
+        for i, (principal, batch) in enumerate(items):
+            if principal.kind != "agent" or principal.client_id is None:
+                out[i] = Forbidden("only agent tokens may send batches")
+                continue
+            now = timeutil.now()
+            admitted = self._admit(batch, now)
+            todo.append((i, principal, batch, admitted, self._keys(admitted.samples), now))
+        stored: list[tuple[int, Principal, IngestResult, _Pending]] = []
+        try:
+            with self.store.write() as conn:
+                db = DriverSQL(conn)
+                for i, principal, batch, admitted, keys, now in todo:
+                    got = self._in_savepoint(conn, db, principal, batch, admitted, keys, now)
+                    if isinstance(got, Exception):
+                        out[i] = got
+                    else:
+                        stored.append((i, principal, *got))
+        except Exception:
+            # Nothing of the group is stored: each batch again, in a transaction of its own.
+            log.warning("group commit of %d batches failed; one by one", len(todo), exc_info=True)
+            for i, principal, batch, *_ in todo:
+                out[i] = self._ingest_one(principal, batch)
+            return [r for r in out if r is not None]
+        for i, principal, result, pending in stored:
+            self._committed(principal, result, pending)
+            out[i] = result
+        return [r for r in out if r is not None]
+
+    def _ingest_one(self, principal: Principal, batch: Batch) -> IngestResult | Exception:
+        try:
+            return self.ingest(principal, batch)
+        except Exception as exc:  # the caller answers it, as if ingest had raised it
+            return exc
+
+    def _in_savepoint(
+        self,
+        conn: Connection,
+        db: DriverSQL,
+        principal: Principal,
+        batch: Batch,
+        admitted: _Admitted,
+        keys: list[SeriesKey],
+        now: float,
+    ) -> tuple[IngestResult, _Pending] | Exception:
+        """One batch of a group (:meth:`ingest_many`) in a savepoint: its result and cache
+        entries, or the exception that refused it (its writes rolled back, the group's kept).
+        A failure to roll back to the savepoint is raised: the group is then redone."""
+        careful = False
+        for attempt in range(3):
+            pending = _Pending()
+            db.run("SAVEPOINT upkeep_batch", ())
+            try:
+                result = self._store(conn, principal, batch, admitted, keys, now, careful, pending)
+            except _SamplesAlreadyStored:
+                self._rollback_savepoint(db)
+                careful = True
+                continue
+            except sa.exc.IntegrityError as exc:
+                self._rollback_savepoint(db)
+                if attempt == 2:
+                    return exc
+                continue
+            except Exception as exc:
+                self._rollback_savepoint(db)
+                return exc
+            db.run("RELEASE upkeep_batch", ())
+            return result, pending
+        return AssertionError("unreachable")
+
+    @staticmethod
+    def _rollback_savepoint(db: DriverSQL) -> None:
+        db.run("ROLLBACK TO upkeep_batch", ())
+        db.run("RELEASE upkeep_batch", ())
+
+    def _committed(self, principal: Principal, result: IngestResult, pending: _Pending) -> None:
+        """After the commit: cache what the batch created, then the listeners (rules)."""
+        assert principal.client_id is not None
+        self._assets.setdefault(principal.client_id, {}).update(pending.assets)
+        self._inventory.setdefault(principal.client_id, {}).update(pending.inventory)
+        self._series.setdefault(principal.client_id, {}).update(pending.series)
+        self._sites.update(pending.sites)
+        if pending.touched is not None:
+            self._touched(principal, pending.touched)
+        for listener in self.listeners:
+            try:
+                listener(result)
+            except Exception:  # a listener must never turn a stored batch into an error
+                log.exception("ingest listener %r failed", listener)
 
     # ------------------------------------------------------------------ pure preparation
 
@@ -456,36 +556,42 @@ class Ingestor:
     ) -> IngestResult:
         client_id = principal.client_id
         assert client_id is not None
-        self._check_token(conn, principal)
+        db = DriverSQL(conn)
+        self._check_token(db, principal)
         batch_id = str(batch.batch_id)
-        done = conn.exec_driver_sql(self._sql.batch_done, (batch_id,)).first()
+        done = db.first(self._sql.batch_done, (batch_id,))
         if done is not None:
-            if done.client_id != client_id:
+            done_client, done_seq, done_samples, done_events, done_assets = done
+            if done_client != client_id:
                 raise Forbidden(f"batch_id {batch_id} was sent by another client")
             return IngestResult(
                 BatchAccepted(
                     batch_id=batch.batch_id,
-                    seq=done.seq,
+                    seq=done_seq,
                     duplicate=True,
-                    samples=done.samples,
-                    events=done.events,
-                    assets=done.assets,
+                    samples=done_samples,
+                    events=done_events,
+                    assets=done_assets,
                 )
             )
 
         site_id = self._site(conn, client_id, batch.agent.site, pending.sites)
-        agent_id = self._agent(conn, client_id, site_id, batch, now)
-        asset_ids = self._assets_of(conn, client_id, site_id, batch, admitted, now, pending)
+        agent_id = self._agent(conn, db, client_id, site_id, batch, now)
+        asset_ids = self._assets_of(conn, db, client_id, site_id, batch, admitted, now, pending)
         samples = admitted.samples
         refused = list(admitted.refused)
         notes: list[dict[str, Any]] = []
         refs = self._series_of(conn, client_id, keys, asset_ids, pending.series, refused, notes)
-        # New series over a limit have no ref: their samples are refused.
-        kept = [(ref, s) for ref, s in zip(refs, samples, strict=True) if ref is not None]
-        samples = [s for _, s in kept]
-        known = [ref for ref, _ in kept]
-
-        sample_rows = [(ref.id, s.ts, s.value) for ref, s in kept]
+        known: Sequence[SeriesRef]
+        if None in refs:  # New series over a limit have no ref: their samples are refused.
+            kept = [(ref, s) for ref, s in zip(refs, samples, strict=True) if ref is not None]
+            samples = [s for _, s in kept]
+            known = [ref for ref, _ in kept]
+        else:  # the steady state: every sample has its series
+            known = refs  # type: ignore[assignment]
+        # Built by C-level passes (no Python frame per sample).
+        ids = list(map(_ID, known))
+        sample_rows = list(zip(ids, map(_TS, samples), map(_VALUE, samples), strict=True))
         if careful:
             sample_rows = self._without_stored(conn, sample_rows)
         sample_rows, latest_rows = _dedupe(sample_rows)
@@ -521,7 +627,7 @@ class Ingestor:
             event_rows[-1]["received_at"] = now
         if event_rows:
             conn.execute(events.insert(), event_rows)
-        conn.exec_driver_sql(
+        db.run(
             self._sql.batch,
             (
                 batch_id,
@@ -535,7 +641,7 @@ class Ingestor:
             ),
         )
         if principal.last_used_at is None or now - principal.last_used_at > _TOKEN_TOUCH_INTERVAL:
-            conn.exec_driver_sql(self._sql.token_used, (now, principal.token_id))
+            db.run(self._sql.token_used, (now, principal.token_id))
             pending.touched = now
         accepted = BatchAccepted(
             batch_id=batch.batch_id,
@@ -545,7 +651,7 @@ class Ingestor:
             assets=len(batch.assets),
             refused=refused,
         )
-        result = IngestResult(accepted, sample_rows, {ref.id: ref for ref in known})
+        result = IngestResult(accepted, sample_rows, dict(zip(ids, known, strict=True)))
         for hook in self.in_transaction:
             hook(conn, result)
         return result
@@ -615,11 +721,17 @@ class Ingestor:
         return site_id
 
     def _agent(
-        self, conn: Connection, client_id: int, site_id: int, batch: Batch, now: float
+        self,
+        conn: Connection,
+        db: DriverSQL,
+        client_id: int,
+        site_id: int,
+        batch: Batch,
+        now: float,
     ) -> str:
         info = batch.agent
         agent_id = str(info.id)
-        row = conn.exec_driver_sql(self._sql.agent, (agent_id,)).first()
+        row = db.first(self._sql.agent, (agent_id,))
         values = {
             "site_id": site_id,
             "hostname": info.hostname,
@@ -634,11 +746,11 @@ class Ingestor:
                     id=agent_id, client_id=client_id, first_seen=now, last_seq=batch.seq, **values
                 )
             )
-        elif row.client_id != client_id:
+        elif row[0] != client_id:
             raise Forbidden(f"agent {agent_id} is registered to another client")
         elif self._seen_due(("agent", agent_id), now):
             # Throttled (seen_interval): hostname/version/last_seq changes wait at most as long.
-            conn.exec_driver_sql(
+            db.run(
                 self._sql.agent_seen,
                 (
                     site_id,
@@ -646,7 +758,7 @@ class Ingestor:
                     info.version,
                     info.os,
                     now,
-                    max(row.last_seq, batch.seq),
+                    max(row[1], batch.seq),
                     agent_id,
                 ),
             )
@@ -655,6 +767,7 @@ class Ingestor:
     def _assets_of(
         self,
         conn: Connection,
+        db: DriverSQL,
         client_id: int,
         site_id: int,
         batch: Batch,
@@ -711,9 +824,7 @@ class Ingestor:
             self._seen_written.update((ids[n], now) for n in written if n in ids)
         touch = [ids[n] for n in named - written if self._seen_due(ids[n], now)]
         if touch:
-            conn.exec_driver_sql(
-                self._sql.asset_seen, [(now, asset_id) for asset_id in sorted(touch)]
-            )
+            db.many(self._sql.asset_seen, [(now, asset_id) for asset_id in sorted(touch)])
         return ids
 
     def _series_of(

@@ -101,6 +101,61 @@ def inserted_id(result: sa.CursorResult[Any]) -> int:
     return int(key[0])
 
 
+class DriverSQL:
+    """The driver's own SQL on a connection inside a transaction, for the few statements a
+    batch runs: ``first`` (one row as a tuple, or None), ``run`` and ``many`` (rowcount).
+
+    On SQLite it calls the ``sqlite3`` connection under the SQLAlchemy connection directly
+    (its statement cache keeps the statements prepared): SQLAlchemy's per-execution
+    bookkeeping (execution context, cursor result, events) cost more than these statements.
+    Driver errors are raised as SQLAlchemy raises them (``sa.exc.IntegrityError``, …), so
+    callers handle one family of exceptions. Elsewhere (PostgreSQL) it is
+    ``Connection.exec_driver_sql``, with SQLAlchemy's disconnect handling.
+    """
+
+    __slots__ = ("_conn", "_raw")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._raw: sqlite3.Connection | None = None
+        if conn.dialect.name == "sqlite":
+            raw = conn.connection.driver_connection
+            if isinstance(raw, sqlite3.Connection):
+                self._raw = raw
+
+    def first(self, sql: str, params: Any) -> tuple[Any, ...] | None:
+        raw = self._raw
+        if raw is None:
+            row = self._conn.exec_driver_sql(sql, params).first()
+            return None if row is None else tuple(row)
+        try:
+            return raw.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise _wrapped(sql, params, exc) from exc
+
+    def run(self, sql: str, params: Any) -> int:
+        raw = self._raw
+        if raw is None:
+            return self._conn.exec_driver_sql(sql, params).rowcount
+        try:
+            return raw.execute(sql, params).rowcount
+        except sqlite3.Error as exc:
+            raise _wrapped(sql, params, exc) from exc
+
+    def many(self, sql: str, rows: list[Any]) -> int:
+        raw = self._raw
+        if raw is None:
+            return self._conn.exec_driver_sql(sql, rows).rowcount
+        try:
+            return raw.executemany(sql, rows).rowcount
+        except sqlite3.Error as exc:
+            raise _wrapped(sql, rows, exc) from exc
+
+
+def _wrapped(sql: str, params: Any, exc: sqlite3.Error) -> BaseException:
+    return sa.exc.DBAPIError.instance(sql, params, exc, sqlite3.Error, hide_parameters=True)
+
+
 #: JSON columns hold standard JSON only: a NaN or Infinity raises instead of being written
 #: (PostgreSQL would refuse it; SQLite would keep text no other reader can parse).
 json_serializer = functools.partial(json.dumps, allow_nan=False)
@@ -237,6 +292,8 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
+        # Write connections carry the option from the start (made once, not per transaction).
+        self._write_engine = engine.execution_options(upkeep_write=True)
         # PostgreSQL serializes conflicting writers with row locks; no process-wide lock.
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._checkpointer: threading.Thread | None = None
@@ -257,8 +314,7 @@ class Store:
         """A write transaction: committed on exit, rolled back on any exception. Callbacks
         given to :func:`after_commit` run once the commit is done (the rows are visible)."""
         lock = self._write_lock or contextlib.nullcontext()
-        with lock, self.engine.connect() as conn:
-            conn = conn.execution_options(upkeep_write=True)
+        with lock, self._write_engine.connect() as conn:
             try:
                 with conn.begin():
                     yield conn
