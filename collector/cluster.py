@@ -406,9 +406,7 @@ class Cluster:
         generation = self.generation(shard)
         ok = (
             generation is not None
-            and conn.exec_driver_sql(
-                _FENCE, {"s": shard, "me": self.id, "g": generation}
-            ).first()
+            and conn.exec_driver_sql(_FENCE, {"s": shard, "me": self.id, "g": generation}).first()
         )
         if not ok:
             self.metrics.fenced.inc()

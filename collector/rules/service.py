@@ -390,7 +390,9 @@ class RuleService:
                     with conn.begin_nested():  # a failed write rolls back to here only
                         self._write(conn, engine, transitions, now)
             except Exception:
-                log.exception("shard %d: evaluating a batch in its transaction failed; queued", shard)
+                log.exception(
+                    "shard %d: evaluating a batch in its transaction failed; queued", shard
+                )
                 self._rebuild(shard, state)
                 return False
             if transitions:
