@@ -461,3 +461,55 @@ def test_an_evaluation_that_fails_in_the_ingest_transaction_queues_the_batch(
     assert got.accepted.samples == 1 and a.rules._shards[0].engine is not engine
     assert a.cluster.metrics.handed._value.get() == 1
     assert alerts(pg_store) == {"hot": "firing"} and queued(pg_store) == 0
+
+
+def test_concurrent_batches_of_one_shard_with_lease_renewals_all_commit_and_are_evaluated(
+    pg_store: Store, tmp_path
+) -> None:
+    # Several ingest threads on one shard (each waits for the shard's lock inside its
+    # transaction, holding its row locks), the lease job renewing the lease rows they fence
+    # (share-locked) at the same time: no wait cycle, every batch stored and evaluated.
+    import threading
+
+    a = replica(pg_store, tmp_path, "a", shards=1)
+    principal = principal_for(pg_store, "acme")
+    now = time.time()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def send(k: int) -> None:
+        try:
+            for i in range(15):
+                value = 91.0 if i == 14 else 60.0
+                a.ingestor.ingest(
+                    principal,
+                    batch([("temperature_celsius", {"sensor": "cpu"}, value, now + i)], f"h{k}"),
+                )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def renew() -> None:
+        while not stop.is_set():
+            a.cluster.tick()
+            time.sleep(0.01)
+
+    renewer = threading.Thread(target=renew, daemon=True)
+    renewer.start()
+    senders = [threading.Thread(target=send, args=(k,), daemon=True) for k in range(6)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(60)
+    stop.set()
+    renewer.join(10)
+    assert not any(t.is_alive() for t in senders) and not errors
+    a.rules.drain(0)  # any batch that waited past the bound went through the queue
+    assert queued(pg_store) == 0
+    with pg_store.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM samples")).scalar() == 6 * 15
+    # Each host's last sample (i = 14) breaches: six alerts firing, in memory and stored.
+    assert len(a.rules.active_alerts()) == 6
+    with pg_store.read() as conn:
+        stored = conn.execute(sa.select(rule_alerts.c.status)).scalars().all()
+    assert stored == ["firing"] * 6
+    a.stop()
