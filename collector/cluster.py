@@ -18,9 +18,14 @@ per-shard hand-off queue (docs/cluster.md).
   ``replicas`` within the TTL) and gives back what it holds above that, so shards spread
   evenly after a start, a stop or a crash. A replica that stops cleanly releases its
   leases at once (a rolling restart hands over in about a second, not a TTL).
-* **Hand-off.** Any replica stores any batch; inside the ingest transaction
-  :meth:`Cluster.enqueue` writes the samples the rules need into ``shard_queue`` for the
-  batch's shard and sends ``NOTIFY`` (delivered on commit). The owner claims rows with
+* **Hand-off.** Any replica stores any batch. A replica that owns the batch's shard
+  evaluates it *inside the ingest transaction* (:attr:`Cluster.on_local`, the rule
+  service): it fences the shard's lease in that transaction and writes the alert state with
+  the samples, so the batch and its evaluation commit together or not at all, and the
+  batch never touches the queue (no queue row, no ``NOTIFY``, no second transaction). Any
+  other replica — or the owner, if its fence fails or the shard's engine is not ready —
+  writes the samples the rules need into ``shard_queue`` for the batch's shard and sends
+  ``NOTIFY`` (one statement; delivered on commit). The owner claims rows with
   ``FOR UPDATE SKIP LOCKED``, evaluates, and deletes them in the transaction that stores
   the alert state. Wake-ups come from ``LISTEN`` on a dedicated psycopg 3 connection (a
   worker); the queue is also polled every ``cluster_poll_interval`` (a periodic job), so a
@@ -46,6 +51,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -72,6 +78,20 @@ class LeaseLost(Exception):
     def __init__(self, shard: int) -> None:
         super().__init__(f"shard {shard}: lease lost")
         self.shard = shard
+
+
+@dataclass(slots=True)
+class _Claimed:
+    """A claimed queue row; ``payload`` decoded."""
+
+    id: int
+    client_id: int
+    payload: dict[str, Any]
+
+
+#: Queue payloads: standard JSON only (sample values are finite by the wire contract).
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
 
 
 @dataclass(slots=True)
@@ -161,6 +181,26 @@ class _QueueDepth:
 GainHandler = Callable[[int, int], None]  # (shard, generation)
 LoseHandler = Callable[[int], None]
 DrainHandler = Callable[[int], object]
+#: (ingest transaction, shard, ingest result) → True if evaluated there (fenced), False:
+#: queue the batch instead.
+LocalHandler = Callable[[Connection, int, Any], bool]
+
+#: The hand-off statements as the driver's SQL (one execution each per batch: SQLAlchemy
+#: Core's compile-cache and parameter machinery cost more than the statements).
+_ENQUEUE = (
+    "WITH q AS (INSERT INTO shard_queue (shard, client_id, created_at, payload) "
+    "VALUES (%(shard)s, %(client)s, %(at)s, %(payload)s::json) RETURNING shard) "
+    "SELECT pg_notify(%(ch)s, %(note)s) FROM q"
+)
+_CLAIM = (
+    "SELECT id, client_id, payload::text AS payload FROM shard_queue WHERE shard = %(s)s "
+    "ORDER BY id LIMIT %(n)s FOR UPDATE SKIP LOCKED"
+)
+_DONE = "DELETE FROM shard_queue WHERE id = ANY(%(ids)s::bigint[])"
+_FENCE = (
+    "SELECT 1 FROM shard_leases WHERE shard = %(s)s AND owner = %(me)s "
+    f"AND generation = %(g)s AND expires_at > {_DB_NOW} FOR SHARE"
+)
 
 
 class Cluster:
@@ -187,6 +227,8 @@ class Cluster:
         self.on_gain: GainHandler = lambda shard, generation: None
         self.on_lose: LoseHandler = lambda shard: None
         self.on_drain: DrainHandler = lambda shard: None
+        #: Set by the rule service: evaluate an owned shard's batch in its ingest transaction.
+        self.on_local: LocalHandler | None = None
         self._leases: dict[int, Lease] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -313,11 +355,16 @@ class Cluster:
     # ------------------------------------------------------------------ hand-off
 
     def enqueue(self, conn: Connection, result: Any) -> None:
-        """Ingest hook (inside the batch's transaction): queue its samples for the shard owner."""
+        """Ingest hook (inside the batch's transaction): evaluate it here if this replica owns
+        its shard (:attr:`on_local`, fenced in this transaction), else queue its samples for
+        the shard's owner."""
         if not result.rows:
             return
         client_id = next(iter(result.series.values())).client_id
         shard = self.shard_of(client_id)
+        local = self.on_local
+        if local is not None and self.owns(shard) and local(conn, shard, result):
+            return
         used = {sid for sid, _, _ in result.rows}
         payload = {
             "series": {
@@ -325,33 +372,32 @@ class Cluster:
                 for sid, ref in result.series.items()
                 if sid in used
             },
-            "rows": [[sid, ts, v] for sid, ts, v in result.rows],
+            "rows": result.rows,
         }
-        conn.execute(
-            shard_queue.insert().values(
-                shard=shard, client_id=client_id, created_at=time.time(), payload=payload
-            )
-        )
-        conn.execute(
-            sa.text("SELECT pg_notify(:ch, :shard)"), {"ch": self._channel, "shard": str(shard)}
+        conn.exec_driver_sql(
+            _ENQUEUE,
+            {
+                "shard": shard,
+                "client": client_id,
+                "at": time.time(),
+                "payload": _json_encode(payload).decode(),
+                "ch": self._channel,
+                "note": str(shard),
+            },
         )
 
     def claim(self, conn: Connection, shard: int, limit: int = 50) -> list[Any]:
-        """The oldest queued batches of ``shard`` not claimed by another transaction."""
-        return list(
-            conn.execute(
-                sa.select(shard_queue.c.id, shard_queue.c.client_id, shard_queue.c.payload)
-                .where(shard_queue.c.shard == shard)
-                .order_by(shard_queue.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-        )
+        """The oldest queued batches of ``shard`` not claimed by another transaction, as
+        ``(id, client_id, payload)`` with the payload decoded."""
+        return [
+            _Claimed(row.id, row.client_id, _json_decode(row.payload))
+            for row in conn.exec_driver_sql(_CLAIM, {"s": shard, "n": limit})
+        ]
 
     @staticmethod
     def done(conn: Connection, ids: list[int]) -> None:
         if ids:
-            conn.execute(shard_queue.delete().where(shard_queue.c.id.in_(ids)))
+            conn.exec_driver_sql(_DONE, {"ids": ids})
 
     def fence(self, conn: Connection, shard: int) -> None:
         """Raise :class:`LeaseLost` unless this replica holds ``shard``'s lease, unexpired, with
@@ -360,13 +406,7 @@ class Cluster:
         generation = self.generation(shard)
         ok = (
             generation is not None
-            and conn.execute(
-                sa.text(
-                    "SELECT 1 FROM shard_leases WHERE shard = :s AND owner = :me "
-                    f"AND generation = :g AND expires_at > {_DB_NOW} FOR SHARE"
-                ),
-                {"s": shard, "me": self.id, "g": generation},
-            ).first()
+            and conn.exec_driver_sql(_FENCE, {"s": shard, "me": self.id, "g": generation}).first()
         )
         if not ok:
             self.metrics.fenced.inc()

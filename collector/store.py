@@ -277,12 +277,21 @@ def _now() -> float:
 
 
 _AFTER_COMMIT = "upkeep_after_commit"
+_AFTER_ROLLBACK = "upkeep_after_rollback"
 
 
 def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
     """Run ``callback`` after :meth:`Store.write`'s transaction on ``conn`` committed (never
     when it rolls back). Outside a ``Store.write`` it never runs."""
     conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def after_rollback(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after :meth:`Store.write`'s transaction on ``conn`` rolled back (or its
+    commit failed), once the connection is back in the pool; never after a commit. For
+    in-memory state that ran ahead of the transaction (the cluster's in-transaction rule
+    evaluation, collector/cluster.py)."""
+    conn.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
 
 
 class Store:
@@ -314,13 +323,24 @@ class Store:
         """A write transaction: committed on exit, rolled back on any exception. Callbacks
         given to :func:`after_commit` run once the commit is done (the rows are visible)."""
         lock = self._write_lock or contextlib.nullcontext()
-        with lock, self._write_engine.connect() as conn:
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                # conn.info lives with the pooled DBAPI connection: never left for the next.
-                callbacks = conn.info.pop(_AFTER_COMMIT, [])
+        callbacks: list[Callable[[], None]] = []
+        undo: list[Callable[[], None]] = []
+        try:
+            with lock, self._write_engine.connect() as conn:
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    # conn.info lives with the pooled DBAPI connection: never left for the next.
+                    callbacks = conn.info.pop(_AFTER_COMMIT, [])
+                    undo = conn.info.pop(_AFTER_ROLLBACK, [])
+        except BaseException:
+            for callback in undo:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("an after-rollback callback failed")
+            raise
         for callback in callbacks:
             try:
                 callback()

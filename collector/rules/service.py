@@ -2,7 +2,10 @@
 persistence, hot reload. This is the I/O shell around the pure :mod:`collector.rules.engine`.
 
 * :meth:`RuleService.on_ingest` is an ingest listener: it runs after the batch's commit,
-  in the same request, so an alert is pending or firing before the agent gets its 200.
+  in the same request, so an alert is pending or firing before the agent gets its 200. In a
+  cluster (PostgreSQL) the owner of the batch's shard evaluates it inside the ingest
+  transaction instead (:meth:`RuleService._evaluate_in_transaction`, fenced), and any other
+  replica queues it for the owner (collector/cluster.py).
 * :meth:`RuleService.sweep` runs every ``rules_sweep_interval`` (absent, forecast, ``for``
   expiry, ``keep_firing_for``, flapping ends).
 * Every state change is written to ``rule_alerts`` (one row per non-idle alert) and every
@@ -51,7 +54,7 @@ from collector.schema import (
     sites,
 )
 from collector.settings import Settings
-from collector.store import Store
+from collector.store import Store, after_commit, after_rollback
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,9 @@ log = logging.getLogger(__name__)
 TransitionListener = Callable[[Connection, list[Transition], float], None]
 
 _ASSET_TTL = 300.0  # asset context (site, tags) is re-read at most this often
+#: Cluster: how long a batch's ingest transaction waits for its busy shard before it queues
+#: the batch for the shard's evaluation instead (:meth:`RuleService._evaluate_in_transaction`).
+_LOCAL_WAIT = 1.0
 
 
 class RuleMetrics:
@@ -164,10 +170,13 @@ class RuleService:
         self.cluster = cluster
         self._shards: dict[int, _Shard] = {}
         self._refs: dict[int, SeriesRef] = {}
+        #: The ingest result this thread just evaluated in its transaction (cluster mode).
+        self._local = threading.local()
         if cluster is not None:
             cluster.on_gain = self._gain
             cluster.on_lose = self._lose
             cluster.on_drain = self.drain
+            cluster.on_local = self._evaluate_in_transaction
 
     def _new_engine(self, ruleset: RuleSet, started_at: float) -> RuleEngine:
         return RuleEngine(
@@ -340,6 +349,64 @@ class RuleService:
                     break
         return claimed
 
+    def _evaluate_in_transaction(self, conn: Connection, shard: int, result: Any) -> bool:
+        """The cluster's ingest hook for a shard this replica owns: fence the lease in the
+        batch's own transaction, evaluate, and write the alert state there, so the samples and
+        their evaluation commit together (no queue row, no second transaction). False: not
+        evaluated (no engine for the shard yet, lease lost, the shard busy beyond
+        :data:`_LOCAL_WAIT`, or the evaluation failed): the caller queues the batch instead,
+        and the owner evaluates it from the queue as before."""
+        assert self.cluster is not None
+        state = self._shards.get(shard)
+        if state is None:
+            return False
+        # The ingest transaction already holds row locks (latest, agents, ...); waiting for
+        # the shard without a bound could close a cycle with a holder of the shard's lock
+        # that waits for one of those rows. Past the bound the queue is always correct.
+        if not state.lock.acquire(timeout=_LOCAL_WAIT):
+            return False
+        try:
+            if self._shards.get(shard) is not state:
+                return False
+            try:
+                self.cluster.fence(conn, shard)
+            except LeaseLost:
+                self._shards.pop(shard, None)
+                return False
+            started = time.perf_counter()
+            now = timeutil.now()
+            engine = state.engine
+            stored = result.stored
+            try:
+                needs = engine.windows_needed(result.series.values())
+                if needs:
+                    with conn.begin_nested():  # a failed read must not abort the batch
+                        self._preload(needs, conn, engine, _first_ts(stored))
+                transitions = engine.observe(stored, now)
+                # From here the engine is ahead of the store until the commit: if the batch's
+                # transaction rolls back, start the shard over from the store.
+                after_rollback(conn, lambda: self._rebuild_locked(shard, state))
+                if transitions or engine.has_changes():
+                    with conn.begin_nested():  # a failed write rolls back to here only
+                        self._write(conn, engine, transitions, now)
+            except Exception:
+                log.exception(
+                    "shard %d: evaluating a batch in its transaction failed; queued", shard
+                )
+                self._rebuild(shard, state)
+                return False
+            if transitions:
+                after_commit(conn, lambda: self._logged(transitions))
+            self._local.result = result
+            self.metrics.seconds.labels("ingest").observe(time.perf_counter() - started)
+            return True
+        finally:
+            state.lock.release()
+
+    def _rebuild_locked(self, shard: int, state: _Shard) -> None:
+        with state.lock:
+            self._rebuild(shard, state)
+
     def _rebuild(self, shard: int, state: _Shard) -> None:
         generation = self.cluster.generation(shard) if self.cluster is not None else None
         if generation is None or self._shards.get(shard) is not state:
@@ -447,6 +514,9 @@ class RuleService:
         if not result.rows:
             return
         if self.cluster is not None:
+            if getattr(self._local, "result", None) is result:
+                self._local.result = None  # evaluated in its own transaction already
+                return
             # The batch went to its shard's queue in the ingest transaction; the owner
             # evaluates it. Owning it here, do it now (sub-second, within this request).
             shard = self.cluster.shard_of(next(iter(result.series.values())).client_id)

@@ -409,3 +409,107 @@ def test_a_new_owner_continues_a_forecast_as_if_one_process_had_run_all_along(
         assert list(events).count("resolved") == 0
     a.stop()
     b.stop()
+
+
+def queued(store: Store) -> int:
+    with store.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(shard_queue)).scalar()
+
+
+def test_the_owner_evaluates_its_own_batch_inside_the_ingest_transaction(
+    pg_store: Store, tmp_path
+) -> None:
+    a = replica(pg_store, tmp_path, "a", shards=1)
+    principal = principal_for(pg_store, "acme")
+    now = time.time()
+    a.ingestor.ingest(principal, batch([("temperature_celsius", {"sensor": "cpu"}, 91.0, now)]))
+    # Fired and stored with the batch: nothing went through the hand-off queue.
+    assert alerts(pg_store) == {"hot": "firing"} and queued(pg_store) == 0
+    assert a.cluster.metrics.handed._value.get() == 0
+
+    # The batch's transaction rolls back after the evaluation (a later hook fails): neither
+    # the samples nor the alert state are stored, and the engine starts over from the store.
+    def failing(conn: sa.engine.Connection, result: object) -> None:
+        raise RuntimeError("a later in-transaction hook failed")
+
+    a.ingestor.in_transaction.append(failing)
+    cleared = batch([("temperature_celsius", {"sensor": "cpu"}, 60.0, now + 30)])
+    with pytest.raises(RuntimeError):
+        a.ingestor.ingest(principal, cleared)
+    assert alerts(pg_store) == {"hot": "firing"}  # the resolve was not committed ...
+    [alert] = a.rules.active_alerts()  # ... and the engine does not remember it either
+    assert alert.rule_id == "hot" and alert.core.status == "firing"
+    a.ingestor.in_transaction.remove(failing)
+    a.ingestor.ingest(principal, cleared)  # the agent's retry
+    assert alerts(pg_store) in ({}, {"hot": "inactive"}) and a.rules.active_alerts() == []
+
+
+def test_an_evaluation_that_fails_in_the_ingest_transaction_queues_the_batch(
+    pg_store: Store, tmp_path, monkeypatch
+) -> None:
+    a = replica(pg_store, tmp_path, "a", shards=1)
+    principal = principal_for(pg_store, "acme")
+    engine = a.rules._shards[0].engine
+    monkeypatch.setattr(engine, "observe", lambda *args: 1 / 0)
+    now = time.time()
+    # The batch is stored all the same (a rule bug never refuses samples) and queued; the
+    # shard was rebuilt from the store (a new engine), which evaluates it from the queue
+    # right after the commit, within the request, as for a batch queued by another replica.
+    got = a.ingestor.ingest(
+        principal, batch([("temperature_celsius", {"sensor": "cpu"}, 91.0, now)])
+    )
+    assert got.accepted.samples == 1 and a.rules._shards[0].engine is not engine
+    assert a.cluster.metrics.handed._value.get() == 1
+    assert alerts(pg_store) == {"hot": "firing"} and queued(pg_store) == 0
+
+
+def test_concurrent_batches_of_one_shard_with_lease_renewals_all_commit_and_are_evaluated(
+    pg_store: Store, tmp_path
+) -> None:
+    # Several ingest threads on one shard (each waits for the shard's lock inside its
+    # transaction, holding its row locks), the lease job renewing the lease rows they fence
+    # (share-locked) at the same time: no wait cycle, every batch stored and evaluated.
+    import threading
+
+    a = replica(pg_store, tmp_path, "a", shards=1)
+    principal = principal_for(pg_store, "acme")
+    now = time.time()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def send(k: int) -> None:
+        try:
+            for i in range(15):
+                value = 91.0 if i == 14 else 60.0
+                a.ingestor.ingest(
+                    principal,
+                    batch([("temperature_celsius", {"sensor": "cpu"}, value, now + i)], f"h{k}"),
+                )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def renew() -> None:
+        while not stop.is_set():
+            a.cluster.tick()
+            time.sleep(0.01)
+
+    renewer = threading.Thread(target=renew, daemon=True)
+    renewer.start()
+    senders = [threading.Thread(target=send, args=(k,), daemon=True) for k in range(6)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(60)
+    stop.set()
+    renewer.join(10)
+    assert not any(t.is_alive() for t in senders) and not errors
+    a.rules.drain(0)  # any batch that waited past the bound went through the queue
+    assert queued(pg_store) == 0
+    with pg_store.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM samples")).scalar() == 6 * 15
+    # Each host's last sample (i = 14) breaches: six alerts firing, in memory and stored.
+    assert len(a.rules.active_alerts()) == 6
+    with pg_store.read() as conn:
+        stored = conn.execute(sa.select(rule_alerts.c.status)).scalars().all()
+    assert stored == ["firing"] * 6
+    a.stop()
