@@ -38,6 +38,7 @@ Numbers: benchmarks/README.md, "Fleet simulator".
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import gzip
 import heapq
@@ -182,6 +183,45 @@ def host_series(source: str = "catalog") -> list[tuple[str, dict[str, str]]]:
                 out.append((spec.name, dict(labels)))
         for spec in BASE_CATALOG:
             out.append((spec.name, {"check": name}))
+    return out
+
+
+#: Cpu modes a minimal host keeps when trimmed (:func:`trim_host`): the simulator's catalog set.
+_CORE_MODES = ("user", "system", "idle", "iowait")
+
+
+def trim_host(
+    series: list[tuple[str, dict[str, str]]], size: int
+) -> list[tuple[str, dict[str, str]]]:
+    """A smaller real host: ``series`` with whole devices taken away, in this order, while
+    there are more than ``size`` series: network interfaces beyond the first, disk devices
+    (and their mountpoints) beyond the first, then the cpu modes beyond user/system/idle/
+    iowait (a kernel reporting fewer modes). Never a cut through a device's series: the label
+    sets stay what the real checks emit, so the result may stay above ``size`` (79 series on
+    this machine trim to 55: one disk, one interface, four cpu modes)."""
+    out = list(series)
+
+    def keep_first(label: str, metrics: tuple[str, ...]) -> None:
+        nonlocal out
+        values = list(
+            dict.fromkeys(lb[label] for m, lb in out if m.startswith(metrics) and label in lb)
+        )
+        for value in values[1:]:
+            if len(out) <= size:
+                return
+            out = [
+                (m, lb) for m, lb in out if not (m.startswith(metrics) and lb.get(label) == value)
+            ]
+
+    keep_first("interface", ("netio_",))
+    keep_first("device", ("disk_",))
+    keep_first("device", ("diskio_",))
+    keep_first("mountpoint", ("disk_",))
+    for m, lb in list(series):
+        if len(out) <= size:
+            break
+        if m == "cpu_mode_percent" and lb.get("mode") not in _CORE_MODES:
+            out = [s for s in out if s != (m, lb)]
     return out
 
 
@@ -336,6 +376,7 @@ class Fleet:
         meter: CpuMeter | None = None,
         host_source: str = "catalog",
         breach_chance: float = 0.0,
+        host_size: int | None = None,
     ) -> None:
         self.urls = list(urls)
         #: Breach mode: each host batch has this chance of carrying one breaching sample
@@ -364,8 +405,25 @@ class Fleet:
         self._rr = itertools.count()
         self._threads: list[threading.Thread] = []
         self.meter = meter
+        hosts = host_series(host_source)
+        #: Kept for :func:`run_split` (each process builds its own Fleet with them)
+        self.options: dict[str, Any] = {
+            "interval": interval,
+            "speed": speed,
+            "faults": list(faults),
+            "rate_limit": rate_limit,
+            "workers": workers,
+            "seed": seed,
+            "timeout": timeout,
+            "host_source": host_source,
+            "breach_chance": breach_chance,
+            "host_size": host_size,
+        }
+        #: Prebuilt gzip bodies per agent index (:meth:`prepare`), sent in order
+        self._prebuilt: list[collections.deque[bytes]] | None = None
+        self._t0 = 0.0
         self._series = {
-            "host": host_series(host_source),
+            "host": trim_host(hosts, host_size) if host_size else hosts,
             **{p: snmp_series(p) for p in ("switch", "printer", "ups")},
         }
 
@@ -427,12 +485,50 @@ class Fleet:
             "samples": samples,
         }
 
+    @staticmethod
+    def encode(body: dict[str, Any]) -> bytes:
+        """The agent's own encoding: compact JSON, gzip level 5 (agent/shipper.py)."""
+        return gzip.compress(json.dumps(body, separators=(",", ":")).encode(), compresslevel=5)
+
+    def prepare(self, duration: float) -> None:
+        """Build every batch of a run of ``duration`` seconds ahead (JSON and gzip), so that
+        sending costs the simulator only the HTTP exchange. Agent ``i``'s ``k``-th batch
+        carries the time it is due at (``t0 + period * (i / n + k)``, as :meth:`start`
+        schedules it), its ``seq`` and a fresh ``batch_id``: the same bytes a real agent sends
+        then. ``t0`` is set ahead by the measured build rate; :meth:`start` waits for it, or
+        if the build ran late the batches go out that much after their timestamps (a
+        constant shipping lag). A batch still due once the prebuilt ones are sent is built
+        live. Not with faults or breach mode (they depend on the send time)."""
+        if self.faults or self.breach_chance:
+            raise ValueError("prepare(): not with faults or breach mode")
+        n = max(1, len(self.agents))
+        count = int(duration / self.period) + 2
+
+        def build(i: int, agent: FleetAgent, t0: float) -> collections.deque[bytes]:
+            return collections.deque(
+                self.encode(body)
+                for k in range(count)
+                if (body := self.batch(agent, t0 + self.period * (i / n + k))) is not None
+            )
+
+        began = time.perf_counter()
+        seq = self.agents[0].seq if self.agents else 0
+        if self.agents:  # the build rate, on a throw-away copy of the first agent's batches
+            build(0, self.agents[0], time.time())
+            self.agents[0].seq = seq
+        per_agent = time.perf_counter() - began
+        self._t0 = time.time() + per_agent * n * 1.2 + 0.5
+        self._prebuilt = [build(i, agent, self._t0) for i, agent in enumerate(self.agents)]
+
     # ------------------------------------------------------------------ running
 
     def start(self) -> Fleet:
+        if self._prebuilt is not None and (wait := self._t0 - time.time()) > 0:
+            time.sleep(wait)
         if self.meter is not None:
             self.meter.start()
-        self.started = time.time()
+        self.started = self._t0 if self._prebuilt is not None else time.time()
+        self.started = max(self.started, time.time())
         # Spread the agents over one period, as real agents started at different times are.
         for i, agent in enumerate(self.agents):
             due = self.started + self.period * i / max(1, len(self.agents))
@@ -506,9 +602,11 @@ class Fleet:
                 if sleep > 0:
                     time.sleep(sleep)
                 last_send = time.time()
-            body = self.batch(agent, time.time())
-            if body is not None:
-                self._send(connections, agent, body)
+            pending = self._prebuilt[i] if self._prebuilt is not None else None
+            if pending:
+                self._send(connections, agent, pending.popleft())
+            elif (body := self.batch(agent, time.time())) is not None:
+                self._send(connections, agent, self.encode(body))
             self._schedule(max(due + self.period, time.time()), i, agent)
         for conn in connections.values():
             conn.close()
@@ -528,10 +626,8 @@ class Fleet:
         return conn
 
     def _send(
-        self, connections: dict[str, http.client.HTTPConnection], agent: FleetAgent, body: dict
+        self, connections: dict[str, http.client.HTTPConnection], agent: FleetAgent, data: bytes
     ) -> None:
-        # The agent's own encoding: compact JSON, gzip level 5 (agent/shipper.py).
-        data = gzip.compress(json.dumps(body, separators=(",", ":")).encode(), compresslevel=5)
         headers = {
             "Authorization": f"Bearer {agent.token}",
             "Content-Type": "application/json",
@@ -582,6 +678,85 @@ class Fleet:
             self._retries += 1
             if time.time() > deadline:
                 return
+
+
+def _split_child(
+    fleet: Fleet, duration: float, prebuild: bool, go: Any, out: Any
+) -> None:  # pragma: no cover - runs in a forked process
+    try:
+        if prebuild:
+            fleet.prepare(duration)
+        out.put(("ready", None))
+        go.wait()
+        report = fleet.run(duration)
+        out.put(("report", (report, dict(fleet.breaches))))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        out.put(("error", repr(exc)))
+
+
+def run_split(fleet: Fleet, duration: float, procs: int, *, prebuild: bool = False) -> Report:
+    """Run ``fleet`` from ``procs`` forked processes, each sending for its share of the
+    agents (every ``procs``-th agent) with its own threads, keep-alive connections and, with
+    ``prebuild``, bodies built ahead (:meth:`Fleet.prepare`); the rate limit is shared out.
+    The parent meters CPU (``fleet.meter``) from the common start to the last report and
+    merges the reports (samples, batches, latencies, errors; seconds: the longest); breach
+    times go back to ``fleet.breaches``. ``procs=1`` without a fork: ``fleet`` itself."""
+    if procs <= 1:
+        if prebuild:
+            fleet.prepare(duration)
+        return fleet.run(duration)
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    go, out = ctx.Event(), ctx.Queue()
+    options = dict(fleet.options)
+    if options["rate_limit"]:
+        options["rate_limit"] = options["rate_limit"] / procs
+    options["workers"] = max(1, -(-fleet.workers // procs))
+    children = []
+    for n in range(procs):
+        share = Fleet(fleet.urls, fleet.agents[n::procs], **{**options, "seed": n})
+        child = ctx.Process(
+            target=_split_child, args=(share, duration, prebuild, go, out), daemon=True
+        )
+        child.start()
+        children.append(child)
+    try:
+        ready = 0
+        while ready < procs:
+            kind, value = out.get(timeout=900)
+            if kind == "error":
+                raise RuntimeError(f"fleet process failed: {value}")
+            ready += 1
+        if fleet.meter is not None:
+            fleet.meter.start()
+        go.set()
+        reports = []
+        while len(reports) < procs:
+            kind, value = out.get(timeout=duration + fleet.timeout + 120)
+            if kind == "error":
+                raise RuntimeError(f"fleet process failed: {value}")
+            reports.append(value)
+        merged = Report(
+            max(r.seconds for r, _ in reports),
+            sum(r.batches for r, _ in reports),
+            sum(r.samples for r, _ in reports),
+            [x for r, _ in reports for x in r.latencies],
+            sum((r.errors for r, _ in reports), Counter()),
+            sum(r.retries for r, _ in reports),
+            sum((r.per_url for r, _ in reports), Counter()),
+        )
+        if fleet.meter is not None:
+            merged.cpu = fleet.meter.stop()
+            merged.rss = dict(fleet.meter.rss)
+        for _, breaches in reports:
+            fleet.breaches.update(breaches)
+        return merged
+    finally:
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
 
 
 def _error_name(exc: BaseException) -> str:
@@ -731,9 +906,22 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def warm_up(url: str, agents: list[FleetAgent], workers: int, host_source: str) -> None:
+def warm_up(
+    url: str,
+    agents: list[FleetAgent],
+    workers: int,
+    host_source: str,
+    host_size: int | None = None,
+) -> None:
     """Every agent's first batch, which creates its series: not the steady state measured."""
-    fleet = Fleet([url], agents, interval=3600.0, workers=workers, host_source=host_source)
+    fleet = Fleet(
+        [url],
+        agents,
+        interval=3600.0,
+        workers=workers,
+        host_source=host_source,
+        host_size=host_size,
+    )
     fleet.period = 1.0  # spread the first batches over a second ...
     fleet.start()
     fleet.period = 3600.0  # ... and send no second one
@@ -788,9 +976,10 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
             host_source=args.host_source,
             meter=CpuMeter(groups),
             breach_chance=args.breach_chance,
+            host_size=args.host_size,
         )
         if args.warmup:
-            warm_up(collector.url, agents, args.workers, args.host_source)
+            warm_up(collector.url, agents, args.workers, args.host_source, args.host_size)
         if store == "postgresql":  # after the warm-up: the collector's pool is open
             groups["postgresql"] = postgres_backends(args.postgres_url, app_name)
         idle = CpuMeter(groups).start()
@@ -818,7 +1007,7 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
                 stderr=subprocess.DEVNULL,
             )
             stack.callback(spy.wait)
-        report = fleet.run(args.duration)
+        report = run_split(fleet, args.duration, args.procs, prebuild=args.prebuild)
         report.idle = idle_rate
         if receiver is not None:
             report.breach_latencies, report.breaches_missing = receiver.latencies(
@@ -952,6 +1141,27 @@ def main(argv: list[str] | None = None) -> int:
         help="breach mode (--serve): chance per host batch of one breaching sample (once per "
         "host); reports breach -> webhook latency p50/p99",
     )
+    parser.add_argument(
+        "--procs",
+        type=int,
+        default=1,
+        help="send from this many processes, each with its share of the agents and of "
+        "--workers (the simulator's CPU off one GIL)",
+    )
+    parser.add_argument(
+        "--prebuild",
+        action="store_true",
+        help="build every batch of the run ahead (JSON + gzip, timestamps as each agent "
+        "would send them), so sending costs only HTTP; not with --breach-chance",
+    )
+    parser.add_argument(
+        "--host-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a smaller host: drop extra interfaces, disks, then cpu modes while above N "
+        "series (whole devices only; 55 is the least from this machine's 79)",
+    )
     args = parser.parse_args(argv)
     if args.serve:
         for store in args.serve:
@@ -969,8 +1179,9 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         workers=args.workers,
         host_source=args.host_source,
+        host_size=args.host_size,
     )
-    report = fleet.run(args.duration)
+    report = run_split(fleet, args.duration, args.procs, prebuild=args.prebuild)
     print(f"{report.summary()} ({load()})")
     return 0
 

@@ -619,7 +619,11 @@ def build_runtime(
             *([cluster.enqueue] if cluster is not None else []),
             *([remote_write.enqueue] if remote_write is not None else []),
         ],
-        seen_interval=settings.cluster_seen_write_interval if cluster is not None else 0.0,
+        seen_interval=(
+            settings.cluster_seen_write_interval
+            if cluster is not None
+            else settings.seen_write_interval
+        ),
         limits=IngestLimits.from_settings(settings),
     )
     metrics = CollectorMetrics(store, settings)

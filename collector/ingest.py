@@ -172,6 +172,8 @@ class _Pending:
     series: dict[SeriesKey, SeriesRef] = field(default_factory=dict)
     sites: dict[tuple[int, str], int] = field(default_factory=dict)
     touched: float | None = None  # the token's last_used_at as written
+    #: last_seen rows written (agent/asset key → time), for the throttle once committed
+    seen: dict[object, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -468,6 +470,7 @@ class Ingestor:
         self._inventory.setdefault(principal.client_id, {}).update(pending.inventory)
         self._series.setdefault(principal.client_id, {}).update(pending.series)
         self._sites.update(pending.sites)
+        self._seen_written.update(pending.seen)
         if pending.touched is not None:
             self._touched(principal, pending.touched)
         for listener in self.listeners:
@@ -576,7 +579,7 @@ class Ingestor:
             )
 
         site_id = self._site(conn, client_id, batch.agent.site, pending.sites)
-        agent_id = self._agent(conn, db, client_id, site_id, batch, now)
+        agent_id = self._agent(conn, db, client_id, site_id, batch, now, pending)
         asset_ids = self._assets_of(conn, db, client_id, site_id, batch, admitted, now, pending)
         samples = admitted.samples
         refused = list(admitted.refused)
@@ -696,14 +699,16 @@ class Ingestor:
         built = self._built_until
         return built is None or hour < built or hour + _HOUR + rollups.LATE_AFTER <= now
 
-    def _seen_due(self, key: object, now: float) -> bool:
-        """Throttle last_seen-only writes (a cache of what this process wrote; 0: always)."""
+    def _seen_due(self, key: object, now: float, pending: _Pending) -> bool:
+        """Throttle last_seen-only writes (0: always). Counted from what this process's
+        committed transactions wrote: a write rolled back (a refused batch of a group, a
+        failed group redone one by one) does not delay the next one."""
         if self.seen_interval <= 0:
             return True
         last = self._seen_written.get(key)
         if last is not None and now - last < self.seen_interval:
             return False
-        self._seen_written[key] = now
+        pending.seen[key] = now
         return True
 
     def _site(self, conn: Connection, client_id: int, name: str, new_sites: dict) -> int:
@@ -728,6 +733,7 @@ class Ingestor:
         site_id: int,
         batch: Batch,
         now: float,
+        pending: _Pending,
     ) -> str:
         info = batch.agent
         agent_id = str(info.id)
@@ -740,7 +746,7 @@ class Ingestor:
             "last_seen": now,
         }
         if row is None:
-            self._seen_written[("agent", agent_id)] = now
+            pending.seen[("agent", agent_id)] = now
             conn.execute(
                 agents.insert().values(
                     id=agent_id, client_id=client_id, first_seen=now, last_seq=batch.seq, **values
@@ -748,7 +754,7 @@ class Ingestor:
             )
         elif row[0] != client_id:
             raise Forbidden(f"agent {agent_id} is registered to another client")
-        elif self._seen_due(("agent", agent_id), now):
+        elif self._seen_due(("agent", agent_id), now, pending):
             # Throttled (seen_interval): hostname/version/last_seq changes wait at most as long.
             db.run(
                 self._sql.agent_seen,
@@ -821,8 +827,8 @@ class Ingestor:
             detail, fields = _unknown_asset_error(batch, unknown)
             raise InvalidBatch(detail, fields=fields)
         if self.seen_interval > 0:  # just written with the inventory: the throttle starts now
-            self._seen_written.update((ids[n], now) for n in written if n in ids)
-        touch = [ids[n] for n in named - written if self._seen_due(ids[n], now)]
+            pending.seen.update((ids[n], now) for n in written if n in ids)
+        touch = [ids[n] for n in named - written if self._seen_due(ids[n], now, pending)]
         if touch:
             db.many(self._sql.asset_seen, [(now, asset_id) for asset_id in sorted(touch)])
         return ids

@@ -198,6 +198,10 @@ class Settings(BaseModel):
     cluster_poll_interval: Duration = Field(default=2.0, gt=0)
     #: PostgreSQL: an agent's and asset's last_seen row is written at most this often.
     cluster_seen_write_interval: Duration = Field(default=15.0, ge=0)
+    #: SQLite (one collector): an agent's and asset's unchanged row (only last_seen moves) is
+    #: written at most this often, not with every batch; 0: every batch. The silence rule and
+    #: the "silent agents" views compare last_seen with thresholds of minutes.
+    seen_write_interval: Duration = Field(default=15.0, ge=0)
     #: Contract files and folders (docs/contracts.md): one YAML contract per client, loaded at
     #: start, on SIGHUP and on POST /api/v1/contracts/reload. Empty: contracts only via the API/CLI.
     contracts_paths: Annotated[list[Path], BeforeValidator(_path_list)] = Field(

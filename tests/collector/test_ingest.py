@@ -344,3 +344,34 @@ def test_unchanged_assets_are_not_rewritten_but_seen(store, acme, kit):
     with store.read() as conn:
         row = conn.execute(sa.select(assets).where(assets.c.name == "sw1")).one()
     assert (row.model, row.vendor, row.description) == ("C9300", "Cisco", "edited")
+
+
+def test_last_seen_is_written_at_most_once_per_interval(store, acme, kit):
+    """The single collector's throttle (``seen_write_interval``, as the cluster's): an
+    unchanged agent/asset row is rewritten once per interval, not per batch."""
+    ing = Ingestor(store, seen_interval=30.0)
+    agent = str(uuid.uuid4())
+    inventory = [{"name": "srv1", "kind": "host"}]
+    t = kit.HOUR0 + 100
+
+    def seen():
+        with store.read() as conn:
+            return (
+                conn.execute(sa.text("SELECT last_seen FROM agents")).scalar(),
+                conn.execute(sa.text("SELECT last_seen FROM assets")).scalar(),
+            )
+
+    for seq, offset in enumerate((0, 10, 29), 1):
+        doc = kit.make_batch(
+            [kit.sample("srv1", "up", 1, t + offset - 1)],
+            assets=inventory,
+            agent_id=agent,
+            seq=seq,
+        )
+        ing.ingest(acme.principal, Batch.model_validate(doc), received_at=t + offset)
+    assert seen() == (t, t)  # one write per 30 s
+    doc = kit.make_batch(
+        [kit.sample("srv1", "up", 1, t + 30)], assets=inventory, agent_id=agent, seq=4
+    )
+    ing.ingest(acme.principal, Batch.model_validate(doc), received_at=t + 31)
+    assert seen() == (t + 31, t + 31)

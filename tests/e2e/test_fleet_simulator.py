@@ -12,7 +12,7 @@ import time
 import sqlalchemy as sa
 from servers.collector import CollectorProcess
 
-from benchmarks.fleet import CpuMeter, Fleet, host_series, provision
+from benchmarks.fleet import CpuMeter, Fleet, host_series, provision, run_split, trim_host
 from collector.schema import samples, series
 from collector.store import Store
 
@@ -63,3 +63,50 @@ def test_fleet_batches_are_accepted_stored_and_metered(tmp_path):
     assert report.cpu["collector"] > 0
     assert report.cpu_per_million("collector") > 0
     assert len(report.latencies) == report.batches
+
+
+def test_trimmed_host_drops_whole_devices_only():
+    once = host_series("once")
+    small = trim_host(once, 50)
+    assert all(s in once for s in small) and len(small) < len(once)
+    # What is left of a device is all of it: every metric of a kept interface / disk.
+    for label, prefix in (("interface", "netio_"), ("device", "diskio_")):
+        kept = {lb[label] for m, lb in small if m.startswith(prefix)}
+        for value in kept:
+            full = [s for s in once if s[0].startswith(prefix) and s[1].get(label) == value]
+            assert all(s in small for s in full)
+    assert trim_host(once, 1000) == once
+
+
+def test_split_prebuilt_fleet_sends_what_an_agent_sends(tmp_path):
+    """Two processes, bodies built ahead: every batch accepted, every sample it counts
+    stored (none refused or deduplicated as re-sent: each batch's timestamps are new), and
+    every series written by several batches."""
+    url = f"sqlite:///{tmp_path / 'upkeep.db'}"
+    with CollectorProcess(tmp_path, database_url=url, log_level="warning") as collector:
+        agents = provision(url, clients=2, agents=6, sites=1)
+        assert collector.process is not None
+        fleet = Fleet(
+            [collector.url],
+            agents,
+            interval=1.0,
+            workers=4,
+            host_source="once",
+            meter=CpuMeter({"collector": [collector.process.pid]}),
+        )
+        report = run_split(fleet, 3.0, 2, prebuild=True)
+        assert report.errors == {} and report.batches >= 12, report.summary()
+        assert report.cpu["collector"] > 0 and len(report.latencies) == report.batches
+        store = Store.from_url(url)
+        try:
+            with store.read() as conn:
+                stored = conn.execute(sa.select(sa.func.count()).select_from(samples)).scalar()
+                per_series = conn.execute(
+                    sa.select(
+                        samples.c.series_id, sa.func.count(), sa.func.count(samples.c.ts.distinct())
+                    ).group_by(samples.c.series_id)
+                ).all()
+        finally:
+            store.dispose()
+    assert stored == report.samples
+    assert per_series and all(n == distinct >= 2 for _, n, distinct in per_series)
