@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.tracemalloc:
         snapshot = tracemalloc.take_snapshot()
-        print(f"top {args.tracemalloc} allocation sites (tracemalloc, by line):")
+        traced = sum(stat.size for stat in snapshot.statistics("filename"))
+        print(f"traced: {traced / 2**20:.1f} MiB; top {args.tracemalloc} sites (by line):")
         for stat in snapshot.statistics("lineno")[: args.tracemalloc]:
             print(f"  {stat.size / 2**20:8.1f} MiB {stat.count:>9} blocks  {stat.traceback[0]}")
     runtime.rules.stop() if hasattr(runtime.rules, "stop") else None
