@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             hosts += 1
         gc.collect()
         rss = rss_mib()
-        series = sum(len(v) for v in runtime.ingestor._series.values())
+        series = sum(len(cache) for cache in runtime.ingestor._series.values())
         print(
             f"{hosts:>6} hosts, {series:>8} series: RSS {rss:7.0f} MiB "
             f"(+{rss - base:.0f} MiB over baseline, {1024 * (rss - base) / max(1, hosts):.1f} KiB "
