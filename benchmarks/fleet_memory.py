@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             f"per host, {1024 * 1024 * (rss - base) / max(1, series):.0f} B per series); "
             f"rule engine: {len(engine.alerts)} alerts, {len(engine._series)} tracked series; "
             f"{'steady state; ' if args.steady else ''}"
-            f"CPU {time.process_time() - started:.0f} s; {load()}",
+            f"CPU {time.process_time() - started:.0f} s; store pool: {store.engine.pool.status()}; "
+            f"{load()}",
             flush=True,
         )
     if args.tracemalloc:

@@ -563,6 +563,9 @@ class ForecastTrack:
         return (eta, fitted) if eta >= 0 else (None, fitted)
 
 
+_NO_FORECASTS: dict[str, ForecastTrack] = {}
+
+
 @dataclass(slots=True)
 class _SeriesTrack:
     #: The aggregate window's samples (ts sorted, value) as columns; None without a window.
@@ -570,7 +573,8 @@ class _SeriesTrack:
     values: array | None = None
     window: float = 0.0
     rules: list[tuple[CompiledRule, tuple[Matcher, ...]]] = field(default_factory=list)
-    forecasts: dict[str, ForecastTrack] = field(default_factory=dict)
+    #: Rule id → its forecast (shared empty dict for the series without one: never written).
+    forecasts: dict[str, ForecastTrack] = field(default_factory=lambda: _NO_FORECASTS)
     #: Bit i set: ``rules[i]`` has no Alert for this series yet and is taken by the fast path
     #: (:meth:`RuleEngine._observe_series`) while its samples do not hold the condition.
     lean: int = 0
@@ -839,6 +843,8 @@ class RuleEngine:
                 track.window = max(track.window, rule.aggregate.window)
             if rule.forecast is not None:
                 spec = rule.forecast
+                if track.forecasts is _NO_FORECASTS:
+                    track.forecasts = {}
                 track.forecasts[rule.id] = ForecastTrack(width=spec.using / 48, using=spec.using)
         if rules:
             # Series of one metric mostly match the same rules: one shared list for them.
