@@ -11,6 +11,16 @@ collector keeps in memory per series: the series cache and the rule engine's sta
 
     .venv/bin/python benchmarks/fleet_memory.py --hosts 2000,5000,10000,30000
     .venv/bin/python benchmarks/fleet_memory.py --hosts 2000 --tracemalloc 15   # top allocations
+    .venv/bin/python benchmarks/fleet_memory.py --hosts 10000,20000,30000 --steady   # after hours
+
+``--steady``: the rule engine's state as after hours of ingest, without hours of ingest.
+Each host's first batch is stored ``--history`` hours ago; the rule engine is then fed (by
+the rule service's own ingest listener, ``RuleService.on_ingest``) the samples of that
+host's rule-matched series an agent would have sent since — one per hour until the last
+``rules_reorder_window`` + 2 minutes, then one every 30 s — so forecasts hold their fit's
+buckets (48 for ``disk-full-soon``) and windowed rules their window and reorder history;
+the host's remaining ``--batches`` are stored at the end, 30 s apart. The history is not
+written to the store (the series cache and the store's page cache do not grow with it).
 """
 
 from __future__ import annotations
@@ -48,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         help="default: enough that no client reaches max_series_per_client (50,000 series)",
     )
     parser.add_argument("--batches", type=int, default=2, help="batches per host (30 s apart)")
+    parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="fill the rule engine's windows and forecasts as after --history hours",
+    )
+    parser.add_argument("--history", type=float, default=49.0, help="hours (with --steady)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="N", help="top N sites")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     args = parser.parse_args(argv)
@@ -57,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from collector import admin, wirecodec
     from collector.api import build_runtime
+    from collector.ingest import IngestResult
     from collector.server import tune_gc
     from collector.settings import Settings
     from collector.store import Store
@@ -83,29 +100,49 @@ def main(argv: list[str] | None = None) -> int:
     hosts = 0
     started = time.process_time()
     t0 = time.time() - 3600
+    engine = runtime.rules.engine
+    if args.steady:  # first batch --history hours ago, the last ones just before now
+        t_end = time.time() - 60 - 30 * args.batches
+        t_first = t_end - args.history * 3600
+        recent = settings.rules_reorder_window + 120
+        steps_ts = [t_first + 3600 * k for k in range(1, int((t_end - recent - t_first) // 3600))]
+        steps_ts += [t_end - recent + 30 * k for k in range(int(recent // 30))]
     for target in steps:
         while hosts < target:
             c = hosts % args.clients
             agent = FleetAgent(f"mem-c{c:03d}", "", f"mem-c{c:03d}-h{hosts:05d}", "default")
+            jitter = hosts * 0.001
             for b in range(args.batches):
-                body = json.dumps(fleet.batch(agent, t0 + 30 * b + hosts * 0.001)).encode()
-                runtime.ingestor.ingest(principals[c], wirecodec.decode_batch(body))
+                ts = (t0 + 30 * b if not args.steady else t_end + 30 * b) + jitter
+                if args.steady and b == 0:
+                    ts = t_first + jitter
+                body = json.dumps(fleet.batch(agent, ts)).encode()
+                result = runtime.ingestor.ingest(principals[c], wirecodec.decode_batch(body))
+                if args.steady and b == 0:
+                    matched = engine.ruleset.by_metric.keys() | engine.ruleset.sibling_metrics
+                    rows = [r for r in result.rows if result.series[r[0]].metric in matched]
+                    series = {r[0]: result.series[r[0]] for r in rows}
+                    for k, step in enumerate(steps_ts, 1):  # new floats, as decoded samples
+                        history = [(sid, step + jitter, v * (1 + 1e-6 * k)) for sid, _, v in rows]
+                        runtime.rules.on_ingest(IngestResult(result.accepted, history, series))
             hosts += 1
         gc.collect()
         rss = rss_mib()
-        series = sum(len(v) for v in runtime.ingestor._series.values())
-        engine = runtime.rules.engine
+        series = sum(len(cache) for cache in runtime.ingestor._series.values())
         print(
             f"{hosts:>6} hosts, {series:>8} series: RSS {rss:7.0f} MiB "
             f"(+{rss - base:.0f} MiB over baseline, {1024 * (rss - base) / max(1, hosts):.1f} KiB "
             f"per host, {1024 * 1024 * (rss - base) / max(1, series):.0f} B per series); "
             f"rule engine: {len(engine.alerts)} alerts, {len(engine._series)} tracked series; "
-            f"CPU {time.process_time() - started:.0f} s; {load()}",
+            f"{'steady state; ' if args.steady else ''}"
+            f"CPU {time.process_time() - started:.0f} s; store pool: {store.engine.pool.status()}; "
+            f"{load()}",
             flush=True,
         )
     if args.tracemalloc:
         snapshot = tracemalloc.take_snapshot()
-        print(f"top {args.tracemalloc} allocation sites (tracemalloc, by line):")
+        traced = sum(stat.size for stat in snapshot.statistics("filename"))
+        print(f"traced: {traced / 2**20:.1f} MiB; top {args.tracemalloc} sites (by line):")
         for stat in snapshot.statistics("lineno")[: args.tracemalloc]:
             print(f"  {stat.size / 2**20:8.1f} MiB {stat.count:>9} blocks  {stat.traceback[0]}")
     runtime.rules.stop() if hasattr(runtime.rules, "stop") else None

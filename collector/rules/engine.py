@@ -28,7 +28,7 @@ import hashlib
 import math
 import string
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
@@ -121,6 +121,76 @@ class Core:
         return core
 
 
+#: History entries' level and flags in one byte: the level's index, then clear_ok, fresh.
+_LEVELS: tuple[str | None, ...] = (None, "warning", "critical", "tick")
+_LEVEL_CODE = {level: i for i, level in enumerate(_LEVELS)}
+_CLEAR_OK, _FRESH = 4, 8
+
+
+class History:
+    """An alert's reorder history, entries ``(ts, level, clear_ok, fresh, value)`` sorted by
+    ts, kept as columns (17 bytes an entry instead of a tuple and two floats, ~130 bytes):
+    windowed rules hold one entry per sample of the reorder window for every series."""
+
+    __slots__ = ("times", "values", "codes")
+
+    def __init__(self, entries: Iterable[tuple[float, str | None, bool, bool, float]] = ()) -> None:
+        self.times = array("d")
+        self.values = array("d")
+        self.codes = bytearray()
+        for entry in entries:
+            self.append(entry)
+
+    @staticmethod
+    def _code(level: str | None, clear_ok: bool, fresh: bool) -> int:
+        return _LEVEL_CODE[level] | (_CLEAR_OK if clear_ok else 0) | (_FRESH if fresh else 0)
+
+    def append(self, entry: tuple[float, str | None, bool, bool, float]) -> None:
+        ts, level, clear_ok, fresh, value = entry
+        self.times.append(ts)
+        self.values.append(value)
+        self.codes.append(self._code(level, clear_ok, fresh))
+
+    def insort(self, entry: tuple[float, str | None, bool, bool, float]) -> None:
+        """Insert after the entries with the same or an earlier ts (``bisect.insort``)."""
+        ts, level, clear_ok, fresh, value = entry
+        i = bisect.bisect_right(self.times, ts)
+        self.times.insert(i, ts)
+        self.values.insert(i, value)
+        self.codes.insert(i, self._code(level, clear_ok, fresh))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i: int) -> tuple[float, str | None, bool, bool, float]:
+        code = self.codes[i]
+        return (
+            self.times[i],
+            _LEVELS[code & 3],
+            bool(code & _CLEAR_OK),
+            bool(code & _FRESH),
+            self.values[i],
+        )
+
+    def __iter__(self) -> Iterator[tuple[float, str | None, bool, bool, float]]:
+        for i in range(len(self.codes)):
+            yield self[i]
+
+    def cut(self, n: int) -> None:
+        """Drop the ``n`` oldest entries."""
+        del self.times[:n], self.values[:n], self.codes[:n]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, History):
+            other = list(other)
+        return isinstance(other, list) and list(self) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"History({list(self)!r})"
+
+
 @dataclass(slots=True)
 class Alert:
     """One rule applied to one series (or one asset): identity, state, and recent history."""
@@ -134,7 +204,7 @@ class Alert:
     core: Core = field(default_factory=Core)
     # Out-of-order handling: the state before `history`, and (ts, level, clear_ok, fresh, value).
     checkpoint: Core | None = None
-    history: list[tuple[float, str | None, bool, bool, float]] = field(default_factory=list)
+    history: History = field(default_factory=History)
 
     @property
     def status(self) -> str:
@@ -374,17 +444,56 @@ def aggregate(
     return values[-1]
 
 
+def _aggregate(times: array, values: array, func: str, window: float, ts: float) -> float | None:
+    """:func:`aggregate` over a window kept as columns (``times`` sorted): the same result."""
+    lo = bisect.bisect_right(times, ts - window)
+    hi = bisect.bisect_right(times, ts)
+    if lo >= hi:
+        return None
+    vals = values[lo:hi]
+    if func == "avg":
+        return sum(vals) / len(vals)
+    if func == "min":
+        return min(vals)
+    if func == "max":
+        return max(vals)
+    if func == "sum":
+        return sum(vals)
+    if func == "count":
+        return float(len(vals))
+    if func == "delta":
+        return vals[-1] - vals[0]
+    if func == "rate":
+        if len(vals) < 2:
+            return None
+        span = times[hi - 1] - times[lo]
+        if span <= 0:
+            return None
+        increase = 0.0
+        for prev, cur in zip(vals, vals[1:], strict=False):
+            increase += cur - prev if cur >= prev else cur
+        return increase / span
+    return vals[-1]
+
+
 @dataclass(slots=True)
 class ForecastTrack:
     """Bucketed means of one series for a linear fit; a step change restarts the fit."""
 
     width: float
     using: float
-    points: list[tuple[float, float]] = field(default_factory=list)
+    #: The closed buckets' mean times and mean values (columns: 16 bytes a bucket).
+    times: array = field(default_factory=lambda: array("d"))
+    means: array = field(default_factory=lambda: array("d"))
     bucket: int | None = None
     sum_t: float = 0.0
     sum_v: float = 0.0
     n: int = 0
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        """The closed buckets as (mean ts, mean value)."""
+        return list(zip(self.times, self.means, strict=True))
 
     def history(self) -> float:
         """How far back raw samples rebuild this track (a new shard owner, a restart): the fit's
@@ -409,36 +518,41 @@ class ForecastTrack:
         return closed
 
     def _close(self) -> None:
-        point = (self.sum_t / self.n, self.sum_v / self.n)
-        pts = self.points
-        if len(pts) >= 3 and self._is_step(point):
-            pts.clear()
-        pts.append(point)
-        horizon = point[0] - self.using
-        while pts and pts[0][0] < horizon:
-            pts.pop(0)
+        t, v = self.sum_t / self.n, self.sum_v / self.n
+        times, means = self.times, self.means
+        if len(times) >= 3 and self._is_step(v):
+            del times[:], means[:]
+        times.append(t)
+        means.append(v)
+        horizon = t - self.using
+        cut = 0
+        while cut < len(times) and times[cut] < horizon:
+            cut += 1
+        if cut:
+            del times[:cut], means[:cut]
 
-    def _is_step(self, point: tuple[float, float]) -> bool:
+    def _is_step(self, value: float) -> bool:
         """A jump far outside the usual point-to-point movement (a refill, a clean-up, a restore)."""
-        diffs = sorted(abs(b[1] - a[1]) for a, b in zip(self.points, self.points[1:], strict=False))
+        means = self.means
+        diffs = sorted(abs(b - a) for a, b in zip(means, means[1:], strict=False))
         typical = diffs[len(diffs) // 2]
-        spread = max(v for _, v in self.points) - min(v for _, v in self.points)
-        jump = abs(point[1] - self.points[-1][1])
+        spread = max(means) - min(means)
+        jump = abs(value - means[-1])
         return jump > max(6 * typical, 0.5 * spread, 1e-9) and jump > 3 * (typical + 1e-9)
 
     def eta(self, reach: float, min_points: int) -> tuple[float | None, float | None]:
         """(seconds until the fit reaches ``reach`` from the newest point, fitted value now)."""
-        pts = self.points
-        if len(pts) < min_points:
+        times, means = self.times, self.means
+        n = len(times)
+        if n < min_points:
             return None, None
-        n = len(pts)
-        mt = sum(t for t, _ in pts) / n
-        mv = sum(v for _, v in pts) / n
-        sxx = sum((t - mt) ** 2 for t, _ in pts)
+        mt = sum(times) / n
+        mv = sum(means) / n
+        sxx = sum((t - mt) ** 2 for t in times)
         if sxx <= 0:
             return None, None
-        slope = sum((t - mt) * (v - mv) for t, v in pts) / sxx
-        now_t = pts[-1][0]
+        slope = sum((t - mt) * (v - mv) for t, v in zip(times, means, strict=True)) / sxx
+        now_t = times[-1]
         fitted = mv + slope * (now_t - mt)
         gap = reach - fitted
         if gap == 0 or (gap > 0) != (slope > 0) and (gap < 0) != (slope < 0):
@@ -449,12 +563,18 @@ class ForecastTrack:
         return (eta, fitted) if eta >= 0 else (None, fitted)
 
 
+_NO_FORECASTS: dict[str, ForecastTrack] = {}
+
+
 @dataclass(slots=True)
 class _SeriesTrack:
-    points: list[tuple[float, float]] = field(default_factory=list)
+    #: The aggregate window's samples (ts sorted, value) as columns; None without a window.
+    times: array | None = None
+    values: array | None = None
     window: float = 0.0
     rules: list[tuple[CompiledRule, tuple[Matcher, ...]]] = field(default_factory=list)
-    forecasts: dict[str, ForecastTrack] = field(default_factory=dict)
+    #: Rule id → its forecast (shared empty dict for the series without one: never written).
+    forecasts: dict[str, ForecastTrack] = field(default_factory=lambda: _NO_FORECASTS)
     #: Bit i set: ``rules[i]`` has no Alert for this series yet and is taken by the fast path
     #: (:meth:`RuleEngine._observe_series`) while its samples do not hold the condition.
     lean: int = 0
@@ -522,7 +642,8 @@ class RuleEngine:
         ] = {}  # (rule id, asset id) → alert (metric: any)
         self._series: dict[int, _SeriesTrack] = {}
         self._siblings: dict[tuple[int, str, tuple], float] = {}
-        self._effective: dict[tuple[str, int], Rule] = {}
+        #: asset id → rule id → the rule with the asset's overrides (one small dict an asset).
+        self._effective: dict[int, dict[str, Rule]] = {}
         self._asset_seen: dict[int, tuple[int, float]] = {}  # asset id → (client id, newest ts)
         self._restored: dict[str, Core] = {}
         self._dirty: set[str] = set()
@@ -604,8 +725,8 @@ class RuleEngine:
         raw = sorted(set(points))
         if track.window > 0 and raw:
             horizon = raw[-1][0] - max(track.window, self.reorder_window) - 60
-            merged = sorted(set(track.points) | {p for p in raw if p[0] >= horizon})
-            track.points[:] = merged
+            kept = set(zip(track.times or (), track.values or (), strict=True))
+            self._set_window(track, sorted(kept | {p for p in raw if p[0] >= horizon}))
         if not track.forecasts:
             return
         oldest = raw[0][0] if raw else math.inf
@@ -629,7 +750,15 @@ class RuleEngine:
         the window those samples would have filled before the next one it hands over."""
         track = self._track(ref)
         if track.window > 0:
-            track.points = points
+            self._set_window(track, points)
+
+    @staticmethod
+    def _set_window(track: _SeriesTrack, points: Iterable[tuple[float, float]]) -> None:
+        times, values = array("d"), array("d")
+        for t, v in points:
+            times.append(t)
+            values.append(v)
+        track.times, track.values = times, values
 
     def reload(self, ruleset: RuleSet, now: float) -> list[Transition]:
         """Swap the rules. Unchanged rules keep everything; changed rules keep their alerts'
@@ -660,7 +789,7 @@ class RuleEngine:
                 continue
             previous = old.rules.get(alert.rule_id)
             if previous is None or previous.digest != compiled.digest:
-                alert.checkpoint, alert.history = alert.core.copy(), []
+                alert.checkpoint, alert.history = alert.core.copy(), History()
         self._by_pair = {k: v for k, v in self._by_pair.items() if v.fingerprint in self.alerts}
         self._by_asset = {k: v for k, v in self._by_asset.items() if v.fingerprint in self.alerts}
         return out
@@ -714,6 +843,8 @@ class RuleEngine:
                 track.window = max(track.window, rule.aggregate.window)
             if rule.forecast is not None:
                 spec = rule.forecast
+                if track.forecasts is _NO_FORECASTS:
+                    track.forecasts = {}
                 track.forecasts[rule.id] = ForecastTrack(width=spec.using / 48, using=spec.using)
         if rules:
             # Series of one metric mostly match the same rules: one shared list for them.
@@ -766,10 +897,10 @@ class RuleEngine:
             alert.checkpoint = Core()
         q = track.quiet or ()
         labels = ref.labels
-        alert.history = [
+        alert.history = History(
             (q[i], None, self._levels(rule, q[i + 1], labels)[1], True, q[i + 1])
             for i in range(0, len(q), 2)
-        ]
+        )
         last_ts, last_value = track.newest()
         alert.core = Core(last_ts=last_ts, last_value=last_value)
         if last_ts == -math.inf:
@@ -801,12 +932,14 @@ class RuleEngine:
             q[i:i] = array("d", (ts, value))
 
     def _rule_for(self, compiled: CompiledRule, asset_id: int) -> Rule:
-        key = (compiled.id, asset_id)
-        rule = self._effective.get(key)
+        rules = self._effective.get(asset_id)
+        if rules is None:
+            rules = self._effective[asset_id] = {}
+        rule = rules.get(compiled.id)
         if rule is None:
             info = self.asset_info(asset_id)
             rule = self.ruleset.effective(compiled.id, info.client, info.site, info.name, info.tags)
-            self._effective[key] = rule
+            rules[compiled.id] = rule
         return rule
 
     def _alert(self, compiled: CompiledRule, ref: SeriesLike) -> Alert:
@@ -823,7 +956,7 @@ class RuleEngine:
                     ref.client_id,
                     ref.asset_id,
                     ref.id,
-                    dict(ref.labels),
+                    ref.labels,  # read-only, shared with the series (SeriesLike)
                     core,
                     checkpoint=core.copy(),
                 )
@@ -849,23 +982,29 @@ class RuleEngine:
         if not track.rules:
             return
         fresh = self._now - ts <= self.stale_after
-        points = track.points
         future = self._now + self.max_clock_skew
-        if points and points[-1][0] > future:  # points from a wrong clock would hold the window
-            del points[bisect.bisect_right(points, (future, math.inf)) :]
-        if track.window > 0:
-            if not points or ts > points[-1][0]:
-                points.append((ts, value))
+        times, values = track.times, track.values
+        if times is None or values is None:
+            if track.window > 0:
+                times, values = track.times, track.values = array("d"), array("d")
+        elif times and times[-1] > future:  # points from a wrong clock would hold the window
+            cut = bisect.bisect_right(times, future)
+            del times[cut:], values[cut:]
+        if track.window > 0 and times is not None and values is not None:
+            if not times or ts > times[-1]:
+                times.append(ts)
+                values.append(value)
             else:
-                i = bisect.bisect_left(points, (ts, -math.inf))
-                if i < len(points) and points[i][0] == ts:
-                    points[i] = (ts, value)
+                i = bisect.bisect_left(times, ts)
+                if i < len(times) and times[i] == ts:
+                    values[i] = value
                 else:
-                    points.insert(i, (ts, value))
+                    times.insert(i, ts)
+                    values.insert(i, value)
             keep = max(track.window, self.reorder_window)
-            if points[0][0] < points[-1][0] - keep - 60:
-                cut = bisect.bisect_left(points, (points[-1][0] - keep, -math.inf))
-                del points[:cut]
+            if times[0] < times[-1] - keep - 60:
+                cut = bisect.bisect_left(times, times[-1] - keep)
+                del times[:cut], values[:cut]
         lean = track.lean
         if lean:
             newest = track.newest()[0]
@@ -913,7 +1052,13 @@ class RuleEngine:
             v = (
                 value
                 if rule.aggregate.func == "last"
-                else aggregate(points, rule.aggregate.func, rule.aggregate.window, ts)
+                else _aggregate(
+                    times or array("d"),
+                    values or array("d"),
+                    rule.aggregate.func,
+                    rule.aggregate.window,
+                    ts,
+                )
             )
             if v is None:
                 continue
@@ -963,7 +1108,7 @@ class RuleEngine:
             checkpoint = alert.checkpoint
             if checkpoint is None or ts <= checkpoint.last_ts:
                 return  # too late to change the past: it only fed the window
-            bisect.insort(alert.history, (ts, level, clear_ok, fresh, value), key=lambda h: h[0])
+            alert.history.insort((ts, level, clear_ok, fresh, value))
             core = checkpoint.copy()
             for entry in alert.history:
                 _replay(core, rule, entry, self.stale_after)
@@ -976,15 +1121,15 @@ class RuleEngine:
     def _trim(self, alert: Alert, rule: Rule) -> None:
         history = alert.history
         horizon = alert.core.last_ts - self.reorder_window
-        if len(history) < 2 or history[0][0] >= horizon:
+        if len(history) < 2 or history.times[0] >= horizon:
             return
         checkpoint = alert.checkpoint if alert.checkpoint is not None else Core()
         cut = 0
-        while cut < len(history) - 1 and history[cut][0] < horizon:
+        while cut < len(history) - 1 and history.times[cut] < horizon:
             _replay(checkpoint, rule, history[cut], self.stale_after)
             cut += 1
         alert.checkpoint = checkpoint
-        del history[:cut]
+        history.cut(cut)
 
     def _emit(
         self,
@@ -1163,11 +1308,9 @@ class RuleEngine:
                 _advance(core, rule, now, fresh)
                 if core.snapshot() != snap:
                     # Remember what time did, so a late sample replays it in order.
-                    bisect.insort(
-                        alert.history, (now, TICK, False, fresh, math.nan), key=lambda h: h[0]
-                    )
+                    alert.history.insort((now, TICK, False, fresh, math.nan))
             if alert.core is not core:
-                alert.checkpoint, alert.history = alert.core.copy(), []
+                alert.checkpoint, alert.history = alert.core.copy(), History()
             if alert.core.snapshot() != snap:
                 self._dirty.add(alert.fingerprint)
             self._emit(out, alert, rule, before, now, reason)
@@ -1256,7 +1399,7 @@ def _forget_future(alert: Alert, ts: float) -> None:
         if value is not None and value > before:
             setattr(core, name, before)
     core.changes = [t for t in core.changes if t <= before]
-    alert.checkpoint, alert.history = core.copy(), []
+    alert.checkpoint, alert.history = core.copy(), History()
 
 
 def _replay(core: Core, rule: Rule, entry: tuple, stale_after: float) -> None:
