@@ -25,7 +25,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -382,7 +382,13 @@ class RuleService:
                 if needs:
                     with conn.begin_nested():  # a failed read must not abort the batch
                         self._preload(needs, conn, engine, _first_ts(stored))
-                transitions = engine.observe(stored, now)
+                # The batch's new assets are not committed yet: resolve them through its
+                # own transaction (asset_info), not a separate connection that cannot see them.
+                self._local.conn = conn
+                try:
+                    transitions = engine.observe(stored, now)
+                finally:
+                    self._local.conn = None
                 # From here the engine is ahead of the store until the commit: if the batch's
                 # transaction rolls back, start the shard over from the store.
                 after_rollback(conn, lambda: self._rebuild_locked(shard, state))
@@ -460,31 +466,45 @@ class RuleService:
 
     # ------------------------------------------------------------------ asset context
 
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        """A connection for the engine's lookups (asset context, plugin text): inside an
+        ingest transaction (:meth:`_evaluate_in_transaction`) that transaction, which sees the
+        batch's own new assets and events (a savepoint: a failed read cannot abort the
+        batch); else a read transaction of its own."""
+        batch_conn = getattr(self._local, "conn", None)
+        if batch_conn is not None:
+            with batch_conn.begin_nested():
+                yield batch_conn
+        else:
+            with self.store.read() as conn:
+                yield conn
+
     def asset_info(self, asset_id: int) -> AssetInfo:
         cached = self._assets.get(asset_id)
         now = time.monotonic()
         if cached is not None and now - cached[0] < _ASSET_TTL:
             return cached[1]
-        with self.store.read() as conn:
-            row = conn.execute(
-                sa.select(
-                    assets.c.id,
-                    assets.c.client_id,
-                    clients.c.name.label("client"),
-                    sites.c.name.label("site"),
-                    assets.c.name,
-                    assets.c.tags,
-                )
-                .join(clients, clients.c.id == assets.c.client_id)
-                .outerjoin(sites, sites.c.id == assets.c.site_id)
-                .where(assets.c.id == asset_id)
-            ).first()
-        if row is None:
-            info = AssetInfo(asset_id, 0, "", None, f"asset-{asset_id}")
-        else:
-            info = AssetInfo(
-                row.id, row.client_id, row.client, row.site, row.name, frozenset(row.tags or ())
+        query = (
+            sa.select(
+                assets.c.id,
+                assets.c.client_id,
+                clients.c.name.label("client"),
+                sites.c.name.label("site"),
+                assets.c.name,
+                assets.c.tags,
             )
+            .join(clients, clients.c.id == assets.c.client_id)
+            .outerjoin(sites, sites.c.id == assets.c.site_id)
+            .where(assets.c.id == asset_id)
+        )
+        with self._reader() as conn:
+            row = conn.execute(query).first()
+        if row is None:  # not cached: it may be an asset created by a batch not committed yet
+            return AssetInfo(asset_id, 0, "", None, f"asset-{asset_id}")
+        info = AssetInfo(
+            row.id, row.client_id, row.client, row.site, row.name, frozenset(row.tags or ())
+        )
         self._assets[asset_id] = (now, info)
         return info
 
@@ -494,7 +514,7 @@ class RuleService:
         name = labels.get("name")
         if name is None:
             return None
-        with self.store.read() as conn:
+        with self._reader() as conn:
             rows = conn.execute(
                 sa.select(events.c.data)
                 .where(events.c.asset_id == asset_id, events.c.type == "plugin_output")
