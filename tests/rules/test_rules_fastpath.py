@@ -158,6 +158,9 @@ def test_fast_path_keeps_no_alert_for_quiet_series() -> None:
         batch = [(s, 10.0, T0 + 30 * i) for s in SERIES[:2]]
         same(fast, general, batch, T0 + 30 * i + 1)
     assert len(general.alerts) == 2 and not fast.alerts
+    # The two series of one asset got samples at the same times: one times column for both.
+    one, two = (fast._series[s.id] for s in SERIES[:2])
+    assert one.qt is two.qt and len(one.qt) == 20 and one.qv is not two.qv
     # A breach makes the Alert, with the reorder history a general-path Alert has: a late
     # breach within the window fires as the general path does.
     assert same(fast, general, [(SERIES[0], 95.0, T0 + 600)], T0 + 601) == 1
