@@ -913,7 +913,8 @@ class RuleEngine:
         qt, qv = track.qt or (), track.qv or ()
         labels = ref.labels
         alert.history = History(
-            (ts, None, self._levels(rule, v, labels)[1], True, v) for ts, v in zip(qt, qv)
+            (ts, None, self._levels(rule, v, labels)[1], True, v)
+            for ts, v in zip(qt, qv, strict=True)
         )
         last_ts, last_value = track.newest()
         alert.core = Core(last_ts=last_ts, last_value=last_value)
