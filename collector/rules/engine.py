@@ -661,10 +661,10 @@ class RuleEngine:
         self._gone: set[str] = set()
         self._now = started_at
         self._clocks: dict[int, tuple[Any, Any, float, float | None]] = {}  # lean, over a reload
-        #: Asset id → (ts, {id(times column): (that column, it with ts appended and trimmed,
-        #: how many trimmed)}): the last step of the asset's lean times columns, so the series
-        #: of a batch share one new column instead of a copy each.
-        self._qsteps: dict[int, tuple[float, dict[int, tuple[array, array, int]]]] = {}
+        #: Asset id → (ts, a times column, it with ts appended and trimmed, how many trimmed):
+        #: the last step of the asset's lean times columns, so the series of a batch share one
+        #: new column instead of a copy each.
+        self._qsteps: dict[int, tuple[float, array, array, int]] = {}
         self._rule_lists: dict[tuple, list[tuple[CompiledRule, tuple[Matcher, ...]]]] = {}
 
     # ------------------------------------------------------------------ state in and out
@@ -938,21 +938,22 @@ class RuleEngine:
         newest = qt[-1] if qt else track.base_ts
         if ts > newest:
             step = self._qsteps.get(asset_id)
-            if step is None or step[0] != ts:
-                step = self._qsteps[asset_id] = (ts, {})
-            made = step[1].get(id(qt))
-            if made is None or made[0] is not qt:
+            if step is not None and step[0] == ts and step[1] is qt:
+                new, cut = step[2], step[3]
+            else:
                 # Every sample before the horizon but the newest of them folds out.
                 cut = bisect.bisect_left(qt, ts - self.reorder_window)
                 new = qt[cut:]
                 new.append(ts)
-                made = step[1][id(qt)] = (qt, new, cut)
+                if step is None or step[0] != ts:
+                    self._qsteps[asset_id] = (ts, qt, new, cut)
+                elif step[2] == new:  # the same times as the asset's other series again
+                    new = step[2]
             qv.append(value)
-            cut = made[2]
             if cut:
                 track.base_ts, track.base_value = qt[cut - 1], qv[cut - 1]
                 del qv[:cut]
-            track.qt = made[1]
+            track.qt = new
         elif ts < newest and ts > track.base_ts:
             i = bisect.bisect_right(qt, ts)
             new = qt[:]

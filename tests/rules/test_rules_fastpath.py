@@ -171,6 +171,22 @@ def test_fast_path_keeps_no_alert_for_quiet_series() -> None:
     assert len(fast.alerts) == 1
 
 
+def test_quiet_times_columns_share_again_after_a_late_sample() -> None:
+    """A late sample gives one series its own times column; once it has left the reorder
+    window the columns are equal again, and shared again."""
+    rule = {"id": "disk", "metric": "a", "warning": "> 90", "for": "1m"}
+    fast, general = pair(RuleSet.build([(Rule.model_validate(rule), "")]))
+    one, two = SERIES[:2]
+    for i in range(5):
+        same(fast, general, [(s, 10.0, T0 + 30 * i) for s in (one, two)], T0 + 30 * i + 1)
+    same(fast, general, [(one, 10.0, T0 + 45)], T0 + 122)
+    assert fast._series[one.id].qt is not fast._series[two.id].qt
+    for i in range(5, 45):
+        same(fast, general, [(s, 10.0, T0 + 30 * i) for s in (one, two)], T0 + 30 * i + 1)
+    assert fast._series[one.id].qt is fast._series[two.id].qt
+    same(fast, general, [(one, 95.0, T0 + 30 * 44 - 15)], T0 + 30 * 44 + 2)  # late breach
+
+
 # ---------------------------------------------------------------------- the shipped packs
 
 
