@@ -653,8 +653,11 @@ class RuleEngine:
         ] = {}  # (rule id, asset id) → alert (metric: any)
         self._series: dict[int, _SeriesTrack] = {}
         self._siblings: dict[tuple[int, str, tuple], float] = {}
-        #: asset id → rule id → the rule with the asset's overrides (one small dict an asset).
+        #: asset id → rule id → the rule with the asset's overrides. The dict is shared by the
+        #: assets that the same overrides match (:meth:`_rule_for`): without overrides, one
+        #: dict for the whole fleet instead of one an asset.
         self._effective: dict[int, dict[str, Rule]] = {}
+        self._effective_by: dict[tuple[int, ...], dict[str, Rule]] = {}
         self._asset_seen: dict[int, tuple[int, float]] = {}  # asset id → (client id, newest ts)
         self._restored: dict[str, Core] = {}
         self._dirty: set[str] = set()
@@ -781,6 +784,7 @@ class RuleEngine:
         old = self.ruleset
         self.ruleset = ruleset
         self._effective.clear()
+        self._effective_by.clear()
         # Rule lists per series are rebuilt on the next sample; a lean series keeps its
         # samples (the general path's Alerts keep theirs over a reload too).
         self._clocks = {
@@ -964,7 +968,18 @@ class RuleEngine:
     def _rule_for(self, compiled: CompiledRule, asset_id: int) -> Rule:
         rules = self._effective.get(asset_id)
         if rules is None:
-            rules = self._effective[asset_id] = {}
+            # A rule's effective form depends only on which overrides match the asset.
+            info = self.asset_info(asset_id)
+            tags = frozenset(info.tags)
+            matching = tuple(
+                i
+                for i, o in enumerate(self.ruleset.overrides)
+                if o.matches(info.client, info.site, info.name, tags)
+            )
+            rules = self._effective_by.get(matching)
+            if rules is None:
+                rules = self._effective_by[matching] = {}
+            self._effective[asset_id] = rules
         rule = rules.get(compiled.id)
         if rule is None:
             info = self.asset_info(asset_id)
