@@ -36,6 +36,11 @@ from collector.settings import Settings
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Each pooled SQLite connection's page cache (KiB). 16 MiB keeps the series/latest indexes'
+#: hot pages; the OS page cache holds the rest of the file. It is per connection and the pool
+#: can hold up to 15 (SQLAlchemy's 5 + 10 overflow): 64 MiB each was up to 960 MiB of RSS, and
+#: fleet ingest was as fast with 16 (benchmarks/README.md, "Collector RSS as hosts are added").
+SQLITE_CACHE_KIB = 16 * 1024
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -49,9 +54,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
         "PRAGMA synchronous = NORMAL"
     )  # durable across app crashes; WAL keeps it consistent
     cur.execute("PRAGMA foreign_keys = ON")
-    cur.execute(
-        "PRAGMA cache_size = -65536"
-    )  # 64 MiB page cache: series/latest/rollup indexes stay hot
+    cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     cur.execute("PRAGMA temp_store = MEMORY")
     # Checkpoints normally run in the background (the sqlite-checkpoint job), off the ingest
     # path; this only bounds the WAL (~40 MiB) when nothing else checkpoints.

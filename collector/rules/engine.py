@@ -578,16 +578,27 @@ class _SeriesTrack:
     #: Bit i set: ``rules[i]`` has no Alert for this series yet and is taken by the fast path
     #: (:meth:`RuleEngine._observe_series`) while its samples do not hold the condition.
     lean: int = 0
-    #: For lean rules, what their Alerts would hold: the samples (ts, value interleaved,
-    #: sorted) within the reorder window, and the newest sample folded out of it (the
-    #: checkpoint's clock). An Alert made from these is the general path's, exactly.
-    quiet: array | None = None
+    #: For lean rules, what their Alerts would hold: the samples within the reorder window
+    #: as two columns (``qt`` times, sorted; ``qv`` values), and the newest sample folded
+    #: out of it (the checkpoint's clock). An Alert made from these is the general path's,
+    #: exactly. ``qt`` is never changed in place: the series of one asset that got the same
+    #: samples' times share one times column (see :meth:`RuleEngine._lean_sample`).
+    qt: array | None = None
+    qv: array | None = None
     base_ts: float = -math.inf
     base_value: float | None = None
 
     def newest(self) -> tuple[float, float | None]:
-        q = self.quiet
-        return (q[-2], q[-1]) if q else (self.base_ts, self.base_value)
+        qt = self.qt
+        if qt:
+            qv = self.qv
+            assert qv is not None
+            return qt[-1], qv[-1]
+        return self.base_ts, self.base_value
+
+
+#: The empty times column every lean series starts from (shared; never changed in place).
+_NO_TIMES = array("d")
 
 
 #: The track of every series no rule names (shared; never changed: no rules, no window).
@@ -642,14 +653,21 @@ class RuleEngine:
         ] = {}  # (rule id, asset id) → alert (metric: any)
         self._series: dict[int, _SeriesTrack] = {}
         self._siblings: dict[tuple[int, str, tuple], float] = {}
-        #: asset id → rule id → the rule with the asset's overrides (one small dict an asset).
+        #: asset id → rule id → the rule with the asset's overrides. The dict is shared by the
+        #: assets that the same overrides match (:meth:`_rule_for`): without overrides, one
+        #: dict for the whole fleet instead of one an asset.
         self._effective: dict[int, dict[str, Rule]] = {}
+        self._effective_by: dict[tuple[int, ...], dict[str, Rule]] = {}
         self._asset_seen: dict[int, tuple[int, float]] = {}  # asset id → (client id, newest ts)
         self._restored: dict[str, Core] = {}
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
         self._now = started_at
-        self._clocks: dict[int, tuple[Any, float, float | None]] = {}  # lean, over a reload
+        self._clocks: dict[int, tuple[Any, Any, float, float | None]] = {}  # lean, over a reload
+        #: Asset id → (ts, a times column, it with ts appended and trimmed, how many trimmed):
+        #: the last step of the asset's lean times columns, so the series of a batch share one
+        #: new column instead of a copy each.
+        self._qsteps: dict[int, tuple[float, array, array, int]] = {}
         self._rule_lists: dict[tuple, list[tuple[CompiledRule, tuple[Matcher, ...]]]] = {}
 
     # ------------------------------------------------------------------ state in and out
@@ -766,12 +784,13 @@ class RuleEngine:
         old = self.ruleset
         self.ruleset = ruleset
         self._effective.clear()
+        self._effective_by.clear()
         # Rule lists per series are rebuilt on the next sample; a lean series keeps its
         # samples (the general path's Alerts keep theirs over a reload too).
         self._clocks = {
-            sid: (t.quiet, t.base_ts, t.base_value)
+            sid: (t.qt, t.qv, t.base_ts, t.base_value)
             for sid, t in self._series.items()
-            if t.lean and (t.quiet or t.base_ts != -math.inf)
+            if t.lean and (t.qt or t.base_ts != -math.inf)
         }
         self._series.clear()
         out: list[Transition] = []
@@ -855,9 +874,9 @@ class RuleEngine:
             if track.lean:
                 kept = self._clocks.pop(ref.id, None) if self._clocks else None
                 if kept is not None:
-                    track.quiet, track.base_ts, track.base_value = kept
-                if track.quiet is None:
-                    track.quiet = array("d")
+                    track.qt, track.qv, track.base_ts, track.base_value = kept
+                if track.qt is None or track.qv is None:
+                    track.qt, track.qv = _NO_TIMES, array("d")
         self._series[ref.id] = track
         return track
 
@@ -895,46 +914,72 @@ class RuleEngine:
         alert.checkpoint = Core(last_ts=track.base_ts, last_value=track.base_value)
         if track.base_ts == -math.inf:
             alert.checkpoint = Core()
-        q = track.quiet or ()
+        qt, qv = track.qt or (), track.qv or ()
         labels = ref.labels
         alert.history = History(
-            (q[i], None, self._levels(rule, q[i + 1], labels)[1], True, q[i + 1])
-            for i in range(0, len(q), 2)
+            (ts, None, self._levels(rule, v, labels)[1], True, v)
+            for ts, v in zip(qt, qv, strict=True)
         )
         last_ts, last_value = track.newest()
         alert.core = Core(last_ts=last_ts, last_value=last_value)
         if last_ts == -math.inf:
             alert.core = Core()
 
-    def _lean_sample(self, track: _SeriesTrack, ts: float, value: float) -> None:
+    def _lean_sample(self, track: _SeriesTrack, asset_id: int, ts: float, value: float) -> None:
         """Record a sample of a lean series as each lean Alert's history would (``_apply``,
-        ``_trim``): appended in order, inserted when late but after the checkpoint."""
-        q = track.quiet
-        if q is None:
+        ``_trim``): appended in order, inserted when late but after the checkpoint.
+
+        The times column is replaced, never changed: appending ``ts`` to a column (and
+        trimming what fell out of the reorder window) depends on that column and ``ts``
+        only, so the asset's other series that held the same column take the same new one.
+        """
+        qt, qv = track.qt, track.qv
+        if qt is None or qv is None:
             return
         if not track.lean:
-            track.quiet = None
+            track.qt = track.qv = None
             return
-        newest = q[-2] if q else track.base_ts
+        newest = qt[-1] if qt else track.base_ts
         if ts > newest:
-            q.append(ts)
-            q.append(value)
-            horizon = ts - self.reorder_window
-            if len(q) >= 4 and q[0] < horizon:
-                cut = 0
-                while cut < len(q) - 2 and q[cut] < horizon:
-                    cut += 2
-                track.base_ts, track.base_value = q[cut - 2], q[cut - 1]
-                del q[:cut]
+            step = self._qsteps.get(asset_id)
+            if step is not None and step[0] == ts and step[1] is qt:
+                new, cut = step[2], step[3]
+            else:
+                # Every sample before the horizon but the newest of them folds out.
+                cut = bisect.bisect_left(qt, ts - self.reorder_window)
+                new = qt[cut:]
+                new.append(ts)
+                if step is None or step[0] != ts:
+                    self._qsteps[asset_id] = (ts, qt, new, cut)
+                elif step[2] == new:  # the same times as the asset's other series again
+                    new = step[2]
+            qv.append(value)
+            if cut:
+                track.base_ts, track.base_value = qt[cut - 1], qv[cut - 1]
+                del qv[:cut]
+            track.qt = new
         elif ts < newest and ts > track.base_ts:
-            times = q[::2]
-            i = 2 * bisect.bisect_right(times, ts)
-            q[i:i] = array("d", (ts, value))
+            i = bisect.bisect_right(qt, ts)
+            new = qt[:]
+            new.insert(i, ts)
+            qv.insert(i, value)
+            track.qt = new
 
     def _rule_for(self, compiled: CompiledRule, asset_id: int) -> Rule:
         rules = self._effective.get(asset_id)
         if rules is None:
-            rules = self._effective[asset_id] = {}
+            # A rule's effective form depends only on which overrides match the asset.
+            info = self.asset_info(asset_id)
+            tags = frozenset(info.tags)
+            matching = tuple(
+                i
+                for i, o in enumerate(self.ruleset.overrides)
+                if o.matches(info.client, info.site, info.name, tags)
+            )
+            rules = self._effective_by.get(matching)
+            if rules is None:
+                rules = self._effective_by[matching] = {}
+            self._effective[asset_id] = rules
         rule = rules.get(compiled.id)
         if rule is None:
             info = self.asset_info(asset_id)
@@ -1009,11 +1054,12 @@ class RuleEngine:
         if lean:
             newest = track.newest()[0]
             if newest > future:  # as _forget_future: the clock moves back to just before ts
-                q = track.quiet
+                qv = track.qv
                 track.base_ts = ts - 1e-3
-                track.base_value = q[-1] if q else track.base_value
-                if q:
-                    del q[:]
+                track.base_value = qv[-1] if qv else track.base_value
+                if qv:
+                    del qv[:]
+                track.qt = _NO_TIMES
                 newest = track.base_ts
             beyond = ts <= track.base_ts or ts == newest  # the general path ignores these
         bit = 1
@@ -1065,7 +1111,7 @@ class RuleEngine:
             level, clear_ok = self._levels(rule, v, ref.labels)
             self._apply(alert, rule, ts, v, level, clear_ok, fresh, out)
         if lean:
-            self._lean_sample(track, ts, value)
+            self._lean_sample(track, ref.asset_id, ts, value)
 
     @staticmethod
     def _levels(rule: Rule, v: float, labels: dict[str, str]) -> tuple[Severity | None, bool]:

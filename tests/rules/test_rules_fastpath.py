@@ -158,6 +158,9 @@ def test_fast_path_keeps_no_alert_for_quiet_series() -> None:
         batch = [(s, 10.0, T0 + 30 * i) for s in SERIES[:2]]
         same(fast, general, batch, T0 + 30 * i + 1)
     assert len(general.alerts) == 2 and not fast.alerts
+    # The two series of one asset got samples at the same times: one times column for both.
+    one, two = (fast._series[s.id] for s in SERIES[:2])
+    assert one.qt is two.qt and len(one.qt) == 20 and one.qv is not two.qv
     # A breach makes the Alert, with the reorder history a general-path Alert has: a late
     # breach within the window fires as the general path does.
     assert same(fast, general, [(SERIES[0], 95.0, T0 + 600)], T0 + 601) == 1
@@ -166,6 +169,22 @@ def test_fast_path_keeps_no_alert_for_quiet_series() -> None:
     assert same(fast, general, [(SERIES[0], 95.0, T0 + 640)], T0 + 641) == 1
     assert [a.core.status for a in fast.active()] == ["firing"]
     assert len(fast.alerts) == 1
+
+
+def test_quiet_times_columns_share_again_after_a_late_sample() -> None:
+    """A late sample gives one series its own times column; once it has left the reorder
+    window the columns are equal again, and shared again."""
+    rule = {"id": "disk", "metric": "a", "warning": "> 90", "for": "1m"}
+    fast, general = pair(RuleSet.build([(Rule.model_validate(rule), "")]))
+    one, two = SERIES[:2]
+    for i in range(5):
+        same(fast, general, [(s, 10.0, T0 + 30 * i) for s in (one, two)], T0 + 30 * i + 1)
+    same(fast, general, [(one, 10.0, T0 + 45)], T0 + 122)
+    assert fast._series[one.id].qt is not fast._series[two.id].qt
+    for i in range(5, 45):
+        same(fast, general, [(s, 10.0, T0 + 30 * i) for s in (one, two)], T0 + 30 * i + 1)
+    assert fast._series[one.id].qt is fast._series[two.id].qt
+    same(fast, general, [(one, 95.0, T0 + 30 * 44 - 15)], T0 + 30 * 44 + 2)  # late breach
 
 
 # ---------------------------------------------------------------------- the shipped packs
