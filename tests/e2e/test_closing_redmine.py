@@ -74,19 +74,7 @@ def world(tmp_path: Path, redmine: RedmineServer):
     with SmtpServer(tmp_path / "smtp") as smtp:
         config = write_settings(
             tmp_path / "conf",
-            {
-                "connectors": {
-                    "redmine-main": {
-                        "type": "redmine",
-                        "url": redmine.url,
-                        "api_key": redmine.api_key,
-                        "default_project": "support",
-                        "project_by_client": {client: "acme-support"},
-                        "key_custom_field_id": redmine.custom_field_id,
-                        "timeout": 15,
-                    }
-                }
-            },
+            {"connectors": {"redmine-main": redmine.connector_config({client: "acme-support"})}},
             notify_email={
                 "host": "127.0.0.1",
                 "port": smtp.port,

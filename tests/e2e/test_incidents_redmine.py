@@ -20,16 +20,9 @@ def settings_for(tmp_path, redmine: RedmineServer, client: str):
         tmp_path / "conf",
         {
             "connectors": {
-                "redmine-main": {
-                    "type": "redmine",
-                    "url": redmine.url,
-                    "api_key": redmine.api_key,
-                    "default_project": "support",
-                    "project_by_client": {client: "acme-support"},
-                    "key_custom_field_id": redmine.custom_field_id,
-                    "time_entry_activity": "Maintenance",
-                    "timeout": 15,
-                }
+                "redmine-main": redmine.connector_config(
+                    {client: "acme-support"}, time_entry_activity="Maintenance"
+                )
             }
         },
     )
@@ -189,16 +182,9 @@ def test_issue_closed_in_redmine_closes_the_incident(tmp_path, redmine: RedmineS
         tmp_path / "conf",
         {
             "connectors": {
-                "redmine-main": {
-                    "type": "redmine",
-                    "url": redmine.url,
-                    "api_key": redmine.api_key,
-                    "default_project": "support",
-                    "project_by_client": {client: "acme-support"},
-                    "key_custom_field_id": redmine.custom_field_id,
-                    "time_entry_activity": "Maintenance",
-                    "timeout": 15,
-                }
+                "redmine-main": redmine.connector_config(
+                    {client: "acme-support"}, time_entry_activity="Maintenance"
+                )
             }
         },
         outbox_poll_closed_interval=1.0,

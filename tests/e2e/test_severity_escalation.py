@@ -68,16 +68,9 @@ def test_severity_rise_reaches_the_webhook(tmp_path) -> None:
 def test_severity_rise_is_a_note_in_redmine(tmp_path, redmine: RedmineServer) -> None:
     client = f"e2e{uuid.uuid4().hex[:8]}"
     connectors = {
-        "redmine-main": {
-            "type": "redmine",
-            "url": redmine.url,
-            "api_key": redmine.api_key,
-            "default_project": "support",
-            "project_by_client": {client: "acme-support"},
-            "key_custom_field_id": redmine.custom_field_id,
-            "time_entry_activity": "Maintenance",
-            "timeout": 15,
-        }
+        "redmine-main": redmine.connector_config(
+            {client: "acme-support"}, time_entry_activity="Maintenance"
+        )
     }
     key = f"UPK-{client}-1"
 

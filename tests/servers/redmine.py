@@ -108,6 +108,23 @@ class RedmineServer:
             "RAILS_LOG_TO_STDOUT": "1",
         }
 
+    def connector_config(
+        self, project_by_client: dict[str, str] | None = None, **extra: object
+    ) -> dict[str, object]:
+        """A ``redmine`` connector's settings pointing at this server (projects ``support``
+        by default, ``project_by_client`` per client), with ``extra`` on top."""
+        raw: dict[str, object] = {
+            "type": "redmine",
+            "url": self.url,
+            "api_key": self.api_key,
+            "default_project": "support",
+            "key_custom_field_id": self.custom_field_id,
+            "timeout": 15,
+        }
+        if project_by_client is not None:
+            raw["project_by_client"] = project_by_client
+        return {**raw, **extra}
+
     def _run(self, *args: str, timeout: float = 180) -> str:
         result = subprocess.run(
             args, cwd=REDMINE_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout

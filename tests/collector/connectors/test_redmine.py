@@ -24,17 +24,11 @@ SubjectFactory = Callable[..., TicketSubject]
 
 
 def connector(redmine: RedmineServer, **overrides: object) -> RedmineConnector:
-    raw = {
-        "type": "redmine",
-        "url": redmine.url,
-        "api_key": redmine.api_key,
-        "default_project": "support",
-        "project_by_client": {"acme": "acme-support", "globex": "globex-support"},
-        "key_custom_field_id": redmine.custom_field_id,
-        "time_entry_activity": "Maintenance",
-        "timeout": 15,
+    raw = redmine.connector_config(
+        {"acme": "acme-support", "globex": "globex-support"},
+        time_entry_activity="Maintenance",
         **overrides,
-    }
+    )
     config = ConnectorsConfig.model_validate({"connectors": {"redmine-main": raw}})
     return config.build()["redmine-main"]
 
