@@ -15,7 +15,8 @@ from tests.collector.ledger.ledgerkit import give_contract
 
 
 @pytest.fixture
-def acme_api(api, store, admin_token, clock):
+def acme_api(clock, api, store, admin_token):
+    # clock first: the app (its ledger-periods job at start) then runs on the test's clock
     admin.create_client(store, "acme")
     give_contract(store, "acme")
     api.headers["Authorization"] = f"Bearer {admin_token}"
