@@ -335,10 +335,14 @@ class AgentService:
         longest = max(
             (c.config.effective_timeout() for c in self.runner.checks.values()), default=0
         )
+        groups_done = time.monotonic() + longest + 5
         for thread in self._group_threads:
-            thread.join(timeout=longest + 5)
+            thread.join(timeout=max(0.0, groups_done - time.monotonic()))
+        # The shipper and the task channel share one bound: a stop never takes longer than
+        # the checks' timeouts plus 20 s, however many of them are stuck on a dead network.
+        deadline = time.monotonic() + 20
         for thread in self._threads:
-            thread.join(timeout=20)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.runner.shutdown()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.stop()

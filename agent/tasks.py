@@ -422,12 +422,25 @@ class TaskChannel:
     def run_forever(self, stop: threading.Event) -> None:
         """Poll until ``stop``; a held poll is interrupted the moment it is set."""
 
+        finished = threading.Event()
+
         def interrupt_on_stop() -> None:
+            # Again and again until the loop has returned: a poll that was just being sent
+            # when ``stop`` was set opens (or takes from the pool) a connection after the
+            # first interruption, and would otherwise be held for the whole long-poll.
             stop.wait()
-            self.interrupt()
+            while not finished.is_set():
+                self.interrupt()
+                finished.wait(0.2)
 
         watcher = threading.Thread(target=interrupt_on_stop, name="tasks-stop", daemon=True)
         watcher.start()
+        try:
+            self._poll_until(stop)
+        finally:
+            finished.set()
+
+    def _poll_until(self, stop: threading.Event) -> None:
         failures = 0
         while not stop.is_set():
             handled: list[bool] | None = None

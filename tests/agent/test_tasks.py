@@ -297,3 +297,46 @@ def test_stopping_interrupts_a_held_poll(tmp_path, signer, scripts):
     server.close()
     for conn in accepted:
         conn.close()
+
+
+def test_stopping_just_as_a_poll_is_sent_still_ends_the_loop(tmp_path, signer, scripts):
+    """``stop`` set after the watcher's first interruption but before the poll's connection
+    exists (the race that held an agent for its whole long-poll on a stop): the watcher keeps
+    interrupting until the loop has returned."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    stop = threading.Event()
+
+    class LateChannel(TaskChannel):
+        def _request(self, method, path, body=None):
+            # The stop comes now, and the watcher gets to run its first interruption
+            # (nothing to shut down yet) before this poll connects.
+            stop.set()
+            time.sleep(0.3)
+            return super()._request(method, path, body)
+
+    ch = LateChannel(
+        f"http://127.0.0.1:{server.getsockname()[1]}",
+        "token",
+        "srv1",
+        tmp_path / "state",
+        ["run-script"],
+        public_key=signer.public_key(),
+        scripts_dir=scripts,
+        long_poll=60,
+    )
+    loop = threading.Thread(target=ch.run_forever, args=(stop,), daemon=True)
+    started = time.monotonic()
+    loop.start()
+    loop.join(timeout=8)
+    assert not loop.is_alive() and time.monotonic() - started < 5
+    assert accepted, "the poll did connect (the race was exercised)"
+    server.close()
+    for conn in accepted:
+        conn.close()
