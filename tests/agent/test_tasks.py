@@ -262,8 +262,9 @@ def test_the_loop_backs_off_on_errors_and_pauses_on_nothing_new(tmp_path, signer
     assert ch.next_delay([], 0, took=0.01) == 30
 
 
-def test_stopping_interrupts_a_held_poll(tmp_path, signer, scripts):
-    """A real socket held open by a server that never answers: stop ends the loop at once."""
+@pytest.fixture
+def silent_server():
+    """A real listening socket that accepts and never answers: (its URL, the accepted)."""
     import socket
     import threading
 
@@ -272,8 +273,15 @@ def test_stopping_interrupts_a_held_poll(tmp_path, signer, scripts):
     server.listen()
     accepted: list[socket.socket] = []
     threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
-    ch = TaskChannel(
-        f"http://127.0.0.1:{server.getsockname()[1]}",
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    server.close()
+    for conn in accepted:
+        conn.close()
+
+
+def _long_polling(cls, url, tmp_path, signer, scripts) -> TaskChannel:
+    return cls(
+        url,
         "token",
         "srv1",
         tmp_path / "state",
@@ -282,6 +290,14 @@ def test_stopping_interrupts_a_held_poll(tmp_path, signer, scripts):
         scripts_dir=scripts,
         long_poll=60,
     )
+
+
+def test_stopping_interrupts_a_held_poll(tmp_path, signer, scripts, silent_server):
+    """A real socket held open by a server that never answers: stop ends the loop at once."""
+    import threading
+
+    url, accepted = silent_server
+    ch = _long_polling(TaskChannel, url, tmp_path, signer, scripts)
     stop = threading.Event()
     loop = threading.Thread(target=ch.run_forever, args=(stop,), daemon=True)
     loop.start()
@@ -294,23 +310,17 @@ def test_stopping_interrupts_a_held_poll(tmp_path, signer, scripts):
     stop.set()
     loop.join(timeout=5)
     assert not loop.is_alive() and time.monotonic() - started < 2
-    server.close()
-    for conn in accepted:
-        conn.close()
 
 
-def test_stopping_just_as_a_poll_is_sent_still_ends_the_loop(tmp_path, signer, scripts):
+def test_stopping_just_as_a_poll_is_sent_still_ends_the_loop(
+    tmp_path, signer, scripts, silent_server
+):
     """``stop`` set after the watcher's first interruption but before the poll's connection
     exists (the race that held an agent for its whole long-poll on a stop): the watcher keeps
     interrupting until the loop has returned."""
-    import socket
     import threading
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    accepted: list[socket.socket] = []
-    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    url, accepted = silent_server
     stop = threading.Event()
 
     class LateChannel(TaskChannel):
@@ -321,22 +331,10 @@ def test_stopping_just_as_a_poll_is_sent_still_ends_the_loop(tmp_path, signer, s
             time.sleep(0.3)
             return super()._request(method, path, body)
 
-    ch = LateChannel(
-        f"http://127.0.0.1:{server.getsockname()[1]}",
-        "token",
-        "srv1",
-        tmp_path / "state",
-        ["run-script"],
-        public_key=signer.public_key(),
-        scripts_dir=scripts,
-        long_poll=60,
-    )
+    ch = _long_polling(LateChannel, url, tmp_path, signer, scripts)
     loop = threading.Thread(target=ch.run_forever, args=(stop,), daemon=True)
     started = time.monotonic()
     loop.start()
     loop.join(timeout=8)
     assert not loop.is_alive() and time.monotonic() - started < 5
     assert accepted, "the poll did connect (the race was exercised)"
-    server.close()
-    for conn in accepted:
-        conn.close()
