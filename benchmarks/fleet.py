@@ -419,8 +419,14 @@ class Fleet:
             "breach_chance": breach_chance,
             "host_size": host_size,
         }
-        #: Prebuilt gzip bodies per agent index (:meth:`prepare`), sent in order
-        self._prebuilt: list[collections.deque[bytes]] | None = None
+        #: Prebuilt gzip bodies per agent index (:meth:`prepare`), sent in order; True with a
+        #: body that carries the host's breaching sample (its send time goes to ``breaches``)
+        self._prebuilt: list[collections.deque[tuple[bytes, bool]]] | None = None
+        #: While :meth:`prepare` builds: hosts whose breach is in a prebuilt body, and whether
+        #: the last :meth:`batch` built carried one
+        self._building = False
+        self._planned: set[str] = set()
+        self._breached = False
         self._t0 = 0.0
         self._series = {
             "host": trim_host(hosts, host_size) if host_size else hosts,
@@ -448,14 +454,19 @@ class Fleet:
         breach = (
             self.breach_chance > 0
             and agent.hostname not in self.breaches
+            and agent.hostname not in self._planned
             and self.random.random() < self.breach_chance
         )
+        self._breached = False
         for asset, series in shapes:
             for metric, labels in series:
                 value = _healthy(metric, labels) * (1 + self.random.uniform(-0.02, 0.02))
                 if breach and asset == agent.hostname and metric == BREACH_METRIC:
-                    value, breach = BREACH_VALUE, False
-                    self.breaches[agent.hostname] = time.perf_counter()
+                    value, breach, self._breached = BREACH_VALUE, False, True
+                    if self._building:  # sent later: timed when it is (_worker)
+                        self._planned.add(agent.hostname)
+                    else:
+                        self.breaches[agent.hostname] = time.perf_counter()
                 for f in active:
                     if (
                         f.asset == asset
@@ -498,27 +509,34 @@ class Fleet:
         then. ``t0`` is set ahead by the measured build rate; :meth:`start` waits for it, or
         if the build ran late the batches go out that much after their timestamps (a
         constant shipping lag). A batch still due once the prebuilt ones are sent is built
-        live. Not with faults or breach mode (they depend on the send time)."""
-        if self.faults or self.breach_chance:
-            raise ValueError("prepare(): not with faults or breach mode")
+        live. Breach mode: which batch breaches is drawn as it is built; its send time is
+        taken just before its POST. Not with faults (they depend on the send time)."""
+        if self.faults:
+            raise ValueError("prepare(): not with faults")
         n = max(1, len(self.agents))
         count = int(duration / self.period) + 2
 
-        def build(i: int, agent: FleetAgent, t0: float) -> collections.deque[bytes]:
-            return collections.deque(
-                self.encode(body)
-                for k in range(count)
-                if (body := self.batch(agent, t0 + self.period * (i / n + k))) is not None
-            )
+        def build(i: int, agent: FleetAgent, t0: float) -> collections.deque[tuple[bytes, bool]]:
+            out: collections.deque[tuple[bytes, bool]] = collections.deque()
+            for k in range(count):
+                body = self.batch(agent, t0 + self.period * (i / n + k))
+                if body is not None:
+                    out.append((self.encode(body), self._breached))
+            return out
 
-        began = time.perf_counter()
-        seq = self.agents[0].seq if self.agents else 0
-        if self.agents:  # the build rate, on a throw-away copy of the first agent's batches
-            build(0, self.agents[0], time.time())
-            self.agents[0].seq = seq
-        per_agent = time.perf_counter() - began
-        self._t0 = time.time() + per_agent * n * 1.2 + 0.5
-        self._prebuilt = [build(i, agent, self._t0) for i, agent in enumerate(self.agents)]
+        self._building = True
+        try:
+            began = time.perf_counter()
+            seq = self.agents[0].seq if self.agents else 0
+            if self.agents:  # the build rate, on a throw-away copy of the first agent's batches
+                build(0, self.agents[0], time.time())
+                self.agents[0].seq = seq
+                self._planned.clear()
+            per_agent = time.perf_counter() - began
+            self._t0 = time.time() + per_agent * n * 1.2 + 0.5
+            self._prebuilt = [build(i, agent, self._t0) for i, agent in enumerate(self.agents)]
+        finally:
+            self._building = False
 
     # ------------------------------------------------------------------ running
 
@@ -604,7 +622,11 @@ class Fleet:
                 last_send = time.time()
             pending = self._prebuilt[i] if self._prebuilt is not None else None
             if pending:
-                self._send(connections, agent, pending.popleft())
+                data, breach = pending.popleft()
+                if breach:
+                    with self._lock:
+                        self.breaches[agent.hostname] = time.perf_counter()
+                self._send(connections, agent, data)
             elif (body := self.batch(agent, time.time())) is not None:
                 self._send(connections, agent, self.encode(body))
             self._schedule(max(due + self.period, time.time()), i, agent)
@@ -1152,7 +1174,8 @@ def main(argv: list[str] | None = None) -> int:
         "--prebuild",
         action="store_true",
         help="build every batch of the run ahead (JSON + gzip, timestamps as each agent "
-        "would send them), so sending costs only HTTP; not with --breach-chance",
+        "would send them), so sending costs only HTTP (with --breach-chance too: the "
+        "breaching batch is timed at its send)",
     )
     parser.add_argument(
         "--host-size",

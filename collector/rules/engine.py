@@ -42,7 +42,7 @@ INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
 class SeriesLike(Protocol):
     """What the engine needs of a series (``collector.ingest.SeriesRef`` fits).
 
-    Read-only members, so frozen dataclasses like SeriesRef satisfy it."""
+    Read-only members: SeriesRef and frozen dataclasses satisfy it."""
 
     @property
     def id(self) -> int: ...

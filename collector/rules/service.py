@@ -317,7 +317,7 @@ class RuleService:
                         if not rows:
                             return claimed
                         stored: list[tuple[Any, float, float]] = []
-                        refs: dict[int, Any] = {}  # SeriesRef (frozen) for SeriesLike
+                        refs: dict[int, Any] = {}  # SeriesRef (read-only) for SeriesLike
                         for row in rows:
                             payload = (
                                 row.payload

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from agent.wire import Batch
 from collector.errors import Forbidden, InvalidBatch
-from collector.ingest import Ingestor
+from collector.ingest import Ingestor, SeriesCache, SeriesRef, shared_labels
 from collector.schema import assets, events, latest, rollups_hourly, samples, series
 
 
@@ -375,3 +375,43 @@ def test_last_seen_is_written_at_most_once_per_interval(store, acme, kit):
     )
     ing.ingest(acme.principal, Batch.model_validate(doc), received_at=t + 31)
     assert seen() == (t + 31, t + 31)
+
+
+def test_series_cache_keeps_ids_and_builds_each_batchs_refs():
+    """The cache holds (metric, labels) once and asset → id under it; each lookup builds
+    refs with the batch's asset ids, the cache's metric string and the shared labels dict."""
+    pairs, labels = shared_labels('{"mount":"/"}')
+    cache = SeriesCache(client_id=7)
+    cache.update(
+        {
+            ("web1", "disk_used_percent", pairs): SeriesRef(
+                11, 7, 1, "web1", "disk_used_percent", labels
+            ),
+            ("web2", "disk_used_percent", pairs): SeriesRef(
+                12, 7, 2, "web2", "disk_used_percent", labels
+            ),
+            ("web1", "cpu_percent", ()): SeriesRef(13, 7, 1, "web1", "cpu_percent", {}),
+        }
+    )
+    assert len(cache) == 3
+    keys = [
+        ("web2", "disk_used_percent", pairs),
+        ("web1", "cpu_percent", ()),
+        ("web3", "disk_used_percent", pairs),  # a new asset
+        ("web1", "disk_used_percent", (("mount", "/var"),)),  # a new label set
+    ]
+    got = cache.lookup(keys, {"web1": 1, "web2": 2, "web3": 3})
+    assert got[2:] == [None, None]
+    two, one = got[0], got[1]
+    assert two is not None and one is not None
+    assert (two.id, two.client_id, two.asset_id, two.asset, two.metric) == (
+        12,
+        7,
+        2,
+        "web2",
+        "disk_used_percent",
+    )
+    assert two.labels is labels  # shared, never copied per series
+    assert (one.id, one.asset_id, one.labels) == (13, 1, {})
+    again = cache.lookup(keys[:1], {"web2": 2})[0]
+    assert again is not two and again is not None and again.id == two.id  # built per batch

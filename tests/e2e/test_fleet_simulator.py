@@ -7,12 +7,25 @@ simulator counts as accepted. Its CPU meter reads the collector's process time.
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 
 import sqlalchemy as sa
 from servers.collector import CollectorProcess
 
-from benchmarks.fleet import CpuMeter, Fleet, host_series, provision, run_split, trim_host
+from benchmarks.fleet import (
+    BREACH_METRIC,
+    BREACH_VALUE,
+    CpuMeter,
+    Fleet,
+    breach_settings,
+    host_series,
+    provision,
+    run_split,
+    trim_host,
+    webhook_receiver,
+)
 from collector.schema import samples, series
 from collector.store import Store
 
@@ -110,3 +123,36 @@ def test_split_prebuilt_fleet_sends_what_an_agent_sends(tmp_path):
             store.dispose()
     assert stored == report.samples
     assert per_series and all(n == distinct >= 2 for _, n, distinct in per_series)
+
+
+def test_prebuilt_breaches_are_timed_at_their_send_and_each_reaches_the_webhook(tmp_path):
+    """Breach mode with bodies built ahead (the load the p99 target is measured at): the
+    breaching batch is drawn as it is built (at most one a host), its send time is taken when
+    it is sent, and each one opens an incident whose ``open`` webhook reaches the receiver."""
+    url = f"sqlite:///{tmp_path / 'upkeep.db'}"
+    with webhook_receiver() as receiver:
+        config = breach_settings(tmp_path / "conf", receiver.server_address[1])
+        with CollectorProcess(tmp_path, database_url=url, config=config) as collector:
+            agents = provision(url, clients=2, agents=6, sites=0)
+            options = {"interval": 1.0, "workers": 4, "host_source": "once"}
+            built = Fleet([collector.url], agents, breach_chance=1.0, **options)
+            built.prepare(3.0)
+            assert built._prebuilt is not None
+            flags = [[breach for _, breach in bodies] for bodies in built._prebuilt]
+            assert all(f[0] and not any(f[1:]) for f in flags), flags  # once, the first
+            assert built.breaches == {}  # nothing timed before it is sent
+            body = gzip.decompress(built._prebuilt[0][0][0])
+            sent = [s for s in json.loads(body)["samples"] if s["metric"] == BREACH_METRIC]
+            assert [s["value"] for s in sent] == [BREACH_VALUE]
+            for agent in agents:
+                agent.seq = 0  # the bodies above were never sent
+
+            fleet = Fleet([collector.url], agents, breach_chance=1.0, **options)
+            started = time.perf_counter()
+            report = run_split(fleet, 3.0, 2, prebuild=True)
+            latencies, missing = receiver.latencies(fleet.breaches, wait=15.0)
+    assert report.errors == {}, report.summary()
+    assert sorted(fleet.breaches) == sorted(a.hostname for a in agents)
+    assert all(t > started for t in fleet.breaches.values())  # sent in this run
+    assert missing == 0 and len(latencies) == len(agents)
+    assert all(0 < latency < 10 for latency in latencies), latencies
