@@ -98,7 +98,7 @@ def shown_state(driver: Any, expected: str) -> None:
     try:
         # The old page's element goes stale while the new page loads: keep polling.
         WebDriverWait(
-            driver, 15, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+            driver, 30, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
         ).until(state)
     except Exception:
         raise AssertionError(
@@ -108,7 +108,7 @@ def shown_state(driver: Any, expected: str) -> None:
 
 def wait_url(driver: Any, url: str) -> None:
     try:
-        WebDriverWait(driver, 15).until(lambda d: d.current_url == url)
+        WebDriverWait(driver, 30).until(lambda d: d.current_url == url)
     except Exception:
         raise AssertionError(
             f"at {driver.current_url}, expected {url}:\n{driver.page_source[:3000]}"
