@@ -659,6 +659,11 @@ class RuleEngine:
         self._effective: dict[int, dict[str, Rule]] = {}
         self._effective_by: dict[tuple[int, ...], dict[str, Rule]] = {}
         self._asset_seen: dict[int, tuple[int, float]] = {}  # asset id → (client id, newest ts)
+        #: Assets whose newest time changed (or whose asset alert arrived) since the last
+        #: batch: the `metric: any` alerts :meth:`_observe_assets` looks at (as a dict: in
+        #: order). Only these: every asset alert ever raised stays in ``_by_asset``, and after
+        #: a fleet-wide silence (a collector restart, a network outage) that is every asset.
+        self._seen_changed: dict[int, None] = {}
         self._restored: dict[str, Core] = {}
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
@@ -683,6 +688,7 @@ class RuleEngine:
         alert.checkpoint = alert.core.copy()
         if alert.series_id is None:
             self._by_asset[(alert.rule_id, alert.asset_id)] = alert
+            self._seen_changed[alert.asset_id] = None
         else:
             self._by_pair[(alert.rule_id, alert.series_id)] = alert
 
@@ -706,6 +712,7 @@ class RuleEngine:
         prev = self._asset_seen.get(asset_id)
         if prev is None or ts > prev[1]:
             self._asset_seen[asset_id] = (client_id, ts)
+            self._seen_changed[asset_id] = None
 
     def windows_needed(self, refs: Iterable[SeriesLike]) -> list[tuple[SeriesLike, float]]:
         """New series that need history (the service preloads them from the store): for an
@@ -825,12 +832,14 @@ class RuleEngine:
         siblings = self.ruleset.sibling_metrics
         any_rules = self.ruleset.any_rules
         seen = self._asset_seen
+        changed = self._seen_changed
         matched: list[tuple[float, SeriesLike, float]] = []
         for ref, value, ts in samples:
             if any_rules:
                 prev = seen.get(ref.asset_id)
                 if prev is None or ts > prev[1] or prev[1] > now + self.max_clock_skew:
                     seen[ref.asset_id] = (ref.client_id, ts)
+                    changed[ref.asset_id] = None
             metric = ref.metric
             if metric in siblings:
                 self._siblings[(ref.asset_id, metric, tuple(sorted(ref.labels.items())))] = value
@@ -838,6 +847,8 @@ class RuleEngine:
                 matched.append((ts, ref, value))
         if any_rules:
             self._observe_assets(out)
+        elif changed:
+            changed.clear()
         if matched:
             matched.sort(key=lambda item: item[0])
             for ts, ref, value in matched:
@@ -1280,15 +1291,25 @@ class RuleEngine:
         self._emit(out, alert, rule, before, max(ts, self._now))
 
     def _observe_assets(self, out: list[Transition]) -> None:
-        """Resolve `metric: any` alerts of assets that sent something newer."""
+        """Resolve `metric: any` alerts of assets that sent something newer. Only assets whose
+        newest time changed, or whose alert is new to ``_by_asset``, since the last call: an
+        alert's ``last_ts`` only moves up (to its asset's newest time here, to ``now`` in the
+        sweep), so no other alert can be behind its asset. A batch costs its own assets, not
+        the fleet's (it looked at every asset alert ever raised)."""
+        changed = self._seen_changed
+        if not changed:
+            return
+        by_asset = self._by_asset
         for compiled in self.ruleset.any_rules:
-            for (rule_id, asset_id), alert in list(self._by_asset.items()):
-                if rule_id != compiled.id or alert.core.status == INACTIVE:
+            for asset_id in changed:
+                alert = by_asset.get((compiled.id, asset_id))
+                if alert is None or alert.core.status == INACTIVE:
                     continue
                 seen = self._asset_seen.get(asset_id)
                 if seen is not None and seen[1] > alert.core.last_ts:
                     rule = self._rule_for(compiled, asset_id)
                     self._absent_seen(alert, rule, seen[1], 0.0, out)
+        changed.clear()
 
     def _asset_alert(self, compiled: CompiledRule, asset_id: int, client_id: int) -> Alert:
         key = (compiled.id, asset_id)
@@ -1301,6 +1322,7 @@ class RuleEngine:
                 alert = Alert(compiled.id, fp, client_id, asset_id, None, {}, core, checkpoint=None)
                 self.alerts[fp] = alert
             self._by_asset[key] = alert
+            self._seen_changed[asset_id] = None  # looked at by the next batch, as any new one
         return alert
 
     # ------------------------------------------------------------------ sweep

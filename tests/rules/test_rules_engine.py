@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -167,6 +168,73 @@ def test_absent_per_asset_fires_and_resolves() -> None:
     assert (t.event, t.asset, t.client) == ("firing", "srv1", "acme")
     e.observe([(Series(), 1.0, T0 + 310)], T0 + 310)
     assert not e.active()
+
+
+def _silent_fleet(n: int) -> RuleEngine:
+    """``n`` assets whose per-asset absent alert fired (a fleet-wide silence: an outage)."""
+    e = engine({"id": "silent", "metric": "any", "absent": {"for": "5m"}})
+    e.observe([(Series(a, asset_id=a), 1.0, T0) for a in range(1, n + 1)], T0)
+    fired = e.sweep(T0 + 300)
+    assert sorted(t.asset for t in fired) == sorted(f"srv{a}" for a in range(1, n + 1))
+    return e
+
+
+def test_after_a_fleet_wide_silence_each_asset_resolves_with_its_own_batch() -> None:
+    e = _silent_fleet(40)
+    out = e.observe([(Series(7, asset_id=7), 1.0, T0 + 310)], T0 + 310)
+    assert [(t.event, t.asset) for t in out] == [("resolved", "srv7")]
+    assert len(e.active()) == 39
+    # A batch of two assets resolves both; one already back resolves nothing again.
+    out = e.observe(
+        [(Series(3, asset_id=3), 1.0, T0 + 320), (Series(7, asset_id=7), 1.0, T0 + 320)],
+        T0 + 320,
+    )
+    assert [(t.event, t.asset) for t in out] == [("resolved", "srv3")]
+    assert e.sweep(T0 + 330) == []  # the others stay firing (still silent)
+    assert len(e.active()) == 38
+
+
+@pytest.mark.parametrize("seen_first", [False, True])
+def test_a_restored_asset_alert_resolves_at_the_next_batch_when_its_asset_was_seen(
+    seen_first: bool,
+) -> None:
+    """A restart: the firing asset alert comes back from the store, and the store's newest time
+    for its asset (``seen``, either order) is newer: the next batch, of any asset, resolves it."""
+    before = _silent_fleet(3)
+    [alert] = [a for a in before.active() if a.asset_id == 2]
+    e = engine({"id": "silent", "metric": "any", "absent": {"for": "5m"}})
+    if seen_first:
+        e.seen(2, 1, T0 + 400)
+        e.observe([(Series(3, asset_id=3), 1.0, T0 + 405)], T0 + 405)  # before the restore
+    e.restore_alert(alert)
+    if not seen_first:
+        e.seen(2, 1, T0 + 400)
+    out = e.observe([(Series(1, asset_id=1), 1.0, T0 + 410)], T0 + 410)
+    assert [(t.event, t.asset) for t in out] == [("resolved", "srv2")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["batch", "sweep"]), st.sets(st.integers(1, 5), max_size=3)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_property_no_active_asset_alert_is_behind_its_asset(steps: list) -> None:
+    """After every batch no active `metric: any` alert has an older time than its asset's
+    newest (what looking at every asset alert after each batch guaranteed)."""
+    e = engine({"id": "silent", "metric": "any", "absent": {"for": "5m"}})
+    now = T0
+    for kind, assets in steps:
+        now += 120
+        if kind == "sweep":
+            e.sweep(now)
+            continue
+        e.observe([(Series(a, asset_id=a), 1.0, now) for a in sorted(assets)], now)
+        for (_, asset_id), alert in e._by_asset.items():
+            if alert.core.status != "inactive":
+                assert e._asset_seen[asset_id][1] <= alert.core.last_ts
 
 
 def test_reload_keeps_state_of_unchanged_rules_and_resolves_removed() -> None:
