@@ -1013,6 +1013,8 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
             warm_up(collector.url, agents, args.workers, args.host_source, args.host_size)
         if store == "postgresql":  # after the warm-up: the collector's pool is open
             groups["postgresql"] = postgres_backends(args.postgres_url, app_name)
+        if args.pause:
+            time.sleep(args.pause)
         idle = CpuMeter(groups).start()
         time.sleep(args.idle)
         idle_rate = {k: v / args.idle for k, v in idle.stop().items()}
@@ -1160,6 +1162,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--idle", type=float, default=5.0, help="seconds to measure the idle CPU before the run"
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="with --warmup: the whole fleet silent for S seconds before the run (an outage: "
+        "over 300, agent-silent fires for every host and the run is the return wave)",
     )
     parser.add_argument("--py-spy", metavar="PREFIX", help="record the collector with py-spy")
     parser.add_argument(
