@@ -1,5 +1,6 @@
 """Rule-engine CPU per host batch after a fleet-wide silence (every agent silent for the
-`agent-silent` rule's 5 minutes: a collector restart, a site or network outage).
+`agent-silent` rule's 5 minutes: an outage of the sites or of the collector's network; a
+collector restart does not count, silence is counted from the engine's start).
 
 Each of N hosts sends its first batch (the agent's catalog host shape with the default
 packs), then the sweep 5 minutes later fires `agent-silent` for every one, then the hosts come

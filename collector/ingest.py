@@ -906,7 +906,7 @@ class Ingestor:
         ``max_series_per_client`` (counted in ``refused``, one ``series_limit`` note per asset).
         """
         cached = self._series.get(client_id)
-        # The steady state: two dict probes per sample.
+        # The steady state: two dict probes and one new ref per sample.
         refs: list[SeriesRef | None] = (
             cached.lookup(keys, asset_ids) if cached is not None else [None] * len(keys)
         )

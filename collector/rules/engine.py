@@ -660,9 +660,7 @@ class RuleEngine:
         self._effective_by: dict[tuple[int, ...], dict[str, Rule]] = {}
         self._asset_seen: dict[int, tuple[int, float]] = {}  # asset id → (client id, newest ts)
         #: Assets whose newest time changed (or whose asset alert arrived) since the last
-        #: batch: the `metric: any` alerts :meth:`_observe_assets` looks at (as a dict: in
-        #: order). Only these: every asset alert ever raised stays in ``_by_asset``, and after
-        #: a fleet-wide silence (a collector restart, a network outage) that is every asset.
+        #: batch, in order: the only ones :meth:`_observe_assets` looks at.
         self._seen_changed: dict[int, None] = {}
         self._restored: dict[str, Core] = {}
         self._dirty: set[str] = set()
