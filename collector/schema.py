@@ -66,6 +66,7 @@ assets = sa.Table(
     sa.Column("first_seen", Epoch, nullable=False),
     sa.Column("last_seen", Epoch, nullable=False),
     sa.UniqueConstraint("client_id", "name"),
+    sa.Index("ix_assets_site_id", "site_id"),  # a site's assets (the dependency stage)
 )
 
 agents = sa.Table(
@@ -215,6 +216,7 @@ rule_alerts = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("updated_at", Epoch, nullable=False),
     sa.Index(None, "status"),
+    sa.Index("ix_rule_alerts_asset_id", "asset_id"),
 )
 
 # Append-only: every alert transition the engine produced (the incident lifecycle reads it).

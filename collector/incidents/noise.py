@@ -35,6 +35,7 @@ from agent.yamlsource import ConfigError, YamlDocument, validate
 from collector import timeutil
 from collector.errors import AlreadyExists, NotFound
 from collector.incidents import dependencies as deps
+from collector.incidents import pipeline
 from collector.incidents.maintenance import (
     MaintenanceWindow,
     Scope,
@@ -126,7 +127,14 @@ class NoiseControl:
         return True
 
     def key_of(self, conn: Connection, fingerprint: str) -> str | None:
-        return self.incident_key(conn, fingerprint) if self.incident_key is not None else None
+        if self.incident_key is None:
+            return None
+        known = pipeline.memo(pipeline.ACTIVE_KEYS)
+        if known is None:
+            return self.incident_key(conn, fingerprint)
+        if fingerprint not in known:
+            known[fingerprint] = self.incident_key(conn, fingerprint)
+        return known[fingerprint]
 
 
 _control = NoiseControl()
@@ -414,7 +422,13 @@ def maintenance_stage(conn: Connection, signal: AlertSignal, now: float) -> Deci
         )
         return suppress(f"resolved while held back ({row.reason})")
     scope = Scope(signal.client, signal.site, signal.asset, frozenset(signal.tags), signal.name)
-    hit = open_until(windows_for(conn, signal.client), scope, now, _control.config.timezones)
+    known = pipeline.memo("maintenance-windows")  # no stage writes windows
+    windows = known.get(signal.client) if known is not None else None
+    if windows is None:
+        windows = windows_for(conn, signal.client)
+        if known is not None:
+            known[signal.client] = windows
+    hit = open_until(windows, scope, now, _control.config.timezones)
     if hit is None:
         return PASS
     until, name = hit
@@ -424,13 +438,39 @@ def maintenance_stage(conn: Connection, signal: AlertSignal, now: float) -> Deci
 def _site_state(
     conn: Connection, signal: AlertSignal, config: deps.DependencyConfig, now: float
 ) -> deps.SiteState:
+    site_key = (signal.client_id, signal.site or "")
+    known = pipeline.memo("dependency-site")
+    snapshot = known.get(site_key) if known is not None else None
+    if snapshot is None:
+        snapshot = _site_snapshot(conn, signal, config)
+        if known is not None:
+            known[site_key] = snapshot
+    count, silent, down = snapshot
+    if not count:
+        return deps.SiteState(assets=0)
+    return deps.SiteState(
+        assets=count,
+        silent=silent,
+        uplinks_down=down,
+        site_incident=_control.key_of(
+            conn, deps.site_fingerprint(signal.client_id, signal.site or "")
+        ),
+        uplink_incidents={fp: key for fp in down.values() if (key := _control.key_of(conn, fp))},
+    )
+
+
+def _site_snapshot(
+    conn: Connection, signal: AlertSignal, config: deps.DependencyConfig
+) -> tuple[int, frozenset[str], dict[str, str]]:
+    """The site's asset count, its silent assets and its down uplinks (name → fingerprint):
+    what a batch of signals cannot change (the rule alerts are written before they run)."""
     site_id = conn.execute(
         sa.select(sites.c.id).where(
             sites.c.client_id == signal.client_id, sites.c.name == signal.site
         )
     ).scalar()
     if site_id is None:
-        return deps.SiteState(assets=0)
+        return 0, frozenset(), {}
     site_assets = conn.execute(
         sa.select(assets.c.id, assets.c.name, assets.c.tags).where(assets.c.site_id == site_id)
     ).all()
@@ -442,9 +482,9 @@ def _site_state(
         if r.name in declared or set(r.tags or ()).intersection(config.uplink_tags)
     }
     firing = conn.execute(
-        sa.select(rule_alerts.c.fingerprint, rule_alerts.c.rule_id, rule_alerts.c.asset_id).where(
-            rule_alerts.c.asset_id.in_(names), rule_alerts.c.status == "firing"
-        )
+        sa.select(rule_alerts.c.fingerprint, rule_alerts.c.rule_id, rule_alerts.c.asset_id)
+        .join(assets, assets.c.id == rule_alerts.c.asset_id)
+        .where(assets.c.site_id == site_id, rule_alerts.c.status == "firing")
     ).all()
     silent = frozenset(names[r.asset_id] for r in firing if r.rule_id in config.silent_rules)
     down = {
@@ -452,15 +492,7 @@ def _site_state(
         for r in firing
         if r.asset_id in uplink_ids and r.rule_id in config.outage_rules
     }
-    return deps.SiteState(
-        assets=len(names),
-        silent=silent,
-        uplinks_down=down,
-        site_incident=_control.key_of(
-            conn, deps.site_fingerprint(signal.client_id, signal.site or "")
-        ),
-        uplink_incidents={fp: key for fp in down.values() if (key := _control.key_of(conn, fp))},
-    )
+    return len(names), silent, down
 
 
 def dependency_stage(conn: Connection, signal: AlertSignal, now: float) -> Decision:
@@ -471,11 +503,17 @@ def dependency_stage(conn: Connection, signal: AlertSignal, now: float) -> Decis
     state = _site_state(conn, signal, config, now)
     verdict = deps.decide(signal, state, config, now)
     if verdict.site_signal is not None:
-        site_signal = deps.site_signal(signal, state, verdict.site_signal, now)
         if _control.emit is not None:
-            _control.emit(conn, site_signal, now)
+            # The site's other signals of this batch see the same site: its signal once.
+            fingerprint = deps.site_fingerprint(signal.client_id, signal.site)
+            emitted = pipeline.memo("dependency-site-signal")
+            if emitted is None or emitted.get(fingerprint) != verdict.site_signal:
+                site_signal = deps.site_signal(signal, state, verdict.site_signal, now)
+                _control.emit(conn, site_signal, now)
+                if emitted is not None:
+                    emitted[fingerprint] = verdict.site_signal
             if verdict.decision.action == "suppress" and verdict.decision.parent is None:
-                key = _control.key_of(conn, site_signal.fingerprint)
+                key = _control.key_of(conn, fingerprint)
                 verdict = deps.Verdict(
                     suppress(verdict.decision.reason, parent=key), verdict.site_signal
                 )

@@ -28,12 +28,20 @@ registry table, imported lazily, CONVENTIONS 1 and 6). The order is the order of
 maintenance → dependency → (the lifecycle itself dedupes by fingerprint; re-notification
 back-off is applied by the incident service, because a stage cannot turn a repeat into an
 update — see :mod:`collector.incidents.renotify`).
+
+Signals applied together in one transaction (a rule batch, a sweep: after a fleet-wide
+silence, one ``agent-silent`` per host) run inside :func:`batch`: a stage may then keep in
+:func:`memo` what the other signals of the batch cannot change — a site's assets and firing
+alerts are written before the first signal is applied and no stage writes them — instead of
+reading it again per signal (which made 30,000 silent hosts a sweep of minutes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -146,6 +154,32 @@ def stages(people: bool = False) -> tuple[Stage, ...]:
         else:
             out.append(entry)
     return tuple(out)
+
+
+_batch: contextvars.ContextVar[dict[str, dict[Any, Any]] | None] = contextvars.ContextVar(
+    "incident_pipeline_batch", default=None
+)
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    """Apply the signals of one transaction together: :func:`memo` keeps values until the end."""
+    token = _batch.set({})
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+#: The memo of active incident keys by fingerprint (read by stages, e.g. the site incident's
+#: key; the incident service drops a fingerprint's entry whenever it writes its incident).
+ACTIVE_KEYS = "active-incident-key"
+
+
+def memo(name: str) -> dict[Any, Any] | None:
+    """The batch's memo ``name`` (a dict the caller fills), or None outside :func:`batch`."""
+    current = _batch.get()
+    return None if current is None else current.setdefault(name, {})
 
 
 def run(

@@ -134,10 +134,16 @@ class IncidentService:
 
     def on_transitions(self, conn: Connection, transitions: list[Transition], now: float) -> None:
         """Rule-engine listener: runs inside the transaction that stores the transitions."""
-        for t in transitions:
-            signal = signal_of(t)
-            if signal is not None:
+        self.apply_signals(conn, [s for t in transitions if (s := signal_of(t)) is not None], now)
+
+    def apply_signals(self, conn: Connection, signals: list[AlertSignal], now: float) -> None:
+        """Apply ``signals`` in order as one batch of the pipeline (:func:`pipeline.batch`):
+        what they cannot change (a site's assets and alerts) is read once, the alerts folded
+        into a parent incident are listed on it in one statement."""
+        with pipeline.batch():
+            for signal in signals:
                 self.apply_signal(conn, signal, now)
+            self._flush_listings(conn)
 
     def apply_signal(self, conn: Connection, signal: AlertSignal, now: float) -> Applied:
         """Run ``signal`` through the stages and the lifecycle (inside ``conn``'s transaction).
@@ -153,6 +159,10 @@ class IncidentService:
             if decision.action == "suppress" and decision.parent:
                 self._list_on_parent(conn, decision.parent, signal, decision.reason, now)
             return Applied(None, None, decision)
+        known = pipeline.memo(pipeline.ACTIVE_KEYS)
+        if known is not None:  # the lifecycle may open, reopen or resolve it now
+            known.pop(signal.fingerprint, None)
+            self._flush_listings(conn)  # the events in the order they happened
         active = self._by_fingerprint(conn, signal.fingerprint, lifecycle.ACTIVE, lock=True)
         if active is None and signal.status == "firing" and signal.fingerprint:
             try:
@@ -208,9 +218,16 @@ class IncidentService:
     ) -> None:
         """A suppressed alert is listed on the incident it was folded into (e.g. the site's):
         an append-only ``suppressed`` event, once per alert and status change."""
-        row = conn.execute(sa.select(incidents.c.id).where(incidents.c.key == parent)).first()
-        if row is None:
-            return
+        ids = pipeline.memo("incident-id")
+        incident_id = ids.get(parent) if ids is not None else None
+        if incident_id is None:
+            incident_id = conn.execute(
+                sa.select(incidents.c.id).where(incidents.c.key == parent)
+            ).scalar()
+            if incident_id is None:
+                return
+            if ids is not None:
+                ids[parent] = incident_id
         data = {
             "fingerprint": signal.fingerprint,
             "alert": signal.name,
@@ -219,21 +236,34 @@ class IncidentService:
             "summary": signal.summary,
             "reason": reason,
         }
-        seen = conn.execute(
-            sa.select(incident_events.c.data).where(
-                incident_events.c.incident_id == row.id, incident_events.c.type == "suppressed"
-            )
-        ).scalars()
-        if any(
-            d.get("fingerprint") == signal.fingerprint and d.get("status") == signal.status
-            for d in seen
-        ):
+        listed = pipeline.memo("listed-on-parent")
+        seen = listed.get(incident_id) if listed is not None else None
+        if seen is None:  # once per parent and batch (a site's storm lists hundreds on one)
+            seen = {
+                (d.get("fingerprint"), d.get("status"))
+                for d in conn.execute(
+                    sa.select(incident_events.c.data).where(
+                        incident_events.c.incident_id == incident_id,
+                        incident_events.c.type == "suppressed",
+                    )
+                ).scalars()
+            }
+            if listed is not None:
+                listed[incident_id] = seen
+        if (signal.fingerprint, signal.status) in seen:
             return  # a repeat of the same suppressed alert adds nothing
-        conn.execute(
-            incident_events.insert().values(
-                incident_id=row.id, ts=now, actor=SYSTEM_ACTOR, type="suppressed", data=data
-            )
-        )
+        seen.add((signal.fingerprint, signal.status))
+        row = {"incident_id": incident_id, "ts": now, "actor": SYSTEM_ACTOR, "type": "suppressed"}
+        pending = pipeline.memo("listings")
+        if pending is None:
+            conn.execute(incident_events.insert(), {**row, "data": data})
+        else:  # one INSERT for the batch's listings, before its next incident write
+            pending.setdefault("rows", []).append({**row, "data": data})
+
+    def _flush_listings(self, conn: Connection) -> None:
+        pending = pipeline.memo("listings")
+        if pending and pending.get("rows"):
+            conn.execute(incident_events.insert(), pending.pop("rows"))
 
     def _by_fingerprint(
         self, conn: Connection, fingerprint: str, states: Iterable[str], *, lock: bool = False

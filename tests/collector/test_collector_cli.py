@@ -33,9 +33,9 @@ def upkeep(db_url, tmp_path):
 
 
 def test_db_upgrade_then_clients(upkeep, db_url):
-    assert "upgraded from empty to revision 0024" in upkeep("db", "upgrade").stdout
-    assert "already at revision 0024" in upkeep("db", "upgrade").stdout
-    assert "current: 0024; head: 0024" in upkeep("db", "current").stdout
+    assert "upgraded from empty to revision 0025" in upkeep("db", "upgrade").stdout
+    assert "already at revision 0025" in upkeep("db", "upgrade").stdout
+    assert "current: 0025; head: 0025" in upkeep("db", "current").stdout
     assert "Created client 'acme'" in upkeep("client", "add", "acme").stdout
     upkeep("client", "add", "globex")
     assert "already exists" in upkeep("client", "add", "acme", code=4).stderr

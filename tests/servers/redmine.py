@@ -29,10 +29,12 @@ run here (:func:`redmine_unavailable`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -48,6 +50,7 @@ from tests.servers.collector import free_port
 REDMINE_ROOT = Path("/usr/share/redmine")
 PACKAGED_DB = Path("/var/lib/dbconfig-common/sqlite3/redmine/instances/default/redmine_default")
 GEMFILE_LOCAL = 'gem "webrick"\n'
+BUSY_TIMEOUT_MS = 20_000
 #: Projects the tests use (identifiers): one per test client, and a default one.
 PROJECTS = ("acme-support", "globex-support", "support")
 
@@ -104,7 +107,9 @@ class RedmineServer:
         self.env = {
             **os.environ,
             "RAILS_ENV": "production",
-            "DATABASE_URL": f"sqlite3:{self.db_path}",
+            # Webrick serves requests in threads: without a busy timeout, a read that meets
+            # the connector's write fails at once with SQLite3::BusyException (HTTP 500).
+            "DATABASE_URL": f"sqlite3:{self.db_path}?timeout={BUSY_TIMEOUT_MS}",
             "RAILS_LOG_TO_STDOUT": "1",
         }
 
@@ -143,6 +148,8 @@ class RedmineServer:
             self._run("bin/rake", "db:migrate")
             self.env["REDMINE_LANG"] = "en"
             self._run("bin/rake", "redmine:load_default_data")
+        with contextlib.closing(sqlite3.connect(self.db_path)) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
         script = self.workdir / "setup.rb"
         script.write_text(f"PROJECTS = {json.dumps(list(PROJECTS))}\n{SETUP_RB}")
         out = self._run("bin/rails", "runner", str(script))

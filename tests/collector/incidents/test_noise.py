@@ -3,6 +3,7 @@ hold signals back and release only what still fires; dependencies fold a site in
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -255,3 +256,80 @@ def test_noise_stages_are_registered_in_order():
     from collector.incidents import pipeline
 
     assert pipeline.stages()[:2] == (noise.maintenance_stage, noise.dependency_stage)
+
+
+def test_a_silent_site_in_one_batch_is_read_once_and_lists_each_alert_in_order(store, control):
+    """A fleet-wide silence fires agent-silent for every host in one sweep: the batch reads
+    the site once (not once per host: 30,000 hosts made that a sweep of minutes), applies the
+    site signal once (no 'repeated' per host) and lists every alert on the site incident,
+    before the batch's next incident write."""
+    from collector.incidents.service import IncidentService
+    from collector.schema import incident_events, incidents
+
+    _, ids = seed(store, n_assets=40)
+    service = IncidentService(store)
+    control.emit = service.apply_signal
+    control.incident_key = noise.active_incident_key
+    for i in range(40):
+        fire(store, ids, f"srv{i}")
+    after = T0 + 4000  # past the file's maintenance window of hq
+    silent = [sig(f"srv{i}", rule="agent-silent", ts=after) for i in range(40)]
+    other = sig("b1", site="branch", rule="disk-space", ts=after)  # passes: its own incident
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        with store.write() as conn:
+            service.apply_signals(conn, [*silent, other], after + 40)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    # Each site's assets and firing alerts once: 41 signals, two sites (hq and branch).
+    assert sum(1 for s in statements if re.search(r"FROM assets\b", s)) == 2
+    assert sum(1 for s in statements if re.search(r"FROM rule_alerts JOIN assets\b", s)) == 2
+    site_fp = site_fingerprint(1, "hq")
+    with store.read() as conn:
+        rows = conn.execute(sa.select(incidents.c.id, incidents.c.fingerprint)).all()
+        by_fp = {r.fingerprint: r.id for r in rows}
+        assert set(by_fp) == {site_fp, "disk-space:b1"}
+        events = conn.execute(
+            sa.select(incident_events.c.id, incident_events.c.incident_id, incident_events.c.type)
+            .select_from(incident_events)
+            .order_by(incident_events.c.id)
+        ).all()
+        listed = conn.execute(
+            sa.select(incident_events.c.data)
+            .where(incident_events.c.type == "suppressed")
+            .order_by(incident_events.c.id)
+        ).scalars()
+        assert [d["asset"] for d in listed] == [f"srv{i}" for i in range(40)]
+    on_site = [e.type for e in events if e.incident_id == by_fp[site_fp]]
+    assert on_site == ["opened"] + ["suppressed"] * 40
+    last_listing = max(e.id for e in events if e.type == "suppressed")
+    first_other = min(e.id for e in events if e.incident_id == by_fp["disk-space:b1"])
+    assert last_listing < first_other
+    # The same silence again (a later sweep, another batch) lists nothing twice.
+    with store.write() as conn:
+        service.apply_signals(conn, silent, after + 70)
+    with store.read() as conn:
+        assert (
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(incident_events)
+                .where(incident_events.c.type == "suppressed")
+            ).scalar()
+            == 40
+        )
+    # One by one, outside a batch (each in its own transaction), the outcome is the same.
+    fire(store, ids, "srv0", status="inactive")
+    with store.write() as conn:
+        service.apply_signal(
+            conn, sig("srv0", rule="agent-silent", status="resolved", ts=after + 99), after + 99
+        )
+    with store.read() as conn:
+        state = conn.execute(
+            sa.select(incidents.c.state).where(incidents.c.fingerprint == site_fp)
+        ).scalar()
+    assert state == "resolved"

@@ -1,0 +1,156 @@
+"""The incident storm after a fleet-wide silence: what the sweep that fires ``agent-silent``
+for every host costs the collector, and how long ingest waits for it.
+
+The collector's own path in one process, without HTTP (as ``benchmarks/fleet_memory.py``):
+a real SQLite store (or ``--database-url``), the runtime ``upkeep serve`` builds, N hosts in
+``--clients`` clients (one site each, so ``N / clients`` hosts a site), each host's first
+batch as the fleet simulator makes it. Then the rule service's sweep runs as if the whole
+fleet had been silent for ``agent-silent``'s 5 minutes and more: every host's alert fires,
+the incident pipeline folds each site into one ``site-unreachable`` incident and lists the
+suppressed alerts on it. Printed: the sweep's wall and CPU seconds, incidents and events
+written, and — from a thread storing one more host batch every 50 ms while the sweep runs —
+the longest an ingest waited (the batch's store and rule evaluation, as in the request).
+
+    .venv/bin/python benchmarks/silence_storm.py --hosts 30000 --clients 60
+    .venv/bin/python benchmarks/silence_storm.py --hosts 5000 --clients 10 --py-spy /tmp/storm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fleet import Fleet, FleetAgent, load  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=30_000)
+    parser.add_argument("--clients", type=int, default=60, help="one site each")
+    parser.add_argument("--silence", type=float, default=320.0, help="seconds of silence")
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--py-spy", default=None, metavar="PREFIX", help="profile the sweep")
+    args = parser.parse_args(argv)
+
+    import sqlalchemy as sa
+
+    from collector import admin, wirecodec
+    from collector.api import build_runtime
+    from collector.schema import incident_events, incidents
+    from collector.server import tune_gc
+    from collector.settings import Settings
+    from collector.store import Store
+
+    tmp = Path(tempfile.mkdtemp(prefix="upkeep-storm-"))
+    url = args.database_url or f"sqlite:///{tmp / 'upkeep.db'}"
+    settings = Settings.for_data_dir(tmp / "data", database_url=url)
+    store = Store.from_settings(settings)
+    store.upgrade()
+    runtime = build_runtime(settings, store, run_retention=False, run_reports=False)
+    runtime.rules.start()
+    tag = f"{os.getpid() % 10_000:04d}"  # a PostgreSQL database may hold an earlier run's
+    principals = []
+    for c in range(args.clients):
+        name = f"storm{tag}-c{c:03d}"
+        admin.create_client(store, name)
+        _, token = admin.create_token(store, client=name, name="agents")
+        with store.read() as conn:
+            principals.append(admin.authenticate(conn, token, need="agent"))
+    fleet = Fleet(["http://unused"], [], host_source="catalog")
+    tune_gc()
+    t0 = time.time() - 60
+    started = time.perf_counter()
+    for h in range(args.hosts):
+        c = h % args.clients
+        agent = FleetAgent(f"storm{tag}-c{c:03d}", "", f"storm{tag}-c{c:03d}-h{h:05d}", "site")
+        body = json.dumps(fleet.batch(agent, t0 + h * 0.001)).encode()
+        runtime.ingestor.ingest(principals[c], wirecodec.decode_batch(body))
+    print(
+        f"{args.hosts} hosts in {args.clients} sites stored in "
+        f"{time.perf_counter() - started:.0f} s; {load()}",
+        flush=True,
+    )
+    with store.read() as conn:
+        before = (
+            conn.execute(sa.select(sa.func.count()).select_from(incidents)).scalar_one(),
+            conn.execute(sa.select(sa.func.count()).select_from(incident_events)).scalar_one(),
+        )
+
+    # One more host batch every 50 ms while the sweep runs: how long does ingest wait?
+    waits: list[float] = []
+    stop = threading.Event()
+    late = FleetAgent(f"storm{tag}-c000", "", f"storm{tag}-late", "late")
+
+    def ingest_during() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            body = json.dumps(fleet.batch(late, time.time() + n * 0.001)).encode()
+            t = time.perf_counter()
+            result = runtime.ingestor.ingest(principals[0], wirecodec.decode_batch(body))
+            runtime.rules.on_ingest(result)
+            waits.append(time.perf_counter() - t)
+            stop.wait(0.05)
+
+    spy = None
+    if args.py_spy:
+        spy = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(os.getpid()),
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "-o",
+                f"{args.py_spy}.txt",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+    thread = threading.Thread(target=ingest_during, daemon=True)
+    thread.start()
+    wall, cpu = time.perf_counter(), time.process_time()
+    transitions = runtime.rules.sweep(time.time() + args.silence)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    stop.set()
+    thread.join()
+    if spy is not None:
+        spy.send_signal(2)
+        spy.wait(30)
+    with store.read() as conn:
+        after = (
+            conn.execute(sa.select(sa.func.count()).select_from(incidents)).scalar_one(),
+            conn.execute(sa.select(sa.func.count()).select_from(incident_events)).scalar_one(),
+        )
+    fired = sum(1 for t in transitions if t.event == "firing")
+    waits.sort()
+    print(
+        f"sweep: {len(transitions)} transitions ({fired} firing) in {wall:.1f} s wall, "
+        f"{cpu:.1f} s CPU ({1000 * wall / max(1, len(transitions)):.2f} ms a transition); "
+        f"incidents +{after[0] - before[0]}, events +{after[1] - before[1]}"
+    )
+    if waits:
+        print(
+            f"ingest during the sweep: {len(waits)} batches, longest wait {waits[-1]:.2f} s, "
+            f"median {waits[len(waits) // 2] * 1000:.0f} ms"
+        )
+    store.dispose()
+    os._exit(0)  # the rule service's threads need no orderly goodbye
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
