@@ -11,7 +11,13 @@ suppressed alerts on it. Printed: the sweep's wall and CPU seconds, incidents an
 written, and — from a thread storing one more host batch every 50 ms while the sweep runs —
 the longest an ingest waited (the batch's store and rule evaluation, as in the request).
 
+``--silent-fraction F``: only the first F of each site's hosts went silent (the others sent a
+batch just now): no site is unreachable, each silent host's alert is held back for the
+dependency grace (is the rest of the site going silent too?) and then released by the
+``noise-release`` job, which opens an incident per host; its run is timed the same way.
+
     .venv/bin/python benchmarks/silence_storm.py --hosts 30000 --clients 60
+    .venv/bin/python benchmarks/silence_storm.py --hosts 30000 --clients 60 --silent-fraction 0.5
     .venv/bin/python benchmarks/silence_storm.py --hosts 5000 --clients 10 --py-spy /tmp/storm
 """
 
@@ -38,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=30_000)
     parser.add_argument("--clients", type=int, default=60, help="one site each")
     parser.add_argument("--silence", type=float, default=320.0, help="seconds of silence")
+    parser.add_argument("--silent-fraction", type=float, default=1.0, help="of each site")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--py-spy", default=None, metavar="PREFIX", help="profile the sweep")
     args = parser.parse_args(argv)
@@ -46,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from collector import admin, wirecodec
     from collector.api import build_runtime
+    from collector.incidents import noise
     from collector.schema import incident_events, incidents
     from collector.server import tune_gc
     from collector.settings import Settings
@@ -68,12 +76,17 @@ def main(argv: list[str] | None = None) -> int:
             principals.append(admin.authenticate(conn, token, need="agent"))
     fleet = Fleet(["http://unused"], [], host_source="catalog")
     tune_gc()
-    t0 = time.time() - 60
+    # As if the collector had run for an hour (it counts silence from its start): the silent
+    # hosts' batches are --silence seconds old, the others' just now; the sweep runs now.
+    runtime.rules.engine.started_at = time.time() - 3600
+    per_site = -(-args.hosts // args.clients)
     started = time.perf_counter()
     for h in range(args.hosts):
         c = h % args.clients
+        silent = h // args.clients < args.silent_fraction * per_site
+        t0 = time.time() - (args.silence if silent else 1)
         agent = FleetAgent(f"storm{tag}-c{c:03d}", "", f"storm{tag}-c{c:03d}-h{h:05d}", "site")
-        body = json.dumps(fleet.batch(agent, t0 + h * 0.001)).encode()
+        body = json.dumps(fleet.batch(agent, t0 + h * 1e-6)).encode()
         runtime.ingestor.ingest(principals[c], wirecodec.decode_batch(body))
     print(
         f"{args.hosts} hosts in {args.clients} sites stored in "
@@ -124,8 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     thread = threading.Thread(target=ingest_during, daemon=True)
     thread.start()
     wall, cpu = time.perf_counter(), time.process_time()
-    transitions = runtime.rules.sweep(time.time() + args.silence)
+    now = time.time()
+    transitions = runtime.rules.sweep(now)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    grace = noise.control().config.dependencies.site_unreachable.grace
+    release = (time.perf_counter(), time.process_time())
+    released = noise.release_once(store, now + grace + 1)
+    release = (time.perf_counter() - release[0], time.process_time() - release[1])
     stop.set()
     thread.join()
     if spy is not None:
@@ -143,9 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{cpu:.1f} s CPU ({1000 * wall / max(1, len(transitions)):.2f} ms a transition); "
         f"incidents +{after[0] - before[0]}, events +{after[1] - before[1]}"
     )
+    print(
+        f"noise-release after the grace ({grace:g} s): {released} released in "
+        f"{release[0]:.1f} s wall, {release[1]:.1f} s CPU "
+        f"({1000 * release[0] / max(1, released):.2f} ms a signal)"
+    )
     if waits:
         print(
-            f"ingest during the sweep: {len(waits)} batches, longest wait {waits[-1]:.2f} s, "
+            f"ingest during the sweep and release: {len(waits)} batches, longest wait {waits[-1]:.2f} s, "
             f"median {waits[len(waits) // 2] * 1000:.0f} ms"
         )
     store.dispose()

@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -182,11 +183,19 @@ def release_once(store: Store, now: float | None = None) -> int:
             is None
         ):
             return 0
-    with store.write() as conn:
-        released = release_due(conn, now)
-    if released:
-        log.info("released %d held-back signal(s)", len(released))
-    return len(released)
+    total, deadline = 0, time.monotonic() + RELEASE_BUDGET
+    while True:  # in slices: ingest's writes go on between them (thousands due at once)
+        with store.write() as conn:
+            released, more = release_due(conn, now, limit=RELEASE_SLICE)
+        total += len(released)
+        if not more or time.monotonic() > deadline:
+            break  # what is left is due at the job's next run
+        # Let a waiting writer in (ingest): the store's write lock is not fair, and this
+        # thread would take it again before a waiter woke up.
+        time.sleep(0.01)
+    if total:
+        log.info("released %d held-back signal(s)", total)
+    return total
 
 
 # ---------------------------------------------------------------------- maintenance table
@@ -345,20 +354,49 @@ def hold(
     return defer(until, reason=reason)
 
 
-def release_due(conn: Connection, now: float, emit: Emitter | None = None) -> list[AlertSignal]:
+#: Deferred signals released in one transaction by :func:`release_once` (each may open an
+#: incident: ~10 ms on SQLite; a slice holds the write lock for about half a second).
+RELEASE_SLICE = 50
+#: Seconds one run of the job may release for; the rest waits for its next run.
+RELEASE_BUDGET = 30.0
+
+
+@overload
+def release_due(conn: Connection, now: float, emit: Emitter | None = None) -> list[AlertSignal]: ...
+
+
+@overload
+def release_due(
+    conn: Connection, now: float, emit: Emitter | None = None, *, limit: int
+) -> tuple[list[AlertSignal], bool]: ...
+
+
+def release_due(
+    conn: Connection, now: float, emit: Emitter | None = None, *, limit: int | None = None
+) -> list[AlertSignal] | tuple[list[AlertSignal], bool]:
     """Release every deferred signal whose time has come; returns those handed to ``emit``.
+    With ``limit``: at most that many rows (the earliest due), and whether more are due.
 
     A row is claimed by deleting it (the row count says who won, so two collectors on one
     PostgreSQL never release a signal twice). Dropped: a resolve (it resolved while held),
     and a rule alert that no longer fires.
     """
-    emit = emit or _control.emit
-    released = []
-    rows = conn.execute(
+    query = (
         sa.select(deferred_signals)
         .where(deferred_signals.c.until <= now)
-        .order_by(deferred_signals.c.until)
-    ).all()
+        .order_by(deferred_signals.c.until, deferred_signals.c.fingerprint)
+    )
+    rows = conn.execute(query if limit is None else query.limit(limit + 1)).all()
+    more = limit is not None and len(rows) > limit
+    with pipeline.batch():  # released together: each site read once (a silent fleet's wave)
+        released = _release_rows(conn, now, emit or _control.emit, rows[:limit])
+    return released if limit is None else (released, more)
+
+
+def _release_rows(
+    conn: Connection, now: float, emit: Emitter | None, rows: Sequence[Any]
+) -> list[AlertSignal]:
+    released = []
     for row in rows:
         claimed = conn.execute(
             deferred_signals.delete().where(

@@ -156,17 +156,32 @@ def stages(people: bool = False) -> tuple[Stage, ...]:
     return tuple(out)
 
 
-_batch: contextvars.ContextVar[dict[str, dict[Any, Any]] | None] = contextvars.ContextVar(
+class _Batch:
+    __slots__ = ("memos", "pending")
+
+    def __init__(self) -> None:
+        self.memos: dict[str, dict[Any, Any]] = {}
+        #: Rows to insert, in order: (connection, table, row).
+        self.pending: list[tuple[Connection, Any, dict[str, Any]]] = []
+
+
+_batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
     "incident_pipeline_batch", default=None
 )
 
 
 @contextlib.contextmanager
 def batch() -> Iterator[None]:
-    """Apply the signals of one transaction together: :func:`memo` keeps values until the end."""
-    token = _batch.set({})
+    """Apply the signals of one transaction together: :func:`memo` keeps values until the
+    end, where the rows of :func:`insert_later` are written. Inside a batch, a nested
+    ``batch()`` is part of it."""
+    if _batch.get() is not None:
+        yield
+        return
+    token = _batch.set(_Batch())
     try:
         yield
+        flush()
     finally:
         _batch.reset(token)
 
@@ -179,7 +194,33 @@ ACTIVE_KEYS = "active-incident-key"
 def memo(name: str) -> dict[Any, Any] | None:
     """The batch's memo ``name`` (a dict the caller fills), or None outside :func:`batch`."""
     current = _batch.get()
-    return None if current is None else current.setdefault(name, {})
+    return None if current is None else current.memos.setdefault(name, {})
+
+
+def insert_later(conn: Connection, table: Any, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table``: at once outside a batch; in a batch with the batch's
+    other rows of the table, in one statement at :func:`flush` (the end of the batch, or
+    earlier: before a write those rows must precede)."""
+    current = _batch.get()
+    if current is None:
+        conn.execute(table.insert(), row)
+    else:
+        current.pending.append((conn, table, row))
+
+
+def flush() -> None:
+    """Write the batch's pending rows now, in their order (consecutive rows of one table and
+    connection in one ``executemany``)."""
+    current = _batch.get()
+    if current is None or not current.pending:
+        return
+    pending, current.pending = current.pending, []
+    start = 0
+    for i in range(1, len(pending) + 1):
+        if i == len(pending) or pending[i][:2] != pending[start][:2]:
+            conn, table, _ = pending[start]
+            conn.execute(table.insert(), [row for _, _, row in pending[start:i]])
+            start = i
 
 
 def run(

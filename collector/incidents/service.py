@@ -143,7 +143,6 @@ class IncidentService:
         with pipeline.batch():
             for signal in signals:
                 self.apply_signal(conn, signal, now)
-            self._flush_listings(conn)
 
     def apply_signal(self, conn: Connection, signal: AlertSignal, now: float) -> Applied:
         """Run ``signal`` through the stages and the lifecycle (inside ``conn``'s transaction).
@@ -162,7 +161,7 @@ class IncidentService:
         known = pipeline.memo(pipeline.ACTIVE_KEYS)
         if known is not None:  # the lifecycle may open, reopen or resolve it now
             known.pop(signal.fingerprint, None)
-            self._flush_listings(conn)  # the events in the order they happened
+            pipeline.flush()  # the batch's listings first: events in the order they happened
         active = self._by_fingerprint(conn, signal.fingerprint, lifecycle.ACTIVE, lock=True)
         if active is None and signal.status == "firing" and signal.fingerprint:
             try:
@@ -253,17 +252,18 @@ class IncidentService:
         if (signal.fingerprint, signal.status) in seen:
             return  # a repeat of the same suppressed alert adds nothing
         seen.add((signal.fingerprint, signal.status))
-        row = {"incident_id": incident_id, "ts": now, "actor": SYSTEM_ACTOR, "type": "suppressed"}
-        pending = pipeline.memo("listings")
-        if pending is None:
-            conn.execute(incident_events.insert(), {**row, "data": data})
-        else:  # one INSERT for the batch's listings, before its next incident write
-            pending.setdefault("rows", []).append({**row, "data": data})
-
-    def _flush_listings(self, conn: Connection) -> None:
-        pending = pipeline.memo("listings")
-        if pending and pending.get("rows"):
-            conn.execute(incident_events.insert(), pending.pop("rows"))
+        # In a batch, its listings are one INSERT, before its next incident write.
+        pipeline.insert_later(
+            conn,
+            incident_events,
+            {
+                "incident_id": incident_id,
+                "ts": now,
+                "actor": SYSTEM_ACTOR,
+                "type": "suppressed",
+                "data": data,
+            },
+        )
 
     def _by_fingerprint(
         self, conn: Connection, fingerprint: str, states: Iterable[str], *, lock: bool = False

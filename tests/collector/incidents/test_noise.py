@@ -333,3 +333,30 @@ def test_a_silent_site_in_one_batch_is_read_once_and_lists_each_alert_in_order(s
             sa.select(incidents.c.state).where(incidents.c.fingerprint == site_fp)
         ).scalar()
     assert state == "resolved"
+
+
+def test_release_goes_in_slices_and_within_its_budget(store, control, monkeypatch):
+    """Thousands due at once (a silent fleet's held alerts) are released in transactions of
+    RELEASE_SLICE, earliest first; past the run's budget the rest waits for the next run."""
+    _, ids = seed(store)
+    for i in range(10):
+        fire(store, ids, f"srv{i}", "disk-space")
+        assert stage(store, noise.maintenance_stage, sig(f"srv{i}"), T0 + 60 + i).action == "defer"
+    monkeypatch.setattr(noise, "RELEASE_SLICE", 3)
+    transactions = []
+    write = store.write
+    monkeypatch.setattr(store, "write", lambda: transactions.append(1) or write())
+    assert noise.release_once(store, T0 + 3600) == 10
+    assert len(transactions) == 4  # 3 + 3 + 3 + 1
+    assert sorted(s.asset for s in control.emitted) == sorted(f"srv{i}" for i in range(10))
+    # Past the budget after the first slice: three now, the other seven at the next run.
+    control.emitted.clear()
+    for i in range(10):
+        assert stage(store, noise.maintenance_stage, sig(f"srv{i}"), T0 + 60).action == "defer"
+    monkeypatch.setattr(noise, "RELEASE_BUDGET", -1.0)
+    assert noise.release_once(store, T0 + 3600) == 3
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(deferred_signals)).scalar() == 7
+    monkeypatch.setattr(noise, "RELEASE_BUDGET", 30.0)
+    assert noise.release_once(store, T0 + 3600) == 7
+    assert len(control.emitted) == 10 == len({s.asset for s in control.emitted})
