@@ -934,8 +934,10 @@ def warm_up(
     workers: int,
     host_source: str,
     host_size: int | None = None,
+    label: str = "warm-up",
 ) -> None:
-    """Every agent's first batch, which creates its series: not the steady state measured."""
+    """Every agent's first batch, which creates its series: not the steady state measured
+    (or, ``label``led, one more batch of every agent)."""
     fleet = Fleet(
         [url],
         agents,
@@ -955,7 +957,7 @@ def warm_up(
     report = fleet.stop()
     # Said, so that a run whose warm-up did not finish is not read as the steady state.
     print(
-        f"warm-up: {report.batches} of {len(agents)} first batches accepted in "
+        f"{label}: {report.batches} of {len(agents)} batches accepted in "
         f"{time.monotonic() - began:.0f} s (errors {dict(report.errors) or 0})",
         file=sys.stderr,
         flush=True,
@@ -1014,6 +1016,16 @@ def serve_and_run(args: argparse.Namespace, store: str) -> Report:
         if store == "postgresql":  # after the warm-up: the collector's pool is open
             groups["postgresql"] = postgres_backends(args.postgres_url, app_name)
         if args.pause:
+            # A round of every agent's next batch first: a fleet that ran goes silent at
+            # once (an outage), not in the order its first batches were accepted.
+            warm_up(
+                collector.url,
+                agents,
+                args.workers,
+                args.host_source,
+                args.host_size,
+                label="the round before the pause",
+            )
             time.sleep(args.pause)
         idle = CpuMeter(groups).start()
         time.sleep(args.idle)
@@ -1168,8 +1180,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         metavar="S",
-        help="with --warmup: the whole fleet silent for S seconds before the run (an outage: "
-        "over 300, agent-silent fires for every host and the run is the return wave)",
+        help="with --warmup: one more batch of every agent, then the whole fleet silent for S "
+        "seconds before the run (an outage: over 300, agent-silent fires for every host and "
+        "the run is the return wave)",
     )
     parser.add_argument("--py-spy", metavar="PREFIX", help="record the collector with py-spy")
     parser.add_argument(

@@ -286,9 +286,9 @@ def test_a_silent_site_in_one_batch_is_read_once_and_lists_each_alert_in_order(s
             service.apply_signals(conn, [*silent, other], after + 40)
     finally:
         sa.event.remove(store.engine, "before_cursor_execute", count)
-    # Each site's assets and firing alerts once: 41 signals, two sites (hq and branch).
-    assert sum(1 for s in statements if re.search(r"FROM assets\b", s)) == 2
-    assert sum(1 for s in statements if re.search(r"FROM rule_alerts JOIN assets\b", s)) == 2
+    # Each site's state is read once: 41 signals, two sites (hq and branch), four reads of
+    # assets for each (its count, the silent ones and their number, the uplinks' alerts).
+    assert sum(1 for s in statements if re.search(r"\bassets\b", s)) == 2 * 4
     site_fp = site_fingerprint(1, "hq")
     with store.read() as conn:
         rows = conn.execute(sa.select(incidents.c.id, incidents.c.fingerprint)).all()
@@ -360,3 +360,19 @@ def test_release_goes_in_slices_and_within_its_budget(store, control, monkeypatc
     monkeypatch.setattr(noise, "RELEASE_BUDGET", 30.0)
     assert noise.release_once(store, T0 + 3600) == 7
     assert len(control.emitted) == 10 == len({s.asset for s in control.emitted})
+
+
+def test_a_large_silent_site_is_counted_and_named_from_the_store(store, control):
+    """The site state counts the silent assets in the store and names the first 20 by name."""
+    _, ids = seed(store, n_assets=25)
+    for i in range(25):
+        fire(store, ids, f"srv{i}")
+    fire(store, ids, "srv3", "disk-space")  # another firing rule is not a silence
+    decision = stage(
+        store, noise.dependency_stage, sig("srv0", rule="agent-silent", ts=T0 + 4000), T0 + 4000
+    )
+    assert decision.action == "suppress" and "25 of 25 assets silent" in decision.reason
+    site = control.emitted[-1]
+    assert site.name == SITE_UNREACHABLE and site.description.startswith("25 of 25 assets")
+    named = site.description.split("at once: ")[1].split(". Their")[0]
+    assert named == ", ".join(sorted(f"srv{i}" for i in range(25))[:20]) + " …"
