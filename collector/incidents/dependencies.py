@@ -67,10 +67,7 @@ class SiteState:
     """What the stage knows about a site right now (read from the store)."""
 
     assets: int  # assets of the site that report (denominator)
-    #: assets with a silence rule firing (read from the store: the first 21 by name)
-    silent: frozenset[str] = frozenset()
-    #: how many assets have a silence rule firing (None: ``len(silent)``)
-    silent_count: int | None = None
+    silent: frozenset[str] = frozenset()  # assets with a silence rule firing
     #: uplink asset → the fingerprint of its firing outage alert
     uplinks_down: dict[str, str] = field(default_factory=dict)
     #: the incident key of the site-unreachable incident, if one is open
@@ -78,16 +75,12 @@ class SiteState:
     #: incident keys of the uplinks' outage alerts, by fingerprint (where one is open)
     uplink_incidents: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def n_silent(self) -> int:
-        return len(self.silent) if self.silent_count is None else self.silent_count
-
 
 def unreachable(state: SiteState, config: SiteUnreachableConfig) -> bool:
     """Enough of the site's assets are silent at once."""
     if state.assets < config.min_assets:
         return False
-    return state.n_silent >= max(config.min_assets, config.fraction * state.assets - 1e-9)
+    return len(state.silent) >= max(config.min_assets, config.fraction * state.assets - 1e-9)
 
 
 def site_fingerprint(client_id: int, site: str) -> str:
@@ -99,7 +92,7 @@ def site_fingerprint(client_id: int, site: str) -> str:
 def site_signal(signal: AlertSignal, state: SiteState, status: str, now: float) -> AlertSignal:
     """The synthetic asset-less signal that opens (or resolves) a site's unreachable incident."""
     site = signal.site or ""
-    silent = ", ".join(sorted(state.silent)[:20]) + (" …" if state.n_silent > 20 else "")
+    silent = ", ".join(sorted(state.silent)[:20]) + (" …" if len(state.silent) > 20 else "")
     return AlertSignal(
         fingerprint=site_fingerprint(signal.client_id, site),
         name=SITE_UNREACHABLE,
@@ -115,7 +108,7 @@ def site_signal(signal: AlertSignal, state: SiteState, status: str, now: float) 
         kind="outage",
         summary=f"site {site} of {signal.client} is unreachable",
         description=(
-            f"{state.n_silent} of {state.assets} assets at site {site} stopped reporting "
+            f"{len(state.silent)} of {state.assets} assets at site {site} stopped reporting "
             f"at once: {silent}. Their own alerts are listed here instead of opening incidents."
         ),
         event=status,
@@ -143,7 +136,7 @@ def decide(signal: AlertSignal, state: SiteState, config: DependencyConfig, now:
         return Verdict(PASS)
     if site_down:
         reason = (
-            f"site {signal.site} unreachable ({state.n_silent} of {state.assets} assets silent)"
+            f"site {signal.site} unreachable ({len(state.silent)} of {state.assets} assets silent)"
         )
         return Verdict(
             suppress(reason, parent=state.site_incident), site_signal="firing" if silence else None

@@ -483,13 +483,12 @@ def _site_state(
         snapshot = _site_snapshot(conn, signal, config)
         if known is not None:
             known[site_key] = snapshot
-    count, silent, silent_count, down = snapshot
+    count, silent, down = snapshot
     if not count:
         return deps.SiteState(assets=0)
     return deps.SiteState(
         assets=count,
         silent=silent,
-        silent_count=silent_count,
         uplinks_down=down,
         site_incident=_control.key_of(
             conn, deps.site_fingerprint(signal.client_id, signal.site or "")
@@ -500,56 +499,38 @@ def _site_state(
 
 def _site_snapshot(
     conn: Connection, signal: AlertSignal, config: deps.DependencyConfig
-) -> tuple[int, frozenset[str], int, dict[str, str]]:
-    """The site's asset count, its first 21 silent assets by name and how many are silent,
-    and its down uplinks (name → fingerprint): what a batch of signals cannot change (the
-    rule alerts are written before they run)."""
+) -> tuple[int, frozenset[str], dict[str, str]]:
+    """The site's asset count, its silent assets and its down uplinks (name → fingerprint):
+    what a batch of signals cannot change (the rule alerts are written before they run)."""
     site_id = conn.execute(
         sa.select(sites.c.id).where(
             sites.c.client_id == signal.client_id, sites.c.name == signal.site
         )
     ).scalar()
     if site_id is None:
-        return 0, frozenset(), 0, {}
-    # Counts, and a few rows: this runs for every batch with a signal of the site (and, in
-    # a wave of single silences, for nearly every signal), so no row per asset.
-    count = conn.execute(
-        sa.select(sa.func.count()).select_from(assets).where(assets.c.site_id == site_id)
-    ).scalar_one()
-    silent_alerts = (
-        sa.select(assets.c.name)
-        .join(rule_alerts, rule_alerts.c.asset_id == assets.c.id)
-        .where(
-            assets.c.site_id == site_id,
-            rule_alerts.c.status == "firing",
-            rule_alerts.c.rule_id.in_(sorted(set(config.silent_rules))),
-        )
-        .distinct()
-    )
-    silent_count = conn.execute(
-        sa.select(sa.func.count()).select_from(silent_alerts.subquery())
-    ).scalar_one()
-    names = conn.execute(silent_alerts.order_by(assets.c.name).limit(21)).scalars().all()
-    # The site's uplinks (named in the file or tagged) and their firing outage alerts.
-    declared = sorted(config.uplinks.get(signal.client, {}).get(signal.site or "", []))
-    maybe_uplink: sa.ColumnElement[bool] = assets.c.name.in_(declared) if declared else sa.false()
-    if config.uplink_tags:
-        maybe_uplink = sa.or_(maybe_uplink, sa.func.json_array_length(assets.c.tags) > 0)
-    down = {
-        r.name: r.fingerprint
-        for r in conn.execute(
-            sa.select(rule_alerts.c.fingerprint, assets.c.name, assets.c.tags)
-            .join(assets, assets.c.id == rule_alerts.c.asset_id)
-            .where(
-                assets.c.site_id == site_id,
-                maybe_uplink,
-                rule_alerts.c.status == "firing",
-                rule_alerts.c.rule_id.in_(sorted(set(config.outage_rules))),
-            )
-        )
+        return 0, frozenset(), {}
+    site_assets = conn.execute(
+        sa.select(assets.c.id, assets.c.name, assets.c.tags).where(assets.c.site_id == site_id)
+    ).all()
+    names = {r.id: r.name for r in site_assets}
+    declared = set(config.uplinks.get(signal.client, {}).get(signal.site or "", []))
+    uplink_ids = {
+        r.id
+        for r in site_assets
         if r.name in declared or set(r.tags or ()).intersection(config.uplink_tags)
     }
-    return count, frozenset(names), silent_count, down
+    firing = conn.execute(
+        sa.select(rule_alerts.c.fingerprint, rule_alerts.c.rule_id, rule_alerts.c.asset_id)
+        .join(assets, assets.c.id == rule_alerts.c.asset_id)
+        .where(assets.c.site_id == site_id, rule_alerts.c.status == "firing")
+    ).all()
+    silent = frozenset(names[r.asset_id] for r in firing if r.rule_id in config.silent_rules)
+    down = {
+        names[r.asset_id]: r.fingerprint
+        for r in firing
+        if r.asset_id in uplink_ids and r.rule_id in config.outage_rules
+    }
+    return len(names), silent, down
 
 
 def dependency_stage(conn: Connection, signal: AlertSignal, now: float) -> Decision:
