@@ -34,6 +34,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,6 +47,24 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def in_process_runtime(prefix: str, database_url: str | None) -> tuple[Path, Any, Any, Any]:
+    """The runtime ``upkeep serve`` builds (no retention, no reports), migrated, its rule
+    service started, on ``database_url`` or SQLite in a new temp dir: (dir, settings, store,
+    runtime)."""
+    from collector.api import build_runtime
+    from collector.settings import Settings
+    from collector.store import Store
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    url = database_url or f"sqlite:///{tmp / 'upkeep.db'}"
+    settings = Settings.for_data_dir(tmp / "data", database_url=url)
+    store = Store.from_settings(settings)
+    store.upgrade()
+    runtime = build_runtime(settings, store, run_retention=False, run_reports=False)
+    runtime.rules.start()
+    return tmp, settings, store, runtime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,19 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         args.clients = max(20, -(-max(steps) * 78 // 40_000))
 
     from collector import admin, wirecodec
-    from collector.api import build_runtime
     from collector.ingest import IngestResult
     from collector.server import tune_gc
-    from collector.settings import Settings
-    from collector.store import Store
 
-    tmp = Path(tempfile.mkdtemp(prefix="upkeep-mem-"))
-    url = args.database_url or f"sqlite:///{tmp / 'upkeep.db'}"
-    settings = Settings.for_data_dir(tmp / "data", database_url=url)
-    store = Store.from_settings(settings)
-    store.upgrade()
-    runtime = build_runtime(settings, store, run_retention=False, run_reports=False)
-    runtime.rules.start()
+    tmp, settings, store, runtime = in_process_runtime("upkeep-mem-", args.database_url)
     principals = []
     for c in range(args.clients):
         admin.create_client(store, f"mem-c{c:03d}")

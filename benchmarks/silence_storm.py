@@ -28,7 +28,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.fleet import Fleet, FleetAgent, load  # noqa: E402
+from benchmarks.fleet_memory import in_process_runtime  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,20 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     import sqlalchemy as sa
 
     from collector import admin, wirecodec
-    from collector.api import build_runtime
     from collector.incidents import noise
     from collector.schema import incident_events, incidents
     from collector.server import tune_gc
-    from collector.settings import Settings
-    from collector.store import Store
 
-    tmp = Path(tempfile.mkdtemp(prefix="upkeep-storm-"))
-    url = args.database_url or f"sqlite:///{tmp / 'upkeep.db'}"
-    settings = Settings.for_data_dir(tmp / "data", database_url=url)
-    store = Store.from_settings(settings)
-    store.upgrade()
-    runtime = build_runtime(settings, store, run_retention=False, run_reports=False)
-    runtime.rules.start()
+    _, _, store, runtime = in_process_runtime("upkeep-storm-", args.database_url)
     tag = f"{os.getpid() % 10_000:04d}"  # a PostgreSQL database may hold an earlier run's
     principals = []
     for c in range(args.clients):
@@ -163,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"noise-release after the grace ({grace:g} s): {released} released in "
-        f"{release[0]:.1f} s wall, {release[1]:.1f} s CPU "
-        f"({1000 * release[0] / max(1, released):.2f} ms a signal)"
+        f"{release[0]:.1f} s wall, {release[1]:.1f} s CPU"
+        + (f" ({1000 * release[0] / released:.2f} ms a signal)" if released else "")
     )
     if waits:
         print(
