@@ -29,12 +29,10 @@ run here (:func:`redmine_unavailable`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -148,8 +146,6 @@ class RedmineServer:
             self._run("bin/rake", "db:migrate")
             self.env["REDMINE_LANG"] = "en"
             self._run("bin/rake", "redmine:load_default_data")
-        with contextlib.closing(sqlite3.connect(self.db_path)) as db:
-            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
         script = self.workdir / "setup.rb"
         script.write_text(f"PROJECTS = {json.dumps(list(PROJECTS))}\n{SETUP_RB}")
         out = self._run("bin/rails", "runner", str(script))
