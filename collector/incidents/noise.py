@@ -128,14 +128,13 @@ class NoiseControl:
         return True
 
     def key_of(self, conn: Connection, fingerprint: str) -> str | None:
-        if self.incident_key is None:
+        lookup = self.incident_key
+        if lookup is None:
             return None
-        known = pipeline.memo(pipeline.ACTIVE_KEYS)
-        if known is None:
-            return self.incident_key(conn, fingerprint)
-        if fingerprint not in known:
-            known[fingerprint] = self.incident_key(conn, fingerprint)
-        return known[fingerprint]
+        key: str | None = pipeline.remember(
+            pipeline.ACTIVE_KEYS, fingerprint, lambda: lookup(conn, fingerprint)
+        )
+        return key
 
 
 _control = NoiseControl()
@@ -460,12 +459,9 @@ def maintenance_stage(conn: Connection, signal: AlertSignal, now: float) -> Deci
         )
         return suppress(f"resolved while held back ({row.reason})")
     scope = Scope(signal.client, signal.site, signal.asset, frozenset(signal.tags), signal.name)
-    known = pipeline.memo("maintenance-windows")  # no stage writes windows
-    windows = known.get(signal.client) if known is not None else None
-    if windows is None:
-        windows = windows_for(conn, signal.client)
-        if known is not None:
-            known[signal.client] = windows
+    windows = pipeline.remember(  # no stage writes windows
+        "maintenance-windows", signal.client, lambda: windows_for(conn, signal.client)
+    )
     hit = open_until(windows, scope, now, _control.config.timezones)
     if hit is None:
         return PASS
@@ -476,14 +472,11 @@ def maintenance_stage(conn: Connection, signal: AlertSignal, now: float) -> Deci
 def _site_state(
     conn: Connection, signal: AlertSignal, config: deps.DependencyConfig, now: float
 ) -> deps.SiteState:
-    site_key = (signal.client_id, signal.site or "")
-    known = pipeline.memo("dependency-site")
-    snapshot = known.get(site_key) if known is not None else None
-    if snapshot is None:
-        snapshot = _site_snapshot(conn, signal, config)
-        if known is not None:
-            known[site_key] = snapshot
-    count, silent, down = snapshot
+    count, silent, down = pipeline.remember(
+        "dependency-site",
+        (signal.client_id, signal.site or ""),
+        lambda: _site_snapshot(conn, signal, config),
+    )
     if not count:
         return deps.SiteState(assets=0)
     return deps.SiteState(

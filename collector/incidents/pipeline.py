@@ -197,6 +197,17 @@ def memo(name: str) -> dict[Any, Any] | None:
     return None if current is None else current.memos.setdefault(name, {})
 
 
+def remember(name: str, key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, kept in the batch's memo ``name`` under ``key`` (None included);
+    outside a batch, computed each time."""
+    current = memo(name)
+    if current is None:
+        return compute()
+    if key not in current:
+        current[key] = compute()
+    return current[key]
+
+
 def insert_later(conn: Connection, table: Any, row: dict[str, Any]) -> None:
     """Insert ``row`` into ``table``: at once outside a batch; in a batch with the batch's
     other rows of the table, in one statement at :func:`flush` (the end of the batch, or
