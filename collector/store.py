@@ -363,13 +363,24 @@ class Store:
         rolling upgrade, docs/cluster.md) is left alone when its schema is declared
         compatible with this release; otherwise :class:`StoreUnavailable` says so.
         """
-        if self._ahead_compatibly():
+        if self._ahead_compatibly() or self._at_head_and_recorded():
             return
-        with self.engine.connect() as conn:
+        # The write engine: BEGIN IMMEDIATE on SQLite takes the write lock before the first read.
+        # A deferred transaction that reads the version and then writes fails at once with
+        # "database is locked" (no busy wait) when another process committed in between: the
+        # CLI upgrades on every call, beside a running collector.
+        with self._write_engine.connect() as conn:
             config = alembic_config(conn)
             command.upgrade(config, "head")
             _write_compat(conn, ScriptDirectory.from_config(config))
             conn.commit()
+
+    def _at_head_and_recorded(self) -> bool:
+        """At head with this release's compatibility recorded: ``upgrade`` has nothing to write."""
+        if self.current_revision() != self.head_revision():
+            return False
+        script = ScriptDirectory.from_config(alembic_config())
+        return self.compatible_with_schema() == compatible_revisions(script)
 
     def _ahead_compatibly(self) -> bool:
         """True when the database is at a revision this release does not know and that

@@ -54,7 +54,8 @@ from collector.connectors import (
 )
 from collector.connectors.deadline import deadline
 from collector.delivery import MAX_IDLE, CommitWakers, WorkerWakeup, backoff, revive_dead
-from collector.schema import outbox, tickets
+from collector.incidents.lifecycle import ACTIVE
+from collector.schema import incidents, outbox, tickets
 from collector.settings import Settings
 from collector.store import Store
 
@@ -289,7 +290,6 @@ def list_rows(
     """Outbox rows newest first; ``failed``: the dead letters and the rows failing now (pending
     with an error) — what someone should look at. ``waiting_for`` is the earlier row a row
     waits behind (same incident and connector), if any."""
-    from collector.schema import incidents
 
     earlier = outbox.alias("earlier")
     waiting_for = (
@@ -346,6 +346,30 @@ def stored_ref(conn: Connection, incident_id: int, connector: str) -> TicketRef 
         )
     ).first()
     return None if row is None else TicketRef(connector, row.external_id, row.url)
+
+
+def _follows_a_close_there(connector: str) -> sa.ColumnElement[bool]:
+    """The tickets on ``connector`` whose close in the ticket system closes the incident here.
+
+    Not already followed; the incident active here (a resolved incident's ticket was closed by
+    Upkeep's own resolve: the client's answer or the closing flow closes the incident, not the
+    echo of the resolve); and nothing undelivered to that ticket (what the ticket system says
+    is about to change: a reopen still queued would be undone by following the old close)."""
+    undelivered = (
+        sa.select(outbox.c.id)
+        .where(
+            outbox.c.incident_id == tickets.c.incident_id,
+            outbox.c.connector == connector,
+            outbox.c.state.in_((PENDING, IN_FLIGHT)),
+        )
+        .exists()
+    )
+    return sa.and_(
+        tickets.c.connector == connector,
+        tickets.c.closed_remotely_at.is_(None),
+        tickets.c.incident_id.in_(sa.select(incidents.c.id).where(incidents.c.state.in_(ACTIVE))),
+        ~undelivered,
+    )
 
 
 def store_ref(conn: Connection, incident_id: int, ref: TicketRef, now: float) -> None:
@@ -613,6 +637,15 @@ class OutboxWorkers:
         with self.store.write() as conn:
             if result is not None and row.action != PAGE:
                 store_ref(conn, row.incident_id, result, now)
+            if row.action == str(Action.REOPEN):  # open there again: its next close counts
+                conn.execute(
+                    tickets.update()
+                    .where(
+                        tickets.c.incident_id == row.incident_id,
+                        tickets.c.connector == row.connector,
+                    )
+                    .values(closed_remotely_at=None)
+                )
             won = self._finish_in(conn, row, worker, DONE, None, now)
         if won:
             self.metrics.delivered.labels(row.connector, row.action).inc()
@@ -740,7 +773,6 @@ class OutboxWorkers:
 
     def poll_closed(self) -> int:
         """Ask each polling connector which of our open tickets were closed; close those incidents."""
-        from collector.schema import incidents
 
         closed = 0
         for name, connector in self.connectors.items():
@@ -748,12 +780,8 @@ class OutboxWorkers:
                 continue
             with self.store.read() as conn:
                 rows = conn.execute(
-                    sa.select(tickets.c.incident_id, tickets.c.external_id, tickets.c.url)
-                    .join(incidents, incidents.c.id == tickets.c.incident_id)
-                    .where(
-                        tickets.c.connector == name,
-                        tickets.c.closed_remotely_at.is_(None),
-                        incidents.c.state.not_in(("closed",)),
+                    sa.select(tickets.c.incident_id, tickets.c.external_id, tickets.c.url).where(
+                        _follows_a_close_there(name)
                     )
                 ).all()
             if not rows:
@@ -774,11 +802,14 @@ class OutboxWorkers:
                 note = self._resolution_note(connector, ref)
                 now = time.time()
                 with self.store.write() as conn:
-                    conn.execute(
+                    # Asked again in the write: the incident may have been reopened (a reopen
+                    # then queued) while the ticket system answered; its close is then stale.
+                    if not conn.execute(
                         tickets.update()
-                        .where(tickets.c.incident_id == incident_id, tickets.c.connector == name)
+                        .where(tickets.c.incident_id == incident_id, _follows_a_close_there(name))
                         .values(closed_remotely_at=now)
-                    )
+                    ).rowcount:
+                        continue
                 if self.on_closed is not None:
                     self.on_closed(incident_id, name, now, note)
                 closed += 1
@@ -807,7 +838,6 @@ class OutboxWorkers:
         tickets of incidents not closed, or closed within ``TIME_ENTRY_WINDOW``. Returns how many
         entries were added."""
         from collector.incidents import time_mirror
-        from collector.schema import incidents
 
         now = time.time() if now is None else now
         added = 0

@@ -137,3 +137,45 @@ def test_postgresql_pings_an_idle_pooled_connection_and_replaces_a_dead_one(db_u
         assert len(pings) == 1
     finally:
         store.dispose()
+
+
+def test_upgrade_at_head_only_reads_beside_a_busy_writer(tmp_path):
+    """The CLI upgrades the store on every call, beside a running collector. At head that is
+    reads only: a writer holding the lock neither delays it nor fails it with "database is
+    locked" (a deferred read-then-write fails at once when another process wrote in between)."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "x.db"
+    first = Store.from_url(f"sqlite:///{path}")
+    first.upgrade()
+    first.dispose()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the collector, mid-write
+    writer.execute("INSERT INTO clients (name, enabled, created_at) VALUES ('busy', 1, 1.0)")
+    store = Store.from_url(f"sqlite:///{path}")
+    statements: list[str] = []
+    sa.event.listen(
+        store.engine, "before_cursor_execute", lambda *a: statements.append(a[2].lstrip().upper())
+    )
+    failed: list[BaseException] = []
+
+    def upgrade() -> None:
+        try:
+            store.upgrade()
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    thread = threading.Thread(target=upgrade)
+    thread.start()
+    thread.join(10.0)  # the busy timeout is 30 s: a write would still be waiting
+    try:
+        assert not thread.is_alive(), "upgrade at head waited for the writer's lock"
+        assert failed == []
+        writes = [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE", "BEGIN I"))]
+        assert writes == [] and statements  # it read the version, and wrote nothing
+    finally:
+        writer.execute("ROLLBACK")
+        thread.join()
+        writer.close()
+        store.dispose()

@@ -89,14 +89,17 @@ class Agent:
         response.raise_for_status()
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition", *, log=None):
+    """Poll ``predicate`` until truthy; on time-out fail naming ``what``, with the tail of the
+    collector's log when ``log`` (a CollectorProcess) is given (what CI shows is all we get)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            tail = f"\ncollector log:\n{log.log_tail(120)}" if log is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{tail}")
         time.sleep(0.1)
 
 

@@ -121,7 +121,10 @@ def test_not_solved_with_a_comment_reopens_the_redmine_issue_with_that_comment(
     )
     assert answer.status_code == 200, answer.text
     wait_for(
-        lambda: closed[_issue(redmine, key)["status"]["name"]], 30, "the issue closed in Redmine"
+        lambda: closed[_issue(redmine, key)["status"]["name"]],
+        30,
+        "the issue closed in Redmine",
+        log=collector,
     )
 
     text = _mail(smtp, key)
@@ -140,7 +143,9 @@ def test_not_solved_with_a_comment_reopens_the_redmine_issue_with_that_comment(
             return None
         return now
 
-    issue = wait_for(reopened_with_the_comment, 30, "the comment and the reopen in Redmine")
+    issue = wait_for(
+        reopened_with_the_comment, 30, "the comment and the reopen in Redmine", log=collector
+    )
     assert issue["status"]["name"] == "New"  # the connector's reopen_status
     notes = [j["notes"] for j in issue["journals"] if j.get("notes")]
     (said,) = [n for n in notes if COMMENT in n]

@@ -37,9 +37,9 @@ from collector.store import Store
 from collector.web import auth
 
 PASSWORD = "correct horse battery"
+#: Import time: a fixed instant for tests that only need "a time" (logins, ratings). The seeded
+#: world is relative to when it is made (``World.now``): in a long run the import was long ago.
 NOW = time.time()
-#: The (UTC) month of NOW: the current period of a client without a contract calendar.
-PERIOD = time.strftime("%Y-%m", time.gmtime(NOW))
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -65,11 +65,12 @@ class World:
     a: Tenant
     b: Tenant
     users: dict[str, str] = field(default_factory=dict)  # role label -> user name
+    now: float = 0.0  # when the world was seeded: everything in it is relative to this
 
 
-def _seed_client(store: Store, settings: Settings, name: str, marker: str) -> Tenant:
+def _seed_client(store: Store, settings: Settings, name: str, marker: str, now: float) -> Tenant:
     client = admin.create_client(store, name)
-    now = NOW
+    period = time.strftime("%Y-%m", time.gmtime(now))  # the current period (no contract calendar)
     with store.write() as conn:
         site_id = conn.execute(
             sites.insert().values(client_id=client.id, name="hq", created_at=now)
@@ -144,7 +145,7 @@ def _seed_client(store: Store, settings: Settings, name: str, marker: str) -> Te
         conn.execute(
             ledger_entries.insert().values(
                 client_id=client.id,
-                period=PERIOD,
+                period=period,
                 kind="allotment",
                 centipoints=1000_00,
                 ts=now - 3600,
@@ -156,7 +157,7 @@ def _seed_client(store: Store, settings: Settings, name: str, marker: str) -> Te
         conn.execute(
             ledger_entries.insert().values(
                 client_id=client.id,
-                period=PERIOD,
+                period=period,
                 kind="charge",
                 centipoints=-250,
                 ts=now - 60,
@@ -202,7 +203,7 @@ def _seed_client(store: Store, settings: Settings, name: str, marker: str) -> Te
     return Tenant(name, client.id, asset_id, asset, "", request_key, report_id, marker)
 
 
-def _open_incident(world_app: Any, store: Store, tenant: Tenant) -> str:
+def _open_incident(world_app: Any, store: Store, tenant: Tenant, now: float) -> str:
     service = world_app.state.incidents.service
     key = service.report(
         client=tenant.name,
@@ -220,18 +221,18 @@ def _open_incident(world_app: Any, store: Store, tenant: Tenant) -> str:
                 priority="major",
                 state="running",
                 response_target=3600,
-                response_due_at=NOW - 120,
+                response_due_at=now - 120,
                 responded_at=None,
                 response_elapsed=3720,
                 response_breached=True,
                 resolution_target=14400,
-                resolution_due_at=NOW + 1800,
+                resolution_due_at=now + 1800,
                 resolved_at=None,
                 resolution_elapsed=0,
                 resolution_breached=False,
                 paused_seconds=0,
                 notified=[],
-                updated_at=NOW,
+                updated_at=now,
             )
         )
     return key
@@ -286,11 +287,12 @@ def make_world(store: Store, tmp_path: Path) -> World:
         },
     )
     app = create_app(settings, store=store, migrate=False, run_retention=False)
-    a = _seed_client(store, settings, "acme", "anvil")
-    b = _seed_client(store, settings, "globex", "zeppelin")
-    a.incident = _open_incident(app, store, a)
-    b.incident = _open_incident(app, store, b)
-    world = World(store, settings, app, a, b)
+    now = time.time()
+    a = _seed_client(store, settings, "acme", "anvil", now)
+    b = _seed_client(store, settings, "globex", "zeppelin", now)
+    a.incident = _open_incident(app, store, a, now)
+    b.incident = _open_incident(app, store, b, now)
+    world = World(store, settings, app, a, b, now=now)
     with store.write() as conn:
         for username, role, client in (
             ("root", "admin", None),
@@ -298,6 +300,6 @@ def make_world(store: Store, tmp_path: Path) -> World:
             ("viewer-a", "client_viewer", "acme"),
             ("viewer-b", "client_viewer", "globex"),
         ):
-            auth.create_user(conn, username, PASSWORD, role=role, client=client, now=NOW)
+            auth.create_user(conn, username, PASSWORD, role=role, client=client, now=now)
             world.users[role if role != "client_viewer" else username] = username
     return world
