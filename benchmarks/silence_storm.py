@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,17 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.fleet import Fleet, FleetAgent, load  # noqa: E402
 from benchmarks.fleet_memory import in_process_runtime  # noqa: E402
+
+
+def _statement_kind(sql: str) -> str:
+    """``INSERT incidents``, ``SELECT assets``…: the verb and the first table named."""
+    words = sql.split()
+    verb = words[0].upper() if words else "?"
+    for marker in ("INTO", "FROM", "UPDATE"):
+        for i, word in enumerate(words[:-1]):
+            if word.upper() == marker:
+                return f"{verb} {words[i + 1].strip('(').lower()}"
+    return verb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--silent-fraction", type=float, default=1.0, help="of each site")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--py-spy", default=None, metavar="PREFIX", help="profile the sweep")
+    parser.add_argument(
+        "--statements", action="store_true", help="count the release's SQL statements by kind"
+    )
     args = parser.parse_args(argv)
 
     import sqlalchemy as sa
@@ -132,9 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     transitions = runtime.rules.sweep(now)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     grace = noise.control().config.dependencies.site_unreachable.grace
+    statements: Counter[str] = Counter()
+
+    def count(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        statements[_statement_kind(sql)] += 1
+
+    if args.statements:
+        sa.event.listen(store.engine, "before_cursor_execute", count)
     release = (time.perf_counter(), time.process_time())
     released = noise.release_once(store, now + grace + 1)
     release = (time.perf_counter() - release[0], time.process_time() - release[1])
+    if args.statements:
+        sa.event.remove(store.engine, "before_cursor_execute", count)
     stop.set()
     thread.join()
     if spy is not None:
@@ -157,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{release[0]:.1f} s wall, {release[1]:.1f} s CPU"
         + (f" ({1000 * release[0] / released:.2f} ms a signal)" if released else "")
     )
+    if statements and released:
+        total = sum(statements.values())
+        print(f"release statements: {total / released:.1f} a signal; most frequent:")
+        for kind, n in statements.most_common(15):
+            print(f"  {n / released:6.2f}  {kind}")
     if waits:
         print(
             f"ingest during the sweep and release: {len(waits)} batches, longest wait {waits[-1]:.2f} s, "

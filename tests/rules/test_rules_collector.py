@@ -66,17 +66,18 @@ def test_collector_rules_end_to_end(db_url: str, tmp_path: Path) -> None:
     with CollectorProcess(tmp_path / "c", database_url=db_url, env=env) as collector:
         creds = provision(collector)
         auth = {"Authorization": f"Bearer {creds.admin_token}"}
-        post(
-            collector,
-            creds.agent_token,
-            [("service_up", {"service": "nginx"}, 0.0, time.time() - 150)],
-        )
+        # Down since 100 s ago: pending, and the sweep would fire it only 20 s from now (the
+        # clock counts from the sample's time; at 150 s ago a slow GET met the sweep's firing).
+        t0 = time.time() - 100
+        post(collector, creds.agent_token, [("service_up", {"service": "nginx"}, 0.0, t0)])
         # Evaluated within the request: pending before the 200 came back.
         [pending] = alerts(collector, creds.admin_token)
         assert (pending["rule"], pending["status"]) == ("svc", "pending")
 
         collector.restart()
-        post(collector, creds.agent_token, [("service_up", {"service": "nginx"}, 0.0, time.time())])
+        # 125 s after the first (ahead of this clock by ~25 s, within max_clock_skew): firing
+        # on arrival only if the 2-min clock started at t0 survived the restart.
+        post(collector, creds.agent_token, [("service_up", {"service": "nginx"}, 0.0, t0 + 125)])
         [firing] = alerts(collector, creds.admin_token)  # the clock ran across the restart
         assert (firing["status"], firing["severity"], firing["summary"]) == (
             "firing",

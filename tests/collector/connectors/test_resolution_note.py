@@ -15,7 +15,7 @@ from collector.connectors.base import technician_note
 from collector.connectors.jira import adf, adf_text
 from collector.incidents.outbox import OutboxWorkers
 from collector.incidents.service import IncidentService
-from collector.schema import incidents, tickets
+from collector.schema import incidents, outbox, tickets
 from collector.settings import Settings
 from tests.servers.fake_http import FakeHttpServer, RecordedRequest, Reply
 
@@ -85,6 +85,10 @@ def test_a_jira_ticket_closed_there_brings_its_comment_as_the_resolution_note(
                     updated_at=0.0,
                 )
             )
+            # The open was delivered (that is how the ticket exists): nothing undelivered.
+            conn.execute(
+                outbox.update().where(outbox.c.incident_id == incident_id).values(state="done")
+            )
         workers = OutboxWorkers(
             store,
             Settings.for_data_dir(tmp_path / "data"),
@@ -132,6 +136,10 @@ def test_no_note_when_the_connector_cannot_read_one(store, tmp_path) -> None:
                     created_at=0.0,
                     updated_at=0.0,
                 )
+            )
+            # The open was delivered (that is how the ticket exists): nothing undelivered.
+            conn.execute(
+                outbox.update().where(outbox.c.incident_id == incident_id).values(state="done")
             )
         connector = config.build()["jira"]
         workers = OutboxWorkers(
