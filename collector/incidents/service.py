@@ -57,47 +57,6 @@ _EVENT_STATUS: dict[str, Literal["firing", "resolved"]] = {
     "resolved": "resolved",
 }
 
-# The hot statements of an incident write, built once (bound parameters): built per call,
-# SQLAlchemy's statement construction and cache key were a fifth of a released signal's CPU.
-_BY_FINGERPRINT = (
-    sa.select(incidents)
-    .where(
-        incidents.c.fingerprint == sa.bindparam("fingerprint"),
-        incidents.c.state.in_(sa.bindparam("states", expanding=True)),
-    )
-    .order_by(incidents.c.id.desc())
-    .limit(1)
-)
-_BY_FINGERPRINT_LOCKED = _BY_FINGERPRINT.with_for_update()
-_ROW = (
-    sa.select(incidents, clients.c.name.label("client"))
-    .join(clients, clients.c.id == incidents.c.client_id)
-    .where(incidents.c.id == sa.bindparam("incident_id"))
-)
-
-
-def _next_number_statements(insert: Any) -> tuple[Any, Any]:
-    """(create the client's counter if missing, take its next number) in a dialect's spelling."""
-    first = (
-        insert(incident_counters)
-        .values(client_id=sa.bindparam("owner"), last_number=0)
-        .on_conflict_do_nothing(index_elements=[incident_counters.c.client_id])
-    )
-    take = (
-        incident_counters.update()
-        .where(incident_counters.c.client_id == sa.bindparam("owner"))
-        .values(last_number=incident_counters.c.last_number + 1)
-        .returning(incident_counters.c.last_number)
-    )
-    return first, take
-
-
-#: By "is it PostgreSQL".
-_NEXT_NUMBER = {
-    True: _next_number_statements(postgresql.insert),
-    False: _next_number_statements(sqlite.insert),
-}
-
 
 def incident_key(client: str, number: int) -> str:
     return f"UPK-{_KEY_UNSAFE.sub('-', client).strip('-') or 'client'}-{number}"
@@ -309,10 +268,15 @@ class IncidentService:
     def _by_fingerprint(
         self, conn: Connection, fingerprint: str, states: Iterable[str], *, lock: bool = False
     ) -> Any | None:
+        query = (
+            sa.select(incidents)
+            .where(incidents.c.fingerprint == fingerprint, incidents.c.state.in_(tuple(states)))
+            .order_by(incidents.c.id.desc())
+            .limit(1)
+        )
         # FOR UPDATE (PostgreSQL; SQLite's writers are serialized anyway): the lifecycle decides
         # on the row as it is, and nobody else changes it before this transaction ends.
-        query = _BY_FINGERPRINT_LOCKED if lock else _BY_FINGERPRINT
-        return conn.execute(query, {"fingerprint": fingerprint, "states": list(states)}).first()
+        return conn.execute(query.with_for_update() if lock else query).first()
 
     # ------------------------------------------------------------------ people
 
@@ -704,15 +668,30 @@ class IncidentService:
         # Race-free on PostgreSQL: the first incident of a client on two replicas at once both
         # insert the counter; ON CONFLICT DO NOTHING lets the second wait for the first and go
         # on, and the UPDATE's row lock hands out distinct numbers (SQLite serializes writers).
-        first, take = _NEXT_NUMBER[conn.dialect.name == "postgresql"]
-        conn.execute(first, {"owner": client_id})
-        return conn.execute(take, {"owner": client_id}).scalar_one()
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+            incident_counters
+        )
+        conn.execute(
+            insert.values(client_id=client_id, last_number=0).on_conflict_do_nothing(
+                index_elements=[incident_counters.c.client_id]
+            )
+        )
+        return conn.execute(
+            incident_counters.update()
+            .where(incident_counters.c.client_id == client_id)
+            .values(last_number=incident_counters.c.last_number + 1)
+            .returning(incident_counters.c.last_number)
+        ).scalar_one()
 
     # ------------------------------------------------------------------ reads
 
     def row(self, conn: Connection, incident_id: int) -> Any | None:
         """The incident's row with its client's name (``client``), or None (listeners' read)."""
-        return conn.execute(_ROW, {"incident_id": incident_id}).first()
+        return conn.execute(
+            sa.select(incidents, clients.c.name.label("client"))
+            .join(clients, clients.c.id == incidents.c.client_id)
+            .where(incidents.c.id == incident_id)
+        ).first()
 
     def _get(self, conn: Connection, key: str, *, lock: bool = False) -> Any:
         query = sa.select(incidents).where(incidents.c.key == key)
