@@ -82,7 +82,7 @@ class RemoteWriteExporter:
         self._size_estimate = 0
         self._size_read_at = float("-inf")
         self._full_logged_at = float("-inf")
-        self._labels: dict[int, tuple[tuple[str, str], ...]] = {}
+        self._labels: dict[int, bytes] = {}  # series id -> its labels, serialised
         self._labels_read_at = time.monotonic()
         self._failures = 0
         self._next_try = 0.0
@@ -246,9 +246,7 @@ class RemoteWriteExporter:
             samples.sort()
             yield labels, samples
 
-    def _load_labels(
-        self, conn: Connection, ids: list[int]
-    ) -> dict[int, tuple[tuple[str, str], ...]]:
+    def _load_labels(self, conn: Connection, ids: list[int]) -> dict[int, bytes]:
         query = (
             sa.select(
                 series.c.id,
@@ -264,13 +262,15 @@ class RemoteWriteExporter:
             .where(series.c.id.in_(ids))
         )
         return {
-            r.id: series_labels(
-                r.metric,
-                json.loads(r.labels) if r.labels else {},
-                client=r.client,
-                site=r.site,
-                asset=r.asset,
-                external=self.config.external_labels,
+            r.id: protocol.encode_labels(
+                series_labels(
+                    r.metric,
+                    json.loads(r.labels) if r.labels else {},
+                    client=r.client,
+                    site=r.site,
+                    asset=r.asset,
+                    external=self.config.external_labels,
+                )
             )
             for r in conn.execute(query)
         }

@@ -40,9 +40,28 @@ def _classes() -> dict[str, Any]:
 
 _MESSAGES = _classes()
 WriteRequest = _MESSAGES["WriteRequest"]
+_TimeSeries = _MESSAGES["TimeSeries"]
 
-#: One series of a request: its sorted (name, value) labels and (timestamp ms, value) samples.
-Series = tuple[Sequence[tuple[str, str]], Sequence[tuple[int, float]]]
+#: A series' sorted (name, value) labels, or those labels already serialised by
+#: :func:`encode_labels` (what the exporter keeps per series: setting each label's fields
+#: from Python was most of a request's encoding, a series carrying one or two samples).
+Labels = bytes | Sequence[tuple[str, str]]
+#: One series of a request: its labels and (timestamp ms, value) samples.
+Series = tuple[Labels, Sequence[tuple[int, float]]]
+
+
+def encode_labels(labels: Sequence[tuple[str, str]]) -> bytes:
+    """The labels as a serialised ``TimeSeries`` holding only them (merged by :func:`encode`)."""
+    series = _TimeSeries()
+    _add_labels(series, labels)
+    return bytes(series.SerializeToString())
+
+
+def _add_labels(series: Any, labels: Sequence[tuple[str, str]]) -> None:
+    for name, value in labels:
+        label = series.labels.add()
+        label.name = name
+        label.value = value
 
 
 def encode(series: Iterable[Series]) -> bytes:
@@ -50,10 +69,10 @@ def encode(series: Iterable[Series]) -> bytes:
     request = WriteRequest()
     for labels, samples in series:
         ts = request.timeseries.add()
-        for name, value in labels:
-            label = ts.labels.add()
-            label.name = name
-            label.value = value
+        if isinstance(labels, bytes):
+            ts.MergeFromString(labels)  # parsed in the runtime's C code
+        else:
+            _add_labels(ts, labels)
         for stamp, number in samples:
             sample = ts.samples.add()
             sample.timestamp = stamp

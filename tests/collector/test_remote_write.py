@@ -85,6 +85,26 @@ def test_encode_is_a_snappy_writerequest_with_the_standard_headers():
     }
 
 
+def test_labels_serialised_once_encode_the_same_request_byte_for_byte():
+    """What the exporter keeps per series (its labels, serialised) makes exactly the request
+    the labels themselves make, with the labels before the samples in each series."""
+    labels = [
+        (("__name__", "upkeep_disk_used_percent"), ("asset", "srv1"), ("mountpoint", "/")),
+        (("__name__", "upkeep_up"), ("asset", "é-ü"), ("client", "acme")),
+    ]
+    samples = [[(1000, 1.5), (2000, 2.5)], [(1500, 0.0)]]
+    plain = protocol.encode(zip(labels, samples, strict=True))
+    kept = protocol.encode(
+        zip([protocol.encode_labels(pairs) for pairs in labels], samples, strict=True)
+    )
+    assert kept == plain
+    decoded = protocol.decode(kept)
+    assert [[(lb.name, lb.value) for lb in ts.labels] for ts in decoded.timeseries] == [
+        list(pairs) for pairs in labels
+    ]
+    assert [[(s.timestamp, s.value) for s in ts.samples] for ts in decoded.timeseries] == samples
+
+
 @pytest.mark.parametrize(
     ("metric", "own", "site", "expected"),
     [
