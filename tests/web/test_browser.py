@@ -162,9 +162,15 @@ def test_an_admin_generates_a_report(collector: dict[str, Any], chrome: Any) -> 
     chrome.find_element(By.NAME, "period").clear()
     chrome.find_element(By.NAME, "period").send_keys("2026-10")
     chrome.find_element(By.ID, "generate").click()
-    wait_url(chrome, f"{url}/ui/reports")
-    links = chrome.find_elements(By.LINK_TEXT, "Download")
-    assert links, "the generated report is not listed in the archive"
+    # The form posts from /ui/reports and redirects back there: the URL alone says nothing
+    # (it matched before the POST had answered, and the archive was read too early).
+    try:
+        WebDriverWait(chrome, 60).until(lambda d: d.find_elements(By.LINK_TEXT, "Download"))
+    except Exception:
+        raise AssertionError(
+            f"the generated report is not listed in the archive:\n{chrome.page_source[:3000]}"
+        ) from None
+    assert chrome.current_url == f"{url}/ui/reports"
 
 
 def test_an_admin_logs_out(collector: dict[str, Any], chrome: Any) -> None:
