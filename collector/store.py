@@ -238,6 +238,12 @@ def _known_revisions() -> frozenset[str]:
     )
 
 
+@functools.cache
+def _release_compatible() -> tuple[str, ...]:
+    """:func:`compatible_revisions` of this release's migrations (read once)."""
+    return tuple(compatible_revisions(ScriptDirectory.from_config(alembic_config())))
+
+
 def compatible_revisions(script: ScriptDirectory) -> list[str]:
     """The revisions whose code may run on a database at ``script``'s head: the head, and
     going back through every migration that declares ``BACKWARD_COMPATIBLE = True`` (expand
@@ -379,8 +385,8 @@ class Store:
         """At head with this release's compatibility recorded: ``upgrade`` has nothing to write."""
         if self.current_revision() != self.head_revision():
             return False
-        script = ScriptDirectory.from_config(alembic_config())
-        return self.compatible_with_schema() == compatible_revisions(script)
+        recorded = self.compatible_with_schema()
+        return recorded is not None and tuple(recorded) == _release_compatible()
 
     def _ahead_compatibly(self) -> bool:
         """True when the database is at a revision this release does not know and that

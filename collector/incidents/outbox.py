@@ -290,7 +290,6 @@ def list_rows(
     """Outbox rows newest first; ``failed``: the dead letters and the rows failing now (pending
     with an error) — what someone should look at. ``waiting_for`` is the earlier row a row
     waits behind (same incident and connector), if any."""
-
     earlier = outbox.alias("earlier")
     waiting_for = (
         sa.select(sa.func.min(earlier.c.id))
@@ -773,7 +772,6 @@ class OutboxWorkers:
 
     def poll_closed(self) -> int:
         """Ask each polling connector which of our open tickets were closed; close those incidents."""
-
         closed = 0
         for name, connector in self.connectors.items():
             if not connector.supports_poll:
